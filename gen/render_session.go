@@ -1,0 +1,463 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+	"github.com/pop3kit/pop3kit/spec"
+)
+
+// params returns the Handler parameters of a command's grammar, after the
+// writer (and the state, for commands allowed in several states).
+func params(c spec.Command) []jen.Code {
+	p := []jen.Code{jen.Id("w").Op("*").Id("Writer")}
+	if multiState(c) {
+		p = append(p, jen.Id("st").Id("State"))
+	}
+	switch c.Args {
+	case spec.MsgNum, spec.OptMsgNum:
+		p = append(p, jen.Id("msg").Uint32())
+	case spec.MsgNumCount:
+		p = append(p, jen.List(jen.Id("msg"), jen.Id("lines")).Uint32())
+	case spec.Word, spec.OptWord:
+		p = append(p, jen.Id("arg").Index().Byte())
+	case spec.Secret:
+		p = append(p, jen.Id("secret").Index().Byte())
+	case spec.NameDigest:
+		p = append(p, jen.List(jen.Id("name"), jen.Id("digest")).Index().Byte())
+	case spec.Mechanism:
+		p = append(p, jen.List(jen.Id("mechanism"), jen.Id("initial")).Index().Byte())
+	}
+	return p
+}
+
+// args returns the arguments the dispatcher passes for a command.
+func args(c spec.Command, st jen.Code) []jen.Code {
+	a := []jen.Code{jen.Id("s").Dot("w")}
+	if multiState(c) {
+		a = append(a, st)
+	}
+	switch c.Args {
+	case spec.MsgNum, spec.OptMsgNum:
+		a = append(a, jen.Id("c").Dot("Msg"))
+	case spec.MsgNumCount:
+		a = append(a, jen.Id("c").Dot("Msg"), jen.Id("c").Dot("Count"))
+	case spec.Word, spec.OptWord, spec.Secret:
+		a = append(a, jen.Id("c").Dot("Arg1"))
+	case spec.NameDigest, spec.Mechanism:
+		a = append(a, jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"))
+	}
+	return a
+}
+
+func multiState(c spec.Command) bool { return c.In&(c.In-1) != 0 }
+
+var argDoc = map[spec.Args]string{
+	spec.NoArgs:      "",
+	spec.MsgNum:      " msg is the message-number (from 1).",
+	spec.OptMsgNum:   " msg is the message-number, or 0 when the client gave none (the reply is then multi-line).",
+	spec.MsgNumCount: " msg is the message-number, lines the count of body lines.",
+	spec.Word:        " arg is the argument; it aliases the read buffer.",
+	spec.Secret:      " secret is the password as the PassKeepsSpaces variation reads it; it aliases the read buffer.",
+	spec.NameDigest:  " name and digest alias the read buffer.",
+	spec.Mechanism:   " mechanism is the SASL mechanism as sent (any case), initial the initial response (base64 or \"=\") or nil; a nil mechanism is a bare AUTH that asks for the list (AuthListing). To continue the exchange write w.Challenge and return nil; AuthNext gets the client's answer.",
+	spec.OptWord:     " arg is the argument, or nil when the client gave none (the reply is then multi-line).",
+}
+
+// session renders the Handler interface and the Session state machine.
+//
+//	type Handler interface { User(w *Writer, arg []byte) error; … }
+//	func (s *Session) Feed(line []byte) Action
+func (g *gen) session() *jen.File {
+	f := g.file("state machine and dispatch")
+
+	// Handler.
+	var methods []jen.Code
+	for _, c := range g.t.Commands {
+		doc := method(c.Name) + " handles " + c.Name + ", which " + lowerFirst(c.Doc) + argDoc[c.Args]
+		if multiState(c) {
+			doc += " st is the state the session is in" + map[bool]string{true: " (StateUpdate for QUIT from TRANSACTION: remove the messages marked deleted).", false: "."}[hasFinalEdge(g, c)]
+		}
+		methods = append(methods, commentLines(wrap(doc))...)
+		methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)),
+			jen.Id(method(c.Name)).Params(params(c)...).Error())
+	}
+	methods = append(methods,
+		jen.Comment("AuthNext handles a client's answer to a SASL challenge: response is the"),
+		jen.Comment("base64 text as sent (checked against the alphabet, not decoded). When the"),
+		jen.Comment("client cancelled with \"*\" or sent bad base64, cancelled is true: release"),
+		jen.Comment("the exchange; the core answers -ERR."),
+		jen.Comment(provenance("AUTH", []string{"RFC5034-4-AUTH", "RFC5034-4-CANCEL"})),
+		jen.Id("AuthNext").Params(jen.Id("w").Op("*").Id("Writer"), jen.Id("response").Index().Byte(), jen.Id("cancelled").Bool()).Error(),
+	)
+	comment(f, `Handler is what a server implements: the semantics of each command. The
+Session calls a method only for a command that parsed, is enabled and is
+allowed in the current state. A method writes its positive reply through w
+(or nothing, and the Session writes "+OK") and returns nil, or returns an
+error: an *Error is sent as "-ERR [code] text", any other error as
+ErrInternal. A new command in the spec table adds a method here, so a
+server that does not implement it stops compiling.`)
+	f.Type().Id("Handler").Interface(methods...)
+
+	// Action.
+	comment(f, "Action is what the connection does after Feed.")
+	f.Type().Id("Action").Uint8()
+	defs := []jen.Code{
+		jen.Comment("ActionContinue: read the next line."),
+		jen.Id("ActionContinue").Id("Action").Op("=").Iota(),
+		jen.Comment("ActionClose: flush the replies and close the connection."),
+		jen.Id("ActionClose"),
+	}
+	defs = append(defs, commentLines("ActionStartTLS: flush, discard every byte the client sent after the command\n(RFC 2595 §4; the STARTTLS command-injection class), run the TLS handshake,\nthen call TLSStarted.")...)
+	f.Const().Defs(append(defs, jen.Id("ActionStartTLS"))...)
+
+	// Session struct and accessors.
+	comment(f, `Session is the state machine of one POP3 connection. It is not safe for
+concurrent use; a connection has one goroutine.`)
+	f.Type().Id("Session").Struct(
+		jen.Comment("V are the variations in force; change them only between sessions."),
+		jen.Id("V").Id("Variations"),
+		jen.Id("h").Id("Handler"),
+		jen.Id("w").Op("*").Id("Writer"),
+		jen.Id("state").Id("State"),
+		jen.Id("mode").Id("Mode"),
+		jen.Id("last").Id("Cmd").Comment("the last command that succeeded, for After"),
+		jen.Id("sasl").Bool().Comment("inside an AUTH exchange"),
+		jen.Id("bad").Int().Comment("consecutive rejected commands"),
+	)
+	initial := ""
+	for _, s := range g.t.States {
+		if s.Initial {
+			initial = stateID(s)
+		}
+	}
+	comment(f, "NewSession returns a session in the initial state that answers through w.\nThe greeting is the server's to write.")
+	f.Func().Id("NewSession").Params(jen.Id("h").Id("Handler"), jen.Id("w").Op("*").Id("Writer"), jen.Id("v").Id("Variations")).Op("*").Id("Session").Block(
+		jen.Id("w").Dot("SetTerse").Call(jen.Op("!").Id("v").Dot("InformativeErrors")),
+		jen.Return(jen.Op("&").Id("Session").Values(jen.Id("V").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial))),
+	)
+	comment(f, "State returns the current state.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("State").Params().Id("State").Block(jen.Return(jen.Id("s").Dot("state")))
+	comment(f, "Mode returns the session's modes.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Mode").Params().Id("Mode").Block(jen.Return(jen.Id("s").Dot("mode")))
+	comment(f, "SetMode switches modes on: ModeTLS for implicit TLS, ModeSecure for a\nconnection the server trusts (loopback).")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("SetMode").Params(jen.Id("m").Id("Mode")).Block(jen.Id("s").Dot("mode").Op("|=").Id("m"))
+	comment(f, "InSASL reports whether the next line answers a SASL challenge.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("InSASL").Params().Bool().Block(jen.Return(jen.Id("s").Dot("sasl")))
+	comment(f, "MaxLine returns the longest line, CRLF included, that the next Feed\naccepts: a reader needs to buffer no more than this and can drop the rest\nof a longer line (Feed it a prefix longer than this to have it refused).")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("MaxLine").Params().Int().Block(
+		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("V").Dot("MaxSASLOctets"))),
+		jen.Return(jen.Id("s").Dot("V").Dot("MaxCommandOctets")),
+	)
+	comment(f, "IdleTimeout returns the inactivity timer in force: UnauthTimeout before\nlogin, AuthTimeout after (MS-STANXPOP3 V0002). Any line resets it.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("IdleTimeout").Params().Qual("time", "Duration").Block(
+		jen.If(jen.Id("s").Dot("state").Op("==").Id(initial)).Block(jen.Return(jen.Id("s").Dot("V").Dot("UnauthTimeout"))),
+		jen.Return(jen.Id("s").Dot("V").Dot("AuthTimeout")),
+	)
+	comment(f, "Autologout is called when the inactivity timer expires. It writes the\nnotice where TimeoutNotice is on (MS-STANXPOP3 V0003) and nothing where it\nis off (RFC 1939 §3). The session does not enter UPDATE: close the\nconnection without removing any message.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Autologout").Params().Block(
+		jen.If(jen.Id("s").Dot("V").Dot("TimeoutNotice")).Block(jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("ErrAutologout"))),
+	)
+	comment(f, "PlaintextAllowed reports whether USER/PASS (and plaintext SASL) may be\nused on this connection (PlaintextAuth, MS-STANXPOP3 V0010).")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("PlaintextAllowed").Params().Bool().Block(
+		jen.Switch(jen.Id("s").Dot("V").Dot("PlaintextAuth")).Block(
+			jen.Case(jen.Id("PlaintextAuthAlways")).Block(jen.Return(jen.True())),
+			jen.Case(jen.Id("PlaintextAuthSecure")).Block(jen.Return(jen.Id("s").Dot("mode").Op("&").Parens(jen.Id("ModeTLS").Op("|").Id("ModeSecure")).Op("!=").Lit(0))),
+		),
+		jen.Return(jen.False()),
+	)
+	comment(f, "TLSStarted is called after the handshake that STLS began. The session\nforgets what it learned before TLS (RFC 2595 §4) and stays in\nAUTHORIZATION.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("TLSStarted").Params().Block(
+		jen.Id("s").Dot("mode").Op("|=").Id("ModeTLS").Op("|").Id("ModeSecure"),
+		jen.Id("s").Dot("last").Op("=").Id("CmdNone"),
+		jen.Id("s").Dot("state").Op("=").Id(initial),
+	)
+
+	// Feed.
+	comment(f, `Feed processes one line as read from the client (with its CRLF, a bare LF
+or none) and writes the reply. Pipelined commands are fed one line at a
+time and answered in order. Feed never keeps line.`)
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Feed").Params(jen.Id("line").Index().Byte()).Id("Action").Block(
+		jen.Id("s").Dot("w").Dot("MarkCommand").Call(),
+		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("saslStep").Call(jen.Id("line")))),
+		jen.List(jen.Id("c"), jen.Id("err")).Op(":=").Id("Parse").Call(jen.Id("line"), jen.Op("&").Id("s").Dot("V"), jen.Id("s").Dot("mode")),
+		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err")))),
+		jen.Return(jen.Id("s").Dot("Dispatch").Call(jen.Op("&").Id("c"))),
+	)
+
+	// Dispatch.
+	var enabledCases, cases, thenCases, setCases []jen.Code
+	for _, c := range g.t.Commands {
+		if c.EnabledBy != "" {
+			enabledCases = append(enabledCases, jen.Case(jen.Id(cmdID(c.Name))).Block(jen.Return(jen.Id("s").Dot("V").Dot(c.EnabledBy))))
+		}
+		var body []jen.Code
+		body = append(body, jen.Comment(provenance(c.Name, c.Clauses)))
+		if c.After != "" {
+			body = append(body, jen.If(jen.Id("s").Dot("last").Op("!=").Id(cmdID(c.After))).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNeed"+method(c.After))))))
+		}
+		switch c.Guard {
+		case spec.NotTLS:
+			body = append(body, jen.If(jen.Id("s").Dot("mode").Op("&").Id("ModeTLS").Op("!=").Lit(0)).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrTLSActive")))))
+		case spec.Plaintext:
+			body = append(body, jen.If(jen.Op("!").Id("s").Dot("PlaintextAllowed").Call()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrPlaintextRefused")))))
+		}
+		st := jen.Id("s").Dot("state")
+		if hasFinalEdge(g, c) {
+			body = append(body, jen.Comment("The edge leads to a final state: enter it before the handler runs."),
+				jen.Id("s").Dot("state").Op("=").Id(cmdID(c.Name)).Dot("Next").Call(jen.Id("s").Dot("state")))
+		}
+		body = append(body, jen.Id("err").Op("=").Id("s").Dot("h").Dot(method(c.Name)).Call(args(c, st)...))
+		if c.Name == "USER" {
+			body = append(body, jen.If(jen.Id("s").Dot("V").Dot("UserAlwaysOK").Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(
+				jen.Comment("MS-STANXPOP3 V0008, V0009: USER never fails; the handler refuses at PASS."),
+				jen.Id("err").Op("=").Nil()))
+		}
+		cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(body...))
+		switch c.Then {
+		case spec.Close:
+			thenCases = append(thenCases, jen.Case(jen.Id(cmdID(c.Name))).Block(jen.Return(jen.Id("ActionClose"))))
+		case spec.StartTLS:
+			thenCases = append(thenCases, jen.Case(jen.Id(cmdID(c.Name))).Block(jen.Return(jen.Id("ActionStartTLS"))))
+		}
+		if c.Sets == spec.UTF8Mode {
+			setCases = append(setCases, jen.Case(jen.Id(cmdID(c.Name))).Block(jen.Id("s").Dot("mode").Op("|=").Id("ModeUTF8")))
+		}
+	}
+	comment(f, "enabled reports whether the variations switch c on.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("enabled").Params(jen.Id("c").Id("Cmd")).Bool().Block(
+		jen.Switch(jen.Id("c")).Block(enabledCases...),
+		jen.Return(jen.True()),
+	)
+	comment(f, "then returns what the connection does after c succeeded.")
+	f.Func().Id("then").Params(jen.Id("c").Id("Cmd")).Id("Action").Block(
+		jen.Switch(jen.Id("c")).Block(thenCases...),
+		jen.Return(jen.Id("ActionContinue")),
+	)
+	// The state check: NeedAuth for commands of later states, AlreadyAuth otherwise.
+	comment(f, `Dispatch runs a parsed command: it checks that the command is enabled and
+allowed in the current state, applies the guards of the spec table, calls
+the handler and takes the transition. Feed calls it; a server that reads
+commands some other way may call it directly.`)
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Dispatch").Params(jen.Id("c").Op("*").Id("Command")).Id("Action").Block(
+		jen.If(jen.Op("!").Id("s").Dot("enabled").Call(jen.Id("c").Dot("Cmd"))).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNotSupported")))),
+		jen.If(jen.Op("!").Id("c").Dot("Cmd").Dot("AllowedIn").Call(jen.Id("s").Dot("state"))).Block(
+			jen.If(jen.Id("s").Dot("state").Op("==").Id(initial)).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNeedAuth")))),
+			jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrAlreadyAuth"))),
+		),
+		jen.Var().Id("err").Error(),
+		jen.Switch(jen.Id("c").Dot("Cmd")).Block(cases...),
+		jen.If(jen.Id("err").Op("==").Nil()).Block(jen.Switch(jen.Id("c").Dot("Cmd")).Block(setCases...)),
+		jen.Return(jen.Id("s").Dot("finish").Call(jen.Id("c").Dot("Cmd"), jen.Id("err"))),
+	)
+
+	// finish, reject, saslStep.
+	comment(f, "finish writes the outcome of a handler call and takes the transition.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("finish").Params(jen.Id("c").Id("Cmd"), jen.Id("err").Error()).Id("Action").Block(
+		jen.Id("s").Dot("sasl").Op("=").False(),
+		jen.If(jen.Id("err").Op("!=").Nil()).Block(
+			jen.List(jen.Id("e"), jen.Id("ok")).Op(":=").Id("err").Assert(jen.Op("*").Id("Error")),
+			jen.If(jen.Op("!").Id("ok")).Block(jen.Id("e").Op("=").Id("ErrInternal")),
+			jen.Id("a").Op(":=").Id("s").Dot("reject").Call(jen.Id("e")),
+			jen.If(jen.Id("then").Call(jen.Id("c")).Op("==").Id("ActionClose")).Block(jen.Return(jen.Id("ActionClose"))),
+			jen.Return(jen.Id("a")),
+		),
+		jen.Id("s").Dot("bad").Op("=").Lit(0),
+		jen.If(jen.Id("s").Dot("w").Dot("Continued").Call()).Block(
+			jen.Id("s").Dot("sasl").Op("=").True(),
+			jen.Return(jen.Id("ActionContinue")),
+		),
+		jen.If(jen.Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(jen.Id("s").Dot("w").Dot("OK").Call(jen.Lit(""))),
+		jen.Id("s").Dot("last").Op("=").Id("c"),
+		jen.Id("s").Dot("state").Op("=").Id("c").Dot("Next").Call(jen.Id("s").Dot("state")),
+		jen.Return(jen.Id("then").Call(jen.Id("c"))),
+	)
+	comment(f, "reject answers -ERR and counts the failure; after MaxBadCommands in a row\nit answers ErrTooManyErrors instead and closes (MS-STANXPOP3 C0005).")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("reject").Params(jen.Id("e").Op("*").Id("Error")).Id("Action").Block(
+		jen.Id("s").Dot("last").Op("=").Id("CmdNone"),
+		jen.Id("s").Dot("bad").Op("++"),
+		jen.If(jen.Id("s").Dot("V").Dot("MaxBadCommands").Op(">").Lit(0).Op("&&").Id("s").Dot("bad").Op(">=").Id("s").Dot("V").Dot("MaxBadCommands")).Block(
+			jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("ErrTooManyErrors")),
+			jen.Return(jen.Id("ActionClose")),
+		),
+		jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("e")),
+		jen.Return(jen.Id("ActionContinue")),
+	)
+	comment(f, "saslStep handles a line inside an AUTH exchange (RFC 5034 §4).")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("saslStep").Params(jen.Id("line").Index().Byte()).Id("Action").Block(
+		jen.Id("s").Dot("sasl").Op("=").False(),
+		jen.List(jen.Id("resp"), jen.Id("err")).Op(":=").Id("CutLine").Call(jen.Id("line"), jen.Id("s").Dot("V").Dot("MaxSASLOctets"), jen.Id("ErrSASLTooLong")),
+		jen.Switch().Block(
+			jen.Case(jen.Id("err").Op("==").Nil().Op("&&").Len(jen.Id("resp")).Op("==").Lit(1).Op("&&").Id("resp").Index(jen.Lit(0)).Op("==").LitRune('*')).Block(
+				jen.Comment("RFC 5034 §4: the client cancels; the server MUST answer -ERR."),
+				jen.Id("err").Op("=").Id("ErrAuthCancelled")),
+			jen.Case(jen.Id("err").Op("==").Nil().Op("&&").Op("!").Id("ValidBase64").Call(jen.Id("resp"))).Block(
+				jen.Id("err").Op("=").Id("ErrBadBase64")),
+		),
+		jen.If(jen.Id("err").Op("!=").Nil()).Block(
+			jen.Id("_").Op("=").Id("s").Dot("h").Dot("AuthNext").Call(jen.Id("s").Dot("w"), jen.Nil(), jen.True()),
+			jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err"))),
+		),
+		jen.Return(jen.Id("s").Dot("finish").Call(jen.Id("CmdAUTH"), jen.Id("s").Dot("h").Dot("AuthNext").Call(jen.Id("s").Dot("w"), jen.Id("resp"), jen.False()))),
+	)
+	return f
+}
+
+func hasFinalEdge(g *gen, c spec.Command) bool {
+	for _, e := range c.Edges {
+		if g.stateInfo(e.To).Final {
+			return true
+		}
+	}
+	return false
+}
+
+// capa renders CapaInfo and WriteCapa from the capability table.
+//
+//	func WriteCapa(w *Writer, v *Variations, c *CapaInfo) {
+//		w.Begin("Capability list follows")
+//		w.Line("TOP") // spec: TOP — RFC2449-6.1-TOP
+//		…
+func (g *gen) capa() *jen.File {
+	f := g.file("CAPA")
+	comment(f, "CapaInfo carries what only the server knows for the CAPA reply.")
+	f.Type().Id("CapaInfo").Struct(
+		jen.Comment("Plaintext: USER/PASS is allowed on this connection (Session.PlaintextAllowed)."),
+		jen.Id("Plaintext").Bool(),
+		jen.Comment("SASL lists the mechanisms AUTH accepts here; none leaves SASL out."),
+		jen.Id("SASL").Index().String(),
+		jen.Comment("LoginDelay is the LOGIN-DELAY in seconds; 0 leaves it out."),
+		jen.Id("LoginDelay").Int(),
+		jen.Comment("Expire is the EXPIRE value (\"NEVER\" or days); empty leaves it out."),
+		jen.Id("Expire").String(),
+		jen.Comment("Implementation names the server; empty leaves it out."),
+		jen.Id("Implementation").String(),
+		jen.Comment("STLS: TLS is configured and not active yet."),
+		jen.Id("STLS").Bool(),
+	)
+	var body []jen.Code
+	body = append(body, jen.Id("w").Dot("Begin").Call(jen.Lit("Capability list follows")))
+	for _, c := range g.t.Capabilities {
+		line := g.capaLine(c)
+		var cond jen.Code
+		switch c.When {
+		case "always":
+		case "server":
+			switch c.Tag {
+			case "USER", "STLS":
+				cond = jen.Id("c").Dot(serverCapabilities[c.Tag])
+			case "SASL":
+				cond = jen.Len(jen.Id("c").Dot("SASL")).Op(">").Lit(0)
+			case "LOGIN-DELAY":
+				cond = jen.Id("c").Dot("LoginDelay").Op(">").Lit(0)
+			default:
+				cond = jen.Id("c").Dot(serverCapabilities[c.Tag]).Op("!=").Lit("")
+			}
+		default:
+			cond = jen.Id("v").Dot(c.When)
+		}
+		cm := jen.Comment(provenance(c.Tag, c.Clauses))
+		if cond == nil {
+			body = append(body, cm, line)
+		} else {
+			body = append(body, cm, jen.If(cond).Block(line))
+		}
+	}
+	body = append(body, jen.Id("w").Dot("End").Call())
+	comment(f, `WriteCapa writes the CAPA reply (RFC 2449 §5) from the capability table,
+the variations v and what the server says in c.`)
+	f.Func().Id("WriteCapa").Params(jen.Id("w").Op("*").Id("Writer"), jen.Id("v").Op("*").Id("Variations"), jen.Id("c").Op("*").Id("CapaInfo")).Block(body...)
+	return f
+}
+
+func (g *gen) capaLine(c spec.Capability) jen.Code {
+	switch c.Tag {
+	case "SASL":
+		return jen.Id("w").Dot("Words").Call(jen.Lit("SASL"), jen.Id("c").Dot("SASL").Op("..."))
+	case "LOGIN-DELAY":
+		return jen.Id("w").Dot("Words").Call(jen.Lit(c.Tag), jen.Qual("strconv", "Itoa").Call(jen.Id("c").Dot("LoginDelay")))
+	case "EXPIRE", "IMPLEMENTATION":
+		return jen.Id("w").Dot("Words").Call(jen.Lit(c.Tag), jen.Id("c").Dot(serverCapabilities[c.Tag]))
+	}
+	if c.Params != "" && c.When != "server" && !strings.Contains(c.Params, "|") {
+		return jen.Id("w").Dot("Line").Call(jen.Lit(c.Tag + " " + c.Params))
+	}
+	return jen.Id("w").Dot("Line").Call(jen.Lit(c.Tag))
+}
+
+// clauses renders the clause table as data.
+func (g *gen) clauses() *jen.File {
+	f := g.file("clauses")
+	comment(f, "Clause is one statement of a standard that the spec table implements or explains.")
+	f.Type().Id("Clause").Struct(
+		jen.Id("ID").String().Comment("\"V0011\", \"RFC1939-5-LIST\""),
+		jen.Id("Source").String().Comment("document and section"),
+		jen.Id("Summary").String(),
+		jen.Id("Layer").String().Comment("core, server, store or n/a"),
+		jen.Id("Behaviour").String().Comment("what pop3kit does"),
+		jen.Id("Variations").Index().String().Comment("variations that carry the clause"),
+	)
+	layers := map[spec.Layer]string{spec.Core: "core", spec.Server: "server", spec.Store: "store", spec.NotApplicable: "n/a"}
+	var rows []jen.Code
+	for _, c := range g.t.Clauses {
+		var vs []string
+		for _, v := range g.t.Variations {
+			for _, id := range v.Clauses {
+				if id == c.ID {
+					vs = append(vs, v.Name)
+				}
+			}
+		}
+		row := []jen.Code{
+			jen.Id("ID").Op(":").Lit(c.ID),
+			jen.Id("Source").Op(":").Lit(c.Source),
+			jen.Id("Summary").Op(":").Lit(c.Summary),
+			jen.Id("Layer").Op(":").Lit(layers[c.Layer]),
+			jen.Id("Behaviour").Op(":").Lit(c.Behaviour),
+		}
+		if len(vs) > 0 {
+			row = append(row, jen.Id("Variations").Op(":").Add(strs(vs)))
+		}
+		rows = append(rows, jen.Values(row...))
+	}
+	comment(f, "Clauses is the clause table, in spec order.")
+	f.Var().Id("Clauses").Op("=").Index().Id("Clause").Values(rows...)
+	comment(f, "ClauseByID returns the clause with the given id.")
+	f.Func().Id("ClauseByID").Params(jen.Id("id").String()).Params(jen.Id("Clause"), jen.Bool()).Block(
+		jen.For(jen.List(jen.Id("_"), jen.Id("c")).Op(":=").Range().Id("Clauses")).Block(
+			jen.If(jen.Id("c").Dot("ID").Op("==").Id("id")).Block(jen.Return(jen.Id("c"), jen.True())),
+		),
+		jen.Return(jen.Id("Clause").Values(), jen.False()),
+	)
+	return f
+}
+
+// wrap joins words into comment lines of at most 76 characters; jennifer
+// writes a comment with newlines inside an interface as separate // lines.
+func wrap(s string) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 {
+			if n+1+len(w) > 76 {
+				b.WriteString("\n")
+				n = 0
+			} else {
+				b.WriteString(" ")
+				n++
+			}
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
+}
+
+// commentLines returns one // comment per line of s.
+func commentLines(s string) []jen.Code {
+	var c []jen.Code
+	for _, l := range strings.Split(s, "\n") {
+		c = append(c, jen.Comment(l))
+	}
+	return c
+}

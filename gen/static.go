@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"go/ast"
+	"go/format"
+	"go/parser"
+	"go/token"
+	"path"
+	"sort"
+	"strings"
+)
+
+// staticFS holds the table-independent parts of the core (see package
+// static). stub.go stands in for generated names and is not copied.
+//
+//go:embed static/*.go
+var staticFS embed.FS
+
+// staticFiles returns the files of package static to copy, by base name,
+// in name order.
+func staticFiles() []string {
+	entries, err := staticFS.ReadDir("static")
+	if err != nil {
+		panic(err) // embedded at build time: cannot fail
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasSuffix(n, "_test.go") || n == "stub.go" || n == "doc.go" {
+			continue
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// renderStatic returns a static file with its package clause renamed to
+// pkg and the generated-code header in front.
+func renderStatic(name, pkg string) ([]byte, error) {
+	src, err := staticFS.ReadFile(path.Join("static", name))
+	if err != nil {
+		return nil, err
+	}
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, name, src, parser.ParseComments)
+	if err != nil {
+		return nil, fmt.Errorf("static/%s: %w", name, err)
+	}
+	f.Name.Name = pkg
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%s from gen/static/%s. DO NOT EDIT.\n\n", headerPrefix, name)
+	if err := format.Node(&buf, fset, f); err != nil {
+		return nil, fmt.Errorf("static/%s: %w", name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// stubErrors returns the Err… names that stub.go declares: the errors the
+// static code returns, which the table must define.
+func stubErrors() []string {
+	src, err := staticFS.ReadFile("static/stub.go")
+	if err != nil {
+		panic(err)
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "stub.go", src, 0)
+	if err != nil {
+		panic(err)
+	}
+	var names []string
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.VAR {
+			continue
+		}
+		for _, s := range g.Specs {
+			for _, n := range s.(*ast.ValueSpec).Names {
+				names = append(names, n.Name)
+			}
+		}
+	}
+	return names
+}

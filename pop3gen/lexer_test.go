@@ -1,0 +1,220 @@
+package pop3gen
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// profiles returns every profile by name.
+func profiles(t testing.TB) map[string]Variations {
+	t.Helper()
+	m := map[string]Variations{}
+	for _, n := range ProfileNames {
+		v, err := Profile(n)
+		require.NoError(t, err)
+		m[n] = v
+	}
+	return m
+}
+
+const (
+	rfc = "rfc1939"
+	e07 = "exchange2007"
+	e10 = "exchange2010"
+)
+
+var everyProfile = []string{rfc, e07, e10}
+
+type parseCase struct {
+	name     string
+	line     string
+	profiles []string // nil: every profile
+	want     Command  // Cmd set: the command expected
+	err      *Error   // or the error expected
+}
+
+// parseCases covers every command of the table with accepted and rejected
+// forms. Clause ids in the names tie each case to the rule it checks.
+var parseCases = []parseCase{
+	// RFC1939-3-KEYWORD: case-insensitive keywords, CRLF, bare LF, no line end.
+	{name: "RFC1939-3-KEYWORD upper", line: "STAT\r\n", want: Command{Cmd: CmdSTAT}},
+	{name: "RFC1939-3-KEYWORD lower", line: "stat\r\n", want: Command{Cmd: CmdSTAT}},
+	{name: "RFC1939-3-KEYWORD mixed", line: "sTaT\r\n", want: Command{Cmd: CmdSTAT}},
+	{name: "bare LF", line: "NOOP\n", want: Command{Cmd: CmdNOOP}},
+	{name: "no line end", line: "NOOP", want: Command{Cmd: CmdNOOP}},
+	{name: "unknown", line: "XYZZY\r\n", err: ErrUnknownCommand},
+	{name: "unknown 4", line: "HELO\r\n", err: ErrUnknownCommand},
+	{name: "keyword prefix", line: "STA\r\n", err: ErrUnknownCommand},
+	{name: "keyword longer", line: "STATS\r\n", err: ErrUnknownCommand},
+	{name: "UTF8 digit not folded", line: "UTF\x18\r\n", err: ErrBadByte},
+	{name: "UTF8 lower", line: "utf8\r\n", want: Command{Cmd: CmdUTF8}},
+	{name: "empty", line: "\r\n", err: ErrEmptyLine},
+	{name: "NUL", line: "ST\x00T\r\n", err: ErrBadByte},
+	{name: "8-bit keyword", line: "ST\xc4T\r\n", err: ErrUnknownCommand},
+	{name: "CR without LF", line: "STAT\rLIST\r\n", err: ErrBareCR},
+	{name: "lone CR at end", line: "STAT\r", err: ErrBareCR},
+	{name: "DEL", line: "STAT\x7f\r\n", err: ErrBadByte},
+
+	// USER.
+	{name: "RFC1939-7-USER", line: "USER alice\r\n", want: Command{Cmd: CmdUSER, Arg1: []byte("alice")}},
+	{name: "USER missing", line: "USER\r\n", err: ErrMissingArg},
+	{name: "USER two words", line: "USER a b\r\n", err: ErrExtraArgs},
+	{name: "USER 8-bit where UTF8 is off", line: "USER j\xc3\xb6rg\r\n", profiles: []string{e07, e10}, err: ErrBadByte},
+	{name: "RFC6856-2-UTF8 USER 8-bit (UTF8 USER)", line: "USER j\xc3\xb6rg\r\n", profiles: []string{rfc}, want: Command{Cmd: CmdUSER, Arg1: []byte("j\xc3\xb6rg")}},
+
+	// PASS: V0011 keeps spaces under Exchange.
+	{name: "RFC1939-7-PASS", line: "PASS secret\r\n", want: Command{Cmd: CmdPASS, Arg1: []byte("secret")}},
+	{name: "V0011 PASS with spaces", line: "PASS open sesame \r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdPASS, Arg1: []byte("open sesame ")}},
+	{name: "V0011 PASS with spaces rfc", line: "PASS open sesame\r\n", profiles: []string{rfc}, err: ErrExtraArgs},
+	{name: "PASS missing", line: "PASS\r\n", err: ErrMissingArg},
+	{name: "PASS empty after space", line: "PASS \r\n", profiles: []string{e07, e10}, err: ErrMissingArg},
+
+	// APOP.
+	{name: "RFC1939-7-APOP", line: "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n",
+		want: Command{Cmd: CmdAPOP, Arg1: []byte("mrose"), Arg2: []byte("c4c9334bac560ecc979e58001b3e22fb")}},
+	{name: "APOP short digest", line: "APOP mrose c4c9334bac560ecc\r\n", err: ErrBadDigest},
+	{name: "APOP non-hex digest", line: "APOP mrose z4c9334bac560ecc979e58001b3e22fb\r\n", err: ErrBadDigest},
+	{name: "APOP no digest", line: "APOP mrose\r\n", err: ErrMissingArg},
+
+	// AUTH: RFC 5034.
+	{name: "RFC5034-4-AUTH", line: "AUTH PLAIN\r\n", want: Command{Cmd: CmdAUTH, Arg1: []byte("PLAIN")}},
+	{name: "RFC5034-4-INITIAL", line: "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", want: Command{Cmd: CmdAUTH, Arg1: []byte("PLAIN"), Arg2: []byte("AGFsaWNlAHNlY3JldA==")}},
+	{name: "RFC5034-4-INITIAL empty", line: "AUTH PLAIN =\r\n", want: Command{Cmd: CmdAUTH, Arg1: []byte("PLAIN"), Arg2: []byte("=")}},
+	{name: "AUTH bad base64", line: "AUTH PLAIN AG=FsaW\r\n", err: ErrBadBase64},
+	{name: "AUTH bad mechanism", line: "AUTH PL/AIN\r\n", err: ErrBadMechanism},
+	{name: "AUTH mechanism too long", line: "AUTH ABCDEFGHIJKLMNOPQRSTU\r\n", err: ErrBadMechanism},
+	{name: "MSPOP3-2.2.1 bare AUTH", line: "AUTH\r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdAUTH}},
+	{name: "MSPOP3-2.2.1 AUTH SP", line: "AUTH \r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdAUTH}},
+	{name: "bare AUTH rfc", line: "AUTH\r\n", profiles: []string{rfc}, err: ErrMissingArg},
+	{name: "AUTH three args", line: "AUTH PLAIN AAAA BBBB\r\n", err: ErrExtraArgs},
+	{name: "AUTH initial response beyond 40 octets", line: "AUTH PLAIN " + strings.Repeat("QUFB", 11) + "\r\n", profiles: []string{rfc, e10},
+		want: Command{Cmd: CmdAUTH, Arg1: []byte("PLAIN"), Arg2: []byte(strings.Repeat("QUFB", 11))}},
+
+	// No-argument commands.
+	{name: "RFC2595-4-STLS", line: "STLS\r\n", want: Command{Cmd: CmdSTLS}},
+	{name: "RFC2449-5-CAPA", line: "CAPA\r\n", want: Command{Cmd: CmdCAPA}},
+	{name: "CAPA with argument", line: "CAPA x\r\n", err: ErrExtraArgs},
+	{name: "RFC6856-2-UTF8", line: "UTF8\r\n", want: Command{Cmd: CmdUTF8}},
+	{name: "RFC1939-4-QUIT", line: "QUIT\r\n", want: Command{Cmd: CmdQUIT}},
+	{name: "RFC1939-5-STAT", line: "STAT\r\n", want: Command{Cmd: CmdSTAT}},
+	{name: "STAT with argument", line: "STAT 1\r\n", err: ErrExtraArgs},
+	{name: "RFC1939-5-NOOP", line: "NOOP\r\n", want: Command{Cmd: CmdNOOP}},
+	{name: "RFC1939-5-RSET", line: "RSET\r\n", want: Command{Cmd: CmdRSET}},
+
+	// LANG.
+	{name: "RFC6856-3-LANG list", line: "LANG\r\n", want: Command{Cmd: CmdLANG}},
+	{name: "RFC6856-3-LANG select", line: "LANG en\r\n", want: Command{Cmd: CmdLANG, Arg1: []byte("en")}},
+	{name: "LANG two", line: "LANG en de\r\n", err: ErrExtraArgs},
+
+	// Message numbers: RFC1939-5-MSGNUM.
+	{name: "RFC1939-5-LIST all", line: "LIST\r\n", want: Command{Cmd: CmdLIST}},
+	{name: "RFC1939-5-LIST one", line: "LIST 2\r\n", want: Command{Cmd: CmdLIST, Msg: 2}},
+	{name: "RFC1939-5-RETR", line: "RETR 1\r\n", want: Command{Cmd: CmdRETR, Msg: 1}},
+	{name: "RFC1939-5-DELE", line: "DELE 17\r\n", want: Command{Cmd: CmdDELE, Msg: 17}},
+	{name: "RFC1939-7-UIDL all", line: "UIDL\r\n", want: Command{Cmd: CmdUIDL}},
+	{name: "RFC1939-7-UIDL one", line: "UIDL 3\r\n", want: Command{Cmd: CmdUIDL, Msg: 3}},
+	{name: "RFC1939-7-TOP", line: "TOP 1 10\r\n", want: Command{Cmd: CmdTOP, Msg: 1, Count: 10}},
+	{name: "TOP zero lines", line: "TOP 1 0\r\n", want: Command{Cmd: CmdTOP, Msg: 1}},
+	{name: "leading zeros", line: "RETR 007\r\n", want: Command{Cmd: CmdRETR, Msg: 7}},
+	{name: "largest number", line: "RETR 2147483647\r\n", want: Command{Cmd: CmdRETR, Msg: 2147483647}},
+	{name: "RFC1939-5-MSGNUM zero", line: "RETR 0\r\n", err: ErrBadMsgNum},
+	{name: "RFC1939-5-MSGNUM negative", line: "RETR -1\r\n", err: ErrBadMsgNum},
+	{name: "RFC1939-5-MSGNUM plus", line: "RETR +1\r\n", err: ErrBadMsgNum},
+	{name: "RFC1939-5-MSGNUM hex", line: "RETR 0x1\r\n", err: ErrBadMsgNum},
+	{name: "RFC1939-5-MSGNUM overflow", line: "RETR 2147483648\r\n", err: ErrNumberTooLarge},
+	{name: "RFC1939-5-MSGNUM huge", line: "DELE 99999999999999999999\r\n", err: ErrNumberTooLarge},
+	{name: "huge then letter", line: "DELE 99999999999999999999x\r\n", err: ErrBadMsgNum},
+	{name: "RETR missing", line: "RETR\r\n", err: ErrMissingArg},
+	{name: "RETR two", line: "RETR 1 2\r\n", err: ErrExtraArgs},
+	{name: "LIST zero", line: "LIST 0\r\n", err: ErrBadMsgNum},
+	{name: "UIDL word", line: "UIDL abc\r\n", err: ErrBadMsgNum},
+	{name: "TOP missing count", line: "TOP 1\r\n", err: ErrMissingArg},
+	{name: "TOP negative count", line: "TOP 1 -1\r\n", err: ErrBadCount},
+	{name: "TOP count overflow", line: "TOP 1 4294967296\r\n", err: ErrNumberTooLarge},
+	{name: "TOP three", line: "TOP 1 2 3\r\n", err: ErrExtraArgs},
+	{name: "8-bit number", line: "RETR 1\xb9\r\n", err: ErrBadByte},
+
+	// Separators: RFC1939-3-SPACE vs MS-2.1.1.
+	{name: "RFC1939-3-SPACE double space", line: "RETR  1\r\n", profiles: []string{rfc}, err: ErrBadSeparator},
+	{name: "RFC1939-3-SPACE tab", line: "RETR\t1\r\n", profiles: []string{rfc}, err: ErrBadSeparator},
+	{name: "RFC1939-3-SPACE trailing", line: "RETR 1 \r\n", profiles: []string{rfc}, err: ErrBadSeparator},
+	{name: "RFC1939-3-SPACE leading", line: " RETR 1\r\n", profiles: []string{rfc}, err: ErrUnknownCommand},
+	{name: "MS-2.1.1 double space", line: "RETR  1\r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdRETR, Msg: 1}},
+	{name: "MS-2.1.1 tab", line: "TOP\t1\t\t5\r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdTOP, Msg: 1, Count: 5}},
+	{name: "MS-2.1.1 trailing", line: "RETR 1 \t\r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdRETR, Msg: 1}},
+	{name: "MS-2.1.1 leading", line: " \tSTAT\r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdSTAT}},
+	{name: "MS-2.1.1 no-arg trailing", line: "STAT \r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdSTAT}},
+
+	// Lengths: RFC1939-3-ARG40, MS-2.1.2, E0006, E0007, RFC2449-4-CMD255.
+	{name: "RFC1939-3-ARG40 40 octets", line: "USER " + strings.Repeat("a", 40) + "\r\n", want: Command{Cmd: CmdUSER, Arg1: []byte(strings.Repeat("a", 40))}},
+	{name: "RFC1939-3-ARG40 41 octets", line: "USER " + strings.Repeat("a", 41) + "\r\n", profiles: []string{rfc}, err: ErrArgTooLong},
+	{name: "MS-2.1.2 41 octets", line: "USER " + strings.Repeat("a", 41) + "\r\n", profiles: []string{e10}, want: Command{Cmd: CmdUSER, Arg1: []byte(strings.Repeat("a", 41))}},
+	{name: "E0006 Exchange 2007 47 octets", line: "USER " + strings.Repeat("a", 40) + "\r\n", profiles: []string{e07}, want: Command{Cmd: CmdUSER, Arg1: []byte(strings.Repeat("a", 40))}},
+	{name: "E0006 Exchange 2007 48 octets", line: "USER " + strings.Repeat("a", 41) + "\r\n", profiles: []string{e07}, err: ErrLineTooLong},
+	{name: "RFC2449-4-CMD255 255 octets", line: "AUTH XOAUTH2 " + strings.Repeat("QUFB", 60) + "\r\n", profiles: []string{rfc, e10},
+		want: Command{Cmd: CmdAUTH, Arg1: []byte("XOAUTH2"), Arg2: []byte(strings.Repeat("QUFB", 60))}},
+	{name: "RFC2449-4-CMD255 256 octets", line: "AUTH XOAUTH2 " + strings.Repeat("QUFB", 60) + "=\r\n", profiles: []string{rfc}, err: ErrLineTooLong},
+	{name: "E0007 Exchange 2010 512 octets", line: "AUTH CRAM-MD5 " + strings.Repeat("QUFB", 124) + "\r\n", profiles: []string{e10},
+		want: Command{Cmd: CmdAUTH, Arg1: []byte("CRAM-MD5"), Arg2: []byte(strings.Repeat("QUFB", 124))}},
+	{name: "E0007 Exchange 2010 513 octets", line: "AUTH CRAM-MD5 " + strings.Repeat("QUFB", 124) + "=\r\n", profiles: []string{e10}, err: ErrLineTooLong},
+	{name: "megabyte line", line: strings.Repeat("A", 1<<20), err: ErrLineTooLong},
+	{name: "megabyte line with LF", line: strings.Repeat("A", 1<<20) + "\n", err: ErrLineTooLong},
+}
+
+// TestParse checks every command of the spec table, accepted and rejected,
+// under each profile it names.
+func TestParse(t *testing.T) {
+	ps := profiles(t)
+	for _, tc := range parseCases {
+		names := tc.profiles
+		if names == nil {
+			names = everyProfile
+		}
+		for _, p := range names {
+			t.Run(p+"/"+tc.name, func(t *testing.T) {
+				v := ps[p]
+				got, err := Parse([]byte(tc.line), &v, 0)
+				if tc.err != nil {
+					require.Same(t, tc.err, err, "got %v", err)
+					return
+				}
+				require.Nil(t, err)
+				assert.Equal(t, tc.want.Cmd, got.Cmd)
+				assert.Equal(t, tc.want.Msg, got.Msg)
+				assert.Equal(t, tc.want.Count, got.Count)
+				assert.Equal(t, string(tc.want.Arg1), string(got.Arg1))
+				assert.Equal(t, string(tc.want.Arg2), string(got.Arg2))
+				assert.Equal(t, tc.want.Arg2 == nil, got.Arg2 == nil, "Arg2 presence")
+			})
+		}
+	}
+}
+
+// TestParseEveryCommand makes sure the cases above name every command of
+// the table, so a new row cannot go untested.
+func TestParseEveryCommand(t *testing.T) {
+	seen := map[Cmd]bool{}
+	for _, tc := range parseCases {
+		seen[tc.want.Cmd] = true
+	}
+	for _, c := range Commands {
+		assert.True(t, seen[c.Cmd], "no accepted form of %v in parseCases", c.Cmd)
+	}
+}
+
+// TestParseUTF8Mode: after UTF8, arguments of USER, PASS and APOP may carry
+// UTF-8 even where the UTF8 capability (and so UTF8 USER) is off
+// (RFC6856-2-UTF8).
+func TestParseUTF8Mode(t *testing.T) {
+	v := Exchange2010()
+	_, err := Parse([]byte("PASS gr\xc3\xbc\xc3\x9fe\r\n"), &v, 0)
+	require.Same(t, ErrBadByte, err)
+	c, err := Parse([]byte("PASS gr\xc3\xbc\xc3\x9fe\r\n"), &v, ModeUTF8)
+	require.Nil(t, err)
+	assert.Equal(t, "gr\xc3\xbc\xc3\x9fe", string(c.Arg1))
+	_, err = Parse([]byte("RETR \xc3\xbc\r\n"), &v, ModeUTF8)
+	require.Same(t, ErrBadByte, err, "8-bit octets stay out of message numbers")
+}
