@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/bits"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -208,13 +209,8 @@ func (g *gen) commands() *jen.File {
 	comment(f, "State is a POP3 session state (RFC 1939 §3); states are bits so that a set of them is a State too.")
 	f.Type().Id("State").Uint8()
 	var defs []jen.Code
-	for i, s := range g.t.States {
-		d := jen.Id(stateID(s))
-		if i == 0 {
-			d = d.Id("State").Op("=").Lit(int(s.State))
-		} else {
-			d = d.Op("=").Lit(int(s.State))
-		}
+	for _, s := range g.t.States {
+		d := jen.Id(stateID(s)).Id("State").Op("=").Lit(int(s.State))
 		defs = append(defs, jen.Comment(stateID(s)+": "+s.Doc+" "+provenance(s.Name, []string{s.Clause})), d)
 	}
 	f.Const().Defs(defs...)
@@ -343,64 +339,70 @@ must be copied to be kept.`)
 		jen.Id("ModeSecure"),
 	)
 
-	// lookup: switch on the case-folded keyword packed into a uint32.
-	byLen := map[int][]spec.Command{}
-	for _, c := range g.t.Commands {
-		byLen[len(c.Name)] = append(byLen[len(c.Name)], c)
+	// Parse: one switch on a perfect hash of the keyword packed and folded
+	// by Keyword (dense, so the compiler makes it a jump table); each case
+	// checks the whole key and reads the arguments with the builder of its
+	// grammar.
+	keys := make([]uint32, len(g.t.Commands))
+	for i, c := range g.t.Commands {
+		for j := 0; j < len(c.Name); j++ {
+			keys[i] = keys[i]<<8 | uint32(c.Name[j]|0x20)
+		}
 	}
-	var lenCases []jen.Code
-	for _, n := range []int{3, 4} {
-		cs := byLen[n]
-		if len(cs) == 0 {
-			continue
-		}
-		key := jen.Uint32().Call(jen.Id("Fold").Call(jen.Id("kw").Index(jen.Lit(0)))).Op("<<").Lit(8 * (n - 1))
-		for i := 1; i < n; i++ {
-			part := jen.Uint32().Call(jen.Id("Fold").Call(jen.Id("kw").Index(jen.Lit(i))))
-			if n-1-i > 0 {
-				part = part.Op("<<").Lit(8 * (n - 1 - i))
-			}
-			key = key.Op("|").Add(part)
-		}
-		var kc []jen.Code
-		for _, c := range cs {
-			var k uint32
-			for i := 0; i < n; i++ {
-				k = k<<8 | uint32(strings.ToLower(c.Name)[i])
-			}
-			kc = append(kc, jen.Case(jen.Lit(int(k))).Block(jen.Return(jen.Id(cmdID(c.Name)))).Comment(strconv.Quote(strings.ToLower(c.Name))))
-		}
-		lenCases = append(lenCases, jen.Case(jen.Lit(n)).Block(jen.Switch(key).Block(kc...)))
+	mul, shift := perfectHash(keys)
+	type slot struct {
+		h   uint32
+		cmd spec.Command
+		key uint32
 	}
-	comment(f, "lookup returns the command whose keyword is kw, in any case, or CmdNone. It\nfolds only ASCII letters, so a keyword with a digit (UTF8) matches exactly.")
-	f.Func().Id("lookup").Params(jen.Id("kw").Index().Byte()).Id("Cmd").Block(
-		jen.Switch(jen.Len(jen.Id("kw"))).Block(lenCases...),
-		jen.Return(jen.Id("CmdNone")),
-	)
-
-	// Parse.
+	var slots []slot
+	for i, c := range g.t.Commands {
+		slots = append(slots, slot{keys[i] * mul >> shift, c, keys[i]})
+	}
+	sort.Slice(slots, func(i, j int) bool { return slots[i].h < slots[j].h })
 	var cases []jen.Code
-	for _, c := range g.t.Commands {
-		cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(append([]jen.Code{jen.Comment(provenance(c.Name, c.Clauses))}, g.argBuilder(c)...)...))
+	for _, sl := range slots {
+		c := sl.cmd
+		cond := jen.Id("key").Op("!=").Op(fmt.Sprintf("0x%08x", sl.key))
+		for i := 0; i < len(c.Name); i++ {
+			if ch := c.Name[i]; !('A' <= ch && ch <= 'Z') {
+				// ORing 0x20 folds only letters safely; compare the rest exactly.
+				cond = cond.Op("||").Id("line").Index(jen.Lit(i)).Op("!=").LitByte(ch)
+			}
+		}
+		body := []jen.Code{
+			jen.Comment(strconv.Quote(strings.ToLower(c.Name)) + " " + provenance(c.Name, c.Clauses)),
+			jen.If(cond).Block(jen.Return(jen.Id("Unknown").Call(jen.Id("line")))),
+			jen.Id("c").Dot("Cmd").Op("=").Id(cmdID(c.Name)),
+		}
+		body = append(body, g.argBuilder(c)...)
+		cases = append(cases, jen.Case(jen.Lit(int(sl.h))).Block(body...))
 	}
-	cases = append(cases, jen.Default().Block(jen.Return(jen.Id("c"), jen.Id("ErrUnknownCommand"))))
-	comment(f, `Parse reads one command line under the variations v and the session modes
-m. The line may end in CRLF, a bare LF or nothing. Parse is total: any
-bytes give a Command or an *Error, never a panic, and it never allocates.
-The Command's slices alias line.`)
-	f.Func().Id("Parse").Params(jen.Id("line").Index().Byte(), jen.Id("v").Op("*").Id("Variations"), jen.Id("m").Id("Mode")).Params(jen.Id("c").Id("Command"), jen.Id("err").Op("*").Id("Error")).Block(
+	cases = append(cases, jen.Default().Block(jen.Return(jen.Id("Unknown").Call(jen.Id("line")))))
+	comment(f, `Parse reads one command line into c under the variations v and the
+session modes m. The line may end in CRLF, a bare LF or nothing. Parse is
+total: any bytes give a Command or an *Error, never a panic, and it never
+allocates. The Command's slices alias line. On an error c.Cmd may hold the
+command whose arguments were wrong.
+
+The switch is on a perfect hash of the keyword as Keyword packs it (a
+3-octet keyword has a zero top byte, a 4-octet one does not, so the two
+never collide); the generator chose the multiplier so that no two keywords
+share a case.`)
+	f.Func().Params(jen.Id("c").Op("*").Id("Command")).Id("Parse").Params(jen.Id("line").Index().Byte(), jen.Id("v").Op("*").Id("Variations"), jen.Id("m").Id("Mode")).Params(jen.Id("err").Op("*").Id("Error")).Block(
+		jen.Op("*").Id("c").Op("=").Id("Command").Values(),
 		jen.List(jen.Id("line"), jen.Id("err")).Op("=").Id("CutLine").Call(jen.Id("line"), jen.Id("v").Dot("MaxCommandOctets"), jen.Id("ErrLineTooLong")),
-		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("c"), jen.Id("err"))),
+		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("err"))),
 		jen.Id("o").Op(":=").Id("LexOptions").Values(
 			jen.Id("Lenient").Op(":").Id("v").Dot("LenientSeparators"),
 			jen.Id("MaxArg").Op(":").Id("v").Dot("MaxArgOctets"),
 			jen.Id("EightBit").Op(":").Id("v").Dot("UTF8").Op("||").Id("m").Op("&").Id("ModeUTF8").Op("!=").Lit(0),
 		),
-		jen.List(jen.Id("kw"), jen.Id("rest"), jen.Id("err")).Op(":=").Id("SplitKeyword").Call(jen.Id("line"), jen.Op("&").Id("o")),
-		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("c"), jen.Id("err"))),
-		jen.Id("c").Dot("Cmd").Op("=").Id("lookup").Call(jen.Id("kw")),
-		jen.Switch(jen.Id("c").Dot("Cmd")).Block(cases...),
-		jen.Return(jen.Id("c"), jen.Id("err")),
+		jen.If(jen.Id("line").Op("=").Id("o").Dot("TrimLeft").Call(jen.Id("line")), jen.Len(jen.Id("line")).Op("==").Lit(0)).Block(jen.Return(jen.Id("ErrEmptyLine"))),
+		jen.List(jen.Id("key"), jen.Id("n")).Op(":=").Id("Keyword").Call(jen.Id("line")),
+		jen.Id("rest").Op(":=").Id("line").Index(jen.Id("n").Op(":")),
+		jen.Switch(jen.Id("key").Op("*").Op(fmt.Sprintf("0x%08x", mul)).Op(">>").Lit(int(shift))).Block(cases...),
+		jen.Return(jen.Id("err")),
 	)
 	return f
 }
@@ -766,7 +768,29 @@ func getter(v spec.Variation) jen.Code {
 	}
 }
 
-var _ = bits.OnesCount8
+// perfectHash finds a multiplier and shift that map every key to its own
+// value of key*mul>>shift, for a table of the next power of two above twice
+// the number of keys. The search is deterministic, so regeneration never
+// changes the output.
+func perfectHash(keys []uint32) (mul, shift uint32) {
+	b := uint32(bits.Len(uint(2*len(keys) - 1)))
+	shift = 32 - b
+	for mul = 0x9e3779b1; ; mul += 2 {
+		seen := map[uint32]bool{}
+		ok := true
+		for _, k := range keys {
+			h := k * mul >> shift
+			if seen[h] {
+				ok = false
+				break
+			}
+			seen[h] = true
+		}
+		if ok {
+			return mul, shift
+		}
+	}
+}
 
 // comment writes text as // lines (jennifer would make a /* */ block of a
 // multi-line comment).

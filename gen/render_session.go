@@ -124,6 +124,7 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("last").Id("Cmd").Comment("the last command that succeeded, for After"),
 		jen.Id("sasl").Bool().Comment("inside an AUTH exchange"),
 		jen.Id("bad").Int().Comment("consecutive rejected commands"),
+		jen.Id("cmd").Id("Command").Comment("the command being parsed, kept here so that Feed does not allocate"),
 	)
 	initial := ""
 	for _, s := range g.t.States {
@@ -180,9 +181,8 @@ time and answered in order. Feed never keeps line.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Feed").Params(jen.Id("line").Index().Byte()).Id("Action").Block(
 		jen.Id("s").Dot("w").Dot("MarkCommand").Call(),
 		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("saslStep").Call(jen.Id("line")))),
-		jen.List(jen.Id("c"), jen.Id("err")).Op(":=").Id("Parse").Call(jen.Id("line"), jen.Op("&").Id("s").Dot("V"), jen.Id("s").Dot("mode")),
-		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err")))),
-		jen.Return(jen.Id("s").Dot("Dispatch").Call(jen.Op("&").Id("c"))),
+		jen.If(jen.Id("err").Op(":=").Id("s").Dot("cmd").Dot("Parse").Call(jen.Id("line"), jen.Op("&").Id("s").Dot("V"), jen.Id("s").Dot("mode")), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err")))),
+		jen.Return(jen.Id("s").Dot("Dispatch").Call(jen.Op("&").Id("s").Dot("cmd"))),
 	)
 
 	// Dispatch.

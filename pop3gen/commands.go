@@ -11,9 +11,9 @@ const (
 	// StateAuthorization: After the greeting: the client identifies itself (USER/PASS, APOP, AUTH). spec: AUTHORIZATION — RFC1939-4-AUTHORIZATION
 	StateAuthorization State = 1
 	// StateTransaction: The maildrop is open; the client reads and marks messages. spec: TRANSACTION — RFC1939-5-TRANSACTION
-	StateTransaction = 2
+	StateTransaction State = 2
 	// StateUpdate: After QUIT from TRANSACTION: messages marked deleted are removed, then the connection closes. spec: UPDATE — RFC1939-6-UPDATE
-	StateUpdate = 4
+	StateUpdate State = 4
 )
 
 // String returns the state's name as RFC 1939 spells it.

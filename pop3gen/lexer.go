@@ -29,88 +29,119 @@ const (
 	ModeSecure
 )
 
-// lookup returns the command whose keyword is kw, in any case, or CmdNone. It
-// folds only ASCII letters, so a keyword with a digit (UTF8) matches exactly.
-func lookup(kw []byte) Cmd {
-	switch len(kw) {
-	case 3:
-		switch uint32(Fold(kw[0]))<<16 | uint32(Fold(kw[1]))<<8 | uint32(Fold(kw[2])) {
-		case 7630704:
-			return CmdTOP // "top"
-		}
-	case 4:
-		switch uint32(Fold(kw[0]))<<24 | uint32(Fold(kw[1]))<<16 | uint32(Fold(kw[2]))<<8 | uint32(Fold(kw[3])) {
-		case 1970496882:
-			return CmdUSER // "user"
-		case 1885434739:
-			return CmdPASS // "pass"
-		case 1634758512:
-			return CmdAPOP // "apop"
-		case 1635087464:
-			return CmdAUTH // "auth"
-		case 1937009779:
-			return CmdSTLS // "stls"
-		case 1667330145:
-			return CmdCAPA // "capa"
-		case 1970562616:
-			return CmdUTF8 // "utf8"
-		case 1818324583:
-			return CmdLANG // "lang"
-		case 1903520116:
-			return CmdQUIT // "quit"
-		case 1937006964:
-			return CmdSTAT // "stat"
-		case 1818850164:
-			return CmdLIST // "list"
-		case 1919251570:
-			return CmdRETR // "retr"
-		case 1684368485:
-			return CmdDELE // "dele"
-		case 1852796784:
-			return CmdNOOP // "noop"
-		case 1920165236:
-			return CmdRSET // "rset"
-		case 1969841260:
-			return CmdUIDL // "uidl"
-		}
-	}
-	return CmdNone
-}
-
-// Parse reads one command line under the variations v and the session modes
-// m. The line may end in CRLF, a bare LF or nothing. Parse is total: any
-// bytes give a Command or an *Error, never a panic, and it never allocates.
-// The Command's slices alias line.
-func Parse(line []byte, v *Variations, m Mode) (c Command, err *Error) {
+// Parse reads one command line into c under the variations v and the
+// session modes m. The line may end in CRLF, a bare LF or nothing. Parse is
+// total: any bytes give a Command or an *Error, never a panic, and it never
+// allocates. The Command's slices alias line. On an error c.Cmd may hold the
+// command whose arguments were wrong.
+//
+// The switch is on a perfect hash of the keyword as Keyword packs it (a
+// 3-octet keyword has a zero top byte, a 4-octet one does not, so the two
+// never collide); the generator chose the multiplier so that no two keywords
+// share a case.
+func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
+	*c = Command{}
 	line, err = CutLine(line, v.MaxCommandOctets, ErrLineTooLong)
 	if err != nil {
-		return c, err
+		return err
 	}
 	o := LexOptions{Lenient: v.LenientSeparators, MaxArg: v.MaxArgOctets, EightBit: v.UTF8 || m&ModeUTF8 != 0}
-	kw, rest, err := SplitKeyword(line, &o)
-	if err != nil {
-		return c, err
+	if line = o.TrimLeft(line); len(line) == 0 {
+		return ErrEmptyLine
 	}
-	c.Cmd = lookup(kw)
-	switch c.Cmd {
-	case CmdUSER:
-		// spec: USER — RFC1939-7-USER, V0008, V0009, V0010
-		c.Arg1, err = o.One(rest, o.EightBit)
-	case CmdPASS:
-		// spec: PASS — RFC1939-7-PASS, V0011, C0010
+	key, n := Keyword(line)
+	rest := line[n:]
+	switch key * 0x9e3779b5 >> 26 {
+	case 3:
+		// "uidl" spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
+		if key != 0x7569646c {
+			return Unknown(line)
+		}
+		c.Cmd = CmdUIDL
+		var a []byte
+		if a, err = o.Opt(rest); err == nil && a != nil {
+			c.Msg, err = ParseMsgNum(a)
+		}
+	case 6:
+		// "apop" spec: APOP — RFC1939-7-APOP, V0012
+		if key != 0x61706f70 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdAPOP
+		if c.Arg1, c.Arg2, err = o.Two(rest, o.EightBit, false); err == nil && !ValidDigest(c.Arg2) {
+			err = ErrBadDigest
+		}
+	case 10:
+		// "stat" spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004
+		if key != 0x73746174 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdSTAT
+		err = o.None(rest)
+	case 13:
+		// "retr" spec: RETR — RFC1939-5-RETR, C0011
+		if key != 0x72657472 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdRETR
+		var a []byte
+		if a, err = o.One(rest, false); err == nil {
+			c.Msg, err = ParseMsgNum(a)
+		}
+	case 19:
+		// "pass" spec: PASS — RFC1939-7-PASS, V0011, C0010
+		if key != 0x70617373 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdPASS
 		if v.PassKeepsSpaces {
 			// MS-STANXPOP3 V0011: the rest of the line, spaces included.
 			c.Arg1, err = o.Rest(rest, o.EightBit)
 		} else {
 			c.Arg1, err = o.One(rest, o.EightBit)
 		}
-	case CmdAPOP:
-		// spec: APOP — RFC1939-7-APOP, V0012
-		if c.Arg1, c.Arg2, err = o.Two(rest, o.EightBit, false); err == nil && !ValidDigest(c.Arg2) {
-			err = ErrBadDigest
+	case 21:
+		// "capa" spec: CAPA — RFC2449-5-CAPA
+		if key != 0x63617061 {
+			return Unknown(line)
 		}
-	case CmdAUTH:
-		// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
+		c.Cmd = CmdCAPA
+		err = o.None(rest)
+	case 27:
+		// "top" spec: TOP — RFC1939-7-TOP, V0007, C0006
+		if key != 0x00746f70 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdTOP
+		var a, b []byte
+		if a, b, err = o.Two(rest, false, false); err == nil {
+			if c.Msg, err = ParseMsgNum(a); err == nil {
+				c.Count, err = ParseNumber(b, ErrBadCount)
+			}
+		}
+	case 34:
+		// "dele" spec: DELE — RFC1939-5-DELE
+		if key != 0x64656c65 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdDELE
+		var a []byte
+		if a, err = o.One(rest, false); err == nil {
+			c.Msg, err = ParseMsgNum(a)
+		}
+	case 37:
+		// "utf8" spec: UTF8 — RFC6856-2-UTF8
+		if key != 0x75746638 || line[3] != byte(0x38) {
+			return Unknown(line)
+		}
+		c.Cmd = CmdUTF8
+		err = o.None(rest)
+	case 39:
+		// "auth" spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
+		if key != 0x61757468 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdAUTH
 		o.MaxArg = 0 // bounded by the command length only
 		c.Arg1, c.Arg2, err = o.Two(rest, false, true)
 		switch {
@@ -124,64 +155,60 @@ func Parse(line []byte, v *Variations, m Mode) (c Command, err *Error) {
 			// RFC 5034 §4: base64, or "=" for an empty response.
 			err = ErrBadBase64
 		}
-	case CmdSTLS:
-		// spec: STLS — RFC2595-4-STLS
+	case 47:
+		// "user" spec: USER — RFC1939-7-USER, V0008, V0009, V0010
+		if key != 0x75736572 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdUSER
+		c.Arg1, err = o.One(rest, o.EightBit)
+	case 52:
+		// "noop" spec: NOOP — RFC1939-5-NOOP
+		if key != 0x6e6f6f70 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdNOOP
 		err = o.None(rest)
-	case CmdCAPA:
-		// spec: CAPA — RFC2449-5-CAPA
+	case 54:
+		// "rset" spec: RSET — RFC1939-5-RSET
+		if key != 0x72736574 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdRSET
 		err = o.None(rest)
-	case CmdUTF8:
-		// spec: UTF8 — RFC6856-2-UTF8
+	case 57:
+		// "list" spec: LIST — RFC1939-5-LIST, MS-2.1.5, V0005
+		if key != 0x6c697374 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdLIST
+		var a []byte
+		if a, err = o.Opt(rest); err == nil && a != nil {
+			c.Msg, err = ParseMsgNum(a)
+		}
+	case 59:
+		// "stls" spec: STLS — RFC2595-4-STLS
+		if key != 0x73746c73 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdSTLS
 		err = o.None(rest)
-	case CmdLANG:
-		// spec: LANG — RFC6856-3-LANG
+	case 61:
+		// "quit" spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
+		if key != 0x71756974 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdQUIT
+		err = o.None(rest)
+	case 62:
+		// "lang" spec: LANG — RFC6856-3-LANG
+		if key != 0x6c616e67 {
+			return Unknown(line)
+		}
+		c.Cmd = CmdLANG
 		c.Arg1, err = o.Opt(rest)
-	case CmdQUIT:
-		// spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
-		err = o.None(rest)
-	case CmdSTAT:
-		// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004
-		err = o.None(rest)
-	case CmdLIST:
-		// spec: LIST — RFC1939-5-LIST, MS-2.1.5, V0005
-		var a []byte
-		if a, err = o.Opt(rest); err == nil && a != nil {
-			c.Msg, err = ParseMsgNum(a)
-		}
-	case CmdRETR:
-		// spec: RETR — RFC1939-5-RETR, C0011
-		var a []byte
-		if a, err = o.One(rest, false); err == nil {
-			c.Msg, err = ParseMsgNum(a)
-		}
-	case CmdDELE:
-		// spec: DELE — RFC1939-5-DELE
-		var a []byte
-		if a, err = o.One(rest, false); err == nil {
-			c.Msg, err = ParseMsgNum(a)
-		}
-	case CmdNOOP:
-		// spec: NOOP — RFC1939-5-NOOP
-		err = o.None(rest)
-	case CmdRSET:
-		// spec: RSET — RFC1939-5-RSET
-		err = o.None(rest)
-	case CmdTOP:
-		// spec: TOP — RFC1939-7-TOP, V0007, C0006
-		var a, b []byte
-		if a, b, err = o.Two(rest, false, false); err == nil {
-			if c.Msg, err = ParseMsgNum(a); err == nil {
-				c.Count, err = ParseNumber(b, ErrBadCount)
-			}
-		}
-	case CmdUIDL:
-		// spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
-		var a []byte
-		if a, err = o.Opt(rest); err == nil && a != nil {
-			c.Msg, err = ParseMsgNum(a)
-		}
 	default:
-		return c, ErrUnknownCommand
+		return Unknown(line)
 	}
-	return c, err
+	return err
 }

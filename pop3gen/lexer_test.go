@@ -176,7 +176,8 @@ func TestParse(t *testing.T) {
 		for _, p := range names {
 			t.Run(p+"/"+tc.name, func(t *testing.T) {
 				v := ps[p]
-				got, err := Parse([]byte(tc.line), &v, 0)
+				var got Command
+				err := got.Parse([]byte(tc.line), &v, 0)
 				if tc.err != nil {
 					require.Same(t, tc.err, err, "got %v", err)
 					return
@@ -210,11 +211,12 @@ func TestParseEveryCommand(t *testing.T) {
 // (RFC6856-2-UTF8).
 func TestParseUTF8Mode(t *testing.T) {
 	v := Exchange2010()
-	_, err := Parse([]byte("PASS gr\xc3\xbc\xc3\x9fe\r\n"), &v, 0)
+	var c Command
+	err := c.Parse([]byte("PASS gr\xc3\xbc\xc3\x9fe\r\n"), &v, 0)
 	require.Same(t, ErrBadByte, err)
-	c, err := Parse([]byte("PASS gr\xc3\xbc\xc3\x9fe\r\n"), &v, ModeUTF8)
+	err = c.Parse([]byte("PASS gr\xc3\xbc\xc3\x9fe\r\n"), &v, ModeUTF8)
 	require.Nil(t, err)
 	assert.Equal(t, "gr\xc3\xbc\xc3\x9fe", string(c.Arg1))
-	_, err = Parse([]byte("RETR \xc3\xbc\r\n"), &v, ModeUTF8)
+	err = c.Parse([]byte("RETR \xc3\xbc\r\n"), &v, ModeUTF8)
 	require.Same(t, ErrBadByte, err, "8-bit octets stay out of message numbers")
 }

@@ -120,9 +120,10 @@ type Session struct {
 	w     *Writer
 	state State
 	mode  Mode
-	last  Cmd  // the last command that succeeded, for After
-	sasl  bool // inside an AUTH exchange
-	bad   int  // consecutive rejected commands
+	last  Cmd     // the last command that succeeded, for After
+	sasl  bool    // inside an AUTH exchange
+	bad   int     // consecutive rejected commands
+	cmd   Command // the command being parsed, kept here so that Feed does not allocate
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -211,11 +212,10 @@ func (s *Session) Feed(line []byte) Action {
 	if s.sasl {
 		return s.saslStep(line)
 	}
-	c, err := Parse(line, &s.V, s.mode)
-	if err != nil {
+	if err := s.cmd.Parse(line, &s.V, s.mode); err != nil {
 		return s.reject(err)
 	}
-	return s.Dispatch(&c)
+	return s.Dispatch(&s.cmd)
 }
 
 // enabled reports whether the variations switch c on.

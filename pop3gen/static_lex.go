@@ -2,6 +2,8 @@
 
 package pop3gen
 
+import "encoding/binary"
+
 // The scanners below read one command line. They return sub-slices of the
 // line they are given and never copy or allocate: the slices are valid
 // only as long as the caller's line buffer is.
@@ -20,12 +22,13 @@ type LexOptions struct {
 	EightBit bool
 }
 
-// CutLine strips the line end from line and checks its length and bytes.
-// The line may end in CRLF or a bare LF (accepted, as nearly every server
-// does, for clients typed by hand), or in nothing when the input ended.
-// max counts the line with its CRLF; a line without one is counted as if
-// it had it. The check of the length comes first, so a line of any size
-// costs the same to refuse.
+// CutLine strips the line end from line and checks its length. The line
+// may end in CRLF or a bare LF (accepted, as nearly every server does, for
+// clients typed by hand), or in nothing when the input ended. max counts
+// the line with its CRLF; a line without one is counted as if it had it.
+// CutLine looks at no more than the last two octets, so a line of any size
+// costs the same to refuse. The octets are checked as the arguments are
+// read (or by Unknown), so that each is looked at once.
 func CutLine(line []byte, max int, tooLong *Error) ([]byte, *Error) {
 	n := len(line)
 	switch {
@@ -37,41 +40,61 @@ func CutLine(line []byte, max int, tooLong *Error) ([]byte, *Error) {
 	if len(line)+2 > max {
 		return nil, tooLong
 	}
+	return line, nil
+}
+
+// badOctet returns the error for an octet that may not appear where it
+// does: ErrBareCR for CR (a line's CR must be followed by LF), else
+// ErrBadByte.
+func badOctet(c byte) *Error {
+	if c == '\r' {
+		return ErrBareCR
+	}
+	return ErrBadByte
+}
+
+// Unknown returns the error for a line whose keyword matched no command:
+// the octet error if the line holds a control character, LF, CR or DEL,
+// else ErrUnknownCommand.
+func Unknown(line []byte) *Error {
 	for _, c := range line {
-		switch {
-		case c == '\r':
-			return nil, ErrBareCR
-		case c == '\t' || c >= 0x20 && c != 0x7f:
-		default: // NUL, LF inside the line, other controls, DEL
-			return nil, ErrBadByte
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return badOctet(c)
 		}
 	}
-	return line, nil
+	return ErrUnknownCommand
+}
+
+// TrimLeft skips the SPACE and TAB before the keyword under Lenient.
+func (o *LexOptions) TrimLeft(line []byte) []byte {
+	if o.Lenient {
+		for len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			line = line[1:]
+		}
+	}
+	return line
+}
+
+// Keyword returns the keyword at the start of line packed into a word, one
+// octet per byte, with every octet ORed with 0x20 (which lower-cases
+// letters), and its length, 3 or 4; or 0, 0 when the line does not start
+// with a word of 3 or 4 octets. A folded key matches a keyword's key only
+// for that keyword's letters in either case; octets that are not letters
+// (the 8 of UTF8) must still be compared exactly.
+func Keyword(line []byte) (key uint32, n int) {
+	if len(line) >= 4 && (len(line) == 4 || line[4] == ' ' || line[4] == '\t') {
+		return binary.BigEndian.Uint32(line) | 0x20202020, 4
+	}
+	if len(line) >= 3 && (len(line) == 3 || line[3] == ' ' || line[3] == '\t') {
+		return (uint32(line[0])<<16 | uint32(line[1])<<8 | uint32(line[2])) | 0x202020, 3
+	}
+	return 0, 0
 }
 
 // isSep reports whether c separates arguments under o.
 func (o *LexOptions) isSep(c byte) bool { return c == ' ' || o.Lenient && c == '\t' }
 
-// SplitKeyword returns the keyword at the start of line and the rest of
-// the line after it, separator included. Under Lenient, leading SPACE and
-// TAB are skipped.
-func SplitKeyword(line []byte, o *LexOptions) (kw, rest []byte, err *Error) {
-	if o.Lenient {
-		for len(line) > 0 && o.isSep(line[0]) {
-			line = line[1:]
-		}
-	}
-	if len(line) == 0 {
-		return nil, nil, ErrEmptyLine
-	}
-	i := 0
-	for i < len(line) && line[i] != ' ' && line[i] != '\t' {
-		i++
-	}
-	return line[:i], line[i:], nil
-}
-
-// Fields splits rest (as SplitKeyword left it) into at most len(dst)
+// Fields splits rest (what follows the keyword) into at most len(dst)
 // arguments and returns how many it found. More arguments than that give
 // ErrExtraArgs. Strictly, each argument follows exactly one SPACE and a
 // doubled, leading or trailing separator or a TAB is ErrBadSeparator;
@@ -79,53 +102,50 @@ func SplitKeyword(line []byte, o *LexOptions) (kw, rest []byte, err *Error) {
 // ignored. Every argument is checked against MaxArg and for octets
 // outside printable ASCII (8-bit octets pass only when eightBit).
 func (o *LexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Error) {
-	n := 0
-	for len(rest) > 0 {
-		// rest starts with a separator.
-		if !o.Lenient {
-			if rest[0] != ' ' {
-				return 0, ErrBadSeparator
+	n, i := 0, 0
+	for i < len(rest) {
+		// rest[i] starts a separator.
+		if o.Lenient {
+			for i < len(rest) && (rest[i] == ' ' || rest[i] == '\t') {
+				i++
 			}
-			rest = rest[1:]
-			if len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t' {
-				return 0, ErrBadSeparator
-			}
-		} else {
-			for len(rest) > 0 && o.isSep(rest[0]) {
-				rest = rest[1:]
-			}
-			if len(rest) == 0 {
+			if i == len(rest) {
 				break
 			}
+		} else {
+			if rest[i] != ' ' {
+				return 0, ErrBadSeparator
+			}
+			i++
+			if i == len(rest) || rest[i] == ' ' || rest[i] == '\t' {
+				return 0, ErrBadSeparator
+			}
 		}
-		i := 0
-		for i < len(rest) && rest[i] != ' ' && rest[i] != '\t' {
+		start := i
+		for i < len(rest) {
+			c := rest[i]
+			if c-0x21 < 0x5e { // VCHAR, %x21-7E: the common case first
+				i++
+				continue
+			}
+			if c == ' ' || c == '\t' {
+				break
+			}
+			if c < 0x80 || !eightBit {
+				return 0, badOctet(c)
+			}
 			i++
 		}
 		if n == len(dst) {
 			return 0, ErrExtraArgs
 		}
-		if err := o.checkArg(rest[:i], eightBit); err != nil {
-			return 0, err
+		if o.MaxArg > 0 && i-start > o.MaxArg {
+			return 0, ErrArgTooLong
 		}
-		dst[n] = rest[:i]
+		dst[n] = rest[start:i]
 		n++
-		rest = rest[i:]
 	}
 	return n, nil
-}
-
-// checkArg checks the length and the octets of one argument.
-func (o *LexOptions) checkArg(arg []byte, eightBit bool) *Error {
-	if o.MaxArg > 0 && len(arg) > o.MaxArg {
-		return ErrArgTooLong
-	}
-	for _, c := range arg {
-		if c < 0x21 || c == 0x7f || c >= 0x80 && !eightBit {
-			return ErrBadByte
-		}
-	}
-	return nil
 }
 
 // Rest returns everything after the first separator (or run of them under
@@ -152,7 +172,7 @@ func (o *LexOptions) Rest(rest []byte, eightBit bool) ([]byte, *Error) {
 	}
 	for _, c := range rest {
 		if c < 0x20 && c != '\t' || c == 0x7f || c >= 0x80 && !eightBit {
-			return nil, ErrBadByte
+			return nil, badOctet(c)
 		}
 	}
 	return rest, nil
@@ -252,12 +272,37 @@ func ValidBase64(b []byte) bool {
 
 // None checks that rest holds no argument.
 func (o *LexOptions) None(rest []byte) *Error {
+	if len(rest) == 0 {
+		return nil
+	}
 	_, err := o.Fields(rest, nil, false)
 	return err
 }
 
+// single is the fast path of One and Opt: rest is one SPACE and one
+// argument of printable ASCII, the form nearly every client sends. ok is
+// false when rest is anything else, and Fields must decide.
+func (o *LexOptions) single(rest []byte) (arg []byte, ok bool) {
+	if len(rest) < 2 || rest[0] != ' ' || o.MaxArg > 0 && len(rest)-1 > o.MaxArg {
+		return nil, false
+	}
+	for _, c := range rest[1:] {
+		if c-0x21 >= 0x5e {
+			return nil, false
+		}
+	}
+	return rest[1:], true
+}
+
 // One returns the single argument in rest; none is ErrMissingArg.
 func (o *LexOptions) One(rest []byte, eightBit bool) ([]byte, *Error) {
+	if a, ok := o.single(rest); ok {
+		return a, nil
+	}
+	return o.one(rest, eightBit)
+}
+
+func (o *LexOptions) one(rest []byte, eightBit bool) ([]byte, *Error) {
 	var a [1][]byte
 	n, err := o.Fields(rest, a[:], eightBit)
 	if err == nil && n == 0 {
@@ -268,6 +313,13 @@ func (o *LexOptions) One(rest []byte, eightBit bool) ([]byte, *Error) {
 
 // Opt returns the argument in rest, or nil when there is none.
 func (o *LexOptions) Opt(rest []byte) ([]byte, *Error) {
+	if a, ok := o.single(rest); ok || len(rest) == 0 {
+		return a, nil
+	}
+	return o.opt(rest)
+}
+
+func (o *LexOptions) opt(rest []byte) ([]byte, *Error) {
 	var a [1][]byte
 	_, err := o.Fields(rest, a[:], false)
 	return a[0], err
@@ -282,14 +334,6 @@ func (o *LexOptions) Two(rest []byte, eightBit, optional bool) (a, b []byte, err
 		err = ErrMissingArg
 	}
 	return f[0], f[1], err
-}
-
-// Fold returns c in lower case if it is an ASCII letter.
-func Fold(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // isBlank reports whether b holds nothing but SPACE and TAB.
