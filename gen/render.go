@@ -138,7 +138,7 @@ func strs(ss []string) jen.Code {
 // doc renders the package comment.
 func (g *gen) doc() *jen.File {
 	f := g.file("package doc")
-	for _, l := range strings.Split(`Package ` + g.pkg + ` is a POP3 protocol core generated from the pop3kit spec
+	for _, l := range strings.Split(`Package `+g.pkg+` is a POP3 protocol core generated from the pop3kit spec
 table: a zero-allocation lexer (Parse), the state machine with dispatch to a
 Handler (Session), the behaviour variations and their profiles
 (Variations), the CAPA reply (WriteCapa), reply writers that keep every
@@ -155,7 +155,7 @@ Handler.`, "\n") {
 
 // limits renders the protocol constants, response codes and errors.
 //
-//	const MaxReplyOctets = 512 // spec: … 
+//	const MaxReplyOctets = 512 // spec: …
 //	const CodeInUse = "IN-USE"
 //	var ErrUnknownCommand = &Error{Text: "unknown command"}
 func (g *gen) limits() *jen.File {
@@ -487,7 +487,7 @@ func (g *gen) variations() *jen.File {
 		if v.Kind != spec.Enum {
 			continue
 		}
-		comment(f, v.Name + " is the type of the variation of that name: " + v.Doc)
+		comment(f, v.Name+" is the type of the variation of that name: "+v.Doc)
 		f.Type().Id(v.Name).Uint8()
 		var defs []jen.Code
 		for i, val := range v.Values {
@@ -527,7 +527,7 @@ with Set.`)
 			vals = append(vals, jen.Id(v.Name).Op(":").Add(valueCode(v, v.Profile[p.Name])))
 		}
 		fn := profileFunc(p.Name)
-		comment(f, fn + " returns the variations of the " + p.Name + " profile: " + p.Doc)
+		comment(f, fn+" returns the variations of the "+p.Name+" profile: "+p.Doc)
 		f.Func().Id(fn).Params().Id("Variations").Block(jen.Return(jen.Id("Variations").Values(vals...)))
 		profCases = append(profCases, jen.Case(litStrs(append([]string{p.Name}, p.Aliases...))...).Block(jen.Return(jen.Id(fn).Call(), jen.Nil())))
 		profNames = append(profNames, p.Name)
@@ -546,7 +546,7 @@ with Set.`)
 	f.Var().Id("ProfileNames").Op("=").Add(strs(profNames))
 	comment(f, "DefaultProfile is the profile a server uses when none is chosen.")
 	f.Const().Id("DefaultProfile").Op("=").Lit(def)
-	comment(f, "Profile returns the variations of the named profile, in any case. Aliases: " + strings.Join(aliasDoc, ", ") + ".")
+	comment(f, "Profile returns the variations of the named profile, in any case. Aliases: "+strings.Join(aliasDoc, ", ")+".")
 	f.Func().Id("Profile").Params(jen.Id("name").String()).Params(jen.Id("Variations"), jen.Error()).Block(
 		jen.Switch(jen.Qual("strings", "ToLower").Call(jen.Id("name"))).Block(profCases...),
 		jen.Return(jen.Id("Variations").Values(), jen.Qual("fmt", "Errorf").Call(jen.Lit("unknown profile %q (known: "+strings.Join(profNames, ", ")+")"), jen.Id("name"))),
@@ -683,7 +683,7 @@ func durationCode(d time.Duration) jen.Code {
 		name string
 	}{{time.Hour, "Hour"}, {time.Minute, "Minute"}, {time.Second, "Second"}} {
 		if d%u.d == 0 {
-			return jen.Lit(int(d / u.d)).Op("*").Qual("time", u.name)
+			return jen.Lit(int(d/u.d)).Op("*").Qual("time", u.name)
 		}
 	}
 	return jen.Qual("time", "Duration").Call(jen.Lit(int64(d)))
