@@ -84,6 +84,15 @@ func scanTests(root string, t *spec.Table) (testRefs, error) {
 	sort.Slice(quoted, func(i, j int) bool { return len(quoted[i]) > len(quoted[j]) })
 	re := regexp.MustCompile(`(?:^|[^A-Za-z0-9.-])(` + strings.Join(quoted, "|") + `)(?:$|[^A-Za-z0-9-]|\.[^0-9])`)
 	refs := testRefs{}
+	// A package's test files are read together: ids in a package-level
+	// variable (a table of cases) count for the tests that use it.
+	type testFunc struct{ name, text string }
+	type pkgTests struct {
+		funcs []testFunc
+		vars  map[string]string
+	}
+	pkgs := map[string]*pkgTests{}
+	var dirs []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -108,32 +117,66 @@ func scanTests(root string, t *spec.Table) (testRefs, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		rel = filepath.ToSlash(rel)
+		p := pkgs[rel]
+		if p == nil {
+			p = &pkgTests{vars: map[string]string{}}
+			pkgs[rel] = p
+			dirs = append(dirs, rel)
+		}
+		text := func(n ast.Node, doc *ast.CommentGroup) string {
+			start := n.Pos()
+			if doc != nil {
+				start = doc.Pos()
+			}
+			return string(src[fset.Position(start).Offset:fset.Position(n.End()).Offset])
+		}
 		for _, decl := range f.Decls {
-			fn, ok := decl.(*ast.FuncDecl)
-			if !ok || fn.Recv != nil || !isTestName(fn.Name.Name) {
-				continue
-			}
-			start := fn.Pos()
-			if fn.Doc != nil {
-				start = fn.Doc.Pos()
-			}
-			text := string(src[fset.Position(start).Offset:fset.Position(fn.End()).Offset])
-			seen := map[string]bool{}
-			for _, m := range re.FindAllStringSubmatch(text, -1) {
-				seen[m[1]] = true
-			}
-			// An id in a test's name, written with _ for the separators.
-			for _, id := range ids {
-				if strings.Contains(fn.Name.Name, strings.NewReplacer("-", "_", ".", "_").Replace(id)) {
-					seen[id] = true
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil && isTestName(d.Name.Name) {
+					p.funcs = append(p.funcs, testFunc{d.Name.Name, text(d, d.Doc)})
 				}
-			}
-			for id := range seen {
-				refs[id] = append(refs[id], filepath.ToSlash(rel)+"."+fn.Name.Name)
+			case *ast.GenDecl:
+				if d.Tok != token.VAR {
+					continue
+				}
+				for _, sp := range d.Specs {
+					vs := sp.(*ast.ValueSpec)
+					for _, n := range vs.Names {
+						p.vars[n.Name] = text(vs, d.Doc)
+					}
+				}
 			}
 		}
 		return nil
 	})
+	for _, dir := range dirs {
+		p := pkgs[dir]
+		for _, fn := range p.funcs {
+			seen := map[string]bool{}
+			scan := func(text string) {
+				for _, m := range re.FindAllStringSubmatch(text, -1) {
+					seen[m[1]] = true
+				}
+			}
+			scan(fn.text)
+			for name, vtext := range p.vars {
+				if regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\b`).MatchString(fn.text) {
+					scan(vtext)
+				}
+			}
+			// An id in a test's name, written with _ for the separators.
+			for _, id := range ids {
+				if strings.Contains(fn.name, strings.NewReplacer("-", "_", ".", "_").Replace(id)) {
+					seen[id] = true
+				}
+			}
+			for id := range seen {
+				refs[id] = append(refs[id], dir+"."+fn.name)
+			}
+		}
+	}
 	for id := range refs {
 		sort.Strings(refs[id])
 	}

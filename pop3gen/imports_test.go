@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,4 +78,37 @@ func TestClauses(t *testing.T) {
 	assert.False(t, ok)
 	c, _ := ClauseByID("V0011")
 	assert.Equal(t, []string{"PassKeepsSpaces"}, c.Variations)
+}
+
+// TestHandlerHasEveryCommand: C0006 — the server MUST support every
+// minimal RFC 1939 command; the generated Handler has a method for each
+// command of the table, so a server that lacks one does not compile.
+func TestHandlerHasEveryCommand(t *testing.T) {
+	h := reflect.TypeOf((*Handler)(nil)).Elem()
+	for _, c := range Commands {
+		name := c.Cmd.String()
+		m := name[:1] + strings.ToLower(name[1:])
+		_, ok := h.MethodByName(m)
+		assert.True(t, ok, "Handler lacks %s for %s", m, name)
+	}
+	for _, minimal := range []string{"USER", "PASS", "QUIT", "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET"} {
+		found := false
+		for _, c := range Commands {
+			found = found || c.Cmd.String() == minimal
+		}
+		assert.True(t, found, "%s is missing from the table", minimal)
+	}
+}
+
+// TestNotApplicableClauses: C0010 (Active Directory sites), E0003 (quota)
+// and E0004 (quota warnings) describe parts of Exchange that a POP3 server
+// on a Maildir does not have; the table says so, and why, rather than
+// leaving them out.
+func TestNotApplicableClauses(t *testing.T) {
+	for id, why := range map[string]string{"C0010": "sites", "E0003": "delivered", "E0004": "delivery agent"} {
+		c, ok := ClauseByID(id)
+		require.True(t, ok, id)
+		assert.Equal(t, "n/a", c.Layer, id)
+		assert.Contains(t, c.Behaviour, why, id)
+	}
 }

@@ -1,0 +1,41 @@
+# pop3kit — the commands a developer needs. `make test` is what CI runs.
+
+GO        ?= go
+FUZZTIME  ?= 1m
+BENCHTIME ?= 1s
+
+.PHONY: all generate check-generated test bench fuzz run
+
+all: generate test
+
+# Regenerate pop3gen/, docs/CONFORMANCE.md and the README's state diagram
+# from the spec table.
+generate:
+	$(GO) generate ./...
+
+# Fail when the committed generated files differ from a fresh generation.
+check-generated:
+	$(GO) run ./gen -out pop3gen -pkg pop3gen -docs docs -readme README.md -root . -check
+
+# Every test: unit, generator goldens, end-to-end, fuzz seed corpora and
+# properties as regression tests.
+test:
+	$(GO) test ./...
+
+# Benchmarks, each against its baseline in the same run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# The server on the embedded default: 127.0.0.1:1110, a demo Maildir and
+# passwd-file created on first run.
+run:
+	$(GO) run ./cmd/pop3d serve

@@ -1,0 +1,60 @@
+package static
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestValidBase64: RFC5034-4-AUTH — only the alphabet, and padding only at
+// the end ("=AAA" and "AAA=BBB" are refused, as RFC 5034 §4 says).
+func TestValidBase64(t *testing.T) {
+	for in, want := range map[string]bool{
+		"": true, "AAAA": true, "AGFsaWNlAHNlY3JldA==": true, "QQ==": true, "QUE=": true, "QUFB": true,
+		"=AAA": false, "AAA=BBB": false, "AA===": false, "A A": false, "QQ=": false, "Q\x00==": false, "****": false,
+	} {
+		assert.Equal(t, want, ValidBase64([]byte(in)), "%q", in)
+	}
+}
+
+// TestParseNumber: RFC1939-5-MSGNUM — digits only, at most 2^31-1.
+func TestParseNumber(t *testing.T) {
+	for in, want := range map[string]uint32{"0": 0, "1": 1, "007": 7, "2147483647": 2147483647} {
+		n, err := ParseNumber([]byte(in), ErrBadMsgNum)
+		assert.Nil(t, err, in)
+		assert.Equal(t, want, n, in)
+	}
+	for in, want := range map[string]*Error{"": ErrBadMsgNum, "-1": ErrBadMsgNum, "1a": ErrBadMsgNum,
+		"2147483648": ErrNumberTooLarge, "99999999999999999999999": ErrNumberTooLarge} {
+		_, err := ParseNumber([]byte(in), ErrBadMsgNum)
+		assert.Same(t, want, err, in)
+	}
+}
+
+// TestParseDuration: Set takes Go durations and bare seconds.
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"60": time.Minute, "90s": 90 * time.Second, "30m": 30 * time.Minute} {
+		d, err := parseDuration(in)
+		assert.NoError(t, err)
+		assert.Equal(t, want, d)
+	}
+	for _, in := range []string{"-5", "soon", "99999999999999"} {
+		_, err := parseDuration(in)
+		assert.Error(t, err, in)
+	}
+}
+
+// TestCutLine: RFC1939-3-KEYWORD line ends — CRLF, bare LF, none; the
+// length counts the CRLF (RFC2449-4-CMD255).
+func TestCutLine(t *testing.T) {
+	for in, want := range map[string]string{"STAT\r\n": "STAT", "STAT\n": "STAT", "STAT": "STAT", "STAT\r": "STAT\r", "\r\n": ""} {
+		got, err := CutLine([]byte(in), 255, ErrLineTooLong)
+		assert.Nil(t, err, "%q", in)
+		assert.Equal(t, want, string(got), "%q", in)
+	}
+	_, err := CutLine([]byte("12345678\r\n"), 9, ErrLineTooLong)
+	assert.Same(t, ErrLineTooLong, err)
+	_, err = CutLine([]byte("1234567\r\n"), 9, ErrLineTooLong)
+	assert.Nil(t, err)
+}
