@@ -1,6 +1,7 @@
 package pop3gen
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -113,16 +114,21 @@ func BenchmarkParse(b *testing.B) {
 	})
 }
 
-// BenchmarkDotWriter measures streaming a message body through the
-// dot-stuffing writer against a plain copy in the same run.
+// BenchmarkDotWriter streams a message body through the dot-stuffing
+// writer ("dotwriter") and copies the same bytes into the same kind of
+// buffer ("copy") in the same run; the ratio is the cost of LF → CRLF and
+// dot-stuffing.
 func BenchmarkDotWriter(b *testing.B) {
-	body := []byte(strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n.dot line\n", 1000))
+	body := []byte(strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\n.dot line\n", 1000))
+	var out bytes.Buffer
+	out.Grow(2 * len(body))
 	b.Run("dotwriter", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))
-		d := NewDotWriter(discard{})
+		d := NewDotWriter(&out)
 		for b.Loop() {
-			d.Reset(discard{})
+			out.Reset()
+			d.Reset(&out)
 			_, _ = d.Write(body)
 			_ = d.Close()
 		}
@@ -131,11 +137,8 @@ func BenchmarkDotWriter(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
-			_, _ = discard{}.Write(body)
+			out.Reset()
+			_, _ = out.Write(body)
 		}
 	})
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

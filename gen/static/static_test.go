@@ -1,10 +1,13 @@
 package static
 
 import (
+	"io"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestValidBase64: RFC5034-4-AUTH — only the alphabet, and padding only at
@@ -57,4 +60,29 @@ func TestCutLine(t *testing.T) {
 	assert.Same(t, ErrLineTooLong, err)
 	_, err = CutLine([]byte("1234567\r\n"), 9, ErrLineTooLong)
 	assert.Nil(t, err)
+}
+
+// TestLineReader: lines come back whole within the limit, cut beyond it,
+// and memory does not grow with the line.
+func TestLineReader(t *testing.T) {
+	long := strings.Repeat("A", 100000)
+	in := "STAT\r\nLIST 1\n" + long + "\r\nNOOP\r\n" + strings.Repeat("B", 30) + "\r\nlast"
+	r := NewLineReader(strings.NewReader(in), 16)
+	var got []string
+	for {
+		l, err := r.ReadLine(40)
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		got = append(got, string(l))
+	}
+	require.Len(t, got, 6)
+	assert.Equal(t, "STAT\r\n", got[0])
+	assert.Equal(t, "LIST 1\n", got[1])
+	assert.Equal(t, strings.Repeat("A", 42), got[2], "cut to max+2 without a line end")
+	assert.Equal(t, "NOOP\r\n", got[3])
+	assert.Equal(t, strings.Repeat("B", 30)+"\r\n", got[4], "longer than the buffer, within the limit: whole")
+	assert.Equal(t, "last", got[5])
+	assert.LessOrEqual(t, cap(r.long), 64, "the copy is bounded by the limit, not the line")
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// start serves a demo store on 127.0.0.1:0 for the test's duration.
+func start(t *testing.T, v pop3gen.Variations) (string, *Store) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	st := DemoStore()
+	go func() { _ = Serve(ln, st, v) }()
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln.Addr().String(), st
+}
+
+type client struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *client {
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
+	assert.Equal(t, "+OK memserver ready", cl.line())
+	return cl
+}
+
+func (c *client) line() string {
+	l, err := c.r.ReadString('\n')
+	require.NoError(c.t, err)
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+func (c *client) cmd(line string) string {
+	_, err := c.c.Write([]byte(line + "\r\n"))
+	require.NoError(c.t, err)
+	return c.line()
+}
+
+func (c *client) multi() []string {
+	var out []string
+	for {
+		l := c.line()
+		if l == "." {
+			return out
+		}
+		out = append(out, l)
+	}
+}
+
+// TestMemServerSession: a server that only implements Handler gets the
+// whole protocol from pop3gen — a full session over real TCP.
+func TestMemServerSession(t *testing.T) {
+	addr, st := start(t, pop3gen.Exchange2010())
+	c := dial(t, addr)
+	assert.Equal(t, "+OK Capability list follows", c.cmd("CAPA"))
+	assert.Contains(t, c.multi(), "SASL PLAIN")
+	assert.Equal(t, "+OK", c.cmd("USER demo"))
+	assert.Equal(t, "+OK", c.cmd("PASS demo"))
+	assert.Equal(t, "+OK 2 93", c.cmd("STAT"))
+	assert.Equal(t, "+OK scan listing follows", c.cmd("LIST"))
+	assert.Equal(t, []string{"1 41", "2 52"}, c.multi())
+	assert.Equal(t, "+OK 52 octets", c.cmd("RETR 2"))
+	assert.Equal(t, []string{"Subject: second", "", "..A line that starts with a dot."}, c.multi())
+	assert.Equal(t, "+OK top of message follows", c.cmd("TOP 1 0"))
+	assert.Equal(t, []string{"Subject: hello", ""}, c.multi())
+	assert.Equal(t, "+OK 1 1", c.cmd("UIDL 1"))
+	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
+	assert.Equal(t, "-ERR message is marked deleted", c.cmd("RETR 1"))
+	assert.Equal(t, "-ERR command valid only after login", dial(t, addr).cmd("STAT"))
+	assert.Equal(t, "+OK bye", c.cmd("QUIT"))
+	require.Eventually(t, func() bool { return st.Count("demo") == 1 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestMemServerPipelining: many commands in one write, answered in order.
+func TestMemServerPipelining(t *testing.T) {
+	addr, _ := start(t, pop3gen.RFC1939())
+	c := dial(t, addr)
+	_, err := c.c.Write([]byte("AUTH PLAIN AGRlbW8AZGVtbw==\r\nSTAT\r\nNOOP\r\nQUIT\r\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "+OK", c.line())
+	assert.Equal(t, "+OK 2 93", c.line())
+	assert.Equal(t, "+OK", c.line())
+	assert.Equal(t, "+OK bye", c.line())
+}
