@@ -168,6 +168,9 @@ func (o *LexOptions) Rest(rest []byte, eightBit bool) ([]byte, *Error) {
 	if o.MaxArg > 0 && len(rest) > o.MaxArg {
 		return nil, ErrArgTooLong
 	}
+	if inRange(rest, 0x20, 0x7e) {
+		return rest, nil
+	}
 	for _, c := range rest {
 		if c < 0x20 && c != '\t' || c == 0x7f || c >= 0x80 && !eightBit {
 			return nil, badOctet(c)
@@ -284,12 +287,70 @@ func (o *LexOptions) single(rest []byte) (arg []byte, ok bool) {
 	if len(rest) < 2 || rest[0] != ' ' || o.MaxArg > 0 && len(rest)-1 > o.MaxArg {
 		return nil, false
 	}
-	for _, c := range rest[1:] {
+	if arg = rest[1:]; len(arg) >= 8 {
+		return arg, inRange(arg, 0x21, 0x7e)
+	}
+	for _, c := range arg {
 		if c-0x21 >= 0x5e {
 			return nil, false
 		}
 	}
-	return rest[1:], true
+	return arg, true
+}
+
+// pair is the fast path of Two: one SPACE, an argument, one SPACE, an
+// argument, all printable ASCII.
+func (o *LexOptions) pair(rest []byte) (a, b []byte, ok bool) {
+	if len(rest) < 4 || rest[0] != ' ' {
+		return nil, nil, false
+	}
+	i := 1
+	for i < len(rest) && rest[i]-0x21 < 0x5e {
+		i++
+	}
+	if i == 1 || i >= len(rest)-1 || rest[i] != ' ' {
+		return nil, nil, false
+	}
+	j := i + 1
+	for j < len(rest) && rest[j]-0x21 < 0x5e {
+		j++
+	}
+	if j != len(rest) {
+		return nil, nil, false
+	}
+	a, b = rest[1:i], rest[i+1:]
+	if o.MaxArg > 0 && (len(a) > o.MaxArg || len(b) > o.MaxArg) {
+		return nil, nil, false
+	}
+	return a, b, true
+}
+
+// Word-at-a-time range checks ("Bit Twiddling Hacks", hasless and
+// hasmore): a byte of x is below n, or above m, exactly when the high bit
+// of its lane in the result is set. Valid for n <= 128 and m <= 127.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// inRange reports whether every octet of b is within lo..hi, eight at a
+// time.
+//
+//go:noinline
+func inRange(b []byte, lo, hi byte) bool {
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		if (x-ones*uint64(lo))&^x&highs != 0 || (x+ones*uint64(127-hi)|x)&highs != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < lo || c > hi {
+			return false
+		}
+	}
+	return true
 }
 
 // One returns the single argument in rest; none is ErrMissingArg.
@@ -326,6 +387,9 @@ func (o *LexOptions) opt(rest []byte) ([]byte, *Error) {
 // Two returns the two arguments in rest; fewer is ErrMissingArg. When
 // optional is true the second may be absent (and is then nil).
 func (o *LexOptions) Two(rest []byte, eightBit, optional bool) (a, b []byte, err *Error) {
+	if a, b, ok := o.pair(rest); ok {
+		return a, b, nil
+	}
 	var f [2][]byte
 	n, err := o.Fields(rest, f[:], eightBit)
 	if err == nil && (n == 0 || n == 1 && !optional) {

@@ -86,3 +86,25 @@ func TestLineReader(t *testing.T) {
 	assert.Equal(t, "last", got[5])
 	assert.LessOrEqual(t, cap(r.long), 64, "the copy is bounded by the limit, not the line")
 }
+
+// TestInRange checks the word-at-a-time range check against a plain loop
+// for every octet in every lane.
+func TestInRange(t *testing.T) {
+	slow := func(b []byte, lo, hi byte) bool {
+		for _, c := range b {
+			if c < lo || c > hi {
+				return false
+			}
+		}
+		return true
+	}
+	for _, r := range [][2]byte{{0x21, 0x7e}, {0x20, 0x7e}} {
+		for lane := 0; lane < 11; lane++ {
+			for c := 0; c < 256; c++ {
+				b := []byte("abcdefghijk")
+				b[lane] = byte(c)
+				assert.Equal(t, slow(b, r[0], r[1]), inRange(b, r[0], r[1]), "lane %d octet %#x range %v", lane, c, r)
+			}
+		}
+	}
+}
