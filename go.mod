@@ -5,6 +5,14 @@ go 1.26.8
 require github.com/dave/jennifer v1.7.1
 
 require (
+	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
+	github.com/go-crypt/crypt v0.14.15 // indirect
+	github.com/go-crypt/x v0.4.16 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+)
+
+require (
 	github.com/stretchr/testify v1.12.1
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )

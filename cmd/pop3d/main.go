@@ -1,0 +1,286 @@
+// Command pop3d is pop3kit's POP3 server.
+//
+//	pop3d serve [flags]            serve POP3 (with no flags: a demo on 127.0.0.1:1110)
+//	pop3d profiles                 print every variation with each profile's value
+//	pop3d user add NAME [flags]    print (or append) a hashed passwd-file line
+//
+// Run "pop3d serve -h" for the flags of serve.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "pop3d:", err)
+		os.Exit(2)
+	}
+}
+
+const usage = `usage:
+  pop3d serve [flags]           serve POP3 (no flags: a demo on 127.0.0.1:1110)
+  pop3d profiles                print every variation with each profile's value
+  pop3d user add NAME [flags]   print a hashed passwd-file line (password on stdin)
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr, nil)
+	case "profiles":
+		return profiles(stdout)
+	case "user":
+		if len(args) < 2 || args[1] != "add" {
+			return errors.New("usage: pop3d user add NAME [--scheme SCHEME] [--passwd FILE]")
+		}
+		return userAdd(args[2:], stdin, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
+
+// serve runs the server until SIGINT or SIGTERM (or until ready, in
+// tests, is told the addresses and stop is closed).
+func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		listen, listenTLS, sets multi
+		cfgFile                 = fs.String("config", "", "TOML config `file` (flags override it)")
+		cert                    = fs.String("tls-cert", "", "TLS certificate `file` (PEM); enables STLS")
+		key                     = fs.String("tls-key", "", "TLS key `file` (PEM)")
+		root                    = fs.String("mail-root", "", "mail root `dir`: Maildirs at DIR/<user>/{cur,new,tmp}")
+		passwd                  = fs.String("passwd", "", "passwd-`file` in Dovecot's format (user:{SCHEME}secret)")
+		profile                 = fs.String("profile", "", "behaviour `profile`: rfc1939 (rfc), exchange2007, exchange2010 (exchange; default)")
+		failDelay               = fs.String("fail-delay", "", "delay after a failed login (default 2s)")
+		expire                  = fs.String("expire", "", "EXPIRE capability: NEVER or days (default: not announced)")
+		hostname                = fs.String("hostname", "", "host name for the APOP timestamp (default: the system's)")
+		maxSessions             = fs.Int("max-sessions", 0, "sessions served at once (default 10000)")
+		logLevel                = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		demoDir                 = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
+	)
+	fs.Var(&listen, "listen", "plain POP3 `address` (repeatable; STLS there when TLS is configured)")
+	fs.Var(&listenTLS, "listen-tls", "implicit-TLS POP3 `address` (RFC 8314; repeatable)")
+	fs.Var(&sets, "set", "variation `KEY=VALUE` (repeatable; see pop3d profiles)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := server.DefaultConfig()
+	if *cfgFile != "" {
+		if err := server.LoadConfigFile(*cfgFile, &cfg); err != nil {
+			return err
+		}
+	}
+	demo := *cfgFile == "" && *root == "" && *passwd == ""
+	if demo {
+		d, err := setUpDemo(*demoDir)
+		if err != nil {
+			return fmt.Errorf("demo: %v", err)
+		}
+		cfg.MailRoot, cfg.Passwd, cfg.TLSCert, cfg.TLSKey = d.root, d.passwd, d.cert, d.key
+		if len(listen) == 0 && len(listenTLS) == 0 {
+			cfg.Listen, cfg.ListenTLS = []string{"127.0.0.1:1110"}, []string{"127.0.0.1:1995"}
+		}
+		fmt.Fprintf(stdout, "pop3d demo: user %q, password %q (mail root %s, passwd-file %s)\n", d.user, d.password, d.root, d.passwd)
+	}
+	if len(listen) > 0 {
+		cfg.Listen = listen
+	}
+	if len(listenTLS) > 0 {
+		cfg.ListenTLS = listenTLS
+	}
+	for flagVal, field := range map[*string]*string{cert: &cfg.TLSCert, key: &cfg.TLSKey, root: &cfg.MailRoot,
+		passwd: &cfg.Passwd, profile: &cfg.Profile, expire: &cfg.Expire, hostname: &cfg.Hostname} {
+		if *flagVal != "" {
+			*field = *flagVal
+		}
+	}
+	if *failDelay != "" {
+		if err := cfg.FailDelay.UnmarshalText([]byte(*failDelay)); err != nil {
+			return fmt.Errorf("--fail-delay: %v", err)
+		}
+	}
+	if *maxSessions != 0 {
+		cfg.MaxSessions = *maxSessions
+	}
+	for _, kv := range sets {
+		if err := cfg.AddSet(kv); err != nil {
+			return err
+		}
+	}
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	addrs, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		log.Info("listening", "addr", a.String())
+	}
+	fmt.Fprintf(stdout, "pop3d: serving POP3 on %v (profile %s)\n", addrs, cfg.Profile)
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	var testStop <-chan struct{}
+	if hooks != nil {
+		hooks.ready(addrs)
+		testStop = hooks.stop
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-stop:
+	case <-testStop:
+	}
+	log.Info("shutting down: sessions end without removing anything")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
+
+// profiles prints every variation with each profile's value.
+func profiles(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "VARIATION\t%s\tCLAUSES\n", strings.Join(pop3gen.ProfileNames, "\t"))
+	for _, v := range pop3gen.VariationTable {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, strings.Join(v.Profiles, "\t"), strings.Join(v.Clauses, " "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\ndefault profile: %s (aliases: rfc = rfc1939, exchange = exchange2010)\nchange one with: pop3d serve --set NAME=VALUE\n", pop3gen.DefaultProfile)
+	return nil
+}
+
+// userAdd prints a passwd-file line for NAME, with the password read from
+// the first line of stdin, or appends it to --passwd.
+func userAdd(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	scheme := fs.String("scheme", "SHA512-CRYPT", "password scheme: SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID or PLAIN")
+	file := fs.String("passwd", "", "append the line to this passwd-`file` instead of printing it")
+	// Accept the name before or after the flags.
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	if name == "" {
+		return errors.New("usage: pop3d user add NAME [--scheme SCHEME] [--passwd FILE] < password")
+	}
+	if err := server.CheckUserName(name); err != nil {
+		return err
+	}
+	pw, err := readPassword(stdin)
+	if err != nil {
+		return err
+	}
+	field, err := server.HashPassword(*scheme, pw)
+	if err != nil {
+		return err
+	}
+	line := name + ":" + field + "\n"
+	if *file == "" {
+		_, err = io.WriteString(stdout, line)
+		return err
+	}
+	if p, err := server.LoadPasswd(*file); err == nil {
+		if _, ok, _ := p.Lookup(name); ok {
+			return fmt.Errorf("%s: user %q exists", *file, name)
+		}
+	} else if !os.IsNotExist(errors.Unwrap(err)) && !os.IsNotExist(err) {
+		return err
+	}
+	f, err := os.OpenFile(*file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(f, line); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %s to %s\n", name, *file)
+	return nil
+}
+
+// readPassword reads the first line of r.
+func readPassword(r io.Reader) (string, error) {
+	buf := make([]byte, 0, 256)
+	one := make([]byte, 1)
+	for len(buf) < 1024 {
+		n, err := r.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				break
+			}
+			buf = append(buf, one[0])
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	pw := strings.TrimSuffix(string(buf), "\r")
+	if pw == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return pw, nil
+}
+
+// testHooks let tests run serve in-process.
+type testHooks struct {
+	ready func([]net.Addr)
+	stop  chan struct{}
+}

@@ -1,0 +1,355 @@
+// Package server is pop3d: a POP3 server on the generated core pop3gen,
+// serving Maildirs (ROOT/<user>/{cur,new,tmp}) to the users of a
+// Dovecot-style passwd-file, over plain TCP with STLS and over implicit TLS
+// (RFC 8314).
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+)
+
+// Server serves POP3.
+type Server struct {
+	cfg    Config
+	v      pop3gen.Variations
+	passwd *Passwd
+	tls    *tls.Config
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[net.Conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+	sessions  atomic.Int64
+	stamp     atomic.Uint64
+
+	metrics struct {
+		sessions, logins, loginFailures atomic.Int64
+	}
+}
+
+// New checks cfg, loads the passwd-file and the TLS certificate, and
+// returns a server ready to Serve.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	v, err := cfg.Variations()
+	if err != nil {
+		return nil, err
+	}
+	p, err := LoadPasswd(cfg.Passwd)
+	if err != nil {
+		return nil, fmt.Errorf("passwd-file: %v", err)
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+		if cfg.Hostname == "" {
+			cfg.Hostname = "localhost"
+		}
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, v: v, passwd: p, log: log, conns: map[net.Conn]struct{}{}}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("TLS certificate: %v", err)
+		}
+		// RFC 8314 §4.1: TLS 1.2 or newer.
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return s, nil
+}
+
+// Variations returns the variations in force.
+func (s *Server) Variations() pop3gen.Variations { return s.v }
+
+// Listen opens the configured listeners and returns their addresses.
+func (s *Server) Listen() ([]net.Addr, error) {
+	var addrs []net.Addr
+	open := func(addr string, implicit bool) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		if implicit {
+			ln = tlsListener{ln}
+		}
+		s.mu.Lock()
+		s.listeners = append(s.listeners, ln)
+		s.mu.Unlock()
+		addrs = append(addrs, ln.Addr())
+		return nil
+	}
+	for _, a := range s.cfg.Listen {
+		if err := open(a, false); err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+	}
+	for _, a := range s.cfg.ListenTLS {
+		if err := open(a, true); err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+	}
+	return addrs, nil
+}
+
+// tlsListener marks a listener whose connections start with TLS.
+type tlsListener struct{ net.Listener }
+
+// Serve accepts connections on every listener until Shutdown.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	lns := append([]net.Listener(nil), s.listeners...)
+	s.mu.Unlock()
+	if len(lns) == 0 {
+		return errors.New("no listeners: call Listen first")
+	}
+	errs := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errs <- s.accept(ln) }()
+	}
+	var first error
+	for range lns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (s *Server) accept(ln net.Listener) error {
+	_, implicit := ln.(tlsListener)
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscallEMFILE) {
+				// Out of descriptors or a transient error: wait, then go on.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept", "err", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if !s.track(c) {
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			s.serveConn(c, implicit)
+		}()
+	}
+}
+
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// Shutdown stops accepting, interrupts every session at its next read or
+// write (a session ended this way removes nothing: only QUIT does) and
+// waits for them, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		_ = c.SetDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Sessions returns the number of sessions being served.
+func (s *Server) Sessions() int64 { return s.sessions.Load() }
+
+// writeTimeout bounds how long a client may take to accept a write.
+const writeTimeout = 5 * time.Minute
+
+// deadlineConn sets a write deadline before each write, so a client that
+// stops reading cannot hold a session forever.
+type deadlineConn struct{ net.Conn }
+
+func (c deadlineConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.Conn.Write(p)
+}
+
+var errTooMany = pop3gen.NewError(pop3gen.CodeSysTemp, "too many sessions, try again later")
+
+// serveConn runs one session: greeting, then lines to the core until the
+// session ends.
+func (s *Server) serveConn(c net.Conn, implicit bool) {
+	log := s.log.With("remote", c.RemoteAddr().String())
+	// Close whatever c is at the end, so that a TLS session ends with
+	// close_notify rather than a bare FIN.
+	defer func() { _ = c.Close() }()
+	if implicit {
+		tc := tls.Server(c, s.tls)
+		_ = c.SetDeadline(time.Now().Add(s.v.UnauthTimeout))
+		if err := tc.Handshake(); err != nil {
+			log.Info("TLS handshake failed", "err", err)
+			return
+		}
+		_ = c.SetDeadline(time.Time{})
+		c = tc
+	}
+	bw := bufio.NewWriterSize(deadlineConn{c}, 4096)
+	w := pop3gen.NewWriter(bw)
+	if n := s.sessions.Add(1); n > int64(s.cfg.MaxSessions) {
+		s.sessions.Add(-1)
+		w.Error(errTooMany)
+		_ = bw.Flush()
+		return
+	}
+	defer s.sessions.Add(-1)
+	s.metrics.sessions.Add(1)
+
+	h := &session{srv: s, log: log}
+	sess := pop3gen.NewSession(h, w, s.v)
+	h.s = sess
+	defer h.close()
+	if implicit {
+		sess.SetMode(pop3gen.ModeTLS | pop3gen.ModeSecure)
+	} else if isLoopback(c.RemoteAddr()) {
+		sess.SetMode(pop3gen.ModeSecure) // as Dovecot: loopback counts as secure
+	}
+	greeting := "pop3kit ready"
+	if s.v.APOP {
+		h.stamp = "<" + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(s.stamp.Add(1), 10) + "." +
+			strconv.FormatInt(time.Now().UnixNano(), 10) + "@" + s.cfg.Hostname + ">"
+		greeting += " " + h.stamp
+	}
+	w.OK(greeting)
+	if bw.Flush() != nil {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			// A bug, not the client's fault: answer, log, close. Nothing
+			// is removed.
+			log.Error("panic in session", "panic", p)
+			w.Error(pop3gen.ErrInternal)
+			_ = bw.Flush()
+		}
+	}()
+
+	r := pop3gen.NewLineReader(c, s.v.MaxCommandOctets+2)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(sess.IdleTimeout()))
+		line, err := r.ReadLine(sess.MaxLine())
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.mu.Lock()
+				closing := s.closing
+				s.mu.Unlock()
+				if closing {
+					w.Error(errShutdown)
+				} else {
+					log.Info("autologout", "state", sess.State().String())
+					sess.Autologout() // MS-STANXPOP3 V0003; RFC 1939 §3
+				}
+				_ = bw.Flush()
+			}
+			return
+		}
+		a := sess.Feed(line)
+		if h.broken != nil {
+			log.Info("write failed", "err", h.broken)
+			return
+		}
+		if r.Buffered() == 0 || a != pop3gen.ActionContinue {
+			if err := bw.Flush(); err != nil {
+				return
+			}
+		}
+		switch a {
+		case pop3gen.ActionClose:
+			return
+		case pop3gen.ActionStartTLS:
+			// RFC 2595 §4: whatever the client sent after STLS is
+			// discarded, never run (the STARTTLS command-injection class).
+			r.Discard()
+			tc := tls.Server(c, s.tls)
+			_ = c.SetDeadline(time.Now().Add(s.v.UnauthTimeout))
+			if err := tc.Handshake(); err != nil {
+				log.Info("STLS handshake failed", "err", err)
+				return
+			}
+			_ = c.SetDeadline(time.Time{})
+			c = tc
+			bw.Reset(deadlineConn{c})
+			r.Reset(c)
+			sess.TLSStarted()
+		}
+	}
+}
+
+var errShutdown = pop3gen.NewError(pop3gen.CodeSysTemp, "server shutting down, nothing was removed")
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
