@@ -125,6 +125,7 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("sasl").Bool().Comment("inside an AUTH exchange"),
 		jen.Id("bad").Int().Comment("consecutive rejected commands"),
 		jen.Id("cmd").Id("Command").Comment("the command being parsed, kept here so that Feed does not allocate"),
+		jen.Id("stay").Bool().Comment("the command succeeded without taking its edge"),
 	)
 	initial := ""
 	for _, s := range g.t.States {
@@ -208,6 +209,11 @@ time and answered in order. Feed never keeps line.`)
 				jen.Id("s").Dot("state").Op("=").Id(cmdID(c.Name)).Dot("Next").Call(jen.Id("s").Dot("state")))
 		}
 		body = append(body, jen.Id("err").Op("=").Id("s").Dot("h").Dot(method(c.Name)).Call(args(c, st)...))
+		if c.Args == spec.Mechanism && len(c.Edges) > 0 {
+			body = append(body, jen.If(jen.Id("c").Dot("Arg1").Op("==").Nil()).Block(
+				jen.Comment("A bare AUTH only lists the mechanisms: no transition."),
+				jen.Id("s").Dot("stay").Op("=").True()))
+		}
 		if c.Name == "USER" {
 			body = append(body, jen.If(jen.Id("s").Dot("V").Dot("UserAlwaysOK").Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(
 				jen.Comment("MS-STANXPOP3 V0008, V0009: USER never fails; the handler refuses at PASS."),
@@ -256,6 +262,7 @@ commands some other way may call it directly.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("finish").Params(jen.Id("c").Id("Cmd"), jen.Id("err").Error()).Id("Action").Block(
 		jen.Id("s").Dot("sasl").Op("=").False(),
 		jen.If(jen.Id("err").Op("!=").Nil()).Block(
+			jen.Id("s").Dot("stay").Op("=").False(),
 			jen.List(jen.Id("e"), jen.Id("ok")).Op(":=").Id("err").Assert(jen.Op("*").Id("Error")),
 			jen.If(jen.Op("!").Id("ok")).Block(jen.Id("e").Op("=").Id("ErrInternal")),
 			jen.Id("a").Op(":=").Id("s").Dot("reject").Call(jen.Id("e")),
@@ -269,7 +276,8 @@ commands some other way may call it directly.`)
 		),
 		jen.If(jen.Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(jen.Id("s").Dot("w").Dot("OK").Call(jen.Lit(""))),
 		jen.Id("s").Dot("last").Op("=").Id("c"),
-		jen.Id("s").Dot("state").Op("=").Id("c").Dot("Next").Call(jen.Id("s").Dot("state")),
+		jen.If(jen.Op("!").Id("s").Dot("stay")).Block(jen.Id("s").Dot("state").Op("=").Id("c").Dot("Next").Call(jen.Id("s").Dot("state"))),
+		jen.Id("s").Dot("stay").Op("=").False(),
 		jen.Return(jen.Id("then").Call(jen.Id("c"))),
 	)
 	comment(f, "reject answers -ERR and counts the failure; after MaxBadCommands in a row\nit answers ErrTooManyErrors instead and closes (MS-STANXPOP3 C0005).")

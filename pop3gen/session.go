@@ -124,6 +124,7 @@ type Session struct {
 	sasl  bool    // inside an AUTH exchange
 	bad   int     // consecutive rejected commands
 	cmd   Command // the command being parsed, kept here so that Feed does not allocate
+	stay  bool    // the command succeeded without taking its edge
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -283,6 +284,10 @@ func (s *Session) Dispatch(c *Command) Action {
 	case CmdAUTH:
 		// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
 		err = s.h.Auth(s.w, c.Arg1, c.Arg2)
+		if c.Arg1 == nil {
+			// A bare AUTH only lists the mechanisms: no transition.
+			s.stay = true
+		}
 	case CmdSTLS:
 		// spec: STLS — RFC2595-4-STLS
 		if s.mode&ModeTLS != 0 {
@@ -341,6 +346,7 @@ func (s *Session) Dispatch(c *Command) Action {
 func (s *Session) finish(c Cmd, err error) Action {
 	s.sasl = false
 	if err != nil {
+		s.stay = false
 		e, ok := err.(*Error)
 		if !ok {
 			e = ErrInternal
@@ -360,7 +366,10 @@ func (s *Session) finish(c Cmd, err error) Action {
 		s.w.OK("")
 	}
 	s.last = c
-	s.state = c.Next(s.state)
+	if !s.stay {
+		s.state = c.Next(s.state)
+	}
+	s.stay = false
 	return then(c)
 }
 

@@ -351,6 +351,7 @@ func TestSessionSASL(t *testing.T) {
 	// MSPOP3-2.2.1: the bare AUTH listing.
 	h = newHarness(t, Exchange2010())
 	assert.Equal(t, "+OK mechanisms follow\r\nPLAIN\r\n.\r\n", h.expect("AUTH", "+OK"))
+	assert.Equal(t, StateAuthorization, h.s.State(), "listing the mechanisms is no login")
 }
 
 // TestSessionSTLS: RFC2595-4-STLS asks the connection to start TLS, and is

@@ -1,0 +1,637 @@
+package server_test
+
+import (
+	"crypto/md5"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pop3kit/pop3kit/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	msg1 = "From: a@example.org\nSubject: one\n\nHello.\n"                         // 41 octets, 4 LF → 45 in CRLF form
+	msg2 = "From: b@example.org\nSubject: two\n\n.dot line\n.\nline 2\nline 3\n" // 60 octets, 7 LF → 67
+)
+
+var allProfiles = []string{"rfc1939", "exchange2007", "exchange2010"}
+
+// TestEveryCommandEveryProfile runs a full session with every command of
+// RFC 1939 under every profile, over real TCP (C0006, RFC1939-5-STAT,
+// RFC1939-5-LIST, RFC1939-5-RETR, RFC1939-5-DELE, RFC1939-5-NOOP,
+// RFC1939-5-RSET, RFC1939-7-TOP, RFC1939-7-UIDL, RFC1939-6-UPDATE).
+func TestEveryCommandEveryProfile(t *testing.T) {
+	for _, p := range allProfiles {
+		t.Run(p, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, p)
+			e.deliver("alice", msg1, "")
+			e.deliver("alice", msg2, "")
+			c := e.login("alice", "secret")
+			size1, size2 := "45", "67"
+			if p != "rfc1939" { // storage sizes: the files hold LF
+				size1, size2 = "41", "60"
+			}
+			total, _ := strconv.Atoi(size1)
+			s2, _ := strconv.Atoi(size2)
+			assert.Equal(t, fmt.Sprintf("+OK 2 %d", total+s2), c.cmd("STAT"))
+			assert.Equal(t, fmt.Sprintf("+OK 2 messages (%d octets)", total+s2), c.cmd("LIST"))
+			assert.Equal(t, []string{"1 " + size1, "2 " + size2}, c.multi())
+			assert.Equal(t, "+OK 2 "+size2, c.cmd("LIST 2"))
+			assert.Equal(t, "+OK 67 octets", c.cmd("RETR 2"))
+			assert.Equal(t, []string{"From: b@example.org", "Subject: two", "", ".dot line", ".", "line 2", "line 3"}, c.multi())
+			assert.Equal(t, "+OK 67 octets", c.cmd("TOP 2 1"))
+			assert.Equal(t, []string{"From: b@example.org", "Subject: two", "", ".dot line"}, c.multi())
+			assert.Equal(t, "+OK unique-id listing follows", c.cmd("UIDL"))
+			assert.Equal(t, []string{"1 1", "2 2"}, c.multi())
+			assert.Equal(t, "+OK 2 2", c.cmd("UIDL 2"))
+			assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
+			assert.Equal(t, "-ERR message is marked deleted", c.cmd("RETR 1"))
+			assert.Equal(t, "-ERR no such message", c.cmd("RETR 3"))
+			assert.Equal(t, "+OK", c.cmd("NOOP"))
+			assert.Equal(t, fmt.Sprintf("+OK maildrop has 2 messages (%d octets)", total+s2), c.cmd("RSET"))
+			assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
+			assert.Equal(t, "+OK pop3kit signing off (1 messages removed)", c.cmd("QUIT"))
+			assert.True(t, c.closed())
+			files := e.files("alice")
+			require.Len(t, files, 1, "RFC1939-6-UPDATE: only the marked message is removed")
+			assert.Contains(t, files[0], "cur/")
+		})
+	}
+}
+
+// TestMaildirNewToCur: messages in new/ move to cur/ with ":2," at login,
+// and ,S= and ,W= in file names are used for the sizes (C0011).
+func TestMaildirNewToCur(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	name := e.deliver("alice", msg1, ",S=41,W=999")
+	c := e.login("alice", "secret")
+	assert.Equal(t, []string{"cur/" + name + ":2,"}, e.files("alice"))
+	assert.Equal(t, "+OK 1 999", c.cmd("STAT"), "the ,W= field is the exact size")
+	c.cmd("QUIT")
+	e2 := newEnv(t, "exchange2010")
+	e2.deliver("alice", msg1, ",S=4000")
+	c = e2.login("alice", "secret")
+	assert.Equal(t, "+OK 1 4000", c.cmd("STAT"), "the ,S= field is the storage size")
+}
+
+// TestDropWithoutQuitRemovesNothing: a session that ends any way but QUIT
+// from TRANSACTION removes nothing (RFC1939-3-TIMER, V0006).
+func TestDropWithoutQuitRemovesNothing(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	e.deliver("alice", msg1, "")
+	e.deliver("alice", msg2, "")
+	c := e.login("alice", "secret")
+	c.cmd("DELE 1")
+	c.cmd("DELE 2")
+	_ = c.c.Close()
+	// A second session can log in once the first is gone, and sees both.
+	require.Eventually(t, func() bool {
+		c2 := e.dial()
+		c2.cmd("USER alice")
+		return strings.HasPrefix(c2.cmd("PASS secret"), "+OK maildrop has 2 messages")
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.Len(t, e.files("alice"), 2)
+}
+
+// TestShutdownRemovesNothing: a server shutdown ends sessions with
+// [SYS/TEMP] and no message is removed.
+func TestShutdownRemovesNothing(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.deliver("alice", msg1, "")
+	c := e.login("alice", "secret")
+	c.cmd("DELE 1")
+	go func() { _ = e.srv.Shutdown(t.Context()) }()
+	assert.Equal(t, "-ERR [SYS/TEMP] server shutting down, nothing was removed", c.line())
+	assert.Len(t, e.files("alice"), 1)
+}
+
+// TestUIDsPersistAndNeverRepeat: C0007, C0008, C0009 — decimal, increasing,
+// stable across sessions, never reused after deletion; identical copies
+// get different ids.
+func TestUIDsPersistAndNeverRepeat(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.deliver("alice", msg1, "")
+	e.deliver("alice", msg1, "") // an identical copy
+	c := e.login("alice", "secret")
+	c.cmd("UIDL")
+	assert.Equal(t, []string{"1 1", "2 2"}, c.multi())
+	c.cmd("DELE 2")
+	c.cmd("QUIT")
+	e.deliver("alice", msg2, "")
+	c = e.login("alice", "secret")
+	c.cmd("UIDL")
+	assert.Equal(t, []string{"1 1", "2 3"}, c.multi(), "uid 2 is never given again")
+	c.cmd("QUIT")
+	c = e.login("alice", "secret")
+	c.cmd("UIDL")
+	assert.Equal(t, []string{"1 1", "2 3"}, c.multi(), "stable across sessions")
+}
+
+// TestDovecotUIDList: an existing dovecot-uidlist is honoured, and with
+// UIDLFormat=dovecot the unique-ids are the ones Dovecot gave
+// (%08Xu%08Xv), so clients do not download everything again.
+func TestDovecotUIDList(t *testing.T) {
+	e := newEnv(t, "exchange2010", set("UIDLFormat=dovecot"))
+	a := e.deliver("alice", msg1, "")
+	b := e.deliver("alice", msg2, "")
+	uidlist := "3 V1234567890 N100 Gabc\n41 :" + a + "\n57 W67 S60 :" + b + ":2,S\n"
+	require.NoError(t, os.WriteFile(filepath.Join(e.root, "alice", "dovecot-uidlist"), []byte(uidlist), 0o600))
+	e.deliver("alice", "Subject: new\n\nnew\n", "")
+	c := e.login("alice", "secret")
+	c.cmd("UIDL")
+	assert.Equal(t, []string{"1 00000029499602D2", "2 00000039499602D2", "3 00000064499602D2"}, c.multi())
+}
+
+// TestTwoProcessesShareUIDs: two servers (as two pop3d processes would) on
+// one mail root never give one message two uids or two messages one.
+func TestTwoProcessesShareUIDs(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	cfg := server.DefaultConfig()
+	for i := 0; i < 20; i++ {
+		e.deliver("alice", fmt.Sprintf("Subject: %d\n\nbody %d\n", i, i), "")
+	}
+	_ = cfg
+	results := make(chan []string, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			d, err := server.OpenDrop(filepath.Join(e.root, "alice"), false)
+			if err != nil {
+				results <- []string{err.Error()}
+				return
+			}
+			defer d.Close()
+			var out []string
+			for _, m := range d.Messages {
+				out = append(out, fmt.Sprintf("%d %s", m.UID, m.Base))
+			}
+			results <- out
+		}()
+	}
+	first := <-results
+	require.Len(t, first, 20)
+	for i := 1; i < 8; i++ {
+		assert.Equal(t, first, <-results)
+	}
+}
+
+// TestSizesStatEqualsSumOfList: MS-2.1.4, MS-2.1.5 — exact CRLF sizes
+// under rfc1939 or with ExactSizes, storage sizes otherwise; within a
+// session STAT is the sum of LIST.
+func TestSizesStatEqualsSumOfList(t *testing.T) {
+	for _, tc := range []struct {
+		profile, set string
+		want         []string
+	}{
+		{"rfc1939", "", []string{"1 45", "2 67", "3 7"}},
+		{"exchange2010", "", []string{"1 41", "2 60", "3 6"}},
+		{"exchange2007", "ExactSizes=true", []string{"1 45", "2 67", "3 7"}},
+	} {
+		var opts []func(*server.Config)
+		if tc.set != "" {
+			opts = append(opts, set(tc.set))
+		}
+		e := newEnv(t, tc.profile, opts...)
+		e.deliver("alice", msg1, "")
+		e.deliver("alice", msg2, "")
+		e.deliver("alice", "a\r\nb\nc", "") // CRLF already, and no final newline
+		c := e.login("alice", "secret")
+		c.cmd("LIST")
+		list := c.multi()
+		assert.Equal(t, tc.want, list, tc.profile)
+		sum := 0
+		for _, l := range list {
+			n, _ := strconv.Atoi(strings.Fields(l)[1])
+			sum += n
+		}
+		assert.Equal(t, "+OK 3 "+strconv.Itoa(sum), c.cmd("STAT"))
+	}
+}
+
+// TestRetrStreamsCRLF: RETR converts LF to CRLF and dot-stuffs on the fly;
+// a message larger than every buffer arrives intact (RFC1939-3-MULTILINE).
+func TestRetrStreamsCRLF(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	var b strings.Builder
+	b.WriteString("Subject: big\n\n")
+	for i := 0; b.Len() < 300*1024; i++ {
+		if i%7 == 0 {
+			b.WriteString(".")
+		}
+		fmt.Fprintf(&b, "line %d of a long message\n", i)
+	}
+	body := b.String()
+	e.deliver("alice", body, "")
+	c := e.login("alice", "secret")
+	exact := len(body) + strings.Count(body, "\n")
+	assert.Equal(t, "+OK "+strconv.Itoa(exact)+" octets", c.cmd("RETR 1"))
+	got := strings.Join(c.multi(), "\n") + "\n"
+	assert.Equal(t, body, got)
+}
+
+// TestTopHeaderAndLines: TOP n k sends the header, the blank line and k
+// body lines; TOP n 0 only the header (RFC1939-7-TOP).
+func TestTopHeaderAndLines(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.deliver("alice", "A: 1\r\nB: 2\r\n\r\nx\r\ny\r\nz\r\n", "")
+	e.deliver("alice", "Only: header\n", "")
+	c := e.login("alice", "secret")
+	c.cmd("TOP 1 0")
+	assert.Equal(t, []string{"A: 1", "B: 2", ""}, c.multi())
+	c.cmd("TOP 1 2")
+	assert.Equal(t, []string{"A: 1", "B: 2", "", "x", "y"}, c.multi())
+	c.cmd("TOP 1 100")
+	assert.Equal(t, []string{"A: 1", "B: 2", "", "x", "y", "z"}, c.multi())
+	c.cmd("TOP 2 5")
+	assert.Equal(t, []string{"Only: header"}, c.multi())
+}
+
+// TestLockInUse: RFC1939-4-LOCK, MS-2.1.3 — under rfc1939 a second login
+// gets [IN-USE] (RFC2449-8.1.2-IN-USE), also from another server process
+// on the same maildrop; the lock goes with the session.
+func TestLockInUse(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	e.deliver("alice", msg1, "")
+	first := e.login("alice", "secret")
+	c := e.dial()
+	c.cmd("USER alice")
+	assert.Equal(t, "-ERR [IN-USE] maildrop is locked by another session, try again later", c.cmd("PASS secret"))
+	// Another server on the same mail root and passwd-file.
+	other := newEnv(t, "rfc1939", func(cfg *server.Config) { cfg.MailRoot = e.root })
+	c = other.dial()
+	c.cmd("USER alice")
+	assert.Equal(t, "-ERR [IN-USE] maildrop is locked by another session, try again later", c.cmd("PASS secret"))
+	first.cmd("QUIT")
+	require.True(t, first.closed())
+	c = e.login("alice", "secret")
+	assert.Equal(t, "+OK 1 45", c.cmd("STAT"))
+}
+
+// TestSnapshot: C0004 — under Exchange two sessions share the maildrop;
+// each works on the list taken at its login: later deliveries are ignored,
+// and a message another session removed answers RETR and TOP with -ERR
+// while the numbering stays.
+func TestSnapshot(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.deliver("alice", msg1, "")
+	e.deliver("alice", msg2, "")
+	a := e.login("alice", "secret")
+	b := e.login("alice", "secret")
+	e.deliver("alice", "Subject: later\n\nlater\n", "")
+	assert.Equal(t, "+OK 2 101", a.cmd("STAT"), "later deliveries are not in the snapshot")
+	b.cmd("DELE 1")
+	assert.Equal(t, "+OK pop3kit signing off (1 messages removed)", b.cmd("QUIT"))
+	require.True(t, b.closed())
+	assert.Equal(t, "-ERR message was removed by another session since login", a.cmd("RETR 1"))
+	assert.Equal(t, "-ERR message was removed by another session since login", a.cmd("TOP 1 0"))
+	assert.Equal(t, "+OK 67 octets", a.cmd("RETR 2"), "numbering unchanged")
+	a.multi()
+	assert.Equal(t, "+OK 2 101", a.cmd("STAT"))
+}
+
+// TestPasswdSchemes: PLAIN, SHA512-CRYPT, BLF-CRYPT and ARGON2ID users log
+// in; a wrong password is refused with [AUTH] (RFC3206-5-AUTH).
+func TestPasswdSchemes(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	for _, u := range users {
+		if strings.Contains(u.password, " ") {
+			continue // PASS with spaces: TestPassKeepsSpaces
+		}
+		c := e.login(u.name, u.password)
+		c.cmd("QUIT")
+		c = e.dial()
+		c.cmd("USER " + u.name)
+		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS wrong"), u.scheme)
+	}
+}
+
+// TestUserReplies: V0008, V0009 — under Exchange USER is +OK for any
+// name; under rfc1939 it is +OK too except for names that cannot be user
+// names, so no reply tells whether a user exists (RFC1939-7-USER).
+func TestUserReplies(t *testing.T) {
+	for _, p := range allProfiles {
+		e := newEnv(t, p)
+		c := e.dial()
+		assert.Equal(t, "+OK", c.cmd("USER nobody"), p)
+		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS secret"), p)
+		assert.Equal(t, "+OK", c.cmd("USER alice"), p)
+		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS wrong"), p, "the same reply as for an unknown user")
+	}
+}
+
+// TestUserNamesStayInRoot: names with "..", "/", NUL or that are absolute
+// never reach outside the mail root.
+func TestUserNamesStayInRoot(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	outside := filepath.Join(e.dir, "outside")
+	require.NoError(t, os.MkdirAll(filepath.Join(outside, "new"), 0o700))
+	for _, name := range []string{"..", "../outside", "/etc", "a/../../outside", ".hidden", "a\\b"} {
+		c := e.dial()
+		c.cmd("USER " + name)
+		assert.True(t, strings.HasPrefix(c.cmd("PASS x"), "-ERR [AUTH]"), name)
+		c = e.dial()
+		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + name + "\x00x"))
+		assert.True(t, strings.HasPrefix(c.cmd("AUTH PLAIN "+ir), "-ERR [AUTH]"), name)
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", "/abs", "nul\x00", "a:b"} {
+		assert.Error(t, server.CheckUserName(bad), "%q", bad)
+	}
+	ents, _ := os.ReadDir(e.root)
+	assert.Empty(t, ents, "no directory was created for a bad name")
+}
+
+// TestPlaintextPolicy: V0010 — where plaintext is not permitted USER, PASS
+// and AUTH PLAIN get -ERR [AUTH] and CAPA lists no USER or SASL.
+func TestPlaintextPolicy(t *testing.T) {
+	e := newEnv(t, "exchange2010", set("PlaintextAuth=never"))
+	c := e.dial()
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication disallowed on non-secure connections", c.cmd("USER alice"))
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication disallowed on non-secure connections", c.cmd("AUTH PLAIN"))
+	c.cmd("CAPA")
+	capa := c.multi()
+	assert.NotContains(t, capa, "USER")
+	assert.NotContains(t, strings.Join(capa, " "), "SASL")
+	// secure: loopback counts as secure, as in Dovecot.
+	e = newEnv(t, "exchange2010")
+	c = e.dial()
+	c.cmd("CAPA")
+	assert.Contains(t, c.multi(), "USER")
+}
+
+// TestPassKeepsSpaces: V0011 — under Exchange the rest of the PASS line is
+// the password; under rfc1939 a space ends the argument.
+func TestPassKeepsSpaces(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.login("erin", "open sesame")
+	r := newEnv(t, "rfc1939")
+	c := r.dial()
+	c.cmd("USER erin")
+	assert.Equal(t, "-ERR too many arguments", c.cmd("PASS open sesame"))
+}
+
+// TestAPOP: V0012 — APOP where the profile enables it, with the timestamp
+// in the greeting; refused for users whose secret is a hash; not offered
+// under Exchange (RFC1939-7-APOP).
+func TestAPOP(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	c := e.dial()
+	i, j := strings.IndexByte(c.greeting, '<'), strings.IndexByte(c.greeting, '>')
+	require.True(t, i > 0 && j > i, "greeting %q carries a timestamp", c.greeting)
+	stamp := c.greeting[i : j+1]
+	assert.Contains(t, stamp, "@pop3kit.test>")
+	sum := md5.Sum([]byte(stamp + "secret"))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("APOP alice "+hex.EncodeToString(sum[:])))
+	c = e.dial()
+	assert.Equal(t, "-ERR [AUTH] invalid user name or digest", c.cmd("APOP alice "+hex.EncodeToString(sum[:])), "another greeting, another timestamp")
+	stamp = c.greeting[strings.IndexByte(c.greeting, '<') : strings.IndexByte(c.greeting, '>')+1]
+	sum = md5.Sum([]byte(stamp + "hunter2"))
+	assert.Equal(t, "-ERR [AUTH] invalid user name or digest", c.cmd("APOP bob "+hex.EncodeToString(sum[:])), "bob's secret is a hash")
+
+	x := newEnv(t, "exchange2010")
+	c = x.dial()
+	assert.NotContains(t, c.greeting, "<")
+	assert.Equal(t, "-ERR command not supported by this server", c.cmd("APOP alice "+hex.EncodeToString(sum[:])))
+}
+
+// TestAuthPlain: RFC5034-4-AUTH with an initial response, RFC5034-4-INITIAL
+// "=", continuation, RFC5034-4-CANCEL, and MSPOP3-2.2.1 listing (E0002:
+// PLAIN and USER/PASS are the mechanisms offered).
+func TestAuthPlain(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	ir := base64.StdEncoding.EncodeToString([]byte("\x00bob\x00hunter2"))
+	c := e.dial()
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("AUTH PLAIN "+ir))
+	c = e.dial()
+	assert.Equal(t, "+ ", c.cmd("AUTH plain"))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd(ir))
+	c = e.dial()
+	assert.Equal(t, "+ ", c.cmd("AUTH PLAIN"))
+	assert.Equal(t, "-ERR authentication cancelled", c.cmd("*"))
+	assert.Equal(t, "-ERR command valid only after login", c.cmd("STAT"))
+	c = e.dial()
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("AUTH PLAIN ="))
+	c = e.dial()
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password",
+		c.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("admin\x00bob\x00hunter2"))), "no proxy authorization")
+	c = e.dial()
+	assert.Equal(t, "-ERR unsupported SASL mechanism (this server offers PLAIN)", c.cmd("AUTH GSSAPI"))
+	assert.Equal(t, "+OK SASL mechanisms follow", c.cmd("AUTH"))
+	assert.Equal(t, []string{"PLAIN"}, c.multi())
+	c.cmd("CAPA")
+	assert.Contains(t, c.multi(), "SASL PLAIN")
+}
+
+// TestFailedLoginDelay: failed logins wait the configured delay, in their
+// own session: another session is answered meanwhile.
+func TestFailedLoginDelay(t *testing.T) {
+	e := newEnv(t, "exchange2010", func(c *server.Config) { c.FailDelay = server.Duration(2 * time.Second) })
+	slow := e.dial()
+	slow.cmd("USER alice")
+	slow.send("PASS wrong")
+	fast := e.dial()
+	assert.Equal(t, "+OK", fast.cmd("NOOP"[:0]+"USER bob"), "another session is served during the delay")
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", fast.cmd("PASS hunter2"))
+	_ = slow.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err := slow.r.ReadString('\n')
+	require.Error(t, err, "the failed login is still waiting")
+	_ = slow.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", slow.line())
+}
+
+// TestSTLS: RFC2595-4-STLS — STLS upgrades the plain connection; it is
+// refused inside TLS and after login; CAPA lists it only where it can be
+// used.
+func TestSTLS(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	c := e.dial()
+	c.cmd("CAPA")
+	assert.Contains(t, c.multi(), "STLS")
+	assert.Equal(t, "+OK Begin TLS negotiation now", c.cmd("STLS"))
+	tc := tls.Client(c.c, &tls.Config{RootCAs: e.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
+	require.NoError(t, tc.Handshake())
+	c.c, c.r = tc, newReader(tc)
+	assert.Equal(t, "-ERR TLS is already active", c.cmd("STLS"))
+	c.cmd("CAPA")
+	assert.NotContains(t, c.multi(), "STLS")
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	assert.Equal(t, "-ERR command valid only before login", c.cmd("STLS"))
+
+	c = e.dialTLS()
+	assert.Equal(t, "-ERR TLS is already active", c.cmd("STLS"))
+}
+
+// TestSTLSInjection: bytes the client pipelined after STLS, before the
+// handshake, are discarded and never run (the STARTTLS command-injection
+// class, RFC2595-4-STLS).
+func TestSTLSInjection(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	c := e.dial()
+	c.send("STLS\r\nUSER alice")
+	assert.Equal(t, "+OK Begin TLS negotiation now", c.line())
+	tc := tls.Client(c.c, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
+	require.NoError(t, tc.Handshake())
+	c.c, c.r = tc, newReader(tc)
+	assert.Equal(t, "-ERR PASS must follow a successful USER", c.cmd("PASS secret"), "the injected USER was not run")
+}
+
+// TestImplicitTLS: RFC8314-3-IMPLICIT — TLS from the first octet, TLS 1.2
+// or newer only.
+func TestImplicitTLS(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	c := e.dialTLS()
+	c.cmd("USER bob")
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS hunter2"))
+	_, err := tls.Dial("tcp", e.tlsAddr, &tls.Config{RootCAs: e.pool, ServerName: "localhost", MaxVersion: tls.VersionTLS11})
+	assert.Error(t, err, "TLS 1.1 is refused")
+}
+
+// TestInactivityTimers: V0002, V0003 — the unauthenticated timer closes an
+// idle session; Exchange sends a notice first, RFC 1939 closes silently.
+func TestInactivityTimers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the 10 s minimum inactivity timer; skipped in -short runs")
+	}
+	for _, tc := range []struct{ profile, want string }{
+		{"exchange2010", "-ERR autologout: idle for too long, closing connection"},
+		{"rfc1939", ""},
+	} {
+		t.Run(tc.profile, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, tc.profile, set("UnauthTimeout=10s"))
+			c := e.dial()
+			_ = c.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			l, err := c.r.ReadString('\n')
+			if tc.want == "" {
+				assert.Error(t, err, "closed without a response")
+				assert.Empty(t, l)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tc.want+"\r\n", l)
+				assert.True(t, c.closed())
+			}
+		})
+	}
+}
+
+// TestLongLinesAndFloods: a line over the command limit gets -ERR and the
+// session goes on (E0006, E0007); a megabyte without a line end does not
+// grow memory or end the session.
+func TestLongLinesAndFloods(t *testing.T) {
+	e := newEnv(t, "exchange2007")
+	c := e.dial()
+	assert.Equal(t, "-ERR command line too long", c.cmd("USER "+strings.Repeat("a", 42)), "48 octets > Exchange 2007's 47")
+	c.send(strings.Repeat("X", 1<<20))
+	assert.Equal(t, "-ERR command line too long", c.line())
+	assert.Equal(t, "+OK", c.cmd("USER alice"))
+	// A drip: one octet at a time still makes one command.
+	for _, b := range []byte("PASS secret\r\n") {
+		_, err := c.c.Write([]byte{b})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.line())
+}
+
+// TestPipelining: RFC2449-6.6-PIPELINING — many commands in one packet,
+// replies in order.
+func TestPipelining(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	e.deliver("alice", msg1, "")
+	c := e.dial()
+	c.send("USER alice\r\nPASS secret\r\nSTAT\r\nLIST 1\r\nUIDL 1\r\nRETR 1\r\nNOOP\r\nQUIT")
+	assert.Equal(t, "+OK", c.line())
+	assert.Equal(t, "+OK maildrop has 1 messages (45 octets)", c.line())
+	assert.Equal(t, "+OK 1 45", c.line())
+	assert.Equal(t, "+OK 1 45", c.line())
+	assert.Equal(t, "+OK 1 1", c.line())
+	assert.Equal(t, "+OK 45 octets", c.line())
+	assert.Len(t, c.multi(), 4)
+	assert.Equal(t, "+OK", c.line())
+	assert.Equal(t, "+OK pop3kit signing off (0 messages removed)", c.line())
+}
+
+// TestCapaPerProfile: RFC2449-5-CAPA lists what the connection can use;
+// RFC6856-2-UTF8 and RFC6856-3-LANG under rfc1939; E0005 EXPIRE when set.
+func TestCapaPerProfile(t *testing.T) {
+	e := newEnv(t, "rfc1939", func(c *server.Config) { c.Expire = "NEVER" })
+	c := e.dial()
+	c.cmd("CAPA")
+	assert.Equal(t, []string{"TOP", "USER", "SASL PLAIN", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER",
+		"UIDL", "IMPLEMENTATION pop3kit", "STLS", "UTF8 USER", "LANG"}, c.multi())
+	assert.Equal(t, "+OK UTF8 enabled", c.cmd("UTF8"))
+	assert.Equal(t, "+OK language listing follows", c.cmd("LANG"))
+	assert.Equal(t, []string{"en English"}, c.multi())
+	assert.Equal(t, "+OK en English", c.cmd("LANG *"))
+	assert.Equal(t, "-ERR language not supported (this server offers en)", c.cmd("LANG tlh"))
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	c.cmd("CAPA")
+	assert.Equal(t, []string{"TOP", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER", "UIDL",
+		"IMPLEMENTATION pop3kit", "UTF8 USER", "LANG"}, c.multi(), "after login: nothing about logging in")
+
+	x := newEnv(t, "exchange2010")
+	c = x.dial()
+	assert.Equal(t, "-ERR command not supported by this server", c.cmd("UTF8"))
+}
+
+// TestMaxSessions: past the limit a connection gets [SYS/TEMP] and is
+// closed (RFC3206-4-SYS).
+func TestMaxSessions(t *testing.T) {
+	e := newEnv(t, "exchange2010", func(c *server.Config) { c.MaxSessions = 1 })
+	e.dial()
+	c, err := net.Dial("tcp", e.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	cl := &client{t: t, c: c, r: newReader(c)}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	assert.Equal(t, "-ERR [SYS/TEMP] too many sessions, try again later", cl.line())
+}
+
+// TestConfigErrors: bad configuration stops the server at start with a
+// message that names the bad value.
+func TestConfigErrors(t *testing.T) {
+	base := func() server.Config {
+		c := server.DefaultConfig()
+		c.Listen = []string{"127.0.0.1:0"}
+		c.MailRoot = t.TempDir()
+		c.Passwd = filepath.Join(c.MailRoot, "passwd")
+		_ = os.WriteFile(c.Passwd, []byte("alice:{PLAIN}x\n"), 0o600)
+		return c
+	}
+	for _, tc := range []struct {
+		change func(*server.Config)
+		want   string
+	}{
+		{func(c *server.Config) { c.Profile = "exchange2003" }, `unknown profile "exchange2003"`},
+		{func(c *server.Config) { _ = c.AddSet("MaxCommandOctets=2000") }, "MaxCommandOctets: 2000 is outside 40–1024"},
+		{func(c *server.Config) { _ = c.AddSet("Bogus=1") }, `unknown variation "Bogus"`},
+		{func(c *server.Config) { c.MailRoot = "/nonexistent/mail" }, `mail root "/nonexistent/mail" is not a directory`},
+		{func(c *server.Config) { c.ListenTLS = []string{"127.0.0.1:0"} }, "--listen-tls needs --tls-cert and --tls-key"},
+		{func(c *server.Config) { c.Expire = "soon" }, `expire "soon"`},
+		{func(c *server.Config) { _ = os.WriteFile(c.Passwd, []byte("alice:{MD5}abc\n"), 0o600) }, "passwd:1: unsupported scheme {MD5}"},
+		{func(c *server.Config) { _ = os.WriteFile(c.Passwd, []byte("ok:{PLAIN}x\n../x:{PLAIN}y\n"), 0o600) }, `passwd:2: user name "../x" starts with a dot`},
+	} {
+		c := base()
+		tc.change(&c)
+		_, err := server.New(c, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	// The config file: unknown keys are refused by name.
+	f := filepath.Join(t.TempDir(), "pop3d.toml")
+	require.NoError(t, os.WriteFile(f, []byte("listen = [\"127.0.0.1:0\"]\nmail_rooot = \"/x\"\n"), 0o600))
+	c := server.DefaultConfig()
+	err := server.LoadConfigFile(f, &c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unknown setting mail_rooot")
+}

@@ -1,0 +1,270 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pop3kit/pop3kit/server"
+	"github.com/stretchr/testify/require"
+)
+
+// The users every test server knows, one per password scheme.
+var users = []struct{ name, scheme, password string }{
+	{"alice", "PLAIN", "secret"},
+	{"bob", "SHA512-CRYPT", "hunter2"},
+	{"carol", "BLF-CRYPT", "correct horse"},
+	{"dave", "ARGON2ID", "battery staple"},
+	{"erin", "PLAIN", "open sesame"}, // a password with a space (V0011)
+}
+
+var (
+	passwdOnce sync.Once
+	passwdText string
+	certOnce   sync.Once
+	certFile   string
+	keyFile    string
+	certPool   *x509.CertPool
+)
+
+// passwdFile returns the text of the test passwd-file (hashing once per
+// test binary: argon2id is slow on purpose).
+func passwdFile(t testing.TB) string {
+	passwdOnce.Do(func() {
+		var b strings.Builder
+		b.WriteString("# test users\n")
+		for _, u := range users {
+			f, err := server.HashPassword(u.scheme, u.password)
+			if err != nil {
+				panic(err)
+			}
+			b.WriteString(u.name + ":" + f + "::::::\n")
+		}
+		passwdText = b.String()
+	})
+	return passwdText
+}
+
+// testCert writes a self-signed certificate for 127.0.0.1 once.
+func testCert(t testing.TB) (string, string, *x509.CertPool) {
+	certOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pop3kit-cert")
+		if err != nil {
+			panic(err)
+		}
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		if err != nil {
+			panic(err)
+		}
+		kd, _ := x509.MarshalECPrivateKey(k)
+		certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+		_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600)
+		c, _ := x509.ParseCertificate(der)
+		certPool = x509.NewCertPool()
+		certPool.AddCert(c)
+	})
+	return certFile, keyFile, certPool
+}
+
+// env is a running pop3d with its own mail root and passwd-file.
+type env struct {
+	t       testing.TB
+	dir     string
+	root    string
+	srv     *server.Server
+	addr    string // plain, with STLS
+	tlsAddr string // implicit TLS
+	pool    *x509.CertPool
+}
+
+// newEnv starts a server with the profile and options for the test's
+// duration; failed logins are not delayed unless an option says so.
+func newEnv(t testing.TB, profile string, opts ...func(*server.Config)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, root: filepath.Join(dir, "mail")}
+	require.NoError(t, os.MkdirAll(e.root, 0o700))
+	pw := filepath.Join(dir, "passwd")
+	require.NoError(t, os.WriteFile(pw, []byte(passwdFile(t)), 0o600))
+	cert, key, pool := testCert(t)
+	e.pool = pool
+	cfg := server.DefaultConfig()
+	cfg.Listen, cfg.ListenTLS = []string{"127.0.0.1:0"}, []string{"127.0.0.1:0"}
+	cfg.TLSCert, cfg.TLSKey = cert, key
+	cfg.MailRoot, cfg.Passwd, cfg.Profile = e.root, pw, profile
+	cfg.FailDelay = 0
+	cfg.Hostname = "pop3kit.test"
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.New(cfg, nil)
+	require.NoError(t, err)
+	addrs, err := srv.Listen()
+	require.NoError(t, err)
+	e.srv = srv
+	e.addr = addrs[0].String()
+	if len(addrs) > 1 {
+		e.tlsAddr = addrs[1].String()
+	}
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return e
+}
+
+// set returns an option that sets a variation.
+func set(kv string) func(*server.Config) {
+	return func(c *server.Config) {
+		if err := c.AddSet(kv); err != nil {
+			panic(err)
+		}
+	}
+}
+
+var deliveries atomic.Int64
+
+// deliver puts a message into user's new/ as an MDA does (tmp/, then
+// rename) and returns its file name. extra is appended to the name
+// (",S=…,W=…").
+func (e *env) deliver(user, body, extra string) string {
+	e.t.Helper()
+	md := filepath.Join(e.root, user)
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		require.NoError(e.t, os.MkdirAll(filepath.Join(md, sub), 0o700))
+	}
+	name := fmt.Sprintf("%d.M%dP%d.test%s", 1764000000+deliveries.Add(1), deliveries.Load(), os.Getpid(), extra)
+	tmp := filepath.Join(md, "tmp", name)
+	require.NoError(e.t, os.WriteFile(tmp, []byte(body), 0o600))
+	require.NoError(e.t, os.Rename(tmp, filepath.Join(md, "new", name)))
+	return name
+}
+
+// files lists the message files in user's maildrop (cur and new).
+func (e *env) files(user string) []string {
+	var out []string
+	for _, sub := range []string{"cur", "new"} {
+		ents, _ := os.ReadDir(filepath.Join(e.root, user, sub))
+		for _, d := range ents {
+			out = append(out, sub+"/"+d.Name())
+		}
+	}
+	return out
+}
+
+// client is one POP3 connection.
+type client struct {
+	t        testing.TB
+	c        net.Conn
+	r        *bufio.Reader
+	greeting string
+}
+
+func (e *env) dial() *client {
+	e.t.Helper()
+	c, err := net.Dial("tcp", e.addr)
+	require.NoError(e.t, err)
+	return e.wrap(c)
+}
+
+func (e *env) dialTLS() *client {
+	e.t.Helper()
+	c, err := tls.Dial("tcp", e.tlsAddr, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
+	require.NoError(e.t, err)
+	return e.wrap(c)
+}
+
+func (e *env) wrap(c net.Conn) *client {
+	e.t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	cl := &client{t: e.t, c: c, r: bufio.NewReader(c)}
+	cl.greeting = cl.line()
+	require.True(e.t, strings.HasPrefix(cl.greeting, "+OK"), cl.greeting)
+	return cl
+}
+
+func (c *client) line() string {
+	c.t.Helper()
+	l, err := c.r.ReadString('\n')
+	require.NoError(c.t, err, "reading a reply")
+	require.True(c.t, strings.HasSuffix(l, "\r\n"), "reply %q must end in CRLF", l)
+	require.LessOrEqual(c.t, len(l), 512, "C0001: reply longer than 512 octets")
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+func (c *client) send(line string) {
+	c.t.Helper()
+	_, err := c.c.Write([]byte(line + "\r\n"))
+	require.NoError(c.t, err)
+}
+
+func (c *client) cmd(line string) string {
+	c.t.Helper()
+	c.send(line)
+	return c.line()
+}
+
+// multi reads the lines of a multi-line reply, dot-unstuffed, without the
+// terminator.
+func (c *client) multi() []string {
+	c.t.Helper()
+	var out []string
+	for {
+		l, err := c.r.ReadString('\n')
+		require.NoError(c.t, err)
+		require.True(c.t, strings.HasSuffix(l, "\r\n"), "data line %q must end in CRLF", l)
+		l = strings.TrimSuffix(l, "\r\n")
+		if l == "." {
+			return out
+		}
+		if strings.HasPrefix(l, ".") {
+			l = l[1:]
+		}
+		out = append(out, l)
+	}
+}
+
+// login logs in with USER/PASS and checks the reply.
+func (e *env) login(user, password string) *client {
+	e.t.Helper()
+	c := e.dial()
+	require.True(e.t, strings.HasPrefix(c.cmd("USER "+user), "+OK"))
+	r := c.cmd("PASS " + password)
+	require.True(e.t, strings.HasPrefix(r, "+OK"), r)
+	return c
+}
+
+// closed reports whether the server closed the connection.
+func (c *client) closed() bool {
+	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.r.ReadByte()
+	return err != nil
+}
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
