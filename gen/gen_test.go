@@ -54,9 +54,9 @@ func TestValidateTable(t *testing.T) {
 // with an error that names the row.
 func TestValidateRefusesBrokenTables(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(*spec.Table)
-		want  string
+		want   string
 	}{
 		{"command allowed in no state", func(t *spec.Table) {
 			t.Commands[find(t.Commands, func(c spec.Command) bool { return c.Name == "NOOP" })].In = 0

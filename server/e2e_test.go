@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	msg1 = "From: a@example.org\nSubject: one\n\nHello.\n"                         // 41 octets, 4 LF → 45 in CRLF form
+	msg1 = "From: a@example.org\nSubject: one\n\nHello.\n"                       // 41 octets, 4 LF → 45 in CRLF form
 	msg2 = "From: b@example.org\nSubject: two\n\n.dot line\n.\nline 2\nline 3\n" // 60 octets, 7 LF → 67
 )
 
