@@ -5,7 +5,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -255,7 +254,8 @@ func (s *Server) serveConn(c net.Conn, implicit bool) {
 		_ = c.SetDeadline(time.Time{})
 		c = tc
 	}
-	bw := bufio.NewWriterSize(deadlineConn{c}, 4096)
+	bw := &pooledWriter{w: deadlineConn{c}}
+	defer bw.Flush()
 	w := pop3gen.NewWriter(bw)
 	if n := s.sessions.Add(1); n > int64(s.cfg.MaxSessions) {
 		s.sessions.Add(-1)
