@@ -635,3 +635,17 @@ func TestConfigErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unknown setting mail_rooot")
 }
+
+// TestSysPerm: RFC3206-4-SYS — a maildrop that cannot be opened for a
+// reason that trying again will not fix answers [SYS/PERM]; nothing
+// outside it is touched.
+func TestSysPerm(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	require.NoError(t, os.WriteFile(filepath.Join(e.root, "alice"), []byte("not a maildir"), 0o600))
+	c := e.dial()
+	c.cmd("USER alice")
+	assert.Equal(t, "-ERR [SYS/PERM] maildrop cannot be opened; please tell the administrator", c.cmd("PASS secret"))
+	b, err := os.ReadFile(filepath.Join(e.root, "alice"))
+	require.NoError(t, err)
+	assert.Equal(t, "not a maildir", string(b))
+}

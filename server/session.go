@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -24,6 +26,7 @@ var (
 	errAPOP      = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or digest")
 	errInUse     = pop3gen.NewError(pop3gen.CodeInUse, "maildrop is locked by another session, try again later")
 	errTemp      = pop3gen.NewError(pop3gen.CodeSysTemp, "maildrop is not available now, try again later")
+	errPerm      = pop3gen.NewError(pop3gen.CodeSysPerm, "maildrop cannot be opened; please tell the administrator")
 	errNoMsg     = pop3gen.NewError("", "no such message")
 	errDeleted   = pop3gen.NewError("", "message is marked deleted")
 	errGone      = pop3gen.NewError("", "message was removed by another session since login")
@@ -115,6 +118,10 @@ func (h *session) open(w *pop3gen.Writer, user string) error {
 	case errors.Is(err, ErrInUse):
 		h.log.Info("maildrop in use", "user", user)
 		return errInUse
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR):
+		// RFC 3206 §4: trying again will not help.
+		h.log.Error("open maildrop", "user", user, "err", err)
+		return errPerm
 	case err != nil:
 		h.log.Error("open maildrop", "user", user, "err", err)
 		return errTemp
