@@ -32,7 +32,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     map[net.Conn]struct{}
-	closing   bool
+	closing   atomic.Bool
 	wg        sync.WaitGroup
 	sessions  atomic.Int64
 	stamp     atomic.Uint64
@@ -142,10 +142,7 @@ func (s *Server) accept(ln net.Listener) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
+			if s.closing.Load() {
 				return nil
 			}
 			var ne net.Error
@@ -175,7 +172,7 @@ func (s *Server) accept(ln net.Listener) error {
 func (s *Server) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing.Load() {
 		return false
 	}
 	s.conns[c] = struct{}{}
@@ -202,7 +199,7 @@ func (s *Server) closeListeners() {
 // waits for them, or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
+	s.closing.Store(true)
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
@@ -298,14 +295,16 @@ func (s *Server) serveConn(c net.Conn, implicit bool) {
 	r := pop3gen.NewLineReader(c, s.v.MaxCommandOctets+2)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(sess.IdleTimeout()))
+		if s.closing.Load() {
+			// Shutdown may have set its deadline just before ours:
+			// Shutdown sets the flag first, so one of the two wakes us.
+			_ = c.SetReadDeadline(time.Now())
+		}
 		line, err := r.ReadLine(sess.MaxLine())
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				s.mu.Lock()
-				closing := s.closing
-				s.mu.Unlock()
-				if closing {
+				if s.closing.Load() {
 					w.Error(errShutdown)
 				} else {
 					log.Info("autologout", "state", sess.State().String())
