@@ -5,10 +5,12 @@ go 1.26.8
 require github.com/dave/jennifer v1.7.1
 
 require (
+	github.com/AdaLogics/go-fuzz-headers v0.0.0-20240806141605-e8a1dd7889d6 // indirect
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
 	github.com/go-crypt/crypt v0.14.15 // indirect
 	github.com/go-crypt/x v0.4.16 // indirect
+	github.com/leanovate/gopter v0.2.11 // indirect
 	golang.org/x/sys v0.45.0 // indirect
 )
 

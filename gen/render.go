@@ -461,9 +461,9 @@ func (g *gen) argBuilder(c spec.Command) []jen.Code {
 		body = []jen.Code{
 			jen.List(jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, jen.False(), jen.True()),
 			jen.Switch().Block(
-				jen.Case(jen.Id("err").Op("==").Id("ErrMissingArg").Op("&&").Id("v").Dot("AuthListing").Op("&&").Id("isBlank").Call(jen.Id("rest"))).Block(
-					jen.Comment("MS-POP3 §2.2.1: a bare AUTH, or \"AUTH \", lists the mechanisms."),
-					jen.Id("err").Op("=").Nil()),
+				jen.Case(jen.Id("v").Dot("AuthListing").Op("&&").Id("isBlank").Call(jen.Id("rest"))).Block(
+					jen.Comment("MS-POP3 §2.2.1: a bare AUTH, or \"AUTH \" (even where separators are strict), lists the mechanisms."),
+					jen.List(jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"), jen.Id("err")).Op("=").List(jen.Nil(), jen.Nil(), jen.Nil())),
 				jen.Case(jen.Id("err").Op("!=").Nil()).Block(),
 				jen.Case(jen.Op("!").Id("ValidMechanism").Call(jen.Id("c").Dot("Arg1"))).Block(jen.Id("err").Op("=").Id("ErrBadMechanism")),
 				jen.Case(jen.Id("c").Dot("Arg2").Op("!=").Nil().Op("&&").Op("!").Id("validInitial").Call(jen.Id("c").Dot("Arg2"))).Block(

@@ -145,9 +145,9 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 		o.MaxArg = 0 // bounded by the command length only
 		c.Arg1, c.Arg2, err = o.Two(rest, false, true)
 		switch {
-		case err == ErrMissingArg && v.AuthListing && isBlank(rest):
-			// MS-POP3 §2.2.1: a bare AUTH, or "AUTH ", lists the mechanisms.
-			err = nil
+		case v.AuthListing && isBlank(rest):
+			// MS-POP3 §2.2.1: a bare AUTH, or "AUTH " (even where separators are strict), lists the mechanisms.
+			c.Arg1, c.Arg2, err = nil, nil, nil
 		case err != nil:
 		case !ValidMechanism(c.Arg1):
 			err = ErrBadMechanism

@@ -133,6 +133,10 @@ var parseCases = []parseCase{
 	{name: "UIDL word", line: "UIDL abc\r\n", err: ErrBadMsgNum},
 	{name: "TOP missing count", line: "TOP 1\r\n", err: ErrMissingArg},
 	{name: "TOP negative count", line: "TOP 1 -1\r\n", err: ErrBadCount},
+	// Found by FuzzParse (fuzz/testdata/fuzz/FuzzParse/df97364257a1c71c):
+	// a 3-letter keyword and one space make 4 octets, not a 4-letter keyword.
+	{name: "TOP and a space", line: "TOP ", profiles: []string{e07, e10}, err: ErrMissingArg},
+	{name: "TOP and a space strict", line: "TOP ", profiles: []string{rfc}, err: ErrBadSeparator},
 	{name: "TOP count overflow", line: "TOP 1 4294967296\r\n", err: ErrNumberTooLarge},
 	{name: "TOP three", line: "TOP 1 2 3\r\n", err: ErrExtraArgs},
 	{name: "8-bit number", line: "RETR 1\xb9\r\n", err: ErrBadByte},

@@ -82,7 +82,7 @@ func (o *LexOptions) TrimLeft(line []byte) []byte {
 // for that keyword's letters in either case; octets that are not letters
 // (the 8 of UTF8) must still be compared exactly.
 func Keyword(line []byte) (key uint32, n int) {
-	if len(line) >= 4 && (len(line) == 4 || line[4] == ' ' || line[4] == '\t') {
+	if len(line) >= 4 && line[3] != ' ' && line[3] != '\t' && (len(line) == 4 || line[4] == ' ' || line[4] == '\t') {
 		return binary.BigEndian.Uint32(line) | 0x20202020, 4
 	}
 	if len(line) >= 3 && (len(line) == 3 || line[3] == ' ' || line[3] == '\t') {

@@ -220,6 +220,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Sessions returns the number of sessions being served.
 func (s *Server) Sessions() int64 { return s.sessions.Load() }
 
+// ServeConn runs one plain POP3 session on c (a connection accepted
+// elsewhere, or one end of net.Pipe in tests and fuzzing) and returns when
+// it ends. It closes c.
+func (s *Server) ServeConn(c net.Conn) {
+	if !s.track(c) {
+		c.Close()
+		return
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	defer s.untrack(c)
+	s.serveConn(c, false)
+}
+
 // writeTimeout bounds how long a client may take to accept a write.
 const writeTimeout = 5 * time.Minute
 

@@ -1,0 +1,292 @@
+package pop3fuzz
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/spec"
+)
+
+// Reference parses a command line the slow way, straight from the spec
+// table and the variations, with none of the generated lexer's shortcuts.
+// It returns the command it reads and every error the line deserves: the
+// line is valid exactly when errs is empty, and the generated parser must
+// then agree on every value; when errs is not empty, the generated parser
+// must return one of them.
+func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Command, errs []*pop3gen.Error) {
+	switch {
+	case bytes.HasSuffix(line, []byte("\r\n")):
+		line = line[:len(line)-2]
+	case bytes.HasSuffix(line, []byte("\n")):
+		line = line[:len(line)-1]
+	}
+	if len(line)+2 > v.MaxCommandOctets {
+		return c, []*pop3gen.Error{pop3gen.ErrLineTooLong}
+	}
+	isSep := func(b byte) bool { return b == ' ' || b == '\t' }
+	if v.LenientSeparators {
+		for len(line) > 0 && isSep(line[0]) {
+			line = line[1:]
+		}
+	}
+	if len(line) == 0 {
+		return c, []*pop3gen.Error{pop3gen.ErrEmptyLine}
+	}
+	end := bytes.IndexAny(line, " \t")
+	if end < 0 {
+		end = len(line)
+	}
+	kw, rest := line[:end], line[end:]
+	row, ok := lookupRow(kw)
+	if !ok {
+		for _, b := range line {
+			if b < 0x20 && b != '\t' || b == 0x7f {
+				if b == '\r' {
+					return c, []*pop3gen.Error{pop3gen.ErrBareCR}
+				}
+				return c, []*pop3gen.Error{pop3gen.ErrBadByte}
+			}
+		}
+		return c, []*pop3gen.Error{pop3gen.ErrUnknownCommand}
+	}
+	for _, info := range pop3gen.Commands {
+		if info.Cmd.String() == row.Name {
+			c.Cmd = info.Cmd
+		}
+	}
+	add := func(e *pop3gen.Error) { errs = append(errs, e) }
+	eight := (v.UTF8 || m&pop3gen.ModeUTF8 != 0) && (row.Args == spec.Word || row.Args == spec.Secret || row.Args == spec.NameDigest)
+	maxArg := v.MaxArgOctets
+	if row.LongArgs {
+		maxArg = 0
+	}
+	badOctet := func(b byte, allowTab bool) bool {
+		return b < 0x20 && !(allowTab && b == '\t') || b == 0x7f || b >= 0x80 && !eight
+	}
+	octetErr := func(b byte) *pop3gen.Error {
+		if b == '\r' {
+			return pop3gen.ErrBareCR
+		}
+		return pop3gen.ErrBadByte
+	}
+
+	// PASS under PassKeepsSpaces: the rest of the line after the separator.
+	if row.Args == spec.Secret && v.PassKeepsSpaces {
+		if len(rest) == 0 {
+			return c, []*pop3gen.Error{pop3gen.ErrMissingArg}
+		}
+		if rest[0] == '\t' && !v.LenientSeparators {
+			add(pop3gen.ErrBadSeparator)
+		}
+		r := rest[1:]
+		if v.LenientSeparators {
+			r = bytes.TrimLeft(r, " \t")
+		}
+		if len(r) == 0 {
+			add(pop3gen.ErrMissingArg)
+		}
+		if maxArg > 0 && len(r) > maxArg {
+			add(pop3gen.ErrArgTooLong)
+		}
+		for _, b := range r {
+			if badOctet(b, true) {
+				add(octetErr(b))
+			}
+		}
+		c.Arg1 = r
+		return c, errs
+	}
+
+	// AUTH alone lists the mechanisms where AuthListing is on.
+	if row.Args == spec.Mechanism && v.AuthListing && len(bytes.Trim(rest, " \t")) == 0 {
+		return c, nil
+	}
+
+	// Separators.
+	if !v.LenientSeparators {
+		for i := 0; i < len(rest); i++ {
+			if rest[i] == '\t' || rest[i] == ' ' && (i == len(rest)-1 || rest[i+1] == ' ' || rest[i+1] == '\t') {
+				add(pop3gen.ErrBadSeparator)
+				break
+			}
+		}
+	}
+	tokens := splitOctets(rest)
+	for _, t := range tokens {
+		for _, b := range t {
+			if badOctet(b, false) {
+				add(octetErr(b))
+			}
+		}
+		if maxArg > 0 && len(t) > maxArg {
+			add(pop3gen.ErrArgTooLong)
+		}
+	}
+	min, max := arity(row.Args)
+	switch {
+	case len(tokens) > max:
+		add(pop3gen.ErrExtraArgs)
+	case len(tokens) < min:
+		add(pop3gen.ErrMissingArg)
+	}
+	tok := func(i int) []byte {
+		if i < len(tokens) {
+			return tokens[i]
+		}
+		return nil
+	}
+	switch row.Args {
+	case spec.MsgNum, spec.OptMsgNum:
+		if t := tok(0); t != nil {
+			c.Msg = number(t, pop3gen.ErrBadMsgNum, true, add)
+		}
+	case spec.MsgNumCount:
+		if t := tok(0); t != nil {
+			c.Msg = number(t, pop3gen.ErrBadMsgNum, true, add)
+		}
+		if t := tok(1); t != nil {
+			c.Count = number(t, pop3gen.ErrBadCount, false, add)
+		}
+	case spec.Word, spec.Secret, spec.OptWord:
+		c.Arg1 = tok(0)
+	case spec.NameDigest:
+		c.Arg1, c.Arg2 = tok(0), tok(1)
+		if d := tok(1); d != nil && !hexDigest(d) {
+			add(pop3gen.ErrBadDigest)
+		}
+	case spec.Mechanism:
+		c.Arg1, c.Arg2 = tok(0), tok(1)
+		if mech := tok(0); mech != nil && !mechanism(mech) {
+			add(pop3gen.ErrBadMechanism)
+		}
+		if ir := tok(1); ir != nil && string(ir) != "=" && !base64Text(ir) {
+			add(pop3gen.ErrBadBase64)
+		}
+	}
+	return c, errs
+}
+
+// lookupRow finds the table row whose keyword is kw in ASCII case: only
+// letters fold, so "UTF8" never matches "UTF\x18".
+func lookupRow(kw []byte) (spec.Command, bool) {
+	for _, row := range spec.POP3.Commands {
+		if len(row.Name) != len(kw) {
+			continue
+		}
+		match := true
+		for i := range kw {
+			a, b := kw[i], row.Name[i]
+			if 'a' <= a && a <= 'z' {
+				a -= 'a' - 'A'
+			}
+			if a != b {
+				match = false
+			}
+		}
+		if match {
+			return row, true
+		}
+	}
+	return spec.Command{}, false
+}
+
+// splitOctets splits on runs of SPACE and TAB, octet by octet (no UTF-8
+// decoding: an argument may hold any octets).
+func splitOctets(b []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i, c := range b {
+		if c == ' ' || c == '\t' {
+			if start >= 0 {
+				out = append(out, b[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, b[start:])
+	}
+	return out
+}
+
+func arity(a spec.Args) (min, max int) {
+	switch a {
+	case spec.NoArgs:
+		return 0, 0
+	case spec.MsgNum, spec.Word, spec.Secret:
+		return 1, 1
+	case spec.OptMsgNum, spec.OptWord:
+		return 0, 1
+	case spec.MsgNumCount, spec.NameDigest:
+		return 2, 2
+	case spec.Mechanism:
+		return 1, 2
+	}
+	panic("unknown grammar")
+}
+
+// number reads 1*DIGIT up to 2^31-1.
+func number(t []byte, bad *pop3gen.Error, positive bool, add func(*pop3gen.Error)) uint32 {
+	var v uint64
+	for _, b := range t {
+		if b < '0' || b > '9' {
+			add(bad)
+			return 0
+		}
+		if v < 1<<40 {
+			v = v*10 + uint64(b-'0')
+		}
+	}
+	switch {
+	case v > 1<<31-1:
+		add(pop3gen.ErrNumberTooLarge)
+		return 0
+	case v == 0 && positive:
+		add(bad)
+	}
+	return uint32(v)
+}
+
+func hexDigest(d []byte) bool {
+	if len(d) != 32 {
+		return false
+	}
+	for _, b := range d {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(b)) {
+			return false
+		}
+	}
+	return true
+}
+
+func mechanism(m []byte) bool {
+	if len(m) == 0 || len(m) > 20 {
+		return false
+	}
+	for _, b := range m {
+		if !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", rune(b)) {
+			return false
+		}
+	}
+	return true
+}
+
+// base64Text is RFC 4648 base64 as RFC 5034 wants it checked: the
+// alphabet, and at most two "=" only at the end of a padded string.
+func base64Text(t []byte) bool {
+	s := string(t)
+	body := strings.TrimRight(s, "=")
+	pad := len(s) - len(body)
+	if body == "" || pad > 2 || pad > 0 && len(s)%4 != 0 {
+		return false
+	}
+	for _, r := range body {
+		if !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", r) {
+			return false
+		}
+	}
+	return true
+}

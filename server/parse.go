@@ -1,0 +1,66 @@
+package server
+
+import "io"
+
+// This file exports the parsers of the store's on-disk formats, so that
+// the fuzz targets in fuzz/ can drive them.
+
+// MaildirName is what pop3d reads from a Maildir file name.
+type MaildirName struct {
+	Base    string // the name without ":2,FLAGS"
+	Storage int64  // the ,S= field, or -1
+	Exact   int64  // the ,W= field, or -1
+}
+
+// ParseMaildirName reads a Maildir file name.
+func ParseMaildirName(name string) MaildirName {
+	b := baseName(name)
+	return MaildirName{Base: b, Storage: sizeField(b, "S"), Exact: sizeField(b, "W")}
+}
+
+// UIDEntry is one message of a UID list.
+type UIDEntry struct {
+	UID            uint32
+	Exact, Storage int64 // -1 when the list does not say (Dovecot's)
+}
+
+// UIDList is a parsed UID list: pop3kit's own or Dovecot's.
+type UIDList struct {
+	Validity, Next uint32
+	Entries        map[string]UIDEntry // by base name
+}
+
+func export(l *uidList) *UIDList {
+	out := &UIDList{Validity: l.validity, Next: l.next, Entries: map[string]UIDEntry{}}
+	for k, e := range l.entries {
+		out.Entries[k] = UIDEntry{UID: e.uid, Exact: e.exact, Storage: e.storage}
+	}
+	return out
+}
+
+// ParseUIDList reads a pop3kit-uidlist.
+func ParseUIDList(r io.Reader) (*UIDList, error) {
+	l, err := parseUIDList(r)
+	if err != nil {
+		return nil, err
+	}
+	return export(l), nil
+}
+
+// WriteUIDList writes l in the pop3kit-uidlist format.
+func WriteUIDList(w io.Writer, l *UIDList) error {
+	in := &uidList{validity: l.Validity, next: l.Next, entries: map[string]uidEntry{}}
+	for k, e := range l.Entries {
+		in.entries[k] = uidEntry{uid: e.UID, exact: e.Exact, storage: e.Storage}
+	}
+	return in.write(w)
+}
+
+// ParseDovecotUIDList reads a dovecot-uidlist.
+func ParseDovecotUIDList(r io.Reader) (*UIDList, error) {
+	l, err := parseDovecotUIDList(r)
+	if err != nil {
+		return nil, err
+	}
+	return export(l), nil
+}
