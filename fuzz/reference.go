@@ -280,7 +280,7 @@ func base64Text(t []byte) bool {
 	s := string(t)
 	body := strings.TrimRight(s, "=")
 	pad := len(s) - len(body)
-	if body == "" || pad > 2 || pad > 0 && len(s)%4 != 0 {
+	if body == "" || pad > 2 || len(s)%4 != 0 {
 		return false
 	}
 	for _, r := range body {

@@ -196,10 +196,12 @@ func sizeField(base, key string) int64 {
 	if j := strings.IndexByte(v, ','); j >= 0 {
 		v = v[:j]
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
+	// Digits only: strconv would also take a sign ("+0"), which no
+	// delivery agent writes.
+	if v == "" || len(v) > 18 || strings.TrimLeft(v, "0123456789") != "" {
 		return -1
 	}
+	n, _ := strconv.ParseInt(v, 10, 64)
 	return n
 }
 

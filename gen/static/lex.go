@@ -248,9 +248,9 @@ func ValidMechanism(b []byte) bool {
 }
 
 // ValidBase64 reports whether b is base64 (RFC 4648 §4) as RFC 5034 §4
-// demands: only the alphabet, and "=" padding only at the end, at most
-// two of it, with a length that is a multiple of 4 when padded. The empty
-// string is valid (an empty response).
+// demands: only the alphabet, "=" padding only at the end and at most two
+// of it, and a length that is a multiple of 4 (RFC 4648 §3.2: padding is
+// required). The empty string is valid (an empty response).
 func ValidBase64(b []byte) bool {
 	pad := 0
 	for i, c := range b {
@@ -268,7 +268,7 @@ func ValidBase64(b []byte) bool {
 			return false
 		}
 	}
-	return pad <= 2 && (pad == 0 || len(b)%4 == 0)
+	return pad <= 2 && len(b)%4 == 0
 }
 
 // None checks that rest holds no argument.

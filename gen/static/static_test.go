@@ -15,7 +15,7 @@ import (
 func TestValidBase64(t *testing.T) {
 	for in, want := range map[string]bool{
 		"": true, "AAAA": true, "AGFsaWNlAHNlY3JldA==": true, "QQ==": true, "QUE=": true, "QUFB": true,
-		"=AAA": false, "AAA=BBB": false, "AA===": false, "A A": false, "QQ=": false, "Q\x00==": false, "****": false,
+		"=AAA": false, "AAA=BBB": false, "AA===": false, "A A": false, "QQ=": false, "QUF": false, "QUFBQ": false, "Q\x00==": false, "****": false,
 	} {
 		assert.Equal(t, want, ValidBase64([]byte(in)), "%q", in)
 	}

@@ -1,0 +1,226 @@
+package pop3fuzz
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/textproto"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server"
+)
+
+// crlfForm is what RETR must deliver for a stored message: every LF not
+// preceded by CR becomes CRLF, and a message that does not end with a line
+// break gets one.
+func crlfForm(b []byte) []byte {
+	var out []byte
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// FuzzDotRoundTrip writes arbitrary message bytes through the
+// LF→CRLF + dot-stuffing writer in fuzzer-chosen chunks and reads them back
+// through the dot-unstuffing reader: the result is the message's CRLF form.
+// For messages without CR, net/textproto's reader must agree too.
+func FuzzDotRoundTrip(f *testing.F) {
+	for _, s := range []string{"", "a\n", ".\n..\n", "x\r\ny", "\r", ".\r\n.", "From: a\n\n.\n"} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte, chunk uint8) {
+		var wire bytes.Buffer
+		d := pop3gen.NewDotWriter(&wire)
+		step := int(chunk%16) + 1
+		for i := 0; i < len(msg); i += step {
+			if _, err := d.Write(msg[i:min(i+step, len(msg))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(wire.Bytes(), []byte("\r\n.\r\n")) && wire.String() != ".\r\n" {
+			t.Fatalf("%q: the reply does not end with CRLF . CRLF: %q", msg, wire.Bytes())
+		}
+		back, err := io.ReadAll(pop3gen.NewDotReader(bufio.NewReaderSize(bytes.NewReader(wire.Bytes()), 16)))
+		if err != nil {
+			t.Fatalf("%q: reading back: %v", msg, err)
+		}
+		if want := crlfForm(msg); !bytes.Equal(back, want) {
+			t.Fatalf("%q: wrote %q, read back %q, want %q", msg, wire.Bytes(), back, want)
+		}
+		if !bytes.ContainsRune(msg, '\r') {
+			tp, err := io.ReadAll(textproto.NewReader(bufio.NewReader(bytes.NewReader(wire.Bytes()))).DotReader())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := bytes.ReplaceAll(crlfForm(msg), []byte("\r\n"), []byte("\n")); !bytes.Equal(tp, want) {
+				t.Fatalf("%q: net/textproto reads %q, want %q", msg, tp, want)
+			}
+		}
+	})
+}
+
+// FuzzBase64 holds the core's base64 check, which decides whether a SASL
+// response reaches the handler (RFC 5034 §4), to encoding/base64: the two
+// agree on every input without line breaks (which encoding/base64 skips).
+func FuzzBase64(f *testing.F) {
+	for _, s := range []string{"", "AGFsaWNlAHNlY3JldA==", "=AAA", "AAA=BBB", "QQ==", "QQ=", "*"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if bytes.ContainsAny(b, "\r\n") {
+			return
+		}
+		_, err := base64.StdEncoding.DecodeString(string(b))
+		if got := pop3gen.ValidBase64(b); got != (err == nil) {
+			t.Fatalf("%q: ValidBase64 %v, encoding/base64 error %v", b, got, err)
+		}
+	})
+}
+
+// FuzzSASLPlain sends an arbitrary PLAIN response to pop3d (as an initial
+// response or after the empty challenge): the reply is +OK only for the
+// right credentials, -ERR otherwise, never anything else.
+func FuzzSASLPlain(f *testing.F) {
+	for _, s := range []string{"\x00f\x00pw", "f\x00f\x00pw", "\x00f\x00wrong", "x\x00f\x00pw", "\x00\x00", "", "\x00f"} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, resp []byte, initial bool) {
+		srv, _ := fuzzServer(t, "exchange2010")
+		c := newPipeClient(t, srv)
+		enc := base64.StdEncoding.EncodeToString(resp)
+		var reply string
+		if initial && enc != "" {
+			reply = c.cmd("AUTH PLAIN " + enc)
+		} else {
+			if r := c.cmd("AUTH PLAIN"); r != "+ " {
+				t.Fatalf("AUTH PLAIN: %q", r)
+			}
+			reply = c.cmd(enc)
+		}
+		ok := string(resp) == "\x00f\x00pw" || string(resp) == "f\x00f\x00pw"
+		switch {
+		case ok && !strings.HasPrefix(reply, "+OK maildrop has"):
+			t.Fatalf("%q: right credentials got %q", resp, reply)
+		case !ok && !strings.HasPrefix(reply, "-ERR"):
+			t.Fatalf("%q: wrong credentials got %q", resp, reply)
+		}
+	})
+}
+
+// FuzzPasswdLine parses arbitrary passwd-file lines: never a panic; an
+// accepted line names a user that CheckUserName accepts, and a PLAIN
+// secret verifies.
+func FuzzPasswdLine(f *testing.F) {
+	for _, s := range []string{"alice:{PLAIN}secret", "bob:{SHA512-CRYPT}$6$rounds=5000$salt$hash", "c:{ARGON2ID}$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+		"d:$2y$05$abcdefghijklmnopqrstuu", "e:{PLAIN}a:1000:1000::/home/e:/bin/false:extra", "../x:{PLAIN}y", ":{PLAIN}x", "u:{MD5}x", "u:{PLAIN"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		a, err := server.ParseAccount(line)
+		if err != nil {
+			return
+		}
+		if err := server.CheckUserName(a.User); err != nil {
+			t.Fatalf("%q: accepted user %q: %v", line, a.User, err)
+		}
+		if a.Scheme == "PLAIN" || a.Scheme == "CLEARTEXT" {
+			secret, ok := a.PlainSecret()
+			if !ok || !a.Verify([]byte(secret)) || a.Verify([]byte(secret+"x")) {
+				t.Fatalf("%q: the PLAIN secret does not verify as itself only", line)
+			}
+		}
+	})
+}
+
+// FuzzMaildirName reads arbitrary Maildir file names: the base name is the
+// name before ":" and the size fields are -1 or what the name says.
+func FuzzMaildirName(f *testing.F) {
+	for _, s := range []string{"1764100000.M1P2.host,S=1480,W=1520:2,S", "x:2,", "a,S=12", "a,W=-1", ",S=,W=", "a,S=99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		m := server.ParseMaildirName(name)
+		if strings.Contains(m.Base, ":") || !strings.HasPrefix(name, m.Base) {
+			t.Fatalf("%q: base %q", name, m.Base)
+		}
+		for _, f := range []struct {
+			key string
+			got int64
+		}{{"S", m.Storage}, {"W", m.Exact}} {
+			if f.got < -1 {
+				t.Fatalf("%q: %s=%d", name, f.key, f.got)
+			}
+			if f.got >= 0 {
+				// The first ,S= (or ,W=) field holds exactly these digits.
+				i := strings.Index(m.Base, ","+f.key+"=")
+				v, _, _ := strings.Cut(m.Base[i+3:], ",")
+				if strings.TrimLeft(v, "0123456789") != "" || strings.TrimLeft(v, "0") != strings.TrimLeft(fmt.Sprint(f.got), "0") {
+					t.Fatalf("%q: %s=%d is not what the name says (%q)", name, f.key, f.got, v)
+				}
+			}
+		}
+	})
+}
+
+// FuzzUIDList parses arbitrary pop3kit-uidlist files: an accepted list
+// writes back to a list that parses to the same.
+func FuzzUIDList(f *testing.F) {
+	f.Add([]byte("pop3kit-uidlist 1 validity=1764100000 next=43\n41 1520 1480 a,S=1480\n42 880 862 b\n"))
+	f.Add([]byte("pop3kit-uidlist 1 validity=1 next=1\n"))
+	f.Add([]byte("pop3kit-uidlist 1 validity=1 next=2\n5 1 1 x\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := server.ParseUIDList(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if err := server.WriteUIDList(&out, l); err != nil {
+			t.Fatal(err)
+		}
+		again, err := server.ParseUIDList(&out)
+		if err != nil {
+			t.Fatalf("%q: written back as %q, which does not parse: %v", b, out.String(), err)
+		}
+		if !reflect.DeepEqual(l, again) {
+			t.Fatalf("%q: round trip changed %+v into %+v", b, l, again)
+		}
+		for _, e := range l.Entries {
+			if e.UID == 0 || e.UID >= l.Next {
+				t.Fatalf("%q: uid %d with next=%d", b, e.UID, l.Next)
+			}
+		}
+	})
+}
+
+// FuzzDovecotUIDList parses arbitrary dovecot-uidlist files: every UID of
+// an accepted list is positive and below the next UID.
+func FuzzDovecotUIDList(f *testing.F) {
+	f.Add([]byte("3 V1234567890 N100 Gabc\n41 :a\n57 W64 S57 :b:2,S\n"))
+	f.Add([]byte("1 1234 5\n1 a\n2 b:2,\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := server.ParseDovecotUIDList(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		for name, e := range l.Entries {
+			if e.UID == 0 || e.UID >= l.Next || strings.Contains(name, ":") {
+				t.Fatalf("%q: %q uid %d next %d", b, name, e.UID, l.Next)
+			}
+		}
+	})
+}

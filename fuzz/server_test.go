@@ -1,0 +1,267 @@
+package pop3fuzz
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	fuzz "github.com/AdaLogics/go-fuzz-headers"
+	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server"
+)
+
+// servers holds one pop3d per profile for the fuzz process, with a mail
+// root of its own and one user, "f" with password "pw".
+var (
+	serversOnce sync.Once
+	servers     map[string]*server.Server
+	mailRoots   map[string]string
+)
+
+func fuzzServer(t testing.TB, profile string) (*server.Server, string) {
+	serversOnce.Do(func() {
+		servers, mailRoots = map[string]*server.Server{}, map[string]string{}
+		for _, p := range pop3gen.ProfileNames {
+			dir, err := os.MkdirTemp("", "pop3kit-fuzz")
+			if err != nil {
+				panic(err)
+			}
+			root := filepath.Join(dir, "mail")
+			_ = os.MkdirAll(root, 0o700)
+			pw := filepath.Join(dir, "passwd")
+			_ = os.WriteFile(pw, []byte("f:{PLAIN}pw\n"), 0o600)
+			cfg := server.DefaultConfig()
+			cfg.Listen = []string{"127.0.0.1:0"} // never opened: sessions come through ServeConn
+			cfg.MailRoot, cfg.Passwd, cfg.Profile, cfg.FailDelay = root, pw, p, 0
+			_ = cfg.AddSet("PlaintextAuth=always") // a pipe is not loopback
+			srv, err := server.New(cfg, nil)
+			if err != nil {
+				panic(err)
+			}
+			servers[p], mailRoots[p] = srv, root
+		}
+	})
+	return servers[profile], mailRoots[profile]
+}
+
+// FuzzServerSession runs whole pop3d sessions over an in-memory
+// connection: script is what the client says, one line per command (seeds
+// are transcripts of real clients), and msgs, read with go-fuzz-headers,
+// are the messages in the maildrop. It checks that every status line is at
+// most 512 octets and starts with +OK, -ERR or "+ ", that the server never
+// hangs, and that when the session ends exactly the messages marked deleted
+// before a successful QUIT are gone: an unmarked message is never removed.
+func FuzzServerSession(f *testing.F) {
+	f.Add(uint8(2), []byte("\x02\x00\x00\x00\x05hello\x00\x00\x00\x06.world"), []byte("USER f\nPASS pw\nDELE 1\nQUIT"))
+	f.Fuzz(serverSession)
+}
+
+// serverSession is FuzzServerSession's body.
+func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
+	profile := pop3gen.ProfileNames[int(sel)%len(pop3gen.ProfileNames)]
+	srv, root := fuzzServer(t, profile)
+	v := srv.Variations()
+	md := filepath.Join(root, "f")
+	_ = os.RemoveAll(md)
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(md, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := fuzz.NewConsumer(msgData)
+	nmsg, _ := c.GetByte()
+	var msgs []string
+	for i := 0; i < int(nmsg%5); i++ {
+		b, err := c.GetBytes()
+		if err != nil {
+			break
+		}
+		if len(b) > 4096 {
+			b = b[:4096]
+		}
+		name := fmt.Sprintf("%d.M%d.fuzz", 1700000000+i, i)
+		if err := os.WriteFile(filepath.Join(md, "new", name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, string(b))
+	}
+
+	client, conn := net.Pipe()
+	done := make(chan struct{})
+	go func() { srv.ServeConn(conn); close(done) }()
+	defer func() {
+		client.Close()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the session did not end after the client closed")
+		}
+	}()
+	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(client)
+	readLine := func() (string, bool) {
+		l, err := r.ReadString('\n')
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("the server did not answer within 10 s (after %q)", l)
+		}
+		return l, err == nil
+	}
+	status := func(cmd, l string) {
+		if len(l) > pop3gen.MaxReplyOctets || !strings.HasSuffix(l, "\r\n") {
+			t.Fatalf("%q: bad status line %q", cmd, l)
+		}
+		if !strings.HasPrefix(l, "+OK") && !strings.HasPrefix(l, "-ERR") && !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("%q: status %q", cmd, l)
+		}
+	}
+	g, ok := readLine()
+	if !ok {
+		t.Fatal("no greeting")
+	}
+	status("greeting", g)
+
+	marked := map[uint32]bool{}
+	inTransaction, sasl, quitOK := false, false, false
+	lines := strings.Split(string(script), "\n")
+	for _, cmd := range lines[:min(len(lines), 64)] {
+		cmd = strings.TrimSuffix(cmd, "\r")
+		if _, err := client.Write([]byte(cmd + "\r\n")); err != nil {
+			break // the server closed
+		}
+		l, ok := readLine()
+		if !ok {
+			break
+		}
+		status(cmd, l)
+		// The model reads the line as the server does, unless it was a
+		// SASL response.
+		var parsed pop3gen.Command
+		var errs []*pop3gen.Error
+		if !sasl {
+			parsed, errs = Reference([]byte(cmd+"\r\n"), &v, 0)
+		}
+		wasSASL := sasl
+		sasl = strings.HasPrefix(l, "+ ")
+		okReply := strings.HasPrefix(l, "+OK")
+		if okReply && !wasSASL && len(errs) == 0 && multi(parsed) {
+			data := parsed.Cmd == pop3gen.CmdRETR || parsed.Cmd == pop3gen.CmdTOP
+			for {
+				d, ok := readLine()
+				if !ok {
+					t.Fatalf("%q: the multi-line reply did not end", cmd)
+				}
+				if d == ".\r\n" {
+					break
+				}
+				if !data && len(d) > pop3gen.MaxReplyOctets {
+					t.Fatalf("%q: listing line of %d octets", cmd, len(d))
+				}
+			}
+		}
+		switch {
+		case !okReply:
+		case !wasSASL && parsed.Cmd == pop3gen.CmdRSET:
+			marked = map[uint32]bool{}
+		case !wasSASL && parsed.Cmd == pop3gen.CmdDELE:
+			marked[parsed.Msg] = true
+		case strings.HasPrefix(l, "+OK maildrop has"):
+			inTransaction = true // a login: PASS, APOP, AUTH or a SASL response
+		}
+		if !wasSASL && parsed.Cmd == pop3gen.CmdQUIT && len(errs) == 0 {
+			quitOK = okReply && inTransaction
+			break
+		}
+	}
+	client.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end")
+	}
+
+	// What is left must be every message but the marked ones, and those
+	// only after a successful QUIT in TRANSACTION.
+	var left []string
+	for _, sub := range []string{"cur", "new"} {
+		ents, _ := os.ReadDir(filepath.Join(md, sub))
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(md, sub, e.Name()))
+			if err == nil {
+				left = append(left, string(b))
+			}
+		}
+	}
+	var want []string
+	for i, m := range msgs {
+		if !(quitOK && marked[uint32(i+1)]) {
+			want = append(want, m)
+		}
+	}
+	sort.Strings(left)
+	sort.Strings(want)
+	if fmt.Sprint(left) != fmt.Sprint(want) {
+		t.Fatalf("after the session %d messages are left, want %d (marked %v, QUIT ok %v)", len(left), len(want), marked, quitOK)
+	}
+}
+
+// multi reports whether a +OK reply to c carries lines.
+func multi(c pop3gen.Command) bool {
+	switch c.Cmd {
+	case pop3gen.CmdCAPA, pop3gen.CmdRETR, pop3gen.CmdTOP:
+		return true
+	case pop3gen.CmdLIST, pop3gen.CmdUIDL:
+		return c.Msg == 0
+	case pop3gen.CmdLANG, pop3gen.CmdAUTH:
+		return c.Arg1 == nil
+	}
+	return false
+}
+
+// pipeClient is a lock-step client on an in-memory connection to srv.
+type pipeClient struct {
+	t    *testing.T
+	c    net.Conn
+	r    *bufio.Reader
+	done chan struct{}
+}
+
+func newPipeClient(t *testing.T, srv *server.Server) *pipeClient {
+	client, conn := net.Pipe()
+	p := &pipeClient{t: t, c: client, r: bufio.NewReader(client), done: make(chan struct{})}
+	go func() { srv.ServeConn(conn); close(p.done) }()
+	t.Cleanup(func() {
+		client.Close()
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Error("the session did not end")
+		}
+	})
+	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
+	if g := p.line(); !strings.HasPrefix(g, "+OK") {
+		t.Fatalf("greeting %q", g)
+	}
+	return p
+}
+
+func (p *pipeClient) line() string {
+	l, err := p.r.ReadString('\n')
+	if err != nil {
+		p.t.Fatalf("reading a reply: %v", err)
+	}
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+func (p *pipeClient) cmd(line string) string {
+	if _, err := p.c.Write([]byte(line + "\r\n")); err != nil {
+		p.t.Fatalf("writing %q: %v", line, err)
+	}
+	return p.line()
+}

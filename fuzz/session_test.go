@@ -1,0 +1,194 @@
+package pop3fuzz
+
+import (
+	"bytes"
+
+	"strings"
+	"testing"
+
+	fuzz "github.com/AdaLogics/go-fuzz-headers"
+	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/spec"
+)
+
+// model is a Handler that succeeds or fails as the fuzzer says and
+// records whether it was called.
+type model struct {
+	fail   bool
+	called bool
+}
+
+func (m *model) r() error {
+	m.called = true
+	if m.fail {
+		return pop3gen.NewError("", "refused by the model")
+	}
+	return nil
+}
+func (m *model) User(w *pop3gen.Writer, arg []byte) error                { return m.r() }
+func (m *model) Pass(w *pop3gen.Writer, secret []byte) error             { return m.r() }
+func (m *model) Apop(w *pop3gen.Writer, name, digest []byte) error       { return m.r() }
+func (m *model) Auth(w *pop3gen.Writer, mechanism, initial []byte) error { return m.r() }
+func (m *model) AuthNext(w *pop3gen.Writer, r []byte, cancelled bool) error {
+	return m.r()
+}
+func (m *model) Stls(w *pop3gen.Writer) error { return m.r() }
+func (m *model) Capa(w *pop3gen.Writer, st pop3gen.State) error {
+	v := pop3gen.RFC1939()
+	pop3gen.WriteCapa(w, &v, &pop3gen.CapaInfo{SASL: []string{strings.Repeat("LONG-MECHANISM", 50)}, Implementation: strings.Repeat("x", 600)})
+	return m.r()
+}
+func (m *model) Utf8(w *pop3gen.Writer) error                               { return m.r() }
+func (m *model) Lang(w *pop3gen.Writer, st pop3gen.State, arg []byte) error { return m.r() }
+func (m *model) Quit(w *pop3gen.Writer, st pop3gen.State) error             { return m.r() }
+func (m *model) Stat(w *pop3gen.Writer) error                               { return m.r() }
+func (m *model) List(w *pop3gen.Writer, msg uint32) error                   { return m.r() }
+func (m *model) Retr(w *pop3gen.Writer, msg uint32) error                   { return m.r() }
+func (m *model) Dele(w *pop3gen.Writer, msg uint32) error                   { return m.r() }
+func (m *model) Noop(w *pop3gen.Writer) error                               { return m.r() }
+func (m *model) Rset(w *pop3gen.Writer) error                               { return m.r() }
+func (m *model) Top(w *pop3gen.Writer, msg, lines uint32) error             { return m.r() }
+func (m *model) Uidl(w *pop3gen.Writer, msg uint32) error                   { return m.r() }
+
+// argsFor returns arguments for a row, well- or ill-formed as pick says.
+func argsFor(row spec.Command, pick uint8, text string) string {
+	good := map[spec.Args]string{
+		spec.NoArgs: "", spec.MsgNum: " 1", spec.OptMsgNum: " 2", spec.MsgNumCount: " 1 5", spec.Word: " alice",
+		spec.Secret: " secret", spec.NameDigest: " alice c4c9334bac560ecc979e58001b3e22fb", spec.Mechanism: " PLAIN", spec.OptWord: " en",
+	}
+	switch pick % 6 {
+	case 0, 1, 2:
+		return good[row.Args]
+	case 3:
+		return ""
+	case 4:
+		return " " + text
+	default:
+		return good[row.Args] + " " + text
+	}
+}
+
+// edges returns the state the spec table says c leads to from st.
+func edges(row spec.Command, st pop3gen.State) pop3gen.State {
+	for _, e := range row.Edges {
+		if pop3gen.State(e.From) == st {
+			return pop3gen.State(e.To)
+		}
+	}
+	return st
+}
+
+func final(row spec.Command, st pop3gen.State) bool {
+	for _, s := range spec.POP3.States {
+		if s.Final && pop3gen.State(s.State) == edges(row, st) && edges(row, st) != st {
+			return true
+		}
+	}
+	return false
+}
+
+// checkReply checks the reply invariants: CRLF lines of at most 512
+// octets, the first starting with +OK, -ERR or "+ ".
+func checkReply(t *testing.T, line string, out []byte) {
+	t.Helper()
+	if len(out) == 0 {
+		return
+	}
+	if !bytes.HasPrefix(out, []byte("+OK")) && !bytes.HasPrefix(out, []byte("-ERR")) && !bytes.HasPrefix(out, []byte("+ ")) {
+		t.Fatalf("%q: reply %q starts with neither +OK, -ERR nor \"+ \"", line, out)
+	}
+	for _, l := range bytes.SplitAfter(out, []byte("\r\n")) {
+		if len(l) > pop3gen.MaxReplyOctets {
+			t.Fatalf("%q: reply line of %d octets", line, len(l))
+		}
+		if len(l) > 0 && !bytes.HasSuffix(l, []byte("\r\n")) {
+			t.Fatalf("%q: reply line %q does not end in CRLF", line, l)
+		}
+	}
+}
+
+// FuzzStateMachine drives a Session with command sequences built from the
+// spec table and checks, after every line, the reply invariants and that
+// the state moved only as the table's edges allow; a command reaches the
+// handler only where the table allows it.
+func FuzzStateMachine(f *testing.F) {
+	f.Add([]byte("\x00\x05USER alice\x00\x00\x01PASS x\x00\x00\x09STAT"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := fuzz.NewConsumer(data)
+		sel, _ := c.GetByte()
+		steps, _ := c.GetByte()
+		v := variations(sel)
+		var out bytes.Buffer
+		h := &model{}
+		s := pop3gen.NewSession(h, pop3gen.NewWriter(&out), v)
+		if sel&1 != 0 {
+			s.SetMode(pop3gen.ModeSecure)
+		}
+		for i := 0; i < int(steps%48); i++ {
+			which, err := c.GetByte()
+			if err != nil {
+				return
+			}
+			pick, _ := c.GetByte()
+			fail, _ := c.GetBool()
+			text, _ := c.GetString()
+			var line string
+			var row spec.Command
+			known := int(which) < len(spec.POP3.Commands)*2
+			if known {
+				row = spec.POP3.Commands[int(which)%len(spec.POP3.Commands)]
+				name := row.Name
+				if pick&0x80 != 0 {
+					name = strings.ToLower(name)
+				}
+				line = name + argsFor(row, pick, text)
+			} else {
+				line = text
+			}
+			before := s.State()
+			sasl := s.InSASL()
+			h.called, h.fail = false, fail
+			out.Reset()
+			a := s.Feed([]byte(line + "\r\n"))
+			reply := out.String()
+			checkReply(t, line, out.Bytes())
+			after := s.State()
+			if sasl || !known {
+				if after != before && !(sasl && after == pop3gen.StateTransaction) {
+					t.Fatalf("%q: state %v → %v outside the table", line, before, after)
+				}
+			} else {
+				allowed := pop3gen.State(row.In)&before != 0
+				if h.called && !allowed {
+					t.Fatalf("%q reached the handler in %v", line, before)
+				}
+				switch {
+				case strings.HasPrefix(reply, "+OK") && row.Args == spec.Mechanism && after == before:
+					// a bare AUTH listing: no transition
+				case strings.HasPrefix(reply, "+OK"):
+					if want := edges(row, before); after != want {
+						t.Fatalf("%q: +OK in %v led to %v, the table says %v", line, before, after, want)
+					}
+				case strings.HasPrefix(reply, "+ "):
+					if after != before {
+						t.Fatalf("%q: a challenge changed the state", line)
+					}
+				case h.called && final(row, before):
+					if after != edges(row, before) {
+						t.Fatalf("%q: %v → %v", line, before, after)
+					}
+				default:
+					if after != before {
+						t.Fatalf("%q: -ERR in %v changed the state to %v", line, before, after)
+					}
+				}
+			}
+			if a == pop3gen.ActionClose {
+				return
+			}
+			if a == pop3gen.ActionStartTLS {
+				s.TLSStarted()
+			}
+		}
+	})
+}
