@@ -2,6 +2,10 @@
 
 GO        ?= go
 FUZZTIME  ?= 1m
+# SMOKE_FUZZTIME is how long `make test` fuzzes each target.
+SMOKE_FUZZTIME ?= 10s
+# Minimizing a new input can take the fuzzer minutes; cap it.
+FUZZMINIMIZE ?= 5s
 BENCHTIME ?= 1s
 
 .PHONY: all generate check-generated test bench fuzz run
@@ -17,10 +21,12 @@ generate:
 check-generated:
 	$(GO) run ./gen -out pop3gen -pkg pop3gen -docs docs -readme README.md -root . -check
 
-# Every test: unit, generator goldens, end-to-end, fuzz seed corpora and
-# properties as regression tests.
+# Every test: unit, generator goldens, end-to-end, real clients, fuzz seed
+# corpora and properties as regression tests, then every fuzz target for
+# SMOKE_FUZZTIME.
 test:
 	$(GO) test ./...
+	$(MAKE) fuzz FUZZTIME=$(SMOKE_FUZZTIME)
 
 # Benchmarks, each against its baseline in the same run.
 bench:
@@ -31,7 +37,7 @@ fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$target"; \
-			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg || exit 1; \
 		done; \
 	done
 

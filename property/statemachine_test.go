@@ -1,0 +1,187 @@
+package property
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/leanovate/gopter"
+	"github.com/leanovate/gopter/commands"
+	"github.com/leanovate/gopter/gen"
+	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/spec"
+)
+
+// smModel is the model of a session, computed from the spec table alone.
+type smModel struct {
+	profile string
+	v       pop3gen.Variations
+	state   pop3gen.State
+	user    bool // the last command was a successful USER
+	tls     bool
+	closed  bool
+	lastOK  bool // the last command reached the handler (and so succeeded)
+}
+
+// smSystem is the session under test, on a handler that accepts
+// everything, so that the replies are the state machine's own.
+type smSystem struct {
+	s      *pop3gen.Session
+	out    bytes.Buffer
+	closed bool
+}
+
+type smResult struct {
+	reply string
+	state pop3gen.State
+}
+
+type accept struct{}
+
+func (accept) User(w *pop3gen.Writer, arg []byte) error                { return nil }
+func (accept) Pass(w *pop3gen.Writer, secret []byte) error             { return nil }
+func (accept) Apop(w *pop3gen.Writer, name, digest []byte) error       { return nil }
+func (accept) Auth(w *pop3gen.Writer, mechanism, initial []byte) error { return nil }
+func (accept) AuthNext(w *pop3gen.Writer, r []byte, c bool) error      { return nil }
+func (accept) Stls(w *pop3gen.Writer) error                            { return nil }
+func (accept) Capa(w *pop3gen.Writer, st pop3gen.State) error          { return nil }
+func (accept) Utf8(w *pop3gen.Writer) error                            { return nil }
+func (accept) Lang(w *pop3gen.Writer, st pop3gen.State, a []byte) error {
+	return nil
+}
+func (accept) Quit(w *pop3gen.Writer, st pop3gen.State) error { return nil }
+func (accept) Stat(w *pop3gen.Writer) error                   { return nil }
+func (accept) List(w *pop3gen.Writer, msg uint32) error       { return nil }
+func (accept) Retr(w *pop3gen.Writer, msg uint32) error       { return nil }
+func (accept) Dele(w *pop3gen.Writer, msg uint32) error       { return nil }
+func (accept) Noop(w *pop3gen.Writer) error                   { return nil }
+func (accept) Rset(w *pop3gen.Writer) error                   { return nil }
+func (accept) Top(w *pop3gen.Writer, msg, n uint32) error     { return nil }
+func (accept) Uidl(w *pop3gen.Writer, msg uint32) error       { return nil }
+
+// validArgs are well-formed arguments for each grammar.
+var validArgs = map[spec.Args]string{
+	spec.NoArgs: "", spec.MsgNum: " 1", spec.OptMsgNum: " 1", spec.MsgNumCount: " 1 2", spec.Word: " alice",
+	spec.Secret: " pw", spec.NameDigest: " alice c4c9334bac560ecc979e58001b3e22fb", spec.Mechanism: " PLAIN", spec.OptWord: " en",
+}
+
+// smCommand sends one command of the table with valid arguments.
+type smCommand struct{ row spec.Command }
+
+func (c smCommand) String() string { return c.row.Name + validArgs[c.row.Args] }
+
+func (c smCommand) Run(sut commands.SystemUnderTest) commands.Result {
+	sys := sut.(*smSystem)
+	sys.out.Reset()
+	if sys.closed { // the connection is gone; nothing more reaches the session
+		return smResult{state: sys.s.State()}
+	}
+	a := sys.s.Feed([]byte(c.String() + "\r\n"))
+	sys.closed = a == pop3gen.ActionClose
+	if a == pop3gen.ActionStartTLS {
+		sys.s.TLSStarted()
+	}
+	return smResult{reply: sys.out.String(), state: sys.s.State()}
+}
+
+// allowed says, from the table and the model, whether the command reaches
+// the handler (which then succeeds).
+func (c smCommand) allowed(m smModel) bool {
+	if c.row.EnabledBy != "" {
+		if v, _ := m.v.Get(c.row.EnabledBy); v != "true" {
+			return false
+		}
+	}
+	if pop3gen.State(c.row.In)&m.state == 0 {
+		return false
+	}
+	if c.row.After == "USER" && !m.user {
+		return false
+	}
+	if c.row.Guard == spec.NotTLS && m.tls {
+		return false
+	}
+	return true
+}
+
+func (c smCommand) NextState(state commands.State) commands.State {
+	m := state.(smModel)
+	if m.closed {
+		return m
+	}
+	ok := c.allowed(m)
+	m.lastOK = ok
+	m.user = ok && c.row.Name == "USER"
+	if !ok {
+		return m
+	}
+	for _, e := range c.row.Edges {
+		if pop3gen.State(e.From) == m.state {
+			m.state = pop3gen.State(e.To)
+			break
+		}
+	}
+	switch c.row.Then {
+	case spec.Close:
+		m.closed = true
+	case spec.StartTLS:
+		m.tls, m.user = true, false // RFC 2595 §4: forget what came before
+	}
+	return m
+}
+
+func (c smCommand) PreCondition(commands.State) bool { return true }
+
+func (c smCommand) PostCondition(state commands.State, result commands.Result) *gopter.PropResult {
+	m := state.(smModel) // the model after the command
+	r := result.(smResult)
+	switch {
+	case m.closed && r.reply == "":
+		// after QUIT: nothing is answered
+	case r.state != m.state:
+		return &gopter.PropResult{Status: gopter.PropFalse, Labels: []string{fmt.Sprintf("%s: state %v, the table says %v", c, r.state, m.state)}}
+	case m.lastOK != strings.HasPrefix(r.reply, "+OK"):
+		return &gopter.PropResult{Status: gopter.PropFalse, Labels: []string{fmt.Sprintf("%s: reply %q, the table says ok=%v", c, r.reply, m.lastOK)}}
+	}
+	return &gopter.PropResult{Status: gopter.PropTrue}
+}
+
+// TestStateMachineModel: sequences of commands drawn from the generated
+// command table run on a Session and on a model built from the spec table
+// alone (states, edges, After, guards, EnabledBy): after every command the
+// session's state is the model's, and the reply is +OK exactly when the
+// model lets the command through (RFC 1939 §3–§6; MS-STANXPOP3 C0002,
+// C0003, V0012).
+func TestStateMachineModel(t *testing.T) {
+	params := parameters(t)
+	var rows []interface{}
+	for _, info := range pop3gen.Commands { // generators from the generated table
+		for _, r := range spec.POP3.Commands {
+			if r.Name == info.Cmd.String() {
+				rows = append(rows, r)
+			}
+		}
+	}
+	cmds := &commands.ProtoCommands{
+		NewSystemUnderTestFunc: func(initial commands.State) commands.SystemUnderTest {
+			m := initial.(smModel)
+			sys := &smSystem{}
+			v := m.v
+			v.MaxBadCommands = 0 // the model does not count errors
+			sys.s = pop3gen.NewSession(accept{}, pop3gen.NewWriter(&sys.out), v)
+			sys.s.SetMode(pop3gen.ModeSecure)
+			return sys
+		},
+		InitialStateGen: gen.OneConstOf(pop3gen.ProfileNames[0], pop3gen.ProfileNames[1], pop3gen.ProfileNames[2]).Map(func(p string) smModel {
+			v, _ := pop3gen.Profile(p)
+			return smModel{profile: p, v: v, state: pop3gen.StateAuthorization}
+		}),
+		GenCommandFunc: func(commands.State) gopter.Gen {
+			return gen.OneConstOf(rows...).Map(func(r spec.Command) commands.Command { return smCommand{r} })
+		},
+	}
+	props := gopter.NewProperties(params)
+	props.Property("session follows the table", commands.Prop(cmds))
+	check(t, props)
+}
