@@ -15,23 +15,6 @@ import (
 	"github.com/pop3kit/pop3kit/server"
 )
 
-// crlfForm is what RETR must deliver for a stored message: every LF not
-// preceded by CR becomes CRLF, and a message that does not end with a line
-// break gets one.
-func crlfForm(b []byte) []byte {
-	var out []byte
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	if len(out) > 0 && out[len(out)-1] != '\n' {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
-
 // FuzzDotRoundTrip writes arbitrary message bytes through the
 // LF→CRLF + dot-stuffing writer in fuzzer-chosen chunks and reads them back
 // through the dot-unstuffing reader: the result is the message's CRLF form.
@@ -59,7 +42,7 @@ func FuzzDotRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q: reading back: %v", msg, err)
 		}
-		if want := crlfForm(msg); !bytes.Equal(back, want) {
+		if want := CRLFForm(msg); !bytes.Equal(back, want) {
 			t.Fatalf("%q: wrote %q, read back %q, want %q", msg, wire.Bytes(), back, want)
 		}
 		if !bytes.ContainsRune(msg, '\r') {
@@ -67,7 +50,7 @@ func FuzzDotRoundTrip(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := bytes.ReplaceAll(crlfForm(msg), []byte("\r\n"), []byte("\n")); !bytes.Equal(tp, want) {
+			if want := bytes.ReplaceAll(CRLFForm(msg), []byte("\r\n"), []byte("\n")); !bytes.Equal(tp, want) {
 				t.Fatalf("%q: net/textproto reads %q, want %q", msg, tp, want)
 			}
 		}

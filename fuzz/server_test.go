@@ -150,7 +150,7 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 		wasSASL := sasl
 		sasl = strings.HasPrefix(l, "+ ")
 		okReply := strings.HasPrefix(l, "+OK")
-		if okReply && !wasSASL && len(errs) == 0 && multi(parsed) {
+		if okReply && !wasSASL && len(errs) == 0 && MultiLine(parsed) {
 			data := parsed.Cmd == pop3gen.CmdRETR || parsed.Cmd == pop3gen.CmdTOP
 			for {
 				d, ok := readLine()
@@ -209,19 +209,6 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 	if fmt.Sprint(left) != fmt.Sprint(want) {
 		t.Fatalf("after the session %d messages are left, want %d (marked %v, QUIT ok %v)", len(left), len(want), marked, quitOK)
 	}
-}
-
-// multi reports whether a +OK reply to c carries lines.
-func multi(c pop3gen.Command) bool {
-	switch c.Cmd {
-	case pop3gen.CmdCAPA, pop3gen.CmdRETR, pop3gen.CmdTOP:
-		return true
-	case pop3gen.CmdLIST, pop3gen.CmdUIDL:
-		return c.Msg == 0
-	case pop3gen.CmdLANG, pop3gen.CmdAUTH:
-		return c.Arg1 == nil
-	}
-	return false
 }
 
 // pipeClient is a lock-step client on an in-memory connection to srv.

@@ -249,18 +249,3 @@ func (c *conn) lines() ([]string, error) {
 	}
 	return strings.Split(s, "\r\n"), nil
 }
-
-// crlfForm is what RETR must deliver for a stored message.
-func crlfForm(b []byte) []byte {
-	var out []byte
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	if len(out) > 0 && out[len(out)-1] != '\n' {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}

@@ -154,7 +154,7 @@ func TestRepliesWithin512(t *testing.T) {
 			parsed, errs := pop3fuzz.Reference([]byte(line+"\r\n"), &v, 0)
 			wasSASL := sasl
 			sasl = strings.HasPrefix(status, "+ ")
-			if strings.HasPrefix(status, "+OK") && !wasSASL && len(errs) == 0 && multiLine(parsed) {
+			if strings.HasPrefix(status, "+OK") && !wasSASL && len(errs) == 0 && pop3fuzz.MultiLine(parsed) {
 				data := parsed.Cmd == pop3gen.CmdRETR || parsed.Cmd == pop3gen.CmdTOP
 				for {
 					l, err := c.line()
@@ -173,18 +173,6 @@ func TestRepliesWithin512(t *testing.T) {
 		return ""
 	}, messagesGen(4), gen.AnyString(), gen.SliceOf(cmd).Map(func(c []string) []string { return c[:min(len(c), 12)] })))
 	check(t, props)
-}
-
-func multiLine(c pop3gen.Command) bool {
-	switch c.Cmd {
-	case pop3gen.CmdCAPA, pop3gen.CmdRETR, pop3gen.CmdTOP:
-		return true
-	case pop3gen.CmdLIST, pop3gen.CmdUIDL:
-		return c.Msg == 0
-	case pop3gen.CmdLANG, pop3gen.CmdAUTH:
-		return c.Arg1 == nil
-	}
-	return false
 }
 
 // TestRetrIsTheStoredMessage: for arbitrary message octets — lines that
@@ -212,7 +200,7 @@ func TestRetrIsTheStoredMessage(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		want := crlfForm(msg)
+		want := pop3fuzz.CRLFForm(msg)
 		if !bytes.Equal(got, want) {
 			return fmt.Sprintf("RETR gave %q, want %q", got, want)
 		}
@@ -384,7 +372,7 @@ func transcriptReply(c *conn, line string, v *pop3gen.Variations, sasl *bool) (s
 	parsed, errs := pop3fuzz.Reference([]byte(line+"\r\n"), v, 0)
 	was := *sasl
 	*sasl = strings.HasPrefix(status, "+ ")
-	if strings.HasPrefix(status, "+OK") && !was && len(errs) == 0 && multiLine(parsed) {
+	if strings.HasPrefix(status, "+OK") && !was && len(errs) == 0 && pop3fuzz.MultiLine(parsed) {
 		for {
 			l, err := c.line()
 			if err != nil {
@@ -524,7 +512,7 @@ func TestSnapshotIsolation(t *testing.T) {
 					return fmt.Sprintf(cmd+": %q", n, r)
 				case !gone[n]:
 					body, _ := a.data()
-					if cmd == "RETR %d" && !bytes.Equal(body, crlfForm(msgs[n-1])) {
+					if cmd == "RETR %d" && !bytes.Equal(body, pop3fuzz.CRLFForm(msgs[n-1])) {
 						return fmt.Sprintf("RETR %d gave another message", n)
 					}
 				}

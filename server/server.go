@@ -256,13 +256,11 @@ func (s *Server) serveConn(c net.Conn, implicit bool) {
 	// close_notify rather than a bare FIN.
 	defer func() { _ = c.Close() }()
 	if implicit {
-		tc := tls.Server(c, s.tls)
-		_ = c.SetDeadline(time.Now().Add(s.v.UnauthTimeout))
-		if err := tc.Handshake(); err != nil {
+		tc, err := s.handshake(c)
+		if err != nil {
 			log.Info("TLS handshake failed", "err", err)
 			return
 		}
-		_ = c.SetDeadline(time.Time{})
 		c = tc
 	}
 	bw := &pooledWriter{w: deadlineConn{c}}
@@ -345,19 +343,29 @@ func (s *Server) serveConn(c net.Conn, implicit bool) {
 			// RFC 2595 §4: whatever the client sent after STLS is
 			// discarded, never run (the STARTTLS command-injection class).
 			r.Discard()
-			tc := tls.Server(c, s.tls)
-			_ = c.SetDeadline(time.Now().Add(s.v.UnauthTimeout))
-			if err := tc.Handshake(); err != nil {
+			tc, err := s.handshake(c)
+			if err != nil {
 				log.Info("STLS handshake failed", "err", err)
 				return
 			}
-			_ = c.SetDeadline(time.Time{})
 			c = tc
 			bw.Reset(deadlineConn{c})
 			r.Reset(c)
 			sess.TLSStarted()
 		}
 	}
+}
+
+// handshake runs the server side of a TLS handshake on c, bounded by the
+// unauthenticated inactivity timer.
+func (s *Server) handshake(c net.Conn) (net.Conn, error) {
+	tc := tls.Server(c, s.tls)
+	_ = c.SetDeadline(time.Now().Add(s.v.UnauthTimeout))
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 var errShutdown = pop3gen.NewError(pop3gen.CodeSysTemp, "server shutting down, nothing was removed")

@@ -1,0 +1,35 @@
+package pop3fuzz
+
+import "github.com/pop3kit/pop3kit/pop3gen"
+
+// CRLFForm is what RETR must deliver for a stored message: every LF not
+// preceded by CR becomes CRLF, and a message that does not end with a line
+// break gets one to end the reply.
+func CRLFForm(b []byte) []byte {
+	var out []byte
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// MultiLine reports whether a +OK reply to c carries lines and a "."
+// (RFC 1939 §3): CAPA, RETR and TOP always; LIST and UIDL without a
+// message number; LANG and AUTH without an argument (a listing).
+func MultiLine(c pop3gen.Command) bool {
+	switch c.Cmd {
+	case pop3gen.CmdCAPA, pop3gen.CmdRETR, pop3gen.CmdTOP:
+		return true
+	case pop3gen.CmdLIST, pop3gen.CmdUIDL:
+		return c.Msg == 0
+	case pop3gen.CmdLANG, pop3gen.CmdAUTH:
+		return c.Arg1 == nil
+	}
+	return false
+}
