@@ -217,6 +217,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Stats counts what the server has done since it started.
+type Stats struct {
+	Sessions, Logins, LoginFailures int64
+}
+
+// Stats returns the counts so far.
+func (s *Server) Stats() Stats {
+	return Stats{Sessions: s.metrics.sessions.Load(), Logins: s.metrics.logins.Load(), LoginFailures: s.metrics.loginFailures.Load()}
+}
+
 // Sessions returns the number of sessions being served.
 func (s *Server) Sessions() int64 { return s.sessions.Load() }
 

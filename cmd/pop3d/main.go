@@ -178,7 +178,10 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	log.Info("shutting down: sessions end without removing anything")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(ctx)
+	err = srv.Shutdown(ctx)
+	st := srv.Stats()
+	log.Info("stopped", "sessions", st.Sessions, "logins", st.Logins, "login_failures", st.LoginFailures)
+	return err
 }
 
 // profiles prints every variation with each profile's value.

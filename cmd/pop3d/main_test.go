@@ -27,8 +27,14 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// startServe runs "pop3d serve args…" in-process until the test ends.
+// startServe runs "pop3d serve args…" in-process until the test ends (or
+// until stopServe).
 func startServe(t *testing.T, args ...string) ([]net.Addr, *syncBuf) {
+	addrs, out, _ := startStoppable(t, args...)
+	return addrs, out
+}
+
+func startStoppable(t *testing.T, args ...string) ([]net.Addr, *syncBuf, func()) {
 	t.Helper()
 	out := &syncBuf{}
 	ready := make(chan []net.Addr, 1)
@@ -37,17 +43,21 @@ func startServe(t *testing.T, args ...string) ([]net.Addr, *syncBuf) {
 	go func() { errc <- serve(args, out, out, hooks) }()
 	select {
 	case addrs := <-ready:
-		t.Cleanup(func() {
-			close(hooks.stop)
-			require.NoError(t, <-errc)
-		})
-		return addrs, out
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				close(hooks.stop)
+				require.NoError(t, <-errc)
+			})
+		}
+		t.Cleanup(stop)
+		return addrs, out, stop
 	case err := <-errc:
 		t.Fatalf("serve: %v\n%s", err, out.String())
 	case <-time.After(60 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 func talk(t *testing.T, addr string, lines ...string) []string {
@@ -78,7 +88,7 @@ func talk(t *testing.T, addr string, lines ...string) []string {
 // the ports are configurable; 110 and 995 are the usual choices).
 func TestServeDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	addrs, out := startServe(t, "--demo-dir", dir, "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0")
+	addrs, out, stop := startStoppable(t, "--demo-dir", dir, "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0")
 	require.Len(t, addrs, 2)
 	m := regexp.MustCompile(`user "demo", password "([a-z0-9]+)"`).FindStringSubmatch(out.String())
 	require.NotNil(t, m, out.String())
@@ -86,6 +96,7 @@ func TestServeDemo(t *testing.T) {
 	assert.Equal(t, "+OK pop3kit ready", got[0])
 	assert.Regexp(t, `^\+OK maildrop has 3 messages \(\d+ octets\)$`, got[2])
 	assert.Regexp(t, `^\+OK 3 \d+$`, got[3])
+	talk(t, addrs[0].String(), "USER demo", "PASS wrong")
 	// A second run finds the demo and prints the same password.
 	b, err := os.ReadFile(filepath.Join(dir, "demo-password"))
 	require.NoError(t, err)
@@ -94,6 +105,8 @@ func TestServeDemo(t *testing.T) {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
 	assert.DirExists(t, filepath.Join(dir, "mail", "demo", "cur"))
+	stop()
+	assert.Contains(t, out.String(), "logins=1 login_failures=1", "the counts are logged at shutdown")
 }
 
 // TestServeConfigAndFlags: a config file says what the flags say; flags
