@@ -423,25 +423,38 @@ func (g *gen) argBuilder(c spec.Command) []jen.Code {
 		body = []jen.Code{jen.Id("err").Op("=").Add(o).Dot("None").Call(rest)}
 	case spec.MsgNum:
 		body = []jen.Code{
-			jen.Var().Id("a").Index().Byte(),
-			jen.If(jen.List(jen.Id("a"), jen.Id("err")).Op("=").Add(o).Dot("One").Call(rest, jen.False()), jen.Id("err").Op("==").Nil()).Block(
-				jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a"))),
+			jen.Var().Id("ok").Bool(),
+			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("ok")).Op("=").Id("MsgNumFast").Call(rest), jen.Op("!").Id("ok")).Block(
+				jen.Var().Id("a").Index().Byte(),
+				jen.If(jen.List(jen.Id("a"), jen.Id("err")).Op("=").Add(o).Dot("One").Call(rest, jen.False()), jen.Id("err").Op("==").Nil()).Block(
+					jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a"))),
+			),
 		}
 	case spec.OptMsgNum:
 		body = []jen.Code{
-			jen.Var().Id("a").Index().Byte(),
-			jen.If(jen.List(jen.Id("a"), jen.Id("err")).Op("=").Add(o).Dot("Opt").Call(rest), jen.Id("err").Op("==").Nil().Op("&&").Id("a").Op("!=").Nil()).Block(
-				jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a"))),
+			jen.Var().Id("ok").Bool(),
+			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("ok")).Op("=").Id("MsgNumFast").Call(rest), jen.Op("!").Id("ok").Op("&&").Len(rest).Op("!=").Lit(0)).Block(
+				jen.Var().Id("a").Index().Byte(),
+				jen.If(jen.List(jen.Id("a"), jen.Id("err")).Op("=").Add(o).Dot("Opt").Call(rest), jen.Id("err").Op("==").Nil().Op("&&").Id("a").Op("!=").Nil()).Block(
+					jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a"))),
+			),
 		}
 	case spec.MsgNumCount:
 		body = []jen.Code{
-			jen.Var().List(jen.Id("a"), jen.Id("b")).Index().Byte(),
-			jen.If(jen.List(jen.Id("a"), jen.Id("b"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, jen.False(), jen.False()), jen.Id("err").Op("==").Nil()).Block(
-				jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a")), jen.Id("err").Op("==").Nil()).Block(
-					jen.List(jen.Id("c").Dot("Count"), jen.Id("err")).Op("=").Id("ParseNumber").Call(jen.Id("b"), jen.Id("ErrBadCount")))),
+			jen.Var().Id("ok").Bool(),
+			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("c").Dot("Count"), jen.Id("ok")).Op("=").Id("TwoNumFast").Call(rest), jen.Op("!").Id("ok")).Block(
+				jen.Var().List(jen.Id("a"), jen.Id("b")).Index().Byte(),
+				jen.If(jen.List(jen.Id("a"), jen.Id("b"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, jen.False(), jen.False()), jen.Id("err").Op("==").Nil()).Block(
+					jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a")), jen.Id("err").Op("==").Nil()).Block(
+						jen.List(jen.Id("c").Dot("Count"), jen.Id("err")).Op("=").Id("ParseNumber").Call(jen.Id("b"), jen.Id("ErrBadCount")))),
+			),
 		}
 	case spec.Word:
-		body = []jen.Code{jen.List(jen.Id("c").Dot("Arg1"), jen.Id("err")).Op("=").Add(o).Dot("One").Call(rest, eight)}
+		body = []jen.Code{
+			jen.Var().Id("ok").Bool(),
+			jen.If(jen.List(jen.Id("c").Dot("Arg1"), jen.Id("ok")).Op("=").Add(o).Dot("Single").Call(rest), jen.Op("!").Id("ok")).Block(
+				jen.List(jen.Id("c").Dot("Arg1"), jen.Id("err")).Op("=").Add(o).Dot("One").Call(rest, eight)),
+		}
 	case spec.Secret:
 		body = []jen.Code{
 			jen.If(jen.Id("v").Dot("PassKeepsSpaces")).Block(

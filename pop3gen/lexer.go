@@ -58,9 +58,12 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			return Unknown(line)
 		}
 		c.Cmd = CmdUIDL
-		var a []byte
-		if a, err = o.Opt(rest); err == nil && a != nil {
-			c.Msg, err = ParseMsgNum(a)
+		var ok bool
+		if c.Msg, ok = MsgNumFast(rest); !ok && len(rest) != 0 {
+			var a []byte
+			if a, err = o.Opt(rest); err == nil && a != nil {
+				c.Msg, err = ParseMsgNum(a)
+			}
 		}
 	case 6:
 		// "apop" spec: APOP — RFC1939-7-APOP, V0012
@@ -84,9 +87,12 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			return Unknown(line)
 		}
 		c.Cmd = CmdRETR
-		var a []byte
-		if a, err = o.One(rest, false); err == nil {
-			c.Msg, err = ParseMsgNum(a)
+		var ok bool
+		if c.Msg, ok = MsgNumFast(rest); !ok {
+			var a []byte
+			if a, err = o.One(rest, false); err == nil {
+				c.Msg, err = ParseMsgNum(a)
+			}
 		}
 	case 19:
 		// "pass" spec: PASS — RFC1939-7-PASS, V0011, C0010
@@ -113,10 +119,13 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			return Unknown(line)
 		}
 		c.Cmd = CmdTOP
-		var a, b []byte
-		if a, b, err = o.Two(rest, false, false); err == nil {
-			if c.Msg, err = ParseMsgNum(a); err == nil {
-				c.Count, err = ParseNumber(b, ErrBadCount)
+		var ok bool
+		if c.Msg, c.Count, ok = TwoNumFast(rest); !ok {
+			var a, b []byte
+			if a, b, err = o.Two(rest, false, false); err == nil {
+				if c.Msg, err = ParseMsgNum(a); err == nil {
+					c.Count, err = ParseNumber(b, ErrBadCount)
+				}
 			}
 		}
 	case 34:
@@ -125,9 +134,12 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			return Unknown(line)
 		}
 		c.Cmd = CmdDELE
-		var a []byte
-		if a, err = o.One(rest, false); err == nil {
-			c.Msg, err = ParseMsgNum(a)
+		var ok bool
+		if c.Msg, ok = MsgNumFast(rest); !ok {
+			var a []byte
+			if a, err = o.One(rest, false); err == nil {
+				c.Msg, err = ParseMsgNum(a)
+			}
 		}
 	case 37:
 		// "utf8" spec: UTF8 — RFC6856-2-UTF8
@@ -161,7 +173,10 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			return Unknown(line)
 		}
 		c.Cmd = CmdUSER
-		c.Arg1, err = o.One(rest, o.EightBit)
+		var ok bool
+		if c.Arg1, ok = o.Single(rest); !ok {
+			c.Arg1, err = o.One(rest, o.EightBit)
+		}
 	case 52:
 		// "noop" spec: NOOP — RFC1939-5-NOOP
 		if key != 0x6e6f6f70 {
@@ -182,9 +197,12 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			return Unknown(line)
 		}
 		c.Cmd = CmdLIST
-		var a []byte
-		if a, err = o.Opt(rest); err == nil && a != nil {
-			c.Msg, err = ParseMsgNum(a)
+		var ok bool
+		if c.Msg, ok = MsgNumFast(rest); !ok && len(rest) != 0 {
+			var a []byte
+			if a, err = o.Opt(rest); err == nil && a != nil {
+				c.Msg, err = ParseMsgNum(a)
+			}
 		}
 	case 59:
 		// "stls" spec: STLS — RFC2595-4-STLS

@@ -82,14 +82,19 @@ func (o *LexOptions) TrimLeft(line []byte) []byte {
 // for that keyword's letters in either case; octets that are not letters
 // (the 8 of UTF8) must still be compared exactly.
 func Keyword(line []byte) (key uint32, n int) {
-	if len(line) >= 4 && line[3] != ' ' && line[3] != '\t' && (len(line) == 4 || line[4] == ' ' || line[4] == '\t') {
+	if len(line) >= 4 && !isSep[line[3]] && (len(line) == 4 || isSep[line[4]]) {
 		return binary.BigEndian.Uint32(line) | 0x20202020, 4
 	}
-	if len(line) >= 3 && (len(line) == 3 || line[3] == ' ' || line[3] == '\t') {
+	if len(line) >= 3 && (len(line) == 3 || isSep[line[3]]) {
 		return (uint32(line[0])<<16 | uint32(line[1])<<8 | uint32(line[2])) | 0x202020, 3
 	}
 	return 0, 0
 }
+
+// isSep marks the octets that may end a keyword: SPACE and TAB (TAB is
+// refused later where separators are strict). A table indexed by a byte
+// needs no bounds check, which keeps Keyword small enough to inline.
+var isSep = [256]bool{' ': true, '\t': true}
 
 // isSep reports whether c separates arguments under o.
 func (o *LexOptions) isSep(c byte) bool { return c == ' ' || o.Lenient && c == '\t' }
@@ -152,6 +157,14 @@ func (o *LexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Err
 // Lenient), verbatim, for an argument that may hold spaces (PASS under
 // MS-STANXPOP3 V0011).
 func (o *LexOptions) Rest(rest []byte, eightBit bool) ([]byte, *Error) {
+	// The common case: one SPACE, then printable ASCII.
+	if len(rest) >= 2 && rest[0] == ' ' && !isSep[rest[1]] && (o.MaxArg == 0 || len(rest)-1 <= o.MaxArg) && inRange(rest[1:], 0x20, 0x7e) {
+		return rest[1:], nil
+	}
+	return o.rest(rest, eightBit)
+}
+
+func (o *LexOptions) rest(rest []byte, eightBit bool) ([]byte, *Error) {
 	if len(rest) == 0 {
 		return nil, ErrMissingArg
 	}
@@ -282,10 +295,10 @@ func (o *LexOptions) None(rest []byte) *Error {
 	return err
 }
 
-// single is the fast path of One and Opt: rest is one SPACE and one
+// Single is the fast path of One and Opt: rest is one SPACE and one
 // argument of printable ASCII, the form nearly every client sends. ok is
 // false when rest is anything else, and Fields must decide.
-func (o *LexOptions) single(rest []byte) (arg []byte, ok bool) {
+func (o *LexOptions) Single(rest []byte) (arg []byte, ok bool) {
 	if len(rest) < 2 || rest[0] != ' ' || o.MaxArg > 0 && len(rest)-1 > o.MaxArg {
 		return nil, false
 	}
@@ -357,7 +370,7 @@ func inRange(b []byte, lo, hi byte) bool {
 
 // One returns the single argument in rest; none is ErrMissingArg.
 func (o *LexOptions) One(rest []byte, eightBit bool) ([]byte, *Error) {
-	if a, ok := o.single(rest); ok {
+	if a, ok := o.Single(rest); ok {
 		return a, nil
 	}
 	return o.one(rest, eightBit)
@@ -374,7 +387,7 @@ func (o *LexOptions) one(rest []byte, eightBit bool) ([]byte, *Error) {
 
 // Opt returns the argument in rest, or nil when there is none.
 func (o *LexOptions) Opt(rest []byte) ([]byte, *Error) {
-	if a, ok := o.single(rest); ok || len(rest) == 0 {
+	if a, ok := o.Single(rest); ok || len(rest) == 0 {
 		return a, nil
 	}
 	return o.opt(rest)
@@ -414,4 +427,48 @@ func isBlank(b []byte) bool {
 // empty one, or non-empty base64 (RFC 5034 §4).
 func validInitial(b []byte) bool {
 	return len(b) == 1 && b[0] == '=' || len(b) > 0 && ValidBase64(b)
+}
+
+// MsgNumFast is the fast path of a lone message-number, the form every
+// client sends: one SPACE and 1 to 9 digits, not 0 (nine digits cannot
+// overflow). ok is false for anything else, which the general path reads.
+func MsgNumFast(rest []byte) (n uint32, ok bool) {
+	if len(rest) < 2 || len(rest) > 10 || rest[0] != ' ' {
+		return 0, false
+	}
+	for _, d := range rest[1:] {
+		d -= '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + uint32(d)
+	}
+	return n, n != 0
+}
+
+// TwoNumFast is the fast path of TOP's arguments: " msg count", each 1 to
+// 9 digits, msg not 0.
+func TwoNumFast(rest []byte) (msg, count uint32, ok bool) {
+	if len(rest) < 4 || len(rest) > 20 || rest[0] != ' ' {
+		return 0, 0, false
+	}
+	i := 1
+	for ; i < len(rest) && rest[i] != ' '; i++ {
+		d := rest[i] - '0'
+		if d > 9 || i > 9 {
+			return 0, 0, false
+		}
+		msg = msg*10 + uint32(d)
+	}
+	if msg == 0 || i >= len(rest)-1 || len(rest)-i-1 > 9 {
+		return 0, 0, false
+	}
+	for _, d := range rest[i+1:] {
+		d -= '0'
+		if d > 9 {
+			return 0, 0, false
+		}
+		count = count*10 + uint32(d)
+	}
+	return msg, count, true
 }
