@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -93,6 +94,8 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 		msgs = append(msgs, string(b))
 	}
 
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
 	client, conn := net.Pipe()
 	done := make(chan struct{})
 	go func() { srv.ServeConn(conn); close(done) }()
@@ -184,6 +187,16 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the session did not end")
+	}
+
+	// Allocation is bounded by the input: a fixed cost per session (buffers,
+	// the maildrop scan, the UID list) plus a bounded factor of what the
+	// client and the maildrop hold. A session that kept copies of lines or
+	// messages would break it.
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(2<<20+64*(len(msgData)+len(script))); got > limit {
+		t.Fatalf("the session allocated %d octets for %d octets of input (limit %d)", got, len(msgData)+len(script), limit)
 	}
 
 	// What is left must be every message but the marked ones, and those
