@@ -75,32 +75,54 @@ func FuzzBase64(f *testing.F) {
 	})
 }
 
-// FuzzSASLPlain sends an arbitrary PLAIN response to pop3d (as an initial
-// response or after the empty challenge): the reply is +OK only for the
-// right credentials, -ERR otherwise, never anything else.
-func FuzzSASLPlain(f *testing.F) {
+// FuzzSASL sends arbitrary SASL responses to pop3d: for PLAIN one
+// response (as an initial response or after the empty challenge), for
+// LOGIN a user name and a password after pop3d's challenges. The reply is
+// +OK only for the right credentials, -ERR otherwise, never anything else.
+func FuzzSASL(f *testing.F) {
 	for _, s := range []string{"\x00f\x00pw", "f\x00f\x00pw", "\x00f\x00wrong", "x\x00f\x00pw", "\x00\x00", "", "\x00f"} {
-		f.Add([]byte(s), true)
+		f.Add(false, []byte(s), []byte(nil), true)
 	}
-	f.Fuzz(func(t *testing.T, resp []byte, initial bool) {
+	f.Add(true, []byte("f"), []byte("pw"), false)
+	f.Add(true, []byte("f"), []byte("pw"), true)
+	f.Add(true, []byte("../f"), []byte("pw"), false)
+	f.Fuzz(func(t *testing.T, login bool, first, second []byte, initial bool) {
 		srv, _ := fuzzServer(t, "exchange2010")
 		c := newPipeClient(t, srv)
-		enc := base64.StdEncoding.EncodeToString(resp)
+		b64 := base64.StdEncoding.EncodeToString
 		var reply string
-		if initial && enc != "" {
-			reply = c.cmd("AUTH PLAIN " + enc)
-		} else {
-			if r := c.cmd("AUTH PLAIN"); r != "+ " {
-				t.Fatalf("AUTH PLAIN: %q", r)
+		var ok bool
+		if !login {
+			enc := b64(first)
+			if initial && enc != "" {
+				reply = c.cmd("AUTH PLAIN " + enc)
+			} else {
+				if r := c.cmd("AUTH PLAIN"); r != "+ " {
+					t.Fatalf("AUTH PLAIN: %q", r)
+				}
+				reply = c.cmd(enc)
 			}
-			reply = c.cmd(enc)
+			ok = string(first) == "\x00f\x00pw" || string(first) == "f\x00f\x00pw"
+		} else {
+			if initial && len(first) > 0 {
+				reply = c.cmd("AUTH LOGIN " + b64(first))
+			} else {
+				if r := c.cmd("AUTH LOGIN"); r != "+ "+b64([]byte("Username:")) {
+					t.Fatalf("AUTH LOGIN: %q", r)
+				}
+				reply = c.cmd(b64(first))
+			}
+			if reply != "+ "+b64([]byte("Password:")) {
+				t.Fatalf("user name %q: %q", first, reply)
+			}
+			reply = c.cmd(b64(second))
+			ok = string(first) == "f" && string(second) == "pw"
 		}
-		ok := string(resp) == "\x00f\x00pw" || string(resp) == "f\x00f\x00pw"
 		switch {
 		case ok && !strings.HasPrefix(reply, "+OK maildrop has"):
-			t.Fatalf("%q: right credentials got %q", resp, reply)
+			t.Fatalf("right credentials got %q", reply)
 		case !ok && !strings.HasPrefix(reply, "-ERR"):
-			t.Fatalf("%q: wrong credentials got %q", resp, reply)
+			t.Fatalf("wrong credentials %q %q got %q", first, second, reply)
 		}
 	})
 }

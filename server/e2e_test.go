@@ -427,11 +427,29 @@ func TestAuthPlain(t *testing.T) {
 	assert.Equal(t, "-ERR [AUTH] invalid user name or password",
 		c.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("admin\x00bob\x00hunter2"))), "no proxy authorization")
 	c = e.dial()
-	assert.Equal(t, "-ERR unsupported SASL mechanism (this server offers PLAIN)", c.cmd("AUTH GSSAPI"))
+	assert.Equal(t, "-ERR unsupported SASL mechanism (this server offers PLAIN and LOGIN)", c.cmd("AUTH GSSAPI"))
 	assert.Equal(t, "+OK SASL mechanisms follow", c.cmd("AUTH"))
-	assert.Equal(t, []string{"PLAIN"}, c.multi())
+	assert.Equal(t, []string{"PLAIN", "LOGIN"}, c.multi())
 	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "SASL PLAIN")
+	assert.Contains(t, c.multi(), "SASL PLAIN LOGIN")
+}
+
+// TestAuthLogin: the LOGIN mechanism that older clients use — challenges
+// "Username:" and "Password:" in base64, with or without the user name as
+// the initial response (RFC5034-4-AUTH continuation lines).
+func TestAuthLogin(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	c := e.dial()
+	assert.Equal(t, "+ "+b64("Username:"), c.cmd("AUTH LOGIN"))
+	assert.Equal(t, "+ "+b64("Password:"), c.cmd(b64("bob")))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd(b64("hunter2")))
+	c = e.dial()
+	assert.Equal(t, "+ "+b64("Password:"), c.cmd("AUTH login "+b64("bob")))
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd(b64("wrong")))
+	c = e.dial()
+	c.cmd("AUTH LOGIN")
+	assert.Equal(t, "-ERR authentication cancelled", c.cmd("*"))
 }
 
 // TestFailedLoginDelay: failed logins wait the configured delay, in their
@@ -569,7 +587,7 @@ func TestCapaPerProfile(t *testing.T) {
 	e := newEnv(t, "rfc1939", func(c *server.Config) { c.Expire = "NEVER" })
 	c := e.dial()
 	c.cmd("CAPA")
-	assert.Equal(t, []string{"TOP", "USER", "SASL PLAIN", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER",
+	assert.Equal(t, []string{"TOP", "USER", "SASL PLAIN LOGIN", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER",
 		"UIDL", "IMPLEMENTATION pop3kit", "STLS", "UTF8 USER", "LANG"}, c.multi())
 	assert.Equal(t, "+OK UTF8 enabled", c.cmd("UTF8"))
 	assert.Equal(t, "+OK language listing follows", c.cmd("LANG"))

@@ -31,7 +31,7 @@ var (
 	errDeleted   = pop3gen.NewError("", "message is marked deleted")
 	errGone      = pop3gen.NewError("", "message was removed by another session since login")
 	errNoTLS     = pop3gen.NewError("", "TLS is not configured on this server")
-	errMechanism = pop3gen.NewError("", "unsupported SASL mechanism (this server offers PLAIN)")
+	errMechanism = pop3gen.NewError("", "unsupported SASL mechanism (this server offers PLAIN and LOGIN)")
 	errLang      = pop3gen.NewError("", "language not supported (this server offers en)")
 	errBadName   = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name")
 	errUpdate    = pop3gen.NewError(pop3gen.CodeSysTemp, "some messages marked deleted could not be removed")
@@ -173,7 +173,7 @@ func (h *session) Apop(w *pop3gen.Writer, name, digest []byte) error {
 }
 
 // mechanisms are the SASL mechanisms offered where plaintext is allowed.
-var mechanisms = []string{"PLAIN"}
+var mechanisms = []string{"PLAIN", "LOGIN"}
 
 func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 	if mechanism == nil { // MS-POP3 §2.2.1: the list
@@ -186,18 +186,16 @@ func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 		w.End()
 		return nil
 	}
-	if !strings.EqualFold(string(mechanism), "PLAIN") {
+	mech := strings.ToUpper(string(mechanism))
+	if mech != "PLAIN" && mech != "LOGIN" {
 		return errMechanism
 	}
 	if !h.s.PlaintextAllowed() {
 		return pop3gen.ErrPlaintextRefused
 	}
 	h.saslUser, h.saslErr = "", nil
-	h.sasl = sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && identity != username {
-			h.saslErr = errLogin // no proxy authorization
-			return h.saslErr
-		}
+	// check is where both mechanisms end: the user name and password.
+	check := func(username, password string) error {
 		h.saslUser = username
 		if CheckUserName(username) != nil {
 			h.saslErr = errLogin
@@ -212,7 +210,18 @@ func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 			return h.saslErr
 		}
 		return nil
-	})
+	}
+	if mech == "LOGIN" {
+		h.sasl = &loginServer{auth: check}
+	} else {
+		h.sasl = sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && identity != username {
+				h.saslErr = errLogin // no proxy authorization
+				return h.saslErr
+			}
+			return check(username, password)
+		})
+	}
 	if initial == nil {
 		return h.step(w, nil)
 	}
