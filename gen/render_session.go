@@ -214,9 +214,9 @@ time and answered in order. Feed never keeps line.`)
 				jen.Comment("A bare AUTH only lists the mechanisms: no transition."),
 				jen.Id("s").Dot("stay").Op("=").True()))
 		}
-		if c.Name == "USER" {
-			body = append(body, jen.If(jen.Id("s").Dot("V").Dot("UserAlwaysOK").Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(
-				jen.Comment("MS-STANXPOP3 V0008, V0009: USER never fails; the handler refuses at PASS."),
+		if c.AlwaysOKWhen != "" {
+			body = append(body, jen.If(jen.Id("s").Dot("V").Dot(c.AlwaysOKWhen).Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(
+				jen.Comment(c.AlwaysOKWhen+": "+c.Name+" never fails; the refusal comes later."),
 				jen.Id("err").Op("=").Nil()))
 		}
 		cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(body...))

@@ -239,6 +239,11 @@ func Validate(t *spec.Table) []error {
 				bad(row, "enabled by %q, which is not a boolean variation", c.EnabledBy)
 			}
 		}
+		if c.AlwaysOKWhen != "" {
+			if v, ok := vars[c.AlwaysOKWhen]; !ok || v.Kind != spec.Bool {
+				bad(row, "always OK when %q, which is not a boolean variation", c.AlwaysOKWhen)
+			}
+		}
 		if c.Reply == spec.Challenge && c.Args != spec.Mechanism {
 			bad(row, "a challenge reply needs the Mechanism grammar")
 		}

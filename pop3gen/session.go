@@ -266,7 +266,7 @@ func (s *Session) Dispatch(c *Command) Action {
 		}
 		err = s.h.User(s.w, c.Arg1)
 		if s.V.UserAlwaysOK && err != nil && s.w.Lines() == 0 {
-			// MS-STANXPOP3 V0008, V0009: USER never fails; the handler refuses at PASS.
+			// UserAlwaysOK: USER never fails; the refusal comes later.
 			err = nil
 		}
 	case CmdPASS:

@@ -96,6 +96,10 @@ type Command struct {
 	EnabledBy string
 	// Guard is checked before the handler is called.
 	Guard Guard
+	// AlwaysOKWhen names a boolean variation under which the command is
+	// answered +OK even when the handler refuses it (USER under
+	// MS-STANXPOP3 V0008: the refusal comes at PASS).
+	AlwaysOKWhen string
 	// LongArgs exempts the arguments from MaxArgOctets, for commands
 	// whose arguments are bounded only by the command length (AUTH's
 	// initial response, RFC 5034 §4).

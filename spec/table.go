@@ -30,7 +30,7 @@ var POP3 = Table{
 	},
 
 	Commands: []Command{
-		{Name: "USER", Args: Word, In: Authorization, Capability: "USER", Guard: Plaintext,
+		{Name: "USER", Args: Word, In: Authorization, Capability: "USER", Guard: Plaintext, AlwaysOKWhen: "UserAlwaysOK",
 			Clauses: []string{"RFC1939-7-USER", "V0008", "V0009", "V0010"},
 			Doc:     "Names the mailbox for a following PASS."},
 		{Name: "PASS", Args: Secret, In: Authorization, After: "USER", Guard: Plaintext,
