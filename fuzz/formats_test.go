@@ -88,34 +88,52 @@ func FuzzSASL(f *testing.F) {
 	f.Add(true, []byte("../f"), []byte("pw"), false)
 	f.Fuzz(func(t *testing.T, login bool, first, second []byte, initial bool) {
 		srv, _ := fuzzServer(t, "exchange2010")
+		v := srv.Variations()
 		c := newPipeClient(t, srv)
 		b64 := base64.StdEncoding.EncodeToString
-		var reply string
-		var ok bool
-		if !login {
-			enc := b64(first)
-			if initial && enc != "" {
-				reply = c.cmd("AUTH PLAIN " + enc)
-			} else {
-				if r := c.cmd("AUTH PLAIN"); r != "+ " {
-					t.Fatalf("AUTH PLAIN: %q", r)
+		// send sends a line and reports whether it is within the limit that
+		// applies to it; a longer one must be refused with -ERR.
+		send := func(line string, max int) (string, bool) {
+			r := c.cmd(line)
+			if len(line)+2 > max {
+				if !strings.HasPrefix(r, "-ERR") {
+					t.Fatalf("a %d-octet line (limit %d) got %q", len(line)+2, max, r)
 				}
-				reply = c.cmd(enc)
+				return r, false
 			}
+			return r, true
+		}
+		var reply string
+		var ok, within bool
+		mech := "PLAIN"
+		if login {
+			mech = "LOGIN"
+		}
+		first64 := b64(first)
+		if initial && first64 != "" {
+			reply, within = send("AUTH "+mech+" "+first64, v.MaxCommandOctets)
+		} else {
+			want := "+ "
+			if login {
+				want += b64([]byte("Username:"))
+			}
+			if r := c.cmd("AUTH " + mech); r != want {
+				t.Fatalf("AUTH %s: %q", mech, r)
+			}
+			reply, within = send(first64, v.MaxSASLOctets)
+		}
+		if !within {
+			return
+		}
+		if !login {
 			ok = string(first) == "\x00f\x00pw" || string(first) == "f\x00f\x00pw"
 		} else {
-			if initial && len(first) > 0 {
-				reply = c.cmd("AUTH LOGIN " + b64(first))
-			} else {
-				if r := c.cmd("AUTH LOGIN"); r != "+ "+b64([]byte("Username:")) {
-					t.Fatalf("AUTH LOGIN: %q", r)
-				}
-				reply = c.cmd(b64(first))
-			}
 			if reply != "+ "+b64([]byte("Password:")) {
 				t.Fatalf("user name %q: %q", first, reply)
 			}
-			reply = c.cmd(b64(second))
+			if reply, within = send(b64(second), v.MaxSASLOctets); !within {
+				return
+			}
 			ok = string(first) == "f" && string(second) == "pw"
 		}
 		switch {
