@@ -23,6 +23,7 @@ import (
 //	passwd      = "/etc/pop3kit/passwd"
 //	profile     = "exchange2010"
 //	fail_delay  = "2s"
+//	login_delay = "60s"
 //	expire      = "NEVER"
 //	[set]
 //	MaxCommandOctets = "1024"
@@ -36,6 +37,10 @@ type Config struct {
 	Profile        string            `toml:"profile"`
 	Set            map[string]string `toml:"set"`
 	FailDelay      Duration          `toml:"fail_delay"`
+	// LoginDelay is the least time between two logins of a user
+	// (RFC 2449 §6.5), announced in CAPA and enforced with
+	// -ERR [LOGIN-DELAY]; 0 turns it off. It is kept per process.
+	LoginDelay Duration `toml:"login_delay"`
 	Expire         string            `toml:"expire"`
 	Hostname       string            `toml:"hostname"`
 	Implementation string            `toml:"implementation"`
@@ -157,6 +162,9 @@ func (c *Config) Check() error {
 	}
 	if c.FailDelay < 0 || time.Duration(c.FailDelay) > time.Minute {
 		return fmt.Errorf("fail delay %v is outside 0–1m", time.Duration(c.FailDelay))
+	}
+	if c.LoginDelay < 0 || time.Duration(c.LoginDelay) > 24*time.Hour || time.Duration(c.LoginDelay)%time.Second != 0 {
+		return fmt.Errorf("login delay %v: want whole seconds from 0 to 24h", time.Duration(c.LoginDelay))
 	}
 	if c.MaxSessions < 1 {
 		return fmt.Errorf("max sessions %d must be at least 1", c.MaxSessions)

@@ -639,6 +639,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *server.Config) { c.MailRoot = "/nonexistent/mail" }, `mail root "/nonexistent/mail" is not a directory`},
 		{func(c *server.Config) { c.ListenTLS = []string{"127.0.0.1:0"} }, "--listen-tls needs --tls-cert and --tls-key"},
 		{func(c *server.Config) { c.Expire = "soon" }, `expire "soon"`},
+		{func(c *server.Config) { c.LoginDelay = server.Duration(1500 * time.Millisecond) }, "login delay 1.5s: want whole seconds"},
 		{func(c *server.Config) { _ = os.WriteFile(c.Passwd, []byte("alice:{MD5}abc\n"), 0o600) }, "passwd:1: unsupported scheme {MD5}"},
 		{func(c *server.Config) { _ = os.WriteFile(c.Passwd, []byte("ok:{PLAIN}x\n../x:{PLAIN}y\n"), 0o600) }, `passwd:2: user name "../x" starts with a dot`},
 	} {
@@ -669,4 +670,22 @@ func TestSysPerm(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(e.root, "alice"))
 	require.NoError(t, err)
 	assert.Equal(t, "not a maildir", string(b))
+}
+
+// TestLoginDelay: RFC2449-6.5-LOGIN-DELAY and RFC2449-8.1.1-LOGIN-DELAY —
+// the delay is announced in CAPA and a second login within it gets
+// -ERR [LOGIN-DELAY]; other users are not affected.
+func TestLoginDelay(t *testing.T) {
+	e := newEnv(t, "rfc1939", func(c *server.Config) { c.LoginDelay = server.Duration(time.Hour) })
+	c := e.dial()
+	c.cmd("CAPA")
+	assert.Contains(t, c.multi(), "LOGIN-DELAY 3600")
+	e.login("alice", "secret").cmd("QUIT")
+	c = e.dial()
+	c.cmd("USER alice")
+	assert.Equal(t, "-ERR [LOGIN-DELAY] logged in too recently, try again later", c.cmd("PASS secret"))
+	e.login("bob", "hunter2")
+	c = e.dial()
+	c.cmd("USER alice")
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS wrong"), "a wrong password is still just wrong")
 }

@@ -37,6 +37,9 @@ type Server struct {
 	sessions  atomic.Int64
 	stamp     atomic.Uint64
 
+	loginsMu  sync.Mutex
+	lastLogin map[string]time.Time // for LoginDelay
+
 	metrics struct {
 		sessions, logins, loginFailures atomic.Int64
 	}
@@ -65,7 +68,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, v: v, passwd: p, log: log, conns: map[net.Conn]struct{}{}}
+	s := &Server{cfg: cfg, v: v, passwd: p, log: log, conns: map[net.Conn]struct{}{}, lastLogin: map[string]time.Time{}}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
@@ -215,6 +218,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// loginAllowed records a login of user and reports whether it keeps the
+// LoginDelay since the last one (RFC 2449 §8.1.1). Entries older than the
+// delay are dropped as the map is used, so it holds at most the users who
+// logged in within the last delay.
+func (s *Server) loginAllowed(user string) bool {
+	d := time.Duration(s.cfg.LoginDelay)
+	if d <= 0 {
+		return true
+	}
+	now := time.Now()
+	s.loginsMu.Lock()
+	defer s.loginsMu.Unlock()
+	if last, ok := s.lastLogin[user]; ok && now.Sub(last) < d {
+		return false
+	}
+	if len(s.lastLogin) > 1024 {
+		for u, t := range s.lastLogin {
+			if now.Sub(t) >= d {
+				delete(s.lastLogin, u)
+			}
+		}
+	}
+	s.lastLogin[user] = now
+	return true
 }
 
 // Stats counts what the server has done since it started.

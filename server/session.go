@@ -36,6 +36,7 @@ var (
 	errBadName   = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name")
 	errUpdate    = pop3gen.NewError(pop3gen.CodeSysTemp, "some messages marked deleted could not be removed")
 	errRead      = pop3gen.NewError(pop3gen.CodeSysTemp, "message cannot be read now")
+	errTooSoon   = pop3gen.NewError(pop3gen.CodeLoginDelay, "logged in too recently, try again later")
 )
 
 // session is the Handler of one connection: the semantics of each command
@@ -109,6 +110,10 @@ func (h *session) login(w *pop3gen.Writer, user string, password []byte) error {
 // open opens the user's maildrop as the profile says: an exclusive lock
 // (rfc1939) or a snapshot (Exchange).
 func (h *session) open(w *pop3gen.Writer, user string) error {
+	if !h.srv.loginAllowed(user) {
+		h.log.Info("login too soon", "user", user)
+		return errTooSoon
+	}
 	dir := filepath.Join(h.srv.cfg.MailRoot, user)
 	if rel, err := filepath.Rel(h.srv.cfg.MailRoot, dir); err != nil || strings.HasPrefix(rel, "..") || strings.ContainsRune(rel, filepath.Separator) {
 		return errLogin // CheckUserName rules this out; never leave the root
@@ -276,6 +281,7 @@ func (h *session) Capa(w *pop3gen.Writer, st pop3gen.State) error {
 		STLS:           auth && h.srv.tls != nil && h.s.Mode()&pop3gen.ModeTLS == 0,
 		Implementation: h.srv.cfg.Implementation,
 		Expire:         h.srv.cfg.Expire,
+		LoginDelay:     int(time.Duration(h.srv.cfg.LoginDelay) / time.Second),
 	}
 	if info.Plaintext {
 		info.SASL = mechanisms

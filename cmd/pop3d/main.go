@@ -82,6 +82,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		passwd                  = fs.String("passwd", "", "passwd-`file` in Dovecot's format (user:{SCHEME}secret)")
 		profile                 = fs.String("profile", "", "behaviour `profile`: rfc1939 (rfc), exchange2007, exchange2010 (exchange; default)")
 		failDelay               = fs.String("fail-delay", "", "delay after a failed login (default 2s)")
+		loginDelay              = fs.String("login-delay", "", "least time between two logins of a user, announced as LOGIN-DELAY (default: none)")
 		expire                  = fs.String("expire", "", "EXPIRE capability: NEVER or days (default: not announced)")
 		hostname                = fs.String("hostname", "", "host name for the APOP timestamp (default: the system's)")
 		maxSessions             = fs.Int("max-sessions", 0, "sessions served at once (default 10000)")
@@ -136,6 +137,11 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if *failDelay != "" {
 		if err := cfg.FailDelay.UnmarshalText([]byte(*failDelay)); err != nil {
 			return fmt.Errorf("--fail-delay: %v", err)
+		}
+	}
+	if *loginDelay != "" {
+		if err := cfg.LoginDelay.UnmarshalText([]byte(*loginDelay)); err != nil {
+			return fmt.Errorf("--login-delay: %v", err)
 		}
 	}
 	if *maxSessions != 0 {
