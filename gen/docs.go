@@ -86,7 +86,10 @@ func scanTests(root string, t *spec.Table) (testRefs, error) {
 	refs := testRefs{}
 	// A package's test files are read together: ids in a package-level
 	// variable (a table of cases) count for the tests that use it.
-	type testFunc struct{ name, text string }
+	type testFunc struct {
+		name, text string
+		idents     map[string]bool // identifiers the body uses
+	}
 	type pkgTests struct {
 		funcs []testFunc
 		vars  map[string]string
@@ -135,7 +138,14 @@ func scanTests(root string, t *spec.Table) (testRefs, error) {
 			switch d := decl.(type) {
 			case *ast.FuncDecl:
 				if d.Recv == nil && isTestName(d.Name.Name) {
-					p.funcs = append(p.funcs, testFunc{d.Name.Name, text(d, d.Doc)})
+					idents := map[string]bool{}
+					ast.Inspect(d.Body, func(n ast.Node) bool {
+						if id, ok := n.(*ast.Ident); ok {
+							idents[id.Name] = true
+						}
+						return true
+					})
+					p.funcs = append(p.funcs, testFunc{d.Name.Name, text(d, d.Doc), idents})
 				}
 			case *ast.GenDecl:
 				if d.Tok != token.VAR {
@@ -162,7 +172,7 @@ func scanTests(root string, t *spec.Table) (testRefs, error) {
 			}
 			scan(fn.text)
 			for name, vtext := range p.vars {
-				if regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\b`).MatchString(fn.text) {
+				if fn.idents[name] { // used in the code, not merely named in a comment
 					scan(vtext)
 				}
 			}
