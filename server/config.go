@@ -28,22 +28,22 @@ import (
 //	[set]
 //	MaxCommandOctets = "1024"
 type Config struct {
-	Listen         []string          `toml:"listen"`
-	ListenTLS      []string          `toml:"listen_tls"`
-	TLSCert        string            `toml:"tls_cert"`
-	TLSKey         string            `toml:"tls_key"`
-	MailRoot       string            `toml:"mail_root"`
-	Passwd         string            `toml:"passwd"`
-	Profile        string            `toml:"profile"`
-	Set            map[string]string `toml:"set"`
-	FailDelay      Duration          `toml:"fail_delay"`
+	Listen    []string          `toml:"listen"`
+	ListenTLS []string          `toml:"listen_tls"`
+	TLSCert   string            `toml:"tls_cert"`
+	TLSKey    string            `toml:"tls_key"`
+	MailRoot  string            `toml:"mail_root"`
+	Passwd    string            `toml:"passwd"`
+	Profile   string            `toml:"profile"`
+	Set       map[string]string `toml:"set"`
+	FailDelay Duration          `toml:"fail_delay"`
 	// LoginDelay is the least time between two logins of a user
 	// (RFC 2449 §6.5), announced in CAPA and enforced with
 	// -ERR [LOGIN-DELAY]; 0 turns it off. It is kept per process.
-	LoginDelay Duration `toml:"login_delay"`
-	Expire         string            `toml:"expire"`
-	Hostname       string            `toml:"hostname"`
-	Implementation string            `toml:"implementation"`
+	LoginDelay     Duration `toml:"login_delay"`
+	Expire         string   `toml:"expire"`
+	Hostname       string   `toml:"hostname"`
+	Implementation string   `toml:"implementation"`
 	// MaxSessions bounds the connections served at once; more are
 	// answered -ERR [SYS/TEMP] and closed.
 	MaxSessions int `toml:"max_sessions"`
