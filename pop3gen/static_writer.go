@@ -94,16 +94,12 @@ func (w *Writer) status(b []byte) {
 }
 
 // OK writes "+OK text" (or "+OK" when text is empty).
-func (w *Writer) OK(text string) {
-	b := append(w.buf[:0], "+OK"...)
-	if text != "" {
-		b = appendText(append(b, ' '), text)
-	}
-	w.status(b)
-}
+func (w *Writer) OK(text string) { okLine(w, text) }
 
 // OKBytes is OK for a byte slice.
-func (w *Writer) OKBytes(text []byte) {
+func (w *Writer) OKBytes(text []byte) { okLine(w, text) }
+
+func okLine[T string | []byte](w *Writer, text T) {
 	b := append(w.buf[:0], "+OK"...)
 	if len(text) > 0 {
 		b = appendText(append(b, ' '), text)

@@ -160,11 +160,9 @@ func TestDovecotUIDList(t *testing.T) {
 // one mail root never give one message two uids or two messages one.
 func TestTwoProcessesShareUIDs(t *testing.T) {
 	e := newEnv(t, "exchange2010")
-	cfg := server.DefaultConfig()
 	for i := 0; i < 20; i++ {
 		e.deliver("alice", fmt.Sprintf("Subject: %d\n\nbody %d\n", i, i), "")
 	}
-	_ = cfg
 	results := make(chan []string, 8)
 	for i := 0; i < 8; i++ {
 		go func() {
