@@ -223,7 +223,7 @@ func FuzzUIDList(f *testing.F) {
 			t.Fatalf("%q: round trip changed %+v into %+v", b, l, again)
 		}
 		for _, e := range l.Entries {
-			if e.UID == 0 || e.UID >= l.Next {
+			if e.UID == 0 || uint64(e.UID) >= l.Next {
 				t.Fatalf("%q: uid %d with next=%d", b, e.UID, l.Next)
 			}
 		}
@@ -241,7 +241,7 @@ func FuzzDovecotUIDList(f *testing.F) {
 			return
 		}
 		for name, e := range l.Entries {
-			if e.UID == 0 || e.UID >= l.Next || strings.Contains(name, ":") {
+			if e.UID == 0 || uint64(e.UID) >= l.Next || strings.Contains(name, ":") {
 				t.Fatalf("%q: %q uid %d next %d", b, name, e.UID, l.Next)
 			}
 		}
