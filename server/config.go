@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -44,9 +45,64 @@ type Config struct {
 	Expire         string   `toml:"expire"`
 	Hostname       string   `toml:"hostname"`
 	Implementation string   `toml:"implementation"`
-	// MaxSessions bounds the connections served at once; more are
-	// answered -ERR [SYS/TEMP] and closed.
+	// MaxSessions bounds the connections served at once, counted from
+	// accept (a TLS handshake included). When it is reached the oldest
+	// connection that has not logged in gives way; only when every slot
+	// is a logged-in session is a newcomer answered -ERR [SYS/TEMP].
 	MaxSessions int `toml:"max_sessions"`
+	// TLSHandshakeTimeout bounds a TLS handshake, on the implicit-TLS
+	// port and after STLS, so that a silent client holds its slot no
+	// longer than a handshake needs, whatever the inactivity timers say.
+	TLSHandshakeTimeout Duration `toml:"tls_handshake_timeout"`
+	// MaxPreauthPerIP bounds the connections from one address (IPv6: one
+	// /64) that have not logged in, so that one host cannot fill the
+	// server with idle connections.
+	MaxPreauthPerIP int `toml:"max_preauth_per_ip"`
+	// MaxSessionsPerUser bounds the logged-in sessions of one user; a
+	// login beyond it is answered -ERR [IN-USE] with the limit in the text.
+	MaxSessionsPerUser int `toml:"max_sessions_per_user"`
+	// MinWriteRate is the least rate, in octets a second, at which a
+	// client must read a reply after WriteRateGrace; a slower reader is
+	// cut off, so that it cannot pin a session and its buffers for hours.
+	// 0 leaves only the per-write timeout of 5 minutes.
+	MinWriteRate int `toml:"min_write_rate"`
+	// WriteRateGrace is the time every reply gets on top of MinWriteRate,
+	// for the network's latency and the client's start.
+	WriteRateGrace Duration `toml:"write_rate_grace"`
+	// TrustedNetworks are CIDR prefixes (or addresses) whose connections
+	// count as secure without TLS (PlaintextAuth=secure), such as a
+	// local proxy's. Empty: nothing but TLS is secure.
+	TrustedNetworks []string `toml:"trusted_networks"`
+	// RequireTLS refuses every authentication command (USER, PASS, APOP,
+	// AUTH) before TLS, trusted networks notwithstanding.
+	RequireTLS bool `toml:"require_tls"`
+	// User and Group are the account pop3d serves as, after binding its
+	// listeners and reading its TLS key as root (cmd/pop3d).
+	User  string `toml:"user"`
+	Group string `toml:"group"`
+	// AuthWorkers bounds the password verifications running at once
+	// (default: the number of CPUs, as a verification is CPU-bound).
+	AuthWorkers int `toml:"auth_workers"`
+	// AuthMemory bounds the hash memory of the verifications running at
+	// once, each charged its hash's own cost (argon2's m); default: an
+	// eighth of the machine's memory, at least one ARGON2ID check.
+	AuthMemory Bytes `toml:"auth_memory"`
+	// AuthQueueTimeout bounds the wait for a verification slot; a login
+	// still waiting then is answered -ERR [SYS/TEMP] and counts as failed.
+	AuthQueueTimeout Duration `toml:"auth_queue_timeout"`
+	// MaxAuthFailures is the number of failed logins after which a
+	// connection is answered -ERR and closed.
+	MaxAuthFailures int `toml:"max_auth_failures"`
+	// Penalties turns on growing failure delays per address (IPv6: /64)
+	// and per user name: FailDelay doubled with each recent failure, up to
+	// PenaltyMax (with the defaults Dovecot's 2, 4, 8, 15 s). A FailDelay
+	// of 0 turns them off too.
+	Penalties bool `toml:"penalties"`
+	// PenaltyMax caps a penalty.
+	PenaltyMax Duration `toml:"penalty_max"`
+	// PenaltyEntries bounds each penalty table (addresses, user names);
+	// the entry with the oldest failure gives way.
+	PenaltyEntries int `toml:"penalty_entries"`
 	// Set order, kept so that later --set flags win over the file.
 	setOrder []string
 }
@@ -77,6 +133,34 @@ func DefaultConfig() Config {
 		FailDelay:      Duration(2 * time.Second),
 		Implementation: "pop3kit",
 		MaxSessions:    10000,
+		// Ten seconds is ample for a handshake over any link that can
+		// carry POP3, and short against slot-holding.
+		TLSHandshakeTimeout: Duration(10 * time.Second),
+		// Ten: a household or office behind one NAT address logging in at
+		// once, far below what fills a server.
+		MaxPreauthPerIP: 10,
+		// Ten: a user's devices polling at once; a client that leaks
+		// sessions meets the limit long before the server's.
+		MaxSessionsPerUser: 10,
+		// 1 KiB/s is slower than any working link; a reader below it
+		// after the grace is stalled on purpose or dead.
+		MinWriteRate:   1024,
+		WriteRateGrace: Duration(10 * time.Second),
+		// Verification is CPU-bound: more at once than CPUs only adds
+		// memory and latency.
+		AuthWorkers: runtime.NumCPU(),
+		AuthMemory:  Bytes(DefaultAuthMemory()),
+		// Fifteen seconds: longer than a client's patience is no use, and
+		// every waiter holds a connection.
+		AuthQueueTimeout: Duration(15 * time.Second),
+		// Three: a person mistypes once or twice; a guesser needs
+		// thousands, and must now reconnect after every third.
+		MaxAuthFailures: 3,
+		Penalties:       true,
+		PenaltyMax:      Duration(15 * time.Second),
+		// 10,000 entries a table (a few MiB at most): enough to remember
+		// every address of a sizeable botnet within the hour.
+		PenaltyEntries: 10000,
 	}
 }
 
@@ -168,6 +252,30 @@ func (c *Config) Check() error {
 	}
 	if c.MaxSessions < 1 {
 		return fmt.Errorf("max sessions %d must be at least 1", c.MaxSessions)
+	}
+	if c.TLSHandshakeTimeout <= 0 || time.Duration(c.TLSHandshakeTimeout) > 5*time.Minute {
+		return fmt.Errorf("TLS handshake timeout %v is outside (0, 5m]", time.Duration(c.TLSHandshakeTimeout))
+	}
+	if c.MaxPreauthPerIP < 1 {
+		return fmt.Errorf("max unauthenticated connections per address %d must be at least 1", c.MaxPreauthPerIP)
+	}
+	if c.MaxSessionsPerUser < 1 {
+		return fmt.Errorf("max sessions per user %d must be at least 1", c.MaxSessionsPerUser)
+	}
+	if c.MinWriteRate < 0 {
+		return fmt.Errorf("min write rate %d must not be negative (0 turns it off)", c.MinWriteRate)
+	}
+	if c.WriteRateGrace < 0 || time.Duration(c.WriteRateGrace) > 5*time.Minute {
+		return fmt.Errorf("write rate grace %v is outside 0–5m", time.Duration(c.WriteRateGrace))
+	}
+	if _, err := parseNetworks(c.TrustedNetworks); err != nil {
+		return err
+	}
+	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	if c.RequireTLS && c.TLSCert == "" {
+		return errors.New("--require-tls needs --tls-cert and --tls-key: without TLS nobody could log in")
 	}
 	if c.Expire != "" && c.Expire != "NEVER" {
 		var days int

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -166,15 +167,29 @@ func TestTwoProcessesShareUIDs(t *testing.T) {
 	results := make(chan []string, 8)
 	for i := 0; i < 8; i++ {
 		go func() {
-			d, err := server.OpenDrop(filepath.Join(e.root, "alice"), false)
+			// A mail root of its own, as another process would have.
+			mr, err := server.OpenMailRoot(e.root)
+			if err != nil {
+				results <- []string{err.Error()}
+				return
+			}
+			defer mr.Close()
+			d, err := mr.Open("alice", server.DropOptions{})
 			if err != nil {
 				results <- []string{err.Error()}
 				return
 			}
 			defer d.Close()
 			var out []string
-			for _, m := range d.Messages {
-				out = append(out, fmt.Sprintf("%d %s", m.UID, m.Base))
+			for i := range d.Len() {
+				f, err := d.Open(i)
+				if err != nil {
+					results <- []string{err.Error()}
+					return
+				}
+				body, _ := io.ReadAll(f)
+				f.Close()
+				out = append(out, fmt.Sprintf("%d %q", d.UID(i), body))
 			}
 			results <- out
 		}()
@@ -362,7 +377,8 @@ func TestPlaintextPolicy(t *testing.T) {
 	capa := c.multi()
 	assert.NotContains(t, capa, "USER")
 	assert.NotContains(t, strings.Join(capa, " "), "SASL")
-	// secure: loopback counts as secure, as in Dovecot.
+	// secure: the env trusts loopback (--trusted-networks), so it is
+	// secure; limits_test.go shows an untrusted loopback refused.
 	e = newEnv(t, "exchange2010")
 	c = e.dial()
 	c.cmd("CAPA")
@@ -607,13 +623,15 @@ func TestCapaPerProfile(t *testing.T) {
 // closed (RFC3206-4-SYS).
 func TestMaxSessions(t *testing.T) {
 	e := newEnv(t, "exchange2010", func(c *server.Config) { c.MaxSessions = 1 })
-	e.dial()
+	// A logged-in session holds its slot (an unauthenticated one would
+	// give way: TestLimitEvictOldestUnauthenticated).
+	e.login("alice", "secret")
 	c, err := net.Dial("tcp", e.addr)
 	require.NoError(t, err)
 	defer c.Close()
 	cl := &client{t: t, c: c, r: newReader(c)}
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	assert.Equal(t, "-ERR [SYS/TEMP] too many sessions, try again later", cl.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] server is full (too many connections), try again later", cl.line())
 }
 
 // TestConfigErrors: bad configuration stops the server at start with a

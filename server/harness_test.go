@@ -118,6 +118,9 @@ func newEnv(t testing.TB, profile string, opts ...func(*server.Config)) *env {
 	cfg.MailRoot, cfg.Passwd, cfg.Profile = e.root, pw, profile
 	cfg.FailDelay = 0
 	cfg.Hostname = "pop3kit.test"
+	// The tests talk over loopback and most assume it is secure, as a
+	// site that trusts its own host would say; untrusted takes it back.
+	cfg.TrustedNetworks = []string{"127.0.0.0/8", "::1"}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -138,6 +141,10 @@ func newEnv(t testing.TB, profile string, opts ...func(*server.Config)) *env {
 	})
 	return e
 }
+
+// untrusted is an option that trusts no network: loopback clients are
+// not secure without TLS.
+func untrusted(c *server.Config) { c.TrustedNetworks = nil }
 
 // set returns an option that sets a variation.
 func set(kv string) func(*server.Config) {

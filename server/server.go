@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -26,16 +27,25 @@ type Server struct {
 	cfg    Config
 	v      pop3gen.Variations
 	passwd *Passwd
+	mail   *MailRoot // every maildrop is reached through it, never by path
 	tls    *tls.Config
 	log    *slog.Logger
 
-	mu        sync.Mutex
-	listeners []net.Listener
-	conns     map[net.Conn]struct{}
-	closing   atomic.Bool
-	wg        sync.WaitGroup
-	sessions  atomic.Int64
-	stamp     atomic.Uint64
+	mu          sync.Mutex
+	listeners   []net.Listener
+	conns       map[net.Conn]*slot   // admitted connections; bounded by MaxSessions
+	preauth     map[netip.Prefix]int // unauthenticated connections per address group
+	perUser     map[string]int       // logged-in sessions per user
+	trustedNets []netip.Prefix
+	closing     atomic.Bool
+	wg          sync.WaitGroup
+	sessions    atomic.Int64
+	stamp       atomic.Uint64
+
+	// auth bounds password verification; addrPenalty and userPenalty
+	// remember recent failed logins (authpool.go, penalty.go).
+	auth                     *authPool
+	addrPenalty, userPenalty *penalties
 
 	loginsMu  sync.Mutex
 	lastLogin map[string]time.Time // for LoginDelay
@@ -55,9 +65,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := LoadPasswd(cfg.Passwd)
+	p, err := OpenPasswd(cfg.Passwd, log)
 	if err != nil {
 		return nil, fmt.Errorf("passwd-file: %v", err)
+	}
+	mail, err := OpenMailRoot(cfg.MailRoot)
+	if err != nil {
+		return nil, fmt.Errorf("mail root: %v", err)
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
@@ -68,14 +82,21 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, v: v, passwd: p, log: log, conns: map[net.Conn]struct{}{}, lastLogin: map[string]time.Time{}}
+	s := &Server{cfg: cfg, v: v, passwd: p, mail: mail, log: log, conns: map[net.Conn]*slot{}, lastLogin: map[string]time.Time{},
+		preauth: map[netip.Prefix]int{}, perUser: map[string]int{}}
+	s.auth = newAuthPool(cfg.AuthWorkers, int64(cfg.AuthMemory), time.Duration(cfg.AuthQueueTimeout))
+	if cfg.Penalties && cfg.FailDelay > 0 {
+		s.addrPenalty, s.userPenalty = newPenalties(cfg.PenaltyEntries), newPenalties(cfg.PenaltyEntries)
+	}
+	if s.trustedNets, err = parseNetworks(cfg.TrustedNetworks); err != nil {
+		return nil, err
+	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("TLS certificate: %v", err)
 		}
-		// RFC 8314 §4.1: TLS 1.2 or newer.
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.tls = intermediateTLS(cert)
 	}
 	return s, nil
 }
@@ -118,6 +139,17 @@ func (s *Server) Listen() ([]net.Addr, error) {
 // tlsListener marks a listener whose connections start with TLS.
 type tlsListener struct{ net.Listener }
 
+// AddListener adds a listener opened elsewhere (socket activation, tests)
+// for Serve; implicitTLS says its connections start with TLS.
+func (s *Server) AddListener(ln net.Listener, implicitTLS bool) {
+	if implicitTLS {
+		ln = tlsListener{ln}
+	}
+	s.mu.Lock()
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+}
+
 // Serve accepts connections on every listener until Shutdown.
 func (s *Server) Serve() error {
 	s.mu.Lock()
@@ -148,45 +180,30 @@ func (s *Server) accept(ln net.Listener) error {
 			if s.closing.Load() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscallEMFILE) {
-				// Out of descriptors or a transient error: wait, then go on.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept", "err", err, "retry_in", backoff)
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err // closed by someone else: nothing more will come
 			}
-			return err
-		}
-		backoff = 0
-		if !s.track(c) {
-			c.Close()
+			// Out of descriptors, a connection aborted before accept, or
+			// any other error: one bad moment must not stop the server.
+			// Wait (5 ms doubling up to 1 s, so a persistent error costs
+			// little), then go on.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed, retrying", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
 			continue
 		}
-		s.wg.Add(1)
+		backoff = 0
+		sl, refused := s.admit(c)
+		if refused != nil {
+			s.refuse(c, implicit, refused)
+			continue
+		}
 		go func() {
 			defer s.wg.Done()
-			defer s.untrack(c)
-			s.serveConn(c, implicit)
+			defer s.untrack(sl)
+			s.serveConn(c, implicit, sl)
 		}()
 	}
-}
-
-func (s *Server) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	c.Close()
 }
 
 func (s *Server) closeListeners() {
@@ -263,65 +280,49 @@ func (s *Server) Sessions() int64 { return s.sessions.Load() }
 // elsewhere, or one end of net.Pipe in tests and fuzzing) and returns when
 // it ends. It closes c.
 func (s *Server) ServeConn(c net.Conn) {
-	if !s.track(c) {
-		c.Close()
+	sl, refused := s.admit(c)
+	if refused != nil {
+		s.refuse(c, false, refused)
 		return
 	}
-	s.wg.Add(1)
 	defer s.wg.Done()
-	defer s.untrack(c)
-	s.serveConn(c, false)
+	defer s.untrack(sl)
+	s.serveConn(c, false, sl)
 }
 
-// writeTimeout bounds how long a client may take to accept a write.
+// writeTimeout bounds how long a client may take to accept any one write.
 const writeTimeout = 5 * time.Minute
-
-// deadlineConn sets a write deadline before each write, so a client that
-// stops reading cannot hold a session forever.
-type deadlineConn struct{ net.Conn }
-
-func (c deadlineConn) Write(p []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return c.Conn.Write(p)
-}
-
-var errTooMany = pop3gen.NewError(pop3gen.CodeSysTemp, "too many sessions, try again later")
 
 // serveConn runs one session: greeting, then lines to the core until the
 // session ends.
-func (s *Server) serveConn(c net.Conn, implicit bool) {
+func (s *Server) serveConn(c net.Conn, implicit bool, sl *slot) {
 	log := s.log.With("remote", c.RemoteAddr().String())
 	// Close whatever c is at the end, so that a TLS session ends with
 	// close_notify rather than a bare FIN.
 	defer func() { _ = c.Close() }()
 	if implicit {
-		tc, err := s.handshake(c)
+		tc, err := s.handshake(c, sl, log)
 		if err != nil {
-			log.Info("TLS handshake failed", "err", err)
 			return
 		}
 		c = tc
 	}
-	bw := &pooledWriter{w: deadlineConn{c}}
+	rc := &rateConn{Conn: c, rate: int64(s.cfg.MinWriteRate), grace: time.Duration(s.cfg.WriteRateGrace)}
+	bw := &pooledWriter{w: rc}
 	defer bw.Flush()
 	w := pop3gen.NewWriter(bw)
-	if n := s.sessions.Add(1); n > int64(s.cfg.MaxSessions) {
-		s.sessions.Add(-1)
-		w.Error(errTooMany)
-		_ = bw.Flush()
-		return
-	}
-	defer s.sessions.Add(-1)
 	s.metrics.sessions.Add(1)
 
-	h := &session{srv: s, log: log}
+	h := &session{srv: s, log: log, slot: sl}
 	sess := pop3gen.NewSession(h, w, s.v)
 	h.s = sess
 	defer h.close()
 	if implicit {
 		sess.SetMode(pop3gen.ModeTLS | pop3gen.ModeSecure)
-	} else if isLoopback(c.RemoteAddr()) {
-		sess.SetMode(pop3gen.ModeSecure) // as Dovecot: loopback counts as secure
+	} else if !s.cfg.RequireTLS && s.trusted(c.RemoteAddr()) {
+		// A trusted network (--trusted-networks) counts as secure for
+		// PlaintextAuth=secure; under RequireTLS nothing but TLS does.
+		sess.SetMode(pop3gen.ModeSecure)
 	}
 	greeting := "pop3kit ready"
 	if s.v.APOP {
@@ -342,22 +343,43 @@ func (s *Server) serveConn(c net.Conn, implicit bool) {
 			_ = bw.Flush()
 		}
 	}()
+	// farewell answers an evicted connection, within farewellTimeout.
+	farewell := func() {
+		log.Info("evicted: the server is full and this connection had not logged in")
+		rc.startBurst()
+		rc.rate, rc.perWrite = 0, farewellTimeout
+		w.Error(errEvicted)
+		_ = bw.Flush()
+	}
 
+	// refusedAuth counts authentication commands refused under
+	// RequireTLS in a row; they end the session at MaxBadCommands as the
+	// core's own refusals do (MS-STANXPOP3 C0005).
+	refusedAuth := 0
 	r := pop3gen.NewLineReader(c, s.v.MaxCommandOctets+2)
 	for {
+		if sl.evicted.Load() {
+			farewell()
+			return
+		}
 		_ = c.SetReadDeadline(time.Now().Add(sess.IdleTimeout()))
-		if s.closing.Load() {
-			// Shutdown may have set its deadline just before ours:
-			// Shutdown sets the flag first, so one of the two wakes us.
+		if s.closing.Load() || sl.evicted.Load() {
+			// Shutdown or an eviction may have set its deadline just
+			// before ours: each sets its flag first, so one of the two
+			// wakes us.
 			_ = c.SetReadDeadline(time.Now())
 		}
 		line, err := r.ReadLine(sess.MaxLine())
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if s.closing.Load() {
+				switch {
+				case sl.evicted.Load():
+					farewell()
+					return
+				case s.closing.Load():
 					w.Error(errShutdown)
-				} else {
+				default:
 					log.Info("autologout", "state", sess.State().String())
 					sess.Autologout() // MS-STANXPOP3 V0003; RFC 1939 §3
 				}
@@ -365,9 +387,27 @@ func (s *Server) serveConn(c net.Conn, implicit bool) {
 			}
 			return
 		}
-		a := sess.Feed(line)
+		rc.startBurst()
+		var a pop3gen.Action
+		if s.cfg.RequireTLS && sess.Mode()&pop3gen.ModeTLS == 0 && !sess.InSASL() && isAuthCommand(line, &s.v, sess.Mode()) {
+			w.MarkCommand()
+			if refusedAuth++; s.v.MaxBadCommands > 0 && refusedAuth >= s.v.MaxBadCommands {
+				w.Error(pop3gen.ErrTooManyErrors)
+				a = pop3gen.ActionClose
+			} else {
+				w.Error(errTLSRequired)
+				a = pop3gen.ActionContinue
+			}
+		} else {
+			refusedAuth = 0
+			a = sess.Feed(line)
+		}
 		if h.broken != nil {
 			log.Info("write failed", "err", h.broken)
+			return
+		}
+		if h.closeAfter { // a handler's last reply, such as the failed-login cap's
+			_ = bw.Flush()
 			return
 		}
 		if r.Buffered() == 0 || a != pop3gen.ActionContinue {
@@ -382,25 +422,35 @@ func (s *Server) serveConn(c net.Conn, implicit bool) {
 			// RFC 2595 §4: whatever the client sent after STLS is
 			// discarded, never run (the STARTTLS command-injection class).
 			r.Discard()
-			tc, err := s.handshake(c)
+			tc, err := s.handshake(c, sl, log)
 			if err != nil {
-				log.Info("STLS handshake failed", "err", err)
 				return
 			}
 			c = tc
-			bw.Reset(deadlineConn{c})
+			rc.Conn = c
+			bw.Reset(rc)
 			r.Reset(c)
 			sess.TLSStarted()
 		}
 	}
 }
 
-// handshake runs the server side of a TLS handshake on c, bounded by the
-// unauthenticated inactivity timer.
-func (s *Server) handshake(c net.Conn) (net.Conn, error) {
+// handshake runs the server side of a TLS handshake on c, bounded by
+// TLSHandshakeTimeout rather than the inactivity timers (a minute or
+// more), so that silent connections give their slots back soon. A failure
+// is logged with what it means and the error as given.
+func (s *Server) handshake(c net.Conn, sl *slot, log *slog.Logger) (net.Conn, error) {
 	tc := tls.Server(c, s.tls)
-	_ = c.SetDeadline(time.Now().Add(s.v.UnauthTimeout))
+	_ = c.SetDeadline(time.Now().Add(time.Duration(s.cfg.TLSHandshakeTimeout)))
+	if sl != nil && sl.evicted.Load() {
+		_ = c.SetDeadline(time.Now()) // evicted before the deadline was set
+	}
 	if err := tc.Handshake(); err != nil {
+		if sl != nil && sl.evicted.Load() {
+			log.Info("evicted during the TLS handshake: the server is full")
+		} else {
+			log.Info(handshakeFailure(err), "err", err)
+		}
 		return nil, err
 	}
 	_ = c.SetDeadline(time.Time{})
@@ -408,8 +458,3 @@ func (s *Server) handshake(c net.Conn) (net.Conn, error) {
 }
 
 var errShutdown = pop3gen.NewError(pop3gen.CodeSysTemp, "server shutting down, nothing was removed")
-
-func isLoopback(a net.Addr) bool {
-	ta, ok := a.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
-}

@@ -9,8 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"math"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,11 +49,19 @@ type session struct {
 	drop   *Drop
 	marked []bool
 	broken error // a write failed in the middle of a reply: close
+	slot   *slot // the connection's place in the server's limits; nil outside Serve and ServeConn
+
+	// closeAfter asks the connection loop to flush the reply just
+	// written and close, as after the last failed login a connection may
+	// make; failures counts those.
+	closeAfter bool
+	failures   int
 
 	sasl sasl.Server
 	// saslUser and saslErr carry the outcome of the SASL callback.
 	saslUser string
 	saslErr  error
+	saslAt   attempt // the attempt of the response being checked
 }
 
 var _ pop3gen.Handler = (*session)(nil)
@@ -68,11 +75,12 @@ func (h *session) close() {
 }
 
 func (h *session) User(w *pop3gen.Writer, arg []byte) error {
-	if CheckUserName(string(arg)) != nil {
+	name := h.userName(string(arg))
+	if CheckUserName(name) != nil {
 		h.user = ""
 		return errBadName
 	}
-	h.user = string(arg)
+	h.user = name
 	return nil
 }
 
@@ -80,30 +88,44 @@ func (h *session) Pass(w *pop3gen.Writer, secret []byte) error {
 	return h.login(w, h.user, secret)
 }
 
-// failed waits out the failed-login delay. It sleeps in this session's
-// goroutine, so other sessions go on.
-func (h *session) failed(user, why string) {
+// failed answers a failed login attempt with reply. It waits until the
+// attempt's arrival plus the failure delay — FailDelay, or the penalty of
+// the address's or user name's recent failures if longer — in this
+// session's goroutine, so other sessions go on; the reply's time then
+// depends on neither the user's existence nor their hash. The failure
+// counts toward the penalties once answered, and after MaxAuthFailures on
+// one connection the reply closes it.
+func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) error {
 	h.log.Info("login failed", "user", user, "why", why)
 	h.srv.metrics.loginFailures.Add(1)
-	if d := time.Duration(h.srv.cfg.FailDelay); d > 0 {
-		time.Sleep(d)
+	h.srv.sleepUntil(at.start.Add(max(time.Duration(h.srv.cfg.FailDelay), h.srv.penalty(at.fails+1))))
+	h.srv.addrPenalty.fail(at.addr)
+	h.srv.userPenalty.fail(at.user)
+	if h.failures++; h.failures >= h.srv.cfg.MaxAuthFailures {
+		h.log.Info("too many failed logins: closing", "failures", h.failures)
+		h.closeAfter = true
+		if reply == errAuthQueue {
+			return reply // nothing was checked: "invalid" would be untrue
+		}
+		return errAuthClosed
 	}
+	return reply
 }
 
 // login checks the password and opens the maildrop.
 func (h *session) login(w *pop3gen.Writer, user string, password []byte) error {
+	at := h.arrive()
 	if user == "" || CheckUserName(user) != nil {
-		h.failed(user, "bad user name")
-		return errLogin
+		return h.failed(&at, user, "bad user name", errLogin)
 	}
-	ok, err := h.srv.passwd.Authenticate(user, password)
-	if err != nil {
-		h.log.Error("passwd-file", "err", err)
+	ok, err := h.check(&at, user, password)
+	switch {
+	case err != nil:
+		return h.failed(&at, user, "verification queue full", errAuthQueue)
+	case !ok:
+		return h.failed(&at, user, "wrong password or unknown user", errLogin)
 	}
-	if !ok {
-		h.failed(user, "wrong password or unknown user")
-		return errLogin
-	}
+	h.succeeded(&at)
 	return h.open(w, user)
 }
 
@@ -114,16 +136,27 @@ func (h *session) open(w *pop3gen.Writer, user string) error {
 		h.log.Info("login too soon", "user", user)
 		return errTooSoon
 	}
-	dir := filepath.Join(h.srv.cfg.MailRoot, user)
-	if rel, err := filepath.Rel(h.srv.cfg.MailRoot, dir); err != nil || strings.HasPrefix(rel, "..") || strings.ContainsRune(rel, filepath.Separator) {
-		return errLogin // CheckUserName rules this out; never leave the root
+	// The login succeeded: count it against MaxSessionsPerUser before
+	// the maildrop is read, and give the count back if it cannot be.
+	if e := h.srv.claimUser(h.slot, user); e != nil {
+		h.log.Info("login refused by a limit", "user", user, "why", e.Text)
+		return e
 	}
-	d, err := OpenDrop(dir, h.s.V.MaildropAccess == pop3gen.MaildropAccessLock)
+	d, err := h.srv.mail.Open(user, DropOptions{
+		Exclusive: h.s.V.MaildropAccess == pop3gen.MaildropAccessLock,
+		Log:       h.log.With("user", user),
+	})
+	if err != nil {
+		h.srv.releaseUser(h.slot)
+	}
 	switch {
 	case errors.Is(err, ErrInUse):
 		h.log.Info("maildrop in use", "user", user)
 		return errInUse
-	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR):
+	case errors.Is(err, ErrBusy):
+		h.log.Warn("maildrop busy", "user", user, "err", err)
+		return errTemp
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, ErrNotMaildir):
 		// RFC 3206 §4: trying again will not help.
 		h.log.Error("open maildrop", "user", user, "err", err)
 		return errPerm
@@ -131,9 +164,9 @@ func (h *session) open(w *pop3gen.Writer, user string) error {
 		h.log.Error("open maildrop", "user", user, "err", err)
 		return errTemp
 	}
-	h.user, h.drop, h.marked = user, d, make([]bool, len(d.Messages))
+	h.user, h.drop, h.marked = user, d, make([]bool, d.Len())
 	h.log = h.log.With("user", user)
-	h.log.Info("login", "messages", len(d.Messages))
+	h.log.Info("login", "messages", d.Len())
 	h.srv.metrics.logins.Add(1)
 	n, size := h.totals()
 	w.OK("maildrop has " + strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
@@ -142,27 +175,35 @@ func (h *session) open(w *pop3gen.Writer, user string) error {
 
 // size is the size STAT and LIST report: exact where ExactSizes is on
 // (MS-STANXPOP3 §2.1.4, §2.1.5), the storage size otherwise.
-func (h *session) size(m *Message) int64 {
+func (h *session) size(i int) int64 {
 	if h.s.V.ExactSizes {
-		return m.Exact
+		return h.drop.Exact(i)
 	}
-	return m.Storage
+	return h.drop.Storage(i)
 }
 
-// totals counts the messages not marked deleted and their sizes.
+// totals counts the messages not marked deleted and their sizes. The sum
+// saturates rather than wrap: sizes come from file names a local user
+// writes, and STAT must never report a negative maildrop.
 func (h *session) totals() (int, int64) {
 	n, size := 0, int64(0)
-	for i := range h.drop.Messages {
+	for i := range h.drop.Len() {
 		if !h.marked[i] {
 			n++
-			size += h.size(&h.drop.Messages[i])
+			if s := h.size(i); size > math.MaxInt64-s {
+				size = math.MaxInt64
+			} else {
+				size += s
+			}
 		}
 	}
 	return n, size
 }
 
 func (h *session) Apop(w *pop3gen.Writer, name, digest []byte) error {
-	user := string(name)
+	user := h.userName(string(name))
+	at := h.arrive()
+	h.admit(&at, user)
 	a, ok, _ := h.srv.passwd.Lookup(user)
 	var secret string
 	if ok {
@@ -171,9 +212,9 @@ func (h *session) Apop(w *pop3gen.Writer, name, digest []byte) error {
 	sum := md5.Sum([]byte(h.stamp + secret))
 	want := hex.EncodeToString(sum[:])
 	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(string(digest)))) != 1 {
-		h.failed(user, "APOP")
-		return errAPOP
+		return h.failed(&at, user, "APOP", errAPOP)
 	}
+	h.succeeded(&at)
 	return h.open(w, user)
 }
 
@@ -201,20 +242,20 @@ func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 	h.saslUser, h.saslErr = "", nil
 	// check is where both mechanisms end: the user name and password.
 	check := func(username, password string) error {
+		username = h.userName(username)
 		h.saslUser = username
 		if CheckUserName(username) != nil {
 			h.saslErr = errLogin
 			return h.saslErr
 		}
-		ok, err := h.srv.passwd.Authenticate(username, []byte(password))
-		if err != nil {
-			h.log.Error("passwd-file", "err", err)
-		}
-		if !ok {
+		ok, err := h.check(&h.saslAt, username, []byte(password))
+		switch {
+		case err != nil:
+			h.saslErr = errAuthQueue
+		case !ok:
 			h.saslErr = errLogin
-			return h.saslErr
 		}
-		return nil
+		return h.saslErr
 	}
 	if mech == "LOGIN" {
 		h.sasl = &loginServer{auth: check}
@@ -252,17 +293,24 @@ func (h *session) AuthNext(w *pop3gen.Writer, response []byte, cancelled bool) e
 
 // step feeds one response to the SASL server.
 func (h *session) step(w *pop3gen.Writer, resp []byte) error {
+	// The attempt is timed from this response, the one that may carry
+	// the credentials.
+	h.saslAt = h.arrive()
 	challenge, done, err := h.sasl.Next(resp)
 	if err != nil || h.saslErr != nil {
 		h.sasl = nil
-		h.failed(h.saslUser, "SASL PLAIN")
-		return errLogin
+		reply, why := errLogin, "SASL"
+		if h.saslErr == errAuthQueue {
+			reply, why = errAuthQueue, "verification queue full"
+		}
+		return h.failed(&h.saslAt, h.saslUser, why, reply)
 	}
 	if !done {
 		w.Challenge([]byte(base64.StdEncoding.EncodeToString(challenge)))
 		return nil
 	}
 	h.sasl = nil
+	h.succeeded(&h.saslAt)
 	return h.open(w, h.saslUser)
 }
 
@@ -277,7 +325,7 @@ func (h *session) Stls(w *pop3gen.Writer) error {
 func (h *session) Capa(w *pop3gen.Writer, st pop3gen.State) error {
 	auth := st == pop3gen.StateAuthorization
 	info := pop3gen.CapaInfo{
-		Plaintext:      auth && h.s.PlaintextAllowed(),
+		Plaintext:      auth && h.s.PlaintextAllowed() && !h.tlsRequired(),
 		STLS:           auth && h.srv.tls != nil && h.s.Mode()&pop3gen.ModeTLS == 0,
 		Implementation: h.srv.cfg.Implementation,
 		Expire:         h.srv.cfg.Expire,
@@ -340,7 +388,7 @@ func (h *session) Stat(w *pop3gen.Writer) error {
 // message returns message n (from 1) unless it does not exist or is
 // marked deleted (RFC 1939 §5).
 func (h *session) message(n uint32) (int, error) {
-	if n == 0 || int(n) > len(h.drop.Messages) {
+	if n == 0 || int(n) > h.drop.Len() {
 		return 0, errNoMsg
 	}
 	if h.marked[n-1] {
@@ -355,14 +403,14 @@ func (h *session) List(w *pop3gen.Writer, msg uint32) error {
 		if err != nil {
 			return err
 		}
-		w.ScanListing(false, int(msg), h.size(&h.drop.Messages[i]))
+		w.ScanListing(false, int(msg), h.size(i))
 		return nil
 	}
 	n, size := h.totals()
 	w.Begin(strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
-	for i := range h.drop.Messages {
+	for i := range h.drop.Len() {
 		if !h.marked[i] {
-			w.ScanListing(true, i+1, h.size(&h.drop.Messages[i]))
+			w.ScanListing(true, i+1, h.size(i))
 		}
 	}
 	w.End()
@@ -370,7 +418,7 @@ func (h *session) List(w *pop3gen.Writer, msg uint32) error {
 }
 
 // send opens message msg and streams it with copy after "+OK".
-func (h *session) send(w *pop3gen.Writer, msg uint32, copy func(*pop3gen.DotWriter, *os.File) error) error {
+func (h *session) send(w *pop3gen.Writer, msg uint32, copy func(*pop3gen.DotWriter, *MessageFile) error) error {
 	i, err := h.message(msg)
 	if err != nil {
 		return err
@@ -380,11 +428,11 @@ func (h *session) send(w *pop3gen.Writer, msg uint32, copy func(*pop3gen.DotWrit
 	case errors.Is(err, ErrGone):
 		return errGone
 	case err != nil:
-		h.log.Error("open message", "uid", h.drop.Messages[i].UID, "err", err)
+		h.log.Error("open message", "uid", h.drop.UID(i), "err", err)
 		return errRead
 	}
 	defer f.Close()
-	w.Begin(strconv.FormatInt(h.drop.Messages[i].Exact, 10) + " octets")
+	w.Begin(strconv.FormatInt(h.drop.Exact(i), 10) + " octets")
 	d := w.Message()
 	if err := copy(d, f); err != nil {
 		// The status line is out: the reply cannot become -ERR. Close.
@@ -398,11 +446,42 @@ func (h *session) send(w *pop3gen.Writer, msg uint32, copy func(*pop3gen.DotWrit
 }
 
 func (h *session) Retr(w *pop3gen.Writer, msg uint32) error {
-	return h.send(w, msg, func(d *pop3gen.DotWriter, f *os.File) error { return CopyMessage(d, f) })
+	return h.send(w, msg, func(d *pop3gen.DotWriter, f *MessageFile) error { return CopyMessage(d, f) })
 }
 
+// Top sends the header, the blank line and the first lines body lines. Its
+// +OK line states the octets of what it sends (topOctets), measured before
+// the status line goes out, not the whole message's size.
 func (h *session) Top(w *pop3gen.Writer, msg, lines uint32) error {
-	return h.send(w, msg, func(d *pop3gen.DotWriter, f *os.File) error { return CopyTop(d, f, lines) })
+	i, err := h.message(msg)
+	if err != nil {
+		return err
+	}
+	f, err := h.drop.Open(i)
+	switch {
+	case errors.Is(err, ErrGone):
+		return errGone
+	case err != nil:
+		h.log.Error("open message", "uid", h.drop.UID(i), "err", err)
+		return errRead
+	}
+	defer f.Close()
+	n, err := topOctets(f, lines)
+	if err != nil {
+		h.log.Error("read message", "uid", h.drop.UID(i), "err", err)
+		return errRead
+	}
+	w.Begin(strconv.FormatInt(n, 10) + " octets")
+	d := w.Message()
+	if err := CopyTop(d, f, lines); err != nil {
+		// The status line is out: the reply cannot become -ERR. Close.
+		h.broken = err
+		return nil
+	}
+	if err := d.Close(); err != nil {
+		h.broken = err
+	}
+	return nil
 }
 
 func (h *session) Dele(w *pop3gen.Writer, msg uint32) error {
@@ -425,11 +504,11 @@ func (h *session) Rset(w *pop3gen.Writer) error {
 }
 
 // uid returns a message's unique-id as the UIDLFormat variation says.
-func (h *session) uid(m *Message) string {
+func (h *session) uid(i int) string {
 	if h.s.V.UIDLFormat == pop3gen.UIDLFormatDovecot {
-		return fmt.Sprintf("%08X%08X", m.UID, h.drop.Validity) // Dovecot's %08Xu%08Xv
+		return fmt.Sprintf("%08X%08X", h.drop.UID(i), h.drop.Validity) // Dovecot's %08Xu%08Xv
 	}
-	return strconv.FormatUint(uint64(m.UID), 10)
+	return strconv.FormatUint(uint64(h.drop.UID(i)), 10)
 }
 
 func (h *session) Uidl(w *pop3gen.Writer, msg uint32) error {
@@ -438,12 +517,12 @@ func (h *session) Uidl(w *pop3gen.Writer, msg uint32) error {
 		if err != nil {
 			return err
 		}
-		return w.UniqueID(false, int(msg), h.uid(&h.drop.Messages[i]))
+		return w.UniqueID(false, int(msg), h.uid(i))
 	}
 	w.Begin("unique-id listing follows")
-	for i := range h.drop.Messages {
+	for i := range h.drop.Len() {
 		if !h.marked[i] {
-			if err := w.UniqueID(true, i+1, h.uid(&h.drop.Messages[i])); err != nil {
+			if err := w.UniqueID(true, i+1, h.uid(i)); err != nil {
 				return err
 			}
 		}

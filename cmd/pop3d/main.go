@@ -87,6 +87,14 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		hostname                = fs.String("hostname", "", "host name for the APOP timestamp (default: the system's)")
 		maxSessions             = fs.Int("max-sessions", 0, "sessions served at once (default 10000)")
 		logLevel                = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		runAs                   = fs.String("user", "", "as root: the `account` to serve as after binding the ports and reading the TLS key (required as root, except for the demo)")
+		runGroup                = fs.String("group", "", "with --user: the `group` to serve as (default: the user's primary group)")
+		trustedNets             = fs.String("trusted-networks", "", "comma-separated `CIDR` prefixes whose connections count as secure without TLS, e.g. 127.0.0.0/8,::1 (default: none; the demo trusts loopback)")
+		requireTLS              = fs.Bool("require-tls", false, "refuse USER, PASS, APOP and AUTH before TLS (STLS or the implicit-TLS port), trusted networks included")
+		handshakeTimeout        = fs.String("tls-handshake-timeout", "", "time a TLS handshake may take (default 10s)")
+		maxPreauth              = fs.Int("max-preauth-per-ip", 0, "connections not yet logged in from one address, IPv6 by /64 (default 10)")
+		maxPerUser              = fs.Int("max-sessions-per-user", 0, "logged-in sessions of one user (default 10)")
+		minWriteRate            = fs.Int("min-write-rate", -1, "least octets/s a client must read a reply at, after a grace of 10s; 0 turns it off (default 1024)")
 		demoDir                 = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
 	)
 	fs.Var(&listen, "listen", "plain POP3 `address` (repeatable; STLS there when TLS is configured)")
@@ -103,6 +111,8 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
 	cfg := server.DefaultConfig()
 	if *cfgFile != "" {
@@ -119,6 +129,11 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		cfg.MailRoot, cfg.Passwd, cfg.TLSCert, cfg.TLSKey = d.root, d.passwd, d.cert, d.key
 		if len(listen) == 0 && len(listenTLS) == 0 {
 			cfg.Listen, cfg.ListenTLS = []string{"127.0.0.1:1110"}, []string{"127.0.0.1:1995"}
+		}
+		if !given["trusted-networks"] && len(cfg.TrustedNetworks) == 0 {
+			// The demo listens on loopback for someone trying it out on
+			// this host: trust it, so that USER/PASS works without TLS.
+			cfg.TrustedNetworks = []string{"127.0.0.0/8", "::1"}
 		}
 		fmt.Fprintf(stdout, "pop3d demo: user %q, password %q (mail root %s, passwd-file %s)\n", d.user, d.password, d.root, d.passwd)
 	}
@@ -147,6 +162,37 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if *maxSessions != 0 {
 		cfg.MaxSessions = *maxSessions
 	}
+	if given["trusted-networks"] {
+		cfg.TrustedNetworks = nil
+		for _, n := range strings.Split(*trustedNets, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				cfg.TrustedNetworks = append(cfg.TrustedNetworks, n)
+			}
+		}
+	}
+	if given["require-tls"] {
+		cfg.RequireTLS = *requireTLS
+	}
+	if *handshakeTimeout != "" {
+		if err := cfg.TLSHandshakeTimeout.UnmarshalText([]byte(*handshakeTimeout)); err != nil {
+			return fmt.Errorf("--tls-handshake-timeout: %v", err)
+		}
+	}
+	if *maxPreauth != 0 {
+		cfg.MaxPreauthPerIP = *maxPreauth
+	}
+	if *maxPerUser != 0 {
+		cfg.MaxSessionsPerUser = *maxPerUser
+	}
+	if *minWriteRate >= 0 {
+		cfg.MinWriteRate = *minWriteRate
+	}
+	if *runAs != "" {
+		cfg.User = *runAs
+	}
+	if *runGroup != "" {
+		cfg.Group = *runGroup
+	}
 	for _, kv := range sets {
 		if err := cfg.AddSet(kv); err != nil {
 			return err
@@ -156,9 +202,25 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if err != nil {
 		return err
 	}
+	// Decide before binding whether pop3d may run as it is; switch
+	// accounts after binding (ports below 1024) and after New read the
+	// TLS key, which only root may read.
+	var acct *account
+	if hooks == nil || !hooks.keepPrivileges {
+		if acct, err = checkPrivileges(cfg.User, cfg.Group, demo, log); err != nil {
+			return err
+		}
+	}
 	addrs, err := srv.Listen()
 	if err != nil {
 		return err
+	}
+	if acct != nil {
+		if err := dropPrivileges(acct); err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fmt.Errorf("switching to --user %s: %v", acct.name, err)
+		}
+		log.Info("serving as", "user", acct.name, "uid", acct.uid, "group", acct.groupName, "gid", acct.gid)
 	}
 	for _, a := range addrs {
 		log.Info("listening", "addr", a.String())
@@ -292,4 +354,9 @@ func readPassword(r io.Reader) (string, error) {
 type testHooks struct {
 	ready func([]net.Addr)
 	stop  chan struct{}
+	// keepPrivileges skips the root check and the switch of accounts:
+	// in-process tests run as root in CI and cannot give root up without
+	// taking it from the rest of the test binary. privileges_test.go
+	// runs pop3d as its own process for that.
+	keepPrivileges bool
 }

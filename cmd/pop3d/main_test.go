@@ -38,7 +38,7 @@ func startStoppable(t *testing.T, args ...string) ([]net.Addr, *syncBuf, func())
 	t.Helper()
 	out := &syncBuf{}
 	ready := make(chan []net.Addr, 1)
-	hooks := &testHooks{ready: func(a []net.Addr) { ready <- a }, stop: make(chan struct{})}
+	hooks := &testHooks{ready: func(a []net.Addr) { ready <- a }, stop: make(chan struct{}), keepPrivileges: true}
 	errc := make(chan error, 1)
 	go func() { errc <- serve(args, out, out, hooks) }()
 	select {
