@@ -3,16 +3,19 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Errors of the maildrop that sessions turn into replies.
@@ -22,49 +25,129 @@ var (
 	// ErrGone: the message was removed after the session's snapshot
 	// (MS-STANXPOP3 C0004).
 	ErrGone = errors.New("message was removed by another session")
+	// ErrBusy: the UID list stayed locked by another process for longer
+	// than the lock wait.
+	ErrBusy = errors.New("maildrop is busy: its UID list stayed locked")
+	// ErrNotMaildir: the user's entry in the mail root is not a directory
+	// of its own (a symbolic link, a file). Trying again will not help.
+	ErrNotMaildir = errors.New("maildrop is not a directory of its own")
+	// ErrNotMessage: the file is not a regular file (a FIFO, a device, a
+	// directory): it is never opened for reading.
+	ErrNotMessage = errors.New("not a regular file")
 )
 
-// Message is one message of a session's listing.
-type Message struct {
-	UID     uint32
-	Base    string // file name without ":2,FLAGS"
-	Exact   int64  // octets in CRLF form
-	Storage int64  // octets the file occupies (,S= or its size)
-	path    string // where it was when listed
+// The file tree of a Maildir is not trusted: its owner can put anything
+// there. pop3d therefore reaches every file through an os.Root of the mail
+// root and then of the user's Maildir (no name, symbolic link or ".." can
+// lead outside it), refuses a user directory that is a symbolic link,
+// opens files without blocking (a FIFO cannot hang a login) and reads a
+// message no further than the size it had when it was opened (a file that
+// grows, or a device, cannot stream forever). What is odd in a maildrop —
+// a FIFO, a directory or a symbolic link in cur/ or new/, a damaged UID
+// list — is skipped and logged; it never makes the mailbox unusable.
+
+// MailRoot is the directory under which every user's Maildir lives:
+// ROOT/<user>/{cur,new,tmp}.
+type MailRoot struct {
+	root *os.Root
 }
 
-// Drop is a maildrop opened for one session: ROOT/<user>/{cur,new,tmp}.
-// The message list is fixed when it is opened (the snapshot); with an
-// exclusive lock no other session can change it meanwhile.
+// OpenMailRoot opens the mail root. The handle stays valid when pop3d
+// later drops its privileges.
+func OpenMailRoot(dir string) (*MailRoot, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &MailRoot{root: r}, nil
+}
+
+// Close closes the mail root.
+func (m *MailRoot) Close() error { return m.root.Close() }
+
+// DropOptions says how a maildrop is opened.
+type DropOptions struct {
+	// Exclusive takes the RFC 1939 exclusive-access lock; without it the
+	// session works on a snapshot (MS-STANXPOP3 §2.1.3, C0004).
+	Exclusive bool
+	// LockWait bounds the wait for the UID list's lock, which other
+	// sessions and processes hold only while they list the maildrop.
+	// Zero means DefaultLockWait.
+	LockWait time.Duration
+	// Log receives what was skipped or repaired; nil discards it.
+	Log *slog.Logger
+}
+
+// DefaultLockWait is how long a login waits for the UID list's lock: long
+// enough for another session to list a 100,000-message maildrop, short
+// enough that a login never waits on a stuck process for good.
+const DefaultLockWait = 15 * time.Second
+
+// maxEntries bounds the directory entries read from cur/ or new/ at one
+// login, so that a directory of millions of files cannot exhaust memory.
+// A maildrop cut short this way lists the first entries and forgets no
+// UID of the others.
+const maxEntries = 2_000_000
+
+// Drop is a maildrop opened for one session. The message list is fixed
+// when it is opened (the snapshot); with an exclusive lock no other
+// session can change it meanwhile. To keep a session of a large maildrop
+// small (about 33 octets a message with the session's marks), the file
+// names are not held in memory: the session keeps the UID list file it
+// listed from open (the list is only ever replaced by rename, never
+// written in place) and reads a message's name from its line when needed.
 type Drop struct {
-	dir      string
-	Messages []Message
-	Validity uint32 // UIDVALIDITY, for Dovecot-style unique-ids
-	lock     *os.File
+	dir  *os.Root // the user's Maildir
+	msgs []dropMsg
+	snap *os.File // the UID list this listing came from; nil when empty
+	lock *os.File
+	log  *slog.Logger
+	// Validity is the UIDVALIDITY, for Dovecot-style unique-ids.
+	Validity uint32
 }
 
-// lockName is the file pop3d flocks for an exclusive session.
-const lockName = "pop3kit.lock"
+// dropMsg is one message of a listing: 32 octets.
+type dropMsg struct {
+	off            int64 // offset of its line in snap
+	exact, storage int64
+	uid            uint32
+}
 
-// OpenDrop opens the Maildir at dir, creating it if the user has none yet.
-// With exclusive, it takes the session lock first and returns ErrInUse
-// when another session (of this or another pop3d process) holds it. New
-// messages are moved to cur/ as the Maildir rules say; every message gets
-// its UID and sizes from the UID list, which learns the new ones.
-func OpenDrop(dir string, exclusive bool) (*Drop, error) {
+// Open opens user's Maildir, creating it if the user has none yet. The
+// user's entry must be a directory, not a symbolic link. With Exclusive,
+// Open takes the session lock first and returns ErrInUse when another
+// session (of this or another pop3d process) holds it. New messages are
+// moved to cur/ as the Maildir rules say, never over an existing file;
+// every message gets its UID and sizes from the UID list, which learns
+// the new ones; all of it under the UID list's lock.
+func (m *MailRoot) Open(user string, o DropOptions) (*Drop, error) {
+	if !validFileName(user) || user[0] == '.' {
+		return nil, fmt.Errorf("%.80q: %w", user, ErrNotMaildir)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir, err := m.openUserDir(user)
+	if err != nil {
+		return nil, err
+	}
+	d := &Drop{dir: dir, log: log}
 	for _, sub := range []string{"cur", "new", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+		if err := dir.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			d.Close()
 			return nil, err
 		}
 	}
-	d := &Drop{dir: dir}
-	if exclusive {
-		f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if o.Exclusive {
+		f, err := openNonBlocking(dir, lockName, os.O_RDWR|os.O_CREATE)
 		if err != nil {
+			d.Close()
 			return nil, err
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close()
+			d.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
 				return nil, ErrInUse
 			}
@@ -72,121 +155,540 @@ func OpenDrop(dir string, exclusive bool) (*Drop, error) {
 		}
 		d.lock = f
 	}
-	if err := d.scan(); err != nil {
+	wait := o.LockWait
+	if wait <= 0 {
+		wait = DefaultLockWait
+	}
+	if err := d.scan(wait); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-// Close releases the session lock. It removes nothing.
+// openUserDir opens ROOT/user as a root of its own, creating it when
+// missing, and refuses it unless it is a real directory: a symbolic link
+// (to another user's Maildir, or anywhere) is refused, and so is a
+// directory swapped for another between the check and the open.
+func (m *MailRoot) openUserDir(user string) (*os.Root, error) {
+	fi, err := m.root.Lstat(user)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := m.root.Mkdir(user, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		fi, err = m.root.Lstat(user)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%.80q is a symbolic link: %w", user, ErrNotMaildir)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%.80q is not a directory: %w", user, ErrNotMaildir)
+	}
+	dir, err := m.root.OpenRoot(user)
+	if err != nil {
+		return nil, err
+	}
+	st, err := dir.Stat(".")
+	if err != nil || !os.SameFile(fi, st) {
+		dir.Close()
+		return nil, fmt.Errorf("%.80q changed while it was opened: %w", user, ErrNotMaildir)
+	}
+	return dir, nil
+}
+
+// lockName is the file pop3d flocks for an exclusive session.
+const lockName = "pop3kit.lock"
+
+// openNonBlocking opens name in dir without blocking (a FIFO opens at
+// once) and without handing the descriptor to children.
+func openNonBlocking(dir *os.Root, name string, flag int) (*os.File, error) {
+	return dir.OpenFile(name, flag|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0o600)
+}
+
+// openRegular opens name in dir for reading if it is a regular file.
+func openRegular(dir *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	f, err := openNonBlocking(dir, name, os.O_RDONLY)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%.80q: %w (%v)", name, ErrNotMessage, st.Mode().Type())
+	}
+	return f, st, nil
+}
+
+// Close releases the session lock and the listing. It removes nothing.
 func (d *Drop) Close() {
 	if d.lock != nil {
 		_ = syscall.Flock(int(d.lock.Fd()), syscall.LOCK_UN)
 		d.lock.Close()
 		d.lock = nil
 	}
+	if d.snap != nil {
+		d.snap.Close()
+		d.snap = nil
+	}
+	if d.dir != nil {
+		d.dir.Close()
+		d.dir = nil
+	}
 }
 
-// moveNew moves new/ to cur/, adding the ":2," info part (Maildir: a
-// reader that has seen a message moves it to cur). A file another session
-// moved first is skipped.
-func (d *Drop) moveNew() error {
-	names, err := readNames(filepath.Join(d.dir, "new"))
+// Len returns the number of messages in the listing.
+func (d *Drop) Len() int { return len(d.msgs) }
+
+// UID returns the UID of message i (from 0).
+func (d *Drop) UID(i int) uint32 { return d.msgs[i].uid }
+
+// Exact returns the exact size of message i: octets in CRLF form.
+func (d *Drop) Exact(i int) int64 { return d.msgs[i].exact }
+
+// Storage returns the storage size of message i: octets of its file, or
+// what its ,S= field says.
+func (d *Drop) Storage(i int) int64 { return d.msgs[i].storage }
+
+// lockWithin takes an exclusive flock of name in dir, polling so that the
+// wait is bounded by wait and parks no OS thread in the kernel. It returns
+// the function that releases the lock.
+func lockWithin(dir *os.Root, name string, wait time.Duration) (func(), error) {
+	f, err := openNonBlocking(dir, name, os.O_RDWR|os.O_CREATE)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(wait)
+	pause := time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, err
+		}
+		if time.Now().Add(pause).After(deadline) {
+			f.Close()
+			return nil, ErrBusy
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// entry is a file of cur/ or new/.
+type entry struct {
+	name string
+	base string
+}
+
+// list returns the regular files of sub (cur or new) in name order —
+// Maildir names start with the delivery time, so this is delivery order —
+// skipping dot files and logging what is not a regular file. complete is
+// false when maxEntries cut the listing short.
+func (d *Drop) list(sub string) (out []entry, complete bool, err error) {
+	f, err := d.dir.Open(sub)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	var odd []string
+	complete = true
+	for {
+		ents, err := f.ReadDir(4096)
+		for _, e := range ents {
+			n := e.Name()
+			if n[0] == '.' {
+				continue
+			}
+			if !e.Type().IsRegular() {
+				if len(odd) < 5 {
+					odd = append(odd, fmt.Sprintf("%s/%.80q (%v)", sub, n, e.Type()))
+				}
+				continue
+			}
+			out = append(out, entry{name: n, base: baseName(n)})
+		}
+		if err == io.EOF || len(ents) == 0 {
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if len(out) >= maxEntries {
+			d.log.Warn("maildrop listing cut short", "dir", sub, "entries", len(out))
+			complete = false
+			break
+		}
+	}
+	if len(odd) > 0 {
+		d.log.Warn("skipped files that are not messages", "files", odd)
+	}
+	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	return out, complete, nil
+}
+
+// scan takes the snapshot under the UID list's lock: lists cur/, moves
+// new/ to cur/, and gives every message its UID and sizes.
+func (d *Drop) scan(wait time.Duration) error {
+	unlock, err := lockWithin(d.dir, uidLockName, wait)
 	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		err := os.Rename(filepath.Join(d.dir, "new", n), filepath.Join(d.dir, "cur", n+":2,"))
-		if err != nil && !os.IsNotExist(err) {
+	defer unlock()
+
+	cur, complete, err := d.list("cur")
+	if err != nil {
+		return err
+	}
+	bases := make(map[string]string, len(cur)) // base → name in cur/
+	kept := cur[:0]
+	for _, e := range cur {
+		if other, dup := bases[e.base]; dup {
+			var ok bool
+			if e, ok = d.separate(other, e); !ok {
+				continue
+			}
+		}
+		bases[e.base] = e.name
+		kept = append(kept, e)
+	}
+	cur = kept
+	fresh, freshComplete, err := d.list("new")
+	if err != nil {
+		return err
+	}
+	complete = complete && freshComplete
+	moved := false
+	for _, e := range fresh {
+		if n, ok := d.moveNew(e, bases); ok {
+			cur = append(cur, entry{name: n, base: baseName(n)})
+			moved = true
+		}
+	}
+	if moved {
+		d.syncDir("cur")
+		d.syncDir("new")
+	}
+
+	l, snap, err := d.loadList()
+	if err != nil {
+		return err
+	}
+	changed := snap == nil
+	present := make(map[string]bool, len(cur))
+	exhausted := false
+	for _, e := range cur {
+		present[e.base] = true
+		le, known := l.entries[e.base]
+		if !known || le.exact < 0 || le.storage < 0 {
+			exact, storage, err := d.measure("cur/"+e.name, e.base)
+			if err != nil {
+				d.log.Warn("skipped a message that cannot be read", "file", e.name, "err", err)
+				delete(present, e.base)
+				continue
+			}
+			if !known {
+				uid, ok := l.take()
+				if !ok {
+					if !exhausted {
+						d.log.Error("no UID left in this maildrop: new messages are not listed", "next", l.next)
+						exhausted = true
+					}
+					delete(present, e.base)
+					continue
+				}
+				le.uid = uid
+			}
+			le.exact, le.storage = exact, storage
+			changed = true
+		}
+		if le.name != e.name {
+			le.name = e.name
+			changed = true
+		}
+		l.entries[e.base] = le
+	}
+	if complete {
+		changed = d.forget(l, present) || changed
+	}
+	d.Validity = l.validity
+	if changed {
+		if snap != nil {
+			snap.Close()
+		}
+		if snap, err = d.saveList(l); err != nil {
 			return err
 		}
 	}
+	d.snap = snap
+	d.msgs = make([]dropMsg, 0, len(present))
+	for base := range present {
+		e := l.entries[base]
+		d.msgs = append(d.msgs, dropMsg{off: e.off, exact: e.exact, storage: e.storage, uid: e.uid})
+	}
+	slices.SortFunc(d.msgs, func(a, b dropMsg) int { return int(int64(a.uid) - int64(b.uid)) })
 	return nil
 }
 
-// readNames lists a directory's file names, without dot files.
-func readNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	out := names[:0]
-	for _, n := range names {
-		if n != "" && n[0] != '.' {
-			out = append(out, n)
+// forget drops the entries whose files are gone (their UIDs are never
+// given again). A file renamed by another reader while cur/ was being read
+// may be missing from that one listing, so cur/ and new/ are read once
+// more before anything is forgotten.
+func (d *Drop) forget(l *uidList, present map[string]bool) bool {
+	var missing []string
+	for base := range l.entries {
+		if !present[base] {
+			missing = append(missing, base)
 		}
 	}
-	return out, nil
+	if len(missing) == 0 {
+		return false
+	}
+	still := map[string]bool{}
+	for _, sub := range []string{"cur", "new"} {
+		again, complete, err := d.list(sub)
+		if err != nil || !complete {
+			return false // forget nothing on a doubtful listing
+		}
+		for _, e := range again {
+			still[e.base] = true
+		}
+	}
+	changed := false
+	for _, base := range missing {
+		if !still[base] {
+			delete(l.entries, base)
+			changed = true
+		}
+	}
+	return changed
 }
 
-// scan takes the snapshot: moves new messages, lists cur/, and gives every
-// message its UID and sizes.
-func (d *Drop) scan() error {
-	if err := d.moveNew(); err != nil {
-		return err
+// separate handles a second file in cur/ whose base name is already taken
+// by another: hard links of one message are one message (false: leave e
+// out of the listing); two different messages are both kept, e renamed to
+// a base of its own (true, with e's new name), so neither hides the other.
+func (d *Drop) separate(name string, e entry) (entry, bool) {
+	a, err1 := d.dir.Lstat("cur/" + name)
+	b, err2 := d.dir.Lstat("cur/" + e.name)
+	if err1 != nil || err2 != nil || os.SameFile(a, b) {
+		return e, false
 	}
-	names, err := readNames(filepath.Join(d.dir, "cur"))
-	if err != nil {
-		return err
+	info := strings.TrimPrefix(e.name, e.base)
+	for range 8 {
+		base := uniqueBase(e.base)
+		err := d.moveNoReplace("cur/"+e.name, "cur/"+base+info)
+		if err == nil {
+			d.log.Warn("two messages had one base name; one was renamed", "file", e.name, "now", base+info)
+			return entry{name: base + info, base: base}, true
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			d.log.Warn("cannot rename a message that shares a base name", "file", e.name, "err", err)
+			return e, false
+		}
 	}
-	// Assign in delivery order: Maildir names start with the time.
-	sort.Strings(names)
-	return withUIDLock(d.dir, func() error {
-		l, err := loadUIDList(d.dir)
-		if err != nil {
-			return err
+	return e, false
+}
+
+// uniqueBase returns base with a random suffix that makes it unique.
+func uniqueBase(base string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return base + "_R" + hex.EncodeToString(b[:])
+}
+
+// moveNew moves a file of new/ to cur/ with the ":2," info part (Maildir:
+// a reader that has seen a message moves it to cur). It never replaces a
+// file: a name taken in cur/ gets a base of its own. It returns the name
+// in cur/, or false when the file is gone (another reader moved it) or
+// cannot be moved.
+func (d *Drop) moveNew(e entry, bases map[string]string) (string, bool) {
+	info := ":2,"
+	if i := strings.Index(e.name, ":2,"); i >= 0 {
+		info = e.name[i:]
+	}
+	base := e.base
+	for try := 0; try < 8; try++ {
+		if _, taken := bases[base]; taken {
+			base = uniqueBase(e.base)
+			continue
 		}
-		changed := false
-		present := map[string]bool{}
-		for _, n := range names {
-			base := baseName(n)
-			if present[base] {
-				continue // the same message under two flag sets: list it once
+		err := d.moveNoReplace("new/"+e.name, "cur/"+base+info)
+		if err == nil {
+			if base != e.base {
+				d.log.Warn("a new message had the name of one in cur/; it was given its own", "file", e.name, "now", base+info)
 			}
-			present[base] = true
-			path := filepath.Join(d.dir, "cur", n)
-			e, ok := l.entries[base]
-			if !ok || e.exact < 0 || e.storage < 0 {
-				ex, st, err := measure(path, base)
-				if err != nil {
-					if os.IsNotExist(err) {
-						continue // removed while we listed
-					}
-					return err
-				}
-				if !ok {
-					e.uid = l.next
-					l.next++
-				}
-				e.exact, e.storage = ex, st
-				l.entries[base] = e
-				changed = true
-			}
-			d.Messages = append(d.Messages, Message{UID: e.uid, Base: base, Exact: e.exact, Storage: e.storage, path: path})
+			bases[base] = base + info
+			return base + info, true
 		}
-		for base := range l.entries {
-			if !present[base] {
-				delete(l.entries, base) // its file is gone; its UID is never reused
-				changed = true
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", false
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			d.log.Warn("cannot move a new message to cur/", "file", e.name, "err", err)
+			return "", false
+		}
+		// The name was taken after cur/ was listed: a reader that does
+		// not take our lock (Dovecot) is moving the same file, or a
+		// different file has the name.
+		if a, err1 := d.dir.Lstat("new/" + e.name); err1 == nil {
+			if b, err2 := d.dir.Lstat("cur/" + base + info); err2 == nil && os.SameFile(a, b) {
+				_ = d.dir.Remove("new/" + e.name)
+				bases[base] = base + info
+				return base + info, true
 			}
 		}
-		d.Validity = l.validity
-		sort.Slice(d.Messages, func(i, j int) bool { return d.Messages[i].UID < d.Messages[j].UID })
-		if changed {
-			return saveUIDList(d.dir, l)
+		base = uniqueBase(e.base)
+	}
+	return "", false
+}
+
+// moveNoReplace renames from to to unless to exists (fs.ErrExist): a hard
+// link, then the old name removed, as Maildir readers have always done.
+// On a file system without hard links it checks and renames.
+func (d *Drop) moveNoReplace(from, to string) error {
+	err := d.dir.Link(from, to)
+	if err == nil {
+		if err := d.dir.Remove(from); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.log.Warn("moved message left its old name", "file", from, "err", err)
 		}
 		return nil
-	})
+	}
+	if errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.ENOTSUP) && !errors.Is(err, syscall.EMLINK) && !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	if _, err := d.dir.Lstat(to); err == nil {
+		return fs.ErrExist
+	}
+	return d.dir.Rename(from, to)
+}
+
+// syncDir makes the renames in sub durable.
+func (d *Drop) syncDir(sub string) {
+	if f, err := d.dir.Open(sub); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+}
+
+// loadList reads the UID list, or imports dovecot-uidlist, or starts a new
+// one. snap is the open list file when it can serve as the session's
+// snapshot as it is (a clean version 2 list), nil when the list must be
+// written. Call it under the UID list's lock.
+func (d *Drop) loadList() (l *uidList, snap *os.File, err error) {
+	f, _, err := openRegular(d.dir, uidListName)
+	if err == nil {
+		l, err := parseUIDList(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %v", uidListName, err)
+		}
+		if len(l.problems) > 0 {
+			d.log.Warn("UID list repaired: every UID that could be read is kept", "problems", l.problems)
+		}
+		if len(l.problems) > 0 || l.version != uidListVersion {
+			f.Close()
+			return l, nil, nil
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		return l, f, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		d.log.Warn("UID list cannot be read; starting a new one", "err", err)
+		return newUIDList(), nil, nil
+	}
+	if f, _, err := openRegular(d.dir, dovecotUIDList); err == nil {
+		defer f.Close()
+		l, err := parseDovecotUIDList(f)
+		if err == nil {
+			if len(l.problems) > 0 {
+				d.log.Warn("dovecot-uidlist damaged: every UID that could be read is kept", "problems", l.problems)
+			}
+			return l, nil, nil
+		}
+		d.log.Warn("dovecot-uidlist cannot be read; starting a new list", "err", err)
+	}
+	return newUIDList(), nil, nil
+}
+
+// saveList replaces the UID list and returns the new file, open, as the
+// session's snapshot. The new list is written to a temporary file, synced,
+// renamed over the old and the directory synced, so that a crash leaves
+// either list whole. Call it under the UID list's lock.
+func (d *Drop) saveList(l *uidList) (*os.File, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := uidListName + ".tmp." + hex.EncodeToString(rnd[:])
+	f, err := d.dir.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*os.File, error) {
+		f.Close()
+		_ = d.dir.Remove(tmp)
+		return nil, err
+	}
+	if err := l.write(f); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := d.dir.Rename(tmp, uidListName); err != nil {
+		// Something that is not a file took the list's name (a
+		// directory): put it aside rather than lose the maildrop.
+		aside := uidListName + ".broken." + hex.EncodeToString(rnd[:])
+		if d.dir.Rename(uidListName, aside) != nil || d.dir.Rename(tmp, uidListName) != nil {
+			return fail(err)
+		}
+		d.log.Warn("UID list's name was taken by something else; moved aside", "now", aside)
+	}
+	if dir, err := d.dir.Open("."); err == nil {
+		_ = dir.Sync()
+		dir.Close()
+	}
+	return f, nil
+}
+
+// name returns the file name of message i, read from the snapshot.
+func (d *Drop) name(i int) (string, error) {
+	var buf [maxUIDListLine]byte
+	n, err := d.snap.ReadAt(buf[:], d.msgs[i].off)
+	if n == 0 && err != nil {
+		return "", err
+	}
+	line := buf[:n]
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	e, _, err := parseUIDLine(line, uidListVersion)
+	if err != nil || e.uid != d.msgs[i].uid {
+		return "", fmt.Errorf("UID list snapshot: line at %d does not match uid %d", d.msgs[i].off, d.msgs[i].uid)
+	}
+	return e.name, nil
 }
 
 // sizeField returns the value of a ",S=" or ",W=" field of a Maildir base
-// name, or -1.
+// name, or -1. Values of more than 15 digits (a petabyte) are not believed:
+// sums of sizes then cannot overflow.
 func sizeField(base, key string) int64 {
 	i := strings.Index(base, ","+key+"=")
 	if i < 0 {
@@ -198,10 +700,13 @@ func sizeField(base, key string) int64 {
 	}
 	// Digits only: strconv would also take a sign ("+0"), which no
 	// delivery agent writes.
-	if v == "" || len(v) > 18 || strings.TrimLeft(v, "0123456789") != "" {
+	if v == "" || len(v) > 15 || strings.TrimLeft(v, "0123456789") != "" {
 		return -1
 	}
-	n, _ := strconv.ParseInt(v, 10, 64)
+	var n int64
+	for i := 0; i < len(v); i++ {
+		n = n*10 + int64(v[i]-'0')
+	}
 	return n
 }
 
@@ -211,23 +716,25 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b
 // measure returns a message's exact size (its CRLF form: every LF not
 // preceded by CR counts two octets) and its storage size. The ,W= and ,S=
 // fields that Dovecot and others write into the name are used when
-// present; otherwise the file is read once (and the UID list remembers).
-func measure(path, base string) (exact, storage int64, err error) {
+// present; otherwise the file is read once, no further than its size
+// (and the UID list remembers).
+func (d *Drop) measure(path, base string) (exact, storage int64, err error) {
 	exact, storage = sizeField(base, "W"), sizeField(base, "S")
-	if exact >= 0 && storage >= 0 {
-		return exact, storage, nil
-	}
-	f, err := os.Open(path)
+	f, st, err := openRegular(d.dir, path)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
+	if exact >= 0 && storage >= 0 {
+		return exact, storage, nil
+	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
+	r := io.LimitReader(f, st.Size())
 	var n, bare int64
 	prevCR := false
 	for {
-		m, rerr := f.Read(*bp)
+		m, rerr := r.Read(*bp)
 		b := (*bp)[:m]
 		n += int64(m)
 		for len(b) > 0 {
@@ -258,32 +765,66 @@ func measure(path, base string) (exact, storage int64, err error) {
 	return exact, storage, nil
 }
 
+// MessageFile is an open message. Reads stop at the size the file had when
+// it was opened.
+type MessageFile struct {
+	f    *os.File
+	size int64
+	r    io.LimitedReader
+}
+
+// Read reads the message.
+func (m *MessageFile) Read(p []byte) (int, error) { return m.r.Read(p) }
+
+// Size returns the octets the file had when it was opened.
+func (m *MessageFile) Size() int64 { return m.size }
+
+// Rewind starts the message again from its first octet.
+func (m *MessageFile) Rewind() error {
+	if _, err := m.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	m.r = io.LimitedReader{R: m.f, N: m.size}
+	return nil
+}
+
+// Close closes the file.
+func (m *MessageFile) Close() error { return m.f.Close() }
+
 // Open opens message i (from 0) for reading. When the file moved (another
-// session changed its flags) it is found again by its base name; when it
-// is gone, Open returns ErrGone.
-func (d *Drop) Open(i int) (*os.File, error) {
-	m := &d.Messages[i]
-	f, err := os.Open(m.path)
-	if err == nil || !os.IsNotExist(err) {
-		return f, err
+// reader changed its flags) it is found again by its base name; when it
+// is gone, Open returns ErrGone. Only a regular file is opened.
+func (d *Drop) Open(i int) (*MessageFile, error) {
+	name, err := d.name(i)
+	if err != nil {
+		return nil, err
 	}
-	if p, ok := d.find(m.Base); ok {
-		m.path = p
-		return os.Open(p)
+	f, st, err := openRegular(d.dir, "cur/"+name)
+	if errors.Is(err, fs.ErrNotExist) {
+		path, ok := d.find(baseName(name))
+		if !ok {
+			return nil, ErrGone
+		}
+		f, st, err = openRegular(d.dir, path)
 	}
-	return nil, ErrGone
+	if err != nil {
+		return nil, err
+	}
+	m := &MessageFile{f: f, size: st.Size()}
+	m.r = io.LimitedReader{R: f, N: m.size}
+	return m, nil
 }
 
 // find looks for a message's file in cur/ and new/ by its base name.
 func (d *Drop) find(base string) (string, bool) {
 	for _, sub := range []string{"cur", "new"} {
-		names, err := readNames(filepath.Join(d.dir, sub))
+		ents, _, err := d.list(sub)
 		if err != nil {
 			continue
 		}
-		for _, n := range names {
-			if baseName(n) == base {
-				return filepath.Join(d.dir, sub, n), true
+		for _, e := range ents {
+			if e.base == base {
+				return sub + "/" + e.name, true
 			}
 		}
 	}
@@ -295,35 +836,49 @@ func (d *Drop) find(base string) (string, bool) {
 // state is not atomic, but nothing unmarked is ever touched). A message
 // already gone counts as removed.
 func (d *Drop) Remove(marked []bool) (failed int, err error) {
+	removed := false
 	for i, del := range marked {
-		if !del || i >= len(d.Messages) {
+		if !del || i >= len(d.msgs) {
 			continue
 		}
-		m := &d.Messages[i]
-		rerr := os.Remove(m.path)
-		if os.IsNotExist(rerr) {
-			if p, ok := d.find(m.Base); ok {
-				rerr = os.Remove(p)
-			} else {
-				rerr = nil
-			}
-		}
-		if rerr != nil && !os.IsNotExist(rerr) {
+		rerr := d.remove(i)
+		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			failed++
 			if err == nil {
-				err = fmt.Errorf("remove %s: %w", m.Base, rerr)
+				err = fmt.Errorf("remove uid %d: %w", d.msgs[i].uid, rerr)
 			}
+			continue
 		}
+		removed = true
+	}
+	if removed {
+		d.syncDir("cur")
 	}
 	return failed, err
 }
 
-// CopyMessage streams the file to w (a DotWriter) through a pooled buffer:
-// no message is ever held whole in memory.
-func CopyMessage(w io.Writer, f *os.File) error {
+// remove removes message i's file, wherever a reader moved it.
+func (d *Drop) remove(i int) error {
+	name, err := d.name(i)
+	if err != nil {
+		return err
+	}
+	err = d.dir.Remove("cur/" + name)
+	if errors.Is(err, fs.ErrNotExist) {
+		if path, ok := d.find(baseName(name)); ok {
+			return d.dir.Remove(path)
+		}
+		return nil
+	}
+	return err
+}
+
+// CopyMessage streams r to w (a DotWriter) through a pooled buffer: no
+// message is ever held whole in memory.
+func CopyMessage(w io.Writer, r io.Reader) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	_, err := io.CopyBuffer(writerOnly{w}, readerOnly{f}, *bp)
+	_, err := io.CopyBuffer(writerOnly{w}, readerOnly{r}, *bp)
 	return err
 }
 
@@ -336,10 +891,11 @@ type readerOnly struct{ io.Reader }
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16*1024) }}
 
 // CopyTop streams the header of the message, the blank line after it and
-// the first lines of its body (RFC 1939 §7 TOP).
-func CopyTop(w io.Writer, f *os.File, lines uint32) error {
+// the first lines of its body (RFC 1939 §7 TOP). A count beyond the body
+// sends the whole message.
+func CopyTop(w io.Writer, r io.Reader, lines uint32) error {
 	br := readers.Get().(*bufio.Reader)
-	br.Reset(f)
+	br.Reset(r)
 	defer func() { br.Reset(nil); readers.Put(br) }()
 	header, lineStart := true, true
 	var n uint32

@@ -1,0 +1,402 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// maildropT is a mail root with one user's Maildir, for the store's own
+// tests: it writes files as a delivery agent or a hostile local user would.
+type maildropT struct {
+	t    *testing.T
+	root string // the mail root
+	dir  string // root/alice
+	logs *bytes.Buffer
+	mr   *MailRoot
+}
+
+func newMaildropT(t *testing.T) *maildropT {
+	t.Helper()
+	base := t.TempDir()
+	m := &maildropT{t: t, root: filepath.Join(base, "mail"), logs: &bytes.Buffer{}}
+	m.dir = filepath.Join(m.root, "alice")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(m.dir, sub), 0o700))
+	}
+	mr, err := OpenMailRoot(m.root)
+	require.NoError(t, err)
+	t.Cleanup(func() { mr.Close() })
+	m.mr = mr
+	return m
+}
+
+// write puts a file at rel (under the user's Maildir).
+func (m *maildropT) write(rel, body string) {
+	m.t.Helper()
+	require.NoError(m.t, os.WriteFile(filepath.Join(m.dir, rel), []byte(body), 0o600))
+}
+
+// open opens alice's maildrop with a bounded lock wait, logging to m.logs.
+func (m *maildropT) open() *Drop {
+	m.t.Helper()
+	d, err := m.mr.Open("alice", DropOptions{LockWait: 2 * time.Second, Log: slog.New(slog.NewTextHandler(m.logs, nil))})
+	require.NoError(m.t, err, "logs: %s", m.logs)
+	m.t.Cleanup(d.Close)
+	return d
+}
+
+// contents maps every message of d to its UID, by body.
+func contents(t *testing.T, d *Drop) map[string]uint32 {
+	t.Helper()
+	out := map[string]uint32{}
+	for i := range d.Len() {
+		f, err := d.Open(i)
+		require.NoError(t, err)
+		b, err := io.ReadAll(f)
+		f.Close()
+		require.NoError(t, err)
+		_, dup := out[string(b)]
+		require.False(t, dup, "message %q listed twice", b)
+		out[string(b)] = d.UID(i)
+	}
+	return out
+}
+
+// TestMaildropSymlinksNeverLeadOut: a message file that is a symbolic link
+// (to a file outside the mail root, to another user's message, absolute
+// or relative) is skipped, never served.
+func TestMaildropSymlinksNeverLeadOut(t *testing.T) {
+	m := newMaildropT(t)
+	secret := filepath.Join(filepath.Dir(m.root), "shadow")
+	require.NoError(t, os.WriteFile(secret, []byte("root:secret-hash\n"), 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(m.root, "bob", "cur"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(m.root, "bob", "cur", "1.b:2,"), []byte("bob's mail\n"), 0o600))
+	m.write("cur/1.real:2,", "alice's mail\n")
+	require.NoError(t, os.Symlink(secret, filepath.Join(m.dir, "cur", "2.abs:2,")))
+	require.NoError(t, os.Symlink("../../../shadow", filepath.Join(m.dir, "cur", "3.rel:2,")))
+	require.NoError(t, os.Symlink("../../bob/cur/1.b:2,", filepath.Join(m.dir, "cur", "4.bob:2,")))
+	require.NoError(t, os.Symlink("/dev/zero", filepath.Join(m.dir, "new", "5.zero")))
+
+	d := m.open()
+	require.Equal(t, map[string]uint32{"alice's mail\n": 1}, contents(t, d))
+	require.Contains(t, m.logs.String(), "skipped files that are not messages")
+}
+
+// TestMaildropUserDirSymlinkRefused: a user directory that is a symbolic
+// link — to another user's Maildir, or outside the mail root — is refused,
+// and nothing is created where it points.
+func TestMaildropUserDirSymlinkRefused(t *testing.T) {
+	m := newMaildropT(t)
+	outside := filepath.Join(filepath.Dir(m.root), "elsewhere")
+	require.NoError(t, os.MkdirAll(outside, 0o700))
+	require.NoError(t, os.Symlink("alice", filepath.Join(m.root, "mallory")))
+	require.NoError(t, os.Symlink(outside, filepath.Join(m.root, "eve")))
+	for _, user := range []string{"mallory", "eve"} {
+		_, err := m.mr.Open(user, DropOptions{})
+		require.ErrorIs(t, err, ErrNotMaildir, user)
+	}
+	ents, err := os.ReadDir(outside)
+	require.NoError(t, err)
+	require.Empty(t, ents, "nothing may be created outside the mail root")
+	_, err = m.mr.Open("../mail/alice", DropOptions{})
+	require.ErrorIs(t, err, ErrNotMaildir)
+}
+
+// TestMaildropSpecialFiles: a FIFO, a directory or a socket in cur/ or new/
+// neither hangs a login nor makes the mailbox unusable; each is skipped.
+func TestMaildropSpecialFiles(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.ok:2,", "hello\n")
+	require.NoError(t, syscall.Mkfifo(filepath.Join(m.dir, "cur", "2.fifo:2,"), 0o600))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(m.dir, "new", "3.fifo"), 0o600))
+	require.NoError(t, os.Mkdir(filepath.Join(m.dir, "cur", "4.dir:2,"), 0o700))
+	require.NoError(t, os.Mkdir(filepath.Join(m.dir, "new", "5.dir"), 0o700))
+	done := make(chan map[string]uint32, 1)
+	go func() {
+		for range 3 { // every later login too
+			d, err := m.mr.Open("alice", DropOptions{LockWait: time.Second})
+			if err != nil {
+				done <- map[string]uint32{err.Error(): 0}
+				return
+			}
+			got := contents(t, d)
+			d.Close()
+			if len(got) != 1 {
+				done <- got
+				return
+			}
+		}
+		d := m.open()
+		done <- contents(t, d)
+	}()
+	select {
+	case got := <-done:
+		require.Equal(t, map[string]uint32{"hello\n": 1}, got)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a login hung on a special file")
+	}
+}
+
+// TestMaildropNewNeverReplacesCur: a file in new/ named like one in cur/
+// is a different message; moving it to cur/ must not replace the other.
+func TestMaildropNewNeverReplacesCur(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1764000000.M1P1.host:2,S", "first\n")
+	m.write("new/1764000000.M1P1.host", "second\n")
+	m.write("new/1764000001.M2P1.host:2,", "third\n")
+	m.write("cur/1764000001.M2P1.host:2,S", "fourth\n")
+	d := m.open()
+	got := contents(t, d)
+	require.Len(t, got, 4, "every message is kept and listed: %v", got)
+	d.Close()
+	again := contents(t, m.open())
+	require.Equal(t, got, again, "unique-ids are stable")
+}
+
+// TestMaildropAnyNameRoundTrips: file names with spaces, newlines, "%",
+// control characters and non-UTF-8 octets keep their UIDs from one login
+// to the next (the UID list escapes them).
+func TestMaildropAnyNameRoundTrips(t *testing.T) {
+	m := newMaildropT(t)
+	names := []string{"1.a b c:2,", "2.new\nline:2,", "3.per%cent:2,", "4.\xff\xfe:2,", "5.tab\there:2,", "6.plain:2,"}
+	for i, n := range names {
+		m.write("cur/"+n, fmt.Sprintf("message %d\n", i))
+	}
+	first := contents(t, m.open())
+	require.Len(t, first, len(names))
+	for range 3 {
+		m.write(fmt.Sprintf("new/9%d.later", len(first)), fmt.Sprintf("later %d\n", len(first)))
+		again := contents(t, m.open())
+		for body, uid := range first {
+			require.Equal(t, uid, again[body], "%q changed its unique-id", body)
+		}
+		first = again
+	}
+}
+
+// TestMaildropDamagedUIDListKeepsUIDs: a damaged UID list loses only the
+// lines that cannot be read; every UID still readable is kept, and no UID
+// is given twice.
+func TestMaildropDamagedUIDListKeepsUIDs(t *testing.T) {
+	m := newMaildropT(t)
+	for i := range 5 {
+		m.write(fmt.Sprintf("cur/%d.m:2,", i), fmt.Sprintf("m%d\n", i))
+	}
+	before := contents(t, m.open())
+	path := filepath.Join(m.dir, uidListName)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(string(b), "\n")
+	lines[0] = "garbage header"                          // header lost
+	lines[2] = "x" + lines[2]                            // one line damaged
+	lines = append(lines, strings.Repeat("z", 5000), "") // a line too long
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600))
+	after := contents(t, m.open())
+	uids := map[uint32]bool{}
+	kept := 0
+	for body, uid := range after {
+		require.False(t, uids[uid], "uid %d given twice", uid)
+		uids[uid] = true
+		if before[body] == uid {
+			kept++
+		}
+	}
+	require.Equal(t, 4, kept, "every readable line keeps its UID: before %v after %v", before, after)
+	require.Contains(t, m.logs.String(), "UID list repaired")
+}
+
+// TestMaildropUIDSpaceNeverWraps: a dovecot-uidlist whose next UID is
+// 2^32-1 gives that UID once and then no more; it never wraps to 0 or to
+// a UID already given.
+func TestMaildropUIDSpaceNeverWraps(t *testing.T) {
+	m := newMaildropT(t)
+	m.write(dovecotUIDList, "3 V1764000000 N4294967295\n4294967294 :1.old\n")
+	m.write("cur/1.old:2,", "old\n")
+	m.write("new/2.new", "new\n")
+	m.write("new/3.newer", "newer\n")
+	got := contents(t, m.open())
+	require.Equal(t, map[string]uint32{"old\n": 4294967294, "new\n": 4294967295}, got)
+	require.Contains(t, m.logs.String(), "no UID left")
+	_, err := os.Stat(filepath.Join(m.dir, "cur", "3.newer:2,"))
+	require.NoError(t, err, "the unlisted message is kept")
+}
+
+// TestMaildropSizesOverflowChecked: ,S= and ,W= fields too large to sum
+// are not believed; STAT can never wrap negative.
+func TestMaildropSizesOverflowChecked(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.a,S=999999999999999999,W=999999999999999999:2,", "one\n")
+	m.write("cur/2.b,S=999999999999999,W=999999999999999:2,", "two\n")
+	d := m.open()
+	var sum int64
+	for i := range d.Len() {
+		require.GreaterOrEqual(t, d.Exact(i), int64(0))
+		sum += d.Exact(i)
+	}
+	require.Greater(t, sum, int64(0))
+	require.Equal(t, int64(5), d.Exact(0), "an unbelievable ,W= is measured instead")
+}
+
+// TestMaildropLockWaitBounded: a UID list lock held by a stuck process
+// makes a login fail with ErrBusy after the wait, not hang.
+func TestMaildropLockWaitBounded(t *testing.T) {
+	m := newMaildropT(t)
+	f, err := os.OpenFile(filepath.Join(m.dir, uidLockName), os.O_RDWR|os.O_CREATE, 0o600)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.mr.Open("alice", DropOptions{LockWait: 200 * time.Millisecond})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ErrBusy)
+	case <-time.After(10 * time.Second):
+		t.Fatal("login waited for the lock without bound")
+	}
+}
+
+// TestMaildropUIDsStableUnderDelivery: while an MDA delivers, logins of
+// two mail roots (as two pop3d processes) never see a message change its
+// UID, never lose one, and never give two messages one UID.
+func TestMaildropUIDsStableUnderDelivery(t *testing.T) {
+	m := newMaildropT(t)
+	const n = 150
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			name := fmt.Sprintf("%d.M%dP1.mta", 1764000000+i, i)
+			tmp := filepath.Join(m.dir, "tmp", name)
+			if os.WriteFile(tmp, []byte(fmt.Sprintf("body %d\n", i)), 0o600) == nil {
+				_ = os.Rename(tmp, filepath.Join(m.dir, "new", name))
+			}
+		}
+	}()
+	seen := map[string]uint32{}
+	var mu sync.Mutex
+	check := func(mr *MailRoot) {
+		d, err := mr.Open("alice", DropOptions{LockWait: 5 * time.Second})
+		require.NoError(t, err)
+		defer d.Close()
+		got := contents(t, d)
+		mu.Lock()
+		defer mu.Unlock()
+		byUID := map[uint32]string{}
+		for body, uid := range got {
+			if old, ok := seen[body]; ok {
+				require.Equal(t, old, uid, "%q changed its unique-id", body)
+			}
+			seen[body] = uid
+			require.Empty(t, byUID[uid])
+			byUID[uid] = body
+		}
+		for body := range seen {
+			require.Contains(t, got, body, "a delivered message was lost")
+		}
+	}
+	other, err := OpenMailRoot(m.root)
+	require.NoError(t, err)
+	defer other.Close()
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for _, mr := range []*MailRoot{m.mr, other} {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					check(mr)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	check(m.mr)
+	require.Len(t, seen, n)
+}
+
+// TestMaildropMemoryPerMessage: an open maildrop costs a session at most
+// 64 octets a message (the names stay in the UID list file).
+func TestMaildropMemoryPerMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 20,000 files")
+	}
+	m := newMaildropT(t)
+	const n = 20000
+	for i := range n {
+		m.write(fmt.Sprintf("cur/%d.M%dP12345Q%d.mail.example.org,S=1000,W=1020:2,S", 1764000000+i, i, i), "x")
+	}
+	m.open().Close() // the first login writes the UID list
+	perMessage := retainedPerMessage(t, m.mr, n)
+	t.Logf("%.1f octets a message", perMessage)
+	require.LessOrEqual(t, perMessage, 64.0)
+}
+
+// retainedPerMessage opens alice's maildrop and returns the heap it keeps
+// per message while open.
+func retainedPerMessage(t testing.TB, mr *MailRoot, n int) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	d, err := mr.Open("alice", DropOptions{})
+	require.NoError(t, err)
+	require.Equal(t, n, d.Len())
+	marked := make([]bool, d.Len()) // what the session adds
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(marked)
+	d.Close()
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+}
+
+// BenchmarkDropOpen100k: opening a 100,000-message maildrop, and the heap
+// the open maildrop keeps per message (the ≤ 64 octets target).
+func BenchmarkDropOpen100k(b *testing.B) {
+	base := b.TempDir()
+	dir := filepath.Join(base, "mail", "alice")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		require.NoError(b, os.MkdirAll(filepath.Join(dir, sub), 0o700))
+	}
+	const n = 100000
+	for i := range n {
+		name := fmt.Sprintf("%d.M%dP12345Q%d.mail.example.org,S=1000,W=1020:2,S", 1764000000+i, i, i)
+		require.NoError(b, os.WriteFile(filepath.Join(dir, "cur", name), []byte("x"), 0o600))
+	}
+	mr, err := OpenMailRoot(filepath.Join(base, "mail"))
+	require.NoError(b, err)
+	defer mr.Close()
+	d, err := mr.Open("alice", DropOptions{})
+	require.NoError(b, err)
+	d.Close()
+	b.ReportMetric(retainedPerMessage(b, mr, n), "B/message")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		d, err := mr.Open("alice", DropOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Close()
+	}
+}
