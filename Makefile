@@ -8,7 +8,7 @@ SMOKE_FUZZTIME ?= 10s
 FUZZMINIMIZE ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: all generate check-generated test bench fuzz run
+.PHONY: all generate check-generated test race bench fuzz run
 
 all: generate test
 
@@ -22,11 +22,20 @@ check-generated:
 	$(GO) run ./gen -out pop3gen -pkg pop3gen -docs docs -readme README.md -root . -check
 
 # Every test: unit, generator goldens, end-to-end, real clients, fuzz seed
-# corpora and properties as regression tests, then every fuzz target for
-# SMOKE_FUZZTIME.
+# corpora and properties as regression tests; the packages with
+# goroutines, locks or shared state again under the race detector; then
+# every fuzz target for SMOKE_FUZZTIME.
 test:
 	$(GO) test ./...
+	$(MAKE) race
 	$(MAKE) fuzz FUZZTIME=$(SMOKE_FUZZTIME)
+
+# The packages with goroutines, locks or shared state, under the race
+# detector (-short leaves out the slowest soak cases, which the plain run
+# above has already run).
+RACE_PKGS ?= ./server/... ./cmd/... ./examples/... ./property/...
+race:
+	$(GO) test -race -short -count=1 $(RACE_PKGS)
 
 # Benchmarks, each against its baseline in the same run.
 bench:
