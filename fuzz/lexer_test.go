@@ -25,6 +25,13 @@ func variations(sel uint8) pop3gen.Variations {
 	if sel&0x80 != 0 {
 		v.MaxArgOctets = 40 - v.MaxArgOctets // 40 ↔ 0
 	}
+	// Bits 2 and 3 vary independently of the profile (sel%3).
+	if sel&0x04 != 0 {
+		v.SpaceRuns = !v.SpaceRuns
+	}
+	if sel&0x08 != 0 {
+		v.IgnoreExtraArgs = !v.IgnoreExtraArgs
+	}
 	return v
 }
 

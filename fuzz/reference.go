@@ -103,8 +103,16 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 		return c, nil
 	}
 
-	// Separators.
-	if !v.LenientSeparators {
+	// Separators: under SpaceRuns a run of SPACEs separates and SPACEs may
+	// end the line, but a TAB never separates; strictly, exactly one SPACE
+	// precedes each argument.
+	switch {
+	case v.LenientSeparators:
+	case v.SpaceRuns:
+		if bytes.IndexByte(rest, '\t') >= 0 {
+			add(pop3gen.ErrBadSeparator)
+		}
+	default:
 		for i := 0; i < len(rest); i++ {
 			if rest[i] == '\t' || rest[i] == ' ' && (i == len(rest)-1 || rest[i+1] == ' ' || rest[i+1] == '\t') {
 				add(pop3gen.ErrBadSeparator)
@@ -124,8 +132,15 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 		}
 	}
 	min, max := arity(row.Args)
+	// A row with IgnoresArgsWhen drops its arguments when that variation
+	// is on (after the checks above).
+	ignore := false
+	if row.IgnoresArgsWhen != "" {
+		val, _ := v.Get(row.IgnoresArgsWhen)
+		ignore = val == "true"
+	}
 	switch {
-	case len(tokens) > max:
+	case len(tokens) > max && !ignore:
 		add(pop3gen.ErrExtraArgs)
 	case len(tokens) < min:
 		add(pop3gen.ErrMissingArg)
@@ -146,7 +161,7 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 			c.Msg = number(t, pop3gen.ErrBadMsgNum, true, add)
 		}
 		if t := tok(1); t != nil {
-			c.Count = number(t, pop3gen.ErrBadCount, false, add)
+			c.Count = count(t, add)
 		}
 	case spec.Word, spec.Secret, spec.OptWord:
 		c.Arg1 = tok(0)
@@ -248,6 +263,20 @@ func number(t []byte, bad *pop3gen.Error, positive bool, add func(*pop3gen.Error
 		add(bad)
 	}
 	return uint32(v)
+}
+
+// count reads TOP's line count: 1*DIGIT of any length, saturating at
+// 2^32-1 (RFC 1939 §7: a count beyond the body sends the whole message).
+func count(t []byte, add func(*pop3gen.Error)) uint32 {
+	var v uint64
+	for _, b := range t {
+		if b < '0' || b > '9' {
+			add(pop3gen.ErrBadCount)
+			return 0
+		}
+		v = min(v*10+uint64(b-'0'), 1<<32)
+	}
+	return uint32(min(v, 1<<32-1))
 }
 
 func hexDigest(d []byte) bool {

@@ -69,16 +69,16 @@ func TestValidateRefusesBrokenTables(t *testing.T) {
 			t.Variations[0].Profile = nil
 		}, `variation "LenientSeparators" (row 1): no profile sets this variation`},
 		{"variation one profile misses", func(t *spec.Table) {
-			delete(t.Variations[2].Profile, spec.Exchange2007)
-		}, `variation "MaxCommandOctets" (row 3): profile "exchange2007" does not set it`},
+			delete(t.Variations[find(t.Variations, func(v spec.Variation) bool { return v.Name == "MaxCommandOctets" })].Profile, spec.Exchange2007)
+		}, `variation "MaxCommandOctets" (row 5): profile "exchange2007" does not set it`},
 		{"value out of range", func(t *spec.Table) {
-			t.Variations[2].Profile[spec.Exchange2007] = "30"
-		}, `variation "MaxCommandOctets" (row 3): profile "exchange2007": 30 is outside 40–1024`},
+			t.Variations[find(t.Variations, func(v spec.Variation) bool { return v.Name == "MaxCommandOctets" })].Profile[spec.Exchange2007] = "30"
+		}, `variation "MaxCommandOctets" (row 5): profile "exchange2007": 30 is outside 40–1024`},
 		{"clause used twice for different behaviour", func(t *spec.Table) {
 			c := t.Clauses[find(t.Clauses, func(c spec.Clause) bool { return c.ID == "V0011" })]
 			c.Behaviour = "PASS stops at the first space."
 			t.Clauses = append(t.Clauses, c)
-		}, `clause "V0011" (row 86): clause id used twice for different behaviour`},
+		}, `clause "V0011" (row 87): clause id used twice for different behaviour`},
 		{"clause cited but not defined", func(t *spec.Table) {
 			t.Commands[0].Clauses = append(t.Commands[0].Clauses, "V0099")
 		}, `command "USER" (row 1): cites clause "V0099", which the clause table does not define`},
@@ -94,6 +94,15 @@ func TestValidateRefusesBrokenTables(t *testing.T) {
 		{"variation the core reads", func(t *spec.Table) {
 			t.Variations[find(t.Variations, func(v spec.Variation) bool { return v.Name == "PassKeepsSpaces" })].Name = "PassSpaces"
 		}, `variation "PassKeepsSpaces": the core consults it, but the table does not define it`},
+		{"ignored arguments on a command that changes state", func(t *spec.Table) {
+			t.Commands[find(t.Commands, func(c spec.Command) bool { return c.Name == "QUIT" })].IgnoresArgsWhen = "IgnoreExtraArgs"
+		}, `command "QUIT" (row 9): a command that closes, starts TLS or changes state must not ignore its arguments`},
+		{"ignored arguments on a command that takes some", func(t *spec.Table) {
+			t.Commands[find(t.Commands, func(c spec.Command) bool { return c.Name == "DELE" })].IgnoresArgsWhen = "IgnoreExtraArgs"
+		}, `command "DELE" (row 13): only a command of the NoArgs grammar can ignore its arguments`},
+		{"after any, by a variation that is not a switch", func(t *spec.Table) {
+			t.Commands[find(t.Commands, func(c spec.Command) bool { return c.Name == "PASS" })].AfterAnyWhen = "UserNameCase"
+		}, `command "PASS" (row 2): after any "USER" when "UserNameCase", which is not a boolean variation`},
 		{"edge from a state the command is not in", func(t *spec.Table) {
 			i := find(t.Commands, func(c spec.Command) bool { return c.Name == "STAT" })
 			t.Commands[i].Edges = []spec.Edge{{From: spec.Authorization, To: spec.Update}}

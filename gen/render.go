@@ -321,7 +321,7 @@ must be copied to be kept.`)
 		jen.Id("Cmd").Id("Cmd"),
 		jen.Comment("Msg is the message-number; 0 when the argument is optional and absent."),
 		jen.Id("Msg").Uint32(),
-		jen.Comment("Count is TOP's line count."),
+		jen.Comment("Count is TOP's line count; a longer count saturates at 2^32-1 (RFC 1939 §7: the whole message)."),
 		jen.Id("Count").Uint32(),
 		jen.Comment("Arg1 is the word, secret, name, mechanism or language argument; nil when absent."),
 		jen.Id("Arg1").Index().Byte(),
@@ -395,6 +395,7 @@ share a case.`)
 		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("err"))),
 		jen.Id("o").Op(":=").Id("LexOptions").Values(
 			jen.Id("Lenient").Op(":").Id("v").Dot("LenientSeparators"),
+			jen.Id("Runs").Op(":").Id("v").Dot("SpaceRuns"),
 			jen.Id("MaxArg").Op(":").Id("v").Dot("MaxArgOctets"),
 			jen.Id("EightBit").Op(":").Id("v").Dot("UTF8").Op("||").Id("m").Op("&").Id("ModeUTF8").Op("!=").Lit(0),
 		),
@@ -413,6 +414,9 @@ func (g *gen) argBuilder(c spec.Command) []jen.Code {
 	var pre []jen.Code
 	if c.LongArgs {
 		pre = append(pre, jen.Id("o").Dot("MaxArg").Op("=").Lit(0).Comment("bounded by the command length only"))
+	}
+	if c.IgnoresArgsWhen != "" {
+		pre = append(pre, jen.Id("o").Dot("IgnoreExtra").Op("=").Id("v").Dot(c.IgnoresArgsWhen).Comment("arguments are checked, then dropped"))
 	}
 	o := jen.Id("o")
 	rest := jen.Id("rest")
@@ -446,7 +450,7 @@ func (g *gen) argBuilder(c spec.Command) []jen.Code {
 				jen.Var().List(jen.Id("a"), jen.Id("b")).Index().Byte(),
 				jen.If(jen.List(jen.Id("a"), jen.Id("b"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, jen.False(), jen.False()), jen.Id("err").Op("==").Nil()).Block(
 					jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a")), jen.Id("err").Op("==").Nil()).Block(
-						jen.List(jen.Id("c").Dot("Count"), jen.Id("err")).Op("=").Id("ParseNumber").Call(jen.Id("b"), jen.Id("ErrBadCount")))),
+						jen.List(jen.Id("c").Dot("Count"), jen.Id("err")).Op("=").Id("ParseCount").Call(jen.Id("b")))),
 			),
 		}
 	case spec.Word:

@@ -126,6 +126,7 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("bad").Int().Comment("consecutive rejected commands"),
 		jen.Id("cmd").Id("Command").Comment("the command being parsed, kept here so that Feed does not allocate"),
 		jen.Id("stay").Bool().Comment("the command succeeded without taking its edge"),
+		jen.Id("done").Uint64().Comment("bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen"),
 	)
 	initial := ""
 	for _, s := range g.t.States {
@@ -168,10 +169,16 @@ concurrent use; a connection has one goroutine.`)
 		),
 		jen.Return(jen.False()),
 	)
+	comment(f, "PlaintextRefusal returns the refusal of plaintext authentication that\nfits the PlaintextAuth variation: ErrPlaintextDisabled where it is never\nallowed, ErrPlaintextRefused where only secure connections may use it\n(MS-STANXPOP3 V0010). A handler that refuses a plaintext SASL mechanism\nmay return either error: the session sends this one.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("PlaintextRefusal").Params().Op("*").Id("Error").Block(
+		jen.If(jen.Id("s").Dot("V").Dot("PlaintextAuth").Op("==").Id("PlaintextAuthNever")).Block(jen.Return(jen.Id("ErrPlaintextDisabled"))),
+		jen.Return(jen.Id("ErrPlaintextRefused")),
+	)
 	comment(f, "TLSStarted is called after the handshake that STLS began. The session\nforgets what it learned before TLS (RFC 2595 §4) and stays in\nAUTHORIZATION.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("TLSStarted").Params().Block(
 		jen.Id("s").Dot("mode").Op("|=").Id("ModeTLS").Op("|").Id("ModeSecure"),
 		jen.Id("s").Dot("last").Op("=").Id("CmdNone"),
+		jen.Id("s").Dot("done").Op("=").Lit(0),
 		jen.Id("s").Dot("state").Op("=").Id(initial),
 	)
 
@@ -195,13 +202,18 @@ time and answered in order. Feed never keeps line.`)
 		var body []jen.Code
 		body = append(body, jen.Comment(provenance(c.Name, c.Clauses)))
 		if c.After != "" {
-			body = append(body, jen.If(jen.Id("s").Dot("last").Op("!=").Id(cmdID(c.After))).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNeed"+method(c.After))))))
+			cond := jen.Id("s").Dot("last").Op("!=").Id(cmdID(c.After))
+			if c.AfterAnyWhen != "" {
+				// AfterAnyWhen: an earlier success of After in this state will do.
+				cond = cond.Op("&&").Op("!").Parens(jen.Id("s").Dot("V").Dot(c.AfterAnyWhen).Op("&&").Id("s").Dot("done").Op("&").Parens(jen.Lit(1).Op("<<").Id(cmdID(c.After))).Op("!=").Lit(0))
+			}
+			body = append(body, jen.If(cond).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNeed"+method(c.After))))))
 		}
 		switch c.Guard {
 		case spec.NotTLS:
 			body = append(body, jen.If(jen.Id("s").Dot("mode").Op("&").Id("ModeTLS").Op("!=").Lit(0)).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrTLSActive")))))
 		case spec.Plaintext:
-			body = append(body, jen.If(jen.Op("!").Id("s").Dot("PlaintextAllowed").Call()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrPlaintextRefused")))))
+			body = append(body, jen.If(jen.Op("!").Id("s").Dot("PlaintextAllowed").Call()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("s").Dot("PlaintextRefusal").Call()))))
 		}
 		st := jen.Id("s").Dot("state")
 		if hasFinalEdge(g, c) {
@@ -263,8 +275,11 @@ commands some other way may call it directly.`)
 		jen.Id("s").Dot("sasl").Op("=").False(),
 		jen.If(jen.Id("err").Op("!=").Nil()).Block(
 			jen.Id("s").Dot("stay").Op("=").False(),
+			jen.Comment("A command that failed is no longer one that succeeded (a failed USER forgets the name)."),
+			jen.Id("s").Dot("done").Op("&^=").Lit(1).Op("<<").Id("c"),
 			jen.List(jen.Id("e"), jen.Id("ok")).Op(":=").Id("err").Assert(jen.Op("*").Id("Error")),
 			jen.If(jen.Op("!").Id("ok")).Block(jen.Id("e").Op("=").Id("ErrInternal")),
+			jen.If(jen.Id("e").Op("==").Id("ErrPlaintextRefused")).Block(jen.Id("e").Op("=").Id("s").Dot("PlaintextRefusal").Call()),
 			jen.Id("a").Op(":=").Id("s").Dot("reject").Call(jen.Id("e")),
 			jen.If(jen.Id("then").Call(jen.Id("c")).Op("==").Id("ActionClose")).Block(jen.Return(jen.Id("ActionClose"))),
 			jen.Return(jen.Id("a")),
@@ -276,7 +291,9 @@ commands some other way may call it directly.`)
 		),
 		jen.If(jen.Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(jen.Id("s").Dot("w").Dot("OK").Call(jen.Lit(""))),
 		jen.Id("s").Dot("last").Op("=").Id("c"),
-		jen.If(jen.Op("!").Id("s").Dot("stay")).Block(jen.Id("s").Dot("state").Op("=").Id("c").Dot("Next").Call(jen.Id("s").Dot("state"))),
+		jen.Id("s").Dot("done").Op("|=").Lit(1).Op("<<").Id("c"),
+		jen.If(jen.Id("next").Op(":=").Id("c").Dot("Next").Call(jen.Id("s").Dot("state")), jen.Op("!").Id("s").Dot("stay").Op("&&").Id("next").Op("!=").Id("s").Dot("state")).Block(
+			jen.List(jen.Id("s").Dot("state"), jen.Id("s").Dot("done")).Op("=").List(jen.Id("next"), jen.Lit(0))),
 		jen.Id("s").Dot("stay").Op("=").False(),
 		jen.Return(jen.Id("then").Call(jen.Id("c"))),
 	)

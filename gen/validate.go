@@ -14,6 +14,7 @@ import (
 // the table must declare each with the kind given here.
 var coreVariations = map[string]spec.Kind{
 	"LenientSeparators": spec.Bool,
+	"SpaceRuns":         spec.Bool,
 	"MaxArgOctets":      spec.Octets,
 	"MaxCommandOctets":  spec.Octets,
 	"UserAlwaysOK":      spec.Bool,
@@ -244,6 +245,25 @@ func Validate(t *spec.Table) []error {
 				bad(row, "always OK when %q, which is not a boolean variation", c.AlwaysOKWhen)
 			}
 		}
+		if c.AfterAnyWhen != "" {
+			if v, ok := vars[c.AfterAnyWhen]; !ok || v.Kind != spec.Bool {
+				bad(row, "after any %q when %q, which is not a boolean variation", c.After, c.AfterAnyWhen)
+			}
+			if c.After == "" {
+				bad(row, "AfterAnyWhen needs After")
+			}
+		}
+		if c.IgnoresArgsWhen != "" {
+			if v, ok := vars[c.IgnoresArgsWhen]; !ok || v.Kind != spec.Bool {
+				bad(row, "ignores arguments when %q, which is not a boolean variation", c.IgnoresArgsWhen)
+			}
+			if c.Args != spec.NoArgs {
+				bad(row, "only a command of the NoArgs grammar can ignore its arguments")
+			}
+			if c.Then != spec.Continue || len(c.Edges) > 0 {
+				bad(row, "a command that closes, starts TLS or changes state must not ignore its arguments: its effect must be asked for clearly")
+			}
+		}
 		if c.Reply == spec.Challenge && c.Args != spec.Mechanism {
 			bad(row, "a challenge reply needs the Mechanism grammar")
 		}
@@ -255,6 +275,9 @@ func Validate(t *spec.Table) []error {
 				bad(row, "edge to an undefined state")
 			}
 		}
+	}
+	if len(t.Commands) > 63 {
+		errs = append(errs, fmt.Errorf("commands: %d rows, but the session keeps a set of commands in 64 bits", len(t.Commands)))
 	}
 	for i, c := range t.Commands {
 		if c.After != "" {
@@ -331,7 +354,7 @@ func Validate(t *spec.Table) []error {
 			errs = append(errs, fmt.Errorf("error %q: the lexer returns it, but the error table lacks it", name))
 		}
 	}
-	for _, name := range []string{"NotSupported", "NeedAuth", "AlreadyAuth", "NeedUser", "TLSActive", "PlaintextRefused", "TooManyErrors", "Autologout", "Internal", "AuthCancelled"} {
+	for _, name := range []string{"NotSupported", "NeedAuth", "AlreadyAuth", "NeedUser", "TLSActive", "PlaintextRefused", "PlaintextDisabled", "TooManyErrors", "Autologout", "Internal", "AuthCancelled"} {
 		if !errNames[name] {
 			errs = append(errs, fmt.Errorf("error %q: the session sends it, but the error table lacks it", name))
 		}

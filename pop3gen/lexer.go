@@ -9,7 +9,7 @@ type Command struct {
 	Cmd Cmd
 	// Msg is the message-number; 0 when the argument is optional and absent.
 	Msg uint32
-	// Count is TOP's line count.
+	// Count is TOP's line count; a longer count saturates at 2^32-1 (RFC 1939 §7: the whole message).
 	Count uint32
 	// Arg1 is the word, secret, name, mechanism or language argument; nil when absent.
 	Arg1 []byte
@@ -45,7 +45,7 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	if err != nil {
 		return err
 	}
-	o := LexOptions{Lenient: v.LenientSeparators, MaxArg: v.MaxArgOctets, EightBit: v.UTF8 || m&ModeUTF8 != 0}
+	o := LexOptions{Lenient: v.LenientSeparators, Runs: v.SpaceRuns, MaxArg: v.MaxArgOctets, EightBit: v.UTF8 || m&ModeUTF8 != 0}
 	if line = o.TrimLeft(line); len(line) == 0 {
 		return ErrEmptyLine
 	}
@@ -75,11 +75,12 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			err = ErrBadDigest
 		}
 	case 10:
-		// "stat" spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004
+		// "stat" spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
 		if key != 0x73746174 {
 			return Unknown(line)
 		}
 		c.Cmd = CmdSTAT
+		o.IgnoreExtra = v.IgnoreExtraArgs // arguments are checked, then dropped
 		err = o.None(rest)
 	case 13:
 		// "retr" spec: RETR — RFC1939-5-RETR, C0011
@@ -95,7 +96,7 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			}
 		}
 	case 19:
-		// "pass" spec: PASS — RFC1939-7-PASS, V0011, C0010
+		// "pass" spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
 		if key != 0x70617373 {
 			return Unknown(line)
 		}
@@ -107,11 +108,12 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			c.Arg1, err = o.One(rest, o.EightBit)
 		}
 	case 21:
-		// "capa" spec: CAPA — RFC2449-5-CAPA
+		// "capa" spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
 		if key != 0x63617061 {
 			return Unknown(line)
 		}
 		c.Cmd = CmdCAPA
+		o.IgnoreExtra = v.IgnoreExtraArgs // arguments are checked, then dropped
 		err = o.None(rest)
 	case 27:
 		// "top" spec: TOP — RFC1939-7-TOP, V0007, C0006
@@ -124,7 +126,7 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			var a, b []byte
 			if a, b, err = o.Two(rest, false, false); err == nil {
 				if c.Msg, err = ParseMsgNum(a); err == nil {
-					c.Count, err = ParseNumber(b, ErrBadCount)
+					c.Count, err = ParseCount(b)
 				}
 			}
 		}
@@ -178,18 +180,20 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			c.Arg1, err = o.One(rest, o.EightBit)
 		}
 	case 52:
-		// "noop" spec: NOOP — RFC1939-5-NOOP
+		// "noop" spec: NOOP — RFC1939-5-NOOP, RFC1122-1.2.2
 		if key != 0x6e6f6f70 {
 			return Unknown(line)
 		}
 		c.Cmd = CmdNOOP
+		o.IgnoreExtra = v.IgnoreExtraArgs // arguments are checked, then dropped
 		err = o.None(rest)
 	case 54:
-		// "rset" spec: RSET — RFC1939-5-RSET
+		// "rset" spec: RSET — RFC1939-5-RSET, RFC1122-1.2.2
 		if key != 0x72736574 {
 			return Unknown(line)
 		}
 		c.Cmd = CmdRSET
+		o.IgnoreExtra = v.IgnoreExtraArgs // arguments are checked, then dropped
 		err = o.None(rest)
 	case 57:
 		// "list" spec: LIST — RFC1939-5-LIST, MS-2.1.5, V0005

@@ -34,6 +34,7 @@ type parseCase struct {
 	profiles []string // nil: every profile
 	want     Command  // Cmd set: the command expected
 	err      *Error   // or the error expected
+	set      []string // variations changed from the profile: "Name=value"
 }
 
 // parseCases covers every command of the table with accepted and rejected
@@ -96,11 +97,26 @@ var parseCases = []parseCase{
 	// No-argument commands.
 	{name: "RFC2595-4-STLS", line: "STLS\r\n", want: Command{Cmd: CmdSTLS}},
 	{name: "RFC2449-5-CAPA", line: "CAPA\r\n", want: Command{Cmd: CmdCAPA}},
-	{name: "CAPA with argument", line: "CAPA x\r\n", err: ErrExtraArgs},
+	{name: "CAPA with argument", line: "CAPA x\r\n", profiles: []string{e07, e10}, err: ErrExtraArgs},
 	{name: "RFC6856-2-UTF8", line: "UTF8\r\n", want: Command{Cmd: CmdUTF8}},
 	{name: "RFC1939-4-QUIT", line: "QUIT\r\n", want: Command{Cmd: CmdQUIT}},
 	{name: "RFC1939-5-STAT", line: "STAT\r\n", want: Command{Cmd: CmdSTAT}},
-	{name: "STAT with argument", line: "STAT 1\r\n", err: ErrExtraArgs},
+	{name: "STAT with argument", line: "STAT 1\r\n", profiles: []string{e07, e10}, err: ErrExtraArgs},
+
+	// RFC1122-1.2.2 IgnoreExtraArgs: CAPA, NOOP, STAT and RSET drop
+	// arguments in rfc1939; QUIT, STLS and UTF8 never do.
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs CAPA extra", line: "CAPA extra\r\n", profiles: []string{rfc}, want: Command{Cmd: CmdCAPA}},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs NOOP extra", line: "NOOP extra\r\n", profiles: []string{rfc}, want: Command{Cmd: CmdNOOP}},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs STAT two words", line: "STAT 1 two\r\n", profiles: []string{rfc}, want: Command{Cmd: CmdSTAT}},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs RSET extra", line: "RSET extra\r\n", profiles: []string{rfc}, want: Command{Cmd: CmdRSET}},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs NOOP extra off", line: "NOOP extra\r\n", profiles: []string{e07, e10}, err: ErrExtraArgs},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs NOOP extra set off", line: "NOOP extra\r\n", profiles: []string{rfc}, set: []string{"IgnoreExtraArgs=false"}, err: ErrExtraArgs},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs octets still checked", line: "NOOP ex\x01tra\r\n", profiles: []string{rfc}, err: ErrBadByte},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs 8-bit still checked", line: "NOOP \xc3\xa9\r\n", profiles: []string{rfc}, err: ErrBadByte},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs separator still checked", line: "NOOP\textra\r\n", profiles: []string{rfc}, err: ErrBadSeparator},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs QUIT extra refused", line: "QUIT extra\r\n", err: ErrExtraArgs},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs STLS extra refused", line: "STLS extra\r\n", err: ErrExtraArgs},
+	{name: "RFC1122-1.2.2 IgnoreExtraArgs UTF8 extra refused", line: "UTF8 extra\r\n", err: ErrExtraArgs},
 	{name: "RFC1939-5-NOOP", line: "NOOP\r\n", want: Command{Cmd: CmdNOOP}},
 	{name: "RFC1939-5-RSET", line: "RSET\r\n", want: Command{Cmd: CmdRSET}},
 
@@ -136,15 +152,36 @@ var parseCases = []parseCase{
 	// Found by FuzzParse (fuzz/testdata/fuzz/FuzzParse/df97364257a1c71c):
 	// a 3-letter keyword and one space make 4 octets, not a 4-letter keyword.
 	{name: "TOP and a space", line: "TOP ", profiles: []string{e07, e10}, err: ErrMissingArg},
-	{name: "TOP and a space strict", line: "TOP ", profiles: []string{rfc}, err: ErrBadSeparator},
-	{name: "TOP count overflow", line: "TOP 1 4294967296\r\n", err: ErrNumberTooLarge},
+	{name: "TOP and a space runs", line: "TOP ", profiles: []string{rfc}, err: ErrMissingArg},
+	{name: "TOP and a space strict", line: "TOP ", profiles: []string{rfc}, set: []string{"SpaceRuns=false"}, err: ErrBadSeparator},
+	// RFC1939-7-TOP: any count is taken; beyond 2^32-1 it saturates (the
+	// whole message either way).
+	{name: "RFC1939-7-TOP count 2^31", line: "TOP 1 2147483648\r\n", want: Command{Cmd: CmdTOP, Msg: 1, Count: 2147483648}},
+	{name: "RFC1939-7-TOP count 2^32-1", line: "TOP 1 4294967295\r\n", want: Command{Cmd: CmdTOP, Msg: 1, Count: 4294967295}},
+	{name: "RFC1939-7-TOP count 2^32 saturates", line: "TOP 1 4294967296\r\n", want: Command{Cmd: CmdTOP, Msg: 1, Count: 4294967295}},
+	{name: "RFC1939-7-TOP count 2^64 saturates", line: "TOP 1 18446744073709551616\r\n", want: Command{Cmd: CmdTOP, Msg: 1, Count: 4294967295}},
+	{name: "RFC1939-7-TOP count of 200 digits", line: "TOP 1 " + strings.Repeat("9", 200) + "\r\n", profiles: []string{rfc, e10}, want: Command{Cmd: CmdTOP, Msg: 1, Count: 4294967295}},
+	{name: "RFC1939-7-TOP count zero-padded", line: "TOP 1 " + strings.Repeat("0", 60) + "3\r\n", profiles: []string{rfc, e10}, want: Command{Cmd: CmdTOP, Msg: 1, Count: 3}},
+	{name: "RFC1939-7-TOP huge count then letter", line: "TOP 1 99999999999999999999x\r\n", err: ErrBadCount},
 	{name: "TOP three", line: "TOP 1 2 3\r\n", err: ErrExtraArgs},
 	{name: "8-bit number", line: "RETR 1\xb9\r\n", err: ErrBadByte},
 
 	// Separators: RFC1939-3-SPACE vs MS-2.1.1.
-	{name: "RFC1939-3-SPACE double space", line: "RETR  1\r\n", profiles: []string{rfc}, err: ErrBadSeparator},
+	{name: "RFC1939-3-SPACE double space", line: "RETR  1\r\n", profiles: []string{rfc}, set: []string{"SpaceRuns=false"}, err: ErrBadSeparator},
 	{name: "RFC1939-3-SPACE tab", line: "RETR\t1\r\n", profiles: []string{rfc}, err: ErrBadSeparator},
-	{name: "RFC1939-3-SPACE trailing", line: "RETR 1 \r\n", profiles: []string{rfc}, err: ErrBadSeparator},
+	{name: "RFC1939-3-SPACE trailing", line: "RETR 1 \r\n", profiles: []string{rfc}, set: []string{"SpaceRuns=false"}, err: ErrBadSeparator},
+	{name: "RFC1939-3-SPACE no-arg trailing", line: "STAT \r\n", profiles: []string{rfc}, set: []string{"SpaceRuns=false"}, err: ErrBadSeparator},
+	// RFC1122-1.2.2 SpaceRuns: runs of SPACE and trailing SPACE, never TAB.
+	{name: "RFC1122-1.2.2 SpaceRuns double space", line: "LIST  1\r\n", profiles: []string{rfc}, want: Command{Cmd: CmdLIST, Msg: 1}},
+	{name: "RFC1122-1.2.2 SpaceRuns trailing", line: "STAT \r\n", profiles: []string{rfc}, want: Command{Cmd: CmdSTAT}},
+	{name: "RFC1122-1.2.2 SpaceRuns trailing after argument", line: "DELE 1   \r\n", profiles: []string{rfc}, want: Command{Cmd: CmdDELE, Msg: 1}},
+	{name: "RFC1122-1.2.2 SpaceRuns between TOP's numbers", line: "TOP 1  5\r\n", profiles: []string{rfc}, want: Command{Cmd: CmdTOP, Msg: 1, Count: 5}},
+	{name: "RFC1122-1.2.2 SpaceRuns USER", line: "USER   bob \r\n", profiles: []string{rfc}, want: Command{Cmd: CmdUSER, Arg1: []byte("bob")}},
+	{name: "RFC1122-1.2.2 SpaceRuns LIST and spaces", line: "LIST  \r\n", profiles: []string{rfc}, want: Command{Cmd: CmdLIST}},
+	{name: "RFC1122-1.2.2 SpaceRuns no tab", line: "LIST 1\t\r\n", profiles: []string{rfc}, err: ErrBadSeparator},
+	{name: "RFC1122-1.2.2 SpaceRuns no tab after spaces", line: "LIST  \t1\r\n", profiles: []string{rfc}, err: ErrBadSeparator},
+	{name: "RFC1122-1.2.2 SpaceRuns no leading", line: " STAT\r\n", profiles: []string{rfc}, err: ErrUnknownCommand},
+	{name: "RFC1122-1.2.2 SpaceRuns PASS keeps spaces", line: "PASS  open sesame \r\n", profiles: []string{rfc}, set: []string{"PassKeepsSpaces=true"}, want: Command{Cmd: CmdPASS, Arg1: []byte(" open sesame ")}},
 	{name: "RFC1939-3-SPACE leading", line: " RETR 1\r\n", profiles: []string{rfc}, err: ErrUnknownCommand},
 	{name: "MS-2.1.1 double space", line: "RETR  1\r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdRETR, Msg: 1}},
 	{name: "MS-2.1.1 tab", line: "TOP\t1\t\t5\r\n", profiles: []string{e07, e10}, want: Command{Cmd: CmdTOP, Msg: 1, Count: 5}},
@@ -154,7 +191,13 @@ var parseCases = []parseCase{
 
 	// Lengths: RFC1939-3-ARG40, MS-2.1.2, E0006, E0007, RFC2449-4-CMD255.
 	{name: "RFC1939-3-ARG40 40 octets", line: "USER " + strings.Repeat("a", 40) + "\r\n", want: Command{Cmd: CmdUSER, Arg1: []byte(strings.Repeat("a", 40))}},
-	{name: "RFC1939-3-ARG40 41 octets", line: "USER " + strings.Repeat("a", 41) + "\r\n", profiles: []string{rfc}, err: ErrArgTooLong},
+	{name: "RFC1939-3-ARG40 41 octets", line: "USER " + strings.Repeat("a", 41) + "\r\n", profiles: []string{rfc}, set: []string{"MaxArgOctets=40"}, err: ErrArgTooLong},
+	{name: "RFC1939-3-ARG40 zero-padded number", line: "LIST " + strings.Repeat("0", 49) + "1\r\n", profiles: []string{rfc}, set: []string{"MaxArgOctets=40"}, err: ErrArgTooLong},
+	// RFC2449-4-CMD255: rfc1939 offers CAPA, so arguments run to the
+	// 255-octet command: a password manager's PASS, a zero-padded number.
+	{name: "RFC2449-4-CMD255 PASS of 248 octets", line: "PASS " + strings.Repeat("p", 248) + "\r\n", profiles: []string{rfc}, want: Command{Cmd: CmdPASS, Arg1: []byte(strings.Repeat("p", 248))}},
+	{name: "RFC2449-4-CMD255 PASS of 249 octets", line: "PASS " + strings.Repeat("p", 249) + "\r\n", profiles: []string{rfc}, err: ErrLineTooLong},
+	{name: "RFC2449-4-CMD255 zero-padded number", line: "LIST " + strings.Repeat("0", 49) + "1\r\n", profiles: []string{rfc, e10}, want: Command{Cmd: CmdLIST, Msg: 1}},
 	{name: "MS-2.1.2 41 octets", line: "USER " + strings.Repeat("a", 41) + "\r\n", profiles: []string{e10}, want: Command{Cmd: CmdUSER, Arg1: []byte(strings.Repeat("a", 41))}},
 	{name: "E0006 Exchange 2007 47 octets", line: "USER " + strings.Repeat("a", 40) + "\r\n", profiles: []string{e07}, want: Command{Cmd: CmdUSER, Arg1: []byte(strings.Repeat("a", 40))}},
 	{name: "E0006 Exchange 2007 48 octets", line: "USER " + strings.Repeat("a", 41) + "\r\n", profiles: []string{e07}, err: ErrLineTooLong},
@@ -180,6 +223,10 @@ func TestParse(t *testing.T) {
 		for _, p := range names {
 			t.Run(p+"/"+tc.name, func(t *testing.T) {
 				v := ps[p]
+				for _, kv := range tc.set {
+					name, value, _ := strings.Cut(kv, "=")
+					require.NoError(t, v.Set(name, value))
+				}
 				var got Command
 				err := got.Parse([]byte(tc.line), &v, 0)
 				if tc.err != nil {

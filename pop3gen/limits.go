@@ -85,6 +85,8 @@ var (
 	ErrTLSActive = &Error{Text: "TLS is already active"}
 	// spec: ErrPlaintextRefused — V0010
 	ErrPlaintextRefused = &Error{Code: CodeAuth, Text: "plaintext authentication disallowed on non-secure connections"}
+	// spec: ErrPlaintextDisabled — V0010
+	ErrPlaintextDisabled = &Error{Code: CodeAuth, Text: "plaintext authentication is disabled on this server"}
 	// spec: ErrTooManyErrors — C0005
 	ErrTooManyErrors = &Error{Text: "too many bad commands, closing connection"}
 	// spec: ErrAutologout — V0003

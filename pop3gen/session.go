@@ -19,7 +19,7 @@ type Handler interface {
 	// Pass handles PASS, which gives the password for the mailbox named by USER
 	// and opens the maildrop. secret is the password as the PassKeepsSpaces
 	// variation reads it; it aliases the read buffer.
-	// spec: PASS — RFC1939-7-PASS, V0011, C0010
+	// spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
 	Pass(w *Writer, secret []byte) error
 	// Apop handles APOP, which authenticates with the MD5 digest of the greeting's
 	// timestamp and a shared secret. name and digest alias the read buffer.
@@ -39,7 +39,7 @@ type Handler interface {
 	Stls(w *Writer) error
 	// Capa handles CAPA, which lists the capabilities of the server in the current
 	// state. st is the state the session is in.
-	// spec: CAPA — RFC2449-5-CAPA
+	// spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
 	Capa(w *Writer, st State) error
 	// Utf8 handles UTF8, which switches the session to UTF-8 mode: USER, PASS and
 	// APOP may carry UTF-8.
@@ -57,7 +57,7 @@ type Handler interface {
 	Quit(w *Writer, st State) error
 	// Stat handles STAT, which gives the number of messages and the size of the
 	// maildrop.
-	// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004
+	// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
 	Stat(w *Writer) error
 	// List handles LIST, which gives the scan listing of one message or of all.
 	// msg is the message-number, or 0 when the client gave none (the reply is then
@@ -74,14 +74,14 @@ type Handler interface {
 	Dele(w *Writer, msg uint32) error
 	// Noop handles NOOP, which does nothing but answer +OK (and reset the
 	// inactivity timer).
-	// spec: NOOP — RFC1939-5-NOOP
+	// spec: NOOP — RFC1939-5-NOOP, RFC1122-1.2.2
 	Noop(w *Writer) error
 	// Rset handles RSET, which unmarks every message marked deleted.
-	// spec: RSET — RFC1939-5-RSET
+	// spec: RSET — RFC1939-5-RSET, RFC1122-1.2.2
 	Rset(w *Writer) error
 	// Top handles TOP, which sends the header of message n, the blank line and the
-	// first k body lines. msg is the message-number, lines the count of body
-	// lines.
+	// first k body lines; any k of 1*DIGIT is taken, a k beyond the body sends the
+	// whole message. msg is the message-number, lines the count of body lines.
 	// spec: TOP — RFC1939-7-TOP, V0007, C0006
 	Top(w *Writer, msg, lines uint32) error
 	// Uidl handles UIDL, which gives the unique-id listing of one message or of
@@ -125,6 +125,7 @@ type Session struct {
 	bad   int     // consecutive rejected commands
 	cmd   Command // the command being parsed, kept here so that Feed does not allocate
 	stay  bool    // the command succeeded without taking its edge
+	done  uint64  // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -196,12 +197,25 @@ func (s *Session) PlaintextAllowed() bool {
 	return false
 }
 
+// PlaintextRefusal returns the refusal of plaintext authentication that
+// fits the PlaintextAuth variation: ErrPlaintextDisabled where it is never
+// allowed, ErrPlaintextRefused where only secure connections may use it
+// (MS-STANXPOP3 V0010). A handler that refuses a plaintext SASL mechanism
+// may return either error: the session sends this one.
+func (s *Session) PlaintextRefusal() *Error {
+	if s.V.PlaintextAuth == PlaintextAuthNever {
+		return ErrPlaintextDisabled
+	}
+	return ErrPlaintextRefused
+}
+
 // TLSStarted is called after the handshake that STLS began. The session
 // forgets what it learned before TLS (RFC 2595 §4) and stays in
 // AUTHORIZATION.
 func (s *Session) TLSStarted() {
 	s.mode |= ModeTLS | ModeSecure
 	s.last = CmdNone
+	s.done = 0
 	s.state = StateAuthorization
 }
 
@@ -262,7 +276,7 @@ func (s *Session) Dispatch(c *Command) Action {
 	case CmdUSER:
 		// spec: USER — RFC1939-7-USER, V0008, V0009, V0010
 		if !s.PlaintextAllowed() {
-			return s.reject(ErrPlaintextRefused)
+			return s.reject(s.PlaintextRefusal())
 		}
 		err = s.h.User(s.w, c.Arg1)
 		if s.V.UserAlwaysOK && err != nil && s.w.Lines() == 0 {
@@ -270,12 +284,12 @@ func (s *Session) Dispatch(c *Command) Action {
 			err = nil
 		}
 	case CmdPASS:
-		// spec: PASS — RFC1939-7-PASS, V0011, C0010
-		if s.last != CmdUSER {
+		// spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
+		if s.last != CmdUSER && !(s.V.StickyUser && s.done&(1<<CmdUSER) != 0) {
 			return s.reject(ErrNeedUser)
 		}
 		if !s.PlaintextAllowed() {
-			return s.reject(ErrPlaintextRefused)
+			return s.reject(s.PlaintextRefusal())
 		}
 		err = s.h.Pass(s.w, c.Arg1)
 	case CmdAPOP:
@@ -295,7 +309,7 @@ func (s *Session) Dispatch(c *Command) Action {
 		}
 		err = s.h.Stls(s.w)
 	case CmdCAPA:
-		// spec: CAPA — RFC2449-5-CAPA
+		// spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
 		err = s.h.Capa(s.w, s.state)
 	case CmdUTF8:
 		// spec: UTF8 — RFC6856-2-UTF8
@@ -309,7 +323,7 @@ func (s *Session) Dispatch(c *Command) Action {
 		s.state = CmdQUIT.Next(s.state)
 		err = s.h.Quit(s.w, s.state)
 	case CmdSTAT:
-		// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004
+		// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
 		err = s.h.Stat(s.w)
 	case CmdLIST:
 		// spec: LIST — RFC1939-5-LIST, MS-2.1.5, V0005
@@ -321,10 +335,10 @@ func (s *Session) Dispatch(c *Command) Action {
 		// spec: DELE — RFC1939-5-DELE
 		err = s.h.Dele(s.w, c.Msg)
 	case CmdNOOP:
-		// spec: NOOP — RFC1939-5-NOOP
+		// spec: NOOP — RFC1939-5-NOOP, RFC1122-1.2.2
 		err = s.h.Noop(s.w)
 	case CmdRSET:
-		// spec: RSET — RFC1939-5-RSET
+		// spec: RSET — RFC1939-5-RSET, RFC1122-1.2.2
 		err = s.h.Rset(s.w)
 	case CmdTOP:
 		// spec: TOP — RFC1939-7-TOP, V0007, C0006
@@ -347,9 +361,14 @@ func (s *Session) finish(c Cmd, err error) Action {
 	s.sasl = false
 	if err != nil {
 		s.stay = false
+		// A command that failed is no longer one that succeeded (a failed USER forgets the name).
+		s.done &^= 1 << c
 		e, ok := err.(*Error)
 		if !ok {
 			e = ErrInternal
+		}
+		if e == ErrPlaintextRefused {
+			e = s.PlaintextRefusal()
 		}
 		a := s.reject(e)
 		if then(c) == ActionClose {
@@ -366,8 +385,9 @@ func (s *Session) finish(c Cmd, err error) Action {
 		s.w.OK("")
 	}
 	s.last = c
-	if !s.stay {
-		s.state = c.Next(s.state)
+	s.done |= 1 << c
+	if next := c.Next(s.state); !s.stay && next != s.state {
+		s.state, s.done = next, 0
 	}
 	s.stay = false
 	return then(c)

@@ -312,6 +312,68 @@ func TestSessionPlaintextRefused(t *testing.T) {
 	h.expect("USER alice", "-ERR [AUTH]")
 }
 
+// TestSessionPlaintextDisabled: V0010 — under PlaintextAuth=never the
+// refusal says plaintext is disabled on this server, not that the
+// connection is insecure: even under TLS, for USER, PASS and a handler's
+// refusal of a plaintext SASL mechanism alike; under secure the old text
+// stays.
+func TestSessionPlaintextDisabled(t *testing.T) {
+	v := RFC1939()
+	require.NoError(t, v.Set("PlaintextAuth", "never"))
+	h := newHarness(t, v)
+	h.s.SetMode(ModeTLS | ModeSecure)
+	assert.Same(t, ErrPlaintextDisabled, h.s.PlaintextRefusal())
+	got, _ := h.send("USER alice")
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server\r\n", got)
+	got, _ = h.send("PASS secret")
+	assert.Equal(t, "-ERR "+ErrNeedUser.Text+"\r\n", got)
+	h.r.fail[CmdAUTH] = ErrPlaintextRefused
+	got, _ = h.send("AUTH PLAIN")
+	assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextDisabled.Text+"\r\n", got)
+
+	require.NoError(t, v.Set("PlaintextAuth", "secure"))
+	h = newHarness(t, v)
+	assert.Same(t, ErrPlaintextRefused, h.s.PlaintextRefusal())
+	got, _ = h.send("USER alice")
+	assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextRefused.Text+"\r\n", got)
+}
+
+// TestSessionStickyUser: RFC1939-7-PASS under StickyUser (RFC1122-1.2.2,
+// as Dovecot): PASS may follow a successful USER with other commands,
+// refused ones included, between; a failed USER or STLS forgets the name,
+// and a failed PASS does not. Off, PASS must come immediately.
+func TestSessionStickyUser(t *testing.T) {
+	for _, sticky := range []bool{false, true} {
+		v := RFC1939()
+		v.StickyUser = sticky
+		h := newHarness(t, v)
+		want := map[bool]string{false: "-ERR " + ErrNeedUser.Text, true: "+OK maildrop ready"}[sticky]
+		h.expect("USER alice", "+OK")
+		h.expect("CAPA", "+OK")
+		h.expect("NOOP", "-ERR")
+		h.expect("PASS secret", want)
+
+		h = newHarness(t, v)
+		h.expect("USER alice", "+OK")
+		h.expect("PASS wrong", "-ERR [AUTH]")
+		h.expect("CAPA", "+OK")
+		h.expect("PASS secret", want)
+
+		// A failed USER forgets the earlier name, sticky or not.
+		h = newHarness(t, v)
+		h.expect("USER alice", "+OK")
+		h.expect("USER bob", "-ERR [AUTH]")
+		h.expect("CAPA", "+OK")
+		h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+
+		// STLS forgets it too (RFC 2595 §4).
+		h = newHarness(t, v)
+		h.expect("USER alice", "+OK")
+		h.s.TLSStarted()
+		h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+	}
+}
+
 // TestSessionSASL: RFC5034-4-AUTH continuation lines, RFC5034-4-CANCEL and
 // bad base64.
 func TestSessionSASL(t *testing.T) {

@@ -14,6 +14,13 @@ type LexOptions struct {
 	// them around the arguments (MS-STANXPOP3 §2.1.1); otherwise exactly
 	// one SPACE separates (RFC 1939 §3).
 	Lenient bool
+	// Runs accepts a run of SPACEs where one separates, and SPACEs at the
+	// end of the line, but no TAB (SpaceRuns, RFC 1122 §1.2.2).
+	Runs bool
+	// IgnoreExtra checks the arguments of a command that takes none for
+	// separators and octets, then drops them instead of refusing them
+	// (IgnoreExtraArgs); the generated lexer sets it per command.
+	IgnoreExtra bool
 	// MaxArg is the longest argument in octets; 0 leaves arguments
 	// unchecked (MS-STANXPOP3 §2.1.2).
 	MaxArg int
@@ -101,10 +108,11 @@ func (o *LexOptions) isSep(c byte) bool { return c == ' ' || o.Lenient && c == '
 
 // Fields splits rest (what follows the keyword) into at most len(dst)
 // arguments and returns how many it found. More arguments than that give
-// ErrExtraArgs. Strictly, each argument follows exactly one SPACE and a
-// doubled, leading or trailing separator or a TAB is ErrBadSeparator;
-// under Lenient any run of SPACE and TAB separates and trailing ones are
-// ignored. Every argument is checked against MaxArg and for octets
+// ErrExtraArgs, unless IgnoreExtra drops them. Strictly, each argument
+// follows exactly one SPACE and a doubled, leading or trailing separator
+// or a TAB is ErrBadSeparator; under Runs any run of SPACE separates and
+// trailing SPACEs are ignored; under Lenient the same holds for runs of
+// SPACE and TAB. Every argument is checked against MaxArg and for octets
 // outside printable ASCII (8-bit octets pass only when eightBit).
 func (o *LexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Error) {
 	n, i := 0, 0
@@ -116,6 +124,19 @@ func (o *LexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Err
 			}
 			if i == len(rest) {
 				break
+			}
+		} else if o.Runs {
+			if rest[i] != ' ' {
+				return 0, ErrBadSeparator
+			}
+			for i < len(rest) && rest[i] == ' ' {
+				i++
+			}
+			if i == len(rest) {
+				break
+			}
+			if rest[i] == '\t' {
+				return 0, ErrBadSeparator
 			}
 		} else {
 			if rest[i] != ' ' {
@@ -141,14 +162,16 @@ func (o *LexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Err
 			}
 			i++
 		}
-		if n == len(dst) {
+		if n == len(dst) && !o.IgnoreExtra {
 			return 0, ErrExtraArgs
 		}
 		if o.MaxArg > 0 && i-start > o.MaxArg {
 			return 0, ErrArgTooLong
 		}
-		dst[n] = rest[start:i]
-		n++
+		if n < len(dst) {
+			dst[n] = rest[start:i]
+			n++
+		}
 	}
 	return n, nil
 }
@@ -222,6 +245,30 @@ func ParseNumber(b []byte, bad *Error) (uint32, *Error) {
 		}
 	}
 	return uint32(v), nil
+}
+
+// maxCount is where a line count saturates: the largest Command.Count.
+const maxCount = 1<<32 - 1
+
+// ParseCount parses TOP's line count: 1*DIGIT of any length (the command
+// line bounds it), leading zeros allowed. A count above maxCount saturates
+// there: RFC 1939 §7 sends the entire message for a count beyond the body,
+// and only a body of more than 2^32-1 lines (8 GiB of empty lines) could
+// tell the saturated count from the one sent.
+func ParseCount(b []byte) (uint32, *Error) {
+	if len(b) == 0 {
+		return 0, ErrBadCount
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, ErrBadCount
+		}
+		if v = v*10 + uint64(c-'0'); v > maxCount {
+			v = maxCount + 1 // stays above maxCount, never overflows
+		}
+	}
+	return uint32(min(v, maxCount)), nil
 }
 
 // ParseMsgNum parses a message-number: a decimal number from 1

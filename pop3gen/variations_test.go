@@ -15,7 +15,9 @@ func TestProfiles(t *testing.T) {
 	// MS-2.1.1 separators; MS-2.1.2 argument length.
 	assert.False(t, r.LenientSeparators)
 	assert.True(t, e7.LenientSeparators && e10.LenientSeparators)
-	assert.Equal(t, 40, r.MaxArgOctets)
+	// RFC2449-4-CMD255: rfc1939 offers CAPA, so the command length alone
+	// bounds arguments (RFC1939-3-ARG40's 40 is a setting, not a profile).
+	assert.Zero(t, r.MaxArgOctets)
 	assert.Zero(t, e7.MaxArgOctets)
 	assert.Zero(t, e10.MaxArgOctets)
 	// E0006, E0007, RFC2449-4-CMD255: command length.
@@ -46,6 +48,15 @@ func TestProfiles(t *testing.T) {
 	// V0001, C0007.
 	assert.True(t, r.InformativeErrors && e10.InformativeErrors)
 	assert.Equal(t, UIDLFormatDecimal, e10.UIDLFormat)
+	// RFC1122-1.2.2, RFC1939-3-SPACE, RFC1939-7-PASS, RFC1939-7-USER: what
+	// each profile accepts beyond the letter of RFC 1939.
+	assert.True(t, r.SpaceRuns && e7.SpaceRuns && e10.SpaceRuns)
+	assert.True(t, r.IgnoreExtraArgs)
+	assert.False(t, e7.IgnoreExtraArgs || e10.IgnoreExtraArgs)
+	assert.False(t, r.StickyUser || e7.StickyUser || e10.StickyUser)
+	assert.Equal(t, UserNameCaseKeep, r.UserNameCase)
+	assert.Equal(t, UserNameCaseLower, e7.UserNameCase)
+	assert.Equal(t, UserNameCaseLower, e10.UserNameCase)
 
 	for _, v := range []Variations{r, e7, e10} {
 		assert.NoError(t, v.Check())

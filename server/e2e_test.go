@@ -51,7 +51,7 @@ func TestEveryCommandEveryProfile(t *testing.T) {
 			assert.Equal(t, "+OK 2 "+size2, c.cmd("LIST 2"))
 			assert.Equal(t, "+OK 67 octets", c.cmd("RETR 2"))
 			assert.Equal(t, []string{"From: b@example.org", "Subject: two", "", ".dot line", ".", "line 2", "line 3"}, c.multi())
-			assert.Equal(t, "+OK 67 octets", c.cmd("TOP 2 1"))
+			assert.Equal(t, "+OK 48 octets", c.cmd("TOP 2 1"), "the octets TOP sends, not the message's 67")
 			assert.Equal(t, []string{"From: b@example.org", "Subject: two", "", ".dot line"}, c.multi())
 			assert.Equal(t, "+OK unique-id listing follows", c.cmd("UIDL"))
 			assert.Equal(t, []string{"1 1", "2 2"}, c.multi())
@@ -371,8 +371,8 @@ func TestUserNamesStayInRoot(t *testing.T) {
 func TestPlaintextPolicy(t *testing.T) {
 	e := newEnv(t, "exchange2010", set("PlaintextAuth=never"))
 	c := e.dial()
-	assert.Equal(t, "-ERR [AUTH] plaintext authentication disallowed on non-secure connections", c.cmd("USER alice"))
-	assert.Equal(t, "-ERR [AUTH] plaintext authentication disallowed on non-secure connections", c.cmd("AUTH PLAIN"))
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("USER alice"))
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("AUTH PLAIN"))
 	c.cmd("CAPA")
 	capa := c.multi()
 	assert.NotContains(t, capa, "USER")
@@ -704,4 +704,189 @@ func TestLoginDelay(t *testing.T) {
 	c = e.dial()
 	c.cmd("USER alice")
 	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS wrong"), "a wrong password is still just wrong")
+}
+
+// withUsers is an option that serves the test users plus the passwd-file
+// lines given (name:{PLAIN}secret::::::).
+func withUsers(t testing.TB, lines ...string) func(*server.Config) {
+	p := filepath.Join(t.TempDir(), "passwd")
+	require.NoError(t, os.WriteFile(p, []byte(passwdFile(t)+strings.Join(lines, "\n")+"\n"), 0o600))
+	return func(c *server.Config) { c.Passwd = p }
+}
+
+// TestLongPassRFC1939: RFC2449-4-CMD255 — the rfc1939 profile offers CAPA,
+// so a PASS of 255 octets (CRLF included) from a password manager logs in;
+// RFC1939-3-ARG40, the strict 40-octet reading, is still a setting.
+func TestLongPassRFC1939(t *testing.T) {
+	pw := strings.Repeat("Zq9!", 62) // 248 octets: "PASS " + 248 + CRLF = 255
+	require.Len(t, "PASS "+pw+"\r\n", 255)
+	e := newEnv(t, "rfc1939", withUsers(t, "frank:{PLAIN}"+pw+"::::::"))
+	c := e.dial()
+	assert.Equal(t, "+OK", c.cmd("USER frank")[:3])
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS "+pw))
+	c = e.dial()
+	c.cmd("USER frank")
+	assert.Equal(t, "-ERR command line too long", c.cmd("PASS "+pw+"x"), "256 octets")
+
+	strict := newEnv(t, "rfc1939", withUsers(t, "frank:{PLAIN}"+pw+"::::::"), set("MaxArgOctets=40"))
+	c = strict.dial()
+	c.cmd("USER frank")
+	assert.Equal(t, "-ERR argument too long", c.cmd("PASS "+pw))
+}
+
+// TestStrictOrLiberalPerProfile shows each decision of the table on the
+// spellings Dovecot accepts (RFC1122-1.2.2), per profile: SpaceRuns
+// (RFC1939-3-SPACE), IgnoreExtraArgs (RFC1939-3-KEYWORD), zero-padded
+// numbers beyond 40 octets (RFC2449-4-CMD255, MS-2.1.2; Exchange 2007's
+// 47-octet command refuses them, E0006), TOP counts of 2^31 and more
+// (RFC1939-7-TOP), and QUIT extra, refused everywhere.
+func TestStrictOrLiberalPerProfile(t *testing.T) {
+	padded := "LIST " + strings.Repeat("0", 45) + "1"
+	for _, tc := range []struct {
+		line string
+		want map[string]string // reply prefix by profile
+	}{
+		{"STAT ", map[string]string{"rfc1939": "+OK 2 112", "exchange2007": "+OK 2 112", "exchange2010": "+OK 2 112"}},
+		{"LIST  1", map[string]string{"rfc1939": "+OK 1 45", "exchange2007": "+OK 1 45", "exchange2010": "+OK 1 45"}},
+		{"DELE 1 ", map[string]string{"rfc1939": "+OK", "exchange2007": "+OK", "exchange2010": "+OK"}},
+		{"RSET extra", map[string]string{"rfc1939": "+OK", "exchange2007": "-ERR too many arguments", "exchange2010": "-ERR too many arguments"}},
+		{"NOOP extra", map[string]string{"rfc1939": "+OK", "exchange2007": "-ERR too many arguments", "exchange2010": "-ERR too many arguments"}},
+		{"STAT extra", map[string]string{"rfc1939": "+OK 2 112", "exchange2007": "-ERR too many arguments", "exchange2010": "-ERR too many arguments"}},
+		{"LIST\t1", map[string]string{"rfc1939": "-ERR separate keyword", "exchange2007": "+OK 1 45", "exchange2010": "+OK 1 45"}},
+		{padded, map[string]string{"rfc1939": "+OK 1 45", "exchange2007": "-ERR command line too long", "exchange2010": "+OK 1 45"}},
+		{"TOP 2 2147483648", map[string]string{"rfc1939": "+OK 67 octets", "exchange2007": "+OK 67 octets", "exchange2010": "+OK 67 octets"}},
+		{"TOP 2 18446744073709551616", map[string]string{"rfc1939": "+OK 67 octets", "exchange2007": "+OK 67 octets", "exchange2010": "+OK 67 octets"}},
+		{"QUIT extra", map[string]string{"rfc1939": "-ERR too many arguments", "exchange2007": "-ERR too many arguments", "exchange2010": "-ERR too many arguments"}},
+	} {
+		for _, p := range allProfiles {
+			t.Run(p+"/"+tc.line, func(t *testing.T) {
+				e := newEnv(t, p, set("ExactSizes=true"))
+				e.deliver("alice", msg1, "")
+				e.deliver("alice", msg2, "")
+				c := e.login("alice", "secret")
+				got := c.cmd(tc.line)
+				assert.True(t, strings.HasPrefix(got, tc.want[p]), "%s under %s: got %q, want %q", tc.line, p, got, tc.want[p])
+				if strings.HasPrefix(got, "+OK") && strings.HasPrefix(tc.line, "TOP") {
+					assert.Len(t, c.multi(), 7, "the whole of message 2")
+				}
+				// The session goes on after each of them.
+				assert.True(t, strings.HasPrefix(c.cmd("NOOP"), "+OK"))
+			})
+		}
+	}
+	// The 40-octet reading refuses the padded number.
+	e := newEnv(t, "rfc1939", set("MaxArgOctets=40"))
+	e.deliver("alice", msg1, "")
+	assert.Equal(t, "-ERR argument too long", e.login("alice", "secret").cmd(padded))
+}
+
+// TestQuitExtraRemovesNothing: RFC1939-6-UPDATE is entered only by a plain
+// QUIT: "QUIT extra" after DELE is refused in every profile, and a client
+// that then drops the connection loses nothing (RFC1122-1.2.2 stops short
+// of what removes messages).
+func TestQuitExtraRemovesNothing(t *testing.T) {
+	for _, p := range allProfiles {
+		e := newEnv(t, p)
+		e.deliver("alice", msg1, "")
+		c := e.login("alice", "secret")
+		require.True(t, strings.HasPrefix(c.cmd("DELE 1"), "+OK"))
+		assert.Equal(t, "-ERR too many arguments", c.cmd("QUIT extra"), p)
+		_ = c.c.Close()
+		require.Eventually(t, func() bool { return e.srv.Sessions() == 0 }, 5*time.Second, 10*time.Millisecond)
+		assert.Len(t, e.files("alice"), 1, "%s: the message marked deleted is still there", p)
+		c = e.login("alice", "secret")
+		assert.True(t, strings.HasPrefix(c.cmd("LIST 1"), "+OK 1 "), p)
+	}
+}
+
+// TestTopStatesOctetsSent: RFC1939-7-TOP — the +OK line of TOP gives the
+// octets of the CRLF form of what follows it (header, blank line, k body
+// lines), measured before the status line, not the message's size; a
+// count of 2^31 and more sends the whole message, whose octets then equal
+// LIST's (RETR's) size, under every profile.
+func TestTopStatesOctetsSent(t *testing.T) {
+	for _, p := range allProfiles {
+		e := newEnv(t, p, set("ExactSizes=true"))
+		e.deliver("alice", msg2, "")                        // LF lines: 67 octets in CRLF form
+		e.deliver("alice", "A: 1\r\n\r\nx\r\ny\ny\r\n", "") // mixed line ends
+		c := e.login("alice", "secret")
+		for _, tc := range []struct {
+			line   string
+			lines  int
+			octets int
+		}{
+			{"TOP 1 0", 3, len("From: b@example.org\r\nSubject: two\r\n\r\n")},
+			{"TOP 1 1", 4, len("From: b@example.org\r\nSubject: two\r\n\r\n.dot line\r\n")},
+			{"TOP 1 3", 6, len("From: b@example.org\r\nSubject: two\r\n\r\n.dot line\r\n.\r\nline 2\r\n")},
+			{"TOP 1 2147483648", 7, 67},
+			{"TOP 1 4294967295", 7, 67},
+			{"TOP 1 99999999999999999999999999999", 7, 67},
+			{"TOP 2 1", 3, len("A: 1\r\n\r\nx\r\n")},
+			{"TOP 2 9", 5, len("A: 1\r\n\r\nx\r\ny\r\ny\r\n")},
+		} {
+			assert.Equal(t, "+OK "+strconv.Itoa(tc.octets)+" octets", c.cmd(tc.line), "%s: %s", p, tc.line)
+			assert.Len(t, c.multi(), tc.lines, "%s: %s", p, tc.line)
+		}
+		assert.Equal(t, "+OK 1 67", c.cmd("LIST 1"), p)
+		assert.Equal(t, "+OK 67 octets", c.cmd("RETR 1"), p)
+		c.multi()
+	}
+}
+
+// TestUserNameCase: RFC1939-7-USER — UserNameCase keeps the name as sent
+// (rfc1939: Bob and bob may be two mailboxes) or lower-cases it before the
+// lookup (the Exchange profiles, and Dovecot's default), in USER, APOP and
+// SASL alike (V0008: under Exchange USER is +OK either way).
+func TestUserNameCase(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	c := e.dial()
+	assert.Equal(t, "+OK", c.cmd("USER ALICE")[:3])
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS secret"))
+
+	for _, env := range []*env{newEnv(t, "rfc1939", set("UserNameCase=lower")), newEnv(t, "exchange2010")} {
+		env.login("AlIcE", "secret")
+		c = env.dial()
+		ir := base64.StdEncoding.EncodeToString([]byte("\x00BOB\x00hunter2"))
+		assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("AUTH PLAIN "+ir))
+	}
+	lower := newEnv(t, "rfc1939", set("UserNameCase=lower"))
+	c = lower.dial()
+	stamp := c.greeting[strings.IndexByte(c.greeting, '<') : strings.IndexByte(c.greeting, '>')+1]
+	sum := md5.Sum([]byte(stamp + "secret"))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("APOP ALICE "+hex.EncodeToString(sum[:])))
+}
+
+// TestStickyUser: RFC1939-7-PASS — under rfc1939 PASS must follow USER
+// immediately; with StickyUser (Dovecot's behaviour, RFC1122-1.2.2) other
+// commands may come between.
+func TestStickyUser(t *testing.T) {
+	e := newEnv(t, "rfc1939")
+	c := e.dial()
+	c.cmd("USER alice")
+	c.cmd("CAPA")
+	c.multi()
+	assert.Equal(t, "-ERR PASS must follow a successful USER", c.cmd("PASS secret"))
+
+	e = newEnv(t, "rfc1939", set("StickyUser=true"))
+	c = e.dial()
+	c.cmd("USER alice")
+	c.cmd("CAPA")
+	c.multi()
+	assert.True(t, strings.HasPrefix(c.cmd("NOOP"), "-ERR"))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS secret"))
+}
+
+// TestPlaintextDisabledText: V0010 — under PlaintextAuth=never the refusal
+// says plaintext authentication is disabled on this server, over implicit
+// TLS and on a trusted connection too, where "non-secure connections"
+// would be false; under secure the refusal on an untrusted connection
+// still names the insecure connection.
+func TestPlaintextDisabledText(t *testing.T) {
+	e := newEnv(t, "rfc1939", set("PlaintextAuth=never"))
+	for _, c := range []*client{e.dial(), e.dialTLS()} {
+		assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("USER alice"))
+		assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("AUTH PLAIN"))
+	}
+	s := newEnv(t, "exchange2010", untrusted)
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication disallowed on non-secure connections", s.dial().cmd("USER alice"))
 }

@@ -100,6 +100,14 @@ type Command struct {
 	// answered +OK even when the handler refuses it (USER under
 	// MS-STANXPOP3 V0008: the refusal comes at PASS).
 	AlwaysOKWhen string
+	// AfterAnyWhen names a boolean variation under which After is met by
+	// any earlier success of that command in the same state, not only the
+	// one immediately before (PASS under StickyUser).
+	AfterAnyWhen string
+	// IgnoresArgsWhen names a boolean variation under which arguments given
+	// to a command of the NoArgs grammar are checked for separators and
+	// octets, then ignored, instead of refused (NOOP under IgnoreExtraArgs).
+	IgnoresArgsWhen string
 	// LongArgs exempts the arguments from MaxArgOctets, for commands
 	// whose arguments are bounded only by the command length (AUTH's
 	// initial response, RFC 5034 §4).
