@@ -93,12 +93,13 @@ func treeServer(profile string) *treeEnv {
 	return treeEnvs[profile]
 }
 
-// treeFile is a regular file the case created in new/ or cur/: a message.
+// treeFile is a regular file the case created: a message in new/ or cur/.
 type treeFile struct {
 	id      string // its X-Tree-Id
 	rel     string // new/NAME or cur/NAME
 	base    string // the name before ":"
 	content []byte
+	tmp     bool // in tmp/: not a message, but a symlink may lead to it
 }
 
 // treeCase is one case being run.
@@ -223,9 +224,7 @@ func (c *treeCase) build() {
 			content := append([]byte("X-Tree-Id: "+id+"\n"), e.Body...)
 			if err = os.WriteFile(path, content, 0o600); err == nil {
 				regular = append(regular, path)
-				if e.Where != Tmp {
-					c.files[id] = &treeFile{id: id, rel: e.Where.String() + "/" + name, base: strings.SplitN(name, ":", 2)[0], content: content}
-				}
+				c.files[id] = &treeFile{id: id, rel: e.Where.String() + "/" + name, base: strings.SplitN(name, ":", 2)[0], content: content, tmp: e.Where == Tmp}
 			}
 		case KindFIFO:
 			err = syscall.Mkfifo(path, 0o600)
@@ -590,7 +589,7 @@ func (c *treeCase) checkNothingLost(deleted map[string]bool) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		f := c.files[id]
-		if deleted[id] {
+		if deleted[id] || f.tmp {
 			continue
 		}
 		got, ok := left[id]
