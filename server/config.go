@@ -26,6 +26,16 @@ import (
 //	fail_delay  = "2s"
 //	login_delay = "60s"
 //	expire      = "NEVER"
+//	user        = "pop3"
+//	group       = "mail"
+//	trusted_networks = ["127.0.0.1/32"]
+//	require_tls = false
+//	tls_handshake_timeout = "10s"
+//	max_sessions = 10000
+//	max_preauth_per_ip = 10
+//	max_sessions_per_user = 10
+//	min_write_rate = 1024
+//	write_rate_grace = "10s"
 //	[set]
 //	MaxCommandOctets = "1024"
 type Config struct {

@@ -430,3 +430,28 @@ func TestTLSHandshakeFailureLogged(t *testing.T) {
 	waitLog(`msg="TLS handshake timed out"`)
 	require.NotContains(t, logs.String(), `msg="TLS handshake failed"`, "every failure here has a cause")
 }
+
+// TestLimitConfigErrors: a bad limit or trust setting stops the server at
+// start with a message that names it.
+func TestLimitConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		change func(*server.Config)
+		want   string
+	}{
+		{func(c *server.Config) { c.TLSHandshakeTimeout = 0 }, "TLS handshake timeout 0s is outside (0, 5m]"},
+		{func(c *server.Config) { c.MaxPreauthPerIP = 0 }, "max unauthenticated connections per address 0 must be at least 1"},
+		{func(c *server.Config) { c.MaxSessionsPerUser = 0 }, "max sessions per user 0 must be at least 1"},
+		{func(c *server.Config) { c.MinWriteRate = -1 }, "min write rate -1 must not be negative"},
+		{func(c *server.Config) { c.TrustedNetworks = []string{"loopback"} }, `trusted network "loopback"`},
+		{func(c *server.Config) { c.RequireTLS = true }, "--require-tls needs --tls-cert and --tls-key"},
+	} {
+		c := server.DefaultConfig()
+		c.Listen = []string{"127.0.0.1:0"}
+		c.MailRoot = t.TempDir()
+		c.Passwd = filepath.Join(c.MailRoot, "passwd")
+		require.NoError(t, os.WriteFile(c.Passwd, []byte("alice:{PLAIN}x\n"), 0o600))
+		tc.change(&c)
+		_, err := server.New(c, nil)
+		require.ErrorContains(t, err, tc.want)
+	}
+}
