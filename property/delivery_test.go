@@ -86,11 +86,11 @@ func deliveryPlanGen() gopter.Gen {
 //
 // The seed is printed; POP3KIT_PROPERTY_SEED replays the plans (the
 // interleaving is the scheduler's). POP3KIT_PROPERTY_RUNS sets the number
-// of cases (default 10, about a second each).
+// of cases (default 30, about a quarter of a second each).
 func TestDeliveriesAndTwoServers(t *testing.T) {
 	params := parameters(t)
 	if os.Getenv("POP3KIT_PROPERTY_RUNS") == "" {
-		params.MinSuccessfulTests = 10
+		params.MinSuccessfulTests = 30
 	}
 	params.MaxShrinkCount = 0 // a race does not shrink: the seed replays the plan
 	const profile = "exchange2010"
@@ -104,6 +104,8 @@ func TestDeliveriesAndTwoServers(t *testing.T) {
 	props := gopter.NewProperties(params)
 	props.Property("unique-ids stay, nothing unmarked is lost", prop.ForAll(w.run, deliveryPlanGen()))
 	check(t, props)
+	t.Logf("%d cases: %d sessions on the in-process pop3d, %d on the pop3d process; %d messages delivered, %d DELEs confirmed by QUIT",
+		w.cases, w.sessions[0].Load(), w.sessions[1].Load(), w.delivered.Load(), w.removed.Load())
 }
 
 // deliveryWorld is the servers a case runs against.
@@ -112,22 +114,25 @@ type deliveryWorld struct {
 	sub   *proc
 	addrs [2]string
 	cases int
+	// For the summary: sessions per server, messages delivered and
+	// removed.
+	sessions           [2]atomic.Int64
+	delivered, removed atomic.Int64
 }
 
 var serverNames = [2]string{"in-process pop3d", "pop3d process"}
 
 // deliveryCase is the shared state of one case.
 type deliveryCase struct {
-	mu       sync.Mutex
-	content  map[string][]byte // token → the message as delivered
-	uidOf    map[string]string // token → unique-id, as first seen
-	tokOf    map[string]string // unique-id → token, as first seen
-	firstAt  map[string]string // unique-id → who saw it first
-	deleted  map[string]bool   // tokens a QUIT answered +OK for
-	maybe    map[string]bool   // tokens DELE'd before a QUIT that got no answer
-	failure  string
-	failed   atomic.Bool
-	sessions atomic.Int64
+	mu      sync.Mutex
+	content map[string][]byte // token → the message as delivered
+	uidOf   map[string]string // token → unique-id, as first seen
+	tokOf   map[string]string // unique-id → token, as first seen
+	firstAt map[string]string // unique-id → who saw it first
+	deleted map[string]bool   // tokens a QUIT answered +OK for
+	maybe   map[string]bool   // tokens DELE'd before a QUIT that got no answer
+	failure string
+	failed  atomic.Bool
 }
 
 func (c *deliveryCase) fail(format string, args ...any) {
@@ -187,6 +192,7 @@ func (w *deliveryWorld) run(pl deliveryPlan) string {
 				c.fail("delivering %s: %v", tok, err)
 				return
 			}
+			w.delivered.Add(1)
 		}
 	}()
 	for ci, sessions := range pl.Clients {
@@ -271,7 +277,7 @@ func tokenOf(m []byte) string {
 // first sp.Dele downloaded now; QUIT or a dropped connection.
 func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, known map[string]string) (seen map[string]bool) {
 	seen = map[string]bool{}
-	c.sessions.Add(1)
+	w.sessions[sp.Server].Add(1)
 	// A temporary refusal ([IN-USE], [SYS/TEMP]: a lock held a while by
 	// the other server) is retried, as a client would; three in a row
 	// fail the case.
@@ -375,6 +381,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 	for _, tok := range marked {
 		if err == nil && strings.HasPrefix(r, "+OK") {
 			c.deleted[tok] = true
+			w.removed.Add(1)
 		} else {
 			c.maybe[tok] = true
 		}
