@@ -34,11 +34,14 @@ import (
 //   - no unique-id is given to two messages, and the ones given to new
 //     messages are above every one given before.
 //
-// POP3KIT_CRASH_ROUNDS sets the rounds (default 20); POP3KIT_CRASH_SEED
+// POP3KIT_CRASH_ROUNDS sets the rounds (default 20, 8 with -short); POP3KIT_CRASH_SEED
 // (or POP3KIT_PROPERTY_SEED) replays the deliveries, the choices and the
 // delays.
 func TestCrashRounds(t *testing.T) {
 	rounds := 20
+	if testing.Short() {
+		rounds = 8 // make race: the plain run has done 20
+	}
 	if s := os.Getenv("POP3KIT_CRASH_ROUNDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {

@@ -86,11 +86,15 @@ func deliveryPlanGen() gopter.Gen {
 //
 // The seed is printed; POP3KIT_PROPERTY_SEED replays the plans (the
 // interleaving is the scheduler's). POP3KIT_PROPERTY_RUNS sets the number
-// of cases (default 30, about a quarter of a second each).
+// of cases (default 30, about a quarter of a second each; 10 with
+// -short).
 func TestDeliveriesAndTwoServers(t *testing.T) {
 	params := parameters(t)
 	if os.Getenv("POP3KIT_PROPERTY_RUNS") == "" {
 		params.MinSuccessfulTests = 30
+		if testing.Short() {
+			params.MinSuccessfulTests = 10 // make race: the plain run has done 30
+		}
 	}
 	params.MaxShrinkCount = 0 // a race does not shrink: the seed replays the plan
 	const profile = "exchange2010"
