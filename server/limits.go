@@ -105,7 +105,7 @@ func (s *Server) evictLocked(o *slot) {
 	o.evicted.Store(true)
 	s.releaseLocked(o)
 	_ = o.c.SetDeadline(time.Now())
-	s.log.Info("evicted the oldest connection that had not logged in", "remote", o.c.RemoteAddr().String(), "age", time.Since(o.start).Round(time.Millisecond))
+	// The evicted session logs it, outside s.mu.
 }
 
 // releaseLocked uncounts sl if it still holds its slot. s.mu is held.

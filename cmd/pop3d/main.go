@@ -94,7 +94,8 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		handshakeTimeout        = fs.String("tls-handshake-timeout", "", "time a TLS handshake may take (default 10s)")
 		maxPreauth              = fs.Int("max-preauth-per-ip", 0, "connections not yet logged in from one address, IPv6 by /64 (default 10)")
 		maxPerUser              = fs.Int("max-sessions-per-user", 0, "logged-in sessions of one user (default 10)")
-		minWriteRate            = fs.Int("min-write-rate", -1, "least octets/s a client must read a reply at, after a grace of 10s; 0 turns it off (default 1024)")
+		minWriteRate            = fs.Int("min-write-rate", 0, "least octets/s a client must read a reply at, after --write-rate-grace; 0 turns it off (default 1024)")
+		writeRateGrace          = fs.String("write-rate-grace", "", "time every reply gets on top of --min-write-rate (default 10s)")
 		demoDir                 = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
 	)
 	fs.Var(&listen, "listen", "plain POP3 `address` (repeatable; STLS there when TLS is configured)")
@@ -184,8 +185,13 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if *maxPerUser != 0 {
 		cfg.MaxSessionsPerUser = *maxPerUser
 	}
-	if *minWriteRate >= 0 {
+	if given["min-write-rate"] {
 		cfg.MinWriteRate = *minWriteRate
+	}
+	if *writeRateGrace != "" {
+		if err := cfg.WriteRateGrace.UnmarshalText([]byte(*writeRateGrace)); err != nil {
+			return fmt.Errorf("--write-rate-grace: %v", err)
+		}
 	}
 	if *runAs != "" {
 		cfg.User = *runAs
