@@ -50,6 +50,10 @@ var treeSeeds = []struct {
 		{Kind: KindSymlink, Where: Cur, Name: []byte("1700000001.M2P1.link:2,S"), Target: TargetOther},
 		msg(New, "1700000002.M3P1.host", "Subject: three\n\nbye\n"),
 	}}},
+	{"symlink-to-dev-zero", "a link to /dev/zero burns a core after the client left (issue 11: special files)", Tree{Profile: 2, Entries: []Entry{
+		msg(Cur, "1700000000.M1P1.host:2,S", "Subject: one\n\nhello\n"),
+		{Kind: KindSymlink, Where: Cur, Name: []byte("1700000001.M2P1.zero:2,"), Target: TargetDevZero},
+	}}},
 	{"symlink-inside", "a link to a message of the same maildrop may be served or skipped, never lose the message", Tree{Profile: 2, Dele: 0b10, Entries: []Entry{
 		msg(Cur, "1700000000.M1P1.host:2,S", "Subject: one\n\nhello\n"),
 		{Kind: KindSymlink, Where: New, Name: []byte("1700000001.M2P1.link"), Target: TargetInside},

@@ -120,16 +120,17 @@ func (c *treeCase) fail(format string, args ...any) {
 // FuzzMaildropTree: the input is also the file system of the maildrop
 // (names with spaces, newlines and 8-bit octets, new/cur collisions,
 // ":2,flags" variants of a name, huge ",S=" fields, FIFOs, directories,
-// symlinks inside, to another user and out of the mail root, a user
-// directory that is a symlink, and the bytes of both UID lists). A session
+// symlinks inside, to another user, out of the mail root and to /dev/zero,
+// a user directory that is a symlink, and the bytes of both UID lists;
+// seeds for each class in testdata/fuzz/FuzzMaildropTree). A session
 // logs in, runs STAT, LIST, UIDL, RETR of every message and DELE of a
 // chosen subset, and QUITs; a second session logs in again. Oracles:
 //
 //   - no hang: every reply within replyBound, every session goroutine
 //     returns, the case within caseBound;
 //   - no escape: no reply carries the sentinel's or the other user's
-//     content, nothing outside f's maildrop is created or changed (no
-//     cur/new/tmp or lock files);
+//     content or more data than any message, nothing outside f's
+//     maildrop is created or changed (no cur/new/tmp or lock files);
 //   - no unmarked message lost: every regular file of new/ and cur/ that
 //     was not DELE'd is still in new/ or cur/ with its content;
 //   - the mailbox still opens: both logins are +OK (when ROOT/f is a real
@@ -245,6 +246,8 @@ func (c *treeCase) build() {
 				} else {
 					to, _ = filepath.Rel(dir, regular[int(e.Index)%len(regular)])
 				}
+			case TargetDevZero:
+				to = "/dev/zero"
 			default:
 				to = "missing"
 			}
@@ -525,12 +528,19 @@ func (tc *treeConn) status(cmd string) string {
 	return strings.TrimSuffix(l, "\r\n")
 }
 
+// maxTreeData bounds the data of one reply: no message of a tree comes
+// near it, and an endless one (/dev/zero) must not fill the memory.
+const maxTreeData = 64 << 10
+
 // data reads a multi-line reply's data, unstuffed, in CRLF form.
 func (tc *treeConn) data(cmd string) []byte {
 	_ = tc.conn.SetDeadline(time.Now().Add(replyBound))
-	b, err := io.ReadAll(pop3gen.NewDotReader(tc.r))
+	b, err := io.ReadAll(io.LimitReader(pop3gen.NewDotReader(tc.r), maxTreeData+1))
 	tc.escaped(cmd, b)
 	tc.c.log = append(tc.c.log, fmt.Sprintf("S: (%d octets of data)", len(b)))
+	if len(b) > maxTreeData {
+		tc.c.fail("escape: the data of %q goes on past %d octets, more than any message of the maildrop: %.100q", cmd, maxTreeData, b)
+	}
 	if err != nil {
 		tc.c.fail("hang or close: the data of %q did not end within %v: %v", cmd, replyBound, err)
 	}

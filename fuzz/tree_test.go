@@ -59,6 +59,7 @@ const (
 	TargetOther                     // a message of another user (g)
 	TargetInside                    // an earlier regular file of this maildrop (Index)
 	TargetDangling                  // nothing
+	TargetDevZero                   // /dev/zero: endless, outside the root
 	numTargets
 )
 
