@@ -277,6 +277,7 @@ commands some other way may call it directly.`)
 			jen.Id("s").Dot("stay").Op("=").False(),
 			jen.Comment("A command that failed is no longer one that succeeded (a failed USER forgets the name)."),
 			jen.Id("s").Dot("done").Op("&^=").Lit(1).Op("<<").Id("c"),
+			forgets(g),
 			jen.List(jen.Id("e"), jen.Id("ok")).Op(":=").Id("err").Assert(jen.Op("*").Id("Error")),
 			jen.If(jen.Op("!").Id("ok")).Block(jen.Id("e").Op("=").Id("ErrInternal")),
 			jen.If(jen.Id("e").Op("==").Id("ErrPlaintextRefused")).Block(jen.Id("e").Op("=").Id("s").Dot("PlaintextRefusal").Call()),
@@ -326,6 +327,26 @@ commands some other way may call it directly.`)
 		jen.Return(jen.Id("s").Dot("finish").Call(jen.Id("CmdAUTH"), jen.Id("s").Dot("h").Dot("AuthNext").Call(jen.Id("s").Dot("w"), jen.Id("resp"), jen.False()))),
 	)
 	return f
+}
+
+// forgets returns the statements by which a failed command with
+// AfterAnyWhen forgets the command it followed: a failed PASS needs a new
+// USER, as Dovecot's pop3-login has it.
+//
+//	if c == CmdPASS { s.done &^= 1 << CmdUSER }
+func forgets(g *gen) jen.Code {
+	var stmts []jen.Code
+	for _, c := range g.t.Commands {
+		if c.AfterAnyWhen != "" {
+			stmts = append(stmts, jen.If(jen.Id("c").Op("==").Id(cmdID(c.Name))).Block(
+				jen.Comment("A failed "+c.Name+" needs a new "+c.After+" ("+c.AfterAnyWhen+")."),
+				jen.Id("s").Dot("done").Op("&^=").Lit(1).Op("<<").Id(cmdID(c.After))))
+		}
+	}
+	if len(stmts) == 0 {
+		return jen.Null()
+	}
+	return jen.Add(stmts...)
 }
 
 func hasFinalEdge(g *gen, c spec.Command) bool {

@@ -363,6 +363,10 @@ func (s *Session) finish(c Cmd, err error) Action {
 		s.stay = false
 		// A command that failed is no longer one that succeeded (a failed USER forgets the name).
 		s.done &^= 1 << c
+		if c == CmdPASS {
+			// A failed PASS needs a new USER (StickyUser).
+			s.done &^= 1 << CmdUSER
+		}
 		e, ok := err.(*Error)
 		if !ok {
 			e = ErrInternal

@@ -340,8 +340,8 @@ func TestSessionPlaintextDisabled(t *testing.T) {
 
 // TestSessionStickyUser: RFC1939-7-PASS under StickyUser (RFC1122-1.2.2,
 // as Dovecot): PASS may follow a successful USER with other commands,
-// refused ones included, between; a failed USER or STLS forgets the name,
-// and a failed PASS does not. Off, PASS must come immediately.
+// refused ones included, between; a failed USER, a failed PASS or STLS
+// forgets the name. Off, PASS must come immediately.
 func TestSessionStickyUser(t *testing.T) {
 	for _, sticky := range []bool{false, true} {
 		v := RFC1939()
@@ -353,9 +353,12 @@ func TestSessionStickyUser(t *testing.T) {
 		h.expect("NOOP", "-ERR")
 		h.expect("PASS secret", want)
 
+		// A failed PASS needs a new USER, sticky or not (as Dovecot).
 		h = newHarness(t, v)
 		h.expect("USER alice", "+OK")
 		h.expect("PASS wrong", "-ERR [AUTH]")
+		h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+		h.expect("USER alice", "+OK")
 		h.expect("CAPA", "+OK")
 		h.expect("PASS secret", want)
 

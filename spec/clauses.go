@@ -189,7 +189,7 @@ var clauses = []Clause{
 		Behaviour: "Word grammar; the server keeps or lower-cases the name as UserNameCase says, in one place for USER, APOP and SASL."},
 	{ID: "RFC1939-7-PASS", Source: "RFC 1939 §7", Layer: Core,
 		Summary:   "PASS string may only follow a successful USER.",
-		Behaviour: "PASS is refused unless the previous command was a successful USER; under StickyUser any earlier successful USER that no failed USER or STLS undid will do."},
+		Behaviour: "PASS is refused unless the previous command was a successful USER; under StickyUser any earlier successful USER that no failed USER, failed PASS or STLS undid will do."},
 	{ID: "RFC1939-7-APOP", Source: "RFC 1939 §7", Layer: Core,
 		Summary:   "APOP name digest: the digest is the MD5 of the greeting timestamp and the secret, in 32 lower-case hex digits.",
 		Behaviour: "NameDigest grammar (upper-case hex is accepted and passed on)."},

@@ -122,7 +122,7 @@ var POP3 = Table{
 			Doc:     "When USER/PASS and plaintext SASL are allowed: always, only on secure connections (TLS or loopback), or never."},
 		{Name: "StickyUser", Kind: Bool, Profile: all("false"),
 			Clauses: []string{"RFC1939-7-PASS", "RFC1122-1.2.2"},
-			Doc:     "PASS may come after other commands (CAPA, a refused one) that follow a successful USER, as in Dovecot; a failed USER or STLS forgets the name. Off in every profile: RFC 1939 §7 allows PASS only immediately after USER, a state rule rather than a spelling, and no client needs more; on for a site that moves from Dovecot."},
+			Doc:     "PASS may come after other commands (CAPA, a refused one) that follow a successful USER, as in Dovecot; a failed USER, a failed PASS or STLS forgets the name, so a wrong password still needs USER again. Off in every profile: RFC 1939 §7 allows PASS only immediately after USER, a state rule rather than a spelling, and no client needs more; on for a site that moves from Dovecot."},
 		{Name: "UserNameCase", Kind: Enum, Values: []string{"keep", "lower"}, Profile: rfcVsExchange("keep", "lower"),
 			Clauses: []string{"RFC1939-7-USER", "V0008"},
 			Doc:     "How the server reads the name in USER, APOP and SASL: keep it as sent, or lower-case it before the lookup (Dovecot's default auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive, so Bob and bob may be two users; lower in the Exchange profiles, whose Active Directory names ignore case. With lower, names in the passwd-file must be lower case."},
