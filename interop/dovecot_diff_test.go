@@ -25,7 +25,7 @@ import (
 // The knobs of TestDovecotDifferential, read from the environment.
 const (
 	seedEnv     = "DOVECOT_DIFF_SEED"     // replay a run: the seed it printed
-	sessionsEnv = "DOVECOT_DIFF_SESSIONS" // how many sessions (default 120)
+	sessionsEnv = "DOVECOT_DIFF_SESSIONS" // how many sessions (default 100)
 )
 
 // pop3dSets are the variations that make pop3d's rfc1939 profile behave
@@ -86,7 +86,7 @@ func TestDovecotDifferential(t *testing.T) {
 			t.Fatalf("%s=%q: %v", seedEnv, s, err)
 		}
 	}
-	sessions := 120
+	sessions := 100
 	if s := os.Getenv(sessionsEnv); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -308,6 +308,7 @@ userdb {
   args = %[8]s/passwd
 }
 service pop3-login {
+  chroot =
   inet_listener pop3 {
     address = 127.0.0.1
     port = %[2]d
