@@ -60,6 +60,15 @@ var treeSeeds = []struct {
 	}}},
 	{"user-dir-symlink-other", "ROOT/f linked to user g's maildrop reads g's mail", Tree{Profile: 2, UserDir: UserDirToOther}},
 	{"user-dir-symlink-outside", "ROOT/f linked outside the root gets cur/new/tmp and lock files there", Tree{Profile: 0, UserDir: UserDirToOutside}},
+	{"hardlink-new-cur", "a reader killed between link into cur/ and unlink from new/ leaves one message under two names", Tree{Profile: 2, Entries: []Entry{
+		msg(Cur, "1700000000.M1P1.host:2,", "Subject: one\n\n"),
+		{Kind: KindHardlink, Where: New, Name: []byte("1700000000.M1P1.host"), Index: 0},
+		msg(New, "1700000001.M2P1.host", "Subject: two\n\n"),
+	}}},
+	{"hardlink-flags", "one message under two flag sets, hard-linked, and DELE'd", Tree{Profile: 0, Dele: 1, Entries: []Entry{
+		msg(Cur, "1700000000.M1P1.host:2,S", "Subject: one\n\n"),
+		{Kind: KindHardlink, Where: Cur, Name: []byte("1700000000.M1P1.host:2,RS"), Index: 0},
+	}}},
 	{"dir-in-cur", "a directory in cur/ makes every login -ERR [SYS/TEMP]", Tree{Profile: 2, Entries: []Entry{
 		msg(Cur, "1700000000.M1P1.host:2,S", "Subject: one\n\nhello\n"),
 		{Kind: KindDir, Where: Cur, Name: []byte("1700000001.M2P1.dir:2,")},

@@ -93,14 +93,26 @@ func treeServer(profile string) *treeEnv {
 	return treeEnvs[profile]
 }
 
-// treeFile is a regular file the case created: a message in new/ or cur/.
+// treeFile is a regular file the case created, under one name or more
+// (hard links): a message when one of them is in new/ or cur/.
 type treeFile struct {
-	id      string // its X-Tree-Id
-	rel     string // new/NAME or cur/NAME
-	base    string // the name before ":"
-	content []byte
-	tmp     bool // in tmp/: not a message, but a symlink may lead to it
+	id        string // its X-Tree-Id
+	rel       string // new/NAME or cur/NAME: its first name
+	content   []byte
+	bases     map[string]bool // the base names (before ":") of its names in new/ and cur/
+	symlinked bool            // a symlink inside the maildrop leads to it
 }
+
+// named records a name of the file.
+func (f *treeFile) named(where Where, name string) {
+	if where != Tmp {
+		f.bases[strings.SplitN(name, ":", 2)[0]] = true
+	}
+}
+
+// tmp reports whether the file has names in tmp/ only: not a message, but
+// a symlink may lead to it.
+func (f *treeFile) tmp() bool { return len(f.bases) == 0 }
 
 // treeCase is one case being run.
 type treeCase struct {
@@ -205,7 +217,8 @@ func (c *treeCase) build() {
 	for _, sub := range []string{"cur", "new", "tmp"} {
 		must(os.MkdirAll(filepath.Join(c.md, sub), 0o700))
 	}
-	var regular []string // paths of the regular files made so far
+	type made struct{ path, id string }
+	var regular []made // the regular files made so far
 	for i, e := range c.tree.Entries {
 		if e.Kind == KindUIDList {
 			name := [...]string{"pop3kit-uidlist", "dovecot-uidlist"}[e.Index%2]
@@ -224,8 +237,17 @@ func (c *treeCase) build() {
 			id := strconv.Itoa(i)
 			content := append([]byte("X-Tree-Id: "+id+"\n"), e.Body...)
 			if err = os.WriteFile(path, content, 0o600); err == nil {
-				regular = append(regular, path)
-				c.files[id] = &treeFile{id: id, rel: e.Where.String() + "/" + name, base: strings.SplitN(name, ":", 2)[0], content: content, tmp: e.Where == Tmp}
+				regular = append(regular, made{path, id})
+				c.files[id] = &treeFile{id: id, rel: e.Where.String() + "/" + name, content: content, bases: map[string]bool{}}
+				c.files[id].named(e.Where, name)
+			}
+		case KindHardlink:
+			if len(regular) == 0 {
+				continue
+			}
+			to := regular[int(e.Index)%len(regular)]
+			if err = os.Link(to.path, path); err == nil {
+				c.files[to.id].named(e.Where, name)
 			}
 		case KindFIFO:
 			err = syscall.Mkfifo(path, 0o600)
@@ -244,7 +266,9 @@ func (c *treeCase) build() {
 				if len(regular) == 0 {
 					to = "missing"
 				} else {
-					to, _ = filepath.Rel(dir, regular[int(e.Index)%len(regular)])
+					r := regular[int(e.Index)%len(regular)]
+					to, _ = filepath.Rel(dir, r.path)
+					c.files[r.id].symlinked = true
 				}
 			case TargetDevZero:
 				to = "/dev/zero"
@@ -462,6 +486,11 @@ func (c *treeCase) session(first bool) sessionResult {
 		if want := CRLFForm(f.content); !bytes.Equal(body, want) {
 			c.fail("%s returned %.200q, want %s in CRLF form: %.200q", cmd, body, f.rel, want)
 		}
+		for other, oid := range idOf {
+			if oid == id && len(f.bases) == 1 && !f.symlinked {
+				c.fail("one message listed twice: %s (X-Tree-Id %s: one file, hard-linked under one base name, %q) is message %d as %q and message %d as %q", f.rel, id, keys(f.bases)[0], other, uidOf[other], k, uidOf[k])
+			}
+		}
 		idOf[k] = id
 		if res.uids[id] == nil {
 			res.uids[id] = map[string]bool{}
@@ -599,7 +628,7 @@ func (c *treeCase) checkNothingLost(deleted map[string]bool) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		f := c.files[id]
-		if deleted[id] || f.tmp {
+		if deleted[id] || f.tmp() {
 			continue
 		}
 		got, ok := left[id]
@@ -618,7 +647,17 @@ func (c *treeCase) checkNothingLost(deleted map[string]bool) {
 func (c *treeCase) checkUIDs(first, second map[string]map[string]bool) {
 	bases := map[string]int{}
 	for _, f := range c.files {
-		bases[f.base]++
+		for b := range f.bases {
+			bases[b]++
+		}
+	}
+	shared := func(f *treeFile) bool {
+		for b := range f.bases {
+			if bases[b] > 1 {
+				return true
+			}
+		}
+		return false
 	}
 	owner := map[string]string{}
 	for id, us := range first {
@@ -628,14 +667,14 @@ func (c *treeCase) checkUIDs(first, second map[string]map[string]bool) {
 	}
 	for id, us := range second {
 		f := c.files[id]
-		if f == nil || bases[f.base] > 1 {
+		if f == nil || shared(f) {
 			continue
 		}
 		for u := range us {
 			if len(first[id]) > 0 && !first[id][u] {
 				c.fail("unique-id changed: %s (X-Tree-Id %s) was listed as %v in session 1 and as %q in session 2", f.rel, id, keys(first[id]), u)
 			}
-			if o, ok := owner[u]; ok && o != id && bases[c.files[o].base] == 1 {
+			if o, ok := owner[u]; ok && o != id && !shared(c.files[o]) {
 				c.fail("unique-id reused: %q was %s (X-Tree-Id %s) in session 1 and is %s (X-Tree-Id %s) in session 2", u, c.files[o].rel, o, f.rel, id)
 			}
 		}

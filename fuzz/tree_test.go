@@ -30,11 +30,12 @@ const (
 type Kind uint8
 
 const (
-	KindFile    Kind = iota // a regular file: a message
-	KindFIFO                // a named pipe
-	KindDir                 // a directory
-	KindSymlink             // a symbolic link, to Target
-	KindUIDList             // the raw bytes of pop3kit-uidlist or dovecot-uidlist
+	KindFile     Kind = iota // a regular file: a message
+	KindFIFO                 // a named pipe
+	KindDir                  // a directory
+	KindSymlink              // a symbolic link, to Target
+	KindUIDList              // the raw bytes of pop3kit-uidlist or dovecot-uidlist
+	KindHardlink             // a hard link to an earlier regular file (Index)
 	numKinds
 )
 
@@ -70,7 +71,7 @@ type Entry struct {
 	Name   []byte // sanitised when the tree is built: no "/" or NUL
 	Body   []byte // a message's octets after its X-Tree-Id line, or a UID list's bytes
 	Target Target // KindSymlink
-	Index  uint8  // KindSymlink to TargetInside: which earlier file; KindUIDList: 0 pop3kit, 1 dovecot
+	Index  uint8  // KindSymlink to TargetInside, KindHardlink: which earlier file; KindUIDList: 0 pop3kit, 1 dovecot
 }
 
 // Caps on what one input builds, so that a case stays fast: entries,
@@ -92,6 +93,7 @@ const (
 //	fifo/dir: where, name length, name
 //	symlink:  where, name length, name, target, index
 //	uidlist:  which, body length (2 octets), body
+//	hardlink: where, name length, name, index
 func DecodeTree(b []byte) Tree {
 	var t Tree
 	r := reader{b: b}
@@ -113,6 +115,9 @@ func DecodeTree(b []byte) Tree {
 		case KindUIDList:
 			e.Index = r.byte() % 2
 			e.Body = r.bytes(min(int(r.uint16()), maxTreeList))
+		case KindHardlink:
+			e.Where, e.Name = Where(r.byte()%uint8(numWheres)), r.bytes(int(r.byte()))
+			e.Index = r.byte()
 		}
 		t.Entries = append(t.Entries, e)
 	}
@@ -143,6 +148,10 @@ func (t Tree) Encode() []byte {
 			out = append(out, e.Index)
 			out = binary.BigEndian.AppendUint16(out, uint16(len(e.Body)))
 			out = append(out, e.Body...)
+		case KindHardlink:
+			out = append(out, uint8(e.Where), uint8(len(e.Name)))
+			out = append(out, e.Name...)
+			out = append(out, e.Index)
 		}
 	}
 	return out
@@ -164,6 +173,8 @@ func (t Tree) String() string {
 			fmt.Fprintf(&b, "\n\t#%d symlink %s/%q -> target %d index %d", i, e.Where, e.Name, e.Target, e.Index)
 		case KindUIDList:
 			fmt.Fprintf(&b, "\n\t#%d uidlist %d: %q", i, e.Index, e.Body)
+		case KindHardlink:
+			fmt.Fprintf(&b, "\n\t#%d hard link %s/%q to regular file %d", i, e.Where, e.Name, e.Index)
 		}
 	}
 	return b.String()
