@@ -45,6 +45,15 @@ func pop3dBinary(t *testing.T) string {
 	return pop3dPath
 }
 
+// TestMain removes the pop3d binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pop3dPath != "" {
+		_ = os.RemoveAll(filepath.Dir(pop3dPath))
+	}
+	os.Exit(code)
+}
+
 // proc is a pop3d process.
 type proc struct {
 	cmd    *exec.Cmd
