@@ -64,6 +64,16 @@ func token() string {
 	return hex.EncodeToString(b)
 }
 
+// TestMain removes the worlds of FuzzMaildropTree when the process ends.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, e := range treeEnvs {
+		unblockFIFOs(e.base)
+		_ = os.RemoveAll(e.base)
+	}
+	os.Exit(code)
+}
+
 func treeServer(profile string) *treeEnv {
 	treeOnce.Do(func() {
 		sentinelToken, otherToken = "SENTINEL-"+token(), "OTHERUSER-"+token()
