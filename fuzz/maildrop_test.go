@@ -143,8 +143,8 @@ func (c *treeCase) fail(format string, args ...any) {
 // (names with spaces, newlines and 8-bit octets, new/cur collisions,
 // ":2,flags" variants of a name, huge ",S=" fields, FIFOs, directories,
 // symlinks inside, to another user, out of the mail root and to /dev/zero,
-// a user directory that is a symlink, and the bytes of both UID lists;
-// seeds for each class in testdata/fuzz/FuzzMaildropTree). A session
+// hard links, a user directory that is a symlink, and the bytes of both
+// UID lists; seeds for each class in testdata/fuzz/FuzzMaildropTree). A session
 // logs in, runs STAT, LIST, UIDL, RETR of every message and DELE of a
 // chosen subset, and QUITs; a second session logs in again. Oracles:
 //
@@ -158,11 +158,13 @@ func (c *treeCase) fail(format string, args ...any) {
 //   - the mailbox still opens: both logins are +OK (when ROOT/f is a real
 //     directory), STAT is non-negative and agrees with LIST, RETR is the
 //     stored file, unique-ids are unique, kept across the sessions and not
-//     given to another message.
+//     given to another message, and one file (hard links under one base
+//     name included) is listed once.
 func FuzzMaildropTree(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) { runTree(t, DecodeTree(data)) })
 }
 
+// runTree is FuzzMaildropTree's body, also run by TestMaildropTreeSeeds.
 func runTree(t *testing.T, tree Tree) {
 	start := time.Now()
 	profile := pop3gen.ProfileNames[int(tree.Profile)%len(pop3gen.ProfileNames)]

@@ -154,8 +154,8 @@ func (c *deliveryCase) observe(uid, token, who string) {
 	c.mu.Lock()
 	u, seenTok := c.uidOf[token]
 	tk, seenUID := c.tokOf[uid]
-	first := c.firstAt[uid]
-	firstTok := c.firstAt[u]
+	first := c.firstAt[uid] // who first saw uid
+	firstU := c.firstAt[u]  // who first saw the token's unique-id
 	if !seenTok {
 		c.uidOf[token] = uid
 	}
@@ -165,7 +165,7 @@ func (c *deliveryCase) observe(uid, token, who string) {
 	c.mu.Unlock()
 	switch {
 	case seenTok && u != uid:
-		c.fail("unique-id changed: message %s was %q (first seen by %s) and is %q for %s", token, u, firstTok, uid, who)
+		c.fail("unique-id changed: message %s was %q (first seen by %s) and is %q for %s", token, u, firstU, uid, who)
 	case seenUID && tk != token:
 		c.fail("one unique-id, two messages: %q was message %s (seen by %s) and is message %s for %s", uid, tk, first, token, who)
 	}
