@@ -114,6 +114,26 @@ func TestDovecotDifferential(t *testing.T) {
 		st.sessions++
 	}
 	t.Logf("%d sessions, %d commands in %v; allowed divergences: %v", st.sessions, st.commands, time.Since(start).Round(time.Millisecond), st.allowed)
+	// RFC1939-6-UPDATE: both removed exactly the same messages.
+	if d, p := w.contents(t, w.dvMail), w.contents(t, w.pdMail); !slices.Equal(d, p) {
+		t.Fatalf("seed %d: the maildrops differ after the run: dovecot keeps %d messages, pop3d %d", seed, len(d), len(p))
+	}
+}
+
+// contents returns the messages left in bob's maildrop under root, sorted.
+func (w *world) contents(t *testing.T, root string) []string {
+	var out []string
+	for _, sub := range []string{"cur", "new"} {
+		ents, err := os.ReadDir(filepath.Join(root, bob.name, sub))
+		must(t, err)
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(root, bob.name, sub, e.Name()))
+			must(t, err)
+			out = append(out, string(b))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // findDovecot returns the dovecot binary, or skips (fails under CI=true)
