@@ -843,7 +843,7 @@ func TestUserNameCase(t *testing.T) {
 	assert.Equal(t, "+OK", c.cmd("USER ALICE")[:3])
 	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS secret"))
 
-	for _, env := range []*env{newEnv(t, "rfc1939", set("UserNameCase=lower")), newEnv(t, "exchange2010")} {
+	for _, env := range []*env{newEnv(t, "rfc1939", set("UserNameCase=lower")), newEnv(t, "exchange2007"), newEnv(t, "exchange2010")} {
 		env.login("AlIcE", "secret")
 		c = env.dial()
 		ir := base64.StdEncoding.EncodeToString([]byte("\x00BOB\x00hunter2"))
@@ -860,15 +860,17 @@ func TestUserNameCase(t *testing.T) {
 // immediately; with StickyUser (Dovecot's behaviour, RFC1122-1.2.2) other
 // commands may come between.
 func TestStickyUser(t *testing.T) {
-	e := newEnv(t, "rfc1939")
-	c := e.dial()
-	c.cmd("USER alice")
-	c.cmd("CAPA")
-	c.multi()
-	assert.Equal(t, "-ERR PASS must follow a successful USER", c.cmd("PASS secret"))
+	for _, p := range allProfiles {
+		e := newEnv(t, p)
+		c := e.dial()
+		c.cmd("USER alice")
+		c.cmd("CAPA")
+		c.multi()
+		assert.Equal(t, "-ERR PASS must follow a successful USER", c.cmd("PASS secret"), p)
+	}
 
-	e = newEnv(t, "rfc1939", set("StickyUser=true"))
-	c = e.dial()
+	e := newEnv(t, "rfc1939", set("StickyUser=true"))
+	c := e.dial()
 	c.cmd("USER alice")
 	c.cmd("CAPA")
 	c.multi()
