@@ -2,10 +2,15 @@ package server
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +28,7 @@ type Account struct {
 	Scheme string // upper case: PLAIN, SHA512-CRYPT, BLF-CRYPT, ARGON2ID, …
 	secret string
 	digest algorithm.Digest // nil for PLAIN
+	cost   int64            // bytes a verification allocates, charged in the auth pool
 }
 
 // plainSchemes store the password itself.
@@ -70,7 +76,7 @@ func ParseAccount(line string) (*Account, error) {
 		}
 		scheme, secret = strings.ToUpper(secret[1:end]), secret[end+1:]
 	}
-	a := &Account{User: user, Scheme: scheme, secret: secret}
+	a := &Account{User: user, Scheme: scheme, secret: secret, cost: smallHashCost}
 	switch {
 	case plainSchemes[scheme]:
 	case cryptSchemes[scheme]:
@@ -79,6 +85,15 @@ func ParseAccount(line string) (*Account, error) {
 			return nil, fmt.Errorf("%s secret: %v", scheme, err)
 		}
 		a.digest = d
+		if strings.HasPrefix(secret, "$argon2") {
+			// The cost comes from the parsed digest's own encoding, so
+			// it is the m the library will allocate.
+			c, ok := argon2Cost(d.Encode())
+			if !ok {
+				return nil, fmt.Errorf("%s secret: no m= parameter", scheme)
+			}
+			a.cost = c
+		}
 	default:
 		return nil, fmt.Errorf("unsupported scheme {%s} (use PLAIN, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID or ARGON2I)", scheme)
 	}
@@ -168,26 +183,40 @@ func HashPassword(scheme, password string) (string, error) {
 	return "{" + scheme + "}" + d.Encode(), nil
 }
 
-// Passwd is a passwd-file, reloaded when it changes on disk.
+// Passwd is a passwd-file, reloaded when it changes on disk. A line that
+// does not parse is skipped and logged with its file:line, so one typo
+// neither keeps stale accounts (a removed user working on) nor takes every
+// other account down.
 type Passwd struct {
 	path string
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	users   map[string]*Account
-	mtime   time.Time
-	size    int64
+	stamp   fileStamp
+	sum     [sha256.Size]byte
+	racy    bool // the file changed too recently for its stamp to tell
 	checked time.Time
 	dummy   *Account
+	lastErr string // the reload error last logged, so it is logged once
 }
 
-// LoadPasswd reads a passwd-file. Errors name the file and line.
-func LoadPasswd(path string) (*Passwd, error) {
-	p := &Passwd{path: path}
+// LoadPasswd reads a passwd-file; skipped lines are not reported.
+func LoadPasswd(path string) (*Passwd, error) { return OpenPasswd(path, nil) }
+
+// OpenPasswd reads a passwd-file and logs to log (if not nil) every line
+// it skips, now and at each reload, and every reload that fails. Only a
+// file that cannot be read is an error.
+func OpenPasswd(path string, log *slog.Logger) (*Passwd, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Passwd{path: path, log: log}
 	if err := p.load(); err != nil {
 		return nil, err
 	}
 	// dummy is verified when a user does not exist, so that a failed
-	// login costs the same time whether or not the user exists.
+	// login costs the same work whether or not the user exists.
 	field, err := HashPassword("SHA512-CRYPT", "pop3kit-dummy")
 	if err != nil {
 		return nil, err
@@ -196,6 +225,13 @@ func LoadPasswd(path string) (*Passwd, error) {
 	return p, err
 }
 
+// maxPasswdSize bounds the passwd-file read into memory: 64 MiB holds
+// hundreds of thousands of accounts; anything larger is a mistake (or a
+// link to something that is not a passwd-file).
+const maxPasswdSize = 64 << 20
+
+// load reads the file. Bad lines are skipped and logged; only a file that
+// cannot be read is an error, and then the accounts last read are kept.
 func (p *Passwd) load() error {
 	f, err := os.Open(p.path)
 	if err != nil {
@@ -206,54 +242,115 @@ func (p *Passwd) load() error {
 	if err != nil {
 		return err
 	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", p.path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPasswdSize+1))
+	if err != nil {
+		return fmt.Errorf("%s: %v", p.path, err)
+	}
+	if len(data) > maxPasswdSize {
+		return fmt.Errorf("%s: larger than %d bytes", p.path, maxPasswdSize)
+	}
 	users := map[string]*Account{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	// A line longer than 64 KiB is no passwd-file line; the scanner stops
+	// there, and the rest of the file is skipped with a logged reason.
 	sc.Buffer(make([]byte, 4096), 64*1024)
-	for n := 1; sc.Scan(); n++ {
+	n := 0
+	for sc.Scan() {
+		n++
 		line := strings.TrimRight(sc.Text(), "\r")
 		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
 			continue
 		}
 		a, err := ParseAccount(line)
 		if err != nil {
-			return fmt.Errorf("%s:%d: %v", p.path, n, err)
+			p.log.Warn("passwd-file: line skipped", "at", p.path+":"+strconv.Itoa(n), "err", err)
+			continue
 		}
 		if _, dup := users[a.User]; dup {
-			return fmt.Errorf("%s:%d: user %q defined twice", p.path, n, a.User)
+			// The first definition wins, as in Dovecot.
+			p.log.Warn("passwd-file: line skipped", "at", p.path+":"+strconv.Itoa(n), "err", fmt.Sprintf("user %q defined twice", a.User))
+			continue
 		}
 		users[a.User] = a
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %v", p.path, err)
+		p.log.Warn("passwd-file: rest of file skipped", "at", p.path+":"+strconv.Itoa(n+1), "err", err)
 	}
-	p.users, p.mtime, p.size = users, st.ModTime(), st.Size()
+	p.users, p.stamp, p.sum = users, stampOf(st), sha256.Sum256(data)
+	p.racy = p.stamp.racy(time.Now())
 	return nil
 }
 
-// reloadEvery bounds how often Lookup looks at the file's modification
-// time, so a login flood does not become a stat flood.
+// reloadEvery bounds how often Lookup looks at the file, so a login flood
+// does not become a stat flood.
 const reloadEvery = time.Second
 
-// Lookup returns the account of user. A changed file is reloaded; a file
-// that no longer parses keeps the accounts last read (and the error is
-// returned so the caller can log it).
+// Lookup returns the account of user. A changed file is reloaded; when
+// the file cannot be read, the accounts last read are kept, the error is
+// logged (once until it changes) and returned.
 func (p *Passwd) Lookup(user string) (*Account, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var err error
 	if now := time.Now(); now.Sub(p.checked) >= reloadEvery {
 		p.checked = now
-		if st, serr := os.Stat(p.path); serr == nil && (!st.ModTime().Equal(p.mtime) || st.Size() != p.size) {
-			err = p.load()
+		err = p.reloadIfChanged(now)
+		switch {
+		case err != nil && err.Error() != p.lastErr:
+			p.lastErr = err.Error()
+			p.log.Error("passwd-file: reload failed, keeping the accounts last read", "err", err, "accounts", len(p.users))
+		case err == nil && p.lastErr != "":
+			p.lastErr = ""
+			p.log.Info("passwd-file: readable again", "path", p.path, "accounts", len(p.users))
 		}
 	}
 	a, ok := p.users[user]
 	return a, ok, err
 }
 
+// reloadIfChanged reloads the file if anything about it changed: device
+// and inode (a new file renamed over it), size, modification time, or
+// change time (cp -p and rsync -t restore the modification time, but
+// nothing can restore the change time). Within the timestamps'
+// granularity of the last load a same-size rewrite can keep all four, so
+// then the content's hash decides, as git does for "racily clean" files.
+func (p *Passwd) reloadIfChanged(now time.Time) error {
+	st, err := os.Stat(p.path)
+	if err != nil {
+		return err
+	}
+	if s := stampOf(st); s != p.stamp {
+		return p.load()
+	}
+	if !p.racy {
+		return nil
+	}
+	data, err := readLimited(p.path)
+	if err != nil {
+		return err
+	}
+	if sha256.Sum256(data) != p.sum {
+		return p.load()
+	}
+	p.racy = p.stamp.racy(now)
+	return nil
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxPasswdSize+1))
+}
+
 // Authenticate checks user and password. Unknown users cost a hash
-// verification too, so the time a failure takes does not tell whether the
-// user exists.
+// verification too, so the work a failure takes does not tell whether the
+// user exists. (The server verifies through its bounded pool instead.)
 func (p *Passwd) Authenticate(user string, password []byte) (bool, error) {
 	a, ok, err := p.Lookup(user)
 	if !ok {
@@ -261,6 +358,16 @@ func (p *Passwd) Authenticate(user string, password []byte) (bool, error) {
 		return false, err
 	}
 	return a.Verify(password), err
+}
+
+// account returns user's account, or the dummy (and false) for a user
+// that does not exist, so the caller verifies either way.
+func (p *Passwd) account(user string) (*Account, bool) {
+	a, ok, _ := p.Lookup(user)
+	if !ok {
+		return p.dummy, false
+	}
+	return a, true
 }
 
 // Len returns the number of accounts.

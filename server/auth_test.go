@@ -1,0 +1,438 @@
+package server_test
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pop3kit/pop3kit/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	replyLogin  = "-ERR [AUTH] invalid user name or password"
+	replyAPOP   = "-ERR [AUTH] invalid user name or digest"
+	replyClosed = "-ERR [AUTH] invalid credentials; too many failed logins on this connection, closing it"
+	replyQueue  = "-ERR [SYS/TEMP] too many logins are being checked right now, try again later"
+)
+
+// dialFrom connects to the plain port from a given loopback address
+// (127.0.0.0/8 is all loopback on Linux), so one test can play several
+// remote addresses.
+func (e *env) dialFrom(local string) *client {
+	e.t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	c, err := d.Dial("tcp", e.addr)
+	require.NoError(e.t, err)
+	return e.wrap(c)
+}
+
+// apopDigest returns the APOP digest of secret for c's greeting.
+func (c *client) apopDigest(secret string) string {
+	i, j := strings.IndexByte(c.greeting, '<'), strings.IndexByte(c.greeting, '>')
+	require.True(c.t, i > 0 && j > i, "greeting %q carries a timestamp", c.greeting)
+	sum := md5.Sum([]byte(c.greeting[i:j+1] + secret))
+	return hex.EncodeToString(sum[:])
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// wrongLogin is one way of sending a wrong password for user; it returns
+// the reply to the line that carries the credentials.
+type wrongLogin func(c *client, user string) string
+
+var wrongLogins = []struct {
+	name string
+	try  wrongLogin
+}{
+	{"USER/PASS", func(c *client, user string) string {
+		c.cmd("USER " + user)
+		return c.cmd("PASS wrong")
+	}},
+	{"AUTH PLAIN", func(c *client, user string) string {
+		return c.cmd("AUTH PLAIN " + b64("\x00"+user+"\x00wrong"))
+	}},
+	{"AUTH LOGIN", func(c *client, user string) string {
+		c.cmd("AUTH LOGIN " + b64(user))
+		return c.cmd(b64("wrong"))
+	}},
+	{"APOP", func(c *client, user string) string {
+		return c.cmd("APOP " + user + " " + c.apopDigest("wrong"))
+	}},
+}
+
+// TestFailedLoginCap: after MaxAuthFailures failed logins a connection is
+// answered with a closing -ERR and closed, whatever the mechanism. Before,
+// one connection took 50 wrong passwords without being closed.
+func TestFailedLoginCap(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		max  int // 0: the default, 3
+	}{
+		{name: "default"},
+		{name: "one", max: 1},
+		{name: "five", max: 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "rfc1939", func(c *server.Config) {
+				if tc.max > 0 {
+					c.MaxAuthFailures = tc.max
+				}
+			})
+			max := tc.max
+			if max == 0 {
+				max = 3
+				assert.Equal(t, 3, server.DefaultConfig().MaxAuthFailures)
+			}
+			for _, m := range wrongLogins {
+				c := e.dial()
+				want := replyLogin
+				if m.name == "APOP" {
+					want = replyAPOP
+				}
+				for i := 1; i < max; i++ {
+					assert.Equal(t, want, m.try(c, "alice"), "%s: failure %d of %d", m.name, i, max)
+				}
+				assert.Equal(t, replyClosed, m.try(c, "alice"), "%s: failure %d closes", m.name, max)
+				assert.True(t, c.closed(), "%s: the connection is closed after %d failures", m.name, max)
+			}
+			// A mix of mechanisms counts toward the same cap.
+			c := e.dial()
+			for i := 1; i < max; i++ {
+				require.True(t, strings.HasPrefix(wrongLogins[i%len(wrongLogins)].try(c, "nobody"), "-ERR [AUTH]"))
+			}
+			assert.Equal(t, replyClosed, wrongLogins[0].try(c, "nobody"))
+			assert.True(t, c.closed())
+			// A connection below the cap still logs in.
+			if max > 1 {
+				c = e.dial()
+				assert.Equal(t, replyLogin, wrongLogins[0].try(c, "alice"))
+				c.cmd("USER alice")
+				assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS secret"))
+			}
+		})
+	}
+}
+
+// timeReply runs a wrong login on c and returns how long after the last
+// line was sent (the one carrying the credentials) its reply came.
+func timeReply(c *client, m wrongLogin, user string) (time.Duration, string) {
+	var start time.Time
+	tc := *c
+	tc.c = markConn{Conn: c.c, mark: func() { start = time.Now() }}
+	r := m(&tc, user)
+	d := time.Since(start)
+	// Close at once: the tests open many, and MaxPreauthPerIP counts the
+	// ones not logged in.
+	_ = c.c.Close()
+	return d, r
+}
+
+// markConn calls mark before each write.
+type markConn struct {
+	net.Conn
+	mark func()
+}
+
+func (m markConn) Write(p []byte) (int, error) { m.mark(); return m.Conn.Write(p) }
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestFailureTimingHidesUsers: a wrong password is answered FailDelay
+// after the command arrived, whether the user does not exist, has a
+// BLF-CRYPT hash or an ARGON2ID one — for USER/PASS, AUTH PLAIN, AUTH
+// LOGIN and APOP. Before, the reply came FailDelay after the verification
+// ended, so the hash's cost showed (2003.6 ms for an unknown user against
+// 2079.8 ms for BLF-CRYPT with the default 2 s).
+func TestFailureTimingHidesUsers(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	e := newEnv(t, "rfc1939", func(c *server.Config) {
+		c.FailDelay = server.Duration(delay)
+		c.Penalties = false // the penalty schedule is TestPenalties'
+	})
+	kinds := []string{"nobody", "carol", "dave"} // unknown, BLF-CRYPT, ARGON2ID
+	for _, m := range wrongLogins {
+		t.Run(m.name, func(t *testing.T) {
+			tries := 3
+			if m.name == "USER/PASS" {
+				tries = 5
+			}
+			times := map[string][]time.Duration{}
+			for range tries {
+				for _, user := range kinds { // interleaved, so load hits all alike
+					c := e.dial()
+					d, r := timeReply(c, m.try, user)
+					require.True(t, strings.HasPrefix(r, "-ERR [AUTH]"), r)
+					times[user] = append(times[user], d)
+				}
+			}
+			var medians []time.Duration
+			for _, user := range kinds {
+				md := median(times[user])
+				t.Logf("%s %s: median %v of %v", m.name, user, md.Round(100*time.Microsecond), times[user])
+				assert.GreaterOrEqual(t, md, delay, "%s: never sooner than the delay", user)
+				medians = append(medians, md)
+			}
+			spread := slices.Max(medians) - slices.Min(medians)
+			t.Logf("%s: spread of medians %v", m.name, spread.Round(100*time.Microsecond))
+			assert.Less(t, spread, 60*time.Millisecond, "medians %v differ: the reply time tells the user's hash", medians)
+		})
+	}
+}
+
+// TestPenalties: with penalties on, failures from one address, or for one
+// user name from any address, make the next failure's reply wait longer —
+// FailDelay doubled per recent failure, capped at PenaltyMax (the
+// defaults give Dovecot's 2, 4, 8, 15 s; here 100, 200, 400, 750 ms) —
+// whether or not the user exists; a successful login clears its
+// address's penalty. Before, 300 connections from one address made 1,501
+// guesses in 10 s.
+func TestPenalties(t *testing.T) {
+	const unit = 100 * time.Millisecond
+	schedule := []time.Duration{unit, 2 * unit, 4 * unit, 750 * time.Millisecond, 750 * time.Millisecond}
+	e := newEnv(t, "exchange2010", func(c *server.Config) {
+		c.FailDelay = server.Duration(unit)
+		c.PenaltyMax = server.Duration(750 * time.Millisecond)
+	})
+	pass := wrongLogins[0].try
+	// check asserts one failure's reply time against the schedule: never
+	// sooner, and not much later (the machine may be busy).
+	check := func(what string, d, want time.Duration) {
+		t.Helper()
+		t.Logf("%s: %v (schedule %v)", what, d.Round(time.Millisecond), want)
+		assert.GreaterOrEqual(t, d, want, what)
+		assert.Less(t, d, want+150*time.Millisecond, what)
+	}
+
+	t.Run("address", func(t *testing.T) {
+		// A new connection and a new user name each time: only the
+		// address is common.
+		for i, want := range schedule {
+			d, r := timeReply(e.dialFrom("127.0.0.2"), pass, fmt.Sprintf("guess%d", i))
+			require.Equal(t, replyLogin, r)
+			check(fmt.Sprintf("failure %d from 127.0.0.2", i+1), d, want)
+		}
+		// Another address is not affected.
+		d, _ := timeReply(e.dialFrom("127.0.0.3"), pass, "guess-elsewhere")
+		check("first failure from 127.0.0.3", d, unit)
+		// A penalised address waits before a success too, then the
+		// success clears the penalty.
+		c := e.dialFrom("127.0.0.2")
+		c.cmd("USER alice")
+		start := time.Now()
+		assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS secret"))
+		ok := time.Since(start)
+		t.Logf("success from the penalised address: %v", ok.Round(time.Millisecond))
+		assert.GreaterOrEqual(t, ok, 750*time.Millisecond, "a penalised address learns of a success no sooner than of a failure")
+		c.cmd("QUIT")
+		d, _ = timeReply(e.dialFrom("127.0.0.2"), pass, "guess-after-success")
+		check("failure after a success from 127.0.0.2", d, unit)
+	})
+
+	t.Run("user", func(t *testing.T) {
+		// The same user name from a new address each time: only the name
+		// is common. An existing user and an unknown one alike.
+		for _, user := range []string{"carol", "mallory"} {
+			for i, want := range schedule {
+				addr := fmt.Sprintf("127.0.%d.%d", len(user), 10+i)
+				d, r := timeReply(e.dialFrom(addr), pass, user)
+				require.Equal(t, replyLogin, r)
+				check(fmt.Sprintf("failure %d for %s from %s", i+1, user, addr), d, want)
+			}
+		}
+	})
+}
+
+// TestPenaltyDefaults: the production schedule is Dovecot's 2, 4, 8, 15 s.
+func TestPenaltyDefaults(t *testing.T) {
+	c := server.DefaultConfig()
+	assert.True(t, c.Penalties)
+	assert.Equal(t, server.Duration(2*time.Second), c.FailDelay)
+	assert.Equal(t, server.Duration(15*time.Second), c.PenaltyMax)
+	assert.Equal(t, runtime.NumCPU(), c.AuthWorkers)
+	assert.GreaterOrEqual(t, int64(c.AuthMemory), int64(65<<20), "at least one ARGON2ID verification")
+}
+
+// heapPeak samples the heap's objects every 2 ms until stop is closed
+// and returns the most seen.
+func heapPeak(stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak uint64
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(s)
+			peak = max(peak, s[0].Value.Uint64())
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
+}
+
+// TestLoginStormMemory: 40 concurrent wrong passwords for an ARGON2ID
+// user (64 MiB a verification) with AuthMemory set to two verifications'
+// worth: the pool never charges more than the cap, and the heap stays
+// under the cap plus 64 MiB. Before, the same storm took RSS from 8.8 MB
+// to 2.6 GB.
+func TestLoginStormMemory(t *testing.T) {
+	const storm = 40
+	field := strings.SplitN(strings.Split(passwdFile(t), "\ndave:")[1], ":", 2)[0]
+	cost, err := server.AccountCost(field)
+	require.NoError(t, err)
+	require.Equal(t, int64(65<<20), cost, "RFC 9106 low memory: m = 64 MiB, plus 1 MiB")
+	limit := 2 * cost
+	e := newEnv(t, "exchange2010", func(c *server.Config) {
+		c.AuthMemory = server.Bytes(limit)
+		c.AuthWorkers = storm // memory, not CPUs, is the bound under test
+		c.AuthQueueTimeout = server.Duration(2 * time.Minute)
+		c.MaxPreauthPerIP = storm
+	})
+	runtime.GC()
+	var base [1]metrics.Sample
+	base[0].Name = "/memory/classes/heap/objects:bytes"
+	metrics.Read(base[:])
+	stop := make(chan struct{})
+	peakc := heapPeak(stop)
+
+	var wg sync.WaitGroup
+	var refused, other atomic.Int64
+	start := time.Now()
+	for range storm {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := e.dial()
+			c.cmd("USER dave")
+			switch r := c.cmd("PASS wrong"); r {
+			case replyLogin:
+				refused.Add(1)
+			default:
+				other.Add(1)
+				t.Errorf("reply %q", r)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	heap := <-peakc
+	took := time.Since(start)
+	charged, capacity := e.srv.AuthPoolPeak()
+	t.Logf("%d logins in %v: pool peak %d MiB of %d MiB; heap %d MiB at start, peak %d MiB",
+		storm, took.Round(time.Millisecond), charged>>20, capacity>>20, base[0].Value.Uint64()>>20, heap>>20)
+	assert.Equal(t, int64(storm), refused.Load(), "every wrong password verified and refused")
+	assert.Equal(t, limit, capacity)
+	assert.LessOrEqual(t, charged, limit, "charged memory within the cap")
+	assert.Equal(t, limit, charged, "two verifications ran at once: the cap, not something else, was the bound")
+	assert.Less(t, heap, uint64(limit+64<<20), "heap peak within the cap plus 64 MiB")
+}
+
+// TestAuthQueueTimeout: a login that waits longer than AuthQueueTimeout
+// for a verification slot is answered -ERR [SYS/TEMP] and counts as a
+// failed login.
+func TestAuthQueueTimeout(t *testing.T) {
+	e := newEnv(t, "exchange2010", func(c *server.Config) {
+		c.AuthWorkers = 1
+		c.AuthQueueTimeout = server.Duration(time.Millisecond)
+		c.MaxAuthFailures = 1
+	})
+	const n = 8
+	replies := make(chan string, 2*n) // a reply and whether closed, each
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := e.dial()
+			c.cmd("USER dave")
+			replies <- c.cmd("PASS wrong")
+			replies <- fmt.Sprint(c.closed())
+		}()
+	}
+	wg.Wait()
+	close(replies)
+	counts := map[string]int{}
+	for r := range replies {
+		counts[r]++
+	}
+	t.Logf("replies: %v", counts)
+	assert.Equal(t, n, counts["true"], "each failure (the queue's too) reached MaxAuthFailures=1 and closed")
+	assert.Positive(t, counts[replyClosed], "some were verified")
+	assert.Positive(t, counts[replyQueue], "with one worker and a 1 ms wait, some found no slot")
+	assert.Equal(t, n, counts[replyClosed]+counts[replyQueue])
+}
+
+// passwdPath is the path of the env's passwd-file.
+func (e *env) passwdPath() string { return filepath.Join(e.dir, "passwd") }
+
+// TestPasswdReloadSkipsBadLines: a passwd-file changed to remove a user
+// and, at the same time, to hold a malformed line is reloaded without
+// that line: the removed user stops working, the others go on. Before,
+// the whole reload was refused and the removed user kept working.
+func TestPasswdReloadSkipsBadLines(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.login("bob", "hunter2").cmd("QUIT")
+	var kept []string
+	for _, l := range strings.Split(passwdFile(t), "\n") {
+		if !strings.HasPrefix(l, "bob:") {
+			kept = append(kept, l)
+		}
+	}
+	text := strings.Join(kept, "\n") + "this line has no colon\nzed:{NOSUCH}x\n"
+	require.NoError(t, os.WriteFile(e.passwdPath(), []byte(text), 0o600))
+	time.Sleep(1100 * time.Millisecond) // the reload looks once a second
+	c := e.dial()
+	c.cmd("USER bob")
+	assert.Equal(t, replyLogin, c.cmd("PASS hunter2"), "bob was removed")
+	e.login("alice", "secret").cmd("QUIT")
+	e.login("carol", "correct horse").cmd("QUIT")
+}
+
+// TestPasswdReloadSameSizeMtimeRestored: a same-size change with the
+// modification time put back (cp -p, rsync -t) is noticed by its change
+// time. Before, it was never picked up.
+func TestPasswdReloadSameSizeMtimeRestored(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.login("alice", "secret").cmd("QUIT")
+	st, err := os.Stat(e.passwdPath())
+	require.NoError(t, err)
+	// Past the window in which the content is compared anyway, so that
+	// only the stamp can tell.
+	time.Sleep(2100 * time.Millisecond)
+	text := strings.Replace(passwdFile(t), "alice:{PLAIN}secret:", "alice:{PLAIN}secreT:", 1)
+	require.Len(t, text, len(passwdFile(t)))
+	require.NoError(t, os.WriteFile(e.passwdPath(), []byte(text), 0o600))
+	require.NoError(t, os.Chtimes(e.passwdPath(), st.ModTime(), st.ModTime()))
+	st2, err := os.Stat(e.passwdPath())
+	require.NoError(t, err)
+	require.Equal(t, st.Size(), st2.Size())
+	require.True(t, st.ModTime().Equal(st2.ModTime()))
+	time.Sleep(1100 * time.Millisecond)
+	c := e.dial()
+	c.cmd("USER alice")
+	assert.Equal(t, replyLogin, c.cmd("PASS secret"), "the old password no longer works")
+	e.login("alice", "secreT").cmd("QUIT")
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// authPool bounds password verification: at most a number of
+// verifications at once, and at most a number of bytes of hash memory
+// charged to those running. Each verification is charged its hash's real
+// memory cost (argon2's m; a small constant for bcrypt and SHA-crypt), so
+// a login storm against ARGON2ID users queues instead of taking the
+// process's memory with it: 40 concurrent argon2id checks at 64 MiB each
+// took 2.6 GB before the pool.
+//
+// It uses golang.org/x/sync/semaphore's weighted semaphore, which is FIFO
+// (a large charge at the head is not starved by small ones behind it) and
+// honours a context while waiting, so the wait for a slot is bounded.
+type authPool struct {
+	workers *semaphore.Weighted
+	memory  *semaphore.Weighted
+	memCap  int64
+	wait    time.Duration
+
+	// charged is the memory charged to the verifications running now,
+	// and peak the most it has been; tests read them.
+	charged, peak atomic.Int64
+}
+
+// errAuthBusy is returned when no verification slot freed up in time.
+var errAuthBusy = errors.New("password verification queue is full")
+
+func newAuthPool(workers int, memCap int64, wait time.Duration) *authPool {
+	return &authPool{
+		workers: semaphore.NewWeighted(int64(workers)),
+		memory:  semaphore.NewWeighted(memCap),
+		memCap:  memCap,
+		wait:    wait,
+	}
+}
+
+// verify checks password against a in the pool. It waits at most the
+// pool's wait for a slot, or until ctx is done, and then returns
+// errAuthBusy.
+func (p *authPool) verify(ctx context.Context, a *Account, password []byte) (bool, error) {
+	// A hash that needs more than the whole cap runs alone, charged the
+	// whole cap: refusing it would lock its user out for good. Loading
+	// the passwd-file logs such hashes.
+	cost := min(a.cost, p.memCap)
+	ctx, cancel := context.WithTimeout(ctx, p.wait)
+	defer cancel()
+	// Memory first, then a worker, always in this order, so two waiters
+	// never hold one each while waiting for the other.
+	if err := p.memory.Acquire(ctx, cost); err != nil {
+		return false, errAuthBusy
+	}
+	defer p.memory.Release(cost)
+	if err := p.workers.Acquire(ctx, 1); err != nil {
+		return false, errAuthBusy
+	}
+	defer p.workers.Release(1)
+	now := p.charged.Add(cost)
+	for peak := p.peak.Load(); now > peak && !p.peak.CompareAndSwap(peak, now); peak = p.peak.Load() {
+	}
+	defer p.charged.Add(-cost)
+	ok := a.Verify(password)
+	if cost >= gcAfterCost {
+		// argon2's blocks are garbage the moment it returns, but the
+		// collector, paced by GOGC, would let up to as much again pile
+		// up before it runs: the heap would reach twice the cap. Collect
+		// now, before the charge is released, so the next verification's
+		// blocks take the place of these. The blocks hold no pointers,
+		// so marking costs little.
+		runtime.GC()
+	}
+	return ok, nil
+}
+
+// gcAfterCost is the charge from which a verification is followed by a
+// collection: argon2 hashes (a few MiB and up), not bcrypt or SHA-crypt,
+// whose garbage is small enough for the collector's own pacing.
+const gcAfterCost = 4 << 20
+
+// smallHashCost is what a bcrypt, SHA-crypt or PLAIN verification is
+// charged: bcrypt's state is 4 KiB and SHA-crypt at 5,000 rounds makes
+// some hundreds of KiB of garbage; 1 MiB covers both with room.
+const smallHashCost = 1 << 20
+
+// argon2Cost returns the memory an argon2 verification of the encoded
+// digest allocates: m KiB of blocks ("$argon2id$v=19$m=65536,t=3,p=4$…"),
+// plus the small-hash charge for the rest. ok is false if the digest does
+// not say m.
+func argon2Cost(encoded string) (int64, bool) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) < 4 {
+		return 0, false
+	}
+	for _, kv := range strings.Split(parts[3], ",") {
+		if v, ok := strings.CutPrefix(kv, "m="); ok {
+			m, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return 0, false
+			}
+			return int64(m)*1024 + smallHashCost, true
+		}
+	}
+	return 0, false
+}
+
+// minAuthMemory is the least memory cap: one verification of the
+// ARGON2ID hashes pop3d writes (RFC 9106's low-memory profile, m = 64 MiB).
+const minAuthMemory = 64<<20 + smallHashCost
+
+// DefaultAuthMemory is the memory cap when none is configured: an eighth
+// of the memory the machine (or its cgroup) has, so verification cannot
+// take more than a fraction of it, and at least one ARGON2ID
+// verification's worth.
+func DefaultAuthMemory() int64 {
+	return max(physicalMemory()/8, minAuthMemory)
+}
+
+// physicalMemory returns the smaller of the machine's memory and its
+// cgroup v2 limit, or 0 when neither can be read.
+func physicalMemory() int64 {
+	total := systemMemory()
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 && (total == 0 || n < total) {
+			total = n
+		}
+	}
+	return total
+}

@@ -1,0 +1,15 @@
+package server
+
+// AuthPoolPeak returns the most memory ever charged at once to running
+// password verifications, and the pool's cap, for the login-storm test.
+func (s *Server) AuthPoolPeak() (peak, limit int64) { return s.auth.peak.Load(), s.auth.memCap }
+
+// AccountCost returns what one verification of a passwd-file field is
+// charged in the pool.
+func AccountCost(field string) (int64, error) {
+	a, err := ParseAccount("u:" + field)
+	if err != nil {
+		return 0, err
+	}
+	return a.cost, nil
+}

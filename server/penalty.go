@@ -1,0 +1,125 @@
+package server
+
+import (
+	"container/list"
+	"sync"
+	"time"
+)
+
+// penaltyTTL is how long a failed login is remembered: an hour after the
+// last failure an address or a user name starts afresh, as with Dovecot's
+// anvil. Shorter would let a patient attacker reset the schedule by
+// pausing; longer only holds memory for addresses that gave up.
+const penaltyTTL = time.Hour
+
+// penalties is a table of recent failed logins by key (an address group or
+// a user name), in the spirit of Dovecot's anvil: each failure makes the
+// next failure's reply wait longer. It holds at most max entries; when
+// full, the entry whose last failure is oldest gives way, so a flood of
+// fresh addresses or names costs memory in proportion to max, never to the
+// flood.
+type penalties struct {
+	max int
+	ttl time.Duration
+	now func() time.Time // time.Now; tests replace it
+
+	mu    sync.Mutex
+	byKey map[string]*list.Element
+	order list.List // of *penalty, oldest last failure first
+}
+
+// penalty is one key's count of failures and the time of the last.
+type penalty struct {
+	key   string
+	fails int
+	last  time.Time
+}
+
+func newPenalties(max int) *penalties {
+	return &penalties{max: max, ttl: penaltyTTL, now: time.Now, byKey: map[string]*list.Element{}}
+}
+
+// fails returns key's recent failures (0 for none or an expired entry).
+func (t *penalties) fails(key string) int {
+	if t == nil || key == "" {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expire()
+	if e, ok := t.byKey[key]; ok {
+		return e.Value.(*penalty).fails
+	}
+	return 0
+}
+
+// fail records a failure of key.
+func (t *penalties) fail(key string) {
+	if t == nil || key == "" || t.max <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.expire()
+	if e, ok := t.byKey[key]; ok {
+		p := e.Value.(*penalty)
+		// The count is capped: past the schedule's end it only risks
+		// overflowing a shift.
+		p.fails, p.last = min(p.fails+1, 64), now
+		t.order.MoveToBack(e)
+		return
+	}
+	for t.order.Len() >= t.max {
+		t.drop(t.order.Front())
+	}
+	t.byKey[key] = t.order.PushBack(&penalty{key: key, fails: 1, last: now})
+}
+
+// clear forgets key's failures, as a successful login does for its
+// address.
+func (t *penalties) clear(key string) {
+	if t == nil || key == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.byKey[key]; ok {
+		t.drop(e)
+	}
+}
+
+// len returns the number of entries.
+func (t *penalties) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.order.Len()
+}
+
+// expire drops the entries whose last failure is older than the TTL. They
+// are at the front, so this costs one look when nothing expires.
+func (t *penalties) expire() {
+	now := t.now()
+	for e := t.order.Front(); e != nil && now.Sub(e.Value.(*penalty).last) >= t.ttl; e = t.order.Front() {
+		t.drop(e)
+	}
+}
+
+func (t *penalties) drop(e *list.Element) {
+	delete(t.byKey, e.Value.(*penalty).key)
+	t.order.Remove(e)
+}
+
+// penaltyDelay is the failure delay after fails recent failures: base,
+// then doubling, capped at max — with the defaults (2 s, 15 s) Dovecot's
+// 2, 4, 8, 15 s. No failures, no delay.
+func penaltyDelay(fails int, base, max time.Duration) time.Duration {
+	if fails <= 0 || base <= 0 {
+		return 0
+	}
+	d := base
+	for i := 1; i < fails && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
