@@ -154,7 +154,7 @@ func TestDovecotUIDList(t *testing.T) {
 	e.deliver("alice", "Subject: new\n\nnew\n", "")
 	c := e.login("alice", "secret")
 	c.cmd("UIDL")
-	assert.Equal(t, []string{"1 00000029499602D2", "2 00000039499602D2", "3 00000064499602D2"}, c.multi())
+	assert.Equal(t, []string{"1 00000029499602d2", "2 00000039499602d2", "3 00000064499602d2"}, c.multi())
 }
 
 // TestTwoProcessesShareUIDs: two servers (as two pop3d processes would) on

@@ -506,7 +506,9 @@ func (h *session) Rset(w *pop3gen.Writer) error {
 // uid returns a message's unique-id as the UIDLFormat variation says.
 func (h *session) uid(i int) string {
 	if h.s.V.UIDLFormat == pop3gen.UIDLFormatDovecot {
-		return fmt.Sprintf("%08X%08X", h.drop.UID(i), h.drop.Validity) // Dovecot's %08Xu%08Xv
+		// Dovecot's pop3_uidl_format %08Xu%08Xv, which Dovecot writes in
+		// lower case: byte for byte, so clients moving either way keep ids.
+		return fmt.Sprintf("%08x%08x", h.drop.UID(i), h.drop.Validity)
 	}
 	return strconv.FormatUint(uint64(h.drop.UID(i)), 10)
 }

@@ -155,7 +155,7 @@ var POP3 = Table{
 			Doc:     "Offer the LANG command and capability."},
 		{Name: "UIDLFormat", Kind: Enum, Values: []string{"decimal", "dovecot"}, Profile: all("decimal"),
 			Clauses: []string{"C0007", "C0008", "C0009", "RFC1939-7-UIDL"},
-			Doc:     "decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, for maildrops taken over from Dovecot."},
+			Doc:     "decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for maildrops shared with or taken over from Dovecot."},
 		{Name: "MaxSASLOctets", Kind: Octets, Min: 256, Max: 65536, Profile: all("12288"),
 			Clauses: []string{"RFC5034-4-AUTH"},
 			Doc:     "Longest SASL continuation line, CRLF included; RFC 5034 allows any length, a server must still bound it."},
