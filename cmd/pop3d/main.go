@@ -96,6 +96,13 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		maxPerUser              = fs.Int("max-sessions-per-user", 0, "logged-in sessions of one user (default 10)")
 		minWriteRate            = fs.Int("min-write-rate", 0, "least octets/s a client must read a reply at, after --write-rate-grace; 0 turns it off (default 1024)")
 		writeRateGrace          = fs.String("write-rate-grace", "", "time every reply gets on top of --min-write-rate (default 10s)")
+		authWorkers             = fs.Int("auth-workers", 0, "password verifications at once (default: the number of CPUs)")
+		authMemory              = fs.String("auth-memory", "", "`size` of hash memory for the verifications at once, each charged its hash's cost (argon2's m), e.g. 256MiB or bytes (default: an eighth of RAM, at least 65MiB)")
+		authQueueTimeout        = fs.String("auth-queue-timeout", "", "longest wait for a verification slot before -ERR [SYS/TEMP] (default 15s)")
+		maxAuthFailures         = fs.Int("max-auth-failures", 0, "failed logins after which a connection is closed (default 3)")
+		penalties               = fs.Bool("penalties", true, "failure delays that double per recent failure of the address (IPv6: /64) or user name, from --fail-delay up to --penalty-max")
+		penaltyMax              = fs.String("penalty-max", "", "longest failure delay a penalty reaches (default 15s)")
+		penaltyEntries          = fs.Int("penalty-entries", 0, "addresses and user names each penalty table remembers (default 10000)")
 		demoDir                 = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
 	)
 	fs.Var(&listen, "listen", "plain POP3 `address` (repeatable; STLS there when TLS is configured)")
@@ -198,6 +205,33 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	}
 	if *runGroup != "" {
 		cfg.Group = *runGroup
+	}
+	if given["auth-workers"] {
+		cfg.AuthWorkers = *authWorkers
+	}
+	if given["auth-memory"] {
+		if err := cfg.AuthMemory.UnmarshalText([]byte(*authMemory)); err != nil {
+			return fmt.Errorf("--auth-memory: %v", err)
+		}
+	}
+	if given["auth-queue-timeout"] {
+		if err := cfg.AuthQueueTimeout.UnmarshalText([]byte(*authQueueTimeout)); err != nil {
+			return fmt.Errorf("--auth-queue-timeout: %v", err)
+		}
+	}
+	if given["max-auth-failures"] {
+		cfg.MaxAuthFailures = *maxAuthFailures
+	}
+	if given["penalties"] {
+		cfg.Penalties = *penalties
+	}
+	if given["penalty-max"] {
+		if err := cfg.PenaltyMax.UnmarshalText([]byte(*penaltyMax)); err != nil {
+			return fmt.Errorf("--penalty-max: %v", err)
+		}
+	}
+	if given["penalty-entries"] {
+		cfg.PenaltyEntries = *penaltyEntries
 	}
 	for _, kv := range sets {
 		if err := cfg.AddSet(kv); err != nil {
