@@ -24,6 +24,8 @@ import (
 //	passwd      = "/etc/pop3kit/passwd"
 //	profile     = "exchange2010"
 //	fail_delay  = "2s"
+//	max_auth_failures = 3
+//	auth_memory = "256MiB"
 //	login_delay = "60s"
 //	expire      = "NEVER"
 //	user        = "pop3"
