@@ -49,12 +49,15 @@ func (h *session) admit(at *attempt, user string) {
 	}
 }
 
-// check admits the attempt and verifies user's password in the bounded
-// pool. An unknown user verifies the dummy hash, so the work is done
-// either way. err is errAuthQueue when no slot freed up in time.
-func (h *session) check(at *attempt, user string, password []byte) (bool, error) {
-	h.admit(at, user)
+// verify checks user's password in the bounded pool, after admit. An
+// unknown user verifies the dummy hash, so the work is done either way.
+// err is errAuthQueue when no slot freed up in time.
+func (h *session) verify(user string, password []byte) (bool, error) {
 	a, exists := h.srv.passwd.account(user)
+	if a.cost > h.srv.auth.memCap && !a.overCap.Swap(true) {
+		h.log.Warn("a password hash needs more memory than auth_memory: it is verified alone",
+			"user", user, "needs", Bytes(a.cost).String(), "auth_memory", Bytes(h.srv.auth.memCap).String())
+	}
 	ctx, cancel := h.srv.untilClosing()
 	defer cancel()
 	ok, err := h.srv.auth.verify(ctx, a, password)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-crypt/crypt"
@@ -29,6 +30,10 @@ type Account struct {
 	secret string
 	digest algorithm.Digest // nil for PLAIN
 	cost   int64            // bytes a verification allocates, charged in the auth pool
+	// overCap is set once a verification found cost above the pool's
+	// memory cap and said so in the log, so the warning comes once per
+	// account and load, not once per login of a flood.
+	overCap atomic.Bool
 }
 
 // plainSchemes store the password itself.

@@ -115,10 +115,11 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) er
 // login checks the password and opens the maildrop.
 func (h *session) login(w *pop3gen.Writer, user string, password []byte) error {
 	at := h.arrive()
+	h.admit(&at, user)
 	if user == "" || CheckUserName(user) != nil {
 		return h.failed(&at, user, "bad user name", errLogin)
 	}
-	ok, err := h.check(&at, user, password)
+	ok, err := h.verify(user, password)
 	switch {
 	case err != nil:
 		return h.failed(&at, user, "verification queue full", errAuthQueue)
@@ -244,11 +245,12 @@ func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 	check := func(username, password string) error {
 		username = h.userName(username)
 		h.saslUser = username
+		h.admit(&h.saslAt, username)
 		if CheckUserName(username) != nil {
 			h.saslErr = errLogin
 			return h.saslErr
 		}
-		ok, err := h.check(&h.saslAt, username, []byte(password))
+		ok, err := h.verify(username, []byte(password))
 		switch {
 		case err != nil:
 			h.saslErr = errAuthQueue
