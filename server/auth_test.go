@@ -449,3 +449,53 @@ func TestPasswdReloadSameSizeMtimeRestored(t *testing.T) {
 	assert.Equal(t, replyLogin, c.cmd("PASS secret"), "the old password no longer works")
 	e.login("alice", "secreT").cmd("QUIT")
 }
+
+// TestBruteForceOneAddress: guessing from one address in parallel is
+// slowed to about the connections allowed at once (MaxPreauthPerIP) per
+// penalty. Here the schedule is 100, 200, 400, 750 ms and 10 connections
+// guess for 3 s; without penalties they make one guess per 100 ms each.
+// Before, 300 connections from one address made 1,501 guesses in 10 s.
+func TestBruteForceOneAddress(t *testing.T) {
+	const (
+		unit     = 100 * time.Millisecond
+		most     = 750 * time.Millisecond
+		parallel = 10
+		window   = 3 * time.Second
+	)
+	guesses := func(penalties bool, from string) int64 {
+		e := newEnv(t, "exchange2010", func(c *server.Config) {
+			c.FailDelay, c.PenaltyMax, c.Penalties = server.Duration(unit), server.Duration(most), penalties
+			// Room for connections the client closed and the server has
+			// not yet seen end.
+			c.MaxPreauthPerIP = 2 * parallel
+		})
+		var n atomic.Int64
+		deadline := time.Now().Add(window)
+		var wg sync.WaitGroup
+		for range parallel {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; time.Now().Before(deadline); i++ {
+					c := e.dialFrom(from)
+					c.cmd("USER alice")
+					r := c.cmd(fmt.Sprintf("PASS guess%d", i))
+					_ = c.c.Close()
+					if time.Now().Before(deadline) && strings.HasPrefix(r, "-ERR [AUTH]") {
+						n.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return n.Load()
+	}
+	free := guesses(false, "127.0.9.1")
+	slowed := guesses(true, "127.0.9.2")
+	// Each connection's guesses wait 100, 200, 400 ms while the address's
+	// count grows, then 750 ms each.
+	bound := int64(parallel * (int(window/most) + 3))
+	t.Logf("guesses in %v from one address with %d connections: %d without penalties, %d with (bound %d)", window, parallel, free, slowed, bound)
+	assert.LessOrEqual(t, slowed, bound)
+	assert.Less(t, slowed*3, free, "penalties cut the rate to well under a third")
+}
