@@ -172,6 +172,9 @@ func TestFailureTimingHidesUsers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("under the race detector argon2 and bcrypt take longer than the 400 ms delay, which is then no longer what the replies wait for")
 	}
+	if testing.Short() {
+		t.Skip("17 s of timed logins; -short leaves it to the plain run")
+	}
 	const delay = 400 * time.Millisecond
 	e := newEnv(t, "rfc1939", func(c *server.Config) {
 		c.FailDelay = server.Duration(delay)
@@ -312,6 +315,9 @@ func heapPeak(stop <-chan struct{}) <-chan uint64 {
 // under the cap plus 64 MiB. Before, the same storm took RSS from 8.8 MB
 // to 2.6 GB.
 func TestLoginStormMemory(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under the race detector 40 argon2 verifications take minutes; the plain run measures the heap")
+	}
 	const storm = 40
 	field := strings.SplitN(strings.Split(passwdFile(t), "\ndave:")[1], ":", 2)[0]
 	cost, err := server.AccountCost(field)
