@@ -6,9 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
-	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -348,7 +349,9 @@ func TestUserReplies(t *testing.T) {
 // TestUserNamesStayInRoot: names with "..", "/", NUL or that are absolute
 // never reach outside the mail root.
 func TestUserNamesStayInRoot(t *testing.T) {
-	e := newEnv(t, "exchange2010")
+	// Twelve connections from one address: above the default per-address
+	// limit, which this test is not about.
+	e := newEnv(t, "exchange2010", func(c *server.Config) { c.MaxPreauthPerIP = 100 })
 	outside := filepath.Join(e.dir, "outside")
 	require.NoError(t, os.MkdirAll(filepath.Join(outside, "new"), 0o700))
 	for _, name := range []string{"..", "../outside", "/etc", "a/../../outside", ".hidden", "a\\b"} {
@@ -656,14 +659,25 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *server.Config) { c.ListenTLS = []string{"127.0.0.1:0"} }, "--listen-tls needs --tls-cert and --tls-key"},
 		{func(c *server.Config) { c.Expire = "soon" }, `expire "soon"`},
 		{func(c *server.Config) { c.LoginDelay = server.Duration(1500 * time.Millisecond) }, "login delay 1.5s: want whole seconds"},
-		{func(c *server.Config) { _ = os.WriteFile(c.Passwd, []byte("alice:{MD5}abc\n"), 0o600) }, "passwd:1: unsupported scheme {MD5}"},
-		{func(c *server.Config) { _ = os.WriteFile(c.Passwd, []byte("ok:{PLAIN}x\n../x:{PLAIN}y\n"), 0o600) }, `passwd:2: user name "../x" starts with a dot`},
 	} {
 		c := base()
 		tc.change(&c)
 		_, err := server.New(c, nil)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), tc.want)
+	}
+	// A bad passwd-file line does not stop the server (the other accounts
+	// are served); it is logged by file and line.
+	for _, tc := range []struct{ passwd, want string }{
+		{"alice:{MD5}abc\n", `passwd:1 err="unsupported scheme {MD5}`},
+		{"ok:{PLAIN}x\n../x:{PLAIN}y\n", `passwd:2 err="user name \"../x\" starts with a dot"`},
+	} {
+		c := base()
+		require.NoError(t, os.WriteFile(c.Passwd, []byte(tc.passwd), 0o600))
+		var logs strings.Builder
+		_, err := server.New(c, slog.New(slog.NewTextHandler(&logs, nil)))
+		require.NoError(t, err)
+		assert.Contains(t, logs.String(), tc.want)
 	}
 	// The config file: unknown keys are refused by name.
 	f := filepath.Join(t.TempDir(), "pop3d.toml")
