@@ -481,9 +481,11 @@ func (d *Drop) forget(l *uidList, present map[string]bool) bool {
 // out of the listing); two different messages are both kept, e renamed to
 // a base of its own (true, with e's new name), so neither hides the other.
 func (d *Drop) separate(name string, e entry) (entry, bool) {
-	a, err1 := d.dir.Lstat("cur/" + name)
-	b, err2 := d.dir.Lstat("cur/" + e.name)
-	if err1 != nil || err2 != nil || os.SameFile(a, b) {
+	_, errA := d.dir.Lstat("cur/" + name)
+	_, errB := d.dir.Lstat("cur/" + e.name)
+	if errA != nil || errB != nil || d.same("cur/"+name, "cur/"+e.name) {
+		// One of the two is gone (a reader renamed it while cur/ was
+		// read) or they are hard links of one file: one message.
 		return e, false
 	}
 	info := strings.TrimPrefix(e.name, e.base)
@@ -500,6 +502,15 @@ func (d *Drop) separate(name string, e entry) (entry, bool) {
 		}
 	}
 	return e, false
+}
+
+// same reports whether two names of the maildrop are one file (hard
+// links). A name that cannot be looked at is not the same as anything:
+// callers remove a name only when it certainly has another.
+func (d *Drop) same(a, b string) bool {
+	x, err1 := d.dir.Lstat(a)
+	y, err2 := d.dir.Lstat(b)
+	return err1 == nil && err2 == nil && os.SameFile(x, y)
 }
 
 // uniqueBase returns base with a random suffix that makes it unique.
@@ -520,6 +531,13 @@ func (d *Drop) moveNew(e entry, bases map[string]string) (string, bool) {
 		info = e.name[i:]
 	}
 	base := e.base
+	if name, taken := bases[base]; taken && d.same("new/"+e.name, "cur/"+name) {
+		// A reader (this one, killed between link and unlink, or one
+		// that takes no lock) already put this very file in cur/: it is
+		// one message, and only the old name is left to remove.
+		_ = d.dir.Remove("new/" + e.name)
+		return "", false
+	}
 	for try := 0; try < 8; try++ {
 		if _, taken := bases[base]; taken {
 			base = uniqueBase(e.base)
@@ -543,12 +561,10 @@ func (d *Drop) moveNew(e entry, bases map[string]string) (string, bool) {
 		// The name was taken after cur/ was listed: a reader that does
 		// not take our lock (Dovecot) is moving the same file, or a
 		// different file has the name.
-		if a, err1 := d.dir.Lstat("new/" + e.name); err1 == nil {
-			if b, err2 := d.dir.Lstat("cur/" + base + info); err2 == nil && os.SameFile(a, b) {
-				_ = d.dir.Remove("new/" + e.name)
-				bases[base] = base + info
-				return base + info, true
-			}
+		if d.same("new/"+e.name, "cur/"+base+info) {
+			_ = d.dir.Remove("new/" + e.name)
+			bases[base] = base + info
+			return base + info, true
 		}
 		base = uniqueBase(e.base)
 	}

@@ -165,6 +165,19 @@ func TestMaildropNewNeverReplacesCur(t *testing.T) {
 	require.Equal(t, got, again, "unique-ids are stable")
 }
 
+// TestMaildropInterruptedMoveListedOnce: a reader killed between the link
+// into cur/ and the unlink from new/ leaves one file under two names; the
+// next login lists it once, under its old unique-id, and tidies new/.
+func TestMaildropInterruptedMoveListedOnce(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("new/1764000000.M1P1.host", "only once\n")
+	first := contents(t, m.open())
+	require.NoError(t, os.Link(filepath.Join(m.dir, "cur", "1764000000.M1P1.host:2,"), filepath.Join(m.dir, "new", "1764000000.M1P1.host")))
+	require.Equal(t, first, contents(t, m.open()))
+	_, err := os.Stat(filepath.Join(m.dir, "new", "1764000000.M1P1.host"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
 // TestMaildropAnyNameRoundTrips: file names with spaces, newlines, "%",
 // control characters and non-UTF-8 octets keep their UIDs from one login
 // to the next (the UID list escapes them).
