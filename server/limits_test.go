@@ -411,7 +411,7 @@ func TestTLSHandshakeFailureLogged(t *testing.T) {
 
 	t.Run("openssl", func(t *testing.T) {
 		if _, err := exec.LookPath("openssl"); err != nil {
-			t.Skip("openssl is not installed; the Go client above covers the alert case")
+			missing(t, "openssl is not installed; the Go client above covers the alert case")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
