@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,7 +81,8 @@ func TestPrivilegesDropped(t *testing.T) {
 		"--mail-root", root, "--passwd", passwd, "--profile", "rfc1939", "--fail-delay", "0s")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
+	// pop3d writes its log while the test reads it.
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
@@ -147,4 +149,23 @@ func TestPrivilegesRootNeedsUser(t *testing.T) {
 	close(hooks.stop)
 	require.NoError(t, <-errc)
 	require.Contains(t, logs.String(), "the demo runs as root")
+}
+
+// lockedBuffer is a bytes.Buffer that a child process writes while the
+// test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
