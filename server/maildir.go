@@ -293,11 +293,16 @@ type entry struct {
 	base string
 }
 
-// list returns the regular files of sub (cur or new) in name order —
-// Maildir names start with the delivery time, so this is delivery order —
-// skipping dot files and logging what is not a regular file. complete is
-// false when maxEntries cut the listing short.
-func (d *Drop) list(sub string) (out []entry, complete bool, err error) {
+// list returns the files of sub (cur or new) in name order — Maildir
+// names start with the delivery time, so this is delivery order — without
+// dot files. Names for which check says so are looked at (lstat) and kept
+// only when they are regular files; the others are logged and skipped.
+// Looking at every name would cost a system call per message at every
+// login, so the scan checks only names the UID list does not know: a known
+// name was a regular file when it was listed first, and whatever replaced
+// it since is refused when it is opened (openRegular). complete is false
+// when maxEntries cut the listing short.
+func (d *Drop) list(sub string, check func(base string) bool) (out []entry, complete bool, err error) {
 	f, err := d.dir.Open(sub)
 	if err != nil {
 		return nil, false, err
@@ -306,21 +311,27 @@ func (d *Drop) list(sub string) (out []entry, complete bool, err error) {
 	var odd []string
 	complete = true
 	for {
-		ents, err := f.ReadDir(4096)
-		for _, e := range ents {
-			n := e.Name()
-			if n[0] == '.' {
+		names, err := f.Readdirnames(4096)
+		for _, n := range names {
+			if n == "" || n[0] == '.' {
 				continue
 			}
-			if !e.Type().IsRegular() {
-				if len(odd) < 5 {
-					odd = append(odd, fmt.Sprintf("%s/%.80q (%v)", sub, n, e.Type()))
+			e := entry{name: n, base: baseName(n)}
+			if check != nil && check(e.base) {
+				fi, err := d.dir.Lstat(sub + "/" + n)
+				if err != nil {
+					continue // gone since the directory was read
 				}
-				continue
+				if !fi.Mode().IsRegular() {
+					if len(odd) < 5 {
+						odd = append(odd, fmt.Sprintf("%s/%.80q (%v)", sub, n, fi.Mode().Type()))
+					}
+					continue
+				}
 			}
-			out = append(out, entry{name: n, base: baseName(n)})
+			out = append(out, e)
 		}
-		if err == io.EOF || len(ents) == 0 {
+		if err == io.EOF || len(names) == 0 {
 			break
 		}
 		if err != nil {
@@ -339,6 +350,9 @@ func (d *Drop) list(sub string) (out []entry, complete bool, err error) {
 	return out, complete, nil
 }
 
+// always checks every name.
+func always(string) bool { return true }
+
 // scan takes the snapshot under the UID list's lock: lists cur/, moves
 // new/ to cur/, and gives every message its UID and sizes.
 func (d *Drop) scan(wait time.Duration) error {
@@ -348,7 +362,19 @@ func (d *Drop) scan(wait time.Duration) error {
 	}
 	defer unlock()
 
-	cur, complete, err := d.list("cur")
+	l, snap, err := d.loadList()
+	if err != nil {
+		return err
+	}
+	if snap != nil {
+		defer func() {
+			if d.snap != snap {
+				snap.Close()
+			}
+		}()
+	}
+	unknown := func(base string) bool { _, ok := l.entries[base]; return !ok }
+	cur, complete, err := d.list("cur", unknown)
 	if err != nil {
 		return err
 	}
@@ -365,7 +391,7 @@ func (d *Drop) scan(wait time.Duration) error {
 		kept = append(kept, e)
 	}
 	cur = kept
-	fresh, freshComplete, err := d.list("new")
+	fresh, freshComplete, err := d.list("new", always)
 	if err != nil {
 		return err
 	}
@@ -382,10 +408,6 @@ func (d *Drop) scan(wait time.Duration) error {
 		d.syncDir("new")
 	}
 
-	l, snap, err := d.loadList()
-	if err != nil {
-		return err
-	}
 	changed := snap == nil
 	present := make(map[string]bool, len(cur))
 	exhausted := false
@@ -425,9 +447,6 @@ func (d *Drop) scan(wait time.Duration) error {
 	}
 	d.Validity = l.validity
 	if changed {
-		if snap != nil {
-			snap.Close()
-		}
 		if snap, err = d.saveList(l); err != nil {
 			return err
 		}
@@ -458,7 +477,7 @@ func (d *Drop) forget(l *uidList, present map[string]bool) bool {
 	}
 	still := map[string]bool{}
 	for _, sub := range []string{"cur", "new"} {
-		again, complete, err := d.list(sub)
+		again, complete, err := d.list(sub, nil)
 		if err != nil || !complete {
 			return false // forget nothing on a doubtful listing
 		}
@@ -834,7 +853,7 @@ func (d *Drop) Open(i int) (*MessageFile, error) {
 // find looks for a message's file in cur/ and new/ by its base name.
 func (d *Drop) find(base string) (string, bool) {
 	for _, sub := range []string{"cur", "new"} {
-		ents, _, err := d.list(sub)
+		ents, _, err := d.list(sub, nil)
 		if err != nil {
 			continue
 		}

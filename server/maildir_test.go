@@ -399,12 +399,11 @@ func BenchmarkDropOpen100k(b *testing.B) {
 	mr, err := OpenMailRoot(filepath.Join(base, "mail"))
 	require.NoError(b, err)
 	defer mr.Close()
-	d, err := mr.Open("alice", DropOptions{})
+	d, err := mr.Open("alice", DropOptions{}) // the first login writes the UID list
 	require.NoError(b, err)
 	d.Close()
-	b.ReportMetric(retainedPerMessage(b, mr, n), "B/message")
+	perMessage := retainedPerMessage(b, mr, n)
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
 		d, err := mr.Open("alice", DropOptions{})
 		if err != nil {
@@ -412,4 +411,5 @@ func BenchmarkDropOpen100k(b *testing.B) {
 		}
 		d.Close()
 	}
+	b.ReportMetric(perMessage, "B/message")
 }
