@@ -1,4 +1,4 @@
-package main
+package gen
 
 import (
 	"strings"
@@ -270,9 +270,18 @@ commands some other way may call it directly.`)
 	)
 
 	// finish, reject, saslStep.
-	comment(f, "finish writes the outcome of a handler call and takes the transition.")
+	comment(f, "finish writes the outcome of a handler call and takes the transition. A\n"+
+		"handler that fails after its reply has begun (a status line, part of a\n"+
+		"listing or of a message) cannot have -ERR written after it: that would\n"+
+		"corrupt the client's stream, so the connection closes instead. A handler's\n"+
+		"own refusal (no such message, a wrong password) is not a protocol error\n"+
+		"and does not count toward MaxBadCommands; the core's plaintext refusal\n"+
+		"does, wherever it comes from.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("finish").Params(jen.Id("c").Id("Cmd"), jen.Id("err").Error()).Id("Action").Block(
 		jen.Id("s").Dot("sasl").Op("=").False(),
+		jen.If(jen.Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op(">").Lit(0)).Block(
+			jen.Return(jen.Id("ActionClose")),
+		),
 		jen.If(jen.Id("err").Op("!=").Nil()).Block(
 			jen.Id("s").Dot("stay").Op("=").False(),
 			jen.Comment("A command that failed is no longer one that succeeded (a failed USER forgets the name)."),
@@ -280,8 +289,13 @@ commands some other way may call it directly.`)
 			forgets(g),
 			jen.List(jen.Id("e"), jen.Id("ok")).Op(":=").Id("err").Assert(jen.Op("*").Id("Error")),
 			jen.If(jen.Op("!").Id("ok")).Block(jen.Id("e").Op("=").Id("ErrInternal")),
-			jen.If(jen.Id("e").Op("==").Id("ErrPlaintextRefused")).Block(jen.Id("e").Op("=").Id("s").Dot("PlaintextRefusal").Call()),
-			jen.Id("a").Op(":=").Id("s").Dot("reject").Call(jen.Id("e")),
+			jen.Var().Id("a").Id("Action"),
+			jen.If(jen.Id("e").Op("==").Id("ErrPlaintextRefused").Op("||").Id("e").Op("==").Id("ErrPlaintextDisabled")).Block(
+				jen.Id("a").Op("=").Id("s").Dot("reject").Call(jen.Id("s").Dot("PlaintextRefusal").Call()),
+			).Else().Block(
+				jen.Id("s").Dot("last").Op("=").Id("CmdNone"),
+				jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("e")),
+			),
 			jen.If(jen.Id("then").Call(jen.Id("c")).Op("==").Id("ActionClose")).Block(jen.Return(jen.Id("ActionClose"))),
 			jen.Return(jen.Id("a")),
 		),

@@ -356,9 +356,18 @@ func (s *Session) Dispatch(c *Command) Action {
 	return s.finish(c.Cmd, err)
 }
 
-// finish writes the outcome of a handler call and takes the transition.
+// finish writes the outcome of a handler call and takes the transition. A
+// handler that fails after its reply has begun (a status line, part of a
+// listing or of a message) cannot have -ERR written after it: that would
+// corrupt the client's stream, so the connection closes instead. A handler's
+// own refusal (no such message, a wrong password) is not a protocol error
+// and does not count toward MaxBadCommands; the core's plaintext refusal
+// does, wherever it comes from.
 func (s *Session) finish(c Cmd, err error) Action {
 	s.sasl = false
+	if err != nil && s.w.Lines() > 0 {
+		return ActionClose
+	}
 	if err != nil {
 		s.stay = false
 		// A command that failed is no longer one that succeeded (a failed USER forgets the name).
@@ -371,10 +380,13 @@ func (s *Session) finish(c Cmd, err error) Action {
 		if !ok {
 			e = ErrInternal
 		}
-		if e == ErrPlaintextRefused {
-			e = s.PlaintextRefusal()
+		var a Action
+		if e == ErrPlaintextRefused || e == ErrPlaintextDisabled {
+			a = s.reject(s.PlaintextRefusal())
+		} else {
+			s.last = CmdNone
+			s.w.Error(e)
 		}
-		a := s.reject(e)
 		if then(c) == ActionClose {
 			return ActionClose
 		}

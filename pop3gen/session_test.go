@@ -22,6 +22,9 @@ type recorder struct {
 	saslSteps int
 	step      int
 	cancelled bool
+	// begin makes a command write the start of its reply before it
+	// returns its result: a handler that fails midway.
+	begin map[Cmd]bool
 }
 
 func (r *recorder) rec(s string) { r.calls = append(r.calls, s) }
@@ -123,6 +126,10 @@ func (r *recorder) Noop(w *Writer) error             { r.rec("NOOP"); return nil
 func (r *recorder) Rset(w *Writer) error             { r.rec("RSET"); return nil }
 func (r *recorder) Top(w *Writer, msg, lines uint32) error {
 	r.rec("TOP")
+	if r.begin[CmdTOP] {
+		w.Begin("top of message follows")
+		_, _ = w.Message().Write([]byte("Subject: x\n"))
+	}
 	return r.result(CmdTOP)
 }
 func (r *recorder) Uidl(w *Writer, msg uint32) error {
@@ -456,6 +463,39 @@ func TestSessionMaxBadCommands(t *testing.T) {
 	h.expect("BOGUS", "-ERR")
 	got, a := h.send("BOGUS")
 	assert.Equal(t, "-ERR "+ErrTooManyErrors.Text+"\r\n", got)
+	assert.Equal(t, ActionClose, a)
+}
+
+// TestSessionHandlerRefusalsAreNotBadCommands: C0005 — only protocol
+// errors count toward MaxBadCommands; a handler's own refusal (RETR of a
+// message that does not exist, twenty times over) leaves the session open.
+func TestSessionHandlerRefusalsAreNotBadCommands(t *testing.T) {
+	v := RFC1939()
+	require.NoError(t, v.Set("MaxBadCommands", "3"))
+	h := newHarness(t, v)
+	h.login()
+	for range 20 {
+		got, a := h.send("RETR 99")
+		require.Equal(t, "-ERR no such message\r\n", got)
+		require.Equal(t, ActionContinue, a)
+	}
+	h.expect("BOGUS", "-ERR")
+	h.expect("BOGUS", "-ERR")
+	_, a := h.send("BOGUS")
+	assert.Equal(t, ActionClose, a, "protocol errors still count")
+}
+
+// TestSessionFailureAfterReplyBegan: RFC1939-3-MULTILINE — a handler that
+// fails after its multi-line reply has begun must not have -ERR written
+// into the body (the client would read it as message text and wait for a
+// terminator that never comes): the session closes the connection instead.
+func TestSessionFailureAfterReplyBegan(t *testing.T) {
+	h := newHarness(t, RFC1939())
+	h.login()
+	h.r.begin = map[Cmd]bool{CmdTOP: true}
+	h.r.fail[CmdTOP] = &Error{Code: CodeSysTemp, Text: "message cannot be read now"}
+	got, a := h.send("TOP 1 0")
+	assert.Equal(t, "+OK top of message follows\r\nSubject: x\r\n", got, "nothing after the partial body")
 	assert.Equal(t, ActionClose, a)
 }
 
