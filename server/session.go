@@ -419,8 +419,9 @@ func (h *session) List(w *pop3gen.Writer, msg uint32) error {
 	return nil
 }
 
-// send opens message msg and streams it with copy after "+OK".
-func (h *session) send(w *pop3gen.Writer, msg uint32, copy func(*pop3gen.DotWriter, *MessageFile) error) error {
+// send opens message msg and streams it after "+OK": octets gives the
+// size the status line states, copy writes the body.
+func (h *session) send(w *pop3gen.Writer, msg uint32, octets func(i int, f *MessageFile) (int64, error), copy func(*pop3gen.DotWriter, *MessageFile) error) error {
 	i, err := h.message(msg)
 	if err != nil {
 		return err
@@ -434,7 +435,12 @@ func (h *session) send(w *pop3gen.Writer, msg uint32, copy func(*pop3gen.DotWrit
 		return errRead
 	}
 	defer f.Close()
-	w.Begin(strconv.FormatInt(h.drop.Exact(i), 10) + " octets")
+	n, err := octets(i, f)
+	if err != nil {
+		h.log.Error("read message", "uid", h.drop.UID(i), "err", err)
+		return errRead
+	}
+	w.Begin(strconv.FormatInt(n, 10) + " octets")
 	d := w.Message()
 	if err := copy(d, f); err != nil {
 		// The status line is out: the reply cannot become -ERR. Close.
@@ -448,42 +454,18 @@ func (h *session) send(w *pop3gen.Writer, msg uint32, copy func(*pop3gen.DotWrit
 }
 
 func (h *session) Retr(w *pop3gen.Writer, msg uint32) error {
-	return h.send(w, msg, func(d *pop3gen.DotWriter, f *MessageFile) error { return CopyMessage(d, f) })
+	return h.send(w, msg,
+		func(i int, _ *MessageFile) (int64, error) { return h.drop.Exact(i), nil },
+		func(d *pop3gen.DotWriter, f *MessageFile) error { return CopyMessage(d, f) })
 }
 
 // Top sends the header, the blank line and the first lines body lines. Its
 // +OK line states the octets of what it sends (topOctets), measured before
 // the status line goes out, not the whole message's size.
 func (h *session) Top(w *pop3gen.Writer, msg, lines uint32) error {
-	i, err := h.message(msg)
-	if err != nil {
-		return err
-	}
-	f, err := h.drop.Open(i)
-	switch {
-	case errors.Is(err, ErrGone):
-		return errGone
-	case err != nil:
-		h.log.Error("open message", "uid", h.drop.UID(i), "err", err)
-		return errRead
-	}
-	defer f.Close()
-	n, err := topOctets(f, lines)
-	if err != nil {
-		h.log.Error("read message", "uid", h.drop.UID(i), "err", err)
-		return errRead
-	}
-	w.Begin(strconv.FormatInt(n, 10) + " octets")
-	d := w.Message()
-	if err := CopyTop(d, f, lines); err != nil {
-		// The status line is out: the reply cannot become -ERR. Close.
-		h.broken = err
-		return nil
-	}
-	if err := d.Close(); err != nil {
-		h.broken = err
-	}
-	return nil
+	return h.send(w, msg,
+		func(_ int, f *MessageFile) (int64, error) { return topOctets(f, lines) },
+		func(d *pop3gen.DotWriter, f *MessageFile) error { return CopyTop(d, f, lines) })
 }
 
 func (h *session) Dele(w *pop3gen.Writer, msg uint32) error {
