@@ -714,7 +714,7 @@ func (d *Drop) name(i int) (string, error) {
 	if j := bytes.IndexByte(line, '\n'); j >= 0 {
 		line = line[:j]
 	}
-	e, _, err := parseUIDLine(line, uidListVersion)
+	e, err := parseUIDLine(line, uidListVersion)
 	if err != nil || e.uid != d.msgs[i].uid {
 		return "", fmt.Errorf("UID list snapshot: line at %d does not match uid %d", d.msgs[i].off, d.msgs[i].uid)
 	}

@@ -144,6 +144,17 @@ func parseUIDList(r io.Reader) (*uidList, error) {
 		version = l.parseHeader(string(head))
 	}
 	l.version = version
+	if err := l.readEntries(lr, "", func(line []byte) (uidEntry, error) { return parseUIDLine(line, version) }); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// readEntries reads the lines after the header with parse, skipping (and
+// recording) lines that are too long or damaged and every line whose base
+// name or UID an earlier line has: the first is kept, so no UID is ever
+// given to two messages. It then raises next above every UID read.
+func (l *uidList) readEntries(lr *lineReader, prefix string, parse func(line []byte) (uidEntry, error)) error {
 	var maxUID uint32
 	uids := make(map[uint32]bool)
 	for n := 2; ; n++ {
@@ -152,19 +163,20 @@ func parseUIDList(r io.Reader) (*uidList, error) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if long {
-			l.problem("line %d: longer than %d octets", n, maxUIDListLine)
+			l.problem("%sline %d: longer than %d octets", prefix, n, maxUIDListLine)
 			continue
 		}
-		e, base, err := parseUIDLine(line, version)
+		e, err := parse(line)
 		if err != nil {
-			l.problem("line %d: %v", n, err)
+			l.problem("%sline %d: %v", prefix, n, err)
 			continue
 		}
+		base := baseName(e.name)
 		if _, dup := l.entries[base]; dup || uids[e.uid] {
-			l.problem("line %d: %.80q or uid %d listed twice; the first line is kept", n, base, e.uid)
+			l.problem("%sline %d: %.80q or uid %d listed twice; the first line is kept", prefix, n, base, e.uid)
 			continue
 		}
 		uids[e.uid] = true
@@ -173,7 +185,7 @@ func parseUIDList(r io.Reader) (*uidList, error) {
 		maxUID = max(maxUID, e.uid)
 	}
 	l.raiseNext(maxUID)
-	return l, nil
+	return nil
 }
 
 // parseHeader reads "pop3kit-uidlist VERSION validity=V next=N" and
@@ -235,13 +247,13 @@ func (l *uidList) take() (uint32, bool) {
 
 // parseUIDLine reads "uid exact storage name" (version 2: the name
 // escaped; version 1 or a damaged header: the name as is, without flags).
-func parseUIDLine(line []byte, version int) (uidEntry, string, error) {
+func parseUIDLine(line []byte, version int) (uidEntry, error) {
 	var f [4][]byte
 	rest := line
 	for i := range 3 {
 		j := bytes.IndexByte(rest, ' ')
 		if j < 0 {
-			return uidEntry{}, "", errors.New("want uid exact storage name")
+			return uidEntry{}, errors.New("want uid exact storage name")
 		}
 		f[i], rest = rest[:j], rest[j+1:]
 	}
@@ -250,7 +262,7 @@ func parseUIDLine(line []byte, version int) (uidEntry, string, error) {
 	exact, err2 := strconv.ParseInt(string(f[1]), 10, 64)
 	storage, err3 := strconv.ParseInt(string(f[2]), 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil || uid == 0 || exact < -1 || storage < -1 {
-		return uidEntry{}, "", errors.New("bad number")
+		return uidEntry{}, errors.New("bad number")
 	}
 	var name string
 	if version == 1 {
@@ -258,13 +270,13 @@ func parseUIDLine(line []byte, version int) (uidEntry, string, error) {
 	} else {
 		var ok bool
 		if name, ok = unescapeName(f[3]); !ok {
-			return uidEntry{}, "", errors.New("bad escape in the file name")
+			return uidEntry{}, errors.New("bad escape in the file name")
 		}
 	}
 	if !validFileName(name) {
-		return uidEntry{}, "", fmt.Errorf("%.80q is not a file name", name)
+		return uidEntry{}, fmt.Errorf("%.80q is not a file name", name)
 	}
-	return uidEntry{uid: uint32(uid), exact: exact, storage: storage, name: name}, baseName(name), nil
+	return uidEntry{uid: uint32(uid), exact: exact, storage: storage, name: name}, nil
 }
 
 // validFileName reports whether name can be one entry of a directory:
@@ -398,54 +410,36 @@ func parseDovecotUIDList(r io.Reader) (*uidList, error) {
 	default:
 		return nil, fmt.Errorf("dovecot-uidlist: version %q not understood", head[0])
 	}
-	var maxUID uint32
-	uids := make(map[uint32]bool)
-	for n := 2; ; n++ {
-		b, _, long, err := lr.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if long {
-			l.problem("dovecot-uidlist: line %d: too long", n)
-			continue
-		}
-		line := string(b)
-		var uidText, name string
-		if head[0] == "3" {
-			left, right, ok := strings.Cut(line, " :")
-			if !ok {
-				l.problem("dovecot-uidlist: line %d: no \" :\" before the file name", n)
-				continue
-			}
-			uidText, _, _ = strings.Cut(left, " ")
-			name = right
-		} else {
-			f := strings.Fields(line)
-			if len(f) != 2 {
-				l.problem("dovecot-uidlist: line %d: want uid filename", n)
-				continue
-			}
-			uidText, name = f[0], f[1]
-		}
-		uid, err := strconv.ParseUint(uidText, 10, 32)
-		if err != nil || uid == 0 || !validFileName(name) {
-			l.problem("dovecot-uidlist: line %d: bad uid or file name", n)
-			continue
-		}
-		base := baseName(name)
-		if _, dup := l.entries[base]; dup || uids[uint32(uid)] {
-			l.problem("dovecot-uidlist: line %d: %.80q or uid %d listed twice", n, base, uid)
-			continue
-		}
-		uids[uint32(uid)] = true
-		l.entries[base] = uidEntry{uid: uint32(uid), exact: -1, storage: -1, name: name}
-		maxUID = max(maxUID, uint32(uid))
+	v3 := head[0] == "3"
+	if err := l.readEntries(lr, "dovecot-uidlist: ", func(b []byte) (uidEntry, error) { return parseDovecotLine(string(b), v3) }); err != nil {
+		return nil, err
 	}
-	l.raiseNext(maxUID)
 	return l, nil
+}
+
+// parseDovecotLine reads one line of a dovecot-uidlist: "uid [fields]
+// :filename" in version 3, "uid filename" in version 1.
+func parseDovecotLine(line string, v3 bool) (uidEntry, error) {
+	var uidText, name string
+	if v3 {
+		left, right, ok := strings.Cut(line, " :")
+		if !ok {
+			return uidEntry{}, errors.New(`no " :" before the file name`)
+		}
+		uidText, _, _ = strings.Cut(left, " ")
+		name = right
+	} else {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return uidEntry{}, errors.New("want uid filename")
+		}
+		uidText, name = f[0], f[1]
+	}
+	uid, err := strconv.ParseUint(uidText, 10, 32)
+	if err != nil || uid == 0 || !validFileName(name) {
+		return uidEntry{}, errors.New("bad uid or file name")
+	}
+	return uidEntry{uid: uint32(uid), exact: -1, storage: -1, name: name}, nil
 }
 
 // baseName returns a Maildir file name without its info part (":2,FLAGS").
