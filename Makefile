@@ -8,7 +8,7 @@ SMOKE_FUZZTIME ?= 10s
 FUZZMINIMIZE ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: all generate check-generated test race bench fuzz run
+.PHONY: all generate check-generated coverage test race bench fuzz run
 
 all: generate test
 
@@ -18,15 +18,22 @@ generate:
 	$(GO) generate ./...
 
 # Fail when the committed generated files differ from a fresh generation.
+GENFLAGS = -out pop3gen -pkg pop3gen -docs docs -coverage docs/coverage.txt -readme README.md -static gen/static
 check-generated:
-	$(GO) run ./gen -out pop3gen -pkg pop3gen -docs docs -readme README.md -root . -check
+	$(GO) run ./gen/cmd/pop3kit-gen $(GENFLAGS) -check
+
+# Rewrite docs/coverage.txt (and CONFORMANCE.md) from the clause.Covers
+# declarations that a full test run records (internal/clause).
+coverage:
+	d=$$(mktemp -d) && POP3KIT_CLAUSES=$$d $(GO) test -count=1 ./... && $(GO) run ./gen/cmd/pop3kit-gen $(GENFLAGS) -collect $$d; s=$$?; rm -rf "$$d"; exit $$s
 
 # Every test: unit, generator goldens, end-to-end, real clients, fuzz seed
-# corpora and properties as regression tests; the packages with
-# goroutines, locks or shared state again under the race detector; then
-# every fuzz target for SMOKE_FUZZTIME.
+# corpora and properties as regression tests, recording the clauses each
+# declares it covers, which must be what docs/coverage.txt says; the
+# packages with goroutines, locks or shared state again under the race
+# detector; then every fuzz target for SMOKE_FUZZTIME.
 test:
-	$(GO) test ./...
+	d=$$(mktemp -d) && POP3KIT_CLAUSES=$$d $(GO) test -count=1 ./... && $(GO) run ./gen/cmd/pop3kit-gen $(GENFLAGS) -collect $$d -check; s=$$?; rm -rf "$$d"; exit $$s
 	$(MAKE) race
 	$(MAKE) fuzz FUZZTIME=$(SMOKE_FUZZTIME)
 

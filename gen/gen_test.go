@@ -1,4 +1,4 @@
-package main
+package gen
 
 import (
 	"bytes"
@@ -17,23 +17,23 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// clone returns a deep enough copy of the POP3 table to break in a test.
+// clone returns a copy of the POP3 table to break in a test.
 func clone() *spec.Table {
-	t := spec.POP3
-	t.Commands = append([]spec.Command(nil), t.Commands...)
-	t.States = append([]spec.StateInfo(nil), t.States...)
-	t.Clauses = append([]spec.Clause(nil), t.Clauses...)
-	t.Capabilities = append([]spec.Capability(nil), t.Capabilities...)
-	t.Errors = append([]spec.Error(nil), t.Errors...)
-	t.Variations = append([]spec.Variation(nil), t.Variations...)
-	for i, v := range t.Variations {
-		p := map[string]string{}
-		for k, x := range v.Profile {
-			p[k] = x
-		}
-		t.Variations[i].Profile = p
-	}
+	t := spec.POP3.Clone()
 	return &t
+}
+
+// problems returns the lines of spec.Validate's error, or none.
+func problems(t *spec.Table) []string {
+	err := spec.Validate(t)
+	if err == nil {
+		return nil
+	}
+	var msgs []string
+	for _, e := range err.(spec.Problems) {
+		msgs = append(msgs, e.Error())
+	}
+	return msgs
 }
 
 func find[T any](rows []T, match func(T) bool) int {
@@ -47,7 +47,7 @@ func find[T any](rows []T, match func(T) bool) int {
 
 // TestValidateTable: the real table is consistent.
 func TestValidateTable(t *testing.T) {
-	assert.Empty(t, Validate(&spec.POP3))
+	assert.Empty(t, problems(&spec.POP3))
 }
 
 // TestValidateRefusesBrokenTables: each kind of inconsistency is refused
@@ -90,7 +90,7 @@ func TestValidateRefusesBrokenTables(t *testing.T) {
 		}, `command "USERS" (row 1): keyword must be 3 or 4 upper-case characters`},
 		{"error the lexer needs", func(t *spec.Table) {
 			t.Errors = t.Errors[1:]
-		}, `error "ErrEmptyLine": the lexer returns it, but the error table lacks it`},
+		}, `error "ErrEmptyLine": the core returns it, but the error table lacks it`},
 		{"variation the core reads", func(t *spec.Table) {
 			t.Variations[find(t.Variations, func(v spec.Variation) bool { return v.Name == "PassKeepsSpaces" })].Name = "PassSpaces"
 		}, `variation "PassKeepsSpaces": the core consults it, but the table does not define it`},
@@ -111,15 +111,10 @@ func TestValidateRefusesBrokenTables(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := clone()
 			tc.break_(tab)
-			errs := Validate(tab)
-			var msgs []string
-			for _, e := range errs {
-				msgs = append(msgs, e.Error())
-			}
-			joined := strings.Join(msgs, "\n")
+			joined := strings.Join(problems(tab), "\n")
 			assert.Contains(t, joined, tc.want)
 			// renderCore refuses it too, listing every problem.
-			_, err := renderCore(tab, Options{Pkg: "p"})
+			_, err := renderCore(tab, "p")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
@@ -144,7 +139,7 @@ func miniTable() *spec.Table {
 // TestGolden renders the cut-down table and compares the table-dependent
 // files with testdata/golden/*.golden (go test ./gen -update rewrites them).
 func TestGolden(t *testing.T) {
-	files, err := renderCore(miniTable(), Options{Pkg: "mini"})
+	files, err := renderCore(miniTable(), "mini")
 	require.NoError(t, err)
 	for _, name := range []string{"commands.go", "lexer.go", "session.go"} {
 		golden := filepath.Join("testdata", "golden", name+".golden")
@@ -161,7 +156,7 @@ func TestGolden(t *testing.T) {
 	tab := clone()
 	tab.Commands[0].In = 0
 	tab.States[2].Initial = true
-	_, err = renderCore(tab, Options{Pkg: "p"})
+	_, err = renderCore(tab, "p")
 	require.Error(t, err)
 	golden := filepath.Join("testdata", "golden", "broken.err.golden")
 	if *update {
@@ -177,7 +172,7 @@ func TestGolden(t *testing.T) {
 // (jennifer formats it; static files go through go/format) and starts with
 // the standard header.
 func TestOutputIsFormattedAndHeadered(t *testing.T) {
-	files, err := renderCore(&spec.POP3, Options{Pkg: "pop3gen"})
+	files, err := renderCore(&spec.POP3, "pop3gen")
 	require.NoError(t, err)
 	for name, b := range files {
 		first, _, _ := strings.Cut(string(b), "\n")
@@ -196,9 +191,9 @@ func TestRenamedCopyCompiles(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "internal", "mypop3")
-	files, err := render(&spec.POP3, out, "mypop3", "", "", "..")
+	files, err := Generate(&spec.POP3, Options{Dir: out})
 	require.NoError(t, err)
-	_, err = sync(files, false)
+	_, err = Write(files, false)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/mail\n\ngo 1.26\n"), 0o644))
 	// A main package that uses the copy, to show it is usable, not only
@@ -243,7 +238,7 @@ func main() {
 // state diagram.
 func TestGeneratedFilesUpToDate(t *testing.T) {
 	root := ".."
-	files, err := render(&spec.POP3, filepath.Join(root, "pop3gen"), "pop3gen", filepath.Join(root, "docs"), filepath.Join(root, "README.md"), root)
+	files, err := Generate(&spec.POP3, repoOptions(root))
 	require.NoError(t, err)
 	var stale []string
 	for p, b := range files {
@@ -267,24 +262,37 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 	}
 }
 
-// TestClauseCoverage: every clause of the table has a test that names its
-// id, unless the table marks it pending; a pending clause of the server or
-// the store has no test in server/ or cmd/ yet (so the mark goes once the
-// work lands; tests of the core's part, such as a profile's value, may
-// exist). docs/CONFORMANCE.md lists the tests.
+// TestClauseCoverage: every clause of the table has a test that declares
+// it with clause.Covers, unless the table marks it pending; a pending
+// clause of the server or the store has no such test in server/ or cmd/
+// yet (so the mark goes once the work lands; tests of the core's part, such
+// as a profile's value, may exist). The declarations are read from the
+// source, so removing the last test of a clause fails here at once;
+// docs/coverage.txt, which CONFORMANCE.md cites, must say the same.
 func TestClauseCoverage(t *testing.T) {
-	refs, err := scanTests("..", &spec.POP3)
+	refs, err := ScanCoverage("..")
 	require.NoError(t, err)
 	for _, c := range spec.POP3.Clauses {
 		if c.Pending != "" {
 			for _, r := range refs[c.ID] {
 				assert.False(t, strings.HasPrefix(r, "server") || strings.HasPrefix(r, "cmd"),
-					"clause %s is marked pending (%s) but %s covers it: drop the mark", c.ID, c.Pending, r)
+					"clause %s is marked pending (%s) but tests in %s cover it: drop the mark", c.ID, c.Pending, r)
 			}
 			continue
 		}
-		assert.NotEmpty(t, refs[c.ID], "clause %s (%s) has no test naming it", c.ID, c.Source)
+		assert.NotEmpty(t, refs[c.ID], "clause %s (%s) has no test that calls clause.Covers with it", c.ID, c.Source)
 	}
+	known := map[string]bool{}
+	for _, c := range spec.POP3.Clauses {
+		known[c.ID] = true
+	}
+	for id, pkgs := range refs {
+		assert.True(t, known[id], "tests in %v declare clause %q, which the table lacks", pkgs, id)
+	}
+	committed, err := ReadCoverage(filepath.Join("..", "docs", "coverage.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, string(refs.Format()), string(committed.Format()),
+		"docs/coverage.txt differs from the clause.Covers calls in the tests: run make coverage")
 }
 
 // TestStateDiagram: the diagram shows the transitions of the table.

@@ -1,10 +1,9 @@
-package main
+package gen
 
 import (
 	"bytes"
 	"embed"
 	"fmt"
-	"go/ast"
 	"go/format"
 	"go/parser"
 	"go/token"
@@ -14,7 +13,8 @@ import (
 )
 
 // staticFS holds the table-independent parts of the core (see package
-// static). stub.go stands in for generated names and is not copied.
+// static). table.go holds the generated names they use, rendered from the
+// table for the package's own build and tests, and is not copied.
 //
 //go:embed static/*.go
 var staticFS embed.FS
@@ -29,7 +29,7 @@ func staticFiles() []string {
 	var names []string
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasSuffix(n, "_test.go") || n == "stub.go" || n == "doc.go" {
+		if strings.HasSuffix(n, "_test.go") || n == "table.go" || n == "doc.go" {
 			continue
 		}
 		names = append(names, n)
@@ -57,30 +57,4 @@ func renderStatic(name, pkg string) ([]byte, error) {
 		return nil, fmt.Errorf("static/%s: %w", name, err)
 	}
 	return buf.Bytes(), nil
-}
-
-// stubErrors returns the Err… names that stub.go declares: the errors the
-// static code returns, which the table must define.
-func stubErrors() []string {
-	src, err := staticFS.ReadFile("static/stub.go")
-	if err != nil {
-		panic(err)
-	}
-	f, err := parser.ParseFile(token.NewFileSet(), "stub.go", src, 0)
-	if err != nil {
-		panic(err)
-	}
-	var names []string
-	for _, d := range f.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.VAR {
-			continue
-		}
-		for _, s := range g.Specs {
-			for _, n := range s.(*ast.ValueSpec).Names {
-				names = append(names, n.Name)
-			}
-		}
-	}
-	return names
 }

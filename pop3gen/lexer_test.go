@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
 )
 
 // profiles returns every profile by name.
@@ -214,6 +216,7 @@ var parseCases = []parseCase{
 // TestParse checks every command of the spec table, accepted and rejected,
 // under each profile it names.
 func TestParse(t *testing.T) {
+	clause.Covers(t, "E0006", "E0007", "MS-2.1.1", "MS-2.1.2", "MSPOP3-2.2.1", "RFC1122-1.2.2", "RFC1939-3-ARG40", "RFC1939-3-KEYWORD", "RFC1939-3-SPACE", "RFC1939-4-QUIT", "RFC1939-5-DELE", "RFC1939-5-LIST", "RFC1939-5-MSGNUM", "RFC1939-5-NOOP", "RFC1939-5-RETR", "RFC1939-5-RSET", "RFC1939-5-STAT", "RFC1939-7-APOP", "RFC1939-7-PASS", "RFC1939-7-TOP", "RFC1939-7-UIDL", "RFC1939-7-USER", "RFC2449-4-CMD255", "RFC2449-5-CAPA", "RFC2595-4-STLS", "RFC5034-4-AUTH", "RFC5034-4-INITIAL", "RFC6856-2-UTF8", "RFC6856-3-LANG", "V0011")
 	ps := profiles(t)
 	for _, tc := range parseCases {
 		names := tc.profiles
@@ -248,6 +251,7 @@ func TestParse(t *testing.T) {
 // TestParseEveryCommand makes sure the cases above name every command of
 // the table, so a new row cannot go untested.
 func TestParseEveryCommand(t *testing.T) {
+	clause.Covers(t, "E0006", "E0007", "MS-2.1.1", "MS-2.1.2", "MSPOP3-2.2.1", "RFC1122-1.2.2", "RFC1939-3-ARG40", "RFC1939-3-KEYWORD", "RFC1939-3-SPACE", "RFC1939-4-QUIT", "RFC1939-5-DELE", "RFC1939-5-LIST", "RFC1939-5-MSGNUM", "RFC1939-5-NOOP", "RFC1939-5-RETR", "RFC1939-5-RSET", "RFC1939-5-STAT", "RFC1939-7-APOP", "RFC1939-7-PASS", "RFC1939-7-TOP", "RFC1939-7-UIDL", "RFC1939-7-USER", "RFC2449-4-CMD255", "RFC2449-5-CAPA", "RFC2595-4-STLS", "RFC5034-4-AUTH", "RFC5034-4-INITIAL", "RFC6856-2-UTF8", "RFC6856-3-LANG", "V0011")
 	seen := map[Cmd]bool{}
 	for _, tc := range parseCases {
 		seen[tc.want.Cmd] = true
@@ -261,6 +265,7 @@ func TestParseEveryCommand(t *testing.T) {
 // UTF-8 even where the UTF8 capability (and so UTF8 USER) is off
 // (RFC6856-2-UTF8).
 func TestParseUTF8Mode(t *testing.T) {
+	clause.Covers(t, "RFC6856-2-UTF8")
 	v := Exchange2010()
 	var c Command
 	err := c.Parse([]byte("PASS gr\xc3\xbc\xc3\x9fe\r\n"), &v, 0)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
 )
 
 // recorder is a Handler that records the calls it gets and answers as its
@@ -180,6 +182,7 @@ func (h *harness) login() {
 // profile: a command not allowed in the state never reaches the handler and
 // gets -ERR (C0002, C0003, RFC1939-5-TRANSACTION).
 func TestSessionAllowedStates(t *testing.T) {
+	clause.Covers(t, "C0002", "C0003", "RFC1939-5-TRANSACTION", "V0012")
 	lines := map[Cmd]string{
 		CmdUSER: "USER alice", CmdPASS: "PASS secret", CmdAPOP: "APOP alice c4c9334bac560ecc979e58001b3e22fb",
 		CmdAUTH: "AUTH PLAIN", CmdSTLS: "STLS", CmdCAPA: "CAPA", CmdUTF8: "UTF8", CmdLANG: "LANG",
@@ -231,6 +234,7 @@ func TestSessionAllowedStates(t *testing.T) {
 // TestSessionLoginAndQuit walks RFC1939-4-AUTHORIZATION → TRANSACTION →
 // RFC1939-6-UPDATE and checks that QUIT's handler runs in UPDATE.
 func TestSessionLoginAndQuit(t *testing.T) {
+	clause.Covers(t, "RFC1939-4-AUTHORIZATION", "RFC1939-6-UPDATE")
 	h := newHarness(t, RFC1939())
 	assert.Equal(t, StateAuthorization, h.s.State(), "RFC1939-4-AUTHORIZATION: sessions start in AUTHORIZATION")
 	h.login()
@@ -245,6 +249,7 @@ func TestSessionLoginAndQuit(t *testing.T) {
 
 // TestSessionQuitInAuthorization: RFC1939-4-QUIT closes without UPDATE.
 func TestSessionQuitInAuthorization(t *testing.T) {
+	clause.Covers(t, "RFC1939-4-QUIT")
 	h := newHarness(t, RFC1939())
 	got, a := h.send("QUIT")
 	assert.Equal(t, "+OK\r\n", got)
@@ -256,6 +261,7 @@ func TestSessionQuitInAuthorization(t *testing.T) {
 // TestSessionQuitError: a failed UPDATE still closes (V0006: the server may
 // leave marked messages, the client learns it from -ERR).
 func TestSessionQuitError(t *testing.T) {
+	clause.Covers(t, "V0006")
 	h := newHarness(t, RFC1939())
 	h.login()
 	h.r.fail[CmdQUIT] = &Error{Code: CodeSysTemp, Text: "some messages were not removed"}
@@ -267,6 +273,7 @@ func TestSessionQuitError(t *testing.T) {
 // TestSessionPassNeedsUser: RFC1939-7-PASS follows a successful USER only,
 // immediately.
 func TestSessionPassNeedsUser(t *testing.T) {
+	clause.Covers(t, "RFC1939-7-PASS")
 	h := newHarness(t, RFC1939())
 	h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
 	h.expect("USER alice", "+OK")
@@ -282,6 +289,7 @@ func TestSessionPassNeedsUser(t *testing.T) {
 // TestSessionUserAlwaysOK: under Exchange, USER answers +OK for an unknown
 // user and the refusal comes at PASS (V0008, V0009).
 func TestSessionUserAlwaysOK(t *testing.T) {
+	clause.Covers(t, "V0008", "V0009")
 	for _, tc := range []struct {
 		v    Variations
 		want string
@@ -300,6 +308,7 @@ func TestSessionUserAlwaysOK(t *testing.T) {
 // USER and PASS get -ERR [AUTH] whatever the user, and the handler never
 // sees the name.
 func TestSessionPlaintextRefused(t *testing.T) {
+	clause.Covers(t, "V0010")
 	v := Exchange2010()
 	require.Equal(t, PlaintextAuthSecure, v.PlaintextAuth)
 	h := newHarness(t, v)
@@ -325,6 +334,7 @@ func TestSessionPlaintextRefused(t *testing.T) {
 // refusal of a plaintext SASL mechanism alike; under secure the old text
 // stays.
 func TestSessionPlaintextDisabled(t *testing.T) {
+	clause.Covers(t, "V0010")
 	v := RFC1939()
 	require.NoError(t, v.Set("PlaintextAuth", "never"))
 	h := newHarness(t, v)
@@ -350,6 +360,7 @@ func TestSessionPlaintextDisabled(t *testing.T) {
 // refused ones included, between; a failed USER, a failed PASS or STLS
 // forgets the name. Off, PASS must come immediately.
 func TestSessionStickyUser(t *testing.T) {
+	clause.Covers(t, "RFC1122-1.2.2", "RFC1939-7-PASS")
 	for _, sticky := range []bool{false, true} {
 		v := RFC1939()
 		v.StickyUser = sticky
@@ -387,6 +398,7 @@ func TestSessionStickyUser(t *testing.T) {
 // TestSessionSASL: RFC5034-4-AUTH continuation lines, RFC5034-4-CANCEL and
 // bad base64.
 func TestSessionSASL(t *testing.T) {
+	clause.Covers(t, "MSPOP3-2.2.1", "RFC5034-4-AUTH", "RFC5034-4-CANCEL")
 	h := newHarness(t, RFC1939())
 	h.r.saslSteps = 2
 	assert.Equal(t, "+ \r\n", h.expect("AUTH PLAIN", "+ "), "an empty challenge is \"+ \"")
@@ -429,6 +441,7 @@ func TestSessionSASL(t *testing.T) {
 // TestSessionSTLS: RFC2595-4-STLS asks the connection to start TLS, and is
 // refused inside TLS; TLSStarted forgets the USER given before.
 func TestSessionSTLS(t *testing.T) {
+	clause.Covers(t, "RFC2595-4-STLS")
 	h := newHarness(t, RFC1939())
 	h.expect("USER alice", "+OK")
 	got, a := h.send("STLS")
@@ -444,6 +457,7 @@ func TestSessionSTLS(t *testing.T) {
 
 // TestSessionUTF8: RFC6856-2-UTF8 switches the mode on.
 func TestSessionUTF8(t *testing.T) {
+	clause.Covers(t, "RFC6856-2-UTF8")
 	h := newHarness(t, RFC1939())
 	h.expect("UTF8", "+OK")
 	assert.Equal(t, ModeUTF8, h.s.Mode()&ModeUTF8)
@@ -453,6 +467,7 @@ func TestSessionUTF8(t *testing.T) {
 // commands in a row the session answers once more and closes; a good
 // command resets the count.
 func TestSessionMaxBadCommands(t *testing.T) {
+	clause.Covers(t, "C0005")
 	v := RFC1939()
 	require.NoError(t, v.Set("MaxBadCommands", "3"))
 	h := newHarness(t, v)
@@ -470,6 +485,7 @@ func TestSessionMaxBadCommands(t *testing.T) {
 // errors count toward MaxBadCommands; a handler's own refusal (RETR of a
 // message that does not exist, twenty times over) leaves the session open.
 func TestSessionHandlerRefusalsAreNotBadCommands(t *testing.T) {
+	clause.Covers(t, "C0005")
 	v := RFC1939()
 	require.NoError(t, v.Set("MaxBadCommands", "3"))
 	h := newHarness(t, v)
@@ -490,6 +506,7 @@ func TestSessionHandlerRefusalsAreNotBadCommands(t *testing.T) {
 // into the body (the client would read it as message text and wait for a
 // terminator that never comes): the session closes the connection instead.
 func TestSessionFailureAfterReplyBegan(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-MULTILINE")
 	h := newHarness(t, RFC1939())
 	h.login()
 	h.r.begin = map[Cmd]bool{CmdTOP: true}
@@ -502,6 +519,7 @@ func TestSessionFailureAfterReplyBegan(t *testing.T) {
 // TestSessionTimers: V0002 — the unauthenticated timer before login, the
 // authenticated one after; RFC1939-3-TIMER — at least 10 minutes in rfc1939.
 func TestSessionTimers(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-TIMER", "V0002")
 	h := newHarness(t, Exchange2010())
 	h.s.SetMode(ModeSecure)
 	assert.Equal(t, 60*time.Second, h.s.IdleTimeout())
@@ -515,6 +533,7 @@ func TestSessionTimers(t *testing.T) {
 // TestSessionAutologout: V0003 — Exchange sends a notice, RFC 1939 closes
 // silently.
 func TestSessionAutologout(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-TIMER", "V0003")
 	h := newHarness(t, Exchange2010())
 	h.s.Autologout()
 	assert.Equal(t, "-ERR "+ErrAutologout.Text+"\r\n", h.out.String())
@@ -526,6 +545,7 @@ func TestSessionAutologout(t *testing.T) {
 // TestSessionInformativeErrors: V0001 — informative text after -ERR, or
 // the bare status where the variation is off.
 func TestSessionInformativeErrors(t *testing.T) {
+	clause.Covers(t, "V0001")
 	h := newHarness(t, Exchange2010())
 	assert.Equal(t, "-ERR "+ErrUnknownCommand.Text+"\r\n", h.expect("FOO", "-ERR"))
 	v := Exchange2010()
@@ -538,6 +558,7 @@ func TestSessionInformativeErrors(t *testing.T) {
 // TestSessionHandlerErrors: RFC3206-4-SYS — an error that is not an *Error
 // becomes [SYS/TEMP] internal error and never leaks its text.
 func TestSessionHandlerErrors(t *testing.T) {
+	clause.Covers(t, "RFC3206-4-SYS")
 	h := newHarness(t, RFC1939())
 	h.login()
 	h.r.fail[CmdDELE] = errors.New("open /var/mail/secret: permission denied")
@@ -548,6 +569,7 @@ func TestSessionHandlerErrors(t *testing.T) {
 // TestSessionPipelining: RFC2449-6.6-PIPELINING — commands fed in one go
 // are answered in order, exactly as when sent one by one.
 func TestSessionPipelining(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-MULTILINE", "RFC2449-6.6-PIPELINING")
 	script := []string{"USER alice", "PASS secret", "STAT", "LIST", "RETR 1", "UIDL 1", "NOOP", "BOGUS", "QUIT"}
 	one := newHarness(t, RFC1939())
 	var want strings.Builder

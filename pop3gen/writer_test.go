@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
 )
 
 func lines(s string) []string { return strings.SplitAfter(s, "\r\n") }
@@ -17,6 +19,7 @@ func lines(s string) []string { return strings.SplitAfter(s, "\r\n") }
 // TestWriterLineLimit: C0001, RFC1939-3-RESP512 — no status or listing
 // line exceeds 512 octets with its CRLF, and text cannot forge a line.
 func TestWriterLineLimit(t *testing.T) {
+	clause.Covers(t, "C0001", "RFC1939-3-RESP512")
 	var out bytes.Buffer
 	w := NewWriter(&out)
 	long := strings.Repeat("x", 2000)
@@ -50,6 +53,7 @@ func TestWriterLineLimit(t *testing.T) {
 // TestWriterReplies: RFC1939-5-STAT with V0004, RFC1939-5-LIST with V0005,
 // RFC2449-8-RESP-CODE, RFC1939-7-UIDL character set and length.
 func TestWriterReplies(t *testing.T) {
+	clause.Covers(t, "RFC1939-5-LIST", "RFC1939-5-STAT", "RFC1939-7-UIDL", "RFC2449-8-RESP-CODE", "V0004", "V0005")
 	var out bytes.Buffer
 	w := NewWriter(&out)
 	w.Stat(2, 320)
@@ -71,6 +75,7 @@ func TestWriterReplies(t *testing.T) {
 // TestWriterChallenge: RFC5034-4-AUTH challenges are "+ " and base64, of
 // any length.
 func TestWriterChallenge(t *testing.T) {
+	clause.Covers(t, "RFC5034-4-AUTH")
 	var out bytes.Buffer
 	w := NewWriter(&out)
 	w.Challenge(nil)
@@ -84,6 +89,7 @@ func TestWriterChallenge(t *testing.T) {
 // with "." are stuffed, the body ends with CRLF "." CRLF; the result reads
 // back through net/textproto's dot reader as the CRLF form of the input.
 func TestDotWriter(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-MULTILINE")
 	for _, tc := range []struct{ name, in, want string }{
 		{"empty", "", ".\r\n"},
 		{"plain", "a\nb\n", "a\r\nb\r\n.\r\n"},
@@ -130,6 +136,7 @@ func TestDotWriter(t *testing.T) {
 // RFC2595-4-STLS, RFC5034-3-SASL, RFC3206-6-AUTH-RESP-CODE,
 // RFC6856-2-UTF8, RFC6856-3-LANG, built from the table and the variations.
 func TestWriteCapa(t *testing.T) {
+	clause.Covers(t, "RFC2449-5-CAPA", "RFC2449-6.1-TOP", "RFC2449-6.2-USER", "RFC2449-6.3-SASL", "RFC2449-6.4-RESP-CODES", "RFC2449-6.5-LOGIN-DELAY", "RFC2449-6.6-PIPELINING", "RFC2449-6.7-EXPIRE", "RFC2449-6.8-UIDL", "RFC2449-6.9-IMPLEMENTATION", "RFC2595-4-STLS", "RFC3206-6-AUTH-RESP-CODE", "RFC5034-3-SASL", "RFC6856-2-UTF8", "RFC6856-3-LANG", "V0007", "V0010")
 	var out bytes.Buffer
 	w := NewWriter(&out)
 	r := RFC1939()
@@ -161,6 +168,7 @@ func TestWriteCapa(t *testing.T) {
 // TestErrors: RFC2449-8.1.1-LOGIN-DELAY, RFC2449-8.1.2-IN-USE,
 // RFC3206-5-AUTH, RFC6856-5-UTF8 — the codes as on the wire.
 func TestErrors(t *testing.T) {
+	clause.Covers(t, "RFC2449-8.1.1-LOGIN-DELAY", "RFC2449-8.1.2-IN-USE", "RFC3206-5-AUTH", "RFC6856-5-UTF8")
 	for code, want := range map[string]string{CodeLoginDelay: "LOGIN-DELAY", CodeInUse: "IN-USE", CodeAuth: "AUTH",
 		CodeSysTemp: "SYS/TEMP", CodeSysPerm: "SYS/PERM", CodeUTF8: "UTF8"} {
 		assert.Equal(t, want, code)

@@ -12,6 +12,7 @@ import (
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
 	pop3fuzz "github.com/pop3kit/pop3kit/fuzz"
+	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
@@ -48,6 +49,7 @@ func messagesGen(max int) gopter.Gen {
 // model marked are gone, and only after QUIT. No unmarked message is ever
 // removed (RFC 1939 §6, MS-STANXPOP3 V0006).
 func TestNeverDeleteUnmarked(t *testing.T) {
+	clause.Covers(t, "V0006")
 	params := parameters(t)
 	for _, profile := range []string{"rfc1939", "exchange2010"} {
 		p := start(t, profile)
@@ -121,6 +123,7 @@ func sanitize(s string) string { return strings.NewReplacer("\r", " ", "\n", " "
 // octets with its CRLF (RFC 1939 §3, MS-STANXPOP3 C0001); message data is
 // exempt, as it is the message.
 func TestRepliesWithin512(t *testing.T) {
+	clause.Covers(t, "C0001")
 	params := parameters(t)
 	p := start(t, "exchange2010", "PlaintextAuth=always", "MaxCommandOctets=1024")
 	v := p.srv.Variations()
@@ -239,6 +242,7 @@ func uidl(c *conn) (map[int]string, error) {
 // given again: every new message's id is above every id seen before
 // (MS-STANXPOP3 C0007, C0008, C0009).
 func TestUIDLs(t *testing.T) {
+	clause.Covers(t, "C0007", "C0008", "C0009")
 	params := parameters(t)
 	params.MinSuccessfulTests = max(params.MinSuccessfulTests/3, 10)
 	p := start(t, "exchange2010")
@@ -458,6 +462,7 @@ func TestPipelinedEqualsSequential(t *testing.T) {
 // TOP of those messages: its numbering, LIST and STAT do not change
 // (MS-STANXPOP3 C0004).
 func TestSnapshotIsolation(t *testing.T) {
+	clause.Covers(t, "C0004", "C0005")
 	params := parameters(t)
 	p := start(t, "exchange2010")
 	props := gopter.NewProperties(params)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
 )
 
 // need returns the path of a client program, or skips the test saying
@@ -46,6 +48,7 @@ func runClient(t *testing.T, name string, args ...string) string {
 // pop3s://: LIST, RETR, UIDL and DELE with -X (RFC2595-4-STLS,
 // RFC8314-3-IMPLICIT).
 func TestCurl(t *testing.T) {
+	clause.Covers(t, "RFC2595-4-STLS", "RFC8314-3-IMPLICIT")
 	curl := need(t, "curl")
 	e := newEnv(t, "exchange2010")
 	e.deliver("bob", msg1, "")
@@ -69,6 +72,7 @@ func TestCurl(t *testing.T) {
 // stls() (RFC2595-4-STLS), capa(), uidl(), top(), retr(), dele(), rset()
 // and quit().
 func TestPythonPoplib(t *testing.T) {
+	clause.Covers(t, "RFC2595-4-STLS")
 	py := need(t, "python3")
 	e := newEnv(t, "rfc1939")
 	e.deliver("bob", msg1, "")

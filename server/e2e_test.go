@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,6 +34,7 @@ var allProfiles = []string{"rfc1939", "exchange2007", "exchange2010"}
 // RFC1939-5-LIST, RFC1939-5-RETR, RFC1939-5-DELE, RFC1939-5-NOOP,
 // RFC1939-5-RSET, RFC1939-7-TOP, RFC1939-7-UIDL, RFC1939-6-UPDATE).
 func TestEveryCommandEveryProfile(t *testing.T) {
+	clause.Covers(t, "C0006", "RFC1939-5-DELE", "RFC1939-5-LIST", "RFC1939-5-NOOP", "RFC1939-5-RETR", "RFC1939-5-RSET", "RFC1939-5-STAT", "RFC1939-6-UPDATE", "RFC1939-7-TOP", "RFC1939-7-UIDL")
 	for _, p := range allProfiles {
 		t.Run(p, func(t *testing.T) {
 			t.Parallel()
@@ -75,6 +77,7 @@ func TestEveryCommandEveryProfile(t *testing.T) {
 // TestMaildirNewToCur: messages in new/ move to cur/ with ":2," at login,
 // and ,S= and ,W= in file names are used for the sizes (C0011).
 func TestMaildirNewToCur(t *testing.T) {
+	clause.Covers(t, "C0011")
 	e := newEnv(t, "rfc1939")
 	name := e.deliver("alice", msg1, ",S=41,W=999")
 	c := e.login("alice", "secret")
@@ -93,6 +96,7 @@ func TestMaildirNewToCur(t *testing.T) {
 // TestDropWithoutQuitRemovesNothing: a session that ends any way but QUIT
 // from TRANSACTION removes nothing (RFC1939-3-TIMER, V0006).
 func TestDropWithoutQuitRemovesNothing(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-TIMER", "V0006")
 	e := newEnv(t, "rfc1939")
 	e.deliver("alice", msg1, "")
 	e.deliver("alice", msg2, "")
@@ -125,6 +129,7 @@ func TestShutdownRemovesNothing(t *testing.T) {
 // stable across sessions, never reused after deletion; identical copies
 // get different ids.
 func TestUIDsPersistAndNeverRepeat(t *testing.T) {
+	clause.Covers(t, "C0007", "C0008", "C0009")
 	e := newEnv(t, "exchange2010")
 	e.deliver("alice", msg1, "")
 	e.deliver("alice", msg1, "") // an identical copy
@@ -206,6 +211,7 @@ func TestTwoProcessesShareUIDs(t *testing.T) {
 // under rfc1939 or with ExactSizes, storage sizes otherwise; within a
 // session STAT is the sum of LIST.
 func TestSizesStatEqualsSumOfList(t *testing.T) {
+	clause.Covers(t, "MS-2.1.4", "MS-2.1.5")
 	for _, tc := range []struct {
 		profile, set string
 		want         []string
@@ -238,6 +244,7 @@ func TestSizesStatEqualsSumOfList(t *testing.T) {
 // TestRetrStreamsCRLF: RETR converts LF to CRLF and dot-stuffs on the fly;
 // a message larger than every buffer arrives intact (RFC1939-3-MULTILINE).
 func TestRetrStreamsCRLF(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-MULTILINE")
 	e := newEnv(t, "rfc1939")
 	var b strings.Builder
 	b.WriteString("Subject: big\n\n")
@@ -259,6 +266,7 @@ func TestRetrStreamsCRLF(t *testing.T) {
 // TestTopHeaderAndLines: TOP n k sends the header, the blank line and k
 // body lines; TOP n 0 only the header (RFC1939-7-TOP).
 func TestTopHeaderAndLines(t *testing.T) {
+	clause.Covers(t, "RFC1939-7-TOP")
 	e := newEnv(t, "exchange2010")
 	e.deliver("alice", "A: 1\r\nB: 2\r\n\r\nx\r\ny\r\nz\r\n", "")
 	e.deliver("alice", "Only: header\n", "")
@@ -277,6 +285,7 @@ func TestTopHeaderAndLines(t *testing.T) {
 // gets [IN-USE] (RFC2449-8.1.2-IN-USE), also from another server process
 // on the same maildrop; the lock goes with the session.
 func TestLockInUse(t *testing.T) {
+	clause.Covers(t, "MS-2.1.3", "RFC1939-4-LOCK", "RFC2449-8.1.2-IN-USE")
 	e := newEnv(t, "rfc1939")
 	e.deliver("alice", msg1, "")
 	first := e.login("alice", "secret")
@@ -299,6 +308,7 @@ func TestLockInUse(t *testing.T) {
 // and a message another session removed answers RETR and TOP with -ERR
 // while the numbering stays.
 func TestSnapshot(t *testing.T) {
+	clause.Covers(t, "C0004")
 	e := newEnv(t, "exchange2010")
 	e.deliver("alice", msg1, "")
 	e.deliver("alice", msg2, "")
@@ -319,6 +329,7 @@ func TestSnapshot(t *testing.T) {
 // TestPasswdSchemes: PLAIN, SHA512-CRYPT, BLF-CRYPT and ARGON2ID users log
 // in; a wrong password is refused with [AUTH] (RFC3206-5-AUTH).
 func TestPasswdSchemes(t *testing.T) {
+	clause.Covers(t, "RFC3206-5-AUTH", "V0011")
 	e := newEnv(t, "rfc1939")
 	for _, u := range users {
 		if strings.Contains(u.password, " ") {
@@ -336,6 +347,7 @@ func TestPasswdSchemes(t *testing.T) {
 // name; under rfc1939 it is +OK too except for names that cannot be user
 // names, so no reply tells whether a user exists (RFC1939-7-USER).
 func TestUserReplies(t *testing.T) {
+	clause.Covers(t, "RFC1939-7-USER", "V0008", "V0009")
 	for _, p := range allProfiles {
 		e := newEnv(t, p)
 		c := e.dial()
@@ -372,6 +384,7 @@ func TestUserNamesStayInRoot(t *testing.T) {
 // TestPlaintextPolicy: V0010 — where plaintext is not permitted USER, PASS
 // and AUTH PLAIN get -ERR [AUTH] and CAPA lists no USER or SASL.
 func TestPlaintextPolicy(t *testing.T) {
+	clause.Covers(t, "V0010")
 	e := newEnv(t, "exchange2010", set("PlaintextAuth=never"))
 	c := e.dial()
 	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("USER alice"))
@@ -391,6 +404,7 @@ func TestPlaintextPolicy(t *testing.T) {
 // TestPassKeepsSpaces: V0011 — under Exchange the rest of the PASS line is
 // the password; under rfc1939 a space ends the argument.
 func TestPassKeepsSpaces(t *testing.T) {
+	clause.Covers(t, "V0011")
 	e := newEnv(t, "exchange2010")
 	e.login("erin", "open sesame")
 	r := newEnv(t, "rfc1939")
@@ -403,6 +417,7 @@ func TestPassKeepsSpaces(t *testing.T) {
 // in the greeting; refused for users whose secret is a hash; not offered
 // under Exchange (RFC1939-7-APOP).
 func TestAPOP(t *testing.T) {
+	clause.Covers(t, "RFC1939-7-APOP", "V0012")
 	e := newEnv(t, "rfc1939")
 	c := e.dial()
 	i, j := strings.IndexByte(c.greeting, '<'), strings.IndexByte(c.greeting, '>')
@@ -427,6 +442,7 @@ func TestAPOP(t *testing.T) {
 // "=", continuation, RFC5034-4-CANCEL, and MSPOP3-2.2.1 listing (E0002:
 // PLAIN and USER/PASS are the mechanisms offered).
 func TestAuthPlain(t *testing.T) {
+	clause.Covers(t, "E0002", "MSPOP3-2.2.1", "RFC5034-4-AUTH", "RFC5034-4-CANCEL", "RFC5034-4-INITIAL")
 	e := newEnv(t, "exchange2010")
 	ir := base64.StdEncoding.EncodeToString([]byte("\x00bob\x00hunter2"))
 	c := e.dial()
@@ -455,6 +471,7 @@ func TestAuthPlain(t *testing.T) {
 // "Username:" and "Password:" in base64, with or without the user name as
 // the initial response (RFC5034-4-AUTH continuation lines).
 func TestAuthLogin(t *testing.T) {
+	clause.Covers(t, "RFC5034-4-AUTH")
 	e := newEnv(t, "exchange2010")
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	c := e.dial()
@@ -490,6 +507,7 @@ func TestFailedLoginDelay(t *testing.T) {
 // refused inside TLS and after login; CAPA lists it only where it can be
 // used.
 func TestSTLS(t *testing.T) {
+	clause.Covers(t, "RFC2595-4-STLS")
 	e := newEnv(t, "rfc1939")
 	c := e.dial()
 	c.cmd("CAPA")
@@ -513,6 +531,7 @@ func TestSTLS(t *testing.T) {
 // handshake, are discarded and never run (the STARTTLS command-injection
 // class, RFC2595-4-STLS).
 func TestSTLSInjection(t *testing.T) {
+	clause.Covers(t, "RFC2595-4-STLS")
 	e := newEnv(t, "rfc1939")
 	c := e.dial()
 	c.send("STLS\r\nUSER alice")
@@ -526,6 +545,7 @@ func TestSTLSInjection(t *testing.T) {
 // TestImplicitTLS: RFC8314-3-IMPLICIT — TLS from the first octet, TLS 1.2
 // or newer only.
 func TestImplicitTLS(t *testing.T) {
+	clause.Covers(t, "RFC8314-3-IMPLICIT")
 	e := newEnv(t, "exchange2010")
 	c := e.dialTLS()
 	c.cmd("USER bob")
@@ -537,6 +557,7 @@ func TestImplicitTLS(t *testing.T) {
 // TestInactivityTimers: V0002, V0003 — the unauthenticated timer closes an
 // idle session; Exchange sends a notice first, RFC 1939 closes silently.
 func TestInactivityTimers(t *testing.T) {
+	clause.Covers(t, "V0002", "V0003")
 	if testing.Short() {
 		t.Skip("waits for the 10 s minimum inactivity timer; skipped in -short runs")
 	}
@@ -566,6 +587,7 @@ func TestInactivityTimers(t *testing.T) {
 // session goes on (E0006, E0007); a megabyte without a line end does not
 // grow memory or end the session.
 func TestLongLinesAndFloods(t *testing.T) {
+	clause.Covers(t, "E0006", "E0007")
 	e := newEnv(t, "exchange2007")
 	c := e.dial()
 	assert.Equal(t, "-ERR command line too long", c.cmd("USER "+strings.Repeat("a", 42)), "48 octets > Exchange 2007's 47")
@@ -583,6 +605,7 @@ func TestLongLinesAndFloods(t *testing.T) {
 // TestPipelining: RFC2449-6.6-PIPELINING — many commands in one packet,
 // replies in order.
 func TestPipelining(t *testing.T) {
+	clause.Covers(t, "RFC2449-6.6-PIPELINING")
 	e := newEnv(t, "rfc1939")
 	e.deliver("alice", msg1, "")
 	c := e.dial()
@@ -601,6 +624,7 @@ func TestPipelining(t *testing.T) {
 // TestCapaPerProfile: RFC2449-5-CAPA lists what the connection can use;
 // RFC6856-2-UTF8 and RFC6856-3-LANG under rfc1939; E0005 EXPIRE when set.
 func TestCapaPerProfile(t *testing.T) {
+	clause.Covers(t, "E0005", "RFC2449-5-CAPA", "RFC6856-2-UTF8", "RFC6856-3-LANG")
 	e := newEnv(t, "rfc1939", func(c *server.Config) { c.Expire = "NEVER" })
 	c := e.dial()
 	c.cmd("CAPA")
@@ -625,6 +649,7 @@ func TestCapaPerProfile(t *testing.T) {
 // TestMaxSessions: past the limit a connection gets [SYS/TEMP] and is
 // closed (RFC3206-4-SYS).
 func TestMaxSessions(t *testing.T) {
+	clause.Covers(t, "RFC3206-4-SYS")
 	e := newEnv(t, "exchange2010", func(c *server.Config) { c.MaxSessions = 1 })
 	// A logged-in session holds its slot (an unauthenticated one would
 	// give way: TestLimitEvictOldestUnauthenticated).
@@ -692,6 +717,7 @@ func TestConfigErrors(t *testing.T) {
 // reason that trying again will not fix answers [SYS/PERM]; nothing
 // outside it is touched.
 func TestSysPerm(t *testing.T) {
+	clause.Covers(t, "RFC3206-4-SYS")
 	e := newEnv(t, "exchange2010")
 	require.NoError(t, os.WriteFile(filepath.Join(e.root, "alice"), []byte("not a maildir"), 0o600))
 	c := e.dial()
@@ -706,6 +732,7 @@ func TestSysPerm(t *testing.T) {
 // the delay is announced in CAPA and a second login within it gets
 // -ERR [LOGIN-DELAY]; other users are not affected.
 func TestLoginDelay(t *testing.T) {
+	clause.Covers(t, "RFC2449-6.5-LOGIN-DELAY", "RFC2449-8.1.1-LOGIN-DELAY")
 	e := newEnv(t, "rfc1939", func(c *server.Config) { c.LoginDelay = server.Duration(time.Hour) })
 	c := e.dial()
 	c.cmd("CAPA")
@@ -732,6 +759,7 @@ func withUsers(t testing.TB, lines ...string) func(*server.Config) {
 // so a PASS of 255 octets (CRLF included) from a password manager logs in;
 // RFC1939-3-ARG40, the strict 40-octet reading, is still a setting.
 func TestLongPassRFC1939(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-ARG40", "RFC2449-4-CMD255")
 	pw := strings.Repeat("Zq9!", 62) // 248 octets: "PASS " + 248 + CRLF = 255
 	require.Len(t, "PASS "+pw+"\r\n", 255)
 	e := newEnv(t, "rfc1939", withUsers(t, "frank:{PLAIN}"+pw+"::::::"))
@@ -755,6 +783,7 @@ func TestLongPassRFC1939(t *testing.T) {
 // 47-octet command refuses them, E0006), TOP counts of 2^31 and more
 // (RFC1939-7-TOP), and QUIT extra, refused everywhere.
 func TestStrictOrLiberalPerProfile(t *testing.T) {
+	clause.Covers(t, "E0006", "MS-2.1.2", "RFC1122-1.2.2", "RFC1939-3-KEYWORD", "RFC1939-3-SPACE", "RFC1939-7-TOP", "RFC2449-4-CMD255")
 	padded := "LIST " + strings.Repeat("0", 45) + "1"
 	for _, tc := range []struct {
 		line string
@@ -799,6 +828,7 @@ func TestStrictOrLiberalPerProfile(t *testing.T) {
 // that then drops the connection loses nothing (RFC1122-1.2.2 stops short
 // of what removes messages).
 func TestQuitExtraRemovesNothing(t *testing.T) {
+	clause.Covers(t, "RFC1122-1.2.2", "RFC1939-6-UPDATE")
 	for _, p := range allProfiles {
 		e := newEnv(t, p)
 		e.deliver("alice", msg1, "")
@@ -819,6 +849,7 @@ func TestQuitExtraRemovesNothing(t *testing.T) {
 // count of 2^31 and more sends the whole message, whose octets then equal
 // LIST's (RETR's) size, under every profile.
 func TestTopStatesOctetsSent(t *testing.T) {
+	clause.Covers(t, "RFC1939-7-TOP")
 	for _, p := range allProfiles {
 		e := newEnv(t, p, set("ExactSizes=true"))
 		e.deliver("alice", msg2, "")                        // LF lines: 67 octets in CRLF form
@@ -852,6 +883,7 @@ func TestTopStatesOctetsSent(t *testing.T) {
 // lookup (the Exchange profiles, and Dovecot's default), in USER, APOP and
 // SASL alike (V0008: under Exchange USER is +OK either way).
 func TestUserNameCase(t *testing.T) {
+	clause.Covers(t, "RFC1939-7-USER", "V0008")
 	e := newEnv(t, "rfc1939")
 	c := e.dial()
 	assert.Equal(t, "+OK", c.cmd("USER ALICE")[:3])
@@ -874,6 +906,7 @@ func TestUserNameCase(t *testing.T) {
 // immediately; with StickyUser (Dovecot's behaviour, RFC1122-1.2.2) other
 // commands may come between.
 func TestStickyUser(t *testing.T) {
+	clause.Covers(t, "RFC1122-1.2.2", "RFC1939-7-PASS")
 	for _, p := range allProfiles {
 		e := newEnv(t, p)
 		c := e.dial()
@@ -898,6 +931,7 @@ func TestStickyUser(t *testing.T) {
 // would be false; under secure the refusal on an untrusted connection
 // still names the insecure connection.
 func TestPlaintextDisabledText(t *testing.T) {
+	clause.Covers(t, "V0010")
 	e := newEnv(t, "rfc1939", set("PlaintextAuth=never"))
 	for _, c := range []*client{e.dial(), e.dialTLS()} {
 		assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("USER alice"))

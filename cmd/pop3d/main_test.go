@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
@@ -87,6 +88,7 @@ func talk(t *testing.T, addr string, lines ...string) []string {
 // the user and password, and serves them on the ports it is given (E0001:
 // the ports are configurable; 110 and 995 are the usual choices).
 func TestServeDemo(t *testing.T) {
+	clause.Covers(t, "E0001")
 	dir := filepath.Join(t.TempDir(), "demo")
 	addrs, out, stop := startStoppable(t, "--demo-dir", dir, "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0")
 	require.Len(t, addrs, 2)

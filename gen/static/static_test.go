@@ -8,11 +8,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
 )
 
 // TestValidBase64: RFC5034-4-AUTH — only the alphabet, and padding only at
 // the end ("=AAA" and "AAA=BBB" are refused, as RFC 5034 §4 says).
 func TestValidBase64(t *testing.T) {
+	clause.Covers(t, "RFC5034-4-AUTH")
 	for in, want := range map[string]bool{
 		"": true, "AAAA": true, "AGFsaWNlAHNlY3JldA==": true, "QQ==": true, "QUE=": true, "QUFB": true,
 		"=AAA": false, "AAA=BBB": false, "AA===": false, "A A": false, "QQ=": false, "QUF": false, "QUFBQ": false, "Q\x00==": false, "****": false,
@@ -23,6 +26,7 @@ func TestValidBase64(t *testing.T) {
 
 // TestParseNumber: RFC1939-5-MSGNUM — digits only, at most 2^31-1.
 func TestParseNumber(t *testing.T) {
+	clause.Covers(t, "RFC1939-5-MSGNUM")
 	for in, want := range map[string]uint32{"0": 0, "1": 1, "007": 7, "2147483647": 2147483647} {
 		n, err := ParseNumber([]byte(in), ErrBadMsgNum)
 		assert.Nil(t, err, in)
@@ -51,6 +55,7 @@ func TestParseDuration(t *testing.T) {
 // TestCutLine: RFC1939-3-KEYWORD line ends — CRLF, bare LF, none; the
 // length counts the CRLF (RFC2449-4-CMD255).
 func TestCutLine(t *testing.T) {
+	clause.Covers(t, "RFC1939-3-KEYWORD", "RFC2449-4-CMD255")
 	for in, want := range map[string]string{"STAT\r\n": "STAT", "STAT\n": "STAT", "STAT": "STAT", "STAT\r": "STAT\r", "\r\n": ""} {
 		got, err := CutLine([]byte(in), 255, ErrLineTooLong)
 		assert.Nil(t, err, "%q", in)

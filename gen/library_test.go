@@ -1,0 +1,217 @@
+package gen
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pop3kit/pop3kit/spec"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// repoOptions are the options of the //go:generate line in doc.go, with
+// paths under root.
+func repoOptions(root string) Options {
+	return Options{
+		Pkg:      "pop3gen",
+		Dir:      filepath.Join(root, "pop3gen"),
+		Docs:     filepath.Join(root, "docs"),
+		Coverage: filepath.Join(root, "docs", "coverage.txt"),
+		README:   filepath.Join(root, "README.md"),
+		Static:   filepath.Join(root, "gen", "static"),
+	}
+}
+
+// TestBadPackageName: a package name that Go would refuse is one line of
+// error, before anything is rendered.
+func TestBadPackageName(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Pkg: "my-pop3"}, `package name "my-pop3" (-pkg) is not a Go identifier`},
+		{Options{Pkg: "func"}, `package name "func" (-pkg) is a Go keyword`},
+		{Options{Pkg: "main"}, `package name "main" (-pkg) cannot be imported`},
+		{Options{Dir: "internal/my-pop3"}, `package name "my-pop3" (the base name of -out (set -pkg)) is not a Go identifier`},
+		{Options{}, `no package name: set -pkg or -out`},
+	} {
+		_, err := Generate(&spec.POP3, tc.o)
+		require.Error(t, err)
+		assert.Equal(t, tc.want, err.Error())
+		assert.NotContains(t, err.Error(), "\n")
+	}
+}
+
+// TestValidateIsStable: a table with many problems gets the same report,
+// line for line, on every run (no map order shows through).
+func TestValidateIsStable(t *testing.T) {
+	tab := clone()
+	for i := range tab.Variations {
+		tab.Variations[i].Profile["nosuch"+strings.Repeat("x", i%3)] = "1"
+		tab.Variations[i].Profile["other"] = "1"
+	}
+	tab.Variations = tab.Variations[3:]
+	tab.Errors = nil
+	first := spec.Validate(tab)
+	require.Error(t, first)
+	for range 20 {
+		assert.Equal(t, first.Error(), spec.Validate(tab).Error())
+	}
+}
+
+// TestValidateNamesWhatTheRendererNeeds: rows whose names become Go
+// identifiers, and rows the core uses by name, are checked before
+// rendering.
+func TestValidateNamesWhatTheRendererNeeds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		break_ func(*spec.Table)
+		want   string
+	}{
+		{"profile name", func(t *spec.Table) { t.AddProfile(spec.Profile{Name: "My Site", Doc: "x"}, spec.RFC1939) },
+			`profile "My Site" (row 4): name or alias "My Site" must be lower-case letters, digits and '-'`},
+		{"profile function collides", func(t *spec.Table) { t.AddProfile(spec.Profile{Name: "rfc-1939", Doc: "x"}, spec.RFC1939) },
+			`profile "rfc-1939" (row 4): its function RFC1939 is also profile "rfc1939"'s`},
+		{"enum value", func(t *spec.Table) { t.Variation("UIDLFormat").Values[1] = "Dove cot" },
+			`variation "UIDLFormat" (row 21): value "Dove cot" must be lower-case letters and digits`},
+		{"response code name", func(t *spec.Table) { t.RespCodes[0].Name = "in-use" },
+			`response code "IN-USE" (row 1): name "Codein-use" is not an exported Go identifier`},
+		{"response code the core sends", func(t *spec.Table) { t.RespCodes = t.RespCodes[:3] },
+			`response code "SysPerm": the core sends it, but the table lacks it`},
+		{"limit the core reads", func(t *spec.Table) { t.Limits = t.Limits[:1] },
+			`limit "MaxUIDOctets": the core reads it, but the table lacks it`},
+		{"variation names differing in case", func(t *spec.Table) {
+			v := *t.Variation("APOP")
+			v.Name = "Apop"
+			t.Variations = append(t.Variations, v)
+		}, `variation "Apop" (row 24): name differs from variation "APOP" only in case`},
+		{"server capability without a field", func(t *spec.Table) {
+			t.Capabilities = append(t.Capabilities, spec.Capability{Tag: "XFOO", When: "server", Clauses: []string{"RFC2449-5-CAPA"}, Doc: "x"})
+		}, `capability "XFOO" (row 14): announced by the server, but the core has no CapaInfo field for it`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := clone()
+			tc.break_(tab)
+			assert.Contains(t, strings.Join(problems(tab), "\n"), tc.want)
+		})
+	}
+}
+
+// TestStaticNeedsAreValidated: every generated name that the hand-written
+// code in gen/static uses (it compiles against table.go) is one that
+// spec.Validate insists the table declares, so no table that passes
+// validation generates a core that does not compile.
+func TestStaticNeedsAreValidated(t *testing.T) {
+	files, err := Generate(&spec.POP3, Options{Pkg: "static", Static: "static"})
+	require.NoError(t, err)
+	table := string(files[filepath.Join("static", "table.go")])
+	uses := staticUses(t)
+	for _, name := range uses {
+		if !strings.Contains(table, "\t"+name+" ") {
+			continue // declared by the static code itself or by fixed generated code
+		}
+		tab := clone()
+		switch {
+		case strings.HasPrefix(name, "Err"):
+			tab.Errors = dropRow(tab.Errors, func(e spec.Error) bool { return "Err"+e.Name == name })
+		case strings.HasPrefix(name, "Code"):
+			tab.RespCodes = dropRow(tab.RespCodes, func(r spec.RespCode) bool { return "Code"+r.Name == name })
+		default:
+			tab.Limits = dropRow(tab.Limits, func(l spec.Limit) bool { return l.Name == name })
+		}
+		assert.Error(t, spec.Validate(tab), "gen/static uses %s, but a table without it passes spec.Validate: add it to spec's core lists", name)
+	}
+}
+
+// staticUses returns the identifiers the hand-written files of gen/static
+// use, table.go and tests aside.
+func staticUses(t *testing.T) []string {
+	paths, err := filepath.Glob(filepath.Join("static", "*.go"))
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	var names []string
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") || filepath.Base(p) == "table.go" {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), p, nil, 0)
+		require.NoError(t, err)
+		ast.Inspect(f, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok && !seen[id.Name] {
+				seen[id.Name] = true
+				names = append(names, id.Name)
+			}
+			return true
+		})
+	}
+	require.NotEmpty(t, names)
+	return names
+}
+
+func dropRow[T any](rows []T, match func(T) bool) []T {
+	var out []T
+	for _, r := range rows {
+		if !match(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestGenerateExtendedTable: a table extended by value — a command, a
+// capability that advertises it, a response code, a variation that
+// switches it on, a profile — generates a core that has each, and
+// spec.POP3 is left as it was.
+func TestGenerateExtendedTable(t *testing.T) {
+	before := len(spec.POP3.Commands)
+	tab := spec.POP3.Clone()
+	tab.AddProfile(spec.Profile{Name: "mysite", Doc: "Exchange 2010 with XHLO."}, spec.Exchange2010)
+	tab.Variations = append(tab.Variations, spec.Variation{Name: "Hello", Kind: spec.Bool,
+		Profile: tab.Everywhere("false"), Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Offer XHLO."})
+	tab.Variation("Hello").Profile["mysite"] = "true"
+	tab.Capabilities = append(tab.Capabilities, spec.Capability{Tag: "XHLO", When: "Hello",
+		Clauses: []string{"RFC2449-5-CAPA"}, Doc: "The XHLO command."})
+	tab.RespCodes = append(tab.RespCodes, spec.RespCode{Name: "Busy", Code: "X-BUSY",
+		Clauses: []string{"RFC2449-8-RESP-CODE"}, Doc: "Try later."})
+	tab.Commands = append(tab.Commands, spec.Command{Name: "XHLO", Args: spec.OptWord, In: spec.Authorization | spec.Transaction,
+		Capability: "XHLO", EnabledBy: "Hello", Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Says hello."})
+	tab.Variation("MaxCommandOctets").Profile["mysite"] = "1024"
+	files, err := Generate(&tab, Options{Dir: "mypop3"})
+	require.NoError(t, err)
+	all := ""
+	for _, b := range files {
+		all += string(b)
+	}
+	for _, want := range []string{"CmdXHLO", `"XHLO"`, "CodeBusy", `"X-BUSY"`, "func Mysite() Variations", "Hello:", `case "hello":`} {
+		assert.Contains(t, all, want)
+	}
+	assert.Len(t, spec.POP3.Commands, before, "extending a clone changed spec.POP3")
+	assert.NotContains(t, spec.POP3.Variation("MaxCommandOctets").Profile, "mysite")
+}
+
+// TestWriteRemovesWhatIsNoLongerGenerated: a generated file that the table
+// no longer produces is stale, and removed; a hand-written one is not.
+func TestWriteRemovesWhatIsNoLongerGenerated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mypop3")
+	files, err := Generate(&spec.POP3, Options{Dir: dir})
+	require.NoError(t, err)
+	_, err = Write(files, false)
+	require.NoError(t, err)
+	old := filepath.Join(dir, "old.go")
+	mine := filepath.Join(dir, "mine.go")
+	require.NoError(t, os.WriteFile(old, []byte(headerPrefix+" from the spec table (old). DO NOT EDIT.\n\npackage "+filepath.Base(dir)+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(mine, []byte("package "+filepath.Base(dir)+"\n"), 0o644))
+	stale, err := Write(files, true)
+	require.NoError(t, err)
+	assert.Equal(t, []string{old + " (no longer generated)"}, stale)
+	assert.FileExists(t, old, "-check writes nothing")
+	_, err = Write(files, false)
+	require.NoError(t, err)
+	assert.NoFileExists(t, old)
+	assert.FileExists(t, mine)
+}
