@@ -235,7 +235,7 @@ func (g *gen) commands() *jen.File {
 	for _, c := range g.t.Commands {
 		names = append(names, jen.Lit(c.Name))
 	}
-	f.Var().Id("cmdNames").Op("=").Index(jen.Op("...")).String().Values(names...)
+	f.Var().Id("cmdNames").Op("=").Index(jen.Op("...")).String().Add(perLine(names))
 	comment(f, "String returns the command's keyword in upper case.")
 	f.Func().Params(jen.Id("c").Id("Cmd")).Id("String").Params().String().Block(
 		jen.If(jen.Int().Call(jen.Id("c")).Op("<").Len(jen.Id("cmdNames"))).Block(jen.Return(jen.Id("cmdNames").Index(jen.Id("c")))),
@@ -248,7 +248,7 @@ func (g *gen) commands() *jen.File {
 		vals = append(vals, jen.Id(cmdID(c.Name)).Op(":").Add(g.stateSet(c.In)))
 	}
 	comment(f, "allowedIn holds the states in which each command is allowed.")
-	f.Var().Id("allowedIn").Op("=").Index(jen.Op("...")).Id("State").Values(vals...)
+	f.Var().Id("allowedIn").Op("=").Index(jen.Op("...")).Id("State").Add(perLine(vals))
 	comment(f, "AllowedIn reports whether c may be given in state s.")
 	f.Func().Params(jen.Id("c").Id("Cmd")).Id("AllowedIn").Params(jen.Id("s").Id("State")).Bool().Block(
 		jen.Return(jen.Int().Call(jen.Id("c")).Op("<").Len(jen.Id("allowedIn")).Op("&&").Id("allowedIn").Index(jen.Id("c")).Op("&").Id("s").Op("!=").Lit(0)),
@@ -299,7 +299,7 @@ func (g *gen) commands() *jen.File {
 		))
 	}
 	comment(f, "Commands is the command table, in spec order.")
-	f.Var().Id("Commands").Op("=").Index().Id("CommandInfo").Values(vals...)
+	f.Var().Id("Commands").Op("=").Index().Id("CommandInfo").Add(perLine(vals))
 	return f
 }
 
@@ -546,7 +546,7 @@ with Set.`)
 		}
 		fn := profileFunc(p.Name)
 		comment(f, fn+" returns the variations of the "+p.Name+" profile: "+p.Doc)
-		f.Func().Id(fn).Params().Id("Variations").Block(jen.Return(jen.Id("Variations").Values(vals...)))
+		f.Func().Id(fn).Params().Id("Variations").Block(jen.Return(jen.Id("Variations").Add(perLine(vals))))
 		profCases = append(profCases, jen.Case(litStrs(append([]string{p.Name}, p.Aliases...))...).Block(jen.Return(jen.Id(fn).Call(), jen.Nil())))
 		profNames = append(profNames, p.Name)
 	}
@@ -636,7 +636,7 @@ is refused with an error that names the variation and the range.`)
 		rows = append(rows, jen.Values(row...))
 	}
 	comment(f, "VariationTable lists every variation, in spec order.")
-	f.Var().Id("VariationTable").Op("=").Index().Id("VariationInfo").Values(rows...)
+	f.Var().Id("VariationTable").Op("=").Index().Id("VariationInfo").Add(perLine(rows))
 	return f
 }
 
@@ -799,6 +799,69 @@ func perfectHash(keys []uint32) (mul, shift uint32) {
 			return mul, shift
 		}
 	}
+}
+
+// clauses renders the clause table as data.
+func (g *gen) clauses() *jen.File {
+	f := g.file("clauses")
+	comment(f, "Clause is one statement of a standard that the spec table implements or explains.")
+	f.Type().Id("Clause").Struct(
+		jen.Id("ID").String().Comment("\"V0011\", \"RFC1939-5-LIST\""),
+		jen.Id("Source").String().Comment("document and section"),
+		jen.Id("Summary").String(),
+		jen.Id("Layer").String().Comment("core, server, store or n/a"),
+		jen.Id("Behaviour").String().Comment("what pop3kit does"),
+		jen.Id("Variations").Index().String().Comment("variations that carry the clause"),
+	)
+	layers := map[spec.Layer]string{spec.Core: "core", spec.Server: "server", spec.Store: "store", spec.NotApplicable: "n/a"}
+	var rows []jen.Code
+	for _, c := range g.t.Clauses {
+		var vs []string
+		for _, v := range g.t.Variations {
+			for _, id := range v.Clauses {
+				if id == c.ID {
+					vs = append(vs, v.Name)
+				}
+			}
+		}
+		row := []jen.Code{
+			jen.Id("ID").Op(":").Lit(c.ID),
+			jen.Id("Source").Op(":").Lit(c.Source),
+			jen.Id("Summary").Op(":").Lit(c.Summary),
+			jen.Id("Layer").Op(":").Lit(layers[c.Layer]),
+			jen.Id("Behaviour").Op(":").Lit(c.Behaviour),
+		}
+		if len(vs) > 0 {
+			row = append(row, jen.Id("Variations").Op(":").Add(strs(vs)))
+		}
+		rows = append(rows, jen.Values(row...))
+	}
+	comment(f, "Clauses is the clause table, in spec order.")
+	f.Var().Id("Clauses").Op("=").Index().Id("Clause").Add(perLine(rows))
+	comment(f, "ClauseByID returns the clause with the given id.")
+	f.Func().Id("ClauseByID").Params(jen.Id("id").String()).Params(jen.Id("Clause"), jen.Bool()).Block(
+		jen.For(jen.List(jen.Id("_"), jen.Id("c")).Op(":=").Range().Id("Clauses")).Block(
+			jen.If(jen.Id("c").Dot("ID").Op("==").Id("id")).Block(jen.Return(jen.Id("c"), jen.True())),
+		),
+		jen.Return(jen.Id("Clause").Values(), jen.False()),
+	)
+	return f
+}
+
+// perLine returns a composite literal's braces with one element a line,
+// so that a changed row is a one-line diff and go doc reads well:
+//
+//	{
+//		{Cmd: CmdUSER, …},
+//		{Cmd: CmdPASS, …},
+//	}
+func perLine(elems []jen.Code) jen.Code {
+	return jen.ValuesFunc(func(g *jen.Group) {
+		for _, e := range elems {
+			g.Line().Add(e)
+		}
+		g.Line()
+	})
 }
 
 // comment writes text as // lines (jennifer would make a /* */ block of a

@@ -445,53 +445,6 @@ func (g *gen) capaLine(c spec.Capability) jen.Code {
 	return jen.Id("w").Dot("Line").Call(jen.Lit(c.Tag))
 }
 
-// clauses renders the clause table as data.
-func (g *gen) clauses() *jen.File {
-	f := g.file("clauses")
-	comment(f, "Clause is one statement of a standard that the spec table implements or explains.")
-	f.Type().Id("Clause").Struct(
-		jen.Id("ID").String().Comment("\"V0011\", \"RFC1939-5-LIST\""),
-		jen.Id("Source").String().Comment("document and section"),
-		jen.Id("Summary").String(),
-		jen.Id("Layer").String().Comment("core, server, store or n/a"),
-		jen.Id("Behaviour").String().Comment("what pop3kit does"),
-		jen.Id("Variations").Index().String().Comment("variations that carry the clause"),
-	)
-	layers := map[spec.Layer]string{spec.Core: "core", spec.Server: "server", spec.Store: "store", spec.NotApplicable: "n/a"}
-	var rows []jen.Code
-	for _, c := range g.t.Clauses {
-		var vs []string
-		for _, v := range g.t.Variations {
-			for _, id := range v.Clauses {
-				if id == c.ID {
-					vs = append(vs, v.Name)
-				}
-			}
-		}
-		row := []jen.Code{
-			jen.Id("ID").Op(":").Lit(c.ID),
-			jen.Id("Source").Op(":").Lit(c.Source),
-			jen.Id("Summary").Op(":").Lit(c.Summary),
-			jen.Id("Layer").Op(":").Lit(layers[c.Layer]),
-			jen.Id("Behaviour").Op(":").Lit(c.Behaviour),
-		}
-		if len(vs) > 0 {
-			row = append(row, jen.Id("Variations").Op(":").Add(strs(vs)))
-		}
-		rows = append(rows, jen.Values(row...))
-	}
-	comment(f, "Clauses is the clause table, in spec order.")
-	f.Var().Id("Clauses").Op("=").Index().Id("Clause").Values(rows...)
-	comment(f, "ClauseByID returns the clause with the given id.")
-	f.Func().Id("ClauseByID").Params(jen.Id("id").String()).Params(jen.Id("Clause"), jen.Bool()).Block(
-		jen.For(jen.List(jen.Id("_"), jen.Id("c")).Op(":=").Range().Id("Clauses")).Block(
-			jen.If(jen.Id("c").Dot("ID").Op("==").Id("id")).Block(jen.Return(jen.Id("c"), jen.True())),
-		),
-		jen.Return(jen.Id("Clause").Values(), jen.False()),
-	)
-	return f
-}
-
 // wrap joins words into comment lines of at most 76 characters; jennifer
 // writes a comment with newlines inside an interface as separate // lines.
 func wrap(s string) string {

@@ -72,7 +72,26 @@ const (
 	CmdUIDL
 )
 
-var cmdNames = [...]string{"", "USER", "PASS", "APOP", "AUTH", "STLS", "CAPA", "UTF8", "LANG", "QUIT", "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL"}
+var cmdNames = [...]string{
+	"",
+	"USER",
+	"PASS",
+	"APOP",
+	"AUTH",
+	"STLS",
+	"CAPA",
+	"UTF8",
+	"LANG",
+	"QUIT",
+	"STAT",
+	"LIST",
+	"RETR",
+	"DELE",
+	"NOOP",
+	"RSET",
+	"TOP",
+	"UIDL",
+}
 
 // String returns the command's keyword in upper case.
 func (c Cmd) String() string {
@@ -83,7 +102,25 @@ func (c Cmd) String() string {
 }
 
 // allowedIn holds the states in which each command is allowed.
-var allowedIn = [...]State{CmdUSER: StateAuthorization, CmdPASS: StateAuthorization, CmdAPOP: StateAuthorization, CmdAUTH: StateAuthorization, CmdSTLS: StateAuthorization, CmdCAPA: StateAuthorization | StateTransaction, CmdUTF8: StateAuthorization, CmdLANG: StateAuthorization | StateTransaction, CmdQUIT: StateAuthorization | StateTransaction, CmdSTAT: StateTransaction, CmdLIST: StateTransaction, CmdRETR: StateTransaction, CmdDELE: StateTransaction, CmdNOOP: StateTransaction, CmdRSET: StateTransaction, CmdTOP: StateTransaction, CmdUIDL: StateTransaction}
+var allowedIn = [...]State{
+	CmdUSER: StateAuthorization,
+	CmdPASS: StateAuthorization,
+	CmdAPOP: StateAuthorization,
+	CmdAUTH: StateAuthorization,
+	CmdSTLS: StateAuthorization,
+	CmdCAPA: StateAuthorization | StateTransaction,
+	CmdUTF8: StateAuthorization,
+	CmdLANG: StateAuthorization | StateTransaction,
+	CmdQUIT: StateAuthorization | StateTransaction,
+	CmdSTAT: StateTransaction,
+	CmdLIST: StateTransaction,
+	CmdRETR: StateTransaction,
+	CmdDELE: StateTransaction,
+	CmdNOOP: StateTransaction,
+	CmdRSET: StateTransaction,
+	CmdTOP:  StateTransaction,
+	CmdUIDL: StateTransaction,
+}
 
 // AllowedIn reports whether c may be given in state s.
 func (c Cmd) AllowedIn(s State) bool {
@@ -130,4 +167,22 @@ type CommandInfo struct {
 }
 
 // Commands is the command table, in spec order.
-var Commands = []CommandInfo{{Cmd: CmdUSER, Args: "Word", In: StateAuthorization, MultiLine: false, Capability: "USER", EnabledBy: "", Clauses: []string{"RFC1939-7-USER", "V0008", "V0009", "V0010"}, Doc: "Names the mailbox for a following PASS."}, {Cmd: CmdPASS, Args: "Secret", In: StateAuthorization, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-7-PASS", "V0011", "C0010", "RFC1122-1.2.2"}, Doc: "Gives the password for the mailbox named by USER and opens the maildrop."}, {Cmd: CmdAPOP, Args: "NameDigest", In: StateAuthorization, MultiLine: false, Capability: "", EnabledBy: "APOP", Clauses: []string{"RFC1939-7-APOP", "V0012"}, Doc: "Authenticates with the MD5 digest of the greeting's timestamp and a shared secret."}, {Cmd: CmdAUTH, Args: "Mechanism", In: StateAuthorization, MultiLine: false, Capability: "SASL", EnabledBy: "", Clauses: []string{"RFC5034-4-AUTH", "RFC5034-4-INITIAL", "RFC5034-4-CANCEL", "E0002", "MSPOP3-2.2.1"}, Doc: "Runs a SASL exchange, with an optional initial response; a bare AUTH lists mechanisms where AuthListing is on."}, {Cmd: CmdSTLS, Args: "NoArgs", In: StateAuthorization, MultiLine: false, Capability: "STLS", EnabledBy: "", Clauses: []string{"RFC2595-4-STLS"}, Doc: "Starts TLS on the plain connection; input the client sent after STLS is discarded."}, {Cmd: CmdCAPA, Args: "NoArgs", In: StateAuthorization | StateTransaction, MultiLine: true, Capability: "", EnabledBy: "", Clauses: []string{"RFC2449-5-CAPA", "RFC1122-1.2.2"}, Doc: "Lists the capabilities of the server in the current state."}, {Cmd: CmdUTF8, Args: "NoArgs", In: StateAuthorization, MultiLine: false, Capability: "UTF8", EnabledBy: "UTF8", Clauses: []string{"RFC6856-2-UTF8"}, Doc: "Switches the session to UTF-8 mode: USER, PASS and APOP may carry UTF-8."}, {Cmd: CmdLANG, Args: "OptWord", In: StateAuthorization | StateTransaction, MultiLine: true, Capability: "LANG", EnabledBy: "LANG", Clauses: []string{"RFC6856-3-LANG"}, Doc: "Lists the languages of response text, or selects one."}, {Cmd: CmdQUIT, Args: "NoArgs", In: StateAuthorization | StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-4-QUIT", "RFC1939-6-UPDATE", "V0006"}, Doc: "Ends the session; from TRANSACTION it enters UPDATE and removes the messages marked deleted."}, {Cmd: CmdSTAT, Args: "NoArgs", In: StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-STAT", "MS-2.1.4", "V0004", "RFC1122-1.2.2"}, Doc: "Gives the number of messages and the size of the maildrop."}, {Cmd: CmdLIST, Args: "OptMsgNum", In: StateTransaction, MultiLine: true, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-LIST", "MS-2.1.5", "V0005"}, Doc: "Gives the scan listing of one message or of all."}, {Cmd: CmdRETR, Args: "MsgNum", In: StateTransaction, MultiLine: true, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-RETR", "C0011"}, Doc: "Sends message n, dot-stuffed."}, {Cmd: CmdDELE, Args: "MsgNum", In: StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-DELE"}, Doc: "Marks message n deleted; it is removed in UPDATE."}, {Cmd: CmdNOOP, Args: "NoArgs", In: StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-NOOP", "RFC1122-1.2.2"}, Doc: "Does nothing but answer +OK (and reset the inactivity timer)."}, {Cmd: CmdRSET, Args: "NoArgs", In: StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-RSET", "RFC1122-1.2.2"}, Doc: "Unmarks every message marked deleted."}, {Cmd: CmdTOP, Args: "MsgNumCount", In: StateTransaction, MultiLine: true, Capability: "TOP", EnabledBy: "", Clauses: []string{"RFC1939-7-TOP", "V0007", "C0006"}, Doc: "Sends the header of message n, the blank line and the first k body lines; any k of 1*DIGIT is taken, a k beyond the body sends the whole message."}, {Cmd: CmdUIDL, Args: "OptMsgNum", In: StateTransaction, MultiLine: true, Capability: "UIDL", EnabledBy: "", Clauses: []string{"RFC1939-7-UIDL", "C0007", "C0008", "C0009"}, Doc: "Gives the unique-id listing of one message or of all."}}
+var Commands = []CommandInfo{
+	{Cmd: CmdUSER, Args: "Word", In: StateAuthorization, MultiLine: false, Capability: "USER", EnabledBy: "", Clauses: []string{"RFC1939-7-USER", "V0008", "V0009", "V0010"}, Doc: "Names the mailbox for a following PASS."},
+	{Cmd: CmdPASS, Args: "Secret", In: StateAuthorization, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-7-PASS", "V0011", "C0010", "RFC1122-1.2.2"}, Doc: "Gives the password for the mailbox named by USER and opens the maildrop."},
+	{Cmd: CmdAPOP, Args: "NameDigest", In: StateAuthorization, MultiLine: false, Capability: "", EnabledBy: "APOP", Clauses: []string{"RFC1939-7-APOP", "V0012"}, Doc: "Authenticates with the MD5 digest of the greeting's timestamp and a shared secret."},
+	{Cmd: CmdAUTH, Args: "Mechanism", In: StateAuthorization, MultiLine: false, Capability: "SASL", EnabledBy: "", Clauses: []string{"RFC5034-4-AUTH", "RFC5034-4-INITIAL", "RFC5034-4-CANCEL", "E0002", "MSPOP3-2.2.1"}, Doc: "Runs a SASL exchange, with an optional initial response; a bare AUTH lists mechanisms where AuthListing is on."},
+	{Cmd: CmdSTLS, Args: "NoArgs", In: StateAuthorization, MultiLine: false, Capability: "STLS", EnabledBy: "", Clauses: []string{"RFC2595-4-STLS"}, Doc: "Starts TLS on the plain connection; input the client sent after STLS is discarded."},
+	{Cmd: CmdCAPA, Args: "NoArgs", In: StateAuthorization | StateTransaction, MultiLine: true, Capability: "", EnabledBy: "", Clauses: []string{"RFC2449-5-CAPA", "RFC1122-1.2.2"}, Doc: "Lists the capabilities of the server in the current state."},
+	{Cmd: CmdUTF8, Args: "NoArgs", In: StateAuthorization, MultiLine: false, Capability: "UTF8", EnabledBy: "UTF8", Clauses: []string{"RFC6856-2-UTF8"}, Doc: "Switches the session to UTF-8 mode: USER, PASS and APOP may carry UTF-8."},
+	{Cmd: CmdLANG, Args: "OptWord", In: StateAuthorization | StateTransaction, MultiLine: true, Capability: "LANG", EnabledBy: "LANG", Clauses: []string{"RFC6856-3-LANG"}, Doc: "Lists the languages of response text, or selects one."},
+	{Cmd: CmdQUIT, Args: "NoArgs", In: StateAuthorization | StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-4-QUIT", "RFC1939-6-UPDATE", "V0006"}, Doc: "Ends the session; from TRANSACTION it enters UPDATE and removes the messages marked deleted."},
+	{Cmd: CmdSTAT, Args: "NoArgs", In: StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-STAT", "MS-2.1.4", "V0004", "RFC1122-1.2.2"}, Doc: "Gives the number of messages and the size of the maildrop."},
+	{Cmd: CmdLIST, Args: "OptMsgNum", In: StateTransaction, MultiLine: true, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-LIST", "MS-2.1.5", "V0005"}, Doc: "Gives the scan listing of one message or of all."},
+	{Cmd: CmdRETR, Args: "MsgNum", In: StateTransaction, MultiLine: true, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-RETR", "C0011"}, Doc: "Sends message n, dot-stuffed."},
+	{Cmd: CmdDELE, Args: "MsgNum", In: StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-DELE"}, Doc: "Marks message n deleted; it is removed in UPDATE."},
+	{Cmd: CmdNOOP, Args: "NoArgs", In: StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-NOOP", "RFC1122-1.2.2"}, Doc: "Does nothing but answer +OK (and reset the inactivity timer)."},
+	{Cmd: CmdRSET, Args: "NoArgs", In: StateTransaction, MultiLine: false, Capability: "", EnabledBy: "", Clauses: []string{"RFC1939-5-RSET", "RFC1122-1.2.2"}, Doc: "Unmarks every message marked deleted."},
+	{Cmd: CmdTOP, Args: "MsgNumCount", In: StateTransaction, MultiLine: true, Capability: "TOP", EnabledBy: "", Clauses: []string{"RFC1939-7-TOP", "V0007", "C0006"}, Doc: "Sends the header of message n, the blank line and the first k body lines; any k of 1*DIGIT is taken, a k beyond the body sends the whole message."},
+	{Cmd: CmdUIDL, Args: "OptMsgNum", In: StateTransaction, MultiLine: true, Capability: "UIDL", EnabledBy: "", Clauses: []string{"RFC1939-7-UIDL", "C0007", "C0008", "C0009"}, Doc: "Gives the unique-id listing of one message or of all."},
+}

@@ -8,17 +8,9 @@ const (
 	// spec: MaxReplyOctets — C0001, RFC1939-3-RESP512
 	MaxReplyOctets = 512
 
-	// MaxUIDOctets — Longest unique-id.
+	// MaxUIDOctets — Longest unique-id (RFC 1939 §7: 1 to 70 characters).
 	// spec: MaxUIDOctets — RFC1939-7-UIDL
 	MaxUIDOctets = 70
-
-	// MinCommandOctets — Least MaxCommandOctets that may be set (Set-PopSettings -MaxCommandSize).
-	// spec: MinCommandOctets — E0006
-	MinCommandOctets = 40
-
-	// MaxCommandOctetsLimit — Largest MaxCommandOctets that may be set.
-	// spec: MaxCommandOctetsLimit — E0006
-	MaxCommandOctetsLimit = 1024
 )
 
 // Extended response codes (RFC 2449 §8, RFC 3206, RFC 6856 §5), without brackets.

@@ -160,17 +160,89 @@ type Variations struct {
 
 // RFC1939 returns the variations of the rfc1939 profile: Strict RFC 1939 and RFC 2449, with the standards-track extensions (STLS, AUTH, UTF8, LANG).
 func RFC1939() Variations {
-	return Variations{LenientSeparators: false, SpaceRuns: true, IgnoreExtraArgs: true, MaxArgOctets: 0, MaxCommandOctets: 255, MaildropAccess: MaildropAccessLock, ExactSizes: true, UserAlwaysOK: false, PlaintextAuth: PlaintextAuthAlways, StickyUser: false, UserNameCase: UserNameCaseKeep, PassKeepsSpaces: false, APOP: true, UnauthTimeout: 10 * time.Minute, AuthTimeout: 10 * time.Minute, TimeoutNotice: false, InformativeErrors: true, AuthListing: false, UTF8: true, LANG: true, UIDLFormat: UIDLFormatDecimal, MaxSASLOctets: 12288, MaxBadCommands: 20}
+	return Variations{
+		LenientSeparators: false,
+		SpaceRuns:         true,
+		IgnoreExtraArgs:   true,
+		MaxArgOctets:      0,
+		MaxCommandOctets:  255,
+		MaildropAccess:    MaildropAccessLock,
+		ExactSizes:        true,
+		UserAlwaysOK:      false,
+		PlaintextAuth:     PlaintextAuthAlways,
+		StickyUser:        false,
+		UserNameCase:      UserNameCaseKeep,
+		PassKeepsSpaces:   false,
+		APOP:              true,
+		UnauthTimeout:     10 * time.Minute,
+		AuthTimeout:       10 * time.Minute,
+		TimeoutNotice:     false,
+		InformativeErrors: true,
+		AuthListing:       false,
+		UTF8:              true,
+		LANG:              true,
+		UIDLFormat:        UIDLFormatDecimal,
+		MaxSASLOctets:     12288,
+		MaxBadCommands:    20,
+	}
 }
 
 // Exchange2007 returns the variations of the exchange2007 profile: Microsoft Exchange Server 2007 as MS-STANXPOP3 describes it.
 func Exchange2007() Variations {
-	return Variations{LenientSeparators: true, SpaceRuns: true, IgnoreExtraArgs: false, MaxArgOctets: 0, MaxCommandOctets: 47, MaildropAccess: MaildropAccessSnapshot, ExactSizes: false, UserAlwaysOK: true, PlaintextAuth: PlaintextAuthSecure, StickyUser: false, UserNameCase: UserNameCaseLower, PassKeepsSpaces: true, APOP: false, UnauthTimeout: 1 * time.Minute, AuthTimeout: 30 * time.Minute, TimeoutNotice: true, InformativeErrors: true, AuthListing: true, UTF8: false, LANG: false, UIDLFormat: UIDLFormatDecimal, MaxSASLOctets: 12288, MaxBadCommands: 20}
+	return Variations{
+		LenientSeparators: true,
+		SpaceRuns:         true,
+		IgnoreExtraArgs:   false,
+		MaxArgOctets:      0,
+		MaxCommandOctets:  47,
+		MaildropAccess:    MaildropAccessSnapshot,
+		ExactSizes:        false,
+		UserAlwaysOK:      true,
+		PlaintextAuth:     PlaintextAuthSecure,
+		StickyUser:        false,
+		UserNameCase:      UserNameCaseLower,
+		PassKeepsSpaces:   true,
+		APOP:              false,
+		UnauthTimeout:     1 * time.Minute,
+		AuthTimeout:       30 * time.Minute,
+		TimeoutNotice:     true,
+		InformativeErrors: true,
+		AuthListing:       true,
+		UTF8:              false,
+		LANG:              false,
+		UIDLFormat:        UIDLFormatDecimal,
+		MaxSASLOctets:     12288,
+		MaxBadCommands:    20,
+	}
 }
 
 // Exchange2010 returns the variations of the exchange2010 profile: Microsoft Exchange Server 2010 and Exchange 15 as MS-STANXPOP3 describes them.
 func Exchange2010() Variations {
-	return Variations{LenientSeparators: true, SpaceRuns: true, IgnoreExtraArgs: false, MaxArgOctets: 0, MaxCommandOctets: 512, MaildropAccess: MaildropAccessSnapshot, ExactSizes: false, UserAlwaysOK: true, PlaintextAuth: PlaintextAuthSecure, StickyUser: false, UserNameCase: UserNameCaseLower, PassKeepsSpaces: true, APOP: false, UnauthTimeout: 1 * time.Minute, AuthTimeout: 30 * time.Minute, TimeoutNotice: true, InformativeErrors: true, AuthListing: true, UTF8: false, LANG: false, UIDLFormat: UIDLFormatDecimal, MaxSASLOctets: 12288, MaxBadCommands: 20}
+	return Variations{
+		LenientSeparators: true,
+		SpaceRuns:         true,
+		IgnoreExtraArgs:   false,
+		MaxArgOctets:      0,
+		MaxCommandOctets:  512,
+		MaildropAccess:    MaildropAccessSnapshot,
+		ExactSizes:        false,
+		UserAlwaysOK:      true,
+		PlaintextAuth:     PlaintextAuthSecure,
+		StickyUser:        false,
+		UserNameCase:      UserNameCaseLower,
+		PassKeepsSpaces:   true,
+		APOP:              false,
+		UnauthTimeout:     1 * time.Minute,
+		AuthTimeout:       30 * time.Minute,
+		TimeoutNotice:     true,
+		InformativeErrors: true,
+		AuthListing:       true,
+		UTF8:              false,
+		LANG:              false,
+		UIDLFormat:        UIDLFormatDecimal,
+		MaxSASLOctets:     12288,
+		MaxBadCommands:    20,
+	}
 }
 
 // ProfileNames are the names of the profiles, in spec order.
@@ -478,4 +550,28 @@ type VariationInfo struct {
 }
 
 // VariationTable lists every variation, in spec order.
-var VariationTable = []VariationInfo{{Name: "LenientSeparators", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"MS-2.1.1", "RFC1939-3-SPACE"}, Doc: "Accept runs of SPACE and TAB between keyword and arguments (and around them) instead of exactly one SPACE."}, {Name: "SpaceRuns", Kind: "bool", Profiles: []string{"true", "true", "true"}, Clauses: []string{"RFC1939-3-SPACE", "RFC1122-1.2.2"}, Doc: "Accept a run of SPACEs where one separates (LIST  1, TOP 1  5) and SPACEs at the end of the line (STAT ); TAB and SPACE before the keyword stay refused unless LenientSeparators is on. On in every profile: RFC 1939 §3 tells the client to send one SPACE, the meaning of a doubled or trailing one is never in doubt, so RFC 1122 §1.2.2 says accept it, as Dovecot does (and Exchange, which also takes TAB). A password under PassKeepsSpaces keeps its spaces. Off: exactly one SPACE, the letter of RFC 1939."}, {Name: "IgnoreExtraArgs", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"RFC1939-3-KEYWORD", "RFC1122-1.2.2"}, Doc: "CAPA, NOOP, STAT and RSET ignore arguments instead of refusing them (NOOP extra), as Dovecot does; they are still checked for separators and octets. Only commands that cannot remove a message: QUIT, STLS and UTF8 stay strict (QUIT extra from TRANSACTION would enter UPDATE on a line whose meaning is unclear). On in rfc1939 (RFC 1122 §1.2.2: the intent of NOOP extra is clear and nothing is lost); off in the Exchange profiles, where MS-STANXPOP3 documents no such leniency."}, {Name: "MaxArgOctets", Kind: "octets", Min: int64(1), Max: int64(255), Zero: true, Profiles: []string{"0", "0", "0"}, Clauses: []string{"MS-2.1.2", "RFC1939-3-ARG40", "RFC2449-4-CMD255"}, Doc: "Longest argument of an RFC 1939 command; 0 checks only the whole command. 0 in rfc1939 too: the profile offers CAPA, and RFC 2449 §4 raises the command to 255 octets, replacing RFC 1939's 47 (keyword, SPACE, 40-character argument, CRLF), so a 250-octet password or a zero-padded number must pass; MaxCommandOctets still bounds every argument. 40 is the strict RFC 1939 §3 reading, for a server without CAPA."}, {Name: "MaxCommandOctets", Kind: "octets", Min: int64(40), Max: int64(1024), Profiles: []string{"255", "47", "512"}, Clauses: []string{"E0006", "E0007", "RFC2449-4-CMD255"}, Doc: "Longest command line, CRLF included; longer lines are refused whole."}, {Name: "MaildropAccess", Kind: "enum", Values: []string{"lock", "snapshot"}, Profiles: []string{"lock", "snapshot", "snapshot"}, Clauses: []string{"MS-2.1.3", "C0004", "RFC1939-4-LOCK"}, Doc: "lock: one session at a time holds the maildrop exclusively; snapshot: each session works on the message list taken at login."}, {Name: "ExactSizes", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"MS-2.1.4", "MS-2.1.5"}, Doc: "STAT and LIST report exact octet counts of the CRLF form; false reports the storage size (Exchange's default, EnableExactRFC822Size off)."}, {Name: "UserAlwaysOK", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"V0008", "V0009"}, Doc: "USER answers +OK whether or not the mailbox exists; the check happens at PASS."}, {Name: "PlaintextAuth", Kind: "enum", Values: []string{"always", "secure", "never"}, Profiles: []string{"always", "secure", "secure"}, Clauses: []string{"V0010"}, Doc: "When USER/PASS and plaintext SASL are allowed: always, only on secure connections (TLS or loopback), or never."}, {Name: "StickyUser", Kind: "bool", Profiles: []string{"false", "false", "false"}, Clauses: []string{"RFC1939-7-PASS", "RFC1122-1.2.2"}, Doc: "PASS may come after other commands (CAPA, a refused one) that follow a successful USER, as in Dovecot; a failed USER, a failed PASS or STLS forgets the name, so a wrong password still needs USER again. Off in every profile: RFC 1939 §7 allows PASS only immediately after USER, a state rule rather than a spelling, and no client needs more; on for a site that moves from Dovecot."}, {Name: "UserNameCase", Kind: "enum", Values: []string{"keep", "lower"}, Profiles: []string{"keep", "lower", "lower"}, Clauses: []string{"RFC1939-7-USER", "V0008"}, Doc: "How the server reads the name in USER, APOP and SASL: keep it as sent, or lower-case it before the lookup (Dovecot's default auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive, so Bob and bob may be two users; lower in the Exchange profiles, whose Active Directory names ignore case. With lower, names in the passwd-file must be lower case."}, {Name: "PassKeepsSpaces", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"V0011"}, Doc: "PASS takes the whole rest of the line as the password, spaces included."}, {Name: "APOP", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"V0012"}, Doc: "Offer APOP (the greeting then carries a timestamp)."}, {Name: "UnauthTimeout", Kind: "duration", Min: int64(10000000000), Max: int64(86400000000000), Profiles: []string{"10m", "60s", "60s"}, Clauses: []string{"V0002", "RFC1939-3-TIMER"}, Doc: "Inactivity autologout before authentication."}, {Name: "AuthTimeout", Kind: "duration", Min: int64(10000000000), Max: int64(86400000000000), Profiles: []string{"10m", "30m", "30m"}, Clauses: []string{"V0002", "RFC1939-3-TIMER"}, Doc: "Inactivity autologout after authentication; RFC 1939 requires at least 10 minutes."}, {Name: "TimeoutNotice", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"V0003"}, Doc: "Send a -ERR notice before closing an idle connection; RFC 1939 closes silently."}, {Name: "InformativeErrors", Kind: "bool", Profiles: []string{"true", "true", "true"}, Clauses: []string{"V0001"}, Doc: "Put informational text after -ERR (and the response code); false sends the bare status and code."}, {Name: "AuthListing", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"MSPOP3-2.2.1"}, Doc: "A bare AUTH (or \"AUTH \") lists the SASL mechanisms, as Exchange's NTLM extension does; RFC 5034 requires a mechanism."}, {Name: "UTF8", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"RFC6856-2-UTF8"}, Doc: "Offer the UTF8 command and capability."}, {Name: "LANG", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"RFC6856-3-LANG"}, Doc: "Offer the LANG command and capability."}, {Name: "UIDLFormat", Kind: "enum", Values: []string{"decimal", "dovecot"}, Profiles: []string{"decimal", "decimal", "decimal"}, Clauses: []string{"C0007", "C0008", "C0009", "RFC1939-7-UIDL"}, Doc: "decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for maildrops shared with or taken over from Dovecot."}, {Name: "MaxSASLOctets", Kind: "octets", Min: int64(256), Max: int64(65536), Profiles: []string{"12288", "12288", "12288"}, Clauses: []string{"RFC5034-4-AUTH"}, Doc: "Longest SASL continuation line, CRLF included; RFC 5034 allows any length, a server must still bound it."}, {Name: "MaxBadCommands", Kind: "count", Min: int64(1), Max: int64(1000), Zero: true, Profiles: []string{"20", "20", "20"}, Clauses: []string{"C0005"}, Doc: "Close the connection after this many consecutive rejected commands; 0 never closes."}}
+var VariationTable = []VariationInfo{
+	{Name: "LenientSeparators", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"MS-2.1.1", "RFC1939-3-SPACE"}, Doc: "Accept runs of SPACE and TAB between keyword and arguments (and around them) instead of exactly one SPACE."},
+	{Name: "SpaceRuns", Kind: "bool", Profiles: []string{"true", "true", "true"}, Clauses: []string{"RFC1939-3-SPACE", "RFC1122-1.2.2"}, Doc: "Accept a run of SPACEs where one separates (LIST  1, TOP 1  5) and SPACEs at the end of the line (STAT ); TAB and SPACE before the keyword stay refused unless LenientSeparators is on. On in every profile: RFC 1939 §3 tells the client to send one SPACE, the meaning of a doubled or trailing one is never in doubt, so RFC 1122 §1.2.2 says accept it, as Dovecot does (and Exchange, which also takes TAB). A password under PassKeepsSpaces keeps its spaces. Off: exactly one SPACE, the letter of RFC 1939."},
+	{Name: "IgnoreExtraArgs", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"RFC1939-3-KEYWORD", "RFC1122-1.2.2"}, Doc: "CAPA, NOOP, STAT and RSET ignore arguments instead of refusing them (NOOP extra), as Dovecot does; they are still checked for separators and octets. Only commands that cannot remove a message: QUIT, STLS and UTF8 stay strict (QUIT extra from TRANSACTION would enter UPDATE on a line whose meaning is unclear). On in rfc1939 (RFC 1122 §1.2.2: the intent of NOOP extra is clear and nothing is lost); off in the Exchange profiles, where MS-STANXPOP3 documents no such leniency."},
+	{Name: "MaxArgOctets", Kind: "octets", Min: int64(1), Max: int64(255), Zero: true, Profiles: []string{"0", "0", "0"}, Clauses: []string{"MS-2.1.2", "RFC1939-3-ARG40", "RFC2449-4-CMD255"}, Doc: "Longest argument of an RFC 1939 command; 0 checks only the whole command. 0 in rfc1939 too: the profile offers CAPA, and RFC 2449 §4 raises the command to 255 octets, replacing RFC 1939's 47 (keyword, SPACE, 40-character argument, CRLF), so a 250-octet password or a zero-padded number must pass; MaxCommandOctets still bounds every argument. 40 is the strict RFC 1939 §3 reading, for a server without CAPA."},
+	{Name: "MaxCommandOctets", Kind: "octets", Min: int64(40), Max: int64(1024), Profiles: []string{"255", "47", "512"}, Clauses: []string{"E0006", "E0007", "RFC2449-4-CMD255"}, Doc: "Longest command line, CRLF included; longer lines are refused whole."},
+	{Name: "MaildropAccess", Kind: "enum", Values: []string{"lock", "snapshot"}, Profiles: []string{"lock", "snapshot", "snapshot"}, Clauses: []string{"MS-2.1.3", "C0004", "RFC1939-4-LOCK"}, Doc: "lock: one session at a time holds the maildrop exclusively; snapshot: each session works on the message list taken at login."},
+	{Name: "ExactSizes", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"MS-2.1.4", "MS-2.1.5"}, Doc: "STAT and LIST report exact octet counts of the CRLF form; false reports the storage size (Exchange's default, EnableExactRFC822Size off)."},
+	{Name: "UserAlwaysOK", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"V0008", "V0009"}, Doc: "USER answers +OK whether or not the mailbox exists; the check happens at PASS."},
+	{Name: "PlaintextAuth", Kind: "enum", Values: []string{"always", "secure", "never"}, Profiles: []string{"always", "secure", "secure"}, Clauses: []string{"V0010"}, Doc: "When USER/PASS and plaintext SASL are allowed: always, only on secure connections (TLS or loopback), or never."},
+	{Name: "StickyUser", Kind: "bool", Profiles: []string{"false", "false", "false"}, Clauses: []string{"RFC1939-7-PASS", "RFC1122-1.2.2"}, Doc: "PASS may come after other commands (CAPA, a refused one) that follow a successful USER, as in Dovecot; a failed USER, a failed PASS or STLS forgets the name, so a wrong password still needs USER again. Off in every profile: RFC 1939 §7 allows PASS only immediately after USER, a state rule rather than a spelling, and no client needs more; on for a site that moves from Dovecot."},
+	{Name: "UserNameCase", Kind: "enum", Values: []string{"keep", "lower"}, Profiles: []string{"keep", "lower", "lower"}, Clauses: []string{"RFC1939-7-USER", "V0008"}, Doc: "How the server reads the name in USER, APOP and SASL: keep it as sent, or lower-case it before the lookup (Dovecot's default auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive, so Bob and bob may be two users; lower in the Exchange profiles, whose Active Directory names ignore case. With lower, names in the passwd-file must be lower case."},
+	{Name: "PassKeepsSpaces", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"V0011"}, Doc: "PASS takes the whole rest of the line as the password, spaces included."},
+	{Name: "APOP", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"V0012"}, Doc: "Offer APOP (the greeting then carries a timestamp)."},
+	{Name: "UnauthTimeout", Kind: "duration", Min: int64(10000000000), Max: int64(86400000000000), Profiles: []string{"10m", "60s", "60s"}, Clauses: []string{"V0002", "RFC1939-3-TIMER"}, Doc: "Inactivity autologout before authentication."},
+	{Name: "AuthTimeout", Kind: "duration", Min: int64(10000000000), Max: int64(86400000000000), Profiles: []string{"10m", "30m", "30m"}, Clauses: []string{"V0002", "RFC1939-3-TIMER"}, Doc: "Inactivity autologout after authentication; RFC 1939 requires at least 10 minutes."},
+	{Name: "TimeoutNotice", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"V0003"}, Doc: "Send a -ERR notice before closing an idle connection; RFC 1939 closes silently."},
+	{Name: "InformativeErrors", Kind: "bool", Profiles: []string{"true", "true", "true"}, Clauses: []string{"V0001"}, Doc: "Put informational text after -ERR (and the response code); false sends the bare status and code."},
+	{Name: "AuthListing", Kind: "bool", Profiles: []string{"false", "true", "true"}, Clauses: []string{"MSPOP3-2.2.1"}, Doc: "A bare AUTH (or \"AUTH \") lists the SASL mechanisms, as Exchange's NTLM extension does; RFC 5034 requires a mechanism."},
+	{Name: "UTF8", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"RFC6856-2-UTF8"}, Doc: "Offer the UTF8 command and capability."},
+	{Name: "LANG", Kind: "bool", Profiles: []string{"true", "false", "false"}, Clauses: []string{"RFC6856-3-LANG"}, Doc: "Offer the LANG command and capability."},
+	{Name: "UIDLFormat", Kind: "enum", Values: []string{"decimal", "dovecot"}, Profiles: []string{"decimal", "decimal", "decimal"}, Clauses: []string{"C0007", "C0008", "C0009", "RFC1939-7-UIDL"}, Doc: "decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for maildrops shared with or taken over from Dovecot."},
+	{Name: "MaxSASLOctets", Kind: "octets", Min: int64(256), Max: int64(65536), Profiles: []string{"12288", "12288", "12288"}, Clauses: []string{"RFC5034-4-AUTH"}, Doc: "Longest SASL continuation line, CRLF included; RFC 5034 allows any length, a server must still bound it."},
+	{Name: "MaxBadCommands", Kind: "count", Min: int64(1), Max: int64(1000), Zero: true, Profiles: []string{"20", "20", "20"}, Clauses: []string{"C0005"}, Doc: "Close the connection after this many consecutive rejected commands; 0 never closes."},
+}

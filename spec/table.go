@@ -231,11 +231,10 @@ var POP3 = Table{
 		{Name: "MaxReplyOctets", Value: 512, Clauses: []string{"C0001", "RFC1939-3-RESP512"},
 			Doc: "Longest status line, CAPA, scan or unique-id listing line, CRLF included."},
 		{Name: "MaxUIDOctets", Value: 70, Clauses: []string{"RFC1939-7-UIDL"},
-			Doc: "Longest unique-id."},
-		{Name: "MinCommandOctets", Value: 40, Clauses: []string{"E0006"},
-			Doc: "Least MaxCommandOctets that may be set (Set-PopSettings -MaxCommandSize)."},
-		{Name: "MaxCommandOctetsLimit", Value: 1024, Clauses: []string{"E0006"},
-			Doc: "Largest MaxCommandOctets that may be set."},
+			Doc: "Longest unique-id (RFC 1939 §7: 1 to 70 characters)."},
+		// The range of MaxCommandOctets (40–1024, Set-PopSettings
+		// -MaxCommandSize, E0006) is the variation's Min and Max: the
+		// generated Set and Check enforce it and VariationTable shows it.
 	},
 
 	Clauses: clauses,
