@@ -1,7 +1,6 @@
 package pop3fuzz
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	fuzz "github.com/AdaLogics/go-fuzz-headers"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -108,20 +108,17 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 		}
 	}()
 	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(client)
+	pc := pop3test.New(nil, client)
 	readLine := func() (string, bool) {
-		l, err := r.ReadString('\n')
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			t.Fatalf("the server did not answer within 10 s (after %q)", l)
+		l, err := pc.ReadRaw()
+		if pop3test.IsTimeout(err) {
+			t.Fatalf("the server did not answer within 10 s (after %q)\n%s", l, pc.Transcript())
 		}
 		return l, err == nil
 	}
 	status := func(cmd, l string) {
-		if len(l) > pop3gen.MaxReplyOctets || !strings.HasSuffix(l, "\r\n") {
-			t.Fatalf("%q: bad status line %q", cmd, l)
-		}
-		if !strings.HasPrefix(l, "+OK") && !strings.HasPrefix(l, "-ERR") && !strings.HasPrefix(l, "+ ") {
-			t.Fatalf("%q: status %q", cmd, l)
+		if err := pop3test.CheckStatus(l); err != nil {
+			t.Fatalf("%q: %v\n%s", cmd, err, pc.Transcript())
 		}
 	}
 	g, ok := readLine()
@@ -135,7 +132,7 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 	lines := strings.Split(string(script), "\n")
 	for _, cmd := range lines[:min(len(lines), 64)] {
 		cmd = strings.TrimSuffix(cmd, "\r")
-		if _, err := client.Write([]byte(cmd + "\r\n")); err != nil {
+		if err := pc.WriteLine(cmd); err != nil {
 			break // the server closed
 		}
 		l, ok := readLine()
@@ -226,17 +223,17 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 	}
 }
 
-// pipeClient is a lock-step client on an in-memory connection to srv.
+// pipeClient is a lock-step client on an in-memory connection to srv:
+// the shared test client (internal/pop3test), whose Cmd checks each status
+// line for CRLF, 512 octets and a status indicator.
 type pipeClient struct {
-	t    *testing.T
-	c    net.Conn
-	r    *bufio.Reader
+	*pop3test.Conn
 	done chan struct{}
 }
 
 func newPipeClient(t *testing.T, srv *server.Server) *pipeClient {
 	client, conn := net.Pipe()
-	p := &pipeClient{t: t, c: client, r: bufio.NewReader(client), done: make(chan struct{})}
+	p := &pipeClient{Conn: pop3test.New(t, client), done: make(chan struct{})}
 	go func() { srv.ServeConn(conn); close(p.done) }()
 	t.Cleanup(func() {
 		client.Close()
@@ -247,23 +244,10 @@ func newPipeClient(t *testing.T, srv *server.Server) *pipeClient {
 		}
 	})
 	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
-	if g := p.line(); !strings.HasPrefix(g, "+OK") {
-		t.Fatalf("greeting %q", g)
-	}
+	p.Greet()
 	return p
 }
 
-func (p *pipeClient) line() string {
-	l, err := p.r.ReadString('\n')
-	if err != nil {
-		p.t.Fatalf("reading a reply: %v", err)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
+func (p *pipeClient) line() string { return p.Line() }
 
-func (p *pipeClient) cmd(line string) string {
-	if _, err := p.c.Write([]byte(line + "\r\n")); err != nil {
-		p.t.Fatalf("writing %q: %v", line, err)
-	}
-	return p.line()
-}
+func (p *pipeClient) cmd(line string) string { return p.Cmd(line) }

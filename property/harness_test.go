@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/leanovate/gopter"
-	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -183,24 +182,21 @@ func sortStrings(s []string) {
 	}
 }
 
-// conn is a client connection.
+// conn is a client connection: the shared test client
+// (internal/pop3test) in its error-returning form, since a property
+// reports a failure as a value rather than failing the test.
 type conn struct {
+	*pop3test.Conn
 	c net.Conn
 	r *bufio.Reader
 }
 
 func (p *pop3d) dial() (*conn, error) {
-	c, err := net.Dial("tcp", p.addr)
+	c, err := pop3test.Open(p.addr, 20*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	cl := &conn{c: c, r: bufio.NewReader(c)}
-	if _, err := cl.line(); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return cl, nil
+	return &conn{Conn: c, c: c.C, r: c.R}, nil
 }
 
 // login dials and logs user in.
@@ -225,30 +221,16 @@ func (p *pop3d) login(user string) (*conn, error) {
 
 func (c *conn) close() { c.c.Close() }
 
-// line reads one line with its CRLF.
-func (c *conn) line() (string, error) { return c.r.ReadString('\n') }
+// line reads one line with its CRLF, unchecked: the properties check the
+// lines themselves.
+func (c *conn) line() (string, error) { return c.ReadRaw() }
 
-// cmd sends a line and returns the status line without CRLF.
-func (c *conn) cmd(line string) (string, error) {
-	if _, err := c.c.Write([]byte(line + "\r\n")); err != nil {
-		return "", err
-	}
-	l, err := c.line()
-	return strings.TrimSuffix(l, "\r\n"), err
-}
+// cmd sends a line and returns the status line without CRLF, which must
+// end in CRLF, hold at most 512 octets and be a status line.
+func (c *conn) cmd(line string) (string, error) { return c.Exchange(line) }
 
 // data reads the data of a multi-line reply, unstuffed, in CRLF form.
-func (c *conn) data() ([]byte, error) { return io.ReadAll(pop3gen.NewDotReader(c.r)) }
+func (c *conn) data() ([]byte, error) { return c.ReadData() }
 
 // lines reads a multi-line listing.
-func (c *conn) lines() ([]string, error) {
-	b, err := c.data()
-	if err != nil {
-		return nil, err
-	}
-	s := strings.TrimSuffix(string(b), "\r\n")
-	if s == "" {
-		return nil, nil
-	}
-	return strings.Split(s, "\r\n"), nil
-}
+func (c *conn) lines() ([]string, error) { return c.ReadLines() }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/require"
 )
@@ -191,6 +192,7 @@ type client struct {
 	c        net.Conn
 	r        *bufio.Reader
 	greeting string
+	p        pop3test.Conn
 }
 
 func (e *env) dial() *client {
@@ -207,54 +209,42 @@ func (e *env) dialTLS() *client {
 	return e.wrap(c)
 }
 
+// wrap greets on c through the shared test client (internal/pop3test),
+// which reads replies with the core's parser: every line must end in CRLF
+// and hold at most 512 octets (C0001), every status line must be +OK,
+// -ERR or "+ ". Tests may replace c and r (after STLS); the helpers follow.
 func (e *env) wrap(c net.Conn) *client {
-	e.t.Cleanup(func() { _ = c.Close() })
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	cl := &client{t: e.t, c: c, r: bufio.NewReader(c)}
-	cl.greeting = cl.line()
-	require.True(e.t, strings.HasPrefix(cl.greeting, "+OK"), cl.greeting)
-	return cl
+	e.t.Helper()
+	p := pop3test.Greeted(e.t, c)
+	return &client{t: e.t, c: p.C, r: p.R, greeting: p.Greeting, p: *p}
+}
+
+// conn returns the shared client on c's current connection and reader.
+func (c *client) conn() *pop3test.Conn {
+	c.p.T, c.p.C, c.p.R = c.t, c.c, c.r
+	return &c.p
 }
 
 func (c *client) line() string {
 	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	require.NoError(c.t, err, "reading a reply")
-	require.True(c.t, strings.HasSuffix(l, "\r\n"), "reply %q must end in CRLF", l)
-	require.LessOrEqual(c.t, len(l), 512, "C0001: reply longer than 512 octets")
-	return strings.TrimSuffix(l, "\r\n")
+	return c.conn().Line()
 }
 
 func (c *client) send(line string) {
 	c.t.Helper()
-	_, err := c.c.Write([]byte(line + "\r\n"))
-	require.NoError(c.t, err)
+	c.conn().Send(line)
 }
 
 func (c *client) cmd(line string) string {
 	c.t.Helper()
-	c.send(line)
-	return c.line()
+	return c.conn().Cmd(line)
 }
 
 // multi reads the lines of a multi-line reply, dot-unstuffed, without the
 // terminator.
 func (c *client) multi() []string {
 	c.t.Helper()
-	var out []string
-	for {
-		l, err := c.r.ReadString('\n')
-		require.NoError(c.t, err)
-		require.True(c.t, strings.HasSuffix(l, "\r\n"), "data line %q must end in CRLF", l)
-		l = strings.TrimSuffix(l, "\r\n")
-		if l == "." {
-			return out
-		}
-		if strings.HasPrefix(l, ".") {
-			l = l[1:]
-		}
-		out = append(out, l)
-	}
+	return c.conn().Multi()
 }
 
 // login logs in with USER/PASS and checks the reply.
@@ -268,10 +258,6 @@ func (e *env) login(user, password string) *client {
 }
 
 // closed reports whether the server closed the connection.
-func (c *client) closed() bool {
-	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.r.ReadByte()
-	return err != nil
-}
+func (c *client) closed() bool { return c.conn().Closed() }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

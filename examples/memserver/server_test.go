@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,44 +22,23 @@ func start(t *testing.T, v pop3gen.Variations) (string, *Store) {
 	return ln.Addr().String(), st
 }
 
+// client is the shared test client (internal/pop3test), which checks every
+// reply line for CRLF, 512 octets and a status indicator, and unstuffs
+// multi-line replies.
 type client struct {
-	t *testing.T
+	*pop3test.Conn
 	c net.Conn
-	r *bufio.Reader
 }
 
 func dial(t *testing.T, addr string) *client {
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
-	assert.Equal(t, "+OK memserver ready", cl.line())
-	return cl
+	c := pop3test.Dial(t, addr)
+	assert.Equal(t, "+OK memserver ready", c.Greeting)
+	return &client{Conn: c, c: c.C}
 }
 
-func (c *client) line() string {
-	l, err := c.r.ReadString('\n')
-	require.NoError(c.t, err)
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-func (c *client) cmd(line string) string {
-	_, err := c.c.Write([]byte(line + "\r\n"))
-	require.NoError(c.t, err)
-	return c.line()
-}
-
-func (c *client) multi() []string {
-	var out []string
-	for {
-		l := c.line()
-		if l == "." {
-			return out
-		}
-		out = append(out, l)
-	}
-}
+func (c *client) line() string           { return c.Line() }
+func (c *client) cmd(line string) string { return c.Cmd(line) }
+func (c *client) multi() []string        { return c.Multi() }
 
 // TestMemServerSession: a server that only implements Handler gets the
 // whole protocol from pop3gen — a full session over real TCP.
@@ -75,7 +53,7 @@ func TestMemServerSession(t *testing.T) {
 	assert.Equal(t, "+OK scan listing follows", c.cmd("LIST"))
 	assert.Equal(t, []string{"1 41", "2 52"}, c.multi())
 	assert.Equal(t, "+OK 52 octets", c.cmd("RETR 2"))
-	assert.Equal(t, []string{"Subject: second", "", "..A line that starts with a dot."}, c.multi())
+	assert.Equal(t, []string{"Subject: second", "", ".A line that starts with a dot."}, c.multi())
 	assert.Equal(t, "+OK top of message follows", c.cmd("TOP 1 0"))
 	assert.Equal(t, []string{"Subject: hello", ""}, c.multi())
 	assert.Equal(t, "+OK 1 1", c.cmd("UIDL 1"))

@@ -1,0 +1,181 @@
+package pop3fuzz
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/textproto"
+	"runtime"
+	"testing"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+)
+
+// FuzzReplyParser attacks the core's client side (pop3gen.ReplyReader,
+// ParseReply, ParseCapaLine, DotReader) from two ends.
+//
+// As a server's output: any bytes, read as a client reads them — status
+// lines, listing lines and bodies in an order the ops bytes choose — never
+// panic, never return a slice longer than the 512-octet limit, never loop,
+// and allocate a bounded amount: a fixed cost for the reader plus one
+// small error per bad line, never a copy of a line or a body.
+//
+// As a body: wire holds a message; the core's DotWriter sends it after a
+// "+OK" and before another reply, the ReplyReader must read back its CRLF
+// form exactly, without allocating, and leave the next reply intact; and
+// net/textproto's DotReader must agree on bodies without CR (it takes a
+// bare LF as a line end, which the core does not).
+func FuzzReplyParser(f *testing.F) {
+	for _, s := range []struct{ wire, ops string }{
+		{"+OK pop3kit ready <1.2@host>\r\n", "\x00"},
+		{"-ERR [SYS/TEMP] later\r\n-ERR [IN-USE]\r\n-ERR [AUTH] no\r\n", "\x00\x00\x00"},
+		{"+OK\r\nSASL PLAIN LOGIN\r\nLOGIN-DELAY 900\r\n..x\r\n.\r\n", "\x00\x01"},
+		{"+OK 52 octets\r\nSubject: x\r\n\r\n..dot\r\n.\r\n+OK\r\n", "\x00\x02\x00"},
+		{"+ dGVzdA==\r\n+\r\n", "\x00\x00"},
+		{"+OK\r\nbody cut", "\x00\x02"},
+		{"+OK bare LF\n", "\x00"},
+		{"From: a\n\n.\n..\n.\r\n", "\x02"},
+	} {
+		f.Add([]byte(s.wire), []byte(s.ops))
+	}
+	f.Fuzz(func(t *testing.T, wire, ops []byte) {
+		readAsServerOutput(t, wire, ops)
+		roundTrip(t, wire)
+	})
+}
+
+// readAsServerOutput reads wire as replies in the order ops gives.
+func readAsServerOutput(t *testing.T, wire, ops []byte) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rr := pop3gen.NewReplyReader(bytes.NewReader(wire))
+	buf := make([]byte, 256)
+	bad := 0
+	for i := 0; i < 4*len(wire)+4; i++ {
+		var op byte
+		if len(ops) > 0 {
+			op = ops[i%len(ops)]
+		}
+		var err error
+		switch op % 3 {
+		case 0:
+			var r pop3gen.Reply
+			r, err = rr.ReadReply()
+			if err == nil {
+				if r.Status < pop3gen.StatusOK || r.Status > pop3gen.StatusContinue {
+					t.Fatalf("status %v", r.Status)
+				}
+				if len(r.Code)+len(r.Text)+2 > pop3gen.MaxReplyOctets {
+					t.Fatalf("a reply of %d octets passed the limit", len(r.Code)+len(r.Text))
+				}
+				_ = r.HasCode("SYS")
+				_ = pop3gen.Timestamp(r.Text)
+			}
+		case 1:
+			for {
+				var l []byte
+				if l, err = rr.ReadListLine(); err != nil {
+					break
+				}
+				if len(l)+2 > pop3gen.MaxReplyOctets {
+					t.Fatalf("a listing line of %d octets passed the limit", len(l))
+				}
+				c := pop3gen.ParseCapaLine(l)
+				for j := range c.NArgs() {
+					if c.Arg(j) == nil {
+						t.Fatalf("%q: argument %d of %d is missing", l, j, c.NArgs())
+					}
+				}
+			}
+		case 2:
+			body := rr.Body(1000)
+			for err == nil {
+				_, err = body.Read(buf)
+			}
+		}
+		if errors.Is(err, io.EOF) && rr.Buffered() == 0 && op%3 == 0 {
+			break
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			bad++
+			var pe *pop3gen.ProtocolError
+			if !errors.As(err, &pe) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("unexpected error %T %v", err, err)
+			}
+			if pe != nil && len(pe.Line) > 80 {
+				t.Fatalf("the error quotes %d octets", len(pe.Line))
+			}
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// The reader's buffer (4 KiB) and its struct, then per bad line the
+	// error and its quote (under 300 octets).
+	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(8<<10+300*(bad+1)); got > limit {
+		t.Fatalf("reading %d octets allocated %d octets (limit %d for %d bad lines)", len(wire), got, limit, bad)
+	}
+}
+
+// roundTrip sends msg as a body between two replies and reads it back.
+func roundTrip(t *testing.T, msg []byte) {
+	var out bytes.Buffer
+	out.WriteString("+OK message follows\r\n")
+	d := pop3gen.NewDotWriter(&out)
+	if _, err := d.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out.WriteString("-ERR [SYS/PERM] next\r\n")
+	wire := out.Bytes()
+
+	src := bytes.NewReader(wire)
+	rr := pop3gen.NewReplyReader(bufio.NewReaderSize(src, 4096))
+	got := make([]byte, 0, len(msg)*2+16)
+	read := func() {
+		got = got[:0]
+		src.Reset(wire)
+		rr.Reset(rr.Reader())
+		if r, err := rr.ReadReply(); err != nil || !r.OK() {
+			t.Fatalf("%q: status %v %v", msg, r.Status, err)
+		}
+		body := rr.Body(0)
+		for {
+			if len(got) == cap(got) {
+				t.Fatalf("%q: the body goes on past %d octets", msg, cap(got))
+			}
+			n, err := body.Read(got[len(got):cap(got)])
+			got = got[:len(got)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%q: reading the body: %v", msg, err)
+			}
+		}
+		r, err := rr.ReadReply()
+		if err != nil || r.Status != pop3gen.StatusErr || !r.HasCode("SYS") || string(r.Text) != "next" {
+			t.Fatalf("%q: the reply after the body: %v %q %q %v", msg, r.Status, r.Code, r.Text, err)
+		}
+	}
+	if n := testing.AllocsPerRun(2, read); n > 0 {
+		t.Fatalf("%q: reading the body allocated %v times", msg, n)
+	}
+	if want := CRLFForm(msg); !bytes.Equal(got, want) {
+		t.Fatalf("%q: read back %q, want %q", msg, got, want)
+	}
+	if bytes.IndexByte(msg, '\r') < 0 {
+		tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(wire)))
+		if _, err := tp.ReadLine(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tp.DotReader())
+		if err != nil {
+			t.Fatalf("%q: net/textproto: %v", msg, err)
+		}
+		if want := bytes.ReplaceAll(got, []byte("\r\n"), []byte("\n")); !bytes.Equal(b, want) {
+			t.Fatalf("%q: net/textproto reads %q, the core %q", msg, b, got)
+		}
+	}
+}
