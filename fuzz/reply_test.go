@@ -45,10 +45,32 @@ func FuzzReplyParser(f *testing.F) {
 	})
 }
 
-// readAsServerOutput reads wire as replies in the order ops gives.
+// readAsServerOutput reads wire as replies in the order ops gives, and
+// checks what that allocates. The allocation is counted over the whole
+// process, so a goroutine of the fuzzing engine can add to it: the
+// smaller of two runs is what the reading cost.
 func readAsServerOutput(t *testing.T, wire, ops []byte) {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
+	var got uint64
+	var bad int
+	for run := range 2 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		bad = readReplies(t, wire, ops)
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; run == 0 || n < got {
+			got = n
+		}
+	}
+	// The reader's buffer (4 KiB) and its struct, then per bad line the
+	// error and its quote (under 300 octets).
+	if limit := uint64(8<<10 + 300*(bad+1)); got > limit {
+		t.Fatalf("reading %d octets allocated %d octets (limit %d for %d bad lines)", len(wire), got, limit, bad)
+	}
+}
+
+// readReplies reads wire as replies in the order ops gives and returns
+// the number of reads that failed.
+func readReplies(t *testing.T, wire, ops []byte) int {
 	rr := pop3gen.NewReplyReader(bytes.NewReader(wire))
 	buf := make([]byte, 256)
 	bad := 0
@@ -108,12 +130,7 @@ func readAsServerOutput(t *testing.T, wire, ops []byte) {
 			}
 		}
 	}
-	runtime.ReadMemStats(&after)
-	// The reader's buffer (4 KiB) and its struct, then per bad line the
-	// error and its quote (under 300 octets).
-	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(8<<10+300*(bad+1)); got > limit {
-		t.Fatalf("reading %d octets allocated %d octets (limit %d for %d bad lines)", len(wire), got, limit, bad)
-	}
+	return bad
 }
 
 // roundTrip sends msg as a body between two replies and reads it back.
