@@ -181,7 +181,8 @@ func (c *Client) APOP(name, secret string) error {
 // Auth runs a SASL exchange (RFC 5034 §4). initial is the initial
 // response (nil for none, empty for "="). next answers each challenge,
 // given decoded; when it fails, Auth cancels the exchange with "*" and
-// returns next's error.
+// returns next's error. A nil next suits mechanisms that need no
+// challenge (PLAIN with an initial response): a challenge then cancels.
 func (c *Client) Auth(mechanism string, initial []byte, next func(challenge []byte) ([]byte, error)) error {
 	line := "AUTH " + mechanism
 	switch {
@@ -197,6 +198,10 @@ func (c *Client) Auth(mechanism string, initial []byte, next func(challenge []by
 		if derr != nil {
 			_, _ = c.Cmd("*")
 			return protocolError("SASL challenge is not base64", r.Text)
+		}
+		if next == nil {
+			_, _ = c.Cmd("*")
+			return protocolError("unexpected SASL challenge", r.Text)
 		}
 		resp, nerr := next(challenge)
 		if nerr != nil {

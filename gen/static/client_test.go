@@ -142,6 +142,14 @@ func TestClientAuth(t *testing.T) {
 	err = c.Auth("PLAIN", []byte{}, func([]byte) ([]byte, error) { return nil, io.ErrShortBuffer })
 	assert.ErrorIs(t, err, io.ErrShortBuffer)
 	assert.Equal(t, []string{"AUTH PLAIN =", "*"}, sent())
+
+	c, sent = scripted(t, "+OK ready\r\n", [][2]string{
+		{"AUTH PLAIN AGEAYg==", "+ \r\n"},
+		{"*", "-ERR [AUTH] cancelled\r\n"},
+	})
+	err = c.Auth("PLAIN", []byte("\x00a\x00b"), nil)
+	assert.ErrorContains(t, err, "unexpected SASL challenge")
+	assert.Equal(t, []string{"AUTH PLAIN AGEAYg==", "*"}, sent())
 }
 
 // TestClientRefuses: a command holding CR or LF is not sent; a bad
