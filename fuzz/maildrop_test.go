@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -399,11 +400,13 @@ type sessionResult struct {
 	deleted  map[string]bool            // file ids DELE'd before a QUIT was sent
 }
 
-// treeConn is a client of one session over net.Pipe.
+// treeConn is a client of one session over net.Pipe, speaking through
+// the shared test client (internal/pop3test).
 type treeConn struct {
 	c    *treeCase
 	conn net.Conn
 	r    *bufio.Reader
+	p    *pop3test.Conn
 	done chan struct{}
 }
 
@@ -412,7 +415,8 @@ type treeConn struct {
 func (c *treeCase) session(first bool) sessionResult {
 	res := sessionResult{uids: map[string]map[string]bool{}, deleted: map[string]bool{}}
 	client, server := net.Pipe()
-	tc := &treeConn{c: c, conn: client, r: bufio.NewReader(client), done: make(chan struct{})}
+	p := pop3test.New(nil, client)
+	tc := &treeConn{c: c, conn: client, r: p.R, p: p, done: make(chan struct{})}
 	go func() { c.env.srv.ServeConn(server); close(tc.done) }()
 	defer tc.end()
 	c.log = append(c.log, fmt.Sprintf("--- session %d", map[bool]int{true: 1, false: 2}[first]))
@@ -556,14 +560,17 @@ func (tc *treeConn) status(cmd string) string {
 	_ = tc.conn.SetDeadline(time.Now().Add(replyBound))
 	if !strings.HasPrefix(cmd, "(") {
 		c.log = append(c.log, "C: "+cmd)
-		if _, err := tc.conn.Write([]byte(cmd + "\r\n")); err != nil {
+		if err := tc.p.WriteLine(cmd); err != nil {
 			c.fail("hang or close: sending %q: %v", cmd, err)
 		}
 	}
-	l, err := tc.r.ReadString('\n')
+	l, err := tc.p.ReadRaw()
 	tc.escaped(cmd, []byte(l))
 	if err != nil {
 		c.fail("hang or close: no reply to %q within %v: %v (got %q)", cmd, replyBound, err, l)
+	}
+	if err := pop3test.CheckStatus(l); err != nil {
+		c.fail("the reply to %q: %v", cmd, err)
 	}
 	c.log = append(c.log, fmt.Sprintf("S: %.200q", l))
 	return strings.TrimSuffix(l, "\r\n")

@@ -484,10 +484,10 @@ func (c *Client) Quit() error {
 	return err
 }
 
-// validUID checks a unique-id as RFC 1939 §7 defines it: 1 to 70
-// octets from 0x21 to 0x7E.
+// validUID checks a unique-id as RFC 1939 §7 defines it: 1 to
+// MaxUIDOctets octets from 0x21 to 0x7E.
 func validUID(uid []byte) bool {
-	if len(uid) == 0 || len(uid) > 70 {
+	if len(uid) == 0 || len(uid) > MaxUIDOctets {
 		return false
 	}
 	for _, c := range uid {

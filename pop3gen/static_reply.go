@@ -72,10 +72,11 @@ type Reply struct {
 // OK reports whether the reply is "+OK".
 func (r *Reply) OK() bool { return r.Status == StatusOK }
 
-// HasCode reports whether the reply carries the response code code or one
-// below it in the hierarchy: HasCode("SYS") is true for [SYS/TEMP] and
-// [SYS/PERM], as RFC 2449 §8 asks a client to treat an unknown code as
-// its known parent. Codes compare case-sensitively, as they are sent.
+// HasCode reports whether the reply carries the response code code (one
+// of the Code… constants, or any other) or one below it in the hierarchy:
+// HasCode("SYS") is true for [SYS/TEMP] and [SYS/PERM], as RFC 2449 §8
+// asks a client to treat an unknown code as its known parent. Codes
+// compare case-sensitively, as they are sent.
 func (r *Reply) HasCode(code string) bool {
 	c := r.Code
 	if len(c) < len(code) || string(c[:len(code)]) != code {
