@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"net"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
@@ -61,24 +61,15 @@ func startStoppable(t *testing.T, args ...string) ([]net.Addr, *syncBuf, func())
 	return nil, nil, nil
 }
 
+// talk greets, sends lines and returns the greeting and the status line
+// answering each, read by the shared test client (internal/pop3test).
 func talk(t *testing.T, addr string, lines ...string) []string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	r := bufio.NewReader(c)
-	var out []string
-	read := func() {
-		l, err := r.ReadString('\n')
-		require.NoError(t, err)
-		out = append(out, strings.TrimSuffix(l, "\r\n"))
-	}
-	read()
+	c := pop3test.Dial(t, addr)
+	defer c.C.Close()
+	out := []string{c.Greeting}
 	for _, l := range lines {
-		_, err := c.Write([]byte(l + "\r\n"))
-		require.NoError(t, err)
-		read()
+		out = append(out, c.Cmd(l))
 	}
 	return out
 }
