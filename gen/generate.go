@@ -292,6 +292,7 @@ func checkDecls(files map[string][]byte) error {
 	}
 	sort.Strings(names)
 	where := map[string]string{}
+	fields := map[string]string{} // "Type.Field" → file
 	var errs []string
 	for _, n := range names {
 		f, err := parser.ParseFile(token.NewFileSet(), n, files[n], parser.SkipObjectResolution)
@@ -312,6 +313,13 @@ func checkDecls(files map[string][]byte) error {
 					switch s := s.(type) {
 					case *ast.TypeSpec:
 						ids = append(ids, s.Name.Name)
+						if st, ok := s.Type.(*ast.StructType); ok {
+							for _, fl := range st.Fields.List {
+								for _, id := range fl.Names {
+									fields[s.Name.Name+"."+id.Name] = n
+								}
+							}
+						}
 					case *ast.ValueSpec:
 						for _, id := range s.Names {
 							ids = append(ids, id.Name)
@@ -329,6 +337,18 @@ func checkDecls(files map[string][]byte) error {
 				}
 				where[id] = n
 			}
+		}
+	}
+	var methods []string
+	for id := range where {
+		if strings.Contains(id, ".") {
+			methods = append(methods, id)
+		}
+	}
+	sort.Strings(methods)
+	for _, m := range methods {
+		if f, ok := fields[m]; ok {
+			errs = append(errs, fmt.Sprintf("%s is both a field (in %s) and a method (in %s): a row's name collides with a method", m, f, where[m]))
 		}
 	}
 	if len(errs) > 0 {

@@ -215,3 +215,31 @@ func TestWriteRemovesWhatIsNoLongerGenerated(t *testing.T) {
 	assert.NoFileExists(t, old)
 	assert.FileExists(t, mine)
 }
+
+// TestGeneratedNamesCollide: a row whose generated name collides with
+// another declaration, or with a method of the type it becomes a field of,
+// is refused by name instead of producing a package that does not compile.
+func TestGeneratedNamesCollide(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		break_ func(*spec.Table)
+		want   string
+	}{
+		{"variation named like a method of Variations", func(t *spec.Table) {
+			t.Variations = append(t.Variations, spec.Variation{Name: "Check", Kind: spec.Bool, Profile: t.Everywhere("true"),
+				Clauses: []string{"V0001"}, Doc: "x"})
+		}, "Variations.Check is both a field (in variations.go) and a method (in variations.go)"},
+		{"limit named like a generated function", func(t *spec.Table) {
+			t.Limits = append(t.Limits, spec.Limit{Name: "ClauseByID", Value: 1, Clauses: []string{"V0001"}, Doc: "x"})
+		}, "ClauseByID is declared in clauses.go and limits.go"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := clone()
+			tc.break_(tab)
+			require.NoError(t, spec.Validate(tab))
+			_, err := Generate(tab, Options{Pkg: "p"})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}

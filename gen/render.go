@@ -530,10 +530,14 @@ func (g *gen) variations() *jen.File {
 	for _, v := range g.t.Variations {
 		fields = append(fields, jen.Comment(v.Name+": "+v.Doc), jen.Comment(provenance(v.Name, v.Clauses)), jen.Id(v.Name).Add(goType(v)))
 	}
-	comment(f, `Variations are the points of behaviour that the standards leave open or
+	var ctors []string
+	for _, p := range g.t.Profiles {
+		ctors = append(ctors, profileFunc(p.Name))
+	}
+	comment(f, wrap(`Variations are the points of behaviour that the standards leave open or
 on which Exchange departs from them (MS-STANXPOP3). Start from a profile
-(RFC1939, Exchange2007, Exchange2010 or Profile) and change single values
-with Set.`)
+(`+strings.Join(ctors, ", ")+` or Profile) and change single values
+with Set.`))
 	f.Type().Id("Variations").Struct(fields...)
 
 	// Profile constructors.

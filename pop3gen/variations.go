@@ -82,8 +82,8 @@ func (x UIDLFormat) String() string {
 	return "UIDLFormat(" + strconv.Itoa(int(x)) + ")"
 }
 
-// Variations are the points of behaviour that the standards leave open or
-// on which Exchange departs from them (MS-STANXPOP3). Start from a profile
+// Variations are the points of behaviour that the standards leave open or on
+// which Exchange departs from them (MS-STANXPOP3). Start from a profile
 // (RFC1939, Exchange2007, Exchange2010 or Profile) and change single values
 // with Set.
 type Variations struct {

@@ -4,9 +4,14 @@
 // It holds data only: the states, the commands with their argument grammars
 // and replies, the capabilities, the behaviour variations and their values
 // under each named profile, the error replies, and the clauses of the
-// standards that every row implements. The generator in gen/ validates the
-// table (see Validate) and turns it into package pop3gen; nothing in this
-// package is used at run time by the server.
+// standards that every row implements. Validate checks a table; package
+// gen turns it into package pop3gen; nothing in this package is used at run
+// time by the server.
+//
+// Another module extends the table by value: Clone copies POP3 so that
+// rows can be appended or changed (AddProfile, Everywhere, Command and
+// Variation help), and gen.Generate or gen.Main turns the result into a
+// core of its own.
 //
 // Every row cites the clause it implements by id. Clause ids of
 // MS-STANXPOP3 are the document's own (2.1.1 … 2.1.5, V0001 … V0012,

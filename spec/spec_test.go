@@ -1,0 +1,83 @@
+package spec
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPOP3IsValid: the table pop3kit generates from passes Validate.
+func TestPOP3IsValid(t *testing.T) {
+	assert.NoError(t, Validate(&POP3))
+	assert.NoError(t, POP3.Validate())
+}
+
+// TestCloneSharesNothing: changing every kind of row of a clone, in place
+// or by append, leaves POP3 as it was.
+func TestCloneSharesNothing(t *testing.T) {
+	before := POP3.Clone()
+	c := POP3.Clone()
+	c.Command("USER").Clauses[0] = "X"
+	c.Command("PASS").Edges[0].To = Update
+	c.Variation("APOP").Profile[RFC1939] = "false"
+	c.Variation("MaildropAccess").Values[0] = "x"
+	c.Profiles[0].Aliases[0] = "x"
+	c.Capabilities[0].Clauses[0] = "X"
+	c.RespCodes[0].Clauses[0] = "X"
+	c.Errors[0].Clauses[0] = "X"
+	c.Clauses[0].Summary = "X"
+	c.Limits[0].Clauses[0] = "X"
+	c.States[0].Doc = "X"
+	c.AddProfile(Profile{Name: "mysite", Doc: "x"}, Exchange2010)
+	assert.Equal(t, before, POP3)
+	assert.Equal(t, "true", POP3.Variation("APOP").Profile[RFC1939])
+}
+
+// TestAddProfile: a new profile starts from another's values and can be
+// made the default; the table stays valid.
+func TestAddProfile(t *testing.T) {
+	c := POP3.Clone()
+	c.AddProfile(Profile{Name: "mysite", Default: true, Doc: "Exchange 2010 with APOP."}, Exchange2010)
+	c.Variation("APOP").Profile["mysite"] = "true"
+	require.NoError(t, Validate(&c))
+	for _, v := range c.Variations {
+		if v.Name != "APOP" {
+			assert.Equal(t, v.Profile[Exchange2010], v.Profile["mysite"], v.Name)
+		}
+	}
+	defaults := 0
+	for _, p := range c.Profiles {
+		if p.Default {
+			defaults++
+			assert.Equal(t, "mysite", p.Name)
+		}
+	}
+	assert.Equal(t, 1, defaults)
+}
+
+// TestValidateReportsEveryProblem: Problems lists each problem once, in
+// table order, and unwraps to them.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := POP3.Clone()
+	c.Commands[0].In = 0
+	c.Commands[2].Doc = ""
+	c.Errors = c.Errors[1:]
+	err := Validate(&c)
+	var p Problems
+	require.True(t, errors.As(err, &p))
+	require.Len(t, p, 3)
+	assert.Contains(t, p[0].Error(), `command "USER" (row 1): command allowed in no state`)
+	assert.Contains(t, p[1].Error(), `command "APOP" (row 3): doc is required`)
+	assert.Contains(t, p[2].Error(), `error "ErrEmptyLine": the core returns it`)
+	assert.True(t, strings.HasPrefix(err.Error(), "the spec table is inconsistent (3 problems):\n\t"))
+}
+
+// TestProfileFunc: the Go names of profiles.
+func TestProfileFunc(t *testing.T) {
+	for name, want := range map[string]string{"rfc1939": "RFC1939", "exchange2010": "Exchange2010", "my-site": "MySite"} {
+		assert.Equal(t, want, ProfileFunc(name))
+	}
+}
