@@ -246,7 +246,11 @@ func Main(t *spec.Table) {
 		fail(err)
 	}
 	if *check && len(stale) > 0 {
-		fmt.Fprintf(os.Stderr, "gen: stale generated files (run go generate ./...):\n\t%s\n", strings.Join(stale, "\n\t"))
+		hint := "go generate ./..."
+		if o.Collect != "" {
+			hint = "make coverage: the tests' clause.Covers calls changed"
+		}
+		fmt.Fprintf(os.Stderr, "gen: stale generated files (run %s):\n\t%s\n", hint, strings.Join(stale, "\n\t"))
 		os.Exit(1)
 	}
 }
