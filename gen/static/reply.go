@@ -381,8 +381,10 @@ func (rr *ReplyReader) maxLine() int {
 // for the CRLF; it does not look at the content. The slice is valid until
 // the next read from rr. At the end of the input it returns io.EOF, or
 // io.ErrUnexpectedEOF when the input ends inside a line.
-func (rr *ReplyReader) ReadLine() ([]byte, error) {
-	max := rr.maxLine()
+func (rr *ReplyReader) ReadLine() ([]byte, error) { return rr.readLine(rr.maxLine()) }
+
+// readLine is ReadLine with the limit max, at most the buffer's size.
+func (rr *ReplyReader) readLine(max int) ([]byte, error) {
 	line, err := rr.br.ReadSlice('\n')
 	switch {
 	case err == bufio.ErrBufferFull || err == nil && len(line) > max:
@@ -408,13 +410,20 @@ func (rr *ReplyReader) ReadLine() ([]byte, error) {
 
 // ReadReply reads a status line or a continuation. Code and Text are valid
 // until the next read from rr. A "-ERR" is returned as a Reply with a nil
-// error: Reply.Err turns it into one.
+// error: Reply.Err turns it into one. A status line may hold MaxLine
+// octets; a SASL challenge may be as long as the bufio.Reader's buffer
+// (4096 octets unless the caller gave a larger one), since RFC 5034 §4
+// sets no limit on it and the core's Writer does not cut it.
 func (rr *ReplyReader) ReadReply() (Reply, error) {
-	line, err := rr.ReadLine()
+	line, err := rr.readLine(rr.br.Size())
 	if err != nil {
 		return Reply{}, err
 	}
-	return ParseReply(line)
+	r, err := ParseReply(line)
+	if max := rr.maxLine(); len(line)+2 > max && (err != nil || r.Status != StatusContinue) {
+		return Reply{}, protocolError("reply line longer than "+strconv.Itoa(max)+" octets", line)
+	}
+	return r, err
 }
 
 // ReadListLine reads one line of a multi-line listing (LIST, UIDL, CAPA,

@@ -163,6 +163,26 @@ func TestReplyReaderLines(t *testing.T) {
 	assert.Equal(t, io.EOF, err)
 }
 
+// TestReplyReaderLongChallenge: a SASL challenge is not held to the
+// 512-octet limit (RFC 5034 §4; the core's Writer does not cut one), a
+// status line is, and a challenge longer than the buffer is refused whole.
+func TestReplyReaderLongChallenge(t *testing.T) {
+	challenge := strings.Repeat("QUFB", 250)
+	in := "+ " + challenge + "\r\n+OK " + strings.Repeat("x", 998) + "\r\n+ " + strings.Repeat("B", 5000) + "\r\n+OK\r\n"
+	rr := NewReplyReader(strings.NewReader(in))
+	r, err := rr.ReadReply()
+	require.NoError(t, err)
+	assert.Equal(t, StatusContinue, r.Status)
+	assert.Equal(t, challenge, string(r.Text))
+	_, err = rr.ReadReply()
+	assert.ErrorContains(t, err, "longer than 512 octets")
+	_, err = rr.ReadReply()
+	assert.ErrorContains(t, err, "longer than 4096 octets")
+	r, err = rr.ReadReply()
+	require.NoError(t, err)
+	assert.True(t, r.OK())
+}
+
 // TestReadListLine: a listing is unstuffed and ends at "."; the end of the
 // input before it is ErrTruncated.
 func TestReadListLine(t *testing.T) {
