@@ -79,7 +79,9 @@ var allowed = map[string]string{
 // RFC1939-7-UIDL against a real server. The seed is printed; set
 // DOVECOT_DIFF_SEED to replay a run.
 func TestDovecotDifferential(t *testing.T) {
-	clause.Covers(t, "RFC1122-1.2.2", "RFC1939-3-KEYWORD", "RFC1939-3-SPACE", "RFC1939-6-UPDATE", "RFC1939-7-PASS", "RFC1939-7-TOP", "RFC1939-7-UIDL", "RFC1939-7-USER", "RFC2449-4-CMD255")
+	clause.Covers(t,
+		"RFC1122-1.2.2", "RFC1939-3-KEYWORD", "RFC1939-3-SPACE", "RFC1939-6-UPDATE",
+		"RFC1939-7-PASS", "RFC1939-7-TOP", "RFC1939-7-UIDL", "RFC1939-7-USER", "RFC2449-4-CMD255")
 	dovecot := findDovecot(t)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(seedEnv); s != "" {

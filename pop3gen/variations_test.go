@@ -12,7 +12,11 @@ import (
 
 // TestProfiles checks the values MS-STANXPOP3 gives each profile.
 func TestProfiles(t *testing.T) {
-	clause.Covers(t, "C0004", "C0007", "E0006", "E0007", "MS-2.1.1", "MS-2.1.2", "MS-2.1.3", "MS-2.1.4", "MS-2.1.5", "RFC1122-1.2.2", "RFC1939-3-ARG40", "RFC1939-3-SPACE", "RFC1939-4-LOCK", "RFC1939-7-PASS", "RFC1939-7-USER", "RFC2449-4-CMD255", "V0001", "V0002", "V0003", "V0008", "V0009", "V0010", "V0011", "V0012")
+	clause.Covers(t,
+		"C0004", "C0007", "E0006", "E0007", "MS-2.1.1", "MS-2.1.2", "MS-2.1.3", "MS-2.1.4",
+		"MS-2.1.5", "RFC1122-1.2.2", "RFC1939-3-ARG40", "RFC1939-3-SPACE", "RFC1939-4-LOCK",
+		"RFC1939-7-PASS", "RFC1939-7-USER", "RFC2449-4-CMD255", "V0001", "V0002", "V0003", "V0008",
+		"V0009", "V0010", "V0011", "V0012")
 	r, e7, e10 := RFC1939(), Exchange2007(), Exchange2010()
 
 	// MS-2.1.1 separators; MS-2.1.2 argument length.

@@ -53,7 +53,9 @@ func TestWriterLineLimit(t *testing.T) {
 // TestWriterReplies: RFC1939-5-STAT with V0004, RFC1939-5-LIST with V0005,
 // RFC2449-8-RESP-CODE, RFC1939-7-UIDL character set and length.
 func TestWriterReplies(t *testing.T) {
-	clause.Covers(t, "RFC1939-5-LIST", "RFC1939-5-STAT", "RFC1939-7-UIDL", "RFC2449-8-RESP-CODE", "V0004", "V0005")
+	clause.Covers(t,
+		"RFC1939-5-LIST", "RFC1939-5-STAT", "RFC1939-7-UIDL", "RFC2449-8-RESP-CODE", "V0004",
+		"V0005")
 	var out bytes.Buffer
 	w := NewWriter(&out)
 	w.Stat(2, 320)
@@ -136,7 +138,12 @@ func TestDotWriter(t *testing.T) {
 // RFC2595-4-STLS, RFC5034-3-SASL, RFC3206-6-AUTH-RESP-CODE,
 // RFC6856-2-UTF8, RFC6856-3-LANG, built from the table and the variations.
 func TestWriteCapa(t *testing.T) {
-	clause.Covers(t, "RFC2449-5-CAPA", "RFC2449-6.1-TOP", "RFC2449-6.2-USER", "RFC2449-6.3-SASL", "RFC2449-6.4-RESP-CODES", "RFC2449-6.5-LOGIN-DELAY", "RFC2449-6.6-PIPELINING", "RFC2449-6.7-EXPIRE", "RFC2449-6.8-UIDL", "RFC2449-6.9-IMPLEMENTATION", "RFC2595-4-STLS", "RFC3206-6-AUTH-RESP-CODE", "RFC5034-3-SASL", "RFC6856-2-UTF8", "RFC6856-3-LANG", "V0007", "V0010")
+	clause.Covers(t,
+		"RFC2449-5-CAPA", "RFC2449-6.1-TOP", "RFC2449-6.2-USER", "RFC2449-6.3-SASL",
+		"RFC2449-6.4-RESP-CODES", "RFC2449-6.5-LOGIN-DELAY", "RFC2449-6.6-PIPELINING",
+		"RFC2449-6.7-EXPIRE", "RFC2449-6.8-UIDL", "RFC2449-6.9-IMPLEMENTATION", "RFC2595-4-STLS",
+		"RFC3206-6-AUTH-RESP-CODE", "RFC5034-3-SASL", "RFC6856-2-UTF8", "RFC6856-3-LANG", "V0007",
+		"V0010")
 	var out bytes.Buffer
 	w := NewWriter(&out)
 	r := RFC1939()
@@ -168,7 +175,8 @@ func TestWriteCapa(t *testing.T) {
 // TestErrors: RFC2449-8.1.1-LOGIN-DELAY, RFC2449-8.1.2-IN-USE,
 // RFC3206-5-AUTH, RFC6856-5-UTF8 — the codes as on the wire.
 func TestErrors(t *testing.T) {
-	clause.Covers(t, "RFC2449-8.1.1-LOGIN-DELAY", "RFC2449-8.1.2-IN-USE", "RFC3206-5-AUTH", "RFC6856-5-UTF8")
+	clause.Covers(t,
+		"RFC2449-8.1.1-LOGIN-DELAY", "RFC2449-8.1.2-IN-USE", "RFC3206-5-AUTH", "RFC6856-5-UTF8")
 	for code, want := range map[string]string{CodeLoginDelay: "LOGIN-DELAY", CodeInUse: "IN-USE", CodeAuth: "AUTH",
 		CodeSysTemp: "SYS/TEMP", CodeSysPerm: "SYS/PERM", CodeUTF8: "UTF8"} {
 		assert.Equal(t, want, code)

@@ -34,7 +34,9 @@ var allProfiles = []string{"rfc1939", "exchange2007", "exchange2010"}
 // RFC1939-5-LIST, RFC1939-5-RETR, RFC1939-5-DELE, RFC1939-5-NOOP,
 // RFC1939-5-RSET, RFC1939-7-TOP, RFC1939-7-UIDL, RFC1939-6-UPDATE).
 func TestEveryCommandEveryProfile(t *testing.T) {
-	clause.Covers(t, "C0006", "RFC1939-5-DELE", "RFC1939-5-LIST", "RFC1939-5-NOOP", "RFC1939-5-RETR", "RFC1939-5-RSET", "RFC1939-5-STAT", "RFC1939-6-UPDATE", "RFC1939-7-TOP", "RFC1939-7-UIDL")
+	clause.Covers(t,
+		"C0006", "RFC1939-5-DELE", "RFC1939-5-LIST", "RFC1939-5-NOOP", "RFC1939-5-RETR",
+		"RFC1939-5-RSET", "RFC1939-5-STAT", "RFC1939-6-UPDATE", "RFC1939-7-TOP", "RFC1939-7-UIDL")
 	for _, p := range allProfiles {
 		t.Run(p, func(t *testing.T) {
 			t.Parallel()
@@ -442,7 +444,8 @@ func TestAPOP(t *testing.T) {
 // "=", continuation, RFC5034-4-CANCEL, and MSPOP3-2.2.1 listing (E0002:
 // PLAIN and USER/PASS are the mechanisms offered).
 func TestAuthPlain(t *testing.T) {
-	clause.Covers(t, "E0002", "MSPOP3-2.2.1", "RFC5034-4-AUTH", "RFC5034-4-CANCEL", "RFC5034-4-INITIAL")
+	clause.Covers(t,
+		"E0002", "MSPOP3-2.2.1", "RFC5034-4-AUTH", "RFC5034-4-CANCEL", "RFC5034-4-INITIAL")
 	e := newEnv(t, "exchange2010")
 	ir := base64.StdEncoding.EncodeToString([]byte("\x00bob\x00hunter2"))
 	c := e.dial()
@@ -783,7 +786,9 @@ func TestLongPassRFC1939(t *testing.T) {
 // 47-octet command refuses them, E0006), TOP counts of 2^31 and more
 // (RFC1939-7-TOP), and QUIT extra, refused everywhere.
 func TestStrictOrLiberalPerProfile(t *testing.T) {
-	clause.Covers(t, "E0006", "MS-2.1.2", "RFC1122-1.2.2", "RFC1939-3-KEYWORD", "RFC1939-3-SPACE", "RFC1939-7-TOP", "RFC2449-4-CMD255")
+	clause.Covers(t,
+		"E0006", "MS-2.1.2", "RFC1122-1.2.2", "RFC1939-3-KEYWORD", "RFC1939-3-SPACE",
+		"RFC1939-7-TOP", "RFC2449-4-CMD255")
 	padded := "LIST " + strings.Repeat("0", 45) + "1"
 	for _, tc := range []struct {
 		line string
