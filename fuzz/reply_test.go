@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/textproto"
+	"regexp"
 	"runtime"
 	"testing"
 
@@ -41,9 +43,46 @@ func FuzzReplyParser(f *testing.F) {
 		f.Add([]byte(s.wire), []byte(s.ops))
 	}
 	f.Fuzz(func(t *testing.T, wire, ops []byte) {
+		for _, line := range bytes.Split(wire, []byte("\r\n")) {
+			agreesWithGrammar(t, line)
+		}
 		readAsServerOutput(t, wire, ops)
 		roundTrip(t, wire)
 	})
+}
+
+// replyGrammar is a slow reading of the reply grammar of RFC 1939 §3,
+// RFC 2449 §8 and RFC 5034 §4, written from the RFCs rather than from the
+// parser: a status, then optionally SP, a response code in brackets
+// followed by SP or the end, and text; or "+" and optionally SP and a
+// challenge.
+var (
+	statusGrammar   = regexp.MustCompile(`(?s)^(\+OK|-ERR)(?: (?:\[((?:[\x21-\x2e\x30-\x5c\x5e-\x7f]+)(?:/[\x21-\x2e\x30-\x5c\x5e-\x7f]+)*)\](?: |$))?(.*))?$`)
+	continueGrammar = regexp.MustCompile(`(?s)^\+(?: (.*))?$`)
+)
+
+// agreesWithGrammar checks ParseReply against replyGrammar on one line.
+func agreesWithGrammar(t *testing.T, line []byte) {
+	r, err := pop3gen.ParseReply(line)
+	if m := statusGrammar.FindSubmatch(line); m != nil {
+		want := pop3gen.StatusOK
+		if m[1][0] == '-' {
+			want = pop3gen.StatusErr
+		}
+		if err != nil || r.Status != want || string(r.Code) != string(m[2]) || string(r.Text) != string(m[3]) {
+			t.Fatalf("%q: parsed %v code %q text %q (%v), the grammar reads %s code %q text %q", line, r.Status, r.Code, r.Text, err, m[1], m[2], m[3])
+		}
+		return
+	}
+	if m := continueGrammar.FindSubmatch(line); m != nil && !bytes.HasPrefix(line, []byte("+OK")) {
+		if err != nil || r.Status != pop3gen.StatusContinue || string(r.Text) != string(m[1]) || r.Code != nil {
+			t.Fatalf("%q: parsed %v code %q text %q (%v), the grammar reads a continuation %q", line, r.Status, r.Code, r.Text, err, m[1])
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("%q: parsed as %v code %q text %q, which the grammar refuses", line, r.Status, r.Code, r.Text)
+	}
 }
 
 // readAsServerOutput reads wire as replies in the order ops gives, and
@@ -201,5 +240,23 @@ func roundTrip(t *testing.T, msg []byte) {
 		if want := bytes.ReplaceAll(got, []byte("\r\n"), []byte("\n")); !bytes.Equal(b, want) {
 			t.Fatalf("%q: net/textproto reads %q, the core %q", msg, b, got)
 		}
+	}
+}
+
+// TestReplyGrammarRandom runs agreesWithGrammar on 100,000 lines built
+// from the octets the grammar turns on, with a fixed seed, so that the
+// corners (codes at the end, brackets that are not codes, "+" alone) are
+// reached in every plain test run and not only while fuzzing.
+func TestReplyGrammarRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2449, 8))
+	alphabet := []byte("+-OKER[]/ A\x7f\x80\x20\x21.:")
+	prefixes := []string{"+OK", "-ERR", "+", "+OK [", "-ERR [", ""}
+	line := make([]byte, 0, 32)
+	for range 100000 {
+		line = append(line[:0], prefixes[rng.IntN(len(prefixes))]...)
+		for range rng.IntN(12) {
+			line = append(line, alphabet[rng.IntN(len(alphabet))])
+		}
+		agreesWithGrammar(t, line)
 	}
 }
