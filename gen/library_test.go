@@ -1,11 +1,13 @@
 package gen
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -240,6 +242,63 @@ func TestGeneratedNamesCollide(t *testing.T) {
 			_, err := Generate(tab, Options{Pkg: "p"})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// staticHardCoded are the table values that gen/static still spells out
+// instead of taking from table.go, by file: writer.go's ValidUID and
+// errBadUID predate MaxUIDOctets and CodeSysPerm in table.go (to go when
+// writer.go uses them).
+var staticHardCoded = map[string]bool{
+	"writer.go: 70 (MaxUIDOctets)":        true,
+	`writer.go: "SYS/PERM" (CodeSysPerm)`: true,
+}
+
+// TestStaticTakesValuesFromTable: the hand-written code in gen/static
+// uses the names table.go declares, not the values: a number equal to a
+// limit of the table or a string equal to a response code (that is not
+// also a CAPA tag), outside a comment, is refused (save the few listed in
+// staticHardCoded).
+func TestStaticTakesValuesFromTable(t *testing.T) {
+	limits := map[string]string{}
+	for _, l := range spec.POP3.Limits {
+		limits[strconv.FormatInt(l.Value, 10)] = l.Name
+	}
+	tags := map[string]bool{}
+	for _, c := range spec.POP3.Capabilities {
+		tags[c.Tag] = true
+	}
+	codes := map[string]string{}
+	for _, r := range spec.POP3.RespCodes {
+		if !tags[r.Code] { // "LOGIN-DELAY" is a CAPA tag too, and may be looked up as one
+			codes[strconv.Quote(r.Code)] = "Code" + r.Name
+		}
+	}
+	paths, err := filepath.Glob(filepath.Join("static", "*.go"))
+	require.NoError(t, err)
+	for _, p := range paths {
+		base := filepath.Base(p)
+		if strings.HasSuffix(p, "_test.go") || base == "table.go" {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), p, nil, 0)
+		require.NoError(t, err)
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok {
+				return true
+			}
+			name := limits[lit.Value]
+			if lit.Kind == token.STRING {
+				name = codes[lit.Value]
+			}
+			if name == "" || (lit.Kind != token.INT && lit.Kind != token.STRING) {
+				return true
+			}
+			what := fmt.Sprintf("%s: %s (%s)", base, lit.Value, name)
+			assert.True(t, staticHardCoded[what], "gen/static/%s: use %s from table.go, not %s", base, name, lit.Value)
+			return true
 		})
 	}
 }
