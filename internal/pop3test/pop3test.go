@@ -46,7 +46,9 @@ type Conn struct {
 	T testing.TB
 	// C is the connection.
 	C net.Conn
-	// R buffers C; the reply parser reads from it, and so may a test.
+	// R buffers C; the reply parser reads from it, and so may a test. Its
+	// buffer must hold a 512-octet line (bufio.NewReader's does), or the
+	// parser would wrap it in another and lose what it had buffered.
 	R *bufio.Reader
 	// Greeting is the greeting line without its CRLF, once read.
 	Greeting string
