@@ -302,3 +302,75 @@ func TestStaticTakesValuesFromTable(t *testing.T) {
 		})
 	}
 }
+
+// TestScanCoverageCountsCallsNotComments: an id in a clause.Covers call
+// is coverage under the package's directory, whatever the test is called;
+// an id in a comment, a test name or a string elsewhere is not; ids that
+// are not literals are refused.
+func TestScanCoverageCountsCallsNotComments(t *testing.T) {
+	root := t.TempDir()
+	write := func(path, src string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(root, path)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, path), []byte(src), 0o644))
+	}
+	write("server/a_test.go", `package server
+
+import (
+	"testing"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
+)
+
+// TestRFC1939_5_LIST names RFC1939-5-DELE in its comment.
+func TestRFC1939_5_LIST(t *testing.T) {
+	clause.Covers(t, "V0011")
+	_ = "RFC1939-5-STAT"
+}
+`)
+	write("other/b_test.go", `package other
+
+import (
+	"testing"
+
+	c "github.com/pop3kit/pop3kit/internal/clause"
+)
+
+func TestAnything(t *testing.T) { c.Covers(t, "V0011", "C0001") }
+`)
+	write("server/c_test.go", `package server
+
+// RFC1939-7-TOP in a file that declares nothing.
+func TestTop(t *testing.T) {}
+`)
+	cov, err := ScanCoverage(root)
+	require.NoError(t, err)
+	assert.Equal(t, Coverage{"V0011": {"other", "server"}, "C0001": {"other"}}, cov)
+
+	write("server/d_test.go", `package server
+
+import "github.com/pop3kit/pop3kit/internal/clause"
+
+func TestIDs(t *testing.T) { id := "V0001"; clause.Covers(t, id) }
+`)
+	_, err = ScanCoverage(root)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "d_test.go:5:")
+	assert.Contains(t, err.Error(), "clause.Covers takes clause ids as string literals")
+}
+
+// TestCoverageManifestRoundTrips: the manifest Format writes parses back
+// to the same coverage, and CollectCoverage merges per-process records.
+func TestCoverageManifestRoundTrips(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "clauses-1.txt"), []byte("V0011\tserver\nC0001\tpop3gen\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "clauses-2.txt"), []byte("V0011\tpop3gen\nV0011\tserver\n"), 0o644))
+	cov, err := CollectCoverage(dir)
+	require.NoError(t, err)
+	assert.Equal(t, Coverage{"V0011": {"pop3gen", "server"}, "C0001": {"pop3gen"}}, cov)
+	back, err := ParseCoverage(cov.Format())
+	require.NoError(t, err)
+	assert.Equal(t, cov, back)
+	assert.True(t, strings.HasSuffix(string(cov.Format()), "C0001 pop3gen\nV0011 pop3gen\nV0011 server\n"))
+	_, err = CollectCoverage(t.TempDir())
+	assert.ErrorContains(t, err, "holds no clause records")
+}
