@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -166,9 +167,9 @@ func dropRow[T any](rows []T, match func(T) bool) []T {
 }
 
 // TestGenerateExtendedTable: a table extended by value — a command, a
-// capability that advertises it, a response code, a variation that
-// switches it on, a profile — generates a core that has each, and
-// spec.POP3 is left as it was.
+// capability that advertises it, a response code and an error that uses
+// it, a variation that switches the command on, a profile — generates a
+// core that has each and compiles, and spec.POP3 is left as it was.
 func TestGenerateExtendedTable(t *testing.T) {
 	before := len(spec.POP3.Commands)
 	tab := spec.POP3.Clone()
@@ -180,6 +181,8 @@ func TestGenerateExtendedTable(t *testing.T) {
 		Clauses: []string{"RFC2449-5-CAPA"}, Doc: "The XHLO command."})
 	tab.RespCodes = append(tab.RespCodes, spec.RespCode{Name: "Busy", Code: "X-BUSY",
 		Clauses: []string{"RFC2449-8-RESP-CODE"}, Doc: "Try later."})
+	tab.Errors = append(tab.Errors, spec.Error{Name: "Busy", Code: "X-BUSY", Text: "too busy, try later",
+		Clauses: []string{"RFC2449-8-RESP-CODE"}})
 	tab.Commands = append(tab.Commands, spec.Command{Name: "XHLO", Args: spec.OptWord, In: spec.Authorization | spec.Transaction,
 		Capability: "XHLO", EnabledBy: "Hello", Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Says hello."})
 	tab.Variation("MaxCommandOctets").Profile["mysite"] = "1024"
@@ -189,11 +192,27 @@ func TestGenerateExtendedTable(t *testing.T) {
 	for _, b := range files {
 		all += string(b)
 	}
-	for _, want := range []string{"CmdXHLO", `"XHLO"`, "CodeBusy", `"X-BUSY"`, "func Mysite() Variations", "Hello:", `case "hello":`} {
+	for _, want := range []string{"CmdXHLO", `"XHLO"`, "CodeBusy", `"X-BUSY"`, "func Mysite() Variations", "Hello:", `case "hello":`, "ErrBusy"} {
 		assert.Contains(t, all, want)
 	}
 	assert.Len(t, spec.POP3.Commands, before, "extending a clone changed spec.POP3")
 	assert.NotContains(t, spec.POP3.Variation("MaxCommandOctets").Profile, "mysite")
+
+	// The extended core compiles and vets on its own.
+	if testing.Short() {
+		return
+	}
+	dir := t.TempDir()
+	files, err = Generate(&tab, Options{Dir: filepath.Join(dir, "mypop3")})
+	require.NoError(t, err)
+	_, err = Write(files, false)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/mail\n\ngo 1.26\n"), 0o644))
+	cmd := exec.Command("go", "vet", "./...")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go vet of the extended core:\n%s", out)
 }
 
 // TestWriteRemovesWhatIsNoLongerGenerated: a generated file that the table
