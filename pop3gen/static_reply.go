@@ -262,7 +262,8 @@ func ParseCapaLine(line []byte) CapaLine {
 // case-insensitive (RFC 2449 §5).
 func (c CapaLine) Is(name string) bool { return equalFold(c.Name, name) }
 
-// Arg returns the argument at index i (from 0), or nil.
+// Arg returns the argument at index i (from 0), or nil; it aliases the
+// line, as Args does.
 func (c CapaLine) Arg(i int) []byte {
 	rest := c.Args
 	for ; ; i-- {
