@@ -12,8 +12,9 @@ BENCHTIME ?= 1s
 
 all: generate test
 
-# Regenerate pop3gen/, docs/CONFORMANCE.md and the README's state diagram
-# from the spec table.
+# Regenerate pop3gen/, gen/static/table.go, docs/CONFORMANCE.md and the
+# README's state diagram from the spec table (and docs/coverage.txt, which
+# make coverage writes).
 generate:
 	$(GO) generate ./...
 
