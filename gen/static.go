@@ -38,6 +38,13 @@ func staticFiles() []string {
 	return names
 }
 
+// coreOnly is the build constraint of static files that use names only
+// the generated package has (Session, Handler, Command…): package static
+// cannot compile them on its own, so the constraint leaves them out of its
+// build, and they are compiled, vetted and tested as part of the generated
+// package (pop3gen/*_test.go). renderStatic drops the line.
+const coreOnly = "//go:build pop3gen_core\n\n"
+
 // renderStatic returns a static file with its package clause renamed to
 // pkg and the generated-code header in front.
 func renderStatic(name, pkg string) ([]byte, error) {
@@ -45,6 +52,7 @@ func renderStatic(name, pkg string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	src = bytes.TrimPrefix(src, []byte(coreOnly))
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, name, src, parser.ParseComments)
 	if err != nil {

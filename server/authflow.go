@@ -27,8 +27,8 @@ type attempt struct {
 // arrive starts an attempt now.
 func (h *session) arrive() attempt {
 	at := attempt{start: time.Now()}
-	if h.slot != nil && h.slot.key.IsValid() {
-		at.addr = h.slot.key.String()
+	if h.addr.IsValid() {
+		at.addr = h.addr.String()
 	}
 	return at
 }
@@ -100,7 +100,7 @@ func (s *Server) untilClosing() (context.Context, context.CancelFunc) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if s.closing.Load() {
+				if s.core.Closing() {
 					cancel()
 					return
 				}

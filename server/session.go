@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,20 +43,16 @@ var (
 // on a Maildir and a passwd-file.
 type session struct {
 	srv    *Server
-	s      *pop3gen.Session
+	conn   *pop3gen.Conn // the core's connection: its session, TLS, limits
 	log    *slog.Logger
-	stamp  string // the APOP timestamp of the greeting
-	user   string // from USER, or the logged-in user
+	addr   netip.Prefix // the client's address group, for penalties; invalid off TCP
+	user   string       // from USER, or the logged-in user
 	drop   *Drop
 	marked []bool
-	broken error // a write failed in the middle of a reply: close
-	slot   *slot // the connection's place in the server's limits; nil outside Serve and ServeConn
 
-	// closeAfter asks the connection loop to flush the reply just
-	// written and close, as after the last failed login a connection may
-	// make; failures counts those.
-	closeAfter bool
-	failures   int
+	// failures counts the failed logins of the connection; at
+	// MaxAuthFailures the reply is the last one it gets.
+	failures int
 
 	sasl sasl.Server
 	// saslUser and saslErr carry the outcome of the SASL callback.
@@ -66,12 +63,14 @@ type session struct {
 
 var _ pop3gen.Handler = (*session)(nil)
 
-// close releases the maildrop. It removes nothing: only QUIT does.
-func (h *session) close() {
+// Close releases the maildrop when the connection ends, however it ends.
+// It removes nothing: only QUIT does.
+func (h *session) Close() error {
 	if h.drop != nil {
 		h.drop.Close()
 		h.drop = nil
 	}
+	return nil
 }
 
 func (h *session) User(w *pop3gen.Writer, arg []byte) error {
@@ -103,7 +102,7 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) er
 	h.srv.userPenalty.fail(at.user)
 	if h.failures++; h.failures >= h.srv.cfg.MaxAuthFailures {
 		h.log.Info("too many failed logins: closing", "failures", h.failures)
-		h.closeAfter = true
+		h.conn.CloseAfterReply()
 		if reply == errAuthQueue {
 			return reply // nothing was checked: "invalid" would be untrue
 		}
@@ -139,16 +138,16 @@ func (h *session) open(w *pop3gen.Writer, user string) error {
 	}
 	// The login succeeded: count it against MaxSessionsPerUser before
 	// the maildrop is read, and give the count back if it cannot be.
-	if e := h.srv.claimUser(h.slot, user); e != nil {
+	if e := h.conn.Login(user); e != nil {
 		h.log.Info("login refused by a limit", "user", user, "why", e.Text)
 		return e
 	}
 	d, err := h.srv.mail.Open(user, DropOptions{
-		Exclusive: h.s.V.MaildropAccess == pop3gen.MaildropAccessLock,
+		Exclusive: h.conn.Session().V.MaildropAccess == pop3gen.MaildropAccessLock,
 		Log:       h.log.With("user", user),
 	})
 	if err != nil {
-		h.srv.releaseUser(h.slot)
+		h.conn.Logout()
 	}
 	switch {
 	case errors.Is(err, ErrInUse):
@@ -177,7 +176,7 @@ func (h *session) open(w *pop3gen.Writer, user string) error {
 // size is the size STAT and LIST report: exact where ExactSizes is on
 // (MS-STANXPOP3 §2.1.4, §2.1.5), the storage size otherwise.
 func (h *session) size(i int) int64 {
-	if h.s.V.ExactSizes {
+	if h.conn.Session().V.ExactSizes {
 		return h.drop.Exact(i)
 	}
 	return h.drop.Storage(i)
@@ -210,7 +209,7 @@ func (h *session) Apop(w *pop3gen.Writer, name, digest []byte) error {
 	if ok {
 		secret, ok = a.PlainSecret()
 	}
-	sum := md5.Sum([]byte(h.stamp + secret))
+	sum := md5.Sum([]byte(h.conn.Timestamp() + secret))
 	want := hex.EncodeToString(sum[:])
 	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(string(digest)))) != 1 {
 		return h.failed(&at, user, "APOP", errAPOP)
@@ -225,7 +224,7 @@ var mechanisms = []string{"PLAIN", "LOGIN"}
 func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 	if mechanism == nil { // MS-POP3 §2.2.1: the list
 		w.Begin("SASL mechanisms follow")
-		if h.s.PlaintextAllowed() {
+		if h.conn.Session().PlaintextAllowed() {
 			for _, m := range mechanisms {
 				w.Line(m)
 			}
@@ -237,7 +236,7 @@ func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 	if mech != "PLAIN" && mech != "LOGIN" {
 		return errMechanism
 	}
-	if !h.s.PlaintextAllowed() {
+	if !h.conn.Session().PlaintextAllowed() {
 		return pop3gen.ErrPlaintextRefused
 	}
 	h.saslUser, h.saslErr = "", nil
@@ -327,8 +326,8 @@ func (h *session) Stls(w *pop3gen.Writer) error {
 func (h *session) Capa(w *pop3gen.Writer, st pop3gen.State) error {
 	auth := st == pop3gen.StateAuthorization
 	info := pop3gen.CapaInfo{
-		Plaintext:      auth && h.s.PlaintextAllowed() && !h.tlsRequired(),
-		STLS:           auth && h.srv.tls != nil && h.s.Mode()&pop3gen.ModeTLS == 0,
+		Plaintext:      auth && h.conn.Session().PlaintextAllowed() && !h.tlsRequired(),
+		STLS:           auth && h.srv.tls != nil && h.conn.Session().Mode()&pop3gen.ModeTLS == 0,
 		Implementation: h.srv.cfg.Implementation,
 		Expire:         h.srv.cfg.Expire,
 		LoginDelay:     int(time.Duration(h.srv.cfg.LoginDelay) / time.Second),
@@ -336,7 +335,7 @@ func (h *session) Capa(w *pop3gen.Writer, st pop3gen.State) error {
 	if info.Plaintext {
 		info.SASL = mechanisms
 	}
-	pop3gen.WriteCapa(w, &h.s.V, &info)
+	pop3gen.WriteCapa(w, &h.conn.Session().V, &info)
 	return nil
 }
 
@@ -443,14 +442,12 @@ func (h *session) send(w *pop3gen.Writer, msg uint32, octets func(i int, f *Mess
 	w.Begin(strconv.FormatInt(n, 10) + " octets")
 	d := w.Message()
 	if err := copy(d, f); err != nil {
-		// The status line is out: the reply cannot become -ERR. Close.
-		h.broken = err
-		return nil
+		// The status line is out: the core closes the connection rather
+		// than write -ERR into the body.
+		h.log.Error("message read or sent only in part", "uid", h.drop.UID(i), "err", err)
+		return err
 	}
-	if err := d.Close(); err != nil {
-		h.broken = err
-	}
-	return nil
+	return d.Close()
 }
 
 func (h *session) Retr(w *pop3gen.Writer, msg uint32) error {
@@ -489,7 +486,7 @@ func (h *session) Rset(w *pop3gen.Writer) error {
 
 // uid returns a message's unique-id as the UIDLFormat variation says.
 func (h *session) uid(i int) string {
-	if h.s.V.UIDLFormat == pop3gen.UIDLFormatDovecot {
+	if h.conn.Session().V.UIDLFormat == pop3gen.UIDLFormatDovecot {
 		// Dovecot's pop3_uidl_format %08Xu%08Xv, which Dovecot writes in
 		// lower case: byte for byte, so clients moving either way keep ids.
 		return fmt.Sprintf("%08x%08x", h.drop.UID(i), h.drop.Validity)

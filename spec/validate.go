@@ -58,6 +58,7 @@ var (
 		{"UTF8", Bool},
 		{"MaxSASLOctets", Octets},
 		{"MaxBadCommands", Count},
+		{"APOP", Bool}, // the runtime's greeting carries a timestamp where it is on
 	}
 	// plaintextValues are the values of PlaintextAuth the core understands.
 	plaintextValues = []string{"always", "secure", "never"}
@@ -79,7 +80,7 @@ var (
 	// coreLimits are the Limit rows the core reads by name.
 	coreLimits = []string{"MaxReplyOctets", "MaxUIDOctets"}
 	// coreRespCodes are the RespCode rows the core sends by name (CodeName).
-	coreRespCodes = []string{"SysTemp", "SysPerm", "Auth"}
+	coreRespCodes = []string{"SysTemp", "SysPerm", "Auth", "InUse"}
 )
 
 // Validate checks the table and returns every problem it finds as

@@ -1,8 +1,8 @@
 // Command memserver is a small POP3 server that reuses pop3kit's generated
 // core (package pop3gen) with a store of its own: mailboxes held in memory.
 // It shows what another server writes on top of pop3gen — the Handler
-// methods and a connection loop — and nothing else: parsing, states,
-// variations, CAPA and reply limits come from the core.
+// methods — and nothing else: the connection (pop3gen.Server), parsing,
+// states, variations, CAPA and reply limits come from the core.
 //
 //	go run ./examples/memserver -listen 127.0.0.1:1111
 //

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
@@ -57,47 +55,25 @@ func (s *Store) Count(user string) int {
 	return len(s.boxes[user].msgs)
 }
 
-// Serve accepts connections on ln until it fails.
+// Serve serves POP3 on ln until it fails. The core's runtime owns the
+// connection (greeting, read loop, timers, limits); memserver brings only
+// its handler.
 func Serve(ln net.Listener, st *Store, v pop3gen.Variations) error {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		go serveConn(c, st, v)
+	// memserver keeps no APOP secrets: it turns APOP off whatever the
+	// profile says, so the greeting carries no timestamp and APOP is
+	// answered as not supported.
+	v.APOP = false
+	srv := &pop3gen.Server{
+		Variations: v,
+		Greeting:   "memserver ready",
+		// An example on loopback: every connection counts as secure, so
+		// that plaintext logins work under every profile.
+		Trusted: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
+		NewHandler: func(*pop3gen.Conn) (pop3gen.Handler, error) {
+			return &handler{store: st, v: &v}, nil
+		},
 	}
-}
-
-// serveConn is the whole connection loop a server on pop3gen needs.
-func serveConn(c net.Conn, st *Store, v pop3gen.Variations) {
-	defer c.Close()
-	bw := bufio.NewWriter(c)
-	h := &handler{store: st, v: &v}
-	defer h.release()
-	s := pop3gen.NewSession(h, pop3gen.NewWriter(bw), v)
-	s.SetMode(pop3gen.ModeSecure) // an example: plaintext logins allowed
-	pop3gen.NewWriter(bw).OK("memserver ready")
-	_ = bw.Flush()
-	r := pop3gen.NewLineReader(c, v.MaxCommandOctets+2)
-	for {
-		_ = c.SetReadDeadline(time.Now().Add(s.IdleTimeout()))
-		line, err := r.ReadLine(s.MaxLine())
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				s.Autologout()
-				_ = bw.Flush()
-			}
-			return
-		}
-		a := s.Feed(line)
-		if r.Buffered() == 0 || a != pop3gen.ActionContinue {
-			_ = bw.Flush() // pipelined commands are answered in one write
-		}
-		if a != pop3gen.ActionContinue {
-			return // QUIT, too many errors; STLS is not offered here
-		}
-	}
+	return srv.Serve(ln)
 }
 
 // handler implements pop3gen.Handler on the in-memory store.
@@ -118,6 +94,12 @@ var (
 	errMech    = pop3gen.NewError("", "unsupported SASL mechanism")
 	errNoAPOP  = pop3gen.NewError(pop3gen.CodeAuth, "APOP is not available for this mailbox")
 )
+
+// Close releases the mailbox when the connection ends.
+func (h *handler) Close() error {
+	h.release()
+	return nil
+}
 
 func (h *handler) release() {
 	if h.box != nil {

@@ -1,0 +1,266 @@
+package pop3gen
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runtimeT is a Server on loopback with recorder handlers.
+type runtimeT struct {
+	t    *testing.T
+	srv  *Server
+	addr string
+	mu   sync.Mutex
+	hs   []*recorder
+}
+
+func newRuntime(t *testing.T, v Variations, configure func(*Server)) *runtimeT {
+	t.Helper()
+	rt := &runtimeT{t: t}
+	rt.srv = &Server{
+		Variations: v,
+		Greeting:   "test ready",
+		Hostname:   "pop3gen.test",
+		Trusted:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		NewHandler: func(c *Conn) (Handler, error) {
+			r := &recorder{fail: map[Cmd]error{}}
+			rt.mu.Lock()
+			rt.hs = append(rt.hs, r)
+			rt.mu.Unlock()
+			return r, nil
+		},
+	}
+	if configure != nil {
+		configure(rt.srv)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	rt.addr = ln.Addr().String()
+	go func() { _ = rt.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, rt.srv.Shutdown(ctx))
+	})
+	return rt
+}
+
+// client is a raw connection with a line reader.
+type rtClient struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (rt *runtimeT) dial() *rtClient {
+	rt.t.Helper()
+	c, err := net.Dial("tcp", rt.addr)
+	require.NoError(rt.t, err)
+	rt.t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rtClient{t: rt.t, c: c, r: bufio.NewReader(c)}
+}
+
+func (c *rtClient) line() string {
+	c.t.Helper()
+	l, err := c.r.ReadString('\n')
+	require.NoError(c.t, err)
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+func (c *rtClient) cmd(line string) string {
+	c.t.Helper()
+	_, err := c.c.Write([]byte(line + "\r\n"))
+	require.NoError(c.t, err)
+	return c.line()
+}
+
+// closed reports whether the server closed the connection.
+func (c *rtClient) closed() bool {
+	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.r.ReadByte()
+	return err != nil
+}
+
+// TestServeGreetingAndSession: the runtime greets (with the APOP
+// timestamp where APOP is on, RFC1939-7-APOP), feeds lines to the session
+// and closes after QUIT.
+func TestServeGreetingAndSession(t *testing.T) {
+	clause.Covers(t, "RFC1939-7-APOP", "RFC1939-4-QUIT")
+	rt := newRuntime(t, RFC1939(), nil)
+	c := rt.dial()
+	g := c.line()
+	assert.Regexp(t, `^\+OK test ready <\d+\.\d+\.\d+@pop3gen\.test>$`, g)
+	assert.Equal(t, "+OK", c.cmd("USER alice"))
+	assert.Equal(t, "+OK maildrop ready", c.cmd("PASS secret"))
+	assert.Equal(t, "+OK 2 300", c.cmd("STAT"))
+	c.cmd("QUIT")
+	assert.True(t, c.closed())
+
+	v := Exchange2010()
+	rt = newRuntime(t, v, nil)
+	assert.Equal(t, "+OK test ready", rt.dial().line(), "no timestamp where APOP is off")
+}
+
+// panicky is a handler whose NOOP panics.
+type panicky struct{ recorder }
+
+func (p *panicky) Noop(w *Writer) error { panic("a bug in the backend") }
+
+// TestServePanicRecovered: a panic in a handler is answered [SYS/TEMP],
+// logged, and closes that connection only (RFC3206-4-SYS).
+func TestServePanicRecovered(t *testing.T) {
+	clause.Covers(t, "RFC3206-4-SYS")
+	rt := newRuntime(t, RFC1939(), func(s *Server) {
+		s.NewHandler = func(*Conn) (Handler, error) { return &panicky{recorder{fail: map[Cmd]error{}}}, nil }
+	})
+	c := rt.dial()
+	c.line()
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	assert.Equal(t, "-ERR [SYS/TEMP] internal server error", c.cmd("NOOP"))
+	assert.True(t, c.closed())
+	other := rt.dial()
+	assert.Equal(t, "+OK test ready", strings.Split(other.line(), " <")[0], "the server goes on")
+}
+
+// TestServeMaxSessionsEvictsOldestUnauthenticated: when full, the oldest
+// connection that has not logged in gives way; only logged-in sessions
+// make a newcomer wait.
+func TestServeMaxSessionsEvictsOldestUnauthenticated(t *testing.T) {
+	rt := newRuntime(t, Exchange2010(), func(s *Server) { s.MaxSessions = 2 })
+	idle := rt.dial()
+	idle.line()
+	in := rt.dial()
+	in.line()
+	in.cmd("USER alice")
+	require.Equal(t, "+OK maildrop ready", in.cmd("PASS secret"))
+	// USER/PASS does not tell the runtime of the login; a handler calls
+	// Conn.Login. recorder does not, so both count as unauthenticated:
+	// the oldest, idle, gives way.
+	newcomer := rt.dial()
+	assert.Equal(t, "+OK test ready", newcomer.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrEvicted.Text, idle.line())
+	assert.True(t, idle.closed())
+}
+
+// TestServePreauthPerAddr: connections that have not logged in are bounded
+// per address.
+func TestServePreauthPerAddr(t *testing.T) {
+	rt := newRuntime(t, Exchange2010(), func(s *Server) { s.MaxPreauthPerAddr = 1 })
+	first := rt.dial()
+	first.line()
+	second := rt.dial()
+	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrPreauthLimit.Text, second.line())
+}
+
+// TestServeSTLSDiscardsPipelinedInput: RFC2595-4-STLS — bytes the client
+// sent after STLS, before the handshake, are discarded, never run (the
+// STARTTLS command-injection class).
+func TestServeSTLSDiscardsPipelinedInput(t *testing.T) {
+	clause.Covers(t, "RFC2595-4-STLS")
+	cert := selfSignedForTest(t)
+	rt := newRuntime(t, Exchange2010(), func(s *Server) {
+		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	})
+	c := rt.dial()
+	c.line()
+	_, err := c.c.Write([]byte("STLS\r\nUSER injected\r\n"))
+	require.NoError(t, err)
+	require.Equal(t, "+OK", c.line()[:3])
+	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
+	require.NoError(t, tc.Handshake())
+	tr := bufio.NewReader(tc)
+	_, err = tc.Write([]byte("NOOP\r\n"))
+	require.NoError(t, err)
+	l, err := tr.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "-ERR", l[:4], "NOOP before login: the injected USER never ran")
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, h := range rt.hs {
+		assert.NotContains(t, h.calls, "USER injected")
+	}
+}
+
+// TestServeRequireTLS: with RequireTLS, authentication commands before
+// TLS are refused with a text that says how to get TLS.
+func TestServeRequireTLS(t *testing.T) {
+	clause.Covers(t, "V0010")
+	rt := newRuntime(t, RFC1939(), func(s *Server) { s.RequireTLS = true })
+	c := rt.dial()
+	c.line()
+	assert.Equal(t, "-ERR [AUTH] "+ErrTLSRequired.Text, c.cmd("USER alice"))
+}
+
+// TestServeShutdownNotice: Shutdown interrupts idle sessions with a
+// notice and removes nothing (no QUIT reaches the handler).
+func TestServeShutdownNotice(t *testing.T) {
+	rt := newRuntime(t, RFC1939(), nil)
+	c := rt.dial()
+	c.line()
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- rt.srv.Shutdown(ctx)
+	}()
+	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrShutdown.Text, c.line())
+	require.NoError(t, <-done)
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, h := range rt.hs {
+		for _, call := range h.calls {
+			assert.False(t, strings.HasPrefix(call, "QUIT"), "nothing entered UPDATE")
+		}
+	}
+}
+
+// TestServeConnPipe: ServeConn serves a connection accepted elsewhere
+// (net.Pipe here).
+func TestServeConnPipe(t *testing.T) {
+	srv := &Server{Variations: RFC1939(), NewHandler: func(*Conn) (Handler, error) { return &recorder{fail: map[Cmd]error{}}, nil }}
+	a, b := net.Pipe()
+	done := make(chan struct{})
+	go func() { srv.ServeConn(a); close(done) }()
+	r := bufio.NewReader(b)
+	g, err := r.ReadString('\n')
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(g, "+OK POP3 server ready"))
+	_, _ = b.Write([]byte("QUIT\r\n"))
+	l, _ := r.ReadString('\n')
+	assert.True(t, strings.HasPrefix(l, "+OK"))
+	<-done
+}
+
+// selfSignedForTest returns a throwaway certificate for 127.0.0.1.
+func selfSignedForTest(t *testing.T) tls.Certificate {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	require.NoError(t, err)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+}
