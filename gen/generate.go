@@ -144,7 +144,8 @@ func Generate(t *spec.Table, o Options) (map[string][]byte, error) {
 }
 
 // Write writes the files that differ from what is on disk, unless check
-// is set, and returns their paths in order. A generated Go file (one that
+// is set, and returns their paths in order (with check, each followed by
+// the first line that differs). A generated Go file (one that
 // starts with gen's header) beside them that files no longer holds is
 // stale too, and removed unless check is set.
 func Write(files map[string][]byte, check bool) ([]string, error) {
@@ -163,10 +164,11 @@ func Write(files map[string][]byte, check bool) ([]string, error) {
 		if err == nil && bytes.Equal(old, files[p]) {
 			continue
 		}
-		stale = append(stale, p)
 		if check {
+			stale = append(stale, p+firstDiff(old, files[p]))
 			continue
 		}
+		stale = append(stale, p)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, err
 		}
@@ -198,6 +200,28 @@ func Write(files map[string][]byte, check bool) ([]string, error) {
 		}
 	}
 	return stale, nil
+}
+
+// firstDiff describes where have (nil: missing) first differs from want:
+// ":12: have … want …", so that -check says what changed.
+func firstDiff(have, want []byte) string {
+	if have == nil {
+		return " (missing)"
+	}
+	h, w := strings.Split(string(have), "\n"), strings.Split(string(want), "\n")
+	for i := 0; i < len(h) || i < len(w); i++ {
+		var a, b string
+		if i < len(h) {
+			a = h[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return fmt.Sprintf(":%d:\n\t\thave %.120q\n\t\twant %.120q", i+1, a, b)
+		}
+	}
+	return ""
 }
 
 // generatedByGen reports whether the file at p starts with gen's header.

@@ -235,6 +235,15 @@ func TestWriteRemovesWhatIsNoLongerGenerated(t *testing.T) {
 	require.NoError(t, err)
 	assert.NoFileExists(t, old)
 	assert.FileExists(t, mine)
+
+	// -check names the first line that differs.
+	lexer := filepath.Join(dir, "lexer.go")
+	b, err := os.ReadFile(lexer)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(lexer, []byte(strings.Replace(string(b), "package mypop3", "package mypop4", 1)), 0o644))
+	stale, err = Write(files, true)
+	require.NoError(t, err)
+	assert.Equal(t, []string{lexer + ":3:\n\t\thave \"package mypop4\"\n\t\twant \"package mypop3\""}, stale)
 }
 
 // TestGeneratedNamesCollide: a row whose generated name collides with
