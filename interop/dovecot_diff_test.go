@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -530,33 +530,30 @@ func command(rng *rand.Rand, msgs int) string {
 	return strings.TrimSpace(kw + " " + strings.Join(args, " "))
 }
 
-// conn is one side of the lockstep.
+// conn is one side of the lockstep, spoken through the shared test client
+// (internal/pop3test): both servers' replies are read by the core's reply
+// parser, which holds each status line to CRLF, 512 octets and +OK, -ERR
+// or "+ ".
 type conn struct {
 	name string
 	c    net.Conn
-	r    *bufio.Reader
+	p    *pop3test.Conn
 }
 
 func dial(name, addr string) (*conn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	p, err := pop3test.Open(addr, 20*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	k := &conn{name: name, c: c, r: bufio.NewReader(c)}
-	if g, err := k.line(); err != nil || !strings.HasPrefix(g, "+OK") {
-		c.Close()
-		return nil, fmt.Errorf("%s: greeting %q: %v", name, g, err)
-	}
-	return k, nil
+	return &conn{name: name, c: p.C, p: p}, nil
 }
 
 func (k *conn) line() (string, error) {
-	l, err := k.r.ReadString('\n')
+	l, err := k.p.ReadStatus()
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", k.name, err)
 	}
-	return strings.TrimSuffix(l, "\r\n"), nil
+	return l, nil
 }
 
 // reply is what a server answered to one command.
@@ -571,7 +568,7 @@ func (r reply) ok() bool { return strings.HasPrefix(r.status, "+OK") }
 // do sends line and reads the reply; multi says whether a +OK reply has a
 // body.
 func (k *conn) do(line string, multi bool) (reply, error) {
-	if _, err := k.c.Write([]byte(line + "\r\n")); err != nil {
+	if err := k.p.WriteLine(line); err != nil {
 		return reply{}, fmt.Errorf("%s: %w", k.name, err)
 	}
 	var r reply
@@ -580,17 +577,11 @@ func (k *conn) do(line string, multi bool) (reply, error) {
 		return r, err
 	}
 	if multi && r.ok() {
-		r.body = []string{}
-		for {
-			l, err := k.line()
-			if err != nil {
-				return r, err
-			}
-			if l == "." {
-				break
-			}
-			r.body = append(r.body, strings.TrimPrefix(l, "."))
+		lines, err := k.p.ReadLines()
+		if err != nil {
+			return r, fmt.Errorf("%s: %w", k.name, err)
 		}
+		r.body = append([]string{}, lines...)
 	}
 	return r, nil
 }
