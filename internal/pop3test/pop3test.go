@@ -7,9 +7,9 @@
 // multi-line replies that end with ".".
 //
 // The helpers build on each other, as go-smtp's and go-imap's tests do:
-// Dial gives a greeted connection, Login a logged-in one; Cmd sends a line
-// and returns the status line; Multi reads the lines of a multi-line reply.
-// Each comes in two forms. The short names (Line, Cmd, Multi, Data, Send)
+// Dial gives a greeted connection, LoggedIn (or Login on a greeted one) a
+// logged-in one; Cmd sends a line and returns the status line; Multi reads
+// the lines of a multi-line reply. Each comes in two forms. The short names (Line, Cmd, Multi, Data, Send)
 // fail the test on a transport or protocol error, with a message that says
 // what was sent and what came back (the last lines of the transcript); the
 // Read…/Exchange forms return the error instead, for property checks and
@@ -306,6 +306,13 @@ func (c *Conn) Login(user, password string) *Conn {
 	c.OK("USER " + user)
 	c.OK("PASS " + password)
 	return c
+}
+
+// LoggedIn dials addr and logs in with USER and PASS: a connection in
+// TRANSACTION.
+func LoggedIn(t testing.TB, addr, user, password string) *Conn {
+	t.Helper()
+	return Dial(t, addr).Login(user, password)
 }
 
 // Data reads a multi-line reply's data as ReadData does.

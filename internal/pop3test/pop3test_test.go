@@ -110,6 +110,31 @@ func TestFailuresSayWhatWasSentAndWhatCameBack(t *testing.T) {
 	}
 }
 
+// TestLoggedIn dials and logs in over TCP.
+func TestLoggedIn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "+OK hi\r\n")
+		br := bufio.NewReader(c)
+		for _, r := range []string{"+OK\r\n", "+OK maildrop has 0 messages\r\n", "+OK 0 0\r\n"} {
+			if _, err := br.ReadString('\n'); err != nil {
+				return
+			}
+			io.WriteString(c, r)
+		}
+	}()
+	c := LoggedIn(t, ln.Addr().String(), "u", "p")
+	assert.Equal(t, "+OK 0 0", c.Cmd("STAT"))
+	assert.Contains(t, c.Transcript(), `C: "PASS p"`)
+}
+
 // TestCheckStatus: the fuzz targets' check of a raw status line.
 func TestCheckStatus(t *testing.T) {
 	assert.NoError(t, CheckStatus("+OK\r\n"))
