@@ -53,8 +53,9 @@ type Conn struct {
 	// Greeting is the greeting line without its CRLF, once read.
 	Greeting string
 
-	rr  pop3gen.ReplyReader
-	log []string // the last lines sent (C:) and received (S:)
+	rr   pop3gen.ReplyReader
+	log  []string // the last lines sent (C:) and received (S:)
+	last string   // the last line sent
 }
 
 // New returns a Conn on c, which has sent nothing yet; t may be nil. It
@@ -137,6 +138,7 @@ func (c *Conn) Fatalf(format string, args ...any) {
 // WriteLine sends line and CRLF.
 func (c *Conn) WriteLine(line string) error {
 	c.record("C", line)
+	c.last = line
 	_, err := c.C.Write([]byte(line + "\r\n"))
 	return err
 }
@@ -148,7 +150,7 @@ func (c *Conn) ReadLine() (string, error) {
 	l, err := c.reader().ReadLine()
 	if err != nil {
 		c.record("S", "<"+err.Error()+">")
-		return "", err
+		return "", c.after(err)
 	}
 	s := string(l)
 	c.record("S", s)
@@ -163,9 +165,18 @@ func (c *Conn) ReadStatus() (string, error) {
 		return "", err
 	}
 	if _, err := pop3gen.ParseReply([]byte(l)); err != nil {
-		return l, err
+		return l, c.after(err)
 	}
 	return l, nil
+}
+
+// after adds the last line sent to a reading error, so that an error
+// returned rather than failed on still says what it answered.
+func (c *Conn) after(err error) error {
+	if c.last == "" {
+		return err
+	}
+	return fmt.Errorf("%w (reading the reply to %.80q)", err, c.last)
 }
 
 // Exchange sends line and reads the status line that answers it.
@@ -191,6 +202,9 @@ func (c *Conn) ReadRaw() (string, error) {
 func (c *Conn) ReadData() ([]byte, error) {
 	b, err := io.ReadAll(c.reader().Body(0))
 	c.record("S", fmt.Sprintf("(%d octets of data)", len(b)))
+	if err != nil {
+		err = c.after(err)
+	}
 	return b, err
 }
 

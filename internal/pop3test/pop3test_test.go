@@ -135,6 +135,16 @@ func TestLoggedIn(t *testing.T) {
 	assert.Contains(t, c.Transcript(), `C: "PASS p"`)
 }
 
+// TestErrorsNameTheCommand: the error-returning forms say which command
+// the reply they could not read answered.
+func TestErrorsNameTheCommand(t *testing.T) {
+	c := New(nil, server(t, "+OK hi\r\n", "+OK "+strings.Repeat("x", 600)+"\r\n"))
+	_, err := c.ReadStatus()
+	require.NoError(t, err)
+	_, err = c.Exchange("NOOP")
+	assert.ErrorContains(t, err, `reading the reply to "NOOP"`)
+}
+
 // TestCheckStatus: the fuzz targets' check of a raw status line.
 func TestCheckStatus(t *testing.T) {
 	assert.NoError(t, CheckStatus("+OK\r\n"))
