@@ -34,6 +34,9 @@ var (
 	// ErrNotMessage: the file is not a regular file (a FIFO, a device, a
 	// directory): it is never opened for reading.
 	ErrNotMessage = errors.New("not a regular file")
+	// ErrTooLarge: a file larger than a login reads (maxMeasure,
+	// maxUIDList).
+	ErrTooLarge = errors.New("file too large to read at login")
 )
 
 // The file tree of a Maildir is not trusted: its owner can put anything
@@ -102,6 +105,7 @@ type Drop struct {
 	snap *os.File // the UID list this listing came from; nil when empty
 	lock *os.File
 	log  *slog.Logger
+	wait time.Duration // bound of a wait for the UID list's lock
 	// Validity is the UIDVALIDITY, for Dovecot-style unique-ids.
 	Validity uint32
 }
@@ -132,7 +136,11 @@ func (m *MailRoot) Open(user string, o DropOptions) (*Drop, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Drop{dir: dir, log: log}
+	wait := o.LockWait
+	if wait <= 0 {
+		wait = DefaultLockWait
+	}
+	d := &Drop{dir: dir, log: log, wait: wait}
 	for _, sub := range []string{"cur", "new", "tmp"} {
 		if err := dir.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			d.Close()
@@ -140,7 +148,7 @@ func (m *MailRoot) Open(user string, o DropOptions) (*Drop, error) {
 		}
 	}
 	if o.Exclusive {
-		f, err := openNonBlocking(dir, lockName, os.O_RDWR|os.O_CREATE)
+		f, err := openLock(dir, lockName)
 		if err != nil {
 			d.Close()
 			return nil, err
@@ -154,10 +162,6 @@ func (m *MailRoot) Open(user string, o DropOptions) (*Drop, error) {
 			return nil, err
 		}
 		d.lock = f
-	}
-	wait := o.LockWait
-	if wait <= 0 {
-		wait = DefaultLockWait
 	}
 	if err := d.scan(wait); err != nil {
 		d.Close()
@@ -208,8 +212,20 @@ func openNonBlocking(dir *os.Root, name string, flag int) (*os.File, error) {
 	return dir.OpenFile(name, flag|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0o600)
 }
 
-// openRegular opens name in dir for reading if it is a regular file.
+// openRegular opens name in dir for reading if it is a regular file, and
+// not a symbolic link: os.Root follows links that stay inside the root, so
+// a name swapped for a link to another file of the maildrop (its UID list,
+// another message) would be read. The name is looked at first (lstat) and
+// the opened file must be the one looked at, so a swap between the two is
+// refused too.
 func openRegular(dir *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	fi, err := dir.Lstat(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%.80q: %w (%v)", name, ErrNotMessage, fi.Mode().Type())
+	}
 	f, err := openNonBlocking(dir, name, os.O_RDONLY)
 	if err != nil {
 		return nil, nil, err
@@ -219,11 +235,45 @@ func openRegular(dir *os.Root, name string) (*os.File, fs.FileInfo, error) {
 		f.Close()
 		return nil, nil, err
 	}
-	if !st.Mode().IsRegular() {
+	if !st.Mode().IsRegular() || !os.SameFile(fi, st) {
 		f.Close()
-		return nil, nil, fmt.Errorf("%.80q: %w (%v)", name, ErrNotMessage, st.Mode().Type())
+		return nil, nil, fmt.Errorf("%.80q: %w (changed while it was opened)", name, ErrNotMessage)
 	}
 	return f, st, nil
+}
+
+// openLock opens (creating it) the lock file name in dir. Whatever else
+// holds the name — a directory, a FIFO, a symbolic link, which O_CREATE
+// would follow and create its target — is moved aside first, so that a
+// lock file cannot make the maildrop unusable or plant a file elsewhere
+// in it.
+func openLock(dir *os.Root, name string) (*os.File, error) {
+	for range 3 {
+		fi, err := dir.Lstat(name)
+		if err == nil && !fi.Mode().IsRegular() {
+			if err := moveAside(dir, name); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		f, err := openNonBlocking(dir, name, os.O_RDWR|os.O_CREATE)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, fmt.Errorf("%s: not a regular file", name)
+}
+
+// moveAside renames name in dir out of the way, keeping it for the
+// administrator to look at.
+func moveAside(dir *os.Root, name string) error {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	return dir.Rename(name, name+".broken."+hex.EncodeToString(rnd[:]))
 }
 
 // Close releases the session lock and the listing. It removes nothing.
@@ -260,7 +310,7 @@ func (d *Drop) Storage(i int) int64 { return d.msgs[i].storage }
 // wait is bounded by wait and parks no OS thread in the kernel. It returns
 // the function that releases the lock.
 func lockWithin(dir *os.Root, name string, wait time.Duration) (func(), error) {
-	f, err := openNonBlocking(dir, name, os.O_RDWR|os.O_CREATE)
+	f, err := openLock(dir, name)
 	if err != nil {
 		return nil, err
 	}
@@ -626,12 +676,15 @@ func (d *Drop) syncDir(sub string) {
 // snapshot as it is (a clean version 2 list), nil when the list must be
 // written. Call it under the UID list's lock.
 func (d *Drop) loadList() (l *uidList, snap *os.File, err error) {
-	f, _, err := openRegular(d.dir, uidListName)
+	f, st, err := openRegular(d.dir, uidListName)
 	if err == nil {
-		l, err := parseUIDList(f)
+		l, err := parseUIDList(io.LimitReader(f, maxUIDList))
 		if err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("%s: %v", uidListName, err)
+		}
+		if st.Size() > maxUIDList {
+			l.problem("%d octets: only the first %d were read", st.Size(), maxUIDList)
 		}
 		if len(l.problems) > 0 {
 			d.log.Warn("UID list repaired: every UID that could be read is kept", "problems", l.problems)
@@ -652,7 +705,7 @@ func (d *Drop) loadList() (l *uidList, snap *os.File, err error) {
 	}
 	if f, _, err := openRegular(d.dir, dovecotUIDList); err == nil {
 		defer f.Close()
-		l, err := parseDovecotUIDList(f)
+		l, err := parseDovecotUIDList(io.LimitReader(f, maxUIDList))
 		if err == nil {
 			if len(l.problems) > 0 {
 				d.log.Warn("dovecot-uidlist damaged: every UID that could be read is kept", "problems", l.problems)
@@ -690,11 +743,10 @@ func (d *Drop) saveList(l *uidList) (*os.File, error) {
 	if err := d.dir.Rename(tmp, uidListName); err != nil {
 		// Something that is not a file took the list's name (a
 		// directory): put it aside rather than lose the maildrop.
-		aside := uidListName + ".broken." + hex.EncodeToString(rnd[:])
-		if d.dir.Rename(uidListName, aside) != nil || d.dir.Rename(tmp, uidListName) != nil {
+		if moveAside(d.dir, uidListName) != nil || d.dir.Rename(tmp, uidListName) != nil {
 			return fail(err)
 		}
-		d.log.Warn("UID list's name was taken by something else; moved aside", "now", aside)
+		d.log.Warn("UID list's name was taken by something else; moved aside")
 	}
 	if dir, err := d.dir.Open("."); err == nil {
 		_ = dir.Sync()
@@ -745,6 +797,16 @@ func sizeField(base, key string) int64 {
 	return n
 }
 
+// maxMeasure bounds the file a login reads to learn a message's exact
+// size: a larger one is skipped and logged (not removed) unless its name
+// carries ,S= and ,W=, as delivery agents write them. Measuring runs
+// under the UID list's lock, before the client gets its reply; without a
+// bound a sparse file of terabytes would hold the lock, and a core, for
+// hours after the client left. A gibibyte reads in a second or two, and
+// is far beyond what mail systems accept as one message (Exchange's
+// default is 35 MB, Postfix's 10 MB).
+const maxMeasure = 1 << 30
+
 // copyBufs holds the buffers messages are streamed and measured with.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
 
@@ -762,6 +824,9 @@ func (d *Drop) measure(path, base string) (exact, storage int64, err error) {
 	defer f.Close()
 	if exact >= 0 && storage >= 0 {
 		return exact, storage, nil
+	}
+	if st.Size() > maxMeasure {
+		return 0, 0, fmt.Errorf("%d octets with no ,S= and ,W= in its name: %w", st.Size(), ErrTooLarge)
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
@@ -871,7 +936,7 @@ func (d *Drop) find(base string) (string, bool) {
 // state is not atomic, but nothing unmarked is ever touched). A message
 // already gone counts as removed.
 func (d *Drop) Remove(marked []bool) (failed int, err error) {
-	removed := false
+	var gone []uint32
 	for i, del := range marked {
 		if !del || i >= len(d.msgs) {
 			continue
@@ -884,12 +949,63 @@ func (d *Drop) Remove(marked []bool) (failed int, err error) {
 			}
 			continue
 		}
-		removed = true
+		gone = append(gone, d.msgs[i].uid)
 	}
-	if removed {
+	if len(gone) > 0 {
 		d.syncDir("cur")
+		d.forgetRemoved(gone)
 	}
 	return failed, err
+}
+
+// forgetRemoved drops the removed messages' lines from the UID list at
+// once, rather than at the next login: a file delivered meanwhile under a
+// removed message's name (a delivery agent that reuses names, a restore)
+// must get a UID of its own, never the removed message's. A list that
+// cannot be locked or written now is left to the next login, which
+// forgets what is gone.
+func (d *Drop) forgetRemoved(uids []uint32) {
+	unlock, err := lockWithin(d.dir, uidLockName, d.wait)
+	if err != nil {
+		d.log.Warn("UID list not updated after removal; the next login will", "err", err)
+		return
+	}
+	defer unlock()
+	l, snap, err := d.loadList()
+	if err != nil {
+		d.log.Warn("UID list not updated after removal; the next login will", "err", err)
+		return
+	}
+	if snap != nil {
+		snap.Close()
+	}
+	gone := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		gone[u] = true
+	}
+	// A name left with the base of a removed message (a hard link under
+	// other flags) is the same message: it keeps its line.
+	left := map[string]bool{}
+	for _, sub := range []string{"cur", "new"} {
+		ents, _, err := d.list(sub, nil)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			left[e.base] = true
+		}
+	}
+	for base, e := range l.entries {
+		if gone[e.uid] && !left[base] {
+			delete(l.entries, base)
+		}
+	}
+	f, err := d.saveList(l)
+	if err != nil {
+		d.log.Warn("UID list not updated after removal; the next login will", "err", err)
+		return
+	}
+	f.Close()
 }
 
 // remove removes message i's file, wherever a reader moved it.

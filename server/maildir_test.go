@@ -413,3 +413,86 @@ func BenchmarkDropOpen100k(b *testing.B) {
 	}
 	b.ReportMetric(perMessage, "B/message")
 }
+
+// TestMaildropKnownNameSwappedForSymlink: a message's file replaced, after
+// it was listed, by a symbolic link to another file of the maildrop (its
+// UID list) is not served: a known name is opened only as a regular file.
+func TestMaildropKnownNameSwappedForSymlink(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.a:2,", "real message\n")
+	d := m.open()
+	require.Equal(t, 1, d.Len())
+	path := filepath.Join(m.dir, "cur", "1.a:2,")
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Symlink("../"+uidListName, path))
+	_, err := d.Open(0)
+	require.ErrorIs(t, err, ErrNotMessage)
+	d.Close()
+	d = m.open()
+	for i := range d.Len() {
+		_, err := d.Open(i)
+		require.ErrorIs(t, err, ErrNotMessage, "a later login does not serve it either")
+	}
+}
+
+// TestMaildropOddLockFiles: a lock file's name held by a directory, a
+// symbolic link out of the maildrop or a dangling one neither makes the
+// maildrop unusable nor makes pop3d create a file where the link points.
+func TestMaildropOddLockFiles(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.a:2,", "hello\n")
+	require.NoError(t, os.Mkdir(filepath.Join(m.dir, uidLockName), 0o700))
+	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(m.dir, lockName)))
+	d, err := m.mr.Open("alice", DropOptions{Exclusive: true, LockWait: time.Second})
+	require.NoError(t, err)
+	require.Equal(t, 1, d.Len())
+	d.Close()
+
+	m2 := newMaildropT(t)
+	m2.write("cur/1.a:2,", "hello\n")
+	require.NoError(t, os.Symlink("cur/2.planted:2,", filepath.Join(m2.dir, uidLockName)))
+	require.Equal(t, 1, m2.open().Len())
+	_, err = os.Lstat(filepath.Join(m2.dir, "cur", "2.planted:2,"))
+	require.ErrorIs(t, err, os.ErrNotExist, "O_CREATE must not follow the link and plant a message")
+}
+
+// TestMaildropHugeFileNotReadAtLogin: a sparse file of terabytes without
+// ,S= and ,W= is not read at login (which would hold the UID list's lock
+// and a core for hours); it is skipped and logged, and kept.
+func TestMaildropHugeFileNotReadAtLogin(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.small:2,", "small\n")
+	huge := filepath.Join(m.dir, "cur", "2.huge:2,")
+	m.write("cur/2.huge:2,", "")
+	require.NoError(t, os.Truncate(huge, 1<<40))
+	done := make(chan int, 1)
+	go func() { done <- m.open().Len() }()
+	select {
+	case n := <-done:
+		require.Equal(t, 1, n)
+	case <-time.After(20 * time.Second):
+		t.Fatal("login read the sparse file")
+	}
+	require.Contains(t, m.logs.String(), "file too large to read at login")
+	_, err := os.Stat(huge)
+	require.NoError(t, err, "kept")
+}
+
+// TestMaildropRemovedNameGetsNewUID: a message removed at UPDATE loses
+// its line in the UID list at once, so a different file delivered later
+// under the same name gets a unique-id of its own, never the removed one's.
+func TestMaildropRemovedNameGetsNewUID(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("new/5000.A.host", "first\n")
+	d := m.open()
+	require.Equal(t, 1, d.Len())
+	first := d.UID(0)
+	failed, err := d.Remove([]bool{true})
+	require.NoError(t, err)
+	require.Zero(t, failed)
+	d.Close()
+	m.write("new/5000.A.host", "a different, longer message\n")
+	got := contents(t, m.open())
+	require.Len(t, got, 1)
+	require.NotEqual(t, first, got["a different, longer message\n"], "a removed message's unique-id is never given again")
+}

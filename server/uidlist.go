@@ -71,6 +71,12 @@ type uidList struct {
 // A longer line is damage: it is skipped, not read into memory.
 const maxUIDListLine = 1024
 
+// maxUIDList bounds the octets of a UID list a login reads: two million
+// messages of 128 octets a line. What lies beyond is not read (a sparse
+// file of gigabytes would otherwise hold the lock for minutes); its lines
+// are lost like damaged ones, and their messages get new UIDs.
+const maxUIDList = 256 << 20
+
 // maxProblems bounds how many problems of one list are kept for the log.
 const maxProblems = 20
 
