@@ -274,14 +274,10 @@ func TestGeneratedNamesCollide(t *testing.T) {
 	}
 }
 
-// staticHardCoded are the table values that gen/static still spells out
-// instead of taking from table.go, by file: writer.go's ValidUID and
-// errBadUID predate MaxUIDOctets and CodeSysPerm in table.go (to go when
-// writer.go uses them).
-var staticHardCoded = map[string]bool{
-	"writer.go: 70 (MaxUIDOctets)":        true,
-	`writer.go: "SYS/PERM" (CodeSysPerm)`: true,
-}
+// staticHardCoded are the table values that gen/static may still spell
+// out instead of taking from table.go, by file ("writer.go: 70
+// (MaxUIDOctets)"). None today.
+var staticHardCoded = map[string]bool{}
 
 // TestStaticTakesValuesFromTable: the hand-written code in gen/static
 // uses the names table.go declares, not the values: a number equal to a

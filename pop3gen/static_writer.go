@@ -146,10 +146,10 @@ func (w *Writer) ScanListing(inList bool, n int, octets int64) {
 	w.status(b)
 }
 
-// ValidUID reports whether uid is a valid unique-id: 1 to 70 characters
+// ValidUID reports whether uid is a valid unique-id: 1 to MaxUIDOctets characters
 // in the range 0x21 to 0x7E (RFC 1939 §7).
 func ValidUID[T string | []byte](uid T) bool {
-	if len(uid) == 0 || len(uid) > 70 {
+	if len(uid) == 0 || len(uid) > MaxUIDOctets {
 		return false
 	}
 	for i := 0; i < len(uid); i++ {
@@ -161,7 +161,7 @@ func ValidUID[T string | []byte](uid T) bool {
 }
 
 // errBadUID is returned by UniqueID for an id that RFC 1939 §7 forbids.
-var errBadUID = &Error{Code: "SYS/PERM", Text: "message has an invalid unique-id"}
+var errBadUID = &Error{Code: CodeSysPerm, Text: "message has an invalid unique-id"}
 
 // UniqueID writes "+OK n uid" for UIDL n, or the line "n uid" of a
 // multi-line UIDL when inList is true. It writes nothing and returns an
