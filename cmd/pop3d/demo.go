@@ -8,12 +8,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base32"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pop3kit/pop3kit/server"
@@ -34,9 +37,19 @@ var demoMessages = []string{
 	"From: pop3kit <postmaster@localhost>\nTo: demo@localhost\nSubject: Try TOP\nDate: Wed, 25 Nov 2026 12:02:00 +0000\nMessage-ID: <top@pop3kit>\n\nline 1\nline 2\nline 3\nline 4\n",
 }
 
-func setUpDemo(dir string) (*demo, error) {
+// setUpDemo makes the demo under dir, or reuses the one there. owner is
+// the account the demo will serve as when root starts it (nil otherwise):
+// root then accepts only a demo directory that is no symbolic link, is
+// owned by root or owner and writable by no one else, and whose files are
+// no symbolic links — a local user cannot hand root a demo directory whose
+// mail root points at /, or at files only root may read — and gives the
+// tree to owner.
+func setUpDemo(dir string, owner *account) (*demo, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkDemoDir(abs, owner); err != nil {
 		return nil, err
 	}
 	d := &demo{
@@ -77,7 +90,54 @@ func setUpDemo(dir string) (*demo, error) {
 			return nil, err
 		}
 	}
+	if owner != nil && ownedByRoot(abs) {
+		// Only a tree that root owns is given away: no one else can
+		// change it while it is walked (a directory swapped for a link
+		// mid-walk would otherwise hand out files elsewhere). WalkDir
+		// does not follow links, and Lchown changes a link itself.
+		err := filepath.WalkDir(abs, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, owner.uid, owner.gid)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// checkDemoDir refuses a demo directory root must not trust (see
+// setUpDemo); a directory that does not exist yet is made by setUpDemo.
+func checkDemoDir(abs string, owner *account) error {
+	fi, err := os.Lstat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory of its own (a symbolic link or a file)", abs)
+	}
+	for _, rel := range []string{"mail", "mail/demo", "passwd", "demo-password", "tls", "tls/cert.pem", "tls/key.pem"} {
+		if fi, err := os.Lstat(filepath.Join(abs, rel)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link: the demo uses only files of its own", filepath.Join(abs, rel))
+		}
+	}
+	if owner == nil {
+		return nil
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: cannot tell its owner", abs)
+	}
+	if (st.Uid != 0 && int(st.Uid) != owner.uid) || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s belongs to uid %d (mode %v): started as root, the demo uses only a directory of root's or %s's that no one else may write; remove it or pass --demo-dir",
+			abs, st.Uid, fi.Mode().Perm(), owner.name)
+	}
+	return nil
 }
 
 // deliverDemo writes the demo messages the way an MDA does: into tmp/,
@@ -140,4 +200,14 @@ func selfSigned(certFile, keyFile string) error {
 		return err
 	}
 	return os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600)
+}
+
+// ownedByRoot reports whether path is a directory owned by root.
+func ownedByRoot(path string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0
 }

@@ -87,7 +87,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		hostname                = fs.String("hostname", "", "host name for the APOP timestamp (default: the system's)")
 		maxSessions             = fs.Int("max-sessions", 0, "sessions served at once (default 10000)")
 		logLevel                = fs.String("log-level", "info", "log level: debug, info, warn, error")
-		runAs                   = fs.String("user", "", "as root: the `account` to serve as after binding the ports and reading the TLS key (required as root, except for the demo)")
+		runAs                   = fs.String("user", "", "as root: the `account` to serve as after binding the ports and reading the TLS key (required as root; the demo takes nobody)")
 		runGroup                = fs.String("group", "", "with --user: the `group` to serve as (default: the user's primary group)")
 		trustedNets             = fs.String("trusted-networks", "", "comma-separated `CIDR` prefixes whose connections count as secure without TLS, e.g. 127.0.0.0/8,::1 (default: none; the demo trusts loopback)")
 		requireTLS              = fs.Bool("require-tls", false, "refuse USER, PASS, APOP and AUTH before TLS (STLS or the implicit-TLS port), trusted networks included")
@@ -129,8 +129,17 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		}
 	}
 	demo := *cfgFile == "" && *root == "" && *passwd == ""
+	// demoAs is the account the demo serves as when started as root
+	// without --user: pop3d never serves mail as root, not even the demo.
+	var demoAs *account
+	if demo && os.Geteuid() == 0 && *runAs == "" && (hooks == nil || !hooks.keepPrivileges) {
+		var err error
+		if demoAs, err = demoAccount(); err != nil {
+			return fmt.Errorf("demo: started as root, and %v", err)
+		}
+	}
 	if demo {
-		d, err := setUpDemo(*demoDir)
+		d, err := setUpDemo(*demoDir, demoAs)
 		if err != nil {
 			return fmt.Errorf("demo: %v", err)
 		}
@@ -245,6 +254,10 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	// Decide before binding whether pop3d may run as it is; switch
 	// accounts after binding (ports below 1024) and after New read the
 	// TLS key, which only root may read.
+	if demoAs != nil {
+		cfg.User, cfg.Group = demoAs.name, demoAs.groupName
+		log.Warn("the demo was started as root: it serves as "+demoAs.name+" instead", "user", demoAs.name, "group", demoAs.groupName)
+	}
 	var acct *account
 	if hooks == nil || !hooks.keepPrivileges {
 		if acct, err = checkPrivileges(cfg.User, cfg.Group, demo, log); err != nil {

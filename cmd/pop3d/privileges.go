@@ -67,18 +67,15 @@ func lookupAccount(name, group string) (*account, error) {
 }
 
 // checkPrivileges decides, before anything is bound, whether pop3d may
-// start: as root it needs an account to switch to (the demo excepted: it
-// runs as whoever starts it, with a warning); as anyone else --user may
-// only name the account it already runs as. It returns the account to
+// start: as root it needs an account to switch to (the demo is given
+// demoAccount's); as anyone else --user may only name the account it
+// already runs as. It returns the account to
 // switch to after binding, or nil to stay as it is.
 func checkPrivileges(userName, group string, demo bool, log *slog.Logger) (*account, error) {
 	root := os.Geteuid() == 0
 	switch {
 	case userName == "" && group != "":
 		return nil, errors.New("--group needs --user")
-	case userName == "" && root && demo:
-		log.Warn("the demo runs as root, as it was started; pass --user to serve as an unprivileged account")
-		return nil, nil
 	case userName == "" && root:
 		return nil, errRootWithoutUser
 	case userName == "":
@@ -122,4 +119,17 @@ func dropPrivileges(a *account) error {
 		return errors.New("could switch back to root after dropping privileges")
 	}
 	return nil
+}
+
+// demoAccount is the account the demo serves as when root starts it:
+// nobody, in nogroup (or nobody's own group).
+func demoAccount() (*account, error) {
+	a, err := lookupAccount("nobody", "nogroup")
+	if err != nil {
+		a, err = lookupAccount("nobody", "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("there is no account nobody to serve the demo as: pass --user: %v", err)
+	}
+	return a, nil
 }

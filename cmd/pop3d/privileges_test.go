@@ -110,7 +110,7 @@ func TestPrivilegesDropped(t *testing.T) {
 
 // TestPrivilegesRootNeedsUser: as root, serve with a real configuration
 // and no --user refuses to start, before binding anything, and says what
-// to pass; the demo runs as root with a warning.
+// to pass.
 func TestPrivilegesRootNeedsUser(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
@@ -131,24 +131,65 @@ func TestPrivilegesRootNeedsUser(t *testing.T) {
 	require.ErrorContains(t, serve([]string{"--listen", addr, "--mail-root", root, "--passwd", passwd, "--user", "root"}, &out, &out, nil),
 		`--user "root" is root`)
 
-	// The demo, as root without --user: served, with a warning.
-	logs := &syncBuf{}
-	ready := make(chan []net.Addr, 1)
-	hooks := &testHooks{ready: func(a []net.Addr) { ready <- a }, stop: make(chan struct{})}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- serve([]string{"--demo-dir", filepath.Join(dir, "demo"), "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0"}, logs, logs, hooks)
-	}()
-	select {
-	case <-ready:
-	case err := <-errc:
-		t.Fatalf("demo: %v\n%s", err, logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatal("demo did not start")
-	}
-	close(hooks.stop)
-	require.NoError(t, <-errc)
-	require.Contains(t, logs.String(), "the demo runs as root")
+}
+
+// TestDemoAsRootServesAsNobody: the demo started by root serves as nobody,
+// never as root; and root refuses a demo directory a local user prepared
+// (owned by them, its mail root a link to /), which would otherwise have
+// let them read files only root may read.
+func TestDemoAsRootServesAsNobody(t *testing.T) {
+	needRoot(t)
+	nobody, err := user.Lookup("nobody")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	bin := filepath.Join(dir, "pop3d")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "serve", "--demo-dir", filepath.Join(dir, "demo"), "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	r := bufio.NewReader(stdout)
+	first, err := r.ReadString('\n')
+	require.NoError(t, err, "pop3d did not start: %s", stderr.String())
+	pw := regexp.MustCompile(`password "([^"]+)"`).FindStringSubmatch(first)
+	require.NotNil(t, pw, first)
+	second, err := r.ReadString('\n')
+	require.NoError(t, err, "pop3d did not serve: %s", stderr.String())
+	m := regexp.MustCompile(`serving POP3 on \[(\S+) `).FindStringSubmatch(second)
+	require.NotNil(t, m, second)
+	got := talk(t, m[1], "USER demo", "PASS "+pw[1], "RETR 1")
+	require.Regexp(t, `^\+OK maildrop has 3 messages`, got[2], "login as nobody: %s", stderr.String())
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status")
+	require.NoError(t, err)
+	uids := regexp.MustCompile(`(?m)^Uid:\s*(.*)$`).FindStringSubmatch(string(status))[1]
+	require.Equal(t, strings.Repeat(nobody.Uid+"\t", 3)+nobody.Uid, uids, "the demo serves as nobody")
+	require.Contains(t, stderr.String(), "the demo was started as root: it serves as nobody instead")
+
+	// A demo directory prepared by another user is refused.
+	evil := filepath.Join(dir, "evil")
+	require.NoError(t, os.MkdirAll(evil, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(evil, "demo-password"), []byte("x\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(evil, "passwd"), []byte("tmp:{PLAIN}x\n"), 0o644))
+	require.NoError(t, os.Symlink("/", filepath.Join(evil, "mail")))
+	uid, _ := strconv.Atoi(nobody.Uid)
+	require.NoError(t, os.Lchown(evil, uid, -1))
+	out, err = exec.CommandContext(ctx, bin, "serve", "--demo-dir", evil, "--listen", "127.0.0.1:0").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "is a symbolic link")
+	require.NoError(t, os.Remove(filepath.Join(evil, "mail")))
+	require.NoError(t, os.Chmod(evil, 0o777))
+	out, err = exec.CommandContext(ctx, bin, "serve", "--demo-dir", evil, "--listen", "127.0.0.1:0").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "no one else may write")
 }
 
 // lockedBuffer is a bytes.Buffer that a child process writes while the
