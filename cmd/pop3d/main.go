@@ -274,6 +274,10 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			return fmt.Errorf("switching to --user %s: %v", acct.name, err)
 		}
 		log.Info("serving as", "user", acct.name, "uid", acct.uid, "group", acct.groupName, "gid", acct.gid)
+		if err := checkPasswdReadable(cfg.Passwd, acct); err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
 	}
 	for _, a := range addrs {
 		log.Info("listening", "addr", a.String())
