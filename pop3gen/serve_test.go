@@ -1,6 +1,8 @@
 package pop3gen
 
 import (
+	"errors"
+	"syscall"
 	"bufio"
 	"context"
 	"crypto/ecdsa"
@@ -263,4 +265,65 @@ func selfSignedForTest(t *testing.T) tls.Certificate {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
 	require.NoError(t, err)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+}
+
+// bigRetr is a handler whose RETR sends 16 MiB.
+type bigRetr struct{ recorder }
+
+func (b *bigRetr) Retr(w *Writer, msg uint32) error {
+	w.Begin("16777216 octets")
+	d := w.Message()
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for range 16 << 10 {
+		if _, err := d.Write(line); err != nil {
+			return err
+		}
+	}
+	return d.Close()
+}
+
+// TestServeSlowReaderCutOff: a client that reads a long RETR more slowly
+// than MinWriteRate is cut off soon after the grace, measured on what it
+// actually read — not after the write timeout, which the kernel's send
+// buffer (megabytes with autotuning) would otherwise let it reach.
+func TestServeSlowReaderCutOff(t *testing.T) {
+	rt := newRuntime(t, RFC1939(), func(s *Server) {
+		s.NewHandler = func(*Conn) (Handler, error) { return &bigRetr{recorder{fail: map[Cmd]error{}}}, nil }
+		s.MinWriteRate = 64 << 10
+		s.WriteRateGrace = time.Second
+		s.WriteTimeout = time.Minute
+	})
+	// A small receive buffer, set before connecting, as the security
+	// review's client had: what the client's kernel takes in is, to the
+	// server, read.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	nc, err := d.Dial("tcp", rt.addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	c := &rtClient{t: t, c: nc, r: bufio.NewReader(nc)}
+	_ = c.c.SetDeadline(time.Now().Add(2 * time.Minute))
+	c.line()
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	_, err = c.c.Write([]byte("RETR 1\r\n"))
+	require.NoError(t, err)
+	start := time.Now()
+	buf := make([]byte, 512)
+	var read int
+	for { // 512 octets every 50 ms: 10 KiB/s, well under 64 KiB/s
+		n, err := c.r.Read(buf)
+		read += n
+		if err != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(start)
+	t.Logf("cut off after %v, %d octets read", took.Round(100*time.Millisecond), read)
+	assert.Less(t, took, 15*time.Second, "cut off long before the one-minute write timeout")
+	assert.Less(t, read, 16<<20, "not the whole message")
 }

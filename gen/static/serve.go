@@ -464,7 +464,8 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 			return
 		}
 	}
-	rc := &rateConn{Conn: c.c, rate: s.MinWriteRate, grace: s.WriteRateGrace, perWrite: s.WriteTimeout}
+	rc := &rateConn{Conn: c.c, raw: c.nc, rate: s.MinWriteRate, grace: s.WriteRateGrace, perWrite: s.WriteTimeout}
+
 	bw := &pooledWriter{w: rc}
 	defer bw.Flush()
 	w := NewWriter(bw)
@@ -715,6 +716,27 @@ func (p *pooledWriter) Reset(w io.Writer) {
 	p.w = w
 }
 
+// rateQueue and ratePoll: a write for a connection with a minimum read
+// rate waits while the kernel holds more than rateQueue octets the client
+// has not taken, looking every ratePoll. 256 KiB is a full window on most
+// links, so a fast client never waits; a slow one is measured on what it
+// actually read, not on what the kernel swallowed (megabytes, with buffer
+// autotuning).
+const (
+	rateQueue = 256 << 10
+	ratePoll  = 50 * time.Millisecond
+)
+
+// unsent returns how many octets written to a connection the kernel
+// still holds, not yet taken by the client, or -1 where the system cannot
+// tell (set on Linux by outq_linux.go; elsewhere the minimum read rate
+// counts what was handed to the kernel).
+var unsent = func(net.Conn) int64 { return -1 }
+
+// errTooSlow ends a connection whose client reads more slowly than
+// MinWriteRate.
+var errTooSlow = errors.New("client reads more slowly than the minimum write rate")
+
 // defaultWriteTimeout bounds how long a client may take to accept any one
 // write where Server.WriteTimeout is not set.
 const defaultWriteTimeout = 5 * time.Minute
@@ -734,6 +756,7 @@ const defaultWriteTimeout = 5 * time.Minute
 // per-write timeout applies.
 type rateConn struct {
 	net.Conn
+	raw      net.Conn      // the TCP connection under TLS, for unsent
 	rate     int64         // octets per second; 0: off
 	grace    time.Duration // added to every burst's allowance
 	perWrite time.Duration // the most any one write may take; 0: defaultWriteTimeout
@@ -758,6 +781,37 @@ func (c *rateConn) Write(p []byte) (int, error) {
 	}
 	d := now.Add(per)
 	if c.rate > 0 {
+		// What the client has read of this burst: what was written,
+		// less what the kernel still holds. Behind the rate (after
+		// grace), it is cut off here, at the next write, however long
+		// the kernel's buffer let it lag.
+		// While the kernel holds more than rateQueue octets for the
+		// client, the write waits (checking every ratePoll) rather than
+		// block in the kernel, so that a client that stops reading is
+		// found out within ratePoll, TLS or not.
+		for {
+			q := unsent(c.raw)
+			if q < 0 {
+				break
+			}
+			owed := int64(time.Since(c.start)-c.grace) * c.rate / int64(time.Second)
+			if owed > 0 && c.sent-q < owed {
+				// Drop what the kernel still holds for it when the
+				// connection closes (a reset, not a graceful close that
+				// would go on sending it for as long as it takes).
+				if tc, ok := c.raw.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				return 0, errTooSlow
+			}
+			if q <= rateQueue {
+				break
+			}
+			if time.Since(now) > per {
+				return 0, os.ErrDeadlineExceeded
+			}
+			time.Sleep(ratePoll)
+		}
 		c.sent += int64(len(p))
 		// At most defaultWriteTimeout ahead: the product cannot overflow.
 		allowance := c.grace + time.Duration(min(c.sent, c.rate*int64(defaultWriteTimeout/time.Second))*int64(time.Second)/c.rate)
