@@ -1,8 +1,6 @@
 package pop3gen
 
 import (
-	"errors"
-	"syscall"
 	"bufio"
 	"context"
 	"crypto/ecdsa"
@@ -11,11 +9,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
