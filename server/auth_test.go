@@ -224,15 +224,17 @@ func TestFailureTimingHidesUsers(t *testing.T) {
 }
 
 // TestPenalties: with penalties on, failures from one address, or for one
-// user name from any address, make the next failure's reply wait longer —
-// FailDelay doubled per recent failure, capped at PenaltyMax (the
+// user name from any address, make the next attempt wait longer for its
+// check — FailDelay doubled per recent failure, capped at PenaltyMax (the
 // defaults give Dovecot's 2, 4, 8, 15 s; here 100, 200, 400, 750 ms) —
-// whether or not the user exists; a successful login clears its
-// address's penalty. Before, 300 connections from one address made 1,501
-// guesses in 10 s.
+// and a failure is answered FailDelay after its check's turn: 100, 200,
+// 300, 500, 850 ms after arrival for the 1st to 5th failure in a row,
+// whether or not the user exists; a successful login clears its address's
+// penalty. Before, 300 connections from one address made 1,501 guesses in
+// 10 s.
 func TestPenalties(t *testing.T) {
 	const unit = 100 * time.Millisecond
-	schedule := []time.Duration{unit, 2 * unit, 4 * unit, 750 * time.Millisecond, 750 * time.Millisecond}
+	schedule := []time.Duration{unit, 2 * unit, 3 * unit, 5 * unit, 850 * time.Millisecond}
 	e := newEnv(t, "exchange2010", func(c *server.Config) {
 		c.FailDelay = server.Duration(unit)
 		c.PenaltyMax = server.Duration(750 * time.Millisecond)
@@ -472,11 +474,15 @@ func TestPasswdReloadSameSizeMtimeRestored(t *testing.T) {
 	e.login("alice", "secreT").cmd("QUIT")
 }
 
-// TestBruteForceOneAddress: guessing from one address in parallel is
-// slowed to about the connections allowed at once (MaxPreauthPerIP) per
-// penalty. Here the schedule is 100, 200, 400, 750 ms and 10 connections
-// guess for 3 s; without penalties they make one guess per 100 ms each.
-// Before, 300 connections from one address made 1,501 guesses in 10 s.
+// TestBruteForceOneAddress: guessing from one address in parallel gets
+// one guess checked per penalty, after the first wave (the attempts that
+// arrive before any failure is recorded). Here the schedule is 100, 200,
+// 400, 750 ms and 10 connections guess for 3 s; without penalties they
+// make one guess per 100 ms each. Guesses are counted where they are
+// checked, in the server: an attempt refused a turn is answered -ERR
+// [AUTH] too, unchecked. Before, 300 connections from one address made
+// 1,501 guesses in 10 s; and before turns were booked, each connection
+// here had a guess checked per penalty (233 in 3 s).
 func TestBruteForceOneAddress(t *testing.T) {
 	const (
 		unit     = 100 * time.Millisecond
@@ -491,7 +497,9 @@ func TestBruteForceOneAddress(t *testing.T) {
 			// not yet seen end.
 			c.MaxPreauthPerIP = 2 * parallel
 		})
-		var n atomic.Int64
+		before := e.srv.AuthVerified()
+		checked := make(chan int64, 1)
+		time.AfterFunc(window, func() { checked <- e.srv.AuthVerified() - before })
 		deadline := time.Now().Add(window)
 		var wg sync.WaitGroup
 		for range parallel {
@@ -503,21 +511,196 @@ func TestBruteForceOneAddress(t *testing.T) {
 					c.cmd("USER alice")
 					r := c.cmd(fmt.Sprintf("PASS guess%d", i))
 					_ = c.c.Close()
-					if time.Now().Before(deadline) && strings.HasPrefix(r, "-ERR [AUTH]") {
-						n.Add(1)
-					}
+					assert.True(t, strings.HasPrefix(r, "-ERR [AUTH]"), r)
 				}
 			}()
 		}
 		wg.Wait()
-		return n.Load()
+		return <-checked
 	}
 	free := guesses(false, "127.0.9.1")
 	slowed := guesses(true, "127.0.9.2")
-	// Each connection's guesses wait 100, 200, 400 ms while the address's
-	// count grows, then 750 ms each.
-	bound := int64(parallel * (int(window/most) + 3))
+	// The first wave is checked at once; then the address has a turn
+	// per 750 ms.
+	bound := int64(parallel + int(window/most) + 2)
 	t.Logf("guesses in %v from one address with %d connections: %d without penalties, %d with (bound %d)", window, parallel, free, slowed, bound)
 	assert.LessOrEqual(t, slowed, bound)
 	assert.Less(t, slowed*3, free, "penalties cut the rate to well under a third")
+}
+
+// TestConcurrentGuessesOneUser: many connections from several addresses
+// guessing one user's password at once get that user name's guesses
+// checked one per penalty, not all at once: each attempt books the user
+// name's next turn when it arrives, the k-th waiting k penalties, and one
+// that would wait longer than two PenaltyMax is refused unchecked. Here
+// 4 addresses × 10 connections guess erin's password for 3 s on a
+// 100–400 ms schedule, after erin's failures have reached the cap. Before,
+// every attempt waited the same penalty and was then checked: 40 checks
+// per 400 ms (40 addresses × 10 connections made 1,600 checked guesses in
+// 60 s with the defaults).
+func TestConcurrentGuessesOneUser(t *testing.T) {
+	const (
+		unit   = 100 * time.Millisecond
+		most   = 400 * time.Millisecond
+		addrs  = 4
+		conns  = 10
+		window = 3 * time.Second
+	)
+	e := newEnv(t, "exchange2010", func(c *server.Config) {
+		c.FailDelay, c.PenaltyMax = server.Duration(unit), server.Duration(most)
+		c.MaxPreauthPerIP = 2 * conns // room for closed connections not yet seen to end
+	})
+	// erin's name reaches the cap: 100, 200, 400, 400 ms.
+	for i := range 4 {
+		_, r := timeReply(e.dialFrom(fmt.Sprintf("127.0.30.%d", i+1)), wrongLogins[0].try, "erin")
+		require.Equal(t, replyLogin, r)
+	}
+	before := e.srv.AuthVerified()
+	var replies, other atomic.Int64
+	atDeadline := make(chan int64, 1)
+	time.AfterFunc(window, func() { atDeadline <- e.srv.AuthVerified() })
+	deadline := time.Now().Add(window)
+	var wg sync.WaitGroup
+	for a := range addrs {
+		for range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; time.Now().Before(deadline); i++ {
+					c := e.dialFrom(fmt.Sprintf("127.0.31.%d", a+1))
+					for open := true; open && time.Now().Before(deadline); {
+						c.cmd("USER erin")
+						switch r := c.cmd(fmt.Sprintf("PASS guess%d", i)); r {
+						case replyClosed:
+							open = false
+							replies.Add(1)
+						case replyLogin:
+							replies.Add(1)
+						default:
+							other.Add(1)
+							t.Errorf("reply %q", r)
+						}
+					}
+					_ = c.c.Close()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	checked := <-atDeadline - before
+	bound := int64(window/most) + 2
+	t.Logf("%d connections from %d addresses guessing erin for %v: %d replies, %d passwords checked (bound %d)",
+		addrs*conns, addrs, window, replies.Load(), checked, bound)
+	assert.Zero(t, other.Load())
+	assert.LessOrEqual(t, checked, bound, "one check per penalty for the user name")
+	assert.Positive(t, checked, "guesses are still checked, one at a time")
+}
+
+const replyPasswdDown = "-ERR [SYS/TEMP] the account list cannot be read now, try again later"
+
+// TestPasswdUnreadableFailsClosed: once the passwd-file has changed in a
+// way pop3d cannot read — removed, or replaced by something that is not a
+// file — every login is refused with -ERR [SYS/TEMP], by USER/PASS, AUTH
+// PLAIN, AUTH LOGIN and APOP alike, until a reload succeeds: a user the
+// change may have removed never logs in on the accounts last read. Before,
+// the reload failed, the log said "keeping the accounts last read", and
+// every user removed from the unreadable file went on logging in.
+func TestPasswdUnreadableFailsClosed(t *testing.T) {
+	// Exchange's snapshot rather than rfc1939's lock, so that one login
+	// follows another at once; APOP on, so that all four are tried.
+	e := newEnv(t, "exchange2010", set("APOP=true"), func(c *server.Config) { c.MaxAuthFailures = 10 })
+	right := []struct {
+		name  string
+		login func(c *client) string
+	}{
+		{"USER/PASS", func(c *client) string { c.cmd("USER alice"); return c.cmd("PASS secret") }},
+		{"AUTH PLAIN", func(c *client) string { return c.cmd("AUTH PLAIN " + b64("\x00alice\x00secret")) }},
+		{"AUTH LOGIN", func(c *client) string { c.cmd("AUTH LOGIN " + b64("alice")); return c.cmd(b64("secret")) }},
+		{"APOP", func(c *client) string { return c.cmd("APOP alice " + c.apopDigest("secret")) }},
+	}
+	loginsAre := func(want string) {
+		t.Helper()
+		for _, m := range right {
+			c := e.dial()
+			r := m.login(c)
+			if want == "+OK" {
+				assert.True(t, strings.HasPrefix(r, "+OK maildrop"), "%s: %s", m.name, r)
+			} else {
+				assert.Equal(t, want, r, m.name)
+			}
+			c.cmd("QUIT")
+			_ = c.c.Close()
+		}
+	}
+	loginsAre("+OK")
+	for _, change := range []struct {
+		name string
+		do   func()
+	}{
+		{"removed", func() { require.NoError(t, os.Remove(e.passwdPath())) }},
+		{"replaced by a directory", func() { require.NoError(t, os.Mkdir(e.passwdPath(), 0o700)) }},
+	} {
+		change.do()
+		time.Sleep(1100 * time.Millisecond) // the reload looks once a second
+		t.Logf("passwd-file %s", change.name)
+		loginsAre(replyPasswdDown)
+		require.NoError(t, os.RemoveAll(e.passwdPath()))
+	}
+	// Readable again: logins work at the next look.
+	require.NoError(t, os.WriteFile(e.passwdPath(), []byte(passwdFile(t)), 0o600))
+	time.Sleep(1100 * time.Millisecond)
+	loginsAre("+OK")
+}
+
+// TestPenaltyTimingHidesUsers: from a penalised address, at the top of the
+// schedule, a wrong password is still answered at the same time for an
+// unknown user, a BLF-CRYPT user and an ARGON2ID user: FailDelay after
+// the check's turn, not after the check. Before, once the penalty had
+// reached PenaltyMax the check started at the reply's time, so the reply
+// came after the check and showed the hash's cost (with a 1.08 s delay:
+// medians 1083.7 ms for an unknown user, 1160.8 ms BLF-CRYPT, 1241.6 ms
+// ARGON2ID).
+func TestPenaltyTimingHidesUsers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under the race detector argon2 and bcrypt take longer than the delay, which is then no longer what the replies wait for")
+	}
+	if testing.Short() {
+		t.Skip("15 s of timed logins; -short leaves it to the plain run")
+	}
+	delay := 400 * time.Millisecond
+	field := strings.SplitN(strings.Split(passwdFile(t), "\ndave:")[1], ":", 2)[0]
+	dave, err := server.ParseAccount("dave:" + field)
+	require.NoError(t, err)
+	for range 3 {
+		start := time.Now()
+		dave.Verify([]byte("wrong"))
+		delay = max(delay, 3*time.Since(start))
+	}
+	t.Logf("delay and penalty max %v", delay.Round(time.Millisecond))
+	e := newEnv(t, "exchange2010", func(c *server.Config) {
+		// The schedule's top from the first failure on.
+		c.FailDelay, c.PenaltyMax = server.Duration(delay), server.Duration(delay)
+	})
+	const from = "127.0.40.1"
+	_, r := timeReply(e.dialFrom(from), wrongLogins[0].try, "nobody") // the address is penalised from here on
+	require.Equal(t, replyLogin, r)
+	kinds := []string{"nobody", "carol", "dave"} // unknown, BLF-CRYPT, ARGON2ID
+	times := map[string][]time.Duration{}
+	for range 3 {
+		for _, user := range kinds {
+			d, r := timeReply(e.dialFrom(from), wrongLogins[0].try, user)
+			require.Equal(t, replyLogin, r)
+			times[user] = append(times[user], d)
+		}
+	}
+	var medians []time.Duration
+	for _, user := range kinds {
+		md := median(times[user])
+		t.Logf("%s: median %v of %v", user, md.Round(100*time.Microsecond), times[user])
+		assert.GreaterOrEqual(t, md, 2*delay, "%s: the penalty, then the delay", user)
+		medians = append(medians, md)
+	}
+	spread := slices.Max(medians) - slices.Min(medians)
+	t.Logf("spread of medians %v", spread.Round(100*time.Microsecond))
+	assert.Less(t, spread, 60*time.Millisecond, "medians %v differ: the reply time tells the user's hash", medians)
 }

@@ -11,17 +11,25 @@ import (
 var (
 	errAuthQueue  = pop3gen.NewError(pop3gen.CodeSysTemp, "too many logins are being checked right now, try again later")
 	errAuthClosed = pop3gen.NewError(pop3gen.CodeAuth, "invalid credentials; too many failed logins on this connection, closing it")
+	errPasswdDown = pop3gen.NewError(pop3gen.CodeSysTemp, "the account list cannot be read now, try again later")
 )
 
 // attempt is one login attempt, timed from the arrival of the command
-// that carries the credentials: every reply to it is sent at a time fixed
-// from that arrival, not from the end of the verification, so that how
-// long a hash takes (or that there was none to check) does not show.
+// that carries the credentials: a failure is answered at a time fixed
+// from its turn (its arrival, or the later time its penalties booked for
+// its check), not from the end of the verification, so that how long a
+// hash takes (or that there was none to check) does not show.
 type attempt struct {
 	start time.Time
-	addr  string // the address group's penalty key; "" off TCP
-	user  string // the user name's penalty key; "" for a name no user can have
-	fails int    // recent failures of addr or user, whichever more
+	turn  time.Time // when its check may run; zero until admit
+	addr  string    // the address group's penalty key; "" off TCP
+	user  string    // the user name's penalty key; "" for a name no user can have
+	// refused is set when the penalties' queue for addr or user was
+	// full: nothing is checked and the reply is a failure.
+	refused bool
+	// passwdDown is set when the passwd-file could not be read, so
+	// there was nothing to check against.
+	passwdDown bool
 }
 
 // arrive starts an attempt now.
@@ -33,27 +41,46 @@ func (h *session) arrive() attempt {
 	return at
 }
 
-// admit names the user of at and, when its address or user name has
-// recent failures, waits out their penalty before anything is checked —
-// success or failure — as Dovecot's auth penalty does: a guesser learns
-// nothing from a penalised source sooner than the penalty. The user's
-// penalty counts whether or not the user exists, so it tells nothing
-// either.
+// admit names the user of at, books its turn with the penalties and
+// waits for it before anything is checked — success or failure — as
+// Dovecot's auth penalty does. An address or user name with recent
+// failures has one check per current penalty: each attempt books the
+// key's next turn when it arrives, so the k-th of concurrent attempts
+// waits k penalties, and one that would wait more than maxPenaltyWait is
+// refused unchecked (verify then checks nothing, and the reply is a
+// failure). The user name's penalty counts whether or not the user
+// exists, so it tells nothing either. The session keeps at as the
+// attempt being checked, for verify (the SASL callback calls the two).
 func (h *session) admit(at *attempt, user string) {
+	h.at = at
 	if CheckUserName(user) == nil {
 		at.user = user
 	}
-	at.fails = max(h.srv.addrPenalty.fails(at.addr), h.srv.userPenalty.fails(at.user))
-	if d := h.srv.penalty(at.fails); d > 0 {
-		h.srv.sleepUntil(at.start.Add(d))
+	turn, ok := h.srv.book(at.addr, at.user)
+	if !ok {
+		at.refused = true
+		return
 	}
+	at.turn = turn
+	h.srv.sleepUntil(turn)
 }
 
 // verify checks user's password in the bounded pool, after admit. An
 // unknown user verifies the dummy hash, so the work is done either way.
-// err is errAuthQueue when no slot freed up in time.
+// An attempt admit refused is not checked. err is errAuthQueue when no
+// slot freed up in time, errPasswdDown when the passwd-file cannot be
+// read.
 func (h *session) verify(user string, password []byte) (bool, error) {
-	a, exists := h.srv.passwd.account(user)
+	if h.at != nil && h.at.refused {
+		return false, nil
+	}
+	a, exists, err := h.srv.passwd.account(user)
+	if err != nil {
+		if h.at != nil {
+			h.at.passwdDown = true
+		}
+		return false, errPasswdDown
+	}
 	if a.cost > h.srv.auth.memCap && !a.overCap.Swap(true) {
 		h.log.Warn("a password hash needs more memory than auth_memory: it is verified alone",
 			"user", user, "needs", Bytes(a.cost).String(), "auth_memory", Bytes(h.srv.auth.memCap).String())
@@ -71,16 +98,35 @@ func (h *session) verify(user string, password []byte) (bool, error) {
 // address is a user's. The user name's penalty stays until it expires: an
 // attacker guessing from elsewhere must not have it reset.
 func (h *session) succeeded(at *attempt) {
+	h.at = nil
 	h.srv.addrPenalty.clear(at.addr)
 }
 
-// penalty is the failure delay after fails recent failures, 0 when
+// penalty is the wait before a check after fails recent failures, 0 when
 // penalties are off.
 func (s *Server) penalty(fails int) time.Duration {
 	if s.addrPenalty == nil {
 		return 0
 	}
 	return penaltyDelay(fails, time.Duration(s.cfg.FailDelay), time.Duration(s.cfg.PenaltyMax))
+}
+
+// maxPenaltyWait is the longest an attempt may wait for its turn: two
+// PenaltyMax. Beyond it an attempt is refused unchecked rather than
+// queued, so that a flood of attempts books no turn further ahead, holds
+// each connection no longer, and keeps the table's bookings within
+// reach: a user name under attack is checked once per penalty, and its
+// owner waits at most this long for a turn.
+func (s *Server) maxPenaltyWait() time.Duration { return 2 * time.Duration(s.cfg.PenaltyMax) }
+
+// book books the check of an attempt arriving now from address key addr
+// for user name key user (either may be ""): its turn, and whether it got
+// one (false: the wait would exceed maxPenaltyWait; nothing is booked).
+func (s *Server) book(addr, user string) (time.Time, bool) {
+	if s.addrPenalty == nil {
+		return time.Now(), true
+	}
+	return book(s.addrPenalty, s.userPenalty, addr, user, s.penalty, s.maxPenaltyWait())
 }
 
 // closingPoll is how often a waiting login looks whether the server is

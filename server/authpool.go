@@ -31,8 +31,9 @@ type authPool struct {
 	wait    time.Duration
 
 	// charged is the memory charged to the verifications running now,
-	// and peak the most it has been; tests read them.
-	charged, peak atomic.Int64
+	// and peak the most it has been; verified counts the verifications
+	// run. Tests read them.
+	charged, peak, verified atomic.Int64
 }
 
 // errAuthBusy is returned when no verification slot freed up in time.
@@ -71,6 +72,7 @@ func (p *authPool) verify(ctx context.Context, a *Account, password []byte) (boo
 	for peak := p.peak.Load(); now > peak && !p.peak.CompareAndSwap(peak, now); peak = p.peak.Load() {
 	}
 	defer p.charged.Add(-cost)
+	p.verified.Add(1)
 	ok := a.Verify(password)
 	if cost >= gcAfterCost {
 		// argon2's blocks are garbage the moment it returns, but the

@@ -191,7 +191,9 @@ func HashPassword(scheme, password string) (string, error) {
 // Passwd is a passwd-file, reloaded when it changes on disk. A line that
 // does not parse is skipped and logged with its file:line, so one typo
 // neither keeps stale accounts (a removed user working on) nor takes every
-// other account down.
+// other account down. A change that cannot be read (the file unreadable,
+// vanished, not a file) fails closed: no account is served until a reload
+// succeeds, since the accounts last read may include removed users.
 type Passwd struct {
 	path string
 	log  *slog.Logger
@@ -203,7 +205,10 @@ type Passwd struct {
 	racy    bool // the file changed too recently for its stamp to tell
 	checked time.Time
 	dummy   *Account
-	lastErr string // the reload error last logged, so it is logged once
+	// down is why the file, changed, could not be read at the last look;
+	// while it is set Lookup serves no account. Its text is logged once
+	// per distinct error.
+	down error
 }
 
 // LoadPasswd reads a passwd-file; skipped lines are not reported.
@@ -236,7 +241,7 @@ func OpenPasswd(path string, log *slog.Logger) (*Passwd, error) {
 const maxPasswdSize = 64 << 20
 
 // load reads the file. Bad lines are skipped and logged; only a file that
-// cannot be read is an error, and then the accounts last read are kept.
+// cannot be read is an error (Lookup then serves no account).
 func (p *Passwd) load() error {
 	f, err := os.Open(p.path)
 	if err != nil {
@@ -293,27 +298,31 @@ func (p *Passwd) load() error {
 // does not become a stat flood.
 const reloadEvery = time.Second
 
-// Lookup returns the account of user. A changed file is reloaded; when
-// the file cannot be read, the accounts last read are kept, the error is
-// logged (once until it changes) and returned.
+// Lookup returns the account of user. A changed file is reloaded. When
+// the file changed (or vanished) and cannot be read, Lookup fails closed:
+// it returns no account and the error, for every user, until a reload
+// succeeds — the accounts last read may hold users the change removed.
+// The failure is logged once (again if the error changes), and so is the
+// recovery.
 func (p *Passwd) Lookup(user string) (*Account, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var err error
 	if now := time.Now(); now.Sub(p.checked) >= reloadEvery {
 		p.checked = now
-		err = p.reloadIfChanged(now)
+		err := p.reloadIfChanged(now)
 		switch {
-		case err != nil && err.Error() != p.lastErr:
-			p.lastErr = err.Error()
-			p.log.Error("passwd-file: reload failed, keeping the accounts last read", "err", err, "accounts", len(p.users))
-		case err == nil && p.lastErr != "":
-			p.lastErr = ""
+		case err != nil && (p.down == nil || err.Error() != p.down.Error()):
+			p.log.Error("passwd-file: changed but cannot be read: refusing every login until it can", "err", err)
+		case err == nil && p.down != nil:
 			p.log.Info("passwd-file: readable again", "path", p.path, "accounts", len(p.users))
 		}
+		p.down = err
+	}
+	if p.down != nil {
+		return nil, false, p.down
 	}
 	a, ok := p.users[user]
-	return a, ok, err
+	return a, ok, nil
 }
 
 // reloadIfChanged reloads the file if anything about it changed: device
@@ -366,13 +375,17 @@ func (p *Passwd) Authenticate(user string, password []byte) (bool, error) {
 }
 
 // account returns user's account, or the dummy (and false) for a user
-// that does not exist, so the caller verifies either way.
-func (p *Passwd) account(user string) (*Account, bool) {
-	a, ok, _ := p.Lookup(user)
-	if !ok {
-		return p.dummy, false
+// that does not exist, so the caller verifies either way; or an error
+// while the file cannot be read, when there is nothing to verify against.
+func (p *Passwd) account(user string) (*Account, bool, error) {
+	a, ok, err := p.Lookup(user)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case !ok:
+		return p.dummy, false, nil
 	}
-	return a, true
+	return a, true, nil
 }
 
 // Len returns the number of accounts.

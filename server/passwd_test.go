@@ -48,28 +48,43 @@ func TestPasswdSkipsBadLines(t *testing.T) {
 	assert.NotContains(t, log.String(), path+":6")
 }
 
-// TestPasswdReloadErrors: a passwd-file that disappears keeps the
-// accounts last read; the failure is logged once, not on every login, and
-// its return is logged too.
+// TestPasswdReloadErrors: a passwd-file that disappears, or is replaced
+// by something that cannot be read as one, fails closed: no account is
+// served (not even one the file still held: the change may have removed
+// it) and Lookup says why, until a reload succeeds. The failure is logged
+// once, not on every login, and so is the recovery. Before, the accounts
+// last read were kept, and a user removed from the unreadable file went
+// on logging in.
 func TestPasswdReloadErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "passwd")
 	require.NoError(t, os.WriteFile(path, []byte("alice:{PLAIN}a\n"), 0o600))
 	var log bytes.Buffer
 	p, err := OpenPasswd(path, slog.New(slog.NewTextHandler(&log, nil)))
 	require.NoError(t, err)
-	require.NoError(t, os.Remove(path))
-	for range 3 {
-		p.checked = time.Time{} // as if a second had passed
-		_, ok, err := p.Lookup("alice")
-		assert.True(t, ok, "the accounts last read are kept")
-		assert.Error(t, err)
+	for _, change := range []func(){
+		func() { require.NoError(t, os.Remove(path)) },
+		func() { require.NoError(t, os.Mkdir(path, 0o700)) },
+	} {
+		change()
+		for range 3 {
+			p.checked = time.Time{} // as if a second had passed
+			a, ok, err := p.Lookup("alice")
+			assert.False(t, ok, "no account is served while the file cannot be read")
+			assert.Nil(t, a)
+			assert.Error(t, err)
+			ok, err = p.Authenticate("alice", []byte("a"))
+			assert.False(t, ok)
+			assert.Error(t, err)
+		}
+		require.NoError(t, os.RemoveAll(path))
 	}
-	assert.Equal(t, 1, strings.Count(log.String(), "reload failed"), log.String())
-	require.NoError(t, os.WriteFile(path, []byte("bob:{PLAIN}b\n"), 0o600))
+	assert.Equal(t, 2, strings.Count(log.String(), "changed but cannot be read: refusing every login until it can"), "once per distinct error:\n%s", log.String())
+	require.NoError(t, os.WriteFile(path, []byte("alice:{PLAIN}a\nbob:{PLAIN}b\n"), 0o600))
 	p.checked = time.Time{}
-	_, ok, err := p.Lookup("bob")
+	a, ok, err := p.Lookup("bob")
 	assert.NoError(t, err)
 	assert.True(t, ok)
+	assert.True(t, a.Verify([]byte("b")))
 	assert.Contains(t, log.String(), "readable again")
 }
 

@@ -28,11 +28,13 @@ type penalties struct {
 	order list.List // of *penalty, oldest last failure first
 }
 
-// penalty is one key's count of failures and the time of the last.
+// penalty is one key's count of failures, the time of the last, and the
+// turn last booked for a check of the key (see book).
 type penalty struct {
 	key   string
 	fails int
 	last  time.Time
+	next  time.Time
 }
 
 func newPenalties(max int) *penalties {
@@ -74,6 +76,64 @@ func (t *penalties) fail(key string) {
 		t.drop(t.order.Front())
 	}
 	t.byKey[key] = t.order.PushBack(&penalty{key: key, fails: 1, last: now})
+}
+
+// book books the check of an attempt that arrives now from the keys addr
+// of table a and user of table u. Each key with recent failures allows
+// one check per penalty(fails): the key's turn is max(now, its last
+// booked turn) + its penalty, and the attempt's turn is the later of its
+// keys' (now when neither has failures). The k-th of concurrent attempts
+// on a key thus waits k penalties, however many connections and
+// addresses they come from. If the turn is more than most away, nothing
+// is booked and ok is false: the attempt is to be refused, not queued.
+// Both tables are locked together (a, then u; nothing else takes two),
+// so a refusal books neither.
+func book(a, u *penalties, addr, user string, delay func(fails int) time.Duration, most time.Duration) (turn time.Time, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := a.now()
+	pa, ta := a.slot(addr, now, delay)
+	pu, tu := u.slot(user, now, delay)
+	turn = later(now, later(ta, tu))
+	if turn.Sub(now) > most {
+		return now, false
+	}
+	if pa != nil {
+		pa.next = ta
+	}
+	if pu != nil {
+		pu.next = tu
+	}
+	return turn, true
+}
+
+// slot returns key's entry and its next turn, or nil and the zero time
+// when key has no failures to wait for. t.mu is held.
+func (t *penalties) slot(key string, now time.Time, delay func(int) time.Duration) (*penalty, time.Time) {
+	if key == "" {
+		return nil, time.Time{}
+	}
+	t.expire()
+	e, ok := t.byKey[key]
+	if !ok {
+		return nil, time.Time{}
+	}
+	p := e.Value.(*penalty)
+	d := delay(p.fails)
+	if d <= 0 {
+		return nil, time.Time{}
+	}
+	return p, later(now, p.next).Add(d)
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // clear forgets key's failures, as a successful login does for its

@@ -53,6 +53,10 @@ type session struct {
 	// failures counts the failed logins of the connection; at
 	// MaxAuthFailures the reply is the last one it gets.
 	failures int
+	// at is the login attempt being checked, from admit to its answer
+	// (authflow.go): verify reads whether it was refused and marks it
+	// when the passwd-file cannot be read.
+	at *attempt
 
 	sasl sasl.Server
 	// saslUser and saslErr carry the outcome of the SASL callback.
@@ -88,22 +92,37 @@ func (h *session) Pass(w *pop3gen.Writer, secret []byte) error {
 }
 
 // failed answers a failed login attempt with reply. It waits until the
-// attempt's arrival plus the failure delay — FailDelay, or the penalty of
-// the address's or user name's recent failures if longer — in this
-// session's goroutine, so other sessions go on; the reply's time then
-// depends on neither the user's existence nor their hash. The failure
-// counts toward the penalties once answered, and after MaxAuthFailures on
-// one connection the reply closes it.
+// attempt's turn (its arrival, or the later time its penalties booked for
+// the check) plus FailDelay, in this session's goroutine, so other
+// sessions go on; the reply's time then depends on neither the user's
+// existence nor their hash, as long as FailDelay exceeds the check. An
+// attempt refused a turn, or met by an unreadable passwd-file, was not
+// checked: it is answered FailDelay after its arrival and does not count
+// toward the penalties (the latter is -ERR [SYS/TEMP] whatever the
+// mechanism's reply would have been). Every failure counts toward
+// MaxAuthFailures on the connection, whose last reply closes it.
 func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) error {
+	h.at = nil
+	switch {
+	case at.passwdDown:
+		reply, why = errPasswdDown, "the passwd-file cannot be read"
+	case at.refused:
+		why = "not checked: its penalty turn would be more than " + h.srv.maxPenaltyWait().String() + " away"
+	}
 	h.log.Info("login failed", "user", user, "why", why)
 	h.srv.metrics.loginFailures.Add(1)
-	h.srv.sleepUntil(at.start.Add(max(time.Duration(h.srv.cfg.FailDelay), h.srv.penalty(at.fails+1))))
-	h.srv.addrPenalty.fail(at.addr)
-	h.srv.userPenalty.fail(at.user)
+	delay := time.Duration(h.srv.cfg.FailDelay)
+	if at.refused || at.passwdDown {
+		h.srv.sleepUntil(at.start.Add(delay))
+	} else {
+		h.srv.sleepUntil(later(at.start, at.turn).Add(delay))
+		h.srv.addrPenalty.fail(at.addr)
+		h.srv.userPenalty.fail(at.user)
+	}
 	if h.failures++; h.failures >= h.srv.cfg.MaxAuthFailures {
 		h.log.Info("too many failed logins: closing", "failures", h.failures)
 		h.conn.CloseAfterReply()
-		if reply == errAuthQueue {
+		if reply == errAuthQueue || reply == errPasswdDown {
 			return reply // nothing was checked: "invalid" would be untrue
 		}
 		return errAuthClosed
@@ -204,7 +223,14 @@ func (h *session) Apop(w *pop3gen.Writer, name, digest []byte) error {
 	user := h.userName(string(name))
 	at := h.arrive()
 	h.admit(&at, user)
-	a, ok, _ := h.srv.passwd.Lookup(user)
+	if at.refused {
+		return h.failed(&at, user, "APOP", errAPOP)
+	}
+	a, ok, err := h.srv.passwd.Lookup(user)
+	if err != nil {
+		at.passwdDown = true
+		return h.failed(&at, user, "APOP", errAPOP)
+	}
 	var secret string
 	if ok {
 		secret, ok = a.PlainSecret()
