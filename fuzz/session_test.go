@@ -25,12 +25,27 @@ func (m *model) r() error {
 	}
 	return nil
 }
-func (m *model) User(w *pop3gen.Writer, arg []byte) error                { return m.r() }
-func (m *model) Pass(w *pop3gen.Writer, secret []byte) error             { return m.r() }
-func (m *model) Apop(w *pop3gen.Writer, name, digest []byte) error       { return m.r() }
-func (m *model) Auth(w *pop3gen.Writer, mechanism, initial []byte) error { return m.r() }
-func (m *model) AuthNext(w *pop3gen.Writer, r []byte, cancelled bool) error {
-	return m.r()
+func (m *model) User(w *pop3gen.Writer, arg []byte) error          { return m.r() }
+func (m *model) Pass(w *pop3gen.Writer, secret []byte) error       { return m.r() }
+func (m *model) Apop(w *pop3gen.Writer, name, digest []byte) error { return m.r() }
+func (m *model) Auth(mechanism string) (pop3gen.SASLServer, error) {
+	if err := m.r(); err != nil {
+		return nil, err
+	}
+	return modelSASL{m}, nil
+}
+func (m *model) Mechanisms() []string                  { return []string{"PLAIN", "LOGIN"} }
+func (m *model) Authenticated(w *pop3gen.Writer) error { return m.r() }
+
+// modelSASL sends one challenge when the client gave no response yet,
+// then succeeds or fails as the model says.
+type modelSASL struct{ m *model }
+
+func (x modelSASL) Next(resp []byte) ([]byte, bool, error) {
+	if resp == nil {
+		return []byte("go on"), false, nil
+	}
+	return nil, true, x.m.r()
 }
 func (m *model) Stls(w *pop3gen.Writer) error { return m.r() }
 func (m *model) Capa(w *pop3gen.Writer, st pop3gen.State) error {

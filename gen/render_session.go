@@ -10,6 +10,10 @@ import (
 // params returns the Handler parameters of a command's grammar, after the
 // writer (and the state, for commands allowed in several states).
 func params(c spec.Command) []jen.Code {
+	if c.Args == spec.Mechanism {
+		// The core writes every line of a SASL exchange.
+		return []jen.Code{jen.Id("mechanism").String()}
+	}
 	p := []jen.Code{jen.Id("w").Op("*").Id("Writer")}
 	if multiState(c) {
 		p = append(p, jen.Id("st").Id("State"))
@@ -26,7 +30,7 @@ func params(c spec.Command) []jen.Code {
 	case spec.NameDigest:
 		p = append(p, jen.List(jen.Id("name"), jen.Id("digest")).Index().Byte())
 	case spec.Mechanism:
-		p = append(p, jen.List(jen.Id("mechanism"), jen.Id("initial")).Index().Byte())
+		p = append(p, jen.Id("mechanism").String())
 	}
 	return p
 }
@@ -60,7 +64,7 @@ var argDoc = map[spec.Args]string{
 	spec.Word:        " arg is the argument; it aliases the read buffer.",
 	spec.Secret:      " secret is the password as the PassKeepsSpaces variation reads it; it aliases the read buffer.",
 	spec.NameDigest:  " name and digest alias the read buffer.",
-	spec.Mechanism:   " mechanism is the SASL mechanism as sent (any case), initial the initial response (base64 or \"=\") or nil; a nil mechanism is a bare AUTH that asks for the list (AuthListing). To continue the exchange write w.Challenge and return nil; AuthNext gets the client's answer.",
+	spec.Mechanism:   " mechanism is the SASL mechanism, upper case, one that Mechanisms lists. Return the server side of the exchange; the core runs it — base64, the initial response and \"=\", challenges and continuations, \"*\" cancel, line limits — and calls Authenticated when it succeeds. An error (an *Error such as ErrPlaintextRefused) refuses the exchange.",
 	spec.OptWord:     " arg is the argument, or nil when the client gave none (the reply is then multi-line).",
 }
 
@@ -79,17 +83,18 @@ func (g *gen) session() *jen.File {
 			doc += " st is the state the session is in" + map[bool]string{true: " (StateUpdate for QUIT from TRANSACTION: remove the messages marked deleted).", false: "."}[hasFinalEdge(g, c)]
 		}
 		methods = append(methods, commentLines(wrap(doc))...)
+		if c.Args == spec.Mechanism {
+			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)),
+				jen.Id(method(c.Name)).Params(params(c)...).Params(jen.Id("SASLServer"), jen.Error()))
+			methods = append(methods, commentLines(wrap("Mechanisms lists the SASL mechanisms "+c.Name+" offers on this connection now, upper case: a bare "+c.Name+" lists them (AuthListing), and any other is refused before "+method(c.Name)+" is called."))...)
+			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Mechanisms").Params().Index().String())
+			methods = append(methods, commentLines(wrap("Authenticated is called when a SASL exchange succeeded: open the maildrop and write the +OK (or return an error)."))...)
+			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Authenticated").Params(jen.Id("w").Op("*").Id("Writer")).Error())
+			continue
+		}
 		methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)),
 			jen.Id(method(c.Name)).Params(params(c)...).Error())
 	}
-	methods = append(methods,
-		jen.Comment("AuthNext handles a client's answer to a SASL challenge: response is the"),
-		jen.Comment("base64 text as sent (checked against the alphabet, not decoded). When the"),
-		jen.Comment("client cancelled with \"*\" or sent bad base64, cancelled is true: release"),
-		jen.Comment("the exchange; the core answers -ERR."),
-		jen.Comment(provenance("AUTH", []string{"RFC5034-4-AUTH", "RFC5034-4-CANCEL"})),
-		jen.Id("AuthNext").Params(jen.Id("w").Op("*").Id("Writer"), jen.Id("response").Index().Byte(), jen.Id("cancelled").Bool()).Error(),
-	)
 	comment(f, `Handler is what a server implements: the semantics of each command. The
 Session calls a method only for a command that parsed, is enabled and is
 allowed in the current state. A method writes its positive reply through w
@@ -123,6 +128,10 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("mode").Id("Mode"),
 		jen.Id("last").Id("Cmd").Comment("the last command that succeeded, for After"),
 		jen.Id("sasl").Bool().Comment("inside an AUTH exchange"),
+		jen.Id("saslCmd").Id("Cmd").Comment("the command whose exchange it is"),
+		jen.Id("saslSrv").Id("SASLServer").Comment("the exchange's server side"),
+		jen.Id("saslBuf").Index().Byte().Comment("decoded responses, reused"),
+		jen.Id("saslOut").Index().Byte().Comment("encoded challenges, reused"),
 		jen.Id("bad").Int().Comment("consecutive rejected commands"),
 		jen.Id("cmd").Id("Command").Comment("the command being parsed, kept here so that Feed does not allocate"),
 		jen.Id("stay").Bool().Comment("the command succeeded without taking its edge"),
@@ -220,12 +229,13 @@ time and answered in order. Feed never keeps line.`)
 			body = append(body, jen.Comment("The edge leads to a final state: enter it before the handler runs."),
 				jen.Id("s").Dot("state").Op("=").Id(cmdID(c.Name)).Dot("Next").Call(jen.Id("s").Dot("state")))
 		}
-		body = append(body, jen.Id("err").Op("=").Id("s").Dot("h").Dot(method(c.Name)).Call(args(c, st)...))
-		if c.Args == spec.Mechanism && len(c.Edges) > 0 {
-			body = append(body, jen.If(jen.Id("c").Dot("Arg1").Op("==").Nil()).Block(
-				jen.Comment("A bare AUTH only lists the mechanisms: no transition."),
-				jen.Id("s").Dot("stay").Op("=").True()))
+		if c.Args == spec.Mechanism {
+			// The SASL exchange is the core's (sasl.go).
+			body = append(body, jen.Return(jen.Id("s").Dot("auth").Call(jen.Id(cmdID(c.Name)), jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"))))
+			cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(body...))
+			continue
 		}
+		body = append(body, jen.Id("err").Op("=").Id("s").Dot("h").Dot(method(c.Name)).Call(args(c, st)...))
 		if c.AlwaysOKWhen != "" {
 			body = append(body, jen.If(jen.Id("s").Dot("V").Dot(c.AlwaysOKWhen).Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(
 				jen.Comment(c.AlwaysOKWhen+": "+c.Name+" never fails; the refusal comes later."),
@@ -322,23 +332,6 @@ commands some other way may call it directly.`)
 		),
 		jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("e")),
 		jen.Return(jen.Id("ActionContinue")),
-	)
-	comment(f, "saslStep handles a line inside an AUTH exchange (RFC 5034 §4).")
-	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("saslStep").Params(jen.Id("line").Index().Byte()).Id("Action").Block(
-		jen.Id("s").Dot("sasl").Op("=").False(),
-		jen.List(jen.Id("resp"), jen.Id("err")).Op(":=").Id("CutLine").Call(jen.Id("line"), jen.Id("s").Dot("V").Dot("MaxSASLOctets"), jen.Id("ErrSASLTooLong")),
-		jen.Switch().Block(
-			jen.Case(jen.Id("err").Op("==").Nil().Op("&&").Len(jen.Id("resp")).Op("==").Lit(1).Op("&&").Id("resp").Index(jen.Lit(0)).Op("==").LitRune('*')).Block(
-				jen.Comment("RFC 5034 §4: the client cancels; the server MUST answer -ERR."),
-				jen.Id("err").Op("=").Id("ErrAuthCancelled")),
-			jen.Case(jen.Id("err").Op("==").Nil().Op("&&").Op("!").Id("ValidBase64").Call(jen.Id("resp"))).Block(
-				jen.Id("err").Op("=").Id("ErrBadBase64")),
-		),
-		jen.If(jen.Id("err").Op("!=").Nil()).Block(
-			jen.Id("_").Op("=").Id("s").Dot("h").Dot("AuthNext").Call(jen.Id("s").Dot("w"), jen.Nil(), jen.True()),
-			jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err"))),
-		),
-		jen.Return(jen.Id("s").Dot("finish").Call(jen.Id("CmdAUTH"), jen.Id("s").Dot("h").Dot("AuthNext").Call(jen.Id("s").Dot("w"), jen.Id("resp"), jen.False()))),
 	)
 	return f
 }

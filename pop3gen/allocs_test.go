@@ -26,13 +26,17 @@ func TestParseAllocs(t *testing.T) {
 // nopHandler answers every command with the shortest positive reply.
 type nopHandler struct{}
 
-func (nopHandler) User(w *Writer, arg []byte) error                { return nil }
-func (nopHandler) Pass(w *Writer, secret []byte) error             { return nil }
-func (nopHandler) Apop(w *Writer, name, digest []byte) error       { return nil }
-func (nopHandler) Auth(w *Writer, mechanism, initial []byte) error { return nil }
-func (nopHandler) AuthNext(w *Writer, r []byte, cancelled bool) error {
-	return nil
-}
+func (nopHandler) User(w *Writer, arg []byte) error          { return nil }
+func (nopHandler) Pass(w *Writer, secret []byte) error       { return nil }
+func (nopHandler) Apop(w *Writer, name, digest []byte) error { return nil }
+func (nopHandler) Auth(mechanism string) (SASLServer, error) { return nopSASL{}, nil }
+func (nopHandler) Mechanisms() []string                      { return []string{"PLAIN"} }
+func (nopHandler) Authenticated(w *Writer) error             { return nil }
+
+// nopSASL accepts any response.
+type nopSASL struct{}
+
+func (nopSASL) Next([]byte) ([]byte, bool, error)             { return nil, true, nil }
 func (nopHandler) Stls(w *Writer) error                       { return nil }
 func (nopHandler) Capa(w *Writer, st State) error             { return nil }
 func (nopHandler) Utf8(w *Writer) error                       { return nil }

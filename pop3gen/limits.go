@@ -67,6 +67,8 @@ var (
 	ErrAuthCancelled = &Error{Text: "authentication cancelled"}
 	// spec: ErrNotSupported — V0012, V0001
 	ErrNotSupported = &Error{Text: "command not supported by this server"}
+	// spec: ErrUnknownMechanism — RFC5034-4-AUTH
+	ErrUnknownMechanism = &Error{Text: "unsupported SASL mechanism (a bare AUTH or CAPA lists those offered)"}
 	// spec: ErrNeedAuth — C0002, C0003
 	ErrNeedAuth = &Error{Text: "command valid only after login"}
 	// spec: ErrAlreadyAuth — RFC1939-5-TRANSACTION

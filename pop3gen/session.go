@@ -27,12 +27,22 @@ type Handler interface {
 	Apop(w *Writer, name, digest []byte) error
 	// Auth handles AUTH, which runs a SASL exchange, with an optional initial
 	// response; a bare AUTH lists mechanisms where AuthListing is on. mechanism is
-	// the SASL mechanism as sent (any case), initial the initial response (base64
-	// or "=") or nil; a nil mechanism is a bare AUTH that asks for the list
-	// (AuthListing). To continue the exchange write w.Challenge and return nil;
-	// AuthNext gets the client's answer.
+	// the SASL mechanism, upper case, one that Mechanisms lists. Return the server
+	// side of the exchange; the core runs it — base64, the initial response and
+	// "=", challenges and continuations, "*" cancel, line limits — and calls
+	// Authenticated when it succeeds. An error (an *Error such as
+	// ErrPlaintextRefused) refuses the exchange.
 	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
-	Auth(w *Writer, mechanism, initial []byte) error
+	Auth(mechanism string) (SASLServer, error)
+	// Mechanisms lists the SASL mechanisms AUTH offers on this connection now,
+	// upper case: a bare AUTH lists them (AuthListing), and any other is refused
+	// before Auth is called.
+	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
+	Mechanisms() []string
+	// Authenticated is called when a SASL exchange succeeded: open the maildrop
+	// and write the +OK (or return an error).
+	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
+	Authenticated(w *Writer) error
 	// Stls handles STLS, which starts TLS on the plain connection; input the
 	// client sent after STLS is discarded.
 	// spec: STLS — RFC2595-4-STLS
@@ -89,12 +99,6 @@ type Handler interface {
 	// then multi-line).
 	// spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
 	Uidl(w *Writer, msg uint32) error
-	// AuthNext handles a client's answer to a SASL challenge: response is the
-	// base64 text as sent (checked against the alphabet, not decoded). When the
-	// client cancelled with "*" or sent bad base64, cancelled is true: release
-	// the exchange; the core answers -ERR.
-	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-CANCEL
-	AuthNext(w *Writer, response []byte, cancelled bool) error
 }
 
 // Action is what the connection does after Feed.
@@ -115,17 +119,21 @@ const (
 // concurrent use; a connection has one goroutine.
 type Session struct {
 	// V are the variations in force; change them only between sessions.
-	V     Variations
-	h     Handler
-	w     *Writer
-	state State
-	mode  Mode
-	last  Cmd     // the last command that succeeded, for After
-	sasl  bool    // inside an AUTH exchange
-	bad   int     // consecutive rejected commands
-	cmd   Command // the command being parsed, kept here so that Feed does not allocate
-	stay  bool    // the command succeeded without taking its edge
-	done  uint64  // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
+	V       Variations
+	h       Handler
+	w       *Writer
+	state   State
+	mode    Mode
+	last    Cmd        // the last command that succeeded, for After
+	sasl    bool       // inside an AUTH exchange
+	saslCmd Cmd        // the command whose exchange it is
+	saslSrv SASLServer // the exchange's server side
+	saslBuf []byte     // decoded responses, reused
+	saslOut []byte     // encoded challenges, reused
+	bad     int        // consecutive rejected commands
+	cmd     Command    // the command being parsed, kept here so that Feed does not allocate
+	stay    bool       // the command succeeded without taking its edge
+	done    uint64     // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -297,11 +305,7 @@ func (s *Session) Dispatch(c *Command) Action {
 		err = s.h.Apop(s.w, c.Arg1, c.Arg2)
 	case CmdAUTH:
 		// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
-		err = s.h.Auth(s.w, c.Arg1, c.Arg2)
-		if c.Arg1 == nil {
-			// A bare AUTH only lists the mechanisms: no transition.
-			s.stay = true
-		}
+		return s.auth(CmdAUTH, c.Arg1, c.Arg2)
 	case CmdSTLS:
 		// spec: STLS — RFC2595-4-STLS
 		if s.mode&ModeTLS != 0 {
@@ -420,22 +424,4 @@ func (s *Session) reject(e *Error) Action {
 	}
 	s.w.Error(e)
 	return ActionContinue
-}
-
-// saslStep handles a line inside an AUTH exchange (RFC 5034 §4).
-func (s *Session) saslStep(line []byte) Action {
-	s.sasl = false
-	resp, err := CutLine(line, s.V.MaxSASLOctets, ErrSASLTooLong)
-	switch {
-	case err == nil && len(resp) == 1 && resp[0] == '*':
-		// RFC 5034 §4: the client cancels; the server MUST answer -ERR.
-		err = ErrAuthCancelled
-	case err == nil && !ValidBase64(resp):
-		err = ErrBadBase64
-	}
-	if err != nil {
-		_ = s.h.AuthNext(s.w, nil, true)
-		return s.reject(err)
-	}
-	return s.finish(CmdAUTH, s.h.AuthNext(s.w, resp, false))
 }

@@ -2,7 +2,6 @@ package pop3gen
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -23,7 +22,8 @@ type recorder struct {
 	// saslSteps is how many challenges AUTH sends before succeeding.
 	saslSteps int
 	step      int
-	cancelled bool
+	// mechs are the SASL mechanisms offered (nil: PLAIN).
+	mechs []string
 	// begin makes a command write the start of its reply before it
 	// returns its result: a handler that fails midway.
 	begin map[Cmd]bool
@@ -58,30 +58,44 @@ func (r *recorder) Apop(w *Writer, name, digest []byte) error {
 	return r.result(CmdAPOP)
 }
 
-func (r *recorder) Auth(w *Writer, mechanism, initial []byte) error {
-	r.rec("AUTH " + string(mechanism) + " " + string(initial))
-	if mechanism == nil {
-		w.Begin("mechanisms follow")
-		w.Line("PLAIN")
-		w.End()
-		return nil
+func (r *recorder) Mechanisms() []string {
+	if r.mechs != nil {
+		return r.mechs
 	}
+	return []string{"PLAIN"}
+}
+
+func (r *recorder) Auth(mechanism string) (SASLServer, error) {
+	r.rec("AUTH " + mechanism)
 	r.step = 0
-	if r.saslSteps > 0 {
-		w.Challenge(nil)
-		return nil
+	if err := r.result(CmdAUTH); err != nil && r.saslSteps == 0 {
+		return nil, err
 	}
+	return recSASL{r}, nil
+}
+
+func (r *recorder) Authenticated(w *Writer) error {
+	r.rec("AUTHENTICATED")
 	return r.result(CmdAUTH)
 }
 
-func (r *recorder) AuthNext(w *Writer, response []byte, cancelled bool) error {
-	r.rec("NEXT " + string(response))
-	r.cancelled = cancelled
-	r.step++
-	if r.step < r.saslSteps {
-		w.Challenge([]byte(base64.StdEncoding.EncodeToString([]byte("more"))))
+// recSASL is the recorder's side of a SASL exchange: saslSteps challenges
+// ("" first, then "more"), then done.
+type recSASL struct{ r *recorder }
+
+func (x recSASL) Next(response []byte) ([]byte, bool, error) {
+	r := x.r
+	if response != nil {
+		r.rec("NEXT " + string(response))
 	}
-	return r.result(CmdAUTH)
+	if r.step >= r.saslSteps {
+		return nil, true, nil
+	}
+	r.step++
+	if r.step == 1 {
+		return nil, false, nil
+	}
+	return []byte("more"), false, nil
 }
 
 func (r *recorder) Stls(w *Writer) error { r.rec("STLS"); return r.result(CmdSTLS) }
@@ -414,7 +428,6 @@ func TestSessionSASL(t *testing.T) {
 	h.expect("AUTH PLAIN", "+ ")
 	got, _ := h.send("*")
 	assert.Equal(t, "-ERR "+ErrAuthCancelled.Text+"\r\n", got)
-	assert.True(t, h.r.cancelled)
 	assert.False(t, h.s.InSASL())
 	assert.Equal(t, StateAuthorization, h.s.State())
 
@@ -423,7 +436,6 @@ func TestSessionSASL(t *testing.T) {
 	h.r.saslSteps = 1
 	h.expect("AUTH PLAIN", "+ ")
 	h.expect("not base64!", "-ERR "+ErrBadBase64.Text)
-	assert.True(t, h.r.cancelled)
 	assert.False(t, h.s.InSASL())
 
 	// A continuation line longer than MaxSASLOctets.
@@ -434,8 +446,36 @@ func TestSessionSASL(t *testing.T) {
 
 	// MSPOP3-2.2.1: the bare AUTH listing.
 	h = newHarness(t, Exchange2010())
-	assert.Equal(t, "+OK mechanisms follow\r\nPLAIN\r\n.\r\n", h.expect("AUTH", "+OK"))
+	assert.Equal(t, "+OK SASL mechanisms follow\r\nPLAIN\r\n.\r\n", h.expect("AUTH", "+OK"))
 	assert.Equal(t, StateAuthorization, h.s.State(), "listing the mechanisms is no login")
+}
+
+// TestSessionSASLInTheCore: the core owns the SASL exchange (RFC 5034
+// §4): "=" is an empty initial response (not none), an initial response
+// is base64-decoded before the mechanism sees it, bad base64 and unknown
+// mechanisms are refused before the handler is asked, and a
+// plaintext-equivalent mechanism where plaintext is not allowed gets the
+// V0010 refusal.
+func TestSessionSASLInTheCore(t *testing.T) {
+	clause.Covers(t, "RFC5034-4-AUTH", "RFC5034-4-INITIAL", "V0010")
+	h := newHarness(t, RFC1939())
+	h.expect("AUTH PLAIN =", "+OK")
+	assert.Contains(t, h.r.calls, "NEXT ", "= is an empty response, given as such")
+
+	h = newHarness(t, RFC1939())
+	h.expect("AUTH plain AGFsaWNlAHNlY3JldA==", "+OK")
+	assert.Contains(t, h.r.calls, "AUTH PLAIN", "the mechanism reaches the handler in upper case")
+	assert.Contains(t, h.r.calls, "NEXT \x00alice\x00secret", "decoded")
+
+	h = newHarness(t, RFC1939())
+	assert.Equal(t, "-ERR "+ErrUnknownMechanism.Text+"\r\n", h.expect("AUTH GSSAPI", "-ERR"))
+	assert.Empty(t, h.r.calls, "the handler is not asked for a mechanism it does not list")
+
+	v := RFC1939()
+	require.NoError(t, v.Set("PlaintextAuth", "never"))
+	h = newHarness(t, v)
+	h.r.mechs = []string{} // a server lists none where plaintext is refused
+	assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextDisabled.Text+"\r\n", h.expect("AUTH PLAIN", "-ERR"))
 }
 
 // TestSessionSTLS: RFC2595-4-STLS asks the connection to start TLS, and is

@@ -40,14 +40,15 @@ type smResult struct {
 
 type accept struct{}
 
-func (accept) User(w *pop3gen.Writer, arg []byte) error                { return nil }
-func (accept) Pass(w *pop3gen.Writer, secret []byte) error             { return nil }
-func (accept) Apop(w *pop3gen.Writer, name, digest []byte) error       { return nil }
-func (accept) Auth(w *pop3gen.Writer, mechanism, initial []byte) error { return nil }
-func (accept) AuthNext(w *pop3gen.Writer, r []byte, c bool) error      { return nil }
-func (accept) Stls(w *pop3gen.Writer) error                            { return nil }
-func (accept) Capa(w *pop3gen.Writer, st pop3gen.State) error          { return nil }
-func (accept) Utf8(w *pop3gen.Writer) error                            { return nil }
+func (accept) User(w *pop3gen.Writer, arg []byte) error          { return nil }
+func (accept) Pass(w *pop3gen.Writer, secret []byte) error       { return nil }
+func (accept) Apop(w *pop3gen.Writer, name, digest []byte) error { return nil }
+func (accept) Auth(mechanism string) (pop3gen.SASLServer, error) { return acceptSASL{}, nil }
+func (accept) Mechanisms() []string                              { return []string{"PLAIN"} }
+func (accept) Authenticated(w *pop3gen.Writer) error             { return nil }
+func (accept) Stls(w *pop3gen.Writer) error                      { return nil }
+func (accept) Capa(w *pop3gen.Writer, st pop3gen.State) error    { return nil }
+func (accept) Utf8(w *pop3gen.Writer) error                      { return nil }
 func (accept) Lang(w *pop3gen.Writer, st pop3gen.State, a []byte) error {
 	return nil
 }
@@ -187,3 +188,8 @@ func TestStateMachineModel(t *testing.T) {
 	props.Property("session follows the table", commands.Prop(cmds))
 	check(t, props)
 }
+
+// acceptSASL accepts any response.
+type acceptSASL struct{}
+
+func (acceptSASL) Next([]byte) ([]byte, bool, error) { return nil, true, nil }

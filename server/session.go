@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/md5"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,7 +30,6 @@ var (
 	errDeleted   = pop3gen.NewError("", "message is marked deleted")
 	errGone      = pop3gen.NewError("", "message was removed by another session since login")
 	errNoTLS     = pop3gen.NewError("", "TLS is not configured on this server")
-	errMechanism = pop3gen.NewError("", "unsupported SASL mechanism (this server offers PLAIN and LOGIN)")
 	errLang      = pop3gen.NewError("", "language not supported (this server offers en)")
 	errBadName   = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name")
 	errUpdate    = pop3gen.NewError(pop3gen.CodeSysTemp, "some messages marked deleted could not be removed")
@@ -58,7 +56,6 @@ type session struct {
 	// when the passwd-file cannot be read.
 	at *attempt
 
-	sasl sasl.Server
 	// saslUser and saslErr carry the outcome of the SASL callback.
 	saslUser string
 	saslErr  error
@@ -66,6 +63,9 @@ type session struct {
 }
 
 var _ pop3gen.Handler = (*session)(nil)
+
+// go-sasl's servers are pop3gen.SASLServers as they are: no adapter.
+var _ pop3gen.SASLServer = sasl.NewPlainServer(nil)
 
 // Close releases the maildrop when the connection ends, however it ends.
 // It removes nothing: only QUIT does.
@@ -247,24 +247,22 @@ func (h *session) Apop(w *pop3gen.Writer, name, digest []byte) error {
 // mechanisms are the SASL mechanisms offered where plaintext is allowed.
 var mechanisms = []string{"PLAIN", "LOGIN"}
 
-func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
-	if mechanism == nil { // MS-POP3 §2.2.1: the list
-		w.Begin("SASL mechanisms follow")
-		if h.conn.Session().PlaintextAllowed() {
-			for _, m := range mechanisms {
-				w.Line(m)
-			}
-		}
-		w.End()
+// Mechanisms are the SASL mechanisms offered now: PLAIN and LOGIN, both
+// plaintext-equivalent, where plaintext logins are allowed and TLS is not
+// required first; none otherwise. CAPA's SASL line and a bare AUTH list
+// the same, and the core refuses any other.
+func (h *session) Mechanisms() []string {
+	if !h.conn.Session().PlaintextAllowed() || h.tlsRequired() {
 		return nil
 	}
-	mech := strings.ToUpper(string(mechanism))
-	if mech != "PLAIN" && mech != "LOGIN" {
-		return errMechanism
-	}
-	if !h.conn.Session().PlaintextAllowed() {
-		return pop3gen.ErrPlaintextRefused
-	}
+	return mechanisms
+}
+
+// Auth starts a SASL exchange. The core runs it (base64, the initial
+// response, continuations, "*" cancel, line limits); pop3d supplies the
+// mechanism servers: go-sasl's PLAIN and its own LOGIN, both ending in
+// the same check of user name and password.
+func (h *session) Auth(mech string) (pop3gen.SASLServer, error) {
 	h.saslUser, h.saslErr = "", nil
 	// check is where both mechanisms end: the user name and password.
 	check := func(username, password string) error {
@@ -284,10 +282,11 @@ func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 		}
 		return h.saslErr
 	}
+	var inner sasl.Server
 	if mech == "LOGIN" {
-		h.sasl = &loginServer{auth: check}
+		inner = &loginServer{auth: check}
 	} else {
-		h.sasl = sasl.NewPlainServer(func(identity, username, password string) error {
+		inner = sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
 				h.saslErr = errLogin // no proxy authorization
 				return h.saslErr
@@ -295,49 +294,38 @@ func (h *session) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
 			return check(username, password)
 		})
 	}
-	if initial == nil {
-		return h.step(w, nil)
-	}
-	if string(initial) == "=" { // RFC 5034 §4: an empty initial response
-		return h.step(w, []byte{})
-	}
-	return h.AuthNext(w, initial, false)
+	return timedSASL{h: h, inner: inner}, nil
 }
 
-func (h *session) AuthNext(w *pop3gen.Writer, response []byte, cancelled bool) error {
-	if cancelled {
-		h.sasl = nil
-		return nil
-	}
-	resp := make([]byte, base64.StdEncoding.DecodedLen(len(response)))
-	n, err := base64.StdEncoding.Decode(resp, response)
-	if err != nil {
-		h.sasl = nil
-		return pop3gen.ErrBadBase64
-	}
-	return h.step(w, resp[:n])
+// timedSASL runs a mechanism's server with pop3d's failed-login rules: a
+// failure is answered, like USER/PASS's, at the response's arrival plus
+// the delay and penalties, and counts toward the connection's cap.
+type timedSASL struct {
+	h     *session
+	inner sasl.Server
 }
 
-// step feeds one response to the SASL server.
-func (h *session) step(w *pop3gen.Writer, resp []byte) error {
+func (t timedSASL) Next(response []byte) ([]byte, bool, error) {
+	h := t.h
 	// The attempt is timed from this response, the one that may carry
 	// the credentials.
 	h.saslAt = h.arrive()
-	challenge, done, err := h.sasl.Next(resp)
+	challenge, done, err := t.inner.Next(response)
 	if err != nil || h.saslErr != nil {
-		h.sasl = nil
 		reply, why := errLogin, "SASL"
 		if h.saslErr == errAuthQueue {
 			reply, why = errAuthQueue, "verification queue full"
 		}
-		return h.failed(&h.saslAt, h.saslUser, why, reply)
+		return nil, false, h.failed(&h.saslAt, h.saslUser, why, reply)
 	}
-	if !done {
-		w.Challenge([]byte(base64.StdEncoding.EncodeToString(challenge)))
-		return nil
+	if done {
+		h.succeeded(&h.saslAt)
 	}
-	h.sasl = nil
-	h.succeeded(&h.saslAt)
+	return challenge, done, nil
+}
+
+// Authenticated opens the maildrop of the user the exchange named.
+func (h *session) Authenticated(w *pop3gen.Writer) error {
 	return h.open(w, h.saslUser)
 }
 
@@ -358,8 +346,8 @@ func (h *session) Capa(w *pop3gen.Writer, st pop3gen.State) error {
 		Expire:         h.srv.cfg.Expire,
 		LoginDelay:     int(time.Duration(h.srv.cfg.LoginDelay) / time.Second),
 	}
-	if info.Plaintext {
-		info.SASL = mechanisms
+	if auth {
+		info.SASL = h.Mechanisms()
 	}
 	pop3gen.WriteCapa(w, &h.conn.Session().V, &info)
 	return nil

@@ -216,6 +216,7 @@ var POP3 = Table{
 		{Name: "SASLTooLong", Text: "SASL response too long", Clauses: []string{"RFC5034-4-AUTH"}},
 		{Name: "AuthCancelled", Text: "authentication cancelled", Clauses: []string{"RFC5034-4-CANCEL"}},
 		{Name: "NotSupported", Text: "command not supported by this server", Clauses: []string{"V0012", "V0001"}},
+		{Name: "UnknownMechanism", Text: "unsupported SASL mechanism (a bare AUTH or CAPA lists those offered)", Clauses: []string{"RFC5034-4-AUTH"}},
 		{Name: "NeedAuth", Text: "command valid only after login", Clauses: []string{"C0002", "C0003"}},
 		{Name: "AlreadyAuth", Text: "command valid only before login", Clauses: []string{"RFC1939-5-TRANSACTION"}},
 		{Name: "NeedUser", Text: "PASS must follow a successful USER", Clauses: []string{"RFC1939-7-PASS"}},

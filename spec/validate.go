@@ -75,7 +75,7 @@ var (
 		"BadBase64", "SASLTooLong",
 		// The session.
 		"NotSupported", "NeedAuth", "AlreadyAuth", "NeedUser", "TLSActive", "PlaintextRefused",
-		"PlaintextDisabled", "TooManyErrors", "Autologout", "Internal", "AuthCancelled",
+		"PlaintextDisabled", "TooManyErrors", "Autologout", "Internal", "AuthCancelled", "UnknownMechanism",
 	}
 	// coreLimits are the Limit rows the core reads by name.
 	coreLimits = []string{"MaxReplyOctets", "MaxUIDOctets"}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"net"
 	"net/netip"
 	"strconv"
@@ -130,39 +129,28 @@ func (h *handler) Pass(w *pop3gen.Writer, secret []byte) error {
 }
 func (h *handler) Apop(w *pop3gen.Writer, name, digest []byte) error { return errNoAPOP }
 
-func (h *handler) Auth(w *pop3gen.Writer, mechanism, initial []byte) error {
-	if mechanism == nil {
-		w.Begin("SASL mechanisms follow")
-		w.Line("PLAIN")
-		w.End()
-		return nil
-	}
-	if !bytes.EqualFold(mechanism, []byte("PLAIN")) {
-		return errMech
-	}
-	if initial == nil {
-		w.Challenge(nil)
-		return nil
-	}
-	return h.AuthNext(w, initial, false)
+func (h *handler) Mechanisms() []string { return []string{"PLAIN"} }
+
+// Auth starts a SASL exchange; the core runs it (base64, the initial
+// response, continuations, "*").
+func (h *handler) Auth(mechanism string) (pop3gen.SASLServer, error) {
+	return plainServer{h}, nil
 }
 
-func (h *handler) AuthNext(w *pop3gen.Writer, response []byte, cancelled bool) error {
-	if cancelled {
-		return nil
+func (h *handler) Authenticated(w *pop3gen.Writer) error { return nil }
+
+// plainServer is SASL PLAIN (RFC 4616): authzid NUL authcid NUL passwd.
+type plainServer struct{ h *handler }
+
+func (p plainServer) Next(response []byte) ([]byte, bool, error) {
+	if response == nil {
+		return nil, false, nil // ask for the credentials
 	}
-	if string(response) == "=" {
-		response = nil
+	parts := bytes.Split(response, []byte{0})
+	if len(parts) != 3 || len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1]) {
+		return nil, false, errLogin
 	}
-	msg, err := base64.StdEncoding.DecodeString(string(response))
-	if err != nil {
-		return errLogin
-	}
-	parts := bytes.Split(msg, []byte{0}) // authzid NUL authcid NUL passwd (RFC 4616)
-	if len(parts) != 3 {
-		return errLogin
-	}
-	return h.login(string(parts[1]), string(parts[2]))
+	return nil, true, p.h.login(string(parts[1]), string(parts[2]))
 }
 
 func (h *handler) Stls(w *pop3gen.Writer) error { return errNoTLS }

@@ -1,0 +1,135 @@
+//go:build pop3gen_core
+
+package static
+
+import (
+	"encoding/base64"
+	"strings"
+)
+
+// SASLServer is the server side of one SASL exchange (RFC 4422), the
+// method set of github.com/emersion/go-sasl's sasl.Server, so that a
+// go-sasl server is one as it is. Next gets the client's response (nil
+// when the client sent none yet, empty for an empty one) and returns the
+// next challenge, or done. An error ends the exchange with -ERR: an *Error
+// is sent as it is, anything else as ErrInternal.
+type SASLServer interface {
+	Next(response []byte) (challenge []byte, done bool, err error)
+}
+
+// auth runs AUTH (RFC 5034 §4) for command c: a bare AUTH lists the
+// mechanisms (MS-POP3 §2.2.1, where AuthListing is on); otherwise the
+// mechanism must be one the handler lists, the handler starts the
+// exchange, and the core runs it — the initial response ("=" for an empty
+// one), base64 both ways, challenges and continuation lines, "*" cancel
+// and the line limits — and calls Authenticated when it succeeds.
+func (s *Session) auth(c Cmd, mech, initial []byte) Action {
+	if mech == nil {
+		s.w.Begin("SASL mechanisms follow")
+		for _, m := range s.h.Mechanisms() {
+			s.w.Line(m)
+		}
+		s.w.End()
+		s.stay = true // a listing logs no one in
+		return s.finish(c, nil)
+	}
+	name := strings.ToUpper(string(mech))
+	offered := false
+	for _, m := range s.h.Mechanisms() {
+		if m == name {
+			offered = true
+			break
+		}
+	}
+	if !offered {
+		if (name == "PLAIN" || name == "LOGIN") && !s.PlaintextAllowed() {
+			// A plaintext-equivalent mechanism where plaintext is not
+			// allowed: say so, as USER and PASS do (MS-STANXPOP3 V0010).
+			return s.reject(s.PlaintextRefusal())
+		}
+		return s.finish(c, ErrUnknownMechanism)
+	}
+	srv, err := s.h.Auth(name)
+	if err != nil {
+		return s.finish(c, err)
+	}
+	s.saslCmd, s.saslSrv = c, srv
+	var resp []byte
+	switch {
+	case initial == nil:
+	case len(initial) == 1 && initial[0] == '=':
+		resp = []byte{} // RFC 5034 §4: an empty initial response
+	default:
+		var ok bool
+		if resp, ok = s.decode(initial); !ok {
+			s.saslSrv = nil
+			return s.finish(c, ErrBadBase64)
+		}
+	}
+	return s.saslNext(resp)
+}
+
+// saslNext gives resp to the exchange and answers what it returns.
+func (s *Session) saslNext(resp []byte) Action {
+	c := s.saslCmd
+	challenge, done, err := s.saslSrv.Next(resp)
+	if err != nil {
+		s.saslSrv = nil
+		return s.finish(c, err)
+	}
+	if !done {
+		n := base64.StdEncoding.EncodedLen(len(challenge))
+		if cap(s.saslOut) < n {
+			s.saslOut = make([]byte, n)
+		}
+		b := s.saslOut[:n]
+		base64.StdEncoding.Encode(b, challenge)
+		s.w.Challenge(b)
+		return s.finish(c, nil) // finish sees the challenge: the exchange goes on
+	}
+	s.saslSrv = nil
+	return s.finish(c, s.h.Authenticated(s.w))
+}
+
+// saslStep handles a line inside an AUTH exchange (RFC 5034 §4): "*"
+// cancels (the server MUST answer -ERR), anything else must be base64
+// within MaxSASLOctets.
+func (s *Session) saslStep(line []byte) Action {
+	s.sasl = false
+	resp, err := CutLine(line, s.V.MaxSASLOctets, ErrSASLTooLong)
+	if err == nil && len(resp) == 1 && resp[0] == '*' {
+		err = ErrAuthCancelled
+	}
+	var decoded []byte
+	if err == nil {
+		var ok bool
+		if decoded, ok = s.decode(resp); !ok {
+			err = ErrBadBase64
+		}
+	}
+	if err != nil {
+		s.saslSrv = nil
+		return s.reject(err)
+	}
+	return s.saslNext(decoded)
+}
+
+// decode decodes base64 text into the session's buffer: the response a
+// SASLServer gets is valid only during its Next.
+func (s *Session) decode(text []byte) ([]byte, bool) {
+	if !ValidBase64(text) {
+		return nil, false
+	}
+	if len(text) == 0 {
+		return []byte{}, true // an empty response, not none
+	}
+	n := base64.StdEncoding.DecodedLen(len(text))
+	if cap(s.saslBuf) < n {
+		s.saslBuf = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode(s.saslBuf[:n], text)
+	if err != nil {
+		return nil, false
+	}
+	return s.saslBuf[:n], true
+}
