@@ -40,9 +40,13 @@ func TestCoversRecords(t *testing.T) {
 // TestCoversRefusesUnknownIDs: a typo in an id fails the test that
 // declares it.
 func TestCoversRefusesUnknownIDs(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(Env, dir)
 	ft := &fakeT{TB: t}
 	Covers(ft, "RFC1939-5-LIS")
 	assert.True(t, ft.failed)
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	assert.Empty(t, files, "an unknown id is not recorded")
 }
 
 type fakeT struct {
