@@ -87,9 +87,11 @@ func conformance(t *spec.Table, refs Coverage) string {
 	} else {
 		fmt.Fprintf(&b, "%d clauses.\n\n", len(t.Clauses))
 	}
-	b.WriteString("## Variations by profile\n\n| variation | " + strings.Join(profiles, " | ") + " | clauses |\n|---|" + strings.Repeat("---|", len(profiles)) + "---|\n")
+	b.WriteString("## Variations by profile\n\n")
+	b.WriteString("The layer is the part of a server that honours the variation: the generated\ncore's lexer, session or runtime, or the store — the backend, which must\napply it itself (the core only carries the value, through the connection's\nvariations).\n\n")
+	b.WriteString("| variation | layer | " + strings.Join(profiles, " | ") + " | clauses |\n|---|---|" + strings.Repeat("---|", len(profiles)) + "---|\n")
 	for _, v := range t.Variations {
-		fmt.Fprintf(&b, "| `%s` |", v.Name)
+		fmt.Fprintf(&b, "| `%s` | %s |", v.Name, v.Layer)
 		for _, p := range profiles {
 			fmt.Fprintf(&b, " %s |", v.Profile[p])
 		}

@@ -175,7 +175,7 @@ func TestGenerateExtendedTable(t *testing.T) {
 	tab := spec.POP3.Clone()
 	tab.AddProfile(spec.Profile{Name: "mysite", Doc: "Exchange 2010 with XHLO."}, spec.Exchange2010)
 	tab.Variations = append(tab.Variations, spec.Variation{Name: "Hello", Kind: spec.Bool,
-		Profile: tab.Everywhere("false"), Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Offer XHLO."})
+		Profile: tab.Everywhere("false"), Layer: spec.SessionLayer, Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Offer XHLO."})
 	tab.Variation("Hello").Profile["mysite"] = "true"
 	tab.Capabilities = append(tab.Capabilities, spec.Capability{Tag: "XHLO", When: "Hello",
 		Clauses: []string{"RFC2449-5-CAPA"}, Doc: "The XHLO command."})
@@ -256,7 +256,7 @@ func TestGeneratedNamesCollide(t *testing.T) {
 		want   string
 	}{
 		{"variation named like a method of Variations", func(t *spec.Table) {
-			t.Variations = append(t.Variations, spec.Variation{Name: "Check", Kind: spec.Bool, Profile: t.Everywhere("true"),
+			t.Variations = append(t.Variations, spec.Variation{Name: "Check", Kind: spec.Bool, Profile: t.Everywhere("true"), Layer: spec.StoreLayer,
 				Clauses: []string{"V0001"}, Doc: "x"})
 		}, "Variations.Check is both a field (in variations.go) and a method (in variations.go)"},
 		{"limit named like a generated function", func(t *spec.Table) {

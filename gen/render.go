@@ -528,7 +528,8 @@ func (g *gen) variations() *jen.File {
 	// The struct.
 	var fields []jen.Code
 	for _, v := range g.t.Variations {
-		fields = append(fields, jen.Comment(v.Name+": "+v.Doc), jen.Comment(provenance(v.Name, v.Clauses)), jen.Id(v.Name).Add(goType(v)))
+		fields = append(fields, jen.Comment(v.Name+": "+v.Doc), jen.Comment("Honoured by: "+g.honouredBy(v.Layer)),
+			jen.Comment(provenance(v.Name, v.Clauses)), jen.Id(v.Name).Add(goType(v)))
 	}
 	var ctors []string
 	for _, p := range g.t.Profiles {
@@ -616,6 +617,7 @@ is refused with an error that names the variation and the range.`)
 		jen.Id("Min").Op(",").Id("Max").Int64().Comment("range of octets, counts and durations (nanoseconds)"),
 		jen.Id("Zero").Bool().Comment("0 (no limit) is allowed besides the range"),
 		jen.Id("Profiles").Index().String().Comment("the value under each profile, in the order of ProfileNames"),
+		jen.Id("Layer").String().Comment("who honours it: lexer, session, runtime or store (the backend)"),
 		jen.Id("Clauses").Index().String(),
 		jen.Id("Doc").String(),
 	)
@@ -636,12 +638,27 @@ is refused with an error that names the variation and the range.`)
 		if v.Zero {
 			row = append(row, jen.Id("Zero").Op(":").True())
 		}
-		row = append(row, jen.Id("Profiles").Op(":").Add(strs(pv)), jen.Id("Clauses").Op(":").Add(strs(v.Clauses)), jen.Id("Doc").Op(":").Lit(v.Doc))
+		row = append(row, jen.Id("Profiles").Op(":").Add(strs(pv)), jen.Id("Layer").Op(":").Lit(v.Layer.String()), jen.Id("Clauses").Op(":").Add(strs(v.Clauses)), jen.Id("Doc").Op(":").Lit(v.Doc))
 		rows = append(rows, jen.Values(row...))
 	}
 	comment(f, "VariationTable lists every variation, in spec order.")
 	f.Var().Id("VariationTable").Op("=").Index().Id("VariationInfo").Add(perLine(rows))
 	return f
+}
+
+// honouredBy says in words which part of a server honours a variation of
+// layer l, for the go doc of its Variations field.
+func (g *gen) honouredBy(l spec.VariationLayer) string {
+	switch l {
+	case spec.LexerLayer:
+		return "the lexer (Command.Parse), as it reads the command line."
+	case spec.SessionLayer:
+		return "the session (Session), around the backend's handler."
+	case spec.RuntimeLayer:
+		return "the runtime (Server), on the connection."
+	default:
+		return "the store — the backend must apply it; " + g.pkg + " only carries it."
+	}
 }
 
 func enumID(v spec.Variation, val string) string { return spec.EnumConst(v, val) }

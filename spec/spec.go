@@ -178,8 +178,36 @@ type Variation struct {
 	// Profile gives the value under each profile, by profile name; the
 	// value is written as --set would take it.
 	Profile map[string]string
+	// Layer is the part of a server that honours the variation; Validate
+	// requires one. A StoreLayer variation is only carried by the core:
+	// the backend must apply it, and its Doc should say so.
+	Layer   VariationLayer
 	Clauses []string
 	Doc     string
+}
+
+// VariationLayer is the part of a server that honours a variation. The
+// lexer, the session and the runtime are parts of the generated core (the
+// Core layer of the clauses); the store is the backend behind it.
+type VariationLayer uint8
+
+// The layers that honour variations.
+const (
+	LexerLayer   VariationLayer = iota + 1 // the generated lexer (Command.Parse): how a command line is read
+	SessionLayer                           // the generated session: guards, replies and state, around the backend's handler
+	RuntimeLayer                           // the generated runtime (Server): the connection, its timers and greeting
+	StoreLayer                             // the backend: the core only carries the value, the backend must apply it
+)
+
+var layerNames = [...]string{LexerLayer: "lexer", SessionLayer: "session", RuntimeLayer: "runtime", StoreLayer: "store"}
+
+// String returns the layer's name as the generated docs print it: lexer,
+// session, runtime or store; "" for a layer that is not one of them.
+func (l VariationLayer) String() string {
+	if int(l) < len(layerNames) {
+		return layerNames[l]
+	}
+	return ""
 }
 
 // Profile is a named set of variation values.

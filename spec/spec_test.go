@@ -75,6 +75,51 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	assert.True(t, strings.HasPrefix(err.Error(), "the spec table is inconsistent (3 problems):\n\t"))
 }
 
+// TestValidateVariationLayer: every variation says which layer honours it,
+// one of the four, and the truth: the layer the core's own code honours it
+// in, never the store for one the core consults, and the store for one it
+// never consults.
+func TestValidateVariationLayer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		break_ func(*Table)
+		want   string
+	}{
+		{"no layer", func(t *Table) { t.Variation("ExactSizes").Layer = 0 },
+			`variation "ExactSizes" (row 7): layer is not set`},
+		{"unknown layer", func(t *Table) { t.Variation("ExactSizes").Layer = StoreLayer + 1 },
+			`variation "ExactSizes" (row 7): layer 5 is not one of LexerLayer, SessionLayer, RuntimeLayer, StoreLayer`},
+		{"core variation in the wrong core layer", func(t *Table) { t.Variation("AuthTimeout").Layer = LexerLayer },
+			`variation "AuthTimeout": the runtime honours it, the table says the lexer`},
+		{"core variation left to the store", func(t *Table) { t.Variation("SpaceRuns").Layer = StoreLayer },
+			`variation "SpaceRuns" (row 2): layer is StoreLayer, but the core consults it`},
+		{"a command's switch left to the store", func(t *Table) { t.Variation("LANG").Layer = StoreLayer },
+			`variation "LANG" (row 20): layer is StoreLayer, but the core consults it`},
+		{"store variation claimed by the core", func(t *Table) { t.Variation("UIDLFormat").Layer = SessionLayer },
+			`variation "UIDLFormat" (row 21): layer is session, but nothing in the core consults it`},
+		{"added variation without a layer", func(t *Table) {
+			t.Variations = append(t.Variations, Variation{Name: "Mine", Kind: Bool, Profile: t.Everywhere("true"),
+				Clauses: []string{"V0001"}, Doc: "x"})
+		}, `variation "Mine" (row 24): layer is not set`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := POP3.Clone()
+			tc.break_(&c)
+			err := Validate(&c)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	// A variation only the backend reads is valid as a store one.
+	c := POP3.Clone()
+	c.Variations = append(c.Variations, Variation{Name: "Mine", Kind: Bool, Profile: c.Everywhere("true"),
+		Layer: StoreLayer, Clauses: []string{"V0001"}, Doc: "x"})
+	assert.NoError(t, Validate(&c))
+	for l, want := range map[VariationLayer]string{0: "", LexerLayer: "lexer", SessionLayer: "session", RuntimeLayer: "runtime", StoreLayer: "store", StoreLayer + 1: ""} {
+		assert.Equal(t, want, l.String())
+	}
+}
+
 // TestProfileFunc: the Go names of profiles.
 func TestProfileFunc(t *testing.T) {
 	for name, want := range map[string]string{"rfc1939": "RFC1939", "exchange2010": "Exchange2010", "my-site": "MySite"} {

@@ -38,27 +38,28 @@ func (t *Table) Validate() error { return Validate(t) }
 // these lists cover every name the static code uses.
 var (
 	// coreVariations are the variations the core consults, with the kind it
-	// reads them as.
+	// reads them as and the layer of the core that honours them.
 	coreVariations = []struct {
-		name string
-		kind Kind
+		name  string
+		kind  Kind
+		layer VariationLayer
 	}{
-		{"LenientSeparators", Bool},
-		{"SpaceRuns", Bool},
-		{"MaxArgOctets", Octets},
-		{"MaxCommandOctets", Octets},
-		{"UserAlwaysOK", Bool},
-		{"PlaintextAuth", Enum},
-		{"PassKeepsSpaces", Bool},
-		{"AuthListing", Bool},
-		{"UnauthTimeout", Duration},
-		{"AuthTimeout", Duration},
-		{"TimeoutNotice", Bool},
-		{"InformativeErrors", Bool},
-		{"UTF8", Bool},
-		{"MaxSASLOctets", Octets},
-		{"MaxBadCommands", Count},
-		{"APOP", Bool}, // the runtime's greeting carries a timestamp where it is on
+		{"LenientSeparators", Bool, LexerLayer},
+		{"SpaceRuns", Bool, LexerLayer},
+		{"MaxArgOctets", Octets, LexerLayer},
+		{"MaxCommandOctets", Octets, LexerLayer},
+		{"UserAlwaysOK", Bool, SessionLayer},
+		{"PlaintextAuth", Enum, SessionLayer},
+		{"PassKeepsSpaces", Bool, LexerLayer},
+		{"AuthListing", Bool, SessionLayer}, // the lexer lets a bare AUTH through; the session lists
+		{"UnauthTimeout", Duration, RuntimeLayer},
+		{"AuthTimeout", Duration, RuntimeLayer},
+		{"TimeoutNotice", Bool, RuntimeLayer},
+		{"InformativeErrors", Bool, SessionLayer},
+		{"UTF8", Bool, SessionLayer},
+		{"MaxSASLOctets", Octets, SessionLayer},
+		{"MaxBadCommands", Count, SessionLayer},
+		{"APOP", Bool, SessionLayer}, // and the runtime's greeting carries a timestamp where it is on
 	}
 	// plaintextValues are the values of PlaintextAuth the core understands.
 	plaintextValues = []string{"always", "secure", "never"}
@@ -99,6 +100,7 @@ func Validate(t *Table) error {
 	v.respCodes()
 	v.errorRows()
 	v.limits()
+	v.layers()
 	if len(v.errs) == 0 {
 		return nil
 	}
@@ -322,6 +324,12 @@ func (v *validator) variations() {
 		if x.Doc == "" {
 			v.bad(row, "doc is required")
 		}
+		switch {
+		case x.Layer == 0:
+			v.bad(row, "layer is not set (LexerLayer, SessionLayer, RuntimeLayer or StoreLayer)")
+		case x.Layer.String() == "":
+			v.bad(row, "layer %d is not one of LexerLayer, SessionLayer, RuntimeLayer, StoreLayer", x.Layer)
+		}
 		if x.Kind < Bool || x.Kind > Enum {
 			v.bad(row, "kind is not set")
 			continue
@@ -376,10 +384,42 @@ func (v *validator) variations() {
 			v.errs = append(v.errs, fmt.Errorf("variation %q: the core consults it, but the table does not define it", c.name))
 		case x.Kind != c.kind:
 			v.errs = append(v.errs, fmt.Errorf("variation %q: the core reads it as kind %d, the table says %d", c.name, c.kind, x.Kind))
+		case x.Layer != 0 && x.Layer != c.layer:
+			v.errs = append(v.errs, fmt.Errorf("variation %q: the %s honours it, the table says the %s", c.name, c.layer, x.Layer))
 		}
 	}
 	if x, ok := v.vars["PlaintextAuth"]; ok && !slices.Equal(x.Values, plaintextValues) {
 		v.errs = append(v.errs, fmt.Errorf("variation %q: values must be %v, in that order", "PlaintextAuth", plaintextValues))
+	}
+}
+
+// layers checks that a variation's layer says who really honours it: one
+// the core consults (by name, or through a command or capability row) is
+// honoured by the lexer, the session or the runtime, and one it never
+// consults can only be honoured by the store.
+func (v *validator) layers() {
+	consulted := map[string]bool{}
+	for _, c := range coreVariations {
+		consulted[c.name] = true
+	}
+	for _, c := range v.t.Commands {
+		for _, name := range []string{c.EnabledBy, c.AlwaysOKWhen, c.AfterAnyWhen, c.IgnoresArgsWhen} {
+			consulted[name] = true
+		}
+	}
+	for _, c := range v.t.Capabilities {
+		consulted[c.When] = true
+	}
+	for i, x := range v.t.Variations {
+		row := fmt.Sprintf("variation %q (row %d)", x.Name, i+1)
+		switch {
+		case x.Layer.String() == "":
+			// Reported with the row.
+		case consulted[x.Name] && x.Layer == StoreLayer:
+			v.bad(row, "layer is StoreLayer, but the core consults it (a command, a capability or the core's own code)")
+		case !consulted[x.Name] && x.Layer != StoreLayer:
+			v.bad(row, "layer is %s, but nothing in the core consults it: only the store can honour it (StoreLayer)", x.Layer)
+		}
 	}
 }
 

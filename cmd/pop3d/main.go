@@ -312,14 +312,15 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 // profiles prints every variation with each profile's value.
 func profiles(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "VARIATION\t%s\tCLAUSES\n", strings.Join(pop3gen.ProfileNames, "\t"))
+	fmt.Fprintf(tw, "VARIATION\tLAYER\t%s\tCLAUSES\n", strings.Join(pop3gen.ProfileNames, "\t"))
 	for _, v := range pop3gen.VariationTable {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, strings.Join(v.Profiles, "\t"), strings.Join(v.Clauses, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Name, v.Layer, strings.Join(v.Profiles, "\t"), strings.Join(v.Clauses, " "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\ndefault profile: %s (aliases: rfc = rfc1939, exchange = exchange2010)\nchange one with: pop3d serve --set NAME=VALUE\n", pop3gen.DefaultProfile)
+	fmt.Fprintf(w, "layer: what honours it — the core's lexer, session or runtime, or the store (pop3d's Maildir store and logins)\n")
 	return nil
 }
 

@@ -151,13 +151,17 @@ func TestServeErrors(t *testing.T) {
 	}
 }
 
-// TestProfilesCommand prints every variation with each profile's value.
+// TestProfilesCommand prints every variation with the layer that honours
+// it and each profile's value.
 func TestProfilesCommand(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"profiles"}, nil, &out, &out))
+	assert.Regexp(t, `^VARIATION\s+LAYER\s+rfc1939\s`, out.String())
 	for _, v := range pop3gen.VariationTable {
-		assert.Regexp(t, "(?m)^"+v.Name+`\s+`+regexp.QuoteMeta(v.Profiles[0])+`\s+`, out.String())
+		require.NotEmpty(t, v.Layer, v.Name)
+		assert.Regexp(t, "(?m)^"+v.Name+`\s+`+v.Layer+`\s+`+regexp.QuoteMeta(v.Profiles[0])+`\s+`, out.String())
 	}
+	assert.Regexp(t, `(?m)^MaildropAccess\s+store\s`, out.String())
 	assert.Contains(t, out.String(), "rfc1939")
 	assert.Contains(t, out.String(), "exchange2010")
 }
