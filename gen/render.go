@@ -341,7 +341,7 @@ must be copied to be kept.`)
 	)
 
 	// Parse: one switch on a perfect hash of the keyword packed and folded
-	// by Keyword (dense, so the compiler makes it a jump table); each case
+	// by packKeyword (dense, so the compiler makes it a jump table); each case
 	// checks the whole key and reads the arguments with the builder of its
 	// grammar.
 	keys := make([]uint32, len(g.t.Commands))
@@ -373,35 +373,35 @@ must be copied to be kept.`)
 		}
 		body := []jen.Code{
 			jen.Comment(strconv.Quote(strings.ToLower(c.Name)) + " " + provenance(c.Name, c.Clauses)),
-			jen.If(cond).Block(jen.Return(jen.Id("Unknown").Call(jen.Id("line")))),
+			jen.If(cond).Block(jen.Return(jen.Id("unknownLine").Call(jen.Id("line")))),
 			jen.Id("c").Dot("Cmd").Op("=").Id(cmdID(c.Name)),
 		}
 		body = append(body, g.argBuilder(c)...)
 		cases = append(cases, jen.Case(jen.Lit(int(sl.h))).Block(body...))
 	}
-	cases = append(cases, jen.Default().Block(jen.Return(jen.Id("Unknown").Call(jen.Id("line")))))
+	cases = append(cases, jen.Default().Block(jen.Return(jen.Id("unknownLine").Call(jen.Id("line")))))
 	comment(f, `Parse reads one command line into c under the variations v and the
 session modes m. The line may end in CRLF, a bare LF or nothing. Parse is
 total: any bytes give a Command or an *Error, never a panic, and it never
 allocates. The Command's slices alias line. On an error c.Cmd may hold the
 command whose arguments were wrong.
 
-The switch is on a perfect hash of the keyword as Keyword packs it (a
-3-octet keyword has a zero top byte, a 4-octet one does not, so the two
-never collide); the generator chose the multiplier so that no two keywords
-share a case.`)
+The switch is on a perfect hash of the keyword packed into a word, one
+octet a byte, letters folded to lower case (a 3-octet keyword has a zero
+top byte, a 4-octet one does not, so the two never collide); the generator
+chose the multiplier so that no two keywords share a case.`)
 	f.Func().Params(jen.Id("c").Op("*").Id("Command")).Id("Parse").Params(jen.Id("line").Index().Byte(), jen.Id("v").Op("*").Id("Variations"), jen.Id("m").Id("Mode")).Params(jen.Id("err").Op("*").Id("Error")).Block(
 		jen.Op("*").Id("c").Op("=").Id("Command").Values(),
 		jen.List(jen.Id("line"), jen.Id("err")).Op("=").Id("CutLine").Call(jen.Id("line"), jen.Id("v").Dot("MaxCommandOctets"), jen.Id("ErrLineTooLong")),
 		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("err"))),
-		jen.Id("o").Op(":=").Id("LexOptions").Values(
+		jen.Id("o").Op(":=").Id("lexOptions").Values(
 			jen.Id("Lenient").Op(":").Id("v").Dot("LenientSeparators"),
 			jen.Id("Runs").Op(":").Id("v").Dot("SpaceRuns"),
 			jen.Id("MaxArg").Op(":").Id("v").Dot("MaxArgOctets"),
 			jen.Id("EightBit").Op(":").Id("v").Dot("UTF8").Op("||").Id("m").Op("&").Id("ModeUTF8").Op("!=").Lit(0),
 		),
 		jen.If(jen.Id("line").Op("=").Id("o").Dot("TrimLeft").Call(jen.Id("line")), jen.Len(jen.Id("line")).Op("==").Lit(0)).Block(jen.Return(jen.Id("ErrEmptyLine"))),
-		jen.List(jen.Id("key"), jen.Id("n")).Op(":=").Id("Keyword").Call(jen.Id("line")),
+		jen.List(jen.Id("key"), jen.Id("n")).Op(":=").Id("packKeyword").Call(jen.Id("line")),
 		jen.Id("rest").Op(":=").Id("line").Index(jen.Id("n").Op(":")),
 		jen.Switch(jen.Id("key").Op("*").Op(fmt.Sprintf("0x%08x", mul)).Op(">>").Lit(int(shift))).Block(cases...),
 		jen.Return(jen.Id("err")),
@@ -429,29 +429,29 @@ func (g *gen) argBuilder(c spec.Command) []jen.Code {
 	case spec.MsgNum:
 		body = []jen.Code{
 			jen.Var().Id("ok").Bool(),
-			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("ok")).Op("=").Id("MsgNumFast").Call(rest), jen.Op("!").Id("ok")).Block(
+			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("ok")).Op("=").Id("msgNumFast").Call(rest), jen.Op("!").Id("ok")).Block(
 				jen.Var().Id("a").Index().Byte(),
 				jen.If(jen.List(jen.Id("a"), jen.Id("err")).Op("=").Add(o).Dot("One").Call(rest, jen.False()), jen.Id("err").Op("==").Nil()).Block(
-					jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a"))),
+					jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("parseMsgNum").Call(jen.Id("a"))),
 			),
 		}
 	case spec.OptMsgNum:
 		body = []jen.Code{
 			jen.Var().Id("ok").Bool(),
-			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("ok")).Op("=").Id("MsgNumFast").Call(rest), jen.Op("!").Id("ok").Op("&&").Len(rest).Op("!=").Lit(0)).Block(
+			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("ok")).Op("=").Id("msgNumFast").Call(rest), jen.Op("!").Id("ok").Op("&&").Len(rest).Op("!=").Lit(0)).Block(
 				jen.Var().Id("a").Index().Byte(),
 				jen.If(jen.List(jen.Id("a"), jen.Id("err")).Op("=").Add(o).Dot("Opt").Call(rest), jen.Id("err").Op("==").Nil().Op("&&").Id("a").Op("!=").Nil()).Block(
-					jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a"))),
+					jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("parseMsgNum").Call(jen.Id("a"))),
 			),
 		}
 	case spec.MsgNumCount:
 		body = []jen.Code{
 			jen.Var().Id("ok").Bool(),
-			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("c").Dot("Count"), jen.Id("ok")).Op("=").Id("TwoNumFast").Call(rest), jen.Op("!").Id("ok")).Block(
+			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("c").Dot("Count"), jen.Id("ok")).Op("=").Id("twoNumFast").Call(rest), jen.Op("!").Id("ok")).Block(
 				jen.Var().List(jen.Id("a"), jen.Id("b")).Index().Byte(),
 				jen.If(jen.List(jen.Id("a"), jen.Id("b"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, jen.False(), jen.False()), jen.Id("err").Op("==").Nil()).Block(
-					jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("ParseMsgNum").Call(jen.Id("a")), jen.Id("err").Op("==").Nil()).Block(
-						jen.List(jen.Id("c").Dot("Count"), jen.Id("err")).Op("=").Id("ParseCount").Call(jen.Id("b")))),
+					jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("parseMsgNum").Call(jen.Id("a")), jen.Id("err").Op("==").Nil()).Block(
+						jen.List(jen.Id("c").Dot("Count"), jen.Id("err")).Op("=").Id("parseCount").Call(jen.Id("b")))),
 			),
 		}
 	case spec.Word:
@@ -472,7 +472,7 @@ func (g *gen) argBuilder(c spec.Command) []jen.Code {
 	case spec.NameDigest:
 		body = []jen.Code{
 			jen.If(jen.List(jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, eight, jen.False()),
-				jen.Id("err").Op("==").Nil().Op("&&").Op("!").Id("ValidDigest").Call(jen.Id("c").Dot("Arg2"))).Block(
+				jen.Id("err").Op("==").Nil().Op("&&").Op("!").Id("validDigest").Call(jen.Id("c").Dot("Arg2"))).Block(
 				jen.Id("err").Op("=").Id("ErrBadDigest")),
 		}
 	case spec.Mechanism:
@@ -483,7 +483,7 @@ func (g *gen) argBuilder(c spec.Command) []jen.Code {
 					jen.Comment("MS-POP3 §2.2.1: a bare AUTH, or \"AUTH \" (even where separators are strict), lists the mechanisms."),
 					jen.List(jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"), jen.Id("err")).Op("=").List(jen.Nil(), jen.Nil(), jen.Nil())),
 				jen.Case(jen.Id("err").Op("!=").Nil()).Block(),
-				jen.Case(jen.Op("!").Id("ValidMechanism").Call(jen.Id("c").Dot("Arg1"))).Block(jen.Id("err").Op("=").Id("ErrBadMechanism")),
+				jen.Case(jen.Op("!").Id("validMechanism").Call(jen.Id("c").Dot("Arg1"))).Block(jen.Id("err").Op("=").Id("ErrBadMechanism")),
 				jen.Case(jen.Id("c").Dot("Arg2").Op("!=").Nil().Op("&&").Op("!").Id("validInitial").Call(jen.Id("c").Dot("Arg2"))).Block(
 					jen.Comment("RFC 5034 §4: base64, or \"=\" for an empty response."),
 					jen.Id("err").Op("=").Id("ErrBadBase64")),

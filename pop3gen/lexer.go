@@ -35,49 +35,49 @@ const (
 // allocates. The Command's slices alias line. On an error c.Cmd may hold the
 // command whose arguments were wrong.
 //
-// The switch is on a perfect hash of the keyword as Keyword packs it (a
-// 3-octet keyword has a zero top byte, a 4-octet one does not, so the two
-// never collide); the generator chose the multiplier so that no two keywords
-// share a case.
+// The switch is on a perfect hash of the keyword packed into a word, one
+// octet a byte, letters folded to lower case (a 3-octet keyword has a zero
+// top byte, a 4-octet one does not, so the two never collide); the generator
+// chose the multiplier so that no two keywords share a case.
 func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	*c = Command{}
 	line, err = CutLine(line, v.MaxCommandOctets, ErrLineTooLong)
 	if err != nil {
 		return err
 	}
-	o := LexOptions{Lenient: v.LenientSeparators, Runs: v.SpaceRuns, MaxArg: v.MaxArgOctets, EightBit: v.UTF8 || m&ModeUTF8 != 0}
+	o := lexOptions{Lenient: v.LenientSeparators, Runs: v.SpaceRuns, MaxArg: v.MaxArgOctets, EightBit: v.UTF8 || m&ModeUTF8 != 0}
 	if line = o.TrimLeft(line); len(line) == 0 {
 		return ErrEmptyLine
 	}
-	key, n := Keyword(line)
+	key, n := packKeyword(line)
 	rest := line[n:]
 	switch key * 0x9e3779b5 >> 26 {
 	case 3:
 		// "uidl" spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
 		if key != 0x7569646c {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdUIDL
 		var ok bool
-		if c.Msg, ok = MsgNumFast(rest); !ok && len(rest) != 0 {
+		if c.Msg, ok = msgNumFast(rest); !ok && len(rest) != 0 {
 			var a []byte
 			if a, err = o.Opt(rest); err == nil && a != nil {
-				c.Msg, err = ParseMsgNum(a)
+				c.Msg, err = parseMsgNum(a)
 			}
 		}
 	case 6:
 		// "apop" spec: APOP — RFC1939-7-APOP, V0012
 		if key != 0x61706f70 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdAPOP
-		if c.Arg1, c.Arg2, err = o.Two(rest, o.EightBit, false); err == nil && !ValidDigest(c.Arg2) {
+		if c.Arg1, c.Arg2, err = o.Two(rest, o.EightBit, false); err == nil && !validDigest(c.Arg2) {
 			err = ErrBadDigest
 		}
 	case 10:
 		// "stat" spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
 		if key != 0x73746174 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdSTAT
 		o.IgnoreExtra = v.IgnoreExtraArgs // arguments are checked, then dropped
@@ -85,20 +85,20 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	case 13:
 		// "retr" spec: RETR — RFC1939-5-RETR, C0011
 		if key != 0x72657472 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdRETR
 		var ok bool
-		if c.Msg, ok = MsgNumFast(rest); !ok {
+		if c.Msg, ok = msgNumFast(rest); !ok {
 			var a []byte
 			if a, err = o.One(rest, false); err == nil {
-				c.Msg, err = ParseMsgNum(a)
+				c.Msg, err = parseMsgNum(a)
 			}
 		}
 	case 19:
 		// "pass" spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
 		if key != 0x70617373 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdPASS
 		if v.PassKeepsSpaces {
@@ -110,7 +110,7 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	case 21:
 		// "capa" spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
 		if key != 0x63617061 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdCAPA
 		o.IgnoreExtra = v.IgnoreExtraArgs // arguments are checked, then dropped
@@ -118,42 +118,42 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	case 27:
 		// "top" spec: TOP — RFC1939-7-TOP, V0007, C0006
 		if key != 0x00746f70 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdTOP
 		var ok bool
-		if c.Msg, c.Count, ok = TwoNumFast(rest); !ok {
+		if c.Msg, c.Count, ok = twoNumFast(rest); !ok {
 			var a, b []byte
 			if a, b, err = o.Two(rest, false, false); err == nil {
-				if c.Msg, err = ParseMsgNum(a); err == nil {
-					c.Count, err = ParseCount(b)
+				if c.Msg, err = parseMsgNum(a); err == nil {
+					c.Count, err = parseCount(b)
 				}
 			}
 		}
 	case 34:
 		// "dele" spec: DELE — RFC1939-5-DELE
 		if key != 0x64656c65 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdDELE
 		var ok bool
-		if c.Msg, ok = MsgNumFast(rest); !ok {
+		if c.Msg, ok = msgNumFast(rest); !ok {
 			var a []byte
 			if a, err = o.One(rest, false); err == nil {
-				c.Msg, err = ParseMsgNum(a)
+				c.Msg, err = parseMsgNum(a)
 			}
 		}
 	case 37:
 		// "utf8" spec: UTF8 — RFC6856-2-UTF8
 		if key != 0x75746638 || line[3] != byte(0x38) {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdUTF8
 		err = o.None(rest)
 	case 39:
 		// "auth" spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
 		if key != 0x61757468 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdAUTH
 		o.MaxArg = 0 // bounded by the command length only
@@ -163,7 +163,7 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 			// MS-POP3 §2.2.1: a bare AUTH, or "AUTH " (even where separators are strict), lists the mechanisms.
 			c.Arg1, c.Arg2, err = nil, nil, nil
 		case err != nil:
-		case !ValidMechanism(c.Arg1):
+		case !validMechanism(c.Arg1):
 			err = ErrBadMechanism
 		case c.Arg2 != nil && !validInitial(c.Arg2):
 			// RFC 5034 §4: base64, or "=" for an empty response.
@@ -172,7 +172,7 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	case 47:
 		// "user" spec: USER — RFC1939-7-USER, V0008, V0009, V0010
 		if key != 0x75736572 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdUSER
 		var ok bool
@@ -182,7 +182,7 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	case 52:
 		// "noop" spec: NOOP — RFC1939-5-NOOP, RFC1122-1.2.2
 		if key != 0x6e6f6f70 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdNOOP
 		o.IgnoreExtra = v.IgnoreExtraArgs // arguments are checked, then dropped
@@ -190,7 +190,7 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	case 54:
 		// "rset" spec: RSET — RFC1939-5-RSET, RFC1122-1.2.2
 		if key != 0x72736574 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdRSET
 		o.IgnoreExtra = v.IgnoreExtraArgs // arguments are checked, then dropped
@@ -198,39 +198,39 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	case 57:
 		// "list" spec: LIST — RFC1939-5-LIST, MS-2.1.5, V0005
 		if key != 0x6c697374 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdLIST
 		var ok bool
-		if c.Msg, ok = MsgNumFast(rest); !ok && len(rest) != 0 {
+		if c.Msg, ok = msgNumFast(rest); !ok && len(rest) != 0 {
 			var a []byte
 			if a, err = o.Opt(rest); err == nil && a != nil {
-				c.Msg, err = ParseMsgNum(a)
+				c.Msg, err = parseMsgNum(a)
 			}
 		}
 	case 59:
 		// "stls" spec: STLS — RFC2595-4-STLS
 		if key != 0x73746c73 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdSTLS
 		err = o.None(rest)
 	case 61:
 		// "quit" spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
 		if key != 0x71756974 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdQUIT
 		err = o.None(rest)
 	case 62:
 		// "lang" spec: LANG — RFC6856-3-LANG
 		if key != 0x6c616e67 {
-			return Unknown(line)
+			return unknownLine(line)
 		}
 		c.Cmd = CmdLANG
 		c.Arg1, err = o.Opt(rest)
 	default:
-		return Unknown(line)
+		return unknownLine(line)
 	}
 	return err
 }

@@ -8,8 +8,8 @@ import "encoding/binary"
 // line they are given and never copy or allocate: the slices are valid
 // only as long as the caller's line buffer is.
 
-// LexOptions are the variations the scanners honour.
-type LexOptions struct {
+// lexOptions are the variations the scanners honour.
+type lexOptions struct {
 	// Lenient accepts runs of SPACE and TAB as separators and ignores
 	// them around the arguments (MS-STANXPOP3 §2.1.1); otherwise exactly
 	// one SPACE separates (RFC 1939 §3).
@@ -35,7 +35,7 @@ type LexOptions struct {
 // the line with its CRLF; a line without one is counted as if it had it.
 // CutLine looks at no more than the last two octets, so a line of any size
 // costs the same to refuse. The octets are checked as the arguments are
-// read (or by Unknown), so that each is looked at once.
+// read (or by unknownLine), so that each is looked at once.
 func CutLine(line []byte, max int, tooLong *Error) ([]byte, *Error) {
 	n := len(line)
 	switch {
@@ -60,10 +60,10 @@ func badOctet(c byte) *Error {
 	return ErrBadByte
 }
 
-// Unknown returns the error for a line whose keyword matched no command:
+// unknownLine returns the error for a line whose keyword matched no command:
 // the octet error if the line holds a control character, LF, CR or DEL,
 // else ErrUnknownCommand.
-func Unknown(line []byte) *Error {
+func unknownLine(line []byte) *Error {
 	for _, c := range line {
 		if c < 0x20 && c != '\t' || c == 0x7f {
 			return badOctet(c)
@@ -73,7 +73,7 @@ func Unknown(line []byte) *Error {
 }
 
 // TrimLeft skips the SPACE and TAB before the keyword under Lenient.
-func (o *LexOptions) TrimLeft(line []byte) []byte {
+func (o *lexOptions) TrimLeft(line []byte) []byte {
 	if o.Lenient {
 		for len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
 			line = line[1:]
@@ -82,13 +82,13 @@ func (o *LexOptions) TrimLeft(line []byte) []byte {
 	return line
 }
 
-// Keyword returns the keyword at the start of line packed into a word, one
+// packKeyword returns the keyword at the start of line packed into a word, one
 // octet per byte, with every octet ORed with 0x20 (which lower-cases
 // letters), and its length, 3 or 4; or 0, 0 when the line does not start
 // with a word of 3 or 4 octets. A folded key matches a keyword's key only
 // for that keyword's letters in either case; octets that are not letters
 // (the 8 of UTF8) must still be compared exactly.
-func Keyword(line []byte) (key uint32, n int) {
+func packKeyword(line []byte) (key uint32, n int) {
 	if len(line) >= 4 && !isSep[line[3]] && (len(line) == 4 || isSep[line[4]]) {
 		return binary.BigEndian.Uint32(line) | 0x20202020, 4
 	}
@@ -100,11 +100,11 @@ func Keyword(line []byte) (key uint32, n int) {
 
 // isSep marks the octets that may end a keyword: SPACE and TAB (TAB is
 // refused later where separators are strict). A table indexed by a byte
-// needs no bounds check, which keeps Keyword small enough to inline.
+// needs no bounds check, which keeps packKeyword small enough to inline.
 var isSep = [256]bool{' ': true, '\t': true}
 
 // isSep reports whether c separates arguments under o.
-func (o *LexOptions) isSep(c byte) bool { return c == ' ' || o.Lenient && c == '\t' }
+func (o *lexOptions) isSep(c byte) bool { return c == ' ' || o.Lenient && c == '\t' }
 
 // Fields splits rest (what follows the keyword) into at most len(dst)
 // arguments and returns how many it found. More arguments than that give
@@ -114,7 +114,7 @@ func (o *LexOptions) isSep(c byte) bool { return c == ' ' || o.Lenient && c == '
 // trailing SPACEs are ignored; under Lenient the same holds for runs of
 // SPACE and TAB. Every argument is checked against MaxArg and for octets
 // outside printable ASCII (8-bit octets pass only when eightBit).
-func (o *LexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Error) {
+func (o *lexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Error) {
 	n, i := 0, 0
 	for i < len(rest) {
 		// rest[i] starts a separator.
@@ -179,7 +179,7 @@ func (o *LexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Err
 // Rest returns everything after the first separator (or run of them under
 // Lenient), verbatim, for an argument that may hold spaces (PASS under
 // MS-STANXPOP3 V0011).
-func (o *LexOptions) Rest(rest []byte, eightBit bool) ([]byte, *Error) {
+func (o *lexOptions) Rest(rest []byte, eightBit bool) ([]byte, *Error) {
 	// The common case: one SPACE, then printable ASCII.
 	if len(rest) >= 2 && rest[0] == ' ' && !isSep[rest[1]] && (o.MaxArg == 0 || len(rest)-1 <= o.MaxArg) && inRange(rest[1:], 0x20, 0x7e) {
 		return rest[1:], nil
@@ -187,7 +187,7 @@ func (o *LexOptions) Rest(rest []byte, eightBit bool) ([]byte, *Error) {
 	return o.rest(rest, eightBit)
 }
 
-func (o *LexOptions) rest(rest []byte, eightBit bool) ([]byte, *Error) {
+func (o *lexOptions) rest(rest []byte, eightBit bool) ([]byte, *Error) {
 	if len(rest) == 0 {
 		return nil, ErrMissingArg
 	}
@@ -221,9 +221,9 @@ func (o *LexOptions) rest(rest []byte, eightBit bool) ([]byte, *Error) {
 // have: 2^31-1, so that it fits an int on every platform.
 const maxNumber = 1<<31 - 1
 
-// ParseNumber parses a decimal number of 1*DIGIT. Leading zeros are
+// parseNumber parses a decimal number of 1*DIGIT. Leading zeros are
 // allowed; signs are not. bad is returned for anything but digits.
-func ParseNumber(b []byte, bad *Error) (uint32, *Error) {
+func parseNumber(b []byte, bad *Error) (uint32, *Error) {
 	if len(b) == 0 {
 		return 0, bad
 	}
@@ -250,12 +250,12 @@ func ParseNumber(b []byte, bad *Error) (uint32, *Error) {
 // maxCount is where a line count saturates: the largest Command.Count.
 const maxCount = 1<<32 - 1
 
-// ParseCount parses TOP's line count: 1*DIGIT of any length (the command
+// parseCount parses TOP's line count: 1*DIGIT of any length (the command
 // line bounds it), leading zeros allowed. A count above maxCount saturates
 // there: RFC 1939 §7 sends the entire message for a count beyond the body,
 // and only a body of more than 2^32-1 lines (8 GiB of empty lines) could
 // tell the saturated count from the one sent.
-func ParseCount(b []byte) (uint32, *Error) {
+func parseCount(b []byte) (uint32, *Error) {
 	if len(b) == 0 {
 		return 0, ErrBadCount
 	}
@@ -271,19 +271,19 @@ func ParseCount(b []byte) (uint32, *Error) {
 	return uint32(min(v, maxCount)), nil
 }
 
-// ParseMsgNum parses a message-number: a decimal number from 1
+// parseMsgNum parses a message-number: a decimal number from 1
 // (RFC 1939 §5).
-func ParseMsgNum(b []byte) (uint32, *Error) {
-	n, err := ParseNumber(b, ErrBadMsgNum)
+func parseMsgNum(b []byte) (uint32, *Error) {
+	n, err := parseNumber(b, ErrBadMsgNum)
 	if err == nil && n == 0 {
 		return 0, ErrBadMsgNum
 	}
 	return n, err
 }
 
-// ValidDigest reports whether b is an MD5 digest in 32 hexadecimal digits
+// validDigest reports whether b is an MD5 digest in 32 hexadecimal digits
 // (RFC 1939 §7 APOP). Upper-case digits are accepted.
-func ValidDigest(b []byte) bool {
+func validDigest(b []byte) bool {
 	if len(b) != 32 {
 		return false
 	}
@@ -295,9 +295,9 @@ func ValidDigest(b []byte) bool {
 	return true
 }
 
-// ValidMechanism reports whether b is a SASL mechanism name: 1 to 20
+// validMechanism reports whether b is a SASL mechanism name: 1 to 20
 // characters of A–Z, 0–9, "-" and "_" (RFC 4422 §3.1), in either case.
-func ValidMechanism(b []byte) bool {
+func validMechanism(b []byte) bool {
 	if len(b) == 0 || len(b) > 20 {
 		return false
 	}
@@ -334,7 +334,7 @@ func ValidBase64(b []byte) bool {
 }
 
 // None checks that rest holds no argument.
-func (o *LexOptions) None(rest []byte) *Error {
+func (o *lexOptions) None(rest []byte) *Error {
 	if len(rest) == 0 {
 		return nil
 	}
@@ -345,7 +345,7 @@ func (o *LexOptions) None(rest []byte) *Error {
 // Single is the fast path of One and Opt: rest is one SPACE and one
 // argument of printable ASCII, the form nearly every client sends. ok is
 // false when rest is anything else, and Fields must decide.
-func (o *LexOptions) Single(rest []byte) (arg []byte, ok bool) {
+func (o *lexOptions) Single(rest []byte) (arg []byte, ok bool) {
 	if len(rest) < 2 || rest[0] != ' ' || o.MaxArg > 0 && len(rest)-1 > o.MaxArg {
 		return nil, false
 	}
@@ -362,7 +362,7 @@ func (o *LexOptions) Single(rest []byte) (arg []byte, ok bool) {
 
 // pair is the fast path of Two: one SPACE, an argument, one SPACE, an
 // argument, all printable ASCII.
-func (o *LexOptions) pair(rest []byte) (a, b []byte, ok bool) {
+func (o *lexOptions) pair(rest []byte) (a, b []byte, ok bool) {
 	if len(rest) < 4 || rest[0] != ' ' {
 		return nil, nil, false
 	}
@@ -416,14 +416,14 @@ func inRange(b []byte, lo, hi byte) bool {
 }
 
 // One returns the single argument in rest; none is ErrMissingArg.
-func (o *LexOptions) One(rest []byte, eightBit bool) ([]byte, *Error) {
+func (o *lexOptions) One(rest []byte, eightBit bool) ([]byte, *Error) {
 	if a, ok := o.Single(rest); ok {
 		return a, nil
 	}
 	return o.one(rest, eightBit)
 }
 
-func (o *LexOptions) one(rest []byte, eightBit bool) ([]byte, *Error) {
+func (o *lexOptions) one(rest []byte, eightBit bool) ([]byte, *Error) {
 	var a [1][]byte
 	n, err := o.Fields(rest, a[:], eightBit)
 	if err == nil && n == 0 {
@@ -433,14 +433,14 @@ func (o *LexOptions) one(rest []byte, eightBit bool) ([]byte, *Error) {
 }
 
 // Opt returns the argument in rest, or nil when there is none.
-func (o *LexOptions) Opt(rest []byte) ([]byte, *Error) {
+func (o *lexOptions) Opt(rest []byte) ([]byte, *Error) {
 	if a, ok := o.Single(rest); ok || len(rest) == 0 {
 		return a, nil
 	}
 	return o.opt(rest)
 }
 
-func (o *LexOptions) opt(rest []byte) ([]byte, *Error) {
+func (o *lexOptions) opt(rest []byte) ([]byte, *Error) {
 	var a [1][]byte
 	_, err := o.Fields(rest, a[:], false)
 	return a[0], err
@@ -448,7 +448,7 @@ func (o *LexOptions) opt(rest []byte) ([]byte, *Error) {
 
 // Two returns the two arguments in rest; fewer is ErrMissingArg. When
 // optional is true the second may be absent (and is then nil).
-func (o *LexOptions) Two(rest []byte, eightBit, optional bool) (a, b []byte, err *Error) {
+func (o *lexOptions) Two(rest []byte, eightBit, optional bool) (a, b []byte, err *Error) {
 	if a, b, ok := o.pair(rest); ok {
 		return a, b, nil
 	}
@@ -476,10 +476,10 @@ func validInitial(b []byte) bool {
 	return len(b) == 1 && b[0] == '=' || len(b) > 0 && ValidBase64(b)
 }
 
-// MsgNumFast is the fast path of a lone message-number, the form every
+// msgNumFast is the fast path of a lone message-number, the form every
 // client sends: one SPACE and 1 to 9 digits, not 0 (nine digits cannot
 // overflow). ok is false for anything else, which the general path reads.
-func MsgNumFast(rest []byte) (n uint32, ok bool) {
+func msgNumFast(rest []byte) (n uint32, ok bool) {
 	if len(rest) < 2 || len(rest) > 10 || rest[0] != ' ' {
 		return 0, false
 	}
@@ -493,9 +493,9 @@ func MsgNumFast(rest []byte) (n uint32, ok bool) {
 	return n, n != 0
 }
 
-// TwoNumFast is the fast path of TOP's arguments: " msg count", each 1 to
+// twoNumFast is the fast path of TOP's arguments: " msg count", each 1 to
 // 9 digits, msg not 0.
-func TwoNumFast(rest []byte) (msg, count uint32, ok bool) {
+func twoNumFast(rest []byte) (msg, count uint32, ok bool) {
 	if len(rest) < 4 || len(rest) > 20 || rest[0] != ' ' {
 		return 0, 0, false
 	}

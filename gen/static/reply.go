@@ -218,7 +218,9 @@ func trimCRLF(line []byte) []byte {
 // Timestamp returns the APOP timestamp of a greeting's text: the last
 // "<…>" holding an "@" (RFC 1939 §7: "<process-ID.clock@hostname>"), with
 // its brackets, as the digest covers them; nil when there is none. It
-// aliases text.
+// aliases text. It is exported for clients and proxies that read the
+// greeting with ReplyReader or ParseReply rather than through Client, and
+// must compute an APOP digest from it.
 func Timestamp(text []byte) []byte {
 	end := bytes.LastIndexByte(text, '>')
 	if end < 0 {

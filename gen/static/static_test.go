@@ -28,13 +28,13 @@ func TestValidBase64(t *testing.T) {
 func TestParseNumber(t *testing.T) {
 	clause.Covers(t, "RFC1939-5-MSGNUM")
 	for in, want := range map[string]uint32{"0": 0, "1": 1, "007": 7, "2147483647": 2147483647} {
-		n, err := ParseNumber([]byte(in), ErrBadMsgNum)
+		n, err := parseNumber([]byte(in), ErrBadMsgNum)
 		assert.Nil(t, err, in)
 		assert.Equal(t, want, n, in)
 	}
 	for in, want := range map[string]*Error{"": ErrBadMsgNum, "-1": ErrBadMsgNum, "1a": ErrBadMsgNum,
 		"2147483648": ErrNumberTooLarge, "99999999999999999999999": ErrNumberTooLarge} {
-		_, err := ParseNumber([]byte(in), ErrBadMsgNum)
+		_, err := parseNumber([]byte(in), ErrBadMsgNum)
 		assert.Same(t, want, err, in)
 	}
 }
