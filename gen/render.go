@@ -505,7 +505,7 @@ func (g *gen) variations() *jen.File {
 		if v.Kind != spec.Enum {
 			continue
 		}
-		comment(f, v.Name+" is the type of the variation of that name: "+v.Doc)
+		comment(f, wrapDoc(v.Name+" is the type of the variation of that name: "+v.Doc))
 		f.Type().Id(v.Name).Uint8()
 		var defs []jen.Code
 		for i, val := range v.Values {
@@ -528,7 +528,10 @@ func (g *gen) variations() *jen.File {
 	// The struct.
 	var fields []jen.Code
 	for _, v := range g.t.Variations {
-		fields = append(fields, jen.Comment(v.Name+": "+v.Doc), jen.Comment("Honoured by: "+g.honouredBy(v.Layer)),
+		// One paragraph wrapped to go doc's width, then who honours it and
+		// where it comes from, each on a line of its own.
+		fields = append(fields, commentLines(wrapDoc(v.Name+": "+v.Doc))...)
+		fields = append(fields, jen.Comment(""), jen.Comment("Honoured by: "+g.honouredBy(v.Layer)),
 			jen.Comment(provenance(v.Name, v.Clauses)), jen.Id(v.Name).Add(goType(v)))
 	}
 	var ctors []string
@@ -644,6 +647,25 @@ is refused with an error that names the variation and the range.`)
 	comment(f, "VariationTable lists every variation, in spec order.")
 	f.Var().Id("VariationTable").Op("=").Index().Id("VariationInfo").Add(perLine(rows))
 	return f
+}
+
+// wrapDoc wraps a row's Doc to go doc's width like wrap, but keeps runs of
+// spaces, which some docs quote (SpaceRuns: "LIST  1").
+func wrapDoc(s string) string {
+	var lines []string
+	line := ""
+	for i, w := range strings.Split(s, " ") {
+		switch {
+		case i == 0:
+			line = w
+		case w != "" && len(line)+1+len(w) > 76:
+			lines = append(lines, strings.TrimRight(line, " "))
+			line = w
+		default:
+			line += " " + w
+		}
+	}
+	return strings.Join(append(lines, line), "\n")
 }
 
 // honouredBy says in words which part of a server honours a variation of

@@ -9,7 +9,10 @@ import (
 	"time"
 )
 
-// MaildropAccess is the type of the variation of that name: lock: one session at a time holds the maildrop exclusively; snapshot: each session works on the message list taken at login. The backend must honour it when it opens the maildrop; pop3d's Maildir store does.
+// MaildropAccess is the type of the variation of that name: lock: one session
+// at a time holds the maildrop exclusively; snapshot: each session works on
+// the message list taken at login. The backend must honour it when it opens
+// the maildrop; pop3d's Maildir store does.
 type MaildropAccess uint8
 
 const (
@@ -27,7 +30,9 @@ func (x MaildropAccess) String() string {
 	return "MaildropAccess(" + strconv.Itoa(int(x)) + ")"
 }
 
-// PlaintextAuth is the type of the variation of that name: When USER/PASS and plaintext SASL are allowed: always, only on secure connections (TLS or loopback), or never.
+// PlaintextAuth is the type of the variation of that name: When USER/PASS and
+// plaintext SASL are allowed: always, only on secure connections (TLS or
+// loopback), or never.
 type PlaintextAuth uint8
 
 const (
@@ -46,7 +51,13 @@ func (x PlaintextAuth) String() string {
 	return "PlaintextAuth(" + strconv.Itoa(int(x)) + ")"
 }
 
-// UserNameCase is the type of the variation of that name: How the server reads the name in USER, APOP and SASL: keep it as sent, or lower-case it before the lookup (Dovecot's default auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive, so Bob and bob may be two users; lower in the Exchange profiles, whose Active Directory names ignore case. With lower, names in the passwd-file must be lower case. The backend must honour it in its logins; pop3d does.
+// UserNameCase is the type of the variation of that name: How the server reads
+// the name in USER, APOP and SASL: keep it as sent, or lower-case it before
+// the lookup (Dovecot's default auth_username_format %Lu). keep in rfc1939:
+// RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive,
+// so Bob and bob may be two users; lower in the Exchange profiles, whose
+// Active Directory names ignore case. With lower, names in the passwd-file
+// must be lower case. The backend must honour it in its logins; pop3d does.
 type UserNameCase uint8
 
 const (
@@ -64,7 +75,11 @@ func (x UserNameCase) String() string {
 	return "UserNameCase(" + strconv.Itoa(int(x)) + ")"
 }
 
-// UIDLFormat is the type of the variation of that name: decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for maildrops shared with or taken over from Dovecot. The backend must honour it in the unique-ids it returns; pop3d's Maildir store does.
+// UIDLFormat is the type of the variation of that name: decimal: increasing
+// decimal numbers never reused (Exchange); dovecot: Dovecot's default
+// %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for
+// maildrops shared with or taken over from Dovecot. The backend must honour it
+// in the unique-ids it returns; pop3d's Maildir store does.
 type UIDLFormat uint8
 
 const (
@@ -87,95 +102,166 @@ func (x UIDLFormat) String() string {
 // (RFC1939, Exchange2007, Exchange2010 or Profile) and change single values
 // with Set.
 type Variations struct {
-	// LenientSeparators: Accept runs of SPACE and TAB between keyword and arguments (and around them) instead of exactly one SPACE.
+	// LenientSeparators: Accept runs of SPACE and TAB between keyword and
+	// arguments (and around them) instead of exactly one SPACE.
+	//
 	// Honoured by: the lexer (Command.Parse), as it reads the command line.
 	// spec: LenientSeparators — MS-2.1.1, RFC1939-3-SPACE
 	LenientSeparators bool
-	// SpaceRuns: Accept a run of SPACEs where one separates (LIST  1, TOP 1  5) and SPACEs at the end of the line (STAT ); TAB and SPACE before the keyword stay refused unless LenientSeparators is on. On in every profile: RFC 1939 §3 tells the client to send one SPACE, the meaning of a doubled or trailing one is never in doubt, so RFC 1122 §1.2.2 says accept it, as Dovecot does (and Exchange, which also takes TAB). A password under PassKeepsSpaces keeps its spaces. Off: exactly one SPACE, the letter of RFC 1939.
+	// SpaceRuns: Accept a run of SPACEs where one separates (LIST  1, TOP 1  5)
+	// and SPACEs at the end of the line (STAT ); TAB and SPACE before the keyword
+	// stay refused unless LenientSeparators is on. On in every profile: RFC 1939
+	// §3 tells the client to send one SPACE, the meaning of a doubled or trailing
+	// one is never in doubt, so RFC 1122 §1.2.2 says accept it, as Dovecot does
+	// (and Exchange, which also takes TAB). A password under PassKeepsSpaces keeps
+	// its spaces. Off: exactly one SPACE, the letter of RFC 1939.
+	//
 	// Honoured by: the lexer (Command.Parse), as it reads the command line.
 	// spec: SpaceRuns — RFC1939-3-SPACE, RFC1122-1.2.2
 	SpaceRuns bool
-	// IgnoreExtraArgs: CAPA, NOOP, STAT and RSET ignore arguments instead of refusing them (NOOP extra), as Dovecot does; they are still checked for separators and octets. Only commands that cannot remove a message: QUIT, STLS and UTF8 stay strict (QUIT extra from TRANSACTION would enter UPDATE on a line whose meaning is unclear). On in rfc1939 (RFC 1122 §1.2.2: the intent of NOOP extra is clear and nothing is lost); off in the Exchange profiles, where MS-STANXPOP3 documents no such leniency.
+	// IgnoreExtraArgs: CAPA, NOOP, STAT and RSET ignore arguments instead of
+	// refusing them (NOOP extra), as Dovecot does; they are still checked for
+	// separators and octets. Only commands that cannot remove a message: QUIT,
+	// STLS and UTF8 stay strict (QUIT extra from TRANSACTION would enter UPDATE on
+	// a line whose meaning is unclear). On in rfc1939 (RFC 1122 §1.2.2: the
+	// intent of NOOP extra is clear and nothing is lost); off in the Exchange
+	// profiles, where MS-STANXPOP3 documents no such leniency.
+	//
 	// Honoured by: the lexer (Command.Parse), as it reads the command line.
 	// spec: IgnoreExtraArgs — RFC1939-3-KEYWORD, RFC1122-1.2.2
 	IgnoreExtraArgs bool
-	// MaxArgOctets: Longest argument of an RFC 1939 command; 0 checks only the whole command. 0 in rfc1939 too: the profile offers CAPA, and RFC 2449 §4 raises the command to 255 octets, replacing RFC 1939's 47 (keyword, SPACE, 40-character argument, CRLF), so a 250-octet password or a zero-padded number must pass; MaxCommandOctets still bounds every argument. 40 is the strict RFC 1939 §3 reading, for a server without CAPA.
+	// MaxArgOctets: Longest argument of an RFC 1939 command; 0 checks only the
+	// whole command. 0 in rfc1939 too: the profile offers CAPA, and RFC 2449 §4
+	// raises the command to 255 octets, replacing RFC 1939's 47 (keyword, SPACE,
+	// 40-character argument, CRLF), so a 250-octet password or a zero-padded
+	// number must pass; MaxCommandOctets still bounds every argument. 40 is the
+	// strict RFC 1939 §3 reading, for a server without CAPA.
+	//
 	// Honoured by: the lexer (Command.Parse), as it reads the command line.
 	// spec: MaxArgOctets — MS-2.1.2, RFC1939-3-ARG40, RFC2449-4-CMD255
 	MaxArgOctets int
-	// MaxCommandOctets: Longest command line, CRLF included; longer lines are refused whole.
+	// MaxCommandOctets: Longest command line, CRLF included; longer lines are
+	// refused whole.
+	//
 	// Honoured by: the lexer (Command.Parse), as it reads the command line.
 	// spec: MaxCommandOctets — E0006, E0007, RFC2449-4-CMD255
 	MaxCommandOctets int
-	// MaildropAccess: lock: one session at a time holds the maildrop exclusively; snapshot: each session works on the message list taken at login. The backend must honour it when it opens the maildrop; pop3d's Maildir store does.
+	// MaildropAccess: lock: one session at a time holds the maildrop exclusively;
+	// snapshot: each session works on the message list taken at login. The backend
+	// must honour it when it opens the maildrop; pop3d's Maildir store does.
+	//
 	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
 	// spec: MaildropAccess — MS-2.1.3, C0004, RFC1939-4-LOCK
 	MaildropAccess MaildropAccess
-	// ExactSizes: STAT and LIST report exact octet counts of the CRLF form; false reports the storage size (Exchange's default, EnableExactRFC822Size off). The backend must honour it in the sizes it returns; pop3d's Maildir store does.
+	// ExactSizes: STAT and LIST report exact octet counts of the CRLF form; false
+	// reports the storage size (Exchange's default, EnableExactRFC822Size off).
+	// The backend must honour it in the sizes it returns; pop3d's Maildir store
+	// does.
+	//
 	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
 	// spec: ExactSizes — MS-2.1.4, MS-2.1.5
 	ExactSizes bool
-	// UserAlwaysOK: USER answers +OK whether or not the mailbox exists; the check happens at PASS.
+	// UserAlwaysOK: USER answers +OK whether or not the mailbox exists; the check
+	// happens at PASS.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: UserAlwaysOK — V0008, V0009
 	UserAlwaysOK bool
-	// PlaintextAuth: When USER/PASS and plaintext SASL are allowed: always, only on secure connections (TLS or loopback), or never.
+	// PlaintextAuth: When USER/PASS and plaintext SASL are allowed: always, only
+	// on secure connections (TLS or loopback), or never.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: PlaintextAuth — V0010
 	PlaintextAuth PlaintextAuth
-	// StickyUser: PASS may come after other commands (CAPA, a refused one) that follow a successful USER, as in Dovecot; a failed USER, a failed PASS or STLS forgets the name, so a wrong password still needs USER again. Off in every profile: RFC 1939 §7 allows PASS only immediately after USER, a state rule rather than a spelling, and no client needs more; on for a site that moves from Dovecot.
+	// StickyUser: PASS may come after other commands (CAPA, a refused one) that
+	// follow a successful USER, as in Dovecot; a failed USER, a failed PASS or
+	// STLS forgets the name, so a wrong password still needs USER again. Off in
+	// every profile: RFC 1939 §7 allows PASS only immediately after USER, a state
+	// rule rather than a spelling, and no client needs more; on for a site that
+	// moves from Dovecot.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: StickyUser — RFC1939-7-PASS, RFC1122-1.2.2
 	StickyUser bool
-	// UserNameCase: How the server reads the name in USER, APOP and SASL: keep it as sent, or lower-case it before the lookup (Dovecot's default auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive, so Bob and bob may be two users; lower in the Exchange profiles, whose Active Directory names ignore case. With lower, names in the passwd-file must be lower case. The backend must honour it in its logins; pop3d does.
+	// UserNameCase: How the server reads the name in USER, APOP and SASL: keep it
+	// as sent, or lower-case it before the lookup (Dovecot's default
+	// auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the
+	// site and Unix mailbox names are case-sensitive, so Bob and bob may be two
+	// users; lower in the Exchange profiles, whose Active Directory names ignore
+	// case. With lower, names in the passwd-file must be lower case. The backend
+	// must honour it in its logins; pop3d does.
+	//
 	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
 	// spec: UserNameCase — RFC1939-7-USER, V0008
 	UserNameCase UserNameCase
-	// PassKeepsSpaces: PASS takes the whole rest of the line as the password, spaces included.
+	// PassKeepsSpaces: PASS takes the whole rest of the line as the password,
+	// spaces included.
+	//
 	// Honoured by: the lexer (Command.Parse), as it reads the command line.
 	// spec: PassKeepsSpaces — V0011
 	PassKeepsSpaces bool
 	// APOP: Offer APOP (the greeting then carries a timestamp).
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: APOP — V0012
 	APOP bool
 	// UnauthTimeout: Inactivity autologout before authentication.
+	//
 	// Honoured by: the runtime (Server), on the connection.
 	// spec: UnauthTimeout — V0002, RFC1939-3-TIMER
 	UnauthTimeout time.Duration
-	// AuthTimeout: Inactivity autologout after authentication; RFC 1939 requires at least 10 minutes.
+	// AuthTimeout: Inactivity autologout after authentication; RFC 1939 requires
+	// at least 10 minutes.
+	//
 	// Honoured by: the runtime (Server), on the connection.
 	// spec: AuthTimeout — V0002, RFC1939-3-TIMER
 	AuthTimeout time.Duration
-	// TimeoutNotice: Send a -ERR notice before closing an idle connection; RFC 1939 closes silently.
+	// TimeoutNotice: Send a -ERR notice before closing an idle connection; RFC
+	// 1939 closes silently.
+	//
 	// Honoured by: the runtime (Server), on the connection.
 	// spec: TimeoutNotice — V0003
 	TimeoutNotice bool
-	// InformativeErrors: Put informational text after -ERR (and the response code); false sends the bare status and code.
+	// InformativeErrors: Put informational text after -ERR (and the response
+	// code); false sends the bare status and code.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: InformativeErrors — V0001
 	InformativeErrors bool
-	// AuthListing: A bare AUTH (or "AUTH ") lists the SASL mechanisms, as Exchange's NTLM extension does; RFC 5034 requires a mechanism.
+	// AuthListing: A bare AUTH (or "AUTH ") lists the SASL mechanisms, as
+	// Exchange's NTLM extension does; RFC 5034 requires a mechanism.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: AuthListing — MSPOP3-2.2.1
 	AuthListing bool
 	// UTF8: Offer the UTF8 command and capability.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: UTF8 — RFC6856-2-UTF8
 	UTF8 bool
 	// LANG: Offer the LANG command and capability.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: LANG — RFC6856-3-LANG
 	LANG bool
-	// UIDLFormat: decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for maildrops shared with or taken over from Dovecot. The backend must honour it in the unique-ids it returns; pop3d's Maildir store does.
+	// UIDLFormat: decimal: increasing decimal numbers never reused (Exchange);
+	// dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it
+	// (lower-case hex), for maildrops shared with or taken over from Dovecot. The
+	// backend must honour it in the unique-ids it returns; pop3d's Maildir store
+	// does.
+	//
 	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
 	// spec: UIDLFormat — C0007, C0008, C0009, RFC1939-7-UIDL
 	UIDLFormat UIDLFormat
-	// MaxSASLOctets: Longest SASL continuation line, CRLF included; RFC 5034 allows any length, a server must still bound it.
+	// MaxSASLOctets: Longest SASL continuation line, CRLF included; RFC 5034
+	// allows any length, a server must still bound it.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: MaxSASLOctets — RFC5034-4-AUTH
 	MaxSASLOctets int
-	// MaxBadCommands: Close the connection after this many consecutive rejected commands; 0 never closes.
+	// MaxBadCommands: Close the connection after this many consecutive rejected
+	// commands; 0 never closes.
+	//
 	// Honoured by: the session (Session), around the backend's handler.
 	// spec: MaxBadCommands — C0005
 	MaxBadCommands int
