@@ -27,7 +27,7 @@ func (m *model) r() error {
 }
 func (m *model) User(w *pop3gen.Writer, arg []byte) error          { return m.r() }
 func (m *model) Pass(w *pop3gen.Writer, secret []byte) error       { return m.r() }
-func (m *model) Apop(w *pop3gen.Writer, name, digest []byte) error { return m.r() }
+func (m *model) APOP(w *pop3gen.Writer, name, digest []byte) error { return m.r() }
 func (m *model) Auth(mechanism string) (pop3gen.SASLServer, error) {
 	if err := m.r(); err != nil {
 		return nil, err
@@ -47,23 +47,24 @@ func (x modelSASL) Next(resp []byte) ([]byte, bool, error) {
 	}
 	return nil, true, x.m.r()
 }
-func (m *model) Stls(w *pop3gen.Writer) error { return m.r() }
-func (m *model) Capa(w *pop3gen.Writer, st pop3gen.State) error {
+func (m *model) STLS(w *pop3gen.Writer) error { return m.r() }
+func (m *model) Capa(w *pop3gen.Writer) error {
 	v := pop3gen.RFC1939()
 	pop3gen.WriteCapa(w, &v, &pop3gen.CapaInfo{SASL: []string{strings.Repeat("LONG-MECHANISM", 50)}, Implementation: strings.Repeat("x", 600)})
 	return m.r()
 }
-func (m *model) Utf8(w *pop3gen.Writer) error                               { return m.r() }
-func (m *model) Lang(w *pop3gen.Writer, st pop3gen.State, arg []byte) error { return m.r() }
-func (m *model) Quit(w *pop3gen.Writer, st pop3gen.State) error             { return m.r() }
-func (m *model) Stat(w *pop3gen.Writer) error                               { return m.r() }
-func (m *model) List(w *pop3gen.Writer, msg uint32) error                   { return m.r() }
-func (m *model) Retr(w *pop3gen.Writer, msg uint32) error                   { return m.r() }
-func (m *model) Dele(w *pop3gen.Writer, msg uint32) error                   { return m.r() }
-func (m *model) Noop(w *pop3gen.Writer) error                               { return m.r() }
-func (m *model) Rset(w *pop3gen.Writer) error                               { return m.r() }
-func (m *model) Top(w *pop3gen.Writer, msg, lines uint32) error             { return m.r() }
-func (m *model) Uidl(w *pop3gen.Writer, msg uint32) error                   { return m.r() }
+func (m *model) UTF8(w *pop3gen.Writer) error                   { return m.r() }
+func (m *model) Lang(w *pop3gen.Writer, arg []byte) error       { return m.r() }
+func (m *model) Quit(w *pop3gen.Writer) error                   { return m.r() }
+func (m *model) Update(w *pop3gen.Writer) error                 { return m.r() }
+func (m *model) Stat(w *pop3gen.Writer) error                   { return m.r() }
+func (m *model) List(w *pop3gen.Writer, msg uint32) error       { return m.r() }
+func (m *model) Retr(w *pop3gen.Writer, msg uint32) error       { return m.r() }
+func (m *model) Dele(w *pop3gen.Writer, msg uint32) error       { return m.r() }
+func (m *model) Noop(w *pop3gen.Writer) error                   { return m.r() }
+func (m *model) Rset(w *pop3gen.Writer) error                   { return m.r() }
+func (m *model) Top(w *pop3gen.Writer, msg, lines uint32) error { return m.r() }
+func (m *model) UIDL(w *pop3gen.Writer, msg uint32) error       { return m.r() }
 
 // argsFor returns arguments for a row, well- or ill-formed as pick says.
 func argsFor(row spec.Command, pick uint8, text string) string {

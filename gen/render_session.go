@@ -15,9 +15,6 @@ func params(c spec.Command) []jen.Code {
 		return []jen.Code{jen.Id("mechanism").String()}
 	}
 	p := []jen.Code{jen.Id("w").Op("*").Id("Writer")}
-	if multiState(c) {
-		p = append(p, jen.Id("st").Id("State"))
-	}
 	switch c.Args {
 	case spec.MsgNum, spec.OptMsgNum:
 		p = append(p, jen.Id("msg").Uint32())
@@ -36,11 +33,8 @@ func params(c spec.Command) []jen.Code {
 }
 
 // args returns the arguments the dispatcher passes for a command.
-func args(c spec.Command, st jen.Code) []jen.Code {
+func args(c spec.Command) []jen.Code {
 	a := []jen.Code{jen.Id("s").Dot("w")}
-	if multiState(c) {
-		a = append(a, st)
-	}
 	switch c.Args {
 	case spec.MsgNum, spec.OptMsgNum:
 		a = append(a, jen.Id("c").Dot("Msg"))
@@ -55,6 +49,23 @@ func args(c spec.Command, st jen.Code) []jen.Code {
 }
 
 func multiState(c spec.Command) bool { return c.In&(c.In-1) != 0 }
+
+// initialisms are the command names that Go spells in capitals as method
+// names (APOP, not Apop), as it does URL and HTTP.
+var initialisms = map[string]bool{"APOP": true, "STLS": true, "UIDL": true, "UTF8": true}
+
+// hmethod returns the Go name of command c's Handler method.
+func hmethod(name string) string {
+	if initialisms[name] {
+		return name
+	}
+	return method(name)
+}
+
+// optionalIface returns the name of the optional interface of a command
+// that a variation enables (APOPHandler): a server that does not serve it
+// leaves it out, and the command is then refused and not announced.
+func optionalIface(c spec.Command) string { return hmethod(c.Name) + "Handler" }
 
 var argDoc = map[spec.Args]string{
 	spec.NoArgs:      "",
@@ -77,23 +88,36 @@ func (g *gen) session() *jen.File {
 
 	// Handler.
 	var methods []jen.Code
+	var optional []spec.Command
 	for _, c := range g.t.Commands {
-		doc := method(c.Name) + " handles " + c.Name + ", which " + lowerFirst(c.Doc) + argDoc[c.Args]
+		if c.EnabledBy != "" {
+			optional = append(optional, c)
+			continue
+		}
+		doc := hmethod(c.Name) + " handles " + c.Name + ", which " + lowerFirst(c.Doc) + argDoc[c.Args]
 		if multiState(c) {
-			doc += " st is the state the session is in" + map[bool]string{true: " (StateUpdate for QUIT from TRANSACTION: remove the messages marked deleted).", false: "."}[hasFinalEdge(g, c)]
+			doc += " A handler that needs the state asks the session (Conn.Session().State())."
+		}
+		if hasFinalEdge(g, c) {
+			doc += " It runs where " + c.Name + " does not enter " + g.finalState(c).Name + "; Update runs where it does."
 		}
 		methods = append(methods, commentLines(wrap(doc))...)
 		if c.Args == spec.Mechanism {
 			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)),
-				jen.Id(method(c.Name)).Params(params(c)...).Params(jen.Id("SASLServer"), jen.Error()))
-			methods = append(methods, commentLines(wrap("Mechanisms lists the SASL mechanisms "+c.Name+" offers on this connection now, upper case: a bare "+c.Name+" lists them (AuthListing), and any other is refused before "+method(c.Name)+" is called."))...)
+				jen.Id(hmethod(c.Name)).Params(params(c)...).Params(jen.Id("SASLServer"), jen.Error()))
+			methods = append(methods, commentLines(wrap("Mechanisms lists the SASL mechanisms "+c.Name+" offers on this connection now, upper case: a bare "+c.Name+" lists them (AuthListing), and any other is refused before "+hmethod(c.Name)+" is called."))...)
 			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Mechanisms").Params().Index().String())
 			methods = append(methods, commentLines(wrap("Authenticated is called when a SASL exchange succeeded: open the maildrop and write the +OK (or return an error)."))...)
 			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Authenticated").Params(jen.Id("w").Op("*").Id("Writer")).Error())
 			continue
 		}
 		methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)),
-			jen.Id(method(c.Name)).Params(params(c)...).Error())
+			jen.Id(hmethod(c.Name)).Params(params(c)...).Error())
+		if hasFinalEdge(g, c) {
+			fs := g.finalState(c)
+			methods = append(methods, commentLines(wrap("Update runs the "+fs.Name+" state: "+lowerFirst(fs.Doc)+" It runs when "+c.Name+" enters it, instead of "+hmethod(c.Name)+"; the connection closes after its reply."))...)
+			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Update").Params(jen.Id("w").Op("*").Id("Writer")).Error())
+		}
 	}
 	comment(f, `Handler is what a server implements: the semantics of each command. The
 Session calls a method only for a command that parsed, is enabled and is
@@ -103,6 +127,14 @@ error: an *Error is sent as "-ERR [code] text", any other error as
 ErrInternal. A new command in the spec table adds a method here, so a
 server that does not implement it stops compiling.`)
 	f.Type().Id("Handler").Interface(methods...)
+	for _, c := range optional {
+		comment(f, wrap(optionalIface(c)+" is implemented by a Handler that serves "+c.Name+", which "+lowerFirst(c.Doc)+
+			" It is optional: without it "+c.Name+" is refused as not supported and not announced, whatever the "+c.EnabledBy+" variation says."+argDoc[c.Args]))
+		f.Type().Id(optionalIface(c)).Interface(
+			jen.Comment(provenance(c.Name, c.Clauses)),
+			jen.Id(hmethod(c.Name)).Params(params(c)...).Error(),
+		)
+	}
 
 	// Action.
 	comment(f, "Action is what the connection does after Feed.")
@@ -143,10 +175,18 @@ concurrent use; a connection has one goroutine.`)
 			initial = stateID(s)
 		}
 	}
-	comment(f, "NewSession returns a session in the initial state that answers through w.\nThe greeting is the server's to write.")
+	var offCmds []jen.Code
+	for _, c := range g.t.Commands {
+		if c.EnabledBy != "" {
+			offCmds = append(offCmds, jen.If(jen.List(jen.Id("_"), jen.Id("ok")).Op(":=").Id("h").Assert(jen.Id(optionalIface(c))), jen.Op("!").Id("ok")).Block(
+				jen.Id("v").Dot(c.EnabledBy).Op("=").False()))
+		}
+	}
+	comment(f, "NewSession returns a session in the initial state that answers through w.\nThe greeting is the server's to write. A command whose optional interface\nh does not implement is switched off in the session's variations, so that\nit is neither served nor announced.")
 	f.Func().Id("NewSession").Params(jen.Id("h").Id("Handler"), jen.Id("w").Op("*").Id("Writer"), jen.Id("v").Id("Variations")).Op("*").Id("Session").Block(
+		append(offCmds,
 		jen.Id("w").Dot("SetTerse").Call(jen.Op("!").Id("v").Dot("InformativeErrors")),
-		jen.Return(jen.Op("&").Id("Session").Values(jen.Id("V").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial))),
+		jen.Return(jen.Op("&").Id("Session").Values(jen.Id("V").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial))))...,
 	)
 	comment(f, "State returns the current state.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("State").Params().Id("State").Block(jen.Return(jen.Id("s").Dot("state")))
@@ -224,10 +264,26 @@ time and answered in order. Feed never keeps line.`)
 		case spec.Plaintext:
 			body = append(body, jen.If(jen.Op("!").Id("s").Dot("PlaintextAllowed").Call()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("s").Dot("PlaintextRefusal").Call()))))
 		}
-		st := jen.Id("s").Dot("state")
 		if hasFinalEdge(g, c) {
-			body = append(body, jen.Comment("The edge leads to a final state: enter it before the handler runs."),
-				jen.Id("s").Dot("state").Op("=").Id(cmdID(c.Name)).Dot("Next").Call(jen.Id("s").Dot("state")))
+			fs := stateID(g.finalState(c))
+			body = append(body, jen.Comment("The edge leads to a final state: enter it, and run Update there."),
+				jen.Id("s").Dot("state").Op("=").Id(cmdID(c.Name)).Dot("Next").Call(jen.Id("s").Dot("state")),
+				jen.If(jen.Id("s").Dot("state").Op("==").Id(fs)).Block(
+					jen.Id("err").Op("=").Id("s").Dot("h").Dot("Update").Call(jen.Id("s").Dot("w")),
+				).Else().Block(
+					jen.Id("err").Op("=").Id("s").Dot("h").Dot(hmethod(c.Name)).Call(args(c)...),
+				))
+			cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(body...))
+			if c.Then == spec.Close {
+				thenCases = append(thenCases, jen.Case(jen.Id(cmdID(c.Name))).Block(jen.Return(jen.Id("ActionClose"))))
+			}
+			continue
+		}
+		if c.EnabledBy != "" {
+			body = append(body,
+				jen.List(jen.Id("h"), jen.Id("ok")).Op(":=").Id("s").Dot("h").Assert(jen.Id(optionalIface(c))),
+				jen.If(jen.Op("!").Id("ok")).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNotSupported")))),
+				jen.Id("err").Op("=").Id("h").Dot(hmethod(c.Name)).Call(args(c)...))
 		}
 		if c.Args == spec.Mechanism {
 			// The SASL exchange is the core's (sasl.go).
@@ -235,7 +291,9 @@ time and answered in order. Feed never keeps line.`)
 			cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(body...))
 			continue
 		}
-		body = append(body, jen.Id("err").Op("=").Id("s").Dot("h").Dot(method(c.Name)).Call(args(c, st)...))
+		if c.EnabledBy == "" {
+			body = append(body, jen.Id("err").Op("=").Id("s").Dot("h").Dot(hmethod(c.Name)).Call(args(c)...))
+		}
 		if c.AlwaysOKWhen != "" {
 			body = append(body, jen.If(jen.Id("s").Dot("V").Dot(c.AlwaysOKWhen).Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(
 				jen.Comment(c.AlwaysOKWhen+": "+c.Name+" never fails; the refusal comes later."),
@@ -354,6 +412,16 @@ func forgets(g *gen) jen.Code {
 		return jen.Null()
 	}
 	return jen.Add(stmts...)
+}
+
+// finalState returns the final state c's edge leads to.
+func (g *gen) finalState(c spec.Command) spec.StateInfo {
+	for _, e := range c.Edges {
+		if si := g.stateInfo(e.To); si.Final {
+			return si
+		}
+	}
+	return spec.StateInfo{}
 }
 
 func hasFinalEdge(g *gen, c spec.Command) bool {

@@ -28,7 +28,7 @@ type nopHandler struct{}
 
 func (nopHandler) User(w *Writer, arg []byte) error          { return nil }
 func (nopHandler) Pass(w *Writer, secret []byte) error       { return nil }
-func (nopHandler) Apop(w *Writer, name, digest []byte) error { return nil }
+func (nopHandler) APOP(w *Writer, name, digest []byte) error { return nil }
 func (nopHandler) Auth(mechanism string) (SASLServer, error) { return nopSASL{}, nil }
 func (nopHandler) Mechanisms() []string                      { return []string{"PLAIN"} }
 func (nopHandler) Authenticated(w *Writer) error             { return nil }
@@ -36,20 +36,21 @@ func (nopHandler) Authenticated(w *Writer) error             { return nil }
 // nopSASL accepts any response.
 type nopSASL struct{}
 
-func (nopSASL) Next([]byte) ([]byte, bool, error)             { return nil, true, nil }
-func (nopHandler) Stls(w *Writer) error                       { return nil }
-func (nopHandler) Capa(w *Writer, st State) error             { return nil }
-func (nopHandler) Utf8(w *Writer) error                       { return nil }
-func (nopHandler) Lang(w *Writer, st State, arg []byte) error { return nil }
-func (nopHandler) Quit(w *Writer, st State) error             { return nil }
-func (nopHandler) Stat(w *Writer) error                       { w.Stat(2, 4096); return nil }
-func (nopHandler) List(w *Writer, msg uint32) error           { w.ScanListing(false, int(msg), 2048); return nil }
-func (nopHandler) Retr(w *Writer, msg uint32) error           { return nil }
-func (nopHandler) Dele(w *Writer, msg uint32) error           { return nil }
-func (nopHandler) Noop(w *Writer) error                       { return nil }
-func (nopHandler) Rset(w *Writer) error                       { return nil }
-func (nopHandler) Top(w *Writer, msg, lines uint32) error     { return nil }
-func (nopHandler) Uidl(w *Writer, msg uint32) error           { return w.UniqueID(false, int(msg), "4711") }
+func (nopSASL) Next([]byte) ([]byte, bool, error)         { return nil, true, nil }
+func (nopHandler) STLS(w *Writer) error                   { return nil }
+func (nopHandler) Capa(w *Writer) error                   { return nil }
+func (nopHandler) UTF8(w *Writer) error                   { return nil }
+func (nopHandler) Lang(w *Writer, arg []byte) error       { return nil }
+func (nopHandler) Quit(w *Writer) error                   { return nil }
+func (nopHandler) Update(w *Writer) error                 { return nil }
+func (nopHandler) Stat(w *Writer) error                   { w.Stat(2, 4096); return nil }
+func (nopHandler) List(w *Writer, msg uint32) error       { w.ScanListing(false, int(msg), 2048); return nil }
+func (nopHandler) Retr(w *Writer, msg uint32) error       { return nil }
+func (nopHandler) Dele(w *Writer, msg uint32) error       { return nil }
+func (nopHandler) Noop(w *Writer) error                   { return nil }
+func (nopHandler) Rset(w *Writer) error                   { return nil }
+func (nopHandler) Top(w *Writer, msg, lines uint32) error { return nil }
+func (nopHandler) UIDL(w *Writer, msg uint32) error       { return w.UniqueID(false, int(msg), "4711") }
 
 // TestSessionStepAllocs proves that a state step — parse, check, dispatch,
 // reply — allocates nothing for TRANSACTION commands and errors.

@@ -21,10 +21,6 @@ type Handler interface {
 	// variation reads it; it aliases the read buffer.
 	// spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
 	Pass(w *Writer, secret []byte) error
-	// Apop handles APOP, which authenticates with the MD5 digest of the greeting's
-	// timestamp and a shared secret. name and digest alias the read buffer.
-	// spec: APOP — RFC1939-7-APOP, V0012
-	Apop(w *Writer, name, digest []byte) error
 	// Auth handles AUTH, which runs a SASL exchange, with an optional initial
 	// response; a bare AUTH lists mechanisms where AuthListing is on. mechanism is
 	// the SASL mechanism, upper case, one that Mechanisms lists. Return the server
@@ -43,28 +39,26 @@ type Handler interface {
 	// and write the +OK (or return an error).
 	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
 	Authenticated(w *Writer) error
-	// Stls handles STLS, which starts TLS on the plain connection; input the
+	// STLS handles STLS, which starts TLS on the plain connection; input the
 	// client sent after STLS is discarded.
 	// spec: STLS — RFC2595-4-STLS
-	Stls(w *Writer) error
+	STLS(w *Writer) error
 	// Capa handles CAPA, which lists the capabilities of the server in the current
-	// state. st is the state the session is in.
+	// state. A handler that needs the state asks the session
+	// (Conn.Session().State()).
 	// spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
-	Capa(w *Writer, st State) error
-	// Utf8 handles UTF8, which switches the session to UTF-8 mode: USER, PASS and
-	// APOP may carry UTF-8.
-	// spec: UTF8 — RFC6856-2-UTF8
-	Utf8(w *Writer) error
-	// Lang handles LANG, which lists the languages of response text, or selects
-	// one. arg is the argument, or nil when the client gave none (the reply is
-	// then multi-line). st is the state the session is in.
-	// spec: LANG — RFC6856-3-LANG
-	Lang(w *Writer, st State, arg []byte) error
+	Capa(w *Writer) error
 	// Quit handles QUIT, which ends the session; from TRANSACTION it enters UPDATE
-	// and removes the messages marked deleted. st is the state the session is in
-	// (StateUpdate for QUIT from TRANSACTION: remove the messages marked deleted).
+	// and removes the messages marked deleted. A handler that needs the state asks
+	// the session (Conn.Session().State()). It runs where QUIT does not enter
+	// UPDATE; Update runs where it does.
 	// spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
-	Quit(w *Writer, st State) error
+	Quit(w *Writer) error
+	// Update runs the UPDATE state: after QUIT from TRANSACTION: messages marked
+	// deleted are removed, then the connection closes. It runs when QUIT enters
+	// it, instead of Quit; the connection closes after its reply.
+	// spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
+	Update(w *Writer) error
 	// Stat handles STAT, which gives the number of messages and the size of the
 	// maildrop.
 	// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
@@ -94,11 +88,40 @@ type Handler interface {
 	// whole message. msg is the message-number, lines the count of body lines.
 	// spec: TOP — RFC1939-7-TOP, V0007, C0006
 	Top(w *Writer, msg, lines uint32) error
-	// Uidl handles UIDL, which gives the unique-id listing of one message or of
+	// UIDL handles UIDL, which gives the unique-id listing of one message or of
 	// all. msg is the message-number, or 0 when the client gave none (the reply is
 	// then multi-line).
 	// spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
-	Uidl(w *Writer, msg uint32) error
+	UIDL(w *Writer, msg uint32) error
+}
+
+// APOPHandler is implemented by a Handler that serves APOP, which
+// authenticates with the MD5 digest of the greeting's timestamp and a shared
+// secret. It is optional: without it APOP is refused as not supported and not
+// announced, whatever the APOP variation says. name and digest alias the read
+// buffer.
+type APOPHandler interface {
+	// spec: APOP — RFC1939-7-APOP, V0012
+	APOP(w *Writer, name, digest []byte) error
+}
+
+// UTF8Handler is implemented by a Handler that serves UTF8, which switches the
+// session to UTF-8 mode: USER, PASS and APOP may carry UTF-8. It is optional:
+// without it UTF8 is refused as not supported and not announced, whatever the
+// UTF8 variation says.
+type UTF8Handler interface {
+	// spec: UTF8 — RFC6856-2-UTF8
+	UTF8(w *Writer) error
+}
+
+// LangHandler is implemented by a Handler that serves LANG, which lists the
+// languages of response text, or selects one. It is optional: without it LANG
+// is refused as not supported and not announced, whatever the LANG variation
+// says. arg is the argument, or nil when the client gave none (the reply is
+// then multi-line).
+type LangHandler interface {
+	// spec: LANG — RFC6856-3-LANG
+	Lang(w *Writer, arg []byte) error
 }
 
 // Action is what the connection does after Feed.
@@ -137,8 +160,19 @@ type Session struct {
 }
 
 // NewSession returns a session in the initial state that answers through w.
-// The greeting is the server's to write.
+// The greeting is the server's to write. A command whose optional interface
+// h does not implement is switched off in the session's variations, so that
+// it is neither served nor announced.
 func NewSession(h Handler, w *Writer, v Variations) *Session {
+	if _, ok := h.(APOPHandler); !ok {
+		v.APOP = false
+	}
+	if _, ok := h.(UTF8Handler); !ok {
+		v.UTF8 = false
+	}
+	if _, ok := h.(LangHandler); !ok {
+		v.LANG = false
+	}
 	w.SetTerse(!v.InformativeErrors)
 	return &Session{V: v, h: h, w: w, state: StateAuthorization}
 }
@@ -302,7 +336,11 @@ func (s *Session) Dispatch(c *Command) Action {
 		err = s.h.Pass(s.w, c.Arg1)
 	case CmdAPOP:
 		// spec: APOP — RFC1939-7-APOP, V0012
-		err = s.h.Apop(s.w, c.Arg1, c.Arg2)
+		h, ok := s.h.(APOPHandler)
+		if !ok {
+			return s.reject(ErrNotSupported)
+		}
+		err = h.APOP(s.w, c.Arg1, c.Arg2)
 	case CmdAUTH:
 		// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
 		return s.auth(CmdAUTH, c.Arg1, c.Arg2)
@@ -311,21 +349,33 @@ func (s *Session) Dispatch(c *Command) Action {
 		if s.mode&ModeTLS != 0 {
 			return s.reject(ErrTLSActive)
 		}
-		err = s.h.Stls(s.w)
+		err = s.h.STLS(s.w)
 	case CmdCAPA:
 		// spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
-		err = s.h.Capa(s.w, s.state)
+		err = s.h.Capa(s.w)
 	case CmdUTF8:
 		// spec: UTF8 — RFC6856-2-UTF8
-		err = s.h.Utf8(s.w)
+		h, ok := s.h.(UTF8Handler)
+		if !ok {
+			return s.reject(ErrNotSupported)
+		}
+		err = h.UTF8(s.w)
 	case CmdLANG:
 		// spec: LANG — RFC6856-3-LANG
-		err = s.h.Lang(s.w, s.state, c.Arg1)
+		h, ok := s.h.(LangHandler)
+		if !ok {
+			return s.reject(ErrNotSupported)
+		}
+		err = h.Lang(s.w, c.Arg1)
 	case CmdQUIT:
 		// spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
-		// The edge leads to a final state: enter it before the handler runs.
+		// The edge leads to a final state: enter it, and run Update there.
 		s.state = CmdQUIT.Next(s.state)
-		err = s.h.Quit(s.w, s.state)
+		if s.state == StateUpdate {
+			err = s.h.Update(s.w)
+		} else {
+			err = s.h.Quit(s.w)
+		}
 	case CmdSTAT:
 		// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
 		err = s.h.Stat(s.w)
@@ -349,7 +399,7 @@ func (s *Session) Dispatch(c *Command) Action {
 		err = s.h.Top(s.w, c.Msg, c.Count)
 	case CmdUIDL:
 		// spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
-		err = s.h.Uidl(s.w, c.Msg)
+		err = s.h.UIDL(s.w, c.Msg)
 	}
 	if err == nil {
 		switch c.Cmd {

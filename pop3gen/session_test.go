@@ -53,7 +53,7 @@ func (r *recorder) Pass(w *Writer, secret []byte) error {
 	return nil
 }
 
-func (r *recorder) Apop(w *Writer, name, digest []byte) error {
+func (r *recorder) APOP(w *Writer, name, digest []byte) error {
 	r.rec("APOP " + string(name))
 	return r.result(CmdAPOP)
 }
@@ -98,20 +98,24 @@ func (x recSASL) Next(response []byte) ([]byte, bool, error) {
 	return []byte("more"), false, nil
 }
 
-func (r *recorder) Stls(w *Writer) error { r.rec("STLS"); return r.result(CmdSTLS) }
-func (r *recorder) Capa(w *Writer, st State) error {
-	r.rec("CAPA " + st.String())
+func (r *recorder) STLS(w *Writer) error { r.rec("STLS"); return r.result(CmdSTLS) }
+func (r *recorder) Capa(w *Writer) error {
+	r.rec("CAPA")
 	v := RFC1939()
 	WriteCapa(w, &v, &CapaInfo{})
 	return nil
 }
-func (r *recorder) Utf8(w *Writer) error { r.rec("UTF8"); return r.result(CmdUTF8) }
-func (r *recorder) Lang(w *Writer, st State, arg []byte) error {
+func (r *recorder) UTF8(w *Writer) error { r.rec("UTF8"); return r.result(CmdUTF8) }
+func (r *recorder) Lang(w *Writer, arg []byte) error {
 	r.rec("LANG " + string(arg))
 	return r.result(CmdLANG)
 }
-func (r *recorder) Quit(w *Writer, st State) error {
-	r.rec("QUIT " + st.String())
+func (r *recorder) Quit(w *Writer) error {
+	r.rec("QUIT")
+	return r.result(CmdQUIT)
+}
+func (r *recorder) Update(w *Writer) error {
+	r.rec("UPDATE")
 	return r.result(CmdQUIT)
 }
 func (r *recorder) Stat(w *Writer) error { r.rec("STAT"); w.Stat(2, 300); return nil }
@@ -148,12 +152,17 @@ func (r *recorder) Top(w *Writer, msg, lines uint32) error {
 	}
 	return r.result(CmdTOP)
 }
-func (r *recorder) Uidl(w *Writer, msg uint32) error {
+func (r *recorder) UIDL(w *Writer, msg uint32) error {
 	r.rec("UIDL")
 	return w.UniqueID(false, int(msg), "1001")
 }
 
-var _ Handler = (*recorder)(nil)
+var (
+	_ Handler     = (*recorder)(nil)
+	_ APOPHandler = (*recorder)(nil)
+	_ UTF8Handler = (*recorder)(nil)
+	_ LangHandler = (*recorder)(nil)
+)
 
 // harness is a session on a recorder whose replies land in out.
 type harness struct {
@@ -258,7 +267,7 @@ func TestSessionLoginAndQuit(t *testing.T) {
 	assert.Equal(t, "+OK\r\n", got)
 	assert.Equal(t, ActionClose, a)
 	assert.Equal(t, StateUpdate, h.s.State())
-	assert.Equal(t, "QUIT UPDATE", h.r.calls[len(h.r.calls)-1], "RFC1939-6-UPDATE: the handler removes messages in UPDATE")
+	assert.Equal(t, "UPDATE", h.r.calls[len(h.r.calls)-1], "RFC1939-6-UPDATE: the handler removes messages in Update")
 }
 
 // TestSessionQuitInAuthorization: RFC1939-4-QUIT closes without UPDATE.
@@ -269,7 +278,7 @@ func TestSessionQuitInAuthorization(t *testing.T) {
 	assert.Equal(t, "+OK\r\n", got)
 	assert.Equal(t, ActionClose, a)
 	assert.Equal(t, StateAuthorization, h.s.State())
-	assert.Equal(t, []string{"QUIT AUTHORIZATION"}, h.r.calls)
+	assert.Equal(t, []string{"QUIT"}, h.r.calls, "Quit, not Update: nothing is removed")
 }
 
 // TestSessionQuitError: a failed UPDATE still closes (V0006: the server may

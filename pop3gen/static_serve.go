@@ -473,19 +473,6 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	if !s.RequireTLS && s.trusted(c.nc.RemoteAddr()) {
 		c.secure = true
 	}
-	greeting := s.Greeting
-	if greeting == "" {
-		greeting = "POP3 server ready"
-	}
-	if s.Variations.APOP {
-		host := s.Hostname
-		if host == "" {
-			host, _ = os.Hostname()
-		}
-		c.stamp = "<" + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(s.stamp.Add(1), 10) + "." +
-			strconv.FormatInt(time.Now().UnixNano(), 10) + "@" + host + ">"
-		greeting += " " + c.stamp
-	}
 	h, err := s.NewHandler(c)
 	if err != nil {
 		log.Error("no handler for the connection", "err", err)
@@ -501,6 +488,21 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		sess.SetMode(ModeTLS | ModeSecure)
 	} else if c.secure {
 		sess.SetMode(ModeSecure)
+	}
+	greeting := s.Greeting
+	if greeting == "" {
+		greeting = "POP3 server ready"
+	}
+	// The timestamp only where APOP is served: on in the variations and
+	// implemented by the handler (NewSession turned it off otherwise).
+	if sess.V.APOP {
+		host := s.Hostname
+		if host == "" {
+			host, _ = os.Hostname()
+		}
+		c.stamp = "<" + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(s.stamp.Add(1), 10) + "." +
+			strconv.FormatInt(time.Now().UnixNano(), 10) + "@" + host + ">"
+		greeting += " " + c.stamp
 	}
 	w.OK(greeting)
 	if bw.Flush() != nil {

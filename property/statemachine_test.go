@@ -42,25 +42,26 @@ type accept struct{}
 
 func (accept) User(w *pop3gen.Writer, arg []byte) error          { return nil }
 func (accept) Pass(w *pop3gen.Writer, secret []byte) error       { return nil }
-func (accept) Apop(w *pop3gen.Writer, name, digest []byte) error { return nil }
+func (accept) APOP(w *pop3gen.Writer, name, digest []byte) error { return nil }
 func (accept) Auth(mechanism string) (pop3gen.SASLServer, error) { return acceptSASL{}, nil }
 func (accept) Mechanisms() []string                              { return []string{"PLAIN"} }
 func (accept) Authenticated(w *pop3gen.Writer) error             { return nil }
-func (accept) Stls(w *pop3gen.Writer) error                      { return nil }
-func (accept) Capa(w *pop3gen.Writer, st pop3gen.State) error    { return nil }
-func (accept) Utf8(w *pop3gen.Writer) error                      { return nil }
-func (accept) Lang(w *pop3gen.Writer, st pop3gen.State, a []byte) error {
+func (accept) STLS(w *pop3gen.Writer) error                      { return nil }
+func (accept) Capa(w *pop3gen.Writer) error                      { return nil }
+func (accept) UTF8(w *pop3gen.Writer) error                      { return nil }
+func (accept) Lang(w *pop3gen.Writer, a []byte) error {
 	return nil
 }
-func (accept) Quit(w *pop3gen.Writer, st pop3gen.State) error { return nil }
-func (accept) Stat(w *pop3gen.Writer) error                   { return nil }
-func (accept) List(w *pop3gen.Writer, msg uint32) error       { return nil }
-func (accept) Retr(w *pop3gen.Writer, msg uint32) error       { return nil }
-func (accept) Dele(w *pop3gen.Writer, msg uint32) error       { return nil }
-func (accept) Noop(w *pop3gen.Writer) error                   { return nil }
-func (accept) Rset(w *pop3gen.Writer) error                   { return nil }
-func (accept) Top(w *pop3gen.Writer, msg, n uint32) error     { return nil }
-func (accept) Uidl(w *pop3gen.Writer, msg uint32) error       { return nil }
+func (accept) Quit(w *pop3gen.Writer) error               { return nil }
+func (accept) Update(w *pop3gen.Writer) error             { return nil }
+func (accept) Stat(w *pop3gen.Writer) error               { return nil }
+func (accept) List(w *pop3gen.Writer, msg uint32) error   { return nil }
+func (accept) Retr(w *pop3gen.Writer, msg uint32) error   { return nil }
+func (accept) Dele(w *pop3gen.Writer, msg uint32) error   { return nil }
+func (accept) Noop(w *pop3gen.Writer) error               { return nil }
+func (accept) Rset(w *pop3gen.Writer) error               { return nil }
+func (accept) Top(w *pop3gen.Writer, msg, n uint32) error { return nil }
+func (accept) UIDL(w *pop3gen.Writer, msg uint32) error   { return nil }
 
 // validArgs are well-formed arguments for each grammar.
 var validArgs = map[spec.Args]string{

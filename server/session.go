@@ -21,20 +21,20 @@ import (
 
 // Replies the session sends. None tells whether a user exists.
 var (
-	errLogin     = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or password")
-	errAPOP      = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or digest")
-	errInUse     = pop3gen.NewError(pop3gen.CodeInUse, "maildrop is locked by another session, try again later")
-	errTemp      = pop3gen.NewError(pop3gen.CodeSysTemp, "maildrop is not available now, try again later")
-	errPerm      = pop3gen.NewError(pop3gen.CodeSysPerm, "maildrop cannot be opened; please tell the administrator")
-	errNoMsg     = pop3gen.NewError("", "no such message")
-	errDeleted   = pop3gen.NewError("", "message is marked deleted")
-	errGone      = pop3gen.NewError("", "message was removed by another session since login")
-	errNoTLS     = pop3gen.NewError("", "TLS is not configured on this server")
-	errLang      = pop3gen.NewError("", "language not supported (this server offers en)")
-	errBadName   = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name")
-	errUpdate    = pop3gen.NewError(pop3gen.CodeSysTemp, "some messages marked deleted could not be removed")
-	errRead      = pop3gen.NewError(pop3gen.CodeSysTemp, "message cannot be read now")
-	errTooSoon   = pop3gen.NewError(pop3gen.CodeLoginDelay, "logged in too recently, try again later")
+	errLogin   = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or password")
+	errAPOP    = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or digest")
+	errInUse   = pop3gen.NewError(pop3gen.CodeInUse, "maildrop is locked by another session, try again later")
+	errTemp    = pop3gen.NewError(pop3gen.CodeSysTemp, "maildrop is not available now, try again later")
+	errPerm    = pop3gen.NewError(pop3gen.CodeSysPerm, "maildrop cannot be opened; please tell the administrator")
+	errNoMsg   = pop3gen.NewError("", "no such message")
+	errDeleted = pop3gen.NewError("", "message is marked deleted")
+	errGone    = pop3gen.NewError("", "message was removed by another session since login")
+	errNoTLS   = pop3gen.NewError("", "TLS is not configured on this server")
+	errLang    = pop3gen.NewError("", "language not supported (this server offers en)")
+	errBadName = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name")
+	errUpdate  = pop3gen.NewError(pop3gen.CodeSysTemp, "some messages marked deleted could not be removed")
+	errRead    = pop3gen.NewError(pop3gen.CodeSysTemp, "message cannot be read now")
+	errTooSoon = pop3gen.NewError(pop3gen.CodeLoginDelay, "logged in too recently, try again later")
 )
 
 // session is the Handler of one connection: the semantics of each command
@@ -62,7 +62,12 @@ type session struct {
 	saslAt   attempt // the attempt of the response being checked
 }
 
-var _ pop3gen.Handler = (*session)(nil)
+var (
+	_ pop3gen.Handler     = (*session)(nil)
+	_ pop3gen.APOPHandler = (*session)(nil)
+	_ pop3gen.UTF8Handler = (*session)(nil)
+	_ pop3gen.LangHandler = (*session)(nil)
+)
 
 // go-sasl's servers are pop3gen.SASLServers as they are: no adapter.
 var _ pop3gen.SASLServer = sasl.NewPlainServer(nil)
@@ -219,7 +224,7 @@ func (h *session) totals() (int, int64) {
 	return n, size
 }
 
-func (h *session) Apop(w *pop3gen.Writer, name, digest []byte) error {
+func (h *session) APOP(w *pop3gen.Writer, name, digest []byte) error {
 	user := h.userName(string(name))
 	at := h.arrive()
 	h.admit(&at, user)
@@ -329,7 +334,7 @@ func (h *session) Authenticated(w *pop3gen.Writer) error {
 	return h.open(w, h.saslUser)
 }
 
-func (h *session) Stls(w *pop3gen.Writer) error {
+func (h *session) STLS(w *pop3gen.Writer) error {
 	if h.srv.tls == nil {
 		return errNoTLS
 	}
@@ -337,8 +342,8 @@ func (h *session) Stls(w *pop3gen.Writer) error {
 	return nil
 }
 
-func (h *session) Capa(w *pop3gen.Writer, st pop3gen.State) error {
-	auth := st == pop3gen.StateAuthorization
+func (h *session) Capa(w *pop3gen.Writer) error {
+	auth := h.conn.Session().State() == pop3gen.StateAuthorization
 	info := pop3gen.CapaInfo{
 		Plaintext:      auth && h.conn.Session().PlaintextAllowed() && !h.tlsRequired(),
 		STLS:           auth && h.srv.tls != nil && h.conn.Session().Mode()&pop3gen.ModeTLS == 0,
@@ -353,12 +358,12 @@ func (h *session) Capa(w *pop3gen.Writer, st pop3gen.State) error {
 	return nil
 }
 
-func (h *session) Utf8(w *pop3gen.Writer) error {
+func (h *session) UTF8(w *pop3gen.Writer) error {
 	w.OK("UTF8 enabled")
 	return nil
 }
 
-func (h *session) Lang(w *pop3gen.Writer, st pop3gen.State, arg []byte) error {
+func (h *session) Lang(w *pop3gen.Writer, arg []byte) error {
 	switch {
 	case arg == nil:
 		w.Begin("language listing follows")
@@ -372,12 +377,15 @@ func (h *session) Lang(w *pop3gen.Writer, st pop3gen.State, arg []byte) error {
 	return nil
 }
 
-// Quit ends the session; in UPDATE it removes the marked messages.
-func (h *session) Quit(w *pop3gen.Writer, st pop3gen.State) error {
-	if st != pop3gen.StateUpdate {
-		w.OK("pop3kit signing off")
-		return nil
-	}
+// Quit ends a session that never logged in: nothing to remove.
+func (h *session) Quit(w *pop3gen.Writer) error {
+	w.OK("pop3kit signing off")
+	return nil
+}
+
+// Update is QUIT from TRANSACTION: it removes the marked messages (RFC
+// 1939 §6), one by one, never an unmarked one (MS-STANXPOP3 V0006).
+func (h *session) Update(w *pop3gen.Writer) error {
 	marked := 0
 	for _, m := range h.marked {
 		if m {
@@ -508,7 +516,7 @@ func (h *session) uid(i int) string {
 	return strconv.FormatUint(uint64(h.drop.UID(i)), 10)
 }
 
-func (h *session) Uidl(w *pop3gen.Writer, msg uint32) error {
+func (h *session) UIDL(w *pop3gen.Writer, msg uint32) error {
 	if msg != 0 {
 		i, err := h.message(msg)
 		if err != nil {

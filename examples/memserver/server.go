@@ -58,18 +58,14 @@ func (s *Store) Count(user string) int {
 // connection (greeting, read loop, timers, limits); memserver brings only
 // its handler.
 func Serve(ln net.Listener, st *Store, v pop3gen.Variations) error {
-	// memserver keeps no APOP secrets: it turns APOP off whatever the
-	// profile says, so the greeting carries no timestamp and APOP is
-	// answered as not supported.
-	v.APOP = false
 	srv := &pop3gen.Server{
 		Variations: v,
 		Greeting:   "memserver ready",
 		// An example on loopback: every connection counts as secure, so
 		// that plaintext logins work under every profile.
 		Trusted: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
-		NewHandler: func(*pop3gen.Conn) (pop3gen.Handler, error) {
-			return &handler{store: st, v: &v}, nil
+		NewHandler: func(c *pop3gen.Conn) (pop3gen.Handler, error) {
+			return &handler{store: st, conn: c}, nil
 		},
 	}
 	return srv.Serve(ln)
@@ -78,7 +74,7 @@ func Serve(ln net.Listener, st *Store, v pop3gen.Variations) error {
 // handler implements pop3gen.Handler on the in-memory store.
 type handler struct {
 	store   *Store
-	v       *pop3gen.Variations
+	conn    *pop3gen.Conn
 	user    string
 	box     *mailbox
 	deleted map[int]bool
@@ -91,7 +87,6 @@ var (
 	errDeleted = pop3gen.NewError("", "message is marked deleted")
 	errNoTLS   = pop3gen.NewError("", "TLS is not available here")
 	errMech    = pop3gen.NewError("", "unsupported SASL mechanism")
-	errNoAPOP  = pop3gen.NewError(pop3gen.CodeAuth, "APOP is not available for this mailbox")
 )
 
 // Close releases the mailbox when the connection ends.
@@ -127,7 +122,6 @@ func (h *handler) User(w *pop3gen.Writer, arg []byte) error { h.user = string(ar
 func (h *handler) Pass(w *pop3gen.Writer, secret []byte) error {
 	return h.login(h.user, string(secret))
 }
-func (h *handler) Apop(w *pop3gen.Writer, name, digest []byte) error { return errNoAPOP }
 
 func (h *handler) Mechanisms() []string { return []string{"PLAIN"} }
 
@@ -153,36 +147,33 @@ func (p plainServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, true, p.h.login(string(parts[1]), string(parts[2]))
 }
 
-func (h *handler) Stls(w *pop3gen.Writer) error { return errNoTLS }
-func (h *handler) Capa(w *pop3gen.Writer, st pop3gen.State) error {
-	pop3gen.WriteCapa(w, h.v, &pop3gen.CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}, Implementation: "memserver"})
-	return nil
-}
-func (h *handler) Utf8(w *pop3gen.Writer) error { return nil }
-func (h *handler) Lang(w *pop3gen.Writer, st pop3gen.State, arg []byte) error {
-	if arg == nil {
-		w.Begin("languages follow")
-		w.Line("en English")
-		w.End()
-		return nil
-	}
-	w.OK("en English")
+func (h *handler) STLS(w *pop3gen.Writer) error { return errNoTLS }
+
+// Capa lists the capabilities of the session's state; memserver serves
+// neither APOP nor UTF8 nor LANG (it implements none of their optional
+// interfaces), so none is announced.
+func (h *handler) Capa(w *pop3gen.Writer) error {
+	pop3gen.WriteCapa(w, &h.conn.Session().V, &pop3gen.CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}, Implementation: "memserver"})
 	return nil
 }
 
-// Quit applies the deletions when the session is in UPDATE.
-func (h *handler) Quit(w *pop3gen.Writer, st pop3gen.State) error {
-	if st == pop3gen.StateUpdate {
-		h.store.mu.Lock()
-		kept := h.box.msgs[:0]
-		for i, m := range h.box.msgs {
-			if !h.deleted[i+1] {
-				kept = append(kept, m)
-			}
+// Quit ends a session that did not log in.
+func (h *handler) Quit(w *pop3gen.Writer) error {
+	w.OK("bye")
+	return nil
+}
+
+// Update applies the deletions (QUIT from TRANSACTION).
+func (h *handler) Update(w *pop3gen.Writer) error {
+	h.store.mu.Lock()
+	kept := h.box.msgs[:0]
+	for i, m := range h.box.msgs {
+		if !h.deleted[i+1] {
+			kept = append(kept, m)
 		}
-		h.box.msgs = kept
-		h.store.mu.Unlock()
 	}
+	h.box.msgs = kept
+	h.store.mu.Unlock()
 	w.OK("bye")
 	return nil
 }
@@ -279,7 +270,7 @@ func (h *handler) Top(w *pop3gen.Writer, msg, lines uint32) error {
 	return d.Close()
 }
 
-func (h *handler) Uidl(w *pop3gen.Writer, msg uint32) error {
+func (h *handler) UIDL(w *pop3gen.Writer, msg uint32) error {
 	if msg != 0 {
 		m, err := h.msg(msg)
 		if err != nil {
