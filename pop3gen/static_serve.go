@@ -152,6 +152,19 @@ func (c *Conn) Timestamp() string { return c.stamp }
 // Session returns the connection's session (its state and modes).
 func (c *Conn) Session() *Session { return c.session }
 
+// Variations returns the variations the connection runs under: the
+// server's, and once the session exists (after NewHandler returns), the
+// session's, with the optional commands the handler lacks switched off.
+// A variation whose Layer in VariationTable is "store" is only carried by
+// the core: a backend reads it here and must apply it itself. The
+// variations must not be changed.
+func (c *Conn) Variations() *Variations {
+	if c.session != nil {
+		return &c.session.V
+	}
+	return &c.srv.Variations
+}
+
 // Log returns the connection's logger (with the client's address).
 func (c *Conn) Log() *slog.Logger { return c.log }
 

@@ -1,0 +1,45 @@
+package pop3gen
+
+import (
+	"bufio"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestConnVariations: a backend reaches the variations through its
+// connection — the server's while NewHandler runs, the session's once the
+// session exists — so that it can honour the ones left to the store.
+func TestConnVariations(t *testing.T) {
+	v := Exchange2010()
+	v.ExactSizes = true
+	var inNewHandler Variations
+	conns := make(chan *Conn, 1)
+	srv := &Server{Variations: v, NewHandler: func(c *Conn) (Handler, error) {
+		inNewHandler = *c.Variations()
+		conns <- c
+		return &recorder{fail: map[Cmd]error{}}, nil
+	}}
+	a, b := net.Pipe()
+	done := make(chan struct{})
+	go func() { srv.ServeConn(a); close(done) }()
+	r := bufio.NewReader(b)
+	_, err := r.ReadString('\n') // the greeting: the session exists
+	require.NoError(t, err)
+	c := <-conns
+	assert.Equal(t, v, inNewHandler)
+	assert.Same(t, &c.Session().V, c.Variations())
+	assert.True(t, c.Variations().ExactSizes)
+	store := 0
+	for _, vi := range VariationTable {
+		if vi.Layer == "store" {
+			store++
+		}
+	}
+	assert.NotZero(t, store, "the table leaves some variations to the store")
+	_, _ = b.Write([]byte("QUIT\r\n"))
+	_, _ = r.ReadString('\n')
+	<-done
+}
