@@ -10,7 +10,7 @@ import "github.com/pop3kit/pop3kit/pop3gen"
 // collide with stay what the passwd-file shows. It is the one place where
 // the server normalises a name; every login path calls it.
 func (h *session) userName(name string) string {
-	if h.conn.Session().V.UserNameCase != pop3gen.UserNameCaseLower {
+	if h.conn.Variations().UserNameCase != pop3gen.UserNameCaseLower {
 		return name
 	}
 	for i := 0; i < len(name); i++ {
