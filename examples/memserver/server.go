@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -71,56 +72,45 @@ func Serve(ln net.Listener, st *Store, v pop3gen.Variations) error {
 	return srv.Serve(ln)
 }
 
-// handler implements pop3gen.Handler on the in-memory store.
+// handler is a session: USER, PASS, AUTH PLAIN and CAPA of its own; the
+// TRANSACTION commands and UPDATE come from pop3gen.MaildropHandler over
+// the mailbox it opens, which returns values and never writes a reply.
 type handler struct {
-	store   *Store
-	conn    *pop3gen.Conn
-	user    string
-	box     *mailbox
-	deleted map[int]bool
+	pop3gen.MaildropHandler
+	store *Store
+	conn  *pop3gen.Conn
+	user  string
+	pass  string // from AUTH PLAIN, for Authenticated
 }
 
 var (
-	errLogin   = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or password")
-	errInUse   = pop3gen.NewError(pop3gen.CodeInUse, "mailbox in use by another session")
-	errNoMsg   = pop3gen.NewError("", "no such message")
-	errDeleted = pop3gen.NewError("", "message is marked deleted")
-	errNoTLS   = pop3gen.NewError("", "TLS is not available here")
-	errMech    = pop3gen.NewError("", "unsupported SASL mechanism")
+	errLogin = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or password")
+	errInUse = pop3gen.NewError(pop3gen.CodeInUse, "mailbox in use by another session")
+	errNoTLS = pop3gen.NewError("", "TLS is not available here")
 )
 
-// Close releases the mailbox when the connection ends.
-func (h *handler) Close() error {
-	h.release()
-	return nil
-}
-
-func (h *handler) release() {
-	if h.box != nil {
-		h.store.mu.Lock()
-		h.box.locked = false
-		h.store.mu.Unlock()
-	}
-}
-
-func (h *handler) login(user, password string) error {
+// login locks the user's mailbox (RFC 1939's exclusive access) and opens
+// it for the session.
+func (h *handler) login(w *pop3gen.Writer, user, password string) error {
 	h.store.mu.Lock()
-	defer h.store.mu.Unlock()
 	b, ok := h.store.boxes[user]
 	if !ok || b.password != password {
+		h.store.mu.Unlock()
 		return errLogin
 	}
 	if b.locked {
+		h.store.mu.Unlock()
 		return errInUse
 	}
 	b.locked = true
-	h.user, h.box, h.deleted = user, b, map[int]bool{}
-	return nil
+	snapshot := append([]message(nil), b.msgs...)
+	h.store.mu.Unlock()
+	return h.Open(w, &drop{store: h.store, box: b, msgs: snapshot})
 }
 
 func (h *handler) User(w *pop3gen.Writer, arg []byte) error { h.user = string(arg); return nil }
 func (h *handler) Pass(w *pop3gen.Writer, secret []byte) error {
-	return h.login(h.user, string(secret))
+	return h.login(w, h.user, string(secret))
 }
 
 func (h *handler) Mechanisms() []string { return []string{"PLAIN"} }
@@ -131,7 +121,7 @@ func (h *handler) Auth(mechanism string) (pop3gen.SASLServer, error) {
 	return plainServer{h}, nil
 }
 
-func (h *handler) Authenticated(w *pop3gen.Writer) error { return nil }
+func (h *handler) Authenticated(w *pop3gen.Writer) error { return h.login(w, h.user, h.pass) }
 
 // plainServer is SASL PLAIN (RFC 4616): authzid NUL authcid NUL passwd.
 type plainServer struct{ h *handler }
@@ -144,7 +134,8 @@ func (p plainServer) Next(response []byte) ([]byte, bool, error) {
 	if len(parts) != 3 || len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1]) {
 		return nil, false, errLogin
 	}
-	return nil, true, p.h.login(string(parts[1]), string(parts[2]))
+	p.h.user, p.h.pass = string(parts[1]), string(parts[2])
+	return nil, true, nil
 }
 
 func (h *handler) STLS(w *pop3gen.Writer) error { return errNoTLS }
@@ -157,136 +148,49 @@ func (h *handler) Capa(w *pop3gen.Writer) error {
 	return nil
 }
 
-// Quit ends a session that did not log in.
-func (h *handler) Quit(w *pop3gen.Writer) error {
-	w.OK("bye")
-	return nil
+// drop is an open mailbox: the messages as they were at login.
+type drop struct {
+	store *Store
+	box   *mailbox
+	msgs  []message
 }
 
-// Update applies the deletions (QUIT from TRANSACTION).
-func (h *handler) Update(w *pop3gen.Writer) error {
-	h.store.mu.Lock()
-	kept := h.box.msgs[:0]
-	for i, m := range h.box.msgs {
-		if !h.deleted[i+1] {
-			kept = append(kept, m)
-		}
-	}
-	h.box.msgs = kept
-	h.store.mu.Unlock()
-	w.OK("bye")
-	return nil
+func (d *drop) Len() int              { return len(d.msgs) }
+func (d *drop) UniqueID(i int) string { return strconv.Itoa(d.msgs[i].uid) }
+func (d *drop) Open(i int) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(d.msgs[i].body)), nil
 }
 
-// msg returns message n unless it does not exist or is marked deleted.
-func (h *handler) msg(n uint32) (message, error) {
-	if n < 1 || int(n) > len(h.box.msgs) {
-		return message{}, errNoMsg
-	}
-	if h.deleted[int(n)] {
-		return message{}, errDeleted
-	}
-	return h.box.msgs[n-1], nil
-}
-
-// size is the exact size of a message in its CRLF form.
-func size(b []byte) int64 {
+// Size is the exact size of the message's CRLF form.
+func (d *drop) Size(i int) int64 {
+	b := d.msgs[i].body
 	return int64(len(b) + bytes.Count(b, []byte("\n")) - bytes.Count(b, []byte("\r\n")))
 }
 
-func (h *handler) Stat(w *pop3gen.Writer) error {
-	n, total := 0, int64(0)
-	for i, m := range h.box.msgs {
-		if !h.deleted[i+1] {
-			n++
-			total += size(m.body)
+// Remove removes the messages at the indexes given (by uid: the list may
+// have grown since login).
+func (d *drop) Remove(indexes []int) error {
+	gone := map[int]bool{}
+	for _, i := range indexes {
+		gone[d.msgs[i].uid] = true
+	}
+	d.store.mu.Lock()
+	defer d.store.mu.Unlock()
+	kept := d.box.msgs[:0]
+	for _, m := range d.box.msgs {
+		if !gone[m.uid] {
+			kept = append(kept, m)
 		}
 	}
-	w.Stat(n, total)
+	d.box.msgs = kept
 	return nil
 }
 
-func (h *handler) List(w *pop3gen.Writer, msg uint32) error {
-	if msg != 0 {
-		m, err := h.msg(msg)
-		if err != nil {
-			return err
-		}
-		w.ScanListing(false, int(msg), size(m.body))
-		return nil
-	}
-	w.Begin("scan listing follows")
-	for i, m := range h.box.msgs {
-		if !h.deleted[i+1] {
-			w.ScanListing(true, i+1, size(m.body))
-		}
-	}
-	w.End()
-	return nil
-}
-
-func (h *handler) Retr(w *pop3gen.Writer, msg uint32) error {
-	m, err := h.msg(msg)
-	if err != nil {
-		return err
-	}
-	w.Begin(strconv.FormatInt(size(m.body), 10) + " octets")
-	d := w.Message()
-	_, _ = d.Write(m.body)
-	return d.Close()
-}
-
-func (h *handler) Dele(w *pop3gen.Writer, msg uint32) error {
-	if _, err := h.msg(msg); err != nil {
-		return err
-	}
-	h.deleted[int(msg)] = true
-	w.OK("message " + strconv.Itoa(int(msg)) + " deleted")
-	return nil
-}
-
-func (h *handler) Noop(w *pop3gen.Writer) error { return nil }
-func (h *handler) Rset(w *pop3gen.Writer) error { h.deleted = map[int]bool{}; return nil }
-
-// Top sends the header, the blank line and the first lines of the body.
-func (h *handler) Top(w *pop3gen.Writer, msg, lines uint32) error {
-	m, err := h.msg(msg)
-	if err != nil {
-		return err
-	}
-	head, body, _ := bytes.Cut(m.body, []byte("\n\n"))
-	w.Begin("top of message follows")
-	d := w.Message()
-	_, _ = d.Write(head)
-	_, _ = d.Write([]byte("\n\n"))
-	for i := uint32(0); i < lines && len(body) > 0; i++ {
-		line, rest, found := bytes.Cut(body, []byte("\n"))
-		_, _ = d.Write(line)
-		if found {
-			_, _ = d.Write([]byte("\n"))
-		}
-		body = rest
-	}
-	return d.Close()
-}
-
-func (h *handler) UIDL(w *pop3gen.Writer, msg uint32) error {
-	if msg != 0 {
-		m, err := h.msg(msg)
-		if err != nil {
-			return err
-		}
-		return w.UniqueID(false, int(msg), strconv.Itoa(m.uid))
-	}
-	w.Begin("unique-id listing follows")
-	for i, m := range h.box.msgs {
-		if !h.deleted[i+1] {
-			if err := w.UniqueID(true, i+1, strconv.Itoa(m.uid)); err != nil {
-				return err
-			}
-		}
-	}
-	w.End()
+// Close unlocks the mailbox.
+func (d *drop) Close() error {
+	d.store.mu.Lock()
+	d.box.locked = false
+	d.store.mu.Unlock()
 	return nil
 }
 

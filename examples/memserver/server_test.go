@@ -40,19 +40,20 @@ func (c *client) line() string           { return c.Line() }
 func (c *client) cmd(line string) string { return c.Cmd(line) }
 func (c *client) multi() []string        { return c.Multi() }
 
-// TestMemServerSession: a server that only implements Handler gets the
-// whole protocol from pop3gen — a full session over real TCP.
+// TestMemServerSession: a server that implements only authentication and
+// a Maildrop of values gets the whole protocol from pop3gen — a full
+// session over real TCP.
 func TestMemServerSession(t *testing.T) {
 	addr, st := start(t, pop3gen.Exchange2010())
 	c := dial(t, addr)
 	assert.Equal(t, "+OK Capability list follows", c.cmd("CAPA"))
 	assert.Contains(t, c.multi(), "SASL PLAIN")
 	assert.Equal(t, "+OK", c.cmd("USER demo"))
-	assert.Equal(t, "+OK", c.cmd("PASS demo"))
+	assert.Equal(t, "+OK maildrop has 2 messages (93 octets)", c.cmd("PASS demo"))
 	assert.Equal(t, "+OK 2 93", c.cmd("STAT"))
-	assert.Equal(t, "+OK scan listing follows", c.cmd("LIST"))
+	assert.Equal(t, "+OK 2 messages (93 octets)", c.cmd("LIST"))
 	assert.Equal(t, []string{"1 41", "2 52"}, c.multi())
-	assert.Equal(t, "+OK 52 octets", c.cmd("RETR 2"))
+	assert.Equal(t, "+OK message follows", c.cmd("RETR 2"))
 	assert.Equal(t, []string{"Subject: second", "", ".A line that starts with a dot."}, c.multi())
 	assert.Equal(t, "+OK top of message follows", c.cmd("TOP 1 0"))
 	assert.Equal(t, []string{"Subject: hello", ""}, c.multi())
@@ -60,7 +61,7 @@ func TestMemServerSession(t *testing.T) {
 	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
 	assert.Equal(t, "-ERR message is marked deleted", c.cmd("RETR 1"))
 	assert.Equal(t, "-ERR command valid only after login", dial(t, addr).cmd("STAT"))
-	assert.Equal(t, "+OK bye", c.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
 	require.Eventually(t, func() bool { return st.Count("demo") == 1 }, 5*time.Second, 10*time.Millisecond)
 }
 
@@ -70,8 +71,8 @@ func TestMemServerPipelining(t *testing.T) {
 	c := dial(t, addr)
 	_, err := c.c.Write([]byte("AUTH PLAIN AGRlbW8AZGVtbw==\r\nSTAT\r\nNOOP\r\nQUIT\r\n"))
 	require.NoError(t, err)
-	assert.Equal(t, "+OK", c.line())
+	assert.Equal(t, "+OK maildrop has 2 messages (93 octets)", c.line())
 	assert.Equal(t, "+OK 2 93", c.line())
 	assert.Equal(t, "+OK", c.line())
-	assert.Equal(t, "+OK bye", c.line())
+	assert.Equal(t, "+OK signing off (0 messages removed)", c.line())
 }
