@@ -20,7 +20,6 @@ type Store struct {
 type mailbox struct {
 	password string
 	msgs     []message
-	nextUID  int
 	locked   bool
 }
 
@@ -40,10 +39,9 @@ func DemoStore() *Store {
 func (s *Store) Add(user, password string, msgs ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := &mailbox{password: password, nextUID: 1}
-	for _, m := range msgs {
-		b.msgs = append(b.msgs, message{uid: b.nextUID, body: []byte(m)})
-		b.nextUID++
+	b := &mailbox{password: password}
+	for i, m := range msgs {
+		b.msgs = append(b.msgs, message{uid: i + 1, body: []byte(m)})
 	}
 	s.boxes[user] = b
 }
@@ -86,26 +84,29 @@ type handler struct {
 var (
 	errLogin = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or password")
 	errInUse = pop3gen.NewError(pop3gen.CodeInUse, "mailbox in use by another session")
-	errNoTLS = pop3gen.NewError("", "TLS is not available here")
 )
 
-// login locks the user's mailbox (RFC 1939's exclusive access) and opens
-// it for the session.
+// login opens the user's mailbox for the session as the profile's store
+// variations say: locked (MaildropAccess=lock, RFC 1939's exclusive
+// access) or a snapshot shared with other sessions (Exchange), with exact
+// or storage sizes (ExactSizes).
 func (h *handler) login(w *pop3gen.Writer, user, password string) error {
+	v := h.conn.Variations()
+	lock := v.MaildropAccess == pop3gen.MaildropAccessLock
 	h.store.mu.Lock()
 	b, ok := h.store.boxes[user]
 	if !ok || b.password != password {
 		h.store.mu.Unlock()
 		return errLogin
 	}
-	if b.locked {
+	if lock && b.locked {
 		h.store.mu.Unlock()
 		return errInUse
 	}
-	b.locked = true
+	b.locked = b.locked || lock
 	snapshot := append([]message(nil), b.msgs...)
 	h.store.mu.Unlock()
-	return h.Open(w, &drop{store: h.store, box: b, msgs: snapshot})
+	return h.Open(w, &drop{store: h.store, box: b, msgs: snapshot, locked: lock, exact: v.ExactSizes})
 }
 
 func (h *handler) User(w *pop3gen.Writer, arg []byte) error { h.user = string(arg); return nil }
@@ -138,7 +139,7 @@ func (p plainServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, true, nil
 }
 
-func (h *handler) STLS(w *pop3gen.Writer) error { return errNoTLS }
+func (h *handler) STLS(w *pop3gen.Writer) error { return pop3gen.ErrNotSupported }
 
 // Capa lists the capabilities of the session's state; memserver serves
 // neither APOP nor UTF8 nor LANG (it implements none of their optional
@@ -150,9 +151,11 @@ func (h *handler) Capa(w *pop3gen.Writer) error {
 
 // drop is an open mailbox: the messages as they were at login.
 type drop struct {
-	store *Store
-	box   *mailbox
-	msgs  []message
+	store  *Store
+	box    *mailbox
+	msgs   []message
+	locked bool // this session holds the mailbox's lock
+	exact  bool // sizes of the CRLF form (ExactSizes), else as stored
 }
 
 func (d *drop) Len() int              { return len(d.msgs) }
@@ -161,9 +164,13 @@ func (d *drop) Open(i int) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(d.msgs[i].body)), nil
 }
 
-// Size is the exact size of the message's CRLF form.
+// Size is the exact size of the message's CRLF form, or the octets it is
+// stored in, as ExactSizes says.
 func (d *drop) Size(i int) int64 {
 	b := d.msgs[i].body
+	if !d.exact {
+		return int64(len(b)) // the storage size: LF line ends, as stored
+	}
 	return int64(len(b) + bytes.Count(b, []byte("\n")) - bytes.Count(b, []byte("\r\n")))
 }
 
@@ -188,9 +195,11 @@ func (d *drop) Remove(indexes []int) error {
 
 // Close unlocks the mailbox.
 func (d *drop) Close() error {
-	d.store.mu.Lock()
-	d.box.locked = false
-	d.store.mu.Unlock()
+	if d.locked {
+		d.store.mu.Lock()
+		d.box.locked = false
+		d.store.mu.Unlock()
+	}
 	return nil
 }
 

@@ -49,10 +49,15 @@ func TestMemServerSession(t *testing.T) {
 	assert.Equal(t, "+OK Capability list follows", c.cmd("CAPA"))
 	assert.Contains(t, c.multi(), "SASL PLAIN")
 	assert.Equal(t, "+OK", c.cmd("USER demo"))
-	assert.Equal(t, "+OK maildrop has 2 messages (93 octets)", c.cmd("PASS demo"))
-	assert.Equal(t, "+OK 2 93", c.cmd("STAT"))
-	assert.Equal(t, "+OK 2 messages (93 octets)", c.cmd("LIST"))
-	assert.Equal(t, []string{"1 41", "2 52"}, c.multi())
+	// Exchange's profile: storage sizes (ExactSizes off), and a snapshot
+	// that a second session may share (MaildropAccess=snapshot).
+	assert.Equal(t, "+OK maildrop has 2 messages (87 octets)", c.cmd("PASS demo"))
+	assert.Equal(t, "+OK 2 87", c.cmd("STAT"))
+	assert.Equal(t, "+OK 2 messages (87 octets)", c.cmd("LIST"))
+	assert.Equal(t, []string{"1 38", "2 49"}, c.multi())
+	other := dial(t, addr)
+	other.cmd("USER demo")
+	assert.Equal(t, "+OK maildrop has 2 messages (87 octets)", other.cmd("PASS demo"), "a snapshot is shared")
 	assert.Equal(t, "+OK message follows", c.cmd("RETR 2"))
 	assert.Equal(t, []string{"Subject: second", "", ".A line that starts with a dot."}, c.multi())
 	assert.Equal(t, "+OK top of message follows", c.cmd("TOP 1 0"))
@@ -71,8 +76,16 @@ func TestMemServerPipelining(t *testing.T) {
 	c := dial(t, addr)
 	_, err := c.c.Write([]byte("AUTH PLAIN AGRlbW8AZGVtbw==\r\nSTAT\r\nNOOP\r\nQUIT\r\n"))
 	require.NoError(t, err)
+	// rfc1939's profile: exact sizes (the CRLF form), and the lock.
 	assert.Equal(t, "+OK maildrop has 2 messages (93 octets)", c.line())
 	assert.Equal(t, "+OK 2 93", c.line())
 	assert.Equal(t, "+OK", c.line())
 	assert.Equal(t, "+OK signing off (0 messages removed)", c.line())
+
+	held := dial(t, addr)
+	held.cmd("USER demo")
+	held.cmd("PASS demo")
+	second := dial(t, addr)
+	second.cmd("USER demo")
+	assert.Equal(t, "-ERR [IN-USE] mailbox in use by another session", second.cmd("PASS demo"), "RFC 1939's exclusive lock")
 }
