@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/mail"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pop3kit/pop3kit/examples/emlserver/internal/emlpop3"
+)
+
+// Mailbox is one directory of .eml files served as one maildrop to one
+// user. One session at a time holds it (RFC 1939 §8's exclusive lock).
+type Mailbox struct {
+	Dir            string
+	User, Password string
+
+	mu     sync.Mutex
+	locked bool
+}
+
+// Serve serves POP3 for mb on ln until ln fails. The core's runtime
+// (emlpop3.Server, generated with XHDR added) owns the connection;
+// emlserver brings only its handler.
+func Serve(ln net.Listener, mb *Mailbox) error {
+	v := emlpop3.RFC1939()
+	// No APOP secret, no UTF-8 names, one language: the greeting carries
+	// no timestamp, CAPA does not list UTF8 or LANG, and the core answers
+	// those commands as not supported.
+	v.APOP, v.UTF8, v.LANG = false, false, false
+	srv := &emlpop3.Server{
+		Variations: v,
+		Greeting:   "emlserver ready",
+		// An example on loopback: every connection counts as secure.
+		Trusted: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
+		NewHandler: func(*emlpop3.Conn) (emlpop3.Handler, error) {
+			return &handler{mb: mb, v: &v}, nil
+		},
+	}
+	return srv.Serve(ln)
+}
+
+// handler is a session: USER, PASS and CAPA of its own, and the table's
+// XHDR; the TRANSACTION commands and UPDATE come from the core's
+// MaildropHandler over the drop it opens at login.
+type handler struct {
+	emlpop3.MaildropHandler
+	mb      *Mailbox
+	v       *emlpop3.Variations
+	user    string
+	drop    *drop
+	deleted []bool // the marks, for XHDR: MaildropHandler keeps its own to itself
+}
+
+var (
+	errLogin = emlpop3.NewError(emlpop3.CodeAuth, "invalid user name or password")
+	errInUse = emlpop3.NewError(emlpop3.CodeInUse, "mailbox in use by another session")
+)
+
+func (h *handler) User(w *emlpop3.Writer, arg []byte) error { h.user = string(arg); return nil }
+
+// Pass checks the password, locks the mailbox and opens the drop: the
+// .eml files in name order, with their unique-ids and CRLF sizes.
+func (h *handler) Pass(w *emlpop3.Writer, secret []byte) error {
+	if h.user != h.mb.User || string(secret) != h.mb.Password {
+		return errLogin
+	}
+	h.mb.mu.Lock()
+	defer h.mb.mu.Unlock()
+	if h.mb.locked {
+		return errInUse
+	}
+	msgs, err := scan(h.mb.Dir)
+	if err != nil {
+		return emlpop3.NewError(emlpop3.CodeSysTemp, "cannot read the mailbox")
+	}
+	h.mb.locked = true
+	h.drop, h.deleted = &drop{mb: h.mb, msgs: msgs}, make([]bool, len(msgs))
+	return h.Open(w, h.drop)
+}
+
+func (h *handler) Mechanisms() []string                    { return nil }
+func (h *handler) Auth(string) (emlpop3.SASLServer, error) { return nil, emlpop3.ErrNotSupported }
+func (h *handler) Authenticated(w *emlpop3.Writer) error   { return emlpop3.ErrNotSupported }
+func (h *handler) STLS(w *emlpop3.Writer) error            { return emlpop3.ErrNotSupported }
+
+// Capa writes CAPA from the extended table: it lists XHDR.
+func (h *handler) Capa(w *emlpop3.Writer) error {
+	emlpop3.WriteCapa(w, h.v, &emlpop3.CapaInfo{Plaintext: true, Implementation: "emlserver"})
+	return nil
+}
+
+// Dele and Rset are MaildropHandler's, noting the marks for XHDR.
+func (h *handler) Dele(w *emlpop3.Writer, n uint32) error {
+	if err := h.MaildropHandler.Dele(w, n); err != nil {
+		return err
+	}
+	h.deleted[n-1] = true
+	return nil
+}
+
+func (h *handler) Rset(w *emlpop3.Writer) error {
+	clear(h.deleted)
+	return h.MaildropHandler.Rset(w)
+}
+
+// message is one .eml file as the session saw it at login.
+type message struct {
+	path string
+	uid  string
+	size int64 // in CRLF form, as RETR sends it
+}
+
+// drop is the mailbox as a session opened it: an emlpop3.Maildrop.
+type drop struct {
+	mb   *Mailbox
+	msgs []message
+}
+
+func (d *drop) Len() int              { return len(d.msgs) }
+func (d *drop) Size(i int) int64      { return d.msgs[i].size }
+func (d *drop) UniqueID(i int) string { return d.msgs[i].uid }
+
+// Open opens the file; MaildropHandler streams it through the core's
+// DotWriter, which turns LF into CRLF and stuffs the dots. A file that
+// fails to read after the +OK makes the core close the connection rather
+// than send a broken message.
+func (d *drop) Open(i int) (io.ReadCloser, error) {
+	f, err := os.Open(d.msgs[i].path)
+	if err != nil {
+		return nil, emlpop3.NewError(emlpop3.CodeSysTemp, "cannot read the message")
+	}
+	return f, nil
+}
+
+// Remove removes the files of the messages marked deleted (UPDATE).
+func (d *drop) Remove(indexes []int) error {
+	var failed error
+	for _, i := range indexes {
+		if err := os.Remove(d.msgs[i].path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			failed = err
+		}
+	}
+	return failed
+}
+
+// Close unlocks the mailbox; without QUIT nothing was removed.
+func (d *drop) Close() error {
+	d.mb.mu.Lock()
+	d.mb.locked = false
+	d.mb.mu.Unlock()
+	return nil
+}
+
+// scan lists the .eml files of dir in name order.
+func scan(dir string) ([]message, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	msgs := []message{}
+	for _, p := range names {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		c := &crlfCounter{}
+		_, err = io.Copy(c, f)
+		_ = f.Close()
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, message{path: p, uid: uid(filepath.Base(p)), size: c.n})
+	}
+	return msgs, nil
+}
+
+// uid is the file's name without .eml when that is a valid unique-id
+// (RFC 1939 §7: 1 to 70 octets from 0x21 to 0x7E), else a hash of the
+// name: both stay the same across sessions while the file does.
+func uid(name string) string {
+	if id := strings.TrimSuffix(name, ".eml"); emlpop3.ValidUID(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+// crlfCounter counts the octets of what is written to it in CRLF form:
+// each LF not preceded by CR counts two.
+type crlfCounter struct {
+	n      int64
+	lastCR bool
+}
+
+func (c *crlfCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	for i, b := range p {
+		if b == '\n' && !(i > 0 && p[i-1] == '\r' || i == 0 && c.lastCR) {
+			c.n++
+		}
+	}
+	if len(p) > 0 {
+		c.lastCR = p[len(p)-1] == '\r'
+	}
+	return len(p), nil
+}
+
+// Xhdr is the table's own command: "XHDR Subject" lists the Subject of
+// every message not marked deleted that has one, a line "n value" each.
+// The Writer cuts a long value to the 512-octet line and replaces control
+// characters, so a header cannot forge a line.
+func (h *handler) Xhdr(w *emlpop3.Writer, field []byte) error {
+	w.Begin("header values follow")
+	for i, m := range h.drop.msgs {
+		if h.deleted[i] {
+			continue
+		}
+		v, err := header(m.path, string(field))
+		if err != nil {
+			return err // after the +OK: the core closes the connection
+		}
+		if v != "" {
+			w.Line(strconv.Itoa(i+1) + " " + v)
+		}
+	}
+	w.End()
+	return nil
+}
+
+// header returns the unfolded value of a message's header field, or "".
+func header(path, field string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	msg, err := mail.ReadMessage(bufio.NewReader(f))
+	if err != nil {
+		return "", nil // no header to read: the field is absent
+	}
+	return msg.Header.Get(field), nil
+}
+
+var _ emlpop3.Handler = (*handler)(nil)
