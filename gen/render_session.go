@@ -164,6 +164,8 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("saslSrv").Id("SASLServer").Comment("the exchange's server side"),
 		jen.Id("saslBuf").Index().Byte().Comment("decoded responses, reused"),
 		jen.Id("saslOut").Index().Byte().Comment("encoded challenges, reused"),
+		jen.Id("offerTLS").Bool().Comment("STLS can start TLS (SetTLS)"),
+		jen.Id("needTLS").Bool().Comment("no authentication before TLS (SetTLS)"),
 		jen.Id("bad").Int().Comment("consecutive rejected commands"),
 		jen.Id("cmd").Id("Command").Comment("the command being parsed, kept here so that Feed does not allocate"),
 		jen.Id("stay").Bool().Comment("the command succeeded without taking its edge"),
@@ -185,8 +187,8 @@ concurrent use; a connection has one goroutine.`)
 	comment(f, "NewSession returns a session in the initial state that answers through w.\nThe greeting is the server's to write. A command whose optional interface\nh does not implement is switched off in the session's variations, so that\nit is neither served nor announced.")
 	f.Func().Id("NewSession").Params(jen.Id("h").Id("Handler"), jen.Id("w").Op("*").Id("Writer"), jen.Id("v").Id("Variations")).Op("*").Id("Session").Block(
 		append(offCmds,
-		jen.Id("w").Dot("SetTerse").Call(jen.Op("!").Id("v").Dot("InformativeErrors")),
-		jen.Return(jen.Op("&").Id("Session").Values(jen.Id("V").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial))))...,
+			jen.Id("w").Dot("SetTerse").Call(jen.Op("!").Id("v").Dot("InformativeErrors")),
+			jen.Return(jen.Op("&").Id("Session").Values(jen.Id("V").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial))))...,
 	)
 	comment(f, "State returns the current state.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("State").Params().Id("State").Block(jen.Return(jen.Id("s").Dot("state")))
@@ -223,6 +225,24 @@ concurrent use; a connection has one goroutine.`)
 		jen.If(jen.Id("s").Dot("V").Dot("PlaintextAuth").Op("==").Id("PlaintextAuthNever")).Block(jen.Return(jen.Id("ErrPlaintextDisabled"))),
 		jen.Return(jen.Id("ErrPlaintextRefused")),
 	)
+	comment(f, "SetTLS tells the session what its connection offers: offer, that STLS can\nstart TLS; required, that no authentication is accepted before TLS (the\nruntime's RequireTLS). pop3gen.Server calls it; CapaInfo uses it.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("SetTLS").Params(jen.List(jen.Id("offer"), jen.Id("required")).Bool()).Block(
+		jen.List(jen.Id("s").Dot("offerTLS"), jen.Id("s").Dot("needTLS")).Op("=").List(jen.Id("offer"), jen.Id("required")),
+	)
+	capaBody := []jen.Code{
+		jen.Var().Id("c").Id("CapaInfo"),
+		jen.If(jen.Id("s").Dot("state").Op("!=").Id(initial)).Block(jen.Return(jen.Id("c"))),
+		jen.Id("tls").Op(":=").Id("s").Dot("mode").Op("&").Id("ModeTLS").Op("!=").Lit(0),
+		jen.Id("auth").Op(":=").Id("tls").Op("||").Op("!").Id("s").Dot("needTLS"),
+		jen.Id("c").Dot("Plaintext").Op("=").Id("auth").Op("&&").Id("s").Dot("PlaintextAllowed").Call(),
+		jen.Id("c").Dot("STLS").Op("=").Id("s").Dot("offerTLS").Op("&&").Op("!").Id("tls"),
+	}
+	if g.hasMechanism() {
+		capaBody = append(capaBody, jen.If(jen.Id("auth")).Block(jen.Id("c").Dot("SASL").Op("=").Id("s").Dot("h").Dot("Mechanisms").Call()))
+	}
+	capaBody = append(capaBody, jen.Return(jen.Id("c")))
+	comment(f, "CapaInfo returns what CAPA announces that the session knows, for the\ncurrent state (RFC 2449 §5: CAPA lists what applies now): before login,\nUSER where plaintext logins are allowed, SASL with the handler's\nmechanisms, STLS where TLS can start; after login, none of them. The\nserver adds what only it knows (Implementation, Expire, LoginDelay) and\nhands the result to WriteCapa, with the session's variations (in which\nthe commands the handler does not serve are off).")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("CapaInfo").Params().Id("CapaInfo").Block(capaBody...)
 	comment(f, "TLSStarted is called after the handshake that STLS began. The session\nforgets what it learned before TLS (RFC 2595 §4) and stays in\nAUTHORIZATION.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("TLSStarted").Params().Block(
 		jen.Id("s").Dot("mode").Op("|=").Id("ModeTLS").Op("|").Id("ModeSecure"),
@@ -412,6 +432,16 @@ func forgets(g *gen) jen.Code {
 		return jen.Null()
 	}
 	return jen.Add(stmts...)
+}
+
+// hasMechanism reports whether the table has a SASL command (AUTH).
+func (g *gen) hasMechanism() bool {
+	for _, c := range g.t.Commands {
+		if c.Args == spec.Mechanism {
+			return true
+		}
+	}
+	return false
 }
 
 // finalState returns the final state c's edge leads to.

@@ -636,3 +636,33 @@ func TestSessionPipelining(t *testing.T) {
 	assert.Equal(t, want.String(), batch.out.String())
 	assert.Contains(t, want.String(), "+OK message follows\r\nSubject: x\r\n\r\n..hidden\r\nbody\r\n.\r\n", "RFC1939-3-MULTILINE")
 }
+
+// TestSessionCapaInfo: RFC2449-5-CAPA — what CAPA announces follows the
+// state (USER, SASL and STLS before login only), the connection (STLS
+// where TLS can start; no login offered before TLS where it is required)
+// and what the handler implements (no UTF8 or LANG line for a handler
+// without their optional interfaces, whatever the profile says).
+func TestSessionCapaInfo(t *testing.T) {
+	clause.Covers(t, "RFC2449-5-CAPA", "RFC2595-4-STLS")
+	h := newHarness(t, RFC1939())
+	assert.Equal(t, CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}}, h.s.CapaInfo())
+	h.s.SetTLS(true, false)
+	assert.Equal(t, CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}, STLS: true}, h.s.CapaInfo())
+	h.s.SetTLS(true, true)
+	assert.Equal(t, CapaInfo{STLS: true}, h.s.CapaInfo(), "no login offered before TLS")
+	h.s.TLSStarted()
+	assert.Equal(t, CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}}, h.s.CapaInfo())
+	h.login()
+	assert.Equal(t, CapaInfo{}, h.s.CapaInfo(), "after login: none of them")
+
+	var out bytes.Buffer
+	s := NewSession(&dropSession{drop: &memDrop{broken: -1}}, NewWriter(&out), RFC1939())
+	info := s.CapaInfo()
+	WriteCapa(NewWriter(&out), &s.V, &info)
+	assert.NotContains(t, out.String(), "UTF8")
+	assert.NotContains(t, out.String(), "LANG")
+	out.Reset()
+	info = h.s.CapaInfo()
+	WriteCapa(NewWriter(&out), &h.s.V, &info)
+	assert.Contains(t, out.String(), "UTF8", "the recorder serves UTF8")
+}

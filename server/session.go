@@ -342,19 +342,16 @@ func (h *session) STLS(w *pop3gen.Writer) error {
 	return nil
 }
 
+// Capa announces what the session knows (USER, SASL, STLS before login,
+// as the state, the variations and the connection allow) and what only
+// pop3d knows.
 func (h *session) Capa(w *pop3gen.Writer) error {
-	auth := h.conn.Session().State() == pop3gen.StateAuthorization
-	info := pop3gen.CapaInfo{
-		Plaintext:      auth && h.conn.Session().PlaintextAllowed() && !h.tlsRequired(),
-		STLS:           auth && h.srv.tls != nil && h.conn.Session().Mode()&pop3gen.ModeTLS == 0,
-		Implementation: h.srv.cfg.Implementation,
-		Expire:         h.srv.cfg.Expire,
-		LoginDelay:     int(time.Duration(h.srv.cfg.LoginDelay) / time.Second),
-	}
-	if auth {
-		info.SASL = h.Mechanisms()
-	}
-	pop3gen.WriteCapa(w, &h.conn.Session().V, &info)
+	s := h.conn.Session()
+	info := s.CapaInfo()
+	info.Implementation = h.srv.cfg.Implementation
+	info.Expire = h.srv.cfg.Expire
+	info.LoginDelay = int(time.Duration(h.srv.cfg.LoginDelay) / time.Second)
+	pop3gen.WriteCapa(w, &s.V, &info)
 	return nil
 }
 

@@ -145,7 +145,10 @@ func (h *handler) STLS(w *pop3gen.Writer) error { return pop3gen.ErrNotSupported
 // neither APOP nor UTF8 nor LANG (it implements none of their optional
 // interfaces), so none is announced.
 func (h *handler) Capa(w *pop3gen.Writer) error {
-	pop3gen.WriteCapa(w, &h.conn.Session().V, &pop3gen.CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}, Implementation: "memserver"})
+	s := h.conn.Session()
+	info := s.CapaInfo() // USER and SASL as the state and variations allow
+	info.Implementation = "memserver"
+	pop3gen.WriteCapa(w, &s.V, &info)
 	return nil
 }
 
