@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/examples/emlserver/internal/emlpop3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -171,3 +172,49 @@ func TestGeneratedUpToDate(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestUniqueIDs: a file name that is a valid unique-id is one; any other
+// gets a hash of the name, valid and the same every time.
+func TestUniqueIDs(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{name: "one.eml", want: "one"},
+		{name: "2026-11-30.msg-17.eml", want: "2026-11-30.msg-17"},
+		{name: "with space.eml"},                 // "": hashed
+		{name: strings.Repeat("x", 71) + ".eml"}, // longer than 70 octets
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := uid(tc.name)
+			assert.True(t, emlpop3.ValidUID(got), "%q is not a valid unique-id", got)
+			assert.Equal(t, got, uid(tc.name), "stable")
+			if tc.want != "" {
+				assert.Equal(t, tc.want, got)
+				return
+			}
+			assert.Regexp(t, "^[0-9a-f]{32}$", got)
+		})
+	}
+}
+
+// TestCRLFSize: the size is that of the CRLF form, whatever the file's
+// line ends and however the reads split a CRLF.
+func TestCRLFSize(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		chunks []string
+		want   int64
+	}{
+		{name: "LF", chunks: []string{"a\nb\n"}, want: 6},
+		{name: "CRLF", chunks: []string{"a\r\nb\r\n"}, want: 6},
+		{name: "CRLF split across writes", chunks: []string{"a\r", "\nb"}, want: 4},
+		{name: "no final line end", chunks: []string{"a\nb"}, want: 4},
+		{name: "bare CR", chunks: []string{"a\rb\n"}, want: 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &crlfCounter{}
+			for _, s := range tc.chunks {
+				_, _ = c.Write([]byte(s))
+			}
+			assert.Equal(t, tc.want, c.n)
+		})
+	}
+}
