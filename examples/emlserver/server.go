@@ -43,8 +43,8 @@ func Serve(ln net.Listener, mb *Mailbox) error {
 		Greeting:   "emlserver ready",
 		// An example on loopback: every connection counts as secure.
 		Trusted: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
-		NewHandler: func(*emlpop3.Conn) (emlpop3.Handler, error) {
-			return &handler{mb: mb, v: &v}, nil
+		NewHandler: func(c *emlpop3.Conn) (emlpop3.Handler, error) {
+			return &handler{mb: mb, conn: c}, nil
 		},
 	}
 	return srv.Serve(ln)
@@ -56,7 +56,7 @@ func Serve(ln net.Listener, mb *Mailbox) error {
 type handler struct {
 	emlpop3.MaildropHandler
 	mb      *Mailbox
-	v       *emlpop3.Variations
+	conn    *emlpop3.Conn
 	user    string
 	drop    *drop
 	deleted []bool // the marks, for XHDR: MaildropHandler keeps its own to itself
@@ -94,9 +94,13 @@ func (h *handler) Auth(string) (emlpop3.SASLServer, error) { return nil, emlpop3
 func (h *handler) Authenticated(w *emlpop3.Writer) error   { return emlpop3.ErrNotSupported }
 func (h *handler) STLS(w *emlpop3.Writer) error            { return emlpop3.ErrNotSupported }
 
-// Capa writes CAPA from the extended table: it lists XHDR.
+// Capa writes CAPA from the extended table, which lists XHDR; the
+// session says what its state offers (USER before login only).
 func (h *handler) Capa(w *emlpop3.Writer) error {
-	emlpop3.WriteCapa(w, h.v, &emlpop3.CapaInfo{Plaintext: true, Implementation: "emlserver"})
+	s := h.conn.Session()
+	info := s.CapaInfo()
+	info.Implementation = "emlserver"
+	emlpop3.WriteCapa(w, &s.V, &info)
 	return nil
 }
 

@@ -37,7 +37,7 @@ func (p *Proxy) Serve(ln net.Listener, v pop3gen.Variations) error {
 		Greeting:   "pop3proxy ready",
 		Trusted:    p.Trusted,
 		NewHandler: func(c *pop3gen.Conn) (pop3gen.Handler, error) {
-			return &session{p: p, conn: c, v: &v}, nil
+			return &session{p: p, conn: c}, nil
 		},
 	}
 	return srv.Serve(ln)
@@ -55,7 +55,6 @@ func (p *Proxy) timeout() time.Duration {
 type session struct {
 	p     *Proxy
 	conn  *pop3gen.Conn
-	v     *pop3gen.Variations
 	user  string
 	fails int             // failed logins on this connection
 	be    *pop3gen.Client // nil before login
@@ -167,10 +166,14 @@ func (p plain) Next(response []byte) ([]byte, bool, error) {
 
 func (s *session) STLS(w *pop3gen.Writer) error { return errNoTLS }
 
-// Capa is the proxy's own: what it offers the client, whatever the
-// backend offers (a command the backend lacks gets the backend's -ERR).
+// Capa is the proxy's own: what it offers the client in the session's
+// state (USER and SASL PLAIN before login), whatever the backend offers
+// (a command the backend lacks gets the backend's -ERR).
 func (s *session) Capa(w *pop3gen.Writer) error {
-	pop3gen.WriteCapa(w, s.v, &pop3gen.CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}, Implementation: "pop3proxy"})
+	sess := s.conn.Session()
+	info := sess.CapaInfo()
+	info.Implementation = "pop3proxy"
+	pop3gen.WriteCapa(w, &sess.V, &info)
 	return nil
 }
 

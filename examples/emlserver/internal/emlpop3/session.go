@@ -146,21 +146,23 @@ const (
 // concurrent use; a connection has one goroutine.
 type Session struct {
 	// V are the variations in force; change them only between sessions.
-	V       Variations
-	h       Handler
-	w       *Writer
-	state   State
-	mode    Mode
-	last    Cmd        // the last command that succeeded, for After
-	sasl    bool       // inside an AUTH exchange
-	saslCmd Cmd        // the command whose exchange it is
-	saslSrv SASLServer // the exchange's server side
-	saslBuf []byte     // decoded responses, reused
-	saslOut []byte     // encoded challenges, reused
-	bad     int        // consecutive rejected commands
-	cmd     Command    // the command being parsed, kept here so that Feed does not allocate
-	stay    bool       // the command succeeded without taking its edge
-	done    uint64     // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
+	V        Variations
+	h        Handler
+	w        *Writer
+	state    State
+	mode     Mode
+	last     Cmd        // the last command that succeeded, for After
+	sasl     bool       // inside an AUTH exchange
+	saslCmd  Cmd        // the command whose exchange it is
+	saslSrv  SASLServer // the exchange's server side
+	saslBuf  []byte     // decoded responses, reused
+	saslOut  []byte     // encoded challenges, reused
+	offerTLS bool       // STLS can start TLS (SetTLS)
+	needTLS  bool       // no authentication before TLS (SetTLS)
+	bad      int        // consecutive rejected commands
+	cmd      Command    // the command being parsed, kept here so that Feed does not allocate
+	stay     bool       // the command succeeded without taking its edge
+	done     uint64     // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -253,6 +255,35 @@ func (s *Session) PlaintextRefusal() *Error {
 		return ErrPlaintextDisabled
 	}
 	return ErrPlaintextRefused
+}
+
+// SetTLS tells the session what its connection offers: offer, that STLS can
+// start TLS; required, that no authentication is accepted before TLS (the
+// runtime's RequireTLS). pop3gen.Server calls it; CapaInfo uses it.
+func (s *Session) SetTLS(offer, required bool) {
+	s.offerTLS, s.needTLS = offer, required
+}
+
+// CapaInfo returns what CAPA announces that the session knows, for the
+// current state (RFC 2449 §5: CAPA lists what applies now): before login,
+// USER where plaintext logins are allowed, SASL with the handler's
+// mechanisms, STLS where TLS can start; after login, none of them. The
+// server adds what only it knows (Implementation, Expire, LoginDelay) and
+// hands the result to WriteCapa, with the session's variations (in which
+// the commands the handler does not serve are off).
+func (s *Session) CapaInfo() CapaInfo {
+	var c CapaInfo
+	if s.state != StateAuthorization {
+		return c
+	}
+	tls := s.mode&ModeTLS != 0
+	auth := tls || !s.needTLS
+	c.Plaintext = auth && s.PlaintextAllowed()
+	c.STLS = s.offerTLS && !tls
+	if auth {
+		c.SASL = s.h.Mechanisms()
+	}
+	return c
 }
 
 // TLSStarted is called after the handshake that STLS began. The session

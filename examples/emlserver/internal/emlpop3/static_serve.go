@@ -496,6 +496,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		defer cl.Close()
 	}
 	sess := NewSession(h, w, s.Variations)
+	sess.SetTLS(s.TLSConfig != nil, s.RequireTLS)
 	c.session = sess
 	if c.tls != nil {
 		sess.SetMode(ModeTLS | ModeSecure)
