@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -1037,43 +1036,3 @@ func CopyMessage(w io.Writer, r io.Reader) error {
 // uses the pooled buffer instead of allocating its own.
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
-
-// readers holds the buffered readers TOP reads headers with.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16*1024) }}
-
-// CopyTop streams the header of the message, the blank line after it and
-// the first lines of its body (RFC 1939 §7 TOP). A count beyond the body
-// sends the whole message.
-func CopyTop(w io.Writer, r io.Reader, lines uint32) error {
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(r)
-	defer func() { br.Reset(nil); readers.Put(br) }()
-	header, lineStart := true, true
-	var n uint32
-	for {
-		if !header && lineStart && n >= lines {
-			return nil
-		}
-		chunk, err := br.ReadSlice('\n')
-		if len(chunk) > 0 {
-			complete := chunk[len(chunk)-1] == '\n'
-			blank := complete && (len(chunk) == 1 || len(chunk) == 2 && chunk[0] == '\r')
-			if _, werr := w.Write(chunk); werr != nil {
-				return werr
-			}
-			switch {
-			case header && lineStart && blank:
-				header = false
-			case complete && !header:
-				n++
-			}
-			lineStart = complete
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil && err != bufio.ErrBufferFull {
-			return err
-		}
-	}
-}

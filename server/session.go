@@ -481,7 +481,7 @@ func (h *session) Retr(w *pop3gen.Writer, msg uint32) error {
 func (h *session) Top(w *pop3gen.Writer, msg, lines uint32) error {
 	return h.send(w, msg,
 		func(_ int, f *MessageFile) (int64, error) { return topOctets(f, lines) },
-		func(d *pop3gen.DotWriter, f *MessageFile) error { return CopyTop(d, f, lines) })
+		func(d *pop3gen.DotWriter, f *MessageFile) error { return pop3gen.CopyTop(d, f, lines) })
 }
 
 func (h *session) Dele(w *pop3gen.Writer, msg uint32) error {

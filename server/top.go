@@ -1,6 +1,10 @@
 package server
 
-import "io"
+import (
+	"io"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+)
 
 // rewinder is an open message that can be read again from its start
 // (*MessageFile).
@@ -13,12 +17,12 @@ type rewinder interface {
 // line: the header, the blank line and the first lines body lines (all of
 // the body when it has fewer), counted in their CRLF form as STAT and LIST
 // count a message, so that TOP with a count beyond the body states the
-// message's exact size. It measures by running CopyTop itself into a
+// message's exact size. It measures by running pop3gen.CopyTop itself into a
 // counter, so the count and the bytes sent cannot disagree, then rewinds
 // f for the copy that follows. It reads only what TOP sends.
 func topOctets(f rewinder, lines uint32) (int64, error) {
 	var c crlfCounter
-	if err := CopyTop(&c, f, lines); err != nil {
+	if err := pop3gen.CopyTop(&c, f, lines); err != nil {
 		return 0, err
 	}
 	return c.n, f.Rewind()
