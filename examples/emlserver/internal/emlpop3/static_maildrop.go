@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 )
 
 // Maildrop is a maildrop as a backend opens it at login: a list of
@@ -194,31 +195,8 @@ func (m *MaildropHandler) send(w *Writer, msg uint32, lines int64) error {
 		}
 		return d.Close()
 	}
-	br := bufio.NewReader(r)
-	header, lineStart := true, true
-	var n int64
-	for !(!header && lineStart && n >= lines) {
-		chunk, err := br.ReadSlice('\n')
-		if len(chunk) > 0 {
-			complete := chunk[len(chunk)-1] == '\n'
-			blank := complete && (len(chunk) == 1 || len(chunk) == 2 && chunk[0] == '\r')
-			if _, werr := d.Write(chunk); werr != nil {
-				return werr
-			}
-			switch {
-			case header && lineStart && blank:
-				header = false
-			case complete && !header:
-				n++
-			}
-			lineStart = complete
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil && err != bufio.ErrBufferFull {
-			return err
-		}
+	if err := CopyTop(d, r, uint32(lines)); err != nil {
+		return err
 	}
 	return d.Close()
 }
@@ -270,4 +248,45 @@ func (m *MaildropHandler) Update(w *Writer) error {
 	}
 	w.OK("signing off (" + strconv.Itoa(len(idx)) + " messages removed)")
 	return nil
+}
+
+// topReaders holds the buffered readers CopyTop reads headers with.
+var topReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16*1024) }}
+
+// CopyTop copies from r to w the header of a message, the blank line
+// after it and the first lines lines of its body (RFC 1939 §7 TOP; a
+// count beyond the body copies the whole message). w is normally the
+// DotWriter of the reply; CopyTop also serves to measure what TOP sends.
+func CopyTop(w io.Writer, r io.Reader, lines uint32) error {
+	br := topReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() { br.Reset(nil); topReaders.Put(br) }()
+	header, lineStart := true, true
+	var n uint32
+	for {
+		if !header && lineStart && n >= lines {
+			return nil
+		}
+		chunk, err := br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			complete := chunk[len(chunk)-1] == '\n'
+			blank := complete && (len(chunk) == 1 || len(chunk) == 2 && chunk[0] == '\r')
+			if _, werr := w.Write(chunk); werr != nil {
+				return werr
+			}
+			switch {
+			case header && lineStart && blank:
+				header = false
+			case complete && !header:
+				n++
+			}
+			lineStart = complete
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return err
+		}
+	}
 }

@@ -209,11 +209,13 @@ func (c *Conn) Logout() {
 // out (after a failed-login cap, say).
 func (c *Conn) CloseAfterReply() { c.close = true }
 
-// addrKey groups client addresses for MaxPreauthPerAddr: an IPv4 address
-// alone, an IPv6 address by its /64, the smallest block a site is given,
-// so that one host cannot dodge the limit by rotating its interface
-// identifiers. Connections without an IP address (net.Pipe) have none.
-func addrKey(a net.Addr) netip.Prefix {
+// AddrKey groups client addresses as the per-address limits do (and a
+// server's own per-address accounting, such as failed-login penalties,
+// should): an IPv4 address alone, an IPv6 address by its /64, the
+// smallest block a site is given, so that one host cannot dodge a limit
+// by rotating its interface identifiers. Connections without an IP
+// address (net.Pipe) have none (an invalid Prefix).
+func AddrKey(a net.Addr) netip.Prefix {
 	ip := RemoteIP(a)
 	if !ip.IsValid() {
 		return netip.Prefix{}
@@ -280,7 +282,7 @@ func (s *Server) logger() *slog.Logger {
 // unauthenticated connection is linear in MaxSessions and runs only when
 // the server is full.
 func (s *Server) admit(nc net.Conn) (*Conn, *Error) {
-	c := &Conn{srv: s, nc: nc, c: nc, start: time.Now(), key: addrKey(nc.RemoteAddr())}
+	c := &Conn{srv: s, nc: nc, c: nc, start: time.Now(), key: AddrKey(nc.RemoteAddr())}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
