@@ -2,6 +2,9 @@ package main
 
 import (
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +91,37 @@ func TestMemServerPipelining(t *testing.T) {
 	second := dial(t, addr)
 	second.cmd("USER demo")
 	assert.Equal(t, "-ERR [IN-USE] mailbox in use by another session", second.cmd("PASS demo"), "RFC 1939's exclusive lock")
+}
+
+// TestPoplib: Python's poplib, a real client, logs in with USER/PASS,
+// lists, retrieves a message with a dot line, deletes and quits; memserver
+// then holds one message.
+func TestPoplib(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("under CI=true this test must run: python3 is not installed")
+		}
+		t.Skip("python3 is not installed on this machine; the test drives the real client")
+	}
+	addr, st := start(t, pop3gen.RFC1939())
+	host, port, _ := strings.Cut(addr, ":")
+	script := `
+import poplib, sys
+p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=20)
+p.user("demo")
+p.pass_("demo")
+print("stat", p.stat())
+print("uidl", p.uidl()[1])
+print("retr", p.retr(2)[1])
+print("dele", p.dele(1))
+print("quit", p.quit())
+`
+	out, err := exec.Command(py, "-c", script, host, port).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "stat (2, 93)")
+	assert.Contains(t, string(out), "uidl [b'1 1', b'2 2']")
+	assert.Contains(t, string(out), "retr [b'Subject: second', b'', b'.A line that starts with a dot.']")
+	assert.Contains(t, string(out), "quit b'+OK signing off (1 messages removed)'")
+	require.Eventually(t, func() bool { return st.Count("demo") == 1 }, 5*time.Second, 10*time.Millisecond)
 }
