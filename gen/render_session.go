@@ -256,7 +256,7 @@ concurrent use; a connection has one goroutine.`)
 or none) and writes the reply. Pipelined commands are fed one line at a
 time and answered in order. Feed never keeps line.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Feed").Params(jen.Id("line").Index().Byte()).Id("Action").Block(
-		jen.Id("s").Dot("w").Dot("MarkCommand").Call(),
+		jen.Id("s").Dot("w").Dot("markCommand").Call(),
 		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("saslStep").Call(jen.Id("line")))),
 		jen.If(jen.Id("err").Op(":=").Id("s").Dot("cmd").Dot("Parse").Call(jen.Id("line"), jen.Op("&").Id("s").Dot("V"), jen.Id("s").Dot("mode")), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err")))),
 		jen.Return(jen.Id("s").Dot("Dispatch").Call(jen.Op("&").Id("s").Dot("cmd"))),
@@ -315,7 +315,7 @@ time and answered in order. Feed never keeps line.`)
 			body = append(body, jen.Id("err").Op("=").Id("s").Dot("h").Dot(hmethod(c.Name)).Call(args(c)...))
 		}
 		if c.AlwaysOKWhen != "" {
-			body = append(body, jen.If(jen.Id("s").Dot("V").Dot(c.AlwaysOKWhen).Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(
+			body = append(body, jen.If(jen.Id("s").Dot("V").Dot(c.AlwaysOKWhen).Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("lines").Call().Op("==").Lit(0)).Block(
 				jen.Comment(c.AlwaysOKWhen+": "+c.Name+" never fails; the refusal comes later."),
 				jen.Id("err").Op("=").Nil()))
 		}
@@ -367,7 +367,7 @@ commands some other way may call it directly.`)
 		"does, wherever it comes from.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("finish").Params(jen.Id("c").Id("Cmd"), jen.Id("err").Error()).Id("Action").Block(
 		jen.Id("s").Dot("sasl").Op("=").False(),
-		jen.If(jen.Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("Lines").Call().Op(">").Lit(0)).Block(
+		jen.If(jen.Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("lines").Call().Op(">").Lit(0)).Block(
 			jen.Return(jen.Id("ActionClose")),
 		),
 		jen.If(jen.Id("err").Op("!=").Nil()).Block(
@@ -388,11 +388,11 @@ commands some other way may call it directly.`)
 			jen.Return(jen.Id("a")),
 		),
 		jen.Id("s").Dot("bad").Op("=").Lit(0),
-		jen.If(jen.Id("s").Dot("w").Dot("Continued").Call()).Block(
+		jen.If(jen.Id("s").Dot("w").Dot("continued").Call()).Block(
 			jen.Id("s").Dot("sasl").Op("=").True(),
 			jen.Return(jen.Id("ActionContinue")),
 		),
-		jen.If(jen.Id("s").Dot("w").Dot("Lines").Call().Op("==").Lit(0)).Block(jen.Id("s").Dot("w").Dot("OK").Call(jen.Lit(""))),
+		jen.If(jen.Id("s").Dot("w").Dot("lines").Call().Op("==").Lit(0)).Block(jen.Id("s").Dot("w").Dot("OK").Call(jen.Lit(""))),
 		jen.Id("s").Dot("last").Op("=").Id("c"),
 		jen.Id("s").Dot("done").Op("|=").Lit(1).Op("<<").Id("c"),
 		jen.If(jen.Id("next").Op(":=").Id("c").Dot("Next").Call(jen.Id("s").Dot("state")), jen.Op("!").Id("s").Dot("stay").Op("&&").Id("next").Op("!=").Id("s").Dot("state")).Block(

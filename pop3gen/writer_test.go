@@ -84,7 +84,7 @@ func TestWriterChallenge(t *testing.T) {
 	long := bytes.Repeat([]byte("QUFB"), 300)
 	w.Challenge(long)
 	assert.Equal(t, "+ \r\n+ "+string(long)+"\r\n", out.String())
-	assert.True(t, w.Continued())
+	assert.True(t, w.continued())
 }
 
 // TestDotWriter: RFC1939-3-MULTILINE — LF becomes CRLF, lines starting

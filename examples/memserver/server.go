@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -118,9 +119,7 @@ func (h *handler) Mechanisms() []string { return []string{"PLAIN"} }
 
 // Auth starts a SASL exchange; the core runs it (base64, the initial
 // response, continuations, "*").
-func (h *handler) Auth(mechanism string) (pop3gen.SASLServer, error) {
-	return plainServer{h}, nil
-}
+func (h *handler) Auth(mechanism string) (pop3gen.SASLServer, error) { return plainServer{h}, nil }
 
 func (h *handler) Authenticated(w *pop3gen.Writer) error { return h.login(w, h.user, h.pass) }
 
@@ -168,13 +167,12 @@ func (d *drop) Open(i int) (io.ReadCloser, error) {
 }
 
 // Size is the exact size of the message's CRLF form, or the octets it is
-// stored in, as ExactSizes says.
+// stored in (LF line ends), as ExactSizes says.
 func (d *drop) Size(i int) int64 {
-	b := d.msgs[i].body
-	if !d.exact {
-		return int64(len(b)) // the storage size: LF line ends, as stored
+	if b := d.msgs[i].body; d.exact {
+		return int64(len(b) + bytes.Count(b, []byte("\n")) - bytes.Count(b, []byte("\r\n")))
 	}
-	return int64(len(b) + bytes.Count(b, []byte("\n")) - bytes.Count(b, []byte("\r\n")))
+	return int64(len(d.msgs[i].body))
 }
 
 // Remove removes the messages at the indexes given (by uid: the list may
@@ -186,23 +184,15 @@ func (d *drop) Remove(indexes []int) error {
 	}
 	d.store.mu.Lock()
 	defer d.store.mu.Unlock()
-	kept := d.box.msgs[:0]
-	for _, m := range d.box.msgs {
-		if !gone[m.uid] {
-			kept = append(kept, m)
-		}
-	}
-	d.box.msgs = kept
+	d.box.msgs = slices.DeleteFunc(d.box.msgs, func(m message) bool { return gone[m.uid] })
 	return nil
 }
 
-// Close unlocks the mailbox.
+// Close unlocks the mailbox if this session locked it.
 func (d *drop) Close() error {
-	if d.locked {
-		d.store.mu.Lock()
-		d.box.locked = false
-		d.store.mu.Unlock()
-	}
+	d.store.mu.Lock()
+	d.box.locked = d.box.locked && !d.locked
+	d.store.mu.Unlock()
 	return nil
 }
 

@@ -579,7 +579,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		rc.startBurst()
 		var a Action
 		if s.RequireTLS && c.tls == nil && !sess.InSASL() && isAuthCommand(line, &sess.V, sess.Mode()) {
-			w.MarkCommand()
+			w.markCommand()
 			if refusedAuth++; s.Variations.MaxBadCommands > 0 && refusedAuth >= s.Variations.MaxBadCommands {
 				w.Error(ErrTooManyErrors)
 				a = ActionClose

@@ -39,16 +39,16 @@ func (w *Writer) SetTerse(terse bool) { w.terse = terse }
 // Err returns the first error of the underlying writer.
 func (w *Writer) Err() error { return w.err }
 
-// Lines returns the number of lines written since the last Begin of a
-// command (see MarkCommand).
-func (w *Writer) Lines() int { return w.n }
+// lines returns the number of lines written since the last markCommand:
+// the session's bookkeeping (has the reply begun?), not the server's.
+func (w *Writer) lines() int { return w.n }
 
-// Continued reports whether a SASL challenge was written since the last
-// MarkCommand.
-func (w *Writer) Continued() bool { return w.cont }
+// continued reports whether a SASL challenge was written since the last
+// markCommand.
+func (w *Writer) continued() bool { return w.cont }
 
-// MarkCommand starts the count of lines for a new command.
-func (w *Writer) MarkCommand() { w.n, w.cont = 0, false }
+// markCommand starts the count of lines for a new command.
+func (w *Writer) markCommand() { w.n, w.cont = 0, false }
 
 func (w *Writer) write(b []byte) {
 	if w.err != nil {

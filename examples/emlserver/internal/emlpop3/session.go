@@ -300,7 +300,7 @@ func (s *Session) TLSStarted() {
 // or none) and writes the reply. Pipelined commands are fed one line at a
 // time and answered in order. Feed never keeps line.
 func (s *Session) Feed(line []byte) Action {
-	s.w.MarkCommand()
+	s.w.markCommand()
 	if s.sasl {
 		return s.saslStep(line)
 	}
@@ -356,7 +356,7 @@ func (s *Session) Dispatch(c *Command) Action {
 			return s.reject(s.PlaintextRefusal())
 		}
 		err = s.h.User(s.w, c.Arg1)
-		if s.V.UserAlwaysOK && err != nil && s.w.Lines() == 0 {
+		if s.V.UserAlwaysOK && err != nil && s.w.lines() == 0 {
 			// UserAlwaysOK: USER never fails; the refusal comes later.
 			err = nil
 		}
@@ -457,7 +457,7 @@ func (s *Session) Dispatch(c *Command) Action {
 // does, wherever it comes from.
 func (s *Session) finish(c Cmd, err error) Action {
 	s.sasl = false
-	if err != nil && s.w.Lines() > 0 {
+	if err != nil && s.w.lines() > 0 {
 		return ActionClose
 	}
 	if err != nil {
@@ -485,11 +485,11 @@ func (s *Session) finish(c Cmd, err error) Action {
 		return a
 	}
 	s.bad = 0
-	if s.w.Continued() {
+	if s.w.continued() {
 		s.sasl = true
 		return ActionContinue
 	}
-	if s.w.Lines() == 0 {
+	if s.w.lines() == 0 {
 		s.w.OK("")
 	}
 	s.last = c
