@@ -10,10 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-crypt/crypt"
@@ -197,6 +199,12 @@ func HashPassword(scheme, password string) (string, error) {
 type Passwd struct {
 	path string
 	log  *slog.Logger
+	// dir is the passwd-file's directory, opened when the file is first
+	// read: reloads open the file relative to it, so that a pop3d that
+	// dropped its privileges needs read access to the file itself, not
+	// search access to every directory above it (the demo under root's
+	// home, a file under /etc/… only root may traverse).
+	dir *os.File
 
 	mu      sync.Mutex
 	users   map[string]*Account
@@ -222,6 +230,9 @@ func OpenPasswd(path string, log *slog.Logger) (*Passwd, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Passwd{path: path, log: log}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		p.dir = d
+	}
 	if err := p.load(); err != nil {
 		return nil, err
 	}
@@ -243,7 +254,7 @@ const maxPasswdSize = 64 << 20
 // load reads the file. Bad lines are skipped and logged; only a file that
 // cannot be read is an error (Lookup then serves no account).
 func (p *Passwd) load() error {
-	f, err := os.Open(p.path)
+	f, err := p.open()
 	if err != nil {
 		return err
 	}
@@ -332,7 +343,12 @@ func (p *Passwd) Lookup(user string) (*Account, bool, error) {
 // granularity of the last load a same-size rewrite can keep all four, so
 // then the content's hash decides, as git does for "racily clean" files.
 func (p *Passwd) reloadIfChanged(now time.Time) error {
-	st, err := os.Stat(p.path)
+	f, err := p.open()
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	f.Close()
 	if err != nil {
 		return err
 	}
@@ -342,7 +358,7 @@ func (p *Passwd) reloadIfChanged(now time.Time) error {
 	if !p.racy {
 		return nil
 	}
-	data, err := readLimited(p.path)
+	data, err := p.readLimited()
 	if err != nil {
 		return err
 	}
@@ -353,13 +369,37 @@ func (p *Passwd) reloadIfChanged(now time.Time) error {
 	return nil
 }
 
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+func (p *Passwd) readLimited() ([]byte, error) {
+	f, err := p.open()
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, maxPasswdSize+1))
+}
+
+// open opens the passwd-file, relative to its directory when that is open
+// (openat: links are followed as by open, so a passwd-file that is a link
+// elsewhere still works), without blocking on a FIFO.
+func (p *Passwd) open() (*os.File, error) {
+	if p.dir == nil {
+		return os.OpenFile(p.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
+	fd, err := syscall.Openat(int(p.dir.Fd()), filepath.Base(p.path), syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p.path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p.path), nil
+}
+
+// CheckReadable opens the passwd-file as the process now is — as pop3d
+// will on every reload — and reports why it cannot.
+func (p *Passwd) CheckReadable() error {
+	f, err := p.open()
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // Authenticate checks user and password. Unknown users cost a hash

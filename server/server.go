@@ -124,6 +124,10 @@ func (s *Server) newSession(c *pop3gen.Conn) (pop3gen.Handler, error) {
 	return h, nil
 }
 
+// CheckPasswd opens the passwd-file as the process now is, as every reload
+// will (pop3d calls it after dropping its privileges).
+func (s *Server) CheckPasswd() error { return s.passwd.CheckReadable() }
+
 // Variations returns the variations in force.
 func (s *Server) Variations() pop3gen.Variations { return s.v }
 

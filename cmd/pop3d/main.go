@@ -274,7 +274,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			return fmt.Errorf("switching to --user %s: %v", acct.name, err)
 		}
 		log.Info("serving as", "user", acct.name, "uid", acct.uid, "group", acct.groupName, "gid", acct.gid)
-		if err := checkPasswdReadable(cfg.Passwd, acct); err != nil {
+		if err := checkPasswdReadable(cfg.Passwd, acct, srv.CheckPasswd); err != nil {
 			_ = srv.Shutdown(context.Background())
 			return err
 		}

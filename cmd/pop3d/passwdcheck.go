@@ -1,9 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "fmt"
 
 // checkPasswdReadable opens the passwd-file as the account pop3d serves
 // as, after the switch. pop3d read it as root at start, but it re-reads it
@@ -12,13 +9,12 @@ import (
 // A file only root can read would serve until its first edit and then
 // lock every user out, so pop3d refuses to start with it and says what to
 // change.
-func checkPasswdReadable(path string, a *account) error {
-	f, err := os.Open(path)
-	if err != nil {
+func checkPasswdReadable(path string, a *account, open func() error) error {
+	if err := open(); err != nil {
 		return fmt.Errorf("--passwd %s cannot be read as --user %s --group %s (uid %d, gid %d), the account pop3d serves as: %v; "+
 			"pop3d re-reads the file whenever it changes, and refuses logins while it cannot, so make it readable by that account, "+
-			"e.g. group-readable by --group: chgrp %s %s && chmod 640 %s (and every directory above it searchable by that account)",
+			"e.g. group-readable by --group: chgrp %s %s && chmod 640 %s",
 			path, a.name, a.groupName, a.uid, a.gid, err, a.groupName, path, path)
 	}
-	return f.Close()
+	return nil
 }

@@ -150,7 +150,12 @@ func TestDemoAsRootServesAsNobody(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--demo-dir", filepath.Join(dir, "demo"), "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0")
+	// Under a directory only root may search, as a clone under /root is:
+	// nobody reaches the mail root and the passwd-file through what root
+	// opened before the switch.
+	private := filepath.Join(dir, "private")
+	require.NoError(t, os.Mkdir(private, 0o700))
+	cmd := exec.CommandContext(ctx, bin, "serve", "--demo-dir", filepath.Join(private, "demo"), "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr lockedBuffer
@@ -168,6 +173,7 @@ func TestDemoAsRootServesAsNobody(t *testing.T) {
 	require.NotNil(t, m, second)
 	got := talk(t, m[1], "USER demo", "PASS "+pw[1], "RETR 1")
 	require.Regexp(t, `^\+OK maildrop has 3 messages`, got[2], "login as nobody: %s", stderr.String())
+	require.Regexp(t, `^\+OK`, got[3], "RETR as nobody: %s", stderr.String())
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status")
 	require.NoError(t, err)
 	uids := regexp.MustCompile(`(?m)^Uid:\s*(.*)$`).FindStringSubmatch(string(status))[1]
