@@ -806,7 +806,7 @@ func sizeField(base, key string) int64 {
 // default is 35 MB, Postfix's 10 MB).
 const maxMeasure = 1 << 30
 
-// copyBufs holds the buffers messages are streamed and measured with.
+// copyBufs holds the buffers messages are measured with.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
 
 // measure returns a message's exact size (its CRLF form: every LF not
@@ -1022,17 +1022,3 @@ func (d *Drop) remove(i int) error {
 	}
 	return err
 }
-
-// CopyMessage streams r to w (a DotWriter) through a pooled buffer: no
-// message is ever held whole in memory.
-func CopyMessage(w io.Writer, r io.Reader) error {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	_, err := io.CopyBuffer(writerOnly{w}, readerOnly{r}, *bp)
-	return err
-}
-
-// writerOnly and readerOnly hide ReadFrom/WriteTo so that io.CopyBuffer
-// uses the pooled buffer instead of allocating its own.
-type writerOnly struct{ io.Writer }
-type readerOnly struct{ io.Reader }

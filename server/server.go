@@ -118,7 +118,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // newSession is the core's handler factory: pop3d's session on c.
 func (s *Server) newSession(c *pop3gen.Conn) (pop3gen.Handler, error) {
 	s.metrics.sessions.Add(1)
-	h := &session{srv: s, conn: c, log: c.Log(), addr: addrKey(c.RemoteAddr())}
+	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3gen.AddrKey(c.RemoteAddr())}
 	// The core creates the protocol session after the handler; the
 	// handler reaches it through the connection.
 	return h, nil

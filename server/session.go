@@ -472,7 +472,7 @@ func (h *session) send(w *pop3gen.Writer, msg uint32, octets func(i int, f *Mess
 func (h *session) Retr(w *pop3gen.Writer, msg uint32) error {
 	return h.send(w, msg,
 		func(i int, _ *MessageFile) (int64, error) { return h.drop.Exact(i), nil },
-		func(d *pop3gen.DotWriter, f *MessageFile) error { return CopyMessage(d, f) })
+		func(d *pop3gen.DotWriter, f *MessageFile) error { return pop3gen.CopyMessage(d, f) })
 }
 
 // Top sends the header, the blank line and the first lines body lines. Its

@@ -190,7 +190,7 @@ func (m *MaildropHandler) send(w *Writer, msg uint32, lines int64) error {
 	}
 	d := w.Message()
 	if lines < 0 {
-		if _, err := io.Copy(d, r); err != nil {
+		if err := CopyMessage(d, r); err != nil {
 			return err
 		}
 		return d.Close()
@@ -249,6 +249,24 @@ func (m *MaildropHandler) Update(w *Writer) error {
 	w.OK("signing off (" + strconv.Itoa(len(idx)) + " messages removed)")
 	return nil
 }
+
+// copyBufs holds the buffers CopyMessage streams messages with: a RETR
+// borrows 32 KiB for its duration instead of allocating it.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+
+// CopyMessage streams r to w (normally the reply's DotWriter) through a
+// pooled buffer: no message is ever held whole in memory.
+func CopyMessage(w io.Writer, r io.Reader) error {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	_, err := io.CopyBuffer(writerOnly{w}, readerOnly{r}, *bp)
+	return err
+}
+
+// writerOnly and readerOnly hide ReadFrom/WriteTo so that io.CopyBuffer
+// uses the pooled buffer instead of allocating its own.
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
 
 // topReaders holds the buffered readers CopyTop reads headers with.
 var topReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16*1024) }}
