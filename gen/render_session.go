@@ -7,14 +7,22 @@ import (
 	"github.com/pop3kit/pop3kit/spec"
 )
 
-// params returns the Handler parameters of a command's grammar, after the
-// writer (and the state, for commands allowed in several states).
-func params(c spec.Command) []jen.Code {
-	if c.Args == spec.Mechanism {
-		// The core writes every line of a SASL exchange.
-		return []jen.Code{jen.Id("mechanism").String()}
+// params returns the Handler parameters of a command answered by a
+// Handler method: a login's (see opens) are its arguments alone, with the
+// argument of the command it follows first (PASS gets USER's); any
+// other's start with the Writer it answers through.
+func (g *gen) params(c spec.Command) []jen.Code {
+	var p []jen.Code
+	if g.opens(c) {
+		if g.followsWord(c) {
+			if c.Args == spec.Secret {
+				return []jen.Code{jen.List(jen.Id("user"), jen.Id("secret")).Index().Byte()}
+			}
+			p = append(p, jen.Id("user").Index().Byte())
+		}
+	} else {
+		p = append(p, jen.Id("w").Op("*").Id("Writer"))
 	}
-	p := []jen.Code{jen.Id("w").Op("*").Id("Writer")}
 	switch c.Args {
 	case spec.MsgNum, spec.OptMsgNum:
 		p = append(p, jen.Id("msg").Uint32())
@@ -26,15 +34,14 @@ func params(c spec.Command) []jen.Code {
 		p = append(p, jen.Id("secret").Index().Byte())
 	case spec.NameDigest:
 		p = append(p, jen.List(jen.Id("name"), jen.Id("digest")).Index().Byte())
-	case spec.Mechanism:
-		p = append(p, jen.Id("mechanism").String())
 	}
 	return p
 }
 
-// args returns the arguments the dispatcher passes for a command.
+// args returns the arguments the dispatcher passes for a command, after
+// the Writer or the kept user name where params has them.
 func args(c spec.Command) []jen.Code {
-	a := []jen.Code{jen.Id("s").Dot("w")}
+	var a []jen.Code
 	switch c.Args {
 	case spec.MsgNum, spec.OptMsgNum:
 		a = append(a, jen.Id("c").Dot("Msg"))
@@ -46,6 +53,75 @@ func args(c spec.Command) []jen.Code {
 		a = append(a, jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"))
 	}
 	return a
+}
+
+// handlerArgs returns the arguments of c's Handler method.
+func (g *gen) handlerArgs(c spec.Command) []jen.Code {
+	var a []jen.Code
+	if g.opens(c) {
+		if g.followsWord(c) {
+			a = append(a, jen.Id("s").Dot("user"))
+		}
+	} else {
+		a = append(a, jen.Id("s").Dot("w"))
+	}
+	return append(a, args(c)...)
+}
+
+// opens reports whether c is a login: answered by a Handler method, with
+// an edge from the initial state into one that is not final (where the
+// maildrop is open). Its method returns the Maildrop.
+func (g *gen) opens(c spec.Command) bool {
+	if c.Answer != spec.ByHandler {
+		return false
+	}
+	for _, e := range c.Edges {
+		if g.stateInfo(e.From).Initial && !g.stateInfo(e.To).Final && e.To != e.From {
+			return true
+		}
+	}
+	return false
+}
+
+// followsWord reports whether c follows a command of the Word grammar
+// (PASS after USER), whose argument the session keeps for c's method.
+func (g *gen) followsWord(c spec.Command) bool {
+	if c.After == "" {
+		return false
+	}
+	for _, a := range g.t.Commands {
+		if a.Name == c.After {
+			return a.Args == spec.Word
+		}
+	}
+	return false
+}
+
+// kept reports whether another command follows c and gets its argument.
+func (g *gen) kept(c spec.Command) bool {
+	for _, o := range g.t.Commands {
+		if o.After == c.Name && g.followsWord(o) && g.opens(o) {
+			return true
+		}
+	}
+	return false
+}
+
+// optional reports whether c's Handler method is an optional interface.
+func optional(c spec.Command) bool {
+	return c.Answer == spec.ByHandler && (c.Optional || c.EnabledBy != "")
+}
+
+// coreMethod returns the Session method by which the core answers c.
+func coreMethod(c spec.Command) string { return strings.ToLower(c.Name) }
+
+// signature returns the method of c's Handler or optional interface.
+func (g *gen) signature(c spec.Command) jen.Code {
+	m := jen.Id(hmethod(c.Name)).Params(g.params(c)...)
+	if g.opens(c) {
+		return m.Params(jen.Id("Maildrop"), jen.Error())
+	}
+	return m.Error()
 }
 
 func multiState(c spec.Command) bool { return c.In&(c.In-1) != 0 }
@@ -62,9 +138,9 @@ func hmethod(name string) string {
 	return method(name)
 }
 
-// optionalIface returns the name of the optional interface of a command
-// that a variation enables (APOPHandler): a server that does not serve it
-// leaves it out, and the command is then refused and not announced.
+// optionalIface returns the name of the optional interface of an optional
+// command (APOPHandler): a server that does not serve it leaves it out,
+// and the command is then refused and not announced.
 func optionalIface(c spec.Command) string { return hmethod(c.Name) + "Handler" }
 
 var argDoc = map[spec.Args]string{
@@ -75,65 +151,86 @@ var argDoc = map[spec.Args]string{
 	spec.Word:        " arg is the argument; it aliases the read buffer.",
 	spec.Secret:      " secret is the password as the PassKeepsSpaces variation reads it; it aliases the read buffer.",
 	spec.NameDigest:  " name and digest alias the read buffer.",
-	spec.Mechanism:   " mechanism is the SASL mechanism, upper case, one that Mechanisms lists. Return the server side of the exchange; the core runs it — base64, the initial response and \"=\", challenges and continuations, \"*\" cancel, line limits — and calls Authenticated when it succeeds. An error (an *Error such as ErrPlaintextRefused) refuses the exchange.",
+	spec.Mechanism:   "",
 	spec.OptWord:     " arg is the argument, or nil when the client gave none (the reply is then multi-line).",
 }
 
-// session renders the Handler interface and the Session state machine.
+// openDoc ends the doc of a login's method.
+const openDoc = " Return the user's maildrop, opened as the MaildropAccess variation says; the core writes the +OK with its totals and serves the TRANSACTION commands from it. An error refuses the login: an *Error as it is, any other as ErrInternal."
+
+// methodDoc returns the doc comment of c's Handler method.
+func (g *gen) methodDoc(c spec.Command) string {
+	doc := hmethod(c.Name) + " handles " + c.Name + ", which " + lowerFirst(c.Doc)
+	if g.followsWord(c) && g.opens(c) {
+		doc += " user is the argument of the " + c.After + " before it."
+	}
+	doc += argDoc[c.Args]
+	if g.opens(c) {
+		doc += openDoc
+	} else {
+		doc += " Write the positive reply through w (or nothing, and the core writes \"+OK\"), or return an error."
+	}
+	if multiState(c) {
+		doc += " A handler that needs the state asks the session (Conn.Session().State())."
+	}
+	return doc
+}
+
+// session renders the Handler interfaces and the Session state machine.
 //
-//	type Handler interface { User(w *Writer, arg []byte) error; … }
+//	type Handler interface { User(w *Writer, arg []byte) error; Pass(user, secret []byte) (Maildrop, error) }
 //	func (s *Session) Feed(line []byte) Action
 func (g *gen) session() *jen.File {
 	f := g.file("state machine and dispatch")
 
-	// Handler.
+	// Handler: the required methods; one optional interface per optional
+	// command.
 	var methods []jen.Code
-	var optional []spec.Command
+	var opt []spec.Command
+	var core []string
 	for _, c := range g.t.Commands {
-		if c.EnabledBy != "" {
-			optional = append(optional, c)
+		switch {
+		case c.Answer != spec.ByHandler:
+			core = append(core, c.Name)
+			continue
+		case optional(c):
+			opt = append(opt, c)
 			continue
 		}
-		doc := hmethod(c.Name) + " handles " + c.Name + ", which " + lowerFirst(c.Doc) + argDoc[c.Args]
-		if multiState(c) {
-			doc += " A handler that needs the state asks the session (Conn.Session().State())."
-		}
-		if hasFinalEdge(g, c) {
-			doc += " It runs where " + c.Name + " does not enter " + g.finalState(c).Name + "; Update runs where it does."
-		}
-		methods = append(methods, commentLines(wrap(doc))...)
-		if c.Args == spec.Mechanism {
-			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)),
-				jen.Id(hmethod(c.Name)).Params(params(c)...).Params(jen.Id("SASLServer"), jen.Error()))
-			methods = append(methods, commentLines(wrap("Mechanisms lists the SASL mechanisms "+c.Name+" offers on this connection now, upper case: a bare "+c.Name+" lists them (AuthListing), and any other is refused before "+hmethod(c.Name)+" is called."))...)
-			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Mechanisms").Params().Index().String())
-			methods = append(methods, commentLines(wrap("Authenticated is called when a SASL exchange succeeded: open the maildrop and write the +OK (or return an error)."))...)
-			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Authenticated").Params(jen.Id("w").Op("*").Id("Writer")).Error())
-			continue
-		}
-		methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)),
-			jen.Id(hmethod(c.Name)).Params(params(c)...).Error())
-		if hasFinalEdge(g, c) {
-			fs := g.finalState(c)
-			methods = append(methods, commentLines(wrap("Update runs the "+fs.Name+" state: "+lowerFirst(fs.Doc)+" It runs when "+c.Name+" enters it, instead of "+hmethod(c.Name)+"; the connection closes after its reply."))...)
-			methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Update").Params(jen.Id("w").Op("*").Id("Writer")).Error())
-		}
+		methods = append(methods, commentLines(wrap(g.methodDoc(c)))...)
+		methods = append(methods, jen.Comment(provenance(c.Name, c.Clauses)), g.signature(c))
 	}
-	comment(f, `Handler is what a server implements: the semantics of each command. The
-Session calls a method only for a command that parsed, is enabled and is
-allowed in the current state. A method writes its positive reply through w
-(or nothing, and the Session writes "+OK") and returns nil, or returns an
-error: an *Error is sent as "-ERR [code] text", any other error as
-ErrInternal. A new command in the spec table adds a method here, so a
-server that does not implement it stops compiling.`)
+	comment(f, wrap(`Handler is the backend of one connection: what only a server knows, who
+a user is and what their maildrop holds. Server.NewHandler returns one per
+connection. Its required methods are the commands no core can answer; the
+core answers `+strings.Join(core, ", ")+` itself, from the
+session and from the Maildrop a login returns, and writes, terminates and
+dot-stuffs every reply. The optional interfaces below (AuthHandler, …) add
+commands; a Handler that also implements io.Closer is closed when the
+connection ends. The Session calls a method only for a command that parsed,
+is enabled and is allowed in the current state. A new command in the spec
+table adds a method here or an optional interface.`))
 	f.Type().Id("Handler").Interface(methods...)
-	for _, c := range optional {
-		comment(f, wrap(optionalIface(c)+" is implemented by a Handler that serves "+c.Name+", which "+lowerFirst(c.Doc)+
-			" It is optional: without it "+c.Name+" is refused as not supported and not announced, whatever the "+c.EnabledBy+" variation says."+argDoc[c.Args]))
-		f.Type().Id(optionalIface(c)).Interface(
-			jen.Comment(provenance(c.Name, c.Clauses)),
-			jen.Id(hmethod(c.Name)).Params(params(c)...).Error(),
-		)
+	for _, c := range opt {
+		doc := optionalIface(c) + " is implemented by a Handler that serves " + c.Name + ", which " + lowerFirst(c.Doc) + " It is optional: without it " + c.Name + " is refused as not supported and not announced"
+		if c.EnabledBy != "" {
+			doc += ", whatever the " + c.EnabledBy + " variation says"
+		}
+		doc += "."
+		comment(f, wrap(doc))
+		var m []jen.Code
+		if c.Args == spec.Mechanism {
+			m = append(m, commentLines(wrap("Mechanisms lists the SASL mechanisms "+c.Name+" offers on this connection now, upper case: CAPA's SASL line and a bare "+c.Name+" (AuthListing) list them, and any other is refused before "+hmethod(c.Name)+" is called."))...)
+			m = append(m, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Mechanisms").Params().Index().String())
+			m = append(m, commentLines(wrap(hmethod(c.Name)+" starts an exchange of mechanism, upper case, one that Mechanisms lists, and returns its server side. The core runs it: base64, the initial response and \"=\", challenges and continuations, \"*\" cancel, line limits. An error (an *Error such as ErrPlaintextRefused) refuses the exchange."))...)
+			m = append(m, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id(hmethod(c.Name)).Params(jen.Id("mechanism").String()).Params(jen.Id("SASLServer"), jen.Error()))
+			m = append(m, commentLines(wrap("Authenticated is called when the exchange succeeded, for the user it authenticated."+openDoc))...)
+			m = append(m, jen.Comment(provenance(c.Name, c.Clauses)), jen.Id("Authenticated").Params().Params(jen.Id("Maildrop"), jen.Error()))
+		} else {
+			m = append(m, commentLines(wrap(g.methodDoc(c)))...)
+			m = append(m, jen.Comment(provenance(c.Name, c.Clauses)), g.signature(c))
+		}
+		f.Type().Id(optionalIface(c)).Interface(m...)
 	}
 
 	// Action.
@@ -170,6 +267,9 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("cmd").Id("Command").Comment("the command being parsed, kept here so that Feed does not allocate"),
 		jen.Id("stay").Bool().Comment("the command succeeded without taking its edge"),
 		jen.Id("done").Uint64().Comment("bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen"),
+		jen.Id("user").Index().Byte().Comment("the argument a login gets from the command before it (USER's, for PASS)"),
+		jen.Id("md").Id("Maildrop").Comment("the maildrop a login opened; nil before"),
+		jen.Id("deleted").Index().Bool().Comment("the messages marked deleted, by index"),
 	)
 	initial := ""
 	for _, s := range g.t.States {
@@ -237,8 +337,11 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("c").Dot("Plaintext").Op("=").Id("auth").Op("&&").Id("s").Dot("PlaintextAllowed").Call(),
 		jen.Id("c").Dot("STLS").Op("=").Id("s").Dot("offerTLS").Op("&&").Op("!").Id("tls"),
 	}
-	if g.hasMechanism() {
-		capaBody = append(capaBody, jen.If(jen.Id("auth")).Block(jen.Id("c").Dot("SASL").Op("=").Id("s").Dot("h").Dot("Mechanisms").Call()))
+	for _, c := range g.t.Commands {
+		if c.Args == spec.Mechanism && c.Answer == spec.ByHandler {
+			capaBody = append(capaBody, jen.If(jen.List(jen.Id("h"), jen.Id("ok")).Op(":=").Id("s").Dot("h").Assert(jen.Id(optionalIface(c))), jen.Id("ok").Op("&&").Id("auth")).Block(
+				jen.Id("c").Dot("SASL").Op("=").Id("h").Dot("Mechanisms").Call()))
+		}
 	}
 	capaBody = append(capaBody, jen.Return(jen.Id("c")))
 	comment(f, "CapaInfo returns what CAPA announces that the session knows, for the\ncurrent state (RFC 2449 §5: CAPA lists what applies now): before login,\nUSER where plaintext logins are allowed, SASL with the handler's\nmechanisms, STLS where TLS can start; after login, none of them. The\nserver adds what only it knows (Implementation, Expire, LoginDelay) and\nhands the result to WriteCapa, with the session's variations (in which\nthe commands the handler does not serve are off).")
@@ -284,35 +387,42 @@ time and answered in order. Feed never keeps line.`)
 		case spec.Plaintext:
 			body = append(body, jen.If(jen.Op("!").Id("s").Dot("PlaintextAllowed").Call()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("s").Dot("PlaintextRefusal").Call()))))
 		}
-		if hasFinalEdge(g, c) {
-			fs := stateID(g.finalState(c))
-			body = append(body, jen.Comment("The edge leads to a final state: enter it, and run Update there."),
-				jen.Id("s").Dot("state").Op("=").Id(cmdID(c.Name)).Dot("Next").Call(jen.Id("s").Dot("state")),
-				jen.If(jen.Id("s").Dot("state").Op("==").Id(fs)).Block(
-					jen.Id("err").Op("=").Id("s").Dot("h").Dot("Update").Call(jen.Id("s").Dot("w")),
-				).Else().Block(
-					jen.Id("err").Op("=").Id("s").Dot("h").Dot(hmethod(c.Name)).Call(args(c)...),
-				))
-			cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(body...))
-			if c.Then == spec.Close {
-				thenCases = append(thenCases, jen.Case(jen.Id(cmdID(c.Name))).Block(jen.Return(jen.Id("ActionClose"))))
-			}
-			continue
+		if g.kept(c) {
+			body = append(body, jen.Comment("Kept for the "+c.Name+" argument of the login that follows."),
+				jen.Id("s").Dot("user").Op("=").Append(jen.Id("s").Dot("user").Index(jen.Empty(), jen.Lit(0)), jen.Id("c").Dot("Arg1").Op("...")))
 		}
-		if c.EnabledBy != "" {
+		h := jen.Id("s").Dot("h")
+		if optional(c) {
+			h = jen.Id("h")
 			body = append(body,
 				jen.List(jen.Id("h"), jen.Id("ok")).Op(":=").Id("s").Dot("h").Assert(jen.Id(optionalIface(c))),
-				jen.If(jen.Op("!").Id("ok")).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNotSupported")))),
-				jen.Id("err").Op("=").Id("h").Dot(hmethod(c.Name)).Call(args(c)...))
+				jen.If(jen.Op("!").Id("ok")).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNotSupported")))))
 		}
-		if c.Args == spec.Mechanism {
+		switch {
+		case hasFinalEdge(g, c):
+			fs := stateID(g.finalState(c))
+			body = append(body, jen.Comment("The edge leads to a final state: enter it, and run it there."),
+				jen.Id("s").Dot("state").Op("=").Id(cmdID(c.Name)).Dot("Next").Call(jen.Id("s").Dot("state")),
+				jen.If(jen.Id("s").Dot("state").Op("==").Id(fs)).Block(
+					jen.Id("err").Op("=").Id("s").Dot(strings.ToLower(g.finalState(c).Name)).Call(),
+				).Else().Block(
+					jen.Id("err").Op("=").Id("s").Dot(coreMethod(c)).Call(args(c)...),
+				))
+		case c.Answer != spec.ByHandler:
+			body = append(body, jen.Id("err").Op("=").Id("s").Dot(coreMethod(c)).Call(args(c)...))
+		case c.Args == spec.Mechanism:
 			// The SASL exchange is the core's (sasl.go).
-			body = append(body, jen.Return(jen.Id("s").Dot("auth").Call(jen.Id(cmdID(c.Name)), jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"))))
+			body = append(body, jen.Return(jen.Id("s").Dot("auth").Call(jen.Id(cmdID(c.Name)), h, jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"))))
+		case g.opens(c):
+			body = append(body,
+				jen.List(jen.Id("md"), jen.Id("e")).Op(":=").Add(h).Dot(hmethod(c.Name)).Call(g.handlerArgs(c)...),
+				jen.Id("err").Op("=").Id("s").Dot("open").Call(jen.Id("md"), jen.Id("e")))
+		default:
+			body = append(body, jen.Id("err").Op("=").Add(h).Dot(hmethod(c.Name)).Call(g.handlerArgs(c)...))
+		}
+		if c.Args == spec.Mechanism && c.Answer == spec.ByHandler {
 			cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(body...))
 			continue
-		}
-		if c.EnabledBy == "" {
-			body = append(body, jen.Id("err").Op("=").Id("s").Dot("h").Dot(hmethod(c.Name)).Call(args(c)...))
 		}
 		if c.AlwaysOKWhen != "" {
 			body = append(body, jen.If(jen.Id("s").Dot("V").Dot(c.AlwaysOKWhen).Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("lines").Call().Op("==").Lit(0)).Block(
@@ -485,6 +595,8 @@ func (g *gen) capa() *jen.File {
 		jen.Id("Implementation").String(),
 		jen.Comment("STLS: TLS is configured and not active yet."),
 		jen.Id("STLS").Bool(),
+		jen.Comment("Lines are lines of the server's own, written after the table's."),
+		jen.Id("Lines").Index().String(),
 	)
 	var body []jen.Code
 	body = append(body, jen.Id("w").Dot("Begin").Call(jen.Lit("Capability list follows")))
@@ -514,6 +626,7 @@ func (g *gen) capa() *jen.File {
 			body = append(body, cm, jen.If(cond).Block(line))
 		}
 	}
+	body = append(body, jen.For(jen.List(jen.Id("_"), jen.Id("l")).Op(":=").Range().Id("c").Dot("Lines")).Block(jen.Id("w").Dot("Line").Call(jen.Id("l"))))
 	body = append(body, jen.Id("w").Dot("End").Call())
 	comment(f, `WriteCapa writes the CAPA reply (RFC 2449 §5) from the capability table,
 the variations v and what the server says in c.`)

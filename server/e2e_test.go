@@ -68,7 +68,7 @@ func TestEveryCommandEveryProfile(t *testing.T) {
 			assert.Equal(t, "+OK", c.cmd("NOOP"))
 			assert.Equal(t, fmt.Sprintf("+OK maildrop has 2 messages (%d octets)", total+s2), c.cmd("RSET"))
 			assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
-			assert.Equal(t, "+OK pop3kit signing off (1 messages removed)", c.cmd("QUIT"))
+			assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
 			assert.True(t, c.closed())
 			files := e.files("alice")
 			require.Len(t, files, 1, "RFC1939-6-UPDATE: only the marked message is removed")
@@ -320,7 +320,7 @@ func TestSnapshot(t *testing.T) {
 	e.deliver("alice", "Subject: later\n\nlater\n", "")
 	assert.Equal(t, "+OK 2 101", a.cmd("STAT"), "later deliveries are not in the snapshot")
 	b.cmd("DELE 1")
-	assert.Equal(t, "+OK pop3kit signing off (1 messages removed)", b.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 messages removed)", b.cmd("QUIT"))
 	require.True(t, b.closed())
 	assert.Equal(t, "-ERR message was removed by another session since login", a.cmd("RETR 1"))
 	assert.Equal(t, "-ERR message was removed by another session since login", a.cmd("TOP 1 0"))
@@ -622,7 +622,7 @@ func TestPipelining(t *testing.T) {
 	assert.Equal(t, "+OK 45 octets", c.line())
 	assert.Len(t, c.multi(), 4)
 	assert.Equal(t, "+OK", c.line())
-	assert.Equal(t, "+OK pop3kit signing off (0 messages removed)", c.line())
+	assert.Equal(t, "+OK signing off (0 messages removed)", c.line())
 }
 
 // TestCapaPerProfile: RFC2449-5-CAPA lists what the connection can use;

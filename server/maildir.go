@@ -878,13 +878,18 @@ func (m *MessageFile) Read(p []byte) (int, error) { return m.r.Read(p) }
 // Size returns the octets the file had when it was opened.
 func (m *MessageFile) Size() int64 { return m.size }
 
-// Rewind starts the message again from its first octet.
-func (m *MessageFile) Rewind() error {
+// Seek starts the message again from its first octet, the only seek it
+// supports (offset 0 from io.SeekStart): the core measures what TOP sends,
+// then sends it.
+func (m *MessageFile) Seek(offset int64, whence int) (int64, error) {
+	if offset != 0 || whence != io.SeekStart {
+		return 0, errors.New("maildir: a message can only be read again from its start")
+	}
 	if _, err := m.f.Seek(0, io.SeekStart); err != nil {
-		return err
+		return 0, err
 	}
 	m.r = io.LimitedReader{R: m.f, N: m.size}
-	return nil
+	return 0, nil
 }
 
 // Close closes the file.

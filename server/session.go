@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -26,10 +26,7 @@ var (
 	errInUse   = pop3gen.NewError(pop3gen.CodeInUse, "maildrop is locked by another session, try again later")
 	errTemp    = pop3gen.NewError(pop3gen.CodeSysTemp, "maildrop is not available now, try again later")
 	errPerm    = pop3gen.NewError(pop3gen.CodeSysPerm, "maildrop cannot be opened; please tell the administrator")
-	errNoMsg   = pop3gen.NewError("", "no such message")
-	errDeleted = pop3gen.NewError("", "message is marked deleted")
 	errGone    = pop3gen.NewError("", "message was removed by another session since login")
-	errNoTLS   = pop3gen.NewError("", "TLS is not configured on this server")
 	errLang    = pop3gen.NewError("", "language not supported (this server offers en)")
 	errBadName = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name")
 	errUpdate  = pop3gen.NewError(pop3gen.CodeSysTemp, "some messages marked deleted could not be removed")
@@ -40,13 +37,11 @@ var (
 // session is the Handler of one connection: the semantics of each command
 // on a Maildir and a passwd-file.
 type session struct {
-	srv    *Server
-	conn   *pop3gen.Conn // the core's connection: its session, TLS, limits
-	log    *slog.Logger
-	addr   netip.Prefix // the client's address group, for penalties; invalid off TCP
-	user   string       // from USER, or the logged-in user
-	drop   *Drop
-	marked []bool
+	srv  *Server
+	conn *pop3gen.Conn // the core's connection: its session, TLS, limits
+	log  *slog.Logger
+	addr netip.Prefix // the client's address group, for penalties; invalid off TCP
+	user string       // the logged-in user
 
 	// failures counts the failed logins of the connection; at
 	// MaxAuthFailures the reply is the last one it gets.
@@ -65,35 +60,28 @@ type session struct {
 var (
 	_ pop3gen.Handler     = (*session)(nil)
 	_ pop3gen.APOPHandler = (*session)(nil)
+	_ pop3gen.AuthHandler = (*session)(nil)
 	_ pop3gen.UTF8Handler = (*session)(nil)
 	_ pop3gen.LangHandler = (*session)(nil)
+	_ pop3gen.CapaHandler = (*session)(nil)
+	_ pop3gen.Maildrop    = (*maildrop)(nil)
+	_ pop3gen.ExactSizer  = (*maildrop)(nil)
 )
 
 // go-sasl's servers are pop3gen.SASLServers as they are: no adapter.
 var _ pop3gen.SASLServer = sasl.NewPlainServer(nil)
 
-// Close releases the maildrop when the connection ends, however it ends.
-// It removes nothing: only QUIT does.
-func (h *session) Close() error {
-	if h.drop != nil {
-		h.drop.Close()
-		h.drop = nil
-	}
-	return nil
-}
-
+// User accepts a well-formed name; whether it names a user is PASS's to
+// say, after the same delay either way.
 func (h *session) User(w *pop3gen.Writer, arg []byte) error {
-	name := h.userName(string(arg))
-	if CheckUserName(name) != nil {
-		h.user = ""
+	if CheckUserName(h.userName(string(arg))) != nil {
 		return errBadName
 	}
-	h.user = name
 	return nil
 }
 
-func (h *session) Pass(w *pop3gen.Writer, secret []byte) error {
-	return h.login(w, h.user, secret)
+func (h *session) Pass(user, secret []byte) (pop3gen.Maildrop, error) {
+	return h.login(h.userName(string(user)), secret)
 }
 
 // failed answers a failed login attempt with reply. It waits until the
@@ -136,35 +124,35 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) er
 }
 
 // login checks the password and opens the maildrop.
-func (h *session) login(w *pop3gen.Writer, user string, password []byte) error {
+func (h *session) login(user string, password []byte) (pop3gen.Maildrop, error) {
 	at := h.arrive()
 	h.admit(&at, user)
 	if user == "" || CheckUserName(user) != nil {
-		return h.failed(&at, user, "bad user name", errLogin)
+		return nil, h.failed(&at, user, "bad user name", errLogin)
 	}
 	ok, err := h.verify(user, password)
 	switch {
 	case err != nil:
-		return h.failed(&at, user, "verification queue full", errAuthQueue)
+		return nil, h.failed(&at, user, "verification queue full", errAuthQueue)
 	case !ok:
-		return h.failed(&at, user, "wrong password or unknown user", errLogin)
+		return nil, h.failed(&at, user, "wrong password or unknown user", errLogin)
 	}
 	h.succeeded(&at)
-	return h.open(w, user)
+	return h.open(user)
 }
 
 // open opens the user's maildrop as the profile says: an exclusive lock
 // (rfc1939) or a snapshot (Exchange).
-func (h *session) open(w *pop3gen.Writer, user string) error {
+func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	if !h.srv.loginAllowed(user) {
 		h.log.Info("login too soon", "user", user)
-		return errTooSoon
+		return nil, errTooSoon
 	}
 	// The login succeeded: count it against MaxSessionsPerUser before
 	// the maildrop is read, and give the count back if it cannot be.
 	if e := h.conn.Login(user); e != nil {
 		h.log.Info("login refused by a limit", "user", user, "why", e.Text)
-		return e
+		return nil, e
 	}
 	d, err := h.srv.mail.Open(user, DropOptions{
 		Exclusive: h.conn.Session().V.MaildropAccess == pop3gen.MaildropAccessLock,
@@ -176,65 +164,37 @@ func (h *session) open(w *pop3gen.Writer, user string) error {
 	switch {
 	case errors.Is(err, ErrInUse):
 		h.log.Info("maildrop in use", "user", user)
-		return errInUse
+		return nil, errInUse
 	case errors.Is(err, ErrBusy):
 		h.log.Warn("maildrop busy", "user", user, "err", err)
-		return errTemp
+		return nil, errTemp
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, ErrNotMaildir):
 		// RFC 3206 §4: trying again will not help.
 		h.log.Error("open maildrop", "user", user, "err", err)
-		return errPerm
+		return nil, errPerm
 	case err != nil:
 		h.log.Error("open maildrop", "user", user, "err", err)
-		return errTemp
+		return nil, errTemp
 	}
-	h.user, h.drop, h.marked = user, d, make([]bool, d.Len())
+	h.user = user
 	h.log = h.log.With("user", user)
 	h.log.Info("login", "messages", d.Len())
 	h.srv.metrics.logins.Add(1)
-	n, size := h.totals()
-	w.OK("maildrop has " + strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
-	return nil
+	v := &h.conn.Session().V
+	return &maildrop{d: d, log: h.log, exact: v.ExactSizes, dovecot: v.UIDLFormat == pop3gen.UIDLFormatDovecot}, nil
 }
 
-// size is the size STAT and LIST report: exact where ExactSizes is on
-// (MS-STANXPOP3 §2.1.4, §2.1.5), the storage size otherwise.
-func (h *session) size(i int) int64 {
-	if h.conn.Session().V.ExactSizes {
-		return h.drop.Exact(i)
-	}
-	return h.drop.Storage(i)
-}
-
-// totals counts the messages not marked deleted and their sizes. The sum
-// saturates rather than wrap: sizes come from file names a local user
-// writes, and STAT must never report a negative maildrop.
-func (h *session) totals() (int, int64) {
-	n, size := 0, int64(0)
-	for i := range h.drop.Len() {
-		if !h.marked[i] {
-			n++
-			if s := h.size(i); size > math.MaxInt64-s {
-				size = math.MaxInt64
-			} else {
-				size += s
-			}
-		}
-	}
-	return n, size
-}
-
-func (h *session) APOP(w *pop3gen.Writer, name, digest []byte) error {
+func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
 	user := h.userName(string(name))
 	at := h.arrive()
 	h.admit(&at, user)
 	if at.refused {
-		return h.failed(&at, user, "APOP", errAPOP)
+		return nil, h.failed(&at, user, "APOP", errAPOP)
 	}
 	a, ok, err := h.srv.passwd.Lookup(user)
 	if err != nil {
 		at.passwdDown = true
-		return h.failed(&at, user, "APOP", errAPOP)
+		return nil, h.failed(&at, user, "APOP", errAPOP)
 	}
 	var secret string
 	if ok {
@@ -243,10 +203,10 @@ func (h *session) APOP(w *pop3gen.Writer, name, digest []byte) error {
 	sum := md5.Sum([]byte(h.conn.Timestamp() + secret))
 	want := hex.EncodeToString(sum[:])
 	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(string(digest)))) != 1 {
-		return h.failed(&at, user, "APOP", errAPOP)
+		return nil, h.failed(&at, user, "APOP", errAPOP)
 	}
 	h.succeeded(&at)
-	return h.open(w, user)
+	return h.open(user)
 }
 
 // mechanisms are the SASL mechanisms offered where plaintext is allowed.
@@ -330,29 +290,17 @@ func (t timedSASL) Next(response []byte) ([]byte, bool, error) {
 }
 
 // Authenticated opens the maildrop of the user the exchange named.
-func (h *session) Authenticated(w *pop3gen.Writer) error {
-	return h.open(w, h.saslUser)
+func (h *session) Authenticated() (pop3gen.Maildrop, error) {
+	return h.open(h.saslUser)
 }
 
-func (h *session) STLS(w *pop3gen.Writer) error {
-	if h.srv.tls == nil {
-		return errNoTLS
-	}
-	w.OK("Begin TLS negotiation now")
-	return nil
-}
-
-// Capa announces what the session knows (USER, SASL, STLS before login,
-// as the state, the variations and the connection allow) and what only
-// pop3d knows.
-func (h *session) Capa(w *pop3gen.Writer) error {
-	s := h.conn.Session()
-	info := s.CapaInfo()
+// Capa adds to what the core announces (USER, SASL, STLS before login,
+// as the state, the variations and the connection allow) what only pop3d
+// knows.
+func (h *session) Capa(info *pop3gen.CapaInfo) {
 	info.Implementation = h.srv.cfg.Implementation
 	info.Expire = h.srv.cfg.Expire
 	info.LoginDelay = int(time.Duration(h.srv.cfg.LoginDelay) / time.Second)
-	pop3gen.WriteCapa(w, &s.V, &info)
-	return nil
 }
 
 func (h *session) UTF8(w *pop3gen.Writer) error {
@@ -374,161 +322,89 @@ func (h *session) Lang(w *pop3gen.Writer, arg []byte) error {
 	return nil
 }
 
-// Quit ends a session that never logged in: nothing to remove.
-func (h *session) Quit(w *pop3gen.Writer) error {
-	w.OK("pop3kit signing off")
-	return nil
+// maildrop is a Drop as the core serves it: sizes and unique-ids as the
+// session's variations say, messages opened as files that can be read
+// twice (TOP's octets are measured first), errors mapped to replies and
+// logged.
+type maildrop struct {
+	d       *Drop
+	log     *slog.Logger
+	exact   bool // ExactSizes: STAT and LIST state exact sizes (MS-STANXPOP3 §2.1.4, §2.1.5)
+	dovecot bool // UIDLFormat dovecot
 }
 
-// Update is QUIT from TRANSACTION: it removes the marked messages (RFC
-// 1939 §6), one by one, never an unmarked one (MS-STANXPOP3 V0006).
-func (h *session) Update(w *pop3gen.Writer) error {
-	marked := 0
-	for _, m := range h.marked {
-		if m {
-			marked++
-		}
+func (m *maildrop) Len() int { return m.d.Len() }
+
+// Size is the size STAT and LIST report: exact where ExactSizes is on,
+// the storage size otherwise.
+func (m *maildrop) Size(i int) int64 {
+	if m.exact {
+		return m.d.Exact(i)
 	}
-	failed, err := h.drop.Remove(h.marked)
-	h.log.Info("update", "removed", marked-failed, "failed", failed)
-	if err != nil {
-		h.log.Error("update", "err", err)
-		return errUpdate
-	}
-	w.OK("pop3kit signing off (" + strconv.Itoa(marked) + " messages removed)")
-	return nil
+	return m.d.Storage(i)
 }
 
-func (h *session) Stat(w *pop3gen.Writer) error {
-	n, size := h.totals()
-	w.Stat(n, size)
-	return nil
-}
+// ExactSize is what RETR's +OK states, whatever ExactSizes says.
+func (m *maildrop) ExactSize(i int) int64 { return m.d.Exact(i) }
 
-// message returns message n (from 1) unless it does not exist or is
-// marked deleted (RFC 1939 §5).
-func (h *session) message(n uint32) (int, error) {
-	if n == 0 || int(n) > h.drop.Len() {
-		return 0, errNoMsg
-	}
-	if h.marked[n-1] {
-		return 0, errDeleted
-	}
-	return int(n - 1), nil
-}
-
-func (h *session) List(w *pop3gen.Writer, msg uint32) error {
-	if msg != 0 {
-		i, err := h.message(msg)
-		if err != nil {
-			return err
-		}
-		w.ScanListing(false, int(msg), h.size(i))
-		return nil
-	}
-	n, size := h.totals()
-	w.Begin(strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
-	for i := range h.drop.Len() {
-		if !h.marked[i] {
-			w.ScanListing(true, i+1, h.size(i))
-		}
-	}
-	w.End()
-	return nil
-}
-
-// send opens message msg and streams it after "+OK": octets gives the
-// size the status line states, copy writes the body.
-func (h *session) send(w *pop3gen.Writer, msg uint32, octets func(i int, f *MessageFile) (int64, error), copy func(*pop3gen.DotWriter, *MessageFile) error) error {
-	i, err := h.message(msg)
-	if err != nil {
-		return err
-	}
-	f, err := h.drop.Open(i)
-	switch {
-	case errors.Is(err, ErrGone):
-		return errGone
-	case err != nil:
-		h.log.Error("open message", "uid", h.drop.UID(i), "err", err)
-		return errRead
-	}
-	defer f.Close()
-	n, err := octets(i, f)
-	if err != nil {
-		h.log.Error("read message", "uid", h.drop.UID(i), "err", err)
-		return errRead
-	}
-	w.Begin(strconv.FormatInt(n, 10) + " octets")
-	d := w.Message()
-	if err := copy(d, f); err != nil {
-		// The status line is out: the core closes the connection rather
-		// than write -ERR into the body.
-		h.log.Error("message read or sent only in part", "uid", h.drop.UID(i), "err", err)
-		return err
-	}
-	return d.Close()
-}
-
-func (h *session) Retr(w *pop3gen.Writer, msg uint32) error {
-	return h.send(w, msg,
-		func(i int, _ *MessageFile) (int64, error) { return h.drop.Exact(i), nil },
-		func(d *pop3gen.DotWriter, f *MessageFile) error { return pop3gen.CopyMessage(d, f) })
-}
-
-// Top sends the header, the blank line and the first lines body lines. Its
-// +OK line states the octets of what it sends (topOctets), measured before
-// the status line goes out, not the whole message's size.
-func (h *session) Top(w *pop3gen.Writer, msg, lines uint32) error {
-	return h.send(w, msg,
-		func(_ int, f *MessageFile) (int64, error) { return topOctets(f, lines) },
-		func(d *pop3gen.DotWriter, f *MessageFile) error { return pop3gen.CopyTop(d, f, lines) })
-}
-
-func (h *session) Dele(w *pop3gen.Writer, msg uint32) error {
-	i, err := h.message(msg)
-	if err != nil {
-		return err
-	}
-	h.marked[i] = true
-	w.OK("message " + strconv.Itoa(int(msg)) + " deleted")
-	return nil
-}
-
-func (h *session) Noop(w *pop3gen.Writer) error { return nil }
-
-func (h *session) Rset(w *pop3gen.Writer) error {
-	clear(h.marked)
-	n, size := h.totals()
-	w.OK("maildrop has " + strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
-	return nil
-}
-
-// uid returns a message's unique-id as the UIDLFormat variation says.
-func (h *session) uid(i int) string {
-	if h.conn.Session().V.UIDLFormat == pop3gen.UIDLFormatDovecot {
+// UniqueID returns a message's unique-id as the UIDLFormat variation says.
+func (m *maildrop) UniqueID(i int) string {
+	if m.dovecot {
 		// Dovecot's pop3_uidl_format %08Xu%08Xv, which Dovecot writes in
 		// lower case: byte for byte, so clients moving either way keep ids.
-		return fmt.Sprintf("%08x%08x", h.drop.UID(i), h.drop.Validity)
+		return fmt.Sprintf("%08x%08x", m.d.UID(i), m.d.Validity)
 	}
-	return strconv.FormatUint(uint64(h.drop.UID(i)), 10)
+	return strconv.FormatUint(uint64(m.d.UID(i)), 10)
 }
 
-func (h *session) UIDL(w *pop3gen.Writer, msg uint32) error {
-	if msg != 0 {
-		i, err := h.message(msg)
-		if err != nil {
-			return err
-		}
-		return w.UniqueID(false, int(msg), h.uid(i))
+// Open opens message i. A message another session removed since login
+// answers -ERR, not [SYS/TEMP] (MS-STANXPOP3's snapshot semantics).
+func (m *maildrop) Open(i int) (io.ReadCloser, error) {
+	f, err := m.d.Open(i)
+	switch {
+	case errors.Is(err, ErrGone):
+		return nil, errGone
+	case err != nil:
+		m.log.Error("open message", "uid", m.d.UID(i), "err", err)
+		return nil, errRead
 	}
-	w.Begin("unique-id listing follows")
-	for i := range h.drop.Len() {
-		if !h.marked[i] {
-			if err := w.UniqueID(true, i+1, h.uid(i)); err != nil {
-				return err
-			}
-		}
+	return loggedFile{f, m, i}, nil
+}
+
+// loggedFile logs a read that fails: the reply has begun, the core closes
+// the connection, and the log says why.
+type loggedFile struct {
+	*MessageFile
+	m *maildrop
+	i int
+}
+
+func (f loggedFile) Read(p []byte) (int, error) {
+	n, err := f.MessageFile.Read(p)
+	if err != nil && err != io.EOF {
+		f.m.log.Error("message read only in part", "uid", f.m.d.UID(f.i), "err", err)
 	}
-	w.End()
+	return n, err
+}
+
+// Remove is the UPDATE state: the marked messages are removed one by one,
+// never an unmarked one (RFC 1939 §6, MS-STANXPOP3 V0006).
+func (m *maildrop) Remove(indexes []int) error {
+	marked := make([]bool, m.d.Len())
+	for _, i := range indexes {
+		marked[i] = true
+	}
+	failed, err := m.d.Remove(marked)
+	m.log.Info("update", "removed", len(indexes)-failed, "failed", failed)
+	if err != nil {
+		m.log.Error("update", "err", err)
+		return errUpdate
+	}
+	return nil
+}
+
+// Close releases the maildrop (its lock, where it holds one).
+func (m *maildrop) Close() error {
+	m.d.Close()
 	return nil
 }

@@ -117,9 +117,55 @@ type Command struct {
 	// whose arguments are bounded only by the command length (AUTH's
 	// initial response, RFC 5034 §4).
 	LongArgs bool
+	// Answer says who answers the command: a Handler method (the zero
+	// value, and what a command a table adds gets) or the core itself.
+	Answer Answer
+	// Optional makes the command's Handler method an optional interface
+	// (AuthHandler): without it the command is refused as not supported
+	// and not announced. A command a variation switches on (EnabledBy)
+	// is always optional.
+	Optional bool
 	// Clauses are the ids of the clauses the row implements.
 	Clauses []string
 	Doc     string
+}
+
+// Answer is who answers a command.
+type Answer uint8
+
+// The answerers. The core answers only the commands whose semantics it
+// knows (CoreAnswers); any other command is a Handler method.
+const (
+	// ByHandler: a Handler method. One that opens the maildrop (an edge
+	// from the initial state into a state that is not final) returns it
+	// as a Maildrop value; any other writes its reply through a Writer.
+	ByHandler Answer = iota
+	// ByCore: the core alone, from the session and its connection (STLS,
+	// CAPA, NOOP, QUIT and the UPDATE state it enters).
+	ByCore
+	// ByMaildrop: the core, from the Maildrop the login returned (STAT,
+	// LIST, RETR, TOP, DELE, RSET, UIDL): the backend returns values and
+	// the core writes, terminates and dot-stuffs every reply.
+	ByMaildrop
+)
+
+// CoreAnswers are the commands the core can answer itself, with the
+// argument grammar and answerer its code expects.
+var CoreAnswers = map[string]struct {
+	Args   Args
+	Answer Answer
+}{
+	"STLS": {NoArgs, ByCore},
+	"CAPA": {NoArgs, ByCore},
+	"NOOP": {NoArgs, ByCore},
+	"QUIT": {NoArgs, ByCore},
+	"STAT": {NoArgs, ByMaildrop},
+	"LIST": {OptMsgNum, ByMaildrop},
+	"RETR": {MsgNum, ByMaildrop},
+	"DELE": {MsgNum, ByMaildrop},
+	"RSET": {NoArgs, ByMaildrop},
+	"TOP":  {MsgNumCount, ByMaildrop},
+	"UIDL": {OptMsgNum, ByMaildrop},
 }
 
 // Action is what the connection does after a command's positive reply.

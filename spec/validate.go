@@ -495,6 +495,30 @@ func (v *validator) commands() {
 				v.bad(row, "a command that closes, starts TLS or changes state must not ignore its arguments: its effect must be asked for clearly")
 			}
 		}
+		switch c.Answer {
+		case ByHandler:
+		case ByCore, ByMaildrop:
+			if want, ok := CoreAnswers[c.Name]; !ok {
+				v.bad(row, "the core answers only %s; a command of the table's own is answered by a Handler method (ByHandler)", coreAnswerNames())
+			} else if want.Args != c.Args || want.Answer != c.Answer {
+				v.bad(row, "the core answers %s with argument grammar %d and answerer %d", c.Name, want.Args, want.Answer)
+			}
+			if c.Optional || c.EnabledBy != "" && c.Answer == ByMaildrop {
+				v.bad(row, "a command the core answers has no Handler method to be optional")
+			}
+		default:
+			v.bad(row, "unknown answerer %d", c.Answer)
+		}
+		for _, e := range c.Edges {
+			for _, st := range v.t.States {
+				if st.State == e.To && st.Final && (c.Answer != ByCore || st.Name != "UPDATE") {
+					v.bad(row, "an edge into the final state is the core's: it runs UPDATE from the Maildrop (Answer ByCore, state UPDATE)")
+				}
+				if st.State&c.In != 0 && st.Initial && c.Answer == ByMaildrop {
+					v.bad(row, "answered from the Maildrop, but allowed in %s, before any login opened one", st.Name)
+				}
+			}
+		}
 		if c.Reply == Challenge && c.Args != Mechanism {
 			v.bad(row, "a challenge reply needs the Mechanism grammar")
 		}
@@ -680,4 +704,14 @@ func CheckValue(x Variation, val string) error {
 		return fmt.Errorf("kind is not set")
 	}
 	return nil
+}
+
+// coreAnswerNames lists CoreAnswers' commands in a stable order.
+func coreAnswerNames() string {
+	names := make([]string, 0, len(CoreAnswers))
+	for n := range CoreAnswers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
