@@ -2,7 +2,8 @@ package pop3fuzz
 
 import (
 	"bytes"
-
+	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,10 +13,11 @@ import (
 )
 
 // model is a Handler that succeeds or fails as the fuzzer says and
-// records whether it was called.
+// records whether it, or the maildrop it returns, was called.
 type model struct {
 	fail   bool
 	called bool
+	drop   modelDrop
 }
 
 func (m *model) r() error {
@@ -25,17 +27,30 @@ func (m *model) r() error {
 	}
 	return nil
 }
-func (m *model) User(w *pop3gen.Writer, arg []byte) error          { return m.r() }
-func (m *model) Pass(w *pop3gen.Writer, secret []byte) error       { return m.r() }
-func (m *model) APOP(w *pop3gen.Writer, name, digest []byte) error { return m.r() }
+
+// login returns the maildrop, or the model's refusal with the maildrop
+// (which the core must then close).
+func (m *model) login() (pop3gen.Maildrop, error) {
+	err := m.r()
+	m.drop.given++
+	return &m.drop, err
+}
+func (m *model) User(w *pop3gen.Writer, arg []byte) error           { return m.r() }
+func (m *model) Pass(user, secret []byte) (pop3gen.Maildrop, error) { return m.login() }
+func (m *model) APOP(name, digest []byte) (pop3gen.Maildrop, error) { return m.login() }
 func (m *model) Auth(mechanism string) (pop3gen.SASLServer, error) {
 	if err := m.r(); err != nil {
 		return nil, err
 	}
 	return modelSASL{m}, nil
 }
-func (m *model) Mechanisms() []string                  { return []string{"PLAIN", "LOGIN"} }
-func (m *model) Authenticated(w *pop3gen.Writer) error { return m.r() }
+
+// Mechanisms has one longer than a reply line: a bare AUTH and CAPA must
+// cut it.
+func (m *model) Mechanisms() []string {
+	return []string{"PLAIN", "LOGIN", strings.Repeat("LONG-MECHANISM", 50)}
+}
+func (m *model) Authenticated() (pop3gen.Maildrop, error) { return m.login() }
 
 // modelSASL sends one challenge when the client gave no response yet,
 // then succeeds or fails as the model says.
@@ -47,24 +62,45 @@ func (x modelSASL) Next(resp []byte) ([]byte, bool, error) {
 	}
 	return nil, true, x.m.r()
 }
-func (m *model) STLS(w *pop3gen.Writer) error { return m.r() }
-func (m *model) Capa(w *pop3gen.Writer) error {
-	v := pop3gen.RFC1939()
-	pop3gen.WriteCapa(w, &v, &pop3gen.CapaInfo{SASL: []string{strings.Repeat("LONG-MECHANISM", 50)}, Implementation: strings.Repeat("x", 600)})
-	return m.r()
+
+// Capa adds lines longer than a reply line: the core must cut them.
+func (m *model) Capa(info *pop3gen.CapaInfo) {
+	m.called = true
+	info.Implementation = strings.Repeat("x", 600)
+	info.Lines = append(info.Lines, strings.Repeat("X-LONG ", 100))
 }
-func (m *model) UTF8(w *pop3gen.Writer) error                   { return m.r() }
-func (m *model) Lang(w *pop3gen.Writer, arg []byte) error       { return m.r() }
-func (m *model) Quit(w *pop3gen.Writer) error                   { return m.r() }
-func (m *model) Update(w *pop3gen.Writer) error                 { return m.r() }
-func (m *model) Stat(w *pop3gen.Writer) error                   { return m.r() }
-func (m *model) List(w *pop3gen.Writer, msg uint32) error       { return m.r() }
-func (m *model) Retr(w *pop3gen.Writer, msg uint32) error       { return m.r() }
-func (m *model) Dele(w *pop3gen.Writer, msg uint32) error       { return m.r() }
-func (m *model) Noop(w *pop3gen.Writer) error                   { return m.r() }
-func (m *model) Rset(w *pop3gen.Writer) error                   { return m.r() }
-func (m *model) Top(w *pop3gen.Writer, msg, lines uint32) error { return m.r() }
-func (m *model) UIDL(w *pop3gen.Writer, msg uint32) error       { return m.r() }
+func (m *model) UTF8(w *pop3gen.Writer) error             { return m.r() }
+func (m *model) Lang(w *pop3gen.Writer, arg []byte) error { return m.r() }
+
+// modelDrop is the model's maildrop: three messages, one with a line that
+// needs dot-stuffing and one without a final line break. Opening and
+// removing fail as the model says; any call marks the model called.
+type modelDrop struct {
+	m      *model
+	given  int // times a login returned it
+	closes int
+}
+
+var modelBodies = []string{"Subject: a\n\n.dot\nbody\n", "Subject: b\r\n\r\nno final break", "Subject: c\n\nc\n"}
+
+func (d *modelDrop) Len() int              { d.m.called = true; return len(modelBodies) }
+func (d *modelDrop) Size(i int) int64      { d.m.called = true; return int64(len(modelBodies[i])) }
+func (d *modelDrop) UniqueID(i int) string { d.m.called = true; return "uid" + strconv.Itoa(i) }
+func (d *modelDrop) Open(i int) (io.ReadCloser, error) {
+	if err := d.m.r(); err != nil {
+		return nil, err
+	}
+	return io.NopCloser(strings.NewReader(modelBodies[i])), nil
+}
+func (d *modelDrop) Remove(indexes []int) error {
+	for _, i := range indexes {
+		if i < 0 || i >= len(modelBodies) {
+			panic("Remove of an index out of range")
+		}
+	}
+	return d.m.r()
+}
+func (d *modelDrop) Close() error { d.closes++; return nil }
 
 // argsFor returns arguments for a row, well- or ill-formed as pick says.
 func argsFor(row spec.Command, pick uint8, text string) string {
@@ -126,7 +162,8 @@ func checkReply(t *testing.T, line string, out []byte) {
 // FuzzStateMachine drives a Session with command sequences built from the
 // spec table and checks, after every line, the reply invariants and that
 // the state moved only as the table's edges allow; a command reaches the
-// handler only where the table allows it.
+// handler, or the maildrop a login returned, only where the table allows
+// it; every maildrop returned is closed once.
 func FuzzStateMachine(f *testing.F) {
 	f.Add([]byte("\x00\x05USER alice\x00\x00\x01PASS x\x00\x00\x09STAT"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -136,10 +173,22 @@ func FuzzStateMachine(f *testing.F) {
 		v := variations(sel)
 		var out bytes.Buffer
 		h := &model{}
+		h.drop.m = h
 		s := pop3gen.NewSession(h, pop3gen.NewWriter(&out), v)
 		if sel&1 != 0 {
 			s.SetMode(pop3gen.ModeSecure)
 		}
+		s.SetTLS(sel&2 != 0, false)
+		// Every maildrop a login returned is closed once: by the core
+		// when the login failed, by Close when the session ends.
+		defer func() {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if h.drop.closes != h.drop.given {
+				t.Fatalf("the maildrop was returned %d times and closed %d times", h.drop.given, h.drop.closes)
+			}
+		}()
 		for i := 0; i < int(steps%48); i++ {
 			which, err := c.GetByte()
 			if err != nil {

@@ -20,7 +20,7 @@ func TestConnVariations(t *testing.T) {
 	srv := &Server{Variations: v, NewHandler: func(c *Conn) (Handler, error) {
 		inNewHandler = *c.Variations()
 		conns <- c
-		return &recorder{fail: map[Cmd]error{}}, nil
+		return newRecorder(), nil
 	}}
 	a, b := net.Pipe()
 	done := make(chan struct{})

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"net/netip"
@@ -42,7 +43,7 @@ func newRuntime(t *testing.T, v Variations, configure func(*Server)) *runtimeT {
 		Hostname:   "pop3gen.test",
 		Trusted:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		NewHandler: func(c *Conn) (Handler, error) {
-			r := &recorder{fail: map[Cmd]error{}}
+			r := newRecorder()
 			rt.mu.Lock()
 			rt.hs = append(rt.hs, r)
 			rt.mu.Unlock()
@@ -111,34 +112,67 @@ func TestServeGreetingAndSession(t *testing.T) {
 	g := c.line()
 	assert.Regexp(t, `^\+OK test ready <\d+\.\d+\.\d+@pop3gen\.test>$`, g)
 	assert.Equal(t, "+OK", c.cmd("USER alice"))
-	assert.Equal(t, "+OK maildrop ready", c.cmd("PASS secret"))
-	assert.Equal(t, "+OK 2 300", c.cmd("STAT"))
-	c.cmd("QUIT")
+	assert.Equal(t, "+OK "+recorderTotals, c.cmd("PASS secret"))
+	assert.Equal(t, "+OK 2 59", c.cmd("STAT"))
+	assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
+	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
 	assert.True(t, c.closed())
+	rt.mu.Lock()
+	require.Len(t, rt.hs, 1)
+	d := rt.hs[0].drop
+	rt.mu.Unlock()
+	assert.Eventually(t, func() bool { _, _, _, _, closed := d.state(); return closed == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the runtime closes the maildrop when the connection ends")
+	_, removed, _, _, _ := d.state()
+	assert.Equal(t, []int{1}, removed)
 
 	v := Exchange2010()
 	rt = newRuntime(t, v, nil)
 	assert.Equal(t, "+OK test ready", rt.dial().line(), "no timestamp where APOP is off")
 }
 
-// panicky is a handler whose NOOP panics.
-type panicky struct{ recorder }
+// panicky is a handler whose LANG panics and whose maildrop panics when a
+// message is opened.
+type panicky struct{ *recorder }
 
-func (p *panicky) Noop(w *Writer) error { panic("a bug in the backend") }
+func (p *panicky) Lang(w *Writer, arg []byte) error { panic("a bug in the backend") }
 
-// TestServePanicRecovered: a panic in a handler is answered [SYS/TEMP],
-// logged, and closes that connection only (RFC3206-4-SYS).
+// TestServePanicRecovered: a panic in a handler, or in the maildrop it
+// returned, is answered [SYS/TEMP], logged, and closes that connection
+// only (RFC3206-4-SYS); the maildrop is still closed, and nothing removed.
 func TestServePanicRecovered(t *testing.T) {
 	clause.Covers(t, "RFC3206-4-SYS")
+	var mu sync.Mutex
+	var drops []*memDrop
 	rt := newRuntime(t, RFC1939(), func(s *Server) {
-		s.NewHandler = func(*Conn) (Handler, error) { return &panicky{recorder{fail: map[Cmd]error{}}}, nil }
+		s.NewHandler = func(*Conn) (Handler, error) {
+			r := newRecorder()
+			r.drop.open = func(int) (io.ReadCloser, error) { panic("a bug in the store") }
+			mu.Lock()
+			drops = append(drops, r.drop)
+			mu.Unlock()
+			return &panicky{r}, nil
+		}
 	})
 	c := rt.dial()
 	c.line()
+	assert.Equal(t, "-ERR [SYS/TEMP] internal server error", c.cmd("LANG"))
+	assert.True(t, c.closed())
+
+	c = rt.dial()
+	c.line()
 	c.cmd("USER alice")
 	c.cmd("PASS secret")
-	assert.Equal(t, "-ERR [SYS/TEMP] internal server error", c.cmd("NOOP"))
+	c.cmd("DELE 2")
+	assert.Equal(t, "-ERR [SYS/TEMP] internal server error", c.cmd("RETR 1"))
 	assert.True(t, c.closed())
+	mu.Lock()
+	d := drops[len(drops)-1]
+	mu.Unlock()
+	assert.Eventually(t, func() bool { _, _, _, _, closed := d.state(); return closed == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the maildrop is closed after a panic")
+	_, _, removes, _, _ := d.state()
+	assert.Zero(t, removes, "nothing is removed")
 	other := rt.dial()
 	assert.Equal(t, "+OK test ready", strings.Split(other.line(), " <")[0], "the server goes on")
 }
@@ -153,7 +187,7 @@ func TestServeMaxSessionsEvictsOldestUnauthenticated(t *testing.T) {
 	in := rt.dial()
 	in.line()
 	in.cmd("USER alice")
-	require.Equal(t, "+OK maildrop ready", in.cmd("PASS secret"))
+	require.Equal(t, "+OK "+recorderTotals, in.cmd("PASS secret"))
 	// USER/PASS does not tell the runtime of the login; a handler calls
 	// Conn.Login. recorder does not, so both count as unauthenticated:
 	// the oldest, idle, gives way.
@@ -186,7 +220,7 @@ func TestServeSTLSDiscardsPipelinedInput(t *testing.T) {
 	c.line()
 	_, err := c.c.Write([]byte("STLS\r\nUSER injected\r\n"))
 	require.NoError(t, err)
-	require.Equal(t, "+OK", c.line()[:3])
+	require.Equal(t, "+OK Begin TLS negotiation now", c.line())
 	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
 	require.NoError(t, tc.Handshake())
 	tr := bufio.NewReader(tc)
@@ -213,13 +247,15 @@ func TestServeRequireTLS(t *testing.T) {
 }
 
 // TestServeShutdownNotice: Shutdown interrupts idle sessions with a
-// notice and removes nothing (no QUIT reaches the handler).
+// notice and removes nothing (no UPDATE: Remove is never called, though a
+// message was marked), and the maildrop is closed.
 func TestServeShutdownNotice(t *testing.T) {
 	rt := newRuntime(t, RFC1939(), nil)
 	c := rt.dial()
 	c.line()
 	c.cmd("USER alice")
 	c.cmd("PASS secret")
+	require.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -230,17 +266,19 @@ func TestServeShutdownNotice(t *testing.T) {
 	require.NoError(t, <-done)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	require.NotEmpty(t, rt.hs)
 	for _, h := range rt.hs {
-		for _, call := range h.calls {
-			assert.False(t, strings.HasPrefix(call, "QUIT"), "nothing entered UPDATE")
-		}
+		_, removed, removes, _, closed := h.drop.state()
+		assert.Zero(t, removes, "nothing entered UPDATE")
+		assert.Empty(t, removed)
+		assert.Equal(t, 1, closed, "the maildrop is closed")
 	}
 }
 
 // TestServeConnPipe: ServeConn serves a connection accepted elsewhere
 // (net.Pipe here).
 func TestServeConnPipe(t *testing.T) {
-	srv := &Server{Variations: RFC1939(), NewHandler: func(*Conn) (Handler, error) { return &recorder{fail: map[Cmd]error{}}, nil }}
+	srv := &Server{Variations: RFC1939(), NewHandler: func(*Conn) (Handler, error) { return newRecorder(), nil }}
 	a, b := net.Pipe()
 	done := make(chan struct{})
 	go func() { srv.ServeConn(a); close(done) }()
@@ -250,7 +288,7 @@ func TestServeConnPipe(t *testing.T) {
 	assert.True(t, strings.HasPrefix(g, "+OK POP3 server ready"))
 	_, _ = b.Write([]byte("QUIT\r\n"))
 	l, _ := r.ReadString('\n')
-	assert.True(t, strings.HasPrefix(l, "+OK"))
+	assert.Equal(t, "+OK signing off\r\n", l)
 	<-done
 }
 
@@ -267,19 +305,18 @@ func selfSignedForTest(t *testing.T) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 }
 
-// bigRetr is a handler whose RETR sends 16 MiB.
-type bigRetr struct{ recorder }
-
-func (b *bigRetr) Retr(w *Writer, msg uint32) error {
-	w.Begin("16777216 octets")
-	d := w.Message()
-	line := []byte(strings.Repeat("x", 1023) + "\n")
-	for range 16 << 10 {
-		if _, err := d.Write(line); err != nil {
-			return err
+// bigRetr returns a handler whose message 1 is 16 MiB, streamed.
+func bigRetr() *recorder {
+	r := newRecorder()
+	r.drop.open = func(int) (io.ReadCloser, error) {
+		line := strings.Repeat("x", 1023) + "\n"
+		rs := make([]io.Reader, 16<<10)
+		for i := range rs {
+			rs[i] = strings.NewReader(line)
 		}
+		return io.NopCloser(io.MultiReader(rs...)), nil
 	}
-	return d.Close()
+	return r
 }
 
 // TestServeSlowReaderCutOff: a client that reads a long RETR more slowly
@@ -288,7 +325,7 @@ func (b *bigRetr) Retr(w *Writer, msg uint32) error {
 // buffer (megabytes with autotuning) would otherwise let it reach.
 func TestServeSlowReaderCutOff(t *testing.T) {
 	rt := newRuntime(t, RFC1939(), func(s *Server) {
-		s.NewHandler = func(*Conn) (Handler, error) { return &bigRetr{recorder{fail: map[Cmd]error{}}}, nil }
+		s.NewHandler = func(*Conn) (Handler, error) { return bigRetr(), nil }
 		s.MinWriteRate = 64 << 10
 		s.WriteRateGrace = time.Second
 		s.WriteTimeout = time.Minute
@@ -326,4 +363,55 @@ func TestServeSlowReaderCutOff(t *testing.T) {
 	t.Logf("cut off after %v, %d octets read", took.Round(100*time.Millisecond), read)
 	assert.Less(t, took, 15*time.Second, "cut off long before the one-minute write timeout")
 	assert.Less(t, read, 16<<20, "not the whole message")
+}
+
+// closingHandler is a recorder that implements io.Closer and reports, when
+// it is closed, whether its maildrop had been closed before it.
+type closingHandler struct {
+	*recorder
+	done chan int // the maildrop's Close calls when the handler closed
+}
+
+func (h *closingHandler) Close() error {
+	_, _, _, _, closed := h.drop.state()
+	h.done <- closed
+	return nil
+}
+
+// TestServeClosesHandlerAndMaildrop: when a connection ends, however it
+// ends, the runtime closes the maildrop the login returned, then a Handler
+// that implements io.Closer (it may hold what the maildrop uses); a
+// connection that never logged in closes the Handler only.
+func TestServeClosesHandlerAndMaildrop(t *testing.T) {
+	done := make(chan int, 4)
+	rt := newRuntime(t, RFC1939(), func(s *Server) {
+		s.NewHandler = func(*Conn) (Handler, error) { return &closingHandler{newRecorder(), done}, nil }
+	})
+	wait := func() int {
+		select {
+		case n := <-done:
+			return n
+		case <-time.After(5 * time.Second):
+			t.Fatal("the handler was not closed")
+			return -1
+		}
+	}
+	c := rt.dial()
+	c.line()
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	c.cmd("QUIT")
+	assert.Equal(t, 1, wait(), "after QUIT: the maildrop once, before the handler")
+
+	c = rt.dial()
+	c.line()
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	_ = c.c.Close() // the client goes away without QUIT
+	assert.Equal(t, 1, wait(), "after a dropped connection too")
+
+	c = rt.dial()
+	c.line()
+	c.cmd("QUIT")
+	assert.Equal(t, 0, wait(), "no login: no maildrop to close")
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // recorder is a Handler that records the calls it gets and answers as its
-// fields say: a user "alice" with password "secret"; messages 1 and 2.
+// fields say: a user "alice" with password "secret", whose maildrop, drop,
+// holds messages 1 and 2. It serves every optional interface.
 type recorder struct {
 	calls []string
 	user  string
@@ -24,9 +25,19 @@ type recorder struct {
 	step      int
 	// mechs are the SASL mechanisms offered (nil: PLAIN).
 	mechs []string
-	// begin makes a command write the start of its reply before it
-	// returns its result: a handler that fails midway.
-	begin map[Cmd]bool
+	// drop is the maildrop a login opens.
+	drop *memDrop
+	// capa is what Capa adds to CAPA.
+	capa func(*CapaInfo)
+}
+
+// recorderBodies are the recorder's messages: 29 and 30 octets in CRLF form.
+var recorderBodies = []string{"Subject: x\n\n.hidden\nbody\n", "Subject: y\n\nline 1\nline 2\n"}
+
+const recorderTotals = "maildrop has 2 messages (59 octets)"
+
+func newRecorder() *recorder {
+	return &recorder{fail: map[Cmd]error{}, drop: &memDrop{bodies: recorderBodies}}
 }
 
 func (r *recorder) rec(s string) { r.calls = append(r.calls, s) }
@@ -44,18 +55,25 @@ func (r *recorder) User(w *Writer, arg []byte) error {
 	return r.result(CmdUSER)
 }
 
-func (r *recorder) Pass(w *Writer, secret []byte) error {
-	r.rec("PASS " + string(secret))
-	if r.user != "alice" || string(secret) != "secret" {
-		return errBadLogin
+// Pass refuses all but alice's password; a refusal set in fail comes
+// with the maildrop, which the core must then close.
+func (r *recorder) Pass(user, secret []byte) (Maildrop, error) {
+	r.rec("PASS " + string(user) + " " + string(secret))
+	if string(user) != "alice" || string(secret) != "secret" {
+		return nil, errBadLogin
 	}
-	w.OK("maildrop ready")
-	return nil
+	if err := r.result(CmdPASS); err != nil {
+		return r.drop, err
+	}
+	return r.drop, nil
 }
 
-func (r *recorder) APOP(w *Writer, name, digest []byte) error {
+func (r *recorder) APOP(name, digest []byte) (Maildrop, error) {
 	r.rec("APOP " + string(name))
-	return r.result(CmdAPOP)
+	if err := r.result(CmdAPOP); err != nil {
+		return nil, err
+	}
+	return r.drop, nil
 }
 
 func (r *recorder) Mechanisms() []string {
@@ -74,9 +92,12 @@ func (r *recorder) Auth(mechanism string) (SASLServer, error) {
 	return recSASL{r}, nil
 }
 
-func (r *recorder) Authenticated(w *Writer) error {
+func (r *recorder) Authenticated() (Maildrop, error) {
 	r.rec("AUTHENTICATED")
-	return r.result(CmdAUTH)
+	if err := r.result(CmdAUTH); err != nil {
+		return nil, err
+	}
+	return r.drop, nil
 }
 
 // recSASL is the recorder's side of a SASL exchange: saslSteps challenges
@@ -98,70 +119,25 @@ func (x recSASL) Next(response []byte) ([]byte, bool, error) {
 	return []byte("more"), false, nil
 }
 
-func (r *recorder) STLS(w *Writer) error { r.rec("STLS"); return r.result(CmdSTLS) }
-func (r *recorder) Capa(w *Writer) error {
+func (r *recorder) Capa(info *CapaInfo) {
 	r.rec("CAPA")
-	v := RFC1939()
-	WriteCapa(w, &v, &CapaInfo{})
-	return nil
+	if r.capa != nil {
+		r.capa(info)
+	}
 }
 func (r *recorder) UTF8(w *Writer) error { r.rec("UTF8"); return r.result(CmdUTF8) }
 func (r *recorder) Lang(w *Writer, arg []byte) error {
 	r.rec("LANG " + string(arg))
 	return r.result(CmdLANG)
 }
-func (r *recorder) Quit(w *Writer) error {
-	r.rec("QUIT")
-	return r.result(CmdQUIT)
-}
-func (r *recorder) Update(w *Writer) error {
-	r.rec("UPDATE")
-	return r.result(CmdQUIT)
-}
-func (r *recorder) Stat(w *Writer) error { r.rec("STAT"); w.Stat(2, 300); return nil }
-func (r *recorder) List(w *Writer, msg uint32) error {
-	r.rec("LIST")
-	if msg != 0 {
-		w.ScanListing(false, int(msg), 100)
-		return nil
-	}
-	w.Begin("2 messages")
-	w.ScanListing(true, 1, 100)
-	w.ScanListing(true, 2, 200)
-	w.End()
-	return nil
-}
-func (r *recorder) Retr(w *Writer, msg uint32) error {
-	r.rec("RETR")
-	if msg > 2 {
-		return &Error{Text: "no such message"}
-	}
-	w.Begin("message follows")
-	d := w.Message()
-	_, _ = d.Write([]byte("Subject: x\n\n.hidden\nbody\n"))
-	return d.Close()
-}
-func (r *recorder) Dele(w *Writer, msg uint32) error { r.rec("DELE"); return r.result(CmdDELE) }
-func (r *recorder) Noop(w *Writer) error             { r.rec("NOOP"); return nil }
-func (r *recorder) Rset(w *Writer) error             { r.rec("RSET"); return nil }
-func (r *recorder) Top(w *Writer, msg, lines uint32) error {
-	r.rec("TOP")
-	if r.begin[CmdTOP] {
-		w.Begin("top of message follows")
-		_, _ = w.Message().Write([]byte("Subject: x\n"))
-	}
-	return r.result(CmdTOP)
-}
-func (r *recorder) UIDL(w *Writer, msg uint32) error {
-	r.rec("UIDL")
-	return w.UniqueID(false, int(msg), "1001")
-}
 
 var (
 	_ Handler     = (*recorder)(nil)
 	_ APOPHandler = (*recorder)(nil)
+	_ AuthHandler = (*recorder)(nil)
 	_ UTF8Handler = (*recorder)(nil)
 	_ LangHandler = (*recorder)(nil)
+	_ CapaHandler = (*recorder)(nil)
 )
 
 // harness is a session on a recorder whose replies land in out.
@@ -173,7 +149,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, v Variations) *harness {
-	h := &harness{t: t, r: &recorder{fail: map[Cmd]error{}}}
+	h := &harness{t: t, r: newRecorder()}
 	h.s = NewSession(h.r, NewWriter(&h.out), v)
 	return h
 }
@@ -197,13 +173,15 @@ func (h *harness) expect(line, prefix string) string {
 func (h *harness) login() {
 	h.t.Helper()
 	h.expect("USER alice", "+OK")
-	h.expect("PASS secret", "+OK maildrop ready")
+	h.expect("PASS secret", "+OK "+recorderTotals+"\r\n")
 	require.Equal(h.t, StateTransaction, h.s.State())
 }
 
 // TestSessionAllowedStates checks every command in every state under every
-// profile: a command not allowed in the state never reaches the handler and
-// gets -ERR (C0002, C0003, RFC1939-5-TRANSACTION).
+// profile: a command not allowed in the state never reaches the handler or
+// the maildrop and gets -ERR (C0002, C0003, RFC1939-5-TRANSACTION); an
+// allowed one is served, by the handler where it has a method for it, by
+// the core otherwise.
 func TestSessionAllowedStates(t *testing.T) {
 	clause.Covers(t, "C0002", "C0003", "RFC1939-5-TRANSACTION", "V0012")
 	lines := map[Cmd]string{
@@ -223,8 +201,18 @@ func TestSessionAllowedStates(t *testing.T) {
 						h.login()
 					}
 					before := len(h.r.calls)
+					opened, _, removes, _, _ := h.r.drop.state()
 					got, _ := h.send(lines[info.Cmd])
 					reached := len(h.r.calls) > before
+					opened2, _, removes2, _, _ := h.r.drop.state()
+					touched := len(opened2) > len(opened) || removes2 > removes
+					rejected := false
+					for _, e := range []*Error{ErrNotSupported, ErrNeedAuth, ErrAlreadyAuth, ErrNeedUser, ErrUnknownCommand} {
+						rejected = rejected || got == "-ERR "+e.Text+"\r\n"
+					}
+					// The commands a Handler method (of Handler or of an
+					// optional interface) serves; the core answers the rest.
+					byHandler := map[Cmd]bool{CmdUSER: true, CmdPASS: true, CmdAPOP: true, CmdAUTH: true, CmdCAPA: true, CmdUTF8: true, CmdLANG: true}[info.Cmd]
 					enabled := info.EnabledBy == ""
 					if !enabled {
 						x, err := v.Get(info.EnabledBy)
@@ -237,6 +225,7 @@ func TestSessionAllowedStates(t *testing.T) {
 						assert.Equal(t, "-ERR "+ErrNotSupported.Text+"\r\n", got, "V0012: disabled commands are not supported")
 					case info.In&st == 0:
 						assert.False(t, reached, "must not reach the handler")
+						assert.False(t, touched, "must not reach the maildrop")
 						want := ErrAlreadyAuth
 						if st == StateAuthorization {
 							want = ErrNeedAuth
@@ -246,7 +235,13 @@ func TestSessionAllowedStates(t *testing.T) {
 						assert.False(t, reached, "PASS without USER never reaches the handler")
 						assert.Equal(t, "-ERR "+ErrNeedUser.Text+"\r\n", got)
 					default:
-						assert.True(t, reached, "allowed command must reach the handler: %q", got)
+						assert.False(t, rejected, "an allowed command must be served: %q", got)
+						if byHandler {
+							assert.True(t, reached, "allowed command must reach the handler: %q", got)
+						}
+						if info.Cmd == CmdRETR || info.Cmd == CmdTOP {
+							assert.True(t, touched, "%s reads the message from the maildrop", info.Cmd)
+						}
 					}
 				})
 			}
@@ -255,19 +250,26 @@ func TestSessionAllowedStates(t *testing.T) {
 }
 
 // TestSessionLoginAndQuit walks RFC1939-4-AUTHORIZATION → TRANSACTION →
-// RFC1939-6-UPDATE and checks that QUIT's handler runs in UPDATE.
+// RFC1939-6-UPDATE and checks that QUIT in TRANSACTION enters UPDATE,
+// where the core removes the marked message through the Maildrop.
 func TestSessionLoginAndQuit(t *testing.T) {
 	clause.Covers(t, "RFC1939-4-AUTHORIZATION", "RFC1939-6-UPDATE")
 	h := newHarness(t, RFC1939())
 	assert.Equal(t, StateAuthorization, h.s.State(), "RFC1939-4-AUTHORIZATION: sessions start in AUTHORIZATION")
 	h.login()
-	h.expect("STAT", "+OK 2 300\r\n")
-	h.expect("DELE 1", "+OK\r\n")
+	assert.Equal(t, []string{"USER alice", "PASS alice secret"}, h.r.calls, "PASS gets the USER argument the core kept")
+	h.expect("STAT", "+OK 2 59\r\n")
+	h.expect("DELE 1", "+OK message 1 deleted\r\n")
+	_, removed, removes, _, _ := h.r.drop.state()
+	assert.Zero(t, removes, "DELE only marks")
+	assert.Empty(t, removed)
 	got, a := h.send("QUIT")
-	assert.Equal(t, "+OK\r\n", got)
+	assert.Equal(t, "+OK signing off (1 messages removed)\r\n", got)
 	assert.Equal(t, ActionClose, a)
 	assert.Equal(t, StateUpdate, h.s.State())
-	assert.Equal(t, "UPDATE", h.r.calls[len(h.r.calls)-1], "RFC1939-6-UPDATE: the handler removes messages in Update")
+	_, removed, removes, _, _ = h.r.drop.state()
+	assert.Equal(t, []int{0}, removed, "RFC1939-6-UPDATE: the marked message, and only it, is removed")
+	assert.Equal(t, 1, removes)
 }
 
 // TestSessionQuitInAuthorization: RFC1939-4-QUIT closes without UPDATE.
@@ -275,10 +277,12 @@ func TestSessionQuitInAuthorization(t *testing.T) {
 	clause.Covers(t, "RFC1939-4-QUIT")
 	h := newHarness(t, RFC1939())
 	got, a := h.send("QUIT")
-	assert.Equal(t, "+OK\r\n", got)
+	assert.Equal(t, "+OK signing off\r\n", got)
 	assert.Equal(t, ActionClose, a)
 	assert.Equal(t, StateAuthorization, h.s.State())
-	assert.Equal(t, []string{"QUIT"}, h.r.calls, "Quit, not Update: nothing is removed")
+	assert.Empty(t, h.r.calls, "the core answers QUIT")
+	_, _, removes, _, _ := h.r.drop.state()
+	assert.Zero(t, removes, "no UPDATE: nothing is removed")
 }
 
 // TestSessionQuitError: a failed UPDATE still closes (V0006: the server may
@@ -287,9 +291,18 @@ func TestSessionQuitError(t *testing.T) {
 	clause.Covers(t, "V0006")
 	h := newHarness(t, RFC1939())
 	h.login()
-	h.r.fail[CmdQUIT] = &Error{Code: CodeSysTemp, Text: "some messages were not removed"}
+	h.expect("DELE 2", "+OK")
+	h.r.drop.removeErr = &Error{Code: CodeSysTemp, Text: "some messages were not removed"}
 	got, a := h.send("QUIT")
 	assert.Equal(t, "-ERR [SYS/TEMP] some messages were not removed\r\n", got)
+	assert.Equal(t, ActionClose, a)
+
+	h = newHarness(t, RFC1939())
+	h.login()
+	h.expect("DELE 1", "+OK")
+	h.r.drop.removeErr = errors.New("rename: no space left on device")
+	got, a = h.send("QUIT")
+	assert.Equal(t, "-ERR [SYS/TEMP] some messages marked deleted could not be removed\r\n", got, "another error: [SYS/TEMP], its text kept back")
 	assert.Equal(t, ActionClose, a)
 }
 
@@ -307,6 +320,11 @@ func TestSessionPassNeedsUser(t *testing.T) {
 	h.expect("USER alice", "+OK")
 	h.expect("PASS wrong", "-ERR [AUTH] invalid login")
 	assert.Equal(t, StateAuthorization, h.s.State())
+	assert.Equal(t, "PASS alice wrong", h.r.calls[len(h.r.calls)-1], "PASS gets the name of the USER before it")
+	h.expect("USER bob", "-ERR [AUTH]")
+	h.expect("USER alice", "+OK")
+	h.expect("PASS secret", "+OK "+recorderTotals)
+	assert.Equal(t, "PASS alice secret", h.r.calls[len(h.r.calls)-1])
 }
 
 // TestSessionUserAlwaysOK: under Exchange, USER answers +OK for an unknown
@@ -323,6 +341,7 @@ func TestSessionUserAlwaysOK(t *testing.T) {
 		assert.Equal(t, tc.want, got)
 		if tc.v.UserAlwaysOK {
 			h.expect("PASS secret", "-ERR [AUTH] invalid login")
+			assert.Equal(t, "PASS nobody secret", h.r.calls[len(h.r.calls)-1], "PASS gets the name USER was given")
 		}
 	}
 }
@@ -388,11 +407,14 @@ func TestSessionStickyUser(t *testing.T) {
 		v := RFC1939()
 		v.StickyUser = sticky
 		h := newHarness(t, v)
-		want := map[bool]string{false: "-ERR " + ErrNeedUser.Text, true: "+OK maildrop ready"}[sticky]
+		want := map[bool]string{false: "-ERR " + ErrNeedUser.Text, true: "+OK " + recorderTotals}[sticky]
 		h.expect("USER alice", "+OK")
 		h.expect("CAPA", "+OK")
 		h.expect("NOOP", "-ERR")
 		h.expect("PASS secret", want)
+		if sticky {
+			assert.Equal(t, "PASS alice secret", h.r.calls[len(h.r.calls)-1], "the kept name survives the commands between")
+		}
 
 		// A failed PASS needs a new USER, sticky or not (as Dovecot).
 		h = newHarness(t, v)
@@ -428,8 +450,18 @@ func TestSessionSASL(t *testing.T) {
 	assert.True(t, h.s.InSASL())
 	assert.Equal(t, RFC1939().MaxSASLOctets, h.s.MaxLine())
 	h.expect("AGFsaWNlAHNlY3JldA==", "+ bW9yZQ==")
-	h.expect("", "+OK")
+	h.expect("", "+OK "+recorderTotals+"\r\n")
 	assert.Equal(t, StateTransaction, h.s.State())
+	assert.Equal(t, "AUTHENTICATED", h.r.calls[len(h.r.calls)-1])
+	h.expect("STAT", "+OK 2 59\r\n")
+
+	// Authenticated refuses: -ERR, no login.
+	h = newHarness(t, RFC1939())
+	h.r.saslSteps = 1
+	h.expect("AUTH PLAIN", "+ ")
+	h.r.fail[CmdAUTH] = errBadLogin
+	h.expect("AGFsaWNlAHNlY3JldA==", "-ERR [AUTH] invalid login\r\n")
+	assert.Equal(t, StateAuthorization, h.s.State())
 
 	// Cancel: "*" gets -ERR and the handler is told.
 	h = newHarness(t, RFC1939())
@@ -492,10 +524,15 @@ func TestSessionSASLInTheCore(t *testing.T) {
 func TestSessionSTLS(t *testing.T) {
 	clause.Covers(t, "RFC2595-4-STLS")
 	h := newHarness(t, RFC1939())
-	h.expect("USER alice", "+OK")
 	got, a := h.send("STLS")
-	assert.Equal(t, "+OK\r\n", got)
+	assert.Equal(t, "-ERR TLS is not available on this connection\r\n", got, "no TLS offered (SetTLS)")
+	assert.Equal(t, ActionContinue, a)
+	h.s.SetTLS(true, false)
+	h.expect("USER alice", "+OK")
+	got, a = h.send("STLS")
+	assert.Equal(t, "+OK Begin TLS negotiation now\r\n", got)
 	assert.Equal(t, ActionStartTLS, a)
+	assert.Equal(t, []string{"USER alice"}, h.r.calls, "the core answers STLS")
 	h.s.TLSStarted()
 	assert.Equal(t, ModeTLS|ModeSecure, h.s.Mode())
 	h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
@@ -558,10 +595,17 @@ func TestSessionFailureAfterReplyBegan(t *testing.T) {
 	clause.Covers(t, "RFC1939-3-MULTILINE")
 	h := newHarness(t, RFC1939())
 	h.login()
-	h.r.begin = map[Cmd]bool{CmdTOP: true}
-	h.r.fail[CmdTOP] = &Error{Code: CodeSysTemp, Text: "message cannot be read now"}
+	h.r.drop.broken = map[int]bool{0: true, 1: true}
 	got, a := h.send("TOP 1 0")
 	assert.Equal(t, "+OK top of message follows\r\nSubject: x\r\n", got, "nothing after the partial body")
+	assert.Equal(t, ActionClose, a)
+
+	h = newHarness(t, RFC1939())
+	h.login()
+	h.r.drop.broken = map[int]bool{1: true}
+	h.expect("RETR 1", "+OK 29 octets\r\n")
+	got, a = h.send("RETR 2")
+	assert.Equal(t, "+OK 30 octets\r\nSubject: y\r\n", got, "nothing after the partial body")
 	assert.Equal(t, ActionClose, a)
 }
 
@@ -609,10 +653,24 @@ func TestSessionInformativeErrors(t *testing.T) {
 func TestSessionHandlerErrors(t *testing.T) {
 	clause.Covers(t, "RFC3206-4-SYS")
 	h := newHarness(t, RFC1939())
-	h.login()
-	h.r.fail[CmdDELE] = errors.New("open /var/mail/secret: permission denied")
-	got, _ := h.send("DELE 1")
+	h.r.fail[CmdPASS] = errors.New("open /var/mail/secret: permission denied")
+	h.expect("USER alice", "+OK")
+	got, _ := h.send("PASS secret")
 	assert.Equal(t, "-ERR [SYS/TEMP] internal server error\r\n", got)
+	assert.Equal(t, StateAuthorization, h.s.State())
+	_, _, _, _, closed := h.r.drop.state()
+	assert.Equal(t, 1, closed, "a maildrop returned with an error is closed")
+
+	h = newHarness(t, RFC1939())
+	h.r.fail[CmdLANG] = errors.New("open /usr/share/pop3/lang: permission denied")
+	got, _ = h.send("LANG")
+	assert.Equal(t, "-ERR [SYS/TEMP] internal server error\r\n", got)
+
+	h = newHarness(t, RFC1939())
+	h.login()
+	h.r.drop.openErr = errors.New("open /var/mail/secret/cur/1: permission denied")
+	got, _ = h.send("RETR 1")
+	assert.Equal(t, "-ERR [SYS/TEMP] message cannot be read now\r\n", got, "a Maildrop's error does not leak either")
 }
 
 // TestSessionPipelining: RFC2449-6.6-PIPELINING — commands fed in one go
@@ -634,7 +692,7 @@ func TestSessionPipelining(t *testing.T) {
 		data = data[i+1:]
 	}
 	assert.Equal(t, want.String(), batch.out.String())
-	assert.Contains(t, want.String(), "+OK message follows\r\nSubject: x\r\n\r\n..hidden\r\nbody\r\n.\r\n", "RFC1939-3-MULTILINE")
+	assert.Contains(t, want.String(), "+OK 29 octets\r\nSubject: x\r\n\r\n..hidden\r\nbody\r\n.\r\n", "RFC1939-3-MULTILINE")
 }
 
 // TestSessionCapaInfo: RFC2449-5-CAPA — what CAPA announces follows the
@@ -656,13 +714,130 @@ func TestSessionCapaInfo(t *testing.T) {
 	assert.Equal(t, CapaInfo{}, h.s.CapaInfo(), "after login: none of them")
 
 	var out bytes.Buffer
-	s := NewSession(&dropSession{drop: &memDrop{broken: -1}}, NewWriter(&out), RFC1939())
+	s := NewSession(&dropSession{drop: &memDrop{}}, NewWriter(&out), RFC1939())
+	assert.Equal(t, CapaInfo{Plaintext: true}, s.CapaInfo(), "no AuthHandler: no SASL mechanisms")
 	info := s.CapaInfo()
 	WriteCapa(NewWriter(&out), &s.V, &info)
 	assert.NotContains(t, out.String(), "UTF8")
 	assert.NotContains(t, out.String(), "LANG")
+	assert.NotContains(t, out.String(), "SASL")
 	out.Reset()
 	info = h.s.CapaInfo()
 	WriteCapa(NewWriter(&out), &h.s.V, &info)
 	assert.Contains(t, out.String(), "UTF8", "the recorder serves UTF8")
+}
+
+// TestSessionCapa: RFC2449-5-CAPA — the core answers CAPA for the current
+// state, and a CapaHandler adds what only the server knows
+// (Implementation, Expire, LoginDelay, lines of its own) to what the core
+// filled in.
+func TestSessionCapa(t *testing.T) {
+	clause.Covers(t, "RFC2449-5-CAPA", "RFC2449-6.9-IMPLEMENTATION", "RFC2449-6.7-EXPIRE", "RFC2449-6.5-LOGIN-DELAY")
+	h := newHarness(t, RFC1939())
+	h.s.SetMode(ModeSecure)
+	var seen CapaInfo
+	h.r.capa = func(c *CapaInfo) {
+		seen = *c
+		c.Implementation = "pop3gen-test"
+		c.Expire = "NEVER"
+		c.LoginDelay = 30
+		c.Lines = []string{"X-EXTRA one", ".dotted"}
+	}
+	got := h.expect("CAPA", "+OK")
+	assert.Equal(t, h.s.CapaInfo(), seen, "the handler sees what the core filled in")
+	assert.Equal(t, []string{"CAPA"}, h.r.calls)
+	want := "+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nLOGIN-DELAY 30\r\nPIPELINING\r\nEXPIRE NEVER\r\nUIDL\r\nIMPLEMENTATION pop3gen-test\r\n"
+	assert.True(t, strings.HasPrefix(got, want), "got %q", got)
+	assert.True(t, strings.HasSuffix(got, "X-EXTRA one\r\n..dotted\r\n.\r\n"), "the handler's lines last, dot-stuffed: %q", got)
+
+	h.login()
+	got = h.expect("CAPA", "+OK")
+	assert.Equal(t, CapaInfo{}, seen, "after login the core offers no login")
+	assert.NotContains(t, got, "\r\nUSER\r\n")
+	assert.NotContains(t, got, "SASL")
+	assert.Contains(t, got, "IMPLEMENTATION pop3gen-test\r\n")
+
+	// A handler without CapaHandler: the core's lines only.
+	var out bytes.Buffer
+	s := NewSession(&dropSession{drop: &memDrop{}}, NewWriter(&out), RFC1939())
+	s.SetTLS(true, false)
+	s.Feed([]byte("CAPA\r\n"))
+	assert.Equal(t, "+OK Capability list follows\r\nTOP\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUIDL\r\nSTLS\r\n.\r\n", out.String())
+}
+
+// TestSessionAuthOptional: RFC5034-4-AUTH — AUTH is served only by a
+// Handler that implements AuthHandler: without it AUTH, bare or with a
+// mechanism, answers not supported, and CAPA has no SASL line.
+func TestSessionAuthOptional(t *testing.T) {
+	clause.Covers(t, "RFC5034-4-AUTH", "MSPOP3-2.2.1")
+	for _, v := range []Variations{RFC1939(), Exchange2010()} {
+		var out bytes.Buffer
+		s := NewSession(&dropSession{drop: &memDrop{}}, NewWriter(&out), v)
+		s.SetMode(ModeSecure)
+		lines := []string{"AUTH PLAIN AGFsaWNlAHNlY3JldA==", "AUTH GSSAPI"}
+		if v.AuthListing {
+			lines = append(lines, "AUTH") // elsewhere a bare AUTH does not parse
+		}
+		for _, line := range lines {
+			out.Reset()
+			a := s.Feed([]byte(line + "\r\n"))
+			assert.Equal(t, "-ERR "+ErrNotSupported.Text+"\r\n", out.String(), line)
+			assert.Equal(t, ActionContinue, a)
+			assert.False(t, s.InSASL())
+			assert.Equal(t, StateAuthorization, s.State())
+		}
+		out.Reset()
+		s.Feed([]byte("CAPA\r\n"))
+		assert.NotContains(t, out.String(), "SASL")
+	}
+}
+
+// minimalHandler implements only what Handler requires.
+type minimalHandler struct{ drop *memDrop }
+
+func (m minimalHandler) User(w *Writer, arg []byte) error { return nil }
+func (m minimalHandler) Pass(user, secret []byte) (Maildrop, error) {
+	if m.drop == nil {
+		return nil, nil
+	}
+	return m.drop, nil
+}
+
+// TestSessionMinimalHandler: C0006 — a Handler with only USER and PASS
+// serves every minimal RFC 1939 command, and TOP and UIDL: the core
+// answers them from the Maildrop. A login that returns no maildrop and no
+// error is refused.
+func TestSessionMinimalHandler(t *testing.T) {
+	clause.Covers(t, "C0006", "RFC1939-5-NOOP")
+	d := &memDrop{bodies: recorderBodies}
+	var out bytes.Buffer
+	s := NewSession(minimalHandler{drop: d}, NewWriter(&out), RFC1939())
+	s.SetMode(ModeSecure)
+	send := func(line string) string {
+		out.Reset()
+		s.Feed([]byte(line + "\r\n"))
+		return out.String()
+	}
+	assert.Equal(t, "+OK\r\n", send("USER alice"), "the core writes +OK for a User that wrote nothing")
+	assert.Equal(t, "+OK "+recorderTotals+"\r\n", send("PASS secret"))
+	for line, want := range map[string]string{
+		"STAT":    "+OK 2 59\r\n",
+		"LIST 2":  "+OK 2 30\r\n",
+		"UIDL 1":  "+OK 1 uid-a\r\n",
+		"NOOP":    "+OK\r\n",
+		"TOP 2 0": "+OK top of message follows\r\nSubject: y\r\n\r\n.\r\n",
+		"RETR 2":  "+OK 30 octets\r\nSubject: y\r\n\r\nline 1\r\nline 2\r\n.\r\n",
+	} {
+		assert.Equal(t, want, send(line), line)
+	}
+	assert.Equal(t, "+OK message 2 deleted\r\n", send("DELE 2"))
+	assert.Equal(t, "+OK "+recorderTotals+"\r\n", send("RSET"))
+	assert.Equal(t, "+OK signing off (0 messages removed)\r\n", send("QUIT"))
+
+	s = NewSession(minimalHandler{}, NewWriter(&out), RFC1939())
+	s.SetMode(ModeSecure)
+	send("USER alice")
+	got := send("PASS secret")
+	assert.True(t, strings.HasPrefix(got, "-ERR [SYS/TEMP]"), "no maildrop: %q", got)
+	assert.Equal(t, StateAuthorization, s.State())
 }

@@ -3,6 +3,7 @@ package property
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -22,11 +23,15 @@ type smModel struct {
 	user    bool // the last command was a successful USER
 	tls     bool
 	closed  bool
-	lastOK  bool // the last command reached the handler (and so succeeded)
+	lastOK  bool // the last command was let through (and so succeeded)
+	// deleted: message 1 is marked deleted (DELE 1 until RSET), so the
+	// commands that name it are refused.
+	deleted bool
 }
 
 // smSystem is the session under test, on a handler that accepts
-// everything, so that the replies are the state machine's own.
+// everything and a maildrop that never fails, so that the replies are the
+// state machine's own.
 type smSystem struct {
 	s      *pop3gen.Session
 	out    bytes.Buffer
@@ -38,30 +43,29 @@ type smResult struct {
 	state pop3gen.State
 }
 
+// accept logs anyone in to an acceptDrop.
 type accept struct{}
 
-func (accept) User(w *pop3gen.Writer, arg []byte) error          { return nil }
-func (accept) Pass(w *pop3gen.Writer, secret []byte) error       { return nil }
-func (accept) APOP(w *pop3gen.Writer, name, digest []byte) error { return nil }
-func (accept) Auth(mechanism string) (pop3gen.SASLServer, error) { return acceptSASL{}, nil }
-func (accept) Mechanisms() []string                              { return []string{"PLAIN"} }
-func (accept) Authenticated(w *pop3gen.Writer) error             { return nil }
-func (accept) STLS(w *pop3gen.Writer) error                      { return nil }
-func (accept) Capa(w *pop3gen.Writer) error                      { return nil }
-func (accept) UTF8(w *pop3gen.Writer) error                      { return nil }
-func (accept) Lang(w *pop3gen.Writer, a []byte) error {
-	return nil
+func (accept) User(w *pop3gen.Writer, arg []byte) error           { return nil }
+func (accept) Pass(user, secret []byte) (pop3gen.Maildrop, error) { return acceptDrop{}, nil }
+func (accept) APOP(name, digest []byte) (pop3gen.Maildrop, error) { return acceptDrop{}, nil }
+func (accept) Auth(mechanism string) (pop3gen.SASLServer, error)  { return acceptSASL{}, nil }
+func (accept) Mechanisms() []string                               { return []string{"PLAIN"} }
+func (accept) Authenticated() (pop3gen.Maildrop, error)           { return acceptDrop{}, nil }
+func (accept) UTF8(w *pop3gen.Writer) error                       { return nil }
+func (accept) Lang(w *pop3gen.Writer, a []byte) error             { return nil }
+
+// acceptDrop is a maildrop of two messages that never fails.
+type acceptDrop struct{}
+
+func (acceptDrop) Len() int              { return 2 }
+func (acceptDrop) Size(i int) int64      { return 16 }
+func (acceptDrop) UniqueID(i int) string { return fmt.Sprintf("uid%d", i) }
+func (acceptDrop) Open(i int) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader("Subject: x\n\nbody\n")), nil
 }
-func (accept) Quit(w *pop3gen.Writer) error               { return nil }
-func (accept) Update(w *pop3gen.Writer) error             { return nil }
-func (accept) Stat(w *pop3gen.Writer) error               { return nil }
-func (accept) List(w *pop3gen.Writer, msg uint32) error   { return nil }
-func (accept) Retr(w *pop3gen.Writer, msg uint32) error   { return nil }
-func (accept) Dele(w *pop3gen.Writer, msg uint32) error   { return nil }
-func (accept) Noop(w *pop3gen.Writer) error               { return nil }
-func (accept) Rset(w *pop3gen.Writer) error               { return nil }
-func (accept) Top(w *pop3gen.Writer, msg, n uint32) error { return nil }
-func (accept) UIDL(w *pop3gen.Writer, msg uint32) error   { return nil }
+func (acceptDrop) Remove([]int) error { return nil }
+func (acceptDrop) Close() error       { return nil }
 
 // validArgs are well-formed arguments for each grammar.
 var validArgs = map[spec.Args]string{
@@ -105,7 +109,20 @@ func (c smCommand) allowed(m smModel) bool {
 	if c.row.Guard == spec.NotTLS && m.tls {
 		return false
 	}
+	if m.deleted && c.namesMessage() {
+		return false // RFC 1939 §5: a message marked deleted may not be referred to
+	}
 	return true
+}
+
+// namesMessage says whether the command, with its valid arguments, names
+// message 1.
+func (c smCommand) namesMessage() bool {
+	switch c.row.Args {
+	case spec.MsgNum, spec.OptMsgNum, spec.MsgNumCount:
+		return true
+	}
+	return false
 }
 
 func (c smCommand) NextState(state commands.State) commands.State {
@@ -124,6 +141,12 @@ func (c smCommand) NextState(state commands.State) commands.State {
 			m.state = pop3gen.State(e.To)
 			break
 		}
+	}
+	switch c.row.Name {
+	case "DELE":
+		m.deleted = true
+	case "RSET":
+		m.deleted = false
 	}
 	switch c.row.Then {
 	case spec.Close:
@@ -152,10 +175,10 @@ func (c smCommand) PostCondition(state commands.State, result commands.Result) *
 
 // TestStateMachineModel: sequences of commands drawn from the generated
 // command table run on a Session and on a model built from the spec table
-// alone (states, edges, After, guards, EnabledBy): after every command the
-// session's state is the model's, and the reply is +OK exactly when the
-// model lets the command through (RFC 1939 §3–§6; MS-STANXPOP3 C0002,
-// C0003, V0012).
+// alone (states, edges, After, guards, EnabledBy) and the marking of
+// deleted messages: after every command the session's state is the
+// model's, and the reply is +OK exactly when the model lets the command
+// through (RFC 1939 §3–§6; MS-STANXPOP3 C0002, C0003, V0012).
 func TestStateMachineModel(t *testing.T) {
 	clause.Covers(t, "C0002", "C0003", "V0012")
 	params := parameters(t)
@@ -175,6 +198,7 @@ func TestStateMachineModel(t *testing.T) {
 			v.MaxBadCommands = 0 // the model does not count errors
 			sys.s = pop3gen.NewSession(accept{}, pop3gen.NewWriter(&sys.out), v)
 			sys.s.SetMode(pop3gen.ModeSecure)
+			sys.s.SetTLS(true, false) // STLS can start TLS
 			return sys
 		},
 		InitialStateGen: gen.OneConstOf(pop3gen.ProfileNames[0], pop3gen.ProfileNames[1], pop3gen.ProfileNames[2]).Map(func(p string) smModel {
