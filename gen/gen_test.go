@@ -104,6 +104,20 @@ func TestValidateRefusesBrokenTables(t *testing.T) {
 		{"after any, by a variation that is not a switch", func(t *spec.Table) {
 			t.Commands[find(t.Commands, func(c spec.Command) bool { return c.Name == "PASS" })].AfterAnyWhen = "UserNameCase"
 		}, `command "PASS" (row 2): after any "USER" when "UserNameCase", which is not a boolean variation`},
+		{"a command of the table's own answered by the core", func(t *spec.Table) {
+			t.Commands = append(t.Commands, xhlo(spec.ByCore))
+		}, `command "XHLO" (row 18): the core answers only CAPA, DELE, LIST, NOOP, QUIT, RETR, RSET, STAT, STLS, TOP, UIDL; a command of the table's own is answered by a Handler method (ByHandler)`},
+		{"a command the core answers with another grammar", func(t *spec.Table) {
+			t.Commands[find(t.Commands, func(c spec.Command) bool { return c.Name == "LIST" })].Args = spec.MsgNum
+		}, `command "LIST" (row 11): the core answers LIST with argument grammar`},
+		{"a command the core answers made optional", func(t *spec.Table) {
+			t.Commands[find(t.Commands, func(c spec.Command) bool { return c.Name == "NOOP" })].Optional = true
+		}, `command "NOOP" (row 14): a command the core answers has no Handler method to be optional`},
+		{"a Handler method into UPDATE", func(t *spec.Table) {
+			c := xhlo(spec.ByHandler)
+			c.Edges = []spec.Edge{{From: spec.Transaction, To: spec.Update}}
+			t.Commands = append(t.Commands, c)
+		}, `command "XHLO" (row 18): an edge into the final state is the core's: it runs UPDATE from the Maildrop`},
 		{"edge from a state the command is not in", func(t *spec.Table) {
 			i := find(t.Commands, func(c spec.Command) bool { return c.Name == "STAT" })
 			t.Commands[i].Edges = []spec.Edge{{From: spec.Authorization, To: spec.Update}}
@@ -120,6 +134,12 @@ func TestValidateRefusesBrokenTables(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// xhlo is a command of a table's own, answered by answer.
+func xhlo(answer spec.Answer) spec.Command {
+	return spec.Command{Name: "XHLO", Answer: answer, Args: spec.NoArgs, In: spec.Transaction,
+		Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Says hello."}
 }
 
 // miniTable is the real table cut down to four commands, for goldens that

@@ -185,6 +185,11 @@ func TestGenerateExtendedTable(t *testing.T) {
 		Clauses: []string{"RFC2449-8-RESP-CODE"}})
 	tab.Commands = append(tab.Commands, spec.Command{Name: "XHLO", Args: spec.OptWord, In: spec.Authorization | spec.Transaction,
 		Capability: "XHLO", EnabledBy: "Hello", Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Says hello."})
+	// Two commands answered by a Handler method: XNUM is required, XOPT
+	// Optional; XHLO, which a variation switches on, is optional too.
+	tab.Commands = append(tab.Commands,
+		spec.Command{Name: "XNUM", Args: spec.MsgNum, In: spec.Transaction, Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Numbers."},
+		spec.Command{Name: "XOPT", Args: spec.NoArgs, In: spec.Transaction, Optional: true, Clauses: []string{"RFC2449-5-CAPA"}, Doc: "Optional."})
 	tab.Variation("MaxCommandOctets").Profile["mysite"] = "1024"
 	files, err := Generate(&tab, Options{Dir: "mypop3"})
 	require.NoError(t, err)
@@ -192,9 +197,16 @@ func TestGenerateExtendedTable(t *testing.T) {
 	for _, b := range files {
 		all += string(b)
 	}
-	for _, want := range []string{"CmdXHLO", `"XHLO"`, "CodeBusy", `"X-BUSY"`, "func Mysite() Variations", "Hello:", `case "hello":`, "ErrBusy"} {
+	for _, want := range []string{"CmdXHLO", `"XHLO"`, "CodeBusy", `"X-BUSY"`, "func Mysite() Variations", "Hello:", `case "hello":`, "ErrBusy",
+		"type XhloHandler interface", "type XoptHandler interface", "s.h.(XoptHandler)"} {
 		assert.Contains(t, all, want)
 	}
+	session := string(files[filepath.Join("mypop3", "session.go")])
+	handler := session[strings.Index(session, "type Handler interface"):]
+	handler = handler[:strings.Index(handler, "\n}\n")]
+	assert.Contains(t, handler, "Xnum(w *Writer, msg uint32) error", "a required command is a method of Handler")
+	assert.NotContains(t, handler, "Xopt(", "an Optional command is not")
+	assert.NotContains(t, handler, "Xhlo(", "nor one a variation switches on")
 	assert.Len(t, spec.POP3.Commands, before, "extending a clone changed spec.POP3")
 	assert.NotContains(t, spec.POP3.Variation("MaxCommandOctets").Profile, "mysite")
 

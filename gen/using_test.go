@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,72 +46,15 @@ func readmeBlocks(t *testing.T, heading, lang string) []string {
 	}
 }
 
-// usingServer is a server on the extended core, in the temporary module:
-// it greets, then feeds each line to the generated Session, whose Handler
-// serves only the table's new command (the other methods are those of a
-// nil Handler: never called here).
-//
-// It uses the core's API of today (Handler, NewSession, Feed); with the
-// Backend/Session runtime it becomes a Backend whose session implements
-// the new command's interface, served by the core's Server.
-const usingServer = `package main
-
-import (
-	"bufio"
-	"fmt"
-	"net"
-
-	"example.com/mymail/internal/mypop3"
-)
-
-type hello struct{ mypop3.Handler }
-
-func (hello) Xhlo(w *mypop3.Writer, arg []byte) error {
-	w.OK("hello " + string(arg))
-	return nil
-}
-
-func main() {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(ln.Addr())
-	conn, err := ln.Accept()
-	if err != nil {
-		panic(err)
-	}
-	defer conn.Close()
-	bw := bufio.NewWriter(conn)
-	w := mypop3.NewWriter(bw)
-	v, err := mypop3.Profile(mypop3.DefaultProfile)
-	if err != nil {
-		panic(err)
-	}
-	s := mypop3.NewSession(hello{}, w, v)
-	w.OK("mymail ready")
-	bw.Flush()
-	r := bufio.NewReader(conn)
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			return
-		}
-		a := s.Feed(line)
-		bw.Flush()
-		if a != mypop3.ActionContinue {
-			return
-		}
-	}
-}
-`
-
 // TestUsingFromAnotherModule runs the README's "Using pop3kit in your own
 // server" commands, as written there, in a new module outside this one,
 // offline (no module proxy, no checksum database; a replace directive to
-// this checkout): it installs the generator as a tool, generates the core
-// from the table, then from the table the README's gen.go extends with a
-// command of its own, builds a server on it and talks to it over TCP.
+// this checkout): with the section's gen.go and main.go, it installs the
+// generator as a tool, generates the core from the table, then from the
+// table gen.go extends with a command of its own, and builds main.go's
+// server on it. The server then runs and answers over TCP: the new
+// command, a login whose Maildrop the core serves, and a QUIT that finds
+// it read-only.
 func TestUsingFromAnotherModule(t *testing.T) {
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("builds a module and a server with the go tool; skipped in -short runs (never under CI=true)")
@@ -118,11 +62,12 @@ func TestUsingFromAnotherModule(t *testing.T) {
 	scripts := readmeBlocks(t, usingSection, "sh")
 	goFiles := readmeBlocks(t, usingSection, "go")
 	require.Len(t, scripts, 1, "the section has one sh block: the commands")
-	require.NotEmpty(t, goFiles, "the section shows gen.go")
+	require.Len(t, goFiles, 2, "the section shows gen.go and main.go")
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "gen.go"), []byte(goFiles[0]), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(goFiles[1]), 0o644))
 
 	env := append(os.Environ(),
 		"POP3KIT="+root,
@@ -131,48 +76,53 @@ func TestUsingFromAnotherModule(t *testing.T) {
 		"GOPROXY=off", "GONOSUMDB=github.com/dave/jennifer",
 		"GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local",
 	)
-	run := func(name string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Dir = dir
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "%s %s:\n%s", name, strings.Join(args, " "), out)
-		return string(out)
-	}
-	run("sh", "-e", "-x", "-c", scripts[0])
+	cmd := exec.Command("sh", "-e", "-x", "-c", scripts[0])
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the README's commands:\n%s", out)
 
 	// The extended table reached the generated package.
 	b, err := os.ReadFile(filepath.Join(dir, "internal", "mypop3", "commands.go"))
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "CmdXHLO")
 
-	// A server on it serves the new command.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(usingServer), 0o644))
-	run("go", "build", "-o", "mymail", ".")
-	srv := exec.Command(filepath.Join(dir, "mymail"))
-	out, err := srv.StdoutPipe()
+	// The server serves the new command and the maildrop.
+	srv := exec.Command(filepath.Join(dir, "mymail"), "-listen", "127.0.0.1:0")
+	logs, err := srv.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, srv.Start())
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	addr, err := bufio.NewReader(out).ReadString('\n')
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	first, err := bufio.NewReader(logs).ReadString('\n')
 	require.NoError(t, err)
-	conn, err := net.DialTimeout("tcp", strings.TrimSpace(addr), 10*time.Second)
+	_, addr, ok := strings.Cut(strings.TrimSpace(first), "POP3 on ")
+	require.True(t, ok, "mymail logged %q", first)
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second)))
 	r := bufio.NewReader(conn)
 	line, err := r.ReadString('\n')
 	require.NoError(t, err)
-	assert.Equal(t, "+OK mymail ready\r\n", line)
-	_, err = conn.Write([]byte("XHLO world\r\n"))
-	require.NoError(t, err)
-	line, err = r.ReadString('\n')
-	require.NoError(t, err)
-	assert.Equal(t, "+OK hello world\r\n", line, "sent XHLO world")
-	_, err = conn.Write([]byte("XHLO\r\n"))
-	require.NoError(t, err)
-	line, err = r.ReadString('\n')
-	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(line, "-ERR"), "sent XHLO without its argument, got %q", line)
+	assert.True(t, strings.HasPrefix(line, "+OK mymail ready"), "greeting %q", line)
+	message := "Subject: hello\r\n\r\nWelcome to mymail.\r\n"
+	for _, ex := range []struct{ send, want string }{
+		{"XHLO world", "+OK hello world\r\n"},
+		{"XHLO", "-ERR"},
+		{"USER demo", "+OK"},
+		{"PASS demo", "+OK maildrop has 1 messages (" + strconv.Itoa(len(message)) + " octets)\r\n"},
+		{"RETR 1", "+OK " + strconv.Itoa(len(message)) + " octets\r\n" + message + ".\r\n"},
+		{"XHLO world", "-ERR"}, // AUTHORIZATION only
+		{"DELE 1", "+OK message 1 deleted\r\n"},
+		{"QUIT", "-ERR [SYS/PERM] this maildrop is read-only\r\n"},
+	} {
+		_, err = conn.Write([]byte(ex.send + "\r\n"))
+		require.NoError(t, err)
+		got := make([]byte, 0, len(ex.want))
+		for !strings.HasSuffix(string(got), "\r\n") || len(got) < len(ex.want) {
+			line, err := r.ReadString('\n')
+			require.NoError(t, err, "sent %s, got %q so far", ex.send, got)
+			got = append(got, line...)
+		}
+		assert.True(t, strings.HasPrefix(string(got), ex.want), "sent %s, got %q, want %q", ex.send, got, ex.want)
+	}
 }

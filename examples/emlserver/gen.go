@@ -18,7 +18,10 @@ func main() {
 			"the value unfolded and cut to fit the line, then \".\"."})
 	t.Capabilities = append(t.Capabilities, spec.Capability{Tag: "XHDR", When: "always",
 		Clauses: []string{"EMLSERVER-XHDR"}, Doc: "The XHDR command."})
+	// A Handler method answers XHDR (Answer's zero value, spec.ByHandler);
+	// Optional makes it the interface emlpop3.XhdrHandler rather than a
+	// method every Handler of emlpop3 must have.
 	t.Commands = append(t.Commands, spec.Command{Name: "XHDR", Args: spec.Word, In: spec.Transaction, Reply: spec.MultiLine,
-		Capability: "XHDR", Clauses: []string{"EMLSERVER-XHDR"}, Doc: "Lists one header field (Subject, From, …) of every message."})
+		Capability: "XHDR", Optional: true, Clauses: []string{"EMLSERVER-XHDR"}, Doc: "Lists one header field (Subject, From, …) of every message."})
 	gen.Main(&t)
 }

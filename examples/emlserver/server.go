@@ -50,73 +50,47 @@ func Serve(ln net.Listener, mb *Mailbox) error {
 	return srv.Serve(ln)
 }
 
-// handler is a session: USER, PASS and CAPA of its own, and the table's
-// XHDR; the TRANSACTION commands and UPDATE come from the core's
-// MaildropHandler over the drop it opens at login.
+// handler is a connection's backend: USER and PASS open the mailbox, and
+// the table's own XHDR (an emlpop3.XhdrHandler, since the table marks it
+// Optional) reads it; the core answers the other commands from the drop
+// PASS returns.
 type handler struct {
-	emlpop3.MaildropHandler
-	mb      *Mailbox
-	conn    *emlpop3.Conn
-	user    string
-	drop    *drop
-	deleted []bool // the marks, for XHDR: MaildropHandler keeps its own to itself
+	mb   *Mailbox
+	conn *emlpop3.Conn
+	drop *drop // nil before login
 }
 
 var (
 	errLogin = emlpop3.NewError(emlpop3.CodeAuth, "invalid user name or password")
 	errInUse = emlpop3.NewError(emlpop3.CodeInUse, "mailbox in use by another session")
+	errRead  = emlpop3.NewError(emlpop3.CodeSysTemp, "cannot read the mailbox")
 )
 
-func (h *handler) User(w *emlpop3.Writer, arg []byte) error { h.user = string(arg); return nil }
+func (h *handler) User(w *emlpop3.Writer, arg []byte) error { return nil } // checked at PASS
 
 // Pass checks the password, locks the mailbox and opens the drop: the
 // .eml files in name order, with their unique-ids and CRLF sizes.
-func (h *handler) Pass(w *emlpop3.Writer, secret []byte) error {
-	if h.user != h.mb.User || string(secret) != h.mb.Password {
-		return errLogin
+func (h *handler) Pass(user, secret []byte) (emlpop3.Maildrop, error) {
+	if string(user) != h.mb.User || string(secret) != h.mb.Password {
+		return nil, errLogin
 	}
 	h.mb.mu.Lock()
 	defer h.mb.mu.Unlock()
 	if h.mb.locked {
-		return errInUse
+		return nil, errInUse
 	}
 	msgs, err := scan(h.mb.Dir)
 	if err != nil {
-		return emlpop3.NewError(emlpop3.CodeSysTemp, "cannot read the mailbox")
+		return nil, errRead
 	}
 	h.mb.locked = true
-	h.drop, h.deleted = &drop{mb: h.mb, msgs: msgs}, make([]bool, len(msgs))
-	return h.Open(w, h.drop)
+	h.drop = &drop{mb: h.mb, msgs: msgs}
+	return h.drop, nil
 }
 
-func (h *handler) Mechanisms() []string                    { return nil }
-func (h *handler) Auth(string) (emlpop3.SASLServer, error) { return nil, emlpop3.ErrNotSupported }
-func (h *handler) Authenticated(w *emlpop3.Writer) error   { return emlpop3.ErrNotSupported }
-func (h *handler) STLS(w *emlpop3.Writer) error            { return emlpop3.ErrNotSupported }
-
-// Capa writes CAPA from the extended table, which lists XHDR; the
-// session says what its state offers (USER before login only).
-func (h *handler) Capa(w *emlpop3.Writer) error {
-	s := h.conn.Session()
-	info := s.CapaInfo()
-	info.Implementation = "emlserver"
-	emlpop3.WriteCapa(w, &s.V, &info)
-	return nil
-}
-
-// Dele and Rset are MaildropHandler's, noting the marks for XHDR.
-func (h *handler) Dele(w *emlpop3.Writer, n uint32) error {
-	if err := h.MaildropHandler.Dele(w, n); err != nil {
-		return err
-	}
-	h.deleted[n-1] = true
-	return nil
-}
-
-func (h *handler) Rset(w *emlpop3.Writer) error {
-	clear(h.deleted)
-	return h.MaildropHandler.Rset(w)
-}
+// Capa adds the server's name to the CAPA the core writes from the
+// extended table, which lists XHDR.
+func (h *handler) Capa(info *emlpop3.CapaInfo) { info.Implementation = "emlserver" }
 
 // message is one .eml file as the session saw it at login.
 type message struct {
@@ -135,7 +109,7 @@ func (d *drop) Len() int              { return len(d.msgs) }
 func (d *drop) Size(i int) int64      { return d.msgs[i].size }
 func (d *drop) UniqueID(i int) string { return d.msgs[i].uid }
 
-// Open opens the file; MaildropHandler streams it through the core's
+// Open opens the file; the core streams it through its
 // DotWriter, which turns LF into CRLF and stuffs the dots. A file that
 // fails to read after the +OK makes the core close the connection rather
 // than send a broken message.
@@ -223,21 +197,30 @@ func (c *crlfCounter) Write(p []byte) (int, error) {
 
 // Xhdr is the table's own command: "XHDR Subject" lists the Subject of
 // every message not marked deleted that has one, a line "n value" each.
-// The Writer cuts a long value to the 512-octet line and replaces control
-// characters, so a header cannot forge a line.
+// Session.Message tells which messages are marked, as the core sees them.
+// The values are read before the +OK, so that a file that cannot be read
+// is -ERR rather than a cut listing; the Writer cuts a long value to the
+// 512-octet line and replaces control characters, so that a header cannot
+// forge a line.
 func (h *handler) Xhdr(w *emlpop3.Writer, field []byte) error {
-	w.Begin("header values follow")
-	for i, m := range h.drop.msgs {
-		if h.deleted[i] {
-			continue
-		}
-		v, err := header(m.path, string(field))
+	s := h.conn.Session()
+	var lines []string
+	for n := 1; n <= len(h.drop.msgs); n++ {
+		i, err := s.Message(uint32(n))
 		if err != nil {
-			return err // after the +OK: the core closes the connection
+			continue // marked deleted
+		}
+		v, err := header(h.drop.msgs[i].path, string(field))
+		if err != nil {
+			return errRead
 		}
 		if v != "" {
-			w.Line(strconv.Itoa(i+1) + " " + v)
+			lines = append(lines, strconv.Itoa(n)+" "+v)
 		}
+	}
+	w.Begin("header values follow")
+	for _, l := range lines {
+		w.Line(l)
 	}
 	w.End()
 	return nil
@@ -257,4 +240,8 @@ func header(path, field string) (string, error) {
 	return msg.Header.Get(field), nil
 }
 
-var _ emlpop3.Handler = (*handler)(nil)
+var _ interface {
+	emlpop3.Handler
+	emlpop3.XhdrHandler
+	emlpop3.CapaHandler
+} = (*handler)(nil)

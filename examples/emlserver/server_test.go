@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"net"
 	"os"
 	"os/exec"
@@ -219,4 +220,32 @@ func TestCRLFSize(t *testing.T) {
 			assert.Equal(t, tc.want, c.n)
 		})
 	}
+}
+
+// TestXhdrUnreadable: XHDR reads every value before its +OK, so a file
+// removed behind the session's back is -ERR, not a listing cut short, and
+// the session goes on.
+func TestXhdrUnreadable(t *testing.T) {
+	addr, dir := start(t)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	r := bufio.NewReader(c)
+	greeting, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "+OK emlserver ready\r\n", greeting)
+	var got []string
+	for _, cmd := range []string{"USER demo", "PASS demo", "remove", "XHDR Subject", "NOOP"} {
+		if cmd == "remove" {
+			require.NoError(t, os.Remove(filepath.Join(dir, "two.eml")))
+			continue
+		}
+		_, err := c.Write([]byte(cmd + "\r\n"))
+		require.NoError(t, err)
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		got = append(got, line)
+	}
+	assert.Equal(t, []string{"+OK\r\n", "+OK maildrop has 2 messages (" + itoa(int64(len(eml1)+strings.Count(eml1, "\n")+len(eml2)+strings.Count(eml2, "\n"))) + " octets)\r\n",
+		"-ERR [SYS/TEMP] cannot read the mailbox\r\n", "+OK\r\n"}, got)
 }

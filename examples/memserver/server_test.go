@@ -39,6 +39,13 @@ func dial(t *testing.T, addr string) *client {
 	return &client{Conn: c, c: c.C}
 }
 
+// count returns the number of messages left in the demo mailbox.
+func count(st *Store) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.boxes["demo"].msgs)
+}
+
 func (c *client) line() string           { return c.Line() }
 func (c *client) cmd(line string) string { return c.Cmd(line) }
 func (c *client) multi() []string        { return c.Multi() }
@@ -51,7 +58,7 @@ func TestMemServerSession(t *testing.T) {
 	c := dial(t, addr)
 	assert.Equal(t, "+OK Capability list follows", c.cmd("CAPA"))
 	assert.Contains(t, c.multi(), "SASL PLAIN")
-	assert.Equal(t, "+OK", c.cmd("USER demo"))
+	assert.Equal(t, "+OK", c.cmd("USER Demo"), "Exchange's profile lower-cases names (UserNameCase)")
 	// Exchange's profile: storage sizes (ExactSizes off), and a snapshot
 	// that a second session may share (MaildropAccess=snapshot).
 	assert.Equal(t, "+OK maildrop has 2 messages (87 octets)", c.cmd("PASS demo"))
@@ -70,7 +77,13 @@ func TestMemServerSession(t *testing.T) {
 	assert.Equal(t, "-ERR message is marked deleted", c.cmd("RETR 1"))
 	assert.Equal(t, "-ERR command valid only after login", dial(t, addr).cmd("STAT"))
 	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
-	require.Eventually(t, func() bool { return st.Count("demo") == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 1, count(st))
+	// The other session's snapshot still lists message 1, but it is gone
+	// (MS-STANXPOP3 C0004).
+	assert.Equal(t, "+OK 1 38", other.cmd("LIST 1"))
+	assert.Equal(t, "-ERR message was removed by another session", other.cmd("RETR 1"))
+	assert.Equal(t, "+OK message follows", other.cmd("RETR 2"))
+	assert.Equal(t, []string{"Subject: second", "", ".A line that starts with a dot."}, other.multi())
 }
 
 // TestMemServerPipelining: many commands in one write, answered in order.
@@ -91,6 +104,14 @@ func TestMemServerPipelining(t *testing.T) {
 	second := dial(t, addr)
 	second.cmd("USER demo")
 	assert.Equal(t, "-ERR [IN-USE] mailbox in use by another session", second.cmd("PASS demo"), "RFC 1939's exclusive lock")
+	second.cmd("USER Demo")
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", second.cmd("PASS demo"), "rfc1939 keeps the name's case")
+	held.c.Close() // no QUIT: the runtime closes the Maildrop all the same
+	assert.Eventually(t, func() bool {
+		third := dial(t, addr)
+		third.cmd("USER demo")
+		return third.cmd("PASS demo") == "+OK maildrop has 2 messages (93 octets)"
+	}, 5*time.Second, 20*time.Millisecond, "the end of the connection unlocked the mailbox")
 }
 
 // TestPoplib: Python's poplib, a real client, logs in with USER/PASS,
@@ -123,5 +144,5 @@ print("quit", p.quit())
 	assert.Contains(t, string(out), "uidl [b'1 1', b'2 2']")
 	assert.Contains(t, string(out), "retr [b'Subject: second', b'', b'.A line that starts with a dot.']")
 	assert.Contains(t, string(out), "quit b'+OK signing off (1 messages removed)'")
-	require.Eventually(t, func() bool { return st.Count("demo") == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return count(st) == 1 }, 5*time.Second, 10*time.Millisecond)
 }

@@ -1,11 +1,13 @@
 // Command pop3proxy is a POP3 proxy built on pop3kit's generated core:
 // it accepts clients with pop3gen.Server, logs them in to a backend POP3
 // server with their own credentials (USER/PASS, or AUTH PLAIN, which it
-// turns into USER/PASS) through pop3gen.Client, then forwards every
-// command of the TRANSACTION state and relays the replies. Both sides go
-// through the core's parser: the client's commands through the Session,
-// the backend's replies through ReplyReader, and message bodies stream
-// from the backend's DotReader into the client's DotWriter.
+// turns into USER/PASS) through pop3gen.Client, and hands the core a
+// Maildrop backed by that backend session: the backend's LIST and UIDL,
+// read once at login, give the messages; RETR (and TOP) stream each from
+// the backend's DotReader into the client's DotWriter; DELE reaches the
+// backend only when the client QUITs. Both sides go through the core's
+// parser: the client's commands through the Session, the backend's
+// replies through ReplyReader.
 //
 //	go run ./examples/pop3proxy -listen 127.0.0.1:1113 -backend 127.0.0.1:1110
 //

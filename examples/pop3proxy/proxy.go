@@ -6,15 +6,14 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // Proxy accepts POP3 clients and serves each from a session of its own
-// with the backend: the client's login is the backend's, and every
-// TRANSACTION command is forwarded.
+// with the backend: the client's login is the backend's, and the maildrop
+// it returns to the core is the backend's (see drop).
 type Proxy struct {
 	// Backend is the backend POP3 server, "host:port" (plain TCP).
 	Backend string
@@ -50,14 +49,13 @@ func (p *Proxy) timeout() time.Duration {
 	return time.Minute
 }
 
-// session is one client's session, and its session with the backend
-// once logged in.
+// session is one client's connection: its logins, each of which logs in
+// to the backend with the client's credentials.
 type session struct {
-	p     *Proxy
-	conn  *pop3gen.Conn
-	user  string
-	fails int             // failed logins on this connection
-	be    *pop3gen.Client // nil before login
+	p          *Proxy
+	conn       *pop3gen.Conn
+	user, pass string // from AUTH PLAIN
+	fails      int    // failed logins on this connection
 }
 
 // maxFails is the number of failed logins after which the proxy closes
@@ -68,87 +66,23 @@ const maxFails = 3
 
 var (
 	errBackend = pop3gen.NewError(pop3gen.CodeSysTemp, "the mail server is not available, try again later")
-	errNoTLS   = pop3gen.NewError("", "TLS is not available here")
 	errMech    = pop3gen.NewError(pop3gen.CodeAuth, "malformed PLAIN credentials")
 )
 
-// Close ends the backend session without QUIT when the client goes: the
-// backend removes nothing, as RFC 1939 §6 wants for a client that did not
-// QUIT.
-func (s *session) Close() error {
-	if s.be != nil {
-		_ = s.be.Close()
-	}
-	return nil
+func (s *session) User(w *pop3gen.Writer, arg []byte) error { return nil } // the backend checks it at PASS
+func (s *session) Pass(user, secret []byte) (pop3gen.Maildrop, error) {
+	return s.login(string(user), string(secret))
 }
 
-// backendErr turns what the backend said into the client's reply: the
-// backend's own -ERR (with its response code) is passed on as it is; a
-// transport or protocol failure is [SYS/TEMP], and the client's connection
-// closes after it, since the backend session is lost.
-func (s *session) backendErr(err error) error {
-	var e *pop3gen.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	s.conn.Log().Warn("pop3proxy: backend failed", "err", err)
-	s.conn.CloseAfterReply()
-	return errBackend
-}
+// Mechanisms, Auth and Authenticated run SASL PLAIN with the client (the
+// core does the framing), and log in to the backend with USER/PASS.
+func (s *session) Mechanisms() []string                     { return []string{"PLAIN"} }
+func (s *session) Auth(string) (pop3gen.SASLServer, error)  { return plain{s}, nil }
+func (s *session) Authenticated() (pop3gen.Maildrop, error) { return s.login(s.user, s.pass) }
 
-// deadline bounds the next exchange with the backend.
-func (s *session) deadline() {
-	_ = s.be.Conn().SetDeadline(time.Now().Add(s.p.timeout()))
-}
-
-// login logs in to the backend as user: the backend decides whether the
-// password is right, and its refusal is the client's.
-func (s *session) login(user string, password []byte) error {
-	c, err := net.DialTimeout("tcp", s.p.Backend, s.p.timeout())
-	if err != nil {
-		s.conn.Log().Warn("pop3proxy: backend unreachable", "err", err)
-		return errBackend
-	}
-	_ = c.SetDeadline(time.Now().Add(s.p.timeout()))
-	be, err := pop3gen.NewClient(c)
-	if err == nil {
-		if err = be.User(user); err == nil {
-			err = be.Pass(string(password))
-		}
-	}
-	if err != nil {
-		_ = c.Close()
-		var e *pop3gen.Error
-		if errors.As(err, &e) {
-			if s.fails++; s.fails >= maxFails {
-				s.conn.CloseAfterReply()
-			}
-			return e
-		}
-		s.conn.Log().Warn("pop3proxy: backend login failed", "err", err)
-		return errBackend
-	}
-	if e := s.conn.Login(user); e != nil {
-		_ = be.Close() // no QUIT: nothing removed
-		return e
-	}
-	s.be = be
-	return nil
-}
-
-func (s *session) User(w *pop3gen.Writer, arg []byte) error { s.user = string(arg); return nil }
-
-func (s *session) Pass(w *pop3gen.Writer, secret []byte) error {
-	return s.login(s.user, secret)
-}
-
-func (s *session) Mechanisms() []string { return []string{"PLAIN"} }
-
-// Auth runs SASL PLAIN with the client (the core does the framing) and
-// logs in to the backend with USER/PASS.
-func (s *session) Auth(string) (pop3gen.SASLServer, error) { return plain{s}, nil }
-
-func (s *session) Authenticated(w *pop3gen.Writer) error { return nil }
+// Capa names the proxy in the CAPA the core writes: what the proxy offers
+// the client, whatever the backend offers.
+func (s *session) Capa(info *pop3gen.CapaInfo) { info.Implementation = "pop3proxy" }
 
 // plain is SASL PLAIN (RFC 4616): authzid NUL authcid NUL passwd.
 type plain struct{ s *session }
@@ -161,159 +95,179 @@ func (p plain) Next(response []byte) ([]byte, bool, error) {
 	if len(parts) != 3 || len(parts[0]) > 0 && !bytes.Equal(parts[0], parts[1]) {
 		return nil, false, errMech
 	}
-	return nil, true, p.s.login(string(parts[1]), parts[2])
+	p.s.user, p.s.pass = string(parts[1]), string(parts[2])
+	return nil, true, nil
 }
 
-func (s *session) STLS(w *pop3gen.Writer) error { return errNoTLS }
-
-// Capa is the proxy's own: what it offers the client in the session's
-// state (USER and SASL PLAIN before login), whatever the backend offers
-// (a command the backend lacks gets the backend's -ERR).
-func (s *session) Capa(w *pop3gen.Writer) error {
-	sess := s.conn.Session()
-	info := sess.CapaInfo()
-	info.Implementation = "pop3proxy"
-	pop3gen.WriteCapa(w, &sess.V, &info)
-	return nil
-}
-
-// Quit ends a session that never logged in.
-func (s *session) Quit(w *pop3gen.Writer) error { w.OK("bye"); return nil }
-
-// Update is QUIT from TRANSACTION: the backend's QUIT removes the
-// messages marked deleted, and its reply is the client's.
-func (s *session) Update(w *pop3gen.Writer) error {
-	return s.relay(w, "QUIT")
-}
-
-// relay forwards a command with a single-line reply and passes the
-// backend's +OK text on.
-func (s *session) relay(w *pop3gen.Writer, line string) error {
-	s.deadline()
-	r, err := s.be.Cmd(line)
+// login logs in to the backend as user, and reads its scan and unique-id
+// listings once: they are the client's maildrop. The backend decides
+// whether the password is right, and its refusal is the client's.
+func (s *session) login(user, password string) (pop3gen.Maildrop, error) {
+	c, err := net.DialTimeout("tcp", s.p.Backend, s.p.timeout())
 	if err != nil {
-		return s.backendErr(err)
+		s.conn.Log().Warn("pop3proxy: backend unreachable", "err", err)
+		return nil, errBackend
 	}
-	if r.Status != pop3gen.StatusOK {
-		return s.backendErr(&pop3gen.ProtocolError{Reason: "unexpected reply to " + line})
-	}
-	w.OKBytes(r.Text)
-	return nil
-}
-
-func num(cmd string, n uint32) string { return cmd + " " + strconv.FormatUint(uint64(n), 10) }
-
-func (s *session) Dele(w *pop3gen.Writer, n uint32) error { return s.relay(w, num("DELE", n)) }
-func (s *session) Noop(w *pop3gen.Writer) error           { return s.relay(w, "NOOP") }
-func (s *session) Rset(w *pop3gen.Writer) error           { return s.relay(w, "RSET") }
-
-// Stat reads the backend's STAT with the parser and writes it anew.
-func (s *session) Stat(w *pop3gen.Writer) error {
-	s.deadline()
-	n, size, err := s.be.Stat()
-	if err != nil {
-		return s.backendErr(err)
-	}
-	w.Stat(n, size)
-	return nil
-}
-
-// List reads the backend's scan listing with the parser, then writes it:
-// a listing that breaks off is -ERR, never half a listing.
-func (s *session) List(w *pop3gen.Writer, n uint32) error {
-	s.deadline()
-	if n != 0 {
-		e, err := s.be.ListMsg(n)
-		if err != nil {
-			return s.backendErr(err)
-		}
-		w.ScanListing(false, int(e.Msg), e.Octets)
-		return nil
-	}
-	list, err := s.be.List()
-	if err != nil {
-		return s.backendErr(err)
-	}
-	w.Begin("scan listing follows")
-	for _, e := range list {
-		w.ScanListing(true, int(e.Msg), e.Octets)
-	}
-	w.End()
-	return nil
-}
-
-// UIDL is List for unique-ids.
-func (s *session) UIDL(w *pop3gen.Writer, n uint32) error {
-	s.deadline()
-	if n != 0 {
-		e, err := s.be.UIDLMsg(n)
-		if err != nil {
-			return s.backendErr(err)
-		}
-		return w.UniqueID(false, int(e.Msg), e.UID)
-	}
-	list, err := s.be.UIDL()
-	if err != nil {
-		return s.backendErr(err)
-	}
-	w.Begin("unique-id listing follows")
-	for _, e := range list {
-		if err := w.UniqueID(true, int(e.Msg), e.UID); err != nil {
-			return err
+	_ = c.SetDeadline(time.Now().Add(s.p.timeout()))
+	be, err := pop3gen.NewClient(c)
+	if err == nil {
+		if err = be.User(user); err == nil {
+			err = be.Pass(password)
 		}
 	}
-	w.End()
-	return nil
+	var e *pop3gen.Error
+	if errors.As(err, &e) {
+		_ = c.Close()
+		if s.fails++; s.fails >= maxFails {
+			s.conn.CloseAfterReply()
+		}
+		return nil, e
+	}
+	d := &drop{s: s, be: be}
+	if err == nil {
+		d.list, err = be.List()
+	}
+	if err == nil {
+		d.uids, err = be.UIDL()
+	}
+	if err == nil && !d.consistent() {
+		err = &pop3gen.ProtocolError{Reason: "LIST and UIDL do not list messages 1 to n"}
+	}
+	if err != nil {
+		_ = c.Close() // no QUIT: nothing removed
+		s.conn.Log().Warn("pop3proxy: backend login failed", "err", err)
+		return nil, errBackend
+	}
+	if e := s.conn.Login(user); e != nil {
+		_ = c.Close()
+		return nil, e
+	}
+	return d, nil
 }
 
-func (s *session) Retr(w *pop3gen.Writer, n uint32) error { return s.body(w, num("RETR", n)) }
-
-func (s *session) Top(w *pop3gen.Writer, n, lines uint32) error {
-	return s.body(w, num("TOP", n)+" "+strconv.FormatUint(uint64(lines), 10))
+// drop is the client's maildrop, a pop3gen.Maildrop backed by the backend
+// session: the listings read at login give the messages, their sizes and
+// unique-ids; a message streams from the backend when the core opens it;
+// DELE goes to the backend only in UPDATE, so that a client that does not
+// QUIT removes nothing.
+type drop struct {
+	s    *session
+	be   *pop3gen.Client
+	list []pop3gen.ListEntry
+	uids []pop3gen.UIDEntry
 }
 
-// body forwards RETR or TOP: the backend's +OK text is passed on, then
-// the message streams from the backend's DotReader (which unstuffs it)
-// into the client's DotWriter (which stuffs it again), a buffer at a
-// time, never held whole. A backend that fails inside the body makes the
-// handler fail after its reply began, and the core closes the client's
-// connection: the client sees a message without its "." line, never a
-// shortened message that looks complete.
+// consistent reports whether the listings are of messages 1 to n, in
+// order, as a backend lists a maildrop in which nothing is marked.
+func (d *drop) consistent() bool {
+	if len(d.list) != len(d.uids) {
+		return false
+	}
+	for i := range d.list {
+		if d.list[i].Msg != uint32(i+1) || d.uids[i].Msg != uint32(i+1) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *drop) Len() int              { return len(d.list) }
+func (d *drop) Size(i int) int64      { return d.list[i].Octets }
+func (d *drop) UniqueID(i int) string { return d.uids[i].UID }
+
+// Open sends RETR for message i and returns its data: unstuffed by the
+// backend's DotReader, stuffed again by the client's DotWriter, a buffer
+// at a time, never held whole (TOP too: the core cuts it). A backend that
+// fails inside the body fails the read after the +OK began, and the core
+// closes the client's connection: the client sees a message without its
+// "." line, never a shortened message that looks complete.
 //
 // The one change on the way: only CRLF ends a line for the DotReader, so
 // a bare LF in the backend's data stays data, and the DotWriter writes it
 // as CRLF. A client therefore gets the message in CRLF form with a bare
 // LF as a line end; a dot after such a LF is stuffed, so a backend's bare
-// LF can never end the message early. The octet count in the +OK text is
-// the backend's, and is short by one octet for each bare LF.
-func (s *session) body(w *pop3gen.Writer, line string) error {
-	s.deadline()
-	r, err := s.be.Cmd(line)
+// LF can never end the message early. The size, the backend's, is then
+// short by one octet for each bare LF.
+func (d *drop) Open(i int) (io.ReadCloser, error) {
+	d.deadline()
+	r, err := d.be.Retr(uint32(i + 1))
 	if err != nil {
-		return s.backendErr(err)
+		return nil, d.fail(err)
 	}
-	if r.Status != pop3gen.StatusOK {
-		return s.backendErr(&pop3gen.ProtocolError{Reason: "unexpected reply to " + line})
-	}
-	w.OKBytes(r.Text)
-	d := w.Message()
-	if _, err := io.Copy(d, deadlineReader{s, s.be.Reader().Body(0)}); err != nil {
-		s.conn.Log().Warn("pop3proxy: backend failed inside a message", "err", err)
-		return err
-	}
-	return d.Close()
+	return body{d, r}, nil
 }
 
-// deadlineReader moves the backend's deadline on at every read, so that
-// a long message may take as long as it needs while data keeps coming.
-type deadlineReader struct {
-	s *session
+// Remove is UPDATE: DELE for each message marked, then QUIT, which makes
+// the backend remove them. A DELE that fails leaves that message, and
+// makes the client's QUIT fail with [SYS/TEMP] (MS-STANXPOP3 V0006).
+func (d *drop) Remove(indexes []int) error {
+	var failed error
+	for _, i := range indexes {
+		d.deadline()
+		if err := d.be.Dele(uint32(i + 1)); err != nil && failed == nil {
+			failed = err
+		}
+	}
+	d.deadline()
+	if err := d.be.Quit(); err != nil && failed == nil {
+		failed = err
+	}
+	if failed != nil {
+		d.s.conn.Log().Warn("pop3proxy: backend did not remove every message", "err", failed)
+		return errors.New("the backend did not remove every message") // the core's [SYS/TEMP]
+	}
+	return nil
+}
+
+// Close ends the backend session without QUIT when the client goes: the
+// backend removes nothing, as RFC 1939 §6 wants for a client that did not
+// QUIT (after QUIT, Remove has already ended it).
+func (d *drop) Close() error {
+	_ = d.be.Close()
+	return nil
+}
+
+// fail turns what the backend said into the client's reply: the backend's
+// own -ERR (with its response code) is passed on as it is; a transport or
+// protocol failure is [SYS/TEMP], and the client's connection closes
+// after it, since the backend session is lost.
+func (d *drop) fail(err error) error {
+	var e *pop3gen.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	d.s.conn.Log().Warn("pop3proxy: backend failed", "err", err)
+	d.s.conn.CloseAfterReply()
+	return errBackend
+}
+
+// deadline bounds the next exchange with the backend.
+func (d *drop) deadline() {
+	_ = d.be.Conn().SetDeadline(time.Now().Add(d.s.p.timeout()))
+}
+
+// body is a message as the backend sends it. Each read moves the
+// backend's deadline on, so that a long message may take as long as it
+// needs while data keeps coming.
+type body struct {
+	d *drop
 	r io.Reader
 }
 
-func (d deadlineReader) Read(p []byte) (int, error) {
-	d.s.deadline()
-	return d.r.Read(p)
+func (b body) Read(p []byte) (int, error) {
+	b.d.deadline()
+	return b.r.Read(p)
 }
 
-var _ pop3gen.Handler = (*session)(nil)
+// Close reads what TOP left of the message, at the same pace, so that
+// the backend's next reply can be read.
+func (b body) Close() error {
+	_, err := io.Copy(io.Discard, b)
+	return err
+}
+
+var _ interface {
+	pop3gen.Handler
+	pop3gen.AuthHandler
+	pop3gen.CapaHandler
+} = (*session)(nil)

@@ -118,7 +118,7 @@ func need(t *testing.T, prog string) string {
 // TestPoplibThroughProxy: Python's poplib, talking to the proxy, gets
 // pop3d's maildrop — STAT, LIST, UIDL, RETR and TOP of a message with
 // dot lines, DELE, QUIT — and the backend's maildrop then lacks the
-// deleted message. A wrong password is refused with pop3d's own reply,
+// deleted message, which the proxy DELEs only at QUIT. A wrong password is refused with pop3d's own reply,
 // and the third closes the connection; AUTH PLAIN logs in too.
 func TestPoplibThroughProxy(t *testing.T) {
 	py := need(t, "python3")
@@ -191,7 +191,7 @@ print("quit", p.quit())
 	assert.Contains(t, s, "dele b'+OK")
 	assert.Contains(t, s, "retr-deleted b'-ERR")
 	assert.Contains(t, s, "noop b'+OK")
-	assert.Contains(t, s, "quit b'+OK pop3kit signing off (1 messages removed)'", "pop3d's QUIT reply, passed on")
+	assert.Contains(t, s, "quit b'+OK signing off (1 messages removed)'")
 	assert.Equal(t, []string{msg2}, be.files(t), "the backend removed the message deleted through the proxy")
 }
 
@@ -212,14 +212,20 @@ func TestCurlThroughProxy(t *testing.T) {
 }
 
 // fakeBackend serves one connection with a scripted server: a greeting,
-// +OK to USER and PASS, then for RETR the reply given, after which it
-// closes the connection.
-func fakeBackend(t *testing.T, retr string) string {
+// +OK to USER and PASS, a maildrop of two messages in LIST and UIDL, and
+// to any other command the reply script gives for its keyword (+OK when
+// it gives none). After a reply that does not end in CRLF, an empty one
+// included, it closes the connection. The channel returns the command
+// lines it received once the connection is over.
+func fakeBackend(t *testing.T, script map[string]string) (string, <-chan []string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
+	got := make(chan []string, 1)
 	go func() {
+		var cmds []string
+		defer func() { got <- cmds }()
 		c, err := ln.Accept()
 		if err != nil {
 			return
@@ -232,14 +238,59 @@ func fakeBackend(t *testing.T, retr string) string {
 			if err != nil {
 				return
 			}
-			if strings.HasPrefix(line, "RETR") {
-				_, _ = c.Write([]byte(retr))
+			line = strings.TrimSuffix(line, "\r\n")
+			cmds = append(cmds, line)
+			keyword, _, _ := strings.Cut(line, " ")
+			reply, ok := script[keyword]
+			if !ok {
+				reply = map[string]string{
+					"LIST": "+OK\r\n1 120\r\n2 30\r\n.\r\n",
+					"UIDL": "+OK\r\n1 a1\r\n2 a2\r\n.\r\n",
+				}[keyword]
+			}
+			if reply == "" && !ok {
+				reply = "+OK\r\n"
+			}
+			_, _ = c.Write([]byte(reply))
+			if !strings.HasSuffix(reply, "\r\n") {
 				return
 			}
-			_, _ = c.Write([]byte("+OK\r\n"))
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), got
+}
+
+// dialProxy connects to the proxy in front of a fake backend and logs in,
+// returning what PASS got.
+func dialProxy(t *testing.T, backend string) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", startProxy(t, backend))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	r := bufio.NewReader(c)
+	var line string
+	for _, cmd := range []string{"", "USER alice", "PASS secret"} {
+		if cmd != "" {
+			_, err := c.Write([]byte(cmd + "\r\n"))
+			require.NoError(t, err)
+		}
+		line, err = r.ReadString('\n')
+		require.NoError(t, err)
+	}
+	return c, r, line
+}
+
+// commands returns the command lines the fake backend received.
+func commands(t *testing.T, got <-chan []string) []string {
+	t.Helper()
+	select {
+	case cmds := <-got:
+		return cmds
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend's connection did not end")
+		return nil
+	}
 }
 
 // TestBackendFailures: what the client sees when the backend misbehaves
@@ -248,36 +299,25 @@ func fakeBackend(t *testing.T, retr string) string {
 // one that dies before its reply gets -ERR [SYS/TEMP] and the close; a
 // bare LF in the backend's data reaches the client as CRLF, and a dot
 // after it is stuffed, so the message still ends where the backend's does.
+// The +OK states the size LIST gave (the rfc1939 profile: ExactSizes).
 func TestBackendFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		retr string // what the backend sends to RETR before closing
+		retr string // what the backend sends to RETR
 		want string // everything the client reads after sending RETR 1
 	}{
-		{name: "dies inside the body", retr: "+OK 100 octets\r\nSubject: x\r\n\r\npart",
-			want: "+OK 100 octets\r\nSubject: x\r\n\r\npart"},
+		{name: "dies inside the body", retr: "+OK 120 octets\r\nSubject: x\r\n\r\npart",
+			want: "+OK 120 octets\r\nSubject: x\r\n\r\npart"},
 		{name: "dies before the reply", retr: "",
 			want: "-ERR [SYS/TEMP] the mail server is not available, try again later\r\n"},
 		{name: "bare LF", retr: "+OK 9 octets\r\na\n.\r\nb\r\n.\r\n",
-			want: "+OK 9 octets\r\na\r\n..\r\nb\r\n.\r\n"},
+			want: "+OK 120 octets\r\na\r\n..\r\nb\r\n.\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := startProxy(t, fakeBackend(t, tc.retr))
-			c, err := net.Dial("tcp", addr)
-			require.NoError(t, err)
-			defer c.Close()
-			require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-			r := bufio.NewReader(c)
-			for _, cmd := range []string{"", "USER alice", "PASS secret"} {
-				if cmd != "" {
-					_, err := c.Write([]byte(cmd + "\r\n"))
-					require.NoError(t, err)
-				}
-				line, err := r.ReadString('\n')
-				require.NoError(t, err)
-				require.True(t, strings.HasPrefix(line, "+OK"), "%s: %q", cmd, line)
-			}
-			_, err = c.Write([]byte("RETR 1\r\n"))
+			be, _ := fakeBackend(t, map[string]string{"RETR": tc.retr})
+			c, r, pass := dialProxy(t, be)
+			require.Equal(t, "+OK maildrop has 2 messages (150 octets)\r\n", pass)
+			_, err := c.Write([]byte("RETR 1\r\n"))
 			require.NoError(t, err)
 			if strings.HasSuffix(tc.want, "\r\n.\r\n") {
 				// The message was whole: the session goes on.
@@ -290,6 +330,76 @@ func TestBackendFailures(t *testing.T) {
 			got, err := io.ReadAll(r)
 			require.NoError(t, err, "the proxy closed the connection")
 			assert.Equal(t, tc.want, string(got))
+		})
+	}
+}
+
+// TestBackendSession: what the proxy sends the backend. It reads LIST
+// and UIDL once at login and refuses listings that are not of messages 1
+// to n; TOP reads the message with RETR (a Maildrop has no TOP), and
+// the backend's next reply is still read right; DELE reaches the backend only at QUIT,
+// whose reply is the core's unless a DELE failed; a client that goes
+// without QUIT makes the proxy close the backend session without QUIT,
+// so nothing is removed.
+func TestBackendSession(t *testing.T) {
+	const login = "USER alice|PASS secret|LIST|UIDL"
+	for _, tc := range []struct {
+		name   string
+		script map[string]string
+		pass   string   // the reply to PASS
+		send   []string // after login, each answered with one status line (TOP: its listing follows)
+		want   []string // the status lines the client gets
+		quit   bool     // end with QUIT, else the client closes the connection
+		cmds   string   // what the backend received, |-separated
+	}{
+		{name: "QUIT removes", send: []string{"DELE 2", "NOOP"}, want: []string{"+OK message 2 deleted", "+OK"},
+			quit: true, cmds: login + "|DELE 2|QUIT"},
+		{name: "a failed DELE still QUITs", script: map[string]string{"DELE": "-ERR no such message\r\n"},
+			send: []string{"DELE 1", "DELE 2"}, want: []string{"+OK message 1 deleted", "+OK message 2 deleted"},
+			quit: true, cmds: login + "|DELE 1|DELE 2|QUIT"},
+		{name: "no QUIT, no DELE", send: []string{"DELE 1"}, want: []string{"+OK message 1 deleted"},
+			cmds: login},
+		{name: "TOP, then more", script: map[string]string{"RETR": "+OK\r\nA: b\r\n\r\nl1\r\nl2\r\n.\r\n"},
+			send: []string{"TOP 2 0", "DELE 1"}, want: []string{"+OK top of message follows", "+OK message 1 deleted"},
+			quit: true, cmds: login + "|RETR 2|DELE 1|QUIT"},
+		{name: "UIDL refused", script: map[string]string{"UIDL": "-ERR not supported\r\n"},
+			pass: "-ERR [SYS/TEMP] the mail server is not available, try again later", cmds: login},
+		{name: "listings disagree", script: map[string]string{"UIDL": "+OK\r\n1 a1\r\n3 a3\r\n.\r\n"},
+			pass: "-ERR [SYS/TEMP] the mail server is not available, try again later", cmds: login},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be, got := fakeBackend(t, tc.script)
+			c, r, pass := dialProxy(t, be)
+			if tc.pass == "" {
+				tc.pass = "+OK maildrop has 2 messages (150 octets)"
+			}
+			require.Equal(t, tc.pass+"\r\n", pass)
+			for i, cmd := range tc.send {
+				_, err := c.Write([]byte(cmd + "\r\n"))
+				require.NoError(t, err)
+				line, err := r.ReadString('\n')
+				require.NoError(t, err)
+				assert.Equal(t, tc.want[i]+"\r\n", line, cmd)
+				if strings.HasPrefix(cmd, "TOP") {
+					rest, err := r.ReadString('.')
+					require.NoError(t, err)
+					assert.Equal(t, "A: b\r\n\r\n.", rest)
+					_, _ = r.ReadString('\n')
+				}
+			}
+			if tc.quit {
+				_, err := c.Write([]byte("QUIT\r\n"))
+				require.NoError(t, err)
+				line, err := r.ReadString('\n')
+				require.NoError(t, err)
+				if tc.script["DELE"] != "" {
+					assert.Equal(t, "-ERR [SYS/TEMP] some messages marked deleted could not be removed\r\n", line)
+				} else {
+					assert.Equal(t, "+OK signing off (1 messages removed)\r\n", line)
+				}
+			}
+			_ = c.Close()
+			assert.Equal(t, strings.Split(tc.cmds, "|"), commands(t, got))
 		})
 	}
 }

@@ -18,6 +18,8 @@ type CapaInfo struct {
 	Implementation string
 	// STLS: TLS is configured and not active yet.
 	STLS bool
+	// Lines are lines of the server's own, written after the table's.
+	Lines []string
 }
 
 // WriteCapa writes the CAPA reply (RFC 2449 §5) from the capability table,
@@ -68,5 +70,8 @@ func WriteCapa(w *Writer, v *Variations, c *CapaInfo) {
 	}
 	// spec: XHDR — EMLSERVER-XHDR
 	w.Line("XHDR")
+	for _, l := range c.Lines {
+		w.Line(l)
+	}
 	w.End()
 }

@@ -4,109 +4,70 @@ package emlpop3
 
 import "time"
 
-// Handler is what a server implements: the semantics of each command. The
-// Session calls a method only for a command that parsed, is enabled and is
-// allowed in the current state. A method writes its positive reply through w
-// (or nothing, and the Session writes "+OK") and returns nil, or returns an
-// error: an *Error is sent as "-ERR [code] text", any other error as
-// ErrInternal. A new command in the spec table adds a method here, so a
-// server that does not implement it stops compiling.
+// Handler is the backend of one connection: what only a server knows, who a
+// user is and what their maildrop holds. Server.NewHandler returns one per
+// connection. Its required methods are the commands no core can answer; the
+// core answers STLS, CAPA, QUIT, STAT, LIST, RETR, DELE, NOOP, RSET, TOP, UIDL
+// itself, from the session and from the Maildrop a login returns, and writes,
+// terminates and dot-stuffs every reply. The optional interfaces below
+// (AuthHandler, …) add commands; a Handler that also implements io.Closer is
+// closed when the connection ends. The Session calls a method only for a
+// command that parsed, is enabled and is allowed in the current state. A new
+// command in the spec table adds a method here or an optional interface.
 type Handler interface {
 	// User handles USER, which names the mailbox for a following PASS. arg is the
-	// argument; it aliases the read buffer.
+	// argument; it aliases the read buffer. Write the positive reply through w (or
+	// nothing, and the core writes "+OK"), or return an error.
 	// spec: USER — RFC1939-7-USER, V0008, V0009, V0010
 	User(w *Writer, arg []byte) error
 	// Pass handles PASS, which gives the password for the mailbox named by USER
-	// and opens the maildrop. secret is the password as the PassKeepsSpaces
-	// variation reads it; it aliases the read buffer.
+	// and opens the maildrop. user is the argument of the USER before it. secret
+	// is the password as the PassKeepsSpaces variation reads it; it aliases the
+	// read buffer. Return the user's maildrop, opened as the MaildropAccess
+	// variation says; the core writes the +OK with its totals and serves the
+	// TRANSACTION commands from it. An error refuses the login: an *Error as it
+	// is, any other as ErrInternal.
 	// spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
-	Pass(w *Writer, secret []byte) error
-	// Auth handles AUTH, which runs a SASL exchange, with an optional initial
-	// response; a bare AUTH lists mechanisms where AuthListing is on. mechanism is
-	// the SASL mechanism, upper case, one that Mechanisms lists. Return the server
-	// side of the exchange; the core runs it — base64, the initial response and
-	// "=", challenges and continuations, "*" cancel, line limits — and calls
-	// Authenticated when it succeeds. An error (an *Error such as
-	// ErrPlaintextRefused) refuses the exchange.
-	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
-	Auth(mechanism string) (SASLServer, error)
-	// Mechanisms lists the SASL mechanisms AUTH offers on this connection now,
-	// upper case: a bare AUTH lists them (AuthListing), and any other is refused
-	// before Auth is called.
-	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
-	Mechanisms() []string
-	// Authenticated is called when a SASL exchange succeeded: open the maildrop
-	// and write the +OK (or return an error).
-	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
-	Authenticated(w *Writer) error
-	// STLS handles STLS, which starts TLS on the plain connection; input the
-	// client sent after STLS is discarded.
-	// spec: STLS — RFC2595-4-STLS
-	STLS(w *Writer) error
-	// Capa handles CAPA, which lists the capabilities of the server in the current
-	// state. A handler that needs the state asks the session
-	// (Conn.Session().State()).
-	// spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
-	Capa(w *Writer) error
-	// Quit handles QUIT, which ends the session; from TRANSACTION it enters UPDATE
-	// and removes the messages marked deleted. A handler that needs the state asks
-	// the session (Conn.Session().State()). It runs where QUIT does not enter
-	// UPDATE; Update runs where it does.
-	// spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
-	Quit(w *Writer) error
-	// Update runs the UPDATE state: after QUIT from TRANSACTION: messages marked
-	// deleted are removed, then the connection closes. It runs when QUIT enters
-	// it, instead of Quit; the connection closes after its reply.
-	// spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
-	Update(w *Writer) error
-	// Stat handles STAT, which gives the number of messages and the size of the
-	// maildrop.
-	// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
-	Stat(w *Writer) error
-	// List handles LIST, which gives the scan listing of one message or of all.
-	// msg is the message-number, or 0 when the client gave none (the reply is then
-	// multi-line).
-	// spec: LIST — RFC1939-5-LIST, MS-2.1.5, V0005
-	List(w *Writer, msg uint32) error
-	// Retr handles RETR, which sends message n, dot-stuffed. msg is the
-	// message-number (from 1).
-	// spec: RETR — RFC1939-5-RETR, C0011
-	Retr(w *Writer, msg uint32) error
-	// Dele handles DELE, which marks message n deleted; it is removed in UPDATE.
-	// msg is the message-number (from 1).
-	// spec: DELE — RFC1939-5-DELE
-	Dele(w *Writer, msg uint32) error
-	// Noop handles NOOP, which does nothing but answer +OK (and reset the
-	// inactivity timer).
-	// spec: NOOP — RFC1939-5-NOOP, RFC1122-1.2.2
-	Noop(w *Writer) error
-	// Rset handles RSET, which unmarks every message marked deleted.
-	// spec: RSET — RFC1939-5-RSET, RFC1122-1.2.2
-	Rset(w *Writer) error
-	// Top handles TOP, which sends the header of message n, the blank line and the
-	// first k body lines; any k of 1*DIGIT is taken, a k beyond the body sends the
-	// whole message. msg is the message-number, lines the count of body lines.
-	// spec: TOP — RFC1939-7-TOP, V0007, C0006
-	Top(w *Writer, msg, lines uint32) error
-	// UIDL handles UIDL, which gives the unique-id listing of one message or of
-	// all. msg is the message-number, or 0 when the client gave none (the reply is
-	// then multi-line).
-	// spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
-	UIDL(w *Writer, msg uint32) error
-	// Xhdr handles XHDR, which lists one header field (Subject, From, …) of
-	// every message. arg is the argument; it aliases the read buffer.
-	// spec: XHDR — EMLSERVER-XHDR
-	Xhdr(w *Writer, arg []byte) error
+	Pass(user, secret []byte) (Maildrop, error)
 }
 
 // APOPHandler is implemented by a Handler that serves APOP, which
 // authenticates with the MD5 digest of the greeting's timestamp and a shared
 // secret. It is optional: without it APOP is refused as not supported and not
-// announced, whatever the APOP variation says. name and digest alias the read
-// buffer.
+// announced, whatever the APOP variation says.
 type APOPHandler interface {
+	// APOP handles APOP, which authenticates with the MD5 digest of the greeting's
+	// timestamp and a shared secret. name and digest alias the read buffer. Return
+	// the user's maildrop, opened as the MaildropAccess variation says; the core
+	// writes the +OK with its totals and serves the TRANSACTION commands from it.
+	// An error refuses the login: an *Error as it is, any other as ErrInternal.
 	// spec: APOP — RFC1939-7-APOP, V0012
-	APOP(w *Writer, name, digest []byte) error
+	APOP(name, digest []byte) (Maildrop, error)
+}
+
+// AuthHandler is implemented by a Handler that serves AUTH, which runs a SASL
+// exchange, with an optional initial response; a bare AUTH lists mechanisms
+// where AuthListing is on. It is optional: without it AUTH is refused as not
+// supported and not announced.
+type AuthHandler interface {
+	// Mechanisms lists the SASL mechanisms AUTH offers on this connection now,
+	// upper case: CAPA's SASL line and a bare AUTH (AuthListing) list them, and
+	// any other is refused before Auth is called.
+	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
+	Mechanisms() []string
+	// Auth starts an exchange of mechanism, upper case, one that Mechanisms lists,
+	// and returns its server side. The core runs it: base64, the initial response
+	// and "=", challenges and continuations, "*" cancel, line limits. An error (an
+	// *Error such as ErrPlaintextRefused) refuses the exchange.
+	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
+	Auth(mechanism string) (SASLServer, error)
+	// Authenticated is called when the exchange succeeded, for the user it
+	// authenticated. Return the user's maildrop, opened as the MaildropAccess
+	// variation says; the core writes the +OK with its totals and serves the
+	// TRANSACTION commands from it. An error refuses the login: an *Error as it
+	// is, any other as ErrInternal.
+	// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
+	Authenticated() (Maildrop, error)
 }
 
 // UTF8Handler is implemented by a Handler that serves UTF8, which switches the
@@ -114,6 +75,9 @@ type APOPHandler interface {
 // without it UTF8 is refused as not supported and not announced, whatever the
 // UTF8 variation says.
 type UTF8Handler interface {
+	// UTF8 handles UTF8, which switches the session to UTF-8 mode: USER, PASS and
+	// APOP may carry UTF-8. Write the positive reply through w (or nothing, and
+	// the core writes "+OK"), or return an error.
 	// spec: UTF8 — RFC6856-2-UTF8
 	UTF8(w *Writer) error
 }
@@ -121,11 +85,27 @@ type UTF8Handler interface {
 // LangHandler is implemented by a Handler that serves LANG, which lists the
 // languages of response text, or selects one. It is optional: without it LANG
 // is refused as not supported and not announced, whatever the LANG variation
-// says. arg is the argument, or nil when the client gave none (the reply is
-// then multi-line).
+// says.
 type LangHandler interface {
+	// Lang handles LANG, which lists the languages of response text, or selects
+	// one. arg is the argument, or nil when the client gave none (the reply is
+	// then multi-line). Write the positive reply through w (or nothing, and the
+	// core writes "+OK"), or return an error. A handler that needs the state asks
+	// the session (Conn.Session().State()).
 	// spec: LANG — RFC6856-3-LANG
 	Lang(w *Writer, arg []byte) error
+}
+
+// XhdrHandler is implemented by a Handler that serves XHDR, which lists one
+// header field (Subject, From, …) of every message. It is optional: without
+// it XHDR is refused as not supported and not announced.
+type XhdrHandler interface {
+	// Xhdr handles XHDR, which lists one header field (Subject, From, …) of
+	// every message. arg is the argument; it aliases the read buffer. Write the
+	// positive reply through w (or nothing, and the core writes "+OK"), or return
+	// an error.
+	// spec: XHDR — EMLSERVER-XHDR
+	Xhdr(w *Writer, arg []byte) error
 }
 
 // Action is what the connection does after Feed.
@@ -163,6 +143,9 @@ type Session struct {
 	cmd      Command    // the command being parsed, kept here so that Feed does not allocate
 	stay     bool       // the command succeeded without taking its edge
 	done     uint64     // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
+	user     []byte     // the argument a login gets from the command before it (USER's, for PASS)
+	md       Maildrop   // the maildrop a login opened; nil before
+	deleted  []bool     // the messages marked deleted, by index
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -280,8 +263,8 @@ func (s *Session) CapaInfo() CapaInfo {
 	auth := tls || !s.needTLS
 	c.Plaintext = auth && s.PlaintextAllowed()
 	c.STLS = s.offerTLS && !tls
-	if auth {
-		c.SASL = s.h.Mechanisms()
+	if h, ok := s.h.(AuthHandler); ok && auth {
+		c.SASL = h.Mechanisms()
 	}
 	return c
 }
@@ -355,6 +338,8 @@ func (s *Session) Dispatch(c *Command) Action {
 		if !s.PlaintextAllowed() {
 			return s.reject(s.PlaintextRefusal())
 		}
+		// Kept for the USER argument of the login that follows.
+		s.user = append(s.user[:0], c.Arg1...)
 		err = s.h.User(s.w, c.Arg1)
 		if s.V.UserAlwaysOK && err != nil && s.w.lines() == 0 {
 			// UserAlwaysOK: USER never fails; the refusal comes later.
@@ -368,26 +353,32 @@ func (s *Session) Dispatch(c *Command) Action {
 		if !s.PlaintextAllowed() {
 			return s.reject(s.PlaintextRefusal())
 		}
-		err = s.h.Pass(s.w, c.Arg1)
+		md, e := s.h.Pass(s.user, c.Arg1)
+		err = s.open(md, e)
 	case CmdAPOP:
 		// spec: APOP — RFC1939-7-APOP, V0012
 		h, ok := s.h.(APOPHandler)
 		if !ok {
 			return s.reject(ErrNotSupported)
 		}
-		err = h.APOP(s.w, c.Arg1, c.Arg2)
+		md, e := h.APOP(c.Arg1, c.Arg2)
+		err = s.open(md, e)
 	case CmdAUTH:
 		// spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
-		return s.auth(CmdAUTH, c.Arg1, c.Arg2)
+		h, ok := s.h.(AuthHandler)
+		if !ok {
+			return s.reject(ErrNotSupported)
+		}
+		return s.auth(CmdAUTH, h, c.Arg1, c.Arg2)
 	case CmdSTLS:
 		// spec: STLS — RFC2595-4-STLS
 		if s.mode&ModeTLS != 0 {
 			return s.reject(ErrTLSActive)
 		}
-		err = s.h.STLS(s.w)
+		err = s.stls()
 	case CmdCAPA:
 		// spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
-		err = s.h.Capa(s.w)
+		err = s.capa()
 	case CmdUTF8:
 		// spec: UTF8 — RFC6856-2-UTF8
 		h, ok := s.h.(UTF8Handler)
@@ -404,40 +395,44 @@ func (s *Session) Dispatch(c *Command) Action {
 		err = h.Lang(s.w, c.Arg1)
 	case CmdQUIT:
 		// spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
-		// The edge leads to a final state: enter it, and run Update there.
+		// The edge leads to a final state: enter it, and run it there.
 		s.state = CmdQUIT.Next(s.state)
 		if s.state == StateUpdate {
-			err = s.h.Update(s.w)
+			err = s.update()
 		} else {
-			err = s.h.Quit(s.w)
+			err = s.quit()
 		}
 	case CmdSTAT:
 		// spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
-		err = s.h.Stat(s.w)
+		err = s.stat()
 	case CmdLIST:
 		// spec: LIST — RFC1939-5-LIST, MS-2.1.5, V0005
-		err = s.h.List(s.w, c.Msg)
+		err = s.list(c.Msg)
 	case CmdRETR:
 		// spec: RETR — RFC1939-5-RETR, C0011
-		err = s.h.Retr(s.w, c.Msg)
+		err = s.retr(c.Msg)
 	case CmdDELE:
 		// spec: DELE — RFC1939-5-DELE
-		err = s.h.Dele(s.w, c.Msg)
+		err = s.dele(c.Msg)
 	case CmdNOOP:
 		// spec: NOOP — RFC1939-5-NOOP, RFC1122-1.2.2
-		err = s.h.Noop(s.w)
+		err = s.noop()
 	case CmdRSET:
 		// spec: RSET — RFC1939-5-RSET, RFC1122-1.2.2
-		err = s.h.Rset(s.w)
+		err = s.rset()
 	case CmdTOP:
 		// spec: TOP — RFC1939-7-TOP, V0007, C0006
-		err = s.h.Top(s.w, c.Msg, c.Count)
+		err = s.top(c.Msg, c.Count)
 	case CmdUIDL:
 		// spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
-		err = s.h.UIDL(s.w, c.Msg)
+		err = s.uidl(c.Msg)
 	case CmdXHDR:
 		// spec: XHDR — EMLSERVER-XHDR
-		err = s.h.Xhdr(s.w, c.Arg1)
+		h, ok := s.h.(XhdrHandler)
+		if !ok {
+			return s.reject(ErrNotSupported)
+		}
+		err = h.Xhdr(s.w, c.Arg1)
 	}
 	if err == nil {
 		switch c.Cmd {

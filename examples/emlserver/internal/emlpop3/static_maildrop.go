@@ -13,8 +13,8 @@ import (
 // Maildrop is a maildrop as a backend opens it at login: a list of
 // messages that does not change during the session (the snapshot; the
 // backend decides whether it is also locked, as the MaildropAccess
-// variation says). MaildropHandler serves STAT, LIST, UIDL, RETR, TOP,
-// DELE, RSET and the UPDATE state from it, and writes, terminates and
+// variation says). The core serves STAT, LIST, UIDL, RETR, TOP, DELE,
+// RSET and the UPDATE state from it, and writes, terminates and
 // dot-stuffs every reply itself: a backend only returns values.
 type Maildrop interface {
 	// Len returns the number of messages; they are numbered 1 to Len on
@@ -41,212 +41,298 @@ type Maildrop interface {
 	Close() error
 }
 
-// MaildropHandler implements the TRANSACTION commands of Handler over a
-// Maildrop, and QUIT with UPDATE: a server embeds it, implements USER,
-// PASS, AUTH (…) and calls Open with the maildrop when a login succeeds.
-//
-//	type session struct{ pop3gen.MaildropHandler; … }
-//	func (s *session) Pass(w *pop3gen.Writer, pw []byte) error {
-//		md, err := s.store.Login(s.user, pw)
-//		if err != nil { return err }
-//		return s.Open(w, md)
-//	}
-type MaildropHandler struct {
-	md      Maildrop
-	deleted []bool
+// ExactSizer is a Maildrop that knows the exact size of each message's
+// CRLF form even where Size states the storage size (ExactSizes off):
+// RETR's +OK then states it, as RFC 1939's examples do.
+type ExactSizer interface {
+	ExactSize(i int) int64
 }
 
 var (
 	errNoSuchMessage = NewError("", "no such message")
 	errMarkedDeleted = NewError("", "message is marked deleted")
+	errNoMaildrop    = NewError(CodeSysTemp, "the maildrop could not be opened")
+	errUnreadable    = NewError(CodeSysTemp, "message cannot be read now")
+	errNotRemoved    = NewError(CodeSysTemp, "some messages marked deleted could not be removed")
+	errNoTLS         = NewError("", "TLS is not available on this connection")
 )
 
-// Open starts serving md and writes the +OK of a successful login with
-// the maildrop's totals.
-func (m *MaildropHandler) Open(w *Writer, md Maildrop) error {
-	m.md, m.deleted = md, make([]bool, md.Len())
-	n, size := m.totals()
-	w.OK("maildrop has " + strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
+// open starts serving the maildrop a login returned, or answers its
+// error; it writes the +OK of a successful login with the totals.
+func (s *Session) open(md Maildrop, err error) error {
+	if err != nil {
+		if md != nil {
+			_ = md.Close()
+		}
+		return err
+	}
+	if md == nil {
+		return errNoMaildrop
+	}
+	s.md, s.deleted = md, make([]bool, md.Len())
+	s.okTotals()
 	return nil
 }
 
-// Close releases the maildrop; the runtime calls it when the connection
-// ends. It removes nothing.
-func (m *MaildropHandler) Close() error {
-	if m.md == nil {
+// Close releases the maildrop, if a login opened one; the runtime calls
+// it when the connection ends, however it ends. It removes nothing.
+func (s *Session) Close() error {
+	if s.md == nil {
 		return nil
 	}
-	err := m.md.Close()
-	m.md = nil
+	err := s.md.Close()
+	s.md, s.deleted = nil, nil
 	return err
 }
 
+// okTotals writes "+OK maildrop has n messages (size octets)".
+func (s *Session) okTotals() {
+	n, size := s.totals()
+	s.w.OK("maildrop has " + strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
+}
+
 // totals counts the messages not marked deleted and their size, which
-// saturates rather than wrap.
-func (m *MaildropHandler) totals() (int, int64) {
+// saturates rather than wrap: sizes may come from file names a local
+// user writes, and STAT must never state a negative maildrop.
+func (s *Session) totals() (int, int64) {
 	n, size := 0, int64(0)
-	for i, del := range m.deleted {
+	for i, del := range s.deleted {
 		if del {
 			continue
 		}
 		n++
-		if s := m.md.Size(i); s > 0 && size > math.MaxInt64-s {
+		if m := s.md.Size(i); m > 0 && size > math.MaxInt64-m {
 			size = math.MaxInt64
-		} else if s > 0 {
-			size += s
+		} else if m > 0 {
+			size += m
 		}
 	}
 	return n, size
 }
 
-// message returns the index of message msg (from 1) unless it does not
-// exist or is marked deleted (RFC 1939 §5).
-func (m *MaildropHandler) message(msg uint32) (int, error) {
-	if msg == 0 || int64(msg) > int64(len(m.deleted)) {
+// Message returns the index in the Maildrop of message msg (from 1), or
+// the -ERR for a message that does not exist or is marked deleted (RFC
+// 1939 §5). A Handler method of a command the table adds uses it to
+// refer to messages as the core does.
+func (s *Session) Message(msg uint32) (int, error) {
+	if msg == 0 || int64(msg) > int64(len(s.deleted)) {
 		return 0, errNoSuchMessage
 	}
-	if m.deleted[msg-1] {
+	if s.deleted[msg-1] {
 		return 0, errMarkedDeleted
 	}
 	return int(msg - 1), nil
 }
 
-// Stat answers STAT.
-func (m *MaildropHandler) Stat(w *Writer) error {
-	n, size := m.totals()
-	w.Stat(n, size)
+// stat answers STAT.
+func (s *Session) stat() error {
+	n, size := s.totals()
+	s.w.Stat(n, size)
 	return nil
 }
 
-// List answers LIST.
-func (m *MaildropHandler) List(w *Writer, msg uint32) error {
+// list answers LIST.
+func (s *Session) list(msg uint32) error {
 	if msg != 0 {
-		i, err := m.message(msg)
+		i, err := s.Message(msg)
 		if err != nil {
 			return err
 		}
-		w.ScanListing(false, int(msg), m.md.Size(i))
+		s.w.ScanListing(false, int(msg), s.md.Size(i))
 		return nil
 	}
-	n, size := m.totals()
-	w.Begin(strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
-	for i, del := range m.deleted {
+	n, size := s.totals()
+	s.w.Begin(strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
+	for i, del := range s.deleted {
 		if !del {
-			w.ScanListing(true, i+1, m.md.Size(i))
+			s.w.ScanListing(true, i+1, s.md.Size(i))
 		}
 	}
-	w.End()
+	s.w.End()
 	return nil
 }
 
-// UIDL answers UIDL. A unique-id RFC 1939 forbids is an error: before
-// the listing it answers -ERR, within it the connection closes.
-func (m *MaildropHandler) UIDL(w *Writer, msg uint32) error {
+// uidl answers UIDL. A unique-id RFC 1939 forbids is an error: before the
+// listing it answers -ERR, within it the connection closes.
+func (s *Session) uidl(msg uint32) error {
 	if msg != 0 {
-		i, err := m.message(msg)
+		i, err := s.Message(msg)
 		if err != nil {
 			return err
 		}
-		return w.UniqueID(false, int(msg), m.md.UniqueID(i))
+		return s.w.UniqueID(false, int(msg), s.md.UniqueID(i))
 	}
-	w.Begin("unique-id listing follows")
-	for i, del := range m.deleted {
+	s.w.Begin("unique-id listing follows")
+	for i, del := range s.deleted {
 		if !del {
-			if err := w.UniqueID(true, i+1, m.md.UniqueID(i)); err != nil {
+			if err := s.w.UniqueID(true, i+1, s.md.UniqueID(i)); err != nil {
 				return err
 			}
 		}
 	}
-	w.End()
+	s.w.End()
 	return nil
 }
 
-// Retr answers RETR: the message, dot-stuffed, LF turned into CRLF.
-func (m *MaildropHandler) Retr(w *Writer, msg uint32) error {
-	return m.send(w, msg, -1)
+// retr answers RETR: the message, dot-stuffed, LF turned into CRLF. The
+// +OK states its octets where they are known exactly.
+func (s *Session) retr(msg uint32) error {
+	return s.send(msg, -1)
 }
 
-// Top answers TOP: the header, the blank line and the first lines body
+// top answers TOP: the header, the blank line and the first lines body
 // lines (RFC 1939 §7; a count beyond the body sends the whole message).
-func (m *MaildropHandler) Top(w *Writer, msg, lines uint32) error {
-	return m.send(w, msg, int64(lines))
+// The +OK states the octets of what is sent where the message can be read
+// twice (its reader is an io.Seeker): measured, then rewound.
+func (s *Session) top(msg, lines uint32) error {
+	return s.send(msg, int64(lines))
 }
 
 // send streams message msg, all of it (lines < 0) or its top.
-func (m *MaildropHandler) send(w *Writer, msg uint32, lines int64) error {
-	i, err := m.message(msg)
+func (s *Session) send(msg uint32, lines int64) error {
+	i, err := s.Message(msg)
 	if err != nil {
 		return err
 	}
-	r, err := m.md.Open(i)
+	r, err := s.md.Open(i)
 	if err != nil {
-		return err
-	}
-	defer r.Close()
-	if lines < 0 {
-		w.Begin("message follows")
-	} else {
-		w.Begin("top of message follows")
-	}
-	d := w.Message()
-	if lines < 0 {
-		if err := CopyMessage(d, r); err != nil {
+		if _, ok := err.(*Error); ok {
 			return err
 		}
-		return d.Close()
+		return errUnreadable
 	}
-	if err := CopyTop(d, r, uint32(lines)); err != nil {
+	defer r.Close()
+	status := "message follows"
+	switch {
+	case lines >= 0:
+		status = "top of message follows"
+		if sk, ok := r.(io.Seeker); ok {
+			var c crlfCounter
+			if err := CopyTop(&c, r, uint32(lines)); err != nil {
+				return errUnreadable
+			}
+			if _, err := sk.Seek(0, io.SeekStart); err != nil {
+				return errUnreadable
+			}
+			status = strconv.FormatInt(c.n, 10) + " octets"
+		}
+	case s.V.ExactSizes:
+		status = strconv.FormatInt(s.md.Size(i), 10) + " octets"
+	default:
+		if es, ok := s.md.(ExactSizer); ok {
+			status = strconv.FormatInt(es.ExactSize(i), 10) + " octets"
+		}
+	}
+	s.w.Begin(status)
+	d := s.w.Message()
+	if lines < 0 {
+		err = CopyMessage(d, r)
+	} else {
+		err = CopyTop(d, r, uint32(lines))
+	}
+	if err != nil {
+		// The status line is out: finish closes the connection rather
+		// than write -ERR into the body.
 		return err
 	}
 	return d.Close()
 }
 
-// Dele answers DELE: the message is marked, and removed only at UPDATE.
-func (m *MaildropHandler) Dele(w *Writer, msg uint32) error {
-	i, err := m.message(msg)
+// crlfCounter counts the octets written to it as they are in CRLF form:
+// an LF not preceded by CR counts two, as the DotWriter sends it.
+type crlfCounter struct {
+	n      int64
+	prevCR bool
+}
+
+func (c *crlfCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	for i, b := range p {
+		if b == '\n' && !(i > 0 && p[i-1] == '\r' || i == 0 && c.prevCR) {
+			c.n++
+		}
+	}
+	if len(p) > 0 {
+		c.prevCR = p[len(p)-1] == '\r'
+	}
+	return len(p), nil
+}
+
+// dele answers DELE: the message is marked, and removed only at UPDATE.
+func (s *Session) dele(msg uint32) error {
+	i, err := s.Message(msg)
 	if err != nil {
 		return err
 	}
-	m.deleted[i] = true
-	w.OK("message " + strconv.FormatUint(uint64(msg), 10) + " deleted")
+	s.deleted[i] = true
+	s.w.OK("message " + strconv.FormatUint(uint64(msg), 10) + " deleted")
 	return nil
 }
 
-// Noop answers NOOP.
-func (m *MaildropHandler) Noop(w *Writer) error { return nil }
+// noop answers NOOP.
+func (s *Session) noop() error { return nil }
 
-// Rset answers RSET: every mark is taken back.
-func (m *MaildropHandler) Rset(w *Writer) error {
-	clear(m.deleted)
-	n, size := m.totals()
-	w.OK("maildrop has " + strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
+// rset answers RSET: every mark is taken back.
+func (s *Session) rset() error {
+	clear(s.deleted)
+	s.okTotals()
 	return nil
 }
 
-// Quit answers QUIT before login: nothing to remove.
-func (m *MaildropHandler) Quit(w *Writer) error {
-	w.OK("signing off")
+// stls answers STLS: the runtime has a TLS configuration (SetTLS), or
+// there is nothing to start.
+func (s *Session) stls() error {
+	if !s.offerTLS {
+		return errNoTLS
+	}
+	s.w.OK("Begin TLS negotiation now")
 	return nil
 }
 
-// Update is the UPDATE state: the marked messages, and only they, are
-// removed.
-func (m *MaildropHandler) Update(w *Writer) error {
+// CapaHandler is implemented by a Handler that adds to CAPA what only
+// the server knows (Implementation, Expire, LoginDelay, lines of its
+// own); the core has filled in the rest for the current state.
+type CapaHandler interface {
+	Capa(info *CapaInfo)
+}
+
+// capa answers CAPA from the session's state, its variations (in which
+// the commands the Handler does not serve are off) and what the Handler
+// adds.
+func (s *Session) capa() error {
+	info := s.CapaInfo()
+	if h, ok := s.h.(CapaHandler); ok {
+		h.Capa(&info)
+	}
+	WriteCapa(s.w, &s.V, &info)
+	return nil
+}
+
+// quit answers QUIT where it does not enter UPDATE: nothing to remove.
+func (s *Session) quit() error {
+	s.w.OK("signing off")
+	return nil
+}
+
+// update is the UPDATE state: the marked messages, and only they, are
+// removed (RFC 1939 §6); if some could not be, -ERR says so
+// (MS-STANXPOP3 V0006).
+func (s *Session) update() error {
 	var idx []int
-	for i, del := range m.deleted {
+	for i, del := range s.deleted {
 		if del {
 			idx = append(idx, i)
 		}
 	}
 	if len(idx) > 0 {
-		if err := m.md.Remove(idx); err != nil {
+		if err := s.md.Remove(idx); err != nil {
 			if _, ok := err.(*Error); ok {
 				return err
 			}
-			return NewError(CodeSysTemp, "some messages marked deleted could not be removed")
+			return errNotRemoved
 		}
 	}
-	w.OK("signing off (" + strconv.Itoa(len(idx)) + " messages removed)")
+	s.w.OK("signing off (" + strconv.Itoa(len(idx)) + " messages removed)")
 	return nil
 }
 

@@ -17,16 +17,24 @@ type SASLServer interface {
 	Next(response []byte) (challenge []byte, done bool, err error)
 }
 
+// saslBackend is the method set of the AuthHandler the table's SASL
+// command generates: the Handler's side of an exchange.
+type saslBackend interface {
+	Mechanisms() []string
+	Auth(mechanism string) (SASLServer, error)
+	Authenticated() (Maildrop, error)
+}
+
 // auth runs AUTH (RFC 5034 §4) for command c: a bare AUTH lists the
 // mechanisms (MS-POP3 §2.2.1, where AuthListing is on); otherwise the
 // mechanism must be one the handler lists, the handler starts the
 // exchange, and the core runs it — the initial response ("=" for an empty
 // one), base64 both ways, challenges and continuation lines, "*" cancel
-// and the line limits — and calls Authenticated when it succeeds.
-func (s *Session) auth(c Cmd, mech, initial []byte) Action {
+// and the line limits — and opens the maildrop Authenticated returns when it succeeds.
+func (s *Session) auth(c Cmd, h saslBackend, mech, initial []byte) Action {
 	if mech == nil {
 		s.w.Begin("SASL mechanisms follow")
-		for _, m := range s.h.Mechanisms() {
+		for _, m := range h.Mechanisms() {
 			s.w.Line(m)
 		}
 		s.w.End()
@@ -35,7 +43,7 @@ func (s *Session) auth(c Cmd, mech, initial []byte) Action {
 	}
 	name := strings.ToUpper(string(mech))
 	offered := false
-	for _, m := range s.h.Mechanisms() {
+	for _, m := range h.Mechanisms() {
 		if m == name {
 			offered = true
 			break
@@ -49,7 +57,7 @@ func (s *Session) auth(c Cmd, mech, initial []byte) Action {
 		}
 		return s.finish(c, ErrUnknownMechanism)
 	}
-	srv, err := s.h.Auth(name)
+	srv, err := h.Auth(name)
 	if err != nil {
 		return s.finish(c, err)
 	}
@@ -88,7 +96,8 @@ func (s *Session) saslNext(resp []byte) Action {
 		return s.finish(c, nil) // finish sees the challenge: the exchange goes on
 	}
 	s.saslSrv = nil
-	return s.finish(c, s.h.Authenticated(s.w))
+	// Only an AuthHandler gets here (auth was given it).
+	return s.finish(c, s.open(s.h.(saslBackend).Authenticated()))
 }
 
 // saslStep handles a line inside an AUTH exchange (RFC 5034 §4): "*"

@@ -498,6 +498,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		defer cl.Close()
 	}
 	sess := NewSession(h, w, s.Variations)
+	defer sess.Close() // before the Handler's Close: it may hold what the maildrop uses
 	sess.SetTLS(s.TLSConfig != nil, s.RequireTLS)
 	c.session = sess
 	if c.tls != nil {
