@@ -87,8 +87,7 @@ func (s *Session) Close() error {
 
 // okTotals writes "+OK maildrop has n messages (size octets)".
 func (s *Session) okTotals() {
-	n, size := s.totals()
-	s.w.OK("maildrop has " + strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
+	s.w.totals(s.totals())
 }
 
 // totals counts the messages not marked deleted and their size, which
