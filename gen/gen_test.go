@@ -118,6 +118,9 @@ func TestValidateRefusesBrokenTables(t *testing.T) {
 			c.Edges = []spec.Edge{{From: spec.Transaction, To: spec.Update}}
 			t.Commands = append(t.Commands, c)
 		}, `command "XHLO" (row 18): an edge into the final state is the core's: it runs UPDATE from the Maildrop`},
+		{"a Maildrop command before login", func(t *spec.Table) {
+			t.Commands[find(t.Commands, func(c spec.Command) bool { return c.Name == "STAT" })].In |= spec.Authorization
+		}, `command "STAT" (row 10): answered from the Maildrop, but allowed in AUTHORIZATION, before any login opened one`},
 		{"edge from a state the command is not in", func(t *spec.Table) {
 			i := find(t.Commands, func(c spec.Command) bool { return c.Name == "STAT" })
 			t.Commands[i].Edges = []spec.Edge{{From: spec.Authorization, To: spec.Update}}

@@ -270,6 +270,7 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("user").Index().Byte().Comment("the argument a login gets from the command before it (USER's, for PASS)"),
 		jen.Id("md").Id("Maildrop").Comment("the maildrop a login opened; nil before"),
 		jen.Id("deleted").Index().Bool().Comment("the messages marked deleted, by index"),
+		jen.Id("missing").Uint64().Comment("bit 1<<Cmd of each optional command the Handler does not serve"),
 	)
 	initial := ""
 	for _, s := range g.t.States {
@@ -279,16 +280,20 @@ concurrent use; a connection has one goroutine.`)
 	}
 	var offCmds []jen.Code
 	for _, c := range g.t.Commands {
-		if c.EnabledBy != "" {
+		if optional(c) && c.EnabledBy == "" && c.Capability != "" && c.Args != spec.Mechanism {
+			offCmds = append(offCmds, jen.If(jen.List(jen.Id("_"), jen.Id("ok")).Op(":=").Id("h").Assert(jen.Id(optionalIface(c))), jen.Op("!").Id("ok")).Block(
+				jen.Id("missing").Op("|=").Lit(1).Op("<<").Id(cmdID(c.Name))))
+		}
+		if optional(c) && c.EnabledBy != "" {
 			offCmds = append(offCmds, jen.If(jen.List(jen.Id("_"), jen.Id("ok")).Op(":=").Id("h").Assert(jen.Id(optionalIface(c))), jen.Op("!").Id("ok")).Block(
 				jen.Id("v").Dot(c.EnabledBy).Op("=").False()))
 		}
 	}
 	comment(f, "NewSession returns a session in the initial state that answers through w.\nThe greeting is the server's to write. A command whose optional interface\nh does not implement is switched off in the session's variations, so that\nit is neither served nor announced.")
 	f.Func().Id("NewSession").Params(jen.Id("h").Id("Handler"), jen.Id("w").Op("*").Id("Writer"), jen.Id("v").Id("Variations")).Op("*").Id("Session").Block(
-		append(offCmds,
+		append(append([]jen.Code{jen.Var().Id("missing").Uint64()}, offCmds...),
 			jen.Id("w").Dot("SetTerse").Call(jen.Op("!").Id("v").Dot("InformativeErrors")),
-			jen.Return(jen.Op("&").Id("Session").Values(jen.Id("V").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial))))...,
+			jen.Return(jen.Op("&").Id("Session").Values(jen.Id("V").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial), jen.Id("missing").Op(":").Id("missing"))))...,
 	)
 	comment(f, "State returns the current state.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("State").Params().Id("State").Block(jen.Return(jen.Id("s").Dot("state")))
@@ -330,7 +335,7 @@ concurrent use; a connection has one goroutine.`)
 		jen.List(jen.Id("s").Dot("offerTLS"), jen.Id("s").Dot("needTLS")).Op("=").List(jen.Id("offer"), jen.Id("required")),
 	)
 	capaBody := []jen.Code{
-		jen.Var().Id("c").Id("CapaInfo"),
+		jen.Id("c").Op(":=").Id("CapaInfo").Values(jen.Id("missing").Op(":").Id("s").Dot("missing")),
 		jen.If(jen.Id("s").Dot("state").Op("!=").Id(initial)).Block(jen.Return(jen.Id("c"))),
 		jen.Id("tls").Op(":=").Id("s").Dot("mode").Op("&").Id("ModeTLS").Op("!=").Lit(0),
 		jen.Id("auth").Op(":=").Id("tls").Op("||").Op("!").Id("s").Dot("needTLS"),
@@ -597,6 +602,7 @@ func (g *gen) capa() *jen.File {
 		jen.Id("STLS").Bool(),
 		jen.Comment("Lines are lines of the server's own, written after the table's."),
 		jen.Id("Lines").Index().String(),
+		jen.Id("missing").Uint64().Comment("optional commands the Handler does not serve (Session.CapaInfo)"),
 	)
 	var body []jen.Code
 	body = append(body, jen.Id("w").Dot("Begin").Call(jen.Lit("Capability list follows")))
@@ -618,6 +624,16 @@ func (g *gen) capa() *jen.File {
 			}
 		default:
 			cond = jen.Id("v").Dot(c.When)
+		}
+		for _, oc := range g.t.Commands {
+			if optional(oc) && oc.EnabledBy == "" && oc.Capability == c.Tag && oc.Args != spec.Mechanism {
+				served := jen.Id("c").Dot("missing").Op("&").Parens(jen.Lit(1).Op("<<").Id(cmdID(oc.Name))).Op("==").Lit(0)
+				if cond == nil {
+					cond = served
+				} else {
+					cond = jen.Parens(cond).Op("&&").Add(served)
+				}
+			}
 		}
 		cm := jen.Comment(provenance(c.Tag, c.Clauses))
 		if cond == nil {

@@ -19,7 +19,8 @@ type CapaInfo struct {
 	// STLS: TLS is configured and not active yet.
 	STLS bool
 	// Lines are lines of the server's own, written after the table's.
-	Lines []string
+	Lines   []string
+	missing uint64 // optional commands the Handler does not serve (Session.CapaInfo)
 }
 
 // WriteCapa writes the CAPA reply (RFC 2449 §5) from the capability table,

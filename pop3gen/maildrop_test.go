@@ -3,6 +3,7 @@ package pop3gen
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -366,4 +367,29 @@ func TestSessionMessage(t *testing.T) {
 	i, err = h.s.Message(2)
 	require.NoError(t, err)
 	assert.Equal(t, 1, i)
+}
+
+// topDrop is a Maildrop that opens tops itself (TopOpener), as a proxy
+// asks its backend for TOP.
+type topDrop struct {
+	*memDrop
+	tops []string
+}
+
+func (d *topDrop) OpenTop(i int, lines uint32) (io.ReadCloser, error) {
+	d.tops = append(d.tops, fmt.Sprint(i, lines))
+	// More than the top: the core cuts it at the same line.
+	return io.NopCloser(strings.NewReader("Subject: t\n\nfirst\nsecond\n")), nil
+}
+
+// TestSessionTopOpener: RFC1939-7-TOP from a Maildrop that opens the top
+// itself; Open is not asked, and what it returns is cut at the count.
+func TestSessionTopOpener(t *testing.T) {
+	clause.Covers(t, "RFC1939-7-TOP")
+	d := &topDrop{memDrop: &memDrop{bodies: []string{"Subject: a\n\nbody\n"}}}
+	h := newDropHarness(t, d, RFC1939())
+	assert.Equal(t, "+OK top of message follows\r\nSubject: t\r\n\r\nfirst\r\n.\r\n", h.send("TOP 1 1"))
+	assert.Equal(t, []string{"0 1"}, d.tops)
+	opened, _, _, _, _ := d.state()
+	assert.Empty(t, opened)
 }

@@ -188,9 +188,8 @@ func TestServeMaxSessionsEvictsOldestUnauthenticated(t *testing.T) {
 	in.line()
 	in.cmd("USER alice")
 	require.Equal(t, "+OK "+recorderTotals, in.cmd("PASS secret"))
-	// USER/PASS does not tell the runtime of the login; a handler calls
-	// Conn.Login. recorder does not, so both count as unauthenticated:
-	// the oldest, idle, gives way.
+	// recorder does not call Conn.Login; the runtime sees the login all
+	// the same, and only idle counts as unauthenticated: it gives way.
 	newcomer := rt.dial()
 	assert.Equal(t, "+OK test ready", newcomer.line())
 	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrEvicted.Text, idle.line())
@@ -205,6 +204,12 @@ func TestServePreauthPerAddr(t *testing.T) {
 	first.line()
 	second := rt.dial()
 	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrPreauthLimit.Text, second.line())
+	// A login, with or without the Handler calling Conn.Login, takes the
+	// connection out of the count.
+	first.cmd("USER alice")
+	require.Equal(t, "+OK "+recorderTotals, first.cmd("PASS secret"))
+	third := rt.dial()
+	assert.Equal(t, "+OK test ready", third.line())
 }
 
 // TestServeSTLSDiscardsPipelinedInput: RFC2595-4-STLS — bytes the client

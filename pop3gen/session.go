@@ -134,6 +134,7 @@ type Session struct {
 	user     []byte     // the argument a login gets from the command before it (USER's, for PASS)
 	md       Maildrop   // the maildrop a login opened; nil before
 	deleted  []bool     // the messages marked deleted, by index
+	missing  uint64     // bit 1<<Cmd of each optional command the Handler does not serve
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -141,6 +142,7 @@ type Session struct {
 // h does not implement is switched off in the session's variations, so that
 // it is neither served nor announced.
 func NewSession(h Handler, w *Writer, v Variations) *Session {
+	var missing uint64
 	if _, ok := h.(APOPHandler); !ok {
 		v.APOP = false
 	}
@@ -151,7 +153,7 @@ func NewSession(h Handler, w *Writer, v Variations) *Session {
 		v.LANG = false
 	}
 	w.SetTerse(!v.InformativeErrors)
-	return &Session{V: v, h: h, w: w, state: StateAuthorization}
+	return &Session{V: v, h: h, w: w, state: StateAuthorization, missing: missing}
 }
 
 // State returns the current state.
@@ -243,7 +245,7 @@ func (s *Session) SetTLS(offer, required bool) {
 // hands the result to WriteCapa, with the session's variations (in which
 // the commands the handler does not serve are off).
 func (s *Session) CapaInfo() CapaInfo {
-	var c CapaInfo
+	c := CapaInfo{missing: s.missing}
 	if s.state != StateAuthorization {
 		return c
 	}

@@ -41,6 +41,14 @@ type Maildrop interface {
 	Close() error
 }
 
+// TopOpener is a Maildrop that can open just the top of a message (a
+// proxy asks its backend for TOP rather than fetch the whole message):
+// the core sends what OpenTop returns, cut at the same line if it runs
+// longer.
+type TopOpener interface {
+	OpenTop(i int, lines uint32) (io.ReadCloser, error)
+}
+
 // ExactSizer is a Maildrop that knows the exact size of each message's
 // CRLF form even where Size states the storage size (ExactSizes off):
 // RETR's +OK then states it, as RFC 1939's examples do.
@@ -84,6 +92,9 @@ func (s *Session) Close() error {
 	s.md, s.deleted = nil, nil
 	return err
 }
+
+// LoggedIn reports whether a login opened the maildrop.
+func (s *Session) LoggedIn() bool { return s.md != nil }
 
 // okTotals writes "+OK maildrop has n messages (size octets)".
 func (s *Session) okTotals() {
@@ -193,7 +204,12 @@ func (s *Session) send(msg uint32, lines int64) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.md.Open(i)
+	var r io.ReadCloser
+	if t, ok := s.md.(TopOpener); ok && lines >= 0 {
+		r, err = t.OpenTop(i, uint32(lines))
+	} else {
+		r, err = s.md.Open(i)
+	}
 	if err != nil {
 		if _, ok := err.(*Error); ok {
 			return err

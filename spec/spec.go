@@ -20,6 +20,8 @@
 // short name).
 package spec
 
+import "strconv"
+
 // State is a set of POP3 session states, so that a row can say
 // In: Authorization | Transaction.
 type State uint8
@@ -148,6 +150,25 @@ const (
 	// the core writes, terminates and dot-stuffs every reply.
 	ByMaildrop
 )
+
+var answerNames = [...]string{ByHandler: "ByHandler", ByCore: "ByCore", ByMaildrop: "ByMaildrop"}
+
+func (a Answer) String() string {
+	if int(a) < len(answerNames) {
+		return answerNames[a]
+	}
+	return "Answer(" + strconv.Itoa(int(a)) + ")"
+}
+
+var argsNames = [...]string{NoArgs: "NoArgs", MsgNum: "MsgNum", OptMsgNum: "OptMsgNum", MsgNumCount: "MsgNumCount",
+	Word: "Word", Secret: "Secret", NameDigest: "NameDigest", Mechanism: "Mechanism", OptWord: "OptWord"}
+
+func (a Args) String() string {
+	if int(a) < len(argsNames) {
+		return argsNames[a]
+	}
+	return "Args(" + strconv.Itoa(int(a)) + ")"
+}
 
 // CoreAnswers are the commands the core can answer itself, with the
 // argument grammar and answerer its code expects.

@@ -501,7 +501,7 @@ func (v *validator) commands() {
 			if want, ok := CoreAnswers[c.Name]; !ok {
 				v.bad(row, "the core answers only %s; a command of the table's own is answered by a Handler method (ByHandler)", coreAnswerNames())
 			} else if want.Args != c.Args || want.Answer != c.Answer {
-				v.bad(row, "the core answers %s with argument grammar %d and answerer %d", c.Name, want.Args, want.Answer)
+				v.bad(row, "the core answers %s with argument grammar %v and answerer %v", c.Name, want.Args, want.Answer)
 			}
 			if c.Optional || c.EnabledBy != "" && c.Answer == ByMaildrop {
 				v.bad(row, "a command the core answers has no Handler method to be optional")
@@ -514,9 +514,11 @@ func (v *validator) commands() {
 				if st.State == e.To && st.Final && (c.Answer != ByCore || st.Name != "UPDATE") {
 					v.bad(row, "an edge into the final state is the core's: it runs UPDATE from the Maildrop (Answer ByCore, state UPDATE)")
 				}
-				if st.State&c.In != 0 && st.Initial && c.Answer == ByMaildrop {
-					v.bad(row, "answered from the Maildrop, but allowed in %s, before any login opened one", st.Name)
-				}
+			}
+		}
+		for _, st := range v.t.States {
+			if st.State&c.In != 0 && st.Initial && c.Answer == ByMaildrop {
+				v.bad(row, "answered from the Maildrop, but allowed in %s, before any login opened one", st.Name)
 			}
 		}
 		if c.Reply == Challenge && c.Args != Mechanism {

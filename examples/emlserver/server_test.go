@@ -249,3 +249,31 @@ func TestXhdrUnreadable(t *testing.T) {
 	assert.Equal(t, []string{"+OK\r\n", "+OK maildrop has 2 messages (" + itoa(int64(len(eml1)+strings.Count(eml1, "\n")+len(eml2)+strings.Count(eml2, "\n"))) + " octets)\r\n",
 		"-ERR [SYS/TEMP] cannot read the mailbox\r\n", "+OK\r\n"}, got)
 }
+
+// plainHandler serves only what every Handler must: no XHDR.
+type plainHandler struct{}
+
+func (plainHandler) User(w *emlpop3.Writer, arg []byte) error { return nil }
+func (plainHandler) Pass(user, secret []byte) (emlpop3.Maildrop, error) {
+	return nil, emlpop3.NewError(emlpop3.CodeAuth, "no one logs in here")
+}
+
+// TestOptionalCommandNotAnnounced: a command the table adds as Optional is
+// neither announced in CAPA nor served when the Handler lacks its
+// interface (RFC 2449 §5: CAPA lists what the server supports).
+func TestOptionalCommandNotAnnounced(t *testing.T) {
+	var out strings.Builder
+	s := emlpop3.NewSession(plainHandler{}, emlpop3.NewWriter(&out), emlpop3.RFC1939())
+	s.Feed([]byte("CAPA\r\n"))
+	assert.NotContains(t, out.String(), "XHDR")
+	assert.Contains(t, out.String(), "TOP\r\n")
+	out.Reset()
+	s.Feed([]byte("USER a\r\n"))
+	s.Feed([]byte("XHDR Subject\r\n"))
+	assert.Contains(t, out.String(), "-ERR")
+	// The same table with a Handler that serves XHDR announces it.
+	out.Reset()
+	s = emlpop3.NewSession(&handler{mb: &Mailbox{}}, emlpop3.NewWriter(&out), emlpop3.RFC1939())
+	s.Feed([]byte("CAPA\r\n"))
+	assert.Contains(t, out.String(), "XHDR\r\n")
+}

@@ -197,6 +197,17 @@ func (d *drop) Open(i int) (io.ReadCloser, error) {
 	return body{d, r}, nil
 }
 
+// OpenTop asks the backend for TOP, so that a client's TOP costs the
+// backend no more than the top (pop3gen.TopOpener).
+func (d *drop) OpenTop(i int, lines uint32) (io.ReadCloser, error) {
+	d.deadline()
+	r, err := d.be.Top(uint32(i+1), lines)
+	if err != nil {
+		return nil, d.fail(err)
+	}
+	return body{d, r}, nil
+}
+
 // Remove is UPDATE: DELE for each message marked, then QUIT, which makes
 // the backend remove them. A DELE that fails leaves that message, and
 // makes the client's QUIT fail with [SYS/TEMP] (MS-STANXPOP3 V0006).

@@ -336,8 +336,8 @@ func TestBackendFailures(t *testing.T) {
 
 // TestBackendSession: what the proxy sends the backend. It reads LIST
 // and UIDL once at login and refuses listings that are not of messages 1
-// to n; TOP reads the message with RETR (a Maildrop has no TOP), and
-// the backend's next reply is still read right; DELE reaches the backend only at QUIT,
+// to n; TOP is the backend's TOP (TopOpener), cut at the count should
+// the backend send more, and the backend's next reply is still read right; DELE reaches the backend only at QUIT,
 // whose reply is the core's unless a DELE failed; a client that goes
 // without QUIT makes the proxy close the backend session without QUIT,
 // so nothing is removed.
@@ -359,9 +359,9 @@ func TestBackendSession(t *testing.T) {
 			quit: true, cmds: login + "|DELE 1|DELE 2|QUIT"},
 		{name: "no QUIT, no DELE", send: []string{"DELE 1"}, want: []string{"+OK message 1 deleted"},
 			cmds: login},
-		{name: "TOP, then more", script: map[string]string{"RETR": "+OK\r\nA: b\r\n\r\nl1\r\nl2\r\n.\r\n"},
+		{name: "TOP, then more", script: map[string]string{"TOP": "+OK\r\nA: b\r\n\r\nl1\r\nl2\r\n.\r\n"},
 			send: []string{"TOP 2 0", "DELE 1"}, want: []string{"+OK top of message follows", "+OK message 1 deleted"},
-			quit: true, cmds: login + "|RETR 2|DELE 1|QUIT"},
+			quit: true, cmds: login + "|TOP 2 0|DELE 1|QUIT"},
 		{name: "UIDL refused", script: map[string]string{"UIDL": "-ERR not supported\r\n"},
 			pass: "-ERR [SYS/TEMP] the mail server is not available, try again later", cmds: login},
 		{name: "listings disagree", script: map[string]string{"UIDL": "+OK\r\n1 a1\r\n3 a3\r\n.\r\n"},

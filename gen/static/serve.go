@@ -123,6 +123,7 @@ type Conn struct {
 	start   time.Time
 	key     netip.Prefix
 	user    string // under srv.mu; "" before login
+	authed  bool   // under srv.mu: logged in, with or without Login
 	evicted atomic.Bool
 	tls     *tls.ConnectionState
 	secure  bool
@@ -186,9 +187,24 @@ func (c *Conn) Login(user string) *Error {
 		return NewError(CodeInUse, strings.Replace(errTooManyPerUsr, "%d", strconv.Itoa(s.MaxSessionsPerUser), 1))
 	}
 	s.uncountLocked(c)
-	c.user = user
+	c.user, c.authed = user, true
 	s.countLocked(c)
 	return nil
+}
+
+// loggedIn marks the connection logged in once its session is, whether
+// or not the Handler called Login: it no longer counts toward
+// MaxPreauthPerAddr and is not evicted as one that has not logged in.
+func (c *Conn) loggedIn() {
+	s := c.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok || c.authed {
+		return
+	}
+	s.uncountLocked(c)
+	c.authed = true
+	s.countLocked(c)
 }
 
 // Logout undoes Login when the login cannot complete after all (the
@@ -197,11 +213,11 @@ func (c *Conn) Logout() {
 	s := c.srv
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; !ok || c.user == "" {
+	if _, ok := s.conns[c]; !ok || !c.authed {
 		return
 	}
 	s.uncountLocked(c)
-	c.user = ""
+	c.user, c.authed = "", false
 	s.countLocked(c)
 }
 
@@ -244,7 +260,7 @@ func RemoteIP(a net.Addr) netip.Addr {
 func (s *Server) countLocked(c *Conn) {
 	if c.user != "" {
 		s.perUser[c.user]++
-	} else if c.key.IsValid() {
+	} else if !c.authed && c.key.IsValid() {
 		s.preauth[c.key]++
 	}
 }
@@ -254,7 +270,7 @@ func (s *Server) uncountLocked(c *Conn) {
 		if s.perUser[c.user]--; s.perUser[c.user] <= 0 {
 			delete(s.perUser, c.user)
 		}
-	} else if c.key.IsValid() {
+	} else if !c.authed && c.key.IsValid() {
 		if s.preauth[c.key]--; s.preauth[c.key] <= 0 {
 			delete(s.preauth, c.key)
 		}
@@ -295,7 +311,7 @@ func (s *Server) admit(nc net.Conn) (*Conn, *Error) {
 	if s.MaxSessions > 0 && len(s.conns) >= s.MaxSessions {
 		var oldest *Conn
 		for o := range s.conns {
-			if o.user == "" && (oldest == nil || o.start.Before(oldest.start)) {
+			if !o.authed && (oldest == nil || o.start.Before(oldest.start)) {
 				oldest = o
 			}
 		}
@@ -546,6 +562,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	// in a row; they end the session at MaxBadCommands as the core's own
 	// refusals do (MS-STANXPOP3 C0005).
 	refusedAuth := 0
+	authed := false // the session has logged in (c.loggedIn was called)
 	r := NewLineReader(c.c, s.Variations.MaxCommandOctets+2)
 	for {
 		if c.evicted.Load() {
@@ -591,6 +608,10 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		} else {
 			refusedAuth = 0
 			a = sess.Feed(line)
+			if !authed && sess.LoggedIn() {
+				authed = true
+				c.loggedIn()
+			}
 		}
 		if err := w.Err(); err != nil {
 			log.Info("write failed", "err", err)

@@ -19,7 +19,8 @@ type CapaInfo struct {
 	// STLS: TLS is configured and not active yet.
 	STLS bool
 	// Lines are lines of the server's own, written after the table's.
-	Lines []string
+	Lines   []string
+	missing uint64 // optional commands the Handler does not serve (Session.CapaInfo)
 }
 
 // WriteCapa writes the CAPA reply (RFC 2449 §5) from the capability table,
@@ -69,7 +70,9 @@ func WriteCapa(w *Writer, v *Variations, c *CapaInfo) {
 		w.Line("LANG")
 	}
 	// spec: XHDR — EMLSERVER-XHDR
-	w.Line("XHDR")
+	if c.missing&(1<<CmdXHDR) == 0 {
+		w.Line("XHDR")
+	}
 	for _, l := range c.Lines {
 		w.Line(l)
 	}

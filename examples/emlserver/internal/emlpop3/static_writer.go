@@ -132,6 +132,17 @@ func (w *Writer) Stat(count int, octets int64) {
 	w.status(b)
 }
 
+// totals writes "+OK maildrop has n messages (octets octets)", the reply
+// of a login and of RSET, without allocating.
+func (w *Writer) totals(count int, octets int64) {
+	b := append(w.buf[:0], "+OK maildrop has "...)
+	b = strconv.AppendInt(b, int64(count), 10)
+	b = append(b, " messages ("...)
+	b = strconv.AppendInt(b, octets, 10)
+	b = append(b, " octets)"...)
+	w.status(b)
+}
+
 // ScanListing writes "+OK n octets" for LIST n, or the line "n octets" of a
 // multi-line LIST when inList is true, with nothing after the size
 // (MS-STANXPOP3 V0005).
