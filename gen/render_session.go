@@ -249,8 +249,8 @@ table adds a method here or an optional interface.`))
 	comment(f, `Session is the state machine of one POP3 connection. It is not safe for
 concurrent use; a connection has one goroutine.`)
 	f.Type().Id("Session").Struct(
-		jen.Comment("V are the variations in force; change them only between sessions."),
-		jen.Id("V").Id("Variations"),
+		jen.Comment("the variations in force, with the optional commands the Handler lacks off"),
+		jen.Id("v").Id("Variations"),
 		jen.Id("h").Id("Handler"),
 		jen.Id("w").Op("*").Id("Writer"),
 		jen.Id("state").Id("State"),
@@ -293,8 +293,10 @@ concurrent use; a connection has one goroutine.`)
 	f.Func().Id("NewSession").Params(jen.Id("h").Id("Handler"), jen.Id("w").Op("*").Id("Writer"), jen.Id("v").Id("Variations")).Op("*").Id("Session").Block(
 		append(append([]jen.Code{jen.Var().Id("missing").Uint64()}, offCmds...),
 			jen.Id("w").Dot("SetTerse").Call(jen.Op("!").Id("v").Dot("InformativeErrors")),
-			jen.Return(jen.Op("&").Id("Session").Values(jen.Id("V").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial), jen.Id("missing").Op(":").Id("missing"))))...,
+			jen.Return(jen.Op("&").Id("Session").Values(jen.Id("v").Op(":").Id("v"), jen.Id("h").Op(":").Id("h"), jen.Id("w").Op(":").Id("w"), jen.Id("state").Op(":").Id(initial), jen.Id("missing").Op(":").Id("missing"))))...,
 	)
+	comment(f, "Variations returns the variations the session runs under, with the\noptional commands its Handler lacks switched off. They must not be\nchanged.")
+	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Variations").Params().Op("*").Id("Variations").Block(jen.Return(jen.Op("&").Id("s").Dot("v")))
 	comment(f, "State returns the current state.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("State").Params().Id("State").Block(jen.Return(jen.Id("s").Dot("state")))
 	comment(f, "Mode returns the session's modes.")
@@ -305,21 +307,21 @@ concurrent use; a connection has one goroutine.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("InSASL").Params().Bool().Block(jen.Return(jen.Id("s").Dot("sasl")))
 	comment(f, "MaxLine returns the longest line, CRLF included, that the next Feed\naccepts: a reader needs to buffer no more than this and can drop the rest\nof a longer line (Feed it a prefix longer than this to have it refused).")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("MaxLine").Params().Int().Block(
-		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("V").Dot("MaxSASLOctets"))),
-		jen.Return(jen.Id("s").Dot("V").Dot("MaxCommandOctets")),
+		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("v").Dot("MaxSASLOctets"))),
+		jen.Return(jen.Id("s").Dot("v").Dot("MaxCommandOctets")),
 	)
 	comment(f, "IdleTimeout returns the inactivity timer in force: UnauthTimeout before\nlogin, AuthTimeout after (MS-STANXPOP3 V0002). Any line resets it.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("IdleTimeout").Params().Qual("time", "Duration").Block(
-		jen.If(jen.Id("s").Dot("state").Op("==").Id(initial)).Block(jen.Return(jen.Id("s").Dot("V").Dot("UnauthTimeout"))),
-		jen.Return(jen.Id("s").Dot("V").Dot("AuthTimeout")),
+		jen.If(jen.Id("s").Dot("state").Op("==").Id(initial)).Block(jen.Return(jen.Id("s").Dot("v").Dot("UnauthTimeout"))),
+		jen.Return(jen.Id("s").Dot("v").Dot("AuthTimeout")),
 	)
 	comment(f, "Autologout is called when the inactivity timer expires. It writes the\nnotice where TimeoutNotice is on (MS-STANXPOP3 V0003) and nothing where it\nis off (RFC 1939 §3). The session does not enter UPDATE: close the\nconnection without removing any message.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Autologout").Params().Block(
-		jen.If(jen.Id("s").Dot("V").Dot("TimeoutNotice")).Block(jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("ErrAutologout"))),
+		jen.If(jen.Id("s").Dot("v").Dot("TimeoutNotice")).Block(jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("ErrAutologout"))),
 	)
 	comment(f, "PlaintextAllowed reports whether USER/PASS (and plaintext SASL) may be\nused on this connection (PlaintextAuth, MS-STANXPOP3 V0010).")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("PlaintextAllowed").Params().Bool().Block(
-		jen.Switch(jen.Id("s").Dot("V").Dot("PlaintextAuth")).Block(
+		jen.Switch(jen.Id("s").Dot("v").Dot("PlaintextAuth")).Block(
 			jen.Case(jen.Id("PlaintextAuthAlways")).Block(jen.Return(jen.True())),
 			jen.Case(jen.Id("PlaintextAuthSecure")).Block(jen.Return(jen.Id("s").Dot("mode").Op("&").Parens(jen.Id("ModeTLS").Op("|").Id("ModeSecure")).Op("!=").Lit(0))),
 		),
@@ -327,7 +329,7 @@ concurrent use; a connection has one goroutine.`)
 	)
 	comment(f, "PlaintextRefusal returns the refusal of plaintext authentication that\nfits the PlaintextAuth variation: ErrPlaintextDisabled where it is never\nallowed, ErrPlaintextRefused where only secure connections may use it\n(MS-STANXPOP3 V0010). A handler that refuses a plaintext SASL mechanism\nmay return either error: the session sends this one.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("PlaintextRefusal").Params().Op("*").Id("Error").Block(
-		jen.If(jen.Id("s").Dot("V").Dot("PlaintextAuth").Op("==").Id("PlaintextAuthNever")).Block(jen.Return(jen.Id("ErrPlaintextDisabled"))),
+		jen.If(jen.Id("s").Dot("v").Dot("PlaintextAuth").Op("==").Id("PlaintextAuthNever")).Block(jen.Return(jen.Id("ErrPlaintextDisabled"))),
 		jen.Return(jen.Id("ErrPlaintextRefused")),
 	)
 	comment(f, "SetTLS tells the session what its connection offers: offer, that STLS can\nstart TLS; required, that no authentication is accepted before TLS (the\nruntime's RequireTLS). pop3gen.Server calls it; CapaInfo uses it.")
@@ -366,7 +368,7 @@ time and answered in order. Feed never keeps line.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Feed").Params(jen.Id("line").Index().Byte()).Id("Action").Block(
 		jen.Id("s").Dot("w").Dot("markCommand").Call(),
 		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("saslStep").Call(jen.Id("line")))),
-		jen.If(jen.Id("err").Op(":=").Id("s").Dot("cmd").Dot("Parse").Call(jen.Id("line"), jen.Op("&").Id("s").Dot("V"), jen.Id("s").Dot("mode")), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err")))),
+		jen.If(jen.Id("err").Op(":=").Id("s").Dot("cmd").Dot("Parse").Call(jen.Id("line"), jen.Op("&").Id("s").Dot("v"), jen.Id("s").Dot("mode")), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err")))),
 		jen.Return(jen.Id("s").Dot("Dispatch").Call(jen.Op("&").Id("s").Dot("cmd"))),
 	)
 
@@ -374,7 +376,7 @@ time and answered in order. Feed never keeps line.`)
 	var enabledCases, cases, thenCases, setCases []jen.Code
 	for _, c := range g.t.Commands {
 		if c.EnabledBy != "" {
-			enabledCases = append(enabledCases, jen.Case(jen.Id(cmdID(c.Name))).Block(jen.Return(jen.Id("s").Dot("V").Dot(c.EnabledBy))))
+			enabledCases = append(enabledCases, jen.Case(jen.Id(cmdID(c.Name))).Block(jen.Return(jen.Id("s").Dot("v").Dot(c.EnabledBy))))
 		}
 		var body []jen.Code
 		body = append(body, jen.Comment(provenance(c.Name, c.Clauses)))
@@ -382,7 +384,7 @@ time and answered in order. Feed never keeps line.`)
 			cond := jen.Id("s").Dot("last").Op("!=").Id(cmdID(c.After))
 			if c.AfterAnyWhen != "" {
 				// AfterAnyWhen: an earlier success of After in this state will do.
-				cond = cond.Op("&&").Op("!").Parens(jen.Id("s").Dot("V").Dot(c.AfterAnyWhen).Op("&&").Id("s").Dot("done").Op("&").Parens(jen.Lit(1).Op("<<").Id(cmdID(c.After))).Op("!=").Lit(0))
+				cond = cond.Op("&&").Op("!").Parens(jen.Id("s").Dot("v").Dot(c.AfterAnyWhen).Op("&&").Id("s").Dot("done").Op("&").Parens(jen.Lit(1).Op("<<").Id(cmdID(c.After))).Op("!=").Lit(0))
 			}
 			body = append(body, jen.If(cond).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNeed"+method(c.After))))))
 		}
@@ -430,7 +432,7 @@ time and answered in order. Feed never keeps line.`)
 			continue
 		}
 		if c.AlwaysOKWhen != "" {
-			body = append(body, jen.If(jen.Id("s").Dot("V").Dot(c.AlwaysOKWhen).Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("lines").Call().Op("==").Lit(0)).Block(
+			body = append(body, jen.If(jen.Id("s").Dot("v").Dot(c.AlwaysOKWhen).Op("&&").Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("lines").Call().Op("==").Lit(0)).Block(
 				jen.Comment(c.AlwaysOKWhen+": "+c.Name+" never fails; the refusal comes later."),
 				jen.Id("err").Op("=").Nil()))
 		}
@@ -519,7 +521,7 @@ commands some other way may call it directly.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("reject").Params(jen.Id("e").Op("*").Id("Error")).Id("Action").Block(
 		jen.Id("s").Dot("last").Op("=").Id("CmdNone"),
 		jen.Id("s").Dot("bad").Op("++"),
-		jen.If(jen.Id("s").Dot("V").Dot("MaxBadCommands").Op(">").Lit(0).Op("&&").Id("s").Dot("bad").Op(">=").Id("s").Dot("V").Dot("MaxBadCommands")).Block(
+		jen.If(jen.Id("s").Dot("v").Dot("MaxBadCommands").Op(">").Lit(0).Op("&&").Id("s").Dot("bad").Op(">=").Id("s").Dot("v").Dot("MaxBadCommands")).Block(
 			jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("ErrTooManyErrors")),
 			jen.Return(jen.Id("ActionClose")),
 		),

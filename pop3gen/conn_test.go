@@ -30,7 +30,7 @@ func TestConnVariations(t *testing.T) {
 	require.NoError(t, err)
 	c := <-conns
 	assert.Equal(t, v, inNewHandler)
-	assert.Same(t, &c.Session().V, c.Variations())
+	assert.Same(t, c.Session().Variations(), c.Variations())
 	assert.True(t, c.Variations().ExactSizes)
 	store := 0
 	for _, vi := range VariationTable {

@@ -113,8 +113,8 @@ const (
 // Session is the state machine of one POP3 connection. It is not safe for
 // concurrent use; a connection has one goroutine.
 type Session struct {
-	// V are the variations in force; change them only between sessions.
-	V        Variations
+	// the variations in force, with the optional commands the Handler lacks off
+	v        Variations
 	h        Handler
 	w        *Writer
 	state    State
@@ -153,7 +153,14 @@ func NewSession(h Handler, w *Writer, v Variations) *Session {
 		v.LANG = false
 	}
 	w.SetTerse(!v.InformativeErrors)
-	return &Session{V: v, h: h, w: w, state: StateAuthorization, missing: missing}
+	return &Session{v: v, h: h, w: w, state: StateAuthorization, missing: missing}
+}
+
+// Variations returns the variations the session runs under, with the
+// optional commands its Handler lacks switched off. They must not be
+// changed.
+func (s *Session) Variations() *Variations {
+	return &s.v
 }
 
 // State returns the current state.
@@ -182,18 +189,18 @@ func (s *Session) InSASL() bool {
 // of a longer line (Feed it a prefix longer than this to have it refused).
 func (s *Session) MaxLine() int {
 	if s.sasl {
-		return s.V.MaxSASLOctets
+		return s.v.MaxSASLOctets
 	}
-	return s.V.MaxCommandOctets
+	return s.v.MaxCommandOctets
 }
 
 // IdleTimeout returns the inactivity timer in force: UnauthTimeout before
 // login, AuthTimeout after (MS-STANXPOP3 V0002). Any line resets it.
 func (s *Session) IdleTimeout() time.Duration {
 	if s.state == StateAuthorization {
-		return s.V.UnauthTimeout
+		return s.v.UnauthTimeout
 	}
-	return s.V.AuthTimeout
+	return s.v.AuthTimeout
 }
 
 // Autologout is called when the inactivity timer expires. It writes the
@@ -201,7 +208,7 @@ func (s *Session) IdleTimeout() time.Duration {
 // is off (RFC 1939 §3). The session does not enter UPDATE: close the
 // connection without removing any message.
 func (s *Session) Autologout() {
-	if s.V.TimeoutNotice {
+	if s.v.TimeoutNotice {
 		s.w.Error(ErrAutologout)
 	}
 }
@@ -209,7 +216,7 @@ func (s *Session) Autologout() {
 // PlaintextAllowed reports whether USER/PASS (and plaintext SASL) may be
 // used on this connection (PlaintextAuth, MS-STANXPOP3 V0010).
 func (s *Session) PlaintextAllowed() bool {
-	switch s.V.PlaintextAuth {
+	switch s.v.PlaintextAuth {
 	case PlaintextAuthAlways:
 		return true
 	case PlaintextAuthSecure:
@@ -224,7 +231,7 @@ func (s *Session) PlaintextAllowed() bool {
 // (MS-STANXPOP3 V0010). A handler that refuses a plaintext SASL mechanism
 // may return either error: the session sends this one.
 func (s *Session) PlaintextRefusal() *Error {
-	if s.V.PlaintextAuth == PlaintextAuthNever {
+	if s.v.PlaintextAuth == PlaintextAuthNever {
 		return ErrPlaintextDisabled
 	}
 	return ErrPlaintextRefused
@@ -277,7 +284,7 @@ func (s *Session) Feed(line []byte) Action {
 	if s.sasl {
 		return s.saslStep(line)
 	}
-	if err := s.cmd.Parse(line, &s.V, s.mode); err != nil {
+	if err := s.cmd.Parse(line, &s.v, s.mode); err != nil {
 		return s.reject(err)
 	}
 	return s.Dispatch(&s.cmd)
@@ -287,11 +294,11 @@ func (s *Session) Feed(line []byte) Action {
 func (s *Session) enabled(c Cmd) bool {
 	switch c {
 	case CmdAPOP:
-		return s.V.APOP
+		return s.v.APOP
 	case CmdUTF8:
-		return s.V.UTF8
+		return s.v.UTF8
 	case CmdLANG:
-		return s.V.LANG
+		return s.v.LANG
 	}
 	return true
 }
@@ -331,13 +338,13 @@ func (s *Session) Dispatch(c *Command) Action {
 		// Kept for the USER argument of the login that follows.
 		s.user = append(s.user[:0], c.Arg1...)
 		err = s.h.User(s.w, c.Arg1)
-		if s.V.UserAlwaysOK && err != nil && s.w.lines() == 0 {
+		if s.v.UserAlwaysOK && err != nil && s.w.lines() == 0 {
 			// UserAlwaysOK: USER never fails; the refusal comes later.
 			err = nil
 		}
 	case CmdPASS:
 		// spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
-		if s.last != CmdUSER && !(s.V.StickyUser && s.done&(1<<CmdUSER) != 0) {
+		if s.last != CmdUSER && !(s.v.StickyUser && s.done&(1<<CmdUSER) != 0) {
 			return s.reject(ErrNeedUser)
 		}
 		if !s.PlaintextAllowed() {
@@ -484,7 +491,7 @@ func (s *Session) finish(c Cmd, err error) Action {
 func (s *Session) reject(e *Error) Action {
 	s.last = CmdNone
 	s.bad++
-	if s.V.MaxBadCommands > 0 && s.bad >= s.V.MaxBadCommands {
+	if s.v.MaxBadCommands > 0 && s.bad >= s.v.MaxBadCommands {
 		s.w.Error(ErrTooManyErrors)
 		return ActionClose
 	}

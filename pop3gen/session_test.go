@@ -717,13 +717,13 @@ func TestSessionCapaInfo(t *testing.T) {
 	s := NewSession(&dropSession{drop: &memDrop{}}, NewWriter(&out), RFC1939())
 	assert.Equal(t, CapaInfo{Plaintext: true}, s.CapaInfo(), "no AuthHandler: no SASL mechanisms")
 	info := s.CapaInfo()
-	WriteCapa(NewWriter(&out), &s.V, &info)
+	WriteCapa(NewWriter(&out), s.Variations(), &info)
 	assert.NotContains(t, out.String(), "UTF8")
 	assert.NotContains(t, out.String(), "LANG")
 	assert.NotContains(t, out.String(), "SASL")
 	out.Reset()
 	info = h.s.CapaInfo()
-	WriteCapa(NewWriter(&out), &h.s.V, &info)
+	WriteCapa(NewWriter(&out), h.s.Variations(), &info)
 	assert.Contains(t, out.String(), "UTF8", "the recorder serves UTF8")
 }
 

@@ -155,7 +155,7 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 		return nil, e
 	}
 	d, err := h.srv.mail.Open(user, DropOptions{
-		Exclusive: h.conn.Session().V.MaildropAccess == pop3gen.MaildropAccessLock,
+		Exclusive: h.conn.Variations().MaildropAccess == pop3gen.MaildropAccessLock,
 		Log:       h.log.With("user", user),
 	})
 	if err != nil {
@@ -180,7 +180,7 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	h.log = h.log.With("user", user)
 	h.log.Info("login", "messages", d.Len())
 	h.srv.metrics.logins.Add(1)
-	v := &h.conn.Session().V
+	v := h.conn.Variations()
 	return &maildrop{d: d, log: h.log, exact: v.ExactSizes, dovecot: v.UIDLFormat == pop3gen.UIDLFormatDovecot}, nil
 }
 

@@ -105,7 +105,7 @@ func (s *Session) saslNext(resp []byte) Action {
 // within MaxSASLOctets.
 func (s *Session) saslStep(line []byte) Action {
 	s.sasl = false
-	resp, err := CutLine(line, s.V.MaxSASLOctets, ErrSASLTooLong)
+	resp, err := CutLine(line, s.v.MaxSASLOctets, ErrSASLTooLong)
 	if err == nil && len(resp) == 1 && resp[0] == '*' {
 		err = ErrAuthCancelled
 	}

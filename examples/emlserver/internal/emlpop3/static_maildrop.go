@@ -231,7 +231,7 @@ func (s *Session) send(msg uint32, lines int64) error {
 			}
 			status = strconv.FormatInt(c.n, 10) + " octets"
 		}
-	case s.V.ExactSizes:
+	case s.v.ExactSizes:
 		status = strconv.FormatInt(s.md.Size(i), 10) + " octets"
 	default:
 		if es, ok := s.md.(ExactSizer); ok {
@@ -319,7 +319,7 @@ func (s *Session) capa() error {
 	if h, ok := s.h.(CapaHandler); ok {
 		h.Capa(&info)
 	}
-	WriteCapa(s.w, &s.V, &info)
+	WriteCapa(s.w, &s.v, &info)
 	return nil
 }
 

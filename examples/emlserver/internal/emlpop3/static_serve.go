@@ -161,7 +161,7 @@ func (c *Conn) Session() *Session { return c.session }
 // variations must not be changed.
 func (c *Conn) Variations() *Variations {
 	if c.session != nil {
-		return &c.session.V
+		return &c.session.v
 	}
 	return &c.srv.Variations
 }
@@ -528,7 +528,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	}
 	// The timestamp only where APOP is served: on in the variations and
 	// implemented by the handler (NewSession turned it off otherwise).
-	if sess.V.APOP {
+	if sess.v.APOP {
 		host := s.Hostname
 		if host == "" {
 			host, _ = os.Hostname()
@@ -596,7 +596,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		}
 		rc.startBurst()
 		var a Action
-		if s.RequireTLS && c.tls == nil && !sess.InSASL() && isAuthCommand(line, &sess.V, sess.Mode()) {
+		if s.RequireTLS && c.tls == nil && !sess.InSASL() && isAuthCommand(line, &sess.v, sess.Mode()) {
 			w.markCommand()
 			if refusedAuth++; s.Variations.MaxBadCommands > 0 && refusedAuth >= s.Variations.MaxBadCommands {
 				w.Error(ErrTooManyErrors)
