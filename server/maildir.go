@@ -9,8 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,6 +80,13 @@ type DropOptions struct {
 	LockWait time.Duration
 	// Log receives what was skipped or repaired; nil discards it.
 	Log *slog.Logger
+	// DovecotUIDs keeps dovecot-uidlist as Dovecot does, for unique-ids
+	// in Dovecot's format (UIDLFormat=dovecot): at every open the list is
+	// read again (learning what Dovecot added), new messages get UIDs
+	// from its next UID, and the list is written back under Dovecot's
+	// dotlock, so that Dovecot and pop3d number every message alike,
+	// whichever runs.
+	DovecotUIDs bool
 }
 
 // DefaultLockWait is how long a login waits for the UID list's lock: long
@@ -105,6 +114,11 @@ type Drop struct {
 	lock *os.File
 	log  *slog.Logger
 	wait time.Duration // bound of a wait for the UID list's lock
+	// dovecot: dovecot-uidlist is kept (DropOptions.DovecotUIDs).
+	dovecot bool
+	// measured holds, during a scan, the sizes measured by base name, so
+	// that a scan that starts again does not read the files again.
+	measured map[string][2]int64
 	// Validity is the UIDVALIDITY, for Dovecot-style unique-ids.
 	Validity uint32
 }
@@ -139,7 +153,7 @@ func (m *MailRoot) Open(user string, o DropOptions) (*Drop, error) {
 	if wait <= 0 {
 		wait = DefaultLockWait
 	}
-	d := &Drop{dir: dir, log: log, wait: wait}
+	d := &Drop{dir: dir, log: log, wait: wait, dovecot: o.DovecotUIDs}
 	for _, sub := range []string{"cur", "new", "tmp"} {
 		if err := dir.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			d.Close()
@@ -404,23 +418,65 @@ func always(string) bool { return true }
 
 // scan takes the snapshot under the UID list's lock: lists cur/, moves
 // new/ to cur/, and gives every message its UID and sizes.
+//
+// Keeping dovecot-uidlist, scan does not hold Dovecot's lock while it
+// lists and measures (a first login can read gigabytes, and Dovecot's
+// LDA would wait): it reads dovecot-uidlist under the lock, works
+// without it, and takes it again to write only if the list is the one it
+// read. When Dovecot changed it meanwhile, scan starts again (sizes
+// measured are kept); the last try holds the lock throughout.
 func (d *Drop) scan(wait time.Duration) error {
 	unlock, err := lockWithin(d.dir, uidLockName, wait)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	d.measured = map[string][2]int64{}
+	defer func() { d.measured = nil }()
+	for try := 0; ; try++ {
+		err := d.scanOnce(try >= 2)
+		if !errors.Is(err, errDovecotChanged) {
+			return err
+		}
+		d.log.Debug("dovecot-uidlist changed while the maildrop was listed; listing again")
+	}
+}
+
+// errDovecotChanged: dovecot-uidlist changed between the read and the
+// write of one scan.
+var errDovecotChanged = errors.New("dovecot-uidlist changed meanwhile")
+
+// scanOnce is one try of scan. hold keeps Dovecot's lock throughout.
+func (d *Drop) scanOnce(hold bool) error {
 
 	l, snap, err := d.loadList()
 	if err != nil {
 		return err
 	}
 	if snap != nil {
+		old := snap
 		defer func() {
-			if d.snap != snap {
-				snap.Close()
+			if d.snap != old {
+				old.Close()
 			}
 		}()
+	}
+	var dv *dovecotKeep
+	if d.dovecot {
+		// Dovecot's lock is taken inside pop3d's own: sessions of this
+		// and other pop3d processes queue on the flock, and only one of
+		// them at a time competes with Dovecot for the dotlock.
+		if dv, err = d.readDovecot(); err != nil {
+			return err
+		}
+		defer func() { dv.lock.release() }()
+		if !hold {
+			dv.lock.release()
+		}
+		var same bool
+		if l, same = fromDovecot(l, dv.list); !same {
+			snap = nil // the session's list is written anew from l
+		}
 	}
 	unknown := func(base string) bool { _, ok := l.entries[base]; return !ok }
 	cur, complete, err := d.list("cur", unknown)
@@ -464,7 +520,7 @@ func (d *Drop) scan(wait time.Duration) error {
 		present[e.base] = true
 		le, known := l.entries[e.base]
 		if !known || le.exact < 0 || le.storage < 0 {
-			exact, storage, err := d.measure("cur/"+e.name, e.base)
+			exact, storage, err := d.measureOnce("cur/"+e.name, e.base)
 			if err != nil {
 				d.log.Warn("skipped a message that cannot be read", "file", e.name, "err", err)
 				delete(present, e.base)
@@ -495,6 +551,13 @@ func (d *Drop) scan(wait time.Duration) error {
 		changed = d.forget(l, present) || changed
 	}
 	d.Validity = l.validity
+	if dv != nil {
+		// dovecot-uidlist first: it is the list both servers go by, and
+		// a UID it does not hold must not reach a client.
+		if err := dv.keep(l, hold, d.wait, d.log); err != nil {
+			return err
+		}
+	}
 	if changed {
 		if snap, err = d.saveList(l); err != nil {
 			return err
@@ -1004,6 +1067,9 @@ func (d *Drop) forgetRemoved(uids []uint32) {
 			delete(l.entries, base)
 		}
 	}
+	if d.dovecot {
+		d.forgetDovecot(gone, left)
+	}
 	f, err := d.saveList(l)
 	if err != nil {
 		d.log.Warn("UID list not updated after removal; the next login will", "err", err)
@@ -1026,4 +1092,531 @@ func (d *Drop) remove(i int) error {
 		return nil
 	}
 	return err
+}
+
+// Keeping dovecot-uidlist. In Dovecot's format a unique-id is a message's
+// UID and the mailbox's UIDVALIDITY, both from dovecot-uidlist: for pop3d
+// and Dovecot (its POP3 and IMAP servers, its LDA) to give a message the
+// same unique-id, whichever of them saw it first, both must take UIDs
+// from that one list. pop3d does it as Dovecot does (maildir-uidlist.c):
+// it takes the list's dotlock, reads the list again, gives new messages
+// the UIDs from its next UID on, and replaces the list while holding the
+// lock. pop3kit-uidlist stays the session's snapshot, derived from
+// dovecot-uidlist at every open.
+
+// dovecotLockName is Dovecot's dotlock of dovecot-uidlist.
+const dovecotLockName = dovecotUIDList + ".lock"
+
+// dovecotKeep is dovecot-uidlist as read under its dotlock by one open.
+type dovecotKeep struct {
+	lock *dotlock
+	dir  *os.Root
+	list *dovecotList // nil when there was none (or it was unreadable)
+	seen fileChange   // dovecot-uidlist as read (unseen when none)
+}
+
+// listIdentity returns what tells one dovecot-uidlist from another:
+// Dovecot replaces it by rename (a new inode) or appends to it under its
+// lock (a new size and mtime).
+func listIdentity(dir *os.Root) fileChange {
+	var c fileChange
+	if fi, err := dir.Lstat(dovecotUIDList); err == nil {
+		c.update(fi, time.Now())
+	}
+	return c
+}
+
+// measureOnce is measure, remembering the sizes for the rest of the scan.
+func (d *Drop) measureOnce(path, base string) (exact, storage int64, err error) {
+	if m, ok := d.measured[base]; ok {
+		if _, err := d.dir.Lstat(path); err == nil {
+			return m[0], m[1], nil
+		}
+	}
+	exact, storage, err = d.measure(path, base)
+	if err == nil && d.measured != nil {
+		d.measured[base] = [2]int64{exact, storage}
+	}
+	return exact, storage, err
+}
+
+// readDovecot takes dovecot-uidlist's dotlock and reads the list. A list
+// that cannot be read (a damaged header, not a regular file) is moved
+// aside for the administrator and the session goes on without it, as
+// Dovecot does (it deletes such a list); a list larger than a login reads
+// is an error, since writing back the part read would lose the rest.
+func (d *Drop) readDovecot() (*dovecotKeep, error) {
+	lk, err := takeDotlock(d.dir, dovecotUIDList, d.wait, time.Now, d.log)
+	if err != nil {
+		return nil, err
+	}
+	k, err := d.readDovecotLocked(lk)
+	if err != nil {
+		lk.release()
+		return nil, err
+	}
+	k.seen = listIdentity(d.dir)
+	return k, nil
+}
+
+// readDovecotLocked is readDovecot under the lock lk.
+func (d *Drop) readDovecotLocked(lk *dotlock) (*dovecotKeep, error) {
+	k := &dovecotKeep{lock: lk, dir: d.dir}
+	f, st, err := openRegular(d.dir, dovecotUIDList)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return k, nil
+	case errors.Is(err, ErrNotMessage):
+		d.log.Warn("dovecot-uidlist is not a regular file; moved aside", "err", err)
+		if err := moveAside(d.dir, dovecotUIDList); err != nil {
+			return nil, err
+		}
+		return k, nil
+	case err != nil:
+		return nil, err
+	}
+	defer f.Close()
+	if st.Size() > maxUIDList {
+		return nil, fmt.Errorf("%s: %d octets, more than the %d a login reads: %w", dovecotUIDList, st.Size(), maxUIDList, ErrTooLarge)
+	}
+	l, err := parseDovecotList(io.LimitReader(f, maxUIDList))
+	if err != nil && !errors.Is(err, errDovecotDamaged) {
+		return nil, err
+	}
+	if err != nil {
+		d.log.Warn("dovecot-uidlist cannot be read; moved aside, the UIDs pop3d knows are kept", "err", err)
+		if err := moveAside(d.dir, dovecotUIDList); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	if len(l.problems) > 0 {
+		d.log.Warn("dovecot-uidlist damaged: every UID that could be read is kept", "problems", l.problems)
+	}
+	k.list = l
+	return k, nil
+}
+
+// fromDovecot derives the session's list from dovecot-uidlist dl and
+// pop3d's own list own: dl's UIDVALIDITY, next UID and records, with the
+// file names and sizes own knows for the same base name and UID. It also
+// keeps what own has and dl lacks when no UID of dl can clash with it:
+// a message own gave a UID of dl's next UID or above (pop3d before it
+// kept dovecot-uidlist) keeps it, since Dovecot never gave that UID. same
+// reports that the result is own as it was. Without dl, own is the list.
+func fromDovecot(own *uidList, dl *dovecotList) (l *uidList, same bool) {
+	if dl == nil {
+		own.dovecot = true
+		return own, true
+	}
+	l = &uidList{validity: dl.validity, next: dl.next, entries: make(map[string]uidEntry, len(dl.recs)), dovecot: true}
+	same = own.validity == dl.validity && len(own.entries) >= len(dl.recs)
+	uids := make(map[uint32]bool, len(dl.recs))
+	for _, r := range dl.recs {
+		uids[r.uid] = true
+		if e, ok := own.entries[r.base]; ok && e.uid == r.uid {
+			l.entries[r.base] = e
+			continue
+		}
+		same = false
+		l.entries[r.base] = uidEntry{uid: r.uid, exact: -1, storage: -1, name: r.base}
+	}
+	if own.validity == dl.validity {
+		for base, e := range own.entries {
+			if _, ok := l.entries[base]; ok {
+				continue
+			}
+			if uint64(e.uid) >= dl.next && e.uid <= dovecotMaxUID && !uids[e.uid] {
+				l.entries[base] = e
+				uids[e.uid] = true
+				continue
+			}
+			same = false
+		}
+		// A UID own gave is never given again, even when Dovecot's list
+		// did not learn it.
+		l.next = max(l.next, own.next)
+	}
+	same = same && l.next == own.next && len(l.entries) == len(own.entries)
+	for base := range l.entries {
+		if l.entries[base].uid > dovecotMaxUID {
+			delete(l.entries, base)
+			same = false
+		}
+	}
+	return l, same
+}
+
+// keep writes dovecot-uidlist from the session's list l when it differs
+// from what was read: records of l's messages as read (their extension
+// fields kept), new records for the messages it did not have, no record
+// for a message that is gone; l's next UID. Without a change the lock is
+// released and the list left as it was.
+//
+// Unless hold says the lock was kept since the read, it is taken again
+// first, and errDovecotChanged returned when the list is no longer the
+// one read.
+func (k *dovecotKeep) keep(l *uidList, hold bool, wait time.Duration, log *slog.Logger) error {
+	out := &dovecotList{validity: l.validity, next: l.next}
+	changed := k.list == nil
+	seen := map[string]bool{}
+	if k.list != nil {
+		out.head = k.list.head
+		changed = len(k.list.problems) > 0 || k.list.validity != l.validity || min(k.list.next, math.MaxUint32) != min(l.next, math.MaxUint32)
+		for _, r := range k.list.recs {
+			if e, ok := l.entries[r.base]; ok && e.uid == r.uid {
+				out.recs = append(out.recs, r)
+				seen[r.base] = true
+				continue
+			}
+			changed = true
+		}
+	}
+	for base, e := range l.entries {
+		if !seen[base] && e.uid <= dovecotMaxUID {
+			out.recs = append(out.recs, dovecotRec{uid: e.uid, base: base})
+			changed = true
+		}
+	}
+	if !changed {
+		k.lock.release()
+		return nil
+	}
+	if !hold {
+		lk, err := takeDotlock(k.dir, dovecotUIDList, wait, time.Now, log)
+		if err != nil {
+			return err
+		}
+		k.lock = lk
+		if listIdentity(k.dir) != k.seen {
+			return errDovecotChanged
+		}
+	}
+	if err := k.lock.replace(out.write); err != nil {
+		return fmt.Errorf("%s: %w", dovecotUIDList, err)
+	}
+	return nil
+}
+
+// forgetDovecot drops from dovecot-uidlist the records of removed
+// messages (UIDs in gone) whose base name no file has any more (left),
+// for the reason forgetRemoved gives. A list that cannot be locked or
+// written now is left to the next login, as Dovecot would leave it.
+func (d *Drop) forgetDovecot(gone map[uint32]bool, left map[string]bool) {
+	k, err := d.readDovecot()
+	if err != nil {
+		d.log.Warn("dovecot-uidlist not updated after removal; the next login will", "err", err)
+		return
+	}
+	defer k.lock.release()
+	if k.list == nil {
+		return
+	}
+	kept := k.list.recs[:0:0]
+	for _, r := range k.list.recs {
+		if !gone[r.uid] || left[r.base] {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == len(k.list.recs) {
+		return
+	}
+	k.list.recs = kept
+	if err := k.lock.replace(k.list.write); err != nil {
+		d.log.Warn("dovecot-uidlist not updated after removal; the next login will", "err", err)
+	}
+}
+
+// Dovecot's dotlock (src/lib/file-dotlock.c), as its Maildir code uses it
+// for dovecot-uidlist: the lock is the file NAME.lock, created with
+// O_EXCL, holding "PID:HOSTNAME" of its creator. A waiter takes a lock
+// over when it is stale: at once when it names a process of this host
+// that no longer exists (and is older than dotlockPIDCheck); otherwise
+// when neither it nor the locked file changed for dotlockStale. Its holder
+// replaces the locked file by writing the new contents into the lock file
+// and renaming it over the file (file_dotlock_replace), which also
+// releases the lock; or removes the lock unchanged.
+const (
+	// dotlockStale is MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT: 2 minutes.
+	dotlockStale = 2 * time.Minute
+	// dotlockPIDCheck is STALE_PID_CHECK_SECS: a lock younger than this
+	// is not checked for a dead process (its creator may be writing it).
+	dotlockPIDCheck = 2 * time.Second
+)
+
+// dotlock is a dotlock held.
+type dotlock struct {
+	dir  *os.Root
+	name string // the locked file
+	f    *os.File
+	st   fs.FileInfo // the lock file as created
+}
+
+// takeDotlock takes name's dotlock in dir, waiting at most wait; now is
+// the clock staleness is judged by (tests move it). A lock that stays
+// held, and is not stale, makes it fail with ErrBusy, saying who holds
+// it. Whatever is not a regular file under the lock's name cannot be a
+// lock (Dovecot creates regular files): it is moved aside at once.
+func takeDotlock(dir *os.Root, name string, wait time.Duration, now func() time.Time, log *slog.Logger) (*dotlock, error) {
+	lockName := name + ".lock"
+	deadline := time.Now().Add(wait)
+	pause := time.Millisecond
+	w := lockWatch{dir: dir, name: name, lockName: lockName, now: now}
+	for {
+		f, err := dir.OpenFile(lockName, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o600)
+		if err == nil {
+			return newDotlock(dir, name, f, log)
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%s: %w", lockName, err)
+		}
+		switch verdict, holder := w.check(); verdict {
+		case lockGone:
+			continue
+		case lockOdd:
+			log.Warn("the name of dovecot-uidlist's lock was taken by something that is no lock; moved aside", "lock", lockName)
+			if err := moveAside(dir, lockName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%s: %w", lockName, err)
+			}
+			continue
+		case lockStale:
+			if w.override() {
+				log.Warn("took over a stale lock", "lock", lockName, "holder", holder)
+				// As Dovecot: wait a moment before creating the lock,
+				// so that another waiter overriding the same stale lock
+				// removes it before this one creates its own.
+				var b [1]byte
+				_, _ = rand.Read(b[:])
+				time.Sleep(100*time.Millisecond + time.Duration(b[0])*time.Millisecond*100/256)
+			}
+			continue
+		default:
+			if time.Now().Add(pause).After(deadline) {
+				return nil, fmt.Errorf("%s held by %s for longer than %v: %w", lockName, holder, wait, ErrBusy)
+			}
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// newDotlock completes a lock file just created: "PID:HOSTNAME" in it, and
+// the owner and mode of the file it locks (or the Maildir's), since the
+// lock becomes that file. pop3d running as root must not leave Dovecot a
+// list it cannot read.
+func newDotlock(dir *os.Root, name string, f *os.File, log *slog.Logger) (*dotlock, error) {
+	host, _ := os.Hostname()
+	_, _ = fmt.Fprintf(f, "%d:%s", os.Getpid(), host)
+	like, err := dir.Lstat(name)
+	if err != nil || !like.Mode().IsRegular() {
+		like, err = dir.Stat(".")
+	}
+	if err == nil {
+		_ = f.Chmod(like.Mode().Perm() & 0o666)
+		if sys, ok := like.Sys().(*syscall.Stat_t); ok && (int(sys.Uid) != os.Geteuid() || int(sys.Gid) != os.Getegid()) {
+			if err := f.Chown(int(sys.Uid), int(sys.Gid)); err != nil {
+				log.Debug("dovecot-uidlist keeps pop3d's owner", "err", err)
+			}
+		}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		_ = dir.Remove(name + ".lock")
+		return nil, err
+	}
+	return &dotlock{dir: dir, name: name, f: f, st: st}, nil
+}
+
+// ours reports whether the lock file is still the one this lock created.
+func (l *dotlock) ours() bool {
+	fi, err := l.dir.Lstat(l.name + ".lock")
+	return err == nil && os.SameFile(fi, l.st)
+}
+
+// release removes the lock, unless it was taken over (then it is not
+// ours to remove) or already released. It may be called more than once.
+func (l *dotlock) release() {
+	if l == nil || l.f == nil {
+		return
+	}
+	if l.ours() {
+		_ = l.dir.Remove(l.name + ".lock")
+	}
+	l.f.Close()
+	l.f = nil
+}
+
+// replace makes the locked file what write writes, and releases the lock:
+// the contents go into the lock file, which is synced and renamed over
+// the file, and the directory is synced; a crash leaves the old file or
+// the new one. A lock taken over meanwhile is not renamed: the new
+// contents are dropped with an error, the taker's list stands.
+func (l *dotlock) replace(write func(io.Writer) error) error {
+	defer l.release()
+	if err := l.f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := write(l.f); err != nil {
+		return err
+	}
+	if err := l.f.Sync(); err != nil {
+		return err
+	}
+	if !l.ours() {
+		return fmt.Errorf("%s.lock was taken over while it was held", l.name)
+	}
+	lockName := l.name + ".lock"
+	if err := l.dir.Rename(lockName, l.name); err != nil {
+		// Something that is not a file holds the name (a directory):
+		// put it aside rather than lose the list.
+		if moveAside(l.dir, l.name) != nil || l.dir.Rename(lockName, l.name) != nil {
+			return err
+		}
+	}
+	if dir, err := l.dir.Open("."); err == nil {
+		_ = dir.Sync()
+		dir.Close()
+	}
+	l.f.Close()
+	l.f = nil
+	return nil
+}
+
+// lockVerdict is what a waiter makes of a lock someone else holds.
+type lockVerdict int
+
+const (
+	lockHeld  lockVerdict = iota // wait
+	lockGone                     // removed meanwhile: try again at once
+	lockStale                    // take it over
+	lockOdd                      // not a regular file: no lock at all
+)
+
+// lockWatch follows a lock file across one wait, as Dovecot's check_lock
+// does: when it or the locked file last changed, and who holds it.
+type lockWatch struct {
+	dir            *os.Root
+	name, lockName string
+	now            func() time.Time
+
+	lock, file fileChange
+	lastChange time.Time
+	judged     fs.FileInfo // the lock last judged stale
+}
+
+// fileChange is what a watch last saw of a file.
+type fileChange struct {
+	seen         bool
+	dev, ino     uint64
+	size         int64
+	mtime, ctime time.Time
+}
+
+// update records fi and returns the time it last changed: at the first
+// look the file's own times (its mtime when that is later than its ctime
+// and not in the future, else its ctime), afterwards now whenever it
+// changed. ok is false when it did not change since the last look.
+func (c *fileChange) update(fi fs.FileInfo, now time.Time) (time.Time, bool) {
+	sys, _ := fi.Sys().(*syscall.Stat_t)
+	var n fileChange
+	n.seen, n.size, n.mtime = true, fi.Size(), fi.ModTime()
+	if sys != nil {
+		n.dev, n.ino = uint64(sys.Dev), uint64(sys.Ino)
+		n.ctime = time.Unix(sys.Ctim.Sec, sys.Ctim.Nsec)
+	}
+	if c.seen && n == *c {
+		return time.Time{}, false
+	}
+	first := !c.seen
+	*c = n
+	if !first {
+		return now, true
+	}
+	if !n.mtime.After(now) && n.mtime.After(n.ctime) {
+		return n.mtime, true
+	}
+	return n.ctime, true
+}
+
+// check looks at the lock once and says what to do, and who holds it.
+func (w *lockWatch) check() (lockVerdict, string) {
+	now := w.now()
+	fi, err := w.dir.Lstat(w.lockName)
+	if err != nil {
+		return lockGone, ""
+	}
+	if !fi.Mode().IsRegular() {
+		return lockOdd, ""
+	}
+	if t, changed := w.lock.update(fi, now); changed && t.After(w.lastChange) {
+		w.lastChange = t
+	}
+	holder := "an unknown process"
+	if now.Sub(fi.ModTime()) >= dotlockPIDCheck {
+		if pid, ok := lockPID(w.dir, w.lockName); ok {
+			holder = fmt.Sprintf("process %d", pid)
+			// pop3d's own PID: no session of this process holds the
+			// lock while another waits for it (both hold pop3d's flock
+			// first), so it was left by a process of a former boot.
+			if pid != os.Getpid() {
+				err := syscall.Kill(pid, 0)
+				if err == nil || !errors.Is(err, syscall.ESRCH) {
+					return lockHeld, holder
+				}
+			}
+			w.judged = fi
+			return lockStale, holder + " (gone)"
+		}
+	}
+	if now.Sub(w.lastChange) <= dotlockStale {
+		return lockHeld, holder
+	}
+	// Possibly stale: the locked file must not have changed either.
+	if ffi, err := w.dir.Lstat(w.name); err == nil {
+		if t, changed := w.file.update(ffi, now); changed && t.After(w.lastChange) {
+			w.lastChange = t
+		}
+	}
+	if now.Sub(w.lastChange) <= dotlockStale {
+		return lockHeld, holder
+	}
+	w.judged = fi
+	return lockStale, holder + fmt.Sprintf(" (unchanged for %v)", now.Sub(w.lastChange).Round(time.Second))
+}
+
+// override removes the lock judged stale, unless another file took its
+// place since it was judged. It reports whether it removed it.
+func (w *lockWatch) override() bool {
+	fi, err := w.dir.Lstat(w.lockName)
+	if err != nil || w.judged == nil || !os.SameFile(fi, w.judged) || !fi.ModTime().Equal(w.judged.ModTime()) {
+		return false
+	}
+	return w.dir.Remove(w.lockName) == nil
+}
+
+// lockPID reads "PID:HOSTNAME" from a lock file and returns the PID when
+// the host is this one (Dovecot's read_local_pid).
+func lockPID(dir *os.Root, lockName string) (int, bool) {
+	f, _, err := openRegular(dir, lockName)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var buf [512]byte
+	n, _ := io.ReadFull(f, buf[:])
+	line := strings.TrimSuffix(string(buf[:n]), "\n")
+	pidText, host, ok := strings.Cut(line, ":")
+	me, _ := os.Hostname()
+	if !ok || host != me {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
 }

@@ -3,10 +3,12 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +66,9 @@ type uidList struct {
 	// problems says what was skipped or repaired while reading; a list
 	// with problems is rewritten clean.
 	problems []string
+	// dovecot: the list mirrors a dovecot-uidlist, whose last UID is
+	// 2^32-2 (dovecotMaxUID).
+	dovecot bool
 }
 
 // maxUIDListLine bounds a line of a UID list: a uid, two sizes and a file
@@ -243,7 +248,7 @@ func (l *uidList) raiseNext(maxUID uint32) {
 
 // take returns the next UID, or false when none is left.
 func (l *uidList) take() (uint32, bool) {
-	if l.next == 0 || l.next >= uidExhausted {
+	if l.next == 0 || l.next >= uidExhausted || l.dovecot && l.next > dovecotMaxUID {
 		return 0, false
 	}
 	uid := uint32(l.next)
@@ -363,89 +368,246 @@ func (l *uidList) write(w io.Writer) error {
 	return bw.Flush()
 }
 
-// parseDovecotUIDList reads a Dovecot dovecot-uidlist (versions 1 and 3)
-// into a UID list without sizes (they are measured later): the header
-// gives UIDVALIDITY and the next UID, each line "uid [fields] :filename"
-// (version 3) or "uid filename" (version 1). Damaged lines are skipped and
-// recorded, as in parseUIDList; a header that cannot be read is an error,
-// because UIDVALIDITY is part of every unique-id Dovecot gave.
-func parseDovecotUIDList(r io.Reader) (*uidList, error) {
+// A dovecot-uidlist, as Dovecot 2.3 writes it (maildir-uidlist.c):
+//
+//	3 V1764100000 N43 G0123456789abcdef0123456789abcdef
+//	41 :1764100000.M1P2.host,S=1480
+//	42 W900 GABCD :1764100001.M3P4.host
+//
+// The header is the version, then fields of one letter and a value: V the
+// UIDVALIDITY, N the next UID, G the mailbox GUID, others Dovecot may add.
+// Each line after it is a UID, extension fields of one upper-case letter
+// and a value (S and W sizes, G a GUID, P a POP3 UIDL, O a POP3 order),
+// and " :" followed by the file's base name (without ":2,FLAGS"). UIDs
+// ascend. Version 1 (Dovecot 1.0, Courier's courierimapuiddb) is
+// "1 VALIDITY NEXT" and "UID NAME". Dovecot throws away a list with a line
+// it cannot read (and renumbers every message), so pop3d writes only lines
+// Dovecot reads.
+
+// dovecotList is a dovecot-uidlist as read, kept whole so that pop3d can
+// write it back with everything it does not use as it was: header fields
+// other than V and N, and each record's extension fields.
+type dovecotList struct {
+	validity uint32
+	next     uint64 // as uidList.next
+	head     []string
+	recs     []dovecotRec // in file order; written in UID order
+	problems []string
+}
+
+// dovecotRec is one message of a dovecot-uidlist.
+type dovecotRec struct {
+	uid  uint32
+	ext  string // the extension fields as they were, "" when none
+	base string
+}
+
+func (l *dovecotList) problem(format string, args ...any) {
+	if len(l.problems) < maxProblems {
+		l.problems = append(l.problems, fmt.Sprintf(format, args...))
+	} else if len(l.problems) == maxProblems {
+		l.problems = append(l.problems, "more problems not shown")
+	}
+}
+
+// errDovecotDamaged: a dovecot-uidlist whose header cannot be read.
+var errDovecotDamaged = errors.New("damaged")
+
+// dovecotMaxUID is the highest UID Dovecot accepts in its list: a line
+// with 2^32-1 is damage to it (maildir_uidlist_next).
+const dovecotMaxUID = math.MaxUint32 - 1
+
+// parseDovecotList reads a dovecot-uidlist. A header that cannot be read
+// is an error: UIDVALIDITY is part of every unique-id Dovecot gave, and a
+// guess would change them all. A record that cannot be read (no UID, a
+// file name with "/" or that is no file name, a line longer than
+// maxUIDListLine) is skipped and recorded in problems; so is a second
+// record of a base name or a UID, the first being kept. next is raised
+// above every UID read, and above every number that starts a skipped
+// line, so that no UID Dovecot may have given is given again. The names
+// read are only ever compared with names pop3d lists itself: none is
+// opened.
+func parseDovecotList(r io.Reader) (*dovecotList, error) {
 	lr := newLineReader(r)
 	first, _, long, err := lr.next()
 	if err == io.EOF {
-		return nil, errors.New("dovecot-uidlist: empty")
+		return nil, fmt.Errorf("dovecot-uidlist: empty: %w", errDovecotDamaged)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if long {
-		return nil, errors.New("dovecot-uidlist: line 1: too long")
+		return nil, fmt.Errorf("dovecot-uidlist: line 1: too long: %w", errDovecotDamaged)
 	}
 	head := strings.Fields(string(first))
-	l := &uidList{entries: map[string]uidEntry{}}
+	l := &dovecotList{}
 	if len(head) < 3 {
-		return nil, fmt.Errorf("dovecot-uidlist: line 1: short header")
+		return nil, fmt.Errorf("dovecot-uidlist: line 1: short header: %w", errDovecotDamaged)
 	}
+	var haveV, haveN bool
 	switch head[0] {
 	case "1":
 		v, err1 := strconv.ParseUint(head[1], 10, 32)
 		n, err2 := strconv.ParseUint(head[2], 10, 32)
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("dovecot-uidlist: line 1: bad header")
+			return nil, fmt.Errorf("dovecot-uidlist: line 1: bad header: %w", errDovecotDamaged)
 		}
-		l.validity, l.next = uint32(v), n
+		l.validity, l.next, haveV, haveN = uint32(v), n, true, true
 	case "3":
 		for _, f := range head[1:] {
-			if len(f) < 2 {
-				continue
-			}
-			n, err := strconv.ParseUint(f[1:], 10, 32)
 			switch f[0] {
-			case 'V':
+			case 'V', 'N':
+				n, err := strconv.ParseUint(f[1:], 10, 32)
 				if err != nil {
-					return nil, fmt.Errorf("dovecot-uidlist: line 1: bad V")
+					return nil, fmt.Errorf("dovecot-uidlist: line 1: bad %c: %w", f[0], errDovecotDamaged)
 				}
-				l.validity = uint32(n)
-			case 'N':
-				if err != nil {
-					return nil, fmt.Errorf("dovecot-uidlist: line 1: bad N")
+				if f[0] == 'V' {
+					l.validity, haveV = uint32(n), true
+				} else {
+					l.next, haveN = n, true
 				}
-				l.next = n
+			default:
+				l.head = append(l.head, f)
 			}
 		}
 	default:
-		return nil, fmt.Errorf("dovecot-uidlist: version %q not understood", head[0])
+		return nil, fmt.Errorf("dovecot-uidlist: version %.10q not understood: %w", head[0], errDovecotDamaged)
+	}
+	if !haveV || !haveN || l.validity == 0 || l.next == 0 {
+		return nil, fmt.Errorf("dovecot-uidlist: line 1: no UIDVALIDITY or next UID: %w", errDovecotDamaged)
 	}
 	v3 := head[0] == "3"
-	if err := l.readEntries(lr, "dovecot-uidlist: ", func(b []byte) (uidEntry, error) { return parseDovecotLine(string(b), v3) }); err != nil {
-		return nil, err
+	bases := map[string]bool{}
+	uids := map[uint32]bool{}
+	var maxUID uint64
+	for n := 2; ; n++ {
+		line, _, long, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if long {
+			l.problem("dovecot-uidlist: line %d: longer than %d octets", n, maxUIDListLine)
+			continue
+		}
+		rec, err := parseDovecotRec(string(line), v3)
+		if err != nil {
+			l.problem("dovecot-uidlist: line %d: %v", n, err)
+			maxUID = max(maxUID, leadingUID(line))
+			continue
+		}
+		if bases[rec.base] || uids[rec.uid] {
+			l.problem("dovecot-uidlist: line %d: %.80q or uid %d listed twice; the first line is kept", n, rec.base, rec.uid)
+			continue
+		}
+		bases[rec.base], uids[rec.uid] = true, true
+		l.recs = append(l.recs, rec)
+		maxUID = max(maxUID, uint64(rec.uid))
+	}
+	if l.next <= maxUID {
+		l.problem("dovecot-uidlist: N%d is not above uid %d; raised", l.next, maxUID)
+		l.next = maxUID + 1
 	}
 	return l, nil
 }
 
-// parseDovecotLine reads one line of a dovecot-uidlist: "uid [fields]
-// :filename" in version 3, "uid filename" in version 1.
-func parseDovecotLine(line string, v3 bool) (uidEntry, error) {
-	var uidText, name string
+// leadingUID returns the number a damaged line starts with, when it could
+// be a UID Dovecot gave, or 0.
+func leadingUID(line []byte) uint64 {
+	end := 0
+	for end < len(line) && end < 11 && line[end] >= '0' && line[end] <= '9' {
+		end++
+	}
+	n, err := strconv.ParseUint(string(line[:end]), 10, 32)
+	if err != nil || n > dovecotMaxUID {
+		return 0 // Dovecot never gave it
+	}
+	return n
+}
+
+// parseDovecotRec reads one record: "uid [fields] :basename" in version 3,
+// "uid filename" in version 1, as Dovecot reads them (a UID of digits,
+// below 2^32-1; fields up to one that starts with ":"; a name with no
+// "/"). pop3d also refuses a name that cannot be a directory entry.
+func parseDovecotRec(line string, v3 bool) (dovecotRec, error) {
+	i := 0
+	for i < len(line) && line[i] >= '0' && line[i] <= '9' {
+		i++
+	}
+	uid, err := strconv.ParseUint(line[:i], 10, 32)
+	if err != nil || uid == 0 || uid > dovecotMaxUID || i == len(line) || line[i] != ' ' {
+		return dovecotRec{}, errors.New("no uid")
+	}
+	rest := strings.TrimLeft(line[i:], " ")
+	var ext, name string
 	if v3 {
-		left, right, ok := strings.Cut(line, " :")
-		if !ok {
-			return uidEntry{}, errors.New(`no " :" before the file name`)
+		for rest != "" && rest[0] != ':' {
+			j := strings.IndexByte(rest, ' ')
+			if j < 0 {
+				j = len(rest)
+			}
+			rest = strings.TrimLeft(rest[j:], " ")
 		}
-		uidText, _, _ = strings.Cut(left, " ")
-		name = right
+		if rest == "" {
+			return dovecotRec{}, errors.New(`no " :" before the file name`)
+		}
+		ext = strings.TrimRight(line[i+1:len(line)-len(rest)], " ")
+		name = rest[1:]
 	} else {
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			return uidEntry{}, errors.New("want uid filename")
+		name = rest
+	}
+	if strings.Contains(name, "/") || !validFileName(name) {
+		return dovecotRec{}, fmt.Errorf("%.80q is not a file name", name)
+	}
+	base := baseName(name)
+	if !validFileName(base) {
+		return dovecotRec{}, fmt.Errorf("%.80q is not a file name", name)
+	}
+	return dovecotRec{uid: uint32(uid), ext: ext, base: base}, nil
+}
+
+// write writes the list as Dovecot 2.3 does, version 3: the header with V
+// and N first and the other fields as read, then a line a record in UID
+// order, its extension fields as read.
+func (l *dovecotList) write(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	next := min(l.next, math.MaxUint32)
+	fmt.Fprintf(bw, "3 V%d N%d", l.validity, next)
+	for _, f := range l.head {
+		bw.WriteString(" " + f)
+	}
+	bw.WriteByte('\n')
+	recs := slices.Clone(l.recs)
+	slices.SortFunc(recs, func(a, b dovecotRec) int { return cmp.Compare(a.uid, b.uid) })
+	var line []byte
+	for _, r := range recs {
+		line = strconv.AppendUint(line[:0], uint64(r.uid), 10)
+		if r.ext != "" {
+			line = append(line, ' ')
+			line = append(line, r.ext...)
 		}
-		uidText, name = f[0], f[1]
+		line = append(line, " :"...)
+		line = append(line, r.base...)
+		line = append(line, '\n')
+		bw.Write(line)
 	}
-	uid, err := strconv.ParseUint(uidText, 10, 32)
-	if err != nil || uid == 0 || !validFileName(name) {
-		return uidEntry{}, errors.New("bad uid or file name")
+	return bw.Flush()
+}
+
+// parseDovecotUIDList reads a dovecot-uidlist into a UID list without
+// sizes (they are measured later), to import it.
+func parseDovecotUIDList(r io.Reader) (*uidList, error) {
+	dl, err := parseDovecotList(r)
+	if err != nil {
+		return nil, err
 	}
-	return uidEntry{uid: uint32(uid), exact: -1, storage: -1, name: name}, nil
+	l := &uidList{validity: dl.validity, next: dl.next, entries: make(map[string]uidEntry, len(dl.recs)), problems: dl.problems}
+	for _, r := range dl.recs {
+		l.entries[r.base] = uidEntry{uid: r.uid, exact: -1, storage: -1, name: r.base}
+	}
+	return l, nil
 }
 
 // baseName returns a Maildir file name without its info part (":2,FLAGS").
