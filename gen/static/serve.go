@@ -487,6 +487,10 @@ func (s *Server) trusted(a net.Addr) bool {
 func (s *Server) serveConn(c *Conn, implicit bool) {
 	c.log = s.logger().With("remote", c.nc.RemoteAddr().String())
 	log := c.log
+	// Writes go through rc, under TLS when there is TLS.
+	rc := &rateConn{Conn: c.nc, raw: c.nc, rate: s.MinWriteRate, grace: s.WriteRateGrace, perWrite: s.WriteTimeout,
+		stop: func() bool { return s.closing.Load() || c.evicted.Load() }}
+	c.c = rc
 	// Close whatever c.c is at the end, so that a TLS session ends with
 	// close_notify rather than a bare FIN.
 	defer func() { _ = c.c.Close() }()
@@ -495,9 +499,8 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 			return
 		}
 	}
-	rc := &rateConn{Conn: c.c, raw: c.nc, rate: s.MinWriteRate, grace: s.WriteRateGrace, perWrite: s.WriteTimeout}
 
-	bw := &pooledWriter{w: rc}
+	bw := &pooledWriter{w: c.c}
 	defer bw.Flush()
 	w := NewWriter(bw)
 
@@ -636,8 +639,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 			if !s.handshake(c) {
 				return
 			}
-			rc.Conn = c.c
-			bw.Reset(rc)
+			bw.Reset(c.c)
 			r.Reset(c.c)
 			sess.TLSStarted()
 		}
@@ -653,10 +655,11 @@ func (s *Server) handshake(c *Conn) bool {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	tc := tls.Server(c.c, s.TLSConfig)
-	_ = c.nc.SetDeadline(time.Now().Add(timeout))
+	under := c.c // the rateConn: its writes keep to the handshake's deadline
+	tc := tls.Server(under, s.TLSConfig)
+	_ = under.SetDeadline(time.Now().Add(timeout))
 	if c.evicted.Load() {
-		_ = c.nc.SetDeadline(time.Now()) // evicted before the deadline was set
+		_ = under.SetDeadline(time.Now()) // evicted before the deadline was set
 	}
 	if err := tc.Handshake(); err != nil {
 		if c.evicted.Load() {
@@ -666,7 +669,7 @@ func (s *Server) handshake(c *Conn) bool {
 		}
 		return false
 	}
-	_ = c.nc.SetDeadline(time.Time{})
+	_ = under.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
 	c.c, c.tls = tc, &st
 	return true
@@ -756,16 +759,11 @@ func (p *pooledWriter) Reset(w io.Writer) {
 	p.w = w
 }
 
-// rateQueue and ratePoll: a write for a connection with a minimum read
-// rate waits while the kernel holds more than rateQueue octets the client
-// has not taken, looking every ratePoll. 256 KiB is a full window on most
-// links, so a fast client never waits; a slow one is measured on what it
-// actually read, not on what the kernel swallowed (megabytes, with buffer
-// autotuning).
-const (
-	rateQueue = 256 << 10
-	ratePoll  = 50 * time.Millisecond
-)
+// ratePoll is how often a write that the kernel cannot take at once
+// looks at how much the client has read: a client that stops reading is
+// found out within it, while one that reads keeps the write going without
+// a pause.
+const ratePoll = 50 * time.Millisecond
 
 // unsent returns how many octets written to a connection the kernel
 // still holds, not yet taken by the client, or -1 where the system cannot
@@ -782,32 +780,53 @@ var errTooSlow = errors.New("client reads more slowly than the minimum write rat
 const defaultWriteTimeout = 5 * time.Minute
 
 // rateConn bounds how long a client may take to read what the server
-// writes. A burst is everything written in reply to one batch of
-// commands; it starts at the first write after startBurst (not when the
-// command was read: a reply that waits for a slow password check must not
-// lose its allowance). Each write must end by
+// writes. It sits on the TCP connection, under TLS when there is TLS, so
+// that a write can wait in short steps without a timeout ever reaching
+// the TLS layer (after which a tls.Conn cannot write again). A burst is
+// everything written in reply to one batch of commands; it starts at the
+// first write after startBurst (not when the command was read: a reply
+// that waits for a slow password check must not lose its allowance). At
+// every step of a write, what the client has read of the burst (what was
+// written, less what the kernel still holds for it) must be at least
 //
-//	burst start + grace + (octets of the burst so far, this write included) / rate
+//	(time since the burst's start - grace) * rate
 //
 // so a client that reads a long RETR more slowly than rate octets a second
-// (after grace) is cut off, however it spaces its reads: a deadline per
-// write alone would let it take the write timeout for every 32 KiB. No
-// write may take longer than perWrite either. With rate 0 only the
-// per-write timeout applies.
+// (after grace) is cut off, however it spaces its reads and however much
+// the kernel's buffer swallowed (where the system cannot tell what the
+// kernel holds, what was handed to it counts as read). The check runs
+// only while a write waits, every ratePoll: a write the kernel takes at
+// once costs no system call. No write may take longer than perWrite
+// either, nor go past a deadline set on the connection (a TLS
+// handshake's); with rate 0 only those apply.
 type rateConn struct {
 	net.Conn
-	raw      net.Conn      // the TCP connection under TLS, for unsent
+	raw      net.Conn      // the TCP connection, for unsent
 	rate     int64         // octets per second; 0: off
 	grace    time.Duration // added to every burst's allowance
 	perWrite time.Duration // the most any one write may take; 0: defaultWriteTimeout
 	start    time.Time     // the burst's start
 	sent     int64         // octets written in this burst
+	outer    time.Time     // a deadline set through SetDeadline or SetWriteDeadline
+	stop     func() bool   // Shutdown or eviction: a timed-out step ends the write
 }
 
 // startBurst begins a new burst: the allowance starts again at the next
 // write.
 func (c *rateConn) startBurst() {
 	c.start, c.sent = time.Time{}, 0
+}
+
+// SetDeadline sets the connection's deadline, which writes respect too.
+func (c *rateConn) SetDeadline(t time.Time) error {
+	c.outer = t
+	return c.Conn.SetDeadline(t)
+}
+
+// SetWriteDeadline sets a deadline that writes respect.
+func (c *rateConn) SetWriteDeadline(t time.Time) error {
+	c.outer = t
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *rateConn) Write(p []byte) (int, error) {
@@ -819,46 +838,58 @@ func (c *rateConn) Write(p []byte) (int, error) {
 	if per <= 0 {
 		per = defaultWriteTimeout
 	}
-	d := now.Add(per)
-	if c.rate > 0 {
-		// What the client has read of this burst: what was written,
-		// less what the kernel still holds. Behind the rate (after
-		// grace), it is cut off here, at the next write, however long
-		// the kernel's buffer let it lag.
-		// While the kernel holds more than rateQueue octets for the
-		// client, the write waits (checking every ratePoll) rather than
-		// block in the kernel, so that a client that stops reading is
-		// found out within ratePoll, TLS or not.
-		for {
-			q := unsent(c.raw)
-			if q < 0 {
-				break
+	end := now.Add(per)
+	if !c.outer.IsZero() && c.outer.Before(end) {
+		end = c.outer
+	}
+	written := 0
+	for {
+		// A write the kernel takes at once costs nothing more; one that
+		// waits looks at the client's progress every ratePoll.
+		dl := end
+		if c.rate > 0 {
+			if t := time.Now().Add(ratePoll); t.Before(dl) {
+				dl = t
 			}
-			owed := int64(time.Since(c.start)-c.grace) * c.rate / int64(time.Second)
-			if owed > 0 && c.sent-q < owed {
-				// Drop what the kernel still holds for it when the
-				// connection closes (a reset, not a graceful close that
-				// would go on sending it for as long as it takes).
-				if tc, ok := c.raw.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0)
-				}
-				return 0, errTooSlow
-			}
-			if q <= rateQueue {
-				break
-			}
-			if time.Since(now) > per {
-				return 0, os.ErrDeadlineExceeded
-			}
-			time.Sleep(ratePoll)
 		}
-		c.sent += int64(len(p))
-		// At most defaultWriteTimeout ahead: the product cannot overflow.
-		allowance := c.grace + time.Duration(min(c.sent, c.rate*int64(defaultWriteTimeout/time.Second))*int64(time.Second)/c.rate)
-		if t := c.start.Add(allowance); t.Before(d) {
-			d = t
+		_ = c.Conn.SetWriteDeadline(dl)
+		n, err := c.Conn.Write(p[written:])
+		written += n
+		c.sent += int64(n)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return written, err
+		}
+		if !time.Now().Before(end) || c.stop != nil && c.stop() {
+			return written, err
+		}
+		if c.behind() {
+			c.cutOff()
+			return written, errTooSlow
 		}
 	}
-	_ = c.Conn.SetWriteDeadline(d)
-	return c.Conn.Write(p)
+}
+
+// behind reports whether the client has read less of the burst than the
+// rate asks by now: what was written less what the kernel still holds
+// (or, where the system cannot tell, what was handed to the kernel).
+func (c *rateConn) behind() bool {
+	elapsed := time.Since(c.start) - c.grace
+	if c.rate <= 0 || elapsed <= 0 {
+		return false
+	}
+	owed := int64(elapsed/time.Millisecond) * c.rate / 1000
+	read := c.sent
+	if q := unsent(c.raw); q >= 0 {
+		read -= q
+	}
+	return read < owed
+}
+
+// cutOff drops what the kernel still holds for the client when the
+// connection closes: a reset, not a graceful close that would go on
+// sending it for as long as it takes.
+func (c *rateConn) cutOff() {
+	if tc, ok := c.raw.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
 }
