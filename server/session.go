@@ -155,8 +155,9 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 		return nil, e
 	}
 	d, err := h.srv.mail.Open(user, DropOptions{
-		Exclusive: h.conn.Variations().MaildropAccess == pop3gen.MaildropAccessLock,
-		Log:       h.log.With("user", user),
+		Exclusive:   h.conn.Variations().MaildropAccess == pop3gen.MaildropAccessLock,
+		DovecotUIDs: h.conn.Variations().UIDLFormat == pop3gen.UIDLFormatDovecot,
+		Log:         h.log.With("user", user),
 	})
 	if err != nil {
 		h.conn.Logout()
