@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // heapAndStacks returns the memory the Go runtime holds for objects and
@@ -103,7 +105,9 @@ func BenchmarkIdleSessions(b *testing.B) {
 		mu.Unlock()
 
 		// pop3d: greeted, logged in, idle.
-		e := newEnv(b, "exchange2010")
+		// Every session is alice's: lift the per-user and per-address
+		// limits that would refuse most of them.
+		e := newEnv(b, "exchange2010", func(c *server.Config) { c.MaxSessionsPerUser, c.MaxPreauthPerIP, c.MaxSessions = n, n, 2*n })
 		e.deliver("alice", msg1, "")
 		before = heapAndStacks()
 		conns = holdSessions(b, e.addr, n, func(c net.Conn) error {
