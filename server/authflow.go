@@ -74,7 +74,10 @@ func (h *session) verify(user string, password []byte) (bool, error) {
 	if h.at != nil && h.at.refused {
 		return false, nil
 	}
-	a, exists, err := h.srv.passwd.account(user)
+	a, exists, err := h.srv.users.Lookup(user)
+	if !exists && err == nil {
+		a = h.srv.dummy
+	}
 	if err != nil {
 		if h.at != nil {
 			h.at.passwdDown = true

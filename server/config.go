@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
@@ -115,6 +114,11 @@ type Config struct {
 	// PenaltyEntries bounds each penalty table (addresses, user names);
 	// the entry with the oldest failure gives way.
 	PenaltyEntries int `toml:"penalty_entries"`
+	// Store is where the maildrops live; nil: the Maildirs under
+	// MailRoot. Users are the accounts; nil: the passwd-file Passwd.
+	// cmd/pop3d sets both for --store postgres://….
+	Store Store         `toml:"-"`
+	Users Authenticator `toml:"-"`
 	// Set order, kept so that later --set flags win over the file.
 	setOrder []string
 }
@@ -176,28 +180,6 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfigFile reads a TOML file over c. Unknown keys are errors, so a
-// misspelt setting cannot be silently ignored.
-func LoadConfigFile(path string, c *Config) error {
-	md, err := toml.DecodeFile(path, c)
-	if err != nil {
-		return fmt.Errorf("%s: %v", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		var keys []string
-		for _, k := range und {
-			keys = append(keys, k.String())
-		}
-		return fmt.Errorf("%s: unknown setting %s", path, strings.Join(keys, ", "))
-	}
-	for _, k := range md.Keys() {
-		if len(k) == 2 && k[0] == "set" {
-			c.setOrder = append(c.setOrder, k[1])
-		}
-	}
-	return nil
-}
-
 // AddSet records a --set KEY=VALUE option; it wins over the file.
 func (c *Config) AddSet(kv string) error {
 	k, v, ok := strings.Cut(kv, "=")
@@ -247,13 +229,15 @@ func (c *Config) Check() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	if c.MailRoot == "" {
-		return errors.New("--mail-root is required")
+	if c.Store == nil {
+		if c.MailRoot == "" {
+			return errors.New("--mail-root is required")
+		}
+		if st, err := os.Stat(c.MailRoot); err != nil || !st.IsDir() {
+			return fmt.Errorf("mail root %q is not a directory", c.MailRoot)
+		}
 	}
-	if st, err := os.Stat(c.MailRoot); err != nil || !st.IsDir() {
-		return fmt.Errorf("mail root %q is not a directory", c.MailRoot)
-	}
-	if c.Passwd == "" {
+	if c.Users == nil && c.Passwd == "" {
 		return errors.New("--passwd is required")
 	}
 	if c.FailDelay < 0 || time.Duration(c.FailDelay) > time.Minute {
@@ -295,11 +279,13 @@ func (c *Config) Check() error {
 			return fmt.Errorf("expire %q: want NEVER or a number of days (RFC 2449 §6.7)", c.Expire)
 		}
 	}
-	abs, err := filepath.Abs(c.MailRoot)
-	if err != nil {
-		return err
+	if c.MailRoot != "" {
+		abs, err := filepath.Abs(c.MailRoot)
+		if err != nil {
+			return err
+		}
+		c.MailRoot = abs
 	}
-	c.MailRoot = abs
-	_, err = c.Variations()
+	_, err := c.Variations()
 	return err
 }

@@ -708,13 +708,6 @@ func TestConfigErrors(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, logs.String(), tc.want)
 	}
-	// The config file: unknown keys are refused by name.
-	f := filepath.Join(t.TempDir(), "pop3d.toml")
-	require.NoError(t, os.WriteFile(f, []byte("listen = [\"127.0.0.1:0\"]\nmail_rooot = \"/x\"\n"), 0o600))
-	c := server.DefaultConfig()
-	err := server.LoadConfigFile(f, &c)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "unknown setting mail_rooot")
 }
 
 // TestSysPerm: RFC3206-4-SYS — a maildrop that cannot be opened for a

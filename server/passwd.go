@@ -236,14 +236,20 @@ func OpenPasswd(path string, log *slog.Logger) (*Passwd, error) {
 	if err := p.load(); err != nil {
 		return nil, err
 	}
-	// dummy is verified when a user does not exist, so that a failed
-	// login costs the same work whether or not the user exists.
+	var err error
+	p.dummy, err = dummyAccount()
+	return p, err
+}
+
+// dummyAccount returns an account no one logs in to, whose hash is
+// verified when a user does not exist: a failed login costs the same work
+// whether or not the user exists.
+func dummyAccount() (*Account, error) {
 	field, err := HashPassword("SHA512-CRYPT", "pop3kit-dummy")
 	if err != nil {
 		return nil, err
 	}
-	p.dummy, err = ParseAccount("dummy:" + field)
-	return p, err
+	return ParseAccount("dummy:" + field)
 }
 
 // maxPasswdSize bounds the passwd-file read into memory: 64 MiB holds
@@ -412,20 +418,6 @@ func (p *Passwd) Authenticate(user string, password []byte) (bool, error) {
 		return false, err
 	}
 	return a.Verify(password), err
-}
-
-// account returns user's account, or the dummy (and false) for a user
-// that does not exist, so the caller verifies either way; or an error
-// while the file cannot be read, when there is nothing to verify against.
-func (p *Passwd) account(user string) (*Account, bool, error) {
-	a, ok, err := p.Lookup(user)
-	switch {
-	case err != nil:
-		return nil, false, err
-	case !ok:
-		return p.dummy, false, nil
-	}
-	return a, true, nil
 }
 
 // Len returns the number of accounts.

@@ -3,8 +3,6 @@ package server
 import (
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -159,24 +157,6 @@ func TestAuthConfigCheck(t *testing.T) {
 	assert.NoError(t, c.checkAuth(), "the table's size does not matter when penalties are off")
 }
 
-// TestAuthConfigTOML: the settings' TOML keys, auth_memory as a number
-// of bytes or with a unit.
-func TestAuthConfigTOML(t *testing.T) {
-	for _, mem := range []string{"268435456", `"256MiB"`} {
-		path := filepath.Join(t.TempDir(), "pop3d.toml")
-		require.NoError(t, os.WriteFile(path, []byte("auth_workers = 3\nauth_memory = "+mem+"\nauth_queue_timeout = \"5s\"\n"+
-			"max_auth_failures = 4\npenalties = false\npenalty_max = \"10s\"\npenalty_entries = 50\n"), 0o600))
-		c := DefaultConfig()
-		require.NoError(t, LoadConfigFile(path, &c), mem)
-		assert.Equal(t, 3, c.AuthWorkers)
-		assert.Equal(t, Bytes(256<<20), c.AuthMemory, mem)
-		assert.Equal(t, Duration(5*time.Second), c.AuthQueueTimeout)
-		assert.Equal(t, 4, c.MaxAuthFailures)
-		assert.False(t, c.Penalties)
-		assert.Equal(t, Duration(10*time.Second), c.PenaltyMax)
-		assert.Equal(t, 50, c.PenaltyEntries)
-	}
-}
 
 // TestArgon2Cost: an argon2 verification is charged its m.
 func TestArgon2Cost(t *testing.T) {

@@ -25,8 +25,10 @@ import (
 type Server struct {
 	cfg    Config
 	v      pop3gen.Variations
-	passwd *Passwd
-	mail   *MailRoot // every maildrop is reached through it, never by path
+	users  Authenticator
+	passwd *Passwd // the passwd-file, when users are its
+	store  Store   // Maildir: every maildrop is reached through its os.Root, never by path
+	dummy  *Account
 	tls    *tls.Config
 	log    *slog.Logger
 	core   pop3gen.Server
@@ -63,13 +65,26 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := OpenPasswd(cfg.Passwd, log)
-	if err != nil {
-		return nil, fmt.Errorf("passwd-file: %v", err)
+	users, store := cfg.Users, cfg.Store
+	var p *Passwd
+	if users == nil {
+		if p, err = OpenPasswd(cfg.Passwd, log); err != nil {
+			return nil, fmt.Errorf("passwd-file: %v", err)
+		}
+		users = p
 	}
-	mail, err := OpenMailRoot(cfg.MailRoot)
+	if store == nil {
+		mail, err := OpenMailRoot(cfg.MailRoot)
+		if err != nil {
+			return nil, fmt.Errorf("mail root: %v", err)
+		}
+		store = MaildirStore(mail)
+	}
+	// dummy is verified when a user does not exist, so that a failed
+	// login costs the same work whether or not the user exists.
+	dummy, err := dummyAccount()
 	if err != nil {
-		return nil, fmt.Errorf("mail root: %v", err)
+		return nil, err
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
@@ -80,7 +95,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, v: v, passwd: p, mail: mail, log: log, lastLogin: map[string]time.Time{}}
+	s := &Server{cfg: cfg, v: v, users: users, passwd: p, store: store, dummy: dummy, log: log, lastLogin: map[string]time.Time{}}
 	s.auth = newAuthPool(cfg.AuthWorkers, int64(cfg.AuthMemory), time.Duration(cfg.AuthQueueTimeout))
 	if cfg.Penalties && cfg.FailDelay > 0 {
 		s.addrPenalty, s.userPenalty = newPenalties(cfg.PenaltyEntries), newPenalties(cfg.PenaltyEntries)
@@ -126,7 +141,12 @@ func (s *Server) newSession(c *pop3gen.Conn) (pop3gen.Handler, error) {
 
 // CheckPasswd opens the passwd-file as the process now is, as every reload
 // will (pop3d calls it after dropping its privileges).
-func (s *Server) CheckPasswd() error { return s.passwd.CheckReadable() }
+func (s *Server) CheckPasswd() error {
+	if s.passwd == nil {
+		return nil
+	}
+	return s.passwd.CheckReadable()
+}
 
 // Variations returns the variations in force.
 func (s *Server) Variations() pop3gen.Variations { return s.v }

@@ -5,14 +5,10 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/netip"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -154,9 +150,12 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 		h.log.Info("login refused by a limit", "user", user, "why", e.Text)
 		return nil, e
 	}
-	d, err := h.srv.mail.Open(user, DropOptions{
-		Exclusive:   h.conn.Variations().MaildropAccess == pop3gen.MaildropAccessLock,
-		DovecotUIDs: h.conn.Variations().UIDLFormat == pop3gen.UIDLFormatDovecot,
+	v := h.conn.Variations()
+	ctx, cancel := h.srv.untilClosing()
+	defer cancel()
+	d, err := h.srv.store.Open(ctx, user, OpenOptions{
+		Exclusive:   v.MaildropAccess == pop3gen.MaildropAccessLock,
+		DovecotUIDs: v.UIDLFormat == pop3gen.UIDLFormatDovecot,
 		Log:         h.log.With("user", user),
 	})
 	if err != nil {
@@ -169,7 +168,7 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	case errors.Is(err, ErrBusy):
 		h.log.Warn("maildrop busy", "user", user, "err", err)
 		return nil, errTemp
-	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, ErrNotMaildir):
+	case errors.Is(err, ErrNoMaildrop):
 		// RFC 3206 §4: trying again will not help.
 		h.log.Error("open maildrop", "user", user, "err", err)
 		return nil, errPerm
@@ -181,8 +180,7 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	h.log = h.log.With("user", user)
 	h.log.Info("login", "messages", d.Len())
 	h.srv.metrics.logins.Add(1)
-	v := h.conn.Variations()
-	return &maildrop{d: d, log: h.log, exact: v.ExactSizes, dovecot: v.UIDLFormat == pop3gen.UIDLFormatDovecot}, nil
+	return &maildrop{d: d, log: h.log, exact: v.ExactSizes}, nil
 }
 
 func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
@@ -192,7 +190,7 @@ func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
 	if at.refused {
 		return nil, h.failed(&at, user, "APOP", errAPOP)
 	}
-	a, ok, err := h.srv.passwd.Lookup(user)
+	a, ok, err := h.srv.users.Lookup(user)
 	if err != nil {
 		at.passwdDown = true
 		return nil, h.failed(&at, user, "APOP", errAPOP)
@@ -208,91 +206,6 @@ func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
 	}
 	h.succeeded(&at)
 	return h.open(user)
-}
-
-// mechanisms are the SASL mechanisms offered where plaintext is allowed.
-var mechanisms = []string{"PLAIN", "LOGIN"}
-
-// Mechanisms are the SASL mechanisms offered now: PLAIN and LOGIN, both
-// plaintext-equivalent, where plaintext logins are allowed and TLS is not
-// required first; none otherwise. CAPA's SASL line and a bare AUTH list
-// the same, and the core refuses any other.
-func (h *session) Mechanisms() []string {
-	if !h.conn.Session().PlaintextAllowed() || h.tlsRequired() {
-		return nil
-	}
-	return mechanisms
-}
-
-// Auth starts a SASL exchange. The core runs it (base64, the initial
-// response, continuations, "*" cancel, line limits); pop3d supplies the
-// mechanism servers: go-sasl's PLAIN and its own LOGIN, both ending in
-// the same check of user name and password.
-func (h *session) Auth(mech string) (pop3gen.SASLServer, error) {
-	h.saslUser, h.saslErr = "", nil
-	// check is where both mechanisms end: the user name and password.
-	check := func(username, password string) error {
-		username = h.userName(username)
-		h.saslUser = username
-		h.admit(&h.saslAt, username)
-		if CheckUserName(username) != nil {
-			h.saslErr = errLogin
-			return h.saslErr
-		}
-		ok, err := h.verify(username, []byte(password))
-		switch {
-		case err != nil:
-			h.saslErr = errAuthQueue
-		case !ok:
-			h.saslErr = errLogin
-		}
-		return h.saslErr
-	}
-	var inner sasl.Server
-	if mech == "LOGIN" {
-		inner = &loginServer{auth: check}
-	} else {
-		inner = sasl.NewPlainServer(func(identity, username, password string) error {
-			if identity != "" && identity != username {
-				h.saslErr = errLogin // no proxy authorization
-				return h.saslErr
-			}
-			return check(username, password)
-		})
-	}
-	return timedSASL{h: h, inner: inner}, nil
-}
-
-// timedSASL runs a mechanism's server with pop3d's failed-login rules: a
-// failure is answered, like USER/PASS's, at the response's arrival plus
-// the delay and penalties, and counts toward the connection's cap.
-type timedSASL struct {
-	h     *session
-	inner sasl.Server
-}
-
-func (t timedSASL) Next(response []byte) ([]byte, bool, error) {
-	h := t.h
-	// The attempt is timed from this response, the one that may carry
-	// the credentials.
-	h.saslAt = h.arrive()
-	challenge, done, err := t.inner.Next(response)
-	if err != nil || h.saslErr != nil {
-		reply, why := errLogin, "SASL"
-		if h.saslErr == errAuthQueue {
-			reply, why = errAuthQueue, "verification queue full"
-		}
-		return nil, false, h.failed(&h.saslAt, h.saslUser, why, reply)
-	}
-	if done {
-		h.succeeded(&h.saslAt)
-	}
-	return challenge, done, nil
-}
-
-// Authenticated opens the maildrop of the user the exchange named.
-func (h *session) Authenticated() (pop3gen.Maildrop, error) {
-	return h.open(h.saslUser)
 }
 
 // Capa adds to what the core announces (USER, SASL, STLS before login,
@@ -323,15 +236,12 @@ func (h *session) Lang(w *pop3gen.Writer, arg []byte) error {
 	return nil
 }
 
-// maildrop is a Drop as the core serves it: sizes and unique-ids as the
-// session's variations say, messages opened as files that can be read
-// twice (TOP's octets are measured first), errors mapped to replies and
-// logged.
+// maildrop is a store's Mailbox as the core serves it: sizes as the
+// session's variations say, errors mapped to replies and logged.
 type maildrop struct {
-	d       *Drop
-	log     *slog.Logger
-	exact   bool // ExactSizes: STAT and LIST state exact sizes (MS-STANXPOP3 §2.1.4, §2.1.5)
-	dovecot bool // UIDLFormat dovecot
+	d     Mailbox
+	log   *slog.Logger
+	exact bool // ExactSizes: STAT and LIST state exact sizes (MS-STANXPOP3 §2.1.4, §2.1.5)
 }
 
 func (m *maildrop) Len() int { return m.d.Len() }
@@ -348,54 +258,53 @@ func (m *maildrop) Size(i int) int64 {
 // ExactSize is what RETR's +OK states, whatever ExactSizes says.
 func (m *maildrop) ExactSize(i int) int64 { return m.d.Exact(i) }
 
-// UniqueID returns a message's unique-id as the UIDLFormat variation says.
-func (m *maildrop) UniqueID(i int) string {
-	if m.dovecot {
-		// Dovecot's pop3_uidl_format %08Xu%08Xv, which Dovecot writes in
-		// lower case: byte for byte, so clients moving either way keep ids.
-		return fmt.Sprintf("%08x%08x", m.d.UID(i), m.d.Validity)
-	}
-	return strconv.FormatUint(uint64(m.d.UID(i)), 10)
-}
+func (m *maildrop) UniqueID(i int) string { return m.d.UniqueID(i) }
 
 // Open opens message i. A message another session removed since login
 // answers -ERR, not [SYS/TEMP] (MS-STANXPOP3's snapshot semantics).
 func (m *maildrop) Open(i int) (io.ReadCloser, error) {
-	f, err := m.d.Open(i)
+	r, err := m.d.Open(i)
 	switch {
 	case errors.Is(err, ErrGone):
 		return nil, errGone
 	case err != nil:
-		m.log.Error("open message", "uid", m.d.UID(i), "err", err)
+		m.log.Error("open message", "uid", m.d.UniqueID(i), "err", err)
 		return nil, errRead
 	}
-	return loggedFile{f, m, i}, nil
+	if s, ok := r.(io.ReadSeekCloser); ok {
+		return loggedSeeker{loggedReader{s, m, i}, s}, nil
+	}
+	return loggedReader{r, m, i}, nil
 }
 
-// loggedFile logs a read that fails: the reply has begun, the core closes
-// the connection, and the log says why.
-type loggedFile struct {
-	*MessageFile
+// loggedReader logs a read that fails: the reply has begun, the core
+// closes the connection, and the log says why. loggedSeeker keeps the
+// message's Seek, with which the core measures TOP.
+type loggedReader struct {
+	io.ReadCloser
 	m *maildrop
 	i int
 }
 
-func (f loggedFile) Read(p []byte) (int, error) {
-	n, err := f.MessageFile.Read(p)
+func (f loggedReader) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
-		f.m.log.Error("message read only in part", "uid", f.m.d.UID(f.i), "err", err)
+		f.m.log.Error("message read only in part", "uid", f.m.d.UniqueID(f.i), "err", err)
 	}
 	return n, err
 }
 
+type loggedSeeker struct {
+	loggedReader
+	s io.Seeker
+}
+
+func (f loggedSeeker) Seek(off int64, whence int) (int64, error) { return f.s.Seek(off, whence) }
+
 // Remove is the UPDATE state: the marked messages are removed one by one,
 // never an unmarked one (RFC 1939 §6, MS-STANXPOP3 V0006).
 func (m *maildrop) Remove(indexes []int) error {
-	marked := make([]bool, m.d.Len())
-	for _, i := range indexes {
-		marked[i] = true
-	}
-	failed, err := m.d.Remove(marked)
+	failed, err := m.d.Remove(indexes)
 	m.log.Info("update", "removed", len(indexes)-failed, "failed", failed)
 	if err != nil {
 		m.log.Error("update", "err", err)
@@ -405,7 +314,4 @@ func (m *maildrop) Remove(indexes []int) error {
 }
 
 // Close releases the maildrop (its lock, where it holds one).
-func (m *maildrop) Close() error {
-	m.d.Close()
-	return nil
-}
+func (m *maildrop) Close() error { return m.d.Close() }

@@ -124,7 +124,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 
 	cfg := server.DefaultConfig()
 	if *cfgFile != "" {
-		if err := server.LoadConfigFile(*cfgFile, &cfg); err != nil {
+		if err := loadConfigFile(*cfgFile, &cfg); err != nil {
 			return err
 		}
 	}

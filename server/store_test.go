@@ -1,0 +1,106 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
+)
+
+// memStore is a Store and Authenticator of values: the seam another
+// store (PostgreSQL) plugs into, with nothing of Maildir or passwd-file.
+type memStore struct {
+	mu       sync.Mutex
+	msgs     []string
+	removed  []int
+	opened   int
+	open     []server.OpenOptions
+	accounts map[string]*server.Account
+}
+
+func (s *memStore) Lookup(user string) (*server.Account, bool, error) {
+	a, ok := s.accounts[user]
+	return a, ok, nil
+}
+
+func (s *memStore) Open(ctx context.Context, user string, o server.OpenOptions) (server.Mailbox, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if user != "carol" {
+		return nil, server.ErrNoMaildrop
+	}
+	s.open = append(s.open, o)
+	s.opened++
+	return &memBox{s: s}, nil
+}
+
+type memBox struct{ s *memStore }
+
+func (b *memBox) Len() int              { return len(b.s.msgs) }
+func (b *memBox) Exact(i int) int64     { return int64(len(b.s.msgs[i]) + strings.Count(b.s.msgs[i], "\n")) }
+func (b *memBox) Storage(i int) int64   { return int64(len(b.s.msgs[i])) }
+func (b *memBox) UniqueID(i int) string { return "mem-" + strconv.Itoa(i) }
+func (b *memBox) Open(i int) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader(b.s.msgs[i])), nil
+}
+func (b *memBox) Remove(indexes []int) (int, error) {
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	b.s.removed = append(b.s.removed, indexes...)
+	return 0, nil
+}
+func (b *memBox) Close() error { return nil }
+
+// TestStoreSeam: pop3d serves a Store and Authenticator of its caller's
+// (Config.Store, Config.Users) with no Maildir or passwd-file at all:
+// the login checks the account's hash, the options follow the profile,
+// sizes and unique-ids come from the Mailbox, UPDATE removes exactly the
+// marked message, and a maildrop the store refuses for good is [SYS/PERM].
+func TestStoreSeam(t *testing.T) {
+	field, err := server.HashPassword("SHA512-CRYPT", "pw")
+	require.NoError(t, err)
+	acct, err := server.ParseAccount("carol:" + field)
+	require.NoError(t, err)
+	dave, err := server.ParseAccount("dave:" + field)
+	require.NoError(t, err)
+	st := &memStore{msgs: []string{"Subject: one\n\nbody\n", "Subject: two\n\nbody 2\n"},
+		accounts: map[string]*server.Account{"carol": acct, "dave": dave}}
+	e := newEnv(t, "rfc1939", func(c *server.Config) {
+		c.Store, c.Users, c.MailRoot, c.Passwd = st, st, "", ""
+		c.AddSet("UIDLFormat=dovecot")
+	})
+	c := e.login("carol", "pw")
+	// rfc1939: ExactSizes, the CRLF form's size.
+	exact := len(st.msgs[0]) + len(st.msgs[1]) + strings.Count(st.msgs[0]+st.msgs[1], "\n")
+	assert.Equal(t, "+OK 2 "+strconv.Itoa(exact), c.cmd("STAT"))
+	c.send("UIDL")
+	assert.Equal(t, []string{"+OK unique-id listing follows", "1 mem-0", "2 mem-1"}, c.multi())
+	assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
+	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	st.mu.Lock()
+	assert.Equal(t, []int{1}, st.removed)
+	assert.Equal(t, []server.OpenOptions{{Exclusive: true, DovecotUIDs: true}}, withoutLog(st.open))
+	st.mu.Unlock()
+
+	d := e.dial()
+	d.cmd("USER carol")
+	assert.Contains(t, d.cmd("PASS wrong"), "-ERR [AUTH]")
+	d.cmd("USER dave")
+	assert.Contains(t, d.cmd("PASS pw"), "-ERR [SYS/PERM]")
+}
+
+func withoutLog(o []server.OpenOptions) []server.OpenOptions {
+	out := make([]server.OpenOptions, len(o))
+	for i, x := range o {
+		x.Log = nil
+		out[i] = x
+	}
+	return out
+}
