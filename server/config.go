@@ -84,6 +84,12 @@ type Config struct {
 	// count as secure without TLS (PlaintextAuth=secure), such as a
 	// local proxy's. Empty: nothing but TLS is secure.
 	TrustedNetworks []string `toml:"trusted_networks"`
+	// ProxyProtocolFrom are the load balancers (CIDR prefixes or
+	// addresses) whose connections start with a PROXY protocol header
+	// (v1 or v2) naming the client they relay; from them the header is
+	// required, from anyone else it is not read. The client it names is
+	// what logs, limits and TrustedNetworks see.
+	ProxyProtocolFrom []string `toml:"proxy_protocol_from"`
 	// RequireTLS refuses every authentication command (USER, PASS, APOP,
 	// AUTH) before TLS, trusted networks notwithstanding.
 	RequireTLS bool `toml:"require_tls"`
@@ -266,6 +272,9 @@ func (c *Config) Check() error {
 	}
 	if _, err := parseNetworks(c.TrustedNetworks); err != nil {
 		return err
+	}
+	if _, err := parseNetworks(c.ProxyProtocolFrom); err != nil {
+		return fmt.Errorf("proxy protocol: %v", err)
 	}
 	if err := c.checkAuth(); err != nil {
 		return err

@@ -157,7 +157,6 @@ func TestAuthConfigCheck(t *testing.T) {
 	assert.NoError(t, c.checkAuth(), "the table's size does not matter when penalties are off")
 }
 
-
 // TestArgon2Cost: an argon2 verification is charged its m.
 func TestArgon2Cost(t *testing.T) {
 	c, ok := argon2Cost("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$a2V5")

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -30,8 +31,10 @@ type Server struct {
 	store  Store   // Maildir: every maildrop is reached through its os.Root, never by path
 	dummy  *Account
 	tls    *tls.Config
-	log    *slog.Logger
-	core   pop3gen.Server
+	// proxyFrom are the load balancers that send PROXY protocol headers.
+	proxyFrom []netip.Prefix
+	log       *slog.Logger
+	core      pop3gen.Server
 
 	mu        sync.Mutex
 	listeners []listener
@@ -102,6 +105,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	trusted, err := parseNetworks(cfg.TrustedNetworks)
 	if err != nil {
+		return nil, err
+	}
+	if s.proxyFrom, err = parseNetworks(cfg.ProxyProtocolFrom); err != nil {
 		return nil, err
 	}
 	if cfg.TLSCert != "" {
@@ -208,11 +214,15 @@ func (s *Server) Serve() error {
 	}
 	errs := make(chan error, len(lns))
 	for _, ln := range lns {
+		l := ln.Listener
+		if len(s.proxyFrom) > 0 {
+			l = newProxyListener(l, s.proxyFrom, s.cfg.MaxSessions, s.log)
+		}
 		go func() {
 			if ln.implicit {
-				errs <- s.core.ServeTLS(ln.Listener)
+				errs <- s.core.ServeTLS(l)
 			} else {
-				errs <- s.core.Serve(ln.Listener)
+				errs <- s.core.Serve(l)
 			}
 		}()
 	}

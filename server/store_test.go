@@ -43,8 +43,10 @@ func (s *memStore) Open(ctx context.Context, user string, o server.OpenOptions) 
 
 type memBox struct{ s *memStore }
 
-func (b *memBox) Len() int              { return len(b.s.msgs) }
-func (b *memBox) Exact(i int) int64     { return int64(len(b.s.msgs[i]) + strings.Count(b.s.msgs[i], "\n")) }
+func (b *memBox) Len() int { return len(b.s.msgs) }
+func (b *memBox) Exact(i int) int64 {
+	return int64(len(b.s.msgs[i]) + strings.Count(b.s.msgs[i], "\n"))
+}
 func (b *memBox) Storage(i int) int64   { return int64(len(b.s.msgs[i])) }
 func (b *memBox) UniqueID(i int) string { return "mem-" + strconv.Itoa(i) }
 func (b *memBox) Open(i int) (io.ReadCloser, error) {

@@ -89,6 +89,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		logLevel                = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		runAs                   = fs.String("user", "", "as root: the `account` to serve as after binding the ports and reading the TLS key (required as root; the demo takes nobody)")
 		runGroup                = fs.String("group", "", "with --user: the `group` to serve as (default: the user's primary group)")
+		proxyFrom               = fs.String("proxy-protocol-from", "", "comma-separated `CIDR` prefixes of load balancers that send a PROXY protocol header (v1 or v2) naming the client; required from them, not read from anyone else")
 		trustedNets             = fs.String("trusted-networks", "", "comma-separated `CIDR` prefixes whose connections count as secure without TLS, e.g. 127.0.0.0/8,::1 (default: none; the demo trusts loopback)")
 		requireTLS              = fs.Bool("require-tls", false, "refuse USER, PASS, APOP and AUTH before TLS (STLS or the implicit-TLS port), trusted networks included")
 		handshakeTimeout        = fs.String("tls-handshake-timeout", "", "time a TLS handshake may take (default 10s)")
@@ -180,12 +181,10 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		cfg.MaxSessions = *maxSessions
 	}
 	if given["trusted-networks"] {
-		cfg.TrustedNetworks = nil
-		for _, n := range strings.Split(*trustedNets, ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				cfg.TrustedNetworks = append(cfg.TrustedNetworks, n)
-			}
-		}
+		cfg.TrustedNetworks = splitList(*trustedNets)
+	}
+	if given["proxy-protocol-from"] {
+		cfg.ProxyProtocolFrom = splitList(*proxyFrom)
 	}
 	if given["require-tls"] {
 		cfg.RequireTLS = *requireTLS
@@ -417,4 +416,15 @@ type testHooks struct {
 	// taking it from the rest of the test binary. privileges_test.go
 	// runs pop3d as its own process for that.
 	keepPrivileges bool
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -889,7 +889,7 @@ func (c *rateConn) behind() bool {
 // connection closes: a reset, not a graceful close that would go on
 // sending it for as long as it takes.
 func (c *rateConn) cutOff() {
-	if tc, ok := c.raw.(*net.TCPConn); ok {
+	if tc, ok := c.raw.(interface{ SetLinger(int) error }); ok {
 		_ = tc.SetLinger(0)
 	}
 }
