@@ -271,6 +271,9 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("md").Id("Maildrop").Comment("the maildrop a login opened; nil before"),
 		jen.Id("deleted").Index().Bool().Comment("the messages marked deleted, by index"),
 		jen.Id("missing").Uint64().Comment("bit 1<<Cmd of each optional command the Handler does not serve"),
+		jen.Id("ev").Id("Event").Comment("the command being answered and how (Server.Observe)"),
+		jen.Id("stats").Id("SessionStats").Comment("what the session did, for its logout line"),
+		jen.Id("cr").Id("countReader").Comment("counts the octets of a message sent, reused"),
 	)
 	initial := ""
 	for _, s := range g.t.States {
@@ -367,6 +370,7 @@ or none) and writes the reply. Pipelined commands are fed one line at a
 time and answered in order. Feed never keeps line.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Feed").Params(jen.Id("line").Index().Byte()).Id("Action").Block(
 		jen.Id("s").Dot("w").Dot("markCommand").Call(),
+		jen.Id("s").Dot("ev").Op("=").Id("Event").Values(),
 		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("saslStep").Call(jen.Id("line")))),
 		jen.If(jen.Id("err").Op(":=").Id("s").Dot("cmd").Dot("Parse").Call(jen.Id("line"), jen.Op("&").Id("s").Dot("v"), jen.Id("s").Dot("mode")), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("err")))),
 		jen.Return(jen.Id("s").Dot("Dispatch").Call(jen.Op("&").Id("s").Dot("cmd"))),
@@ -463,6 +467,7 @@ allowed in the current state, applies the guards of the spec table, calls
 the handler and takes the transition. Feed calls it; a server that reads
 commands some other way may call it directly.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("Dispatch").Params(jen.Id("c").Op("*").Id("Command")).Id("Action").Block(
+		jen.Id("s").Dot("ev").Dot("Cmd").Op("=").Id("c").Dot("Cmd"),
 		jen.If(jen.Op("!").Id("s").Dot("enabled").Call(jen.Id("c").Dot("Cmd"))).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNotSupported")))),
 		jen.If(jen.Op("!").Id("c").Dot("Cmd").Dot("AllowedIn").Call(jen.Id("s").Dot("state"))).Block(
 			jen.If(jen.Id("s").Dot("state").Op("==").Id(initial)).Block(jen.Return(jen.Id("s").Dot("reject").Call(jen.Id("ErrNeedAuth")))),
@@ -494,6 +499,7 @@ commands some other way may call it directly.`)
 			forgets(g),
 			jen.List(jen.Id("e"), jen.Id("ok")).Op(":=").Id("err").Assert(jen.Op("*").Id("Error")),
 			jen.If(jen.Op("!").Id("ok")).Block(jen.Id("e").Op("=").Id("ErrInternal")),
+			jen.Id("s").Dot("ev").Dot("Err").Op("=").Id("e"),
 			jen.Var().Id("a").Id("Action"),
 			jen.If(jen.Id("e").Op("==").Id("ErrPlaintextRefused").Op("||").Id("e").Op("==").Id("ErrPlaintextDisabled")).Block(
 				jen.Id("a").Op("=").Id("s").Dot("reject").Call(jen.Id("s").Dot("PlaintextRefusal").Call()),
@@ -521,8 +527,10 @@ commands some other way may call it directly.`)
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("reject").Params(jen.Id("e").Op("*").Id("Error")).Id("Action").Block(
 		jen.Id("s").Dot("last").Op("=").Id("CmdNone"),
 		jen.Id("s").Dot("bad").Op("++"),
+		jen.Id("s").Dot("ev").Dot("Err").Op("=").Id("e"),
 		jen.If(jen.Id("s").Dot("v").Dot("MaxBadCommands").Op(">").Lit(0).Op("&&").Id("s").Dot("bad").Op(">=").Id("s").Dot("v").Dot("MaxBadCommands")).Block(
 			jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("ErrTooManyErrors")),
+			jen.Id("s").Dot("ev").Dot("Err").Op("=").Id("ErrTooManyErrors"),
 			jen.Return(jen.Id("ActionClose")),
 		),
 		jen.Id("s").Dot("w").Dot("Error").Call(jen.Id("e")),

@@ -420,3 +420,151 @@ func TestServeClosesHandlerAndMaildrop(t *testing.T) {
 	c.cmd("QUIT")
 	assert.Equal(t, 0, wait(), "no login: no maildrop to close")
 }
+
+// observed collects what Server.Observe is given.
+type observed struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (o *observed) observe(c *Conn, e Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.events = append(o.events, e)
+}
+
+func (o *observed) all() []Event {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]Event(nil), o.events...)
+}
+
+// endedHandler records the connection's end, as a logout line would.
+type endedHandler struct {
+	*recorder
+	conn   *Conn
+	reason chan string
+	stats  chan SessionStats
+}
+
+func (h *endedHandler) Close() error {
+	h.reason <- h.conn.EndReason()
+	h.stats <- h.conn.Session().Stats()
+	return nil
+}
+
+// TestServeObserveAndEnd: Observe sees every command with its outcome and
+// the octets of the messages sent; at the end the Handler can read why the
+// session ended and what it did (a logout line), and the octets in and out.
+func TestServeObserveAndEnd(t *testing.T) {
+	var o observed
+	reason, stats := make(chan string, 1), make(chan SessionStats, 1)
+	var conn *Conn
+	rt := newRuntime(t, RFC1939(), func(s *Server) {
+		s.Observe = o.observe
+		s.NewHandler = func(c *Conn) (Handler, error) {
+			conn = c
+			return &endedHandler{recorder: newRecorder(), conn: c, reason: reason, stats: stats}, nil
+		}
+	})
+	c := rt.dial()
+	c.line()
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	c.cmd("RETR 1")
+	for c.line() != "." {
+	}
+	assert.Equal(t, "-ERR no such message", c.cmd("DELE 9"))
+	c.cmd("DELE 1")
+	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	assert.Equal(t, "quit", <-reason)
+	st := <-stats
+	assert.Equal(t, SessionStats{Messages: 2, Size: 59, Retr: 1, RetrOctets: st.RetrOctets, Deleted: 1}, st)
+	assert.Positive(t, st.RetrOctets)
+	ev := o.all()
+	require.Len(t, ev, 6)
+	var cmds []Cmd
+	for _, e := range ev {
+		cmds = append(cmds, e.Cmd)
+	}
+	assert.Equal(t, []Cmd{CmdUSER, CmdPASS, CmdRETR, CmdDELE, CmdDELE, CmdQUIT}, cmds)
+	assert.Equal(t, st.RetrOctets, ev[2].Octets)
+	assert.Nil(t, ev[2].Err)
+	require.NotNil(t, ev[3].Err)
+	assert.Equal(t, "no such message", ev[3].Err.Text)
+	in, out := conn.Octets()
+	assert.Equal(t, int64(len("USER alice\r\nPASS secret\r\nRETR 1\r\nDELE 9\r\nDELE 1\r\nQUIT\r\n")), in)
+	assert.Greater(t, out, st.RetrOctets)
+}
+
+// TestServeKick: Kick ends a session at once with -ERR, removing nothing
+// it marked; Conns lists the connection (and its user) until then.
+func TestServeKick(t *testing.T) {
+	reason, stats := make(chan string, 1), make(chan SessionStats, 1)
+	rt := newRuntime(t, RFC1939(), func(s *Server) {
+		s.NewHandler = func(c *Conn) (Handler, error) {
+			return &endedHandler{recorder: newRecorder(), conn: c, reason: reason, stats: stats}, nil
+		}
+	})
+	c := rt.dial()
+	c.line()
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	c.cmd("DELE 1")
+	conns := rt.srv.Conns()
+	require.Len(t, conns, 1)
+	conns[0].Kick()
+	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrKicked.Text, c.line())
+	assert.True(t, c.closed())
+	assert.Equal(t, "kicked", <-reason)
+	assert.Zero(t, (<-stats).Deleted, "a kicked session removes nothing")
+}
+
+// TestServeDrain: Drain stops accepting at once but lets a session finish
+// on its own (its QUIT removes what it marked); a session still there at
+// the deadline ends as in Shutdown, removing nothing.
+func TestServeDrain(t *testing.T) {
+	rt := newRuntime(t, RFC1939(), nil)
+	c := rt.dial()
+	c.line()
+	c.cmd("USER alice")
+	c.cmd("PASS secret")
+	idle := rt.dial()
+	idle.line()
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	go func() { done <- rt.srv.Drain(ctx) }()
+	require.Eventually(t, func() bool {
+		n, err := net.DialTimeout("tcp", rt.addr, time.Second)
+		if err == nil {
+			n.Close()
+		}
+		return err != nil
+	}, 5*time.Second, 10*time.Millisecond, "no longer accepting")
+	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"), "a session goes on while draining")
+	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	// idle never quits: cut off at the deadline.
+	assert.ErrorIs(t, <-done, context.DeadlineExceeded)
+	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrShutdown.Text, idle.line())
+}
+
+// TestServeReload: Reload changes the settings for the connections that
+// follow; one being served keeps its own.
+func TestServeReload(t *testing.T) {
+	rt := newRuntime(t, RFC1939(), nil)
+	before := rt.dial()
+	assert.Contains(t, before.line(), "+OK test ready <", "APOP on: a timestamp")
+	rt.srv.Reload(func(s *Server) {
+		s.Greeting = "reloaded"
+		s.Variations = Exchange2010()
+	})
+	after := rt.dial()
+	assert.Equal(t, "+OK reloaded", after.line(), "exchange2010: no APOP, no timestamp")
+	assert.Contains(t, before.cmd("CAPA"), "+OK")
+	lines := []string{}
+	for l := before.line(); l != "."; l = before.line() {
+		lines = append(lines, l)
+	}
+	assert.Contains(t, lines, "UTF8 USER", "the first session keeps rfc1939's UTF8")
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Maildrop is a maildrop as a backend opens it at login: a list of
@@ -49,6 +50,46 @@ type TopOpener interface {
 	OpenTop(i int, lines uint32) (io.ReadCloser, error)
 }
 
+// Event is one command a session answered, as Server.Observe sees it.
+type Event struct {
+	// Cmd is the command; CmdNone for a line that did not parse.
+	Cmd Cmd
+	// Err is the -ERR it was answered with; nil for +OK.
+	Err *Error
+	// Octets are the octets of the message RETR or TOP sent (before
+	// dot-stuffing, line ends as stored).
+	Octets int64
+	// Elapsed is the time from the line's arrival to the end of the
+	// reply's writing into the connection's buffer.
+	Elapsed time.Duration
+}
+
+// SessionStats is what a session did, for a logout line (Dovecot's
+// top=, retr=, del=, size=).
+type SessionStats struct {
+	Messages   int   // in the maildrop at login
+	Size       int64 // its size at login, as STAT stated it
+	Retr, Top  int   // RETR and TOP answered +OK
+	RetrOctets int64
+	TopOctets  int64
+	Deleted    int // messages removed at UPDATE
+}
+
+// Stats returns what the session did so far.
+func (s *Session) Stats() SessionStats { return s.stats }
+
+// countReader counts what is read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // ExactSizer is a Maildrop that knows the exact size of each message's
 // CRLF form even where Size states the storage size (ExactSizes off):
 // RETR's +OK then states it, as RFC 1939's examples do.
@@ -78,6 +119,7 @@ func (s *Session) open(md Maildrop, err error) error {
 		return errNoMaildrop
 	}
 	s.md, s.deleted = md, make([]bool, md.Len())
+	s.stats.Messages, s.stats.Size = s.totals()
 	s.okTotals()
 	return nil
 }
@@ -240,17 +282,30 @@ func (s *Session) send(msg uint32, lines int64) error {
 	}
 	s.w.Begin(status)
 	d := s.w.Message()
+	s.cr = countReader{r: r}
 	if lines < 0 {
-		err = CopyMessage(d, r)
+		err = CopyMessage(d, &s.cr)
 	} else {
-		err = CopyTop(d, r, uint32(lines))
+		err = CopyTop(d, &s.cr, uint32(lines))
 	}
+	s.ev.Octets = s.cr.n
+	s.cr.r = nil
 	if err != nil {
 		// The status line is out: finish closes the connection rather
 		// than write -ERR into the body.
 		return err
 	}
-	return d.Close()
+	if err := d.Close(); err != nil {
+		return err
+	}
+	if lines < 0 {
+		s.stats.Retr++
+		s.stats.RetrOctets += s.ev.Octets
+	} else {
+		s.stats.Top++
+		s.stats.TopOctets += s.ev.Octets
+	}
+	return nil
 }
 
 // crlfCounter counts the octets written to it as they are in CRLF form:
@@ -347,6 +402,7 @@ func (s *Session) update() error {
 			return errNotRemoved
 		}
 	}
+	s.stats.Deleted = len(idx)
 	s.w.OK("signing off (" + strconv.Itoa(len(idx)) + " messages removed)")
 	return nil
 }

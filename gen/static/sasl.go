@@ -105,6 +105,7 @@ func (s *Session) saslNext(resp []byte) Action {
 // within MaxSASLOctets.
 func (s *Session) saslStep(line []byte) Action {
 	s.sasl = false
+	s.ev.Cmd = s.saslCmd
 	resp, err := CutLine(line, s.v.MaxSASLOctets, ErrSASLTooLong)
 	if err == nil && len(resp) == 1 && resp[0] == '*' {
 		err = ErrAuthCancelled

@@ -131,22 +131,25 @@ type Session struct {
 	w        *Writer
 	state    State
 	mode     Mode
-	last     Cmd        // the last command that succeeded, for After
-	sasl     bool       // inside an AUTH exchange
-	saslCmd  Cmd        // the command whose exchange it is
-	saslSrv  SASLServer // the exchange's server side
-	saslBuf  []byte     // decoded responses, reused
-	saslOut  []byte     // encoded challenges, reused
-	offerTLS bool       // STLS can start TLS (SetTLS)
-	needTLS  bool       // no authentication before TLS (SetTLS)
-	bad      int        // consecutive rejected commands
-	cmd      Command    // the command being parsed, kept here so that Feed does not allocate
-	stay     bool       // the command succeeded without taking its edge
-	done     uint64     // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
-	user     []byte     // the argument a login gets from the command before it (USER's, for PASS)
-	md       Maildrop   // the maildrop a login opened; nil before
-	deleted  []bool     // the messages marked deleted, by index
-	missing  uint64     // bit 1<<Cmd of each optional command the Handler does not serve
+	last     Cmd          // the last command that succeeded, for After
+	sasl     bool         // inside an AUTH exchange
+	saslCmd  Cmd          // the command whose exchange it is
+	saslSrv  SASLServer   // the exchange's server side
+	saslBuf  []byte       // decoded responses, reused
+	saslOut  []byte       // encoded challenges, reused
+	offerTLS bool         // STLS can start TLS (SetTLS)
+	needTLS  bool         // no authentication before TLS (SetTLS)
+	bad      int          // consecutive rejected commands
+	cmd      Command      // the command being parsed, kept here so that Feed does not allocate
+	stay     bool         // the command succeeded without taking its edge
+	done     uint64       // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
+	user     []byte       // the argument a login gets from the command before it (USER's, for PASS)
+	md       Maildrop     // the maildrop a login opened; nil before
+	deleted  []bool       // the messages marked deleted, by index
+	missing  uint64       // bit 1<<Cmd of each optional command the Handler does not serve
+	ev       Event        // the command being answered and how (Server.Observe)
+	stats    SessionStats // what the session did, for its logout line
+	cr       countReader  // counts the octets of a message sent, reused
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -296,6 +299,7 @@ func (s *Session) TLSStarted() {
 // time and answered in order. Feed never keeps line.
 func (s *Session) Feed(line []byte) Action {
 	s.w.markCommand()
+	s.ev = Event{}
 	if s.sasl {
 		return s.saslStep(line)
 	}
@@ -334,6 +338,7 @@ func then(c Cmd) Action {
 // the handler and takes the transition. Feed calls it; a server that reads
 // commands some other way may call it directly.
 func (s *Session) Dispatch(c *Command) Action {
+	s.ev.Cmd = c.Cmd
 	if !s.enabled(c.Cmd) {
 		return s.reject(ErrNotSupported)
 	}
@@ -479,6 +484,7 @@ func (s *Session) finish(c Cmd, err error) Action {
 		if !ok {
 			e = ErrInternal
 		}
+		s.ev.Err = e
 		var a Action
 		if e == ErrPlaintextRefused || e == ErrPlaintextDisabled {
 			a = s.reject(s.PlaintextRefusal())
@@ -513,8 +519,10 @@ func (s *Session) finish(c Cmd, err error) Action {
 func (s *Session) reject(e *Error) Action {
 	s.last = CmdNone
 	s.bad++
+	s.ev.Err = e
 	if s.v.MaxBadCommands > 0 && s.bad >= s.v.MaxBadCommands {
 		s.w.Error(ErrTooManyErrors)
+		s.ev.Err = ErrTooManyErrors
 		return ActionClose
 	}
 	s.w.Error(e)

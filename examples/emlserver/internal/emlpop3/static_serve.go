@@ -77,6 +77,10 @@ type Server struct {
 	WriteRateGrace time.Duration
 	// Log receives what happens to connections; nil discards it.
 	Log *slog.Logger
+	// Observe, when set, is called after every command a session
+	// answers, in the session's goroutine, with what it was and how it
+	// ended: for metrics and protocol logs. It must not block.
+	Observe func(c *Conn, e Event)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -84,6 +88,7 @@ type Server struct {
 	preauth   map[netip.Prefix]int
 	perUser   map[string]int
 	closing   atomic.Bool
+	draining  atomic.Bool
 	wg        sync.WaitGroup
 	stamp     atomic.Uint64
 	count     atomic.Int64
@@ -97,6 +102,7 @@ var (
 	ErrEvicted       = NewError(CodeSysTemp, "server is full: the oldest connection that has not logged in gives way to a new one, closing")
 	ErrShutdown      = NewError(CodeSysTemp, "server shutting down, nothing was removed")
 	ErrTLSRequired   = NewError(CodeAuth, "this server requires TLS before any login: use STLS first, or connect to the implicit-TLS port")
+	ErrKicked        = NewError(CodeSysTemp, "disconnected by the administrator, nothing was removed")
 	errNoHandler     = NewError(CodeSysTemp, "cannot serve this connection now, try again later")
 	errTooManyPerUsr = "too many sessions for this user (the limit is %d), try again later"
 )
@@ -131,6 +137,9 @@ type Conn struct {
 	session *Session
 	log     *slog.Logger
 	close   bool
+	kicked  atomic.Bool
+	in, out atomic.Int64 // octets read and written
+	reason  string       // why the session ended, once it has
 }
 
 // RemoteAddr returns the client's address.
@@ -205,6 +214,33 @@ func (c *Conn) loggedIn() {
 	s.uncountLocked(c)
 	c.authed = true
 	s.countLocked(c)
+}
+
+// User returns the user Login counted the connection for; "" before.
+func (c *Conn) User() string {
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
+	return c.user
+}
+
+// Start returns when the connection was accepted.
+func (c *Conn) Start() time.Time { return c.start }
+
+// Octets returns the octets read from and written to the client so far
+// (on the wire: TLS records included).
+func (c *Conn) Octets() (in, out int64) { return c.in.Load(), c.out.Load() }
+
+// EndReason says why the session ended ("quit", "autologout", "client
+// closed the connection", "kicked", "shutdown", …); "" while it runs. A
+// Handler's Close, which runs after the session ended, reads it.
+func (c *Conn) EndReason() string { return c.reason }
+
+// Kick ends the session at its next read or write, with -ERR [SYS/TEMP]
+// where it is waiting for a command; nothing is removed (it does not
+// enter UPDATE). Safe to call from any goroutine.
+func (c *Conn) Kick() {
+	c.kicked.Store(true)
+	_ = c.nc.SetDeadline(time.Now())
 }
 
 // Logout undoes Login when the login cannot complete after all (the
@@ -286,6 +322,41 @@ func (s *Server) init() {
 	}
 }
 
+// settings are the fields of Server a connection reads, copied under mu
+// when the connection starts, so that Reload changes them for the
+// connections that follow and never under one being served.
+type settings struct {
+	newHandler              func(*Conn) (Handler, error)
+	v                       Variations
+	tls                     *tls.Config
+	greeting, hostname      string
+	trusted                 []netip.Prefix
+	requireTLS              bool
+	handshake, writeTimeout time.Duration
+	rate                    int64
+	grace                   time.Duration
+	observe                 func(*Conn, Event)
+}
+
+func (s *Server) settings() settings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return settings{newHandler: s.NewHandler, v: s.Variations, tls: s.TLSConfig, greeting: s.Greeting, hostname: s.Hostname,
+		trusted: s.Trusted, requireTLS: s.RequireTLS, handshake: s.HandshakeTimeout, writeTimeout: s.WriteTimeout,
+		rate: s.MinWriteRate, grace: s.WriteRateGrace, observe: s.Observe}
+}
+
+// Reload runs f on the server under its lock: f may change any exported
+// field (the variations, TLS configuration, limits, trusted networks…).
+// Connections that start afterwards get the new values; those being
+// served keep the ones they started with, except the connection limits,
+// which apply to the next connection or login whatever it is.
+func (s *Server) Reload(f func(*Server)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
 func (s *Server) logger() *slog.Logger {
 	if s.Log == nil {
 		return slog.New(slog.DiscardHandler)
@@ -302,7 +373,7 @@ func (s *Server) admit(nc net.Conn) (*Conn, *Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
-	if s.closing.Load() {
+	if s.closing.Load() || s.draining.Load() {
 		return nil, ErrShutdown
 	}
 	if s.MaxPreauthPerAddr > 0 && c.key.IsValid() && s.preauth[c.key] >= s.MaxPreauthPerAddr {
@@ -388,7 +459,7 @@ func (s *Server) serve(ln net.Listener, implicit bool) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() {
+			if s.closing.Load() || s.draining.Load() {
 				return nil
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -463,18 +534,55 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Drain stops accepting and lets the sessions end by themselves (the
+// client's QUIT, the inactivity timers) until ctx is done; then it ends
+// the rest as Shutdown does, removing nothing for them, and returns ctx's
+// error. A reload or an upgrade drains the old process.
+func (s *Server) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	s.init()
+	s.draining.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	cut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.Shutdown(cut)
+	return ctx.Err()
+}
+
+// Conns returns the connections being served now, for an administrator
+// (who is logged in, from where, since when).
+func (s *Server) Conns() []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
 // Closing reports whether Shutdown has begun (handlers that wait, such as
 // a failed-login delay, end their wait early).
 func (s *Server) Closing() bool { return s.closing.Load() }
 
-// trusted reports whether a connection from a counts as secure without
+// isTrusted reports whether a connection from a counts as secure without
 // TLS.
-func (s *Server) trusted(a net.Addr) bool {
+func (set *settings) isTrusted(a net.Addr) bool {
 	ip := RemoteIP(a)
 	if !ip.IsValid() {
 		return false
 	}
-	for _, p := range s.Trusted {
+	for _, p := range set.trusted {
 		if p.Contains(ip) {
 			return true
 		}
@@ -485,17 +593,19 @@ func (s *Server) trusted(a net.Addr) bool {
 // serveConn runs one session: greeting, then lines to the core until the
 // session ends.
 func (s *Server) serveConn(c *Conn, implicit bool) {
+	set := s.settings()
 	c.log = s.logger().With("remote", c.nc.RemoteAddr().String())
 	log := c.log
 	// Writes go through rc, under TLS when there is TLS.
-	rc := &rateConn{Conn: c.nc, raw: c.nc, rate: s.MinWriteRate, grace: s.WriteRateGrace, perWrite: s.WriteTimeout,
-		stop: func() bool { return s.closing.Load() || c.evicted.Load() }}
+	rc := &rateConn{Conn: c.nc, raw: c.nc, rate: set.rate, grace: set.grace, perWrite: set.writeTimeout,
+		stop: func() bool { return s.closing.Load() || c.evicted.Load() || c.kicked.Load() }, out: &c.out}
 	c.c = rc
 	// Close whatever c.c is at the end, so that a TLS session ends with
 	// close_notify rather than a bare FIN.
 	defer func() { _ = c.c.Close() }()
 	if implicit {
-		if !s.handshake(c) {
+		if !s.handshake(c, &set) {
+			c.reason = "TLS handshake failed"
 			return
 		}
 	}
@@ -504,35 +614,36 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	defer bw.Flush()
 	w := NewWriter(bw)
 
-	if !s.RequireTLS && s.trusted(c.nc.RemoteAddr()) {
+	if !set.requireTLS && set.isTrusted(c.nc.RemoteAddr()) {
 		c.secure = true
 	}
-	h, err := s.NewHandler(c)
+	h, err := set.newHandler(c)
 	if err != nil {
 		log.Error("no handler for the connection", "err", err)
 		w.Error(errNoHandler)
+		c.reason = "no handler"
 		return
 	}
 	if cl, ok := h.(io.Closer); ok {
 		defer cl.Close()
 	}
-	sess := NewSession(h, w, s.Variations)
+	sess := NewSession(h, w, set.v)
 	defer sess.Close() // before the Handler's Close: it may hold what the maildrop uses
-	sess.SetTLS(s.TLSConfig != nil, s.RequireTLS)
+	sess.SetTLS(set.tls != nil, set.requireTLS)
 	c.session = sess
 	if c.tls != nil {
 		sess.SetMode(ModeTLS | ModeSecure)
 	} else if c.secure {
 		sess.SetMode(ModeSecure)
 	}
-	greeting := s.Greeting
+	greeting := set.greeting
 	if greeting == "" {
 		greeting = "POP3 server ready"
 	}
 	// The timestamp only where APOP is served: on in the variations and
 	// implemented by the handler (NewSession turned it off otherwise).
 	if sess.v.APOP {
-		host := s.Hostname
+		host := set.hostname
 		if host == "" {
 			host, _ = os.Hostname()
 		}
@@ -542,6 +653,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	}
 	w.OK(greeting)
 	if bw.Flush() != nil {
+		c.reason = "client gone before the greeting"
 		return
 	}
 	defer func() {
@@ -551,9 +663,11 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 			log.Error("panic in session", "panic", p, "stack", string(debug.Stack()))
 			w.Error(ErrInternal)
 			_ = bw.Flush()
+			c.reason = "internal error"
 		}
 	}()
 	farewell := func() {
+		c.reason = "evicted"
 		log.Info("evicted: the server is full and this connection had not logged in")
 		rc.startBurst()
 		rc.rate, rc.perWrite = 0, farewellTimeout
@@ -566,14 +680,14 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	// refusals do (MS-STANXPOP3 C0005).
 	refusedAuth := 0
 	authed := false // the session has logged in (c.loggedIn was called)
-	r := NewLineReader(c.c, s.Variations.MaxCommandOctets+2)
+	r := NewLineReader(c.c, set.v.MaxCommandOctets+2)
 	for {
 		if c.evicted.Load() {
 			farewell()
 			return
 		}
 		_ = c.nc.SetReadDeadline(time.Now().Add(sess.IdleTimeout()))
-		if s.closing.Load() || c.evicted.Load() {
+		if s.closing.Load() || c.evicted.Load() || c.kicked.Load() {
 			// Shutdown or an eviction may have set its deadline just
 			// before ours: each sets its flag first, so one of the two
 			// wakes us.
@@ -582,27 +696,41 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		line, err := r.ReadLine(sess.MaxLine())
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
 				switch {
 				case c.evicted.Load():
 					farewell()
 					return
+				case c.kicked.Load():
+					w.Error(ErrKicked)
+					c.reason = "kicked"
 				case s.closing.Load():
 					w.Error(ErrShutdown)
+					c.reason = "shutdown"
 				default:
 					log.Info("autologout", "state", sess.State().String())
 					sess.Autologout() // MS-STANXPOP3 V0003; RFC 1939 §3
+					c.reason = "autologout"
 				}
 				_ = bw.Flush()
+			case errors.Is(err, io.EOF):
+				c.reason = "client closed the connection"
+			default:
+				c.reason = "read failed: " + err.Error()
 			}
 			return
 		}
+		c.in.Add(int64(len(line)))
+		began := time.Now()
 		rc.startBurst()
 		var a Action
-		if s.RequireTLS && c.tls == nil && !sess.InSASL() && isAuthCommand(line, &sess.v, sess.Mode()) {
+		if set.requireTLS && c.tls == nil && !sess.InSASL() && isAuthCommand(line, &sess.v, sess.Mode()) {
 			w.markCommand()
-			if refusedAuth++; s.Variations.MaxBadCommands > 0 && refusedAuth >= s.Variations.MaxBadCommands {
+			sess.ev = Event{Err: ErrTLSRequired}
+			if refusedAuth++; set.v.MaxBadCommands > 0 && refusedAuth >= set.v.MaxBadCommands {
 				w.Error(ErrTooManyErrors)
+				sess.ev.Err = ErrTooManyErrors
 				a = ActionClose
 			} else {
 				w.Error(ErrTLSRequired)
@@ -616,27 +744,43 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 				c.loggedIn()
 			}
 		}
+		if set.observe != nil {
+			e := sess.ev
+			e.Elapsed = time.Since(began)
+			set.observe(c, e)
+		}
 		if err := w.Err(); err != nil {
 			log.Info("write failed", "err", err)
+			c.reason = "write failed: " + err.Error()
 			return
 		}
 		if c.close {
 			_ = bw.Flush()
+			c.reason = "closed by the server after its reply"
 			return
 		}
 		if r.Buffered() == 0 || a != ActionContinue {
 			if err := bw.Flush(); err != nil {
+				c.reason = "write failed: " + err.Error()
 				return
 			}
 		}
 		switch a {
 		case ActionClose:
+			if sess.ev.Cmd == CmdQUIT && sess.ev.Err == nil {
+				c.reason = "quit"
+			} else if sess.ev.Err != nil {
+				c.reason = "closed after -ERR " + sess.ev.Err.Text
+			} else {
+				c.reason = "closed: a reply could not be completed"
+			}
 			return
 		case ActionStartTLS:
 			// RFC 2595 §4: whatever the client sent after STLS is
 			// discarded, never run (the STARTTLS command-injection class).
 			r.Discard()
-			if !s.handshake(c) {
+			if !s.handshake(c, &set) {
+				c.reason = "TLS handshake failed"
 				return
 			}
 			bw.Reset(c.c)
@@ -650,13 +794,13 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 // HandshakeTimeout rather than the inactivity timers (a minute or more),
 // so that silent connections give their slots back soon. A failure is
 // logged with what it means and the error as given.
-func (s *Server) handshake(c *Conn) bool {
-	timeout := s.HandshakeTimeout
+func (s *Server) handshake(c *Conn, set *settings) bool {
+	timeout := set.handshake
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
 	under := c.c // the rateConn: its writes keep to the handshake's deadline
-	tc := tls.Server(under, s.TLSConfig)
+	tc := tls.Server(under, set.tls)
 	_ = under.SetDeadline(time.Now().Add(timeout))
 	if c.evicted.Load() {
 		_ = under.SetDeadline(time.Now()) // evicted before the deadline was set
@@ -809,6 +953,7 @@ type rateConn struct {
 	sent     int64         // octets written in this burst
 	outer    time.Time     // a deadline set through SetDeadline or SetWriteDeadline
 	stop     func() bool   // Shutdown or eviction: a timed-out step ends the write
+	out      *atomic.Int64 // octets written, for Conn.Octets
 }
 
 // startBurst begins a new burst: the allowance starts again at the next
@@ -856,6 +1001,9 @@ func (c *rateConn) Write(p []byte) (int, error) {
 		n, err := c.Conn.Write(p[written:])
 		written += n
 		c.sent += int64(n)
+		if c.out != nil {
+			c.out.Add(int64(n))
+		}
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return written, err
 		}
