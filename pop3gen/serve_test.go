@@ -199,11 +199,16 @@ func TestServeMaxSessionsEvictsOldestUnauthenticated(t *testing.T) {
 // TestServePreauthPerAddr: connections that have not logged in are bounded
 // per address.
 func TestServePreauthPerAddr(t *testing.T) {
-	rt := newRuntime(t, Exchange2010(), func(s *Server) { s.MaxPreauthPerAddr = 1 })
+	hits := make(chan *Error, 4)
+	rt := newRuntime(t, Exchange2010(), func(s *Server) {
+		s.MaxPreauthPerAddr = 1
+		s.OnLimit = func(e *Error) { hits <- e }
+	})
 	first := rt.dial()
 	first.line()
 	second := rt.dial()
 	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrPreauthLimit.Text, second.line())
+	assert.Same(t, ErrPreauthLimit, <-hits, "OnLimit is told")
 	// A login, with or without the Handler calling Conn.Login, takes the
 	// connection out of the count.
 	first.cmd("USER alice")

@@ -81,6 +81,11 @@ type Server struct {
 	// answers, in the session's goroutine, with what it was and how it
 	// ended: for metrics and protocol logs. It must not block.
 	Observe func(c *Conn, e Event)
+	// OnLimit, when set, is called when a limit refuses a connection or a
+	// login, or evicts a connection, with the reply it got
+	// (ErrServerFull, ErrPreauthLimit, ErrEvicted, the per-user refusal):
+	// for metrics. It must not block.
+	OnLimit func(e *Error)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -193,7 +198,11 @@ func (c *Conn) Login(user string) *Error {
 		return nil // not counted (ServeConn after Shutdown) or already in
 	}
 	if s.MaxSessionsPerUser > 0 && s.perUser[user] >= s.MaxSessionsPerUser {
-		return NewError(CodeInUse, strings.Replace(errTooManyPerUsr, "%d", strconv.Itoa(s.MaxSessionsPerUser), 1))
+		e := NewError(CodeInUse, strings.Replace(errTooManyPerUsr, "%d", strconv.Itoa(s.MaxSessionsPerUser), 1))
+		if s.OnLimit != nil {
+			s.OnLimit(e)
+		}
+		return e
 	}
 	s.uncountLocked(c)
 	c.user, c.authed = user, true
@@ -411,6 +420,16 @@ func (s *Server) releaseLocked(c *Conn) {
 	s.count.Store(int64(len(s.conns)))
 }
 
+// limitHit tells OnLimit.
+func (s *Server) limitHit(e *Error) {
+	s.mu.Lock()
+	f := s.OnLimit
+	s.mu.Unlock()
+	if f != nil {
+		f(e)
+	}
+}
+
 // Sessions returns the number of connections being served.
 func (s *Server) Sessions() int { return int(s.count.Load()) }
 
@@ -419,6 +438,7 @@ func (s *Server) Sessions() int { return int(s.count.Load()) }
 // garbage to a TLS client, and a handshake would spend the CPU the limit
 // saves.
 func (s *Server) refuse(nc net.Conn, implicit bool, e *Error) {
+	s.limitHit(e)
 	s.logger().Info("connection refused", "remote", nc.RemoteAddr().String(), "why", e.Text)
 	if !implicit {
 		_ = nc.SetWriteDeadline(time.Now().Add(refuseTimeout))
@@ -668,6 +688,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	}()
 	farewell := func() {
 		c.reason = "evicted"
+		s.limitHit(ErrEvicted)
 		log.Info("evicted: the server is full and this connection had not logged in")
 		rc.startBurst()
 		rc.rate, rc.perWrite = 0, farewellTimeout

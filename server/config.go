@@ -37,6 +37,8 @@ import (
 //	max_sessions_per_user = 10
 //	min_write_rate = 1024
 //	write_rate_grace = "10s"
+//	lmtp        = "127.0.0.1:24"
+//	max_message_size = "64MiB"
 //	[set]
 //	MaxCommandOctets = "1024"
 type Config struct {
@@ -120,6 +122,12 @@ type Config struct {
 	// PenaltyEntries bounds each penalty table (addresses, user names);
 	// the entry with the oldest failure gives way.
 	PenaltyEntries int `toml:"penalty_entries"`
+	// LMTP is the LMTP delivery listener (lmtp.go): host:port, or
+	// unix:/path for a socket; empty: none.
+	LMTP string `toml:"lmtp"`
+	// MaxMessageSize bounds a message delivered over LMTP (552 5.3.4
+	// beyond it); 0 means DefaultMaxMessageSize.
+	MaxMessageSize Bytes `toml:"max_message_size"`
 	// Store is where the maildrops live; nil: the Maildirs under
 	// MailRoot. Users are the accounts; nil: the passwd-file Passwd.
 	// cmd/pop3d sets both for --store postgres://….
@@ -183,6 +191,7 @@ func DefaultConfig() Config {
 		// 10,000 entries a table (a few MiB at most): enough to remember
 		// every address of a sizeable botnet within the hour.
 		PenaltyEntries: 10000,
+		MaxMessageSize: DefaultMaxMessageSize,
 	}
 }
 
@@ -281,6 +290,9 @@ func (c *Config) Check() error {
 	}
 	if c.RequireTLS && c.TLSCert == "" {
 		return errors.New("--require-tls needs --tls-cert and --tls-key: without TLS nobody could log in")
+	}
+	if err := c.checkLMTP(); err != nil {
+		return err
 	}
 	if c.Expire != "" && c.Expire != "NEVER" {
 		var days int

@@ -35,6 +35,7 @@ type Server struct {
 	proxyFrom []netip.Prefix
 	log       *slog.Logger
 	core      pop3gen.Server
+	lmtp      *lmtpServer // LMTP delivery, when Config.LMTP is set (lmtp.go)
 
 	mu        sync.Mutex
 	listeners []listener
@@ -99,6 +100,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{cfg: cfg, v: v, users: users, passwd: p, store: store, dummy: dummy, log: log, lastLogin: map[string]time.Time{}}
+	if s.lmtp, err = newLMTP(s); err != nil {
+		return nil, err
+	}
 	s.auth = newAuthPool(cfg.AuthWorkers, int64(cfg.AuthMemory), time.Duration(cfg.AuthQueueTimeout))
 	if cfg.Penalties && cfg.FailDelay > 0 {
 		s.addrPenalty, s.userPenalty = newPenalties(cfg.PenaltyEntries), newPenalties(cfg.PenaltyEntries)
@@ -180,6 +184,10 @@ func (s *Server) Listen() ([]net.Addr, error) {
 			return nil, err
 		}
 	}
+	if _, err := s.lmtp.listen(); err != nil {
+		closeAll(opened)
+		return nil, err
+	}
 	var addrs []net.Addr
 	s.mu.Lock()
 	for _, ln := range opened {
@@ -209,10 +217,16 @@ func (s *Server) Serve() error {
 	s.mu.Lock()
 	lns := append([]listener(nil), s.listeners...)
 	s.mu.Unlock()
-	if len(lns) == 0 {
+	lmtp := s.lmtp.listener() != nil
+	if len(lns) == 0 && !lmtp {
 		return errors.New("no listeners: call Listen first")
 	}
-	errs := make(chan error, len(lns))
+	errs := make(chan error, len(lns)+1)
+	n := len(lns)
+	if lmtp {
+		n++
+		go func() { errs <- s.lmtp.serve() }()
+	}
 	for _, ln := range lns {
 		l := ln.Listener
 		if len(s.proxyFrom) > 0 {
@@ -227,7 +241,7 @@ func (s *Server) Serve() error {
 		}()
 	}
 	var first error
-	for range lns {
+	for range n {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
@@ -239,7 +253,9 @@ func (s *Server) Serve() error {
 // write (a session ended this way removes nothing: only QUIT does) and
 // waits for them, or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.core.Shutdown(ctx)
+	lmtp := make(chan error, 1)
+	go func() { lmtp <- s.lmtp.shutdown(ctx) }()
+	return errors.Join(s.core.Shutdown(ctx), <-lmtp)
 }
 
 // loginAllowed records a login of user and reports whether it keeps the

@@ -1,0 +1,612 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/pop3kit/pop3kit/pop3gen"
+)
+
+// LMTP delivery (RFC 2033): an MTA (Postfix's lmtp transport, Exim's
+// lmtp or smtp transport with protocol = lmtp) hands mail to pop3d as it
+// does to dovecot-lmtp, and pop3d delivers it into the store. The
+// protocol is go-smtp's: it is maintained, it has LMTP's server side with
+// one reply per recipient (LMTPSession), it removes the dot-stuffing and
+// keeps the line ends as sent, and it bounds recipients, line length and
+// message size. pop3d adds the recipients' lookup, the delivery, the
+// replies, the connection limit and the timeouts.
+//
+// Recipients are looked up at RCPT, so an unknown one is refused there
+// (550 5.1.1) and the MTA bounces for it alone. After DATA every accepted
+// recipient gets a reply of its own: 250 when the message is in its
+// maildrop, 451 when its delivery failed for a reason that may pass (the
+// MTA keeps the message and tries again), 5xx when the message itself was
+// refused (too large, a line too long).
+
+// The LMTP limits. Each is on by default; max_message_size is the only
+// one a site is expected to change.
+const (
+	// DefaultMaxMessageSize: 64 MiB, above Postfix's default
+	// message_size_limit (10 MB) and Exchange's (35 MB), far below what
+	// would fill a disk by accident.
+	DefaultMaxMessageSize = 64 << 20
+	// lmtpMaxRecipients is what one transaction takes (RFC 5321 §4.5.3.1.8
+	// asks for at least 100); an MTA sends the rest in another one.
+	lmtpMaxRecipients = 100
+	// lmtpMaxLine bounds a line, commands and message alike: RFC 5321's
+	// 1,000 octets doubled (go-smtp's default). Postfix and Exim fold or
+	// refuse longer message lines before they reach an LMTP server.
+	lmtpMaxLine = 2000
+	// lmtpTimeout is how long pop3d waits for a command, for the next
+	// octets of a message and for the client to take a reply: RFC 5321
+	// §4.5.3.2.7's five minutes. A delivering MTA is never that slow.
+	lmtpTimeout = 5 * time.Minute
+	// lmtpMaxConns bounds the LMTP connections at once. An MTA opens a
+	// few (Postfix's default destination concurrency is 20); more are
+	// answered 421 and the MTA tries again later.
+	lmtpMaxConns = 100
+	// lmtpSpoolMemory is the part of a message for several recipients
+	// held in memory; the rest goes to an unlinked temporary file, so a
+	// connection holds at most this much of a message in memory.
+	lmtpSpoolMemory = 1 << 20
+)
+
+// lmtpServer is the LMTP listener of a Server.
+type lmtpServer struct {
+	addr   string // Config.LMTP: host:port or unix:/path
+	srv    *smtp.Server
+	log    *slog.Logger
+	ctx    context.Context // ended when the server is closed for good
+	cancel context.CancelFunc
+	// stopping: Shutdown has begun; reads no longer push the deadline.
+	stopping atomic.Bool
+
+	mu sync.Mutex
+	ln net.Listener
+}
+
+// newLMTP returns the LMTP server for s's configuration, or nil when none
+// is configured.
+func newLMTP(s *Server) (*lmtpServer, error) {
+	if s.cfg.LMTP == "" {
+		return nil, nil
+	}
+	store, ok := s.store.(Deliverer)
+	if !ok {
+		return nil, errors.New("lmtp: the store does not take deliveries")
+	}
+	max := int64(s.cfg.MaxMessageSize)
+	if max <= 0 {
+		max = DefaultMaxMessageSize
+	}
+	l := &lmtpServer{addr: s.cfg.LMTP, log: s.log.With("proto", "lmtp")}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	be := &lmtpBackend{store: store, users: s.users, max: max, log: l.log, ctx: l.ctx, stopping: &l.stopping,
+		lower: s.v.UserNameCase == pop3gen.UserNameCaseLower}
+	l.srv = smtp.NewServer(be)
+	l.srv.LMTP = true
+	l.srv.Domain = s.cfg.Hostname
+	l.srv.MaxRecipients = lmtpMaxRecipients
+	l.srv.MaxLineLength = lmtpMaxLine
+	// go-smtp's DATA reader refuses a message that reaches its limit
+	// (one of exactly max octets too); lmtpInput enforces max exactly, for
+	// DATA and BDAT alike, and Mail refuses a larger SIZE=.
+	l.srv.MaxMessageBytes = max + 1
+	l.srv.ReadTimeout, l.srv.WriteTimeout = lmtpTimeout, lmtpTimeout
+	// The message is stored as it comes: UTF-8 in the envelope or the
+	// header needs nothing of pop3d.
+	l.srv.EnableSMTPUTF8 = true
+	l.srv.ErrorLog = slogPrinter{l.log}
+	return l, nil
+}
+
+// listen opens the listener: a TCP address, or unix:PATH for a socket
+// that the MTA reaches by path. A socket file left by a pop3d that is
+// gone is replaced; one that answers is not. The socket is mode 0666,
+// Dovecot's default for its LMTP socket: who may connect is decided by
+// the directory it is in (Postfix's private/, say).
+func (l *lmtpServer) listen() (net.Addr, error) {
+	if l == nil {
+		return nil, nil
+	}
+	var ln net.Listener
+	var err error
+	if path, ok := strings.CutPrefix(l.addr, "unix:"); ok {
+		if fi, serr := os.Lstat(path); serr == nil && fi.Mode().Type() == fs.ModeSocket {
+			if c, derr := net.DialTimeout("unix", path, time.Second); derr == nil {
+				c.Close()
+				return nil, fmt.Errorf("lmtp: %s is in use by another process", path)
+			}
+			_ = os.Remove(path)
+		}
+		if ln, err = net.Listen("unix", path); err == nil {
+			if err = os.Chmod(path, 0o666); err != nil {
+				ln.Close()
+			}
+		}
+	} else {
+		ln, err = net.Listen("tcp", l.addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lmtp: %w", err)
+	}
+	l.mu.Lock()
+	l.ln = &limitListener{Listener: ln, slots: make(chan struct{}, lmtpMaxConns), conns: map[*slotConn]struct{}{}}
+	l.mu.Unlock()
+	return ln.Addr(), nil
+}
+
+// listener returns the open listener, or nil.
+func (l *lmtpServer) listener() net.Listener {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ln
+}
+
+// serve serves the listener until shutdown.
+func (l *lmtpServer) serve() error {
+	return l.srv.Serve(l.listener())
+}
+
+// shutdown stops accepting, ends the connections that wait for a command
+// (their next read times out; go-smtp answers 421), lets a message being
+// read stop at its next read (it is not delivered: the MTA sends it again)
+// and a delivery under way finish, and waits for them, or for ctx; then it
+// closes what is left.
+func (l *lmtpServer) shutdown(ctx context.Context) error {
+	if l == nil {
+		return nil
+	}
+	l.stopping.Store(true)
+	if ln := l.listener(); ln != nil {
+		ln.Close() // Serve may not have started
+		ln.(*limitListener).interrupt()
+	}
+	err := l.srv.Shutdown(ctx)
+	l.cancel()
+	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		_ = l.srv.Close()
+		return err
+	}
+	return nil
+}
+// LMTPAddr returns the LMTP listener's address, or nil when there is none.
+func (s *Server) LMTPAddr() net.Addr {
+	if ln := s.lmtp.listener(); ln != nil {
+		return ln.Addr()
+	}
+	return nil
+}
+
+// limitListener answers a connection beyond its slots 421 and closes it,
+// and knows the connections it let in.
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+	mu    sync.Mutex
+	conns map[*slotConn]struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			sc := &slotConn{Conn: c, l: l}
+			l.mu.Lock()
+			l.conns[sc] = struct{}{}
+			l.mu.Unlock()
+			return sc, nil
+		default:
+			go func() {
+				_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_, _ = io.WriteString(c, "421 4.3.2 Too many connections, try again later\r\n")
+				c.Close()
+			}()
+		}
+	}
+}
+
+// interrupt makes every connection's read under way, or next, time out.
+func (l *limitListener) interrupt() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		_ = c.SetReadDeadline(time.Now())
+	}
+}
+
+// slotConn gives its slot back when it is closed (once).
+type slotConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *slotConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+		<-c.l.slots
+	})
+	return c.Conn.Close()
+}
+
+// slogPrinter is go-smtp's error log on pop3d's.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, v ...any) {
+	p.log.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+func (p slogPrinter) Println(v ...any) { p.log.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
+
+// lmtpBackend is the go-smtp backend: one session per connection.
+type lmtpBackend struct {
+	store Deliverer
+	users Authenticator
+	max   int64
+	lower bool // UserNameCase=lower: names are looked up lower-cased
+	log   *slog.Logger
+	ctx   context.Context
+	// stopping is the server's: a read under it does not wait longer.
+	stopping *atomic.Bool
+}
+
+func (b *lmtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &lmtpSession{b: b, conn: c}, nil
+}
+
+// lmtpSession is one connection's transaction.
+type lmtpSession struct {
+	b     *lmtpBackend
+	conn  *smtp.Conn
+	rcpts []lmtpRcpt // accepted, in RCPT order, repeats included
+}
+
+// lmtpRcpt is an accepted recipient: the address as go-smtp keys its
+// status, and the user it delivers to.
+type lmtpRcpt struct{ addr, user string }
+
+var _ smtp.LMTPSession = (*lmtpSession)(nil)
+
+func (s *lmtpSession) Reset()        { s.rcpts = s.rcpts[:0] }
+func (s *lmtpSession) Logout() error { return nil }
+
+func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
+	if opts != nil && opts.Size > s.b.max {
+		return s.b.tooLarge()
+	}
+	return nil
+}
+
+func (s *lmtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	user, err := s.b.resolve(to)
+	if err != nil {
+		return err
+	}
+	s.rcpts = append(s.rcpts, lmtpRcpt{addr: to, user: user})
+	return nil
+}
+
+// Data is never called: go-smtp calls LMTPData in LMTP mode.
+func (s *lmtpSession) Data(r io.Reader) error {
+	return s.LMTPData(r, nil)
+}
+
+// LMTPData delivers the message to every accepted recipient and sets the
+// status of each. One user's message is written straight from the
+// connection into the store; for several it is read once (spooled) and
+// delivered to each in turn, so that one user's failure is that user's
+// alone.
+func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	in := &lmtpInput{r: r, conn: s.conn.Conn(), left: s.b.max, stopping: s.b.stopping}
+	var users []string
+	for _, rc := range s.rcpts {
+		if !contains(users, rc.user) {
+			users = append(users, rc.user)
+		}
+	}
+	replies := make(map[string]error, len(users))
+	if len(users) == 1 {
+		replies[users[0]] = s.deliver(users[0], in, in)
+	} else {
+		msg, err := spool(in)
+		if err != nil {
+			in.drain()
+			rep := s.b.reply(in, err, "")
+			if msg != nil {
+				msg.Close()
+			}
+			for _, u := range users {
+				replies[u] = rep
+			}
+		} else {
+			for _, u := range users {
+				replies[u] = s.deliver(u, in, msg.reader())
+			}
+			msg.Close()
+		}
+	}
+	if status == nil { // SMTP's single reply; not reached in LMTP mode
+		for _, rep := range replies {
+			if rep.(*smtp.SMTPError).Code/100 != 2 {
+				return rep
+			}
+		}
+		return nil
+	}
+	for _, rc := range s.rcpts {
+		status.SetStatus(rc.addr, replies[rc.user])
+	}
+	return nil
+}
+
+// deliver delivers the message from r to user and returns the reply.
+func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
+	err := s.b.store.Deliver(s.b.ctx, user, r)
+	// The replies follow the whole message, however early the delivery
+	// stopped (a store that failed at once, an input refused).
+	in.drain()
+	rep := s.b.reply(in, err, user)
+	if err != nil {
+		s.b.log.Warn("delivery failed", "user", user, "remote", s.conn.Conn().RemoteAddr().String(), "err", err,
+			"reply", rep.(*smtp.SMTPError).Code)
+	} else {
+		s.b.log.Debug("delivered", "user", user)
+	}
+	return rep
+}
+
+// The replies, in one place. go-smtp writes each recipient's as
+// "CODE X.Y.Z <address> text".
+var (
+	lmtpSaved      = &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Saved"}
+	lmtpNoUser     = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	lmtpUsersDown  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "The user list cannot be read now; try again later"}
+	lmtpLineLong   = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: fmt.Sprintf("A line is longer than %d octets", lmtpMaxLine)}
+	lmtpCutOff     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "The message was cut off; nothing was delivered"}
+	lmtpTimedOut   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timed out reading the message; nothing was delivered"}
+	lmtpNoSpace    = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage; try again later"}
+	lmtpQuota      = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox is over its quota; try again later"}
+	lmtpStopping   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "The server is shutting down; try again later"}
+	lmtpNotDone    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Cannot deliver now (see the server's log); try again later"}
+	errTooLarge    = errors.New("message exceeds max_message_size")
+	errSpoolFailed = errors.New("cannot hold the message for its recipients")
+)
+
+// tooLarge is 552 with the limit in the text.
+func (b *lmtpBackend) tooLarge() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+		Message: fmt.Sprintf("The message exceeds the limit of %d octets", b.max)}
+}
+
+// reply is the recipient's reply to a delivery that ended with err. The
+// input's fault (in.err) comes first: whatever the store said then, it
+// said it because the message could not be read.
+func (b *lmtpBackend) reply(in *lmtpInput, err error, user string) error {
+	if err == nil {
+		return lmtpSaved
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(in.err, errTooLarge), errors.Is(in.err, smtp.ErrDataTooLarge):
+		return b.tooLarge()
+	case errors.Is(in.err, smtp.ErrTooLongLine):
+		return lmtpLineLong
+	case errors.As(in.err, &ne) && ne.Timeout():
+		return lmtpTimedOut
+	case in.err != nil:
+		return lmtpCutOff
+	case errors.Is(err, syscall.ENOSPC):
+		return lmtpNoSpace
+	case errors.Is(err, syscall.EDQUOT):
+		return lmtpQuota
+	case b.ctx.Err() != nil:
+		return lmtpStopping
+	}
+	return lmtpNotDone
+}
+
+// resolve returns the user an address delivers to: the whole address when
+// the users have one by that name, else its local part, else the local
+// part before a "+detail" (Dovecot's recipient_delimiter); each looked up
+// as a login looks names up (UserNameCase). An unknown address is 550
+// 5.1.1, a user list that cannot be read 451.
+func (b *lmtpBackend) resolve(addr string) (string, error) {
+	local := addr
+	var names []string
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		local = addr[:i]
+		names = append(names, addr)
+	}
+	names = append(names, local)
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		names = append(names, local[:i])
+	}
+	for _, n := range names {
+		if b.lower {
+			n = lowerASCII(n)
+		}
+		if CheckUserName(n) != nil {
+			continue
+		}
+		_, ok, err := b.users.Lookup(n)
+		if err != nil {
+			b.log.Error("recipient lookup failed", "addr", addr, "err", err)
+			return "", lmtpUsersDown
+		}
+		if ok {
+			return n, nil
+		}
+	}
+	return "", lmtpNoUser
+}
+
+// lowerASCII lower-cases the ASCII letters of name and keeps every other
+// octet, as session.userName does under UserNameCase=lower.
+func lowerASCII(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return name
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// lmtpInput is the message as go-smtp reads it (dot-stuffing removed, line
+// ends as sent). Each read pushes the connection's read deadline
+// lmtpTimeout ahead (go-smtp sets it once per command line, which would
+// bound a whole DATA); more than max octets is errTooLarge. err keeps the
+// first error other than EOF, so that a failed delivery can tell the
+// input's fault (too large, cut off, too slow) from the store's.
+type lmtpInput struct {
+	r        io.Reader
+	conn     net.Conn
+	left     int64
+	err      error
+	stopping *atomic.Bool
+}
+
+// extend pushes the read deadline ahead, unless the server is stopping.
+func (in *lmtpInput) extend() {
+	if !in.stopping.Load() {
+		_ = in.conn.SetReadDeadline(time.Now().Add(lmtpTimeout))
+	}
+}
+
+func (in *lmtpInput) Read(p []byte) (int, error) {
+	if in.err != nil {
+		return 0, in.err
+	}
+	in.extend()
+	n, err := in.r.Read(p)
+	if int64(n) > in.left {
+		in.left, in.err = 0, errTooLarge
+		return 0, in.err
+	}
+	in.left -= int64(n)
+	if err != nil && err != io.EOF {
+		in.err = err
+	}
+	return n, err
+}
+
+// drain reads and discards the rest of a message that was refused, so
+// that the replies follow the whole of it (DATA's final dot, BDAT's LAST).
+// It stops at the first error: a connection that failed has nothing more.
+func (in *lmtpInput) drain() {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	for {
+		in.extend()
+		if _, err := in.r.Read(*bp); err != nil {
+			return
+		}
+	}
+}
+
+// spooled is a message read once for several recipients: its first
+// lmtpSpoolMemory octets in memory, the rest in an unlinked temporary
+// file.
+type spooled struct {
+	head []byte
+	file *os.File
+	size int64 // octets in file
+}
+
+// spool reads in to its end. On an error of in it returns in's error.
+func spool(in *lmtpInput) (*spooled, error) {
+	m := &spooled{}
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(in, lmtpSpoolMemory))
+	m.head = buf.Bytes()
+	if err != nil {
+		return m, err
+	}
+	if n < lmtpSpoolMemory {
+		return m, nil
+	}
+	f, err := os.CreateTemp("", "pop3d-lmtp-")
+	if err != nil {
+		return m, fmt.Errorf("%w: %w", errSpoolFailed, err)
+	}
+	_ = os.Remove(f.Name()) // nothing is left behind, whatever happens
+	m.file = f
+	if m.size, err = io.Copy(f, in); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+// reader returns the whole message from its first octet.
+func (m *spooled) reader() io.Reader {
+	if m.file == nil {
+		return bytes.NewReader(m.head)
+	}
+	return io.MultiReader(bytes.NewReader(m.head), io.NewSectionReader(m.file, 0, m.size))
+}
+
+func (m *spooled) Close() {
+	if m.file != nil {
+		m.file.Close()
+	}
+}
+
+// checkLMTP is Config.Check's part for LMTP: an address that can be
+// listened on, a size limit that makes sense, a store that takes mail.
+func (c *Config) checkLMTP() error {
+	if c.MaxMessageSize < 0 || c.MaxMessageSize > 1<<30 {
+		return fmt.Errorf("max message size %d is outside 0–1GiB (0: the default, %d)", c.MaxMessageSize, DefaultMaxMessageSize)
+	}
+	if c.LMTP == "" {
+		return nil
+	}
+	if path, ok := strings.CutPrefix(c.LMTP, "unix:"); ok {
+		if !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("--lmtp %q: want unix:/absolute/path", c.LMTP)
+		}
+	} else if _, _, err := net.SplitHostPort(c.LMTP); err != nil {
+		return fmt.Errorf("--lmtp %q: want host:port or unix:/path (%v)", c.LMTP, err)
+	}
+	if c.Store != nil {
+		if _, ok := c.Store.(Deliverer); !ok {
+			return errors.New("--lmtp: the store does not take deliveries")
+		}
+	}
+	return nil
+}
