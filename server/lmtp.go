@@ -186,6 +186,7 @@ func (l *lmtpServer) shutdown(ctx context.Context) error {
 	}
 	return nil
 }
+
 // LMTPAddr returns the LMTP listener's address, or nil when there is none.
 func (s *Server) LMTPAddr() net.Addr {
 	if ln := s.lmtp.listener(); ln != nil {
