@@ -37,6 +37,10 @@ import (
 //	max_sessions_per_user = 10
 //	min_write_rate = 1024
 //	write_rate_grace = "10s"
+//	sasl_mechanisms = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN"]
+//	oauth_jwks  = "/etc/pop3kit/jwks.json"
+//	oauth_issuer = "https://id.example.org"
+//	oauth_audience = "pop3.example.org"
 //	lmtp        = "127.0.0.1:24"
 //	max_message_size = "64MiB"
 //	[set]
@@ -122,6 +126,27 @@ type Config struct {
 	// PenaltyEntries bounds each penalty table (addresses, user names);
 	// the entry with the oldest failure gives way.
 	PenaltyEntries int `toml:"penalty_entries"`
+	// SASLMechanisms lists the SASL mechanisms offered (sasl.go's
+	// mechanismTable names them); nil: PLAIN and LOGIN, SCRAM-SHA-256
+	// and -PLUS on TLS connections, OAUTHBEARER and XOAUTH2 when tokens
+	// can be checked. Each is offered only where it can work: PLAIN,
+	// LOGIN and the bearer tokens where PlaintextAuth allows, -PLUS
+	// under TLS.
+	SASLMechanisms []string `toml:"sasl_mechanisms"`
+	// OAuthJWKS is a JWKS file (RFC 7517) whose keys sign the bearer
+	// tokens OAUTHBEARER and XOAUTH2 accept; OAuthIssuer and
+	// OAuthAudience are the iss and aud a token must carry, and
+	// OAuthUserClaim the claim naming its user (default: email, then sub).
+	OAuthJWKS      string `toml:"oauth_jwks"`
+	OAuthIssuer    string `toml:"oauth_issuer"`
+	OAuthAudience  string `toml:"oauth_audience"`
+	OAuthUserClaim string `toml:"oauth_user_claim"`
+	// TokenVerifier checks bearer tokens; nil: the JWKS verifier Check
+	// builds from OAuthJWKS, if any.
+	TokenVerifier TokenVerifier `toml:"-"`
+	// saslOffer is what Check computed Mechanisms from: the offer
+	// without and with TLS, where plaintext is not and is allowed.
+	saslOffer [4][]string
 	// LMTP is the LMTP delivery listener (lmtp.go): host:port, or
 	// unix:/path for a socket; empty: none.
 	LMTP string `toml:"lmtp"`
@@ -286,6 +311,9 @@ func (c *Config) Check() error {
 		return fmt.Errorf("proxy protocol: %v", err)
 	}
 	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	if err := c.checkSASL(); err != nil {
 		return err
 	}
 	if c.RequireTLS && c.TLSCert == "" {

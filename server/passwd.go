@@ -36,6 +36,7 @@ type Account struct {
 	// memory cap and said so in the log, so the warning comes once per
 	// account and load, not once per login of a flood.
 	overCap atomic.Bool
+	sasl    saslSecrets // SCRAM and CRAM-MD5 secrets (scram.go, crammd5.go)
 }
 
 // plainSchemes store the password itself.
@@ -86,6 +87,18 @@ func ParseAccount(line string) (*Account, error) {
 	a := &Account{User: user, Scheme: scheme, secret: secret, cost: smallHashCost}
 	switch {
 	case plainSchemes[scheme]:
+	case scheme == "SCRAM-SHA-256":
+		c, err := parseSCRAM(secret)
+		if err != nil {
+			return nil, fmt.Errorf("%s secret: %v", scheme, err)
+		}
+		a.sasl.scram = c
+	case scheme == "CRAM-MD5":
+		k, err := parseCRAM(secret)
+		if err != nil {
+			return nil, fmt.Errorf("%s secret: %v", scheme, err)
+		}
+		a.sasl.cram = k
 	case cryptSchemes[scheme]:
 		d, err := decoder.Decode(secret)
 		if err != nil {
@@ -102,7 +115,7 @@ func ParseAccount(line string) (*Account, error) {
 			a.cost = c
 		}
 	default:
-		return nil, fmt.Errorf("unsupported scheme {%s} (use PLAIN, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID or ARGON2I)", scheme)
+		return nil, fmt.Errorf("unsupported scheme {%s} (use PLAIN, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, ARGON2I, SCRAM-SHA-256 or CRAM-MD5)", scheme)
 	}
 	if secret == "" {
 		return nil, errors.New("empty secret")
@@ -112,10 +125,15 @@ func ParseAccount(line string) (*Account, error) {
 
 // Verify reports whether password is the account's. Stored hashes are
 // compared by their libraries in constant time; plain secrets with
-// crypto/subtle.
+// crypto/subtle; SCRAM and CRAM-MD5 secrets by deriving them again.
 func (a *Account) Verify(password []byte) bool {
-	if a.digest != nil {
+	switch {
+	case a.digest != nil:
 		return a.digest.MatchBytes(password)
+	case a.sasl.scram != nil:
+		return a.sasl.scram.verify(password)
+	case a.sasl.cram != nil:
+		return subtle.ConstantTimeCompare([]byte(cramFromPassword(string(password)).String()), []byte(a.sasl.cram.String())) == 1
 	}
 	return subtle.ConstantTimeCompare([]byte(a.secret), password) == 1
 }
@@ -123,7 +141,7 @@ func (a *Account) Verify(password []byte) bool {
 // PlainSecret returns the stored password when the account keeps it in
 // the clear, as APOP needs (RFC 1939 §7); accounts with a hash have none.
 func (a *Account) PlainSecret() (string, bool) {
-	if a.digest != nil {
+	if !plainSchemes[a.Scheme] {
 		return "", false
 	}
 	return a.secret, true
@@ -177,8 +195,12 @@ func HashPassword(scheme, password string) (string, error) {
 		h, err = bcrypt.New(bcrypt.WithVariant(bcrypt.VariantStandard), bcrypt.WithIterations(10))
 	case "ARGON2ID":
 		h, err = argon2.New(argon2.WithProfileRFC9106LowMemory())
+	case "SCRAM-SHA-256":
+		return "{" + scheme + "}" + hashSCRAM(password), nil
+	case "CRAM-MD5":
+		return "{" + scheme + "}" + hashCRAM(password), nil
 	default:
-		return "", fmt.Errorf("unsupported scheme %q (use SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID or PLAIN)", scheme)
+		return "", fmt.Errorf("unsupported scheme %q (use SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, SCRAM-SHA-256, CRAM-MD5 or PLAIN)", scheme)
 	}
 	if err != nil {
 		return "", err

@@ -1,6 +1,10 @@
 package server
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	"github.com/emersion/go-sasl"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -8,83 +12,326 @@ import (
 
 // The SASL side of a session (pop3gen.AuthHandler): which mechanisms are
 // offered, and their servers, all ending in the same timed check as
-// USER/PASS.
+// USER/PASS (authflow.go).
 
-// mechanisms are the SASL mechanisms offered where plaintext is allowed.
-var mechanisms = []string{"PLAIN", "LOGIN"}
+// offerRule says when a mechanism is offered without sasl_mechanisms.
+type offerRule uint8
 
-// Mechanisms are the SASL mechanisms offered now: PLAIN and LOGIN, both
-// plaintext-equivalent, where plaintext logins are allowed and TLS is not
-// required first; none otherwise. CAPA's SASL line and a bare AUTH list
-// the same, and the core refuses any other.
+const (
+	offerAlways     offerRule = iota // on every connection its other conditions allow
+	offerOnTLS                       // only on TLS connections unless listed
+	offerWithTokens                  // when a token verifier is configured
+	offerIfListed                    // only when sasl_mechanisms lists it
+)
+
+// mechanism is one SASL mechanism pop3d serves, one row per mechanism.
+type mechanism struct {
+	Name string
+	// Plaintext marks a mechanism whose exchange carries a credential an
+	// eavesdropper can reuse (a password, a bearer token): it is offered
+	// only where PlaintextAuth allows plaintext.
+	Plaintext bool
+	// TLSOnly marks a mechanism that needs the connection's TLS (channel
+	// binding): it is never offered without TLS.
+	TLSOnly bool
+	// Tokens marks a mechanism that needs a TokenVerifier.
+	Tokens bool
+	// Default says when it is offered without sasl_mechanisms.
+	Default offerRule
+	Clause  string
+	Doc     string
+	// start returns the mechanism's server for exchange x.
+	start func(x *exchange, name string) sasl.Server
+}
+
+// mechanismTable lists the mechanisms in the order they are offered:
+// the stronger first, as clients pick the first they know.
+var mechanismTable = []mechanism{
+	{Name: "SCRAM-SHA-256-PLUS", TLSOnly: true, Default: offerAlways, start: startSCRAM,
+		Clause: "RFC 5802; RFC 7677; RFC 9266", Doc: "Salted challenge-response bound to the TLS channel (tls-exporter, tls-server-end-point)."},
+	{Name: "SCRAM-SHA-256", Default: offerOnTLS, start: startSCRAM,
+		Clause: "RFC 5802; RFC 7677", Doc: "Salted challenge-response: the password never crosses the wire."},
+	{Name: "OAUTHBEARER", Plaintext: true, Tokens: true, Default: offerWithTokens, start: startOAuth,
+		Clause: "RFC 7628", Doc: "An OAuth 2.0 bearer token, checked by the TokenVerifier."},
+	{Name: "XOAUTH2", Plaintext: true, Tokens: true, Default: offerWithTokens, start: startOAuth,
+		Clause: "Google XOAUTH2", Doc: "Google's older bearer-token format, checked like OAUTHBEARER."},
+	{Name: "PLAIN", Plaintext: true, Default: offerAlways, start: startPlain,
+		Clause: "RFC 4616", Doc: "User name and password in the clear."},
+	{Name: "LOGIN", Plaintext: true, Default: offerAlways, start: startPlain,
+		Clause: "draft-murchison-sasl-login", Doc: "User name and password in the clear, one challenge each."},
+	{Name: "CRAM-MD5", Default: offerIfListed, start: startCRAM,
+		Clause: "RFC 2195", Doc: "HMAC-MD5 of a challenge; needs a PLAIN or {CRAM-MD5} secret. Obsolete: off unless listed."},
+}
+
+// MechanismNames are the SASL mechanisms pop3d can offer, for
+// --sasl-mechanisms' help.
+func MechanismNames() []string {
+	names := make([]string, len(mechanismTable))
+	for i, m := range mechanismTable {
+		names[i] = m.Name
+	}
+	return names
+}
+
+func findMechanism(name string) *mechanism {
+	for i := range mechanismTable {
+		if mechanismTable[i].Name == name {
+			return &mechanismTable[i]
+		}
+	}
+	return nil
+}
+
+// checkSASL checks sasl_mechanisms and the OAuth settings, and builds the
+// JWKS verifier when oauth_jwks is set and no TokenVerifier was given, so
+// that a bad key file is reported at start.
+func (c *Config) checkSASL() error {
+	seen := map[string]bool{}
+	for i, name := range c.SASLMechanisms {
+		name = strings.ToUpper(strings.TrimSpace(name))
+		c.SASLMechanisms[i] = name
+		m := findMechanism(name)
+		if m == nil {
+			return fmt.Errorf("sasl mechanism %q is not one pop3d offers (%s)", name, strings.Join(MechanismNames(), ", "))
+		}
+		if seen[name] {
+			return fmt.Errorf("sasl mechanism %q listed twice", name)
+		}
+		seen[name] = true
+		if m.Tokens && c.OAuthJWKS == "" && c.TokenVerifier == nil {
+			return fmt.Errorf("sasl mechanism %s needs --oauth-jwks (a JWKS file to check tokens with)", name)
+		}
+		if m.TLSOnly && c.TLSCert == "" {
+			return fmt.Errorf("sasl mechanism %s needs TLS: give --tls-cert and --tls-key", name)
+		}
+	}
+	if c.OAuthJWKS != "" && c.TokenVerifier == nil {
+		if c.OAuthIssuer == "" || c.OAuthAudience == "" {
+			return errors.New("--oauth-jwks needs --oauth-issuer and --oauth-audience: a token for another issuer or service must not log in")
+		}
+		v, err := NewJWKSVerifier(JWKSConfig{Path: c.OAuthJWKS, Issuer: c.OAuthIssuer, Audience: c.OAuthAudience, UserClaim: c.OAuthUserClaim})
+		if err != nil {
+			return fmt.Errorf("oauth jwks: %v", err)
+		}
+		c.TokenVerifier = v
+	}
+	for tls := range 2 {
+		for plain := range 2 {
+			c.saslOffer[tls<<1|plain] = c.offer(tls == 1, plain == 1)
+		}
+	}
+	return nil
+}
+
+// offer computes the mechanisms offered on a connection with or without
+// TLS, where plaintext is or is not allowed.
+func (c *Config) offer(tls, plaintext bool) []string {
+	var out []string
+	for _, m := range mechanismTable {
+		if (m.Plaintext && !plaintext) || (m.TLSOnly && !tls) || (m.Tokens && c.TokenVerifier == nil) {
+			continue
+		}
+		if c.SASLMechanisms != nil {
+			listed := false
+			for _, n := range c.SASLMechanisms {
+				listed = listed || n == m.Name
+			}
+			if !listed {
+				continue
+			}
+		} else if m.Default == offerIfListed || (m.Default == offerOnTLS && !tls) {
+			continue
+		}
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+// OfferedMechanisms are the SASL mechanisms offered on a connection with
+// or without TLS where plaintext logins are or are not allowed, as Check
+// computed them: Mechanisms' one source.
+func (c *Config) OfferedMechanisms(tls, plaintext bool) []string {
+	i := 0
+	if tls {
+		i |= 2
+	}
+	if plaintext {
+		i |= 1
+	}
+	return c.saslOffer[i]
+}
+
+// Mechanisms are the SASL mechanisms offered now, as the configuration,
+// the connection's TLS and PlaintextAuth say; none while RequireTLS waits
+// for TLS. CAPA's SASL line and a bare AUTH list the same, and the core
+// refuses any other: this is the one place that decides.
 func (h *session) Mechanisms() []string {
-	if !h.conn.Session().PlaintextAllowed() || h.tlsRequired() {
+	if h.tlsRequired() {
 		return nil
 	}
-	return mechanisms
+	return h.srv.cfg.OfferedMechanisms(h.conn.TLS() != nil, h.conn.Session().PlaintextAllowed())
 }
 
 // Auth starts a SASL exchange. The core runs it (base64, the initial
 // response, continuations, "*" cancel, line limits); pop3d supplies the
-// mechanism servers: go-sasl's PLAIN and its own LOGIN, both ending in
-// the same check of user name and password.
+// mechanism servers, each ending in the same timed check.
 func (h *session) Auth(mech string) (pop3gen.SASLServer, error) {
 	h.saslUser, h.saslErr = "", nil
-	// check is where both mechanisms end: the user name and password.
+	m := findMechanism(mech)
+	if m == nil { // the core only passes mechanisms Mechanisms listed
+		return nil, pop3gen.ErrUnknownMechanism
+	}
+	x := &exchange{h: h, mech: mech}
+	x.inner = m.start(x, mech)
+	return x, nil
+}
+
+// startPlain returns go-sasl's PLAIN or pop3d's LOGIN, both ending in the
+// check of a user name and password that USER/PASS makes.
+func startPlain(x *exchange, name string) sasl.Server {
+	h := x.h
 	check := func(username, password string) error {
-		username = h.userName(username)
-		h.saslUser = username
-		h.admit(&h.saslAt, username)
-		if CheckUserName(username) != nil {
-			h.saslErr = errLogin
-			return h.saslErr
+		x.name(username)
+		if !x.admit() {
+			return x.reject("bad user name")
 		}
-		ok, err := h.verify(username, []byte(password))
+		ok, err := h.verify(x.user, []byte(password))
 		switch {
 		case err != nil:
-			h.saslErr = errAuthQueue
+			x.reply = errAuthQueue
+			return x.reject("verification queue full")
 		case !ok:
-			h.saslErr = errLogin
+			return x.reject("wrong password or unknown user")
 		}
-		return h.saslErr
+		return nil
 	}
-	var inner sasl.Server
-	if mech == "LOGIN" {
-		inner = &loginServer{auth: check}
-	} else {
-		inner = sasl.NewPlainServer(func(identity, username, password string) error {
-			if identity != "" && identity != username {
-				h.saslErr = errLogin // no proxy authorization
-				return h.saslErr
-			}
-			return check(username, password)
-		})
+	if name == "LOGIN" {
+		return &loginServer{auth: check}
 	}
-	return timedSASL{h: h, inner: inner}, nil
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && identity != username {
+			x.name(username)
+			return x.reject("PLAIN: proxy authorization is not offered")
+		}
+		return check(username, password)
+	})
 }
 
-// timedSASL runs a mechanism's server with pop3d's failed-login rules: a
-// failure is answered, like USER/PASS's, at the response's arrival plus
-// the delay and penalties, and counts toward the connection's cap.
-type timedSASL struct {
+// exchange is one AUTH exchange: it runs a mechanism's server with
+// pop3d's failed-login rules. A failure is answered, like USER/PASS's, at
+// the arrival of the response that carried the credentials plus the delay
+// and penalties, and counts toward the connection's cap.
+type exchange struct {
 	h     *session
+	mech  string
 	inner sasl.Server
+	user  string // the user the exchange named, normalised; "" until then
+	// why is set by reject: the exchange failed, and the log says why.
+	why string
+	// reply is the failure's reply when it is not errLogin.
+	reply *pop3gen.Error
+	// down is set when the accounts could not be read at an earlier
+	// step (SCRAM's first message): the failure is [SYS/TEMP].
+	down bool
+	// answered is a failure already answered (delay waited, penalties
+	// and cap counted) while the exchange goes on, as OAUTHBEARER's
+	// error challenge does (RFC 7628 §3.2.2): the next step returns it.
+	answered error
 }
 
-func (t timedSASL) Next(response []byte) ([]byte, bool, error) {
-	h := t.h
+// errRejected is what a mechanism's server returns after reject.
+var errRejected = errors.New("SASL exchange rejected")
+
+// name records the user name the client gave, normalised as every login
+// path does.
+func (x *exchange) name(user string) string {
+	x.user = x.h.userName(user)
+	return x.user
+}
+
+// admit books the attempt's turn for x.user and waits for it (authflow.go),
+// before anything is checked. It is false when there is nothing to check:
+// a name no user can have, or an attempt refused a turn.
+func (x *exchange) admit() bool {
+	h := x.h
+	h.admit(&h.saslAt, x.user)
+	if x.down {
+		h.saslAt.passwdDown = true
+	}
+	return CheckUserName(x.user) == nil && !h.saslAt.refused
+}
+
+// lookup returns the account of x.user. An unknown user and an unreadable
+// passwd-file both return nil; the latter is remembered, so that the
+// failure says [SYS/TEMP] rather than "invalid".
+func (x *exchange) lookup() *Account {
+	if CheckUserName(x.user) != nil {
+		return nil
+	}
+	a, ok, err := x.h.srv.users.Lookup(x.user)
+	if err != nil {
+		x.down = true
+		if x.h.at != nil {
+			x.h.at.passwdDown = true
+		}
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	return a
+}
+
+// reject marks the exchange failed for the log's reason why.
+func (x *exchange) reject(why string) error {
+	if x.why == "" {
+		x.why = x.mech + ": " + why
+	}
+	return errRejected
+}
+
+// failNow answers the failure now (delay, penalties, the cap) and keeps
+// the reply for the exchange's next step. It reports whether the exchange
+// may go on to that step: not when the reply closes the connection or is
+// not the plain failed login.
+func (x *exchange) failNow(why string) bool {
+	x.reject(why)
+	h := x.h
+	x.answered = h.failed(&h.saslAt, x.user, x.why, errLogin)
+	return x.answered == errLogin
+}
+
+func (x *exchange) Next(response []byte) ([]byte, bool, error) {
+	h := x.h
+	if x.answered != nil {
+		return nil, false, x.answered
+	}
 	// The attempt is timed from this response, the one that may carry
 	// the credentials.
 	h.saslAt = h.arrive()
-	challenge, done, err := t.inner.Next(response)
-	if err != nil || h.saslErr != nil {
-		reply, why := errLogin, "SASL"
-		if h.saslErr == errAuthQueue {
-			reply, why = errAuthQueue, "verification queue full"
+	challenge, done, err := x.inner.Next(response)
+	if x.answered != nil {
+		if err != nil {
+			return nil, false, x.answered
 		}
-		return nil, false, h.failed(&h.saslAt, h.saslUser, why, reply)
+		return challenge, false, nil // the error challenge; the reply comes next
+	}
+	if err != nil || x.why != "" {
+		reply := errLogin
+		if x.reply != nil {
+			reply = x.reply
+		}
+		why := x.why
+		if why == "" {
+			why = x.mech + ": " + err.Error()
+		}
+		if x.down {
+			h.saslAt.passwdDown = true
+		}
+		return nil, false, h.failed(&h.saslAt, x.user, why, reply)
 	}
 	if done {
+		h.saslUser = x.user
 		h.succeeded(&h.saslAt)
 	}
 	return challenge, done, nil
@@ -94,4 +341,3 @@ func (t timedSASL) Next(response []byte) ([]byte, bool, error) {
 func (h *session) Authenticated() (pop3gen.Maildrop, error) {
 	return h.open(h.saslUser)
 }
-
