@@ -180,11 +180,12 @@ func (l *lmtpServer) shutdown(ctx context.Context) error {
 	}
 	err := l.srv.Shutdown(ctx)
 	l.cancel()
-	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-		_ = l.srv.Close()
-		return err
+	// The listener closed above, or a shutdown before, is no failure.
+	if err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, smtp.ErrServerClosed) {
+		return nil
 	}
-	return nil
+	_ = l.srv.Close()
+	return err
 }
 
 // LMTPAddr returns the LMTP listener's address, or nil when there is none.

@@ -104,6 +104,8 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		penalties               = fs.Bool("penalties", true, "failure delays that double per recent failure of the address (IPv6: /64) or user name, from --fail-delay up to --penalty-max")
 		penaltyMax              = fs.String("penalty-max", "", "longest failure delay a penalty reaches (default 15s)")
 		penaltyEntries          = fs.Int("penalty-entries", 0, "addresses and user names each penalty table remembers (default 10000)")
+		lmtpAddr                = fs.String("lmtp", "", "LMTP delivery `address`: host:port, or unix:/path for a socket (mode 0666; the directory decides who connects), e.g. 127.0.0.1:24 (default: none)")
+		maxMessageSize          = fs.String("max-message-size", "", "largest `size` a message delivered over LMTP may have, e.g. 64MiB (default 64MiB)")
 		demoDir                 = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
 	)
 	fs.Var(&listen, "listen", "plain POP3 `address` (repeatable; STLS there when TLS is configured)")
@@ -241,6 +243,14 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if given["penalty-entries"] {
 		cfg.PenaltyEntries = *penaltyEntries
 	}
+	if given["lmtp"] {
+		cfg.LMTP = *lmtpAddr
+	}
+	if given["max-message-size"] {
+		if err := cfg.MaxMessageSize.UnmarshalText([]byte(*maxMessageSize)); err != nil {
+			return fmt.Errorf("--max-message-size: %v", err)
+		}
+	}
 	for _, kv := range sets {
 		if err := cfg.AddSet(kv); err != nil {
 			return err
@@ -280,6 +290,9 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	}
 	for _, a := range addrs {
 		log.Info("listening", "addr", a.String())
+	}
+	if a := srv.LMTPAddr(); a != nil {
+		log.Info("listening for LMTP", "addr", a.String())
 	}
 	fmt.Fprintf(stdout, "pop3d: serving POP3 on %v (profile %s)\n", addrs, cfg.Profile)
 
