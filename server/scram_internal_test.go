@@ -31,10 +31,10 @@ func TestSCRAMDovecotVector(t *testing.T) {
 	assert.False(t, b.Verify([]byte("hunter3")))
 
 	for _, bad := range []string{
-		"4096,LfNGSFqiFykEZ1xDAYlnKQ==,HACNf9CII7cMz3XjRy/Oh3Ae2LHApoDyNw74d3YtFws=",   // three fields
+		"4096,LfNGSFqiFykEZ1xDAYlnKQ==,HACNf9CII7cMz3XjRy/Oh3Ae2LHApoDyNw74d3YtFws=",                                              // three fields
 		"1000,LfNGSFqiFykEZ1xDAYlnKQ==,HACNf9CII7cMz3XjRy/Oh3Ae2LHApoDyNw74d3YtFws=,AQH0j7Hf8J12g8eNBadvzlNB2am3PxgNwFCFd3RxEaw=", // under RFC 7677's 4096
-		"4096,LfNGSFqiFykEZ1xDAYlnKQ==,HACNf9CII7cMz3XjRy/Oh3Ae2LHApoDyNw74d3Yt,AQH0j7Hf8J12g8eNBadvzlNB2am3PxgNwFCFd3RxEaw=",      // short key
-		"4096,,HACNf9CII7cMz3XjRy/Oh3Ae2LHApoDyNw74d3YtFws=,AQH0j7Hf8J12g8eNBadvzlNB2am3PxgNwFCFd3RxEaw=",                          // no salt
+		"4096,LfNGSFqiFykEZ1xDAYlnKQ==,HACNf9CII7cMz3XjRy/Oh3Ae2LHApoDyNw74d3Yt,AQH0j7Hf8J12g8eNBadvzlNB2am3PxgNwFCFd3RxEaw=",     // short key
+		"4096,,HACNf9CII7cMz3XjRy/Oh3Ae2LHApoDyNw74d3YtFws=,AQH0j7Hf8J12g8eNBadvzlNB2am3PxgNwFCFd3RxEaw=",                         // no salt
 	} {
 		_, err := ParseAccount("u:{SCRAM-SHA-256}" + bad)
 		assert.Error(t, err, bad)

@@ -1,0 +1,190 @@
+package server_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
+)
+
+const (
+	testIssuer   = "https://id.pop3kit.test"
+	testAudience = "pop3.pop3kit.test"
+)
+
+// issuer signs test tokens with an RSA and an ECDSA key its JWKS file
+// publishes, and with a key it does not.
+type issuer struct {
+	t        *testing.T
+	rsa      *rsa.PrivateKey
+	ec       *ecdsa.PrivateKey
+	stranger *rsa.PrivateKey
+	jwks     string // the JWKS file's path
+}
+
+func newIssuer(t *testing.T) *issuer {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	sk, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		{Key: &rk.PublicKey, KeyID: "rsa1", Algorithm: "RS256", Use: "sig"},
+		{Key: &ek.PublicKey, KeyID: "ec1", Algorithm: "ES256", Use: "sig"},
+	}}
+	b, err := json.Marshal(set)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "jwks.json")
+	require.NoError(t, os.WriteFile(p, b, 0o600))
+	return &issuer{t: t, rsa: rk, ec: ek, stranger: sk, jwks: p}
+}
+
+// claims are a token's claims; the zero value is a good token for alice.
+type claims struct {
+	sub, email, iss, aud string
+	exp                  time.Duration // from now; 0: an hour
+	noExp                bool
+}
+
+// token signs c with alg (RS256, ES256) under kid; stranger signs with a
+// key the JWKS does not hold, under the published kid.
+func (is *issuer) token(c claims, alg string, stranger bool) string {
+	t := is.t
+	var key any = is.rsa
+	kid := "rsa1"
+	if alg == "ES256" {
+		key, kid = is.ec, "ec1"
+	}
+	if stranger {
+		key = is.stranger
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	require.NoError(t, err)
+	def := func(v, d string) string {
+		if v == "" {
+			return d
+		}
+		return v
+	}
+	if c.exp == 0 {
+		c.exp = time.Hour
+	}
+	std := jwt.Claims{Issuer: def(c.iss, testIssuer), Audience: jwt.Audience{def(c.aud, testAudience)},
+		Subject: def(c.sub, "alice-id"), IssuedAt: jwt.NewNumericDate(time.Now().Add(-time.Minute))}
+	if !c.noExp {
+		std.Expiry = jwt.NewNumericDate(time.Now().Add(c.exp))
+	}
+	extra := map[string]any{"email": def(c.email, "alice")}
+	s, err := jwt.Signed(sig).Claims(std).Claims(extra).Serialize()
+	require.NoError(t, err)
+	return s
+}
+
+func (is *issuer) config(c *server.Config) {
+	c.OAuthJWKS, c.OAuthIssuer, c.OAuthAudience = is.jwks, testIssuer, testAudience
+	c.MaxPreauthPerIP, c.MaxSessionsPerUser = 1000, 1000
+}
+
+// TestOAuthCurl logs in with curl's OAUTHBEARER and XOAUTH2 (RS256 and
+// ES256 tokens), and refuses, through curl, every kind of bad token.
+func TestOAuthCurl(t *testing.T) {
+	curl := need(t, "curl")
+	is := newIssuer(t)
+	e := newEnv(t, "exchange2010", is.config)
+	e.deliver("alice", msg1, "")
+	c := e.dial()
+	c.cmd("CAPA")
+	assert.Contains(t, c.multi(), "SASL OAUTHBEARER XOAUTH2 PLAIN LOGIN", "offered by default once tokens can be checked")
+
+	run := func(mech, user, token string) (string, error) {
+		out, err := exec.Command(curl, "-sS", "--max-time", "20", "-u", user+":", "--oauth2-bearer", token,
+			"--login-options", "AUTH="+mech, "pop3://"+e.addr+"/").CombinedOutput()
+		return string(out), err
+	}
+	for _, mech := range []string{"OAUTHBEARER", "XOAUTH2"} {
+		for _, alg := range []string{"RS256", "ES256"} {
+			out, err := run(mech, "alice", is.token(claims{}, alg, false))
+			require.NoError(t, err, "%s %s: %s", mech, alg, out)
+			assert.Equal(t, "1 41\r\n", out, "%s %s", mech, alg)
+		}
+	}
+	bad := map[string]string{
+		"expired":           is.token(claims{exp: -time.Hour}, "RS256", false),
+		"no exp":            is.token(claims{noExp: true}, "RS256", false),
+		"wrong audience":    is.token(claims{aud: "imap.elsewhere.test"}, "RS256", false),
+		"wrong issuer":      is.token(claims{iss: "https://evil.test"}, "ES256", false),
+		"bad signature":     is.token(claims{}, "RS256", true),
+		"another user's":    is.token(claims{email: "bob"}, "RS256", false),
+		"user without mail": is.token(claims{email: "nobody"}, "RS256", false),
+		"not a JWT":         "bm90LWEtand0",
+	}
+	for name, tok := range bad {
+		for _, mech := range []string{"OAUTHBEARER", "XOAUTH2"} {
+			user := "alice"
+			if name == "user without mail" {
+				user = "nobody"
+			}
+			out, err := run(mech, user, tok)
+			assert.Error(t, err, "%s %s: %s", name, mech, out)
+			assert.Contains(t, out, "denied", "%s %s", name, mech)
+		}
+	}
+}
+
+// TestOAuthBearerProtocol: RFC 7628 §3.2.2's failure — the JSON error
+// challenge, the client's %x01, then -ERR [AUTH] — and the user the token
+// names when the message names none.
+func TestOAuthBearerProtocol(t *testing.T) {
+	is := newIssuer(t)
+	e := newEnv(t, "exchange2010", is.config)
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	good := is.token(claims{}, "ES256", false)
+
+	c := e.dial()
+	assert.Equal(t, okEmpty, c.cmd("AUTH OAUTHBEARER "+enc("n,,\x01auth=Bearer "+good+"\x01\x01")), "the token names the user")
+	c = e.dial()
+	assert.Equal(t, "+ ", c.cmd("AUTH OAUTHBEARER"))
+	assert.Equal(t, okEmpty, c.cmd(enc("n,a=alice,\x01host=localhost\x01port=110\x01auth=bearer  "+good+"\x01\x01")))
+
+	c = e.dial()
+	r := c.cmd("AUTH OAUTHBEARER " + enc("n,a=bob,\x01auth=Bearer "+good+"\x01\x01"))
+	assert.Equal(t, "+ "+enc(`{"status":"invalid_token"}`), r, "another user's token")
+	assert.Equal(t, authError, c.cmd(enc("\x01")))
+
+	c = e.dial()
+	assert.Equal(t, "+ ", c.cmd("AUTH XOAUTH2"), "an RS256 token is too long for the command line")
+	r = c.cmd(enc("user=alice\x01auth=Bearer " + is.token(claims{exp: -time.Hour}, "RS256", false) + "\x01\x01"))
+	assert.Equal(t, "+ "+enc(`{"status":"401","schemes":"bearer"}`), r)
+	assert.Equal(t, authError, c.cmd(""))
+
+	c = e.dial()
+	assert.Equal(t, authError, c.cmd("AUTH OAUTHBEARER "+enc("p=tls-exporter,,\x01auth=Bearer "+good+"\x01\x01")), "a malformed message fails at once")
+
+	t.Run("plaintext-equivalent", func(t *testing.T) {
+		e := newEnv(t, "exchange2010", is.config, untrusted)
+		c := e.dial()
+		c.cmd("CAPA")
+		for _, l := range c.multi() {
+			assert.False(t, strings.HasPrefix(l, "SASL "), "no mechanism is offered in the clear: %s", l)
+		}
+		c = e.dialTLS()
+		assert.Equal(t, okEmpty, c.cmd("AUTH OAUTHBEARER "+enc("n,,\x01auth=Bearer "+good+"\x01\x01")))
+	})
+}
