@@ -62,6 +62,9 @@ func (h *session) admit(at *attempt, user string) {
 		return
 	}
 	at.turn = turn
+	if turn.After(at.start) {
+		h.srv.metrics.penalties.Inc()
+	}
 	h.srv.sleepUntil(turn)
 }
 

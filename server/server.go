@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -48,9 +47,7 @@ type Server struct {
 	loginsMu  sync.Mutex
 	lastLogin map[string]time.Time // for LoginDelay
 
-	metrics struct {
-		sessions, logins, loginFailures atomic.Int64
-	}
+	metrics *metrics
 }
 
 // listener is a listener for Serve and whether it is implicit TLS.
@@ -136,14 +133,17 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		MinWriteRate:       int64(cfg.MinWriteRate),
 		WriteRateGrace:     time.Duration(cfg.WriteRateGrace),
 		Log:                log,
+		Observe:            s.observe,
+		OnLimit:            s.onLimit,
 	}
+	s.metrics = newMetrics(func() float64 { return float64(s.core.Sessions()) })
 	return s, nil
 }
 
 // newSession is the core's handler factory: pop3d's session on c.
 func (s *Server) newSession(c *pop3gen.Conn) (pop3gen.Handler, error) {
-	s.metrics.sessions.Add(1)
-	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3gen.AddrKey(c.RemoteAddr())}
+	s.metrics.sessionsN.Add(1)
+	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3gen.AddrKey(c.RemoteAddr()), implicitTLS: c.TLS() != nil}
 	// The core creates the protocol session after the handler; the
 	// handler reaches it through the connection.
 	return h, nil
@@ -291,7 +291,7 @@ type Stats struct {
 
 // Stats returns the counts so far.
 func (s *Server) Stats() Stats {
-	return Stats{Sessions: s.metrics.sessions.Load(), Logins: s.metrics.logins.Load(), LoginFailures: s.metrics.loginFailures.Load()}
+	return Stats{Sessions: s.metrics.sessionsN.Load(), Logins: s.metrics.loginsN.Load(), LoginFailures: s.metrics.failuresN.Load()}
 }
 
 // Sessions returns the number of connections being served.

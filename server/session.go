@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -38,6 +39,10 @@ type session struct {
 	log  *slog.Logger
 	addr netip.Prefix // the client's address group, for penalties; invalid off TCP
 	user string       // the logged-in user
+	// mech is how the user logged in (USER, APOP, a SASL mechanism), for
+	// the logs and metrics; implicitTLS, that the connection began in TLS.
+	mech        string
+	implicitTLS bool
 
 	// failures counts the failed logins of the connection; at
 	// MaxAuthFailures the reply is the last one it gets.
@@ -77,7 +82,43 @@ func (h *session) User(w *pop3gen.Writer, arg []byte) error {
 }
 
 func (h *session) Pass(user, secret []byte) (pop3gen.Maildrop, error) {
+	h.mech = "USER"
 	return h.login(h.userName(string(user)), secret)
+}
+
+// mechanism is how the session logged in or is trying to: USER, APOP or
+// the SASL mechanism.
+func (h *session) mechanism() string {
+	if h.mech == "" {
+		return "SASL"
+	}
+	return h.mech
+}
+
+// Close writes the session's logout line, Dovecot's fields by Dovecot's
+// names (top=, retr=, del=, size=, in=, out=), when the connection ended,
+// however it ended, and counts the session in the metrics.
+func (h *session) Close() error {
+	c := h.conn
+	in, out := c.Octets()
+	tlsMode := "none"
+	if t := c.TLS(); t != nil {
+		tlsMode = "stls"
+		if h.implicitTLS {
+			tlsMode = "implicit"
+		}
+	}
+	h.srv.sessionEnded(tlsMode, in, out)
+	st := c.Session().Stats()
+	attrs := []any{"local", c.LocalAddr().String(), "tls", tlsMode, "duration", time.Since(c.Start()).Round(time.Millisecond).String(),
+		"reason", c.EndReason(), "in", in, "out", out}
+	if h.user != "" {
+		attrs = append(attrs, "mechanism", h.mechanism(),
+			"top", fmt.Sprintf("%d/%d", st.Top, st.TopOctets), "retr", fmt.Sprintf("%d/%d", st.Retr, st.RetrOctets),
+			"del", fmt.Sprintf("%d/%d", st.Deleted, st.Messages), "size", st.Size)
+	}
+	h.log.Info("logout", attrs...)
+	return nil
 }
 
 // failed answers a failed login attempt with reply. It waits until the
@@ -99,7 +140,8 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) er
 		why = "not checked: its penalty turn would be more than " + h.srv.maxPenaltyWait().String() + " away"
 	}
 	h.log.Info("login failed", "user", user, "why", why)
-	h.srv.metrics.loginFailures.Add(1)
+	h.srv.metrics.failuresN.Add(1)
+	h.srv.metrics.failures.WithLabelValues(h.mechanism(), failureReason(at, reply)).Inc()
 	delay := time.Duration(h.srv.cfg.FailDelay)
 	if at.refused || at.passwdDown {
 		h.srv.sleepUntil(at.start.Add(delay))
@@ -174,16 +216,19 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 		return nil, errPerm
 	case err != nil:
 		h.log.Error("open maildrop", "user", user, "err", err)
+		h.srv.metrics.storeErrors.WithLabelValues("open").Inc()
 		return nil, errTemp
 	}
 	h.user = user
 	h.log = h.log.With("user", user)
-	h.log.Info("login", "messages", d.Len())
-	h.srv.metrics.logins.Add(1)
-	return &maildrop{d: d, log: h.log, exact: v.ExactSizes}, nil
+	h.log.Info("login", "messages", d.Len(), "mechanism", h.mechanism())
+	h.srv.metrics.loginsN.Add(1)
+	h.srv.metrics.logins.WithLabelValues(h.mechanism()).Inc()
+	return &maildrop{d: d, log: h.log, exact: v.ExactSizes, m: h.srv.metrics}, nil
 }
 
 func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
+	h.mech = "APOP"
 	user := h.userName(string(name))
 	at := h.arrive()
 	h.admit(&at, user)
@@ -242,6 +287,7 @@ type maildrop struct {
 	d     Mailbox
 	log   *slog.Logger
 	exact bool // ExactSizes: STAT and LIST state exact sizes (MS-STANXPOP3 §2.1.4, §2.1.5)
+	m     *metrics
 }
 
 func (m *maildrop) Len() int { return m.d.Len() }
@@ -269,6 +315,7 @@ func (m *maildrop) Open(i int) (io.ReadCloser, error) {
 		return nil, errGone
 	case err != nil:
 		m.log.Error("open message", "uid", m.d.UniqueID(i), "err", err)
+		m.m.storeErrors.WithLabelValues("open_message").Inc()
 		return nil, errRead
 	}
 	if s, ok := r.(io.ReadSeekCloser); ok {
@@ -290,6 +337,7 @@ func (f loggedReader) Read(p []byte) (int, error) {
 	n, err := f.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
 		f.m.log.Error("message read only in part", "uid", f.m.d.UniqueID(f.i), "err", err)
+		f.m.m.storeErrors.WithLabelValues("read").Inc()
 	}
 	return n, err
 }
@@ -306,7 +354,10 @@ func (f loggedSeeker) Seek(off int64, whence int) (int64, error) { return f.s.Se
 func (m *maildrop) Remove(indexes []int) error {
 	failed, err := m.d.Remove(indexes)
 	m.log.Info("update", "removed", len(indexes)-failed, "failed", failed)
+	m.m.removed.Add(float64(len(indexes) - failed))
+	m.m.removeFailures.Add(float64(failed))
 	if err != nil {
+		m.m.storeErrors.WithLabelValues("remove").Inc()
 		m.log.Error("update", "err", err)
 		return errUpdate
 	}

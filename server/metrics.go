@@ -1,0 +1,130 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+)
+
+// metrics are pop3d's Prometheus metrics, in a registry of the server's
+// own (two servers in one process, as in tests, do not collide).
+// github.com/prometheus/client_golang: the reference client, with the
+// text and OpenMetrics expositions and the Go runtime's collectors.
+type metrics struct {
+	reg *prometheus.Registry
+
+	// The totals Stats reports, kept as plain counters too.
+	sessionsN, loginsN, failuresN atomic.Int64
+
+	sessions       *prometheus.CounterVec // ended sessions by profile and TLS mode
+	logins         *prometheus.CounterVec // by mechanism
+	failures       *prometheus.CounterVec // by mechanism and reason
+	penalties      prometheus.Counter
+	commands       *prometheus.CounterVec // by command and result
+	octets         *prometheus.CounterVec // by direction
+	retrSeconds    prometheus.Histogram
+	retrBytes      prometheus.Histogram
+	removed        prometheus.Counter
+	removeFailures prometheus.Counter
+	limits         *prometheus.CounterVec // by limit
+	storeErrors    *prometheus.CounterVec // by operation
+}
+
+func newMetrics(current func() float64) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	f := promauto(m.reg)
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pop3d_sessions_current", Help: "Connections being served."}, current))
+	m.sessions = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_sessions_total", Help: "Sessions ended, by profile and TLS mode (none, stls, implicit)."}, []string{"profile", "tls"})).(*prometheus.CounterVec)
+	m.logins = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_logins_total", Help: "Successful logins, by mechanism (USER, APOP or the SASL mechanism)."}, []string{"mechanism"})).(*prometheus.CounterVec)
+	m.failures = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_login_failures_total", Help: "Failed logins, by mechanism and reason."}, []string{"mechanism", "reason"})).(*prometheus.CounterVec)
+	m.penalties = f(prometheus.NewCounter(prometheus.CounterOpts{Name: "pop3d_login_penalties_total", Help: "Login attempts delayed by a penalty of their address or user name."})).(prometheus.Counter)
+	m.commands = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_commands_total", Help: "Commands answered, by keyword and result (ok, err)."}, []string{"command", "result"})).(*prometheus.CounterVec)
+	m.octets = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_octets_total", Help: "Octets on the wire of ended sessions, by direction (in, out)."}, []string{"direction"})).(*prometheus.CounterVec)
+	m.retrSeconds = f(prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pop3d_retr_duration_seconds", Help: "Time to answer a RETR, from the command's arrival to the last octet handed to the connection.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)})).(prometheus.Histogram)
+	m.retrBytes = f(prometheus.NewHistogram(prometheus.HistogramOpts{Name: "pop3d_retr_size_bytes", Help: "Octets of the messages RETR sent.",
+		Buckets: prometheus.ExponentialBuckets(1024, 4, 10)})).(prometheus.Histogram)
+	m.removed = f(prometheus.NewCounter(prometheus.CounterOpts{Name: "pop3d_update_removed_total", Help: "Messages removed in the UPDATE state."})).(prometheus.Counter)
+	m.removeFailures = f(prometheus.NewCounter(prometheus.CounterOpts{Name: "pop3d_update_failures_total", Help: "Messages marked deleted that UPDATE could not remove."})).(prometheus.Counter)
+	m.limits = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_limits_hit_total", Help: "Connections or logins a limit refused or evicted, by limit."}, []string{"limit"})).(*prometheus.CounterVec)
+	m.storeErrors = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_store_errors_total", Help: "Store errors, by operation (open, read, remove)."}, []string{"op"})).(*prometheus.CounterVec)
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// promauto returns a function that registers a collector in reg and
+// returns it.
+func promauto(reg *prometheus.Registry) func(prometheus.Collector) prometheus.Collector {
+	return func(c prometheus.Collector) prometheus.Collector {
+		reg.MustRegister(c)
+		return c
+	}
+}
+
+// MetricsHandler serves the server's metrics (Prometheus text, or
+// OpenMetrics when the scraper asks for it), for --metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
+}
+
+// observe is the core's Observe: every command answered.
+func (s *Server) observe(c *pop3gen.Conn, e pop3gen.Event) {
+	result := "ok"
+	if e.Err != nil {
+		result = "err"
+	}
+	name := "unknown"
+	if e.Cmd != pop3gen.CmdNone {
+		name = e.Cmd.String()
+	}
+	s.metrics.commands.WithLabelValues(name, result).Inc()
+	if e.Cmd == pop3gen.CmdRETR && e.Err == nil {
+		s.metrics.retrSeconds.Observe(e.Elapsed.Seconds())
+		s.metrics.retrBytes.Observe(float64(e.Octets))
+	}
+}
+
+// onLimit is the core's OnLimit.
+func (s *Server) onLimit(e *pop3gen.Error) {
+	limit := "other"
+	switch {
+	case e == pop3gen.ErrServerFull:
+		limit = "max_sessions"
+	case e == pop3gen.ErrEvicted:
+		limit = "evicted"
+	case e == pop3gen.ErrPreauthLimit:
+		limit = "max_preauth_per_ip"
+	case e == pop3gen.ErrShutdown:
+		limit = "shutdown"
+	case e.Code == pop3gen.CodeInUse && strings.Contains(e.Text, "sessions for this user"):
+		limit = "max_sessions_per_user"
+	}
+	s.metrics.limits.WithLabelValues(limit).Inc()
+}
+
+// failureReason names why a login failed, for the metrics' label.
+func failureReason(at *attempt, reply *pop3gen.Error) string {
+	switch {
+	case at.passwdDown:
+		return "users_unavailable"
+	case at.refused:
+		return "penalty"
+	case reply == errAuthQueue:
+		return "queue_full"
+	}
+	return "invalid_credentials"
+}
+
+// sessionEnded counts an ended session in the metrics.
+func (s *Server) sessionEnded(tlsMode string, in, out int64) {
+	s.metrics.sessions.WithLabelValues(s.cfg.Profile, tlsMode).Inc()
+	s.metrics.octets.WithLabelValues("in").Add(float64(in))
+	s.metrics.octets.WithLabelValues("out").Add(float64(out))
+}

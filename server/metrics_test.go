@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// scrape fetches the metrics over HTTP and returns the value of each
+// series ("name{labels}" → value).
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		v, err := strconv.ParseFloat(l[i+1:], 64)
+		require.NoError(t, err, l)
+		out[l[:i]] = v
+	}
+	return out
+}
+
+// TestMetricsEndpoint scrapes the metrics over HTTP before and after a
+// few sessions and checks that the values move as the sessions did:
+// logins and failures by mechanism and reason, commands by result, RETR's
+// histograms, UPDATE's removals, ended sessions and their octets.
+func TestMetricsEndpoint(t *testing.T) {
+	e, _ := newLoggedEnv(t, "rfc1939", nil)
+	e.deliver("alice", "Subject: one\n\nbody\n", "")
+	e.deliver("alice", "Subject: two\n\nbody\n", "")
+	hs := httptest.NewServer(e.srv.MetricsHandler())
+	defer hs.Close()
+	before := scrape(t, hs.URL)
+	assert.Zero(t, before[`pop3d_logins_total{mechanism="USER"}`])
+	assert.Zero(t, before["pop3d_sessions_current"])
+
+	c := e.login("alice", "secret")
+	c.send("RETR 1")
+	c.multi()
+	assert.Contains(t, c.cmd("RETR 9"), "-ERR")
+	c.cmd("DELE 2")
+	mid := scrape(t, hs.URL)
+	assert.Equal(t, 1.0, mid["pop3d_sessions_current"])
+	c.cmd("QUIT")
+
+	bad := e.dial()
+	bad.cmd("USER alice")
+	assert.Contains(t, bad.cmd("PASS wrong"), "-ERR")
+	bad.cmd("QUIT")
+
+	var m map[string]float64
+	require.Eventually(t, func() bool {
+		m = scrape(t, hs.URL)
+		return m[`pop3d_sessions_total{profile="rfc1939",tls="none"}`] == 2
+	}, 5*time.Second, 20*time.Millisecond, "both sessions counted when they end")
+	assert.Equal(t, 1.0, m[`pop3d_logins_total{mechanism="USER"}`])
+	assert.Equal(t, 1.0, m[`pop3d_login_failures_total{mechanism="USER",reason="invalid_credentials"}`])
+	assert.Equal(t, 1.0, m[`pop3d_commands_total{command="RETR",result="ok"}`])
+	assert.Equal(t, 1.0, m[`pop3d_commands_total{command="RETR",result="err"}`])
+	assert.Equal(t, 2.0, m[`pop3d_commands_total{command="QUIT",result="ok"}`])
+	assert.Equal(t, 1.0, m["pop3d_retr_duration_seconds_count"])
+	assert.Equal(t, float64(len("Subject: one\n\nbody\n")), m["pop3d_retr_size_bytes_sum"])
+	assert.Equal(t, 1.0, m["pop3d_update_removed_total"])
+	assert.Greater(t, m[`pop3d_octets_total{direction="out"}`], m[`pop3d_octets_total{direction="in"}`])
+	assert.Zero(t, m["pop3d_sessions_current"])
+}
+
+// TestLogoutLine: every session ends with one "logout" line carrying
+// Dovecot's fields — who, from where, how long, why it ended, octets in
+// and out, and top=, retr=, del=, size= for a logged-in session.
+func TestLogoutLine(t *testing.T) {
+	e, logs := newLoggedEnv(t, "rfc1939", nil)
+	body := "Subject: one\n\nbody\n"
+	e.deliver("alice", body, "")
+	c := e.login("alice", "secret")
+	c.send("RETR 1")
+	c.multi()
+	c.send("TOP 1 0")
+	c.multi()
+	c.cmd("DELE 1")
+	c.cmd("QUIT")
+	idle := e.dial()
+	idle.c.Close()
+	var line string
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "msg=logout") {
+				n++
+				if strings.Contains(l, "user=alice") {
+					line = l
+				}
+			}
+		}
+		return n == 2 && line != ""
+	}, 5*time.Second, 20*time.Millisecond, "one logout line per session:\n%s", logs.String())
+	for _, want := range []string{`reason=quit`, `mechanism=USER`, `tls=none`,
+		`retr=1/` + strconv.Itoa(len(body)), `top=1/`, `del=1/1`, `size=`} {
+		assert.Contains(t, line, want)
+	}
+	assert.Regexp(t, regexp.MustCompile(`remote=127\.0\.0\.1:\d+`), line)
+	assert.Regexp(t, regexp.MustCompile(`in=\d+ out=\d+`), line)
+	assert.Contains(t, logs.String(), "reason=\"client closed the connection\"")
+}
