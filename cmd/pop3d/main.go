@@ -91,6 +91,11 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		runGroup                = fs.String("group", "", "with --user: the `group` to serve as (default: the user's primary group)")
 		proxyFrom               = fs.String("proxy-protocol-from", "", "comma-separated `CIDR` prefixes of load balancers that send a PROXY protocol header (v1 or v2) naming the client; required from them, not read from anyone else")
 		trustedNets             = fs.String("trusted-networks", "", "comma-separated `CIDR` prefixes whose connections count as secure without TLS, e.g. 127.0.0.0/8,::1 (default: none; the demo trusts loopback)")
+		saslMechs               = fs.String("sasl-mechanisms", "", "comma-separated SASL `mechanisms` AUTH offers, from "+strings.Join(server.MechanismNames(), ", ")+" (default: PLAIN, LOGIN; SCRAM-SHA-256 and -PLUS under TLS; OAUTHBEARER, XOAUTH2 with --oauth-jwks)")
+		oauthJWKS               = fs.String("oauth-jwks", "", "JWKS `file` whose public keys sign the bearer tokens OAUTHBEARER and XOAUTH2 accept (needs --oauth-issuer and --oauth-audience)")
+		oauthIssuer             = fs.String("oauth-issuer", "", "the iss a bearer token must carry")
+		oauthAudience           = fs.String("oauth-audience", "", "a value a bearer token's aud must contain")
+		oauthUserClaim          = fs.String("oauth-user-claim", "", "the token claim naming the user (default: email, then sub)")
 		requireTLS              = fs.Bool("require-tls", false, "refuse USER, PASS, APOP and AUTH before TLS (STLS or the implicit-TLS port), trusted networks included")
 		handshakeTimeout        = fs.String("tls-handshake-timeout", "", "time a TLS handshake may take (default 10s)")
 		maxPreauth              = fs.Int("max-preauth-per-ip", 0, "connections not yet logged in from one address, IPv6 by /64 (default 10)")
@@ -164,7 +169,8 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		cfg.ListenTLS = listenTLS
 	}
 	for flagVal, field := range map[*string]*string{cert: &cfg.TLSCert, key: &cfg.TLSKey, root: &cfg.MailRoot,
-		passwd: &cfg.Passwd, profile: &cfg.Profile, expire: &cfg.Expire, hostname: &cfg.Hostname} {
+		passwd: &cfg.Passwd, profile: &cfg.Profile, expire: &cfg.Expire, hostname: &cfg.Hostname,
+		oauthJWKS: &cfg.OAuthJWKS, oauthIssuer: &cfg.OAuthIssuer, oauthAudience: &cfg.OAuthAudience, oauthUserClaim: &cfg.OAuthUserClaim} {
 		if *flagVal != "" {
 			*field = *flagVal
 		}
@@ -187,6 +193,9 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	}
 	if given["proxy-protocol-from"] {
 		cfg.ProxyProtocolFrom = splitList(*proxyFrom)
+	}
+	if given["sasl-mechanisms"] {
+		cfg.SASLMechanisms = splitList(*saslMechs)
 	}
 	if given["require-tls"] {
 		cfg.RequireTLS = *requireTLS
@@ -340,7 +349,7 @@ func profiles(w io.Writer) error {
 // the first line of stdin, or appends it to --passwd.
 func userAdd(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
-	scheme := fs.String("scheme", "SHA512-CRYPT", "password scheme: SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID or PLAIN")
+	scheme := fs.String("scheme", "SHA512-CRYPT", "password scheme: SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, SCRAM-SHA-256, CRAM-MD5 or PLAIN")
 	file := fs.String("passwd", "", "append the line to this passwd-`file` instead of printing it")
 	// Accept the name before or after the flags.
 	var name string
