@@ -159,7 +159,11 @@ func (s *Server) CheckPasswd() error {
 }
 
 // Variations returns the variations in force.
-func (s *Server) Variations() pop3gen.Variations { return s.v }
+func (s *Server) Variations() pop3gen.Variations {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.v
+}
 
 // Listen opens the configured listeners and returns their addresses.
 func (s *Server) Listen() ([]net.Addr, error) {

@@ -1,0 +1,123 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
+)
+
+// TestWhoAndKick: Who lists the sessions with their users; Kick ends a
+// user's sessions at once with -ERR, and the message the session marked
+// is not removed.
+func TestWhoAndKick(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.deliver("alice", "Subject: one\n\nbody\n", "")
+	c := e.login("alice", "secret")
+	other := e.dial()
+	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
+	who := e.srv.Who()
+	require.Len(t, who, 2)
+	assert.Equal(t, "alice", who[0].User)
+	assert.Equal(t, "", who[1].User, "not logged in")
+	assert.Contains(t, who[0].Remote, "127.0.0.1:")
+	assert.Equal(t, 1, e.srv.Kick("alice"))
+	assert.True(t, strings.HasPrefix(c.line(), "-ERR [SYS/TEMP] disconnected by the administrator"))
+	assert.True(t, c.closed())
+	assert.Len(t, e.files("alice"), 1, "a kicked session removes nothing")
+	assert.Equal(t, "+OK", other.cmd("USER alice"), "the other session goes on")
+}
+
+// TestReloadForNewSessions: Reload changes the profile, the limits and the
+// TLS certificate for the sessions that start afterwards; a session being
+// served keeps what it started with. What needs a restart is named.
+func TestReloadForNewSessions(t *testing.T) {
+	var cfg server.Config
+	e := newEnv(t, "rfc1939", func(c *server.Config) { cfg = *c })
+	old := e.login("alice", "secret")
+	assert.Contains(t, old.greeting, "<", "rfc1939: APOP timestamp")
+
+	certFile, keyFile := otherCert(t)
+	cfg.Profile = "exchange2010"
+	cfg.MaxSessionsPerUser = 1
+	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
+	cfg.Listen = []string{"127.0.0.1:0", "127.0.0.1:0"}
+	restart, err := e.srv.Reload(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"listen"}, restart)
+
+	c := e.dial()
+	assert.NotContains(t, c.greeting, "<", "exchange2010: no APOP")
+	c.cmd("USER alice")
+	assert.Contains(t, c.cmd("PASS secret"), "-ERR [IN-USE]", "the new per-user limit: alice has a session already")
+	assert.True(t, strings.HasPrefix(old.cmd("STAT"), "+OK"), "the old session goes on")
+
+	conn, err := tls.Dial("tcp", e.tlsAddr, &tls.Config{InsecureSkipVerify: true})
+	require.NoError(t, err)
+	defer conn.Close()
+	assert.Equal(t, "reloaded.test", conn.ConnectionState().PeerCertificates[0].Subject.CommonName, "the certificate read again")
+
+	cfg.Profile = "nonesuch"
+	_, err = e.srv.Reload(cfg)
+	assert.Error(t, err, "a bad configuration changes nothing")
+	assert.NotContains(t, e.dial().greeting, "<")
+}
+
+// TestDrain: Drain stops accepting, lets a session in progress finish
+// (its QUIT removes what it marked), and returns when it is done.
+func TestDrain(t *testing.T) {
+	e := newEnv(t, "exchange2010")
+	e.deliver("alice", "Subject: one\n\nbody\n", "")
+	c := e.login("alice", "secret")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.srv.Drain(ctx)
+	}()
+	require.Eventually(t, func() bool {
+		n, err := net.DialTimeout("tcp", e.addr, time.Second)
+		if err == nil {
+			n.Close()
+		}
+		return err != nil
+	}, 5*time.Second, 10*time.Millisecond, "no longer accepting")
+	c.cmd("DELE 1")
+	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	assert.NoError(t, <-done)
+	assert.Empty(t, e.files("alice"))
+}
+
+// otherCert writes a self-signed certificate for "reloaded.test".
+func otherCert(t *testing.T) (string, string) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "reloaded.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"reloaded.test"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	require.NoError(t, err)
+	kd, err := x509.MarshalECPrivateKey(k)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	cf, kf := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600))
+	return cf, kf
+}
