@@ -461,7 +461,10 @@ func (b *lmtpBackend) resolve(addr string) (string, error) {
 			return n, nil
 		}
 	}
-	return "", lmtpNoUser
+	// The address in the text, as Dovecot gives it: the MTA's bounce
+	// then names the recipient.
+	return "", &smtp.SMTPError{Code: lmtpNoUser.Code, EnhancedCode: lmtpNoUser.EnhancedCode,
+		Message: "<" + addr + "> " + lmtpNoUser.Message}
 }
 
 // lowerASCII lower-cases the ASCII letters of name and keeps every other

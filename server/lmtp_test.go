@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -404,4 +407,174 @@ func BenchmarkLMTPDeliver(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 		})
 	}
+}
+
+// TestLMTPLimits: the 101st connection is answered 421 4.3.2 and closed
+// (a slot freed lets the next in), and the 101st recipient of a
+// transaction 452 4.5.3 while the first 100 are delivered to.
+func TestLMTPLimits(t *testing.T) {
+	e := newEnv(t, "rfc1939", withLMTP())
+	addr := e.srv.LMTPAddr().String()
+	greeting := func(c net.Conn) string {
+		t.Helper()
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		require.NoError(t, err)
+		return line
+	}
+	var conns []net.Conn
+	for range 100 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		require.True(t, strings.HasPrefix(greeting(c), "220 "))
+		conns = append(conns, c)
+	}
+	extra, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	assert.Equal(t, "421 4.3.2 Too many connections, try again later\r\n", greeting(extra))
+	extra.Close()
+	conns[0].Close()
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		return strings.HasPrefix(greeting(c), "220 ")
+	}, 5*time.Second, 20*time.Millisecond, "a freed slot lets the next connection in")
+	for _, c := range conns[1:] {
+		c.Close()
+	}
+
+	c := e.lmtpDial()
+	require.NoError(t, c.Mail("mta@example.org", nil))
+	for i := range 100 {
+		require.NoError(t, c.Rcpt(fmt.Sprintf("alice+%d@x", i), nil))
+	}
+	var se *smtp.SMTPError
+	require.ErrorAs(t, c.Rcpt("bob@x", nil), &se)
+	assert.Equal(t, 452, se.Code)
+	w, err := c.Data()
+	require.NoError(t, err)
+	_, err = w.Write([]byte(lmtpMsg))
+	require.NoError(t, err)
+	resp, err := w.CloseWithLMTPResponse()
+	require.NoError(t, err)
+	assert.Len(t, resp, 100, "one reply per accepted recipient")
+	assert.Len(t, e.maildirFiles("alice", "new"), 1, "one user, one delivery, however many addresses")
+}
+
+// postfixMaster is a master.cf with the services a private Postfix needs,
+// none chrooted; %s is its SMTP listener.
+const postfixMaster = `%s inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+local     unix  -       n       n       -       -       local
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+`
+
+// TestLMTPPostfix: a real Postfix (Debian's package), run privately in a
+// temporary directory, takes a message over SMTP for a known and an
+// unknown local user and hands it to pop3d with its lmtp client as
+// mailbox_transport: the known user's POP3 RETR returns the message (with
+// the headers Postfix adds), and Postfix logs pop3d's per-recipient
+// replies, 250 for the one and 550 5.1.1 (a bounce) for the other. It
+// needs the postfix package and root (Postfix's master starts as root
+// and runs as its postfix account); without them it is skipped.
+func TestLMTPPostfix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no real MTA")
+	}
+	if _, err := exec.LookPath("postfix"); err != nil {
+		t.Skip("postfix is not installed (apt-get install postfix)")
+	}
+	pf, err := user.Lookup("postfix")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and the postfix account")
+	}
+	uid, _ := strconv.Atoi(pf.Uid)
+	e := newEnv(t, "rfc1939", withLMTP())
+	dir, err := os.MkdirTemp("", "pop3kit-postfix")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755)) // the postfix account works below it
+	for _, sub := range []string{"etc", "queue", "data"} {
+		require.NoError(t, os.Mkdir(filepath.Join(dir, sub), 0o755))
+	}
+	require.NoError(t, os.Chown(filepath.Join(dir, "data"), uid, -1))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	smtpAddr := ln.Addr().String()
+	ln.Close()
+	mainCF := fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %[1]s/queue
+data_directory = %[1]s/data
+maillog_file = %[1]s/maillog
+maillog_file_prefixes = %[1]s
+syslog_name = pop3kit-postfix
+myhostname = mta.test
+mydestination = localhost
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+local_recipient_maps =
+alias_maps =
+alias_database =
+smtputf8_enable = no
+biff = no
+mailbox_transport = lmtp:inet:%[2]s
+`, dir, e.srv.LMTPAddr().String())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "etc", "main.cf"), []byte(mainCF), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "etc", "master.cf"), []byte(fmt.Sprintf(postfixMaster, smtpAddr)), 0o644))
+	postfix := func(cmd string) error {
+		out, err := exec.Command("postfix", "-c", filepath.Join(dir, "etc"), cmd).CombinedOutput()
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(dir, "maillog"))
+			return fmt.Errorf("postfix %s: %v\n%s\n%s", cmd, err, out, log)
+		}
+		return nil
+	}
+	require.NoError(t, postfix("start"))
+	t.Cleanup(func() { _ = postfix("abort") })
+
+	const body = "Subject: through Postfix\r\n\r\n.a line with a dot\r\nlast line\r\n"
+	var c *smtp.Client
+	require.Eventually(t, func() bool { c, err = smtp.Dial(smtpAddr); return err == nil }, 10*time.Second, 50*time.Millisecond)
+	require.NoError(t, c.Hello("client.test"))
+	require.NoError(t, c.SendMail("sender@mta.test", []string{"alice@localhost", "nobody@localhost"}, strings.NewReader(body)))
+	c.Quit()
+
+	maillog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "maillog")); return string(b) }
+	require.Eventually(t, func() bool {
+		return len(e.maildirFiles("alice", "new")) == 1 && strings.Contains(maillog(), "nobody@localhost")
+	},
+		30*time.Second, 100*time.Millisecond, "Postfix delivers through pop3d's LMTP\n%s", maillog())
+	log := maillog()
+	assert.Regexp(t, `to=<alice@localhost>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=sent \(250 2\.0\.0 <alice@localhost> Saved\)`, log)
+	assert.Regexp(t, `to=<nobody@localhost>, .*status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 5\.1\.1 <nobody@localhost> No such user here`, log)
+
+	pc := e.login("alice", "secret")
+	r := pc.cmd("RETR 1")
+	require.True(t, strings.HasPrefix(r, "+OK"), r)
+	got := strings.Join(pc.multi(), "\r\n") + "\r\n"
+	assert.Contains(t, got, "Received: from client.test")
+	assert.True(t, strings.HasSuffix(got, "\r\n.a line with a dot\r\nlast line\r\n"), "the body arrives as sent:\n%s", got)
+	assert.Empty(t, e.maildirFiles("alice", "tmp"))
 }
