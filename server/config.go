@@ -90,6 +90,14 @@ type Config struct {
 	// count as secure without TLS (PlaintextAuth=secure), such as a
 	// local proxy's. Empty: nothing but TLS is secure.
 	TrustedNetworks []string `toml:"trusted_networks"`
+	// Metrics is the address of the Prometheus endpoint (cmd/pop3d
+	// serves it); empty: none.
+	Metrics string `toml:"metrics"`
+	// AdminSocket is the Unix socket for pop3d who and pop3d kick;
+	// empty: none.
+	AdminSocket string `toml:"admin_socket"`
+	// LogFormat is text (the default) or json.
+	LogFormat string `toml:"log_format"`
 	// ProxyProtocolFrom are the load balancers (CIDR prefixes or
 	// addresses) whose connections start with a PROXY protocol header
 	// (v1 or v2) naming the client they relay; from them the header is
@@ -306,6 +314,9 @@ func (c *Config) Check() error {
 	}
 	if _, err := parseNetworks(c.TrustedNetworks); err != nil {
 		return err
+	}
+	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log format %q: want text or json", c.LogFormat)
 	}
 	if _, err := parseNetworks(c.ProxyProtocolFrom); err != nil {
 		return fmt.Errorf("proxy protocol: %v", err)

@@ -1,7 +1,9 @@
 // Command pop3d is pop3kit's POP3 server.
 //
 //	pop3d serve [flags]            serve POP3 (with no flags: a demo on 127.0.0.1:1110)
-//	pop3d profiles                 print every variation with each profile's value
+//	pop3d check --config FILE      check a config file, print what differs from the defaults
+//	pop3d profiles [--diff A B]    print the variations of every profile, or where A and B differ
+//	pop3d who, pop3d kick USER     list or end sessions over --admin-socket
 //	pop3d user add NAME [flags]    print (or append) a hashed passwd-file line
 //
 // Run "pop3d serve -h" for the flags of serve.
@@ -35,7 +37,11 @@ func main() {
 
 const usage = `usage:
   pop3d serve [flags]           serve POP3 (no flags: a demo on 127.0.0.1:1110)
+  pop3d check --config FILE     check a config file; print what differs from the defaults
   pop3d profiles                print every variation with each profile's value
+  pop3d profiles --diff A B     print the variations on which profiles A and B differ
+  pop3d who --admin-socket P    list the sessions of a running pop3d
+  pop3d kick USER --admin-socket P   end USER's sessions (nothing is removed)
   pop3d user add NAME [flags]   print a hashed passwd-file line (password on stdin)
 `
 
@@ -48,7 +54,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(args[1:], stdout, stderr, nil)
 	case "profiles":
+		if len(args) == 4 && args[1] == "--diff" {
+			return profilesDiff(args[2], args[3], stdout)
+		}
+		if len(args) > 1 {
+			return errors.New("usage: pop3d profiles [--diff PROFILE PROFILE]")
+		}
 		return profiles(stdout)
+	case "check":
+		return check(args[1:], stdout)
+	case "who", "kick":
+		return adminCommand(args[0], args[1:], stdout)
 	case "user":
 		if len(args) < 2 || args[1] != "add" {
 			return errors.New("usage: pop3d user add NAME [--scheme SCHEME] [--passwd FILE]")
@@ -111,6 +127,10 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		penaltyEntries          = fs.Int("penalty-entries", 0, "addresses and user names each penalty table remembers (default 10000)")
 		lmtpAddr                = fs.String("lmtp", "", "LMTP delivery `address`: host:port, or unix:/path for a socket (mode 0666; the directory decides who connects), e.g. 127.0.0.1:24 (default: none)")
 		maxMessageSize          = fs.String("max-message-size", "", "largest `size` a message delivered over LMTP may have, e.g. 64MiB (default 64MiB)")
+		metricsAddr             = fs.String("metrics", "", "serve Prometheus metrics over HTTP on `address`, e.g. 127.0.0.1:9110 (default: none)")
+		adminSocket             = fs.String("admin-socket", "", "Unix socket `path` for pop3d who and pop3d kick (mode 0600; default: none)")
+		logFormat               = fs.String("log-format", "", "log format: text or json (default text)")
+		drainTimeout            = fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long sessions may go on before they are cut off (nothing is removed for them)")
 		demoDir                 = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
 	)
 	fs.Var(&listen, "listen", "plain POP3 `address` (repeatable; STLS there when TLS is configured)")
@@ -126,7 +146,6 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
@@ -146,124 +165,163 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			return fmt.Errorf("demo: started as root, and %v", err)
 		}
 	}
+	applyDemo := func(*server.Config) {}
 	if demo {
 		d, err := setUpDemo(*demoDir, demoAs)
 		if err != nil {
 			return fmt.Errorf("demo: %v", err)
 		}
-		cfg.MailRoot, cfg.Passwd, cfg.TLSCert, cfg.TLSKey = d.root, d.passwd, d.cert, d.key
-		if len(listen) == 0 && len(listenTLS) == 0 {
-			cfg.Listen, cfg.ListenTLS = []string{"127.0.0.1:1110"}, []string{"127.0.0.1:1995"}
-		}
-		if !given["trusted-networks"] && len(cfg.TrustedNetworks) == 0 {
-			// The demo listens on loopback for someone trying it out on
-			// this host: trust it, so that USER/PASS works without TLS.
-			cfg.TrustedNetworks = []string{"127.0.0.0/8", "::1"}
+		applyDemo = func(cfg *server.Config) {
+			cfg.MailRoot, cfg.Passwd, cfg.TLSCert, cfg.TLSKey = d.root, d.passwd, d.cert, d.key
+			if len(listen) == 0 && len(listenTLS) == 0 {
+				cfg.Listen, cfg.ListenTLS = []string{"127.0.0.1:1110"}, []string{"127.0.0.1:1995"}
+			}
+			if !given["trusted-networks"] && len(cfg.TrustedNetworks) == 0 {
+				// The demo listens on loopback for someone trying it out on
+				// this host: trust it, so that USER/PASS works without TLS.
+				cfg.TrustedNetworks = []string{"127.0.0.0/8", "::1"}
+			}
 		}
 		fmt.Fprintf(stdout, "pop3d demo: user %q, password %q (mail root %s, passwd-file %s)\n", d.user, d.password, d.root, d.passwd)
 	}
-	if len(listen) > 0 {
-		cfg.Listen = listen
-	}
-	if len(listenTLS) > 0 {
-		cfg.ListenTLS = listenTLS
-	}
-	for flagVal, field := range map[*string]*string{cert: &cfg.TLSCert, key: &cfg.TLSKey, root: &cfg.MailRoot,
-		passwd: &cfg.Passwd, profile: &cfg.Profile, expire: &cfg.Expire, hostname: &cfg.Hostname,
-		oauthJWKS: &cfg.OAuthJWKS, oauthIssuer: &cfg.OAuthIssuer, oauthAudience: &cfg.OAuthAudience, oauthUserClaim: &cfg.OAuthUserClaim} {
-		if *flagVal != "" {
-			*field = *flagVal
+	// applyFlags puts the flags given over cfg (the file's, or the
+	// defaults): at start, and again at every SIGHUP over the file read
+	// again.
+	applyFlags := func(cfg *server.Config) error {
+		if len(listen) > 0 {
+			cfg.Listen = listen
 		}
-	}
-	if *failDelay != "" {
-		if err := cfg.FailDelay.UnmarshalText([]byte(*failDelay)); err != nil {
-			return fmt.Errorf("--fail-delay: %v", err)
+		if len(listenTLS) > 0 {
+			cfg.ListenTLS = listenTLS
 		}
-	}
-	if *loginDelay != "" {
-		if err := cfg.LoginDelay.UnmarshalText([]byte(*loginDelay)); err != nil {
-			return fmt.Errorf("--login-delay: %v", err)
+		for flagVal, field := range map[*string]*string{cert: &cfg.TLSCert, key: &cfg.TLSKey, root: &cfg.MailRoot,
+			passwd: &cfg.Passwd, profile: &cfg.Profile, expire: &cfg.Expire, hostname: &cfg.Hostname,
+			oauthJWKS: &cfg.OAuthJWKS, oauthIssuer: &cfg.OAuthIssuer, oauthAudience: &cfg.OAuthAudience, oauthUserClaim: &cfg.OAuthUserClaim} {
+			if *flagVal != "" {
+				*field = *flagVal
+			}
 		}
-	}
-	if *maxSessions != 0 {
-		cfg.MaxSessions = *maxSessions
-	}
-	if given["trusted-networks"] {
-		cfg.TrustedNetworks = splitList(*trustedNets)
-	}
-	if given["proxy-protocol-from"] {
-		cfg.ProxyProtocolFrom = splitList(*proxyFrom)
-	}
-	if given["sasl-mechanisms"] {
-		cfg.SASLMechanisms = splitList(*saslMechs)
-	}
-	if given["require-tls"] {
-		cfg.RequireTLS = *requireTLS
-	}
-	if *handshakeTimeout != "" {
-		if err := cfg.TLSHandshakeTimeout.UnmarshalText([]byte(*handshakeTimeout)); err != nil {
-			return fmt.Errorf("--tls-handshake-timeout: %v", err)
+		if *failDelay != "" {
+			if err := cfg.FailDelay.UnmarshalText([]byte(*failDelay)); err != nil {
+				return fmt.Errorf("--fail-delay: %v", err)
+			}
 		}
-	}
-	if *maxPreauth != 0 {
-		cfg.MaxPreauthPerIP = *maxPreauth
-	}
-	if *maxPerUser != 0 {
-		cfg.MaxSessionsPerUser = *maxPerUser
-	}
-	if given["min-write-rate"] {
-		cfg.MinWriteRate = *minWriteRate
-	}
-	if *writeRateGrace != "" {
-		if err := cfg.WriteRateGrace.UnmarshalText([]byte(*writeRateGrace)); err != nil {
-			return fmt.Errorf("--write-rate-grace: %v", err)
+		if *loginDelay != "" {
+			if err := cfg.LoginDelay.UnmarshalText([]byte(*loginDelay)); err != nil {
+				return fmt.Errorf("--login-delay: %v", err)
+			}
 		}
-	}
-	if *runAs != "" {
-		cfg.User = *runAs
-	}
-	if *runGroup != "" {
-		cfg.Group = *runGroup
-	}
-	if given["auth-workers"] {
-		cfg.AuthWorkers = *authWorkers
-	}
-	if given["auth-memory"] {
-		if err := cfg.AuthMemory.UnmarshalText([]byte(*authMemory)); err != nil {
-			return fmt.Errorf("--auth-memory: %v", err)
+		if *maxSessions != 0 {
+			cfg.MaxSessions = *maxSessions
 		}
-	}
-	if given["auth-queue-timeout"] {
-		if err := cfg.AuthQueueTimeout.UnmarshalText([]byte(*authQueueTimeout)); err != nil {
-			return fmt.Errorf("--auth-queue-timeout: %v", err)
+		if given["trusted-networks"] {
+			cfg.TrustedNetworks = splitList(*trustedNets)
 		}
-	}
-	if given["max-auth-failures"] {
-		cfg.MaxAuthFailures = *maxAuthFailures
-	}
-	if given["penalties"] {
-		cfg.Penalties = *penalties
-	}
-	if given["penalty-max"] {
-		if err := cfg.PenaltyMax.UnmarshalText([]byte(*penaltyMax)); err != nil {
-			return fmt.Errorf("--penalty-max: %v", err)
+		if given["proxy-protocol-from"] {
+			cfg.ProxyProtocolFrom = splitList(*proxyFrom)
 		}
-	}
-	if given["penalty-entries"] {
-		cfg.PenaltyEntries = *penaltyEntries
-	}
-	if given["lmtp"] {
-		cfg.LMTP = *lmtpAddr
-	}
-	if given["max-message-size"] {
-		if err := cfg.MaxMessageSize.UnmarshalText([]byte(*maxMessageSize)); err != nil {
-			return fmt.Errorf("--max-message-size: %v", err)
+		if given["sasl-mechanisms"] {
+			cfg.SASLMechanisms = splitList(*saslMechs)
 		}
-	}
-	for _, kv := range sets {
-		if err := cfg.AddSet(kv); err != nil {
-			return err
+		if given["require-tls"] {
+			cfg.RequireTLS = *requireTLS
 		}
+		if *handshakeTimeout != "" {
+			if err := cfg.TLSHandshakeTimeout.UnmarshalText([]byte(*handshakeTimeout)); err != nil {
+				return fmt.Errorf("--tls-handshake-timeout: %v", err)
+			}
+		}
+		if *maxPreauth != 0 {
+			cfg.MaxPreauthPerIP = *maxPreauth
+		}
+		if *maxPerUser != 0 {
+			cfg.MaxSessionsPerUser = *maxPerUser
+		}
+		if given["min-write-rate"] {
+			cfg.MinWriteRate = *minWriteRate
+		}
+		if *writeRateGrace != "" {
+			if err := cfg.WriteRateGrace.UnmarshalText([]byte(*writeRateGrace)); err != nil {
+				return fmt.Errorf("--write-rate-grace: %v", err)
+			}
+		}
+		if *runAs != "" {
+			cfg.User = *runAs
+		}
+		if *runGroup != "" {
+			cfg.Group = *runGroup
+		}
+		if given["auth-workers"] {
+			cfg.AuthWorkers = *authWorkers
+		}
+		if given["auth-memory"] {
+			if err := cfg.AuthMemory.UnmarshalText([]byte(*authMemory)); err != nil {
+				return fmt.Errorf("--auth-memory: %v", err)
+			}
+		}
+		if given["auth-queue-timeout"] {
+			if err := cfg.AuthQueueTimeout.UnmarshalText([]byte(*authQueueTimeout)); err != nil {
+				return fmt.Errorf("--auth-queue-timeout: %v", err)
+			}
+		}
+		if given["max-auth-failures"] {
+			cfg.MaxAuthFailures = *maxAuthFailures
+		}
+		if given["penalties"] {
+			cfg.Penalties = *penalties
+		}
+		if given["penalty-max"] {
+			if err := cfg.PenaltyMax.UnmarshalText([]byte(*penaltyMax)); err != nil {
+				return fmt.Errorf("--penalty-max: %v", err)
+			}
+		}
+		if given["penalty-entries"] {
+			cfg.PenaltyEntries = *penaltyEntries
+		}
+		if given["lmtp"] {
+			cfg.LMTP = *lmtpAddr
+		}
+		if given["max-message-size"] {
+			if err := cfg.MaxMessageSize.UnmarshalText([]byte(*maxMessageSize)); err != nil {
+				return fmt.Errorf("--max-message-size: %v", err)
+			}
+		}
+		for _, kv := range sets {
+			if err := cfg.AddSet(kv); err != nil {
+				return err
+			}
+		}
+		if given["metrics"] {
+			cfg.Metrics = *metricsAddr
+		}
+		if given["admin-socket"] {
+			cfg.AdminSocket = *adminSocket
+		}
+		if given["log-format"] {
+			cfg.LogFormat = *logFormat
+		}
+		return nil
+	}
+	applyDemo(&cfg)
+	if err := applyFlags(&cfg); err != nil {
+		return err
+	}
+	// loadConfig builds the configuration again, for SIGHUP: the file
+	// read again, the demo's settings and the flags over it.
+	loadConfig := func() (server.Config, error) {
+		c := server.DefaultConfig()
+		if *cfgFile != "" {
+			if err := loadConfigFile(*cfgFile, &c); err != nil {
+				return c, err
+			}
+		}
+		applyDemo(&c)
+		err := applyFlags(&c)
+		return c, err
+	}
+	log, err := newLogger(stderr, level, cfg.LogFormat)
+	if err != nil {
+		return err
 	}
 	srv, err := server.New(cfg, log)
 	if err != nil {
@@ -286,6 +344,29 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if err != nil {
 		return err
 	}
+	// The metrics listener and the admin socket are opened before the
+	// switch of accounts too (a privileged port, a socket in /run).
+	ctx, cancelAux := context.WithCancel(context.Background())
+	defer cancelAux()
+	if cfg.Metrics != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fmt.Errorf("--metrics: %v", err)
+		}
+		log.Info("metrics", "addr", mln.Addr().String())
+		go serveMetrics(ctx, mln, srv, log)
+		addrs = append(addrs, mln.Addr())
+	}
+	if cfg.AdminSocket != "" {
+		aln, err := listenAdmin(cfg.AdminSocket)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer aln.Close()
+		go serveAdmin(aln, srv, log)
+	}
 	if acct != nil {
 		if err := dropPrivileges(acct); err != nil {
 			_ = srv.Shutdown(context.Background())
@@ -305,9 +386,9 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	}
 	fmt.Fprintf(stdout, "pop3d: serving POP3 on %v (profile %s)\n", addrs, cfg.Profile)
 
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(stop)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve() }()
 	var testStop <-chan struct{}
@@ -315,16 +396,60 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		hooks.ready(addrs)
 		testStop = hooks.stop
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-stop:
-	case <-testStop:
+	for {
+		select {
+		case err := <-done:
+			return err
+		case s := <-sig:
+			switch s {
+			case syscall.SIGHUP:
+				reload(srv, loadConfig, log)
+				continue
+			case syscall.SIGTERM:
+				return stopServer(srv, log, *drainTimeout)
+			}
+		case <-testStop:
+		}
+		return stopServer(srv, log, 0)
 	}
-	log.Info("shutting down: sessions end without removing anything")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = srv.Shutdown(ctx)
+}
+
+// reload applies the configuration read again (SIGHUP) to the sessions
+// that start from now on; a bad one is logged and changes nothing.
+func reload(srv *server.Server, load func() (server.Config, error), log *slog.Logger) {
+	cfg, err := load()
+	if err == nil {
+		var restart []string
+		if restart, err = srv.Reload(cfg); err == nil && len(restart) > 0 {
+			log.Warn("reload: these settings change only with a restart", "settings", strings.Join(restart, ", "))
+		}
+	}
+	if err != nil {
+		log.Error("reload refused: the configuration in force is kept", "err", err)
+	}
+}
+
+// stopServer ends pop3d: with drain > 0 (SIGTERM) it stops accepting and
+// lets the sessions finish for up to drain, then cuts the rest off; with
+// 0 (SIGINT) it cuts them off at once. Nothing is removed for a session
+// cut off: only QUIT removes.
+func stopServer(srv *server.Server, log *slog.Logger, drain time.Duration) error {
+	var err error
+	if drain > 0 {
+		log.Info("draining: no new connections; sessions may finish", "for", drain.String())
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
+		err = srv.Drain(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			log.Info("drain deadline reached: the remaining sessions were cut off, nothing removed for them")
+			err = nil
+		}
+	} else {
+		log.Info("shutting down: sessions end without removing anything")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = srv.Shutdown(ctx)
+		cancel()
+	}
 	st := srv.Stats()
 	log.Info("stopped", "sessions", st.Sessions, "logins", st.Logins, "login_failures", st.LoginFailures)
 	return err

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/pop3test"
+)
+
+// demoPassword returns the demo's password from serve's output.
+func demoPassword(t *testing.T, out string) string {
+	m := regexp.MustCompile(`user "demo", password "([a-z0-9]+)"`).FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	return m[1]
+}
+
+// TestAdminSocketWhoKick: pop3d who lists a logged-in session over the
+// admin socket (mode 0600), and pop3d kick ends it with -ERR; the
+// message it marked is not removed.
+func TestAdminSocketWhoKick(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "admin.sock")
+	addrs, out := startServe(t, "--demo-dir", filepath.Join(dir, "demo"), "--listen", "127.0.0.1:0", "--admin-socket", sock)
+	fi, err := os.Stat(sock)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	c := pop3test.Dial(t, addrs[0].String())
+	defer c.C.Close()
+	c.Cmd("USER demo")
+	require.True(t, strings.HasPrefix(c.Cmd("PASS "+demoPassword(t, out.String())), "+OK"))
+	require.Equal(t, "+OK message 1 deleted", c.Cmd("DELE 1"))
+
+	var who bytes.Buffer
+	require.NoError(t, run([]string{"who", "--admin-socket", sock}, nil, &who, io.Discard))
+	assert.Regexp(t, `(?m)^USER\tREMOTE\tSINCE\tIN\tOUT\ndemo\t127\.0\.0\.1:\d+\t\S+\t\d+\t\d+$`, who.String())
+
+	var kick bytes.Buffer
+	require.NoError(t, run([]string{"kick", "demo", "--admin-socket", sock}, nil, &kick, io.Discard))
+	assert.Equal(t, "kicked\t1\n", kick.String())
+	assert.True(t, strings.HasPrefix(c.Line(), "-ERR [SYS/TEMP] disconnected by the administrator"))
+	files, err := filepath.Glob(filepath.Join(dir, "demo", "mail", "demo", "cur", "*"))
+	require.NoError(t, err)
+	assert.Len(t, files, 3, "nothing removed")
+}
+
+// TestMetricsFlag: --metrics serves Prometheus metrics over HTTP, and
+// they count the session that just ended.
+func TestMetricsFlag(t *testing.T) {
+	dir := t.TempDir()
+	addrs, out := startServe(t, "--demo-dir", filepath.Join(dir, "demo"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+	require.Len(t, addrs, 2, "POP3, then the metrics")
+	talk(t, addrs[0].String(), "USER demo", "PASS "+demoPassword(t, out.String()), "QUIT")
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addrs[1].String() + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `pop3d_logins_total{mechanism="USER"} 1`) &&
+			strings.Contains(string(b), `pop3d_sessions_total{profile="exchange2010",tls="none"} 1`)
+	}, 5*time.Second, 50*time.Millisecond)
+}
+
+// TestLogFormatJSON: --log-format json writes one JSON object a line,
+// the logout line among them.
+func TestLogFormatJSON(t *testing.T) {
+	dir := t.TempDir()
+	addrs, out := startServe(t, "--demo-dir", filepath.Join(dir, "demo"), "--listen", "127.0.0.1:0", "--log-format", "json")
+	talk(t, addrs[0].String(), "USER demo", "PASS "+demoPassword(t, out.String()), "QUIT")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), `"msg":"logout"`) }, 5*time.Second, 20*time.Millisecond)
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "{") {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+			if m["msg"] == "logout" {
+				assert.Equal(t, "quit", m["reason"])
+				assert.Equal(t, "demo", m["user"])
+			}
+		}
+	}
+	_, err := newLogger(io.Discard, 0, "xml")
+	assert.ErrorContains(t, err, `"xml"`)
+}
+
+// TestSIGHUPReloadAndSIGTERMDrain: SIGHUP reads the config file again and
+// applies it to new sessions (a session already open keeps its profile);
+// a bad file is refused and changes nothing. SIGTERM drains: no new
+// connections, but the open session finishes, and its QUIT removes what
+// it marked.
+func TestSIGHUPReloadAndSIGTERMDrain(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "pop3d.toml")
+	demo := filepath.Join(dir, "demo")
+	// A first run sets the demo up; the config then serves it.
+	_, _, stop := startStoppable(t, "--demo-dir", demo, "--listen", "127.0.0.1:0")
+	stop()
+	write := func(profile string) {
+		require.NoError(t, os.WriteFile(conf, []byte(`listen = ["127.0.0.1:0"]
+mail_root = "`+filepath.Join(demo, "mail")+`"
+passwd = "`+filepath.Join(demo, "passwd")+`"
+trusted_networks = ["127.0.0.0/8"]
+profile = "`+profile+`"
+`), 0o600))
+	}
+	write("rfc1939")
+	addrs, out, _ := startStoppable(t, "--config", conf, "--drain-timeout", "20s")
+	pw, err := os.ReadFile(filepath.Join(demo, "demo-password"))
+	require.NoError(t, err)
+	c := pop3test.Dial(t, addrs[0].String())
+	defer c.C.Close()
+	assert.Contains(t, c.Greeting, "<", "rfc1939: APOP's timestamp")
+	c.Cmd("USER demo")
+	require.True(t, strings.HasPrefix(c.Cmd("PASS "+strings.TrimSpace(string(pw))), "+OK"))
+
+	write("exchange2010")
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "msg=reloaded") }, 5*time.Second, 20*time.Millisecond, out.String())
+	n := pop3test.Dial(t, addrs[0].String())
+	assert.NotContains(t, n.Greeting, "<", "exchange2010 for the new session")
+	n.C.Close()
+
+	require.NoError(t, os.WriteFile(conf, []byte("profile = \"nonesuch\"\n"), 0o600))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "reload refused") }, 5*time.Second, 20*time.Millisecond, out.String())
+
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "draining") }, 5*time.Second, 20*time.Millisecond)
+	assert.Equal(t, "+OK message 1 deleted", c.Cmd("DELE 1"), "the open session goes on while draining")
+	assert.Equal(t, "+OK signing off (1 messages removed)", c.Cmd("QUIT"))
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "msg=stopped") }, 10*time.Second, 20*time.Millisecond)
+}
+
+// TestCheckCommand: pop3d check names what differs from the defaults, as
+// TOML, and the variations changed from the profile's; it names a bad
+// key or value.
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "mail"), 0o700))
+	conf := filepath.Join(dir, "pop3d.toml")
+	require.NoError(t, os.WriteFile(conf, []byte(`listen = ["127.0.0.1:110"]
+mail_root = "`+filepath.Join(dir, "mail")+`"
+passwd = "/etc/pop3kit/passwd"
+max_sessions = 500
+profile = "rfc1939"
+[set]
+MaxCommandOctets = "512"
+`), 0o600))
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"check", "--config", conf}, nil, &out, io.Discard))
+	for _, want := range []string{"valid", `listen = ["127.0.0.1:110"]`, "max_sessions = 500", `profile = "rfc1939"`, "[set]", `MaxCommandOctets = "512"`} {
+		assert.Contains(t, out.String(), want)
+	}
+	assert.NotContains(t, out.String(), "fail_delay", "a default is not printed")
+
+	require.NoError(t, os.WriteFile(conf, []byte("listen = [\"127.0.0.1:110\"]\nmax_sesions = 5\n"), 0o600))
+	assert.ErrorContains(t, run([]string{"check", "--config", conf}, nil, io.Discard, io.Discard), "unknown setting max_sesions")
+	require.NoError(t, os.WriteFile(conf, []byte("listen = [\"127.0.0.1:110\"]\nmail_root = \""+dir+"\"\npasswd = \"x\"\nmax_sessions = 0\n"), 0o600))
+	assert.ErrorContains(t, run([]string{"check", "--config", conf}, nil, io.Discard, io.Discard), "max sessions 0")
+}
+
+// TestProfilesDiff: pop3d profiles --diff lists the variations on which
+// two profiles differ, with their clauses, and no others.
+func TestProfilesDiff(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"profiles", "--diff", "rfc1939", "exchange2010"}, nil, &out, io.Discard))
+	assert.Regexp(t, `(?m)^APOP\s+true\s+false\s+`, out.String())
+	assert.Regexp(t, `(?m)^PlaintextAuth\s+always\s+secure\s+`, out.String())
+	assert.Regexp(t, `\d+ of \d+ variations differ`, out.String())
+	out.Reset()
+	require.NoError(t, run([]string{"profiles", "--diff", "exchange2010", "exchange2010"}, nil, &out, io.Discard))
+	assert.Contains(t, out.String(), "0 of ")
+	assert.Error(t, run([]string{"profiles", "--diff", "rfc1939", "nonesuch"}, nil, io.Discard, io.Discard))
+}
