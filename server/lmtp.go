@@ -335,7 +335,9 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		msg, err := spool(in)
 		if err != nil {
 			in.drain()
-			rep := s.b.reply(in, err, "")
+			rep := s.b.reply(in, err)
+			s.b.log.Warn("message not read", "remote", s.conn.Conn().RemoteAddr().String(), "err", err,
+				"reply", rep.(*smtp.SMTPError).Code)
 			if msg != nil {
 				msg.Close()
 			}
@@ -369,7 +371,7 @@ func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
 	// The replies follow the whole message, however early the delivery
 	// stopped (a store that failed at once, an input refused).
 	in.drain()
-	rep := s.b.reply(in, err, user)
+	rep := s.b.reply(in, err)
 	if err != nil {
 		s.b.log.Warn("delivery failed", "user", user, "remote", s.conn.Conn().RemoteAddr().String(), "err", err,
 			"reply", rep.(*smtp.SMTPError).Code)
@@ -405,7 +407,7 @@ func (b *lmtpBackend) tooLarge() *smtp.SMTPError {
 // reply is the recipient's reply to a delivery that ended with err. The
 // input's fault (in.err) comes first: whatever the store said then, it
 // said it because the message could not be read.
-func (b *lmtpBackend) reply(in *lmtpInput, err error, user string) error {
+func (b *lmtpBackend) reply(in *lmtpInput, err error) error {
 	if err == nil {
 		return lmtpSaved
 	}
