@@ -121,3 +121,21 @@ func otherCert(t *testing.T) (string, string) {
 	require.NoError(t, os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600))
 	return cf, kf
 }
+
+// TestLoginType: Exchange's LoginType as configuration — plain lets
+// USER/PASS through on an untrusted plain connection, secure refuses it
+// there, tls refuses every login before TLS; a bad value is named.
+func TestLoginType(t *testing.T) {
+	for _, tc := range []struct{ lt, want string }{
+		{"plain", "+OK"},
+		{"secure", "-ERR"},
+		{"tls", "-ERR [AUTH] this server requires TLS"},
+	} {
+		e := newEnv(t, "rfc1939", untrusted, func(c *server.Config) { c.LoginType = tc.lt })
+		c := e.dial()
+		assert.True(t, strings.HasPrefix(c.cmd("USER alice"), tc.want), tc.lt)
+	}
+	c := server.DefaultConfig()
+	c.Listen, c.MailRoot, c.Passwd, c.LoginType = []string{"127.0.0.1:0"}, t.TempDir(), "x", "kerberos"
+	assert.ErrorContains(t, c.Check(), `login type "kerberos"`)
+}

@@ -90,6 +90,9 @@ type Config struct {
 	// count as secure without TLS (PlaintextAuth=secure), such as a
 	// local proxy's. Empty: nothing but TLS is secure.
 	TrustedNetworks []string `toml:"trusted_networks"`
+	// Activated: the listeners come from socket activation
+	// (Server.AddListener), and Listen and ListenTLS may be empty.
+	Activated bool `toml:"-"`
 	// Metrics is the address of the Prometheus endpoint (cmd/pop3d
 	// serves it); empty: none.
 	Metrics string `toml:"metrics"`
@@ -104,6 +107,13 @@ type Config struct {
 	// required, from anyone else it is not read. The client it names is
 	// what logs, limits and TrustedNetworks see.
 	ProxyProtocolFrom []string `toml:"proxy_protocol_from"`
+	// LoginType is Exchange's Set-PopSettings -LoginType in pop3d's
+	// terms: "plain" allows USER/PASS and plaintext SASL on any
+	// connection (PlaintextAuth=always), "secure" only on secure ones —
+	// TLS or trusted networks — (PlaintextAuth=secure), "tls" refuses
+	// every login before TLS (RequireTLS). Empty: as the profile and
+	// require_tls say. The [set] table still wins over it.
+	LoginType string `toml:"login_type"`
 	// RequireTLS refuses every authentication command (USER, PASS, APOP,
 	// AUTH) before TLS, trusted networks notwithstanding.
 	RequireTLS bool `toml:"require_tls"`
@@ -249,6 +259,12 @@ func (c *Config) Variations() (pop3gen.Variations, error) {
 	if err != nil {
 		return v, fmt.Errorf("profile: %v", err)
 	}
+	switch c.LoginType {
+	case "plain":
+		v.PlaintextAuth = pop3gen.PlaintextAuthAlways
+	case "secure", "tls":
+		v.PlaintextAuth = pop3gen.PlaintextAuthSecure
+	}
 	seen := map[string]bool{}
 	keys := append([]string(nil), c.setOrder...)
 	for k := range c.Set { // keys set programmatically, without order
@@ -268,7 +284,7 @@ func (c *Config) Variations() (pop3gen.Variations, error) {
 
 // Check reports the first problem with the configuration.
 func (c *Config) Check() error {
-	if len(c.Listen)+len(c.ListenTLS) == 0 {
+	if len(c.Listen)+len(c.ListenTLS) == 0 && !c.Activated {
 		return errors.New("nothing to listen on: give --listen or --listen-tls")
 	}
 	if len(c.ListenTLS) > 0 && (c.TLSCert == "" || c.TLSKey == "") {
@@ -326,6 +342,13 @@ func (c *Config) Check() error {
 	}
 	if err := c.checkSASL(); err != nil {
 		return err
+	}
+	switch c.LoginType {
+	case "", "plain", "secure":
+	case "tls":
+		c.RequireTLS = true
+	default:
+		return fmt.Errorf("login type %q: want plain, secure or tls", c.LoginType)
 	}
 	if c.RequireTLS && c.TLSCert == "" {
 		return errors.New("--require-tls needs --tls-cert and --tls-key: without TLS nobody could log in")

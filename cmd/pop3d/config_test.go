@@ -3,6 +3,9 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,4 +56,23 @@ func TestConfigFileSetOrder(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 400, v.MaxCommandOctets)
 	assert.False(t, v.ExactSizes)
+}
+
+// TestExampleConfig: dist/pop3d.example.toml parses, and it names every
+// key the configuration has (commented or not), so that it stays the
+// complete reference an administrator starts from.
+func TestExampleConfig(t *testing.T) {
+	path := filepath.Join("..", "..", "dist", "pop3d.example.toml")
+	c := server.DefaultConfig()
+	require.NoError(t, loadConfigFile(path, &c))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	rt := reflect.TypeOf(server.Config{})
+	for i := range rt.NumField() {
+		tag := strings.Split(rt.Field(i).Tag.Get("toml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		assert.Regexp(t, `(?m)^(# )?`+regexp.QuoteMeta(tag)+` = |^\[`+regexp.QuoteMeta(tag)+`\]`, string(b), "the example lacks %s", tag)
+	}
 }

@@ -129,6 +129,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		maxMessageSize          = fs.String("max-message-size", "", "largest `size` a message delivered over LMTP may have, e.g. 64MiB (default 64MiB)")
 		metricsAddr             = fs.String("metrics", "", "serve Prometheus metrics over HTTP on `address`, e.g. 127.0.0.1:9110 (default: none)")
 		adminSocket             = fs.String("admin-socket", "", "Unix socket `path` for pop3d who and pop3d kick (mode 0600; default: none)")
+		loginType               = fs.String("login-type", "", "Exchange's LoginType: plain (USER/PASS anywhere), secure (only on TLS or trusted networks) or tls (no login before TLS); default: as the profile says")
 		logFormat               = fs.String("log-format", "", "log format: text or json (default text)")
 		drainTimeout            = fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long sessions may go on before they are cut off (nothing is removed for them)")
 		demoDir                 = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
@@ -297,6 +298,9 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		if given["admin-socket"] {
 			cfg.AdminSocket = *adminSocket
 		}
+		if given["login-type"] {
+			cfg.LoginType = *loginType
+		}
 		if given["log-format"] {
 			cfg.LogFormat = *logFormat
 		}
@@ -305,6 +309,15 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	applyDemo(&cfg)
 	if err := applyFlags(&cfg); err != nil {
 		return err
+	}
+	// Socket activation (systemd): the listeners are passed in, and
+	// --listen and --listen-tls are not opened.
+	sockets, err := socketActivation()
+	if err != nil {
+		return err
+	}
+	if len(sockets) > 0 {
+		cfg.Listen, cfg.ListenTLS, cfg.Activated = nil, nil, true
 	}
 	// loadConfig builds the configuration again, for SIGHUP: the file
 	// read again, the demo's settings and the flags over it.
@@ -317,6 +330,9 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		}
 		applyDemo(&c)
 		err := applyFlags(&c)
+		if len(sockets) > 0 {
+			c.Listen, c.ListenTLS, c.Activated = cfg.Listen, cfg.ListenTLS, true
+		}
 		return c, err
 	}
 	log, err := newLogger(stderr, level, cfg.LogFormat)
@@ -340,9 +356,16 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			return err
 		}
 	}
+	for _, a := range sockets {
+		srv.AddListener(a.ln, a.implicit)
+		log.Info("socket activation", "name", a.name, "addr", a.ln.Addr().String(), "implicit_tls", a.implicit)
+	}
 	addrs, err := srv.Listen()
 	if err != nil {
 		return err
+	}
+	for _, a := range sockets {
+		addrs = append(addrs, a.ln.Addr())
 	}
 	// The metrics listener and the admin socket are opened before the
 	// switch of accounts too (a privileged port, a socket in /run).
