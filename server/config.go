@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,6 +94,17 @@ type Config struct {
 	// Activated: the listeners come from socket activation
 	// (Server.AddListener), and Listen and ListenTLS may be empty.
 	Activated bool `toml:"-"`
+	// Quota is every user's storage quota (MS-STANXPOP3 E0003), enforced
+	// at LMTP delivery; an account's userdb_quota_rule=*:storage=SIZE
+	// overrides it. 0: none. QuotaWarning is the percentage of it at
+	// which a warning message is delivered, once per crossing (E0004);
+	// 0: no warning.
+	Quota        Bytes `toml:"quota"`
+	QuotaWarning int   `toml:"quota_warning"`
+	// Retention removes messages older than it, in an opt-in sweep
+	// (pop3d expire, MS-STANXPOP3 E0005); EXPIRE then announces it in
+	// days unless Expire says otherwise. 0: keep messages until removed.
+	Retention Duration `toml:"retention"`
 	// Metrics is the address of the Prometheus endpoint (cmd/pop3d
 	// serves it); empty: none.
 	Metrics string `toml:"metrics"`
@@ -195,7 +207,14 @@ func (d *Duration) UnmarshalText(b []byte) error {
 		*d = Duration(time.Duration(secs) * time.Second)
 		return nil
 	}
-	return fmt.Errorf("%q is not a duration such as 2s or 500ms", s)
+	// Days, for retention: "60d".
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 100000 {
+			*d = Duration(time.Duration(n) * 24 * time.Hour)
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a duration such as 2s, 500ms or 60d", s)
 }
 
 // DefaultConfig returns the defaults: the Exchange 2010 profile, a 2 s
@@ -235,6 +254,7 @@ func DefaultConfig() Config {
 		// every address of a sizeable botnet within the hour.
 		PenaltyEntries: 10000,
 		MaxMessageSize: DefaultMaxMessageSize,
+		QuotaWarning:   90,
 	}
 }
 
@@ -330,6 +350,12 @@ func (c *Config) Check() error {
 	}
 	if _, err := parseNetworks(c.TrustedNetworks); err != nil {
 		return err
+	}
+	if c.Quota < 0 || c.QuotaWarning < 0 || c.QuotaWarning > 100 {
+		return fmt.Errorf("quota %v, quota_warning %d%%: want a size and a percentage from 0 to 100", c.Quota, c.QuotaWarning)
+	}
+	if c.Retention < 0 || c.Retention > 0 && time.Duration(c.Retention) < 24*time.Hour {
+		return fmt.Errorf("retention %v: want 0 (none) or at least a day", time.Duration(c.Retention))
 	}
 	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log format %q: want text or json", c.LogFormat)

@@ -94,7 +94,7 @@ func newLMTP(s *Server) (*lmtpServer, error) {
 	}
 	l := &lmtpServer{addr: s.cfg.LMTP, log: s.log.With("proto", "lmtp")}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	be := &lmtpBackend{store: store, users: s.users, max: max, log: l.log, ctx: l.ctx, stopping: &l.stopping,
+	be := &lmtpBackend{srv: s, store: store, users: s.users, max: max, log: l.log, ctx: l.ctx, stopping: &l.stopping,
 		lower: s.v.UserNameCase == pop3gen.UserNameCaseLower}
 	l.srv = smtp.NewServer(be)
 	l.srv.LMTP = true
@@ -264,6 +264,7 @@ func (p slogPrinter) Println(v ...any) { p.log.Warn(strings.TrimSpace(fmt.Sprint
 
 // lmtpBackend is the go-smtp backend: one session per connection.
 type lmtpBackend struct {
+	srv   *Server // quotas (quota.go)
 	store Deliverer
 	users Authenticator
 	max   int64
@@ -283,6 +284,7 @@ type lmtpSession struct {
 	b     *lmtpBackend
 	conn  *smtp.Conn
 	rcpts []lmtpRcpt // accepted, in RCPT order, repeats included
+	size  int64      // MAIL's SIZE=, or -1
 }
 
 // lmtpRcpt is an accepted recipient: the address as go-smtp keys its
@@ -297,6 +299,10 @@ func (s *lmtpSession) Logout() error { return nil }
 func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > s.b.max {
 		return s.b.tooLarge()
+	}
+	s.size = -1
+	if opts != nil && opts.Size > 0 {
+		s.size = opts.Size
 	}
 	return nil
 }
@@ -367,7 +373,13 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 
 // deliver delivers the message from r to user and returns the reply.
 func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
-	err := s.b.store.Deliver(s.b.ctx, user, r)
+	err := s.b.srv.checkQuota(s.b.ctx, user, s.size)
+	if err == nil {
+		err = s.b.store.Deliver(s.b.ctx, user, r)
+		if err == nil {
+			s.b.srv.afterDelivery(s.b.ctx, user)
+		}
+	}
 	// The replies follow the whole message, however early the delivery
 	// stopped (a store that failed at once, an input refused).
 	in.drain()
@@ -392,6 +404,7 @@ var (
 	lmtpTimedOut   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timed out reading the message; nothing was delivered"}
 	lmtpNoSpace    = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage; try again later"}
 	lmtpQuota      = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox is over its quota; try again later"}
+	lmtpOverQuota  = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox is full (over its quota)"}
 	lmtpStopping   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "The server is shutting down; try again later"}
 	lmtpNotDone    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Cannot deliver now (see the server's log); try again later"}
 	errTooLarge    = errors.New("message exceeds max_message_size")
@@ -425,6 +438,8 @@ func (b *lmtpBackend) reply(in *lmtpInput, err error) error {
 		return lmtpNoSpace
 	case errors.Is(err, syscall.EDQUOT):
 		return lmtpQuota
+	case errors.Is(err, errOverQuota):
+		return lmtpOverQuota
 	case b.ctx.Err() != nil:
 		return lmtpStopping
 	}

@@ -37,6 +37,9 @@ type Account struct {
 	// account and load, not once per login of a flood.
 	overCap atomic.Bool
 	sasl    saslSecrets // SCRAM and CRAM-MD5 secrets (scram.go, crammd5.go)
+	// Quota is the user's storage quota in octets from the extra field
+	// userdb_quota_rule=*:storage=SIZE (Dovecot's); 0: the server's.
+	Quota int64
 }
 
 // plainSchemes store the password itself.
@@ -119,6 +122,19 @@ func ParseAccount(line string) (*Account, error) {
 	}
 	if secret == "" {
 		return nil, errors.New("empty secret")
+	}
+	// The extra fields, after uid:gid:gecos:home:shell, are
+	// space-separated key=value pairs (Dovecot's passwd-file).
+	if f := strings.SplitN(rest, ":", 7); len(f) == 7 {
+		for _, kv := range strings.Fields(f[6]) {
+			if v, ok := strings.CutPrefix(kv, "userdb_quota_rule=*:storage="); ok {
+				q, err := parseQuotaSize(v)
+				if err != nil {
+					return nil, fmt.Errorf("userdb_quota_rule: %v", err)
+				}
+				a.Quota = q
+			}
+		}
 	}
 	return a, nil
 }

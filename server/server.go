@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -86,6 +87,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	dummy, err := dummyAccount()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Expire == "" && cfg.Retention > 0 {
+		// EXPIRE announces the retention, in days (RFC 2449 §6.7).
+		cfg.Expire = strconv.FormatInt(int64(time.Duration(cfg.Retention)/(24*time.Hour)), 10)
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()

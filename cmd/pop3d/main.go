@@ -40,6 +40,8 @@ const usage = `usage:
   pop3d check --config FILE     check a config file; print what differs from the defaults
   pop3d profiles                print every variation with each profile's value
   pop3d profiles --diff A B     print the variations on which profiles A and B differ
+  pop3d expire [--older-than 60d] [--dry-run] [--config F | --mail-root D]
+                                remove messages older than the retention
   pop3d who --admin-socket P    list the sessions of a running pop3d
   pop3d kick USER --admin-socket P   end USER's sessions (nothing is removed)
   pop3d user add NAME [flags]   print a hashed passwd-file line (password on stdin)
@@ -63,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return profiles(stdout)
 	case "check":
 		return check(args[1:], stdout)
+	case "expire":
+		return expire(args[1:], stdout)
 	case "who", "kick":
 		return adminCommand(args[0], args[1:], stdout)
 	case "user":

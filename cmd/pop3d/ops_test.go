@@ -185,3 +185,28 @@ func TestProfilesDiff(t *testing.T) {
 	assert.Contains(t, out.String(), "0 of ")
 	assert.Error(t, run([]string{"profiles", "--diff", "rfc1939", "nonesuch"}, nil, io.Discard, io.Discard))
 }
+
+// TestExpireCommand: pop3d expire removes the messages older than
+// --older-than (a dry run only counts them) and says how many.
+func TestExpireCommand(t *testing.T) {
+	root := t.TempDir()
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, "alice", sub), 0o700))
+	}
+	old := filepath.Join(root, "alice", "new", "1.M1P1.host")
+	require.NoError(t, os.WriteFile(old, []byte("Subject: old\n\nold\n"), 0o600))
+	back := time.Now().Add(-90 * 24 * time.Hour)
+	require.NoError(t, os.Chtimes(old, back, back))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "alice", "new", "2.M1P1.host"), []byte("Subject: new\n\nnew\n"), 0o600))
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"expire", "--mail-root", root, "--older-than", "60d", "--dry-run"}, nil, &out, io.Discard))
+	assert.Contains(t, out.String(), "would remove 1 messages")
+	out.Reset()
+	require.NoError(t, run([]string{"expire", "--mail-root", root, "--older-than", "60d"}, nil, &out, io.Discard))
+	assert.Contains(t, out.String(), "removed 1 messages")
+	left, err := filepath.Glob(filepath.Join(root, "alice", "cur", "*"))
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	assert.Contains(t, left[0], "2.M1P1.host")
+	assert.Error(t, run([]string{"expire", "--mail-root", root}, nil, io.Discard, io.Discard), "no age given")
+}

@@ -1,0 +1,247 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Quotas and their warnings (MS-STANXPOP3 E0003, E0004: RFC 1939 §8's
+// "per-user maildrop storage quota … sites … should inform users of
+// impending or current exhaustion of quota, perhaps by inserting an
+// appropriate message into the user's maildrop"). POP3 only reads and
+// removes, so a quota is enforced where mail arrives: LMTP delivery
+// refuses a message that would take a maildrop over its quota (552 5.2.2),
+// and the delivery that first takes it over the warning threshold puts a
+// warning message into it — once per crossing: the maildrop must fall
+// below the threshold again before another is sent.
+
+// UsageStore is a Store that can say how much a user's maildrop holds
+// and remember that a quota warning was sent.
+type UsageStore interface {
+	// Usage returns the octets (storage size) and messages user's
+	// maildrop holds; a user without one holds nothing.
+	Usage(ctx context.Context, user string) (octets int64, messages int, err error)
+	// Warned reports whether a warning was sent since the maildrop last
+	// was below the threshold; SetWarned records it.
+	Warned(user string) bool
+	SetWarned(user string, warned bool) error
+}
+
+// errOverQuota refuses a delivery that would take the maildrop over its
+// quota.
+var errOverQuota = errors.New("the mailbox is full (over its quota)")
+
+// parseQuotaSize reads a Dovecot quota size: a number with an optional
+// unit b, k, M, G or T (powers of 1024).
+func parseQuotaSize(v string) (int64, error) {
+	mult := int64(1)
+	if n := len(v); n > 0 {
+		switch v[n-1] {
+		case 'b', 'B':
+			v = v[:n-1]
+		case 'k', 'K':
+			mult, v = 1<<10, v[:n-1]
+		case 'm', 'M':
+			mult, v = 1<<20, v[:n-1]
+		case 'g', 'G':
+			mult, v = 1<<30, v[:n-1]
+		case 't', 'T':
+			mult, v = 1<<40, v[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("storage %q: want a size such as 100M", v)
+	}
+	return n * mult, nil
+}
+
+// quotaOf returns user's quota: the account's own, else the server's.
+func (s *Server) quotaOf(user string) int64 {
+	if a, ok, err := s.users.Lookup(user); err == nil && ok && a.Quota > 0 {
+		return a.Quota
+	}
+	return int64(s.cfg.Quota)
+}
+
+// checkQuota refuses a delivery of size octets to user that would take
+// the maildrop over its quota. size < 0: not known yet (the message is
+// being read); only a maildrop already at its quota is refused.
+func (s *Server) checkQuota(ctx context.Context, user string, size int64) error {
+	q := s.quotaOf(user)
+	us, ok := s.store.(UsageStore)
+	if q <= 0 || !ok {
+		return nil
+	}
+	used, _, err := us.Usage(ctx, user)
+	if err != nil {
+		return nil // the delivery itself will say what is wrong
+	}
+	if used >= q || size > 0 && used+size > q {
+		return errOverQuota
+	}
+	return nil
+}
+
+// afterDelivery sends user the quota warning when this delivery took the
+// maildrop over the warning threshold, once per crossing, and forgets an
+// earlier warning when it is below it again.
+func (s *Server) afterDelivery(ctx context.Context, user string) {
+	q := s.quotaOf(user)
+	us, ok := s.store.(UsageStore)
+	d, canDeliver := s.store.(Deliverer)
+	if q <= 0 || !ok || !canDeliver || s.cfg.QuotaWarning <= 0 {
+		return
+	}
+	used, _, err := us.Usage(ctx, user)
+	if err != nil {
+		return
+	}
+	threshold := q / 100 * int64(s.cfg.QuotaWarning)
+	warned := us.Warned(user)
+	switch {
+	case used < threshold && warned:
+		_ = us.SetWarned(user, false)
+	case used >= threshold && !warned:
+		if err := us.SetWarned(user, true); err != nil {
+			s.log.Warn("quota warning not recorded; not sent", "user", user, "err", err)
+			return
+		}
+		msg := quotaWarning(s.cfg.Hostname, user, used, q, time.Now())
+		if err := d.Deliver(ctx, user, strings.NewReader(msg)); err != nil {
+			_ = us.SetWarned(user, false)
+			s.log.Warn("quota warning not delivered", "user", user, "err", err)
+			return
+		}
+		s.log.Info("quota warning sent", "user", user, "used", used, "quota", q)
+	}
+}
+
+// quotaWarning is the message that tells a user their maildrop is near
+// its quota.
+func quotaWarning(host, user string, used, quota int64, now time.Time) string {
+	pct := used * 100 / quota
+	return "From: Mail Delivery System <MAILER-DAEMON@" + host + ">\n" +
+		"To: " + user + "\n" +
+		"Subject: Your mailbox is " + strconv.FormatInt(pct, 10) + "% full\n" +
+		"Date: " + now.Format(time.RFC1123Z) + "\n" +
+		"Auto-Submitted: auto-generated\n" +
+		"Content-Type: text/plain; charset=us-ascii\n\n" +
+		"Your mailbox holds " + Bytes(used).String() + " of its quota of " + Bytes(quota).String() + ".\n" +
+		"When it is full, new mail is refused and returned to its senders.\n" +
+		"Download and delete messages to make room.\n"
+}
+
+// Usage adds up the storage sizes of the messages in user's Maildir (cur
+// and new), from ,S= in their names or their files' sizes.
+func (s maildirStore) Usage(ctx context.Context, user string) (int64, int, error) {
+	if !validFileName(user) || user[0] == '.' {
+		return 0, 0, ErrNotMaildir
+	}
+	dir, err := s.openUserDir(user)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer dir.Close()
+	var total int64
+	n := 0
+	for _, sub := range []string{"cur", "new"} {
+		f, err := dir.Open(sub)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		for {
+			ents, err := f.ReadDir(1024)
+			for _, e := range ents {
+				if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+					continue
+				}
+				n++
+				if sz, ok := nameSize(e.Name(), ",S="); ok {
+					total += sz
+				} else if fi, err := e.Info(); err == nil {
+					total += fi.Size()
+				}
+			}
+			if err == io.EOF || len(ents) == 0 {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return 0, 0, err
+			}
+			if ctx.Err() != nil {
+				f.Close()
+				return 0, 0, ctx.Err()
+			}
+		}
+		f.Close()
+	}
+	return total, n, nil
+}
+
+// nameSize reads the size a Maildir name carries after key (",S=").
+func nameSize(name, key string) (int64, bool) {
+	i := strings.Index(name, key)
+	if i < 0 {
+		return 0, false
+	}
+	v := name[i+len(key):]
+	if j := strings.IndexAny(v, ",:"); j >= 0 {
+		v = v[:j]
+	}
+	if len(v) == 0 || len(v) > 15 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
+// quotaWarned is the marker file that records a sent quota warning.
+const quotaWarned = "pop3kit-quota-warned"
+
+func (s maildirStore) Warned(user string) bool {
+	dir, err := s.openUserDir(user)
+	if err != nil {
+		return false
+	}
+	defer dir.Close()
+	fi, err := dir.Lstat(quotaWarned)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func (s maildirStore) SetWarned(user string, warned bool) error {
+	dir, err := s.openUserDir(user)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if !warned {
+		err := dir.Remove(quotaWarned)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	f, err := dir.OpenFile(quotaWarned, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
