@@ -111,7 +111,7 @@ func (s *Server) Reload(cfg Config) (needRestart []string, err error) {
 		c.WriteRateGrace = time.Duration(cfg.WriteRateGrace)
 	})
 	s.mu.Lock()
-	s.v = v
+	s.v, s.tls = v, tc
 	s.mu.Unlock()
 	s.log.Info("reloaded", "profile", cfg.Profile, "tls", tc != nil, "max_sessions", cfg.MaxSessions, "needs_restart", needRestart)
 	return needRestart, nil

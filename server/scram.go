@@ -331,12 +331,14 @@ func (h *session) channelBinding(st *tls.ConnectionState, typ string) (scram.Cha
 	return scram.ChannelBinding{}, fmt.Errorf("channel-binding type %s is not offered", strconvQuote(typ))
 }
 
-// serverCertificate is the certificate the server presents (it has one).
+// serverCertificate is the certificate the server presents on this
+// connection: the one configured when it began (a reload changes the
+// certificate for later connections only).
 func (h *session) serverCertificate() *x509.Certificate {
-	if h.srv.tls == nil || len(h.srv.tls.Certificates) == 0 {
+	if h.tlsc == nil || len(h.tlsc.Certificates) == 0 {
 		return nil
 	}
-	c := h.srv.tls.Certificates[0]
+	c := h.tlsc.Certificates[0]
 	if c.Leaf != nil {
 		return c.Leaf
 	}

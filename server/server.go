@@ -148,7 +148,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // newSession is the core's handler factory: pop3d's session on c.
 func (s *Server) newSession(c *pop3gen.Conn) (pop3gen.Handler, error) {
 	s.metrics.sessionsN.Add(1)
-	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3gen.AddrKey(c.RemoteAddr()), implicitTLS: c.TLS() != nil}
+	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3gen.AddrKey(c.RemoteAddr()), implicitTLS: c.TLS() != nil, tlsc: s.tlsConfig()}
 	// The core creates the protocol session after the handler; the
 	// handler reaches it through the connection.
 	return h, nil
@@ -161,6 +161,13 @@ func (s *Server) CheckPasswd() error {
 		return nil
 	}
 	return s.passwd.CheckReadable()
+}
+
+// tlsConfig returns the TLS configuration new connections get.
+func (s *Server) tlsConfig() *tls.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tls
 }
 
 // Variations returns the variations in force.

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/md5"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,6 +44,9 @@ type session struct {
 	// the logs and metrics; implicitTLS, that the connection began in TLS.
 	mech        string
 	implicitTLS bool
+	// tlsc is the TLS configuration in force when the connection began
+	// (SCRAM-PLUS binds to its certificate).
+	tlsc *tls.Config
 
 	// failures counts the failed logins of the connection; at
 	// MaxAuthFailures the reply is the last one it gets.
