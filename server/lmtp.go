@@ -484,23 +484,6 @@ func (b *lmtpBackend) resolve(addr string) (string, error) {
 		Message: "<" + addr + "> " + lmtpNoUser.Message}
 }
 
-// lowerASCII lower-cases the ASCII letters of name and keeps every other
-// octet, as session.userName does under UserNameCase=lower.
-func lowerASCII(name string) string {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(name)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return name
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

@@ -890,36 +890,12 @@ func (d *Drop) measure(path, base string) (exact, storage int64, err error) {
 	if st.Size() > maxMeasure {
 		return 0, 0, fmt.Errorf("%d octets with no ,S= and ,W= in its name: %w", st.Size(), ErrTooLarge)
 	}
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	r := io.LimitReader(f, st.Size())
-	var n, bare int64
-	prevCR := false
-	for {
-		m, rerr := r.Read(*bp)
-		b := (*bp)[:m]
-		n += int64(m)
-		for len(b) > 0 {
-			i := bytes.IndexByte(b, '\n')
-			if i < 0 {
-				prevCR = b[len(b)-1] == '\r'
-				break
-			}
-			if !(i > 0 && b[i-1] == '\r' || i == 0 && prevCR) {
-				bare++
-			}
-			prevCR = false
-			b = b[i+1:]
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return 0, 0, rerr
-		}
+	n, crlf, err := copyCounting(io.Discard, io.LimitReader(f, st.Size()))
+	if err != nil {
+		return 0, 0, err
 	}
 	if exact < 0 {
-		exact = n + bare
+		exact = crlf
 	}
 	if storage < 0 {
 		storage = n

@@ -13,6 +13,12 @@ func (h *session) userName(name string) string {
 	if h.conn.Variations().UserNameCase != pop3gen.UserNameCaseLower {
 		return name
 	}
+	return lowerASCII(name)
+}
+
+// lowerASCII lower-cases the ASCII letters of name and keeps every other
+// octet (UserNameCase=lower, for logins and LMTP recipients alike).
+func lowerASCII(name string) string {
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; 'A' <= c && c <= 'Z' {
 			b := []byte(name)

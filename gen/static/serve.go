@@ -544,6 +544,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = c.nc.SetDeadline(time.Now())
 	}
 	s.mu.Unlock()
+	return s.wait(ctx)
+}
+
+// wait waits for every session to end, or for ctx.
+func (s *Server) wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -566,12 +571,8 @@ func (s *Server) Drain(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
+	if s.wait(ctx) == nil {
 		return nil
-	case <-ctx.Done():
 	}
 	cut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
