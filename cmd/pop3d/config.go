@@ -17,28 +17,45 @@ import (
 // BurntSushi/toml: TOML 1.0, and it reports the keys it did not decode,
 // which is what refusing a misspelt key needs.
 func loadConfigFile(path string, c *server.Config) error {
+	_, err := loadConfigFileStore(path, c)
+	return err
+}
+
+// fileConfig is the TOML file: server.Config's keys and the keys only
+// cmd/pop3d reads.
+type fileConfig struct {
+	server.Config
+	// Store is --store: a postgres:// URL of the PostgreSQL store.
+	Store string `toml:"store"`
+}
+
+// loadConfigFileStore is loadConfigFile that also returns the file's
+// store key.
+func loadConfigFileStore(path string, c *server.Config) (store string, err error) {
 	set := c.Set
 	c.Set = nil
-	md, err := toml.DecodeFile(path, c)
+	fc := fileConfig{Config: *c}
+	md, err := toml.DecodeFile(path, &fc)
+	*c = fc.Config
 	if err != nil {
 		c.Set = set
-		return fmt.Errorf("%s: %v", path, err)
+		return "", fmt.Errorf("%s: %v", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		var keys []string
 		for _, k := range und {
 			keys = append(keys, k.String())
 		}
-		return fmt.Errorf("%s: unknown setting %s", path, strings.Join(keys, ", "))
+		return "", fmt.Errorf("%s: unknown setting %s", path, strings.Join(keys, ", "))
 	}
 	file := c.Set
 	c.Set = set
 	for _, k := range md.Keys() {
 		if len(k) == 2 && k[0] == "set" {
 			if err := c.AddSet(k[1] + "=" + file[k[1]]); err != nil {
-				return fmt.Errorf("%s: %v", path, err)
+				return "", fmt.Errorf("%s: %v", path, err)
 			}
 		}
 	}
-	return nil
+	return fc.Store, nil
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/pgstore"
 )
 
 func main() {
@@ -45,6 +46,8 @@ const usage = `usage:
   pop3d who --admin-socket P    list the sessions of a running pop3d
   pop3d kick USER --admin-socket P   end USER's sessions (nothing is removed)
   pop3d user add NAME [flags]   print a hashed passwd-file line (password on stdin)
+  pop3d import --from maildir DIR --store postgres://… [--passwd FILE]
+                                import every user's Maildir into PostgreSQL, keeping UIDLs
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -69,6 +72,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return expire(args[1:], stdout)
 	case "who", "kick":
 		return adminCommand(args[0], args[1:], stdout)
+	case "import":
+		return importCmd(args[1:], stdout, stderr)
 	case "user":
 		if len(args) < 2 || args[1] != "add" {
 			return errors.New("usage: pop3d user add NAME [--scheme SCHEME] [--passwd FILE]")
@@ -100,6 +105,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		key                     = fs.String("tls-key", "", "TLS key `file` (PEM)")
 		root                    = fs.String("mail-root", "", "mail root `dir`: Maildirs at DIR/<user>/{cur,new,tmp}")
 		passwd                  = fs.String("passwd", "", "passwd-`file` in Dovecot's format (user:{SCHEME}secret)")
+		storeURL                = fs.String("store", "", "PostgreSQL store `URL` (postgres://…): mailboxes, and users unless --passwd is given, in PostgreSQL instead of --mail-root (see pop3d import)")
 		profile                 = fs.String("profile", "", "behaviour `profile`: rfc1939 (rfc), exchange2007, exchange2010 (exchange; default)")
 		failDelay               = fs.String("fail-delay", "", "delay after a failed login (default 2s)")
 		loginDelay              = fs.String("login-delay", "", "least time between two logins of a user, announced as LOGIN-DELAY (default: none)")
@@ -155,12 +161,14 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
 	cfg := server.DefaultConfig()
+	var fileStore string // the file's store key
 	if *cfgFile != "" {
-		if err := loadConfigFile(*cfgFile, &cfg); err != nil {
+		var err error
+		if fileStore, err = loadConfigFileStore(*cfgFile, &cfg); err != nil {
 			return err
 		}
 	}
-	demo := *cfgFile == "" && *root == "" && *passwd == ""
+	demo := *cfgFile == "" && *root == "" && *passwd == "" && *storeURL == ""
 	// demoAs is the account the demo serves as when started as root
 	// without --user: pop3d never serves mail as root, not even the demo.
 	var demoAs *account
@@ -323,6 +331,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if len(sockets) > 0 {
 		cfg.Listen, cfg.ListenTLS, cfg.Activated = nil, nil, true
 	}
+	var pg *pgstore.Store // --store: opened once, kept across SIGHUP
 	// loadConfig builds the configuration again, for SIGHUP: the file
 	// read again, the demo's settings and the flags over it.
 	loadConfig := func() (server.Config, error) {
@@ -334,6 +343,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		}
 		applyDemo(&c)
 		err := applyFlags(&c)
+		useStore(&c, pg)
 		if len(sockets) > 0 {
 			c.Listen, c.ListenTLS, c.Activated = cfg.Listen, cfg.ListenTLS, true
 		}
@@ -343,6 +353,13 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if err != nil {
 		return err
 	}
+	if pg, err = openStore(*storeURL, fileStore, log); err != nil {
+		return err
+	}
+	if pg != nil {
+		defer pg.Close() // after the sessions end: their locks go with them
+	}
+	useStore(&cfg, pg)
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err

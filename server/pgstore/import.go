@@ -15,8 +15,8 @@ type ImportOptions struct {
 	// decimal UIDs of pop3kit-uidlist are.
 	DovecotUIDs bool
 	// Progress, when set, is called after each message, imported or
-	// found imported before.
-	Progress func()
+	// found imported before, with the messages done and the maildrop's.
+	Progress func(done, total int)
 }
 
 // ImportMaildir copies user's Maildir from root into the store, each
@@ -81,7 +81,7 @@ func (s *Store) ImportMaildir(ctx context.Context, root *server.MailRoot, user s
 			}
 		}
 		if o.Progress != nil {
-			o.Progress()
+			o.Progress(i+1, total)
 		}
 	}
 	return imported, total, nil

@@ -462,7 +462,7 @@ func TestImportInterrupted(t *testing.T) {
 	st := open(t, testpg.DB(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	seen := 0
-	n, total, err := st.ImportMaildir(ctx, root, "alice", pgstore.ImportOptions{Progress: func() {
+	n, total, err := st.ImportMaildir(ctx, root, "alice", pgstore.ImportOptions{Progress: func(int, int) {
 		if seen++; seen == 7 {
 			cancel()
 		}
