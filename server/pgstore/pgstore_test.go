@@ -29,6 +29,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testpg.StopShared()
+	stopDurable()
 	os.Exit(code)
 }
 
