@@ -573,3 +573,48 @@ func TestServeReload(t *testing.T) {
 	}
 	assert.Contains(t, lines, "UTF8 USER", "the first session keeps rfc1939's UTF8")
 }
+
+// TestServeTrace: a protocol log turned on by the Handler sees the
+// client's lines with every secret replaced (PASS, APOP's digest, AUTH's
+// initial response, the lines of a SASL exchange) and each reply's status
+// line, and the session itself still gets the real password.
+func TestServeTrace(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	rt := newRuntime(t, RFC1939(), func(s *Server) {
+		s.NewHandler = func(c *Conn) (Handler, error) {
+			c.SetTrace(func(fromClient bool, line []byte) {
+				mu.Lock()
+				defer mu.Unlock()
+				dir := "S: "
+				if fromClient {
+					dir = "C: "
+				}
+				got = append(got, dir+string(line))
+			})
+			r := newRecorder()
+			r.saslSteps = 1
+			return r, nil
+		}
+	})
+	c := rt.dial()
+	c.line()
+	c.cmd("USER alice")
+	assert.Equal(t, "+OK "+recorderTotals, c.cmd("PASS secret"), "the session got the real password")
+	c.cmd("LIST")
+	for l := c.line(); l != "."; l = c.line() {
+	}
+	a := rt.dial()
+	a.line()
+	a.cmd("AUTH PLAIN")
+	a.cmd("c2VjcmV0")
+	a.cmd("QUIT")
+	mu.Lock()
+	defer mu.Unlock()
+	joined := strings.Join(got, "\n")
+	assert.Contains(t, joined, "\nC: USER alice\nS: +OK\nC: PASS ****\nS: +OK "+recorderTotals+"\nC: LIST\nS: +OK 2 messages")
+	assert.Contains(t, joined, "\nC: AUTH PLAIN\nS: + (challenge)\nC: ****\nS: +OK "+recorderTotals+"\nC: QUIT\n")
+	assert.NotContains(t, joined, "secret")
+	assert.NotContains(t, joined, "c2VjcmV0")
+	assert.NotContains(t, joined, "S: 1 ", "listing lines are not traced")
+}

@@ -25,6 +25,8 @@ type Writer struct {
 	terse bool
 	buf   [MaxReplyOctets]byte
 	dot   DotWriter
+	// trace, when set, gets every reply's status line (Conn.SetTrace).
+	trace func(line []byte)
 }
 
 // NewWriter returns a Writer on w.
@@ -89,6 +91,9 @@ func appendText[T string | []byte](b []byte, text T) []byte {
 }
 
 func (w *Writer) status(b []byte) {
+	if w.trace != nil && w.n == 0 {
+		w.trace(b)
+	}
 	b = append(b, '\r', '\n')
 	w.write(b)
 }
@@ -247,6 +252,9 @@ func (w *Writer) Challenge(base64 []byte) {
 	}
 	w.n++
 	w.cont = true
+	if w.trace != nil {
+		w.trace([]byte("+ (challenge)"))
+	}
 	b := append(w.buf[:0], '+', ' ')
 	if len(base64)+4 <= MaxReplyOctets {
 		b = append(b, base64...)

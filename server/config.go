@@ -111,6 +111,13 @@ type Config struct {
 	// AdminSocket is the Unix socket for pop3d who and pop3d kick;
 	// empty: none.
 	AdminSocket string `toml:"admin_socket"`
+	// ProtocolLogUsers and ProtocolLogNetworks turn on a protocol log
+	// (Exchange's ProtocolLogEnabled, for one user or address at a
+	// time): every command and reply status line of their sessions is
+	// logged, with passwords, digests and SASL payloads replaced by
+	// "****". A user's log begins at the login.
+	ProtocolLogUsers    []string `toml:"protocol_log_users"`
+	ProtocolLogNetworks []string `toml:"protocol_log_networks"`
 	// LogFormat is text (the default) or json.
 	LogFormat string `toml:"log_format"`
 	// ProxyProtocolFrom are the load balancers (CIDR prefixes or
@@ -159,9 +166,9 @@ type Config struct {
 	// SASLMechanisms lists the SASL mechanisms offered (sasl.go's
 	// mechanismTable names them); nil: PLAIN and LOGIN, SCRAM-SHA-256
 	// and -PLUS on TLS connections, OAUTHBEARER and XOAUTH2 when tokens
-	// can be checked. Each is offered only where it can work: PLAIN,
-	// LOGIN and the bearer tokens where PlaintextAuth allows, -PLUS
-	// under TLS.
+	// can be checked, NTLM under the Exchange profiles. Each is offered
+	// only where it can work: PLAIN, LOGIN and the bearer tokens where
+	// PlaintextAuth allows, -PLUS under TLS.
 	SASLMechanisms []string `toml:"sasl_mechanisms"`
 	// OAuthJWKS is a JWKS file (RFC 7517) whose keys sign the bearer
 	// tokens OAUTHBEARER and XOAUTH2 accept; OAuthIssuer and
@@ -171,9 +178,26 @@ type Config struct {
 	OAuthIssuer    string `toml:"oauth_issuer"`
 	OAuthAudience  string `toml:"oauth_audience"`
 	OAuthUserClaim string `toml:"oauth_user_claim"`
+	// NTLMDomain is the NetBIOS domain AUTH NTLM announces (default
+	// POP3KIT). An AUTHENTICATE's domain field, or a DOMAIN\user or
+	// user@DOMAIN user name, must be empty or this (in any case); the
+	// user is the name without it. NTLMAllowV1 accepts NTLMv1
+	// responses, which a captured exchange lets anyone crack: off.
+	NTLMDomain  string `toml:"ntlm_domain"`
+	NTLMAllowV1 bool   `toml:"ntlm_allow_v1"`
 	// TokenVerifier checks bearer tokens; nil: the JWKS verifier Check
 	// builds from OAuthJWKS, if any.
 	TokenVerifier TokenVerifier `toml:"-"`
+	// GSSAPIKeytab is the keytab holding the service principal's keys
+	// (AUTH GSSAPI, RFC 4752); empty: GSSAPI is not offered.
+	// GSSAPIServicePrincipal is that principal (default pop/<hostname>,
+	// the realm the keytab's), and GSSAPIRealm the realm whose
+	// principals user@REALM log in as user (default the service's).
+	GSSAPIKeytab           string `toml:"gssapi_keytab"`
+	GSSAPIServicePrincipal string `toml:"gssapi_service_principal"`
+	GSSAPIRealm            string `toml:"gssapi_realm"`
+	// gssapi is the acceptor Check builds from GSSAPIKeytab.
+	gssapi *gssAcceptor
 	// saslOffer is what Check computed Mechanisms from: the offer
 	// without and with TLS, where plaintext is not and is allowed.
 	saslOffer [4][]string
@@ -360,10 +384,16 @@ func (c *Config) Check() error {
 	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log format %q: want text or json", c.LogFormat)
 	}
+	if _, err := parseNetworks(c.ProtocolLogNetworks); err != nil {
+		return fmt.Errorf("protocol log: %v", err)
+	}
 	if _, err := parseNetworks(c.ProxyProtocolFrom); err != nil {
 		return fmt.Errorf("proxy protocol: %v", err)
 	}
 	if err := c.checkAuth(); err != nil {
+		return err
+	}
+	if err := c.checkNTLM(); err != nil {
 		return err
 	}
 	if err := c.checkSASL(); err != nil {

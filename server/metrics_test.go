@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // scrape fetches the metrics over HTTP and returns the value of each
@@ -118,4 +121,37 @@ func TestLogoutLine(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`remote=127\.0\.0\.1:\d+`), line)
 	assert.Regexp(t, regexp.MustCompile(`in=\d+ out=\d+`), line)
 	assert.Contains(t, logs.String(), "reason=\"client closed the connection\"")
+}
+
+// TestProtocolLog: a session from a listed network, and a listed user's
+// session from the login on, are protocol-logged — commands and reply
+// status lines — with the password replaced by ****; others are not.
+func TestProtocolLog(t *testing.T) {
+	e, logs := newLoggedEnv(t, "rfc1939", nil, func(c *server.Config) {
+		c.ProtocolLogUsers = []string{"bob"}
+		c.ProtocolLogNetworks = []string{"127.0.0.2/32"}
+	})
+	e.deliver("alice", "Subject: one\n\nbody\n", "")
+	c := e.login("alice", "secret")
+	c.cmd("STAT")
+	c.cmd("QUIT")
+	assert.NotContains(t, logs.String(), "msg=protocol", "alice, from 127.0.0.1, is not logged")
+
+	b := e.login("bob", "hunter2")
+	b.cmd("STAT")
+	b.cmd("QUIT")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `line=QUIT`) }, 5*time.Second, 20*time.Millisecond)
+	assert.Regexp(t, `msg=protocol remote=\S+ user=bob dir=in line=STAT`, logs.String())
+	assert.Contains(t, logs.String(), `dir=out line="+OK 0 0"`)
+	assert.NotContains(t, logs.String(), "hunter2")
+
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	conn, err := d.Dial("tcp", e.addr)
+	require.NoError(t, err)
+	from2 := e.wrap(conn)
+	from2.cmd("USER alice")
+	from2.cmd("PASS secret")
+	from2.cmd("QUIT")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `dir=in line="PASS ****"`) }, 5*time.Second, 20*time.Millisecond, logs.String())
+	assert.NotContains(t, logs.String(), "PASS secret")
 }

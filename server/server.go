@@ -33,6 +33,8 @@ type Server struct {
 	tls    *tls.Config
 	// proxyFrom are the load balancers that send PROXY protocol headers.
 	proxyFrom []netip.Prefix
+	// traceNets are the client networks whose sessions are protocol-logged.
+	traceNets []netip.Prefix
 	log       *slog.Logger
 	core      pop3gen.Server
 	lmtp      *lmtpServer // LMTP delivery, when Config.LMTP is set (lmtp.go)
@@ -116,6 +118,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if s.proxyFrom, err = parseNetworks(cfg.ProxyProtocolFrom); err != nil {
 		return nil, err
 	}
+	if s.traceNets, err = parseNetworks(cfg.ProtocolLogNetworks); err != nil {
+		return nil, err
+	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
@@ -149,6 +154,14 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 func (s *Server) newSession(c *pop3gen.Conn) (pop3gen.Handler, error) {
 	s.metrics.sessionsN.Add(1)
 	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3gen.AddrKey(c.RemoteAddr()), implicitTLS: c.TLS() != nil, tlsc: s.tlsConfig()}
+	if ip := pop3gen.RemoteIP(c.RemoteAddr()); ip.IsValid() {
+		for _, p := range s.traceNets {
+			if p.Contains(ip) {
+				h.traceOn()
+				break
+			}
+		}
+	}
 	// The core creates the protocol session after the handler; the
 	// handler reaches it through the connection.
 	return h, nil

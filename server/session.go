@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,18 @@ func (h *session) User(w *pop3gen.Writer, arg []byte) error {
 func (h *session) Pass(user, secret []byte) (pop3gen.Maildrop, error) {
 	h.mech = "USER"
 	return h.login(h.userName(string(user)), secret)
+}
+
+// traceOn turns the protocol log on for this session: each line in and
+// each reply's status line out, secrets already replaced by the core.
+func (h *session) traceOn() {
+	h.conn.SetTrace(func(fromClient bool, line []byte) {
+		dir := "out"
+		if fromClient {
+			dir = "in"
+		}
+		h.log.Info("protocol", "dir", dir, "line", string(line))
+	})
 }
 
 // mechanism is how the session logged in or is trying to: USER, APOP or
@@ -225,6 +238,9 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	}
 	h.user = user
 	h.log = h.log.With("user", user)
+	if slices.Contains(h.srv.cfg.ProtocolLogUsers, user) {
+		h.traceOn()
+	}
 	h.log.Info("login", "messages", d.Len(), "mechanism", h.mechanism())
 	h.srv.metrics.loginsN.Add(1)
 	h.srv.metrics.logins.WithLabelValues(h.mechanism()).Inc()

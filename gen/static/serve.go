@@ -3,6 +3,7 @@
 package static
 
 import (
+	"bytes"
 	"bufio"
 	"context"
 	"crypto/tls"
@@ -145,6 +146,8 @@ type Conn struct {
 	kicked  atomic.Bool
 	in, out atomic.Int64 // octets read and written
 	reason  string       // why the session ended, once it has
+	w       *Writer      // the session's replies, once it exists
+	trace   func(fromClient bool, line []byte)
 }
 
 // RemoteAddr returns the client's address.
@@ -243,6 +246,61 @@ func (c *Conn) Octets() (in, out int64) { return c.in.Load(), c.out.Load() }
 // closed the connection", "kicked", "shutdown", …); "" while it runs. A
 // Handler's Close, which runs after the session ended, reads it.
 func (c *Conn) EndReason() string { return c.reason }
+
+// SetTrace turns on a protocol log for the connection (nil turns it
+// off): f gets every line the client sends, with secrets replaced by
+// "****" (PASS's password, APOP's digest, AUTH's initial response and
+// every line of a SASL exchange), and the status line of every reply (not
+// listings or message bodies). Call it from the Handler (NewHandler, or a
+// login), in the session's goroutine.
+func (c *Conn) SetTrace(f func(fromClient bool, line []byte)) {
+	c.trace = f
+	if c.w != nil {
+		c.w.trace = c.traceReply()
+	}
+}
+
+// traceReply returns the Writer's hook for c.trace.
+func (c *Conn) traceReply() func([]byte) {
+	if c.trace == nil {
+		return nil
+	}
+	f := c.trace
+	return func(b []byte) { f(false, b) }
+}
+
+// redacted returns line as a protocol log shows it: without its line end,
+// and with the secrets it may carry replaced by "****".
+func redacted(line []byte, inSASL bool) []byte {
+	line = bytes.TrimRight(line, "\r\n")
+	if inSASL {
+		if len(line) == 1 && line[0] == '*' {
+			return line
+		}
+		return []byte("****")
+	}
+	// Every result is a copy: line is the session's read buffer, which
+	// the command is then parsed from.
+	kw, rest, _ := bytes.Cut(line, []byte(" "))
+	out := append([]byte(nil), kw...)
+	switch strings.ToUpper(string(kw)) {
+	case "PASS":
+		return append(out, " ****"...)
+	case "APOP":
+		name, _, _ := bytes.Cut(rest, []byte(" "))
+		return append(append(append(out, ' '), name...), " ****"...)
+	case "AUTH":
+		mech, initial, _ := bytes.Cut(rest, []byte(" "))
+		if len(mech) > 0 {
+			out = append(append(out, ' '), mech...)
+		}
+		if len(initial) > 0 {
+			out = append(out, " ****"...)
+		}
+		return out
+	}
+	return append([]byte(nil), line...)
+}
 
 // Kick ends the session at its next read or write, with -ERR [SYS/TEMP]
 // where it is waiting for a command; nothing is removed (it does not
@@ -649,6 +707,8 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		defer cl.Close()
 	}
 	sess := NewSession(h, w, set.v)
+	c.w = w
+	w.trace = c.traceReply()
 	defer sess.Close() // before the Handler's Close: it may hold what the maildrop uses
 	sess.SetTLS(set.tls != nil, set.requireTLS)
 	c.session = sess
@@ -744,6 +804,9 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 			return
 		}
 		c.in.Add(int64(len(line)))
+		if c.trace != nil {
+			c.trace(true, redacted(line, sess.InSASL()))
+		}
 		began := time.Now()
 		rc.startBurst()
 		var a Action
