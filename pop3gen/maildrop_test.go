@@ -393,3 +393,22 @@ func TestSessionTopOpener(t *testing.T) {
 	opened, _, _, _, _ := d.state()
 	assert.Empty(t, opened)
 }
+
+// TestUpdateReleasesBeforeReply: UPDATE closes the maildrop (its lock)
+// before its +OK goes out, so a client that reconnects as soon as it reads
+// the reply finds the maildrop free; the runtime's Close later does not
+// close it twice.
+func TestUpdateReleasesBeforeReply(t *testing.T) {
+	clause.Covers(t, "RFC1939-6-UPDATE")
+	d := &memDrop{bodies: []string{"Subject: a\n\na\n"}}
+	h := newDropHarness(t, d, RFC1939())
+	h.send("DELE 1")
+	out, a := h.feed("QUIT")
+	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, "+OK signing off (1 messages removed)\r\n", out)
+	_, _, _, _, closed := d.state()
+	assert.Equal(t, 1, closed, "closed by UPDATE, before the reply is flushed")
+	require.NoError(t, h.s.Close())
+	_, _, _, _, closed = d.state()
+	assert.Equal(t, 1, closed, "not twice")
+}

@@ -394,13 +394,18 @@ func (s *Session) update() error {
 			idx = append(idx, i)
 		}
 	}
+	var err error
 	if len(idx) > 0 {
-		if err := s.md.Remove(idx); err != nil {
-			if _, ok := err.(*Error); ok {
-				return err
-			}
-			return errNotRemoved
+		err = s.md.Remove(idx)
+	}
+	// Release the maildrop (its lock) before the reply goes out: a client
+	// that reconnects as soon as it reads +OK must find it free.
+	_ = s.Close()
+	if err != nil {
+		if _, ok := err.(*Error); ok {
+			return err
 		}
+		return errNotRemoved
 	}
 	s.stats.Deleted = len(idx)
 	s.w.OK("signing off (" + strconv.Itoa(len(idx)) + " messages removed)")
