@@ -446,8 +446,23 @@ func TestLMTPLimits(t *testing.T) {
 	for _, c := range conns[1:] {
 		c.Close()
 	}
-
-	c := e.lmtpDial()
+	// The server frees the closed connections' slots as it notices them:
+	// wait until a connection gets in before the recipients' test.
+	var c *smtp.Client
+	require.Eventually(t, func() bool {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		cl := smtp.NewClientLMTP(conn)
+		if cl.Hello("mta.test") != nil {
+			cl.Close()
+			return false
+		}
+		c = cl
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "the slots are freed")
+	t.Cleanup(func() { c.Close() })
 	require.NoError(t, c.Mail("mta@example.org", nil))
 	for i := range 100 {
 		require.NoError(t, c.Rcpt(fmt.Sprintf("alice+%d@x", i), nil))
