@@ -48,6 +48,8 @@ type session struct {
 	// tlsc is the TLS configuration in force when the connection began
 	// (SCRAM-PLUS binds to its certificate).
 	tlsc *tls.Config
+	// release ends the session's record in a SharedLimits store.
+	release func()
 
 	// failures counts the failed logins of the connection; at
 	// MaxAuthFailures the reply is the last one it gets.
@@ -103,6 +105,18 @@ func (h *session) traceOn() {
 	})
 }
 
+// endShared ends the session's record in a SharedLimits store, once.
+func (h *session) endShared() {
+	if h.release != nil {
+		h.release()
+		h.release = nil
+	}
+}
+
+// errSharedPerUser refuses a login beyond the per-user limit of all the
+// front ends on a shared store.
+var errSharedPerUser = pop3gen.NewError(pop3gen.CodeInUse, "too many sessions for this user on this site, try again later")
+
 // mechanism is how the session logged in or is trying to: USER, APOP or
 // the SASL mechanism.
 func (h *session) mechanism() string {
@@ -116,6 +130,7 @@ func (h *session) mechanism() string {
 // names (top=, retr=, del=, size=, in=, out=), when the connection ended,
 // however it ended, and counts the session in the metrics.
 func (h *session) Close() error {
+	h.endShared()
 	c := h.conn
 	in, out := c.Octets()
 	tlsMode := "none"
@@ -199,7 +214,22 @@ func (h *session) login(user string, password []byte) (pop3gen.Maildrop, error) 
 // open opens the user's maildrop as the profile says: an exclusive lock
 // (rfc1939) or a snapshot (Exchange).
 func (h *session) open(user string) (pop3gen.Maildrop, error) {
-	if !h.srv.loginAllowed(user) {
+	ctx, cancel := h.srv.untilClosing()
+	defer cancel()
+	shared, _ := h.srv.store.(SharedLimits)
+	allowed := true
+	if d := time.Duration(h.srv.cfg.LoginDelay); shared != nil && d > 0 {
+		// The store's record: the last login on any front end.
+		ok, err := shared.LoginAllowed(ctx, user, d)
+		if err != nil {
+			h.log.Warn("login delay: the store cannot tell; this front end's record decides", "err", err)
+			ok = h.srv.loginAllowed(user)
+		}
+		allowed = ok
+	} else {
+		allowed = h.srv.loginAllowed(user)
+	}
+	if !allowed {
 		h.log.Info("login too soon", "user", user)
 		return nil, errTooSoon
 	}
@@ -209,9 +239,22 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 		h.log.Info("login refused by a limit", "user", user, "why", e.Text)
 		return nil, e
 	}
+	if shared != nil {
+		// Counted across every front end on the store too.
+		rel, err := shared.BeginSession(ctx, user, h.srv.cfg.MaxSessionsPerUser)
+		if err != nil {
+			h.conn.Logout()
+			if errors.Is(err, ErrTooManySessions) {
+				h.log.Info("login refused by the per-user limit of all front ends", "user", user)
+				h.srv.onLimit(errSharedPerUser)
+				return nil, errSharedPerUser
+			}
+			h.log.Error("session limit: the store cannot count", "user", user, "err", err)
+			return nil, errTemp
+		}
+		h.release = rel
+	}
 	v := h.conn.Variations()
-	ctx, cancel := h.srv.untilClosing()
-	defer cancel()
 	d, err := h.srv.store.Open(ctx, user, OpenOptions{
 		Exclusive:   v.MaildropAccess == pop3gen.MaildropAccessLock,
 		DovecotUIDs: v.UIDLFormat == pop3gen.UIDLFormatDovecot,
@@ -219,6 +262,7 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	})
 	if err != nil {
 		h.conn.Logout()
+		h.endShared()
 	}
 	switch {
 	case errors.Is(err, ErrInUse):

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // Store is where maildrops live: pop3d opens one at each login, and the
@@ -80,6 +81,21 @@ type Authenticator interface {
 	// [SYS/TEMP], never as a wrong password).
 	Lookup(user string) (a *Account, ok bool, err error)
 }
+
+// SharedLimits is a Store that counts logins across every front end on
+// it (PostgreSQL): LOGIN-DELAY and the per-user session limit then hold
+// for the site, not for one process.
+type SharedLimits interface {
+	// LoginAllowed records a login of user now and reports whether it
+	// keeps delay since the last one.
+	LoginAllowed(ctx context.Context, user string, delay time.Duration) (bool, error)
+	// BeginSession records a session of user unless max (> 0) are open,
+	// ErrTooManySessions then; release ends it.
+	BeginSession(ctx context.Context, user string, max int) (release func(), err error)
+}
+
+// ErrTooManySessions: the user has as many sessions as the limit allows.
+var ErrTooManySessions = errors.New("too many sessions for this user")
 
 // ErrNoMaildrop: the user's maildrop cannot be opened, and trying again
 // will not help.

@@ -51,6 +51,8 @@ type Store struct {
 	QueryTimeout time.Duration
 	// LockWait bounds a login's wait for a connection and its queries.
 	LockWait time.Duration
+
+	leases leases // the sessions this front end holds (limits.go)
 }
 
 var (
@@ -94,7 +96,15 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 
 // Close closes the pool's connections (and so releases the locks of any
 // session still open).
-func (s *Store) Close() { s.pool.Close() }
+func (s *Store) Close() {
+	s.leases.mu.Lock()
+	if s.leases.stop != nil {
+		close(s.leases.stop)
+		s.leases.stop = nil
+	}
+	s.leases.mu.Unlock()
+	s.pool.Close()
+}
 
 // Pool is the store's connection pool, for tools and tests.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
