@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,11 +10,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,4 +141,80 @@ func TestLoginType(t *testing.T) {
 	c := server.DefaultConfig()
 	c.Listen, c.MailRoot, c.Passwd, c.LoginType = []string{"127.0.0.1:0"}, t.TempDir(), "x", "kerberos"
 	assert.ErrorContains(t, c.Check(), `login type "kerberos"`)
+}
+
+// TestReloadUnderLoad: reloads while eight clients run sessions back to
+// back lose no session and fail no command: every session that began
+// finishes as it began, and the ones after take the new settings.
+func TestReloadUnderLoad(t *testing.T) {
+	var cfg server.Config
+	e := newEnv(t, "exchange2010", func(c *server.Config) { cfg = *c })
+	e.deliver("alice", "Subject: one\n\nbody\n", "")
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	var sessions atomic.Int64
+	for w := range 8 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				c, err := net.Dial("tcp", e.addr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				r := bufio.NewReader(c)
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				var got []string
+				for _, line := range []string{"", "USER alice", "PASS secret", "STAT", "RETR 1", "QUIT"} {
+					if line != "" {
+						_, _ = c.Write([]byte(line + "\r\n"))
+					}
+					l, err := r.ReadString('\n')
+					if err != nil {
+						c.Close()
+						errs <- fmt.Errorf("worker %d after %v: %v", w, got, err)
+						return
+					}
+					got = append(got, l)
+					if line == "RETR 1" {
+						for l != ".\r\n" {
+							if l, err = r.ReadString('\n'); err != nil {
+								c.Close()
+								errs <- err
+								return
+							}
+						}
+					}
+					if !strings.HasPrefix(got[len(got)-1], "+OK") {
+						c.Close()
+						errs <- fmt.Errorf("worker %d: %q", w, got)
+						return
+					}
+				}
+				c.Close()
+				sessions.Add(1)
+			}
+		}()
+	}
+	for i := range 20 {
+		c := cfg
+		c.MaxSessions = 1000 + i
+		c.MaxSessionsPerUser = 20 + i%3
+		if i%2 == 1 {
+			c.Set = map[string]string{"MaxCommandOctets": "300"}
+		}
+		_, err := e.srv.Reload(c)
+		require.NoError(t, err)
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+	assert.Greater(t, sessions.Load(), int64(8), "sessions ran during the reloads")
 }
