@@ -166,9 +166,9 @@ type Config struct {
 	// SASLMechanisms lists the SASL mechanisms offered (sasl.go's
 	// mechanismTable names them); nil: PLAIN and LOGIN, SCRAM-SHA-256
 	// and -PLUS on TLS connections, OAUTHBEARER and XOAUTH2 when tokens
-	// can be checked, NTLM under the Exchange profiles. Each is offered
-	// only where it can work: PLAIN, LOGIN and the bearer tokens where
-	// PlaintextAuth allows, -PLUS under TLS.
+	// can be checked, NTLM under the Exchange profiles once NTLMDomain
+	// is set. Each is offered only where it can work: PLAIN, LOGIN and
+	// the bearer tokens where PlaintextAuth allows, -PLUS under TLS.
 	SASLMechanisms []string `toml:"sasl_mechanisms"`
 	// OAuthJWKS is a JWKS file (RFC 7517) whose keys sign the bearer
 	// tokens OAUTHBEARER and XOAUTH2 accept; OAuthIssuer and
@@ -179,7 +179,8 @@ type Config struct {
 	OAuthAudience  string `toml:"oauth_audience"`
 	OAuthUserClaim string `toml:"oauth_user_claim"`
 	// NTLMDomain is the NetBIOS domain AUTH NTLM announces (default
-	// POP3KIT). An AUTHENTICATE's domain field, or a DOMAIN\user or
+	// POP3KIT); setting it puts NTLM in the Exchange profiles' default
+	// offer. An AUTHENTICATE's domain field, or a DOMAIN\user or
 	// user@DOMAIN user name, must be empty or this (in any case); the
 	// user is the name without it. NTLMAllowV1 accepts NTLMv1
 	// responses, which a captured exchange lets anyone crack: off.

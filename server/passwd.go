@@ -102,6 +102,10 @@ func ParseAccount(line string) (*Account, error) {
 			return nil, fmt.Errorf("%s secret: %v", scheme, err)
 		}
 		a.sasl.cram = k
+	case scheme == "NTLM":
+		if _, err := parseNTLMSecret(secret); err != nil {
+			return nil, fmt.Errorf("%s secret: %v", scheme, err)
+		}
 	case cryptSchemes[scheme]:
 		d, err := decoder.Decode(secret)
 		if err != nil {
@@ -118,7 +122,7 @@ func ParseAccount(line string) (*Account, error) {
 			a.cost = c
 		}
 	default:
-		return nil, fmt.Errorf("unsupported scheme {%s} (use PLAIN, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, ARGON2I, SCRAM-SHA-256 or CRAM-MD5)", scheme)
+		return nil, fmt.Errorf("unsupported scheme {%s} (use PLAIN, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, ARGON2I, SCRAM-SHA-256, CRAM-MD5 or NTLM)", scheme)
 	}
 	if secret == "" {
 		return nil, errors.New("empty secret")
@@ -141,7 +145,7 @@ func ParseAccount(line string) (*Account, error) {
 
 // Verify reports whether password is the account's. Stored hashes are
 // compared by their libraries in constant time; plain secrets with
-// crypto/subtle; SCRAM and CRAM-MD5 secrets by deriving them again.
+// crypto/subtle; SCRAM, CRAM-MD5 and NTLM secrets by deriving them again.
 func (a *Account) Verify(password []byte) bool {
 	switch {
 	case a.digest != nil:
@@ -150,6 +154,8 @@ func (a *Account) Verify(password []byte) bool {
 		return a.sasl.scram.verify(password)
 	case a.sasl.cram != nil:
 		return subtle.ConstantTimeCompare([]byte(cramFromPassword(string(password)).String()), []byte(a.sasl.cram.String())) == 1
+	case a.Scheme == "NTLM":
+		return subtle.ConstantTimeCompare([]byte(hashNTLM(string(password))), []byte(strings.ToLower(a.secret))) == 1
 	}
 	return subtle.ConstantTimeCompare([]byte(a.secret), password) == 1
 }
@@ -215,8 +221,10 @@ func HashPassword(scheme, password string) (string, error) {
 		return "{" + scheme + "}" + hashSCRAM(password), nil
 	case "CRAM-MD5":
 		return "{" + scheme + "}" + hashCRAM(password), nil
+	case "NTLM":
+		return "{" + scheme + "}" + hashNTLM(password), nil
 	default:
-		return "", fmt.Errorf("unsupported scheme %q (use SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, SCRAM-SHA-256, CRAM-MD5 or PLAIN)", scheme)
+		return "", fmt.Errorf("unsupported scheme %q (use SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, SCRAM-SHA-256, CRAM-MD5, NTLM or PLAIN)", scheme)
 	}
 	if err != nil {
 		return "", err

@@ -22,6 +22,7 @@ const (
 	offerOnTLS                       // only on TLS connections unless listed
 	offerWithTokens                  // when a token verifier is configured
 	offerIfListed                    // only when sasl_mechanisms lists it
+	offerOnExchange                  // under the Exchange profiles once configured (ntlmByDefault)
 )
 
 // mechanism is one SASL mechanism pop3d serves, one row per mechanism.
@@ -51,6 +52,8 @@ var mechanismTable = []mechanism{
 		Clause: "RFC 5802; RFC 7677; RFC 9266", Doc: "Salted challenge-response bound to the TLS channel (tls-exporter, tls-server-end-point)."},
 	{Name: "SCRAM-SHA-256", Default: offerOnTLS, start: startSCRAM,
 		Clause: "RFC 5802; RFC 7677", Doc: "Salted challenge-response: the password never crosses the wire."},
+	{Name: "NTLM", Default: offerOnExchange, start: startNTLM,
+		Clause: "MS-NLMP; MS-POP3; MS-STANXPOP3 E0002", Doc: "NTLMv2 challenge-response; needs a PLAIN or {NTLM} secret. Offered by the Exchange profiles once ntlm_domain is set."},
 	{Name: "OAUTHBEARER", Plaintext: true, Tokens: true, Default: offerWithTokens, start: startOAuth,
 		Clause: "RFC 7628", Doc: "An OAuth 2.0 bearer token, checked by the TokenVerifier."},
 	{Name: "XOAUTH2", Plaintext: true, Tokens: true, Default: offerWithTokens, start: startOAuth,
@@ -139,7 +142,8 @@ func (c *Config) offer(tls, plaintext bool) []string {
 			if !listed {
 				continue
 			}
-		} else if m.Default == offerIfListed || (m.Default == offerOnTLS && !tls) {
+		} else if m.Default == offerIfListed || (m.Default == offerOnTLS && !tls) ||
+			(m.Default == offerOnExchange && !c.ntlmByDefault()) {
 			continue
 		}
 		out = append(out, m.Name)
