@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -22,6 +23,7 @@ func withCRAM(c *server.Config) { c.SASLMechanisms = []string{"CRAM-MD5", "PLAIN
 // secret and a PLAIN one, refuses a wrong password and an account with
 // only a one-way hash, and is off unless listed.
 func TestCRAMMD5Curl(t *testing.T) {
+	clause.Covers(t, "RFC2195-2-CRAMMD5")
 	curl := need(t, "curl")
 	e := newEnv(t, "exchange2010", scramUsers(t), withCRAM, untrusted)
 	e.deliver("cram", msg1, "")

@@ -445,6 +445,7 @@ func TestAPOP(t *testing.T) {
 // "=", continuation, RFC5034-4-CANCEL, and MSPOP3-2.2.1 listing (E0002:
 // PLAIN and USER/PASS are the mechanisms offered).
 func TestAuthPlain(t *testing.T) {
+	clause.Covers(t, "RFC4616-2-PLAIN")
 	clause.Covers(t,
 		"E0002", "MSPOP3-2.2.1", "RFC5034-4-AUTH", "RFC5034-4-CANCEL", "RFC5034-4-INITIAL")
 	e := newEnv(t, "exchange2010")

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -47,6 +48,7 @@ func ntlmUsers(t testing.TB) func(*server.Config) {
 // and fetches a message; curl with a wrong password, another domain, or
 // an account with only a one-way hash is refused.
 func TestNTLMCurl(t *testing.T) {
+	clause.Covers(t, "MSNLMP-3.3.2-NTLMV2", "E0002")
 	curl := need(t, "curl")
 	e := newEnv(t, "exchange2010", ntlmUsers(t), untrusted)
 	e.deliver("ntl", msg1, "")

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -105,6 +106,7 @@ func (is *issuer) config(c *server.Config) {
 // TestOAuthCurl logs in with curl's OAUTHBEARER and XOAUTH2 (RS256 and
 // ES256 tokens), and refuses, through curl, every kind of bad token.
 func TestOAuthCurl(t *testing.T) {
+	clause.Covers(t, "RFC7628-3-OAUTHBEARER", "XOAUTH2")
 	curl := need(t, "curl")
 	is := newIssuer(t)
 	e := newEnv(t, "exchange2010", is.config)

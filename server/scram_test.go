@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/xdg-go/scram"
 
+	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -92,6 +93,7 @@ func tlsState(c *client) *tls.ConnectionState {
 // secret, and a PLAIN one; every kind of bad exchange is refused with the
 // same reply.
 func TestSCRAM(t *testing.T) {
+	clause.Covers(t, "RFC7677-3-SCRAM")
 	e := newEnv(t, "exchange2010", scramUsers(t))
 	for _, u := range []struct{ name, password string }{{"sam", "salted pass"}, {"dove", "test"}, {"alice", "secret"}} {
 		c := e.dialTLS()
@@ -196,6 +198,7 @@ func TestSCRAM(t *testing.T) {
 // tls-server-end-point (RFC 5929); binding data of another connection is
 // refused.
 func TestSCRAMPlus(t *testing.T) {
+	clause.Covers(t, "RFC9266-2-PLUS")
 	e := newEnv(t, "exchange2010", scramUsers(t))
 	exporter := func(c *client) scram.ChannelBinding {
 		cb, err := scram.NewTLSExporterBinding(tlsState(c))
