@@ -37,6 +37,9 @@ type mechanism struct {
 	TLSOnly bool
 	// Tokens marks a mechanism that needs a TokenVerifier.
 	Tokens bool
+	// Keytab marks a mechanism that needs an acceptor credential,
+	// gssapi_keytab (RFC 4752 §3.2: not offered without one).
+	Keytab bool
 	// Default says when it is offered without sasl_mechanisms.
 	Default offerRule
 	Clause  string
@@ -48,6 +51,8 @@ type mechanism struct {
 // mechanismTable lists the mechanisms in the order they are offered:
 // the stronger first, as clients pick the first they know.
 var mechanismTable = []mechanism{
+	{Name: "GSSAPI", Keytab: true, Default: offerAlways, start: startGSSAPI,
+		Clause: "RFC 4752; RFC 4121; MS-STANXPOP3 E0002", Doc: "Kerberos V5 tickets checked against gssapi_keytab; no security layer."},
 	{Name: "SCRAM-SHA-256-PLUS", TLSOnly: true, Default: offerAlways, start: startSCRAM,
 		Clause: "RFC 5802; RFC 7677; RFC 9266", Doc: "Salted challenge-response bound to the TLS channel (tls-exporter, tls-server-end-point)."},
 	{Name: "SCRAM-SHA-256", Default: offerOnTLS, start: startSCRAM,
@@ -89,6 +94,9 @@ func findMechanism(name string) *mechanism {
 // JWKS verifier when oauth_jwks is set and no TokenVerifier was given, so
 // that a bad key file is reported at start.
 func (c *Config) checkSASL() error {
+	if err := c.checkGSSAPI(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, name := range c.SASLMechanisms {
 		name = strings.ToUpper(strings.TrimSpace(name))
@@ -103,6 +111,9 @@ func (c *Config) checkSASL() error {
 		seen[name] = true
 		if m.Tokens && c.OAuthJWKS == "" && c.TokenVerifier == nil {
 			return fmt.Errorf("sasl mechanism %s needs --oauth-jwks (a JWKS file to check tokens with)", name)
+		}
+		if m.Keytab && c.gssapi == nil {
+			return fmt.Errorf("sasl mechanism %s needs --gssapi-keytab (the service principal's keys)", name)
 		}
 		if m.TLSOnly && c.TLSCert == "" {
 			return fmt.Errorf("sasl mechanism %s needs TLS: give --tls-cert and --tls-key", name)
@@ -131,7 +142,7 @@ func (c *Config) checkSASL() error {
 func (c *Config) offer(tls, plaintext bool) []string {
 	var out []string
 	for _, m := range mechanismTable {
-		if (m.Plaintext && !plaintext) || (m.TLSOnly && !tls) || (m.Tokens && c.TokenVerifier == nil) {
+		if (m.Plaintext && !plaintext) || (m.TLSOnly && !tls) || (m.Tokens && c.TokenVerifier == nil) || (m.Keytab && c.gssapi == nil) {
 			continue
 		}
 		if c.SASLMechanisms != nil {

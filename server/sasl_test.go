@@ -61,13 +61,14 @@ type saslCase struct {
 	Profile    string
 	List       []string // nil: the default
 	JWKS       bool
+	Keytab     bool
 	Trusted    bool
 	RequireTLS bool
 }
 
 func (k saslCase) String() string {
 	return strings.Join([]string{k.Profile, "list=" + strings.Join(k.List, ","), "nil=" + strconv.FormatBool(k.List == nil),
-		"jwks=" + strconv.FormatBool(k.JWKS), "trusted=" + strconv.FormatBool(k.Trusted), "requireTLS=" + strconv.FormatBool(k.RequireTLS)}, " ")
+		"jwks=" + strconv.FormatBool(k.JWKS), "keytab=" + strconv.FormatBool(k.Keytab), "trusted=" + strconv.FormatBool(k.Trusted), "requireTLS=" + strconv.FormatBool(k.RequireTLS)}, " ")
 }
 
 // want is the spec of the offer, written apart from sasl.go's table:
@@ -77,6 +78,11 @@ func (k saslCase) String() string {
 func (k saslCase) want(tls, plaintext bool) []string {
 	order := []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "NTLM", "OAUTHBEARER", "XOAUTH2", "PLAIN", "LOGIN", "CRAM-MD5"}
 	var out []string
+	// GSSAPI comes first wherever a keytab is configured: it sends no
+	// reusable credential and needs no TLS (RFC 4752 §3.2).
+	if k.Keytab && (k.List == nil || slices.Contains(k.List, "GSSAPI")) && !(k.RequireTLS && !tls) {
+		out = append(out, "GSSAPI")
+	}
 	for _, m := range order {
 		on := slices.Contains(k.List, m)
 		if k.List == nil {
@@ -113,14 +119,14 @@ func saslCaseGen() gopter.Gen {
 	return gopter.CombineGens(
 		gen.OneConstOf(pop3gen.ProfileNames[0], pop3gen.ProfileNames[1], pop3gen.ProfileNames[2]),
 		gen.SliceOfN(len(names), gen.Bool()),
-		gen.Bool(), gen.Bool(), gen.Bool(), gen.Bool(),
+		gen.Bool(), gen.Bool(), gen.Bool(), gen.Bool(), gen.Bool(),
 	).Map(func(v []any) saslCase {
-		k := saslCase{Profile: v[0].(string), JWKS: v[2].(bool), Trusted: v[3].(bool), RequireTLS: v[4].(bool)}
+		k := saslCase{Profile: v[0].(string), JWKS: v[2].(bool), Trusted: v[3].(bool), RequireTLS: v[4].(bool), Keytab: v[6].(bool)}
 		if v[5].(bool) { // half the cases configure a list
 			k.List = []string{}
 			for i, on := range v[1].([]bool) {
 				oauth := names[i] == "OAUTHBEARER" || names[i] == "XOAUTH2"
-				if on && (!oauth || k.JWKS) {
+				if on && (!oauth || k.JWKS) && (names[i] != "GSSAPI" || k.Keytab) {
 					k.List = append(k.List, names[i])
 				}
 			}
@@ -136,6 +142,7 @@ func saslCaseGen() gopter.Gen {
 // above says. POP3KIT_PROPERTY_SEED replays a run.
 func TestMechanismsAgree(t *testing.T) {
 	is := newIssuer(t)
+	keytab, _ := forgedKeytab(t, "pop/pop3kit.test")
 	params := gopter.DefaultTestParameters()
 	seed := time.Now().UnixNano()
 	if s := os.Getenv("POP3KIT_PROPERTY_SEED"); s != "" {
@@ -154,6 +161,9 @@ func TestMechanismsAgree(t *testing.T) {
 			c.MaxPreauthPerIP = 1000
 			if k.JWKS {
 				is.config(c)
+			}
+			if k.Keytab {
+				c.GSSAPIKeytab = keytab
 			}
 			if !k.Trusted {
 				untrusted(c)

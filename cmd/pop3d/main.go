@@ -122,6 +122,9 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		oauthIssuer             = fs.String("oauth-issuer", "", "the iss a bearer token must carry")
 		oauthAudience           = fs.String("oauth-audience", "", "a value a bearer token's aud must contain")
 		oauthUserClaim          = fs.String("oauth-user-claim", "", "the token claim naming the user (default: email, then sub)")
+		gssapiKeytab            = fs.String("gssapi-keytab", "", "keytab `file` with the service principal's keys: offers AUTH GSSAPI (Kerberos V5, RFC 4752)")
+		gssapiServicePrincipal  = fs.String("gssapi-service-principal", "", "the `principal` GSSAPI accepts tickets for (default: pop/<hostname>, in the keytab's realm)")
+		gssapiRealm             = fs.String("gssapi-realm", "", "the `realm` whose principals user@REALM log in as user (default: the service principal's)")
 		requireTLS              = fs.Bool("require-tls", false, "refuse USER, PASS, APOP and AUTH before TLS (STLS or the implicit-TLS port), trusted networks included")
 		handshakeTimeout        = fs.String("tls-handshake-timeout", "", "time a TLS handshake may take (default 10s)")
 		maxPreauth              = fs.Int("max-preauth-per-ip", 0, "connections not yet logged in from one address, IPv6 by /64 (default 10)")
@@ -209,7 +212,8 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		}
 		for flagVal, field := range map[*string]*string{cert: &cfg.TLSCert, key: &cfg.TLSKey, root: &cfg.MailRoot,
 			passwd: &cfg.Passwd, profile: &cfg.Profile, expire: &cfg.Expire, hostname: &cfg.Hostname,
-			oauthJWKS: &cfg.OAuthJWKS, oauthIssuer: &cfg.OAuthIssuer, oauthAudience: &cfg.OAuthAudience, oauthUserClaim: &cfg.OAuthUserClaim} {
+			oauthJWKS: &cfg.OAuthJWKS, oauthIssuer: &cfg.OAuthIssuer, oauthAudience: &cfg.OAuthAudience, oauthUserClaim: &cfg.OAuthUserClaim,
+			gssapiKeytab: &cfg.GSSAPIKeytab, gssapiServicePrincipal: &cfg.GSSAPIServicePrincipal, gssapiRealm: &cfg.GSSAPIRealm} {
 			if *flagVal != "" {
 				*field = *flagVal
 			}
