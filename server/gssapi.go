@@ -496,6 +496,18 @@ func startGSSAPI(x *exchange, _ string) sasl.Server {
 
 var errGSSSteps = errors.New("unexpected message after the exchange")
 
+// gssRefused, when a test sets it, is told why each exchange was refused
+// (the log's reason), so that a test can tell one refusal from another.
+var gssRefused func(why string)
+
+// refuse rejects the exchange for the log's reason why.
+func (s *gssServer) refuse(why string) error {
+	if gssRefused != nil {
+		gssRefused(why)
+	}
+	return s.x.reject(why)
+}
+
 func (s *gssServer) Next(response []byte) ([]byte, bool, error) {
 	switch s.step {
 	case 0:
@@ -507,7 +519,7 @@ func (s *gssServer) Next(response []byte) ([]byte, bool, error) {
 	case 1:
 		// The client's empty answer to the AP-REP (RFC 4752 §3.1).
 		if len(response) != 0 {
-			return nil, false, s.x.reject("data in answer to the AP-REP")
+			return nil, false, s.refuse("data in answer to the AP-REP")
 		}
 		s.step = 2
 		return s.offer()
@@ -524,7 +536,7 @@ func (s *gssServer) Next(response []byte) ([]byte, bool, error) {
 func (s *gssServer) accept(token []byte) ([]byte, bool, error) {
 	x := s.x
 	if s.a == nil { // the table offers GSSAPI only with a keytab
-		return nil, false, x.reject("no keytab")
+		return nil, false, s.refuse("no keytab")
 	}
 	c, err := s.a.accept(token, x.h.conn.RemoteAddr())
 	user := ""
@@ -535,13 +547,13 @@ func (s *gssServer) accept(token []byte) ([]byte, bool, error) {
 	admitted := x.admit()
 	switch {
 	case err != nil:
-		return nil, false, x.reject(boundedWhy(err.Error()))
+		return nil, false, s.refuse(boundedWhy(err.Error()))
 	case c.user == "":
-		return nil, false, x.reject(c.why)
+		return nil, false, s.refuse(c.why)
 	case !admitted:
-		return nil, false, x.reject("bad user name or not checked")
+		return nil, false, s.refuse("bad user name or not checked")
 	case x.lookup() == nil:
-		return nil, false, x.reject("no such user")
+		return nil, false, s.refuse("no such user")
 	}
 	s.ctx = c
 	if c.mutual {
@@ -556,7 +568,7 @@ func (s *gssServer) accept(token []byte) ([]byte, bool, error) {
 func (s *gssServer) offer() ([]byte, bool, error) {
 	out, err := wrap([]byte{saslLayerNone, 0, 0, 0}, s.ctx.key, s.ctx.seq)
 	if err != nil {
-		return nil, false, s.x.reject("wrap: " + err.Error())
+		return nil, false, s.refuse("wrap: " + err.Error())
 	}
 	return out, false, nil
 }
@@ -571,26 +583,26 @@ func (s *gssServer) choose(token []byte) ([]byte, bool, error) {
 	x := s.x
 	w, err := ParseGSSWrap(token)
 	if err != nil {
-		return nil, false, x.reject(err.Error())
+		return nil, false, s.refuse(err.Error())
 	}
 	if w.Flags&(wrapSentByAcceptor|wrapAcceptorSubkey) != 0 {
-		return nil, false, x.reject("the Wrap token's flags are not an initiator's under its own subkey")
+		return nil, false, s.refuse("the Wrap token's flags are not an initiator's under its own subkey")
 	}
 	et, err := crypto.GetEtype(s.ctx.key.KeyType)
 	if err != nil || len(w.Checksum) != et.GetHMACBitLength()/8 {
-		return nil, false, x.reject("the Wrap token's checksum has the wrong length")
+		return nil, false, s.refuse("the Wrap token's checksum has the wrong length")
 	}
 	wt := gssapi.WrapToken{Flags: w.Flags, EC: uint16(len(w.Checksum)), SndSeqNum: w.Seq, Payload: w.Payload, CheckSum: w.Checksum}
 	if ok, _ := wt.Verify(s.ctx.key, keyusage.GSSAPI_INITIATOR_SEAL); !ok {
-		return nil, false, x.reject("the Wrap token's checksum does not verify")
+		return nil, false, s.refuse("the Wrap token's checksum does not verify")
 	}
 	switch p := w.Payload; {
 	case len(p) < 4:
-		return nil, false, x.reject("the security-layer answer is shorter than 4 octets")
+		return nil, false, s.refuse("the security-layer answer is shorter than 4 octets")
 	case p[0] != saslLayerNone:
-		return nil, false, x.reject(fmt.Sprintf("the client chose security layers %#x; only none (1) is offered", p[0]))
+		return nil, false, s.refuse(fmt.Sprintf("the client chose security layers %#x; only none (1) is offered", p[0]))
 	case len(p) > 4 && x.h.userName(string(p[4:])) != x.user:
-		return nil, false, x.reject("proxy authorization is not offered: authzid " + strconvQuote(string(p[4:])))
+		return nil, false, s.refuse("proxy authorization is not offered: authzid " + strconvQuote(string(p[4:])))
 	}
 	return nil, true, nil
 }

@@ -10,3 +10,12 @@ func SetGSSAPIMaxSkew(d time.Duration) time.Duration {
 	gssapiMaxSkew = d
 	return old
 }
+
+// OnGSSAPIRefusal makes f hear why each GSSAPI exchange is refused, until
+// the returned function restores the previous hook. Set it before the
+// server starts.
+func OnGSSAPIRefusal(f func(why string)) (restore func()) {
+	old := gssRefused
+	gssRefused = f
+	return func() { gssRefused = old }
+}

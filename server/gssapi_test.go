@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/internal/testkdc"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -139,6 +141,35 @@ func (g *gssInit) wrapped(t *testing.T, payload []byte) []byte {
 	return b
 }
 
+// refusals are the reasons the server gave for refusing GSSAPI
+// exchanges, in order.
+type refusals struct {
+	mu   sync.Mutex
+	whys []string
+}
+
+// hearRefusals records the refusals of the servers started after it,
+// until the test ends.
+func hearRefusals(t *testing.T) *refusals {
+	r := &refusals{}
+	t.Cleanup(server.OnGSSAPIRefusal(func(why string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.whys = append(r.whys, why)
+	}))
+	return r
+}
+
+// last is the latest reason, "" if none.
+func (r *refusals) last() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.whys) == 0 {
+		return ""
+	}
+	return r.whys[len(r.whys)-1]
+}
+
 // gdial connects to e for the (sub)test t, which its failures fail and
 // whose end closes it.
 func gdial(t *testing.T, e *env) *client {
@@ -216,6 +247,7 @@ func withKeytab(keytab, spn string) func(*server.Config) {
 // KDC. TestGSSAPIRealm does the same with MIT Kerberos and curl.
 func TestGSSAPIForged(t *testing.T) {
 	ktPath, kt := forgedKeytab(t, "pop/pop3kit.test", "pop/other", "pop/pop3kit.test@OTHER.REALM")
+	heard := hearRefusals(t)
 	e := newEnv(t, "rfc1939", withKeytab(ktPath, "pop/pop3kit.test@"+testRealm))
 	e.deliver("alice", msg1, "")
 	now := time.Now().UTC()
@@ -255,65 +287,67 @@ func TestGSSAPIForged(t *testing.T) {
 		require.True(t, strings.HasPrefix(r, "+OK"), r)
 		r = gssLogin(t, gdial(t, e), g, tok, nil)
 		assert.True(t, strings.HasPrefix(r, "-ERR [AUTH]"), "the same token again: %s", r)
+		assert.Equal(t, "a replayed authenticator", heard.last())
 	})
 
 	refused := []struct {
 		name   string
+		why    string // in the log's reason for the refusal
 		g      gssInit
 		ticket func() gssTicket
 		token  func([]byte) []byte               // alters the token; nil: as made
 		answer func(g *gssInit, o []byte) []byte // answers the offer; nil: no layer
 	}{
-		{name: "unknown user", ticket: func() gssTicket { return good("zed") }},
-		{name: "principal with an instance", ticket: func() gssTicket { return good("alice/admin") }},
-		{name: "another realm's user", ticket: func() gssTicket { return good("alice@OTHER.REALM") }},
-		{name: "another service's ticket", ticket: func() gssTicket {
+		{name: "unknown user", why: "no such user", ticket: func() gssTicket { return good("zed") }},
+		{name: "principal with an instance", why: "is not user@TEST.POP3KIT", ticket: func() gssTicket { return good("alice/admin") }},
+		{name: "another realm's user", why: "is not in realm TEST.POP3KIT", ticket: func() gssTicket { return good("alice@OTHER.REALM") }},
+		{name: "another service's ticket", why: "the ticket is for pop/other@TEST.POP3KIT", ticket: func() gssTicket {
 			return forge(t, kt, "alice", "pop/other", now.Add(-time.Minute), now.Add(time.Hour))
 		}},
-		{name: "the service in another realm", ticket: func() gssTicket {
+		{name: "the service in another realm", why: "the ticket is for pop/pop3kit.test@OTHER.REALM", ticket: func() gssTicket {
 			return forge(t, kt, "alice", "pop/pop3kit.test@OTHER.REALM", now.Add(-time.Minute), now.Add(time.Hour))
 		}},
-		{name: "expired ticket", ticket: func() gssTicket {
+		{name: "expired ticket", why: "KRB_AP_ERR_TKT_EXPIRED", ticket: func() gssTicket {
 			return forge(t, kt, "alice", "pop/pop3kit.test", now.Add(-3*time.Hour), now.Add(-2*time.Hour))
 		}},
-		{name: "ticket not yet valid", ticket: func() gssTicket {
+		{name: "ticket not yet valid", why: "KRB_AP_ERR_TKT_NYV", ticket: func() gssTicket {
 			return forge(t, kt, "alice", "pop/pop3kit.test", now.Add(time.Hour), now.Add(2*time.Hour))
 		}},
-		{name: "authenticator outside the clock skew", g: gssInit{skew: -10 * time.Minute}, ticket: func() gssTicket { return good("alice") }},
-		{name: "ticket under a key the keytab lacks", ticket: func() gssTicket {
+		{name: "authenticator outside the clock skew", why: "KRB_AP_ERR_SKEW", g: gssInit{skew: -10 * time.Minute}, ticket: func() gssTicket { return good("alice") }},
+		{name: "ticket under a key the keytab lacks", why: "integrity verification failed", ticket: func() gssTicket {
 			_, other := forgedKeytab(t, "pop/pop3kit.test@ELSEWHERE")
 			tk := forge(t, other, "alice", "pop/pop3kit.test@ELSEWHERE", now.Add(-time.Minute), now.Add(time.Hour))
 			tk.tkt.Realm = testRealm
 			return tk
 		}},
-		{name: "corrupted ticket", ticket: func() gssTicket { return good("alice") }, token: func(b []byte) []byte {
+		{name: "corrupted ticket", why: "AP-REQ", ticket: func() gssTicket { return good("alice") }, token: func(b []byte) []byte {
 			b = append([]byte(nil), b...)
 			b[len(b)/3] ^= 0x40
 			return b
 		}},
-		{name: "SPNEGO", ticket: func() gssTicket { return good("alice") }, token: func(b []byte) []byte {
+		{name: "SPNEGO", why: "an SPNEGO token", ticket: func() gssTicket { return good("alice") }, token: func(b []byte) []byte {
 			return asn1tools.AddASNAppTag(append([]byte{0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02}, 0xa0, 0), 0)
 		}},
-		{name: "trailing octets", ticket: func() gssTicket { return good("alice") }, token: func(b []byte) []byte { return append(b, 0) }},
-		{name: "proxy authorization", ticket: func() gssTicket { return good("alice") },
+		{name: "trailing octets", why: "not an RFC 2743", ticket: func() gssTicket { return good("alice") }, token: func(b []byte) []byte { return append(b, 0) }},
+		{name: "proxy authorization", why: "proxy authorization is not offered", ticket: func() gssTicket { return good("alice") },
 			answer: func(g *gssInit, o []byte) []byte { return g.wrapped(t, []byte("\x01\x00\x00\x00bob")) }},
-		{name: "confidentiality layer chosen", ticket: func() gssTicket { return good("alice") },
+		{name: "confidentiality layer chosen", why: "security layers 0x4", ticket: func() gssTicket { return good("alice") },
 			answer: func(g *gssInit, o []byte) []byte { return g.wrapped(t, []byte{4, 0, 0x10, 0}) }},
-		{name: "short answer", ticket: func() gssTicket { return good("alice") },
+		{name: "short answer", why: "shorter than 4 octets", ticket: func() gssTicket { return good("alice") },
 			answer: func(g *gssInit, o []byte) []byte { return g.wrapped(t, []byte{1}) }},
-		{name: "answer with a bad checksum", ticket: func() gssTicket { return good("alice") },
+		{name: "answer with a bad checksum", why: "checksum does not verify", ticket: func() gssTicket { return good("alice") },
 			answer: func(g *gssInit, o []byte) []byte {
 				b := g.wrapped(t, []byte{1, 0, 0, 0})
 				b[len(b)-1] ^= 1
 				return b
 			}},
-		{name: "answer signed with the session key, not the subkey", g: gssInit{subkey: true}, ticket: func() gssTicket { return good("alice") },
+		{name: "answer signed with the session key, not the subkey", why: "checksum does not verify", g: gssInit{subkey: true}, ticket: func() gssTicket { return good("alice") },
 			answer: func(g *gssInit, o []byte) []byte {
 				w, _ := gssapi.NewInitiatorWrapToken([]byte{1, 0, 0, 0}, g.t.key)
 				b, _ := w.Marshal()
 				return b
 			}},
-		{name: "the server's offer echoed", ticket: func() gssTicket { return good("alice") },
+		{name: "the server's offer echoed", why: "flags are not an initiator's", ticket: func() gssTicket { return good("alice") },
 			answer: func(g *gssInit, o []byte) []byte {
 				w := gssapi.WrapToken{Flags: 1, EC: 12, Payload: o}
 				_ = w.SetCheckSum(g.key(), keyusage.GSSAPI_ACCEPTOR_SEAL)
@@ -334,6 +368,7 @@ func TestGSSAPIForged(t *testing.T) {
 			}
 			r := gssLogin(t, gdial(t, e), &g, tok, answer)
 			assert.True(t, strings.HasPrefix(r, "-ERR [AUTH]"), "%s", r)
+			assert.Contains(t, heard.last(), tc.why)
 		})
 	}
 }
@@ -409,6 +444,7 @@ func TestGSSAPIConfig(t *testing.T) {
 // is refused for a replayed authenticator, another service's ticket, an
 // expired ticket and a principal pop3d has no user for.
 func TestGSSAPIRealm(t *testing.T) {
+	clause.Covers(t, "E0002")
 	curl := need(t, "curl")
 	if out, _ := exec.Command(curl, "-V").Output(); !strings.Contains(string(out), "GSS-API") {
 		missing(t, "this curl has no GSS-API support:\n%s", out)
@@ -420,6 +456,7 @@ func TestGSSAPIRealm(t *testing.T) {
 	k.AddPrincipal("zed", "zed-pw")
 	ktPath := filepath.Join(k.Dir, "pop.keytab")
 	k.Keytab(ktPath, "pop/127.0.0.1", "pop/other")
+	heard := hearRefusals(t)
 	e := newEnv(t, "exchange2010", withKeytab(ktPath, "pop/127.0.0.1"))
 	e.deliver("alice", msg1, "")
 	_, port, _ := strings.Cut(e.addr, ":")
@@ -446,6 +483,7 @@ func TestGSSAPIRealm(t *testing.T) {
 		out, err := runCurl(cc)
 		require.Error(t, err, "zed has no maildrop: %s", out)
 		assert.Contains(t, out, "Login denied")
+		assert.Equal(t, "no such user", heard.last())
 	})
 
 	cfg, err := krbconfig.Load(k.Config)
@@ -464,16 +502,19 @@ func TestGSSAPIRealm(t *testing.T) {
 		require.True(t, strings.HasPrefix(r, "+OK"), r)
 		r = gssLogin(t, gdial(t, e), g, tok, nil)
 		assert.True(t, strings.HasPrefix(r, "-ERR [AUTH]"), "replayed: %s", r)
+		assert.Equal(t, "a replayed authenticator", heard.last())
 	})
 	t.Run("another service's ticket", func(t *testing.T) {
 		g := &gssInit{subkey: true}
 		r := gssLogin(t, gdial(t, e), g, g.token(t, ticket(t, cfg, "alice", "alice-pw", "pop/other")), nil)
 		assert.True(t, strings.HasPrefix(r, "-ERR [AUTH]"), "pop/other's key is in the keytab, but the ticket is not for pop3d: %s", r)
+		assert.Contains(t, heard.last(), "the ticket is for pop/other@"+testRealm)
 	})
 	t.Run("unknown user", func(t *testing.T) {
 		g := &gssInit{subkey: true}
 		r := gssLogin(t, gdial(t, e), g, g.token(t, ticket(t, cfg, "zed", "zed-pw", "pop/127.0.0.1")), nil)
 		assert.True(t, strings.HasPrefix(r, "-ERR [AUTH]"), r)
+		assert.Equal(t, "no such user", heard.last())
 	})
 	t.Run("expired ticket", func(t *testing.T) {
 		old := server.SetGSSAPIMaxSkew(time.Second)
@@ -481,14 +522,23 @@ func TestGSSAPIRealm(t *testing.T) {
 		short := newEnv(t, "rfc1939", withKeytab(ktPath, "pop/127.0.0.1"))
 		c2, err := krbconfig.Load(k.Config)
 		require.NoError(t, err)
-		c2.LibDefaults.TicketLifetime = 2 * time.Second
+		c2.LibDefaults.TicketLifetime = 5 * time.Second
 		tk := ticket(t, c2, "alice", "alice-pw", "pop/127.0.0.1")
+		// The test holds the service's keys: read the end time the KDC
+		// put in the ticket.
+		kt, err := keytab.Load(ktPath)
+		require.NoError(t, err)
+		peek := tk.tkt
+		require.NoError(t, peek.DecryptEncPart(kt, nil))
+		end := peek.DecryptedEncPart.EndTime
+		require.Less(t, time.Until(end), time.Minute, "the KDC issued a short ticket")
 		g := &gssInit{subkey: true}
 		r := gssLogin(t, gdial(t, short), g, g.token(t, tk), nil)
 		require.True(t, strings.HasPrefix(r, "+OK"), "while valid: %s", r)
-		time.Sleep(4 * time.Second) // past the end time and the skew
+		time.Sleep(time.Until(end.Add(time.Second + 500*time.Millisecond))) // past the end time and the skew
 		g = &gssInit{subkey: true}
 		r = gssLogin(t, gdial(t, short), g, g.token(t, tk), nil)
 		assert.True(t, strings.HasPrefix(r, "-ERR [AUTH]"), "expired: %s", r)
+		assert.Contains(t, heard.last(), "KRB_AP_ERR_TKT_EXPIRED")
 	})
 }
