@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -53,6 +55,14 @@ func (s *Server) Drain(ctx context.Context) error {
 	return errors.Join(err, <-lmtp)
 }
 
+// reloadable are the settings Reload applies (by their TOML keys).
+var reloadable = map[string]bool{
+	"profile": true, "set": true, "login_type": true, "tls_cert": true, "tls_key": true,
+	"tls_handshake_timeout": true, "max_sessions": true, "max_preauth_per_ip": true,
+	"max_sessions_per_user": true, "min_write_rate": true, "write_rate_grace": true,
+	"trusted_networks": true, "require_tls": true,
+}
+
 // Reload applies cfg to the sessions that start from now on, leaving
 // those being served as they are: the TLS certificate (read again from
 // its files), the profile and variations, the connection limits, the
@@ -65,6 +75,7 @@ func (s *Server) Reload(cfg Config) (needRestart []string, err error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
+	cfg.fillDefaults()
 	v, err := cfg.Variations()
 	if err != nil {
 		return nil, err
@@ -81,21 +92,15 @@ func (s *Server) Reload(cfg Config) (needRestart []string, err error) {
 		}
 		tc = intermediateTLS(cert)
 	}
-	old := s.cfg
-	for _, d := range []struct {
-		name string
-		same bool
-	}{
-		{"listen", slices.Equal(old.Listen, cfg.Listen)},
-		{"listen_tls", slices.Equal(old.ListenTLS, cfg.ListenTLS)},
-		{"mail_root", old.MailRoot == cfg.MailRoot},
-		{"passwd", old.Passwd == cfg.Passwd},
-		{"proxy_protocol_from", slices.Equal(old.ProxyProtocolFrom, cfg.ProxyProtocolFrom)},
-		{"lmtp", old.LMTP == cfg.LMTP},
-		{"user", old.User == cfg.User && old.Group == cfg.Group},
-	} {
-		if !d.same {
-			needRestart = append(needRestart, d.name)
+	// Every other setting that changed takes a restart: name it.
+	ov, nv := reflect.ValueOf(s.cfg), reflect.ValueOf(cfg)
+	for i := range ov.NumField() {
+		tag := strings.Split(ov.Type().Field(i).Tag.Get("toml"), ",")[0]
+		if tag == "" || tag == "-" || reloadable[tag] {
+			continue
+		}
+		if !reflect.DeepEqual(ov.Field(i).Interface(), nv.Field(i).Interface()) {
+			needRestart = append(needRestart, tag)
 		}
 	}
 	s.core.Reload(func(c *pop3gen.Server) {

@@ -457,7 +457,7 @@ func TestGSSAPIConfig(t *testing.T) {
 // is refused for a replayed authenticator, another service's ticket, an
 // expired ticket and a principal pop3d has no user for.
 func TestGSSAPIRealm(t *testing.T) {
-	clause.Covers(t, "E0002")
+	clause.Covers(t, "E0002", "RFC4752-3-GSSAPI")
 	curl := need(t, "curl")
 	if out, _ := exec.Command(curl, "-V").Output(); !strings.Contains(string(out), "GSS-API") {
 		missing(t, "this curl has no GSS-API support:\n%s", out)

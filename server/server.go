@@ -90,16 +90,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Expire == "" && cfg.Retention > 0 {
-		// EXPIRE announces the retention, in days (RFC 2449 §6.7).
-		cfg.Expire = strconv.FormatInt(int64(time.Duration(cfg.Retention)/(24*time.Hour)), 10)
-	}
-	if cfg.Hostname == "" {
-		cfg.Hostname, _ = os.Hostname()
-		if cfg.Hostname == "" {
-			cfg.Hostname = "localhost"
-		}
-	}
+	cfg.fillDefaults()
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -174,6 +165,20 @@ func (s *Server) CheckPasswd() error {
 		return nil
 	}
 	return s.passwd.CheckReadable()
+}
+
+// fillDefaults sets what New derives from the rest: the host name the
+// system has, and EXPIRE from the retention, in days (RFC 2449 §6.7).
+func (c *Config) fillDefaults() {
+	if c.Expire == "" && c.Retention > 0 {
+		c.Expire = strconv.FormatInt(int64(time.Duration(c.Retention)/(24*time.Hour)), 10)
+	}
+	if c.Hostname == "" {
+		c.Hostname, _ = os.Hostname()
+		if c.Hostname == "" {
+			c.Hostname = "localhost"
+		}
+	}
 }
 
 // tlsConfig returns the TLS configuration new connections get.

@@ -129,6 +129,7 @@ profile = "`+profile+`"
 	write("exchange2010")
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "msg=reloaded") }, 5*time.Second, 20*time.Millisecond, out.String())
+	assert.NotContains(t, out.String(), "only with a restart", "only the profile changed, and it reloads")
 	n := pop3test.Dial(t, addrs[0].String())
 	assert.NotContains(t, n.Greeting, "<", "exchange2010 for the new session")
 	n.C.Close()
