@@ -79,7 +79,7 @@ func TestValidateRefusesBrokenTables(t *testing.T) {
 			c := t.Clauses[find(t.Clauses, func(c spec.Clause) bool { return c.ID == "V0011" })]
 			c.Behaviour = "PASS stops at the first space."
 			t.Clauses = append(t.Clauses, c)
-		}, `clause "V0011" (row 87): clause id used twice for different behaviour`},
+		}, `clause "V0011" (row 95): clause id used twice for different behaviour`},
 		{"clause cited but not defined", func(t *spec.Table) {
 			t.Commands[0].Clauses = append(t.Commands[0].Clauses, "V0099")
 		}, `command "USER" (row 1): cites clause "V0099", which the clause table does not define`},

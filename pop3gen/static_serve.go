@@ -284,12 +284,12 @@ func redacted(line []byte, inSASL bool) []byte {
 	kw, rest, _ := bytes.Cut(line, []byte(" "))
 	out := append([]byte(nil), kw...)
 	switch strings.ToUpper(string(kw)) {
-	case "PASS":
+	case CmdPASS.String():
 		return append(out, " ****"...)
-	case "APOP":
+	case CmdAPOP.String():
 		name, _, _ := bytes.Cut(rest, []byte(" "))
 		return append(append(append(out, ' '), name...), " ****"...)
-	case "AUTH":
+	case CmdAUTH.String():
 		mech, initial, _ := bytes.Cut(rest, []byte(" "))
 		if len(mech) > 0 {
 			out = append(append(out, ' '), mech...)
