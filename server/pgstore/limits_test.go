@@ -2,6 +2,10 @@ package pgstore_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,6 +15,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testpg"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/pgstore"
 )
 
 // TestSharedLimitsAcrossFrontEnds: on one database, the per-user session
@@ -68,4 +73,45 @@ func TestSessionLeaseLapses(t *testing.T) {
 	var n int
 	require.NoError(t, st.Pool().QueryRow(ctx, "SELECT count(*) FROM sessions").Scan(&n))
 	assert.Zero(t, n)
+}
+
+// TestImportBrokenSource: a hostile or damaged Maildir — a FIFO and a
+// directory among the messages, a symbolic link to a file outside it, a
+// damaged dovecot-uidlist, a user directory that is a symbolic link —
+// imports the real messages and nothing else, never blocks on the FIFO,
+// reads nothing outside the mail root, and refuses the linked user with a
+// clear error.
+func TestImportBrokenSource(t *testing.T) {
+	dir := t.TempDir()
+	maildir(t, dir, "alice", "Subject: one\n\nreal\n", "Subject: two\n\nreal\n")
+	outside := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(outside, []byte("Subject: secret\n\nnot mail of alice\n"), 0o600))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "alice", "cur", "1.fifo:2,"), 0o600))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "alice", "new", "2.dir"), 0o700))
+	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "alice", "new", "3.link")))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alice", "dovecot-uidlist"), []byte("3 V1 N\x00garbage\nnonsense\n"), 0o600))
+	require.NoError(t, os.Symlink(filepath.Join(dir, "alice"), filepath.Join(dir, "mallory")))
+
+	st := open(t, testpg.DB(t))
+	root, err := server.OpenMailRoot(dir)
+	require.NoError(t, err)
+	defer root.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, total, err := st.ImportMaildir(ctx, root, "alice", pgstore.ImportOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "the two real messages")
+	assert.Equal(t, 2, total)
+	_, _, err = st.ImportMaildir(ctx, root, "mallory", pgstore.ImportOptions{})
+	require.Error(t, err, "a user directory that is a symbolic link")
+	assert.ErrorIs(t, err, server.ErrNotMaildir)
+
+	addr := frontEnd(t, st, "rfc1939")
+	c := pop3test.LoggedIn(t, addr, "alice", "pw")
+	c.OK("RETR 1")
+	body := strings.Join(c.Multi(), "\n")
+	c.OK("RETR 2")
+	body += strings.Join(c.Multi(), "\n")
+	assert.NotContains(t, body, "not mail of alice")
+	c.OK("QUIT")
 }
