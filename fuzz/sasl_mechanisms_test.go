@@ -153,8 +153,11 @@ func strconvQuote(s string) string {
 
 // foldUser is the server's UserNameCase as the reference applies it: the
 // default profile looks names up with ASCII letters lower-cased.
-func foldUser(u string) string {
-	if saslSrv.Variations().UserNameCase != pop3gen.UserNameCaseLower {
+func foldUser(u string) string { return foldFor(saslSrv.Variations(), u) }
+
+// foldFor folds u as a server with variations v looks names up.
+func foldFor(v pop3gen.Variations, u string) string {
+	if v.UserNameCase != pop3gen.UserNameCaseLower {
 		return u
 	}
 	return strings.Map(func(r rune) rune {

@@ -17,7 +17,6 @@ import (
 	"unicode/utf16"
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -123,17 +122,7 @@ func ntlmAuthenticateMsg(challenge []byte, user, domain string, nt []byte, at ti
 }
 
 // ntlmFold is the server's UserNameCase as the reference applies it.
-func ntlmFold(u string) string {
-	if ntlmSrv.Variations().UserNameCase != pop3gen.UserNameCaseLower {
-		return u
-	}
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}, u)
-}
+func ntlmFold(u string) string { return foldFor(ntlmSrv.Variations(), u) }
 
 // refField is the reference's reading of a Len/MaxLen/Offset triple
 // within pop3d's documented bounds.
