@@ -218,12 +218,44 @@ func (s *scramServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, false, errSCRAMSteps
 }
 
+// badClientFirst says what is wrong with a client-first message's bare
+// part that the SCRAM library lets through: RFC 5802 §7 wants a user name
+// (saslname = 1*(value-safe-char / "=2C" / "=3D")) and a nonce of at least
+// one printable character other than ",".
+func badClientFirst(msg string) string {
+	parts := strings.SplitN(msg, ",", 3)
+	if len(parts) < 3 {
+		return "no gs2 header"
+	}
+	fields := strings.Split(parts[2], ",")
+	if len(fields) < 2 {
+		return "no user name and nonce"
+	}
+	user, okU := strings.CutPrefix(fields[0], "n=")
+	nonce, okR := strings.CutPrefix(fields[1], "r=")
+	switch {
+	case !okU || user == "":
+		return "empty or missing user name"
+	case !okR || nonce == "":
+		return "empty or missing nonce"
+	}
+	for i := 0; i < len(nonce); i++ {
+		if c := nonce[i]; c < 0x21 || c > 0x7e {
+			return "a nonce character that is not printable"
+		}
+	}
+	return ""
+}
+
 // first answers the client-first message with the server-first one.
 func (s *scramServer) first(msg string) ([]byte, bool, error) {
 	x, h := s.x, s.x.h
 	// The gs2 channel-binding flag, before the first comma, must fit the
 	// mechanism: "p=type" for -PLUS (RFC 5802 §6), "n" or "y" without.
 	flag, _, _ := strings.Cut(msg, ",")
+	if why := badClientFirst(msg); why != "" {
+		return nil, false, x.reject("client-first: " + why)
+	}
 	cbType, isP := strings.CutPrefix(flag, "p=")
 	if isP != s.plus {
 		return nil, false, x.reject("channel-binding flag " + strconvQuote(flag) + " does not fit the mechanism")
