@@ -125,8 +125,12 @@ func FuzzSASL(f *testing.F) {
 		if !within {
 			return
 		}
+		// The reference: names as the server folds them (UserNameCase),
+		// an authorization identity equal to the user name or empty.
 		if !login {
-			ok = string(first) == "\x00f\x00pw" || string(first) == "f\x00f\x00pw"
+			p := bytes.Split(first, []byte{0})
+			ok = len(p) == 3 && foldFor(v, string(p[1])) == "f" && string(p[2]) == "pw" &&
+				(len(p[0]) == 0 || bytes.Equal(p[0], p[1]))
 		} else {
 			if reply != "+ "+b64([]byte("Password:")) {
 				t.Fatalf("user name %q: %q", first, reply)
@@ -134,7 +138,7 @@ func FuzzSASL(f *testing.F) {
 			if reply, within = send(b64(second), v.MaxSASLOctets); !within {
 				return
 			}
-			ok = string(first) == "f" && string(second) == "pw"
+			ok = foldFor(v, string(first)) == "f" && string(second) == "pw"
 		}
 		switch {
 		case ok && !strings.HasPrefix(reply, "+OK maildrop has"):
