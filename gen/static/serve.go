@@ -3,8 +3,8 @@
 package static
 
 import (
-	"bytes"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -393,16 +393,16 @@ func (s *Server) init() {
 // when the connection starts, so that Reload changes them for the
 // connections that follow and never under one being served.
 type settings struct {
-	newHandler             func(*Conn) (Handler, error)
-	v                      Variations
-	tls                    *tls.Config
-	greeting, hostname     string
-	trusted                []netip.Prefix
-	requireTLS             bool
+	newHandler              func(*Conn) (Handler, error)
+	v                       Variations
+	tls                     *tls.Config
+	greeting, hostname      string
+	trusted                 []netip.Prefix
+	requireTLS              bool
 	handshake, writeTimeout time.Duration
-	rate                   int64
-	grace                  time.Duration
-	observe                func(*Conn, Event)
+	rate                    int64
+	grace                   time.Duration
+	observe                 func(*Conn, Event)
 }
 
 func (s *Server) settings() settings {
