@@ -3,7 +3,6 @@ package pop3fuzz
 import (
 	"bytes"
 	"encoding/binary"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,7 +22,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
-	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -189,16 +187,7 @@ func FuzzSaslGssapi(f *testing.F) {
 // foldGSS is the default profile's user-name folding (UserNameCase).
 func foldGSS(u string) string { return strings.ToLower(u) }
 
-func dialGSS(t *testing.T) *saslConn {
-	srv := gssServer(t)
-	client, conn := net.Pipe()
-	done := make(chan struct{})
-	go func() { srv.ServeConn(conn); close(done) }()
-	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
-	c := &saslConn{t: t, pc: pop3test.New(nil, client), done: done}
-	c.status("greeting", c.read())
-	return c
-}
+func dialGSS(t *testing.T) *saslConn { return dialServer(t, gssServer(t)) }
 
 // FuzzSaslGssapiParse holds the token parsers alone, and gokrb5's AP-REQ
 // decoder behind them: no panic, memory bounded by the input's size, and

@@ -98,8 +98,10 @@ type saslConn struct {
 	done chan struct{}
 }
 
-func dialSASL(t *testing.T) *saslConn {
-	srv := saslServer(t)
+func dialSASL(t *testing.T) *saslConn { return dialServer(t, saslServer(t)) }
+
+// dialServer starts a session of srv over a pipe and reads its greeting.
+func dialServer(t *testing.T, srv *server.Server) *saslConn {
 	client, conn := net.Pipe()
 	done := make(chan struct{})
 	go func() { srv.ServeConn(conn); close(done) }()

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -59,16 +57,7 @@ func ntlmServer(t testing.TB) *server.Server {
 	return ntlmSrv
 }
 
-func dialNTLM(t *testing.T) *saslConn {
-	srv := ntlmServer(t)
-	client, conn := net.Pipe()
-	done := make(chan struct{})
-	go func() { srv.ServeConn(conn); close(done) }()
-	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
-	c := &saslConn{t: t, pc: pop3test.New(nil, client), done: done}
-	c.status("greeting", c.read())
-	return c
-}
+func dialNTLM(t *testing.T) *saslConn { return dialServer(t, ntlmServer(t)) }
 
 func utf16LE(s string) []byte {
 	var b []byte

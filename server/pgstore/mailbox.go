@@ -102,32 +102,18 @@ func (b *box) open(ctx context.Context, q querier, user string, exclusive bool) 
 	return b.unlockAfter(err)
 }
 
-// inUseGrace is how long a login tries again for a lock that is taken: a
-// client that reconnects as soon as QUIT's reply came may be quicker than
-// the ended session's unlock, which is a round trip to PostgreSQL after
-// the reply; it must not be told [IN-USE] for that.
-const inUseGrace = 500 * time.Millisecond
-
-// lock takes the mailbox's advisory lock, or answers ErrInUse.
+// lock takes the mailbox's advisory lock, or answers ErrInUse. A client
+// that reconnects as soon as QUIT's reply came finds it free: the core
+// closes the maildrop (and so unlocks) before that reply goes out.
 func (b *box) lock(ctx context.Context, q querier) error {
-	deadline := time.Now().Add(inUseGrace)
-	for {
-		var ok bool
-		if err := q.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", b.id).Scan(&ok); err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return server.ErrInUse
-		}
-		select {
-		case <-ctx.Done():
-			return server.ErrInUse
-		case <-time.After(10 * time.Millisecond):
-		}
+	var ok bool
+	if err := q.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", b.id).Scan(&ok); err != nil {
+		return err
 	}
+	if !ok {
+		return server.ErrInUse
+	}
+	return nil
 }
 
 // unlockAfter gives up the lock of an open that failed after taking it.
