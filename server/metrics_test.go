@@ -155,3 +155,21 @@ func TestProtocolLog(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `dir=in line="PASS ****"`) }, 5*time.Second, 20*time.Millisecond, logs.String())
 	assert.NotContains(t, logs.String(), "PASS secret")
 }
+
+// TestMetricsNameTheMechanism: a SASL login and a failed one are counted
+// under the mechanism the client chose, not a generic "SASL".
+func TestMetricsNameTheMechanism(t *testing.T) {
+	e, logs := newLoggedEnv(t, "rfc1939", nil)
+	hs := httptest.NewServer(e.srv.MetricsHandler())
+	defer hs.Close()
+	c := e.dial()
+	assert.True(t, strings.HasPrefix(c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "+OK"))
+	c.cmd("QUIT")
+	d := e.dial()
+	assert.True(t, strings.HasPrefix(d.cmd("AUTH PLAIN AGFsaWNlAHdyb25n"), "-ERR"))
+	m := scrape(t, hs.URL)
+	assert.Equal(t, 1.0, m[`pop3d_logins_total{mechanism="PLAIN"}`])
+	assert.Equal(t, 1.0, m[`pop3d_login_failures_total{mechanism="PLAIN",reason="invalid_credentials"}`])
+	assert.Zero(t, m[`pop3d_logins_total{mechanism="SASL"}`])
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "mechanism=PLAIN") }, 5*time.Second, 20*time.Millisecond)
+}

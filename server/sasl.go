@@ -196,6 +196,7 @@ func (h *session) Auth(mech string) (pop3gen.SASLServer, error) {
 	if m == nil { // the core only passes mechanisms Mechanisms listed
 		return nil, pop3gen.ErrUnknownMechanism
 	}
+	h.mech = mech // for the login's log line and metrics
 	x := &exchange{h: h, mech: mech}
 	x.inner = m.start(x, mech)
 	return x, nil
