@@ -373,11 +373,12 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 
 // deliver delivers the message from r to user and returns the reply.
 func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
-	err := s.b.srv.checkQuota(s.b.ctx, user, s.size)
+	qc, err := s.b.srv.checkQuota(s.b.ctx, user, s.size)
 	if err == nil {
 		err = s.b.store.Deliver(s.b.ctx, user, r)
 		if err == nil {
-			s.b.srv.afterDelivery(s.b.ctx, user)
+			// The message's octets: all the input read so far.
+			s.b.srv.afterDelivery(s.b.ctx, user, qc, s.b.max-in.left)
 		}
 	}
 	// The replies follow the whole message, however early the delivery

@@ -71,39 +71,42 @@ func (s *Server) quotaOf(user string) int64 {
 	return int64(s.cfg.Quota)
 }
 
+// quotaCheck is what checkQuota learned, for afterDelivery: the quota in
+// force and what the maildrop held before the delivery; quota 0 when none
+// applies (no quota, a store that cannot tell, or usage unknown).
+type quotaCheck struct{ quota, used int64 }
+
 // checkQuota refuses a delivery of size octets to user that would take
 // the maildrop over its quota. size < 0: not known yet (the message is
-// being read); only a maildrop already at its quota is refused.
-func (s *Server) checkQuota(ctx context.Context, user string, size int64) error {
+// being read); only a maildrop already at its quota is refused. The
+// maildrop is measured once a delivery: afterDelivery adds the message.
+func (s *Server) checkQuota(ctx context.Context, user string, size int64) (quotaCheck, error) {
 	q := s.quotaOf(user)
 	us, ok := s.store.(UsageStore)
 	if q <= 0 || !ok {
-		return nil
+		return quotaCheck{}, nil
 	}
 	used, _, err := us.Usage(ctx, user)
 	if err != nil {
-		return nil // the delivery itself will say what is wrong
+		return quotaCheck{}, nil // the delivery itself will say what is wrong
 	}
 	if used >= q || size > 0 && used+size > q {
-		return errOverQuota
+		return quotaCheck{}, errOverQuota
 	}
-	return nil
+	return quotaCheck{quota: q, used: used}, nil
 }
 
-// afterDelivery sends user the quota warning when this delivery took the
-// maildrop over the warning threshold, once per crossing, and forgets an
-// earlier warning when it is below it again.
-func (s *Server) afterDelivery(ctx context.Context, user string) {
-	q := s.quotaOf(user)
+// afterDelivery sends user the quota warning when this delivery of
+// size octets took the maildrop over the warning threshold, once per
+// crossing, and forgets an earlier warning when it is below it again.
+func (s *Server) afterDelivery(ctx context.Context, user string, qc quotaCheck, size int64) {
+	q := qc.quota
 	us, ok := s.store.(UsageStore)
 	d, canDeliver := s.store.(Deliverer)
 	if q <= 0 || !ok || !canDeliver || s.cfg.QuotaWarning <= 0 {
 		return
 	}
-	used, _, err := us.Usage(ctx, user)
-	if err != nil {
-		return
-	}
+	used := qc.used + size
 	threshold := q / 100 * int64(s.cfg.QuotaWarning)
 	warned := us.Warned(user)
 	switch {
