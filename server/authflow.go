@@ -9,73 +9,93 @@ import (
 
 // Replies of the login checks. None tells whether a user exists.
 var (
-	errAuthQueue  = pop3gen.NewError(pop3gen.CodeSysTemp, "too many logins are being checked right now, try again later")
-	errAuthClosed = pop3gen.NewError(pop3gen.CodeAuth, "invalid credentials; too many failed logins on this connection, closing it")
-	errPasswdDown = pop3gen.NewError(pop3gen.CodeSysTemp, "the account list cannot be read now, try again later")
+	errAuthQueue   = pop3gen.NewError(pop3gen.CodeSysTemp, "too many logins are being checked right now, try again later")
+	errAuthClosed  = pop3gen.NewError(pop3gen.CodeAuth, "invalid credentials; too many failed logins on this connection, closing it")
+	errPasswdDown  = pop3gen.NewError(pop3gen.CodeSysTemp, "the account list cannot be read now, try again later")
+	errPenaltyBusy = pop3gen.NewError(pop3gen.CodeSysTemp, "too many failed logins from your address are waiting to be checked, try again later")
 )
 
 // attempt is one login attempt, timed from the arrival of the command
 // that carries the credentials: a failure is answered at a time fixed
-// from its turn (its arrival, or the later time its penalties booked for
-// its check), not from the end of the verification, so that how long a
-// hash takes (or that there was none to check) does not show.
+// from its turn (its arrival plus its address's penalty), not from the
+// end of the verification, so that how long a hash takes (or that there
+// was none to check) does not show.
 type attempt struct {
 	start time.Time
-	turn  time.Time // when its check may run; zero until admit
+	turn  time.Time // when its check may run: start plus the address's penalty
 	addr  string    // the address group's penalty key; "" off TCP
 	user  string    // the user name's penalty key; "" for a name no user can have
-	// refused is set when the penalties' queue for addr or user was
-	// full: nothing is checked and the reply is a failure.
-	refused bool
 	// passwdDown is set when the passwd-file could not be read, so
 	// there was nothing to check against.
 	passwdDown bool
+	// busy is set when the address's penalties left no turn for the
+	// check in time: nothing is checked, and the reply is [SYS/TEMP].
+	busy bool
 }
 
 // arrive starts an attempt now.
 func (h *session) arrive() attempt {
 	at := attempt{start: time.Now()}
+	at.turn = at.start
 	if h.addr.IsValid() {
 		at.addr = h.addr.String()
 	}
 	return at
 }
 
-// admit names the user of at, books its turn with the penalties and
-// waits for it before anything is checked — success or failure — as
-// Dovecot's auth penalty does. An address or user name with recent
-// failures has one check per current penalty: each attempt books the
-// key's next turn when it arrives, so the k-th of concurrent attempts
-// waits k penalties, and one that would wait more than maxPenaltyWait is
-// refused unchecked (verify then checks nothing, and the reply is a
-// failure). The user name's penalty counts whether or not the user
-// exists, so it tells nothing either. The session keeps at as the
-// attempt being checked, for verify (the SASL callback calls the two).
+// admit names the user of at and, when the client's address has recent
+// failures, waits for the attempt's turn before anything is checked,
+// success or failure alike, as Dovecot's auth penalty does. An address
+// with recent failures has one check per current penalty: each attempt
+// books the address's next turn when it arrives, so the k-th of
+// concurrent attempts waits k penalties and a guesser's connections from
+// one address share one schedule. A success from the address clears its
+// failures and releases every attempt waiting on them, to be checked at
+// once: an office behind NAT whose one user mistyped waits one penalty,
+// not one each. An attempt whose turn would be more than maxPenaltyWait
+// away waits that long for such a release, and without one is answered
+// -ERR [SYS/TEMP] unchecked (at.busy): a penalty delays, it never
+// changes a verdict. The user name's failures do not delay the check at
+// all (see failureWait): guessing a name from other addresses neither
+// slows nor refuses its owner. The session keeps at as the attempt being
+// checked, for verify (the SASL callback calls the two).
 func (h *session) admit(at *attempt, user string) {
 	h.at = at
 	if CheckUserName(user) == nil {
 		at.user = user
 	}
-	turn, ok := h.srv.book(at.addr, at.user)
-	if !ok {
-		at.refused = true
+	s := h.srv
+	turn, released, ok := s.addrPenalty.book(at.addr, s.penalty, s.maxPenaltyWait())
+	if released == nil {
 		return
 	}
-	at.turn = turn
-	if turn.After(at.start) {
-		h.srv.metrics.penalties.Inc()
+	s.metrics.penalties.Inc()
+	if !ok {
+		turn = at.start.Add(s.maxPenaltyWait())
 	}
-	h.srv.sleepUntil(turn)
+	ctx, cancel := s.untilClosing()
+	defer cancel()
+	timer := time.NewTimer(time.Until(turn))
+	defer timer.Stop()
+	select {
+	case <-released:
+		at.turn = time.Now()
+	case <-timer.C:
+		at.turn = turn
+		at.busy = !ok
+	case <-ctx.Done():
+		at.turn, at.busy = time.Now(), true
+	}
 }
 
 // verify checks user's password in the bounded pool, after admit. An
 // unknown user verifies the dummy hash, so the work is done either way.
-// An attempt admit refused is not checked. err is errAuthQueue when no
-// slot freed up in time, errPasswdDown when the passwd-file cannot be
-// read.
-func (h *session) verify(user string, password []byte) (bool, error) {
-	if h.at != nil && h.at.refused {
-		return false, nil
+// err is errAuthQueue when no slot freed up in time, errPasswdDown when
+// the passwd-file cannot be read, errPenaltyBusy when the address's
+// penalties left no turn: in none of these was anything checked.
+func (h *session) verify(user string, password []byte) (bool, *pop3gen.Error) {
+	if h.at != nil && h.at.busy {
+		return false, errPenaltyBusy
 	}
 	a, exists, err := h.srv.users.Lookup(user)
 	if !exists && err == nil {
@@ -117,22 +137,20 @@ func (s *Server) penalty(fails int) time.Duration {
 	return penaltyDelay(fails, time.Duration(s.cfg.FailDelay), time.Duration(s.cfg.PenaltyMax))
 }
 
-// maxPenaltyWait is the longest an attempt may wait for its turn: two
-// PenaltyMax. Beyond it an attempt is refused unchecked rather than
-// queued, so that a flood of attempts books no turn further ahead, holds
-// each connection no longer, and keeps the table's bookings within
-// reach: a user name under attack is checked once per penalty, and its
-// owner waits at most this long for a turn.
+// maxPenaltyWait is the longest an attempt waits for its turn: two
+// PenaltyMax. Beyond it the attempt is answered [SYS/TEMP] unchecked
+// rather than queued further, so that a flood of attempts from one
+// address books no turn further ahead and holds each connection no
+// longer.
 func (s *Server) maxPenaltyWait() time.Duration { return 2 * time.Duration(s.cfg.PenaltyMax) }
 
-// book books the check of an attempt arriving now from address key addr
-// for user name key user (either may be ""): its turn, and whether it got
-// one (false: the wait would exceed maxPenaltyWait; nothing is booked).
-func (s *Server) book(addr, user string) (time.Time, bool) {
-	if s.addrPenalty == nil {
-		return time.Now(), true
-	}
-	return book(s.addrPenalty, s.userPenalty, addr, user, s.penalty, s.maxPenaltyWait())
+// failureWait is how long after its turn a wrong password's reply
+// waits: FailDelay, or the user name's penalty when it is longer. A user
+// name's failures lengthen only the replies to wrong passwords for it: a
+// correct password is answered as soon as it is checked, so an attacker
+// guessing the name from elsewhere delays its owner by nothing.
+func (s *Server) failureWait(userFails int) time.Duration {
+	return max(time.Duration(s.cfg.FailDelay), s.penalty(userFails))
 }
 
 // closingPoll is how often a waiting login looks whether the server is

@@ -164,7 +164,7 @@ func (s *cramServer) Next(response []byte) ([]byte, bool, error) {
 	}
 	x.name(user)
 	if !x.admit() {
-		return nil, false, x.reject("bad user name or not checked")
+		return nil, false, x.reject("bad user name")
 	}
 	keys, ok := cramCredentials(x.lookup())
 	if !ok {

@@ -551,7 +551,7 @@ func (s *gssServer) accept(token []byte) ([]byte, bool, error) {
 	case c.user == "":
 		return nil, false, s.refuse(c.why)
 	case !admitted:
-		return nil, false, s.refuse("bad user name or not checked")
+		return nil, false, s.refuse("bad user name")
 	case x.lookup() == nil:
 		return nil, false, s.refuse("no such user")
 	}

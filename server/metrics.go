@@ -114,10 +114,10 @@ func failureReason(at *attempt, reply *pop3gen.Error) string {
 	switch {
 	case at.passwdDown:
 		return "users_unavailable"
-	case at.refused:
-		return "penalty"
 	case reply == errAuthQueue:
 		return "queue_full"
+	case reply == errPenaltyBusy:
+		return "penalty_busy"
 	}
 	return "invalid_credentials"
 }

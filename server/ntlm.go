@@ -617,7 +617,7 @@ func (s *ntlmServer) authenticate(msg []byte) error {
 	name, domainOK := ntlmUser(a.User, a.Domain, cfg.ntlmDomain())
 	x.name(name)
 	if !x.admit() {
-		return x.reject("bad user name or not checked")
+		return x.reject("bad user name")
 	}
 	if !domainOK {
 		return x.reject(fmt.Sprintf("domain %q is not %s", a.Domain, cfg.ntlmDomain()))

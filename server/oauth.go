@@ -232,9 +232,9 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 	if claimed != "" {
 		x.name(claimed)
 	}
-	// The turn is booked under the claimed name (if any) before the
-	// token is checked, as a password is after admit.
-	admitted := x.admit() || (claimed == "" && !h.saslAt.refused)
+	// The address's penalty is waited, under the claimed name (if any),
+	// before the token is checked, as before a password's check.
+	admitted := x.admit() || claimed == ""
 	failure := func(why string) ([]byte, bool, error) {
 		if !x.failNow(why) {
 			return nil, false, errRejected
@@ -245,7 +245,7 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 		return oauthBearerError, false, nil
 	}
 	if !admitted {
-		return failure("bad user name or not checked")
+		return failure("bad user name")
 	}
 	v := h.srv.cfg.TokenVerifier
 	if v == nil {

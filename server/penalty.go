@@ -13,8 +13,9 @@ import (
 const penaltyTTL = time.Hour
 
 // penalties is a table of recent failed logins by key (an address group or
-// a user name), in the spirit of Dovecot's anvil: each failure makes the
-// next failure's reply wait longer. It holds at most max entries; when
+// a user name), in the spirit of Dovecot's anvil: an address's failures
+// delay its next checks, a user name's the replies to its next wrong
+// passwords (authflow.go). It holds at most max entries; when
 // full, the entry whose last failure is oldest gives way, so a flood of
 // fresh addresses or names costs memory in proportion to max, never to the
 // flood.
@@ -28,13 +29,16 @@ type penalties struct {
 	order list.List // of *penalty, oldest last failure first
 }
 
-// penalty is one key's count of failures, the time of the last, and the
-// turn last booked for a check of the key (see book).
+// penalty is one key's count of failures, the time of the last, the turn
+// last booked for a check from the key, and the channel closed when the
+// entry goes (a success cleared it, it expired or it gave way), which
+// releases every attempt waiting on it.
 type penalty struct {
-	key   string
-	fails int
-	last  time.Time
-	next  time.Time
+	key     string
+	fails   int
+	last    time.Time
+	next    time.Time
+	cleared chan struct{}
 }
 
 func newPenalties(max int) *penalties {
@@ -78,62 +82,46 @@ func (t *penalties) fail(key string) {
 	t.byKey[key] = t.order.PushBack(&penalty{key: key, fails: 1, last: now})
 }
 
-// book books the check of an attempt that arrives now from the keys addr
-// of table a and user of table u. Each key with recent failures allows
-// one check per penalty(fails): the key's turn is max(now, its last
-// booked turn) + its penalty, and the attempt's turn is the later of its
-// keys' (now when neither has failures). The k-th of concurrent attempts
-// on a key thus waits k penalties, however many connections and
-// addresses they come from. If the turn is more than most away, nothing
-// is booked and ok is false: the attempt is to be refused, not queued.
-// Both tables are locked together (a, then u; nothing else takes two),
-// so a refusal books neither.
-func book(a, u *penalties, addr, user string, delay func(fails int) time.Duration, most time.Duration) (turn time.Time, ok bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	now := a.now()
-	pa, ta := a.slot(addr, now, delay)
-	pu, tu := u.slot(user, now, delay)
-	turn = later(now, later(ta, tu))
-	if turn.Sub(now) > most {
-		return now, false
+// book books the check of an attempt that arrives now from key. A key
+// with recent failures allows one check per penalty(fails): the attempt's
+// turn is max(now, the key's last booked turn) + its penalty, so the k-th
+// of concurrent attempts waits k penalties, however many connections they
+// use. released is closed when the key's failures are cleared (a success
+// from the key) or forgotten: a waiter may then be checked at once. When
+// the turn would be more than most away, nothing is booked and ok is
+// false; the attempt may still wait for released. A key with no failures
+// is checked now, with a nil released.
+func (t *penalties) book(key string, delay func(fails int) time.Duration, most time.Duration) (turn time.Time, released <-chan struct{}, ok bool) {
+	now := time.Now()
+	if t == nil || key == "" {
+		return now, nil, true
 	}
-	if pa != nil {
-		pa.next = ta
-	}
-	if pu != nil {
-		pu.next = tu
-	}
-	return turn, true
-}
-
-// slot returns key's entry and its next turn, or nil and the zero time
-// when key has no failures to wait for. t.mu is held.
-func (t *penalties) slot(key string, now time.Time, delay func(int) time.Duration) (*penalty, time.Time) {
-	if key == "" {
-		return nil, time.Time{}
-	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now = t.now()
 	t.expire()
-	e, ok := t.byKey[key]
-	if !ok {
-		return nil, time.Time{}
+	e, found := t.byKey[key]
+	if !found {
+		return now, nil, true
 	}
 	p := e.Value.(*penalty)
 	d := delay(p.fails)
 	if d <= 0 {
-		return nil, time.Time{}
+		return now, nil, true
 	}
-	return p, later(now, p.next).Add(d)
-}
-
-// later returns the later of two times.
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+	if p.cleared == nil {
+		p.cleared = make(chan struct{})
 	}
-	return a
+	turn = p.next
+	if turn.Before(now) {
+		turn = now
+	}
+	turn = turn.Add(d)
+	if turn.Sub(now) > most {
+		return now, p.cleared, false
+	}
+	p.next = turn
+	return turn, p.cleared, true
 }
 
 // clear forgets key's failures, as a successful login does for its
@@ -166,7 +154,11 @@ func (t *penalties) expire() {
 }
 
 func (t *penalties) drop(e *list.Element) {
-	delete(t.byKey, e.Value.(*penalty).key)
+	p := e.Value.(*penalty)
+	if p.cleared != nil {
+		close(p.cleared)
+	}
+	delete(t.byKey, p.key)
 	t.order.Remove(e)
 }
 

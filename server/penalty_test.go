@@ -172,63 +172,74 @@ func TestArgon2Cost(t *testing.T) {
 	assert.True(t, strings.HasPrefix(f, "{BLF-CRYPT}"))
 }
 
-// TestPenaltyBooking: a key with recent failures allows one check per
-// penalty. Concurrent attempts book successive turns (the k-th waits k
-// penalties); the attempt's turn is the later of its address's and user
-// name's; one that would wait more than the most is refused and books
-// nothing on either key; turns already passed do not add up; keys with
-// no failures do not wait; the table stays within its cap.
+// TestPenaltyBooking: an address with recent failures allows one check
+// per penalty. Concurrent attempts book successive turns (the k-th waits
+// k penalties); one that would wait more than the most is not booked but
+// may wait for the release; turns already passed do not add up; keys with
+// no failures do not wait; clearing a key releases its waiters; the table
+// stays within its cap.
 func TestPenaltyBooking(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	addrs, users := newPenalties(3), newPenalties(3)
-	addrs.now, users.now = clock, clock
+	addrs := newPenalties(3)
+	addrs.now = func() time.Time { return now }
 	delay := func(fails int) time.Duration { return penaltyDelay(fails, time.Second, 4*time.Second) }
 	const most = 8 * time.Second
-	wait := func(addr, user string) (time.Duration, bool) {
-		turn, ok := book(addrs, users, addr, user, delay, most)
-		return turn.Sub(now), ok
+	wait := func(addr string) (time.Duration, <-chan struct{}, bool) {
+		turn, released, ok := addrs.book(addr, delay, most)
+		return turn.Sub(now), released, ok
 	}
 
-	d, ok := wait("a", "u")
+	d, released, ok := wait("a")
 	assert.True(t, ok)
+	assert.Nil(t, released, "no failures: nothing to wait for")
 	assert.Zero(t, d, "no failures: checked at once")
-	d, ok = wait("a", "u")
-	assert.True(t, ok)
-	assert.Zero(t, d, "still none: no turns booked")
 
 	for range 3 {
-		users.fail("u") // u's penalty: 4 s
+		addrs.fail("a") // a's penalty: 4 s
 	}
+	var first <-chan struct{}
 	for k := 1; k <= 2; k++ {
-		d, ok = wait(fmt.Sprint("addr", k), "u")
+		d, released, ok = wait("a")
 		assert.True(t, ok)
-		assert.Equal(t, time.Duration(k)*4*time.Second, d, "concurrent attempt %d on u from its own address", k)
+		require.NotNil(t, released)
+		first = released
+		assert.Equal(t, time.Duration(k)*4*time.Second, d, "concurrent attempt %d from a", k)
 	}
-	d, ok = wait("addr3", "u")
-	assert.False(t, ok, "a third would wait 12 s, more than 8: refused")
-	addrs.fail("x") // x's penalty: 1 s
-	d, ok = wait("x", "")
-	assert.True(t, ok)
-	assert.Equal(t, time.Second, d)
-	_, ok = wait("x", "u")
-	assert.False(t, ok, "u is full, so x books nothing either")
-	d, ok = wait("x", "")
-	assert.True(t, ok)
-	assert.Equal(t, 2*time.Second, d, "x's second turn, not its third")
+	_, released, ok = wait("a")
+	assert.False(t, ok, "a third would wait 12 s, more than 8: not booked")
+	assert.Equal(t, first, released, "it may still wait for a's release")
 
-	// Past turns do not add up: 10 s later u's next check is one
+	// Past turns do not add up: 10 s later a's next check is one
 	// penalty away again.
 	now = now.Add(10 * time.Second)
-	d, ok = wait("x", "u")
+	d, _, ok = wait("a")
 	assert.True(t, ok)
-	assert.Equal(t, 4*time.Second, d, "the later of x's (1 s) and u's (4 s)")
+	assert.Equal(t, 4*time.Second, d)
 
-	// Bookings live in the entries: a flood of keys keeps the cap.
-	for i := range 100 {
-		users.fail(fmt.Sprint("flood", i))
-		wait("", fmt.Sprint("flood", i))
+	// A success clears a and releases everyone waiting on it.
+	addrs.clear("a")
+	select {
+	case <-first:
+	default:
+		t.Fatal("clearing a did not release its waiters")
 	}
-	assert.Equal(t, 3, users.len())
-	assert.Equal(t, 1, addrs.len())
+	d, released, ok = wait("a")
+	assert.True(t, ok)
+	assert.Nil(t, released)
+	assert.Zero(t, d, "cleared: checked at once")
+
+	// Bookings live in the entries: a flood of keys keeps the cap, and
+	// an entry that gives way releases its waiters.
+	addrs.fail("b")
+	_, released, _ = wait("b")
+	for i := range 100 {
+		addrs.fail(fmt.Sprint("flood", i))
+		wait(fmt.Sprint("flood", i))
+	}
+	assert.Equal(t, 3, addrs.len())
+	select {
+	case <-released:
+	default:
+		t.Fatal("b gave way but its waiters were not released")
+	}
 }

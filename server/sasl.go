@@ -214,8 +214,8 @@ func startPlain(x *exchange, name string) sasl.Server {
 		ok, err := h.verify(x.user, []byte(password))
 		switch {
 		case err != nil:
-			x.reply = errAuthQueue
-			return x.reject("verification queue full")
+			x.reply = err
+			return x.reject(err.Text)
 		case !ok:
 			return x.reject("wrong password or unknown user")
 		}
@@ -265,16 +265,16 @@ func (x *exchange) name(user string) string {
 	return x.user
 }
 
-// admit books the attempt's turn for x.user and waits for it (authflow.go),
-// before anything is checked. It is false when there is nothing to check:
-// a name no user can have, or an attempt refused a turn.
+// admit waits for the attempt's turn (authflow.go), before anything is
+// checked. It is false when there is nothing to check: a name no user can
+// have, or no turn came in time.
 func (x *exchange) admit() bool {
 	h := x.h
 	h.admit(&h.saslAt, x.user)
 	if x.down {
 		h.saslAt.passwdDown = true
 	}
-	return CheckUserName(x.user) == nil && !h.saslAt.refused
+	return CheckUserName(x.user) == nil && !h.saslAt.busy
 }
 
 // lookup returns the account of x.user. An unknown user and an unreadable

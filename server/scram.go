@@ -313,7 +313,7 @@ func (s *scramServer) first(msg string) ([]byte, bool, error) {
 func (s *scramServer) final(msg string) ([]byte, bool, error) {
 	x := s.x
 	if !x.admit() {
-		return nil, false, x.reject("bad user name or not checked")
+		return nil, false, x.reject("bad user name")
 	}
 	out, err := s.conv.Step(msg)
 	switch {

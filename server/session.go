@@ -153,44 +153,51 @@ func (h *session) Close() error {
 	return nil
 }
 
-// failed answers a failed login attempt with reply. It waits until the
-// attempt's turn (its arrival, or the later time its penalties booked for
-// the check) plus FailDelay, in this session's goroutine, so other
-// sessions go on; the reply's time then depends on neither the user's
-// existence nor their hash, as long as FailDelay exceeds the check. An
-// attempt refused a turn, or met by an unreadable passwd-file, was not
-// checked: it is answered FailDelay after its arrival and does not count
-// toward the penalties (the latter is -ERR [SYS/TEMP] whatever the
-// mechanism's reply would have been). Every failure counts toward
-// MaxAuthFailures on the connection, whose last reply closes it.
+// failed answers a failed login attempt with reply, in this session's
+// goroutine, so other sessions go on. A wrong password (or unknown user)
+// is answered at the attempt's turn plus failureWait, and then counts
+// against the address and the user name, so that the reply's
+// time depends on neither the user's existence nor their hash, as long
+// as FailDelay exceeds the check. An attempt that was not checked (the
+// passwd-file could not be read, or no verification slot freed up in
+// time) is answered -ERR [SYS/TEMP], never as a wrong password, FailDelay
+// after its arrival, is logged at warning, and counts against neither.
+// Every failure counts toward MaxAuthFailures on the connection, whose
+// last reply closes it.
 func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) error {
 	h.at = nil
 	switch {
 	case at.passwdDown:
 		reply, why = errPasswdDown, "the passwd-file cannot be read"
-	case at.refused:
-		why = "not checked: its penalty turn would be more than " + h.srv.maxPenaltyWait().String() + " away"
+	case at.busy:
+		reply, why = errPenaltyBusy, "no turn in "+h.srv.maxPenaltyWait().String()+": the address's failed logins are waiting"
 	}
-	h.log.Info("login failed", "user", user, "why", why)
 	h.srv.metrics.failuresN.Add(1)
 	h.srv.metrics.failures.WithLabelValues(h.mechanism(), failureReason(at, reply)).Inc()
-	delay := time.Duration(h.srv.cfg.FailDelay)
-	if at.refused || at.passwdDown {
-		h.srv.sleepUntil(at.start.Add(delay))
+	if unchecked(reply) {
+		h.log.Warn("login not checked", "user", user, "why", why, "reply", reply.Text)
+		h.srv.sleepUntil(at.start.Add(time.Duration(h.srv.cfg.FailDelay)))
 	} else {
-		h.srv.sleepUntil(later(at.start, at.turn).Add(delay))
+		h.log.Info("login failed", "user", user, "why", why)
+		h.srv.sleepUntil(at.turn.Add(h.srv.failureWait(h.srv.userPenalty.fails(at.user))))
 		h.srv.addrPenalty.fail(at.addr)
 		h.srv.userPenalty.fail(at.user)
 	}
 	if h.failures++; h.failures >= h.srv.cfg.MaxAuthFailures {
 		h.log.Info("too many failed logins: closing", "failures", h.failures)
 		h.conn.CloseAfterReply()
-		if reply == errAuthQueue || reply == errPasswdDown {
+		if unchecked(reply) {
 			return reply // nothing was checked: "invalid" would be untrue
 		}
 		return errAuthClosed
 	}
 	return reply
+}
+
+// unchecked reports whether a failed login's reply says its credentials
+// were never checked: [SYS/TEMP], not a verdict.
+func unchecked(reply *pop3gen.Error) bool {
+	return reply == errAuthQueue || reply == errPasswdDown || reply == errPenaltyBusy
 }
 
 // login checks the password and opens the maildrop.
@@ -203,7 +210,7 @@ func (h *session) login(user string, password []byte) (pop3gen.Maildrop, error) 
 	ok, err := h.verify(user, password)
 	switch {
 	case err != nil:
-		return nil, h.failed(&at, user, "verification queue full", errAuthQueue)
+		return nil, h.failed(&at, user, err.Text, err)
 	case !ok:
 		return nil, h.failed(&at, user, "wrong password or unknown user", errLogin)
 	}
@@ -296,9 +303,6 @@ func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
 	user := h.userName(string(name))
 	at := h.arrive()
 	h.admit(&at, user)
-	if at.refused {
-		return nil, h.failed(&at, user, "APOP", errAPOP)
-	}
 	a, ok, err := h.srv.users.Lookup(user)
 	if err != nil {
 		at.passwdDown = true
