@@ -23,10 +23,7 @@ func buildPop3d(t *testing.T) (bin, dir string) {
 	t.Helper()
 	dir = t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o755))
-	bin = filepath.Join(dir, "pop3d")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin, dir
+	return builtPop3d(t), dir
 }
 
 // freeAddr returns a loopback address nothing listens on now.
@@ -127,4 +124,116 @@ func TestSystemdSocketActivate(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, stderr.String())
 	defer c.Close()
 	checkActivated(t, bufio.NewReader(stdout), plain, implicit, stderr.String)
+}
+
+// shippedSocket is one listening socket of the shipped socket units: the
+// unit, its port, and the name systemd gives its descriptor.
+type shippedSocket struct {
+	unit, port, name string
+}
+
+// shippedSockets reads dist/systemd/*.socket as systemd does for what
+// pop3d is passed: each ListenStream= of a unit whose Service= is
+// pop3d.service (or that is pop3d.socket itself), named by the unit's
+// FileDescriptorName= — one name for every socket of the unit, a later
+// assignment replacing an earlier one, the unit's name when there is none
+// (systemd.socket(5)). It also returns the Sockets= of pop3d.service.
+func shippedSockets(t *testing.T) ([]shippedSocket, []string) {
+	t.Helper()
+	units, err := filepath.Glob("../../dist/systemd/*.socket")
+	require.NoError(t, err)
+	require.NotEmpty(t, units)
+	var all []shippedSocket
+	for _, path := range units {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		unit := filepath.Base(path)
+		name, service := strings.TrimSuffix(unit, ".socket"), strings.TrimSuffix(unit, ".socket")+".service"
+		var ports []string
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+			switch {
+			case !ok:
+			case k == "ListenStream":
+				ports = append(ports, v)
+			case k == "FileDescriptorName" && v == "":
+				name = strings.TrimSuffix(unit, ".socket")
+			case k == "FileDescriptorName":
+				name = v
+			case k == "Service":
+				service = v
+			}
+		}
+		if service != "pop3d.service" {
+			continue
+		}
+		for _, p := range ports {
+			all = append(all, shippedSocket{unit: unit, port: p, name: name})
+		}
+	}
+	b, err := os.ReadFile("../../dist/systemd/pop3d.service")
+	require.NoError(t, err)
+	var sockets []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Sockets="); ok {
+			sockets = append(sockets, strings.Fields(v)...)
+		}
+	}
+	return all, sockets
+}
+
+// TestShippedSocketUnits: the socket units in dist/systemd name port 110's
+// descriptor for plain POP3 and 995's for implicit TLS, and pop3d.service
+// takes both; served through systemd-socket-activate with exactly the
+// names the units give, pop3d speaks plain POP3 on the first and TLS on
+// the second. Before, one unit set FileDescriptorName= twice, so both
+// sockets were named pop3s and port 110 spoke implicit TLS.
+func TestShippedSocketUnits(t *testing.T) {
+	socks, serviceSockets := shippedSockets(t)
+	byPort := map[string]shippedSocket{}
+	for _, s := range socks {
+		byPort[s.port] = s
+	}
+	require.Len(t, byPort, 2, "the units listen on 110 and 995: %v", socks)
+	plain, implicit := byPort["110"], byPort["995"]
+	t.Logf("shipped: %+v; pop3d.service takes %v", socks, serviceSockets)
+	assert.NotEqual(t, plain.name, implicit.name, "the two ports' descriptors must have different names")
+	for _, s := range socks {
+		assert.Contains(t, serviceSockets, s.unit, "pop3d.service's Sockets= must take %s, or it is not passed when the other unit starts the service", s.unit)
+	}
+
+	tool, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("under CI=true this test must run: systemd-socket-activate is not installed")
+		}
+		t.Skip("systemd-socket-activate is not installed; the names were checked above")
+	}
+	bin, dir := buildPop3d(t)
+	addrs := map[string]string{"110": freeAddr(t), "995": freeAddr(t)}
+	args := []string{}
+	var names []string
+	for _, s := range socks {
+		args = append(args, "-l", addrs[s.port])
+		names = append(names, s.name)
+	}
+	private := filepath.Join(dir, "private")
+	require.NoError(t, os.Mkdir(private, 0o700))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args = append(args, "--fdname="+strings.Join(names, ":"), bin, "serve", "--demo-dir", filepath.Join(private, "demo"))
+	cmd := exec.CommandContext(ctx, tool, args...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var c net.Conn
+	require.Eventually(t, func() bool {
+		c, err = net.Dial("tcp", addrs["110"])
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, stderr.String())
+	defer c.Close()
+	checkActivated(t, bufio.NewReader(stdout), addrs["110"], addrs["995"], stderr.String)
 }
