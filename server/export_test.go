@@ -13,3 +13,10 @@ func AccountCost(field string) (int64, error) {
 	}
 	return a.cost, nil
 }
+
+// InjectOpenFault sets the Maildir store's fault hook (maildir.go) until
+// the test ends: f is asked before the maildrop's own files are opened.
+func InjectOpenFault(t interface{ Cleanup(func()) }, f func(dir, name string) error) {
+	fault = f
+	t.Cleanup(func() { fault = nil })
+}

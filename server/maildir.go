@@ -216,6 +216,21 @@ func (m *MailRoot) openUserDir(user string) (*os.Root, error) {
 	return dir, nil
 }
 
+// fault, when set (only tests set it), is asked before the maildrop's
+// own files are opened — the UID list (pop3kit-uidlist), its lock, its
+// temporary file (pop3kit-uidlist.tmp), dovecot-uidlist, the session
+// lock — with the maildrop's directory (as it was opened) and the file's
+// name: an error it returns stands for the open's, so that every errno
+// can be tried where it would hurt.
+var fault func(dir, name string) error
+
+func injected(dir *os.Root, name string) error {
+	if fault == nil {
+		return nil
+	}
+	return fault(dir.Name(), name)
+}
+
 // lockName is the file pop3d flocks for an exclusive session.
 const lockName = "pop3kit.lock"
 
@@ -232,6 +247,9 @@ func openNonBlocking(dir *os.Root, name string, flag int) (*os.File, error) {
 // the opened file must be the one looked at, so a swap between the two is
 // refused too.
 func openRegular(dir *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	if err := injected(dir, name); err != nil {
+		return nil, nil, err
+	}
 	fi, err := dir.Lstat(name)
 	if err != nil {
 		return nil, nil, err
@@ -261,6 +279,9 @@ func openRegular(dir *os.Root, name string) (*os.File, fs.FileInfo, error) {
 // lock file cannot make the maildrop unusable or plant a file elsewhere
 // in it.
 func openLock(dir *os.Root, name string) (*os.File, error) {
+	if err := injected(dir, name); err != nil {
+		return nil, err
+	}
 	for range 3 {
 		fi, err := dir.Lstat(name)
 		if err == nil && !fi.Mode().IsRegular() {
@@ -761,22 +782,39 @@ func (d *Drop) loadList() (l *uidList, snap *os.File, err error) {
 		}
 		return l, f, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		d.log.Warn("UID list cannot be read; starting a new one", "err", err)
+	switch {
+	case errors.Is(err, ErrNotMessage):
+		// A directory or FIFO took the list's name: no list was ever
+		// kept there. saveList moves the thing aside.
+		d.log.Warn("UID list is not a file; starting a new one", "err", err)
+		return newUIDList(), nil, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		// EACCES, EMFILE, EIO…: the list exists but cannot be read now.
+		// A new list would renumber every message and reuse UIDs, so
+		// the login fails instead and nothing is touched.
+		return nil, nil, fmt.Errorf("%s cannot be read, so no UID is given out: %w", uidListName, err)
+	}
+	// No list yet: Dovecot's is imported when there is one.
+	f, _, err = openRegular(d.dir, dovecotUIDList)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrNotMessage):
+		return newUIDList(), nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("%s cannot be read, so no UID is given out: %w", dovecotUIDList, err)
+	}
+	defer f.Close()
+	l, err = parseDovecotUIDList(io.LimitReader(f, maxUIDList))
+	switch {
+	case err == nil:
+		if len(l.problems) > 0 {
+			d.log.Warn("dovecot-uidlist damaged: every UID that could be read is kept", "problems", l.problems)
+		}
+		return l, nil, nil
+	case errors.Is(err, errDovecotDamaged):
+		d.log.Warn("dovecot-uidlist cannot be read; starting a new list", "err", err)
 		return newUIDList(), nil, nil
 	}
-	if f, _, err := openRegular(d.dir, dovecotUIDList); err == nil {
-		defer f.Close()
-		l, err := parseDovecotUIDList(io.LimitReader(f, maxUIDList))
-		if err == nil {
-			if len(l.problems) > 0 {
-				d.log.Warn("dovecot-uidlist damaged: every UID that could be read is kept", "problems", l.problems)
-			}
-			return l, nil, nil
-		}
-		d.log.Warn("dovecot-uidlist cannot be read; starting a new list", "err", err)
-	}
-	return newUIDList(), nil, nil
+	return nil, nil, fmt.Errorf("%s cannot be read, so no UID is given out: %w", dovecotUIDList, err)
 }
 
 // saveList replaces the UID list and returns the new file, open, as the
@@ -787,6 +825,9 @@ func (d *Drop) saveList(l *uidList) (*os.File, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := uidListName + ".tmp." + hex.EncodeToString(rnd[:])
+	if err := injected(d.dir, uidListName+".tmp"); err != nil {
+		return nil, err
+	}
 	f, err := d.dir.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err

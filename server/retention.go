@@ -3,8 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -23,7 +27,8 @@ type ExpireReport struct {
 }
 
 // Expire removes the messages older than age from every Maildir under
-// root, as of now; with dryRun it only counts them.
+// root, as of now; with dryRun it only counts them, and changes no file
+// and no directory of the tree.
 func (m *MailRoot) Expire(ctx context.Context, age time.Duration, now time.Time, dryRun bool, log *slog.Logger) (ExpireReport, error) {
 	var rep ExpireReport
 	if log == nil {
@@ -48,7 +53,11 @@ func (m *MailRoot) Expire(ctx context.Context, age time.Duration, now time.Time,
 			if !e.IsDir() || !validFileName(user) || user[0] == '.' {
 				continue
 			}
-			n, octets, err := m.expireUser(user, cutoff, dryRun, log)
+			count := m.expireUser
+			if dryRun {
+				count = m.countOld
+			}
+			n, octets, err := count(user, cutoff, log)
 			if err != nil {
 				rep.Skipped++
 				log.Warn("expire: maildrop left for the next sweep", "user", user, "err", err)
@@ -69,7 +78,7 @@ func (m *MailRoot) Expire(ctx context.Context, age time.Duration, now time.Time,
 
 // expireUser removes user's messages delivered before cutoff, holding
 // the maildrop's exclusive lock (ErrInUse while a session has it).
-func (m *MailRoot) expireUser(user string, cutoff time.Time, dryRun bool, log *slog.Logger) (int, int64, error) {
+func (m *MailRoot) expireUser(user string, cutoff time.Time, log *slog.Logger) (int, int64, error) {
 	d, err := m.Open(user, DropOptions{Exclusive: true, Log: log.With("user", user)})
 	if err != nil {
 		return 0, 0, err
@@ -90,7 +99,7 @@ func (m *MailRoot) expireUser(user string, cutoff time.Time, dryRun bool, log *s
 			octets += d.Storage(i)
 		}
 	}
-	if n == 0 || dryRun {
+	if n == 0 {
 		return n, octets, nil
 	}
 	failed, err := d.Remove(marked)
@@ -99,4 +108,72 @@ func (m *MailRoot) expireUser(user string, cutoff time.Time, dryRun bool, log *s
 	}
 	log.Info("expired", "user", user, "removed", n, "octets", octets)
 	return n, octets, nil
+}
+
+// countOld counts user's messages delivered before cutoff, and their
+// storage octets (the ,S= of the name, else the file's size), for a dry
+// run: it creates no lock, reads and writes no UID list and moves nothing
+// from new/ to cur/, so the tree is left as it was found. A maildrop a
+// session holds is ErrInUse, as the real run would find it: the session
+// lock, if there is one, is tried with a shared flock, let go at once.
+func (m *MailRoot) countOld(user string, cutoff time.Time, log *slog.Logger) (int, int64, error) {
+	fi, err := m.root.Lstat(user)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !fi.IsDir() {
+		return 0, 0, fmt.Errorf("%.80q is not a directory: %w", user, ErrNotMaildir)
+	}
+	dir, err := m.root.OpenRoot(user)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer dir.Close()
+	if err := heldBySession(dir); err != nil {
+		return 0, 0, err
+	}
+	d := &Drop{dir: dir, log: log.With("user", user)}
+	n, octets := 0, int64(0)
+	for _, sub := range []string{"cur", "new"} {
+		ents, _, err := d.list(sub, nil)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, octets, err
+		}
+		for _, e := range ents {
+			st, err := dir.Lstat(sub + "/" + e.name)
+			if err != nil || !st.Mode().IsRegular() || !st.ModTime().Before(cutoff) {
+				continue
+			}
+			n++
+			if size := sizeField(e.base, "S"); size >= 0 {
+				octets += size
+			} else {
+				octets += st.Size()
+			}
+		}
+	}
+	return n, octets, nil
+}
+
+// heldBySession returns ErrInUse when a session holds the maildrop's
+// exclusive lock, without creating the lock file.
+func heldBySession(dir *os.Root) error {
+	f, _, err := openRegular(dir, lockName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); {
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return ErrInUse
+	case err != nil:
+		return err
+	}
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }

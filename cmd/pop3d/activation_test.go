@@ -237,3 +237,34 @@ func TestShippedSocketUnits(t *testing.T) {
 	defer c.Close()
 	checkActivated(t, bufio.NewReader(stdout), addrs["110"], addrs["995"], stderr.String)
 }
+
+// TestShippedUnitsTouchMailAsMailUser: every shipped unit that runs a
+// pop3d subcommand which opens the mail root, other than serve (which
+// starts as root to bind ports and read the TLS key, then switches to the
+// config's user), runs as an account that is not root.
+func TestShippedUnitsTouchMailAsMailUser(t *testing.T) {
+	units, err := filepath.Glob("../../dist/systemd/*.service")
+	require.NoError(t, err)
+	seen := 0
+	for _, path := range units {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		var exec, user string
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+			switch k {
+			case "ExecStart":
+				exec = v
+			case "User":
+				user = v
+			}
+		}
+		if !strings.Contains(exec, "pop3d expire") && !strings.Contains(exec, "pop3d import") {
+			continue
+		}
+		seen++
+		assert.NotEmpty(t, user, "%s runs %q as root", filepath.Base(path), exec)
+		assert.NotEqual(t, "root", user, "%s runs %q as root", filepath.Base(path), exec)
+	}
+	assert.Positive(t, seen, "the expire unit is shipped")
+}

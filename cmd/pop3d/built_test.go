@@ -28,8 +28,12 @@ var (
 	buildErr  error
 )
 
-// TestMain removes the pop3d that builtPop3d built.
+// TestMain removes the pop3d that builtPop3d built. Subcommands run in
+// the test binary keep its privileges: the tests run as root in CI, and
+// root given up would be gone for every later test; the built-binary
+// tests cover the switch.
 func TestMain(m *testing.M) {
+	keepPrivilegesInProcess = true
 	code := m.Run()
 	if builtDir != "" {
 		_ = os.RemoveAll(builtDir)

@@ -61,6 +61,10 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		passwd = fs.String("passwd", "", "also import the users and password hashes of this passwd-`file`")
 		uidl   = fs.String("uidl", "auto", "unique-ids to keep: auto (Dovecot's where the Maildir has a dovecot-uidlist, else pop3kit's decimal UIDs), decimal or dovecot")
 		users  = fs.String("users", "", "comma-separated users to import (default: every user directory under DIR)")
+		// Reading a Maildir keeps its UID list (the unique-ids to import
+		// are the ones pop3d showed), so import writes into the tree.
+		userName = fs.String("user", "", "as root: the `account` to run as, the one pop3d serves DIR as (required as root)")
+		group    = fs.String("group", "", "with --user: the `group` to run as")
 	)
 	var dirs []string
 	for rest := args; ; {
@@ -74,7 +78,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case *from != "maildir":
-		return errors.New("usage: pop3d import --from maildir DIR --store postgres://… [--passwd FILE]")
+		return errors.New("usage: pop3d import --from maildir DIR --store postgres://… [--passwd FILE] [--user ACCOUNT [--group GROUP]]")
 	case len(dirs) != 1:
 		return errors.New("import: give one mail root DIR")
 	case *store == "":
@@ -83,20 +87,17 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("import: --uidl %q: want auto, decimal or dovecot", *uidl)
 	}
 	dir := dirs[0]
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := pgstore.Open(ctx, *store, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	// What only root may reach is opened before the switch of accounts,
+	// read-only: the passwd-file, the mail root's handle and its list of
+	// users. Nothing in a Maildir is opened until after it.
+	var pw *os.File
 	if *passwd != "" {
-		n, err := importPasswd(ctx, st, *passwd)
+		f, err := os.Open(*passwd)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "import: %d users from %s\n", n, *passwd)
+		defer f.Close()
+		pw = f
 	}
 	names, err := maildirUsers(dir, *users)
 	if err != nil {
@@ -107,6 +108,24 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer root.Close()
+	if err := asMailUser("import", *userName, *group); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := pgstore.Open(ctx, *store, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if pw != nil {
+		n, err := importPasswd(ctx, st, pw, *passwd)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "import: %d users from %s\n", n, *passwd)
+	}
 	var imported, seen int
 	var failed []string
 	for k, user := range names {
@@ -176,12 +195,7 @@ func maildirUsers(dir, only string) ([]string, error) {
 
 // importPasswd copies a passwd-file's users and password fields into the
 // users table, checking each line as pop3d reads it.
-func importPasswd(ctx context.Context, st *pgstore.Store, path string) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
+func importPasswd(ctx context.Context, st *pgstore.Store, f io.Reader, path string) (int, error) {
 	sc := bufio.NewScanner(f)
 	n := 0
 	for line := 1; sc.Scan(); line++ {

@@ -41,13 +41,15 @@ const usage = `usage:
   pop3d check --config FILE     check a config file; print what differs from the defaults
   pop3d profiles                print every variation with each profile's value
   pop3d profiles --diff A B     print the variations on which profiles A and B differ
-  pop3d expire [--older-than 60d] [--dry-run] [--config F | --mail-root D]
+  pop3d expire [--older-than 60d] [--dry-run] [--config F | --mail-root D] [--user U]
                                 remove messages older than the retention
+                                (as root: as --user, or the config's user)
   pop3d who --admin-socket P    list the sessions of a running pop3d
   pop3d kick USER --admin-socket P   end USER's sessions (nothing is removed)
   pop3d user add NAME [flags]   print a hashed passwd-file line (password on stdin)
-  pop3d import --from maildir DIR --store postgres://… [--passwd FILE]
+  pop3d import --from maildir DIR --store postgres://… [--passwd FILE] [--user U]
                                 import every user's Maildir into PostgreSQL, keeping UIDLs
+                                (as root: as --user)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {

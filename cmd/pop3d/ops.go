@@ -295,9 +295,11 @@ func expire(args []string, stdout io.Writer) error {
 	file := fs.String("config", "", "TOML config `file` (its mail_root and retention)")
 	root := fs.String("mail-root", "", "mail root `dir` (overrides the config's)")
 	older := fs.String("older-than", "", "remove messages older than this, e.g. 60d (overrides the config's retention)")
-	dry := fs.Bool("dry-run", false, "count what would be removed; remove nothing")
+	dry := fs.Bool("dry-run", false, "count what would be removed; change nothing")
+	userName := fs.String("user", "", "as root: the `account` to run as, the one pop3d serves as (overrides the config's user)")
+	group := fs.String("group", "", "with --user: the `group` to run as (overrides the config's group)")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("expire: %v (usage: pop3d expire [--config FILE] [--mail-root DIR] [--older-than 60d] [--dry-run])", err)
+		return fmt.Errorf("expire: %v (usage: pop3d expire [--config FILE] [--mail-root DIR] [--older-than 60d] [--dry-run] [--user ACCOUNT [--group GROUP]])", err)
 	}
 	cfg := server.DefaultConfig()
 	if *file != "" {
@@ -308,6 +310,11 @@ func expire(args []string, stdout io.Writer) error {
 	if *root != "" {
 		cfg.MailRoot = *root
 	}
+	if *userName != "" {
+		cfg.User, cfg.Group = *userName, *group
+	} else if *group != "" {
+		cfg.Group = *group
+	}
 	if *older != "" {
 		if err := cfg.Retention.UnmarshalText([]byte(*older)); err != nil {
 			return fmt.Errorf("--older-than: %v", err)
@@ -316,11 +323,16 @@ func expire(args []string, stdout io.Writer) error {
 	if cfg.MailRoot == "" || cfg.Retention <= 0 {
 		return errors.New("expire: needs a mail root and an age (--mail-root, --older-than, or a config with mail_root and retention)")
 	}
+	// The mail root's handle is opened first, as serve opens it: a mail
+	// root under a directory only root may search is still reached.
 	mr, err := server.OpenMailRoot(cfg.MailRoot)
 	if err != nil {
 		return err
 	}
 	defer mr.Close()
+	if err := asMailUser("expire", cfg.User, cfg.Group); err != nil {
+		return err
+	}
 	rep, err := mr.Expire(context.Background(), time.Duration(cfg.Retention), time.Now(), *dry, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	verb := "removed"
 	if *dry {

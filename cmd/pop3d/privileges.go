@@ -133,3 +133,39 @@ func demoAccount() (*account, error) {
 	}
 	return a, nil
 }
+
+// keepPrivilegesInProcess is set by the tests, which run subcommands in
+// the test binary as root and cannot give root up without taking it from
+// the rest of the binary; the built-binary tests cover the switch.
+var keepPrivilegesInProcess bool
+
+// asMailUser is the privilege rule of every subcommand that opens a mail
+// root (expire, import), the same as serve's: as root it needs --user (or
+// the config's user) and switches to that account for good before
+// anything in a Maildir is opened or written, so that every lock, UID
+// list and moved message belongs to the account pop3d serves as. Files
+// written there as root would make the server renumber the maildrop or
+// refuse every login. Called by anyone else, --user may only name the
+// account it already runs as. What only root can reach (a directory
+// handle, a root-only file) is opened before, read-only.
+func asMailUser(cmd, userName, group string) error {
+	if keepPrivilegesInProcess {
+		return nil
+	}
+	acct, err := checkPrivileges(userName, group, false, nil)
+	if errors.Is(err, errRootWithoutUser) {
+		return fmt.Errorf("pop3d %s: refusing to run as root: pass --user (and --group) naming the account pop3d serves as "+
+			"(or user = \"…\" in the config file); files written into a Maildir as root would make pop3d renumber its messages "+
+			"or refuse its logins", cmd)
+	}
+	if err != nil {
+		return fmt.Errorf("pop3d %s: %v", cmd, err)
+	}
+	if acct == nil {
+		return nil
+	}
+	if err := dropPrivileges(acct); err != nil {
+		return fmt.Errorf("pop3d %s: switching to --user %s: %v", cmd, acct.name, err)
+	}
+	return nil
+}
