@@ -17,6 +17,15 @@ func AccountCost(field string) (int64, error) {
 // InjectOpenFault sets the Maildir store's fault hook (maildir.go) until
 // the test ends: f is asked before the maildrop's own files are opened.
 func InjectOpenFault(t interface{ Cleanup(func()) }, f func(dir, name string) error) {
-	fault = f
-	t.Cleanup(func() { fault = nil })
+	setFault(f)
+	t.Cleanup(func() { setFault(nil) })
+}
+
+// setFault sets the fault hook; nil takes it away.
+func setFault(f func(dir, name string) error) {
+	if f == nil {
+		fault.Store(nil)
+		return
+	}
+	fault.Store(&f)
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -222,13 +223,14 @@ func (m *MailRoot) openUserDir(user string) (*os.Root, error) {
 // lock — with the maildrop's directory (as it was opened) and the file's
 // name: an error it returns stands for the open's, so that every errno
 // can be tried where it would hurt.
-var fault func(dir, name string) error
+var fault atomic.Pointer[func(dir, name string) error]
 
 func injected(dir *os.Root, name string) error {
-	if fault == nil {
+	f := fault.Load()
+	if f == nil {
 		return nil
 	}
-	return fault(dir.Name(), name)
+	return (*f)(dir.Name(), name)
 }
 
 // lockName is the file pop3d flocks for an exclusive session.

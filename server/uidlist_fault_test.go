@@ -77,14 +77,14 @@ func TestUIDListTransientErrors(t *testing.T) {
 				}
 				listBefore := maildirtest.State(t, m.dir)
 				dir := filepath.Join(m.root, "alice")
-				fault = func(d, name string) error {
+				setFault(func(d, name string) error {
 					if d == dir && name == tg.file {
 						return errno
 					}
 					return nil
-				}
+				})
 				_, err := m.mr.Open("alice", DropOptions{Exclusive: tg.exclusive, LockWait: time.Second, Log: slog.New(slog.NewTextHandler(m.logs, nil))})
-				fault = nil
+				setFault(nil)
 				require.ErrorIs(t, err, errno)
 				assert.NotContains(t, m.logs.String(), "starting a new", "no new list")
 				after := maildirtest.State(t, m.dir)
