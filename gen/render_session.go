@@ -274,6 +274,7 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("ev").Id("Event").Comment("the command being answered and how (Server.Observe)"),
 		jen.Id("stats").Id("SessionStats").Comment("what the session did, for its logout line"),
 		jen.Id("cr").Id("countReader").Comment("counts the octets of a message sent, reused"),
+		jen.Id("log").Op("*").Qual("log/slog", "Logger").Comment("the connection's: backend errors are logged with their command"),
 	)
 	initial := ""
 	for _, s := range g.t.States {
@@ -350,7 +351,7 @@ concurrent use; a connection has one goroutine.`)
 	for _, c := range g.t.Commands {
 		if c.Args == spec.Mechanism && c.Answer == spec.ByHandler {
 			capaBody = append(capaBody, jen.If(jen.List(jen.Id("h"), jen.Id("ok")).Op(":=").Id("s").Dot("h").Assert(jen.Id(optionalIface(c))), jen.Id("ok").Op("&&").Id("auth")).Block(
-				jen.Id("c").Dot("SASL").Op("=").Id("h").Dot("Mechanisms").Call()))
+				jen.Id("c").Dot("SASL").Op("=").Id("s").Dot("offered").Call(jen.Id("h"))))
 		}
 	}
 	capaBody = append(capaBody, jen.Return(jen.Id("c")))
@@ -489,6 +490,7 @@ commands some other way may call it directly.`)
 		"does, wherever it comes from.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("finish").Params(jen.Id("c").Id("Cmd"), jen.Id("err").Error()).Id("Action").Block(
 		jen.Id("s").Dot("sasl").Op("=").False(),
+		jen.Id("s").Dot("logFailure").Call(jen.Id("c"), jen.Id("err")),
 		jen.If(jen.Id("err").Op("!=").Nil().Op("&&").Id("s").Dot("w").Dot("lines").Call().Op(">").Lit(0)).Block(
 			jen.Return(jen.Id("ActionClose")),
 		),

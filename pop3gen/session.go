@@ -2,7 +2,10 @@
 
 package pop3gen
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Handler is the backend of one connection: what only a server knows, who a
 // user is and what their maildrop holds. Server.NewHandler returns one per
@@ -138,6 +141,7 @@ type Session struct {
 	ev       Event        // the command being answered and how (Server.Observe)
 	stats    SessionStats // what the session did, for its logout line
 	cr       countReader  // counts the octets of a message sent, reused
+	log      *slog.Logger // the connection's: backend errors are logged with their command
 }
 
 // NewSession returns a session in the initial state that answers through w.
@@ -264,7 +268,7 @@ func (s *Session) CapaInfo() CapaInfo {
 	c.Plaintext = auth && s.PlaintextAllowed()
 	c.STLS = s.offerTLS && !tls
 	if h, ok := s.h.(AuthHandler); ok && auth {
-		c.SASL = h.Mechanisms()
+		c.SASL = s.offered(h)
 	}
 	return c
 }
@@ -447,6 +451,7 @@ func (s *Session) Dispatch(c *Command) Action {
 // does, wherever it comes from.
 func (s *Session) finish(c Cmd, err error) Action {
 	s.sasl = false
+	s.logFailure(c, err)
 	if err != nil && s.w.lines() > 0 {
 		return ActionClose
 	}

@@ -485,10 +485,44 @@ func TestSessionSASL(t *testing.T) {
 	h.expect("AUTH PLAIN", "+ ")
 	h.expect(strings.Repeat("A", RFC1939().MaxSASLOctets), "-ERR "+ErrSASLTooLong.Text)
 
-	// MSPOP3-2.2.1: the bare AUTH listing.
+	// MSPOP3-2.2.1: the bare AUTH listing, on a secure connection.
 	h = newHarness(t, Exchange2010())
+	h.s.SetMode(ModeSecure)
 	assert.Equal(t, "+OK SASL mechanisms follow\r\nPLAIN\r\n.\r\n", h.expect("AUTH", "+OK"))
 	assert.Equal(t, StateAuthorization, h.s.State(), "listing the mechanisms is no login")
+	// Where plaintext logins are not allowed (Exchange: secure
+	// connections only), PLAIN is neither listed nor run.
+	h = newHarness(t, Exchange2010())
+	assert.Equal(t, "+OK SASL mechanisms follow\r\n.\r\n", h.expect("AUTH", "+OK"))
+}
+
+// plaintextToken is a handler whose mechanisms are PLAIN and XTOKEN, and
+// which says XTOKEN carries a bearer token, PLAIN not (as a handler that
+// knows its mechanisms may).
+type plaintextToken struct{ *recorder }
+
+func (p plaintextToken) Mechanisms() []string          { return []string{"PLAIN", "XTOKEN"} }
+func (p plaintextToken) IsPlaintext(mech string) bool { return mech == "XTOKEN" }
+
+// TestSessionPlaintextMechanismsByProperty: the core refuses and hides
+// the mechanisms a handler declares plaintext-equivalent (IsPlaintext)
+// where plaintext logins are not allowed, whatever their names, and only
+// those (MS-STANXPOP3 V0010).
+func TestSessionPlaintextMechanismsByProperty(t *testing.T) {
+	clause.Covers(t, "V0010")
+	v := Exchange2010() // PlaintextAuth secure
+	var out bytes.Buffer
+	s := NewSession(plaintextToken{newRecorder()}, NewWriter(&out), v)
+	feed := func(line string) string {
+		out.Reset()
+		s.Feed([]byte(line + "\r\n"))
+		return out.String()
+	}
+	assert.Equal(t, "+OK SASL mechanisms follow\r\nPLAIN\r\n.\r\n", feed("AUTH"), "XTOKEN is hidden")
+	assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextRefused.Text+"\r\n", feed("AUTH XTOKEN"))
+	assert.Contains(t, feed("CAPA"), "SASL PLAIN\r\n")
+	s.SetMode(ModeSecure)
+	assert.Equal(t, "+OK SASL mechanisms follow\r\nPLAIN\r\nXTOKEN\r\n.\r\n", feed("AUTH"), "both on a secure connection")
 }
 
 // TestSessionSASLInTheCore: the core owns the SASL exchange (RFC 5034

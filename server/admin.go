@@ -108,6 +108,7 @@ func (s *Server) Reload(cfg Config) (needRestart []string, err error) {
 		c.TLSConfig = tc
 		c.Trusted = trusted
 		c.RequireTLS = cfg.RequireTLS
+		c.AllowInsecureAuth = allowInsecureAuth(v)
 		c.MaxSessions = cfg.MaxSessions
 		c.MaxPreauthPerAddr = cfg.MaxPreauthPerIP
 		c.MaxSessionsPerUser = cfg.MaxSessionsPerUser

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"time"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -73,8 +72,7 @@ func (h *session) admit(at *attempt, user string) {
 	if !ok {
 		turn = at.start.Add(s.maxPenaltyWait())
 	}
-	ctx, cancel := s.untilClosing()
-	defer cancel()
+	ctx := h.conn.Context()
 	timer := time.NewTimer(time.Until(turn))
 	defer timer.Stop()
 	select {
@@ -111,9 +109,7 @@ func (h *session) verify(user string, password []byte) (bool, *pop3gen.Error) {
 		h.log.Warn("a password hash needs more memory than auth_memory: it is verified alone",
 			"user", user, "needs", Bytes(a.cost).String(), "auth_memory", Bytes(h.srv.auth.memCap).String())
 	}
-	ctx, cancel := h.srv.untilClosing()
-	defer cancel()
-	ok, err := h.srv.auth.verify(ctx, a, password)
+	ok, err := h.srv.auth.verify(h.conn.Context(), a, password)
 	if err != nil {
 		return false, errAuthQueue
 	}
@@ -153,46 +149,18 @@ func (s *Server) failureWait(userFails int) time.Duration {
 	return max(time.Duration(s.cfg.FailDelay), s.penalty(userFails))
 }
 
-// closingPoll is how often a waiting login looks whether the server is
-// shutting down: Shutdown signals with a flag, not a channel, and 50 ms
-// is short beside its deadline.
-const closingPoll = 50 * time.Millisecond
-
-// untilClosing returns a context cancelled when the server starts
-// shutting down, so that no delay or queue holds up Shutdown.
-func (s *Server) untilClosing() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		t := time.NewTicker(closingPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if s.core.Closing() {
-					cancel()
-					return
-				}
-			}
-		}
-	}()
-	return ctx, cancel
-}
-
-// sleepUntil sleeps in the calling session's goroutine (other sessions go
-// on) until t, or until the server starts shutting down.
-func (s *Server) sleepUntil(t time.Time) {
+// sleepUntil sleeps in the session's goroutine (other sessions go on)
+// until t, or until its connection ends or the server starts shutting
+// down (the connection's context).
+func (h *session) sleepUntil(t time.Time) {
 	d := time.Until(t)
 	if d <= 0 {
 		return
 	}
-	ctx, cancel := s.untilClosing()
-	defer cancel()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-	case <-ctx.Done():
+	case <-h.conn.Context().Done():
 	}
 }

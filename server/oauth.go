@@ -251,9 +251,7 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 	if v == nil {
 		return failure("no token verifier")
 	}
-	ctx, cancel := h.srv.untilClosing()
-	user, err := v.Verify(ctx, token)
-	cancel()
+	user, err := v.Verify(h.conn.Context(), token)
 	if err != nil {
 		return failure("token refused: " + err.Error())
 	}

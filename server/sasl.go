@@ -187,6 +187,15 @@ func (h *session) Mechanisms() []string {
 	return h.srv.cfg.OfferedMechanisms(h.conn.TLS() != nil, h.conn.Session().PlaintextAllowed())
 }
 
+// IsPlaintext tells the core which mechanisms carry a credential an
+// eavesdropper could replay (PLAIN, LOGIN, the bearer tokens), from the
+// mechanism table: the core neither lists nor runs them where plaintext
+// logins are not allowed.
+func (h *session) IsPlaintext(mech string) bool {
+	m := findMechanism(mech)
+	return m != nil && m.Plaintext
+}
+
 // Auth starts a SASL exchange. The core runs it (base64, the initial
 // response, continuations, "*" cancel, line limits); pop3d supplies the
 // mechanism servers, each ending in the same timed check.

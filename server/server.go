@@ -127,6 +127,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		Hostname:           cfg.Hostname,
 		Trusted:            trusted,
 		RequireTLS:         cfg.RequireTLS,
+		AllowInsecureAuth:  allowInsecureAuth(v),
 		MaxSessions:        cfg.MaxSessions,
 		MaxPreauthPerAddr:  cfg.MaxPreauthPerIP,
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
@@ -335,3 +336,12 @@ func (s *Server) Sessions() int64 { return int64(s.core.Sessions()) }
 // elsewhere, or one end of net.Pipe in tests and fuzzing) and returns when
 // it ends. It closes c.
 func (s *Server) ServeConn(c net.Conn) { s.core.ServeConn(c) }
+
+// allowInsecureAuth is what pop3d tells the core about plaintext logins
+// on connections that are neither TLS nor trusted: allowed exactly where
+// the administrator's profile or settings say PlaintextAuth always (the
+// rfc1939 profile, login_type = "plain", --set PlaintextAuth=always). The
+// core refuses them otherwise, whatever the variations.
+func allowInsecureAuth(v pop3gen.Variations) bool {
+	return v.PlaintextAuth == pop3gen.PlaintextAuthAlways
+}

@@ -66,14 +66,15 @@ type session struct {
 }
 
 var (
-	_ pop3gen.Handler     = (*session)(nil)
-	_ pop3gen.APOPHandler = (*session)(nil)
-	_ pop3gen.AuthHandler = (*session)(nil)
-	_ pop3gen.UTF8Handler = (*session)(nil)
-	_ pop3gen.LangHandler = (*session)(nil)
-	_ pop3gen.CapaHandler = (*session)(nil)
-	_ pop3gen.Maildrop    = (*maildrop)(nil)
-	_ pop3gen.ExactSizer  = (*maildrop)(nil)
+	_ pop3gen.Handler             = (*session)(nil)
+	_ pop3gen.APOPHandler         = (*session)(nil)
+	_ pop3gen.AuthHandler         = (*session)(nil)
+	_ pop3gen.PlaintextMechanisms = (*session)(nil)
+	_ pop3gen.UTF8Handler         = (*session)(nil)
+	_ pop3gen.LangHandler         = (*session)(nil)
+	_ pop3gen.CapaHandler         = (*session)(nil)
+	_ pop3gen.Maildrop            = (*maildrop)(nil)
+	_ pop3gen.ExactSizer          = (*maildrop)(nil)
 )
 
 // go-sasl's servers are pop3gen.SASLServers as they are: no adapter.
@@ -176,10 +177,10 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) er
 	h.srv.metrics.failures.WithLabelValues(h.mechanism(), failureReason(at, reply)).Inc()
 	if unchecked(reply) {
 		h.log.Warn("login not checked", "user", user, "why", why, "reply", reply.Text)
-		h.srv.sleepUntil(at.start.Add(time.Duration(h.srv.cfg.FailDelay)))
+		h.sleepUntil(at.start.Add(time.Duration(h.srv.cfg.FailDelay)))
 	} else {
 		h.log.Info("login failed", "user", user, "why", why)
-		h.srv.sleepUntil(at.turn.Add(h.srv.failureWait(h.srv.userPenalty.fails(at.user))))
+		h.sleepUntil(at.turn.Add(h.srv.failureWait(h.srv.userPenalty.fails(at.user))))
 		h.srv.addrPenalty.fail(at.addr)
 		h.srv.userPenalty.fail(at.user)
 	}
@@ -221,8 +222,7 @@ func (h *session) login(user string, password []byte) (pop3gen.Maildrop, error) 
 // open opens the user's maildrop as the profile says: an exclusive lock
 // (rfc1939) or a snapshot (Exchange).
 func (h *session) open(user string) (pop3gen.Maildrop, error) {
-	ctx, cancel := h.srv.untilClosing()
-	defer cancel()
+	ctx := h.conn.Context()
 	shared, _ := h.srv.store.(SharedLimits)
 	allowed := true
 	if d := time.Duration(h.srv.cfg.LoginDelay); shared != nil && d > 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,7 +96,7 @@ func startProxy(t *testing.T, addr string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p := &Proxy{Backend: addr, Timeout: 10 * time.Second}
+	p := &Proxy{Backend: addr, Timeout: 10 * time.Second, Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	go func() { _ = p.Serve(ln, pop3gen.RFC1939()) }()
 	t.Cleanup(func() { _ = ln.Close() })
 	return ln.Addr().String()

@@ -4,6 +4,7 @@ package emlpop3
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -104,6 +105,9 @@ var (
 	errUnreadable    = NewError(CodeSysTemp, "message cannot be read now")
 	errNotRemoved    = NewError(CodeSysTemp, "some messages marked deleted could not be removed")
 	errNoTLS         = NewError("", "TLS is not available on this connection")
+	// errBadSize answers a size the Maildrop gave as negative after it
+	// was checked at login, which Maildrop's contract does not allow.
+	errBadSize = NewError(CodeSysTemp, "message size cannot be stated now")
 )
 
 // open starts serving the maildrop a login returned, or answers its
@@ -118,10 +122,63 @@ func (s *Session) open(md Maildrop, err error) error {
 	if md == nil {
 		return errNoMaildrop
 	}
+	if err := checkMaildrop(md); err != nil {
+		s.logBackend("the maildrop a login returned is refused", err)
+		_ = md.Close()
+		return errNoMaildrop
+	}
 	s.md, s.deleted = md, make([]bool, md.Len())
 	s.stats.Messages, s.stats.Size = s.totals()
 	s.okTotals()
 	return nil
+}
+
+// checkMaildrop checks, once at login, what the core will state of md for
+// the whole session: a count that is not negative, sizes that are not
+// negative and unique-ids RFC 1939 allows (1 to 70 octets from 0x21 to
+// 0x7E). Size and UniqueID return no error, so a listing can never fail
+// half-way on a value: a maildrop that cannot give them all at login is
+// refused then, before anything is written.
+func checkMaildrop(md Maildrop) error {
+	n := md.Len()
+	if n < 0 {
+		return fmt.Errorf("Len returned %d", n)
+	}
+	for i := range n {
+		if size := md.Size(i); size < 0 {
+			return fmt.Errorf("Size(%d) returned %d", i, size)
+		}
+		if uid := md.UniqueID(i); !ValidUID(uid) {
+			return fmt.Errorf("UniqueID(%d) returned %.80q, which RFC 1939 §7 does not allow", i, uid)
+		}
+	}
+	return nil
+}
+
+// logBackend logs err, which a Handler or a Maildrop returned, with what
+// the core was doing: an error the backend did not choose as a reply is
+// answered for it ([SYS/TEMP], ErrInternal) and would otherwise be lost.
+func (s *Session) logBackend(what string, err error) {
+	if s.log != nil {
+		s.log.Warn(what, "command", s.ev.Cmd.String(), "err", err)
+	}
+}
+
+// logFailure logs a command's failure that is not a reply the backend
+// chose: any error but an *Error, and any error once the reply had begun
+// (the connection closes without its end).
+func (s *Session) logFailure(c Cmd, err error) {
+	if err == nil {
+		return
+	}
+	if _, ok := err.(*Error); ok && s.w.lines() == 0 {
+		return
+	}
+	if s.w.lines() > 0 {
+		s.logBackend("reply cut short: closing the connection", err)
+		return
+	}
+	s.logBackend("backend error", err)
 }
 
 // Close releases the maildrop, if a login opened one; the runtime calls
@@ -190,14 +247,22 @@ func (s *Session) list(msg uint32) error {
 		if err != nil {
 			return err
 		}
-		s.w.ScanListing(false, int(msg), s.md.Size(i))
+		size := s.md.Size(i)
+		if size < 0 {
+			return errBadSize
+		}
+		s.w.ScanListing(false, int(msg), size)
 		return nil
 	}
-	n, size := s.totals()
-	s.w.Begin(strconv.Itoa(n) + " messages (" + strconv.FormatInt(size, 10) + " octets)")
+	n, total := s.totals()
+	s.w.Begin(strconv.Itoa(n) + " messages (" + strconv.FormatInt(total, 10) + " octets)")
 	for i, del := range s.deleted {
 		if !del {
-			s.w.ScanListing(true, i+1, s.md.Size(i))
+			size := s.md.Size(i)
+			if size < 0 {
+				return errBadSize // within the listing: the connection closes
+			}
+			s.w.ScanListing(true, i+1, size)
 		}
 	}
 	s.w.End()
@@ -256,6 +321,7 @@ func (s *Session) send(msg uint32, lines int64) error {
 		if _, ok := err.(*Error); ok {
 			return err
 		}
+		s.logBackend("message cannot be opened", err)
 		return errUnreadable
 	}
 	defer r.Close()
@@ -266,18 +332,24 @@ func (s *Session) send(msg uint32, lines int64) error {
 		if sk, ok := r.(io.Seeker); ok {
 			var c crlfCounter
 			if err := CopyTop(&c, r, uint32(lines)); err != nil {
+				s.logBackend("message cannot be measured", err)
 				return errUnreadable
 			}
 			if _, err := sk.Seek(0, io.SeekStart); err != nil {
+				s.logBackend("message cannot be measured", err)
 				return errUnreadable
 			}
 			status = strconv.FormatInt(c.n, 10) + " octets"
 		}
 	case s.v.ExactSizes:
-		status = strconv.FormatInt(s.md.Size(i), 10) + " octets"
+		if size := s.md.Size(i); size >= 0 {
+			status = strconv.FormatInt(size, 10) + " octets"
+		}
 	default:
 		if es, ok := s.md.(ExactSizer); ok {
-			status = strconv.FormatInt(es.ExactSize(i), 10) + " octets"
+			if size := es.ExactSize(i); size >= 0 {
+				status = strconv.FormatInt(size, 10) + " octets"
+			}
 		}
 	}
 	s.w.Begin(status)
@@ -400,11 +472,14 @@ func (s *Session) update() error {
 	}
 	// Release the maildrop (its lock) before the reply goes out: a client
 	// that reconnects as soon as it reads +OK must find it free.
-	_ = s.Close()
+	if cerr := s.Close(); cerr != nil {
+		s.logBackend("Maildrop.Close", cerr)
+	}
 	if err != nil {
 		if _, ok := err.(*Error); ok {
 			return err
 		}
+		s.logBackend("messages marked deleted were not removed", err)
 		return errNotRemoved
 	}
 	s.stats.Deleted = len(idx)

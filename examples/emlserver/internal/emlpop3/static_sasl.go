@@ -25,6 +25,41 @@ type saslBackend interface {
 	Authenticated() (Maildrop, error)
 }
 
+// PlaintextMechanisms is implemented by an AuthHandler that says which of
+// its mechanisms are plaintext-equivalent: the password itself, or what
+// stands for it, crosses the wire (PLAIN, LOGIN, XOAUTH2's bearer token).
+// Where plaintext logins are not allowed (PlaintextAuth, the Server's
+// AllowInsecureAuth) the core neither lists nor runs them, and refuses
+// them as it refuses USER and PASS (MS-STANXPOP3 V0010). Without it, PLAIN
+// and LOGIN are taken to be the plaintext ones.
+type PlaintextMechanisms interface {
+	IsPlaintext(mechanism string) bool
+}
+
+// isPlaintext reports whether h says mechanism is plaintext-equivalent.
+func isPlaintext(h saslBackend, mechanism string) bool {
+	if p, ok := h.(PlaintextMechanisms); ok {
+		return p.IsPlaintext(mechanism)
+	}
+	return mechanism == "PLAIN" || mechanism == "LOGIN"
+}
+
+// offered returns the mechanisms h lists that may run on this connection
+// now: not the plaintext ones where plaintext logins are not allowed.
+func (s *Session) offered(h saslBackend) []string {
+	all := h.Mechanisms()
+	if s.PlaintextAllowed() {
+		return all
+	}
+	out := make([]string, 0, len(all))
+	for _, m := range all {
+		if !isPlaintext(h, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // auth runs AUTH (RFC 5034 §4) for command c: a bare AUTH lists the
 // mechanisms (MS-POP3 §2.2.1, where AuthListing is on); otherwise the
 // mechanism must be one the handler lists, the handler starts the
@@ -34,7 +69,7 @@ type saslBackend interface {
 func (s *Session) auth(c Cmd, h saslBackend, mech, initial []byte) Action {
 	if mech == nil {
 		s.w.Begin("SASL mechanisms follow")
-		for _, m := range h.Mechanisms() {
+		for _, m := range s.offered(h) {
 			s.w.Line(m)
 		}
 		s.w.End()
@@ -42,6 +77,12 @@ func (s *Session) auth(c Cmd, h saslBackend, mech, initial []byte) Action {
 		return s.finish(c, nil)
 	}
 	name := strings.ToUpper(string(mech))
+	if !s.PlaintextAllowed() && isPlaintext(h, name) {
+		// A plaintext-equivalent mechanism where plaintext is not
+		// allowed: say so, as USER and PASS do (MS-STANXPOP3 V0010),
+		// whether or not the handler lists it.
+		return s.reject(s.PlaintextRefusal())
+	}
 	offered := false
 	for _, m := range h.Mechanisms() {
 		if m == name {
@@ -50,11 +91,6 @@ func (s *Session) auth(c Cmd, h saslBackend, mech, initial []byte) Action {
 		}
 	}
 	if !offered {
-		if (name == "PLAIN" || name == "LOGIN") && !s.PlaintextAllowed() {
-			// A plaintext-equivalent mechanism where plaintext is not
-			// allowed: say so, as USER and PASS do (MS-STANXPOP3 V0010).
-			return s.reject(s.PlaintextRefusal())
-		}
 		return s.finish(c, ErrUnknownMechanism)
 	}
 	srv, err := h.Auth(name)

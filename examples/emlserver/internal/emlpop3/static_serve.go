@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -54,6 +55,13 @@ type Server struct {
 	// RequireTLS refuses every authentication command (USER, PASS, APOP,
 	// AUTH) before TLS, trusted networks notwithstanding.
 	RequireTLS bool
+	// AllowInsecureAuth lets USER/PASS and plaintext-equivalent SASL
+	// mechanisms run over a connection that is neither TLS nor from a
+	// Trusted network, where the variations allow it (PlaintextAuth
+	// always). Off by default: PlaintextAuth always then counts as
+	// secure, whatever the profile, so that no password crosses an
+	// untrusted network in the clear unless the Server says so.
+	AllowInsecureAuth bool
 	// MaxSessions bounds the connections served at once, counted from
 	// accept, before any TLS handshake. When it is reached the oldest
 	// connection that has not logged in gives way to the newcomer; only
@@ -148,7 +156,18 @@ type Conn struct {
 	reason  string       // why the session ended, once it has
 	w       *Writer      // the session's replies, once it exists
 	trace   func(fromClient bool, line []byte)
+	// ctx is Context's: cancelled when the connection ends, is kicked or
+	// evicted, or the server shuts down.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
+
+// Context returns a context that is cancelled when the connection ends,
+// however it ends, when it is kicked or evicted, and when the server
+// begins to shut down: a Handler passes it to whatever it waits on (a
+// password check's queue, a failed-login delay, a database) so that no
+// wait outlives the connection or holds up Shutdown.
+func (c *Conn) Context() context.Context { return c.ctx }
 
 // RemoteAddr returns the client's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -307,6 +326,7 @@ func redacted(line []byte, inSASL bool) []byte {
 // enter UPDATE). Safe to call from any goroutine.
 func (c *Conn) Kick() {
 	c.kicked.Store(true)
+	c.cancel()
 	_ = c.nc.SetDeadline(time.Now())
 }
 
@@ -399,6 +419,7 @@ type settings struct {
 	greeting, hostname      string
 	trusted                 []netip.Prefix
 	requireTLS              bool
+	allowInsecure           bool
 	handshake, writeTimeout time.Duration
 	rate                    int64
 	grace                   time.Duration
@@ -409,7 +430,7 @@ func (s *Server) settings() settings {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return settings{newHandler: s.NewHandler, v: s.Variations, tls: s.TLSConfig, greeting: s.Greeting, hostname: s.Hostname,
-		trusted: s.Trusted, requireTLS: s.RequireTLS, handshake: s.HandshakeTimeout, writeTimeout: s.WriteTimeout,
+		trusted: s.Trusted, requireTLS: s.RequireTLS, allowInsecure: s.AllowInsecureAuth, handshake: s.HandshakeTimeout, writeTimeout: s.WriteTimeout,
 		rate: s.MinWriteRate, grace: s.WriteRateGrace, observe: s.Observe}
 }
 
@@ -437,13 +458,16 @@ func (s *Server) logger() *slog.Logger {
 // the server is full.
 func (s *Server) admit(nc net.Conn) (*Conn, *Error) {
 	c := &Conn{srv: s, nc: nc, c: nc, start: time.Now(), key: AddrKey(nc.RemoteAddr())}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
 	if s.closing.Load() || s.draining.Load() {
+		c.cancel()
 		return nil, ErrShutdown
 	}
 	if s.MaxPreauthPerAddr > 0 && c.key.IsValid() && s.preauth[c.key] >= s.MaxPreauthPerAddr {
+		c.cancel()
 		return nil, ErrPreauthLimit
 	}
 	if s.MaxSessions > 0 && len(s.conns) >= s.MaxSessions {
@@ -454,11 +478,13 @@ func (s *Server) admit(nc net.Conn) (*Conn, *Error) {
 			}
 		}
 		if oldest == nil {
+			c.cancel()
 			return nil, ErrServerFull
 		}
 		// Take the slot back at once and wake its session, which
 		// answers ErrEvicted within farewellTimeout and closes.
 		oldest.evicted.Store(true)
+		oldest.cancel()
 		s.releaseLocked(oldest)
 		_ = oldest.nc.SetDeadline(time.Now())
 	}
@@ -509,6 +535,20 @@ func (s *Server) refuse(nc net.Conn, implicit bool, e *Error) {
 // offered where TLSConfig is set).
 func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
 
+// check returns why the Server cannot serve: no NewHandler, or variations
+// out of range (the zero Variations among them: start from a profile).
+func (s *Server) check() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.NewHandler == nil {
+		return errors.New("pop3gen: Server.NewHandler is not set")
+	}
+	if err := s.Variations.Check(); err != nil {
+		return fmt.Errorf("pop3gen: Server.Variations: %v (start from a profile such as RFC1939() or Exchange2010())", err)
+	}
+	return nil
+}
+
 // ServeTLS accepts implicit-TLS connections on ln (RFC 8314) until
 // Shutdown.
 func (s *Server) ServeTLS(ln net.Listener) error {
@@ -519,6 +559,10 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 }
 
 func (s *Server) serve(ln net.Listener, implicit bool) error {
+	if err := s.check(); err != nil {
+		ln.Close()
+		return err
+	}
 	s.mu.Lock()
 	s.init()
 	if s.closing.Load() {
@@ -599,6 +643,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	for c := range s.conns {
+		c.cancel()
 		_ = c.nc.SetDeadline(time.Now())
 	}
 	s.mu.Unlock()
@@ -650,10 +695,6 @@ func (s *Server) Conns() []*Conn {
 	return out
 }
 
-// Closing reports whether Shutdown has begun (handlers that wait, such as
-// a failed-login delay, end their wait early).
-func (s *Server) Closing() bool { return s.closing.Load() }
-
 // isTrusted reports whether a connection from a counts as secure without
 // TLS.
 func (set *settings) isTrusted(a net.Addr) bool {
@@ -675,6 +716,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	set := s.settings()
 	c.log = s.logger().With("remote", c.nc.RemoteAddr().String())
 	log := c.log
+	defer c.cancel()
 	// Writes go through rc, under TLS when there is TLS.
 	rc := &rateConn{Conn: c.nc, raw: c.nc, rate: set.rate, grace: set.grace, perWrite: set.writeTimeout,
 		stop: func() bool { return s.closing.Load() || c.evicted.Load() || c.kicked.Load() }, out: &c.out}
@@ -696,7 +738,15 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	if !set.requireTLS && set.isTrusted(c.nc.RemoteAddr()) {
 		c.secure = true
 	}
-	h, err := set.newHandler(c)
+	var h Handler
+	err := protect(log, "NewHandler", func() error {
+		var err error
+		h, err = set.newHandler(c)
+		return err
+	})
+	if err == nil && h == nil {
+		err = errors.New("NewHandler returned no Handler")
+	}
 	if err != nil {
 		log.Error("no handler for the connection", "err", err)
 		w.Error(errNoHandler)
@@ -704,12 +754,25 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		return
 	}
 	if cl, ok := h.(io.Closer); ok {
-		defer cl.Close()
+		defer func() {
+			if err := protect(log, "Handler.Close", cl.Close); err != nil {
+				log.Warn("Handler.Close", "err", err)
+			}
+		}()
 	}
 	sess := NewSession(h, w, set.v)
+	sess.log = log
+	if !set.allowInsecure && sess.v.PlaintextAuth == PlaintextAuthAlways {
+		sess.v.PlaintextAuth = PlaintextAuthSecure
+	}
 	c.w = w
 	w.trace = c.traceReply()
-	defer sess.Close() // before the Handler's Close: it may hold what the maildrop uses
+	// Before the Handler's Close: it may hold what the maildrop uses.
+	defer func() {
+		if err := protect(log, "Maildrop.Close", sess.Close); err != nil {
+			log.Warn("Maildrop.Close", "err", err)
+		}
+	}()
 	sess.SetTLS(set.tls != nil, set.requireTLS)
 	c.session = sess
 	if c.tls != nil {
@@ -739,11 +802,16 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			// A bug, not the client's fault: answer, log, close. Nothing
-			// is removed.
-			log.Error("panic in session", "panic", p, "stack", string(debug.Stack()))
-			w.Error(ErrInternal)
-			_ = bw.Flush()
+			// A bug, not the client's fault: log, answer if no reply has
+			// begun, close. Nothing is removed. Once a status line, a
+			// listing or a message is out, -ERR written after it would
+			// be taken for its content: the client sees the reply cut
+			// short instead, which it treats as a failure.
+			log.Error("panic in session", "command", sess.ev.Cmd.String(), "panic", p, "stack", string(debug.Stack()))
+			if w.lines() == 0 {
+				w.Error(ErrInternal)
+				_ = bw.Flush()
+			}
 			c.reason = "internal error"
 		}
 	}()
@@ -1125,4 +1193,17 @@ func (c *rateConn) cutOff() {
 	if tc, ok := c.raw.(interface{ SetLinger(int) error }); ok {
 		_ = tc.SetLinger(0)
 	}
+}
+
+// protect runs f, a Handler's or a Maildrop's method outside the session
+// loop, and turns a panic in it into an error, logged with its stack: a
+// bug in a backend ends its connection, never the process.
+func protect(log *slog.Logger, what string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic in "+what, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic in %s: %v", what, p)
+		}
+	}()
+	return f()
 }
