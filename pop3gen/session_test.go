@@ -501,7 +501,7 @@ func TestSessionSASL(t *testing.T) {
 // knows its mechanisms may).
 type plaintextToken struct{ *recorder }
 
-func (p plaintextToken) Mechanisms() []string          { return []string{"PLAIN", "XTOKEN"} }
+func (p plaintextToken) Mechanisms() []string         { return []string{"PLAIN", "XTOKEN"} }
 func (p plaintextToken) IsPlaintext(mech string) bool { return mech == "XTOKEN" }
 
 // TestSessionPlaintextMechanismsByProperty: the core refuses and hides
