@@ -91,6 +91,24 @@ func TestMaildropDovecotContinuesFromN(t *testing.T) {
 	require.True(t, os.SameFile(before, after), "an unchanged list is not rewritten")
 }
 
+// TestMaildropDovecotAppendedRecords: Dovecot's LDA appends a record for
+// each delivery without rewriting the header, so N lags behind the last
+// records; that is Dovecot's normal format, read without a word of
+// damage, and the next UID comes after the appended ones. Before, every
+// login logged WARN "dovecot-uidlist damaged … N21 is not above uid 21".
+func TestMaildropDovecotAppendedRecords(t *testing.T) {
+	m := newMaildropT(t)
+	m.write(dovecotUIDList, "3 V1764000000 N20\n19 :19.a\n20 :20.b\n21 :21.c\n")
+	for _, n := range []string{"19.a", "20.b", "21.c"} {
+		m.write("cur/"+n+":2,", n+"\n")
+	}
+	m.write("new/22.d", "22.d\n")
+	d := m.openDovecot()
+	require.Equal(t, map[string]uint32{"19.a\n": 19, "20.b\n": 20, "21.c\n": 21, "22.d\n": 22}, contents(t, d))
+	require.NotContains(t, m.logs.String(), "damaged")
+	require.NotContains(t, m.logs.String(), "level=WARN")
+}
+
 // TestMaildropDovecotRemovalKeepsListReadable: messages removed at UPDATE
 // leave their records' place to nobody: the list stays one Dovecot reads,
 // without them, and their UIDs are never given again.

@@ -534,6 +534,11 @@ func (d *Drop) scanOnce(hold bool) error {
 	if moved {
 		d.syncDir("cur")
 		d.syncDir("new")
+		// New UIDs go oldest first across both directories, by the
+		// Maildir name, which starts with the delivery time: message 1
+		// is the oldest whatever directory it sits in, as Dovecot
+		// numbers a Maildir it meets for the first time.
+		slices.SortFunc(cur, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	}
 
 	changed := snap == nil

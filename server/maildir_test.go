@@ -504,3 +504,22 @@ func TestMaildropRemovedNameGetsNewUID(t *testing.T) {
 	require.Len(t, got, 1)
 	require.NotEqual(t, first, got["a different, longer message\n"], "a removed message's unique-id is never given again")
 }
+
+// TestMaildropFirstScanOldestFirst: on a first scan (no UID list, no
+// dovecot-uidlist) UIDs go by the Maildir name, which starts with the
+// delivery time, across new/ and cur/: a message still in new/ that is
+// older than one already in cur/ gets the lower number, as Dovecot
+// numbers it. Before, every message of new/ came after those of cur/.
+func TestMaildropFirstScanOldestFirst(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1764000300.M3P1.test:2,S", "third\n")
+	m.write("new/1764000100.M1P1.test", "first\n")
+	m.write("new/1764000400.M4P1.test", "fourth\n")
+	m.write("cur/1764000200.M2P1.test:2,", "second\n")
+	got := contents(t, m.open())
+	require.Equal(t, map[string]uint32{"first\n": 1, "second\n": 2, "third\n": 3, "fourth\n": 4}, got)
+	// Later deliveries, to either directory, go after: UIDs only grow.
+	m.write("new/1764000050.M0P1.test", "older name, delivered later\n")
+	got = contents(t, m.open())
+	require.Equal(t, uint32(5), got["older name, delivered later\n"])
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -54,6 +55,10 @@ func newMetrics(current func() float64) *metrics {
 	m.removeFailures = f(prometheus.NewCounter(prometheus.CounterOpts{Name: "pop3d_update_failures_total", Help: "Messages marked deleted that UPDATE could not remove."})).(prometheus.Counter)
 	m.limits = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_limits_hit_total", Help: "Connections or logins a limit refused or evicted, by limit."}, []string{"limit"})).(*prometheus.CounterVec)
 	m.storeErrors = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_store_errors_total", Help: "Store errors, by operation (open, read, remove)."}, []string{"op"})).(*prometheus.CounterVec)
+	b := BuildInfo()
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pop3d_build_info", Help: "Always 1; the labels say which pop3d is running.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion, "modified": strconv.FormatBool(b.Modified)}},
+		func() float64 { return 1 }))
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -52,6 +52,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	defer hs.Close()
 	before := scrape(t, hs.URL)
 	assert.Zero(t, before[`pop3d_logins_total{mechanism="USER"}`])
+	b := server.BuildInfo()
+	assert.Equal(t, 1.0, before[`pop3d_build_info{goversion="`+b.GoVersion+`",modified="`+strconv.FormatBool(b.Modified)+`",revision="`+b.Revision+`",version="`+b.Version+`"}`],
+		"pop3d_build_info names the build")
 	assert.Zero(t, before["pop3d_sessions_current"])
 
 	c := e.login("alice", "secret")
@@ -87,7 +90,9 @@ func TestMetricsEndpoint(t *testing.T) {
 
 // TestLogoutLine: every session ends with one "logout" line carrying
 // Dovecot's fields — who, from where, how long, why it ended, octets in
-// and out, and top=, retr=, del=, size= for a logged-in session.
+// and out, and top=, retr=, del=, size= for a logged-in session. top=
+// counts the octets TOP sent, as retr= does (before, it counted what was
+// read from the file: top=2/32768 for two TOPs of 57 and 153 octets).
 func TestLogoutLine(t *testing.T) {
 	e, logs := newLoggedEnv(t, "rfc1939", nil)
 	body := "Subject: one\n\nbody\n"
@@ -115,7 +120,7 @@ func TestLogoutLine(t *testing.T) {
 		return n == 2 && line != ""
 	}, 5*time.Second, 20*time.Millisecond, "one logout line per session:\n%s", logs.String())
 	for _, want := range []string{`reason=quit`, `mechanism=USER`, `tls=none`,
-		`retr=1/` + strconv.Itoa(len(body)), `top=1/`, `del=1/1`, `size=`} {
+		`retr=1/` + strconv.Itoa(len(body)), `top=1/` + strconv.Itoa(len("Subject: one\n\n")) + ` `, `del=1/1`, `size=`} {
 		assert.Contains(t, line, want)
 	}
 	assert.Regexp(t, regexp.MustCompile(`remote=127\.0\.0\.1:\d+`), line)

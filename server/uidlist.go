@@ -507,7 +507,10 @@ func parseDovecotList(r io.Reader) (*dovecotList, error) {
 		maxUID = max(maxUID, uint64(rec.uid))
 	}
 	if l.next <= maxUID {
-		l.problem("dovecot-uidlist: N%d is not above uid %d; raised", l.next, maxUID)
+		// Not damage: Dovecot's LDA and IMAP append records for new
+		// messages without rewriting the header, whose N then lags
+		// behind them until the list is next rewritten; Dovecot's own
+		// reader raises it the same way.
 		l.next = maxUID + 1
 	}
 	return l, nil

@@ -151,3 +151,18 @@ func TestBuiltExpireDryRunChangesNothing(t *testing.T) {
 	}
 	assert.False(t, strings.Contains(out, "level=WARN"), out)
 }
+
+// TestBuiltVersionAndHelp: pop3d --version names the build (module
+// version, VCS revision, Go version) and exits 0; asking any command for
+// its help exits 0 (before, serve -h and expire -h exited 2, like an
+// error, and --version was an unknown command).
+func TestBuiltVersionAndHelp(t *testing.T) {
+	out, code := pop3dCmd(t, "--version")
+	assert.Zero(t, code, out)
+	assert.Regexp(t, `^pop3d \S+ \(revision \S+.*go1\.\d+`, out)
+	for _, args := range [][]string{{"--help"}, {"serve", "-h"}, {"serve", "--help"}, {"expire", "--help"}, {"check", "--help"}, {"import", "--help"}, {"user", "add", "--help"}} {
+		out, code := pop3dCmd(t, args...)
+		assert.Zero(t, code, "%v: %s", args, out)
+		assert.Contains(t, strings.ToLower(out), "usage", "%v", args)
+	}
+}

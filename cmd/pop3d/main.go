@@ -30,7 +30,11 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return // the help was asked for and printed: not a failure
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "pop3d:", err)
 		os.Exit(2)
 	}
@@ -50,6 +54,7 @@ const usage = `usage:
   pop3d import --from maildir DIR --store postgres://… [--passwd FILE] [--user U]
                                 import every user's Maildir into PostgreSQL, keeping UIDLs
                                 (as root: as --user)
+  pop3d --version               print the version, VCS revision and Go version
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -83,6 +88,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return userAdd(args[2:], stdin, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
+		return nil
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, server.BuildInfo())
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
@@ -184,6 +192,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		}
 	}
 	applyDemo := func(*server.Config) {}
+	var demoLine func(say func(text, msg string, attrs ...any))
 	if demo {
 		d, err := setUpDemo(*demoDir, demoAs)
 		if err != nil {
@@ -200,7 +209,10 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 				cfg.TrustedNetworks = []string{"127.0.0.0/8", "::1"}
 			}
 		}
-		fmt.Fprintf(stdout, "pop3d demo: user %q, password %q (mail root %s, passwd-file %s)\n", d.user, d.password, d.root, d.passwd)
+		demoLine = func(say func(text, msg string, attrs ...any)) {
+			say(fmt.Sprintf("pop3d demo: user %q, password %q (mail root %s, passwd-file %s)", d.user, d.password, d.root, d.passwd),
+				"pop3d demo", "user", d.user, "password", d.password, "mail_root", d.root, "passwd", d.passwd)
+		}
 	}
 	// applyFlags puts the flags given over cfg (the file's, or the
 	// defaults): at start, and again at every SIGHUP over the file read
@@ -359,6 +371,17 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	if err != nil {
 		return err
 	}
+	// say writes what pop3d tells whoever started it to stdout: a line of
+	// text, or with --log-format json a JSON object like every log line,
+	// so that nothing but JSON reaches a JSON log collector.
+	say := func(text, msg string, attrs ...any) { fmt.Fprintln(stdout, text) }
+	if cfg.LogFormat == "json" {
+		out := slog.New(slog.NewJSONHandler(stdout, nil))
+		say = func(_, msg string, attrs ...any) { out.Info(msg, attrs...) }
+	}
+	if demoLine != nil {
+		demoLine(say)
+	}
 	if pg, err = openStore(*storeURL, fileStore, log); err != nil {
 		return err
 	}
@@ -398,6 +421,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	// switch of accounts too (a privileged port, a socket in /run).
 	ctx, cancelAux := context.WithCancel(context.Background())
 	defer cancelAux()
+	pop3Addrs := addrs // the POP3 listeners only, for the "serving" line
 	if cfg.Metrics != "" {
 		mln, err := net.Listen("tcp", cfg.Metrics)
 		if err != nil {
@@ -428,13 +452,17 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			return err
 		}
 	}
-	for _, a := range addrs {
+	for _, a := range pop3Addrs {
 		log.Info("listening", "addr", a.String())
 	}
 	if a := srv.LMTPAddr(); a != nil {
 		log.Info("listening for LMTP", "addr", a.String())
 	}
-	fmt.Fprintf(stdout, "pop3d: serving POP3 on %v (profile %s)\n", addrs, cfg.Profile)
+	listening := make([]string, len(pop3Addrs))
+	for i, a := range pop3Addrs {
+		listening[i] = a.String()
+	}
+	say(fmt.Sprintf("pop3d: serving POP3 on %v (profile %s)", pop3Addrs, cfg.Profile), "serving POP3", "addrs", listening, "profile", cfg.Profile)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

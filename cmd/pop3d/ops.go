@@ -178,6 +178,10 @@ func check(args []string, stdout io.Writer) error {
 	fs.SetOutput(io.Discard)
 	file := fs.String("config", "", "TOML config `file` to check")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "usage: pop3d check --config FILE")
+			return err
+		}
 		return fmt.Errorf("check: %v (usage: pop3d check --config FILE)", err)
 	}
 	if *file == "" {
@@ -299,7 +303,12 @@ func expire(args []string, stdout io.Writer) error {
 	userName := fs.String("user", "", "as root: the `account` to run as, the one pop3d serves as (overrides the config's user)")
 	group := fs.String("group", "", "with --user: the `group` to run as (overrides the config's group)")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("expire: %v (usage: pop3d expire [--config FILE] [--mail-root DIR] [--older-than 60d] [--dry-run] [--user ACCOUNT [--group GROUP]])", err)
+		const use = "usage: pop3d expire [--config FILE] [--mail-root DIR] [--older-than 60d] [--dry-run] [--user ACCOUNT [--group GROUP]]"
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, use)
+			return err
+		}
+		return fmt.Errorf("expire: %v (%s)", err, use)
 	}
 	cfg := server.DefaultConfig()
 	if *file != "" {

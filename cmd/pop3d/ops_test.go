@@ -21,7 +21,10 @@ import (
 
 // demoPassword returns the demo's password from serve's output.
 func demoPassword(t *testing.T, out string) string {
-	m := regexp.MustCompile(`user "demo", password "([a-z0-9]+)"`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`user "demo", password "([a-z0-9]+)"|"user":"demo","password":"([a-z0-9]+)"`).FindStringSubmatch(out)
+	if m != nil && m[1] == "" {
+		m[1] = m[2]
+	}
 	require.NotNil(t, m, out)
 	return m[1]
 }
@@ -62,6 +65,7 @@ func TestMetricsFlag(t *testing.T) {
 	dir := t.TempDir()
 	addrs, out := startServe(t, "--demo-dir", filepath.Join(dir, "demo"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
 	require.Len(t, addrs, 2, "POP3, then the metrics")
+	assert.Contains(t, out.String(), "serving POP3 on ["+addrs[0].String()+"] ", "the serving line names the POP3 listeners only")
 	talk(t, addrs[0].String(), "USER demo", "PASS "+demoPassword(t, out.String()), "QUIT")
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://" + addrs[1].String() + "/metrics")
@@ -75,23 +79,29 @@ func TestMetricsFlag(t *testing.T) {
 	}, 5*time.Second, 50*time.Millisecond)
 }
 
-// TestLogFormatJSON: --log-format json writes one JSON object a line,
-// the logout line among them.
+// TestLogFormatJSON: --log-format json writes nothing but JSON objects,
+// one a line, to stdout and stderr: the demo's account, the serving line
+// and the logout line among them. Before, the demo and serving lines were
+// text among the JSON.
 func TestLogFormatJSON(t *testing.T) {
 	dir := t.TempDir()
 	addrs, out := startServe(t, "--demo-dir", filepath.Join(dir, "demo"), "--listen", "127.0.0.1:0", "--log-format", "json")
 	talk(t, addrs[0].String(), "USER demo", "PASS "+demoPassword(t, out.String()), "QUIT")
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), `"msg":"logout"`) }, 5*time.Second, 20*time.Millisecond)
-	for _, l := range strings.Split(out.String(), "\n") {
-		if strings.HasPrefix(l, "{") {
-			var m map[string]any
-			require.NoError(t, json.Unmarshal([]byte(l), &m), l)
-			if m["msg"] == "logout" {
-				assert.Equal(t, "quit", m["reason"])
-				assert.Equal(t, "demo", m["user"])
-			}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), "not JSON: %q", l)
+		seen[m["msg"].(string)] = true
+		if m["msg"] == "logout" {
+			assert.Equal(t, "quit", m["reason"])
+			assert.Equal(t, "demo", m["user"])
+		}
+		if m["msg"] == "serving POP3" {
+			assert.Equal(t, []any{addrs[0].String()}, m["addrs"])
 		}
 	}
+	assert.True(t, seen["pop3d demo"] && seen["serving POP3"] && seen["logout"], "%v", seen)
 	_, err := newLogger(io.Discard, 0, "xml")
 	assert.ErrorContains(t, err, `"xml"`)
 }

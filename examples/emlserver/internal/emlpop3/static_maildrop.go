@@ -357,10 +357,14 @@ func (s *Session) send(msg uint32, lines int64) error {
 	s.cr = countReader{r: r}
 	if lines < 0 {
 		err = CopyMessage(d, &s.cr)
+		s.ev.Octets = s.cr.n
 	} else {
-		err = CopyTop(d, &s.cr, uint32(lines))
+		// What TOP sends is what reaches the DotWriter: the reader may
+		// have read ahead of the lines the client asked for.
+		cw := countWriter{w: d}
+		err = CopyTop(&cw, &s.cr, uint32(lines))
+		s.ev.Octets = cw.n
 	}
-	s.ev.Octets = s.cr.n
 	s.cr.r = nil
 	if err != nil {
 		// The status line is out: finish closes the connection rather
@@ -378,6 +382,18 @@ func (s *Session) send(msg uint32, lines int64) error {
 		s.stats.TopOctets += s.ev.Octets
 	}
 	return nil
+}
+
+// countWriter counts the octets written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // crlfCounter counts the octets written to it as they are in CRLF form:
