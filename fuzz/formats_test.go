@@ -111,7 +111,9 @@ func FuzzSASL(f *testing.F) {
 		}
 		first64 := b64(first)
 		if initial && first64 != "" {
-			reply, within = send("AUTH "+mech+" "+first64, v.MaxCommandOctets)
+			// An AUTH line runs to MaxAuthLineOctets (RFC 5034 §4's
+			// initial response, as OAuth clients send it).
+			reply, within = send("AUTH "+mech+" "+first64, max(v.MaxCommandOctets, v.MaxAuthLineOctets))
 		} else {
 			want := "+ "
 			if login {

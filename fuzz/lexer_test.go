@@ -3,6 +3,7 @@ package pop3fuzz
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -42,6 +43,15 @@ func variations(sel uint8) pop3gen.Variations {
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"USER alice\r\n", "RETR 1\r\n", "TOP 1 10\r\n", "AUTH PLAIN =\r\n", "PASS a b\r\n", "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n"} {
 		f.Add([]byte(s), uint8(0), uint8(0))
+	}
+	// Lines past MaxCommandOctets: an AUTH with an OAuth-sized initial
+	// response (MaxAuthLineOctets), and other commands that must not
+	// pass for one.
+	long := strings.Repeat("QUFB", 500)
+	for _, s := range []string{"AUTH XOAUTH2 " + long + "\r\n", " auth\tPLAIN " + long + "\r\n", "AUTHX " + long + "\r\n", "USER " + long + "\r\n", "AUTH\r" + long + "\r\n"} {
+		for sel := range uint8(3) {
+			f.Add([]byte(s), sel, uint8(0))
+		}
 	}
 	f.Fuzz(func(t *testing.T, line []byte, sel, mode uint8) {
 		v := variations(sel)

@@ -21,7 +21,20 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 	case bytes.HasSuffix(line, []byte("\n")):
 		line = line[:len(line)-1]
 	}
-	if len(line)+2 > v.MaxCommandOctets {
+	// A command that takes a SASL mechanism (AUTH) may carry an initial
+	// response up to MaxAuthLineOctets; the keyword is looked for past
+	// any SPACE or TAB, whatever LenientSeparators says of them.
+	limit := v.MaxCommandOctets
+	if lead := bytes.TrimLeft(line, " \t"); v.MaxAuthLineOctets > limit {
+		kw := lead
+		if i := bytes.IndexAny(lead, " \t"); i >= 0 {
+			kw = lead[:i]
+		}
+		if row, ok := lookupRow(kw); ok && row.Args == spec.Mechanism {
+			limit = v.MaxAuthLineOctets
+		}
+	}
+	if len(line)+2 > limit {
 		return c, []*pop3gen.Error{pop3gen.ErrLineTooLong}
 	}
 	isSep := func(b byte) bool { return b == ' ' || b == '\t' }

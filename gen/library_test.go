@@ -92,7 +92,7 @@ func TestValidateNamesWhatTheRendererNeeds(t *testing.T) {
 			v := *t.Variation("APOP")
 			v.Name = "Apop"
 			t.Variations = append(t.Variations, v)
-		}, `variation "Apop" (row 24): name differs from variation "APOP" only in case`},
+		}, `variation "Apop" (row 25): name differs from variation "APOP" only in case`},
 		{"server capability without a field", func(t *spec.Table) {
 			t.Capabilities = append(t.Capabilities, spec.Capability{Tag: "XFOO", When: "server", Clauses: []string{"RFC2449-5-CAPA"}, Doc: "x"})
 		}, `capability "XFOO" (row 14): announced by the server, but the core has no CapaInfo field for it`},

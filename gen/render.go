@@ -392,7 +392,7 @@ top byte, a 4-octet one does not, so the two never collide); the generator
 chose the multiplier so that no two keywords share a case.`)
 	f.Func().Params(jen.Id("c").Op("*").Id("Command")).Id("Parse").Params(jen.Id("line").Index().Byte(), jen.Id("v").Op("*").Id("Variations"), jen.Id("m").Id("Mode")).Params(jen.Id("err").Op("*").Id("Error")).Block(
 		jen.Op("*").Id("c").Op("=").Id("Command").Values(),
-		jen.List(jen.Id("line"), jen.Id("err")).Op("=").Id("CutLine").Call(jen.Id("line"), jen.Id("v").Dot("MaxCommandOctets"), jen.Id("ErrLineTooLong")),
+		jen.List(jen.Id("line"), jen.Id("err")).Op("=").Id("CutLine").Call(jen.Id("line"), jen.Id("lineLimit").Call(jen.Id("line"), jen.Id("v")), jen.Id("ErrLineTooLong")),
 		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("err"))),
 		jen.Id("o").Op(":=").Id("lexOptions").Values(
 			jen.Id("Lenient").Op(":").Id("v").Dot("LenientSeparators"),
@@ -406,7 +406,40 @@ chose the multiplier so that no two keywords share a case.`)
 		jen.Switch(jen.Id("key").Op("*").Op(fmt.Sprintf("0x%08x", mul)).Op(">>").Lit(int(shift))).Block(cases...),
 		jen.Return(jen.Id("err")),
 	)
+	g.lineLimit(f)
 	return f
+}
+
+// lineLimit renders lineLimit, the longest line Parse takes:
+// MaxCommandOctets, or MaxAuthLineOctets for a command that takes a SASL
+// mechanism and its initial response (RFC 5034 §4; AUTH).
+func (g *gen) lineLimit(f *jen.File) {
+	var cond *jen.Statement
+	var names []string
+	for _, c := range g.t.Commands {
+		if c.Args != spec.Mechanism {
+			continue
+		}
+		names = append(names, c.Name)
+		is := jen.Id("startsWithKeyword").Call(jen.Id("line"), jen.Lit(strings.ToLower(c.Name)))
+		if cond == nil {
+			cond = is
+		} else {
+			cond = cond.Op("||").Add(is)
+		}
+	}
+	body := []jen.Code{}
+	if cond != nil {
+		body = append(body, jen.If(jen.Id("v").Dot("MaxAuthLineOctets").Op(">").Id("v").Dot("MaxCommandOctets").Op("&&").Parens(cond)).Block(
+			jen.Return(jen.Id("v").Dot("MaxAuthLineOctets"))))
+	}
+	body = append(body, jen.Return(jen.Id("v").Dot("MaxCommandOctets")))
+	doc := "lineLimit returns the longest line, CRLF included, that Parse takes: MaxCommandOctets"
+	if len(names) > 0 {
+		doc += ", or MaxAuthLineOctets for " + strings.Join(names, ", ") + ", whose initial response may run longer (RFC 5034 §4)"
+	}
+	comment(f, doc+".")
+	f.Func().Id("lineLimit").Params(jen.Id("line").Index().Byte(), jen.Id("v").Op("*").Id("Variations")).Int().Block(body...)
 }
 
 // argBuilder returns the statements that read the arguments of c from

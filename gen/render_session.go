@@ -312,7 +312,8 @@ concurrent use; a connection has one goroutine.`)
 	comment(f, "MaxLine returns the longest line, CRLF included, that the next Feed\naccepts: a reader needs to buffer no more than this and can drop the rest\nof a longer line (Feed it a prefix longer than this to have it refused).")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("MaxLine").Params().Int().Block(
 		jen.If(jen.Id("s").Dot("sasl")).Block(jen.Return(jen.Id("s").Dot("v").Dot("MaxSASLOctets"))),
-		jen.Return(jen.Id("s").Dot("v").Dot("MaxCommandOctets")),
+		jen.Comment("An AUTH line may run to MaxAuthLineOctets; Parse holds every other command to MaxCommandOctets."),
+		jen.Return(jen.Max(jen.Id("s").Dot("v").Dot("MaxCommandOctets"), jen.Id("s").Dot("v").Dot("MaxAuthLineOctets"))),
 	)
 	comment(f, "IdleTimeout returns the inactivity timer in force: UnauthTimeout before\nlogin, AuthTimeout after (MS-STANXPOP3 V0002). Any line resets it.")
 	f.Func().Params(jen.Id("s").Op("*").Id("Session")).Id("IdleTimeout").Params().Qual("time", "Duration").Block(

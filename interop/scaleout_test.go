@@ -193,7 +193,21 @@ func TestScaleOut(t *testing.T) {
 	require.NoError(t, err)
 	pw := filepath.Join(dir, "passwd")
 	require.NoError(t, os.WriteFile(pw, []byte("alice:"+field+"\n"), 0o600))
-	out, err = exec.Command(bin, "import", "--from", "maildir", root, "--store", dsn, "--passwd", pw).CombinedOutput()
+	importArgs := []string{"import", "--from", "maildir", root, "--store", dsn, "--passwd", pw}
+	if os.Geteuid() == 0 {
+		// As root, import reads the Maildir as the account the front
+		// ends serve as, as every command that opens a mail root does.
+		ids, err := lookupNobody()
+		require.NoError(t, err)
+		require.NoError(t, filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Chown(p, ids[0], ids[1])
+		}))
+		importArgs = append(importArgs, "--user", "nobody", "--group", "nogroup")
+	}
+	out, err = exec.Command(bin, importArgs...).CombinedOutput()
 	require.NoError(t, err, "import: %s", out)
 
 	fes := []*frontEnd{startFrontEnd(t, bin, dsn), startFrontEnd(t, bin, dsn), startFrontEnd(t, bin, dsn)}

@@ -205,10 +205,18 @@ var parseCases = []parseCase{
 	{name: "E0006 Exchange 2007 48 octets", line: "USER " + strings.Repeat("a", 41) + "\r\n", profiles: []string{e07}, err: ErrLineTooLong},
 	{name: "RFC2449-4-CMD255 255 octets", line: "AUTH XOAUTH2 " + strings.Repeat("QUFB", 60) + "\r\n", profiles: []string{rfc, e10},
 		want: Command{Cmd: CmdAUTH, Arg1: []byte("XOAUTH2"), Arg2: []byte(strings.Repeat("QUFB", 60))}},
-	{name: "RFC2449-4-CMD255 256 octets", line: "AUTH XOAUTH2 " + strings.Repeat("QUFB", 60) + "=\r\n", profiles: []string{rfc}, err: ErrLineTooLong},
+	{name: "RFC2449-4-CMD255 256 octets", line: "USER " + strings.Repeat("a", 249) + "\r\n", profiles: []string{rfc}, err: ErrLineTooLong},
+	// RFC5034-4-INITIAL: an AUTH line, which may carry an OAuth token as
+	// its initial response, runs to MaxAuthLineOctets in every profile.
+	{name: "RFC5034-4-INITIAL 2,000-octet AUTH", line: "AUTH XOAUTH2 " + strings.Repeat("QUFB", 496) + "\r\n", profiles: []string{rfc, e07, e10},
+		want: Command{Cmd: CmdAUTH, Arg1: []byte("XOAUTH2"), Arg2: []byte(strings.Repeat("QUFB", 496))}},
+	{name: "RFC5034-4-INITIAL lower-case auth after a SPACE", line: " auth XOAUTH2 " + strings.Repeat("QUFB", 496) + "\r\n", profiles: []string{rfc},
+		set: []string{"LenientSeparators=true"}, want: Command{Cmd: CmdAUTH, Arg1: []byte("XOAUTH2"), Arg2: []byte(strings.Repeat("QUFB", 496))}},
+	{name: "RFC5034-4-INITIAL past MaxAuthLineOctets", line: "AUTH XOAUTH2 " + strings.Repeat("QUFB", 3072) + "\r\n", profiles: []string{rfc, e07, e10}, err: ErrLineTooLong},
+	{name: "RFC5034-4-INITIAL AUTHX is not AUTH", line: "AUTHX " + strings.Repeat("a", 600) + "\r\n", profiles: []string{rfc, e10}, err: ErrLineTooLong},
 	{name: "E0007 Exchange 2010 512 octets", line: "AUTH CRAM-MD5 " + strings.Repeat("QUFB", 124) + "\r\n", profiles: []string{e10},
 		want: Command{Cmd: CmdAUTH, Arg1: []byte("CRAM-MD5"), Arg2: []byte(strings.Repeat("QUFB", 124))}},
-	{name: "E0007 Exchange 2010 513 octets", line: "AUTH CRAM-MD5 " + strings.Repeat("QUFB", 124) + "=\r\n", profiles: []string{e10}, err: ErrLineTooLong},
+	{name: "E0007 Exchange 2010 513 octets", line: "PASS " + strings.Repeat("p", 506) + "\r\n", profiles: []string{e10}, err: ErrLineTooLong},
 	{name: "megabyte line", line: strings.Repeat("A", 1<<20), err: ErrLineTooLong},
 	{name: "megabyte line with LF", line: strings.Repeat("A", 1<<20) + "\n", err: ErrLineTooLong},
 }

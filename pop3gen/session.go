@@ -198,7 +198,8 @@ func (s *Session) MaxLine() int {
 	if s.sasl {
 		return s.v.MaxSASLOctets
 	}
-	return s.v.MaxCommandOctets
+	// An AUTH line may run to MaxAuthLineOctets; Parse holds every other command to MaxCommandOctets.
+	return max(s.v.MaxCommandOctets, s.v.MaxAuthLineOctets)
 }
 
 // IdleTimeout returns the inactivity timer in force: UnauthTimeout before

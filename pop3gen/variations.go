@@ -253,6 +253,18 @@ type Variations struct {
 	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
 	// spec: UIDLFormat — C0007, C0008, C0009, RFC1939-7-UIDL
 	UIDLFormat UIDLFormat
+	// MaxAuthLineOctets: Longest AUTH command line, CRLF included, which may carry
+	// an initial response; every other command keeps MaxCommandOctets. RFC 5034
+	// §4 tells a client not to send an initial response that takes the line past
+	// 255 octets, but OAuth clients do: mpop and Thunderbird send a 1–2 KB
+	// bearer token with OAUTHBEARER or XOAUTH2, and Dovecot accepts it. 12288,
+	// MaxSASLOctets' value, in every profile, so that a response is accepted on
+	// the command line wherever it would be on a continuation line (RFC 1122
+	// §1.2.2: the intent is clear and nothing is lost).
+	//
+	// Honoured by: the lexer (Command.Parse), as it reads the command line.
+	// spec: MaxAuthLineOctets — RFC5034-4-INITIAL, RFC1122-1.2.2
+	MaxAuthLineOctets int
 	// MaxSASLOctets: Longest SASL continuation line, CRLF included; RFC 5034
 	// allows any length, a server must still bound it.
 	//
@@ -291,6 +303,7 @@ func RFC1939() Variations {
 		UTF8:              true,
 		LANG:              true,
 		UIDLFormat:        UIDLFormatDecimal,
+		MaxAuthLineOctets: 12288,
 		MaxSASLOctets:     12288,
 		MaxBadCommands:    20,
 	}
@@ -320,6 +333,7 @@ func Exchange2007() Variations {
 		UTF8:              false,
 		LANG:              false,
 		UIDLFormat:        UIDLFormatDecimal,
+		MaxAuthLineOctets: 12288,
 		MaxSASLOctets:     12288,
 		MaxBadCommands:    20,
 	}
@@ -349,6 +363,7 @@ func Exchange2010() Variations {
 		UTF8:              false,
 		LANG:              false,
 		UIDLFormat:        UIDLFormatDecimal,
+		MaxAuthLineOctets: 12288,
 		MaxSASLOctets:     12288,
 		MaxBadCommands:    20,
 	}
@@ -532,6 +547,15 @@ func (v *Variations) Set(name, value string) error {
 		default:
 			return fmt.Errorf("UIDLFormat: %q is not one of decimal, dovecot", value)
 		}
+	case "maxauthlineoctets":
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return fmt.Errorf("MaxAuthLineOctets: %q is not a whole number", value)
+		}
+		if n < 255 || n > 65536 {
+			return fmt.Errorf("MaxAuthLineOctets: %d is outside 255–65536", n)
+		}
+		v.MaxAuthLineOctets = n
 	case "maxsasloctets":
 		n, err := strconv.Atoi(value)
 		if err != nil {
@@ -601,6 +625,8 @@ func (v *Variations) Get(name string) (string, error) {
 		return strconv.FormatBool(v.LANG), nil
 	case "uidlformat":
 		return v.UIDLFormat.String(), nil
+	case "maxauthlineoctets":
+		return strconv.Itoa(v.MaxAuthLineOctets), nil
 	case "maxsasloctets":
 		return strconv.Itoa(v.MaxSASLOctets), nil
 	case "maxbadcommands":
@@ -636,6 +662,9 @@ func (v *Variations) Check() error {
 	}
 	if int(v.UIDLFormat) >= 2 {
 		return fmt.Errorf("UIDLFormat: %d is not one of decimal, dovecot", v.UIDLFormat)
+	}
+	if v.MaxAuthLineOctets < 255 || v.MaxAuthLineOctets > 65536 {
+		return fmt.Errorf("MaxAuthLineOctets: %d is outside 255–65536", v.MaxAuthLineOctets)
 	}
 	if v.MaxSASLOctets < 256 || v.MaxSASLOctets > 65536 {
 		return fmt.Errorf("MaxSASLOctets: %d is outside 256–65536", v.MaxSASLOctets)
@@ -682,6 +711,7 @@ var VariationTable = []VariationInfo{
 	{Name: "UTF8", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "session", Clauses: []string{"RFC6856-2-UTF8"}, Doc: "Offer the UTF8 command and capability."},
 	{Name: "LANG", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "session", Clauses: []string{"RFC6856-3-LANG"}, Doc: "Offer the LANG command and capability."},
 	{Name: "UIDLFormat", Kind: "enum", Values: []string{"decimal", "dovecot"}, Profiles: []string{"decimal", "decimal", "decimal"}, Layer: "store", Clauses: []string{"C0007", "C0008", "C0009", "RFC1939-7-UIDL"}, Doc: "decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for maildrops shared with or taken over from Dovecot. The backend must honour it in the unique-ids it returns; pop3d's Maildir store does."},
+	{Name: "MaxAuthLineOctets", Kind: "octets", Min: int64(255), Max: int64(65536), Profiles: []string{"12288", "12288", "12288"}, Layer: "lexer", Clauses: []string{"RFC5034-4-INITIAL", "RFC1122-1.2.2"}, Doc: "Longest AUTH command line, CRLF included, which may carry an initial response; every other command keeps MaxCommandOctets. RFC 5034 §4 tells a client not to send an initial response that takes the line past 255 octets, but OAuth clients do: mpop and Thunderbird send a 1–2 KB bearer token with OAUTHBEARER or XOAUTH2, and Dovecot accepts it. 12288, MaxSASLOctets' value, in every profile, so that a response is accepted on the command line wherever it would be on a continuation line (RFC 1122 §1.2.2: the intent is clear and nothing is lost)."},
 	{Name: "MaxSASLOctets", Kind: "octets", Min: int64(256), Max: int64(65536), Profiles: []string{"12288", "12288", "12288"}, Layer: "session", Clauses: []string{"RFC5034-4-AUTH"}, Doc: "Longest SASL continuation line, CRLF included; RFC 5034 allows any length, a server must still bound it."},
 	{Name: "MaxBadCommands", Kind: "count", Min: int64(1), Max: int64(1000), Zero: true, Profiles: []string{"20", "20", "20"}, Layer: "session", Clauses: []string{"C0005"}, Doc: "Close the connection after this many consecutive rejected commands; 0 never closes."},
 }

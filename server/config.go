@@ -173,11 +173,15 @@ type Config struct {
 	// OAuthJWKS is a JWKS file (RFC 7517) whose keys sign the bearer
 	// tokens OAUTHBEARER and XOAUTH2 accept; OAuthIssuer and
 	// OAuthAudience are the iss and aud a token must carry, and
-	// OAuthUserClaim the claim naming its user (default: email, then sub).
-	OAuthJWKS      string `toml:"oauth_jwks"`
-	OAuthIssuer    string `toml:"oauth_issuer"`
-	OAuthAudience  string `toml:"oauth_audience"`
-	OAuthUserClaim string `toml:"oauth_user_claim"`
+	// OAuthUserClaim the claim naming its user (default: email, then sub;
+	// an email must come with email_verified true). OAuthDomains are the
+	// mail domains the site serves: alice@example.org in a token is the
+	// account alice when example.org is one of them.
+	OAuthJWKS      string   `toml:"oauth_jwks"`
+	OAuthIssuer    string   `toml:"oauth_issuer"`
+	OAuthAudience  string   `toml:"oauth_audience"`
+	OAuthUserClaim string   `toml:"oauth_user_claim"`
+	OAuthDomains   []string `toml:"oauth_domains"`
 	// NTLMDomain is the NetBIOS domain AUTH NTLM announces (default
 	// POP3KIT); setting it puts NTLM in the Exchange profiles' default
 	// offer. An AUTHENTICATE's domain field, or a DOMAIN\user or

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -26,7 +27,14 @@ type JWKSConfig struct {
 	Issuer   string // the "iss" a token must carry
 	Audience string // a value its "aud" must contain
 	// UserClaim names the claim holding the user; "": "email", then "sub".
+	// A token whose user comes from "email" must also carry
+	// "email_verified": true (OpenID Connect Core §5.1): an address the
+	// provider did not verify names nobody.
 	UserClaim string
+	// Domains are the mail domains the site serves: a user claim
+	// user@domain with one of them (in any case) names the account user.
+	// Any other address is taken whole.
+	Domains []string
 	// Leeway is the clock skew allowed on exp, nbf and iat; 0: a minute.
 	Leeway time.Duration
 }
@@ -89,10 +97,11 @@ func NewJWKSVerifier(cfg JWKSConfig) (*JWKSVerifier, error) {
 }
 
 var (
-	errNoKey   = errors.New("no key of the JWKS verifies the token")
-	errNoExp   = errors.New("the token has no exp")
-	errNoUser  = errors.New("the token names no user")
-	errTooLong = errors.New("the token is too long")
+	errNoKey      = errors.New("no key of the JWKS verifies the token")
+	errNoExp      = errors.New("the token has no exp")
+	errNoUser     = errors.New("the token names no user")
+	errUnverified = errors.New("the token's email is not verified (email_verified is not true)")
+	errTooLong    = errors.New("the token is too long")
 )
 
 // maxTokenSize bounds a token before it is parsed.
@@ -140,9 +149,31 @@ func (v *JWKSVerifier) Verify(_ context.Context, token string) (string, error) {
 		return "", err
 	}
 	for _, c := range v.claims {
-		if s, _ := extra[c].(string); s != "" {
-			return s, nil
+		s, _ := extra[c].(string)
+		if s == "" {
+			continue
 		}
+		if c == "email" {
+			if verified, _ := extra["email_verified"].(bool); !verified {
+				return "", errUnverified
+			}
+		}
+		return v.account(s), nil
 	}
 	return "", errNoUser
+}
+
+// account maps a user claim to the account it names: the local part of
+// an address in one of the site's domains, else the claim as it is.
+func (v *JWKSVerifier) account(user string) string {
+	at := strings.LastIndexByte(user, '@')
+	if at <= 0 {
+		return user
+	}
+	for _, d := range v.cfg.Domains {
+		if strings.EqualFold(user[at+1:], d) {
+			return user[:at]
+		}
+	}
+	return user
 }

@@ -61,6 +61,11 @@ type claims struct {
 	sub, email, iss, aud string
 	exp                  time.Duration // from now; 0: an hour
 	noExp                bool
+	// pad is a claim that makes the token as long as real ones get
+	// (group lists, profile data).
+	pad string
+	// unverified leaves email_verified out; noEmail the email claim.
+	unverified, noEmail bool
 }
 
 // token signs c with alg (RS256, ES256) under kid; stranger signs with a
@@ -93,6 +98,15 @@ func (is *issuer) token(c claims, alg string, stranger bool) string {
 		std.Expiry = jwt.NewNumericDate(time.Now().Add(c.exp))
 	}
 	extra := map[string]any{"email": def(c.email, "alice")}
+	if c.noEmail {
+		delete(extra, "email")
+	}
+	if !c.unverified {
+		extra["email_verified"] = true
+	}
+	if c.pad != "" {
+		extra["pad"] = c.pad
+	}
 	s, err := jwt.Signed(sig).Claims(std).Claims(extra).Serialize()
 	require.NoError(t, err)
 	return s
@@ -147,6 +161,93 @@ func TestOAuthCurl(t *testing.T) {
 			assert.Error(t, err, "%s %s: %s", name, mech, out)
 			assert.Contains(t, out, "denied", "%s %s", name, mech)
 		}
+	}
+}
+
+// TestOAuthDomainsAndVerifiedEmail: with the site's domains set
+// (oauth_domains), alice@example.org — or ALICE@EXAMPLE.ORG — in a
+// token's email logs in as the account alice, an address in another
+// domain names nobody here; an email the provider did not verify
+// (email_verified missing or false) is refused.
+func TestOAuthDomainsAndVerifiedEmail(t *testing.T) {
+	is := newIssuer(t)
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	e := newEnv(t, "exchange2010", is.config, func(c *server.Config) { c.OAuthDomains = []string{"example.org"} })
+	login := func(c claims) string {
+		cl := e.dial()
+		r := cl.cmd("AUTH OAUTHBEARER " + enc("n,,\x01auth=Bearer "+is.token(c, "ES256", false)+"\x01\x01"))
+		if strings.HasPrefix(r, "+ ") {
+			r = cl.cmd(enc("\x01")) // RFC 7628 §3.2.2: the client's answer to the error
+		}
+		cl.cmd("QUIT")
+		return r
+	}
+	assert.Equal(t, okEmpty, login(claims{email: "alice@example.org"}), "a served domain")
+	assert.Equal(t, okEmpty, login(claims{email: "alice@EXAMPLE.org"}), "domains in any case")
+	assert.Equal(t, authError, login(claims{email: "alice@elsewhere.example"}), "another domain's alice is not ours")
+	assert.Equal(t, authError, login(claims{email: "alice@example.org", unverified: true}), "an unverified email")
+	assert.Equal(t, okEmpty, login(claims{noEmail: true, sub: "alice", unverified: true}), "sub needs no verification")
+}
+
+// TestOAuthLongInitialResponse: a bearer token of real size (1,900
+// characters and more, as mpop and Thunderbird send) is accepted as AUTH's
+// initial response in every profile, though RFC 5034 §4 tells clients to
+// keep the line within 255 octets (MaxAuthLineOctets); any other command
+// is still held to MaxCommandOctets. Before, pop3d answered "command line
+// too long", where Dovecot logs the user in.
+func TestOAuthLongInitialResponse(t *testing.T) {
+	clause.Covers(t, "RFC5034-4-INITIAL")
+	is := newIssuer(t)
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	token := is.token(claims{pad: strings.Repeat("g", 1300)}, "RS256", false)
+	require.GreaterOrEqual(t, len(token), 1900)
+	for _, profile := range []string{"rfc1939", "exchange2007", "exchange2010"} {
+		e := newEnv(t, profile, is.config)
+		c := e.dial()
+		line := "AUTH OAUTHBEARER " + enc("n,,\x01auth=Bearer "+token+"\x01\x01")
+		t.Logf("%s: an AUTH line of %d octets", profile, len(line)+2)
+		assert.Equal(t, okEmpty, c.cmd(line), profile)
+		c.cmd("QUIT") // rfc1939 locks the maildrop
+		c = e.dial()
+		assert.Equal(t, okEmpty, c.cmd("AUTH XOAUTH2 "+enc("user=alice\x01auth=Bearer "+token+"\x01\x01")), profile)
+		c.cmd("QUIT")
+		c = e.dial()
+		assert.Equal(t, "-ERR command line too long", c.cmd("NOOP "+strings.Repeat("x", 1100)), "%s: other commands keep their limit", profile)
+		assert.Equal(t, "-ERR command line too long", c.cmd("AUTH PLAIN "+strings.Repeat("A", 12300)), "%s: AUTH has a limit too", profile)
+	}
+}
+
+// TestOAuthMpop: mpop, which sends its OAuth token as AUTH's initial
+// response whatever its length, fetches with a 1,900-character token
+// (OAUTHBEARER and XOAUTH2).
+func TestOAuthMpop(t *testing.T) {
+	clause.Covers(t, "RFC5034-4-INITIAL", "RFC7628-3-OAUTHBEARER", "XOAUTH2")
+	mpop := need(t, "mpop")
+	is := newIssuer(t)
+	e := newEnv(t, "exchange2010", is.config)
+	e.deliver("alice", "Subject: token\r\n\r\nfetched with a long token\r\n", "")
+	token := is.token(claims{pad: strings.Repeat("g", 1300)}, "RS256", false)
+	require.GreaterOrEqual(t, len(token), 1900)
+	host, port, _ := strings.Cut(e.addr, ":")
+	for _, mech := range []string{"oauthbearer", "xoauth2"} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "mail")
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			require.NoError(t, os.MkdirAll(filepath.Join(out, sub), 0o700))
+		}
+		// mpop's configuration lines stop at 500 characters: the token
+		// comes from passwordeval, as a token helper hands it over.
+		tokenFile := filepath.Join(dir, "token")
+		require.NoError(t, os.WriteFile(tokenFile, []byte(token), 0o600))
+		conf := filepath.Join(dir, "mpoprc")
+		require.NoError(t, os.WriteFile(conf, []byte("account test\nhost "+host+"\nport "+port+"\ntls off\nauth "+mech+
+			"\nuser alice\npasswordeval cat "+tokenFile+"\nkeep on\nreceived_header off\nuidls_file "+filepath.Join(dir, "uidls")+
+			"\ndelivery maildir "+out+"\n"), 0o600))
+		b, err := exec.Command(mpop, "-C", conf, "-q", "test").CombinedOutput()
+		require.NoError(t, err, "mpop with %s: %s", mech, b)
+		got, err := os.ReadDir(filepath.Join(out, "new"))
+		require.NoError(t, err)
+		assert.Len(t, got, 1, "%s: mpop fetched the message", mech)
 	}
 }
 

@@ -123,7 +123,7 @@ func (c *Config) checkSASL() error {
 		if c.OAuthIssuer == "" || c.OAuthAudience == "" {
 			return errors.New("--oauth-jwks needs --oauth-issuer and --oauth-audience: a token for another issuer or service must not log in")
 		}
-		v, err := NewJWKSVerifier(JWKSConfig{Path: c.OAuthJWKS, Issuer: c.OAuthIssuer, Audience: c.OAuthAudience, UserClaim: c.OAuthUserClaim})
+		v, err := NewJWKSVerifier(JWKSConfig{Path: c.OAuthJWKS, Issuer: c.OAuthIssuer, Audience: c.OAuthAudience, UserClaim: c.OAuthUserClaim, Domains: c.OAuthDomains})
 		if err != nil {
 			return fmt.Errorf("oauth jwks: %v", err)
 		}

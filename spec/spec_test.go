@@ -100,7 +100,7 @@ func TestValidateVariationLayer(t *testing.T) {
 		{"added variation without a layer", func(t *Table) {
 			t.Variations = append(t.Variations, Variation{Name: "Mine", Kind: Bool, Profile: t.Everywhere("true"),
 				Clauses: []string{"V0001"}, Doc: "x"})
-		}, `variation "Mine" (row 24): layer is not set`},
+		}, `variation "Mine" (row 25): layer is not set`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := POP3.Clone()

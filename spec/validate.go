@@ -48,6 +48,7 @@ var (
 		{"SpaceRuns", Bool, LexerLayer},
 		{"MaxArgOctets", Octets, LexerLayer},
 		{"MaxCommandOctets", Octets, LexerLayer},
+		{"MaxAuthLineOctets", Octets, LexerLayer}, // the lexer cuts AUTH lines at it; MaxLine reads that far
 		{"UserAlwaysOK", Bool, SessionLayer},
 		{"PlaintextAuth", Enum, SessionLayer},
 		{"PassKeepsSpaces", Bool, LexerLayer},

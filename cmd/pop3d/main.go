@@ -131,7 +131,8 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		oauthJWKS               = fs.String("oauth-jwks", "", "JWKS `file` whose public keys sign the bearer tokens OAUTHBEARER and XOAUTH2 accept (needs --oauth-issuer and --oauth-audience)")
 		oauthIssuer             = fs.String("oauth-issuer", "", "the iss a bearer token must carry")
 		oauthAudience           = fs.String("oauth-audience", "", "a value a bearer token's aud must contain")
-		oauthUserClaim          = fs.String("oauth-user-claim", "", "the token claim naming the user (default: email, then sub)")
+		oauthUserClaim          = fs.String("oauth-user-claim", "", "the token claim naming the user (default: email, then sub; an email needs email_verified true)")
+		oauthDomains            = fs.String("oauth-domains", "", "comma-separated mail `domains` served here: user@domain in a token is the account user")
 		gssapiKeytab            = fs.String("gssapi-keytab", "", "keytab `file` with the service principal's keys: offers AUTH GSSAPI (Kerberos V5, RFC 4752)")
 		gssapiServicePrincipal  = fs.String("gssapi-service-principal", "", "the `principal` GSSAPI accepts tickets for (default: pop/<hostname>, in the keytab's realm)")
 		gssapiRealm             = fs.String("gssapi-realm", "", "the `realm` whose principals user@REALM log in as user (default: the service principal's)")
@@ -231,6 +232,9 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			if *flagVal != "" {
 				*field = *flagVal
 			}
+		}
+		if *oauthDomains != "" {
+			cfg.OAuthDomains = splitList(*oauthDomains)
 		}
 		if *failDelay != "" {
 			if err := cfg.FailDelay.UnmarshalText([]byte(*failDelay)); err != nil {

@@ -48,6 +48,27 @@ func CutLine(line []byte, max int, tooLong *Error) ([]byte, *Error) {
 	return line, nil
 }
 
+// startsWithKeyword reports whether line starts with keyword (given in
+// lower case) in any case, after any SPACE or TAB, and a SPACE, a TAB or
+// the end of the line follows it: the line is that command's, whatever
+// its arguments. It never allocates.
+func startsWithKeyword(line []byte, keyword string) bool {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if len(line)-i < len(keyword) {
+		return false
+	}
+	for j := 0; j < len(keyword); j++ {
+		if line[i+j]|0x20 != keyword[j] {
+			return false
+		}
+	}
+	rest := line[i+len(keyword):]
+	return len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t'
+}
+
 // badOctet returns the error for an octet that may not appear where it
 // does: ErrBareCR for CR (a line's CR must be followed by LF), else
 // ErrBadByte.

@@ -41,7 +41,7 @@ const (
 // chose the multiplier so that no two keywords share a case.
 func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 	*c = Command{}
-	line, err = CutLine(line, v.MaxCommandOctets, ErrLineTooLong)
+	line, err = CutLine(line, lineLimit(line, v), ErrLineTooLong)
 	if err != nil {
 		return err
 	}
@@ -243,4 +243,12 @@ func (c *Command) Parse(line []byte, v *Variations, m Mode) (err *Error) {
 		return unknownLine(line)
 	}
 	return err
+}
+
+// lineLimit returns the longest line, CRLF included, that Parse takes: MaxCommandOctets, or MaxAuthLineOctets for AUTH, whose initial response may run longer (RFC 5034 §4).
+func lineLimit(line []byte, v *Variations) int {
+	if v.MaxAuthLineOctets > v.MaxCommandOctets && (startsWithKeyword(line, "auth")) {
+		return v.MaxAuthLineOctets
+	}
+	return v.MaxCommandOctets
 }
