@@ -109,7 +109,7 @@ func TestUsingFromAnotherModule(t *testing.T) {
 		{"XHLO world", "+OK hello world\r\n"},
 		{"XHLO", "-ERR"},
 		{"USER demo", "+OK"},
-		{"PASS demo", "+OK maildrop has 1 messages (" + strconv.Itoa(len(message)) + " octets)\r\n"},
+		{"PASS demo", "+OK maildrop has 1 message (" + strconv.Itoa(len(message)) + " octets)\r\n"},
 		{"RETR 1", "+OK " + strconv.Itoa(len(message)) + " octets\r\n" + message + ".\r\n"},
 		{"XHLO world", "-ERR"}, // AUTHORIZATION only
 		{"DELE 1", "+OK message 1 deleted\r\n"},

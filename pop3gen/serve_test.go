@@ -115,7 +115,7 @@ func TestServeGreetingAndSession(t *testing.T) {
 	assert.Equal(t, "+OK "+recorderTotals, c.cmd("PASS secret"))
 	assert.Equal(t, "+OK 2 59", c.cmd("STAT"))
 	assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
-	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	assert.True(t, c.closed())
 	rt.mu.Lock()
 	require.Len(t, rt.hs, 1)
@@ -481,7 +481,7 @@ func TestServeObserveAndEnd(t *testing.T) {
 	}
 	assert.Equal(t, "-ERR no such message", c.cmd("DELE 9"))
 	c.cmd("DELE 1")
-	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	assert.Equal(t, "quit", <-reason)
 	st := <-stats
 	assert.Equal(t, SessionStats{Messages: 2, Size: 59, Retr: 1, RetrOctets: st.RetrOctets, Deleted: 1}, st)
@@ -548,7 +548,7 @@ func TestServeDrain(t *testing.T) {
 		return err != nil
 	}, 5*time.Second, 10*time.Millisecond, "no longer accepting")
 	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"), "a session goes on while draining")
-	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	// idle never quits: cut off at the deadline.
 	assert.ErrorIs(t, <-done, context.DeadlineExceeded)
 	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrShutdown.Text, idle.line())

@@ -264,7 +264,7 @@ func TestSessionLoginAndQuit(t *testing.T) {
 	assert.Zero(t, removes, "DELE only marks")
 	assert.Empty(t, removed)
 	got, a := h.send("QUIT")
-	assert.Equal(t, "+OK signing off (1 messages removed)\r\n", got)
+	assert.Equal(t, "+OK signing off (1 message removed)\r\n", got)
 	assert.Equal(t, ActionClose, a)
 	assert.Equal(t, StateUpdate, h.s.State())
 	_, removed, removes, _, _ = h.r.drop.state()

@@ -137,15 +137,25 @@ func (w *Writer) Stat(count int, octets int64) {
 	w.status(b)
 }
 
-// totals writes "+OK maildrop has n messages (octets octets)", the reply
-// of a login and of RSET, without allocating.
+// totals writes "+OK maildrop has n messages (octets octets)" ("1
+// message"), the reply of a login and of RSET, without allocating.
 func (w *Writer) totals(count int, octets int64) {
 	b := append(w.buf[:0], "+OK maildrop has "...)
 	b = strconv.AppendInt(b, int64(count), 10)
-	b = append(b, " messages ("...)
+	b = append(b, messages(count)...)
+	b = append(b, " ("...)
 	b = strconv.AppendInt(b, octets, 10)
 	b = append(b, " octets)"...)
 	w.status(b)
+}
+
+// messages returns " message" after 1 and " messages" after any other
+// count, so that replies read right.
+func messages(n int) string {
+	if n == 1 {
+		return " message"
+	}
+	return " messages"
 }
 
 // ScanListing writes "+OK n octets" for LIST n, or the line "n octets" of a

@@ -102,7 +102,7 @@ func TestDrain(t *testing.T) {
 		return err != nil
 	}, 5*time.Second, 10*time.Millisecond, "no longer accepting")
 	c.cmd("DELE 1")
-	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	assert.NoError(t, <-done)
 	assert.Empty(t, e.files("alice"))
 }

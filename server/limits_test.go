@@ -36,6 +36,12 @@ func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock()
 // Listen).
 func newLoggedEnv(t *testing.T, profile string, lns []net.Listener, opts ...func(*server.Config)) (*env, *logBuf) {
 	t.Helper()
+	return newLeveledEnv(t, profile, slog.LevelInfo, lns, opts...)
+}
+
+// newLeveledEnv is newLoggedEnv with the log at level.
+func newLeveledEnv(t *testing.T, profile string, level slog.Level, lns []net.Listener, opts ...func(*server.Config)) (*env, *logBuf) {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, root: filepath.Join(dir, "mail")}
 	require.NoError(t, os.MkdirAll(e.root, 0o700))
@@ -53,7 +59,7 @@ func newLoggedEnv(t *testing.T, profile string, lns []net.Listener, opts ...func
 		o(&cfg)
 	}
 	logs := &logBuf{}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})))
 	require.NoError(t, err)
 	e.srv = srv
 	if lns == nil {

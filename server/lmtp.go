@@ -385,12 +385,16 @@ func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
 	// stopped (a store that failed at once, an input refused).
 	in.drain()
 	rep := s.b.reply(in, err)
+	code := rep.(*smtp.SMTPError).Code
+	octets := s.b.max - in.left
 	if err != nil {
-		s.b.log.Warn("delivery failed", "user", user, "remote", s.conn.Conn().RemoteAddr().String(), "err", err,
-			"reply", rep.(*smtp.SMTPError).Code)
+		s.b.log.Warn("delivery failed", "user", user, "remote", s.conn.Conn().RemoteAddr().String(), "size", octets, "err", err,
+			"reply", code)
 	} else {
-		s.b.log.Debug("delivered", "user", user)
+		// As Dovecot's LMTP logs each one: who, how big, the result.
+		s.b.log.Info("saved mail", "user", user, "remote", s.conn.Conn().RemoteAddr().String(), "size", octets, "reply", code)
 	}
+	s.b.srv.metrics.delivered(code, octets)
 	return rep
 }
 

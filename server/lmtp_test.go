@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -596,4 +597,29 @@ mailbox_transport = lmtp:inet:%[2]s
 	assert.Contains(t, got, "Received: from client.test")
 	assert.True(t, strings.HasSuffix(got, "\r\n.a line with a dot\r\nlast line\r\n"), "the body arrives as sent:\n%s", got)
 	assert.Empty(t, e.maildirFiles("alice", "tmp"))
+}
+
+// TestLMTPDeliveriesLoggedAndCounted: every LMTP delivery is logged, as
+// Dovecot's "saved mail to INBOX" is (recipient, size, reply), and counted
+// in the metrics; a refused one too; and a refused plaintext POP3 login is
+// logged. Before, a successful delivery was logged at debug only and not
+// counted, and a plaintext refusal not at all.
+func TestLMTPDeliveriesLoggedAndCounted(t *testing.T) {
+	e, logs := newLoggedEnv(t, "exchange2010", nil, withLMTP(func(c *server.Config) { c.TrustedNetworks = nil }))
+	hs := httptest.NewServer(e.srv.MetricsHandler())
+	defer hs.Close()
+	res := e.lmtpSend(e.lmtpDial(), lmtpMsg, "alice@example.org", "bob@example.org")
+	require.Equal(t, map[string]*smtp.SMTPError{"alice@example.org": nil, "bob@example.org": nil}, res.data)
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), `msg="saved mail"`) == 2 }, 5*time.Second, 20*time.Millisecond, logs.String())
+	assert.Regexp(t, `msg="saved mail" proto=lmtp user=alice remote=127\.0\.0\.1:\d+ size=`+strconv.Itoa(len(lmtpMsg))+` reply=250`, logs.String())
+	m := scrape(t, hs.URL)
+	assert.Equal(t, 2.0, m[`pop3d_lmtp_deliveries_total{result="saved"}`])
+	assert.Equal(t, float64(2*len(lmtpMsg)), m[`pop3d_lmtp_delivered_bytes_total`])
+
+	c := e.dial()
+	assert.Contains(t, c.cmd("USER alice"), "-ERR [AUTH]")
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "login refused: no plaintext login on this connection")
+	},
+		5*time.Second, 20*time.Millisecond, logs.String())
 }

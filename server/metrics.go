@@ -35,6 +35,8 @@ type metrics struct {
 	removeFailures prometheus.Counter
 	limits         *prometheus.CounterVec // by limit
 	storeErrors    *prometheus.CounterVec // by operation
+	deliveries     *prometheus.CounterVec // LMTP deliveries by result
+	deliveredBytes prometheus.Counter
 }
 
 func newMetrics(current func() float64) *metrics {
@@ -55,6 +57,8 @@ func newMetrics(current func() float64) *metrics {
 	m.removeFailures = f(prometheus.NewCounter(prometheus.CounterOpts{Name: "pop3d_update_failures_total", Help: "Messages marked deleted that UPDATE could not remove."})).(prometheus.Counter)
 	m.limits = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_limits_hit_total", Help: "Connections or logins a limit refused or evicted, by limit."}, []string{"limit"})).(*prometheus.CounterVec)
 	m.storeErrors = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_store_errors_total", Help: "Store errors, by operation (open, read, remove)."}, []string{"op"})).(*prometheus.CounterVec)
+	m.deliveries = f(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pop3d_lmtp_deliveries_total", Help: "LMTP deliveries, one per recipient, by result (saved, tempfail, permfail)."}, []string{"result"})).(*prometheus.CounterVec)
+	m.deliveredBytes = f(prometheus.NewCounter(prometheus.CounterOpts{Name: "pop3d_lmtp_delivered_bytes_total", Help: "Octets of the messages LMTP saved, once per recipient."})).(prometheus.Counter)
 	b := BuildInfo()
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pop3d_build_info", Help: "Always 1; the labels say which pop3d is running.",
 		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion, "modified": strconv.FormatBool(b.Modified)}},
@@ -81,6 +85,14 @@ func (s *Server) MetricsHandler() http.Handler {
 
 // observe is the core's Observe: every command answered.
 func (s *Server) observe(c *pop3gen.Conn, e pop3gen.Event) {
+	if e.Continued {
+		return // an AUTH exchange is one command, counted at its end
+	}
+	if e.Err == pop3gen.ErrPlaintextRefused || e.Err == pop3gen.ErrPlaintextDisabled || e.Err == pop3gen.ErrTLSRequired {
+		// Refused before any check: the log says so, as it says of
+		// every failed login.
+		c.Log().Info("login refused: no plaintext login on this connection", "command", e.Cmd.String(), "reply", e.Err.Text)
+	}
 	result := "ok"
 	if e.Err != nil {
 		result = "err"
@@ -125,6 +137,20 @@ func failureReason(at *attempt, reply *pop3gen.Error) string {
 		return "penalty_busy"
 	}
 	return "invalid_credentials"
+}
+
+// delivered counts an LMTP delivery to one recipient that was answered
+// code, of octets.
+func (m *metrics) delivered(code int, octets int64) {
+	switch {
+	case code < 300:
+		m.deliveries.WithLabelValues("saved").Inc()
+		m.deliveredBytes.Add(float64(octets))
+	case code < 500:
+		m.deliveries.WithLabelValues("tempfail").Inc()
+	default:
+		m.deliveries.WithLabelValues("permfail").Inc()
+	}
 }
 
 // sessionEnded counts an ended session in the metrics.

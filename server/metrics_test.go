@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -177,4 +178,45 @@ func TestMetricsNameTheMechanism(t *testing.T) {
 	assert.Equal(t, 1.0, m[`pop3d_login_failures_total{mechanism="PLAIN",reason="invalid_credentials"}`])
 	assert.Zero(t, m[`pop3d_logins_total{mechanism="SASL"}`])
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "mechanism=PLAIN") }, 5*time.Second, 20*time.Millisecond)
+}
+
+// TestMetricsOneAuthExchangeOneCommand: an AUTH exchange in two steps (the
+// mechanism, a challenge, the response, as curl sends AUTH PLAIN) counts
+// as one AUTH command, and a clean login counts no penalty. Before, curl's
+// AUTH PLAIN login counted AUTH twice and one penalty.
+func TestMetricsOneAuthExchangeOneCommand(t *testing.T) {
+	e, _ := newLoggedEnv(t, "exchange2010", nil)
+	hs := httptest.NewServer(e.srv.MetricsHandler())
+	defer hs.Close()
+	c := e.dial()
+	require.Equal(t, "+ ", c.cmd("AUTH PLAIN"))
+	require.True(t, strings.HasPrefix(c.cmd("AGFsaWNlAHNlY3JldA=="), "+OK"))
+	c.cmd("QUIT")
+	m := scrape(t, hs.URL)
+	assert.Equal(t, 1.0, m[`pop3d_commands_total{command="AUTH",result="ok"}`])
+	assert.Zero(t, m[`pop3d_commands_total{command="AUTH",result="err"}`])
+	assert.Zero(t, m[`pop3d_login_penalties_total`])
+}
+
+// TestDebugLogTracesEverySession: with the log at debug, every session's
+// commands and replies are logged at debug (redacted as the protocol log
+// is); at info, only the chosen users' and networks' are.
+func TestDebugLogTracesEverySession(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		e, logs := newLeveledEnv(t, "exchange2010", level, nil)
+		c := e.dial()
+		c.cmd("USER alice")
+		c.cmd("PASS secret")
+		c.cmd("QUIT")
+		if level == slog.LevelDebug {
+			require.Eventually(t, func() bool {
+				return strings.Contains(logs.String(), `level=DEBUG msg=protocol`) && strings.Contains(logs.String(), `line="PASS ****"`)
+			},
+				5*time.Second, 20*time.Millisecond, logs.String())
+			assert.NotContains(t, logs.String(), "PASS secret")
+		} else {
+			time.Sleep(100 * time.Millisecond)
+			assert.NotContains(t, logs.String(), "msg=protocol")
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -12,8 +13,6 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // The PROXY protocol (HAProxy's, v1 text and v2 binary): a load balancer
@@ -113,15 +112,7 @@ func (l *proxyListener) hand(c net.Conn) {
 	}
 }
 
-func (l *proxyListener) trusted(a net.Addr) bool {
-	ip := pop3gen.RemoteIP(a)
-	for _, p := range l.from {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+func (l *proxyListener) trusted(a net.Addr) bool { return inNetworks(l.from, a) }
 
 // header reads the PROXY header of c, from a trusted proxy, and returns
 // the connection as the client's; or logs why not, closes c and returns
@@ -131,6 +122,13 @@ func (l *proxyListener) header(c net.Conn) net.Conn {
 	br := bufio.NewReaderSize(c, 512)
 	h, err := proxyproto.ReadHeaderTimeout(c, br, l.timeout)
 	if err != nil {
+		if errors.Is(err, io.EOF) || closedSilently(c, br) {
+			// The proxy connected and went without a word: a TCP
+			// health check.
+			l.log.Debug("PROXY protocol: the proxy closed before its header (a health check)", "proxy", c.RemoteAddr().String())
+			c.Close()
+			return nil
+		}
 		why := err.Error()
 		if errors.Is(err, proxyproto.ErrNoProxyProtocol) {
 			why = "no PROXY header within " + l.timeout.String()
@@ -140,7 +138,9 @@ func (l *proxyListener) header(c net.Conn) net.Conn {
 		return nil
 	}
 	pc := &proxiedConn{Conn: c, br: br, remote: c.RemoteAddr(), local: c.LocalAddr()}
-	if h.Command.IsLocal() {
+	if h.Command.IsLocal() || h.TransportProtocol == proxyproto.UNSPEC {
+		// LOCAL (v2) or UNKNOWN (v1): the proxy speaks for itself, as
+		// its health checks do; the connection keeps its addresses.
 		return pc
 	}
 	src, dst, ok := h.TCPAddrs()
@@ -189,4 +189,18 @@ func (c *proxiedConn) SetLinger(sec int) error {
 		return tc.SetLinger(sec)
 	}
 	return errors.ErrUnsupported
+}
+
+// closedSilently reports whether c, which br reads, ended without a
+// single octet: what a TCP health check does. It looks for at most a few
+// milliseconds, so a silent connection that is still open is not waited
+// for again.
+func closedSilently(c net.Conn, br *bufio.Reader) bool {
+	if br.Buffered() > 0 {
+		return false
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	_, err := br.Peek(1)
+	return errors.Is(err, io.EOF)
 }

@@ -169,3 +169,45 @@ backend pop3d
 	assert.Contains(t, exchangeLine(t, c, r, ""), "+OK")
 	assert.Contains(t, exchangeLine(t, c, r, "USER alice"), "-ERR", "127.0.0.4 is not trusted: plaintext refused")
 }
+
+// TestProxyHealthChecksQuiet: a load balancer's health checks — a
+// connection that closes before its PROXY header, a v2 LOCAL header, a
+// v1 "PROXY UNKNOWN" — are logged at debug only, not every few seconds at
+// info or warning; a client relayed through the same proxy is logged as
+// ever. Before, each check left an info logout line or a warning.
+func TestProxyHealthChecksQuiet(t *testing.T) {
+	e, logs := newLoggedEnv(t, "exchange2010", nil, func(c *server.Config) {
+		c.ProxyProtocolFrom = []string{"127.0.0.0/8"}
+	})
+	closeNow := func(send []byte) {
+		c, err := net.Dial("tcp", e.addr)
+		require.NoError(t, err)
+		if send != nil {
+			_, err = c.Write(send)
+			require.NoError(t, err)
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = bufio.NewReader(c).ReadString('\n') // the greeting
+			require.NoError(t, err)
+		}
+		require.NoError(t, c.Close())
+	}
+	local, err := (&proxyproto.Header{Version: 2, Command: proxyproto.LOCAL}).Format()
+	require.NoError(t, err)
+	closeNow(nil)
+	closeNow(local)
+	closeNow([]byte("PROXY UNKNOWN\r\n"))
+	c, r := proxied(t, e.addr, 2, "192.0.2.9:4000")
+	assert.Contains(t, exchangeLine(t, c, r, ""), "+OK")
+	assert.Contains(t, exchangeLine(t, c, r, "QUIT"), "+OK")
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "remote=192.0.2.9:4000") && strings.Contains(logs.String(), "msg=logout")
+	},
+		5*time.Second, 20*time.Millisecond, "the relayed client's logout:\n%s", logs.String())
+	time.Sleep(200 * time.Millisecond) // the checks' sessions have ended too
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if l == "" || strings.Contains(l, "192.0.2.9") || strings.Contains(l, "listening") {
+			continue
+		}
+		t.Errorf("a health check was logged: %s", l)
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -135,6 +136,7 @@ func quotaWarning(host, user string, used, quota int64, now time.Time) string {
 		"To: " + user + "\n" +
 		"Subject: Your mailbox is " + strconv.FormatInt(pct, 10) + "% full\n" +
 		"Date: " + now.Format(time.RFC1123Z) + "\n" +
+		"Message-ID: <" + strconv.FormatInt(now.UnixNano(), 36) + "." + rand.Text() + ".quota@" + host + ">\n" +
 		"Auto-Submitted: auto-generated\n" +
 		"Content-Type: text/plain; charset=us-ascii\n\n" +
 		"Your mailbox holds " + Bytes(used).String() + " of its quota of " + Bytes(quota).String() + ".\n" +

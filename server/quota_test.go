@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,13 @@ func TestQuotaAndWarning(t *testing.T) {
 	}
 	assert.Contains(t, warning, "Auto-Submitted: auto-generated")
 	assert.Contains(t, warning, "of its quota of")
+	// A message as RFC 5322 §3.6 wants it: an origination date and an
+	// identifier (before, it had no Message-ID).
+	m, err := mail.ReadMessage(strings.NewReader(warning))
+	require.NoError(t, err)
+	_, err = m.Header.Date()
+	assert.NoError(t, err, "Date")
+	assert.Regexp(t, `^<[0-9a-z]+\.[A-Z2-7]+\.quota@[^@>]+>$`, m.Header.Get("Message-ID"))
 
 	// Over the quota now (two messages and the warning): refused, nothing written.
 	res = e.lmtpSend(c, body, "alice@example.org")

@@ -146,13 +146,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 func (s *Server) newSession(c *pop3gen.Conn) (pop3gen.Handler, error) {
 	s.metrics.sessionsN.Add(1)
 	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3gen.AddrKey(c.RemoteAddr()), implicitTLS: c.TLS() != nil, tlsc: s.tlsConfig()}
-	if ip := pop3gen.RemoteIP(c.RemoteAddr()); ip.IsValid() {
-		for _, p := range s.traceNets {
-			if p.Contains(ip) {
-				h.traceOn()
-				break
-			}
-		}
+	switch {
+	case inNetworks(s.traceNets, c.RemoteAddr()):
+		h.traceOn(slog.LevelInfo)
+	case h.log.Enabled(context.Background(), slog.LevelDebug):
+		h.traceOn(slog.LevelDebug)
 	}
 	// The core creates the protocol session after the handler; the
 	// handler reaches it through the connection.
@@ -344,4 +342,24 @@ func (s *Server) ServeConn(c net.Conn) { s.core.ServeConn(c) }
 // core refuses them otherwise, whatever the variations.
 func allowInsecureAuth(v pop3gen.Variations) bool {
 	return v.PlaintextAuth == pop3gen.PlaintextAuthAlways
+}
+
+// isProxy reports whether a is the address of one of the load balancers
+// that send PROXY headers: a session from it is the proxy's own, a health
+// check (a LOCAL header keeps the proxy's address).
+func (s *Server) isProxy(a net.Addr) bool { return inNetworks(s.proxyFrom, a) }
+
+// inNetworks reports whether a's IP address is in one of nets (an address
+// with no IP, as net.Pipe's, is in none).
+func inNetworks(nets []netip.Prefix, a net.Addr) bool {
+	ip := pop3gen.RemoteIP(a)
+	if !ip.IsValid() {
+		return false
+	}
+	for _, p := range nets {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/subtle"
 	"crypto/tls"
@@ -51,6 +52,9 @@ type session struct {
 	// release ends the session's record in a SharedLimits store.
 	release func()
 
+	// tracing is set once the protocol log is on, at traceLevel.
+	tracing    bool
+	traceLevel slog.Level
 	// failures counts the failed logins of the connection; at
 	// MaxAuthFailures the reply is the last one it gets.
 	failures int
@@ -94,15 +98,22 @@ func (h *session) Pass(user, secret []byte) (pop3gen.Maildrop, error) {
 	return h.login(h.userName(string(user)), secret)
 }
 
-// traceOn turns the protocol log on for this session: each line in and
-// each reply's status line out, secrets already replaced by the core.
-func (h *session) traceOn() {
+// traceOn turns the protocol log on for this session, at level: each
+// line in and each reply's status line out, secrets already replaced by
+// the core. The protocol log of chosen users and networks is at info;
+// --log-level debug traces every session at debug.
+func (h *session) traceOn(level slog.Level) {
+	if h.tracing && level < h.traceLevel {
+		return // already on, at a level that shows more
+	}
+	h.tracing, h.traceLevel = true, level
+	l := level
 	h.conn.SetTrace(func(fromClient bool, line []byte) {
 		dir := "out"
 		if fromClient {
 			dir = "in"
 		}
-		h.log.Info("protocol", "dir", dir, "line", string(line))
+		h.log.Log(context.Background(), l, "protocol", "dir", dir, "line", string(line))
 	})
 }
 
@@ -150,7 +161,14 @@ func (h *session) Close() error {
 			"top", fmt.Sprintf("%d/%d", st.Top, st.TopOctets), "retr", fmt.Sprintf("%d/%d", st.Retr, st.RetrOctets),
 			"del", fmt.Sprintf("%d/%d", st.Deleted, st.Messages), "size", st.Size)
 	}
-	h.log.Info("logout", attrs...)
+	level := slog.LevelInfo
+	if in == 0 && h.srv.isProxy(c.RemoteAddr()) {
+		// A load balancer's health check (a PROXY LOCAL header, or
+		// the proxy's own address): it sends nothing and goes, every
+		// few seconds; the log keeps it for debugging only.
+		level = slog.LevelDebug
+	}
+	h.log.Log(context.Background(), level, "logout", attrs...)
 	return nil
 }
 
@@ -290,7 +308,7 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	h.user = user
 	h.log = h.log.With("user", user)
 	if slices.Contains(h.srv.cfg.ProtocolLogUsers, user) {
-		h.traceOn()
+		h.traceOn(slog.LevelInfo)
 	}
 	h.log.Info("login", "messages", d.Len(), "mechanism", h.mechanism())
 	h.srv.metrics.loginsN.Add(1)

@@ -85,7 +85,7 @@ func TestStoreSeam(t *testing.T) {
 	c.send("UIDL")
 	assert.Equal(t, []string{"+OK unique-id listing follows", "1 mem-0", "2 mem-1"}, c.multi())
 	assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
-	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	st.mu.Lock()
 	assert.Equal(t, []int{1}, st.removed)
 	assert.Equal(t, []server.OpenOptions{{Exclusive: true, DovecotUIDs: true}}, withoutLog(st.open))

@@ -103,6 +103,11 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, n := range names {
+		if w := unreachableName(server.DefaultConfig(), n); w != "" {
+			fmt.Fprintln(stderr, "import: warning: the default profile:", w)
+		}
+	}
 	root, err := server.OpenMailRoot(dir)
 	if err != nil {
 		return err

@@ -137,7 +137,7 @@ func TestBuiltOwnerNotLockedOut(t *testing.T) {
 	for range 15 {
 		r, d := login(t, "127.0.60.3", addr, "alice", "right")
 		took = append(took, d)
-		if assert.True(t, strings.HasPrefix(r, "+OK maildrop has 1 messages"), "the owner's login: %q", r) {
+		if assert.True(t, strings.HasPrefix(r, "+OK maildrop has 1 message"), "the owner's login: %q", r) {
 			ok++
 		}
 		time.Sleep(300 * time.Millisecond)

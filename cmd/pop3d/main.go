@@ -85,7 +85,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if len(args) < 2 || args[1] != "add" {
 			return errors.New("usage: pop3d user add NAME [--scheme SCHEME] [--passwd FILE]")
 		}
-		return userAdd(args[2:], stdin, stdout)
+		return userAdd(args[2:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -554,10 +554,11 @@ func profiles(w io.Writer) error {
 
 // userAdd prints a passwd-file line for NAME, with the password read from
 // the first line of stdin, or appends it to --passwd.
-func userAdd(args []string, stdin io.Reader, stdout io.Writer) error {
+func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
 	scheme := fs.String("scheme", "SHA512-CRYPT", "password scheme: SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID, SCRAM-SHA-256, CRAM-MD5 or PLAIN")
 	file := fs.String("passwd", "", "append the line to this passwd-`file` instead of printing it")
+	config := fs.String("config", "", "the server's config `file`, for how its profile reads user names (default: the default profile)")
 	// Accept the name before or after the flags.
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -574,6 +575,15 @@ func userAdd(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	if err := server.CheckUserName(name); err != nil {
 		return err
+	}
+	cfg := server.DefaultConfig()
+	if *config != "" {
+		if err := loadConfigFile(*config, &cfg); err != nil {
+			return err
+		}
+	}
+	if w := unreachableName(cfg, name); w != "" {
+		fmt.Fprintln(stderr, "pop3d user add: warning:", w)
 	}
 	pw, err := readPassword(stdin)
 	if err != nil {
@@ -656,4 +666,17 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// unreachableName says why an account named name could never log in under
+// cfg's profile, or "": where UserNameCase is lower (the Exchange
+// profiles, the default) every login's name is lower-cased before the
+// lookup, so an account with an upper-case letter is never found.
+func unreachableName(cfg server.Config, name string) string {
+	v, err := cfg.Variations()
+	if err != nil || v.UserNameCase != pop3gen.UserNameCaseLower || strings.ToLower(name) == name {
+		return ""
+	}
+	return fmt.Sprintf("%q has upper-case letters, but profile %s lower-cases every login's name (UserNameCase=lower): "+
+		"it could never log in; name it %q, or serve with --set UserNameCase=keep", name, cfg.Profile, strings.ToLower(name))
 }

@@ -188,3 +188,25 @@ func TestUserAdd(t *testing.T) {
 	assert.ErrorContains(t, run([]string{"user", "add", "../evil"}, strings.NewReader("pw\n"), &out, &out), "starts with a dot")
 	assert.ErrorContains(t, run([]string{"user", "add", "x"}, strings.NewReader(""), &out, &out), "no password")
 }
+
+// TestUserAddWarnsOfNamesNoLoginReaches: under the default profile, which
+// lower-cases every login's name, adding "Frank" warns that the account
+// could never log in and names what to do; under a config whose profile
+// keeps names (rfc1939), it does not. Before, Frank was added silently and
+// every login of his failed.
+func TestUserAddWarnsOfNamesNoLoginReaches(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.NoError(t, run([]string{"user", "add", "Frank", "--scheme", "PLAIN"}, strings.NewReader("pw\n"), &out, &errOut))
+	assert.Contains(t, errOut.String(), `warning: "Frank" has upper-case letters`)
+	assert.Contains(t, errOut.String(), `name it "frank"`)
+	assert.True(t, strings.HasPrefix(out.String(), "Frank:"), "the line is still printed: %s", out.String())
+
+	cfg := filepath.Join(t.TempDir(), "pop3d.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("profile = \"rfc1939\"\n"), 0o600))
+	errOut.Reset()
+	require.NoError(t, run([]string{"user", "add", "Frank", "--scheme", "PLAIN", "--config", cfg}, strings.NewReader("pw\n"), &out, &errOut))
+	assert.Empty(t, errOut.String(), "rfc1939 keeps names as sent")
+	errOut.Reset()
+	require.NoError(t, run([]string{"user", "add", "frank", "--scheme", "PLAIN"}, strings.NewReader("pw\n"), &out, &errOut))
+	assert.Empty(t, errOut.String())
+}

@@ -151,7 +151,7 @@ profile = "`+profile+`"
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "draining") }, 5*time.Second, 20*time.Millisecond)
 	assert.Equal(t, "+OK message 1 deleted", c.Cmd("DELE 1"), "the open session goes on while draining")
-	assert.Equal(t, "+OK signing off (1 messages removed)", c.Cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.Cmd("QUIT"))
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "msg=stopped") }, 10*time.Second, 20*time.Millisecond)
 }
 

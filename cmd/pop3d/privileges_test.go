@@ -94,7 +94,7 @@ func TestPrivilegesDropped(t *testing.T) {
 	got := talk(t, m[1], "USER alice", "PASS pw", "RETR 1")
 	require.Regexp(t, `^\+OK pop3kit ready`, got[0])
 	require.Equal(t, "+OK", got[1])
-	require.Regexp(t, `^\+OK maildrop has 1 messages`, got[2], "login as nobody: %s", stderr.String())
+	require.Regexp(t, `^\+OK maildrop has 1 message`, got[2], "login as nobody: %s", stderr.String())
 	require.Regexp(t, `^\+OK \d+ octets$`, got[3], "RETR as nobody: %s", stderr.String())
 
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status")

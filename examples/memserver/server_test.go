@@ -76,7 +76,7 @@ func TestMemServerSession(t *testing.T) {
 	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
 	assert.Equal(t, "-ERR message is marked deleted", c.cmd("RETR 1"))
 	assert.Equal(t, "-ERR command valid only after login", dial(t, addr).cmd("STAT"))
-	assert.Equal(t, "+OK signing off (1 messages removed)", c.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	assert.Equal(t, 1, count(st))
 	// The other session's snapshot still lists message 1, but it is gone
 	// (MS-STANXPOP3 C0004).
@@ -143,6 +143,6 @@ print("quit", p.quit())
 	assert.Contains(t, string(out), "stat (2, 93)")
 	assert.Contains(t, string(out), "uidl [b'1 1', b'2 2']")
 	assert.Contains(t, string(out), "retr [b'Subject: second', b'', b'.A line that starts with a dot.']")
-	assert.Contains(t, string(out), "quit b'+OK signing off (1 messages removed)'")
+	assert.Contains(t, string(out), "quit b'+OK signing off (1 message removed)'")
 	require.Eventually(t, func() bool { return count(st) == 1 }, 5*time.Second, 10*time.Millisecond)
 }

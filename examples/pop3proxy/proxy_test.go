@@ -192,7 +192,7 @@ print("quit", p.quit())
 	assert.Contains(t, s, "dele b'+OK")
 	assert.Contains(t, s, "retr-deleted b'-ERR")
 	assert.Contains(t, s, "noop b'+OK")
-	assert.Contains(t, s, "quit b'+OK signing off (1 messages removed)'")
+	assert.Contains(t, s, "quit b'+OK signing off (1 message removed)'")
 	assert.Equal(t, []string{msg2}, be.files(t), "the backend removed the message deleted through the proxy")
 }
 
@@ -396,7 +396,7 @@ func TestBackendSession(t *testing.T) {
 				if tc.script["DELE"] != "" {
 					assert.Equal(t, "-ERR [SYS/TEMP] some messages marked deleted could not be removed\r\n", line)
 				} else {
-					assert.Equal(t, "+OK signing off (1 messages removed)\r\n", line)
+					assert.Equal(t, "+OK signing off (1 message removed)\r\n", line)
 				}
 			}
 			_ = c.Close()

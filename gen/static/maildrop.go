@@ -63,6 +63,10 @@ type Event struct {
 	// Elapsed is the time from the line's arrival to the end of the
 	// reply's writing into the connection's buffer.
 	Elapsed time.Duration
+	// Continued is set for a step of a SASL exchange answered with a
+	// challenge: the command goes on, and its last step's Event says how
+	// it ended. Count a command where Continued is false.
+	Continued bool
 }
 
 // SessionStats is what a session did, for a logout line (Dovecot's
@@ -255,7 +259,7 @@ func (s *Session) list(msg uint32) error {
 		return nil
 	}
 	n, total := s.totals()
-	s.w.Begin(strconv.Itoa(n) + " messages (" + strconv.FormatInt(total, 10) + " octets)")
+	s.w.Begin(strconv.Itoa(n) + messages(n) + " (" + strconv.FormatInt(total, 10) + " octets)")
 	for i, del := range s.deleted {
 		if !del {
 			size := s.md.Size(i)
@@ -499,7 +503,7 @@ func (s *Session) update() error {
 		return errNotRemoved
 	}
 	s.stats.Deleted = len(idx)
-	s.w.OK("signing off (" + strconv.Itoa(len(idx)) + " messages removed)")
+	s.w.OK("signing off (" + strconv.Itoa(len(idx)) + messages(len(idx)) + " removed)")
 	return nil
 }
 

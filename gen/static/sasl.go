@@ -129,6 +129,7 @@ func (s *Session) saslNext(resp []byte) Action {
 		b := s.saslOut[:n]
 		base64.StdEncoding.Encode(b, challenge)
 		s.w.Challenge(b)
+		s.ev.Continued = true
 		return s.finish(c, nil) // finish sees the challenge: the exchange goes on
 	}
 	s.saslSrv = nil
