@@ -86,7 +86,7 @@ func (s *Server) Reload(cfg Config) (needRestart []string, err error) {
 	}
 	var tc *tls.Config
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		cert, err := cfg.certificate()
 		if err != nil {
 			return nil, fmt.Errorf("TLS certificate: %v", err)
 		}

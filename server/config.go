@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -217,6 +218,12 @@ type Config struct {
 	// cmd/pop3d sets both for --store postgres://….
 	Store Store         `toml:"-"`
 	Users Authenticator `toml:"-"`
+	// TLSPEM, when set, holds the PEM certificate chain and key that
+	// TLSCert and TLSKey name, read by someone who may (pop3d's
+	// privileged config reader, for a reload after the switch to an
+	// account that cannot read a root-only key); the files are then not
+	// opened.
+	TLSPEM *PEMPair `toml:"-"`
 	// Set order, kept so that later --set flags win over the file.
 	setOrder []string
 }
@@ -432,4 +439,16 @@ func (c *Config) Check() error {
 	}
 	_, err := c.Variations()
 	return err
+}
+
+// PEMPair is a PEM certificate chain and its private key.
+type PEMPair struct{ Cert, Key []byte }
+
+// certificate loads the TLS certificate cfg names: from TLSPEM when set,
+// else from the files.
+func (c *Config) certificate() (tls.Certificate, error) {
+	if c.TLSPEM != nil {
+		return tls.X509KeyPair(c.TLSPEM.Cert, c.TLSPEM.Key)
+	}
+	return tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 }

@@ -113,7 +113,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		cert, err := cfg.certificate()
 		if err != nil {
 			return nil, fmt.Errorf("TLS certificate: %v", err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -32,10 +33,20 @@ type fileConfig struct {
 // loadConfigFileStore is loadConfigFile that also returns the file's
 // store key.
 func loadConfigFileStore(path string, c *server.Config) (store string, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return loadConfigData(path, data, c)
+}
+
+// loadConfigData is loadConfigFileStore on the file's content, as read
+// (by the privileged config reader, say) from path.
+func loadConfigData(path string, data []byte, c *server.Config) (store string, err error) {
 	set := c.Set
 	c.Set = nil
 	fc := fileConfig{Config: *c}
-	md, err := toml.DecodeFile(path, &fc)
+	md, err := toml.Decode(string(data), &fc)
 	*c = fc.Config
 	if err != nil {
 		c.Set = set

@@ -356,10 +356,10 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	var pg *pgstore.Store // --store: opened once, kept across SIGHUP
 	// loadConfig builds the configuration again, for SIGHUP: the file
 	// read again, the demo's settings and the flags over it.
-	loadConfig := func() (server.Config, error) {
+	buildConfig := func(readFile func(c *server.Config) error) (server.Config, error) {
 		c := server.DefaultConfig()
 		if *cfgFile != "" {
-			if err := loadConfigFile(*cfgFile, &c); err != nil {
+			if err := readFile(&c); err != nil {
 				return c, err
 			}
 		}
@@ -370,6 +370,14 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			c.Listen, c.ListenTLS, c.Activated = cfg.Listen, cfg.ListenTLS, true
 		}
 		return c, err
+	}
+	loadConfig := func() (server.Config, error) {
+		return buildConfig(func(c *server.Config) error { return loadConfigFile(*cfgFile, c) })
+	}
+	if os.Getenv(confReaderEnv) == "1" {
+		// This process is the privileged config reader of a pop3d that
+		// gave root up (confreader.go).
+		return serveConfReader(*cfgFile, loadConfig)
 	}
 	log, err := newLogger(stderr, level, cfg.LogFormat)
 	if err != nil {
@@ -444,6 +452,30 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		}
 		defer aln.Close()
 		go serveAdmin(aln, srv, log)
+	}
+	if acct != nil && cfg.TLSCert != "" && !demo {
+		// A reload must read the key again, which the account may not:
+		// a reader stays root for it.
+		reader, err := startConfReader(args)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer reader.close()
+		loadConfig = func() (server.Config, error) {
+			rep, err := reader.fetch()
+			if err != nil {
+				return server.Config{}, err
+			}
+			c, err := buildConfig(func(c *server.Config) error {
+				_, err := loadConfigData(*cfgFile, rep.ConfigFile, c)
+				return err
+			})
+			if rep.Cert != nil {
+				c.TLSPEM = &server.PEMPair{Cert: rep.Cert, Key: rep.Key}
+			}
+			return c, err
+		}
 	}
 	if acct != nil {
 		if err := dropPrivileges(acct); err != nil {
