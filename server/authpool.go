@@ -122,12 +122,19 @@ func argon2Cost(encoded string) (int64, bool) {
 const minAuthMemory = 64<<20 + smallHashCost
 
 // DefaultAuthMemory is the memory cap when none is configured: an eighth
-// of the memory the machine (or its cgroup) has, so verification cannot
-// take more than a fraction of it, and at least one ARGON2ID
-// verification's worth.
+// of the memory the machine (or its cgroup) has, at most maxDefaultAuthMemory
+// and at least one ARGON2ID verification's worth. The cap, not the
+// number of workers, bounds what verification takes: with an eighth of a
+// large machine as the cap, 16 workers on ARGON2ID users took over 1 GB.
 func DefaultAuthMemory() int64 {
-	return max(physicalMemory()/8, minAuthMemory)
+	return min(max(physicalMemory()/8, minAuthMemory), maxDefaultAuthMemory)
 }
+
+// maxDefaultAuthMemory is the largest default cap: four ARGON2ID
+// verifications at RFC 9106's low-memory m = 64 MiB (or one at 256 MiB)
+// at once, so that a login storm keeps pop3d within half a gigabyte
+// whatever the host; a site that wants more says so (auth_memory).
+const maxDefaultAuthMemory = 4 * minAuthMemory
 
 // physicalMemory returns the smaller of the machine's memory and its
 // cgroup v2 limit, or 0 when neither can be read.

@@ -143,7 +143,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		minWriteRate            = fs.Int("min-write-rate", 0, "least octets/s a client must read a reply at, after --write-rate-grace; 0 turns it off (default 1024)")
 		writeRateGrace          = fs.String("write-rate-grace", "", "time every reply gets on top of --min-write-rate (default 10s)")
 		authWorkers             = fs.Int("auth-workers", 0, "password verifications at once (default: the number of CPUs)")
-		authMemory              = fs.String("auth-memory", "", "`size` of hash memory for the verifications at once, each charged its hash's cost (argon2's m), e.g. 256MiB or bytes (default: an eighth of RAM, at least 65MiB)")
+		authMemory              = fs.String("auth-memory", "", "`size` of hash memory for the verifications at once, each charged its hash's cost (argon2's m), e.g. 256MiB or bytes (default: an eighth of RAM, at least 65MiB, at most 260MiB)")
 		authQueueTimeout        = fs.String("auth-queue-timeout", "", "longest wait for a verification slot before -ERR [SYS/TEMP] (default 15s)")
 		maxAuthFailures         = fs.Int("max-auth-failures", 0, "failed logins after which a connection is closed (default 3)")
 		penalties               = fs.Bool("penalties", true, "failure delays that double per recent failure of the address (IPv6: /64) or user name, from --fail-delay up to --penalty-max")
