@@ -373,6 +373,15 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 
 // deliver delivers the message from r to user and returns the reply.
 func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
+	// Under a quota, one delivery to a user at a time: each is checked
+	// against the usage the one before it left, so that concurrent
+	// deliveries without SIZE= overshoot the quota by one message at most.
+	unlock, err := s.b.srv.quotaTurn(s.b.ctx, user)
+	if err != nil {
+		in.drain()
+		return s.b.reply(in, err)
+	}
+	defer unlock()
 	qc, err := s.b.srv.checkQuota(s.b.ctx, user, s.size)
 	if err == nil {
 		err = s.b.store.Deliver(s.b.ctx, user, r)

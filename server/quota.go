@@ -81,6 +81,47 @@ type quotaCheck struct{ quota, used int64 }
 // the maildrop over its quota. size < 0: not known yet (the message is
 // being read); only a maildrop already at its quota is refused. The
 // maildrop is measured once a delivery: afterDelivery adds the message.
+// quotaTurn waits, when user has a quota, until no other delivery to user
+// runs in this process (or ctx ends), and returns what ends this one's
+// turn.
+func (s *Server) quotaTurn(ctx context.Context, user string) (func(), error) {
+	if s.quotaOf(user) <= 0 {
+		return func() {}, nil
+	}
+	s.quotaMu.Lock()
+	if s.quotaTurns == nil {
+		s.quotaTurns = map[string]*quotaLock{}
+	}
+	l := s.quotaTurns[user]
+	if l == nil {
+		l = &quotaLock{ch: make(chan struct{}, 1)}
+		s.quotaTurns[user] = l
+	}
+	l.users++
+	s.quotaMu.Unlock()
+	release := func() {
+		s.quotaMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.quotaTurns, user)
+		}
+		s.quotaMu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
+
+// quotaLock is one user's turn for deliveries under a quota; users counts
+// the deliveries holding or awaiting it, so that it goes with the last.
+type quotaLock struct {
+	ch    chan struct{}
+	users int
+}
+
 func (s *Server) checkQuota(ctx context.Context, user string, size int64) (quotaCheck, error) {
 	q := s.quotaOf(user)
 	us, ok := s.store.(UsageStore)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,4 +126,57 @@ func TestExpireRetention(t *testing.T) {
 	rep, err = mr.Expire(context.Background(), 30*24*time.Hour, time.Now(), false, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Removed, "bob's, once his session ended")
+}
+
+// TestQuotaConcurrentDeliveries: ten deliveries at once to one user,
+// without SIZE=, each of 30 KB against a 100 KiB quota, take the maildrop
+// over its quota by one message in flight at most: each is checked
+// against what the one before it left. Before, the ten were checked
+// against the same empty maildrop and it reached 300 KB.
+func TestQuotaConcurrentDeliveries(t *testing.T) {
+	const quota, size, n = 100 << 10, 30_000, 10
+	line := strings.Repeat("a", 998) + "\r\n" // 1,000 octets, within SMTP's line limit
+	body := "Subject: x\r\n\r\n" + strings.Repeat(line, size/len(line)-1) + strings.Repeat("a", size-len("Subject: x\r\n\r\n")-(size/len(line)-1)*len(line)-2) + "\r\n"
+	e := newEnv(t, "exchange2010", withLMTP(func(c *server.Config) {
+		c.Quota = server.Bytes(quota)
+		c.QuotaWarning = 0
+	}))
+	var wg, halfway sync.WaitGroup
+	var saved, full atomic.Int64
+	halfway.Add(n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Every delivery is under way, its first half sent, before
+			// any ends: as ten MTA connections delivering at once are.
+			c := e.lmtpDial()
+			require.NoError(t, c.Mail("mta@example.org", nil))
+			require.NoError(t, c.Rcpt("alice@example.org", nil))
+			w, err := c.Data()
+			require.NoError(t, err)
+			_, err = w.Write([]byte(body[:size/2]))
+			require.NoError(t, err)
+			halfway.Done()
+			halfway.Wait()
+			_, err = w.Write([]byte(body[size/2:]))
+			require.NoError(t, err)
+			if _, err := w.CloseWithLMTPResponse(); err == nil {
+				saved.Add(1)
+			} else {
+				full.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Len(t, body, size)
+	var used int64
+	for _, f := range e.maildirFiles("alice", "new") {
+		fi, err := os.Stat(filepath.Join(e.root, "alice", "new", f))
+		require.NoError(t, err)
+		used += fi.Size()
+	}
+	t.Logf("%d deliveries of %d octets at once, quota %d: %d saved (%d octets), %d refused", n, size, quota, saved.Load(), used, full.Load())
+	assert.LessOrEqual(t, used, int64(quota+size), "over the quota by one message at most")
+	assert.Positive(t, full.Load(), "the quota refused some")
 }

@@ -31,6 +31,10 @@ type Server struct {
 	store  Store   // Maildir: every maildrop is reached through its os.Root, never by path
 	dummy  *Account
 	tls    *tls.Config
+	// quotaTurns serialize the deliveries to each user under a quota
+	// (quota.go), under quotaMu.
+	quotaMu    sync.Mutex
+	quotaTurns map[string]*quotaLock
 	// proxyFrom are the load balancers that send PROXY protocol headers.
 	proxyFrom []netip.Prefix
 	// traceNets are the client networks whose sessions are protocol-logged.
