@@ -119,6 +119,7 @@ func (s *Server) Reload(cfg Config) (needRestart []string, err error) {
 	s.mu.Lock()
 	s.v, s.tls = v, tc
 	s.mu.Unlock()
+	s.endRemovedSessions("reload")
 	s.log.Info("reloaded", "profile", cfg.Profile, "tls", tc != nil, "max_sessions", cfg.MaxSessions, "needs_restart", needRestart)
 	return needRestart, nil
 }

@@ -218,3 +218,29 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	assert.Greater(t, sessions.Load(), int64(8), "sessions ran during the reloads")
 }
+
+// TestRemovedAccountSessionsEnd: when an account is removed from the
+// passwd-file, its open sessions end within a second or two of the change
+// (and at a reload), with -ERR [SYS/TEMP] and nothing removed from its
+// maildrop, and the log says why; other users' sessions go on. Before, a
+// removed user's session went on until it quit.
+func TestRemovedAccountSessionsEnd(t *testing.T) {
+	e, logs := newLoggedEnv(t, "exchange2010", nil)
+	e.deliver("alice", "Subject: kept\r\n\r\nkept\r\n", "")
+	alice := e.login("alice", "secret")
+	alice.cmd("DELE 1")
+	bob := e.login("bob", "hunter2")
+	var kept []string
+	for _, l := range strings.Split(passwdFile(t), "\n") {
+		if !strings.HasPrefix(l, "alice:") {
+			kept = append(kept, l)
+		}
+	}
+	require.NoError(t, os.WriteFile(e.passwdPath()+".new", []byte(strings.Join(kept, "\n")), 0o600))
+	require.NoError(t, os.Rename(e.passwdPath()+".new", e.passwdPath()))
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "account removed") }, 5*time.Second, 20*time.Millisecond)
+	assert.Contains(t, logs.String(), `user=alice why="the passwd-file changed"`)
+	assert.Equal(t, "-ERR [SYS/TEMP] disconnected by the administrator, nothing was removed", alice.line())
+	assert.Equal(t, "+OK", bob.cmd("NOOP"), "bob's session goes on")
+	assert.Len(t, e.files("alice"), 1, "the message alice marked is still there")
+}

@@ -259,6 +259,8 @@ type Passwd struct {
 	racy    bool // the file changed too recently for its stamp to tell
 	checked time.Time
 	dummy   *Account
+	// gen counts the successful loads: a change of the accounts.
+	gen uint64
 	// down is why the file, changed, could not be read at the last look;
 	// while it is set Lookup serves no account. Its text is logged once
 	// per distinct error.
@@ -353,6 +355,7 @@ func (p *Passwd) load() error {
 		p.log.Warn("passwd-file: rest of file skipped", "at", p.path+":"+strconv.Itoa(n+1), "err", err)
 	}
 	p.users, p.stamp, p.sum = users, stampOf(st), sha256.Sum256(data)
+	p.gen++
 	p.racy = p.stamp.racy(time.Now())
 	return nil
 }
@@ -370,6 +373,28 @@ const reloadEvery = time.Second
 func (p *Passwd) Lookup(user string) (*Account, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.look()
+	if p.down != nil {
+		return nil, false, p.down
+	}
+	a, ok := p.users[user]
+	return a, ok, nil
+}
+
+// Generation looks at the file as Lookup does (reloading a change) and
+// returns how many times its accounts were loaded: a new number means
+// accounts may have gone. err is set while a changed file cannot be read.
+func (p *Passwd) Generation() (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.look()
+	return p.gen, p.down
+}
+
+// look reloads the file when it changed, at most once per reloadEvery,
+// and logs a failure (once per distinct error) and a recovery. p.mu is
+// held.
+func (p *Passwd) look() {
 	if now := time.Now(); now.Sub(p.checked) >= reloadEvery {
 		p.checked = now
 		err := p.reloadIfChanged(now)
@@ -381,11 +406,6 @@ func (p *Passwd) Lookup(user string) (*Account, bool, error) {
 		}
 		p.down = err
 	}
-	if p.down != nil {
-		return nil, false, p.down
-	}
-	a, ok := p.users[user]
-	return a, ok, nil
 }
 
 // reloadIfChanged reloads the file if anything about it changed: device

@@ -260,6 +260,9 @@ func (s *Server) Serve() error {
 	}
 	errs := make(chan error, len(lns)+1)
 	n := len(lns)
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.watchAccounts(stop)
 	if lmtp {
 		n++
 		go func() { errs <- s.lmtp.serve() }()
@@ -366,4 +369,53 @@ func inNetworks(nets []netip.Prefix, a net.Addr) bool {
 		}
 	}
 	return false
+}
+
+// watchAccounts ends the sessions of accounts removed from the
+// passwd-file, within a second of the change, until stop is closed.
+// (Accounts of another Authenticator are looked at by Reload.)
+func (s *Server) watchAccounts(stop <-chan struct{}) {
+	if s.passwd == nil {
+		return
+	}
+	last, _ := s.passwd.Generation()
+	t := time.NewTicker(reloadEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		gen, err := s.passwd.Generation()
+		if err != nil || gen == last {
+			continue // unreadable: logins are refused, sessions go on
+		}
+		last = gen
+		s.endRemovedSessions("the passwd-file changed")
+	}
+}
+
+// endRemovedSessions ends, removing nothing, the sessions whose user no
+// longer has an account, and logs why.
+func (s *Server) endRemovedSessions(why string) {
+	gone := map[string]bool{}
+	for _, c := range s.core.Conns() {
+		user := c.User()
+		if user == "" {
+			continue
+		}
+		removed, seen := gone[user]
+		if !seen {
+			_, ok, err := s.users.Lookup(user)
+			removed = err == nil && !ok
+			gone[user] = removed
+			if removed {
+				s.log.Warn("account removed: ending its sessions, nothing removed from its maildrop", "user", user, "why", why)
+			}
+		}
+		if removed {
+			c.Kick()
+		}
+	}
 }
