@@ -231,6 +231,23 @@ type Config struct {
 // Duration is a time.Duration that TOML reads from "2s".
 type Duration time.Duration
 
+// String writes d as a config file takes it: whole days as "60d", else
+// Go's form without zero units ("30s", "1m", "1h30m").
+func (d Duration) String() string {
+	t := time.Duration(d)
+	if t > 0 && t%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(t/(24*time.Hour)), 10) + "d"
+	}
+	s := t.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // UnmarshalText reads a Go duration or a number of seconds.
 func (d *Duration) UnmarshalText(b []byte) error {
 	s := string(b)

@@ -191,8 +191,19 @@ func check(args []string, stdout io.Writer) error {
 	if err := loadConfigFile(*file, &cfg); err != nil {
 		return err
 	}
+	data, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	var problems []error
 	if err := cfg.Check(); err != nil {
-		return fmt.Errorf("%s: %v", *file, err)
+		problems = append(problems, fmt.Errorf("%s: %v", *file, err))
+	}
+	if err := checkDeployment(cfg, *file, data); err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return errors.Join(problems...)
 	}
 	def := server.DefaultConfig()
 	fmt.Fprintf(stdout, "# %s: valid; settings that differ from the defaults\n", *file)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // demoPassword returns the demo's password from serve's output.
@@ -162,9 +164,10 @@ func TestCheckCommand(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "mail"), 0o700))
 	conf := filepath.Join(dir, "pop3d.toml")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "passwd"), []byte("alice:{PLAIN}pw\n"), 0o600))
 	require.NoError(t, os.WriteFile(conf, []byte(`listen = ["127.0.0.1:110"]
 mail_root = "`+filepath.Join(dir, "mail")+`"
-passwd = "/etc/pop3kit/passwd"
+passwd = "`+filepath.Join(dir, "passwd")+`"
 max_sessions = 500
 profile = "rfc1939"
 [set]
@@ -181,6 +184,95 @@ MaxCommandOctets = "512"
 	assert.ErrorContains(t, run([]string{"check", "--config", conf}, nil, io.Discard, io.Discard), "unknown setting max_sesions")
 	require.NoError(t, os.WriteFile(conf, []byte("listen = [\"127.0.0.1:110\"]\nmail_root = \""+dir+"\"\npasswd = \"x\"\nmax_sessions = 0\n"), 0o600))
 	assert.ErrorContains(t, run([]string{"check", "--config", conf}, nil, io.Discard, io.Discard), "max sessions 0")
+}
+
+// TestCheckPrintoutIsAConfig: what pop3d check prints of a configuration
+// — durations as 30s or 60d, sizes as 64MiB, lists, [set] — is itself a
+// configuration that loads to the same settings.
+func TestCheckPrintoutIsAConfig(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "mail"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "passwd"), []byte("alice:{PLAIN}pw\n"), 0o600))
+	conf := filepath.Join(dir, "pop3d.toml")
+	require.NoError(t, os.WriteFile(conf, []byte(`listen = ["127.0.0.1:110", "[::1]:110"]
+mail_root = "`+filepath.Join(dir, "mail")+`"
+passwd = "`+filepath.Join(dir, "passwd")+`"
+fail_delay = "3s"
+penalty_max = "1m"
+retention = "60d"
+auth_memory = "128MiB"
+max_message_size = "10MiB"
+quota = "1GiB"
+login_delay = "90s"
+oauth_domains = ["example.org"]
+trusted_networks = ["10.0.0.0/8"]
+[set]
+AuthTimeout = "45m"
+`), 0o600))
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"check", "--config", conf}, nil, &out, io.Discard))
+	t.Logf("printout:\n%s", out.String())
+	for _, want := range []string{`fail_delay = "3s"`, `penalty_max = "1m"`, `retention = "60d"`, `auth_memory = "128MiB"`, `login_delay = "1m30s"`} {
+		assert.Contains(t, out.String(), want)
+	}
+	again := filepath.Join(dir, "again.toml")
+	require.NoError(t, os.WriteFile(again, out.Bytes(), 0o600))
+	want, got := server.DefaultConfig(), server.DefaultConfig()
+	require.NoError(t, loadConfigFile(conf, &want))
+	require.NoError(t, loadConfigFile(again, &got), "the printout is a valid config")
+	wv, err := want.Variations()
+	require.NoError(t, err)
+	gv, err := got.Variations()
+	require.NoError(t, err)
+	assert.Equal(t, wv, gv, "the same variations")
+	want.Set, got.Set = nil, nil
+	assert.Equal(t, fmt.Sprintf("%+v", want), fmt.Sprintf("%+v", got), "the same settings")
+}
+
+// TestCheckDeployment: pop3d check finds before any start what serve would
+// trip on — an account that does not exist, a passwd-file that is not
+// there or that account cannot read, a mail root it cannot write, an
+// address or port that cannot be, a metrics address without a port —
+// names each with the file and line of its setting, and all at once.
+func TestCheckDeployment(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "pop3d.toml")
+	require.NoError(t, os.WriteFile(conf, []byte(`# a site's config
+user = "no-such-account-here"
+listen = ["127.0.0.1:110", "127.0.0.1:99999"]
+lmtp = "localhost:lmtp"
+mail_root = "`+filepath.Join(dir, "missing")+`"
+passwd = "`+filepath.Join(dir, "passwd")+`"
+metrics = "127.0.0.1"
+`), 0o600))
+	err := run([]string{"check", "--config", conf}, nil, io.Discard, io.Discard)
+	require.Error(t, err)
+	t.Logf("%v", err)
+	for _, want := range []string{
+		conf + `:2: user: `,
+		conf + `:3: listen: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`,
+		conf + `:4: lmtp: "localhost:lmtp": port "lmtp"`,
+		conf + `:5: mail_root: `,
+		conf + `:6: passwd: `,
+		conf + `:7: metrics: "127.0.0.1": `,
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+
+	if os.Geteuid() == 0 {
+		// As root, files are judged as the account will see them.
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "mail"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "passwd"), []byte("alice:{PLAIN}pw\n"), 0o600))
+		require.NoError(t, os.WriteFile(conf, []byte(`user = "nobody"
+listen = ["127.0.0.1:110"]
+mail_root = "`+filepath.Join(dir, "mail")+`"
+passwd = "`+filepath.Join(dir, "passwd")+`"
+`), 0o600))
+		err := run([]string{"check", "--config", conf}, nil, io.Discard, io.Discard)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), conf+":3: mail_root: "+filepath.Join(dir, "mail")+" cannot be written by user nobody (owner 0:0, mode -rwx------)")
+		assert.Contains(t, err.Error(), conf+":4: passwd: "+filepath.Join(dir, "passwd")+" cannot be read by user nobody (owner 0:0, mode -rw-------)")
+	}
 }
 
 // TestProfilesDiff: pop3d profiles --diff lists the variations on which
