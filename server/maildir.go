@@ -507,15 +507,32 @@ func (d *Drop) scanOnce(hold bool) error {
 		return err
 	}
 	bases := make(map[string]string, len(cur)) // base → name in cur/
+	at := make(map[string]int, len(cur))       // base → index in kept
 	kept := cur[:0]
 	for _, e := range cur {
 		if other, dup := bases[e.base]; dup {
+			// A known base was not looked at when cur/ was listed: with
+			// two names for it, either may be what is not a message (a
+			// FIFO or a directory named like the message). Such a name
+			// is skipped; it never takes the base, and so the UID, from
+			// the message.
+			switch {
+			case !d.isRegular("cur/" + e.name):
+				d.log.Warn("skipped a file that is not a message", "file", "cur/"+e.name)
+				continue
+			case !d.isRegular("cur/" + other):
+				d.log.Warn("skipped a file that is not a message", "file", "cur/"+other)
+				bases[e.base] = e.name
+				kept[at[e.base]] = e
+				continue
+			}
 			var ok bool
 			if e, ok = d.separate(other, e); !ok {
 				continue
 			}
 		}
 		bases[e.base] = e.name
+		at[e.base] = len(kept)
 		kept = append(kept, e)
 	}
 	cur = kept
@@ -661,6 +678,13 @@ func (d *Drop) separate(name string, e entry) (entry, bool) {
 		}
 	}
 	return e, false
+}
+
+// isRegular reports whether name in the maildrop is a regular file (not a
+// link, FIFO, directory or device).
+func (d *Drop) isRegular(name string) bool {
+	fi, err := d.dir.Lstat(name)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // same reports whether two names of the maildrop are one file (hard

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -522,4 +523,32 @@ func TestMaildropFirstScanOldestFirst(t *testing.T) {
 	m.write("new/1764000050.M0P1.test", "older name, delivered later\n")
 	got = contents(t, m.open())
 	require.Equal(t, uint32(5), got["older name, delivered later\n"])
+}
+
+// TestMaildropFIFONamedLikeAMessage: a message in new/ with a hard link
+// beside it, and a FIFO in cur/ named like the link's base: once the two
+// are moved to cur/, the FIFO shares a base with a message. It is skipped
+// as not a message, and the message keeps its UID from one session to
+// the next. Before, the first name of the base (the FIFO) kept the base,
+// the message was renamed to a base of its own and got a new UID, and the
+// FIFO was listed in its place (found by FuzzMaildropTree).
+func TestMaildropFIFONamedLikeAMessage(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("new/00000000000000000000000", "X-Tree-Id: 0\n\nbody\n")
+	require.NoError(t, os.Link(filepath.Join(m.dir, "new/00000000000000000000000"), filepath.Join(m.dir, "new/x")))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(m.dir, "cur/x"), 0o600))
+	first := m.open()
+	uids := map[uint32]bool{}
+	for i := range first.Len() {
+		uids[first.UID(i)] = true
+	}
+	first.Close()
+	second := m.open()
+	for i := range second.Len() {
+		f, err := second.Open(i)
+		require.NoError(t, err, "message %d is readable", i)
+		f.Close()
+		assert.True(t, uids[second.UID(i)], "UID %d was not given in the first session", second.UID(i))
+	}
+	assert.Contains(t, m.logs.String(), "not a message")
 }
