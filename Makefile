@@ -8,7 +8,7 @@ SMOKE_FUZZTIME ?= 10s
 FUZZMINIMIZE ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: all generate check-generated coverage test race bench fuzz run
+.PHONY: all generate check-generated coverage test race bench fuzz run install
 
 all: generate test
 
@@ -74,3 +74,25 @@ fuzz:
 # passwd-file created on first run.
 run:
 	$(GO) run ./cmd/pop3d serve
+
+# Install pop3d where a Debian administrator looks for a locally built
+# daemon: the binary in $(BINDIR) (the units' ExecStart), the systemd units
+# in $(UNITDIR), pop3d(8) in $(MANDIR), and the example configuration in
+# $(CONFDIR), never over an existing pop3d.toml. DESTDIR stages a package.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man/man8
+UNITDIR ?= /etc/systemd/system
+CONFDIR ?= /etc/pop3kit
+install:
+	$(GO) build -buildvcs=true -o pop3d.install ./cmd/pop3d
+	install -D -m 0755 pop3d.install $(DESTDIR)$(BINDIR)/pop3d
+	./pop3d.install man > pop3d.8.install
+	install -D -m 0644 pop3d.8.install $(DESTDIR)$(MANDIR)/pop3d.8
+	rm -f pop3d.install pop3d.8.install
+	for u in dist/systemd/*.service dist/systemd/*.socket dist/systemd/*.timer; do \
+		install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	done
+	install -D -m 0644 dist/pop3d.example.toml $(DESTDIR)$(CONFDIR)/pop3d.example.toml
+	@echo "installed pop3d in $(DESTDIR)$(BINDIR), its units in $(DESTDIR)$(UNITDIR), pop3d(8) in $(DESTDIR)$(MANDIR);"
+	@echo "copy $(CONFDIR)/pop3d.example.toml to $(CONFDIR)/pop3d.toml, then: systemctl daemon-reload && systemctl enable --now pop3d.socket pop3d-tls.socket"

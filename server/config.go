@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -121,6 +122,12 @@ type Config struct {
 	ProtocolLogNetworks []string `toml:"protocol_log_networks"`
 	// LogFormat is text (the default) or json.
 	LogFormat string `toml:"log_format"`
+	// LogLevel is debug, info (the default), warn or error; at debug
+	// every session's protocol trace is logged too.
+	LogLevel string `toml:"log_level"`
+	// DrainTimeout is how long sessions may go on after SIGTERM before
+	// they are cut off, nothing removed for them (cmd/pop3d).
+	DrainTimeout Duration `toml:"drain_timeout"`
 	// ProxyProtocolFrom are the load balancers (CIDR prefixes or
 	// addresses) whose connections start with a PROXY protocol header
 	// (v1 or v2) naming the client they relay; from them the header is
@@ -308,6 +315,8 @@ func DefaultConfig() Config {
 		PenaltyEntries: 10000,
 		MaxMessageSize: DefaultMaxMessageSize,
 		QuotaWarning:   90,
+		LogLevel:       "info",
+		DrainTimeout:   Duration(30 * time.Second),
 	}
 }
 
@@ -409,6 +418,15 @@ func (c *Config) Check() error {
 	}
 	if c.Retention < 0 || c.Retention > 0 && time.Duration(c.Retention) < 24*time.Hour {
 		return fmt.Errorf("retention %v: want 0 (none) or at least a day", time.Duration(c.Retention))
+	}
+	if c.LogLevel != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+			return fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+		}
+	}
+	if c.DrainTimeout < 0 || time.Duration(c.DrainTimeout) > time.Hour {
+		return fmt.Errorf("drain timeout %v is outside 0–1h", time.Duration(c.DrainTimeout))
 	}
 	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log format %q: want text or json", c.LogFormat)

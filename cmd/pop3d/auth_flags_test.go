@@ -30,9 +30,9 @@ func TestServeAuthFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--auth-workers", "-1"}, "auth workers -1 is outside 1–1024"},
-		{[]string{"--auth-memory", "lots"}, `--auth-memory: "lots" is not a size`},
+		{[]string{"--auth-memory", "lots"}, `flag -auth-memory: "lots" is not a size`},
 		{[]string{"--auth-memory", "1MiB"}, "auth memory 1MiB (1048576 bytes) is outside 65MiB–1TiB"},
-		{[]string{"--auth-queue-timeout", "soon"}, `--auth-queue-timeout: "soon" is not a duration`},
+		{[]string{"--auth-queue-timeout", "soon"}, `flag -auth-queue-timeout: "soon" is not a duration`},
 		{[]string{"--max-auth-failures", "0"}, "max auth failures 0 is outside 1–100"},
 		{[]string{"--penalty-max", "2m"}, "penalty max 2m0s is outside 0–1m"},
 		{[]string{"--penalty-entries", "0"}, "penalty entries 0 is outside 1–10000000"},

@@ -55,6 +55,8 @@ const usage = `usage:
                                 import every user's Maildir into PostgreSQL, keeping UIDLs
                                 (as root: as --user)
   pop3d --version               print the version, VCS revision and Go version
+  pop3d settings --markdown     every setting: flag, config key, meaning, default
+  pop3d man                     the pop3d(8) manual page, in troff
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -92,6 +94,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, server.BuildInfo())
 		return nil
+	case "settings":
+		if len(args) != 2 || args[1] != "--markdown" {
+			return errors.New("usage: pop3d settings --markdown")
+		}
+		fmt.Fprint(stdout, settingsMarkdown())
+		return nil
+	case "man":
+		fmt.Fprint(stdout, manPage())
+		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
@@ -109,67 +120,17 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		listen, listenTLS, sets multi
-		cfgFile                 = fs.String("config", "", "TOML config `file` (flags override it)")
-		cert                    = fs.String("tls-cert", "", "TLS certificate `file` (PEM); enables STLS")
-		key                     = fs.String("tls-key", "", "TLS key `file` (PEM)")
-		root                    = fs.String("mail-root", "", "mail root `dir`: Maildirs at DIR/<user>/{cur,new,tmp}")
-		passwd                  = fs.String("passwd", "", "passwd-`file` in Dovecot's format (user:{SCHEME}secret)")
-		storeURL                = fs.String("store", "", "PostgreSQL store `URL` (postgres://…): mailboxes, and users unless --passwd is given, in PostgreSQL instead of --mail-root (see pop3d import)")
-		profile                 = fs.String("profile", "", "behaviour `profile`: rfc1939 (rfc), exchange2007, exchange2010 (exchange; default)")
-		failDelay               = fs.String("fail-delay", "", "delay after a failed login (default 2s)")
-		loginDelay              = fs.String("login-delay", "", "least time between two logins of a user, announced as LOGIN-DELAY (default: none)")
-		expire                  = fs.String("expire", "", "EXPIRE capability: NEVER or days (default: not announced)")
-		hostname                = fs.String("hostname", "", "host name for the APOP timestamp (default: the system's)")
-		maxSessions             = fs.Int("max-sessions", 0, "sessions served at once (default 10000)")
-		logLevel                = fs.String("log-level", "info", "log level: debug, info, warn, error")
-		runAs                   = fs.String("user", "", "as root: the `account` to serve as after binding the ports and reading the TLS key (required as root; the demo takes nobody)")
-		runGroup                = fs.String("group", "", "with --user: the `group` to serve as (default: the user's primary group)")
-		proxyFrom               = fs.String("proxy-protocol-from", "", "comma-separated `CIDR` prefixes of load balancers that send a PROXY protocol header (v1 or v2) naming the client; required from them, not read from anyone else")
-		trustedNets             = fs.String("trusted-networks", "", "comma-separated `CIDR` prefixes whose connections count as secure without TLS, e.g. 127.0.0.0/8,::1 (default: none; the demo trusts loopback)")
-		saslMechs               = fs.String("sasl-mechanisms", "", "comma-separated SASL `mechanisms` AUTH offers, from "+strings.Join(server.MechanismNames(), ", ")+" (default: PLAIN, LOGIN; SCRAM-SHA-256 and -PLUS under TLS; OAUTHBEARER, XOAUTH2 with --oauth-jwks)")
-		oauthJWKS               = fs.String("oauth-jwks", "", "JWKS `file` whose public keys sign the bearer tokens OAUTHBEARER and XOAUTH2 accept (needs --oauth-issuer and --oauth-audience)")
-		oauthIssuer             = fs.String("oauth-issuer", "", "the iss a bearer token must carry")
-		oauthAudience           = fs.String("oauth-audience", "", "a value a bearer token's aud must contain")
-		oauthUserClaim          = fs.String("oauth-user-claim", "", "the token claim naming the user (default: email, then sub; an email needs email_verified true)")
-		oauthDomains            = fs.String("oauth-domains", "", "comma-separated mail `domains` served here: user@domain in a token is the account user")
-		gssapiKeytab            = fs.String("gssapi-keytab", "", "keytab `file` with the service principal's keys: offers AUTH GSSAPI (Kerberos V5, RFC 4752)")
-		gssapiServicePrincipal  = fs.String("gssapi-service-principal", "", "the `principal` GSSAPI accepts tickets for (default: pop/<hostname>, in the keytab's realm)")
-		gssapiRealm             = fs.String("gssapi-realm", "", "the `realm` whose principals user@REALM log in as user (default: the service principal's)")
-		requireTLS              = fs.Bool("require-tls", false, "refuse USER, PASS, APOP and AUTH before TLS (STLS or the implicit-TLS port), trusted networks included")
-		handshakeTimeout        = fs.String("tls-handshake-timeout", "", "time a TLS handshake may take (default 10s)")
-		maxPreauth              = fs.Int("max-preauth-per-ip", 0, "connections not yet logged in from one address, IPv6 by /64 (default 10)")
-		maxPerUser              = fs.Int("max-sessions-per-user", 0, "logged-in sessions of one user (default 10)")
-		minWriteRate            = fs.Int("min-write-rate", 0, "least octets/s a client must read a reply at, after --write-rate-grace; 0 turns it off (default 1024)")
-		writeRateGrace          = fs.String("write-rate-grace", "", "time every reply gets on top of --min-write-rate (default 10s)")
-		authWorkers             = fs.Int("auth-workers", 0, "password verifications at once (default: the number of CPUs)")
-		authMemory              = fs.String("auth-memory", "", "`size` of hash memory for the verifications at once, each charged its hash's cost (argon2's m), e.g. 256MiB or bytes (default: an eighth of RAM, at least 65MiB, at most 260MiB)")
-		authQueueTimeout        = fs.String("auth-queue-timeout", "", "longest wait for a verification slot before -ERR [SYS/TEMP] (default 15s)")
-		maxAuthFailures         = fs.Int("max-auth-failures", 0, "failed logins after which a connection is closed (default 3)")
-		penalties               = fs.Bool("penalties", true, "failure delays that double per recent failure of the address (IPv6: /64) or user name, from --fail-delay up to --penalty-max")
-		penaltyMax              = fs.String("penalty-max", "", "longest failure delay a penalty reaches (default 15s)")
-		penaltyEntries          = fs.Int("penalty-entries", 0, "addresses and user names each penalty table remembers (default 10000)")
-		lmtpAddr                = fs.String("lmtp", "", "LMTP delivery `address`: host:port, or unix:/path for a socket (mode 0666; the directory decides who connects), e.g. 127.0.0.1:24 (default: none)")
-		maxMessageSize          = fs.String("max-message-size", "", "largest `size` a message delivered over LMTP may have, e.g. 64MiB (default 64MiB)")
-		metricsAddr             = fs.String("metrics", "", "serve Prometheus metrics over HTTP on `address`, e.g. 127.0.0.1:9110 (default: none)")
-		adminSocket             = fs.String("admin-socket", "", "Unix socket `path` for pop3d who and pop3d kick (mode 0600; default: none)")
-		loginType               = fs.String("login-type", "", "Exchange's LoginType: plain (USER/PASS anywhere), secure (only on TLS or trusted networks) or tls (no login before TLS); default: as the profile says")
-		logFormat               = fs.String("log-format", "", "log format: text or json (default text)")
-		drainTimeout            = fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long sessions may go on before they are cut off (nothing is removed for them)")
-		demoDir                 = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
+		cfgFile  = fs.String("config", "", "TOML config `file` (flags override it)")
+		storeURL = fs.String("store", "", "PostgreSQL store `URL` (postgres://…): mailboxes, and users unless --passwd is given, in PostgreSQL instead of --mail-root (see pop3d import)")
+		demoDir  = fs.String("demo-dir", "pop3kit-demo", "where the demo mail root and passwd-file live (used when no --mail-root, --passwd or --config is given)")
 	)
-	fs.Var(&listen, "listen", "plain POP3 `address` (repeatable; STLS there when TLS is configured)")
-	fs.Var(&listenTLS, "listen-tls", "implicit-TLS POP3 `address` (RFC 8314; repeatable)")
-	fs.Var(&sets, "set", "variation `KEY=VALUE` (repeatable; see pop3d profiles)")
+	// Every other flag is a setting of the config file (settings.go).
+	flags := registerSettings(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -182,11 +143,11 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			return err
 		}
 	}
-	demo := *cfgFile == "" && *root == "" && *passwd == "" && *storeURL == ""
+	demo := *cfgFile == "" && !given["mail-root"] && !given["passwd"] && *storeURL == ""
 	// demoAs is the account the demo serves as when started as root
 	// without --user: pop3d never serves mail as root, not even the demo.
 	var demoAs *account
-	if demo && os.Geteuid() == 0 && *runAs == "" && (hooks == nil || !hooks.keepPrivileges) {
+	if demo && os.Geteuid() == 0 && !given["user"] && (hooks == nil || !hooks.keepPrivileges) {
 		var err error
 		if demoAs, err = demoAccount(); err != nil {
 			return fmt.Errorf("demo: started as root, and %v", err)
@@ -201,7 +162,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		}
 		applyDemo = func(cfg *server.Config) {
 			cfg.MailRoot, cfg.Passwd, cfg.TLSCert, cfg.TLSKey = d.root, d.passwd, d.cert, d.key
-			if len(listen) == 0 && len(listenTLS) == 0 {
+			if !given["listen"] && !given["listen-tls"] {
 				cfg.Listen, cfg.ListenTLS = []string{"127.0.0.1:1110"}, []string{"127.0.0.1:1995"}
 			}
 			if !given["trusted-networks"] && len(cfg.TrustedNetworks) == 0 {
@@ -218,128 +179,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	// applyFlags puts the flags given over cfg (the file's, or the
 	// defaults): at start, and again at every SIGHUP over the file read
 	// again.
-	applyFlags := func(cfg *server.Config) error {
-		if len(listen) > 0 {
-			cfg.Listen = listen
-		}
-		if len(listenTLS) > 0 {
-			cfg.ListenTLS = listenTLS
-		}
-		for flagVal, field := range map[*string]*string{cert: &cfg.TLSCert, key: &cfg.TLSKey, root: &cfg.MailRoot,
-			passwd: &cfg.Passwd, profile: &cfg.Profile, expire: &cfg.Expire, hostname: &cfg.Hostname,
-			oauthJWKS: &cfg.OAuthJWKS, oauthIssuer: &cfg.OAuthIssuer, oauthAudience: &cfg.OAuthAudience, oauthUserClaim: &cfg.OAuthUserClaim,
-			gssapiKeytab: &cfg.GSSAPIKeytab, gssapiServicePrincipal: &cfg.GSSAPIServicePrincipal, gssapiRealm: &cfg.GSSAPIRealm} {
-			if *flagVal != "" {
-				*field = *flagVal
-			}
-		}
-		if *oauthDomains != "" {
-			cfg.OAuthDomains = splitList(*oauthDomains)
-		}
-		if *failDelay != "" {
-			if err := cfg.FailDelay.UnmarshalText([]byte(*failDelay)); err != nil {
-				return fmt.Errorf("--fail-delay: %v", err)
-			}
-		}
-		if *loginDelay != "" {
-			if err := cfg.LoginDelay.UnmarshalText([]byte(*loginDelay)); err != nil {
-				return fmt.Errorf("--login-delay: %v", err)
-			}
-		}
-		if *maxSessions != 0 {
-			cfg.MaxSessions = *maxSessions
-		}
-		if given["trusted-networks"] {
-			cfg.TrustedNetworks = splitList(*trustedNets)
-		}
-		if given["proxy-protocol-from"] {
-			cfg.ProxyProtocolFrom = splitList(*proxyFrom)
-		}
-		if given["sasl-mechanisms"] {
-			cfg.SASLMechanisms = splitList(*saslMechs)
-		}
-		if given["require-tls"] {
-			cfg.RequireTLS = *requireTLS
-		}
-		if *handshakeTimeout != "" {
-			if err := cfg.TLSHandshakeTimeout.UnmarshalText([]byte(*handshakeTimeout)); err != nil {
-				return fmt.Errorf("--tls-handshake-timeout: %v", err)
-			}
-		}
-		if *maxPreauth != 0 {
-			cfg.MaxPreauthPerIP = *maxPreauth
-		}
-		if *maxPerUser != 0 {
-			cfg.MaxSessionsPerUser = *maxPerUser
-		}
-		if given["min-write-rate"] {
-			cfg.MinWriteRate = *minWriteRate
-		}
-		if *writeRateGrace != "" {
-			if err := cfg.WriteRateGrace.UnmarshalText([]byte(*writeRateGrace)); err != nil {
-				return fmt.Errorf("--write-rate-grace: %v", err)
-			}
-		}
-		if *runAs != "" {
-			cfg.User = *runAs
-		}
-		if *runGroup != "" {
-			cfg.Group = *runGroup
-		}
-		if given["auth-workers"] {
-			cfg.AuthWorkers = *authWorkers
-		}
-		if given["auth-memory"] {
-			if err := cfg.AuthMemory.UnmarshalText([]byte(*authMemory)); err != nil {
-				return fmt.Errorf("--auth-memory: %v", err)
-			}
-		}
-		if given["auth-queue-timeout"] {
-			if err := cfg.AuthQueueTimeout.UnmarshalText([]byte(*authQueueTimeout)); err != nil {
-				return fmt.Errorf("--auth-queue-timeout: %v", err)
-			}
-		}
-		if given["max-auth-failures"] {
-			cfg.MaxAuthFailures = *maxAuthFailures
-		}
-		if given["penalties"] {
-			cfg.Penalties = *penalties
-		}
-		if given["penalty-max"] {
-			if err := cfg.PenaltyMax.UnmarshalText([]byte(*penaltyMax)); err != nil {
-				return fmt.Errorf("--penalty-max: %v", err)
-			}
-		}
-		if given["penalty-entries"] {
-			cfg.PenaltyEntries = *penaltyEntries
-		}
-		if given["lmtp"] {
-			cfg.LMTP = *lmtpAddr
-		}
-		if given["max-message-size"] {
-			if err := cfg.MaxMessageSize.UnmarshalText([]byte(*maxMessageSize)); err != nil {
-				return fmt.Errorf("--max-message-size: %v", err)
-			}
-		}
-		for _, kv := range sets {
-			if err := cfg.AddSet(kv); err != nil {
-				return err
-			}
-		}
-		if given["metrics"] {
-			cfg.Metrics = *metricsAddr
-		}
-		if given["admin-socket"] {
-			cfg.AdminSocket = *adminSocket
-		}
-		if given["login-type"] {
-			cfg.LoginType = *loginType
-		}
-		if given["log-format"] {
-			cfg.LogFormat = *logFormat
-		}
-		return nil
-	}
+	applyFlags := flags.apply
 	applyDemo(&cfg)
 	if err := applyFlags(&cfg); err != nil {
 		return err
@@ -379,6 +219,8 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		// gave root up (confreader.go).
 		return serveConfReader(*cfgFile, loadConfig)
 	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // cfg.Check has vetted it
 	log, err := newLogger(stderr, level, cfg.LogFormat)
 	if err != nil {
 		return err
@@ -520,7 +362,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 				reload(srv, loadConfig, log)
 				continue
 			case syscall.SIGTERM:
-				return stopServer(srv, log, *drainTimeout)
+				return stopServer(srv, log, time.Duration(cfg.DrainTimeout))
 			}
 		case <-testStop:
 		}

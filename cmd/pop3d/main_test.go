@@ -140,7 +140,7 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"--demo-dir", dir, "--listen", "127.0.0.1:0", "--set", "APOP=perhaps"}, `APOP: "perhaps" is not true or false`},
 		{[]string{"--demo-dir", dir, "--listen", "127.0.0.1:0", "--set", "noequals"}, `--set "noequals": want KEY=VALUE`},
 		{[]string{"--demo-dir", dir, "--listen", "127.0.0.1:0", "--fail-delay", "forever"}, `"forever" is not a duration`},
-		{[]string{"--demo-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"--demo-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "loud"}, `log level "loud": want debug, info, warn or error`},
 		{[]string{"--mail-root", dir, "--listen", "127.0.0.1:0"}, "--passwd is required"},
 		{[]string{"--config", filepath.Join(dir, "missing.toml")}, "missing.toml"},
 	} {
