@@ -129,16 +129,21 @@ func (s *session) uidl() []string {
 }
 
 // loginOnceFree logs alice in on fe as soon as her maildrop is free (the
-// lock of a killed front end goes when PostgreSQL sees its connection
-// drop).
+// lock of a killed front end lapses within its 15 s lease).
 func loginOnceFree(t *testing.T, fe *frontEnd, why string) *session {
 	t.Helper()
 	var s *session
+	var last string
 	require.Eventually(t, func() bool {
 		s = dialFront(t, fe)
 		s.cmd("USER alice")
-		return strings.HasPrefix(s.cmd("PASS secret"), "+OK")
-	}, 20*time.Second, 200*time.Millisecond, why)
+		last = s.cmd("PASS secret")
+		if !strings.HasPrefix(last, "+OK") {
+			_ = s.c.Close() // not left to count against the address's limit
+			return false
+		}
+		return true
+	}, 30*time.Second, 200*time.Millisecond, "%s; the last reply: %s\n%s", why, last, fe.log.String())
 	return s
 }
 

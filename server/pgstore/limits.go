@@ -14,21 +14,26 @@ import (
 // Limits every front end shares (server.SharedLimits): LOGIN-DELAY by the
 // time of the user's last login in the logins table, and the per-user
 // session limit by the sessions table, where each session is a lease its
-// front end renews every sessionRenew. A front end that dies stops
-// renewing, and its sessions lapse within sessionLease: a crash frees its
+// front end renews every leaseRenew. A front end that dies stops
+// renewing, and its sessions lapse within leaseTime: a crash frees its
 // users' slots without anyone's help.
 
+// leaseTime is how long a session's row and a mailbox lock stay without
+// renewal; leaseRenew how often their front end renews them. A front end
+// that dies frees its users' session slots and locks within leaseTime.
 const (
-	sessionLease = time.Minute
-	sessionRenew = 20 * time.Second
+	leaseTime  = 15 * time.Second
+	leaseRenew = 5 * time.Second
 )
 
 var _ server.SharedLimits = (*Store)(nil)
 
-// leases are the sessions this front end holds, renewed together.
+// leases are the sessions and mailbox locks this front end holds,
+// renewed together.
 type leases struct {
 	mu    sync.Mutex
-	ids   map[int64]struct{}
+	ids   map[int64]struct{}  // sessions
+	locks map[string]struct{} // mailbox locks, by holder
 	start sync.Once
 	stop  chan struct{}
 }
@@ -74,7 +79,7 @@ func (s *Store) BeginSession(ctx context.Context, user string, max int) (release
 			return server.ErrTooManySessions
 		}
 		return tx.QueryRow(ctx, "INSERT INTO sessions (name, expires) VALUES ($1, now() + make_interval(secs => $2)) RETURNING id",
-			user, sessionLease.Seconds()).Scan(&id)
+			user, leaseTime.Seconds()).Scan(&id)
 	})
 	if err != nil {
 		if err == server.ErrTooManySessions {
@@ -90,13 +95,37 @@ func (s *Store) BeginSession(ctx context.Context, user string, max int) (release
 func (s *Store) lease(id int64) {
 	l := &s.leases
 	l.mu.Lock()
-	if l.ids == nil {
-		l.ids = map[int64]struct{}{}
-		l.stop = make(chan struct{})
-	}
+	l.init()
 	l.ids[id] = struct{}{}
 	l.mu.Unlock()
 	l.start.Do(func() { go s.renew() })
+}
+
+// leaseLock starts renewing the mailbox lock of holder.
+func (s *Store) leaseLock(holder string) {
+	l := &s.leases
+	l.mu.Lock()
+	l.init()
+	l.locks[holder] = struct{}{}
+	l.mu.Unlock()
+	l.start.Do(func() { go s.renew() })
+}
+
+// endLockLease stops renewing the mailbox lock of holder.
+func (s *Store) endLockLease(holder string) {
+	l := &s.leases
+	l.mu.Lock()
+	delete(l.locks, holder)
+	l.mu.Unlock()
+}
+
+// init makes the maps and the stop channel; l.mu is held.
+func (l *leases) init() {
+	if l.ids == nil {
+		l.ids = map[int64]struct{}{}
+		l.locks = map[string]struct{}{}
+		l.stop = make(chan struct{})
+	}
 }
 
 // endLease removes session id.
@@ -112,12 +141,12 @@ func (s *Store) endLease(id int64) {
 	}
 }
 
-// renew extends this front end's leases every sessionRenew until Close.
+// renew extends this front end's leases every leaseRenew until Close.
 func (s *Store) renew() {
 	s.leases.mu.Lock()
 	stop := s.leases.stop
 	s.leases.mu.Unlock()
-	t := time.NewTicker(sessionRenew)
+	t := time.NewTicker(leaseRenew)
 	defer t.Stop()
 	for {
 		select {
@@ -130,15 +159,22 @@ func (s *Store) renew() {
 		for id := range s.leases.ids {
 			ids = append(ids, id)
 		}
+		holders := make([]string, 0, len(s.leases.locks))
+		for h := range s.leases.locks {
+			holders = append(holders, h)
+		}
 		s.leases.mu.Unlock()
-		if len(ids) == 0 {
-			continue
+		ctx, cancel := context.WithTimeout(context.Background(), leaseRenew)
+		if len(ids) > 0 {
+			if _, err := s.pool.Exec(ctx, "UPDATE sessions SET expires = now() + make_interval(secs => $2) WHERE id = ANY($1)", ids, leaseTime.Seconds()); err != nil {
+				s.log.Warn("pgstore: sessions' leases not renewed", "err", err)
+			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), sessionRenew)
-		_, err := s.pool.Exec(ctx, "UPDATE sessions SET expires = now() + make_interval(secs => $2) WHERE id = ANY($1)", ids, sessionLease.Seconds())
+		if len(holders) > 0 {
+			if _, err := s.pool.Exec(ctx, "UPDATE mailbox_locks SET expires = now() + make_interval(secs => $2) WHERE holder = ANY($1)", holders, leaseTime.Seconds()); err != nil {
+				s.log.Warn("pgstore: mailbox locks not renewed", "err", err)
+			}
+		}
 		cancel()
-		if err != nil {
-			s.log.Warn("pgstore: sessions' leases not renewed", "err", err)
-		}
 	}
 }

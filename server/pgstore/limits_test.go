@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,4 +115,70 @@ func TestImportBrokenSource(t *testing.T) {
 	body += strings.Join(c.Multi(), "\n")
 	assert.NotContains(t, body, "not mail of alice")
 	c.OK("QUIT")
+}
+
+// TestIdleLockedSessionsHoldNoConnection: with a pool of 4 connections,
+// 200 open rfc1939 sessions, each holding its mailbox's lock, leave the
+// pool free: another user's login and a delivery go through at once, and
+// the locks still hold. Before, each locked session kept a connection:
+// the fifth session's login, and every delivery, waited LockWait and
+// failed.
+func TestIdleLockedSessionsHoldNoConnection(t *testing.T) {
+	dsn := testpg.DB(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	st := open(t, dsn+sep+"pool_max_conns=4")
+	st.LockWait = 5 * time.Second
+	ctx := context.Background()
+	const n = 200
+	var boxes []server.Mailbox
+	for i := range n {
+		user := fmt.Sprintf("idle%d", i)
+		require.NoError(t, st.SetPassword(ctx, user, "{PLAIN}pw"))
+		b, err := st.Open(ctx, user, server.OpenOptions{Exclusive: true})
+		require.NoError(t, err, "locked session %d", i)
+		boxes = append(boxes, b)
+	}
+	t.Cleanup(func() {
+		for _, b := range boxes {
+			_ = b.Close()
+		}
+	})
+	start := time.Now()
+	require.NoError(t, st.Deliver(ctx, "alice", strings.NewReader("Subject: x\n\nbody\n")), "a delivery")
+	b, err := st.Open(ctx, "alice", server.OpenOptions{Exclusive: true})
+	require.NoError(t, err, "another user's login")
+	took := time.Since(start)
+	t.Logf("%d idle locked sessions on a pool of 4: a delivery and a login took %v; pool: %d acquired", n, took.Round(time.Millisecond), st.Pool().Stat().AcquiredConns())
+	assert.Equal(t, 1, b.Len())
+	require.NoError(t, b.Close())
+	_, err = st.Open(ctx, "idle7", server.OpenOptions{Exclusive: true})
+	assert.ErrorIs(t, err, server.ErrInUse, "the locks still hold")
+	assert.Zero(t, st.Pool().Stat().AcquiredConns(), "no connection held between queries")
+}
+
+// TestLockLapsedRemovesNothing: a session whose lock lapsed (its front end
+// could not renew it, and another session took the mailbox) removes
+// nothing at UPDATE and says so; the session that holds the lock now is
+// not disturbed.
+func TestLockLapsedRemovesNothing(t *testing.T) {
+	st := open(t, testpg.DB(t))
+	ctx := context.Background()
+	require.NoError(t, st.Deliver(ctx, "alice", strings.NewReader("Subject: x\n\nbody\n")))
+	a, err := st.Open(ctx, "alice", server.OpenOptions{Exclusive: true})
+	require.NoError(t, err)
+	_, err = st.Pool().Exec(ctx, "UPDATE mailbox_locks SET expires = now() - interval '1 second'")
+	require.NoError(t, err)
+	b, err := st.Open(ctx, "alice", server.OpenOptions{Exclusive: true})
+	require.NoError(t, err, "the lapsed lock is taken")
+	failed, err := a.Remove([]int{0})
+	assert.Equal(t, 1, failed)
+	assert.ErrorContains(t, err, "lock lapsed")
+	require.NoError(t, a.Close())
+	assert.Equal(t, 1, b.Len())
+	_, err = st.Open(ctx, "alice", server.OpenOptions{Exclusive: true})
+	assert.ErrorIs(t, err, server.ErrInUse, "a's Close did not end b's lock")
+	require.NoError(t, b.Close())
 }

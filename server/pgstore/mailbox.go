@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -43,25 +43,14 @@ func mailbox(ctx context.Context, q querier, user string, validity uint32) (id i
 }
 
 // Open opens user's mailbox: its message list, fixed now (the snapshot),
-// and with opts.Exclusive the mailbox's advisory lock, held on a
-// connection of the session's own until Close.
+// and with opts.Exclusive the mailbox's lock, a lease row this front end
+// renews until Close. No connection is held between queries: an idle
+// session, locked or not, takes nothing from the pool.
 func (s *Store) Open(ctx context.Context, user string, o server.OpenOptions) (server.Mailbox, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.LockWait)
 	defer cancel()
 	b := &box{s: s, dovecot: o.DovecotUIDs}
-	var q querier = s.pool
-	if o.Exclusive {
-		c, err := s.pool.Acquire(ctx)
-		if err != nil {
-			return nil, busy(ctx, "no connection to PostgreSQL", err)
-		}
-		b.conn, q = c, c
-	}
-	err := b.open(ctx, q, user, o.Exclusive)
-	if err != nil {
-		if b.conn != nil {
-			b.conn.Release()
-		}
+	if err := b.open(ctx, s.pool, user, o.Exclusive); err != nil {
 		return nil, busy(ctx, "open mailbox", err)
 	}
 	return b, nil
@@ -102,17 +91,25 @@ func (b *box) open(ctx context.Context, q querier, user string, exclusive bool) 
 	return b.unlockAfter(err)
 }
 
-// lock takes the mailbox's advisory lock, or answers ErrInUse. A client
-// that reconnects as soon as QUIT's reply came finds it free: the core
-// closes the maildrop (and so unlocks) before that reply goes out.
+// lock takes the mailbox's lock, a lease row, or answers ErrInUse while
+// another session holds it unexpired. A client that reconnects as soon as
+// QUIT's reply came finds it free: the core closes the maildrop (and so
+// unlocks) before that reply goes out.
 func (b *box) lock(ctx context.Context, q querier) error {
+	b.holder = rand.Text()
 	var ok bool
-	if err := q.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", b.id).Scan(&ok); err != nil {
-		return err
-	}
-	if !ok {
+	err := q.QueryRow(ctx, `INSERT INTO mailbox_locks (mailbox_id, holder, expires)
+		VALUES ($1, $2, now() + make_interval(secs => $3))
+		ON CONFLICT (mailbox_id) DO UPDATE SET holder = EXCLUDED.holder, expires = EXCLUDED.expires
+		WHERE mailbox_locks.expires < now()
+		RETURNING true`, b.id, b.holder, leaseTime.Seconds()).Scan(&ok)
+	if err == pgx.ErrNoRows {
 		return server.ErrInUse
 	}
+	if err != nil {
+		return err
+	}
+	b.s.leaseLock(b.holder)
 	return nil
 }
 
@@ -131,10 +128,10 @@ type box struct {
 	validity uint32
 	msgs     []msg
 	dovecot  bool
-	// conn is the session's connection, holding the lock (locked); nil
-	// for a snapshot, whose queries take any connection of the pool.
-	conn   *pgxpool.Conn
+	// locked is set while the session holds the mailbox's lock, the
+	// lease row of holder.
 	locked bool
+	holder string
 	// buf is the chunk buffer of the session's readers, reused.
 	buf []byte
 }
@@ -148,12 +145,7 @@ type msg struct {
 	uniqueID       string // imported; "" derives it from uid
 }
 
-func (b *box) q() querier {
-	if b.conn != nil {
-		return b.conn
-	}
-	return b.s.pool
-}
+func (b *box) q() querier { return b.s.pool }
 
 func (b *box) Len() int              { return len(b.msgs) }
 func (b *box) Exact(i int) int64     { return b.msgs[i].exact }
@@ -270,37 +262,54 @@ func (b *box) Remove(indexes []int) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.s.QueryTimeout)
 	defer cancel()
-	if _, err := b.q().Exec(ctx, "DELETE FROM messages WHERE mailbox_id = $1 AND id = ANY($2)", b.id, ids); err != nil {
+	if !b.locked {
+		if _, err := b.q().Exec(ctx, "DELETE FROM messages WHERE mailbox_id = $1 AND id = ANY($2)", b.id, ids); err != nil {
+			return len(ids), fmt.Errorf("pgstore: remove: %w", err)
+		}
+		return 0, nil
+	}
+	// Under the lock, only while it is still the session's: a front end
+	// cut off from the database too long to renew it has lost it, and
+	// another session may be serving the mailbox now.
+	err := pgx.BeginFunc(ctx, b.s.pool, func(tx pgx.Tx) error {
+		var held bool
+		err := tx.QueryRow(ctx, `SELECT true FROM mailbox_locks WHERE mailbox_id = $1 AND holder = $2 AND expires > now() FOR UPDATE`,
+			b.id, b.holder).Scan(&held)
+		if err == pgx.ErrNoRows {
+			return errLockLost
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM messages WHERE mailbox_id = $1 AND id = ANY($2)", b.id, ids)
+		return err
+	})
+	if err != nil {
 		return len(ids), fmt.Errorf("pgstore: remove: %w", err)
 	}
 	return 0, nil
 }
 
-// Close releases the lock and the connection.
+// errLockLost: the session's lock lapsed before UPDATE (its front end
+// could not renew it); nothing was removed.
+var errLockLost = errors.New("the maildrop's lock lapsed before UPDATE; nothing was removed")
+
+// Close releases the lock, if the session holds it.
 func (b *box) Close() error {
-	if b.conn == nil {
-		return nil
-	}
 	if b.locked {
 		b.unlock()
-	}
-	if b.conn != nil {
-		b.conn.Release()
-		b.conn = nil
 	}
 	return nil
 }
 
-// unlock releases the advisory lock; when that fails, the connection is
-// closed instead, which releases it as well (never back to the pool with
-// the lock held).
+// unlock ends the lock's lease; when that fails, the lease lapses by
+// itself within leaseTime, no longer renewed.
 func (b *box) unlock() {
 	b.locked = false
+	b.s.endLockLease(b.holder)
 	ctx, cancel := context.WithTimeout(context.Background(), b.s.QueryTimeout)
 	defer cancel()
-	if _, err := b.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", b.id); err != nil {
-		c := b.conn.Hijack()
-		b.conn = nil
-		_ = c.Close(ctx)
+	if _, err := b.s.pool.Exec(ctx, "DELETE FROM mailbox_locks WHERE mailbox_id = $1 AND holder = $2", b.id, b.holder); err != nil {
+		b.s.log.Warn("pgstore: a mailbox lock was not ended; it lapses by itself", "err", err)
 	}
 }

@@ -7,13 +7,14 @@
 // context cancellation on every query (a session's queries are bounded,
 // and a PostgreSQL that goes away fails them instead of hanging them).
 //
-// The exclusive-access lock of RFC 1939 is a session-level advisory lock
-// on the mailbox, held on a connection that the session keeps from the
-// pool until it ends: another front end's pg_try_advisory_lock fails
-// meanwhile, and PostgreSQL releases the lock by itself when the front end
-// dies and its connection drops. A front end therefore holds one
-// connection per locked session: size the pool (pool_max_conns in the
-// URL) and PostgreSQL's max_connections for the sessions at once.
+// The exclusive-access lock of RFC 1939 is a lease row of the mailbox
+// (mailbox_locks), as each session's count toward the per-user limit is
+// (sessions): taken only where none is unexpired, renewed every 5 s by the
+// front end that holds it, lapsed within 15 s when that front end dies.
+// UPDATE removes under the lock only while the lease is still the
+// session's. No session holds a connection between its queries, so the
+// pool (pool_max_conns in the URL) is sized for the queries at once, not
+// the sessions: 500 idle locked sessions leave a pool of 4 free.
 package pgstore
 
 import (
@@ -62,8 +63,7 @@ var (
 )
 
 // defaultMaxConns is the pool's size unless the URL sets pool_max_conns:
-// every exclusive session holds a connection, so pgx's default (4, or the
-// CPUs) would queue the fifth session's login.
+// enough for the queries of many logins, deliveries and RETRs at once.
 const defaultMaxConns = 64
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
