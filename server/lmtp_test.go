@@ -623,3 +623,66 @@ func TestLMTPDeliveriesLoggedAndCounted(t *testing.T) {
 	},
 		5*time.Second, 20*time.Millisecond, logs.String())
 }
+
+// TestLMTPBareLocalRecipient: RCPT TO:<bob>, a local account by name as
+// fetchmail's --lmtp and local delivery setups send it, is bob's (250),
+// and an unknown bare name is refused as any unknown recipient (550);
+// nothing inside a message, sent by DATA or by BDAT, is ever rewritten,
+// even a line that reads like a command. Before, go-smtp's parser
+// answered 501 to a recipient without a domain.
+func TestLMTPBareLocalRecipient(t *testing.T) {
+	e := newEnv(t, "rfc1939", withLMTP())
+	conn, err := net.Dial("tcp", e.srv.LMTPAddr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	reply := func() string {
+		var last string
+		for {
+			l, err := r.ReadString('\n')
+			require.NoError(t, err)
+			last = strings.TrimRight(l, "\r\n")
+			if len(last) < 4 || last[3] != '-' {
+				return last
+			}
+		}
+	}
+	send := func(s string) {
+		_, err := conn.Write([]byte(s))
+		require.NoError(t, err)
+	}
+	reply() // greeting
+	send("LHLO mta.test\r\n")
+	require.True(t, strings.HasPrefix(reply(), "250"))
+	send("MAIL FROM:<mta@example.org>\r\n")
+	require.True(t, strings.HasPrefix(reply(), "250"))
+	send("RCPT TO:<bob>\r\n")
+	assert.True(t, strings.HasPrefix(reply(), "250"), "a bare local name")
+	send("RCPT TO:<nobody>\r\n")
+	r550 := reply()
+	assert.True(t, strings.HasPrefix(r550, "550"), r550)
+	assert.Contains(t, r550, "<nobody>")
+	body := "Subject: bare\r\n\r\nRCPT TO:<alice>\r\nDATA\r\n..\r\nend\r\n"
+	send("DATA\r\n")
+	require.True(t, strings.HasPrefix(reply(), "354"))
+	send(body + ".\r\n")
+	assert.True(t, strings.HasPrefix(reply(), "250"), "saved for bob")
+	// BDAT: the chunk's octets are the message's, whatever they read like.
+	chunk := "Subject: chunked\r\n\r\nRCPT TO:<alice>\r\n"
+	send("MAIL FROM:<mta@example.org>\r\nRCPT TO:<bob>\r\n")
+	require.True(t, strings.HasPrefix(reply(), "250"))
+	require.True(t, strings.HasPrefix(reply(), "250"))
+	send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+	assert.True(t, strings.HasPrefix(reply(), "250"), "BDAT saved for bob")
+	send("QUIT\r\n")
+
+	var got []string
+	for _, f := range e.maildirFiles("bob", "new") {
+		b, err := os.ReadFile(filepath.Join(e.root, "bob", "new", f))
+		require.NoError(t, err)
+		got = append(got, string(b))
+	}
+	assert.ElementsMatch(t, []string{"Subject: bare\r\n\r\nRCPT TO:<alice>\r\nDATA\r\n.\r\nend\r\n", chunk}, got)
+	assert.Empty(t, e.maildirFiles("alice", "new"), "nothing went to alice")
+}
