@@ -40,11 +40,11 @@ func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 409
 // into a message: after DATA every line up to the lone "." is the
 // message's, and BDAT's octets are counted past.
 type rcptReader struct {
-	br       *bufio.Reader
-	pending  []byte
-	data     bool  // inside DATA's message
-	bdat     int64 // BDAT octets still to pass
-	midLine  bool  // the last piece ended inside a line longer than the buffer
+	br      *bufio.Reader
+	pending []byte
+	data    bool  // inside DATA's message
+	bdat    int64 // BDAT octets still to pass
+	midLine bool  // the last piece ended inside a line longer than the buffer
 }
 
 func (r *rcptReader) Read(p []byte) (int, error) {
@@ -123,4 +123,3 @@ func bareRecipient(addr string) (string, bool) {
 	}
 	return addr, false
 }
-
