@@ -95,21 +95,34 @@ func TestSocketActivation(t *testing.T) {
 // TestSystemdSocketActivate: the same with systemd's own tool,
 // systemd-socket-activate, which starts pop3d at the first connection.
 func TestSystemdSocketActivate(t *testing.T) {
+	plain, implicit := freeAddr(t), freeAddr(t)
+	socketActivate(t, "TestSocketActivation covers the same protocol", []string{plain, implicit}, []string{"pop3", "pop3s"}, plain, implicit)
+}
+
+// socketActivate runs the demo under systemd-socket-activate listening on
+// addrs with the descriptor names given, starts it with a connection to
+// plain, and checks it serves plain POP3 there and implicit TLS on
+// implicit. Without the tool the test is skipped, saying why (unless).
+func socketActivate(t *testing.T, unless string, addrs, names []string, plain, implicit string) {
+	t.Helper()
 	tool, err := exec.LookPath("systemd-socket-activate")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("under CI=true this test must run: systemd-socket-activate is not installed")
 		}
-		t.Skip("systemd-socket-activate is not installed; TestSocketActivation covers the same protocol")
+		t.Skip("systemd-socket-activate is not installed; " + unless)
 	}
 	bin, dir := buildPop3d(t)
-	plain, implicit := freeAddr(t), freeAddr(t)
 	private := filepath.Join(dir, "private")
 	require.NoError(t, os.Mkdir(private, 0o700))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, "-l", plain, "-l", implicit, "--fdname=pop3:pop3s",
-		bin, "serve", "--demo-dir", filepath.Join(private, "demo"))
+	t.Cleanup(cancel)
+	var args []string
+	for _, a := range addrs {
+		args = append(args, "-l", a)
+	}
+	args = append(args, "--fdname="+strings.Join(names, ":"), bin, "serve", "--demo-dir", filepath.Join(private, "demo"))
+	cmd := exec.CommandContext(ctx, tool, args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr lockedBuffer
@@ -202,40 +215,13 @@ func TestShippedSocketUnits(t *testing.T) {
 		assert.Contains(t, serviceSockets, s.unit, "pop3d.service's Sockets= must take %s, or it is not passed when the other unit starts the service", s.unit)
 	}
 
-	tool, err := exec.LookPath("systemd-socket-activate")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("under CI=true this test must run: systemd-socket-activate is not installed")
-		}
-		t.Skip("systemd-socket-activate is not installed; the names were checked above")
-	}
-	bin, dir := buildPop3d(t)
 	addrs := map[string]string{"110": freeAddr(t), "995": freeAddr(t)}
-	args := []string{}
-	var names []string
+	var listen, names []string
 	for _, s := range socks {
-		args = append(args, "-l", addrs[s.port])
+		listen = append(listen, addrs[s.port])
 		names = append(names, s.name)
 	}
-	private := filepath.Join(dir, "private")
-	require.NoError(t, os.Mkdir(private, 0o700))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	args = append(args, "--fdname="+strings.Join(names, ":"), bin, "serve", "--demo-dir", filepath.Join(private, "demo"))
-	cmd := exec.CommandContext(ctx, tool, args...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	var c net.Conn
-	require.Eventually(t, func() bool {
-		c, err = net.Dial("tcp", addrs["110"])
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, stderr.String())
-	defer c.Close()
-	checkActivated(t, bufio.NewReader(stdout), addrs["110"], addrs["995"], stderr.String)
+	socketActivate(t, "the names were checked above", listen, names, addrs["110"], addrs["995"])
 }
 
 // TestShippedUnitsTouchMailAsMailUser: every shipped unit that runs a
