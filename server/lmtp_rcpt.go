@@ -110,7 +110,7 @@ func (r *rcptReader) command(line []byte) []byte {
 		rest := text[len("RCPT TO:<"):]
 		end := strings.IndexByte(rest, '>')
 		if end > 0 && !strings.ContainsAny(rest[:end], "@\" ") && !strings.EqualFold(rest[:end], "postmaster") {
-			return []byte(text[:len("RCPT TO:<")] + rest[:end] + "@" + localRcptDomain + rest[end:] + "\r\n")
+			return []byte(text[:len("RCPT TO:<")] + rest[:end] + "@" + localRcptDomain + rest[end:] + string(line[len(text):]))
 		}
 	}
 	return line

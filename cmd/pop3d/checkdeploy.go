@@ -62,10 +62,24 @@ func checkDeployment(cfg server.Config, file string, data []byte) error {
 			bad("mail_root", "%s cannot be written by %s (owner %s, mode %v)", cfg.MailRoot, as, owner(fi), fi.Mode().Perm())
 		}
 	}
-	// The TLS files are read as root, before the switch of accounts.
+	// The TLS files are read as root, before the switch of accounts; only
+	// regular files of a sane size are read (not /dev/zero, say).
 	if cfg.TLSCert != "" {
-		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
-			bad("tls_cert", "%v", err)
+		ok := true
+		for _, f := range []struct{ key, path string }{{"tls_cert", cfg.TLSCert}, {"tls_key", cfg.TLSKey}} {
+			switch fi, err := os.Stat(f.path); {
+			case err != nil:
+				bad(f.key, "%v", err)
+				ok = false
+			case !fi.Mode().IsRegular() || fi.Size() > 1<<20:
+				bad(f.key, "%s is not a PEM file (a regular file of at most 1 MiB)", f.path)
+				ok = false
+			}
+		}
+		if ok {
+			if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+				bad("tls_cert", "%v", err)
+			}
 		}
 	}
 	for _, f := range []struct{ key, path string }{{"oauth_jwks", cfg.OAuthJWKS}, {"gssapi_keytab", cfg.GSSAPIKeytab}} {
