@@ -275,6 +275,7 @@ concurrent use; a connection has one goroutine.`)
 		jen.Id("stats").Id("SessionStats").Comment("what the session did, for its logout line"),
 		jen.Id("cr").Id("countReader").Comment("counts the octets of a message sent, reused"),
 		jen.Id("log").Op("*").Qual("log/slog", "Logger").Comment("the connection's: backend errors are logged with their command"),
+		jen.Id("admit").Func().Params(jen.Id("user").String()).Op("*").Id("Error").Comment("the runtime's per-user limit (Conn.Login); nil: none"),
 	)
 	initial := ""
 	for _, s := range g.t.States {

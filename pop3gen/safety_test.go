@@ -518,3 +518,54 @@ func TestServeNoInsecureAuthByDefault(t *testing.T) {
 		}
 	}
 }
+
+// ownedDrop is a memDrop that names its user.
+type ownedDrop struct {
+	*memDrop
+	owner string
+}
+
+func (d ownedDrop) Owner() string { return d.owner }
+
+// ownerHandler logs anyone in by USER/PASS, and by AUTH PLAIN as the
+// recorder does, never calling Conn.Login: the runtime counts the session
+// for the per-user limit itself.
+type ownerHandler struct{ *recorder }
+
+func (h ownerHandler) Pass(user, secret []byte) (Maildrop, error) {
+	return &memDrop{bodies: recorderBodies}, nil
+}
+
+func (h ownerHandler) Authenticated() (Maildrop, error) {
+	return ownedDrop{&memDrop{bodies: recorderBodies}, "alice"}, nil
+}
+
+// TestServeMaxSessionsPerUserWithoutHandler: MaxSessionsPerUser holds for
+// every login, PASS (under USER's name) and AUTH (under the maildrop's
+// Owner), though the Handler never calls Conn.Login; a session that ends
+// gives its place back. Before, the limit did nothing unless the handler
+// called Conn.Login.
+func TestServeMaxSessionsPerUserWithoutHandler(t *testing.T) {
+	rt := newRuntime(t, Exchange2010(), func(s *Server) {
+		s.MaxSessionsPerUser = 1
+		s.NewHandler = func(*Conn) (Handler, error) { return ownerHandler{newRecorder()}, nil }
+	})
+	first := rt.dial()
+	first.line()
+	first.cmd("USER Alice")
+	assert.True(t, strings.HasPrefix(first.cmd("PASS x"), "+OK"))
+	second := rt.dial()
+	second.line()
+	second.cmd("USER alice") // UserNameCase=lower: the same user
+	assert.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 1), try again later", second.cmd("PASS x"))
+	third := rt.dial()
+	third.line()
+	assert.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 1), try again later", third.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
+		"AUTH counts under the maildrop's Owner")
+	first.cmd("QUIT")
+	assert.Eventually(t, func() bool {
+		c := rt.dial()
+		c.line()
+		return strings.HasPrefix(c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "+OK")
+	}, 5*time.Second, 20*time.Millisecond, "the place is given back")
+}

@@ -122,26 +122,27 @@ type Session struct {
 	w        *Writer
 	state    State
 	mode     Mode
-	last     Cmd          // the last command that succeeded, for After
-	sasl     bool         // inside an AUTH exchange
-	saslCmd  Cmd          // the command whose exchange it is
-	saslSrv  SASLServer   // the exchange's server side
-	saslBuf  []byte       // decoded responses, reused
-	saslOut  []byte       // encoded challenges, reused
-	offerTLS bool         // STLS can start TLS (SetTLS)
-	needTLS  bool         // no authentication before TLS (SetTLS)
-	bad      int          // consecutive rejected commands
-	cmd      Command      // the command being parsed, kept here so that Feed does not allocate
-	stay     bool         // the command succeeded without taking its edge
-	done     uint64       // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
-	user     []byte       // the argument a login gets from the command before it (USER's, for PASS)
-	md       Maildrop     // the maildrop a login opened; nil before
-	deleted  []bool       // the messages marked deleted, by index
-	missing  uint64       // bit 1<<Cmd of each optional command the Handler does not serve
-	ev       Event        // the command being answered and how (Server.Observe)
-	stats    SessionStats // what the session did, for its logout line
-	cr       countReader  // counts the octets of a message sent, reused
-	log      *slog.Logger // the connection's: backend errors are logged with their command
+	last     Cmd                      // the last command that succeeded, for After
+	sasl     bool                     // inside an AUTH exchange
+	saslCmd  Cmd                      // the command whose exchange it is
+	saslSrv  SASLServer               // the exchange's server side
+	saslBuf  []byte                   // decoded responses, reused
+	saslOut  []byte                   // encoded challenges, reused
+	offerTLS bool                     // STLS can start TLS (SetTLS)
+	needTLS  bool                     // no authentication before TLS (SetTLS)
+	bad      int                      // consecutive rejected commands
+	cmd      Command                  // the command being parsed, kept here so that Feed does not allocate
+	stay     bool                     // the command succeeded without taking its edge
+	done     uint64                   // bit 1<<Cmd of each command that last succeeded in this state, for AfterAnyWhen
+	user     []byte                   // the argument a login gets from the command before it (USER's, for PASS)
+	md       Maildrop                 // the maildrop a login opened; nil before
+	deleted  []bool                   // the messages marked deleted, by index
+	missing  uint64                   // bit 1<<Cmd of each optional command the Handler does not serve
+	ev       Event                    // the command being answered and how (Server.Observe)
+	stats    SessionStats             // what the session did, for its logout line
+	cr       countReader              // counts the octets of a message sent, reused
+	log      *slog.Logger             // the connection's: backend errors are logged with their command
+	admit    func(user string) *Error // the runtime's per-user limit (Conn.Login); nil: none
 }
 
 // NewSession returns a session in the initial state that answers through w.

@@ -79,6 +79,7 @@ var (
 	_ pop3gen.CapaHandler         = (*session)(nil)
 	_ pop3gen.Maildrop            = (*maildrop)(nil)
 	_ pop3gen.ExactSizer          = (*maildrop)(nil)
+	_ pop3gen.Owner               = (*maildrop)(nil)
 )
 
 // go-sasl's servers are pop3gen.SASLServers as they are: no adapter.
@@ -313,7 +314,7 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	h.log.Info("login", "messages", d.Len(), "mechanism", h.mechanism())
 	h.srv.metrics.loginsN.Add(1)
 	h.srv.metrics.logins.WithLabelValues(h.mechanism()).Inc()
-	return &maildrop{d: d, log: h.log, exact: v.ExactSizes, m: h.srv.metrics}, nil
+	return &maildrop{d: d, log: h.log, exact: v.ExactSizes, m: h.srv.metrics, owner: user}, nil
 }
 
 func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
@@ -374,9 +375,13 @@ type maildrop struct {
 	log   *slog.Logger
 	exact bool // ExactSizes: STAT and LIST state exact sizes (MS-STANXPOP3 §2.1.4, §2.1.5)
 	m     *metrics
+	owner string
 }
 
 func (m *maildrop) Len() int { return m.d.Len() }
+
+// Owner names the maildrop's user, for the core's per-user session limit.
+func (m *maildrop) Owner() string { return m.owner }
 
 // Size is the size STAT and LIST report: exact where ExactSizes is on,
 // the storage size otherwise.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -131,10 +132,41 @@ func (s *Session) open(md Maildrop, err error) error {
 		_ = md.Close()
 		return errNoMaildrop
 	}
+	if user, ok := s.owner(md); ok && s.admit != nil {
+		// MaxSessionsPerUser, whatever the Handler does: the session
+		// counts for its user before the +OK goes out.
+		if e := s.admit(user); e != nil {
+			_ = md.Close()
+			return e
+		}
+	}
 	s.md, s.deleted = md, make([]bool, md.Len())
 	s.stats.Messages, s.stats.Size = s.totals()
 	s.okTotals()
 	return nil
+}
+
+// Owner is a Maildrop that names its user: the runtime counts the session
+// toward Server.MaxSessionsPerUser under that name, whichever command
+// logged in (PASS, APOP, AUTH). Without it a PASS login counts under
+// USER's name as UserNameCase reads it; an APOP or AUTH login is counted
+// only if the Handler calls Conn.Login.
+type Owner interface {
+	Owner() string
+}
+
+// owner returns the user a login that opened md counts for.
+func (s *Session) owner(md Maildrop) (string, bool) {
+	if o, ok := md.(Owner); ok {
+		return o.Owner(), true
+	}
+	if s.ev.Cmd == CmdPASS && len(s.user) > 0 {
+		if s.v.UserNameCase == UserNameCaseLower {
+			return strings.ToLower(string(s.user)), true
+		}
+		return string(s.user), true
+	}
+	return "", false
 }
 
 // checkMaildrop checks, once at login, what the core will state of md for

@@ -762,6 +762,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	}
 	sess := NewSession(h, w, set.v)
 	sess.log = log
+	sess.admit = c.Login
 	if !set.allowInsecure && sess.v.PlaintextAuth == PlaintextAuthAlways {
 		sess.v.PlaintextAuth = PlaintextAuthSecure
 	}
