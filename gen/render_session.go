@@ -344,7 +344,7 @@ concurrent use; a connection has one goroutine.`)
 	)
 	capaBody := []jen.Code{
 		jen.Id("c").Op(":=").Id("CapaInfo").Values(jen.Id("missing").Op(":").Id("s").Dot("missing")),
-		jen.If(jen.Id("s").Dot("state").Op("!=").Id(initial)).Block(jen.Return(jen.Id("c"))),
+		jen.If(jen.Id("s").Dot("state").Op("!=").Id(initial)).Block(jen.Id("c").Dot("afterLogin").Op("=").True(), jen.Return(jen.Id("c"))),
 		jen.Id("tls").Op(":=").Id("s").Dot("mode").Op("&").Id("ModeTLS").Op("!=").Lit(0),
 		jen.Id("auth").Op(":=").Id("tls").Op("||").Op("!").Id("s").Dot("needTLS"),
 		jen.Id("c").Dot("Plaintext").Op("=").Id("auth").Op("&&").Id("s").Dot("PlaintextAllowed").Call(),
@@ -617,6 +617,7 @@ func (g *gen) capa() *jen.File {
 		jen.Comment("Lines are lines of the server's own, written after the table's."),
 		jen.Id("Lines").Index().String(),
 		jen.Id("missing").Uint64().Comment("optional commands the Handler does not serve (Session.CapaInfo)"),
+		jen.Id("afterLogin").Bool().Comment("past AUTHORIZATION: commands valid only before login are not announced"),
 	)
 	var body []jen.Code
 	body = append(body, jen.Id("w").Dot("Begin").Call(jen.Lit("Capability list follows")))
@@ -640,6 +641,16 @@ func (g *gen) capa() *jen.File {
 			cond = jen.Id("v").Dot(c.When)
 		}
 		for _, oc := range g.t.Commands {
+			if oc.Capability == c.Tag && oc.In == spec.Authorization && c.When != "server" {
+				// Valid only before login: not announced after it (RFC
+				// 2449 §5: the list says what the client may use now).
+				before := jen.Op("!").Id("c").Dot("afterLogin")
+				if cond == nil {
+					cond = before
+				} else {
+					cond = jen.Parens(cond).Op("&&").Add(before)
+				}
+			}
 			if optional(oc) && oc.EnabledBy == "" && oc.Capability == c.Tag && oc.Args != spec.Mechanism {
 				served := jen.Id("c").Dot("missing").Op("&").Parens(jen.Lit(1).Op("<<").Id(cmdID(oc.Name))).Op("==").Lit(0)
 				if cond == nil {

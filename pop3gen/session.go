@@ -263,6 +263,7 @@ func (s *Session) SetTLS(offer, required bool) {
 func (s *Session) CapaInfo() CapaInfo {
 	c := CapaInfo{missing: s.missing}
 	if s.state != StateAuthorization {
+		c.afterLogin = true
 		return c
 	}
 	tls := s.mode&ModeTLS != 0

@@ -745,7 +745,7 @@ func TestSessionCapaInfo(t *testing.T) {
 	h.s.TLSStarted()
 	assert.Equal(t, CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}}, h.s.CapaInfo())
 	h.login()
-	assert.Equal(t, CapaInfo{}, h.s.CapaInfo(), "after login: none of them")
+	assert.Equal(t, CapaInfo{afterLogin: true}, h.s.CapaInfo(), "after login: none of them")
 
 	var out bytes.Buffer
 	s := NewSession(&dropSession{drop: &memDrop{}}, NewWriter(&out), RFC1939())
@@ -758,7 +758,12 @@ func TestSessionCapaInfo(t *testing.T) {
 	out.Reset()
 	info = h.s.CapaInfo()
 	WriteCapa(NewWriter(&out), h.s.Variations(), &info)
-	assert.Contains(t, out.String(), "UTF8", "the recorder serves UTF8")
+	assert.NotContains(t, out.String(), "UTF8", "after login: UTF8 is valid only before it (RFC 6856 §2)")
+	assert.Contains(t, out.String(), "LANG", "LANG is valid after login too (RFC 6856 §3)")
+	out.Reset()
+	before := newHarness(t, RFC1939()).s.CapaInfo()
+	WriteCapa(NewWriter(&out), h.s.Variations(), &before)
+	assert.Contains(t, out.String(), "UTF8", "the recorder serves UTF8, before login")
 }
 
 // TestSessionCapa: RFC2449-5-CAPA — the core answers CAPA for the current
@@ -786,7 +791,7 @@ func TestSessionCapa(t *testing.T) {
 
 	h.login()
 	got = h.expect("CAPA", "+OK")
-	assert.Equal(t, CapaInfo{}, seen, "after login the core offers no login")
+	assert.Equal(t, CapaInfo{afterLogin: true}, seen, "after login the core offers no login")
 	assert.NotContains(t, got, "\r\nUSER\r\n")
 	assert.NotContains(t, got, "SASL")
 	assert.Contains(t, got, "IMPLEMENTATION pop3gen-test\r\n")

@@ -19,8 +19,9 @@ type CapaInfo struct {
 	// STLS: TLS is configured and not active yet.
 	STLS bool
 	// Lines are lines of the server's own, written after the table's.
-	Lines   []string
-	missing uint64 // optional commands the Handler does not serve (Session.CapaInfo)
+	Lines      []string
+	missing    uint64 // optional commands the Handler does not serve (Session.CapaInfo)
+	afterLogin bool   // past AUTHORIZATION: commands valid only before login are not announced
 }
 
 // WriteCapa writes the CAPA reply (RFC 2449 §5) from the capability table,
@@ -62,7 +63,7 @@ func WriteCapa(w *Writer, v *Variations, c *CapaInfo) {
 		w.Line("STLS")
 	}
 	// spec: UTF8 — RFC6856-2-UTF8
-	if v.UTF8 {
+	if (v.UTF8) && !c.afterLogin {
 		w.Line("UTF8 USER")
 	}
 	// spec: LANG — RFC6856-3-LANG
