@@ -644,7 +644,7 @@ func TestCapaPerProfile(t *testing.T) {
 	c.cmd("PASS secret")
 	c.cmd("CAPA")
 	assert.Equal(t, []string{"TOP", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER", "UIDL",
-		"IMPLEMENTATION pop3kit", "UTF8 USER", "LANG"}, c.multi(), "after login: nothing about logging in")
+		"IMPLEMENTATION pop3kit", "LANG"}, c.multi(), "after login: nothing about logging in, nor UTF8 (RFC 6856 §2: before login only)")
 
 	x := newEnv(t, "exchange2010")
 	c = x.dial()
