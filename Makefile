@@ -8,7 +8,7 @@ SMOKE_FUZZTIME ?= 10s
 FUZZMINIMIZE ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: all generate check-generated coverage test race bench fuzz run install
+.PHONY: all generate check-generated coverage test race bench fuzz fuzz-long fuzz-keep run install
 
 all: generate test
 
@@ -69,6 +69,32 @@ fuzz:
 			done; \
 		done; \
 	done
+
+# A fuzzing campaign: every target for FUZZLONG (make fuzz-long
+# FUZZLONG=1h), then fuzz-keep. Run it across sessions if need be; Go's
+# fuzz cache keeps what each run found.
+FUZZLONG ?= 10m
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=$(FUZZLONG)
+	$(MAKE) fuzz-keep
+
+# Copy every input the fuzzers found that widened coverage, from Go's
+# fuzz cache into the package's testdata/fuzz/TARGET, where make test
+# replays it; inputs already there are left as they are. Commit what it
+# adds.
+fuzz-keep:
+	@cache=$$($(GO) env GOCACHE)/fuzz; n=0; \
+	for pkg in $$($(GO) list ./...); do \
+		[ -d "$$cache/$$pkg" ] || continue; \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for t in $$(ls "$$cache/$$pkg"); do \
+			mkdir -p "$$dir/testdata/fuzz/$$t"; \
+			for f in "$$cache/$$pkg/$$t"/*; do \
+				[ -e "$$dir/testdata/fuzz/$$t/$$(basename $$f)" ] || { cp "$$f" "$$dir/testdata/fuzz/$$t/"; n=$$((n+1)); }; \
+			done; \
+		done; \
+	done; \
+	echo "fuzz-keep: $$n new inputs under testdata/fuzz"
 
 # The server on the embedded default: 127.0.0.1:1110, a demo Maildir and
 # passwd-file created on first run.
