@@ -547,6 +547,132 @@ func TestBruteForceOneAddress(t *testing.T) {
 	assert.Less(t, slowed*3, free, "penalties cut the rate to well under a third")
 }
 
+// TestBruteForceEveryMechanism: the address's schedule of one check per
+// penalty holds for every way of logging in, not just USER/PASS: APOP,
+// AUTH PLAIN, AUTH LOGIN and an OAUTHBEARER token that names no user. A
+// checked guess is answered -ERR [AUTH], one left without a turn -ERR
+// [SYS/TEMP]; only the former count. Before, APOP and a nameless token
+// were checked after waiting out a refused turn, every connection a check
+// each two PenaltyMax (about 30 in 3 s here against a bound of 16).
+func TestBruteForceEveryMechanism(t *testing.T) {
+	const (
+		unit     = 100 * time.Millisecond
+		most     = 750 * time.Millisecond
+		parallel = 10
+		window   = 3 * time.Second
+	)
+	is := newIssuer(t)
+	badToken := is.token(claims{}, "RS256", true)
+	mechanisms := append(wrongLogins[1:len(wrongLogins):len(wrongLogins)], struct {
+		name string
+		try  wrongLogin
+	}{"OAUTHBEARER", func(c *client, _ string) string {
+		r := c.cmd("AUTH OAUTHBEARER " + b64("n,,\x01auth=Bearer "+badToken+"\x01\x01"))
+		if strings.HasPrefix(r, "+ ") {
+			return c.cmd(b64("\x01"))
+		}
+		return r
+	}})
+	for _, m := range mechanisms {
+		t.Run(m.name, func(t *testing.T) {
+			e := newEnv(t, "rfc1939", is.config, func(c *server.Config) {
+				c.FailDelay, c.PenaltyMax = server.Duration(unit), server.Duration(most)
+				c.MaxPreauthPerIP = 2 * parallel
+			})
+			var checked, busy atomic.Int64
+			deadline := time.Now().Add(window)
+			var wg sync.WaitGroup
+			for range parallel {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for time.Now().Before(deadline) {
+						c := e.dialFrom("127.0.9.3")
+						r := m.try(c, "alice")
+						_ = c.c.Close()
+						switch {
+						case strings.HasPrefix(r, "-ERR [AUTH]"):
+							if time.Now().Before(deadline) {
+								checked.Add(1)
+							}
+						case r == replyPenaltyBusy:
+							busy.Add(1)
+						default:
+							t.Errorf("%s: %q", m.name, r)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			bound := int64(parallel + int(window/most) + 2)
+			t.Logf("%s: %d guesses checked in %v from one address with %d connections, %d told to wait (bound %d)",
+				m.name, checked.Load(), window, parallel, busy.Load(), bound)
+			assert.LessOrEqual(t, checked.Load(), bound)
+			assert.Positive(t, busy.Load(), "some attempts found no turn")
+		})
+	}
+}
+
+// TestBusyIsUnchecked: an attempt left without a turn by its address's
+// penalty is answered -ERR [SYS/TEMP] even with the right credentials,
+// whatever the mechanism: nothing was checked, so nothing is granted (or
+// a guesser would get one free check per refused turn). Here two
+// failures give the address a 200 ms penalty and a 400 ms limit, so of 5
+// attempts arriving at once 2 are booked and 3 are told to wait. Before,
+// APOP and a token naming no user were checked anyway and let in.
+func TestBusyIsUnchecked(t *testing.T) {
+	is := newIssuer(t)
+	good := is.token(claims{}, "RS256", false)
+	rightLogins := map[string]func(c *client) string{
+		"USER/PASS": func(c *client) string { c.cmd("USER alice"); return c.cmd("PASS secret") },
+		"APOP":      func(c *client) string { return c.cmd("APOP alice " + c.apopDigest("secret")) },
+		"OAUTHBEARER": func(c *client) string {
+			return c.cmd("AUTH OAUTHBEARER " + b64("n,,\x01auth=Bearer "+good+"\x01\x01"))
+		},
+	}
+	for name, try := range rightLogins {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, "rfc1939", is.config, func(c *server.Config) {
+				c.FailDelay, c.PenaltyMax = server.Duration(100*time.Millisecond), server.Duration(200*time.Millisecond)
+			})
+			const from = "127.0.9.4"
+			c := e.dialFrom(from)
+			for range 2 {
+				c.cmd("USER alice")
+				require.Equal(t, replyLogin, c.cmd("PASS wrong"))
+			}
+			_ = c.c.Close()
+			replies := make([]string, 5)
+			var wg sync.WaitGroup
+			for i := range replies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := e.dialFrom(from)
+					defer c.c.Close()
+					replies[i] = try(c)
+					if strings.HasPrefix(replies[i], "+OK") {
+						c.cmd("QUIT")
+					}
+				}()
+			}
+			wg.Wait()
+			busy := 0
+			for _, r := range replies {
+				switch {
+				case r == replyPenaltyBusy:
+					busy++
+				case strings.HasPrefix(r, "+OK"), strings.HasPrefix(r, "-ERR [IN-USE]"):
+				default:
+					t.Errorf("%s: %q", name, r)
+				}
+			}
+			assert.Equal(t, 3, busy, "%s: %q", name, replies)
+		})
+	}
+}
+
 // TestGuessingSparesTheOwner: many connections from several addresses
 // guessing one user's password at once do not delay or refuse the owner
 // coming from a clean address: a user name's failures lengthen only the

@@ -49,14 +49,15 @@ func (h *session) arrive() attempt {
 // books the address's next turn when it arrives, so the k-th of
 // concurrent attempts waits k penalties and a guesser's connections from
 // one address share one schedule. A success from the address clears its
-// failures and releases every attempt waiting on them, to be checked at
-// once: an office behind NAT whose one user mistyped waits one penalty,
-// not one each. An attempt whose turn would be more than maxPenaltyWait
-// away waits that long for such a release, and without one is answered
-// -ERR [SYS/TEMP] unchecked (at.busy): a penalty delays, it never
-// changes a verdict. The user name's failures do not delay the check at
-// all (see failureWait): guessing a name from other addresses neither
-// slows nor refuses its owner. The session keeps at as the attempt being
+// failures for the attempts that arrive after it (an office behind NAT
+// whose one user mistyped is delayed only until someone logs in), but an
+// attempt already queued keeps its turn: a success never lets waiting
+// guesses through early. An attempt whose turn would be more than
+// maxPenaltyWait away waits that long and is answered -ERR [SYS/TEMP]
+// unchecked (at.busy): a penalty delays, it never changes a verdict. The
+// user name's failures do not delay the check at all (see failureWait):
+// guessing a name from other addresses neither slows nor refuses its
+// owner. The session keeps at as the attempt being
 // checked, for verify (the SASL callback calls the two).
 func (h *session) admit(at *attempt, user string) {
 	h.at = at
@@ -64,8 +65,8 @@ func (h *session) admit(at *attempt, user string) {
 		at.user = user
 	}
 	s := h.srv
-	turn, released, ok := s.addrPenalty.book(at.addr, s.penalty, s.maxPenaltyWait())
-	if released == nil {
+	turn, delayed, ok := s.addrPenalty.book(at.addr, s.penalty, s.maxPenaltyWait())
+	if !delayed {
 		return
 	}
 	s.metrics.penalties.Inc()
@@ -76,8 +77,6 @@ func (h *session) admit(at *attempt, user string) {
 	timer := time.NewTimer(time.Until(turn))
 	defer timer.Stop()
 	select {
-	case <-released:
-		at.turn = time.Now()
 	case <-timer.C:
 		at.turn = turn
 		at.busy = !ok

@@ -213,7 +213,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.slots <- struct{}{}:
-			sc := &slotConn{Conn: newRcptConn(c), l: l}
+			sc := &slotConn{Conn: c, l: l}
 			l.mu.Lock()
 			l.conns[sc] = struct{}{}
 			l.mu.Unlock()
@@ -466,7 +466,6 @@ func (b *lmtpBackend) reply(in *lmtpInput, err error) error {
 // as a login looks names up (UserNameCase). An unknown address is 550
 // 5.1.1, a user list that cannot be read 451.
 func (b *lmtpBackend) resolve(addr string) (string, error) {
-	addr, _ = bareRecipient(addr) // RCPT TO:<bob>, completed by rcptConn
 	local := addr
 	var names []string
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {

@@ -29,16 +29,13 @@ type penalties struct {
 	order list.List // of *penalty, oldest last failure first
 }
 
-// penalty is one key's count of failures, the time of the last, the turn
-// last booked for a check from the key, and the channel closed when the
-// entry goes (a success cleared it, it expired or it gave way), which
-// releases every attempt waiting on it.
+// penalty is one key's count of failures, the time of the last and the
+// turn last booked for a check from the key.
 type penalty struct {
-	key     string
-	fails   int
-	last    time.Time
-	next    time.Time
-	cleared chan struct{}
+	key   string
+	fails int
+	last  time.Time
+	next  time.Time
 }
 
 func newPenalties(max int) *penalties {
@@ -86,15 +83,16 @@ func (t *penalties) fail(key string) {
 // with recent failures allows one check per penalty(fails): the attempt's
 // turn is max(now, the key's last booked turn) + its penalty, so the k-th
 // of concurrent attempts waits k penalties, however many connections they
-// use. released is closed when the key's failures are cleared (a success
-// from the key) or forgotten: a waiter may then be checked at once. When
-// the turn would be more than most away, nothing is booked and ok is
-// false; the attempt may still wait for released. A key with no failures
-// is checked now, with a nil released.
-func (t *penalties) book(key string, delay func(fails int) time.Duration, most time.Duration) (turn time.Time, released <-chan struct{}, ok bool) {
+// use. When the turn would be more than most away, nothing is booked and
+// ok is false: the attempt is not checked at all. A booked turn stands
+// even if the key's failures are cleared meanwhile (a success from the
+// key): a success never lets queued guesses through early, it only spares
+// the attempts that arrive after it. A key with no failures is checked
+// now, and delayed is false.
+func (t *penalties) book(key string, delay func(fails int) time.Duration, most time.Duration) (turn time.Time, delayed, ok bool) {
 	now := time.Now()
 	if t == nil || key == "" {
-		return now, nil, true
+		return now, false, true
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -102,15 +100,12 @@ func (t *penalties) book(key string, delay func(fails int) time.Duration, most t
 	t.expire()
 	e, found := t.byKey[key]
 	if !found {
-		return now, nil, true
+		return now, false, true
 	}
 	p := e.Value.(*penalty)
 	d := delay(p.fails)
 	if d <= 0 {
-		return now, nil, true
-	}
-	if p.cleared == nil {
-		p.cleared = make(chan struct{})
+		return now, false, true
 	}
 	turn = p.next
 	if turn.Before(now) {
@@ -118,10 +113,10 @@ func (t *penalties) book(key string, delay func(fails int) time.Duration, most t
 	}
 	turn = turn.Add(d)
 	if turn.Sub(now) > most {
-		return now, p.cleared, false
+		return now, true, false
 	}
 	p.next = turn
-	return turn, p.cleared, true
+	return turn, true, true
 }
 
 // clear forgets key's failures, as a successful login does for its
@@ -155,9 +150,6 @@ func (t *penalties) expire() {
 
 func (t *penalties) drop(e *list.Element) {
 	p := e.Value.(*penalty)
-	if p.cleared != nil {
-		close(p.cleared)
-	}
 	delete(t.byKey, p.key)
 	t.order.Remove(e)
 }

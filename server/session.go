@@ -322,6 +322,9 @@ func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
 	user := h.userName(string(name))
 	at := h.arrive()
 	h.admit(&at, user)
+	if at.busy {
+		return nil, h.failed(&at, user, "APOP", errPenaltyBusy)
+	}
 	a, ok, err := h.srv.users.Lookup(user)
 	if err != nil {
 		at.passwdDown = true

@@ -152,12 +152,15 @@ func TestBuiltOwnerNotLockedOut(t *testing.T) {
 
 // TestBuiltNATAfterMistakes: behind one address (an office's NAT) a user
 // mistyped three times; then 200 users log in at once from that address
-// with their right passwords. Every one succeeds: the address's penalty
-// delays them, the first success clears it and releases the rest to be
-// checked at once, and no login is answered as a wrong password. Before,
-// each attempt booked the next turn of the address's penalty, those
-// beyond two penalty maxima were refused unchecked as "invalid user name
-// or password": 185 of 200.
+// with their right passwords. None is answered as a wrong password: the
+// address's penalty delays the first attempts, those that would wait past
+// its limit are answered -ERR [SYS/TEMP] unchecked, and the first
+// success clears the address for what comes after, so every user who
+// tries again (as a mail client does at its next poll) gets in at once.
+// A success does not let the queued attempts through early: otherwise one
+// good login would wave a guesser's queue past its penalty. Before the
+// penalty redesign, 185 of 200 were answered "invalid user name or
+// password".
 func TestBuiltNATAfterMistakes(t *testing.T) {
 	const users = 200
 	s := newSite(t)
@@ -188,19 +191,22 @@ func TestBuiltNATAfterMistakes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ok, wrong := 0, 0
+	ok, busy := 0, 0
 	for i, r := range replies {
 		switch {
 		case strings.HasPrefix(r, "+OK maildrop"):
 			ok++
-		case strings.HasPrefix(r, "-ERR [AUTH]"):
-			wrong++
-			t.Errorf("u%d with the right password: %q", i, r)
+		case strings.HasPrefix(r, "-ERR [SYS/TEMP]"):
+			busy++
+			// The retry: the address was cleared by the first success.
+			again, _ := login(t, office, addr, fmt.Sprintf("u%d", i), fmt.Sprintf("pw%d", i))
+			assert.True(t, strings.HasPrefix(again, "+OK maildrop"), "u%d again: %q", i, again)
 		default:
-			t.Errorf("u%d: %q", i, r)
+			t.Errorf("u%d with the right password: %q", i, r)
 		}
 	}
-	t.Logf("after 3 mistakes, %d concurrent logins from one address: %d succeeded, %d answered as wrong; PASS latency p99 %v",
-		users, ok, wrong, p99(took).Round(time.Millisecond))
-	assert.Equal(t, users, ok)
+	t.Logf("after 3 mistakes, %d concurrent logins from one address: %d succeeded, %d told to try later (all got in on retry); PASS latency p99 %v",
+		users, ok, busy, p99(took).Round(time.Millisecond))
+	assert.Positive(t, ok, "the booked turns are checked")
+	assert.Equal(t, users, ok+busy)
 }
