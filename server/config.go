@@ -4,12 +4,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -482,8 +484,61 @@ type PEMPair struct{ Cert, Key []byte }
 // certificate loads the TLS certificate cfg names: from TLSPEM when set,
 // else from the files.
 func (c *Config) certificate() (tls.Certificate, error) {
-	if c.TLSPEM != nil {
-		return tls.X509KeyPair(c.TLSPEM.Cert, c.TLSPEM.Key)
+	pem := c.TLSPEM
+	if pem == nil {
+		var err error
+		if pem, err = ReadPEMPair(c.TLSCert, c.TLSKey); err != nil {
+			return tls.Certificate{}, err
+		}
 	}
-	return tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	return tls.X509KeyPair(pem.Cert, pem.Key)
+}
+
+// MaxSettingsFile bounds a configuration, certificate or key file: each is
+// some KiB.
+const MaxSettingsFile = 1 << 20
+
+// ReadPEMPair reads a certificate chain and its key from their files (see
+// ReadSettingsFile) and checks that they make a pair.
+func ReadPEMPair(certFile, keyFile string) (*PEMPair, error) {
+	cert, err := ReadSettingsFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	key, err := ReadSettingsFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS key: %w", err)
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	return &PEMPair{Cert: cert, Key: key}, nil
+}
+
+// ReadSettingsFile reads a configuration, certificate or key file. Only a
+// regular file of at most MaxSettingsFile octets is read: such files are
+// often read as root, and a path that names a FIFO would hang the reader
+// and one that names /dev/zero would fill its memory. Symbolic links are
+// followed (certificates are commonly linked to their current version).
+func ReadSettingsFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSettingsFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxSettingsFile {
+		return nil, fmt.Errorf("%s is larger than %d octets", path, MaxSettingsFile)
+	}
+	return b, nil
 }

@@ -65,19 +65,16 @@ func checkDeployment(cfg server.Config, file string, data []byte) error {
 	// The TLS files are read as root, before the switch of accounts; only
 	// regular files of a sane size are read (not /dev/zero, say).
 	if cfg.TLSCert != "" {
-		ok := true
-		for _, f := range []struct{ key, path string }{{"tls_cert", cfg.TLSCert}, {"tls_key", cfg.TLSKey}} {
-			switch fi, err := os.Stat(f.path); {
-			case err != nil:
-				bad(f.key, "%v", err)
-				ok = false
-			case !fi.Mode().IsRegular() || fi.Size() > 1<<20:
-				bad(f.key, "%s is not a PEM file (a regular file of at most 1 MiB)", f.path)
-				ok = false
-			}
+		cert, certErr := server.ReadSettingsFile(cfg.TLSCert)
+		if certErr != nil {
+			bad("tls_cert", "%v", certErr)
 		}
-		if ok {
-			if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+		key, keyErr := server.ReadSettingsFile(cfg.TLSKey)
+		if keyErr != nil {
+			bad("tls_key", "%v", keyErr)
+		}
+		if certErr == nil && keyErr == nil {
+			if _, err := tls.X509KeyPair(cert, key); err != nil {
 				bad("tls_cert", "%v", err)
 			}
 		}

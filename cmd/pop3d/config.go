@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -33,7 +32,7 @@ type fileConfig struct {
 // loadConfigFileStore is loadConfigFile that also returns the file's
 // store key.
 func loadConfigFileStore(path string, c *server.Config) (store string, err error) {
-	data, err := os.ReadFile(path)
+	data, err := server.ReadSettingsFile(path)
 	if err != nil {
 		return "", err
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -30,6 +31,9 @@ import (
 // confReaderEnv marks the process that is the config reader: pop3d serve
 // started again, with the same arguments, and the socket as fd 3.
 const confReaderEnv = "POP3D_CONFIG_READER"
+
+// confReaderWait bounds a fetch from the reader.
+var confReaderWait = 10 * time.Second
 
 // maxConfReply bounds a reply: a configuration file, a certificate chain
 // and a key are some KiB each.
@@ -88,6 +92,10 @@ func (r *confReader) fetch() (confReply, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var rep confReply
+	// A reader stuck (on a file system that hangs, say) must not hang the
+	// reload that asked: it fails, and the server keeps its settings.
+	_ = r.conn.SetDeadline(time.Now().Add(confReaderWait))
+	defer r.conn.SetDeadline(time.Time{})
 	if _, err := r.conn.Write([]byte{'r'}); err != nil {
 		return rep, fmt.Errorf("the config reader is gone (restart pop3d to read root-only files again): %v", err)
 	}
@@ -153,7 +161,7 @@ func serveConfReader(configFile string, load func() (server.Config, error)) erro
 func readConfigAndKeys(configFile string, load func() (server.Config, error)) confReply {
 	var rep confReply
 	if configFile != "" {
-		b, err := os.ReadFile(configFile)
+		b, err := server.ReadSettingsFile(configFile)
 		if err != nil {
 			return confReply{Err: err.Error()}
 		}
@@ -164,12 +172,11 @@ func readConfigAndKeys(configFile string, load func() (server.Config, error)) co
 		return confReply{Err: err.Error()}
 	}
 	if cfg.TLSCert != "" {
-		if rep.Cert, err = os.ReadFile(cfg.TLSCert); err != nil {
-			return confReply{Err: "TLS certificate: " + err.Error()}
+		pem, err := server.ReadPEMPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return confReply{Err: err.Error()}
 		}
-		if rep.Key, err = os.ReadFile(cfg.TLSKey); err != nil {
-			return confReply{Err: "TLS key: " + err.Error()}
-		}
+		rep.Cert, rep.Key = pem.Cert, pem.Key
 	}
 	return rep
 }

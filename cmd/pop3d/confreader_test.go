@@ -1,0 +1,48 @@
+package main
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestConfReaderFetchBounded: a config reader that takes the request and
+// never answers (stuck on a file system that hangs, say) fails the fetch
+// after confReaderWait instead of hanging the reload that asked, and a
+// reader that announces an oversized reply is refused without reading it.
+func TestConfReaderFetchBounded(t *testing.T) {
+	defer func(w time.Duration) { confReaderWait = w }(confReaderWait)
+	confReaderWait = 200 * time.Millisecond
+
+	server, reader := net.Pipe()
+	defer server.Close()
+	defer reader.Close()
+	go func() {
+		req := make([]byte, 1)
+		_, _ = reader.Read(req) // and never answers
+	}()
+	r := &confReader{conn: server}
+	done := make(chan error, 1)
+	go func() { _, err := r.fetch(); done <- err }()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("fetch from a silent reader hangs")
+	}
+
+	server2, reader2 := net.Pipe()
+	defer server2.Close()
+	defer reader2.Close()
+	go func() {
+		req := make([]byte, 1)
+		_, _ = reader2.Read(req)
+		_, _ = reader2.Write([]byte{0xff, 0xff, 0xff, 0xff})
+	}()
+	_, err := (&confReader{conn: server2}).fetch()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "a reply of")
+}
