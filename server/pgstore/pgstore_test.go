@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -131,6 +132,46 @@ func TestMigrations(t *testing.T) {
 	s3 := open(t, fresh)
 	v, n = version(s3)
 	assert.Equal(t, pgstore.Version(), n, "three front ends at once migrate once")
+}
+
+// TestUpgradeRefusedUnderOldLocks: a database at schema 2 whose mailbox
+// is locked by a front end of the older pop3d (a session advisory lock) is
+// not migrated to lease rows: Open says to stop every front end first.
+// Once the old front end is gone, the same Open migrates. Without the
+// check, old and new front ends would each lock the mailbox their own way
+// and both serve it.
+func TestUpgradeRefusedUnderOldLocks(t *testing.T) {
+	ctx := context.Background()
+	dsn := testpg.DB(t)
+	old, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer old.Close(ctx)
+	_, err = old.Exec(ctx, `CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,
+		applied timestamptz NOT NULL DEFAULT now())`)
+	require.NoError(t, err)
+	for i, name := range []string{"0001_init.sql", "0002_shared_limits.sql"} {
+		sql, err := os.ReadFile(filepath.Join("migrations", name))
+		require.NoError(t, err)
+		_, err = old.Exec(ctx, string(sql))
+		require.NoError(t, err, name)
+		_, err = old.Exec(ctx, "INSERT INTO schema_version (version, name) VALUES ($1, $2)", i+1, name)
+		require.NoError(t, err)
+	}
+	// The old front end's lock of mailbox 1, as it took it.
+	_, err = old.Exec(ctx, "SELECT pg_advisory_lock(1)")
+	require.NoError(t, err)
+
+	_, err = pgstore.Open(ctx, dsn, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "stop every front end")
+	var v int
+	require.NoError(t, old.QueryRow(ctx, "SELECT max(version) FROM schema_version").Scan(&v))
+	assert.Equal(t, 2, v, "nothing migrated")
+
+	require.NoError(t, old.Close(ctx))
+	s := open(t, dsn)
+	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT max(version) FROM schema_version").Scan(&v))
+	assert.Equal(t, pgstore.Version(), v)
 }
 
 // TestSession: messages delivered into PostgreSQL are served through

@@ -180,6 +180,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if cur > len(ms) {
 		return fmt.Errorf("schema version %d is newer than this pop3d's (%d): run a newer pop3d", cur, len(ms))
 	}
+	if cur > 0 && cur < leaseMigration {
+		if err := noOldLocks(ctx, c); err != nil {
+			return err
+		}
+	}
 	for _, m := range ms[cur:] {
 		sql, err := migrations.ReadFile(path.Join("migrations", m.name))
 		if err != nil {
@@ -196,6 +201,31 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
 		s.log.Info("schema migrated", "version", m.n, "migration", m.name)
+	}
+	return nil
+}
+
+// leaseMigration is the migration that made the mailbox lock a lease row:
+// front ends from before it take a session advisory lock instead, and the
+// two kinds would not see each other's locks.
+const leaseMigration = 3
+
+// noOldLocks refuses to migrate past leaseMigration while front ends from
+// before it hold mailbox locks on the database (single-key advisory locks
+// in pg_locks; this package's own are two-key). It cannot see an older
+// front end that holds none at this moment: the README asks that every
+// front end be stopped before such an upgrade.
+func noOldLocks(ctx context.Context, c *pgxpool.Conn) error {
+	var n int
+	err := c.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND pid <> pg_backend_pid()
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("schema migration %d changes how mailboxes are locked, and %d mailbox%s locked by front ends of an older pop3d: stop every front end on this database, then start the new ones",
+			leaseMigration, n, map[bool]string{true: " is", false: "es are"}[n == 1])
 	}
 	return nil
 }
