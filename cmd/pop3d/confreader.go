@@ -50,9 +50,10 @@ type confReply struct {
 
 // confReader is the server's side of the reader.
 type confReader struct {
-	mu   sync.Mutex
-	conn net.Conn
-	cmd  *exec.Cmd
+	mu     sync.Mutex
+	conn   net.Conn
+	cmd    *exec.Cmd
+	broken error // set by the first failed exchange; the reader is then ended
 }
 
 // startConfReader starts the reader, as root, with serve's arguments.
@@ -88,27 +89,26 @@ func startConfReader(args []string) (*confReader, error) {
 }
 
 // fetch asks the reader for the configuration file and the TLS files.
+// A failure in the exchange itself (the reader gone, too slow, a reply
+// out of bounds) ends the reader for good: its reply may still come, and
+// a later fetch must never take an old reply for its own (a rotated key
+// installed one reload late). Reloads then fail, saying so, until pop3d
+// is restarted.
 func (r *confReader) fetch() (confReply, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var rep confReply
-	// A reader stuck (on a file system that hangs, say) must not hang the
-	// reload that asked: it fails, and the server keeps its settings.
-	_ = r.conn.SetDeadline(time.Now().Add(confReaderWait))
-	defer r.conn.SetDeadline(time.Time{})
-	if _, err := r.conn.Write([]byte{'r'}); err != nil {
-		return rep, fmt.Errorf("the config reader is gone (restart pop3d to read root-only files again): %v", err)
+	if r.broken != nil {
+		return rep, r.broken
 	}
-	var n uint32
-	if err := binary.Read(r.conn, binary.BigEndian, &n); err != nil {
-		return rep, fmt.Errorf("the config reader is gone (restart pop3d to read root-only files again): %v", err)
-	}
-	if n > maxConfReply {
-		return rep, fmt.Errorf("config reader: a reply of %d octets", n)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r.conn, b); err != nil {
-		return rep, fmt.Errorf("config reader: %v", err)
+	b, err := r.exchange()
+	if err != nil {
+		r.broken = fmt.Errorf("the config reader failed (restart pop3d to read root-only files again): %v", err)
+		r.conn.Close()
+		if r.cmd != nil && r.cmd.Process != nil {
+			_ = r.cmd.Process.Kill()
+		}
+		return rep, r.broken
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
 		return rep, fmt.Errorf("config reader: %v", err)
@@ -117,6 +117,29 @@ func (r *confReader) fetch() (confReply, error) {
 		return rep, errors.New(rep.Err)
 	}
 	return rep, nil
+}
+
+// exchange sends one request and reads its reply's octets, within
+// confReaderWait: a reader stuck (on a file system that hangs, say) must
+// not hang the reload that asked.
+func (r *confReader) exchange() ([]byte, error) {
+	_ = r.conn.SetDeadline(time.Now().Add(confReaderWait))
+	defer r.conn.SetDeadline(time.Time{})
+	if _, err := r.conn.Write([]byte{'r'}); err != nil {
+		return nil, err
+	}
+	var n uint32
+	if err := binary.Read(r.conn, binary.BigEndian, &n); err != nil {
+		return nil, err
+	}
+	if n > maxConfReply {
+		return nil, fmt.Errorf("a reply of %d octets", n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r.conn, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // close ends the reader.
