@@ -235,7 +235,7 @@ func TestFailureTimingHidesUsers(t *testing.T) {
 // 8, 15 s; here 100, 200, 400, 750 ms) — and a failure is answered
 // FailDelay after its check's turn: 100, 200, 300, 500, 850 ms after
 // arrival for the 1st to 5th failure in a row, whether or not the user
-// exists; a successful login clears its address's penalty. Failures for
+// exists; a successful login forgives one of its address's failures. Failures for
 // one user name from any address lengthen only the replies to wrong
 // passwords for that name (100, 100, 200, 400, 750 ms), never the check:
 // the owner's right password from a clean address is answered at once.
@@ -269,7 +269,8 @@ func TestPenalties(t *testing.T) {
 		d, _ := timeReply(e.dialFrom("127.0.0.3"), pass, "guess-elsewhere")
 		check("first failure from 127.0.0.3", d, unit)
 		// A penalised address waits before a success too, then the
-		// success clears the penalty.
+		// success forgives one failure: the next failure is answered as
+		// the 5th was, not as a first.
 		c := e.dialFrom("127.0.0.2")
 		c.cmd("USER alice")
 		start := time.Now()
@@ -279,7 +280,7 @@ func TestPenalties(t *testing.T) {
 		assert.GreaterOrEqual(t, ok, 750*time.Millisecond, "a penalised address learns of a success no sooner than of a failure")
 		c.cmd("QUIT")
 		d, _ = timeReply(e.dialFrom("127.0.0.2"), pass, "guess-after-success")
-		check("failure after a success from 127.0.0.2", d, unit)
+		check("failure after a success from 127.0.0.2", d, schedule[4])
 	})
 
 	t.Run("user", func(t *testing.T) {
@@ -300,7 +301,7 @@ func TestPenalties(t *testing.T) {
 		// erin's name is at the top of its schedule; erin herself, from
 		// a clean address, is not kept waiting for it.
 		c := e.dialFrom("127.0.4.99")
-		c.cmd("USER erin")
+		c.cmd("USER bob")
 		start := time.Now()
 		assert.True(t, strings.HasPrefix(c.cmd("PASS "+erinPassword), "+OK maildrop"), "the owner logs in")
 		took := time.Since(start)
@@ -549,7 +550,8 @@ func TestBruteForceOneAddress(t *testing.T) {
 
 // TestBruteForceEveryMechanism: the address's schedule of one check per
 // penalty holds for every way of logging in, not just USER/PASS: APOP,
-// AUTH PLAIN, AUTH LOGIN and an OAUTHBEARER token that names no user. A
+// AUTH PLAIN, AUTH LOGIN and an OAUTHBEARER token that names no user, and
+// with the guesser's own logins in between. A
 // checked guess is answered -ERR [AUTH], one left without a turn -ERR
 // [SYS/TEMP]; only the former count. Before, APOP and a nameless token
 // were checked after waiting out a refused turn, every connection a check
@@ -573,6 +575,14 @@ func TestBruteForceEveryMechanism(t *testing.T) {
 		}
 		return r
 	}})
+	// The last case guesses while the guesser's own account (bob) logs in
+	// from the same address between bursts: a success forgives one
+	// failure, never the address's whole record. Before, each success
+	// wiped it and the next burst was checked at once (20 checked here).
+	mechanisms = append(mechanisms, struct {
+		name string
+		try  wrongLogin
+	}{"USER/PASS with logins", wrongLogins[0].try})
 	for _, m := range mechanisms {
 		t.Run(m.name, func(t *testing.T) {
 			e := newEnv(t, "rfc1939", is.config, func(c *server.Config) {
@@ -582,27 +592,46 @@ func TestBruteForceEveryMechanism(t *testing.T) {
 			var checked, busy atomic.Int64
 			deadline := time.Now().Add(window)
 			var wg sync.WaitGroup
-			for range parallel {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for time.Now().Before(deadline) {
-						c := e.dialFrom("127.0.9.3")
-						r := m.try(c, "alice")
-						_ = c.c.Close()
-						switch {
-						case strings.HasPrefix(r, "-ERR [AUTH]"):
-							if time.Now().Before(deadline) {
-								checked.Add(1)
-							}
-						case r == replyPenaltyBusy:
-							busy.Add(1)
-						default:
-							t.Errorf("%s: %q", m.name, r)
-							return
-						}
+			guess := func() bool {
+				c := e.dialFrom("127.0.9.3")
+				r := m.try(c, "alice")
+				_ = c.c.Close()
+				switch {
+				case strings.HasPrefix(r, "-ERR [AUTH]"):
+					if time.Now().Before(deadline) {
+						checked.Add(1)
 					}
-				}()
+				case r == replyPenaltyBusy:
+					busy.Add(1)
+				default:
+					t.Errorf("%s: %q", m.name, r)
+					return false
+				}
+				return true
+			}
+			if strings.HasSuffix(m.name, "with logins") {
+				// Rounds: a burst of guesses, then the guesser's own login.
+				for time.Now().Before(deadline) {
+					for range parallel {
+						wg.Go(func() { guess() })
+					}
+					wg.Wait()
+					c := e.dialFrom("127.0.9.3")
+					c.cmd("USER bob")
+					if r := c.cmd("PASS hunter2"); strings.HasPrefix(r, "+OK") {
+						c.cmd("QUIT")
+					}
+					_ = c.c.Close()
+				}
+			}
+			for range parallel {
+				if strings.HasSuffix(m.name, "with logins") {
+					break
+				}
+				wg.Go(func() {
+					for time.Now().Before(deadline) && guess() {
+					}
+				})
 			}
 			wg.Wait()
 			bound := int64(parallel + int(window/most) + 2)
@@ -717,7 +746,7 @@ func TestGuessingSparesTheOwner(t *testing.T) {
 				for i := 0; time.Now().Before(deadline); i++ {
 					c := e.dialFrom(fmt.Sprintf("127.0.31.%d", a+1))
 					for open := true; open && time.Now().Before(deadline); {
-						c.cmd("USER erin")
+						c.cmd("USER bob")
 						switch r := c.cmd(fmt.Sprintf("PASS guess%d", i)); r {
 						case replyClosed, replyPenaltyBusy:
 							// The cap's last reply closes; one left
@@ -740,7 +769,7 @@ func TestGuessingSparesTheOwner(t *testing.T) {
 	var owner []time.Duration
 	for time.Now().Before(deadline) {
 		c := e.dialFrom("127.0.32.1")
-		c.cmd("USER erin")
+		c.cmd("USER bob")
 		start := time.Now()
 		r := c.cmd("PASS " + erinPassword)
 		owner = append(owner, time.Since(start))

@@ -48,11 +48,11 @@ func (h *session) arrive() attempt {
 // with recent failures has one check per current penalty: each attempt
 // books the address's next turn when it arrives, so the k-th of
 // concurrent attempts waits k penalties and a guesser's connections from
-// one address share one schedule. A success from the address clears its
-// failures for the attempts that arrive after it (an office behind NAT
-// whose one user mistyped is delayed only until someone logs in), but an
-// attempt already queued keeps its turn: a success never lets waiting
-// guesses through early. An attempt whose turn would be more than
+// one address share one schedule. A success from the address forgives one
+// of its failures (an office behind NAT whose one user mistyped three
+// times is back to no penalty after three logins), and an attempt already
+// queued keeps its turn: a success never lets waiting guesses through
+// early, nor wipes a guesser's record. An attempt whose turn would be more than
 // maxPenaltyWait away waits that long and is answered -ERR [SYS/TEMP]
 // unchecked (at.busy): a penalty delays, it never changes a verdict. The
 // user name's failures do not delay the check at all (see failureWait):
@@ -115,12 +115,13 @@ func (h *session) verify(user string, password []byte) (bool, *pop3gen.Error) {
 	return ok && exists, nil
 }
 
-// succeeded clears the address's penalty, as a successful login shows the
-// address is a user's. The user name's penalty stays until it expires: an
-// attacker guessing from elsewhere must not have it reset.
+// succeeded forgives one of the address's failures, as a successful login
+// shows the address is (also) a user's. The user name's penalty stays
+// until it expires: an attacker guessing from elsewhere must not have it
+// reset.
 func (h *session) succeeded(at *attempt) {
 	h.at = nil
-	h.srv.addrPenalty.clear(at.addr)
+	h.srv.addrPenalty.forgive(at.addr)
 }
 
 // penalty is the wait before a check after fails recent failures, 0 when

@@ -85,9 +85,8 @@ func (t *penalties) fail(key string) {
 // of concurrent attempts waits k penalties, however many connections they
 // use. When the turn would be more than most away, nothing is booked and
 // ok is false: the attempt is not checked at all. A booked turn stands
-// even if the key's failures are cleared meanwhile (a success from the
-// key): a success never lets queued guesses through early, it only spares
-// the attempts that arrive after it. A key with no failures is checked
+// even if the key's failures are forgiven meanwhile (a success from the
+// key): a success never lets queued guesses through early. A key with no failures is checked
 // now, and delayed is false.
 func (t *penalties) book(key string, delay func(fails int) time.Duration, most time.Duration) (turn time.Time, delayed, ok bool) {
 	now := time.Now()
@@ -119,16 +118,23 @@ func (t *penalties) book(key string, delay func(fails int) time.Duration, most t
 	return turn, true, true
 }
 
-// clear forgets key's failures, as a successful login does for its
-// address.
-func (t *penalties) clear(key string) {
+// forgive forgets one of key's failures, as a successful login does for
+// its address; the entry goes with its last failure. One success cancels
+// one failure, not all: a guesser who also holds an account (or shares
+// its address with a mail client that polls) cannot wipe its record with
+// one good login per burst of guesses, while an office whose user
+// mistyped three times is back to no penalty after three logins.
+func (t *penalties) forgive(key string) {
 	if t == nil || key == "" {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.byKey[key]; ok {
-		t.drop(e)
+		p := e.Value.(*penalty)
+		if p.fails--; p.fails <= 0 {
+			t.drop(e)
+		}
 	}
 }
 

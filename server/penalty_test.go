@@ -35,7 +35,7 @@ func TestPenaltyDelay(t *testing.T) {
 }
 
 // TestPenaltyTable: failures count per key, expire an hour after the last
-// one, are cleared on demand, and the table never holds more than its
+// one, are forgiven one per success, and the table never holds more than its
 // cap: the entry with the oldest failure gives way.
 func TestPenaltyTable(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -59,8 +59,13 @@ func TestPenaltyTable(t *testing.T) {
 	assert.Zero(t, tb.fails("b"), "b was oldest and gave way")
 	assert.Equal(t, 3, tb.fails("a"))
 
-	tb.clear("a")
+	tb.forgive("a")
+	assert.Equal(t, 2, tb.fails("a"), "a success forgives one failure")
+	tb.forgive("a")
+	tb.forgive("a")
 	assert.Zero(t, tb.fails("a"))
+	assert.Equal(t, 2, tb.len(), "the entry goes with its last failure")
+	tb.fail("a")
 
 	// An hour after its last failure an entry is gone.
 	now = now.Add(penaltyTTL - time.Minute)
@@ -176,7 +181,7 @@ func TestArgon2Cost(t *testing.T) {
 // per penalty. Concurrent attempts book successive turns (the k-th waits
 // k penalties); one that would wait more than the most is not booked;
 // turns already passed do not add up; keys with no failures do not wait;
-// clearing a key spares later arrivals only; the table stays within its
+// a success forgives one failure and keeps the booked turns; the table stays within its
 // cap.
 func TestPenaltyBooking(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -214,13 +219,21 @@ func TestPenaltyBooking(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, 4*time.Second, d)
 
-	// A success clears a: the next arrival is checked at once (the
-	// turns already booked are the waiters' own business).
-	addrs.clear("a")
+	// A success forgives one of a's failures, and keeps the turns
+	// booked: the next arrival waits for them and its own (shorter)
+	// penalty. A guesser cannot wipe its record with one good login.
+	addrs.forgive("a")
+	d, delayed, ok = wait("a")
+	assert.True(t, ok)
+	assert.True(t, delayed)
+	assert.Equal(t, 6*time.Second, d, "after the booked turn (4 s), 2 failures' penalty (2 s)")
+	// Once every failure is forgiven, the address is checked at once.
+	addrs.forgive("a")
+	addrs.forgive("a")
 	d, delayed, ok = wait("a")
 	assert.True(t, ok)
 	assert.False(t, delayed)
-	assert.Zero(t, d, "cleared: checked at once")
+	assert.Zero(t, d, "forgiven: checked at once")
 
 	// A flood of keys keeps the cap.
 	for i := range 100 {

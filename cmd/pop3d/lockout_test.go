@@ -154,10 +154,11 @@ func TestBuiltOwnerNotLockedOut(t *testing.T) {
 // mistyped three times; then 200 users log in at once from that address
 // with their right passwords. None is answered as a wrong password: the
 // address's penalty delays the first attempts, those that would wait past
-// its limit are answered -ERR [SYS/TEMP] unchecked, and the first
-// success clears the address for what comes after, so every user who
-// tries again (as a mail client does at its next poll) gets in at once.
-// A success does not let the queued attempts through early: otherwise one
+// its limit are answered -ERR [SYS/TEMP] unchecked, and each success
+// forgives one of the address's failures, so every user who tries again
+// (as a mail client does at its next poll) gets in, the first retries
+// after at most one short penalty. A success does not let the queued
+// attempts through early, nor wipe the address's record: otherwise one
 // good login would wave a guesser's queue past its penalty. Before the
 // penalty redesign, 185 of 200 were answered "invalid user name or
 // password".
