@@ -307,7 +307,18 @@ func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
+// lmtpMaxAddress is RFC 5321's longest forward-path (§4.5.3.1.3: 256
+// octets) less its angle brackets. go-smtp puts the address in each of
+// its recipient's replies, which must stay within 512 octets (§4.5.3.1.5).
+const lmtpMaxAddress = 254
+
+var lmtpAddressLong = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
+	Message: fmt.Sprintf("The address is longer than %d octets", lmtpMaxAddress)}
+
 func (s *lmtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if len(to) > lmtpMaxAddress {
+		return lmtpAddressLong
+	}
 	user, err := s.b.resolve(to)
 	if err != nil {
 		return err

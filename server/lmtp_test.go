@@ -207,6 +207,41 @@ func TestLMTPLongLine(t *testing.T) {
 	assert.Empty(t, e.maildirFiles("alice", "new"))
 }
 
+// TestLMTPLongAddress: go-smtp puts a recipient's address in each of its
+// replies, so an address longer than RFC 5321's 254 octets is refused at
+// RCPT (501 5.1.3) with a reply that does not repeat it; one of 254 is
+// taken and its replies stay within 512 octets. Before, an unknown
+// address of 600 octets got a 550 line of 640 (the fuzzer's find).
+func TestLMTPLongAddress(t *testing.T) {
+	e := newEnv(t, "rfc1939", withLMTP())
+	conn, err := net.Dial("tcp", e.srv.LMTPAddr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	long := "alice+" + strings.Repeat("y", 600) + "@x"
+	fits := "alice+" + strings.Repeat("y", 254-len("alice+@x")) + "@x"
+	require.Len(t, fits, 254)
+	_, err = fmt.Fprintf(conn, "LHLO mta\r\nMAIL FROM:<a@x>\r\nRCPT TO:<%s>\r\nRCPT TO:<nobody%s@x>\r\nRCPT TO:<%s>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n",
+		long, strings.Repeat("z", 600), fits)
+	require.NoError(t, err)
+	var replies []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		assert.LessOrEqual(t, len(line), 512, "%q", line)
+		if !strings.HasPrefix(line, "250-") {
+			replies = append(replies, strings.TrimSuffix(line, "\r\n"))
+		}
+	}
+	require.Len(t, replies, 9, "%q", replies)
+	assert.Equal(t, "501 5.1.3 The address is longer than 254 octets", replies[3])
+	assert.Equal(t, "501 5.1.3 The address is longer than 254 octets", replies[4])
+	assert.Equal(t, "250 2.0.0 <"+fits+"> Saved", replies[7])
+	assert.Len(t, e.maildirFiles("alice", "new"), 1)
+}
+
 // TestLMTPDroppedInData: a connection that drops in the middle of DATA,
 // once the delivery has begun writing tmp/, leaves nothing behind.
 func TestLMTPDroppedInData(t *testing.T) {
