@@ -137,7 +137,8 @@ func TestMigrations(t *testing.T) {
 // TestUpgradeRefusedUnderOldLocks: a database at schema 2 whose mailbox
 // is locked by a front end of the older pop3d (a session advisory lock) is
 // not migrated to lease rows: Open says to stop every front end first.
-// Once the old front end is gone, the same Open migrates. Without the
+// Once the old front end is gone, the same Open migrates, another
+// application's advisory lock on the database notwithstanding. Without the
 // check, old and new front ends would each lock the mailbox their own way
 // and both serve it.
 func TestUpgradeRefusedUnderOldLocks(t *testing.T) {
@@ -157,8 +158,17 @@ func TestUpgradeRefusedUnderOldLocks(t *testing.T) {
 		_, err = old.Exec(ctx, "INSERT INTO schema_version (version, name) VALUES ($1, $2)", i+1, name)
 		require.NoError(t, err)
 	}
-	// The old front end's lock of mailbox 1, as it took it.
-	_, err = old.Exec(ctx, "SELECT pg_advisory_lock(1)")
+	// The old front end's lock of alice's mailbox, as it took it.
+	var id int64
+	require.NoError(t, old.QueryRow(ctx, "INSERT INTO mailboxes (owner, uidvalidity) VALUES ('alice', 1) RETURNING id").Scan(&id))
+	_, err = old.Exec(ctx, "SELECT pg_advisory_lock($1)", id)
+	require.NoError(t, err)
+	// Another application's single-key lock on the shared database,
+	// which must not be taken for an old front end's.
+	other, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer other.Close(ctx)
+	_, err = other.Exec(ctx, "SELECT pg_advisory_lock(424242)")
 	require.NoError(t, err)
 
 	_, err = pgstore.Open(ctx, dsn, nil)

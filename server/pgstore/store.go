@@ -211,15 +211,18 @@ func (s *Store) migrate(ctx context.Context) error {
 const leaseMigration = 3
 
 // noOldLocks refuses to migrate past leaseMigration while front ends from
-// before it hold mailbox locks on the database (single-key advisory locks
-// in pg_locks; this package's own are two-key). It cannot see an older
+// before it hold mailbox locks on the database: single-key advisory locks
+// whose key is a mailbox's id, as they took them (this package's own are
+// two-key, and another application's locks on a shared database are not
+// mistaken for theirs unless their keys happen to be mailbox ids). It cannot see an older
 // front end that holds none at this moment: the README asks that every
 // front end be stopped before such an upgrade.
 func noOldLocks(ctx context.Context, c *pgxpool.Conn) error {
 	var n int
 	err := c.QueryRow(ctx, `SELECT count(*) FROM pg_locks
 		WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND pid <> pg_backend_pid()
-		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n)
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND (classid::text::bigint << 32) + objid::text::bigint IN (SELECT id FROM mailboxes)`).Scan(&n)
 	if err != nil {
 		return err
 	}
