@@ -301,7 +301,7 @@ func TestPenalties(t *testing.T) {
 		// erin's name is at the top of its schedule; erin herself, from
 		// a clean address, is not kept waiting for it.
 		c := e.dialFrom("127.0.4.99")
-		c.cmd("USER bob")
+		c.cmd("USER erin")
 		start := time.Now()
 		assert.True(t, strings.HasPrefix(c.cmd("PASS "+erinPassword), "+OK maildrop"), "the owner logs in")
 		took := time.Since(start)
@@ -746,7 +746,7 @@ func TestGuessingSparesTheOwner(t *testing.T) {
 				for i := 0; time.Now().Before(deadline); i++ {
 					c := e.dialFrom(fmt.Sprintf("127.0.31.%d", a+1))
 					for open := true; open && time.Now().Before(deadline); {
-						c.cmd("USER bob")
+						c.cmd("USER erin")
 						switch r := c.cmd(fmt.Sprintf("PASS guess%d", i)); r {
 						case replyClosed, replyPenaltyBusy:
 							// The cap's last reply closes; one left
@@ -769,7 +769,7 @@ func TestGuessingSparesTheOwner(t *testing.T) {
 	var owner []time.Duration
 	for time.Now().Before(deadline) {
 		c := e.dialFrom("127.0.32.1")
-		c.cmd("USER bob")
+		c.cmd("USER erin")
 		start := time.Now()
 		r := c.cmd("PASS " + erinPassword)
 		owner = append(owner, time.Since(start))
