@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -49,6 +50,22 @@ func checkDeployment(cfg server.Config, file string, data []byte) error {
 			bad(key, "%s cannot be read by %s (owner %s, mode %v)", path, as, owner(fi), fi.Mode().Perm())
 		}
 	}
+	// Root reads the configuration and the TLS files for the server (at
+	// start and, through the config reader, at every reload). If the
+	// account it serves as can change one of them, or a directory on the
+	// way, it can make root hand it any file: another service's key
+	// beside that service's public certificate passes the pair check.
+	rootsOnly := func(key, path string) {
+		if acct == nil || acct.uid == 0 || path == "" {
+			return
+		}
+		if who := changeableBy(path, acct); who != "" {
+			bad(key, "%s can be changed by %s (%s): root reads it for the server, so it and its directories must be root's to change", path, as, who)
+		}
+	}
+	rootsOnly("config", file)
+	rootsOnly("tls_cert", cfg.TLSCert)
+	rootsOnly("tls_key", cfg.TLSKey)
 	if cfg.Passwd != "" {
 		readable("passwd", cfg.Passwd)
 	}
@@ -146,6 +163,43 @@ func allowed(fi fs.FileInfo, a *account, want fs.FileMode) bool {
 }
 
 // owner names fi's owner and group by number.
+// changeableBy says how a can change the file at path, or what it
+// resolves to through symbolic links: the file or a directory above either
+// is a's, or a may write it; "" when it cannot. A directory with the
+// sticky bit (/tmp) counts only when it is a's: only an entry's owner may
+// replace the entry.
+func changeableBy(path string, a *account) string {
+	paths := []string{path}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		paths = append(paths, real)
+	}
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			continue
+		}
+		for cur := abs; ; cur = filepath.Dir(cur) {
+			fi, err := os.Lstat(cur)
+			if err == nil {
+				st, ok := fi.Sys().(*syscall.Stat_t)
+				switch {
+				case ok && int(st.Uid) == a.uid:
+					return fmt.Sprintf("%s is its own", cur)
+				case fi.IsDir() && fi.Mode()&fs.ModeSticky != 0 && cur != abs:
+					// Only an entry's owner may replace it, and the
+					// entry below was found not to be a's.
+				case fi.Mode().Type() != fs.ModeSymlink && allowed(fi, a, 2):
+					return fmt.Sprintf("%s has owner %s, mode %v", cur, owner(fi), fi.Mode())
+				}
+			}
+			if cur == filepath.Dir(cur) {
+				break
+			}
+		}
+	}
+	return ""
+}
+
 func owner(fi fs.FileInfo) string {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return fmt.Sprintf("%d:%d", st.Uid, st.Gid)

@@ -272,6 +272,34 @@ passwd = "`+filepath.Join(dir, "passwd")+`"
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), conf+":3: mail_root: "+filepath.Join(dir, "mail")+" cannot be written by user nobody (owner 0:0, mode -rwx------)")
 		assert.Contains(t, err.Error(), conf+":4: passwd: "+filepath.Join(dir, "passwd")+" cannot be read by user nobody (owner 0:0, mode -rw-------)")
+		assert.NotContains(t, err.Error(), "can be changed", "everything here is root's")
+
+		// Root reads the config and TLS files for the server: one the
+		// account can change (here the key's directory is writable by
+		// all, and the certificate is a link to a file it owns) could
+		// make root hand it another service's key.
+		nobody, lerr := lookupAccount("nobody", "")
+		require.NoError(t, lerr)
+		cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		require.NoError(t, selfSigned(cert, key))
+		keys := filepath.Join(dir, "keys")
+		require.NoError(t, os.Mkdir(keys, 0o777))
+		require.NoError(t, os.Chmod(keys, 0o777))
+		require.NoError(t, os.Rename(key, filepath.Join(keys, "key.pem")))
+		theirs := filepath.Join(dir, "theirs.pem")
+		require.NoError(t, os.Rename(cert, theirs))
+		require.NoError(t, os.Chown(theirs, nobody.uid, nobody.gid))
+		require.NoError(t, os.Symlink(theirs, cert))
+		require.NoError(t, os.WriteFile(conf, []byte(`user = "nobody"
+tls_cert = "`+cert+`"
+tls_key = "`+filepath.Join(keys, "key.pem")+`"
+`), 0o600))
+		err = run([]string{"check", "--config", conf}, nil, io.Discard, io.Discard)
+		require.Error(t, err)
+		t.Logf("%v", err)
+		assert.Contains(t, err.Error(), conf+":2: tls_cert: "+cert+" can be changed by user nobody ("+theirs+" is its own)")
+		assert.Contains(t, err.Error(), conf+":3: tls_key: "+filepath.Join(keys, "key.pem")+" can be changed by user nobody ("+keys+" has owner 0:0, mode drwxrwxrwx)")
+		assert.NotContains(t, err.Error(), "config: ", "the config file is root's")
 	}
 }
 
