@@ -58,8 +58,9 @@ func (h *session) arrive() attempt {
 // user name's failures do not delay the check at all (see failureWait):
 // guessing a name from other addresses neither slows nor refuses its
 // owner. The session keeps at as the attempt being
-// checked, for verify (the SASL callback calls the two).
-func (h *session) admit(at *attempt, user string) {
+// checked, for verify (the SASL callback calls the two). It reports
+// whether the attempt may be checked at all (not at.busy).
+func (h *session) admit(at *attempt, user string) bool {
 	h.at = at
 	if CheckUserName(user) == nil {
 		at.user = user
@@ -67,7 +68,7 @@ func (h *session) admit(at *attempt, user string) {
 	s := h.srv
 	turn, delayed, ok := s.addrPenalty.book(at.addr, s.penalty, s.maxPenaltyWait())
 	if !delayed {
-		return
+		return true
 	}
 	s.metrics.penalties.Inc()
 	if !ok {
@@ -83,6 +84,7 @@ func (h *session) admit(at *attempt, user string) {
 	case <-ctx.Done():
 		at.turn, at.busy = time.Now(), true
 	}
+	return !at.busy
 }
 
 // verify checks user's password in the bounded pool, after admit. An

@@ -279,11 +279,11 @@ func (x *exchange) name(user string) string {
 // have, or no turn came in time.
 func (x *exchange) admit() bool {
 	h := x.h
-	h.admit(&h.saslAt, x.user)
+	may := h.admit(&h.saslAt, x.user)
 	if x.down {
 		h.saslAt.passwdDown = true
 	}
-	return CheckUserName(x.user) == nil && !h.saslAt.busy
+	return CheckUserName(x.user) == nil && may
 }
 
 // lookup returns the account of x.user. An unknown user and an unreadable

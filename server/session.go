@@ -321,8 +321,7 @@ func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
 	h.mech = "APOP"
 	user := h.userName(string(name))
 	at := h.arrive()
-	h.admit(&at, user)
-	if at.busy {
+	if !h.admit(&at, user) {
 		return nil, h.failed(&at, user, "APOP", errPenaltyBusy)
 	}
 	a, ok, err := h.srv.users.Lookup(user)

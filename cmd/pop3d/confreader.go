@@ -152,7 +152,7 @@ func (r *confReader) close() {
 // serveConfReader is the reader's life: for each request on fd 3, load
 // the configuration as serve does (load), read the files it names, and
 // answer; until the server closes its end.
-func serveConfReader(configFile string, load func() (server.Config, error)) error {
+func serveConfReader(configFile string, load func(data []byte) (server.Config, error)) error {
 	f := os.NewFile(3, "config reader")
 	if f == nil {
 		return errors.New("config reader: no socket on fd 3")
@@ -180,8 +180,10 @@ func serveConfReader(configFile string, load func() (server.Config, error)) erro
 }
 
 // readConfigAndKeys reads, as the reader does for each request, the
-// configuration file and the certificate and key it names.
-func readConfigAndKeys(configFile string, load func() (server.Config, error)) confReply {
+// configuration file and the certificate and key it names. The file is
+// read once: the settings whose TLS files are read are those of the very
+// octets handed on (load parses them), not of a later version of it.
+func readConfigAndKeys(configFile string, load func(data []byte) (server.Config, error)) confReply {
 	var rep confReply
 	if configFile != "" {
 		b, err := server.ReadSettingsFile(configFile)
@@ -190,7 +192,7 @@ func readConfigAndKeys(configFile string, load func() (server.Config, error)) co
 		}
 		rep.ConfigFile = b
 	}
-	cfg, err := load()
+	cfg, err := load(rep.ConfigFile)
 	if err != nil {
 		return confReply{Err: err.Error()}
 	}

@@ -214,10 +214,17 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	loadConfig := func() (server.Config, error) {
 		return buildConfig(func(c *server.Config) error { return loadConfigFile(*cfgFile, c) })
 	}
+	// configFrom is loadConfig on the file's content as already read.
+	configFrom := func(data []byte) (server.Config, error) {
+		return buildConfig(func(c *server.Config) error {
+			_, err := loadConfigData(*cfgFile, data, c)
+			return err
+		})
+	}
 	if os.Getenv(confReaderEnv) == "1" {
 		// This process is the privileged config reader of a pop3d that
 		// gave root up (confreader.go).
-		return serveConfReader(*cfgFile, loadConfig)
+		return serveConfReader(*cfgFile, configFrom)
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // cfg.Check has vetted it
@@ -309,10 +316,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 			if err != nil {
 				return server.Config{}, err
 			}
-			c, err := buildConfig(func(c *server.Config) error {
-				_, err := loadConfigData(*cfgFile, rep.ConfigFile, c)
-				return err
-			})
+			c, err := configFrom(rep.ConfigFile)
 			if rep.Cert != nil {
 				c.TLSPEM = &server.PEMPair{Cert: rep.Cert, Key: rep.Key}
 			}
