@@ -12,14 +12,14 @@ BENCHTIME ?= 1s
 
 all: generate test
 
-# Regenerate pop3gen/, gen/static/table.go, docs/CONFORMANCE.md and the
+# Regenerate pop3gen/, pop3/table.go and pop3/variations.go, docs/CONFORMANCE.md and the
 # README's state diagram from the spec table (and docs/coverage.txt, which
 # make coverage writes).
 generate:
 	$(GO) generate ./...
 
 # Fail when the committed generated files differ from a fresh generation.
-GENFLAGS = -out pop3gen -pkg pop3gen -docs docs -coverage docs/coverage.txt -readme README.md -static gen/static
+GENFLAGS = -out pop3gen -pkg pop3gen -docs docs -coverage docs/coverage.txt -readme README.md -runtime pop3
 check-generated:
 	$(GO) run ./gen/cmd/pop3kit-gen $(GENFLAGS) -check
 

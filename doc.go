@@ -8,4 +8,4 @@
 //	go generate ./...
 package pop3kit
 
-//go:generate go run ./gen/cmd/pop3kit-gen -out pop3gen -pkg pop3gen -docs docs -coverage docs/coverage.txt -readme README.md -static gen/static
+//go:generate go run ./gen/cmd/pop3kit-gen -out pop3gen -pkg pop3gen -docs docs -coverage docs/coverage.txt -readme README.md -runtime pop3

@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net/textproto"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -25,7 +25,7 @@ func FuzzDotRoundTrip(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg []byte, chunk uint8) {
 		var wire bytes.Buffer
-		d := pop3gen.NewDotWriter(&wire)
+		d := pop3.NewDotWriter(&wire)
 		step := int(chunk%16) + 1
 		for i := 0; i < len(msg); i += step {
 			if _, err := d.Write(msg[i:min(i+step, len(msg))]); err != nil {
@@ -38,7 +38,7 @@ func FuzzDotRoundTrip(f *testing.F) {
 		if !bytes.HasSuffix(wire.Bytes(), []byte("\r\n.\r\n")) && wire.String() != ".\r\n" {
 			t.Fatalf("%q: the reply does not end with CRLF . CRLF: %q", msg, wire.Bytes())
 		}
-		back, err := io.ReadAll(pop3gen.NewDotReader(bufio.NewReaderSize(bytes.NewReader(wire.Bytes()), 16)))
+		back, err := io.ReadAll(pop3.NewDotReader(bufio.NewReaderSize(bytes.NewReader(wire.Bytes()), 16)))
 		if err != nil {
 			t.Fatalf("%q: reading back: %v", msg, err)
 		}
@@ -69,7 +69,7 @@ func FuzzBase64(f *testing.F) {
 			return
 		}
 		_, err := base64.StdEncoding.DecodeString(string(b))
-		if got := pop3gen.ValidBase64(b); got != (err == nil) {
+		if got := pop3.ValidBase64(b); got != (err == nil) {
 			t.Fatalf("%q: ValidBase64 %v, encoding/base64 error %v", b, got, err)
 		}
 	})

@@ -2,6 +2,7 @@ package pop3fuzz
 
 import (
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"slices"
 	"strings"
 	"testing"
@@ -55,8 +56,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte, sel, mode uint8) {
 		v := variations(sel)
-		m := pop3gen.Mode(mode) & pop3gen.ModeUTF8
-		var got pop3gen.Command
+		m := pop3.Mode(mode) & pop3.ModeUTF8
+		var got pop3.Command
 		err := got.Parse(line, &v, m)
 		want, errs := Reference(line, &v, m)
 		switch {
@@ -82,7 +83,7 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func texts(errs []*pop3gen.Error) []string {
+func texts(errs []*pop3.Error) []string {
 	var s []string
 	for _, e := range errs {
 		s = append(s, e.Text)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"io/fs"
 	"math"
@@ -583,7 +584,7 @@ const maxTreeData = 64 << 10
 // data reads a multi-line reply's data, unstuffed, in CRLF form.
 func (tc *treeConn) data(cmd string) []byte {
 	_ = tc.conn.SetDeadline(time.Now().Add(replyBound))
-	b, err := io.ReadAll(io.LimitReader(pop3gen.NewDotReader(tc.r), maxTreeData+1))
+	b, err := io.ReadAll(io.LimitReader(pop3.NewDotReader(tc.r), maxTreeData+1))
 	tc.escaped(cmd, b)
 	tc.c.log = append(tc.c.log, fmt.Sprintf("S: (%d octets of data)", len(b)))
 	if len(b) > maxTreeData {

@@ -1,6 +1,9 @@
 package pop3fuzz
 
-import "github.com/pop3kit/pop3kit/pop3gen"
+import (
+	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/pop3gen"
+)
 
 // CRLFForm is what RETR must deliver for a stored message: every LF not
 // preceded by CR becomes CRLF, and a message that does not end with a line
@@ -22,7 +25,7 @@ func CRLFForm(b []byte) []byte {
 // MultiLine reports whether a +OK reply to c carries lines and a "."
 // (RFC 1939 §3): CAPA, RETR and TOP always; LIST and UIDL without a
 // message number; LANG and AUTH without an argument (a listing).
-func MultiLine(c pop3gen.Command) bool {
+func MultiLine(c pop3.Command) bool {
 	switch c.Cmd {
 	case pop3gen.CmdCAPA, pop3gen.CmdRETR, pop3gen.CmdTOP:
 		return true

@@ -2,6 +2,7 @@ package pop3fuzz
 
 import (
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -14,7 +15,7 @@ import (
 // line is valid exactly when errs is empty, and the generated parser must
 // then agree on every value; when errs is not empty, the generated parser
 // must return one of them.
-func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Command, errs []*pop3gen.Error) {
+func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command, errs []*pop3.Error) {
 	switch {
 	case bytes.HasSuffix(line, []byte("\r\n")):
 		line = line[:len(line)-2]
@@ -35,7 +36,7 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 		}
 	}
 	if len(line)+2 > limit {
-		return c, []*pop3gen.Error{pop3gen.ErrLineTooLong}
+		return c, []*pop3.Error{pop3.ErrLineTooLong}
 	}
 	isSep := func(b byte) bool { return b == ' ' || b == '\t' }
 	if v.LenientSeparators {
@@ -44,7 +45,7 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 		}
 	}
 	if len(line) == 0 {
-		return c, []*pop3gen.Error{pop3gen.ErrEmptyLine}
+		return c, []*pop3.Error{pop3.ErrEmptyLine}
 	}
 	end := bytes.IndexAny(line, " \t")
 	if end < 0 {
@@ -56,20 +57,16 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 		for _, b := range line {
 			if b < 0x20 && b != '\t' || b == 0x7f {
 				if b == '\r' {
-					return c, []*pop3gen.Error{pop3gen.ErrBareCR}
+					return c, []*pop3.Error{pop3.ErrBareCR}
 				}
-				return c, []*pop3gen.Error{pop3gen.ErrBadByte}
+				return c, []*pop3.Error{pop3.ErrBadByte}
 			}
 		}
-		return c, []*pop3gen.Error{pop3gen.ErrUnknownCommand}
+		return c, []*pop3.Error{pop3.ErrUnknownCommand}
 	}
-	for _, info := range pop3gen.Commands {
-		if info.Cmd.String() == row.Name {
-			c.Cmd = info.Cmd
-		}
-	}
-	add := func(e *pop3gen.Error) { errs = append(errs, e) }
-	eight := (v.UTF8 || m&pop3gen.ModeUTF8 != 0) && (row.Args == spec.Word || row.Args == spec.Secret || row.Args == spec.NameDigest)
+	c.Cmd = (&pop3gen.Variations{}).Protocol().Command(row.Name)
+	add := func(e *pop3.Error) { errs = append(errs, e) }
+	eight := (v.UTF8 || m&pop3.ModeUTF8 != 0) && (row.Args == spec.Word || row.Args == spec.Secret || row.Args == spec.NameDigest)
 	maxArg := v.MaxArgOctets
 	if row.LongArgs {
 		maxArg = 0
@@ -77,30 +74,30 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 	badOctet := func(b byte, allowTab bool) bool {
 		return b < 0x20 && !(allowTab && b == '\t') || b == 0x7f || b >= 0x80 && !eight
 	}
-	octetErr := func(b byte) *pop3gen.Error {
+	octetErr := func(b byte) *pop3.Error {
 		if b == '\r' {
-			return pop3gen.ErrBareCR
+			return pop3.ErrBareCR
 		}
-		return pop3gen.ErrBadByte
+		return pop3.ErrBadByte
 	}
 
 	// PASS under PassKeepsSpaces: the rest of the line after the separator.
 	if row.Args == spec.Secret && v.PassKeepsSpaces {
 		if len(rest) == 0 {
-			return c, []*pop3gen.Error{pop3gen.ErrMissingArg}
+			return c, []*pop3.Error{pop3.ErrMissingArg}
 		}
 		if rest[0] == '\t' && !v.LenientSeparators {
-			add(pop3gen.ErrBadSeparator)
+			add(pop3.ErrBadSeparator)
 		}
 		r := rest[1:]
 		if v.LenientSeparators {
 			r = bytes.TrimLeft(r, " \t")
 		}
 		if len(r) == 0 {
-			add(pop3gen.ErrMissingArg)
+			add(pop3.ErrMissingArg)
 		}
 		if maxArg > 0 && len(r) > maxArg {
-			add(pop3gen.ErrArgTooLong)
+			add(pop3.ErrArgTooLong)
 		}
 		for _, b := range r {
 			if badOctet(b, true) {
@@ -123,12 +120,12 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 	case v.LenientSeparators:
 	case v.SpaceRuns:
 		if bytes.IndexByte(rest, '\t') >= 0 {
-			add(pop3gen.ErrBadSeparator)
+			add(pop3.ErrBadSeparator)
 		}
 	default:
 		for i := 0; i < len(rest); i++ {
 			if rest[i] == '\t' || rest[i] == ' ' && (i == len(rest)-1 || rest[i+1] == ' ' || rest[i+1] == '\t') {
-				add(pop3gen.ErrBadSeparator)
+				add(pop3.ErrBadSeparator)
 				break
 			}
 		}
@@ -141,7 +138,7 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 			}
 		}
 		if maxArg > 0 && len(t) > maxArg {
-			add(pop3gen.ErrArgTooLong)
+			add(pop3.ErrArgTooLong)
 		}
 	}
 	min, max := arity(row.Args)
@@ -154,9 +151,9 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 	}
 	switch {
 	case len(tokens) > max && !ignore:
-		add(pop3gen.ErrExtraArgs)
+		add(pop3.ErrExtraArgs)
 	case len(tokens) < min:
-		add(pop3gen.ErrMissingArg)
+		add(pop3.ErrMissingArg)
 	}
 	tok := func(i int) []byte {
 		if i < len(tokens) {
@@ -167,11 +164,11 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 	switch row.Args {
 	case spec.MsgNum, spec.OptMsgNum:
 		if t := tok(0); t != nil {
-			c.Msg = number(t, pop3gen.ErrBadMsgNum, true, add)
+			c.Msg = number(t, pop3.ErrBadMsgNum, true, add)
 		}
 	case spec.MsgNumCount:
 		if t := tok(0); t != nil {
-			c.Msg = number(t, pop3gen.ErrBadMsgNum, true, add)
+			c.Msg = number(t, pop3.ErrBadMsgNum, true, add)
 		}
 		if t := tok(1); t != nil {
 			c.Count = count(t, add)
@@ -181,15 +178,15 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3gen.Mode) (c pop3gen.Co
 	case spec.NameDigest:
 		c.Arg1, c.Arg2 = tok(0), tok(1)
 		if d := tok(1); d != nil && !hexDigest(d) {
-			add(pop3gen.ErrBadDigest)
+			add(pop3.ErrBadDigest)
 		}
 	case spec.Mechanism:
 		c.Arg1, c.Arg2 = tok(0), tok(1)
 		if mech := tok(0); mech != nil && !mechanism(mech) {
-			add(pop3gen.ErrBadMechanism)
+			add(pop3.ErrBadMechanism)
 		}
 		if ir := tok(1); ir != nil && string(ir) != "=" && !base64Text(ir) {
-			add(pop3gen.ErrBadBase64)
+			add(pop3.ErrBadBase64)
 		}
 	}
 	return c, errs
@@ -257,7 +254,7 @@ func arity(a spec.Args) (min, max int) {
 }
 
 // number reads 1*DIGIT up to 2^31-1.
-func number(t []byte, bad *pop3gen.Error, positive bool, add func(*pop3gen.Error)) uint32 {
+func number(t []byte, bad *pop3.Error, positive bool, add func(*pop3.Error)) uint32 {
 	var v uint64
 	for _, b := range t {
 		if b < '0' || b > '9' {
@@ -270,7 +267,7 @@ func number(t []byte, bad *pop3gen.Error, positive bool, add func(*pop3gen.Error
 	}
 	switch {
 	case v > 1<<31-1:
-		add(pop3gen.ErrNumberTooLarge)
+		add(pop3.ErrNumberTooLarge)
 		return 0
 	case v == 0 && positive:
 		add(bad)
@@ -280,11 +277,11 @@ func number(t []byte, bad *pop3gen.Error, positive bool, add func(*pop3gen.Error
 
 // count reads TOP's line count: 1*DIGIT of any length, saturating at
 // 2^32-1 (RFC 1939 §7: a count beyond the body sends the whole message).
-func count(t []byte, add func(*pop3gen.Error)) uint32 {
+func count(t []byte, add func(*pop3.Error)) uint32 {
 	var v uint64
 	for _, b := range t {
 		if b < '0' || b > '9' {
-			add(pop3gen.ErrBadCount)
+			add(pop3.ErrBadCount)
 			return 0
 		}
 		v = min(v*10+uint64(b-'0'), 1<<32)

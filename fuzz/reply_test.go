@@ -4,14 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"math/rand/v2"
 	"net/textproto"
 	"regexp"
 	"runtime"
 	"testing"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // FuzzReplyParser attacks the core's client side (pop3gen.ReplyReader,
@@ -67,11 +66,11 @@ var (
 
 // agreesWithGrammar checks ParseReply against replyGrammar on one line.
 func agreesWithGrammar(t *testing.T, line []byte) {
-	r, err := pop3gen.ParseReply(line)
+	r, err := pop3.ParseReply(line)
 	if m := statusGrammar.FindSubmatch(line); m != nil {
-		want := pop3gen.StatusOK
+		want := pop3.StatusOK
 		if m[1][0] == '-' {
-			want = pop3gen.StatusErr
+			want = pop3.StatusErr
 		}
 		if err != nil || r.Status != want || string(r.Code) != string(m[2]) || string(r.Text) != string(m[3]) {
 			t.Fatalf("%q: parsed %v code %q text %q (%v), the grammar reads %s code %q text %q", line, r.Status, r.Code, r.Text, err, m[1], m[2], m[3])
@@ -79,7 +78,7 @@ func agreesWithGrammar(t *testing.T, line []byte) {
 		return
 	}
 	if m := continueGrammar.FindSubmatch(line); m != nil && !bytes.HasPrefix(line, []byte("+OK")) {
-		if err != nil || r.Status != pop3gen.StatusContinue || string(r.Text) != string(m[1]) || r.Code != nil {
+		if err != nil || r.Status != pop3.StatusContinue || string(r.Text) != string(m[1]) || r.Code != nil {
 			t.Fatalf("%q: parsed %v code %q text %q (%v), the grammar reads a continuation %q", line, r.Status, r.Code, r.Text, err, m[1])
 		}
 		return
@@ -119,7 +118,7 @@ func readAsServerOutput(t *testing.T, wire, ops []byte, measure bool) {
 // readReplies reads wire as replies in the order ops gives and returns
 // the number of reads that failed.
 func readReplies(t *testing.T, wire, ops []byte) int {
-	rr := pop3gen.NewReplyReader(bytes.NewReader(wire))
+	rr := pop3.NewReplyReader(bytes.NewReader(wire))
 	buf := make([]byte, 256)
 	bad := 0
 	for i := 0; i < 4*len(wire)+4; i++ {
@@ -130,23 +129,23 @@ func readReplies(t *testing.T, wire, ops []byte) int {
 		var err error
 		switch op % 3 {
 		case 0:
-			var r pop3gen.Reply
+			var r pop3.Reply
 			r, err = rr.ReadReply()
 			if err == nil {
-				if r.Status < pop3gen.StatusOK || r.Status > pop3gen.StatusContinue {
+				if r.Status < pop3.StatusOK || r.Status > pop3.StatusContinue {
 					t.Fatalf("status %v", r.Status)
 				}
 				// A status line is held to 512 octets; a SASL challenge
 				// only to the reader's buffer (RFC 5034 §4).
-				limit := pop3gen.MaxReplyOctets
-				if r.Status == pop3gen.StatusContinue {
+				limit := pop3.MaxReplyOctets
+				if r.Status == pop3.StatusContinue {
 					limit = rr.Reader().Size()
 				}
 				if len(r.Code)+len(r.Text)+2 > limit {
 					t.Fatalf("a %v reply of %d octets passed the limit", r.Status, len(r.Code)+len(r.Text))
 				}
 				_ = r.HasCode("SYS")
-				_ = pop3gen.Timestamp(r.Text)
+				_ = pop3.Timestamp(r.Text)
 			}
 		case 1:
 			for {
@@ -154,10 +153,10 @@ func readReplies(t *testing.T, wire, ops []byte) int {
 				if l, err = rr.ReadListLine(); err != nil {
 					break
 				}
-				if len(l)+2 > pop3gen.MaxReplyOctets {
+				if len(l)+2 > pop3.MaxReplyOctets {
 					t.Fatalf("a listing line of %d octets passed the limit", len(l))
 				}
-				c := pop3gen.ParseCapaLine(l)
+				c := pop3.ParseCapaLine(l)
 				for j := range c.NArgs() {
 					if c.Arg(j) == nil {
 						t.Fatalf("%q: argument %d of %d is missing", l, j, c.NArgs())
@@ -175,7 +174,7 @@ func readReplies(t *testing.T, wire, ops []byte) int {
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			bad++
-			var pe *pop3gen.ProtocolError
+			var pe *pop3.ProtocolError
 			if !errors.As(err, &pe) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Fatalf("unexpected error %T %v", err, err)
 			}
@@ -191,7 +190,7 @@ func readReplies(t *testing.T, wire, ops []byte) int {
 func roundTrip(t *testing.T, msg []byte, measure bool) {
 	var out bytes.Buffer
 	out.WriteString("+OK message follows\r\n")
-	d := pop3gen.NewDotWriter(&out)
+	d := pop3.NewDotWriter(&out)
 	if _, err := d.Write(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +201,7 @@ func roundTrip(t *testing.T, msg []byte, measure bool) {
 	wire := out.Bytes()
 
 	src := bytes.NewReader(wire)
-	rr := pop3gen.NewReplyReader(bufio.NewReaderSize(src, 4096))
+	rr := pop3.NewReplyReader(bufio.NewReaderSize(src, 4096))
 	got := make([]byte, 0, len(msg)*2+16)
 	read := func() {
 		got = got[:0]
@@ -226,7 +225,7 @@ func roundTrip(t *testing.T, msg []byte, measure bool) {
 			}
 		}
 		r, err := rr.ReadReply()
-		if err != nil || r.Status != pop3gen.StatusErr || !r.HasCode("SYS") || string(r.Text) != "next" {
+		if err != nil || r.Status != pop3.StatusErr || !r.HasCode("SYS") || string(r.Text) != "next" {
 			t.Fatalf("%q: the reply after the body: %v %q %q %v", msg, r.Status, r.Code, r.Text, err)
 		}
 	}

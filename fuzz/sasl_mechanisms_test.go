@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"os"
 	"path/filepath"
@@ -159,7 +160,7 @@ func foldUser(u string) string { return foldFor(saslSrv.Variations(), u) }
 
 // foldFor folds u as a server with variations v looks names up.
 func foldFor(v pop3gen.Variations, u string) string {
-	if v.UserNameCase != pop3gen.UserNameCaseLower {
+	if v.UserNameCase != pop3.UserNameCaseLower {
 		return u
 	}
 	return strings.Map(func(r rune) rune {

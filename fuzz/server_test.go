@@ -2,6 +2,7 @@ package pop3fuzz
 
 import (
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"os"
 	"path/filepath"
@@ -142,8 +143,8 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 		status(cmd, l)
 		// The model reads the line as the server does, unless it was a
 		// SASL response.
-		var parsed pop3gen.Command
-		var errs []*pop3gen.Error
+		var parsed pop3.Command
+		var errs []*pop3.Error
 		if !sasl {
 			parsed, errs = Reference([]byte(cmd+"\r\n"), &v, 0)
 		}
@@ -160,7 +161,7 @@ func serverSession(t *testing.T, sel uint8, msgData, script []byte) {
 				if d == ".\r\n" {
 					break
 				}
-				if !data && len(d) > pop3gen.MaxReplyOctets {
+				if !data && len(d) > pop3.MaxReplyOctets {
 					t.Fatalf("%q: listing line of %d octets", cmd, len(d))
 				}
 			}

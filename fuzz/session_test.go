@@ -2,13 +2,13 @@ package pop3fuzz
 
 import (
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
 
 	fuzz "github.com/AdaLogics/go-fuzz-headers"
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/spec"
 )
 
@@ -23,22 +23,22 @@ type model struct {
 func (m *model) r() error {
 	m.called = true
 	if m.fail {
-		return pop3gen.NewError("", "refused by the model")
+		return pop3.NewError("", "refused by the model")
 	}
 	return nil
 }
 
 // login returns the maildrop, or the model's refusal with the maildrop
 // (which the core must then close).
-func (m *model) login() (pop3gen.Maildrop, error) {
+func (m *model) login() (pop3.Maildrop, error) {
 	err := m.r()
 	m.drop.given++
 	return &m.drop, err
 }
-func (m *model) User(w *pop3gen.Writer, arg []byte) error           { return m.r() }
-func (m *model) Pass(user, secret []byte) (pop3gen.Maildrop, error) { return m.login() }
-func (m *model) APOP(name, digest []byte) (pop3gen.Maildrop, error) { return m.login() }
-func (m *model) Auth(mechanism string) (pop3gen.SASLServer, error) {
+func (m *model) User(w *pop3.Writer, arg []byte) error           { return m.r() }
+func (m *model) Pass(user, secret []byte) (pop3.Maildrop, error) { return m.login() }
+func (m *model) APOP(name, digest []byte) (pop3.Maildrop, error) { return m.login() }
+func (m *model) Auth(mechanism string) (pop3.SASLServer, error) {
 	if err := m.r(); err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (m *model) Auth(mechanism string) (pop3gen.SASLServer, error) {
 func (m *model) Mechanisms() []string {
 	return []string{"PLAIN", "LOGIN", strings.Repeat("LONG-MECHANISM", 50)}
 }
-func (m *model) Authenticated() (pop3gen.Maildrop, error) { return m.login() }
+func (m *model) Authenticated() (pop3.Maildrop, error) { return m.login() }
 
 // modelSASL sends one challenge when the client gave no response yet,
 // then succeeds or fails as the model says.
@@ -64,13 +64,13 @@ func (x modelSASL) Next(resp []byte) ([]byte, bool, error) {
 }
 
 // Capa adds lines longer than a reply line: the core must cut them.
-func (m *model) Capa(info *pop3gen.CapaInfo) {
+func (m *model) Capa(info *pop3.CapaInfo) {
 	m.called = true
 	info.Implementation = strings.Repeat("x", 600)
 	info.Lines = append(info.Lines, strings.Repeat("X-LONG ", 100))
 }
-func (m *model) UTF8(w *pop3gen.Writer) error             { return m.r() }
-func (m *model) Lang(w *pop3gen.Writer, arg []byte) error { return m.r() }
+func (m *model) UTF8(w *pop3.Writer) error             { return m.r() }
+func (m *model) Lang(w *pop3.Writer, arg []byte) error { return m.r() }
 
 // modelDrop is the model's maildrop: three messages, one with a line that
 // needs dot-stuffing and one without a final line break. Opening and
@@ -121,18 +121,18 @@ func argsFor(row spec.Command, pick uint8, text string) string {
 }
 
 // edges returns the state the spec table says c leads to from st.
-func edges(row spec.Command, st pop3gen.State) pop3gen.State {
+func edges(row spec.Command, st pop3.State) pop3.State {
 	for _, e := range row.Edges {
-		if pop3gen.State(e.From) == st {
-			return pop3gen.State(e.To)
+		if pop3.State(e.From) == st {
+			return pop3.State(e.To)
 		}
 	}
 	return st
 }
 
-func final(row spec.Command, st pop3gen.State) bool {
+func final(row spec.Command, st pop3.State) bool {
 	for _, s := range spec.POP3.States {
-		if s.Final && pop3gen.State(s.State) == edges(row, st) && edges(row, st) != st {
+		if s.Final && pop3.State(s.State) == edges(row, st) && edges(row, st) != st {
 			return true
 		}
 	}
@@ -150,7 +150,7 @@ func checkReply(t *testing.T, line string, out []byte) {
 		t.Fatalf("%q: reply %q starts with neither +OK, -ERR nor \"+ \"", line, out)
 	}
 	for _, l := range bytes.SplitAfter(out, []byte("\r\n")) {
-		if len(l) > pop3gen.MaxReplyOctets {
+		if len(l) > pop3.MaxReplyOctets {
 			t.Fatalf("%q: reply line of %d octets", line, len(l))
 		}
 		if len(l) > 0 && !bytes.HasSuffix(l, []byte("\r\n")) {
@@ -174,9 +174,9 @@ func FuzzStateMachine(f *testing.F) {
 		var out bytes.Buffer
 		h := &model{}
 		h.drop.m = h
-		s := pop3gen.NewSession(h, pop3gen.NewWriter(&out), v)
+		s := pop3.NewSession(h, pop3.NewWriter(&out), &v)
 		if sel&1 != 0 {
-			s.SetMode(pop3gen.ModeSecure)
+			s.SetMode(pop3.ModeSecure)
 		}
 		s.SetTLS(sel&2 != 0, false)
 		// Every maildrop a login returned is closed once: by the core
@@ -219,11 +219,11 @@ func FuzzStateMachine(f *testing.F) {
 			checkReply(t, line, out.Bytes())
 			after := s.State()
 			if sasl || !known {
-				if after != before && !(sasl && after == pop3gen.StateTransaction) {
+				if after != before && !(sasl && after == pop3.StateTransaction) {
 					t.Fatalf("%q: state %v → %v outside the table", line, before, after)
 				}
 			} else {
-				allowed := pop3gen.State(row.In)&before != 0
+				allowed := pop3.State(row.In)&before != 0
 				if h.called && !allowed {
 					t.Fatalf("%q reached the handler in %v", line, before)
 				}
@@ -248,10 +248,10 @@ func FuzzStateMachine(f *testing.F) {
 					}
 				}
 			}
-			if a == pop3gen.ActionClose {
+			if a == pop3.ActionClose {
 				return
 			}
-			if a == pop3gen.ActionStartTLS {
+			if a == pop3.ActionStartTLS {
 				s.TLSStarted()
 			}
 		}

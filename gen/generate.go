@@ -65,11 +65,11 @@ type Options struct {
 	// "<!-- states:begin -->" and "<!-- states:end -->" becomes the state
 	// diagram of the table.
 	README string
-	// Static, when set, is the directory of gen/static: pop3kit writes
-	// there the table-dependent declarations that the hand-written code
-	// uses (table.go), so that it compiles and tests on its own against
-	// the same table. Other modules leave it empty.
-	Static string
+	// Runtime, when set, is the directory of the runtime package (pop3/):
+	// pop3kit writes there the declarations the runtime takes from the
+	// standard table (table.go: limits, response codes, errors, the
+	// variations it honours). Other modules leave it empty.
+	Runtime string
 }
 
 // pkgName returns the package name o asks for, or a one-line error.
@@ -107,12 +107,13 @@ func Generate(t *spec.Table, o Options) (map[string][]byte, error) {
 	for name, b := range core {
 		files[filepath.Join(o.Dir, name)] = b
 	}
-	if o.Static != "" {
-		b, err := renderStaticTable(t)
+	if o.Runtime != "" {
+		b, vb, err := renderRuntime(t)
 		if err != nil {
 			return nil, err
 		}
-		files[filepath.Join(o.Static, "table.go")] = b
+		files[filepath.Join(o.Runtime, "table.go")] = b
+		files[filepath.Join(o.Runtime, "variations.go")] = vb
 	}
 	if o.Docs != "" {
 		var cov Coverage
@@ -255,7 +256,7 @@ func Main(t *spec.Table) {
 	flag.StringVar(&o.Coverage, "coverage", "", "clause-coverage manifest `file` that CONFORMANCE.md cites")
 	flag.StringVar(&o.Collect, "collect", "", "`directory` of clause records from a test run (POP3KIT_CLAUSES) to rewrite -coverage from")
 	flag.StringVar(&o.README, "readme", "", "README `file` whose states block to refresh (empty: none)")
-	flag.StringVar(&o.Static, "static", "", "`directory` of gen/static, for its table.go (pop3kit only)")
+	flag.StringVar(&o.Runtime, "runtime", "", "`directory` of the runtime, for its table.go (pop3kit only)")
 	check := flag.Bool("check", false, "write nothing; report files that differ and exit 1 if any")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -284,30 +285,33 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// staticTableHeader starts gen/static/table.go.
-const staticTableNote = `// This file holds the declarations that the generator derives from the spec
-// table and that the hand-written code of this package uses, rendered from
-// the same table as the generated core, so that package static compiles and
-// tests on its own and cannot drift from it. The generator does not copy it.`
+// runtimeTableNote follows the package clause of pop3/table.go.
+const runtimeTableNote = `// This file holds what the runtime takes from the standard table
+// (spec.POP3): its limits, response codes and errors, and the variations
+// it honours. A generated package imports them; a table's own rows are
+// generated into its package.`
 
-// renderStaticTable returns gen/static/table.go: the limits, response codes
-// and errors of t as package static declares them.
-func renderStaticTable(t *spec.Table) ([]byte, error) {
-	g := &gen{t: t, pkg: "static"}
-	var buf bytes.Buffer
+// renderRuntime returns the runtime's table.go (limits, response codes,
+// errors) and variations.go from t, which must be the standard table.
+func renderRuntime(t *spec.Table) (table, variations []byte, err error) {
+	g := &gen{t: t, pkg: "pop3", runtime: true}
+	var buf, vbuf bytes.Buffer
 	if err := g.limits().Render(&buf); err != nil {
-		return nil, fmt.Errorf("render static table: %w", err)
+		return nil, nil, fmt.Errorf("render runtime table: %w", err)
 	}
-	// Put the note after the package clause's header.
+	if err := g.variations().Render(&vbuf); err != nil {
+		return nil, nil, fmt.Errorf("render runtime variations: %w", err)
+	}
 	b := buf.Bytes()
-	i := bytes.Index(b, []byte("\npackage static\n"))
+	const clause = "\npackage pop3\n"
+	i := bytes.Index(b, []byte(clause))
 	if i < 0 {
-		return nil, fmt.Errorf("render static table: no package clause")
+		return nil, nil, fmt.Errorf("render runtime table: no package clause")
 	}
-	out := append([]byte{}, b[:i+len("\npackage static\n")]...)
-	out = append(out, "\n"+staticTableNote+"\n"...)
-	out = append(out, b[i+len("\npackage static\n"):]...)
-	return out, nil
+	out := append([]byte{}, b[:i+len(clause)]...)
+	out = append(out, "\n"+runtimeTableNote+"\n"...)
+	out = append(out, b[i+len(clause):]...)
+	return out, vbuf.Bytes(), nil
 }
 
 // checkDecls parses the generated files and refuses two top-level

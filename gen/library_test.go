@@ -26,7 +26,7 @@ func repoOptions(root string) Options {
 		Docs:     filepath.Join(root, "docs"),
 		Coverage: filepath.Join(root, "docs", "coverage.txt"),
 		README:   filepath.Join(root, "README.md"),
-		Static:   filepath.Join(root, "gen", "static"),
+		Runtime:  filepath.Join(root, "pop3"),
 	}
 }
 
@@ -105,14 +105,14 @@ func TestValidateNamesWhatTheRendererNeeds(t *testing.T) {
 	}
 }
 
-// TestStaticNeedsAreValidated: every generated name that the hand-written
-// code in gen/static uses (it compiles against table.go) is one that
-// spec.Validate insists the table declares, so no table that passes
-// validation generates a core that does not compile.
+// TestStaticNeedsAreValidated: every name from the table that the
+// hand-written runtime uses (it compiles against its table.go) is one that
+// spec.Validate insists a table declares, so no table that passes
+// validation drops a row the runtime sends.
 func TestStaticNeedsAreValidated(t *testing.T) {
-	files, err := Generate(&spec.POP3, Options{Pkg: "static", Static: "static"})
+	files, err := Generate(&spec.POP3, Options{Pkg: "pop3gen", Runtime: "pop3"})
 	require.NoError(t, err)
-	table := string(files[filepath.Join("static", "table.go")])
+	table := string(files[filepath.Join("pop3", "table.go")])
 	uses := staticUses(t)
 	for _, name := range uses {
 		if !strings.Contains(table, "\t"+name+" ") {
@@ -127,19 +127,19 @@ func TestStaticNeedsAreValidated(t *testing.T) {
 		default:
 			tab.Limits = dropRow(tab.Limits, func(l spec.Limit) bool { return l.Name == name })
 		}
-		assert.Error(t, spec.Validate(tab), "gen/static uses %s, but a table without it passes spec.Validate: add it to spec's core lists", name)
+		assert.Error(t, spec.Validate(tab), "the runtime uses %s, but a table without it passes spec.Validate: add it to spec's core lists", name)
 	}
 }
 
-// staticUses returns the identifiers the hand-written files of gen/static
-// use, table.go and tests aside.
+// staticUses returns the identifiers the hand-written files of the runtime
+// use, table.go, variations.go and tests aside.
 func staticUses(t *testing.T) []string {
-	paths, err := filepath.Glob(filepath.Join("static", "*.go"))
+	paths, err := filepath.Glob(filepath.Join("..", "pop3", "*.go"))
 	require.NoError(t, err)
 	seen := map[string]bool{}
 	var names []string
 	for _, p := range paths {
-		if strings.HasSuffix(p, "_test.go") || filepath.Base(p) == "table.go" {
+		if strings.HasSuffix(p, "_test.go") || filepath.Base(p) == "table.go" || filepath.Base(p) == "variations.go" {
 			continue
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), p, nil, 0)
@@ -198,13 +198,13 @@ func TestGenerateExtendedTable(t *testing.T) {
 		all += string(b)
 	}
 	for _, want := range []string{"CmdXHLO", `"XHLO"`, "CodeBusy", `"X-BUSY"`, "func Mysite() Variations", "Hello:", `case "hello":`, "ErrBusy",
-		"type XhloHandler interface", "type XoptHandler interface", "s.h.(XoptHandler)"} {
+		"type XhloHandler interface", "type XoptHandler interface", "h.(XoptHandler)"} {
 		assert.Contains(t, all, want)
 	}
-	session := string(files[filepath.Join("mypop3", "session.go")])
+	session := string(files[filepath.Join("mypop3", "handler.go")])
 	handler := session[strings.Index(session, "type Handler interface"):]
 	handler = handler[:strings.Index(handler, "\n}\n")]
-	assert.Contains(t, handler, "Xnum(w *Writer, msg uint32) error", "a required command is a method of Handler")
+	assert.Contains(t, handler, "Xnum(w *pop3.Writer, msg uint32) error", "a required command is a method of Handler")
 	assert.NotContains(t, handler, "Xopt(", "an Optional command is not")
 	assert.NotContains(t, handler, "Xhlo(", "nor one a variation switches on")
 	assert.Len(t, spec.POP3.Commands, before, "extending a clone changed spec.POP3")
@@ -219,10 +219,10 @@ func TestGenerateExtendedTable(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Write(files, false)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/mail\n\ngo 1.26\n"), 0o644))
+	writeModule(t, dir)
 	cmd := exec.Command("go", "vet", "./...")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GONOSUMDB=*", "GOWORK=off")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go vet of the extended core:\n%s", out)
 }
@@ -249,7 +249,7 @@ func TestWriteRemovesWhatIsNoLongerGenerated(t *testing.T) {
 	assert.FileExists(t, mine)
 
 	// -check names the first line that differs.
-	lexer := filepath.Join(dir, "lexer.go")
+	lexer := filepath.Join(dir, "protocol.go")
 	b, err := os.ReadFile(lexer)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(lexer, []byte(strings.Replace(string(b), "package mypop3", "package mypop4", 1)), 0o644))
@@ -311,11 +311,11 @@ func TestStaticTakesValuesFromTable(t *testing.T) {
 			codes[strconv.Quote(r.Code)] = "Code" + r.Name
 		}
 	}
-	paths, err := filepath.Glob(filepath.Join("static", "*.go"))
+	paths, err := filepath.Glob(filepath.Join("..", "pop3", "*.go"))
 	require.NoError(t, err)
 	for _, p := range paths {
 		base := filepath.Base(p)
-		if strings.HasSuffix(p, "_test.go") || base == "table.go" {
+		if strings.HasSuffix(p, "_test.go") || base == "table.go" || base == "variations.go" {
 			continue
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), p, nil, 0)
@@ -333,7 +333,7 @@ func TestStaticTakesValuesFromTable(t *testing.T) {
 				return true
 			}
 			what := fmt.Sprintf("%s: %s (%s)", base, lit.Value, name)
-			assert.True(t, staticHardCoded[what], "gen/static/%s: use %s from table.go, not %s", base, name, lit.Value)
+			assert.True(t, staticHardCoded[what], "pop3/%s: use %s from table.go, not %s", base, name, lit.Value)
 			return true
 		})
 	}
@@ -409,4 +409,14 @@ func TestCoverageManifestRoundTrips(t *testing.T) {
 	assert.True(t, strings.HasSuffix(string(cov.Format()), "C0001 pop3gen\nV0011 pop3gen\nV0011 server\n"))
 	_, err = CollectCoverage(t.TempDir())
 	assert.ErrorContains(t, err, "holds no clause records")
+}
+
+// writeModule writes the go.mod of a module in dir that holds a generated
+// package: it requires pop3kit, for the runtime, from this checkout.
+func writeModule(t *testing.T, dir string) {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	mod := "module example.com/mail\n\ngo 1.26\n\nrequire github.com/pop3kit/pop3kit v0.0.0\n\nreplace github.com/pop3kit/pop3kit => " + root + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644))
 }

@@ -37,13 +37,13 @@ func renderCore(t *spec.Table, pkg string) (map[string][]byte, error) {
 	g := &gen{t: t, pkg: pkg}
 	files := map[string]*jen.File{
 		"doc.go":        g.doc(),
-		"limits.go":     g.limits(),
-		"commands.go":   g.commands(),
-		"lexer.go":      g.lexer(),
+		"protocol.go":   g.protocol(),
+		"handler.go":    g.handlers(),
 		"variations.go": g.variations(),
-		"session.go":    g.session(),
-		"capa.go":       g.capa(),
 		"clauses.go":    g.clauses(),
+	}
+	if g.hasOwnLimits() {
+		files["limits.go"] = g.limits()
 	}
 	out := map[string][]byte{}
 	for name, f := range files {
@@ -53,22 +53,38 @@ func renderCore(t *spec.Table, pkg string) (map[string][]byte, error) {
 		}
 		out[name] = buf.Bytes()
 	}
-	for _, name := range staticFiles() {
-		b, err := renderStatic(name, pkg)
-		if err != nil {
-			return nil, err
-		}
-		out["static_"+name] = b
-	}
 	if err := checkDecls(out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
+// hasOwnLimits reports whether the table has limits, response codes or
+// errors the runtime lacks.
+func (g *gen) hasOwnLimits() bool {
+	for _, l := range g.t.Limits {
+		if !g.errorInRuntime("limit", l.Name) {
+			return true
+		}
+	}
+	for _, r := range g.t.RespCodes {
+		if !g.errorInRuntime("code", r.Name) {
+			return true
+		}
+	}
+	for _, e := range g.t.Errors {
+		if !g.errorInRuntime("err", e.Name) {
+			return true
+		}
+	}
+	return false
+}
+
 type gen struct {
 	t   *spec.Table
 	pkg string
+	// runtime is set when rendering the runtime's own table (pop3/table.go).
+	runtime bool
 }
 
 func (g *gen) file(what string) *jen.File {
@@ -163,36 +179,51 @@ func (g *gen) limits() *jen.File {
 	f := g.file("limits, response codes, errors")
 	var defs []jen.Code
 	for _, l := range g.t.Limits {
+		if !g.runtime && g.errorInRuntime("limit", l.Name) {
+			continue
+		}
 		defs = append(defs, jen.Comment(l.Name+" — "+l.Doc), jen.Comment(provenance(l.Name, l.Clauses)),
 			jen.Id(l.Name).Op("=").Lit(int(l.Value)), jen.Line())
 	}
-	comment(f, "Protocol limits.")
-	f.Const().Defs(defs...)
+	if len(defs) > 0 {
+		comment(f, "Protocol limits.")
+		f.Const().Defs(defs...)
+	}
 
 	defs = nil
 	for _, r := range g.t.RespCodes {
+		if !g.runtime && g.errorInRuntime("code", r.Name) {
+			continue
+		}
 		defs = append(defs, jen.Comment("Code"+r.Name+" is ["+r.Code+"]: "+r.Doc+" "+provenance(r.Code, r.Clauses)),
 			jen.Id("Code"+r.Name).Op("=").Lit(r.Code))
 	}
-	comment(f, "Extended response codes (RFC 2449 §8, RFC 3206, RFC 6856 §5), without brackets.")
-	f.Const().Defs(defs...)
+	if len(defs) > 0 {
+		comment(f, "Extended response codes (RFC 2449 §8, RFC 3206, RFC 6856 §5), without brackets.")
+		f.Const().Defs(defs...)
+	}
 
 	codeID := map[string]string{}
 	for _, r := range g.t.RespCodes {
-		codeID[r.Code] = "Code" + r.Name
+		codeID[r.Code] = r.Name
 	}
 	defs = nil
 	for _, e := range g.t.Errors {
+		if !g.runtime && g.errorInRuntime("err", e.Name) {
+			continue
+		}
 		fields := []jen.Code{}
 		if e.Code != "" {
-			fields = append(fields, jen.Id("Code").Op(":").Id(codeID[e.Code]))
+			fields = append(fields, jen.Id("Code").Op(":").Add(g.codeRef(codeID[e.Code])))
 		}
 		fields = append(fields, jen.Id("Text").Op(":").Lit(e.Text))
 		defs = append(defs, jen.Comment(provenance("Err"+e.Name, e.Clauses)),
-			jen.Id("Err"+e.Name).Op("=").Op("&").Id("Error").Values(fields...))
+			jen.Id("Err"+e.Name).Op("=").Op("&").Add(g.id("Error")).Values(fields...))
 	}
-	comment(f, "The negative replies the core sends. They are values, so sending one never allocates.")
-	f.Var().Defs(defs...)
+	if len(defs) > 0 {
+		comment(f, "The negative replies the core sends. They are values, so sending one never allocates.")
+		f.Var().Defs(defs...)
+	}
 	return f
 }
 
@@ -533,8 +564,13 @@ func (g *gen) argBuilder(c spec.Command) []jen.Code {
 func (g *gen) variations() *jen.File {
 	f := g.file("variations and profiles")
 
+	own := g.ownVariations()
+	rows := g.t.Variations
+	if !g.runtime {
+		rows = own
+	}
 	// Enum types.
-	for _, v := range g.t.Variations {
+	for _, v := range rows {
 		if v.Kind != spec.Enum {
 			continue
 		}
@@ -560,7 +596,10 @@ func (g *gen) variations() *jen.File {
 
 	// The struct.
 	var fields []jen.Code
-	for _, v := range g.t.Variations {
+	if !g.runtime {
+		fields = append(fields, jen.Comment("The variations the runtime honours (its are the standard table's)."), rtq("Variations"))
+	}
+	for _, v := range rows {
 		// One paragraph wrapped to go doc's width, then who honours it and
 		// where it comes from, each on a line of its own.
 		fields = append(fields, commentLines(wrapDoc(v.Name+": "+v.Doc))...)
@@ -571,20 +610,42 @@ func (g *gen) variations() *jen.File {
 	for _, p := range g.t.Profiles {
 		ctors = append(ctors, profileFunc(p.Name))
 	}
-	comment(f, wrap(`Variations are the points of behaviour that the standards leave open or
-on which Exchange departs from them (MS-STANXPOP3). Start from a profile
-(`+strings.Join(ctors, ", ")+` or Profile) and change single values
-with Set.`))
+	if g.runtime {
+		comment(f, wrap(`Variations are the points of behaviour that the standards leave open or
+on which Exchange departs from them (MS-STANXPOP3), as the runtime honours
+them: the variations of the standard table. A generated package's
+Variations embeds them and adds its table's own; start from one of its
+profiles and change single values with Set.`))
+	} else {
+		comment(f, wrap(`Variations are the points of behaviour that the standards leave open or
+on which Exchange departs from them (MS-STANXPOP3): the runtime's, and the
+table's own. Start from a profile (`+strings.Join(ctors, ", ")+` or
+Profile) and change single values with Set. A *Variations is the
+pop3.Dialect a pop3.Server serves.`))
+	}
 	f.Type().Id("Variations").Struct(fields...)
+	if !g.runtime {
+		comment(f, "Protocol returns the table's commands as the runtime serves them.")
+		f.Func().Params(jen.Op("*").Id("Variations")).Id("Protocol").Params().Op("*").Qual(rt, "Protocol").Block(jen.Return(jen.Op("&").Id("protocol")))
+	}
 
+	if g.runtime {
+		g.setGetCheck(f, rows)
+		return f
+	}
 	// Profile constructors.
 	var profCases []jen.Code
 	var profNames []string
 	for _, p := range g.t.Profiles {
-		var vals []jen.Code
+		var vals, rtVals []jen.Code
 		for _, v := range g.t.Variations {
-			vals = append(vals, jen.Id(v.Name).Op(":").Add(valueCode(v, v.Profile[p.Name])))
+			if g.inRuntime(v.Name) {
+				rtVals = append(rtVals, jen.Id(v.Name).Op(":").Add(g.valueCode(v, v.Profile[p.Name])))
+			} else {
+				vals = append(vals, jen.Id(v.Name).Op(":").Add(g.valueCode(v, v.Profile[p.Name])))
+			}
 		}
+		vals = append([]jen.Code{jen.Id("Variations").Op(":").Add(rtq("Variations")).Add(perLine(rtVals))}, vals...)
 		fn := profileFunc(p.Name)
 		comment(f, fn+" returns the variations of the "+p.Name+" profile: "+p.Doc)
 		f.Func().Id(fn).Params().Id("Variations").Block(jen.Return(jen.Id("Variations").Add(perLine(vals))))
@@ -611,54 +672,13 @@ with Set.`))
 		jen.Return(jen.Id("Variations").Values(), jen.Qual("fmt", "Errorf").Call(jen.Lit("unknown profile %q (known: "+strings.Join(profNames, ", ")+")"), jen.Id("name"))),
 	)
 
-	// Set.
-	var setCases, getCases []jen.Code
-	for _, v := range g.t.Variations {
-		setCases = append(setCases, jen.Case(jen.Lit(strings.ToLower(v.Name))).Block(g.setter(v)...))
-		getCases = append(getCases, jen.Case(jen.Lit(strings.ToLower(v.Name))).Block(jen.Return(getter(v), jen.Nil())))
+	if len(own) > 0 {
+		g.setGetCheck(f, own)
 	}
-	setCases = append(setCases, jen.Default().Block(jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit("unknown variation %q (see VariationTable)"), jen.Id("name")))))
-	comment(f, `Set sets the variation called name (in any case) from its text form, as a
---set name=value option gives it: true/false for switches, a number of
-octets or a count, a Go duration ("90s", "30m"; a bare number is seconds),
-or one of an enumeration's values. A value outside the variation's range
-is refused with an error that names the variation and the range.`)
-	f.Func().Params(jen.Id("v").Op("*").Id("Variations")).Id("Set").Params(jen.List(jen.Id("name"), jen.Id("value")).String()).Error().Block(
-		jen.Switch(jen.Qual("strings", "ToLower").Call(jen.Id("name"))).Block(setCases...),
-		jen.Return(jen.Nil()),
-	)
-	getCases = append(getCases, jen.Default().Block(jen.Return(jen.Lit(""), jen.Qual("fmt", "Errorf").Call(jen.Lit("unknown variation %q (see VariationTable)"), jen.Id("name")))))
-	comment(f, "Get returns the value of the variation called name in the text form Set takes.")
-	f.Func().Params(jen.Id("v").Op("*").Id("Variations")).Id("Get").Params(jen.Id("name").String()).Params(jen.String(), jen.Error()).Block(
-		jen.Switch(jen.Qual("strings", "ToLower").Call(jen.Id("name"))).Block(getCases...),
-	)
-
-	// Check.
-	var checks []jen.Code
-	for _, v := range g.t.Variations {
-		if c := rangeCheck(v, jen.Id("v").Dot(v.Name)); c != nil {
-			checks = append(checks, c)
-		}
-	}
-	checks = append(checks, jen.Return(jen.Nil()))
-	comment(f, "Check reports the first variation whose value is out of its range, for\nVariations built as a struct literal rather than through Set.")
-	f.Func().Params(jen.Id("v").Op("*").Id("Variations")).Id("Check").Params().Error().Block(checks...)
 
 	// The table as data.
-	comment(f, "VariationInfo describes one variation of the spec table.")
-	f.Type().Id("VariationInfo").Struct(
-		jen.Id("Name").String(),
-		jen.Id("Kind").String().Comment("bool, octets, count, duration or enum"),
-		jen.Id("Values").Index().String().Comment("an enum's values"),
-		jen.Id("Min").Op(",").Id("Max").Int64().Comment("range of octets, counts and durations (nanoseconds)"),
-		jen.Id("Zero").Bool().Comment("0 (no limit) is allowed besides the range"),
-		jen.Id("Profiles").Index().String().Comment("the value under each profile, in the order of ProfileNames"),
-		jen.Id("Layer").String().Comment("who honours it: lexer, session, runtime or store (the backend)"),
-		jen.Id("Clauses").Index().String(),
-		jen.Id("Doc").String(),
-	)
 	kinds := map[spec.Kind]string{spec.Bool: "bool", spec.Octets: "octets", spec.Count: "count", spec.Duration: "duration", spec.Enum: "enum"}
-	var rows []jen.Code
+	var infoRows []jen.Code
 	for _, v := range g.t.Variations {
 		var pv []string
 		for _, p := range g.t.Profiles {
@@ -675,11 +695,67 @@ is refused with an error that names the variation and the range.`)
 			row = append(row, jen.Id("Zero").Op(":").True())
 		}
 		row = append(row, jen.Id("Profiles").Op(":").Add(strs(pv)), jen.Id("Layer").Op(":").Lit(v.Layer.String()), jen.Id("Clauses").Op(":").Add(strs(v.Clauses)), jen.Id("Doc").Op(":").Lit(v.Doc))
-		rows = append(rows, jen.Values(row...))
+		infoRows = append(infoRows, jen.Values(row...))
 	}
 	comment(f, "VariationTable lists every variation, in spec order.")
-	f.Var().Id("VariationTable").Op("=").Index().Id("VariationInfo").Add(perLine(rows))
+	f.Var().Id("VariationTable").Op("=").Index().Qual(rt, "VariationInfo").Add(perLine(infoRows))
 	return f
+}
+
+// setGetCheck renders Set, Get and Check over rows: in the runtime, all
+// of its variations; in a generated package, the table's own, each falling
+// back on the runtime's.
+func (g *gen) setGetCheck(f *jen.File, rows []spec.Variation) {
+	var setCases, getCases []jen.Code
+	for _, v := range rows {
+		setCases = append(setCases, jen.Case(jen.Lit(strings.ToLower(v.Name))).Block(g.setter(v)...))
+		getCases = append(getCases, jen.Case(jen.Lit(strings.ToLower(v.Name))).Block(jen.Return(getter(v), jen.Nil())))
+	}
+	unknown := jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit("unknown variation %q (see VariationTable)"), jen.Id("name")))
+	var checks []jen.Code
+	if g.runtime {
+		setCases = append(setCases, jen.Default().Block(unknown))
+		getCases = append(getCases, jen.Default().Block(jen.Return(jen.Lit(""), jen.Qual("fmt", "Errorf").Call(jen.Lit("unknown variation %q (see VariationTable)"), jen.Id("name")))))
+	} else {
+		setCases = append(setCases, jen.Default().Block(jen.Return(jen.Id("v").Dot("Variations").Dot("Set").Call(jen.Id("name"), jen.Id("value")))))
+		getCases = append(getCases, jen.Default().Block(jen.Return(jen.Id("v").Dot("Variations").Dot("Get").Call(jen.Id("name")))))
+		checks = append(checks, jen.If(jen.Id("err").Op(":=").Id("v").Dot("Variations").Dot("Check").Call(), jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("err"))))
+	}
+	comment(f, `Set sets the variation called name (in any case) from its text form, as a
+--set name=value option gives it: true/false for switches, a number of
+octets or a count, a Go duration ("90s", "30m"; a bare number is seconds),
+or one of an enumeration's values. A value outside the variation's range
+is refused with an error that names the variation and the range.`)
+	f.Func().Params(jen.Id("v").Op("*").Id("Variations")).Id("Set").Params(jen.List(jen.Id("name"), jen.Id("value")).String()).Error().Block(
+		jen.Switch(jen.Qual("strings", "ToLower").Call(jen.Id("name"))).Block(setCases...),
+		jen.Return(jen.Nil()),
+	)
+	comment(f, "Get returns the value of the variation called name in the text form Set takes.")
+	f.Func().Params(jen.Id("v").Op("*").Id("Variations")).Id("Get").Params(jen.Id("name").String()).Params(jen.String(), jen.Error()).Block(
+		jen.Switch(jen.Qual("strings", "ToLower").Call(jen.Id("name"))).Block(getCases...),
+	)
+	for _, v := range rows {
+		if c := rangeCheck(v, jen.Id("v").Dot(v.Name)); c != nil {
+			checks = append(checks, c)
+		}
+	}
+	checks = append(checks, jen.Return(jen.Nil()))
+	comment(f, "Check reports the first variation whose value is out of its range, for\nVariations built as a struct literal rather than through Set.")
+	f.Func().Params(jen.Id("v").Op("*").Id("Variations")).Id("Check").Params().Error().Block(checks...)
+	if g.runtime {
+		comment(f, "VariationInfo describes one variation of the spec table.")
+		f.Type().Id("VariationInfo").Struct(
+			jen.Id("Name").String(),
+			jen.Id("Kind").String().Comment("bool, octets, count, duration or enum"),
+			jen.Id("Values").Index().String().Comment("an enum's values"),
+			jen.Id("Min").Op(",").Id("Max").Int64().Comment("range of octets, counts and durations (nanoseconds)"),
+			jen.Id("Zero").Bool().Comment("0 (no limit) is allowed besides the range"),
+			jen.Id("Profiles").Index().String().Comment("the value under each profile, in the order of ProfileNames"),
+			jen.Id("Layer").String().Comment("who honours it: lexer, session, runtime or store (the backend)"),
+			jen.Id("Clauses").Index().String(),
+			jen.Id("Doc").String(),
+		)
+	}
 }
 
 // wrapDoc wraps a row's Doc to go doc's width like wrap, but keeps runs of
@@ -745,7 +821,7 @@ func goType(v spec.Variation) jen.Code {
 
 // valueCode returns the Go expression of a value in text form (checked by
 // Validate).
-func valueCode(v spec.Variation, val string) jen.Code {
+func (g *gen) valueCode(v spec.Variation, val string) jen.Code {
 	switch v.Kind {
 	case spec.Bool:
 		b, _ := strconv.ParseBool(val)
@@ -757,6 +833,9 @@ func valueCode(v spec.Variation, val string) jen.Code {
 		d, _ := time.ParseDuration(val)
 		return durationCode(d)
 	default:
+		if g.inRuntime(v.Name) {
+			return g.id(enumID(v, val))
+		}
 		return jen.Id(enumID(v, val))
 	}
 }
@@ -824,7 +903,7 @@ func (g *gen) setter(v spec.Variation) []jen.Code {
 		}
 	case spec.Duration:
 		return []jen.Code{
-			jen.List(jen.Id("d"), jen.Id("err")).Op(":=").Id("parseDuration").Call(jen.Id("value")),
+			jen.List(jen.Id("d"), jen.Id("err")).Op(":=").Add(g.id("ParseDuration")).Call(jen.Id("value")),
 			jen.If(jen.Id("err").Op("!=").Nil()).Block(bad("a duration such as 90s or 30m")),
 			rangeCheck(v, jen.Id("d")),
 			field.Clone().Op("=").Id("d"),

@@ -21,7 +21,7 @@ func (g *gen) params(c spec.Command) []jen.Code {
 			p = append(p, jen.Id("user").Index().Byte())
 		}
 	} else {
-		p = append(p, jen.Id("w").Op("*").Id("Writer"))
+		p = append(p, jen.Id("w").Op("*").Qual(rt, "Writer"))
 	}
 	switch c.Args {
 	case spec.MsgNum, spec.OptMsgNum:
@@ -119,7 +119,7 @@ func coreMethod(c spec.Command) string { return strings.ToLower(c.Name) }
 func (g *gen) signature(c spec.Command) jen.Code {
 	m := jen.Id(hmethod(c.Name)).Params(g.params(c)...)
 	if g.opens(c) {
-		return m.Params(jen.Id("Maildrop"), jen.Error())
+		return m.Params(jen.Qual(rt, "Maildrop"), jen.Error())
 	}
 	return m.Error()
 }

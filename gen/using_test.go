@@ -82,7 +82,7 @@ func TestUsingFromAnotherModule(t *testing.T) {
 	require.NoError(t, err, "the README's commands:\n%s", out)
 
 	// The extended table reached the generated package.
-	b, err := os.ReadFile(filepath.Join(dir, "internal", "mypop3", "commands.go"))
+	b, err := os.ReadFile(filepath.Join(dir, "internal", "mypop3", "protocol.go"))
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "CmdXHLO")
 

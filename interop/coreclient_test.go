@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -9,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // TestCoreClientAgainstDovecot: the core's client side (pop3gen.Client on
@@ -24,7 +23,7 @@ func TestCoreClientAgainstDovecot(t *testing.T) {
 	w := newWorld(t, rand.New(rand.NewPCG(1939, 2449)))
 	addr := w.startDovecot(t, dovecot)
 
-	c, err := pop3gen.Dial(addr)
+	c, err := pop3.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +39,7 @@ func TestCoreClientAgainstDovecot(t *testing.T) {
 		}
 	}
 
-	bad, err := pop3gen.Dial(addr)
+	bad, err := pop3.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +49,7 @@ func TestCoreClientAgainstDovecot(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := bad.Cmd("PASS wrong")
-	if err == nil || !r.HasCode(pop3gen.CodeAuth) {
+	if err == nil || !r.HasCode(pop3.CodeAuth) {
 		t.Errorf("a wrong password: %v, code %q; want [AUTH]", err, r.Code)
 	}
 

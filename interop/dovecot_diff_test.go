@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -473,24 +474,24 @@ func (w *world) session(rng *rand.Rand) script {
 // table (QUIT is the session's end), with its arguments, sometimes in a
 // hostile spelling.
 func command(rng *rand.Rand, msgs int) string {
-	var infos []pop3gen.CommandInfo
-	for _, c := range pop3gen.Commands {
-		if c.Cmd != pop3gen.CmdQUIT && (c.In&pop3gen.StateTransaction != 0 || rng.IntN(4) == 0) {
+	var infos []pop3.CommandRow
+	for _, c := range (*pop3gen.Variations)(nil).Protocol().Commands[1:] {
+		if c.Name != "QUIT" && (c.In&pop3.StateTransaction != 0 || rng.IntN(4) == 0) {
 			infos = append(infos, c)
 		}
 	}
 	c := infos[rng.IntN(len(infos))]
-	kw := c.Cmd.String()
+	kw := c.Name
 	num := func() string { return strconv.Itoa(rng.IntN(msgs + 1)) } // 0 and one past the end too
 	var args []string
 	switch c.Args {
-	case "MsgNum":
+	case pop3.MsgNum:
 		args = []string{num()}
-	case "OptMsgNum", "OptWord":
+	case pop3.OptMsgNum, pop3.OptWord:
 		if rng.IntN(2) == 0 {
 			args = []string{num()}
 		}
-	case "MsgNumCount":
+	case pop3.MsgNumCount:
 		k := strconv.Itoa(rng.IntN(8))
 		switch rng.IntN(5) {
 		case 0: // RFC1939-7-TOP: 2^31 and more, up to Dovecot's 2^64-1
@@ -499,11 +500,11 @@ func command(rng *rand.Rand, msgs int) string {
 			k = "18446744073709551615"
 		}
 		args = []string{num(), k}
-	case "Word", "Secret":
+	case pop3.Word, pop3.Secret:
 		args = []string{"bob"}
-	case "NameDigest":
+	case pop3.NameDigest:
 		args = []string{"bob", strings.Repeat("0", 32)}
-	case "Mechanism":
+	case pop3.Mechanism:
 		args = []string{"PLAIN"}
 	}
 	switch rng.IntN(8) {
@@ -513,7 +514,7 @@ func command(rng *rand.Rand, msgs int) string {
 		}
 		return kw + " "
 	case 1: // SpaceRuns: a trailing SPACE, only where nothing changes state
-		if c.Cmd != pop3gen.CmdDELE {
+		if c.Name != "DELE" {
 			return strings.TrimSpace(kw+" "+strings.Join(args, " ")) + " "
 		}
 	case 2: // IgnoreExtraArgs: an argument to a command that takes none
@@ -521,7 +522,7 @@ func command(rng *rand.Rand, msgs int) string {
 			return kw + " extra"
 		}
 	case 3: // RFC2449-4-CMD255: a number zero-padded beyond 40 octets
-		if len(args) > 0 && (c.Args == "MsgNum" || c.Args == "OptMsgNum" || c.Args == "MsgNumCount") {
+		if len(args) > 0 && (c.Args == pop3.MsgNum || c.Args == pop3.OptMsgNum || c.Args == pop3.MsgNumCount) {
 			args[0] = strings.Repeat("0", 45) + args[0]
 		}
 	case 4: // a keyword in lower case
@@ -591,11 +592,11 @@ func (k *conn) do(line string, multi bool) (reply, error) {
 // argument.
 func multiLine(line string) bool {
 	kw, rest, _ := strings.Cut(strings.ToUpper(line), " ")
-	for _, c := range pop3gen.Commands {
-		if c.Cmd.String() != kw || !c.MultiLine {
+	for _, c := range (*pop3gen.Variations)(nil).Protocol().Commands[1:] {
+		if c.Name != kw || !c.Multi {
 			continue
 		}
-		if c.Args == "OptMsgNum" || c.Args == "OptWord" {
+		if c.Args == pop3.OptMsgNum || c.Args == pop3.OptWord {
 			return strings.TrimSpace(rest) == ""
 		}
 		return true

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"os"
 	"os/exec"
 	"os/user"
@@ -11,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // TestDovecotSwitch: a real Dovecot and pop3d (UIDLFormat=dovecot) serve
@@ -145,7 +144,7 @@ func (s *switchRun) message(via string) string {
 // present for the mpop check.
 func (s *switchRun) uidl(server string, dele uint32) []string {
 	s.t.Helper()
-	c, err := pop3gen.Dial(s.servers[server])
+	c, err := pop3.Dial(s.servers[server])
 	if err != nil {
 		s.t.Fatalf("%s: %v", server, err)
 	}

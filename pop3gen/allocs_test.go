@@ -4,6 +4,7 @@ package pop3gen
 
 import (
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ func TestParseAllocs(t *testing.T) {
 	for name, v := range profiles(t) {
 		for _, tc := range parseCases {
 			line := []byte(tc.line)
-			var c Command
+			var c pop3.Command
 			n := testing.AllocsPerRun(50, func() { _ = c.Parse(line, &v, 0) })
 			assert.Zero(t, n, "%s/%s: %v allocs", name, tc.name, n)
 		}
@@ -28,14 +29,14 @@ func TestParseAllocs(t *testing.T) {
 // interfaces answer with the shortest positive reply.
 type nopHandler struct{ drop nopDrop }
 
-func (h nopHandler) User(w *Writer, arg []byte) error           { return nil }
-func (h nopHandler) Pass(user, secret []byte) (Maildrop, error) { return h.drop, nil }
-func (h nopHandler) APOP(name, digest []byte) (Maildrop, error) { return h.drop, nil }
-func (nopHandler) Auth(mechanism string) (SASLServer, error)    { return nopSASL{}, nil }
-func (nopHandler) Mechanisms() []string                         { return []string{"PLAIN"} }
-func (h nopHandler) Authenticated() (Maildrop, error)           { return h.drop, nil }
-func (nopHandler) UTF8(w *Writer) error                         { return nil }
-func (nopHandler) Lang(w *Writer, arg []byte) error             { return nil }
+func (h nopHandler) User(w *pop3.Writer, arg []byte) error           { return nil }
+func (h nopHandler) Pass(user, secret []byte) (pop3.Maildrop, error) { return h.drop, nil }
+func (h nopHandler) APOP(name, digest []byte) (pop3.Maildrop, error) { return h.drop, nil }
+func (nopHandler) Auth(mechanism string) (pop3.SASLServer, error)    { return nopSASL{}, nil }
+func (nopHandler) Mechanisms() []string                              { return []string{"PLAIN"} }
+func (h nopHandler) Authenticated() (pop3.Maildrop, error)           { return h.drop, nil }
+func (nopHandler) UTF8(w *pop3.Writer) error                         { return nil }
+func (nopHandler) Lang(w *pop3.Writer, arg []byte) error             { return nil }
 
 // nopSASL accepts any response.
 type nopSASL struct{}
@@ -57,10 +58,10 @@ func (nopDrop) Close() error                      { return nil }
 // reply — allocates nothing for TRANSACTION commands and errors, the
 // core's answers from the Maildrop included.
 func TestSessionStepAllocs(t *testing.T) {
-	s := NewSession(nopHandler{}, NewWriter(io.Discard), RFC1939())
+	s := pop3.NewSession(nopHandler{}, pop3.NewWriter(io.Discard), dialect(RFC1939()))
 	s.Feed([]byte("USER a\r\n"))
 	s.Feed([]byte("PASS b\r\n"))
-	if !assert.Equal(t, StateTransaction, s.State()) {
+	if !assert.Equal(t, pop3.StateTransaction, s.State()) {
 		return
 	}
 	for _, line := range []string{"STAT\r\n", "LIST 1\r\n", "UIDL 3\r\n", "DELE 2\r\n", "NOOP\r\n", "BOGUS\r\n", "RETR 0\r\n", "LIST 2\r\n", "UIDL 9\r\n", "RSET\r\n"} {
@@ -74,11 +75,11 @@ func TestSessionStepAllocs(t *testing.T) {
 func TestDotWriterAllocs(t *testing.T) {
 	var buf bytes.Buffer
 	buf.Grow(1 << 20)
-	d := NewDotWriter(&buf)
+	d := pop3.NewDotWriter(&buf)
 	line := []byte(".a line that needs a dot\nand one that does not\n")
 	n := testing.AllocsPerRun(100, func() { _, _ = d.Write(line) })
 	assert.Zero(t, n)
-	w := NewWriter(io.Discard)
-	n = testing.AllocsPerRun(100, func() { w.Error(ErrUnknownCommand); w.OK("fine"); w.Stat(1, 2) })
+	w := pop3.NewWriter(io.Discard)
+	n = testing.AllocsPerRun(100, func() { w.Error(pop3.ErrUnknownCommand); w.OK("fine"); w.Stat(1, 2) })
 	assert.Zero(t, n)
 }

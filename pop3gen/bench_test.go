@@ -3,6 +3,7 @@ package pop3gen
 import (
 	"bytes"
 	"errors"
+	"github.com/pop3kit/pop3kit/pop3"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func BenchmarkParse(b *testing.B) {
 	v := Exchange2010()
 	// Correctness before timing: both parsers accept the whole mix.
 	for i, l := range lines {
-		var c Command
+		var c pop3.Command
 		if err := c.Parse(l, &v, 0); err != nil {
 			b.Fatalf("generated parser refused %q: %v", sessionMix[i], err)
 		}
@@ -90,7 +91,7 @@ func BenchmarkParse(b *testing.B) {
 	b.Run("generated", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(total)
-		var c Command
+		var c pop3.Command
 		for b.Loop() {
 			for _, l := range lines {
 				if err := c.Parse(l, &v, 0); err != nil {
@@ -125,7 +126,7 @@ func BenchmarkDotWriter(b *testing.B) {
 	b.Run("dotwriter", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))
-		d := NewDotWriter(&out)
+		d := pop3.NewDotWriter(&out)
 		for b.Loop() {
 			out.Reset()
 			d.Reset(&out)

@@ -4,11 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"strings"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // exampleServer answers like the example session of RFC 1939 §10, one
@@ -47,7 +46,7 @@ func exampleServer() string {
 // ExampleClient logs in with APOP, reads a message as a stream and tells
 // a -ERR's response code from its text.
 func ExampleClient() {
-	c, err := pop3gen.Dial(exampleServer())
+	c, err := pop3.Dial(exampleServer())
 	if err != nil {
 		panic(err)
 	}
@@ -61,7 +60,7 @@ func ExampleClient() {
 	b, _ := io.ReadAll(body)
 	fmt.Printf("%q\n", strings.Split(string(b), "\r\n"))
 	_, err = c.Retr(9)
-	var e *pop3gen.Error
+	var e *pop3.Error
 	if errors.As(err, &e) {
 		fmt.Println("code:", e.Code, "text:", e.Text)
 	}
@@ -77,14 +76,14 @@ func ExampleClient() {
 // ExampleParseReply reads a status line with a hierarchical response
 // code.
 func ExampleParseReply() {
-	r, _ := pop3gen.ParseReply([]byte("-ERR [SYS/TEMP/DISK] maildrop full\r\n"))
-	fmt.Println(r.Status, string(r.Code), r.HasCode(pop3gen.CodeSysTemp), r.HasCode("SYS"), string(r.Text))
+	r, _ := pop3.ParseReply([]byte("-ERR [SYS/TEMP/DISK] maildrop full\r\n"))
+	fmt.Println(r.Status, string(r.Code), r.HasCode(pop3.CodeSysTemp), r.HasCode("SYS"), string(r.Text))
 	// Output: -ERR SYS/TEMP/DISK true true maildrop full
 }
 
 // ExampleParseCapaLine reads a CAPA line without allocating.
 func ExampleParseCapaLine() {
-	c := pop3gen.ParseCapaLine([]byte("SASL PLAIN SCRAM-SHA-256"))
+	c := pop3.ParseCapaLine([]byte("SASL PLAIN SCRAM-SHA-256"))
 	fmt.Println(c.Is("sasl"), c.NArgs(), string(c.Arg(1)))
 	// Output: true 2 SCRAM-SHA-256
 }

@@ -2,6 +2,7 @@ package pop3gen
 
 import (
 	"bufio"
+	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"testing"
 
@@ -15,9 +16,9 @@ import (
 func TestConnVariations(t *testing.T) {
 	v := Exchange2010()
 	v.ExactSizes = true
-	var inNewHandler Variations
-	conns := make(chan *Conn, 1)
-	srv := &Server{Variations: v, NewHandler: func(c *Conn) (Handler, error) {
+	var inNewHandler pop3.Variations
+	conns := make(chan *pop3.Conn, 1)
+	srv := &pop3.Server{Dialect: &v, NewHandler: func(c *pop3.Conn) (pop3.Handler, error) {
 		inNewHandler = *c.Variations()
 		conns <- c
 		return newRecorder(), nil
@@ -29,7 +30,7 @@ func TestConnVariations(t *testing.T) {
 	_, err := r.ReadString('\n') // the greeting: the session exists
 	require.NoError(t, err)
 	c := <-conns
-	assert.Equal(t, v, inNewHandler)
+	assert.Equal(t, v.Variations, inNewHandler)
 	assert.Same(t, c.Session().Variations(), c.Variations())
 	assert.True(t, c.Variations().ExactSizes)
 	store := 0

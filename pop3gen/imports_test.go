@@ -2,6 +2,7 @@ package pop3gen
 
 import (
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"go/parser"
 	"go/token"
 	"os"
@@ -19,10 +20,14 @@ import (
 
 // TestImportsOnlyStandardLibrary: the generated package must be importable
 // by any server without pulling in the generator's dependencies, so its
-// non-test files import nothing outside the standard library.
+// non-test files import nothing but the standard library and the runtime,
+// and the runtime's nothing but the standard library.
 func TestImportsOnlyStandardLibrary(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)
+	runtime, err := filepath.Glob("../pop3/*.go")
+	require.NoError(t, err)
+	files = append(files, runtime...)
 	require.NotEmpty(t, files)
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {
@@ -32,6 +37,9 @@ func TestImportsOnlyStandardLibrary(t *testing.T) {
 		require.NoError(t, err)
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
+			if path == "github.com/pop3kit/pop3kit/pop3" && !strings.HasPrefix(name, "../") {
+				continue // the runtime
+			}
 			first := strings.SplitN(path, "/", 2)[0]
 			assert.NotContains(t, first, ".", "%s imports %s, which is not in the standard library", name, path)
 		}
@@ -96,7 +104,7 @@ func TestHandlerHasEveryCommand(t *testing.T) {
 	initialisms := map[string]bool{"APOP": true, "STLS": true, "UIDL": true, "UTF8": true}
 	optional := map[string]reflect.Type{
 		"APOP": reflect.TypeOf((*APOPHandler)(nil)).Elem(),
-		"AUTH": reflect.TypeOf((*AuthHandler)(nil)).Elem(),
+		"AUTH": reflect.TypeOf((*pop3.AuthHandler)(nil)).Elem(),
 		"UTF8": reflect.TypeOf((*UTF8Handler)(nil)).Elem(),
 		"LANG": reflect.TypeOf((*LangHandler)(nil)).Elem(),
 	}
@@ -108,15 +116,15 @@ func TestHandlerHasEveryCommand(t *testing.T) {
 	}
 	h := reflect.TypeOf((*Handler)(nil)).Elem()
 	methods := map[string]bool{}
-	for _, c := range Commands {
-		name := c.Cmd.String()
+	for _, c := range protocol.Commands[1:] {
+		name := c.Name
 		m := name[:1] + strings.ToLower(name[1:])
 		if initialisms[name] {
 			m = name
 		}
 		methods[m] = true
-		if c.EnabledBy != "" {
-			require.NotNil(t, optional[name], "%s is enabled by %s: it needs an optional interface", name, c.EnabledBy)
+		if c.Enabled != nil {
+			require.NotNil(t, optional[name], "%s is enabled by a variation: it needs an optional interface", name)
 		}
 		switch {
 		case required[name]:
@@ -131,13 +139,13 @@ func TestHandlerHasEveryCommand(t *testing.T) {
 			line, ok := coreLines[name]
 			require.True(t, ok, "no line to check that the core answers %s", name)
 			var out bytes.Buffer
-			s := NewSession(minimalHandler{drop: &memDrop{bodies: []string{"Subject: a\n\nbody\n"}}}, NewWriter(&out), RFC1939())
-			s.SetMode(ModeSecure)
+			s := pop3.NewSession(minimalHandler{drop: &memDrop{bodies: []string{"Subject: a\n\nbody\n"}}}, pop3.NewWriter(&out), dialect(RFC1939()))
+			s.SetMode(pop3.ModeSecure)
 			s.SetTLS(true, false)
-			if c.In&StateAuthorization == 0 {
+			if c.In&pop3.StateAuthorization == 0 {
 				s.Feed([]byte("USER a\r\n"))
 				s.Feed([]byte("PASS b\r\n"))
-				require.Equal(t, StateTransaction, s.State())
+				require.Equal(t, pop3.StateTransaction, s.State())
 			}
 			out.Reset()
 			s.Feed([]byte(line + "\r\n"))
@@ -149,8 +157,8 @@ func TestHandlerHasEveryCommand(t *testing.T) {
 	}
 	for _, minimal := range []string{"USER", "PASS", "QUIT", "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET"} {
 		found := false
-		for _, c := range Commands {
-			found = found || c.Cmd.String() == minimal
+		for _, c := range protocol.Commands[1:] {
+			found = found || c.Name == minimal
 		}
 		assert.True(t, found, "%s is missing from the table", minimal)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strings"
 	"sync"
@@ -136,24 +137,24 @@ func (errReader) Read([]byte) (int, error) { return 0, errors.New("disk error") 
 // dropSession is a Handler that logs anyone in to its maildrop and
 // implements nothing optional: the TRANSACTION commands are the core's.
 type dropSession struct {
-	drop Maildrop
+	drop pop3.Maildrop
 }
 
-func (s *dropSession) User(w *Writer, arg []byte) error { return nil }
-func (s *dropSession) Pass(user, secret []byte) (Maildrop, error) {
+func (s *dropSession) User(w *pop3.Writer, arg []byte) error { return nil }
+func (s *dropSession) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	return s.drop, nil
 }
 
 // dropHarness is a session on a dropSession whose replies land in out.
 type dropHarness struct {
-	s   *Session
+	s   *pop3.Session
 	out bytes.Buffer
 }
 
-func newDropHarness(t *testing.T, md Maildrop, v Variations) *dropHarness {
+func newDropHarness(t *testing.T, md pop3.Maildrop, v Variations) *dropHarness {
 	t.Helper()
 	h := &dropHarness{}
-	h.s = NewSession(&dropSession{drop: md}, NewWriter(&h.out), v)
+	h.s = pop3.NewSession(&dropSession{drop: md}, pop3.NewWriter(&h.out), &v)
 	h.send("USER x")
 	require.True(t, strings.HasPrefix(h.send("PASS y"), "+OK maildrop has "), "login")
 	return h
@@ -165,7 +166,7 @@ func (h *dropHarness) send(line string) string {
 	return h.out.String()
 }
 
-func (h *dropHarness) feed(line string) (string, Action) {
+func (h *dropHarness) feed(line string) (string, pop3.Action) {
 	h.out.Reset()
 	a := h.s.Feed([]byte(line + "\r\n"))
 	return h.out.String(), a
@@ -180,7 +181,7 @@ func TestSessionMaildrop(t *testing.T) {
 	clause.Covers(t, "RFC1939-5-STAT", "RFC1939-5-LIST", "RFC1939-5-RETR", "RFC1939-7-TOP", "RFC1939-7-UIDL", "RFC1939-5-DELE", "RFC1939-5-RSET", "RFC1939-6-UPDATE", "V0006", "RFC1939-3-MULTILINE")
 	d := &memDrop{bodies: []string{"Subject: a\n\n.dot\nbody\n", "Subject: b\n\nline 1\nline 2\n", "Subject: c\n\nc\n"}}
 	var out bytes.Buffer
-	s := NewSession(&dropSession{drop: d}, NewWriter(&out), RFC1939())
+	s := pop3.NewSession(&dropSession{drop: d}, pop3.NewWriter(&out), dialect(RFC1939()))
 	send := func(line string) string {
 		out.Reset()
 		s.Feed([]byte(line + "\r\n"))
@@ -221,7 +222,7 @@ func TestSessionMaildrop(t *testing.T) {
 	// A session that ends without QUIT removes nothing; Close releases
 	// the maildrop, once.
 	d = &memDrop{bodies: []string{"a\n"}}
-	s = NewSession(&dropSession{drop: d}, NewWriter(&out), RFC1939())
+	s = pop3.NewSession(&dropSession{drop: d}, pop3.NewWriter(&out), dialect(RFC1939()))
 	send("USER x")
 	send("PASS y")
 	send("DELE 1")
@@ -234,12 +235,12 @@ func TestSessionMaildrop(t *testing.T) {
 
 	// A message that fails midway: the connection closes, no -ERR.
 	d = &memDrop{bodies: []string{"x\ny\n"}, broken: map[int]bool{0: true}}
-	s = NewSession(&dropSession{drop: d}, NewWriter(&out), RFC1939())
+	s = pop3.NewSession(&dropSession{drop: d}, pop3.NewWriter(&out), dialect(RFC1939()))
 	send("USER x")
 	send("PASS y")
 	out.Reset()
 	a := s.Feed([]byte("RETR 1\r\n"))
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 	assert.Equal(t, "+OK 6 octets\r\nx\r\n", out.String(), "nothing after the partial body")
 	assert.NotContains(t, out.String(), "-ERR")
 	_, _, _, readers, _ = d.state()
@@ -283,7 +284,7 @@ func TestSessionMaildropRetrStatus(t *testing.T) {
 	h = newDropHarness(t, d, off)
 	got, a := h.feed("TOP 1 1")
 	assert.Equal(t, "-ERR [SYS/TEMP] message cannot be read now\r\n", got)
-	assert.Equal(t, ActionContinue, a)
+	assert.Equal(t, pop3.ActionContinue, a)
 	_, _, _, readers, _ = d.state()
 	assert.Zero(t, readers)
 }
@@ -301,19 +302,19 @@ func TestSessionMaildropFailures(t *testing.T) {
 	for _, line := range []string{"RETR 1", "TOP 1 0"} {
 		got, a := h.feed(line)
 		assert.Equal(t, "-ERR [SYS/TEMP] message cannot be read now\r\n", got, line)
-		assert.Equal(t, ActionContinue, a, line)
+		assert.Equal(t, pop3.ActionContinue, a, line)
 	}
-	d.openErr = NewError(CodeSysPerm, "message is gone")
+	d.openErr = pop3.NewError(pop3.CodeSysPerm, "message is gone")
 	got, a := h.feed("RETR 1")
 	assert.Equal(t, "-ERR [SYS/PERM] message is gone\r\n", got, "an *Error as it is")
-	assert.Equal(t, ActionContinue, a)
+	assert.Equal(t, pop3.ActionContinue, a)
 	assert.Equal(t, "+OK 1 ", h.send("LIST 1")[:6], "the session goes on")
 
 	d = &memDrop{bodies: bodies, broken: map[int]bool{0: true}}
 	h = newDropHarness(t, d, RFC1939())
 	got, a = h.feed("TOP 1 3")
 	assert.Equal(t, "+OK top of message follows\r\nSubject: a\r\n", got, "nothing after the partial body")
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 }
 
 // TestSessionUpdateErrors: V0006 — when Remove fails, QUIT answers -ERR
@@ -327,15 +328,15 @@ func TestSessionUpdateErrors(t *testing.T) {
 	h.send("DELE 2")
 	got, a := h.feed("QUIT")
 	assert.Equal(t, "-ERR [SYS/TEMP] some messages marked deleted could not be removed\r\n", got)
-	assert.Equal(t, ActionClose, a)
-	assert.Equal(t, StateUpdate, h.s.State())
+	assert.Equal(t, pop3.ActionClose, a)
+	assert.Equal(t, pop3.StateUpdate, h.s.State())
 
-	d = &memDrop{bodies: bodies, removeErr: NewError(CodeSysTemp, "maildrop is locked")}
+	d = &memDrop{bodies: bodies, removeErr: pop3.NewError(pop3.CodeSysTemp, "maildrop is locked")}
 	h = newDropHarness(t, d, RFC1939())
 	h.send("DELE 1")
 	got, a = h.feed("QUIT")
 	assert.Equal(t, "-ERR [SYS/TEMP] maildrop is locked\r\n", got)
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 
 	d = &memDrop{bodies: bodies, removeErr: errors.New("never called")}
 	h = newDropHarness(t, d, RFC1939())
@@ -343,7 +344,7 @@ func TestSessionUpdateErrors(t *testing.T) {
 	h.send("RSET")
 	got, a = h.feed("QUIT")
 	assert.Equal(t, "+OK signing off (0 messages removed)\r\n", got)
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 	_, _, removes, _, _ := d.state()
 	assert.Zero(t, removes, "nothing marked: Remove is not called")
 }
@@ -357,12 +358,12 @@ func TestSessionMessage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, i)
 	_, err = h.s.Message(0)
-	assert.Equal(t, errNoSuchMessage, err)
+	assert.EqualError(t, err, "-ERR no such message")
 	_, err = h.s.Message(4)
-	assert.Equal(t, errNoSuchMessage, err)
+	assert.EqualError(t, err, "-ERR no such message")
 	h.send("DELE 2")
 	_, err = h.s.Message(2)
-	assert.Equal(t, errMarkedDeleted, err)
+	assert.EqualError(t, err, "-ERR message is marked deleted")
 	h.send("RSET")
 	i, err = h.s.Message(2)
 	require.NoError(t, err)
@@ -404,7 +405,7 @@ func TestUpdateReleasesBeforeReply(t *testing.T) {
 	h := newDropHarness(t, d, RFC1939())
 	h.send("DELE 1")
 	out, a := h.feed("QUIT")
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 	assert.Equal(t, "+OK signing off (1 message removed)\r\n", out)
 	_, _, _, _, closed := d.state()
 	assert.Equal(t, 1, closed, "closed by UPDATE, before the reply is flushed")

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net"
@@ -159,23 +160,23 @@ func (r *faultReader) Close() error { return nil }
 // faultHandler serves every optional command; each method can fail.
 type faultHandler struct{ f *faults }
 
-func (h faultHandler) User(w *Writer, arg []byte) error {
+func (h faultHandler) User(w *pop3.Writer, arg []byte) error {
 	if h.f.hit("User") {
 		return errInjected
 	}
 	return nil
 }
 
-func (h faultHandler) login(method string) (Maildrop, error) {
+func (h faultHandler) login(method string) (pop3.Maildrop, error) {
 	if h.f.hit(method) {
 		return nil, errInjected
 	}
 	return faultDrop{h.f}, nil
 }
 
-func (h faultHandler) Pass(user, secret []byte) (Maildrop, error) { return h.login("Pass") }
-func (h faultHandler) APOP(name, digest []byte) (Maildrop, error) { return h.login("APOP") }
-func (h faultHandler) Authenticated() (Maildrop, error)           { return h.login("Authenticated") }
+func (h faultHandler) Pass(user, secret []byte) (pop3.Maildrop, error) { return h.login("Pass") }
+func (h faultHandler) APOP(name, digest []byte) (pop3.Maildrop, error) { return h.login("APOP") }
+func (h faultHandler) Authenticated() (pop3.Maildrop, error)           { return h.login("Authenticated") }
 
 func (h faultHandler) Mechanisms() []string {
 	if h.f.hit("Mechanisms") {
@@ -184,21 +185,21 @@ func (h faultHandler) Mechanisms() []string {
 	return []string{"PLAIN"}
 }
 
-func (h faultHandler) Auth(mechanism string) (SASLServer, error) {
+func (h faultHandler) Auth(mechanism string) (pop3.SASLServer, error) {
 	if h.f.hit("Auth") {
 		return nil, errInjected
 	}
 	return faultSASL{h.f}, nil
 }
 
-func (h faultHandler) UTF8(w *Writer) error {
+func (h faultHandler) UTF8(w *pop3.Writer) error {
 	if h.f.hit("UTF8") {
 		return errInjected
 	}
 	return nil
 }
 
-func (h faultHandler) Lang(w *Writer, arg []byte) error {
+func (h faultHandler) Lang(w *pop3.Writer, arg []byte) error {
 	if h.f.hit("Lang") {
 		return errInjected
 	}
@@ -292,11 +293,11 @@ func TestServeBackendFaults(t *testing.T) {
 				v.ExactSizes = !tc.storageSizes
 				var logs bytes.Buffer
 				var logMu sync.Mutex
-				srv := &Server{
-					Variations: v,
+				srv := &pop3.Server{
+					Dialect: &v,
 					Trusted:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 					Log:        slog.New(slog.NewTextHandler(&lockedWriter{mu: &logMu, w: &logs}, nil)),
-					NewHandler: func(c *Conn) (Handler, error) { return faultHandler{f}, nil },
+					NewHandler: func(c *pop3.Conn) (pop3.Handler, error) { return faultHandler{f}, nil },
 				}
 				ln, err := net.Listen("tcp", "127.0.0.1:0")
 				require.NoError(t, err)
@@ -424,11 +425,11 @@ func (c *faultClient) rest() string {
 // when it is kicked, and when the server begins to shut down, so that a
 // Handler's waits end with it and no goroutine polls for it.
 func TestConnContext(t *testing.T) {
-	conns := make(chan *Conn, 3)
-	rt := newRuntime(t, RFC1939(), func(s *Server) {
-		s.NewHandler = func(c *Conn) (Handler, error) { conns <- c; return newRecorder(), nil }
+	conns := make(chan *pop3.Conn, 3)
+	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) {
+		s.NewHandler = func(c *pop3.Conn) (pop3.Handler, error) { conns <- c; return newRecorder(), nil }
 	})
-	done := func(c *Conn) bool {
+	done := func(c *pop3.Conn) bool {
 		select {
 		case <-c.Context().Done():
 			return true
@@ -463,10 +464,10 @@ func TestConnContext(t *testing.T) {
 // Serve, before it accepts anyone: no NewHandler, the zero Variations, a
 // variation out of range. Before, it greeted and hung up.
 func TestServeRefusesUnusableServer(t *testing.T) {
-	for name, srv := range map[string]*Server{
-		"no NewHandler":      {Variations: RFC1939()},
-		"zero Variations":    {NewHandler: func(*Conn) (Handler, error) { return newRecorder(), nil }},
-		"MaxCommandOctets 1": {Variations: func() Variations { v := RFC1939(); v.MaxCommandOctets = 1; return v }(), NewHandler: func(*Conn) (Handler, error) { return newRecorder(), nil }},
+	for name, srv := range map[string]*pop3.Server{
+		"no NewHandler":      {Dialect: dialect(RFC1939())},
+		"zero Variations":    {NewHandler: func(*pop3.Conn) (pop3.Handler, error) { return newRecorder(), nil }},
+		"MaxCommandOctets 1": {Dialect: func() *Variations { v := RFC1939(); v.MaxCommandOctets = 1; return &v }(), NewHandler: func(*pop3.Conn) (pop3.Handler, error) { return newRecorder(), nil }},
 	} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
@@ -489,12 +490,12 @@ func TestServeNoInsecureAuthByDefault(t *testing.T) {
 	clause.Covers(t, "V0010")
 	for _, tc := range []struct {
 		name      string
-		configure func(*Server)
+		configure func(*pop3.Server)
 		ok        bool
 	}{
-		{"default", func(s *Server) { s.Trusted = nil }, false},
+		{"default", func(s *pop3.Server) { s.Trusted = nil }, false},
 		{"trusted loopback", nil, true},
-		{"AllowInsecureAuth", func(s *Server) { s.Trusted, s.AllowInsecureAuth = nil, true }, true},
+		{"AllowInsecureAuth", func(s *pop3.Server) { s.Trusted, s.AllowInsecureAuth = nil, true }, true},
 	} {
 		rt := newRuntime(t, RFC1939(), tc.configure)
 		c := rt.dial()
@@ -513,8 +514,8 @@ func TestServeNoInsecureAuthByDefault(t *testing.T) {
 		} else {
 			assert.NotContains(t, capa, "USER", tc.name)
 			assert.NotContains(t, capa, "SASL PLAIN", tc.name)
-			assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextRefused.Text, user, tc.name)
-			assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextRefused.Text, plain, tc.name)
+			assert.Equal(t, "-ERR [AUTH] "+pop3.ErrPlaintextRefused.Text, user, tc.name)
+			assert.Equal(t, "-ERR [AUTH] "+pop3.ErrPlaintextRefused.Text, plain, tc.name)
 		}
 	}
 }
@@ -532,11 +533,11 @@ func (d ownedDrop) Owner() string { return d.owner }
 // for the per-user limit itself.
 type ownerHandler struct{ *recorder }
 
-func (h ownerHandler) Pass(user, secret []byte) (Maildrop, error) {
+func (h ownerHandler) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	return &memDrop{bodies: recorderBodies}, nil
 }
 
-func (h ownerHandler) Authenticated() (Maildrop, error) {
+func (h ownerHandler) Authenticated() (pop3.Maildrop, error) {
 	return ownedDrop{&memDrop{bodies: recorderBodies}, "alice"}, nil
 }
 
@@ -546,9 +547,9 @@ func (h ownerHandler) Authenticated() (Maildrop, error) {
 // gives its place back. Before, the limit did nothing unless the handler
 // called Conn.Login.
 func TestServeMaxSessionsPerUserWithoutHandler(t *testing.T) {
-	rt := newRuntime(t, Exchange2010(), func(s *Server) {
+	rt := newRuntime(t, Exchange2010(), func(s *pop3.Server) {
 		s.MaxSessionsPerUser = 1
-		s.NewHandler = func(*Conn) (Handler, error) { return ownerHandler{newRecorder()}, nil }
+		s.NewHandler = func(*pop3.Conn) (pop3.Handler, error) { return ownerHandler{newRecorder()}, nil }
 	})
 	first := rt.dial()
 	first.line()

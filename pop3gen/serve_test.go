@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"math/big"
 	"net"
@@ -28,21 +29,21 @@ import (
 // runtimeT is a Server on loopback with recorder handlers.
 type runtimeT struct {
 	t    *testing.T
-	srv  *Server
+	srv  *pop3.Server
 	addr string
 	mu   sync.Mutex
 	hs   []*recorder
 }
 
-func newRuntime(t *testing.T, v Variations, configure func(*Server)) *runtimeT {
+func newRuntime(t *testing.T, v Variations, configure func(*pop3.Server)) *runtimeT {
 	t.Helper()
 	rt := &runtimeT{t: t}
-	rt.srv = &Server{
-		Variations: v,
+	rt.srv = &pop3.Server{
+		Dialect: &v,
 		Greeting:   "test ready",
 		Hostname:   "pop3gen.test",
 		Trusted:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		NewHandler: func(c *Conn) (Handler, error) {
+		NewHandler: func(c *pop3.Conn) (pop3.Handler, error) {
 			r := newRecorder()
 			rt.mu.Lock()
 			rt.hs = append(rt.hs, r)
@@ -135,7 +136,7 @@ func TestServeGreetingAndSession(t *testing.T) {
 // message is opened.
 type panicky struct{ *recorder }
 
-func (p *panicky) Lang(w *Writer, arg []byte) error { panic("a bug in the backend") }
+func (p *panicky) Lang(w *pop3.Writer, arg []byte) error { panic("a bug in the backend") }
 
 // TestServePanicRecovered: a panic in a handler, or in the maildrop it
 // returned, is answered [SYS/TEMP], logged, and closes that connection
@@ -144,8 +145,8 @@ func TestServePanicRecovered(t *testing.T) {
 	clause.Covers(t, "RFC3206-4-SYS")
 	var mu sync.Mutex
 	var drops []*memDrop
-	rt := newRuntime(t, RFC1939(), func(s *Server) {
-		s.NewHandler = func(*Conn) (Handler, error) {
+	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) {
+		s.NewHandler = func(*pop3.Conn) (pop3.Handler, error) {
 			r := newRecorder()
 			r.drop.open = func(int) (io.ReadCloser, error) { panic("a bug in the store") }
 			mu.Lock()
@@ -181,7 +182,7 @@ func TestServePanicRecovered(t *testing.T) {
 // connection that has not logged in gives way; only logged-in sessions
 // make a newcomer wait.
 func TestServeMaxSessionsEvictsOldestUnauthenticated(t *testing.T) {
-	rt := newRuntime(t, Exchange2010(), func(s *Server) { s.MaxSessions = 2 })
+	rt := newRuntime(t, Exchange2010(), func(s *pop3.Server) { s.MaxSessions = 2 })
 	idle := rt.dial()
 	idle.line()
 	in := rt.dial()
@@ -192,23 +193,23 @@ func TestServeMaxSessionsEvictsOldestUnauthenticated(t *testing.T) {
 	// the same, and only idle counts as unauthenticated: it gives way.
 	newcomer := rt.dial()
 	assert.Equal(t, "+OK test ready", newcomer.line())
-	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrEvicted.Text, idle.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrEvicted.Text, idle.line())
 	assert.True(t, idle.closed())
 }
 
 // TestServePreauthPerAddr: connections that have not logged in are bounded
 // per address.
 func TestServePreauthPerAddr(t *testing.T) {
-	hits := make(chan *Error, 4)
-	rt := newRuntime(t, Exchange2010(), func(s *Server) {
+	hits := make(chan *pop3.Error, 4)
+	rt := newRuntime(t, Exchange2010(), func(s *pop3.Server) {
 		s.MaxPreauthPerAddr = 1
-		s.OnLimit = func(e *Error) { hits <- e }
+		s.OnLimit = func(e *pop3.Error) { hits <- e }
 	})
 	first := rt.dial()
 	first.line()
 	second := rt.dial()
-	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrPreauthLimit.Text, second.line())
-	assert.Same(t, ErrPreauthLimit, <-hits, "OnLimit is told")
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrPreauthLimit.Text, second.line())
+	assert.Same(t, pop3.ErrPreauthLimit, <-hits, "OnLimit is told")
 	// A login, with or without the Handler calling Conn.Login, takes the
 	// connection out of the count.
 	first.cmd("USER alice")
@@ -223,7 +224,7 @@ func TestServePreauthPerAddr(t *testing.T) {
 func TestServeSTLSDiscardsPipelinedInput(t *testing.T) {
 	clause.Covers(t, "RFC2595-4-STLS")
 	cert := selfSignedForTest(t)
-	rt := newRuntime(t, Exchange2010(), func(s *Server) {
+	rt := newRuntime(t, Exchange2010(), func(s *pop3.Server) {
 		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	})
 	c := rt.dial()
@@ -250,10 +251,10 @@ func TestServeSTLSDiscardsPipelinedInput(t *testing.T) {
 // TLS are refused with a text that says how to get TLS.
 func TestServeRequireTLS(t *testing.T) {
 	clause.Covers(t, "V0010")
-	rt := newRuntime(t, RFC1939(), func(s *Server) { s.RequireTLS = true })
+	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) { s.RequireTLS = true })
 	c := rt.dial()
 	c.line()
-	assert.Equal(t, "-ERR [AUTH] "+ErrTLSRequired.Text, c.cmd("USER alice"))
+	assert.Equal(t, "-ERR [AUTH] "+pop3.ErrTLSRequired.Text, c.cmd("USER alice"))
 }
 
 // TestServeShutdownNotice: Shutdown interrupts idle sessions with a
@@ -272,7 +273,7 @@ func TestServeShutdownNotice(t *testing.T) {
 		defer cancel()
 		done <- rt.srv.Shutdown(ctx)
 	}()
-	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrShutdown.Text, c.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrShutdown.Text, c.line())
 	require.NoError(t, <-done)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -288,7 +289,7 @@ func TestServeShutdownNotice(t *testing.T) {
 // TestServeConnPipe: ServeConn serves a connection accepted elsewhere
 // (net.Pipe here).
 func TestServeConnPipe(t *testing.T) {
-	srv := &Server{Variations: RFC1939(), NewHandler: func(*Conn) (Handler, error) { return newRecorder(), nil }}
+	srv := &pop3.Server{Dialect: dialect(RFC1939()), NewHandler: func(*pop3.Conn) (pop3.Handler, error) { return newRecorder(), nil }}
 	a, b := net.Pipe()
 	done := make(chan struct{})
 	go func() { srv.ServeConn(a); close(done) }()
@@ -334,8 +335,8 @@ func bigRetr() *recorder {
 // actually read — not after the write timeout, which the kernel's send
 // buffer (megabytes with autotuning) would otherwise let it reach.
 func TestServeSlowReaderCutOff(t *testing.T) {
-	rt := newRuntime(t, RFC1939(), func(s *Server) {
-		s.NewHandler = func(*Conn) (Handler, error) { return bigRetr(), nil }
+	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) {
+		s.NewHandler = func(*pop3.Conn) (pop3.Handler, error) { return bigRetr(), nil }
 		s.MinWriteRate = 64 << 10
 		s.WriteRateGrace = time.Second
 		s.WriteTimeout = time.Minute
@@ -394,8 +395,8 @@ func (h *closingHandler) Close() error {
 // connection that never logged in closes the Handler only.
 func TestServeClosesHandlerAndMaildrop(t *testing.T) {
 	done := make(chan int, 4)
-	rt := newRuntime(t, RFC1939(), func(s *Server) {
-		s.NewHandler = func(*Conn) (Handler, error) { return &closingHandler{newRecorder(), done}, nil }
+	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) {
+		s.NewHandler = func(*pop3.Conn) (pop3.Handler, error) { return &closingHandler{newRecorder(), done}, nil }
 	})
 	wait := func() int {
 		select {
@@ -429,27 +430,27 @@ func TestServeClosesHandlerAndMaildrop(t *testing.T) {
 // observed collects what Server.Observe is given.
 type observed struct {
 	mu     sync.Mutex
-	events []Event
+	events []pop3.Event
 }
 
-func (o *observed) observe(c *Conn, e Event) {
+func (o *observed) observe(c *pop3.Conn, e pop3.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.events = append(o.events, e)
 }
 
-func (o *observed) all() []Event {
+func (o *observed) all() []pop3.Event {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]Event(nil), o.events...)
+	return append([]pop3.Event(nil), o.events...)
 }
 
 // endedHandler records the connection's end, as a logout line would.
 type endedHandler struct {
 	*recorder
-	conn   *Conn
+	conn   *pop3.Conn
 	reason chan string
-	stats  chan SessionStats
+	stats  chan pop3.SessionStats
 }
 
 func (h *endedHandler) Close() error {
@@ -463,11 +464,11 @@ func (h *endedHandler) Close() error {
 // session ended and what it did (a logout line), and the octets in and out.
 func TestServeObserveAndEnd(t *testing.T) {
 	var o observed
-	reason, stats := make(chan string, 1), make(chan SessionStats, 1)
-	var conn *Conn
-	rt := newRuntime(t, RFC1939(), func(s *Server) {
+	reason, stats := make(chan string, 1), make(chan pop3.SessionStats, 1)
+	var conn *pop3.Conn
+	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) {
 		s.Observe = o.observe
-		s.NewHandler = func(c *Conn) (Handler, error) {
+		s.NewHandler = func(c *pop3.Conn) (pop3.Handler, error) {
 			conn = c
 			return &endedHandler{recorder: newRecorder(), conn: c, reason: reason, stats: stats}, nil
 		}
@@ -484,15 +485,15 @@ func TestServeObserveAndEnd(t *testing.T) {
 	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	assert.Equal(t, "quit", <-reason)
 	st := <-stats
-	assert.Equal(t, SessionStats{Messages: 2, Size: 59, Retr: 1, RetrOctets: st.RetrOctets, Deleted: 1}, st)
+	assert.Equal(t, pop3.SessionStats{Messages: 2, Size: 59, Retr: 1, RetrOctets: st.RetrOctets, Deleted: 1}, st)
 	assert.Positive(t, st.RetrOctets)
 	ev := o.all()
 	require.Len(t, ev, 6)
-	var cmds []Cmd
+	var cmds []pop3.Cmd
 	for _, e := range ev {
 		cmds = append(cmds, e.Cmd)
 	}
-	assert.Equal(t, []Cmd{CmdUSER, CmdPASS, CmdRETR, CmdDELE, CmdDELE, CmdQUIT}, cmds)
+	assert.Equal(t, []pop3.Cmd{CmdUSER, CmdPASS, CmdRETR, CmdDELE, CmdDELE, CmdQUIT}, cmds)
 	assert.Equal(t, st.RetrOctets, ev[2].Octets)
 	assert.Nil(t, ev[2].Err)
 	require.NotNil(t, ev[3].Err)
@@ -505,9 +506,9 @@ func TestServeObserveAndEnd(t *testing.T) {
 // TestServeKick: Kick ends a session at once with -ERR, removing nothing
 // it marked; Conns lists the connection (and its user) until then.
 func TestServeKick(t *testing.T) {
-	reason, stats := make(chan string, 1), make(chan SessionStats, 1)
-	rt := newRuntime(t, RFC1939(), func(s *Server) {
-		s.NewHandler = func(c *Conn) (Handler, error) {
+	reason, stats := make(chan string, 1), make(chan pop3.SessionStats, 1)
+	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) {
+		s.NewHandler = func(c *pop3.Conn) (pop3.Handler, error) {
 			return &endedHandler{recorder: newRecorder(), conn: c, reason: reason, stats: stats}, nil
 		}
 	})
@@ -519,7 +520,7 @@ func TestServeKick(t *testing.T) {
 	conns := rt.srv.Conns()
 	require.Len(t, conns, 1)
 	conns[0].Kick()
-	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrKicked.Text, c.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrKicked.Text, c.line())
 	assert.True(t, c.closed())
 	assert.Equal(t, "kicked", <-reason)
 	assert.Zero(t, (<-stats).Deleted, "a kicked session removes nothing")
@@ -551,7 +552,7 @@ func TestServeDrain(t *testing.T) {
 	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	// idle never quits: cut off at the deadline.
 	assert.ErrorIs(t, <-done, context.DeadlineExceeded)
-	assert.Equal(t, "-ERR [SYS/TEMP] "+ErrShutdown.Text, idle.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrShutdown.Text, idle.line())
 }
 
 // TestServeReload: Reload changes the settings for the connections that
@@ -560,9 +561,9 @@ func TestServeReload(t *testing.T) {
 	rt := newRuntime(t, RFC1939(), nil)
 	before := rt.dial()
 	assert.Contains(t, before.line(), "+OK test ready <", "APOP on: a timestamp")
-	rt.srv.Reload(func(s *Server) {
+	rt.srv.Reload(func(s *pop3.Server) {
 		s.Greeting = "reloaded"
-		s.Variations = Exchange2010()
+		s.Dialect = dialect(Exchange2010())
 	})
 	after := rt.dial()
 	assert.Equal(t, "+OK reloaded", after.line(), "exchange2010: no APOP, no timestamp")
@@ -581,8 +582,8 @@ func TestServeReload(t *testing.T) {
 func TestServeTrace(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
-	rt := newRuntime(t, RFC1939(), func(s *Server) {
-		s.NewHandler = func(c *Conn) (Handler, error) {
+	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) {
+		s.NewHandler = func(c *pop3.Conn) (pop3.Handler, error) {
 			c.SetTrace(func(fromClient bool, line []byte) {
 				mu.Lock()
 				defer mu.Unlock()

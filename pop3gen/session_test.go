@@ -3,6 +3,7 @@ package pop3gen
 import (
 	"bytes"
 	"errors"
+	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 type recorder struct {
 	calls []string
 	user  string
-	fail  map[Cmd]error // a command to refuse
+	fail  map[pop3.Cmd]error // a command to refuse
 	// saslSteps is how many challenges AUTH sends before succeeding.
 	saslSteps int
 	step      int
@@ -28,7 +29,7 @@ type recorder struct {
 	// drop is the maildrop a login opens.
 	drop *memDrop
 	// capa is what Capa adds to CAPA.
-	capa func(*CapaInfo)
+	capa func(*pop3.CapaInfo)
 }
 
 // recorderBodies are the recorder's messages: 29 and 30 octets in CRLF form.
@@ -37,16 +38,16 @@ var recorderBodies = []string{"Subject: x\n\n.hidden\nbody\n", "Subject: y\n\nli
 const recorderTotals = "maildrop has 2 messages (59 octets)"
 
 func newRecorder() *recorder {
-	return &recorder{fail: map[Cmd]error{}, drop: &memDrop{bodies: recorderBodies}}
+	return &recorder{fail: map[pop3.Cmd]error{}, drop: &memDrop{bodies: recorderBodies}}
 }
 
 func (r *recorder) rec(s string) { r.calls = append(r.calls, s) }
 
-func (r *recorder) result(c Cmd) error { return r.fail[c] }
+func (r *recorder) result(c pop3.Cmd) error { return r.fail[c] }
 
-var errBadLogin = &Error{Code: CodeAuth, Text: "invalid login"}
+var errBadLogin = &pop3.Error{Code: pop3.CodeAuth, Text: "invalid login"}
 
-func (r *recorder) User(w *Writer, arg []byte) error {
+func (r *recorder) User(w *pop3.Writer, arg []byte) error {
 	r.rec("USER " + string(arg))
 	r.user = string(arg)
 	if r.user != "alice" {
@@ -57,7 +58,7 @@ func (r *recorder) User(w *Writer, arg []byte) error {
 
 // Pass refuses all but alice's password; a refusal set in fail comes
 // with the maildrop, which the core must then close.
-func (r *recorder) Pass(user, secret []byte) (Maildrop, error) {
+func (r *recorder) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	r.rec("PASS " + string(user) + " " + string(secret))
 	if string(user) != "alice" || string(secret) != "secret" {
 		return nil, errBadLogin
@@ -68,7 +69,7 @@ func (r *recorder) Pass(user, secret []byte) (Maildrop, error) {
 	return r.drop, nil
 }
 
-func (r *recorder) APOP(name, digest []byte) (Maildrop, error) {
+func (r *recorder) APOP(name, digest []byte) (pop3.Maildrop, error) {
 	r.rec("APOP " + string(name))
 	if err := r.result(CmdAPOP); err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func (r *recorder) Mechanisms() []string {
 	return []string{"PLAIN"}
 }
 
-func (r *recorder) Auth(mechanism string) (SASLServer, error) {
+func (r *recorder) Auth(mechanism string) (pop3.SASLServer, error) {
 	r.rec("AUTH " + mechanism)
 	r.step = 0
 	if err := r.result(CmdAUTH); err != nil && r.saslSteps == 0 {
@@ -92,7 +93,7 @@ func (r *recorder) Auth(mechanism string) (SASLServer, error) {
 	return recSASL{r}, nil
 }
 
-func (r *recorder) Authenticated() (Maildrop, error) {
+func (r *recorder) Authenticated() (pop3.Maildrop, error) {
 	r.rec("AUTHENTICATED")
 	if err := r.result(CmdAUTH); err != nil {
 		return nil, err
@@ -119,43 +120,43 @@ func (x recSASL) Next(response []byte) ([]byte, bool, error) {
 	return []byte("more"), false, nil
 }
 
-func (r *recorder) Capa(info *CapaInfo) {
+func (r *recorder) Capa(info *pop3.CapaInfo) {
 	r.rec("CAPA")
 	if r.capa != nil {
 		r.capa(info)
 	}
 }
-func (r *recorder) UTF8(w *Writer) error { r.rec("UTF8"); return r.result(CmdUTF8) }
-func (r *recorder) Lang(w *Writer, arg []byte) error {
+func (r *recorder) UTF8(w *pop3.Writer) error { r.rec("UTF8"); return r.result(CmdUTF8) }
+func (r *recorder) Lang(w *pop3.Writer, arg []byte) error {
 	r.rec("LANG " + string(arg))
 	return r.result(CmdLANG)
 }
 
 var (
-	_ Handler     = (*recorder)(nil)
-	_ APOPHandler = (*recorder)(nil)
-	_ AuthHandler = (*recorder)(nil)
-	_ UTF8Handler = (*recorder)(nil)
-	_ LangHandler = (*recorder)(nil)
-	_ CapaHandler = (*recorder)(nil)
+	_ Handler          = (*recorder)(nil)
+	_ APOPHandler      = (*recorder)(nil)
+	_ pop3.AuthHandler = (*recorder)(nil)
+	_ UTF8Handler      = (*recorder)(nil)
+	_ LangHandler      = (*recorder)(nil)
+	_ pop3.CapaHandler = (*recorder)(nil)
 )
 
 // harness is a session on a recorder whose replies land in out.
 type harness struct {
 	t   *testing.T
-	s   *Session
+	s   *pop3.Session
 	r   *recorder
 	out bytes.Buffer
 }
 
 func newHarness(t *testing.T, v Variations) *harness {
 	h := &harness{t: t, r: newRecorder()}
-	h.s = NewSession(h.r, NewWriter(&h.out), v)
+	h.s = pop3.NewSession(h.r, pop3.NewWriter(&h.out), &v)
 	return h
 }
 
 // send feeds one line and returns the reply text and the action.
-func (h *harness) send(line string) (string, Action) {
+func (h *harness) send(line string) (string, pop3.Action) {
 	h.out.Reset()
 	a := h.s.Feed([]byte(line + "\r\n"))
 	return h.out.String(), a
@@ -174,7 +175,7 @@ func (h *harness) login() {
 	h.t.Helper()
 	h.expect("USER alice", "+OK")
 	h.expect("PASS secret", "+OK "+recorderTotals+"\r\n")
-	require.Equal(h.t, StateTransaction, h.s.State())
+	require.Equal(h.t, pop3.StateTransaction, h.s.State())
 }
 
 // TestSessionAllowedStates checks every command in every state under every
@@ -184,63 +185,59 @@ func (h *harness) login() {
 // the core otherwise.
 func TestSessionAllowedStates(t *testing.T) {
 	clause.Covers(t, "C0002", "C0003", "RFC1939-5-TRANSACTION", "V0012")
-	lines := map[Cmd]string{
+	lines := map[pop3.Cmd]string{
 		CmdUSER: "USER alice", CmdPASS: "PASS secret", CmdAPOP: "APOP alice c4c9334bac560ecc979e58001b3e22fb",
 		CmdAUTH: "AUTH PLAIN", CmdSTLS: "STLS", CmdCAPA: "CAPA", CmdUTF8: "UTF8", CmdLANG: "LANG",
 		CmdQUIT: "QUIT", CmdSTAT: "STAT", CmdLIST: "LIST", CmdRETR: "RETR 1", CmdDELE: "DELE 1",
 		CmdNOOP: "NOOP", CmdRSET: "RSET", CmdTOP: "TOP 1 1", CmdUIDL: "UIDL 1",
 	}
-	require.Len(t, lines, len(Commands), "a line for every command")
+	require.Len(t, lines, len(protocol.Commands)-1, "a line for every command")
 	for name, v := range profiles(t) {
-		for _, info := range Commands {
-			for _, st := range []State{StateAuthorization, StateTransaction} {
-				t.Run(name+"/"+info.Cmd.String()+"/"+st.String(), func(t *testing.T) {
+		for i, info := range protocol.Commands[1:] {
+			cmd := pop3.Cmd(i + 1)
+			for _, st := range []pop3.State{pop3.StateAuthorization, pop3.StateTransaction} {
+				t.Run(name+"/"+info.Name+"/"+st.String(), func(t *testing.T) {
 					h := newHarness(t, v)
-					h.s.SetMode(ModeSecure)
-					if st == StateTransaction {
+					h.s.SetMode(pop3.ModeSecure)
+					if st == pop3.StateTransaction {
 						h.login()
 					}
 					before := len(h.r.calls)
 					opened, _, removes, _, _ := h.r.drop.state()
-					got, _ := h.send(lines[info.Cmd])
+					got, _ := h.send(lines[cmd])
 					reached := len(h.r.calls) > before
 					opened2, _, removes2, _, _ := h.r.drop.state()
 					touched := len(opened2) > len(opened) || removes2 > removes
 					rejected := false
-					for _, e := range []*Error{ErrNotSupported, ErrNeedAuth, ErrAlreadyAuth, ErrNeedUser, ErrUnknownCommand} {
+					for _, e := range []*pop3.Error{pop3.ErrNotSupported, pop3.ErrNeedAuth, pop3.ErrAlreadyAuth, pop3.ErrNeedUser, pop3.ErrUnknownCommand} {
 						rejected = rejected || got == "-ERR "+e.Text+"\r\n"
 					}
 					// The commands a Handler method (of Handler or of an
 					// optional interface) serves; the core answers the rest.
-					byHandler := map[Cmd]bool{CmdUSER: true, CmdPASS: true, CmdAPOP: true, CmdAUTH: true, CmdCAPA: true, CmdUTF8: true, CmdLANG: true}[info.Cmd]
-					enabled := info.EnabledBy == ""
-					if !enabled {
-						x, err := v.Get(info.EnabledBy)
-						require.NoError(t, err)
-						enabled = x == "true"
-					}
+					byHandler := map[pop3.Cmd]bool{CmdUSER: true, CmdPASS: true, CmdAPOP: true, CmdAUTH: true, CmdCAPA: true, CmdUTF8: true, CmdLANG: true}[cmd]
+					enabled := info.Enabled == nil || info.Enabled(&v)
 					switch {
 					case !enabled:
 						assert.False(t, reached)
-						assert.Equal(t, "-ERR "+ErrNotSupported.Text+"\r\n", got, "V0012: disabled commands are not supported")
+						assert.Equal(t, "-ERR "+pop3.ErrNotSupported.Text+"\r\n", got, "V0012: disabled commands are not supported")
 					case info.In&st == 0:
 						assert.False(t, reached, "must not reach the handler")
 						assert.False(t, touched, "must not reach the maildrop")
-						want := ErrAlreadyAuth
-						if st == StateAuthorization {
-							want = ErrNeedAuth
+						want := pop3.ErrAlreadyAuth
+						if st == pop3.StateAuthorization {
+							want = pop3.ErrNeedAuth
 						}
 						assert.Equal(t, "-ERR "+want.Text+"\r\n", got)
-					case info.Cmd == CmdPASS && st == StateAuthorization:
+					case cmd == CmdPASS && st == pop3.StateAuthorization:
 						assert.False(t, reached, "PASS without USER never reaches the handler")
-						assert.Equal(t, "-ERR "+ErrNeedUser.Text+"\r\n", got)
+						assert.Equal(t, "-ERR "+pop3.ErrNeedUser.Text+"\r\n", got)
 					default:
 						assert.False(t, rejected, "an allowed command must be served: %q", got)
 						if byHandler {
 							assert.True(t, reached, "allowed command must reach the handler: %q", got)
 						}
-						if info.Cmd == CmdRETR || info.Cmd == CmdTOP {
-							assert.True(t, touched, "%s reads the message from the maildrop", info.Cmd)
+						if cmd == CmdRETR || cmd == CmdTOP {
+							assert.True(t, touched, "%s reads the message from the maildrop", cmd)
 						}
 					}
 				})
@@ -255,7 +252,7 @@ func TestSessionAllowedStates(t *testing.T) {
 func TestSessionLoginAndQuit(t *testing.T) {
 	clause.Covers(t, "RFC1939-4-AUTHORIZATION", "RFC1939-6-UPDATE")
 	h := newHarness(t, RFC1939())
-	assert.Equal(t, StateAuthorization, h.s.State(), "RFC1939-4-AUTHORIZATION: sessions start in AUTHORIZATION")
+	assert.Equal(t, pop3.StateAuthorization, h.s.State(), "RFC1939-4-AUTHORIZATION: sessions start in AUTHORIZATION")
 	h.login()
 	assert.Equal(t, []string{"USER alice", "PASS alice secret"}, h.r.calls, "PASS gets the USER argument the core kept")
 	h.expect("STAT", "+OK 2 59\r\n")
@@ -265,8 +262,8 @@ func TestSessionLoginAndQuit(t *testing.T) {
 	assert.Empty(t, removed)
 	got, a := h.send("QUIT")
 	assert.Equal(t, "+OK signing off (1 message removed)\r\n", got)
-	assert.Equal(t, ActionClose, a)
-	assert.Equal(t, StateUpdate, h.s.State())
+	assert.Equal(t, pop3.ActionClose, a)
+	assert.Equal(t, pop3.StateUpdate, h.s.State())
 	_, removed, removes, _, _ = h.r.drop.state()
 	assert.Equal(t, []int{0}, removed, "RFC1939-6-UPDATE: the marked message, and only it, is removed")
 	assert.Equal(t, 1, removes)
@@ -278,8 +275,8 @@ func TestSessionQuitInAuthorization(t *testing.T) {
 	h := newHarness(t, RFC1939())
 	got, a := h.send("QUIT")
 	assert.Equal(t, "+OK signing off\r\n", got)
-	assert.Equal(t, ActionClose, a)
-	assert.Equal(t, StateAuthorization, h.s.State())
+	assert.Equal(t, pop3.ActionClose, a)
+	assert.Equal(t, pop3.StateAuthorization, h.s.State())
 	assert.Empty(t, h.r.calls, "the core answers QUIT")
 	_, _, removes, _, _ := h.r.drop.state()
 	assert.Zero(t, removes, "no UPDATE: nothing is removed")
@@ -292,10 +289,10 @@ func TestSessionQuitError(t *testing.T) {
 	h := newHarness(t, RFC1939())
 	h.login()
 	h.expect("DELE 2", "+OK")
-	h.r.drop.removeErr = &Error{Code: CodeSysTemp, Text: "some messages were not removed"}
+	h.r.drop.removeErr = &pop3.Error{Code: pop3.CodeSysTemp, Text: "some messages were not removed"}
 	got, a := h.send("QUIT")
 	assert.Equal(t, "-ERR [SYS/TEMP] some messages were not removed\r\n", got)
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 
 	h = newHarness(t, RFC1939())
 	h.login()
@@ -303,7 +300,7 @@ func TestSessionQuitError(t *testing.T) {
 	h.r.drop.removeErr = errors.New("rename: no space left on device")
 	got, a = h.send("QUIT")
 	assert.Equal(t, "-ERR [SYS/TEMP] some messages marked deleted could not be removed\r\n", got, "another error: [SYS/TEMP], its text kept back")
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 }
 
 // TestSessionPassNeedsUser: RFC1939-7-PASS follows a successful USER only,
@@ -311,15 +308,15 @@ func TestSessionQuitError(t *testing.T) {
 func TestSessionPassNeedsUser(t *testing.T) {
 	clause.Covers(t, "RFC1939-7-PASS")
 	h := newHarness(t, RFC1939())
-	h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+	h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
 	h.expect("USER alice", "+OK")
 	h.expect("NOOP", "-ERR")
-	h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+	h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
 	h.expect("USER bob", "-ERR [AUTH]")
-	h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+	h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
 	h.expect("USER alice", "+OK")
 	h.expect("PASS wrong", "-ERR [AUTH] invalid login")
-	assert.Equal(t, StateAuthorization, h.s.State())
+	assert.Equal(t, pop3.StateAuthorization, h.s.State())
 	assert.Equal(t, "PASS alice wrong", h.r.calls[len(h.r.calls)-1], "PASS gets the name of the USER before it")
 	h.expect("USER bob", "-ERR [AUTH]")
 	h.expect("USER alice", "+OK")
@@ -336,7 +333,7 @@ func TestSessionUserAlwaysOK(t *testing.T) {
 		want string
 	}{{RFC1939(), "-ERR [AUTH] invalid login\r\n"}, {Exchange2007(), "+OK\r\n"}, {Exchange2010(), "+OK\r\n"}} {
 		h := newHarness(t, tc.v)
-		h.s.SetMode(ModeSecure)
+		h.s.SetMode(pop3.ModeSecure)
 		got, _ := h.send("USER nobody")
 		assert.Equal(t, tc.want, got)
 		if tc.v.UserAlwaysOK {
@@ -352,21 +349,21 @@ func TestSessionUserAlwaysOK(t *testing.T) {
 func TestSessionPlaintextRefused(t *testing.T) {
 	clause.Covers(t, "V0010")
 	v := Exchange2010()
-	require.Equal(t, PlaintextAuthSecure, v.PlaintextAuth)
+	require.Equal(t, pop3.PlaintextAuthSecure, v.PlaintextAuth)
 	h := newHarness(t, v)
 	for _, user := range []string{"alice", "nobody"} {
 		got, _ := h.send("USER " + user)
-		assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextRefused.Text+"\r\n", got)
+		assert.Equal(t, "-ERR [AUTH] "+pop3.ErrPlaintextRefused.Text+"\r\n", got)
 	}
 	assert.Empty(t, h.r.calls)
 	assert.False(t, h.s.PlaintextAllowed())
-	h.s.SetMode(ModeSecure)
+	h.s.SetMode(pop3.ModeSecure)
 	assert.True(t, h.s.PlaintextAllowed())
 	h.login()
 
 	require.NoError(t, v.Set("PlaintextAuth", "never"))
 	h = newHarness(t, v)
-	h.s.SetMode(ModeTLS)
+	h.s.SetMode(pop3.ModeTLS)
 	h.expect("USER alice", "-ERR [AUTH]")
 }
 
@@ -380,21 +377,21 @@ func TestSessionPlaintextDisabled(t *testing.T) {
 	v := RFC1939()
 	require.NoError(t, v.Set("PlaintextAuth", "never"))
 	h := newHarness(t, v)
-	h.s.SetMode(ModeTLS | ModeSecure)
-	assert.Same(t, ErrPlaintextDisabled, h.s.PlaintextRefusal())
+	h.s.SetMode(pop3.ModeTLS | pop3.ModeSecure)
+	assert.Same(t, pop3.ErrPlaintextDisabled, h.s.PlaintextRefusal())
 	got, _ := h.send("USER alice")
 	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server\r\n", got)
 	got, _ = h.send("PASS secret")
-	assert.Equal(t, "-ERR "+ErrNeedUser.Text+"\r\n", got)
-	h.r.fail[CmdAUTH] = ErrPlaintextRefused
+	assert.Equal(t, "-ERR "+pop3.ErrNeedUser.Text+"\r\n", got)
+	h.r.fail[CmdAUTH] = pop3.ErrPlaintextRefused
 	got, _ = h.send("AUTH PLAIN")
-	assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextDisabled.Text+"\r\n", got)
+	assert.Equal(t, "-ERR [AUTH] "+pop3.ErrPlaintextDisabled.Text+"\r\n", got)
 
 	require.NoError(t, v.Set("PlaintextAuth", "secure"))
 	h = newHarness(t, v)
-	assert.Same(t, ErrPlaintextRefused, h.s.PlaintextRefusal())
+	assert.Same(t, pop3.ErrPlaintextRefused, h.s.PlaintextRefusal())
 	got, _ = h.send("USER alice")
-	assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextRefused.Text+"\r\n", got)
+	assert.Equal(t, "-ERR [AUTH] "+pop3.ErrPlaintextRefused.Text+"\r\n", got)
 }
 
 // TestSessionStickyUser: RFC1939-7-PASS under StickyUser (RFC1122-1.2.2,
@@ -407,7 +404,7 @@ func TestSessionStickyUser(t *testing.T) {
 		v := RFC1939()
 		v.StickyUser = sticky
 		h := newHarness(t, v)
-		want := map[bool]string{false: "-ERR " + ErrNeedUser.Text, true: "+OK " + recorderTotals}[sticky]
+		want := map[bool]string{false: "-ERR " + pop3.ErrNeedUser.Text, true: "+OK " + recorderTotals}[sticky]
 		h.expect("USER alice", "+OK")
 		h.expect("CAPA", "+OK")
 		h.expect("NOOP", "-ERR")
@@ -420,7 +417,7 @@ func TestSessionStickyUser(t *testing.T) {
 		h = newHarness(t, v)
 		h.expect("USER alice", "+OK")
 		h.expect("PASS wrong", "-ERR [AUTH]")
-		h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+		h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
 		h.expect("USER alice", "+OK")
 		h.expect("CAPA", "+OK")
 		h.expect("PASS secret", want)
@@ -430,13 +427,13 @@ func TestSessionStickyUser(t *testing.T) {
 		h.expect("USER alice", "+OK")
 		h.expect("USER bob", "-ERR [AUTH]")
 		h.expect("CAPA", "+OK")
-		h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+		h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
 
 		// STLS forgets it too (RFC 2595 §4).
 		h = newHarness(t, v)
 		h.expect("USER alice", "+OK")
 		h.s.TLSStarted()
-		h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+		h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
 	}
 }
 
@@ -451,7 +448,7 @@ func TestSessionSASL(t *testing.T) {
 	assert.Equal(t, RFC1939().MaxSASLOctets, h.s.MaxLine())
 	h.expect("AGFsaWNlAHNlY3JldA==", "+ bW9yZQ==")
 	h.expect("", "+OK "+recorderTotals+"\r\n")
-	assert.Equal(t, StateTransaction, h.s.State())
+	assert.Equal(t, pop3.StateTransaction, h.s.State())
 	assert.Equal(t, "AUTHENTICATED", h.r.calls[len(h.r.calls)-1])
 	h.expect("STAT", "+OK 2 59\r\n")
 
@@ -461,35 +458,35 @@ func TestSessionSASL(t *testing.T) {
 	h.expect("AUTH PLAIN", "+ ")
 	h.r.fail[CmdAUTH] = errBadLogin
 	h.expect("AGFsaWNlAHNlY3JldA==", "-ERR [AUTH] invalid login\r\n")
-	assert.Equal(t, StateAuthorization, h.s.State())
+	assert.Equal(t, pop3.StateAuthorization, h.s.State())
 
 	// Cancel: "*" gets -ERR and the handler is told.
 	h = newHarness(t, RFC1939())
 	h.r.saslSteps = 1
 	h.expect("AUTH PLAIN", "+ ")
 	got, _ := h.send("*")
-	assert.Equal(t, "-ERR "+ErrAuthCancelled.Text+"\r\n", got)
+	assert.Equal(t, "-ERR "+pop3.ErrAuthCancelled.Text+"\r\n", got)
 	assert.False(t, h.s.InSASL())
-	assert.Equal(t, StateAuthorization, h.s.State())
+	assert.Equal(t, pop3.StateAuthorization, h.s.State())
 
 	// Bad base64 ends the exchange with -ERR.
 	h = newHarness(t, RFC1939())
 	h.r.saslSteps = 1
 	h.expect("AUTH PLAIN", "+ ")
-	h.expect("not base64!", "-ERR "+ErrBadBase64.Text)
+	h.expect("not base64!", "-ERR "+pop3.ErrBadBase64.Text)
 	assert.False(t, h.s.InSASL())
 
 	// A continuation line longer than MaxSASLOctets.
 	h = newHarness(t, RFC1939())
 	h.r.saslSteps = 1
 	h.expect("AUTH PLAIN", "+ ")
-	h.expect(strings.Repeat("A", RFC1939().MaxSASLOctets), "-ERR "+ErrSASLTooLong.Text)
+	h.expect(strings.Repeat("A", RFC1939().MaxSASLOctets), "-ERR "+pop3.ErrSASLTooLong.Text)
 
 	// MSPOP3-2.2.1: the bare AUTH listing, on a secure connection.
 	h = newHarness(t, Exchange2010())
-	h.s.SetMode(ModeSecure)
+	h.s.SetMode(pop3.ModeSecure)
 	assert.Equal(t, "+OK SASL mechanisms follow\r\nPLAIN\r\n.\r\n", h.expect("AUTH", "+OK"))
-	assert.Equal(t, StateAuthorization, h.s.State(), "listing the mechanisms is no login")
+	assert.Equal(t, pop3.StateAuthorization, h.s.State(), "listing the mechanisms is no login")
 	// Where plaintext logins are not allowed (Exchange: secure
 	// connections only), PLAIN is neither listed nor run.
 	h = newHarness(t, Exchange2010())
@@ -512,16 +509,16 @@ func TestSessionPlaintextMechanismsByProperty(t *testing.T) {
 	clause.Covers(t, "V0010")
 	v := Exchange2010() // PlaintextAuth secure
 	var out bytes.Buffer
-	s := NewSession(plaintextToken{newRecorder()}, NewWriter(&out), v)
+	s := pop3.NewSession(plaintextToken{newRecorder()}, pop3.NewWriter(&out), &v)
 	feed := func(line string) string {
 		out.Reset()
 		s.Feed([]byte(line + "\r\n"))
 		return out.String()
 	}
 	assert.Equal(t, "+OK SASL mechanisms follow\r\nPLAIN\r\n.\r\n", feed("AUTH"), "XTOKEN is hidden")
-	assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextRefused.Text+"\r\n", feed("AUTH XTOKEN"))
+	assert.Equal(t, "-ERR [AUTH] "+pop3.ErrPlaintextRefused.Text+"\r\n", feed("AUTH XTOKEN"))
 	assert.Contains(t, feed("CAPA"), "SASL PLAIN\r\n")
-	s.SetMode(ModeSecure)
+	s.SetMode(pop3.ModeSecure)
 	assert.Equal(t, "+OK SASL mechanisms follow\r\nPLAIN\r\nXTOKEN\r\n.\r\n", feed("AUTH"), "both on a secure connection")
 }
 
@@ -543,14 +540,14 @@ func TestSessionSASLInTheCore(t *testing.T) {
 	assert.Contains(t, h.r.calls, "NEXT \x00alice\x00secret", "decoded")
 
 	h = newHarness(t, RFC1939())
-	assert.Equal(t, "-ERR "+ErrUnknownMechanism.Text+"\r\n", h.expect("AUTH GSSAPI", "-ERR"))
+	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text+"\r\n", h.expect("AUTH GSSAPI", "-ERR"))
 	assert.Empty(t, h.r.calls, "the handler is not asked for a mechanism it does not list")
 
 	v := RFC1939()
 	require.NoError(t, v.Set("PlaintextAuth", "never"))
 	h = newHarness(t, v)
 	h.r.mechs = []string{} // a server lists none where plaintext is refused
-	assert.Equal(t, "-ERR [AUTH] "+ErrPlaintextDisabled.Text+"\r\n", h.expect("AUTH PLAIN", "-ERR"))
+	assert.Equal(t, "-ERR [AUTH] "+pop3.ErrPlaintextDisabled.Text+"\r\n", h.expect("AUTH PLAIN", "-ERR"))
 }
 
 // TestSessionSTLS: RFC2595-4-STLS asks the connection to start TLS, and is
@@ -560,19 +557,19 @@ func TestSessionSTLS(t *testing.T) {
 	h := newHarness(t, RFC1939())
 	got, a := h.send("STLS")
 	assert.Equal(t, "-ERR TLS is not available on this connection\r\n", got, "no TLS offered (SetTLS)")
-	assert.Equal(t, ActionContinue, a)
+	assert.Equal(t, pop3.ActionContinue, a)
 	h.s.SetTLS(true, false)
 	h.expect("USER alice", "+OK")
 	got, a = h.send("STLS")
 	assert.Equal(t, "+OK Begin TLS negotiation now\r\n", got)
-	assert.Equal(t, ActionStartTLS, a)
+	assert.Equal(t, pop3.ActionStartTLS, a)
 	assert.Equal(t, []string{"USER alice"}, h.r.calls, "the core answers STLS")
 	h.s.TLSStarted()
-	assert.Equal(t, ModeTLS|ModeSecure, h.s.Mode())
-	h.expect("PASS secret", "-ERR "+ErrNeedUser.Text)
+	assert.Equal(t, pop3.ModeTLS|pop3.ModeSecure, h.s.Mode())
+	h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
 	got, a = h.send("STLS")
-	assert.Equal(t, "-ERR "+ErrTLSActive.Text+"\r\n", got)
-	assert.Equal(t, ActionContinue, a)
+	assert.Equal(t, "-ERR "+pop3.ErrTLSActive.Text+"\r\n", got)
+	assert.Equal(t, pop3.ActionContinue, a)
 }
 
 // TestSessionUTF8: RFC6856-2-UTF8 switches the mode on.
@@ -580,7 +577,7 @@ func TestSessionUTF8(t *testing.T) {
 	clause.Covers(t, "RFC6856-2-UTF8")
 	h := newHarness(t, RFC1939())
 	h.expect("UTF8", "+OK")
-	assert.Equal(t, ModeUTF8, h.s.Mode()&ModeUTF8)
+	assert.Equal(t, pop3.ModeUTF8, h.s.Mode()&pop3.ModeUTF8)
 }
 
 // TestSessionMaxBadCommands: C0005 — after MaxBadCommands rejected
@@ -597,8 +594,8 @@ func TestSessionMaxBadCommands(t *testing.T) {
 	h.expect("BOGUS", "-ERR")
 	h.expect("BOGUS", "-ERR")
 	got, a := h.send("BOGUS")
-	assert.Equal(t, "-ERR "+ErrTooManyErrors.Text+"\r\n", got)
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, "-ERR "+pop3.ErrTooManyErrors.Text+"\r\n", got)
+	assert.Equal(t, pop3.ActionClose, a)
 }
 
 // TestSessionHandlerRefusalsAreNotBadCommands: C0005 — only protocol
@@ -613,12 +610,12 @@ func TestSessionHandlerRefusalsAreNotBadCommands(t *testing.T) {
 	for range 20 {
 		got, a := h.send("RETR 99")
 		require.Equal(t, "-ERR no such message\r\n", got)
-		require.Equal(t, ActionContinue, a)
+		require.Equal(t, pop3.ActionContinue, a)
 	}
 	h.expect("BOGUS", "-ERR")
 	h.expect("BOGUS", "-ERR")
 	_, a := h.send("BOGUS")
-	assert.Equal(t, ActionClose, a, "protocol errors still count")
+	assert.Equal(t, pop3.ActionClose, a, "protocol errors still count")
 }
 
 // TestSessionFailureAfterReplyBegan: RFC1939-3-MULTILINE — a handler that
@@ -632,7 +629,7 @@ func TestSessionFailureAfterReplyBegan(t *testing.T) {
 	h.r.drop.broken = map[int]bool{0: true, 1: true}
 	got, a := h.send("TOP 1 0")
 	assert.Equal(t, "+OK top of message follows\r\nSubject: x\r\n", got, "nothing after the partial body")
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 
 	h = newHarness(t, RFC1939())
 	h.login()
@@ -640,7 +637,7 @@ func TestSessionFailureAfterReplyBegan(t *testing.T) {
 	h.expect("RETR 1", "+OK 29 octets\r\n")
 	got, a = h.send("RETR 2")
 	assert.Equal(t, "+OK 30 octets\r\nSubject: y\r\n", got, "nothing after the partial body")
-	assert.Equal(t, ActionClose, a)
+	assert.Equal(t, pop3.ActionClose, a)
 }
 
 // TestSessionTimers: V0002 — the unauthenticated timer before login, the
@@ -648,7 +645,7 @@ func TestSessionFailureAfterReplyBegan(t *testing.T) {
 func TestSessionTimers(t *testing.T) {
 	clause.Covers(t, "RFC1939-3-TIMER", "V0002")
 	h := newHarness(t, Exchange2010())
-	h.s.SetMode(ModeSecure)
+	h.s.SetMode(pop3.ModeSecure)
 	assert.Equal(t, 60*time.Second, h.s.IdleTimeout())
 	h.login()
 	assert.Equal(t, 1800*time.Second, h.s.IdleTimeout())
@@ -663,7 +660,7 @@ func TestSessionAutologout(t *testing.T) {
 	clause.Covers(t, "RFC1939-3-TIMER", "V0003")
 	h := newHarness(t, Exchange2010())
 	h.s.Autologout()
-	assert.Equal(t, "-ERR "+ErrAutologout.Text+"\r\n", h.out.String())
+	assert.Equal(t, "-ERR "+pop3.ErrAutologout.Text+"\r\n", h.out.String())
 	h = newHarness(t, RFC1939())
 	h.s.Autologout()
 	assert.Empty(t, h.out.String(), "RFC1939-3-TIMER: no response on autologout")
@@ -674,7 +671,7 @@ func TestSessionAutologout(t *testing.T) {
 func TestSessionInformativeErrors(t *testing.T) {
 	clause.Covers(t, "V0001")
 	h := newHarness(t, Exchange2010())
-	assert.Equal(t, "-ERR "+ErrUnknownCommand.Text+"\r\n", h.expect("FOO", "-ERR"))
+	assert.Equal(t, "-ERR "+pop3.ErrUnknownCommand.Text+"\r\n", h.expect("FOO", "-ERR"))
 	v := Exchange2010()
 	v.InformativeErrors = false
 	h = newHarness(t, v)
@@ -691,7 +688,7 @@ func TestSessionHandlerErrors(t *testing.T) {
 	h.expect("USER alice", "+OK")
 	got, _ := h.send("PASS secret")
 	assert.Equal(t, "-ERR [SYS/TEMP] internal server error\r\n", got)
-	assert.Equal(t, StateAuthorization, h.s.State())
+	assert.Equal(t, pop3.StateAuthorization, h.s.State())
 	_, _, _, _, closed := h.r.drop.state()
 	assert.Equal(t, 1, closed, "a maildrop returned with an error is closed")
 
@@ -737,32 +734,30 @@ func TestSessionPipelining(t *testing.T) {
 func TestSessionCapaInfo(t *testing.T) {
 	clause.Covers(t, "RFC2449-5-CAPA", "RFC2595-4-STLS")
 	h := newHarness(t, RFC1939())
-	assert.Equal(t, CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}}, h.s.CapaInfo())
+	assert.Equal(t, pop3.CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}}, h.s.CapaInfo())
 	h.s.SetTLS(true, false)
-	assert.Equal(t, CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}, STLS: true}, h.s.CapaInfo())
+	assert.Equal(t, pop3.CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}, STLS: true}, h.s.CapaInfo())
 	h.s.SetTLS(true, true)
-	assert.Equal(t, CapaInfo{STLS: true}, h.s.CapaInfo(), "no login offered before TLS")
+	assert.Equal(t, pop3.CapaInfo{STLS: true}, h.s.CapaInfo(), "no login offered before TLS")
 	h.s.TLSStarted()
-	assert.Equal(t, CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}}, h.s.CapaInfo())
+	assert.Equal(t, pop3.CapaInfo{Plaintext: true, SASL: []string{"PLAIN"}}, h.s.CapaInfo())
 	h.login()
-	assert.Equal(t, CapaInfo{afterLogin: true}, h.s.CapaInfo(), "after login: none of them")
+	assertNoLogin(t, h.s.CapaInfo(), "after login: none of them")
 
 	var out bytes.Buffer
-	s := NewSession(&dropSession{drop: &memDrop{}}, NewWriter(&out), RFC1939())
-	assert.Equal(t, CapaInfo{Plaintext: true}, s.CapaInfo(), "no AuthHandler: no SASL mechanisms")
-	info := s.CapaInfo()
-	WriteCapa(NewWriter(&out), s.Variations(), &info)
+	s := pop3.NewSession(&dropSession{drop: &memDrop{}}, pop3.NewWriter(&out), dialect(RFC1939()))
+	assert.Equal(t, pop3.CapaInfo{Plaintext: true}, s.CapaInfo(), "no AuthHandler: no SASL mechanisms")
+	out.Reset()
+	s.Feed([]byte("CAPA\r\n"))
 	assert.NotContains(t, out.String(), "UTF8")
 	assert.NotContains(t, out.String(), "LANG")
 	assert.NotContains(t, out.String(), "SASL")
 	out.Reset()
-	info = h.s.CapaInfo()
-	WriteCapa(NewWriter(&out), h.s.Variations(), &info)
+	out.WriteString(h.expect("CAPA", "+OK"))
 	assert.NotContains(t, out.String(), "UTF8", "after login: UTF8 is valid only before it (RFC 6856 §2)")
 	assert.Contains(t, out.String(), "LANG", "LANG is valid after login too (RFC 6856 §3)")
 	out.Reset()
-	before := newHarness(t, RFC1939()).s.CapaInfo()
-	WriteCapa(NewWriter(&out), h.s.Variations(), &before)
+	out.WriteString(newHarness(t, RFC1939()).expect("CAPA", "+OK"))
 	assert.Contains(t, out.String(), "UTF8", "the recorder serves UTF8, before login")
 }
 
@@ -773,9 +768,9 @@ func TestSessionCapaInfo(t *testing.T) {
 func TestSessionCapa(t *testing.T) {
 	clause.Covers(t, "RFC2449-5-CAPA", "RFC2449-6.9-IMPLEMENTATION", "RFC2449-6.7-EXPIRE", "RFC2449-6.5-LOGIN-DELAY")
 	h := newHarness(t, RFC1939())
-	h.s.SetMode(ModeSecure)
-	var seen CapaInfo
-	h.r.capa = func(c *CapaInfo) {
+	h.s.SetMode(pop3.ModeSecure)
+	var seen pop3.CapaInfo
+	h.r.capa = func(c *pop3.CapaInfo) {
 		seen = *c
 		c.Implementation = "pop3gen-test"
 		c.Expire = "NEVER"
@@ -791,14 +786,14 @@ func TestSessionCapa(t *testing.T) {
 
 	h.login()
 	got = h.expect("CAPA", "+OK")
-	assert.Equal(t, CapaInfo{afterLogin: true}, seen, "after login the core offers no login")
+	assertNoLogin(t, seen, "after login the core offers no login")
 	assert.NotContains(t, got, "\r\nUSER\r\n")
 	assert.NotContains(t, got, "SASL")
 	assert.Contains(t, got, "IMPLEMENTATION pop3gen-test\r\n")
 
 	// A handler without CapaHandler: the core's lines only.
 	var out bytes.Buffer
-	s := NewSession(&dropSession{drop: &memDrop{}}, NewWriter(&out), RFC1939())
+	s := pop3.NewSession(&dropSession{drop: &memDrop{}}, pop3.NewWriter(&out), dialect(RFC1939()))
 	s.SetTLS(true, false)
 	s.Feed([]byte("CAPA\r\n"))
 	assert.Equal(t, "+OK Capability list follows\r\nTOP\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUIDL\r\nSTLS\r\n.\r\n", out.String())
@@ -811,8 +806,8 @@ func TestSessionAuthOptional(t *testing.T) {
 	clause.Covers(t, "RFC5034-4-AUTH", "MSPOP3-2.2.1")
 	for _, v := range []Variations{RFC1939(), Exchange2010()} {
 		var out bytes.Buffer
-		s := NewSession(&dropSession{drop: &memDrop{}}, NewWriter(&out), v)
-		s.SetMode(ModeSecure)
+		s := pop3.NewSession(&dropSession{drop: &memDrop{}}, pop3.NewWriter(&out), &v)
+		s.SetMode(pop3.ModeSecure)
 		lines := []string{"AUTH PLAIN AGFsaWNlAHNlY3JldA==", "AUTH GSSAPI"}
 		if v.AuthListing {
 			lines = append(lines, "AUTH") // elsewhere a bare AUTH does not parse
@@ -820,10 +815,10 @@ func TestSessionAuthOptional(t *testing.T) {
 		for _, line := range lines {
 			out.Reset()
 			a := s.Feed([]byte(line + "\r\n"))
-			assert.Equal(t, "-ERR "+ErrNotSupported.Text+"\r\n", out.String(), line)
-			assert.Equal(t, ActionContinue, a)
+			assert.Equal(t, "-ERR "+pop3.ErrNotSupported.Text+"\r\n", out.String(), line)
+			assert.Equal(t, pop3.ActionContinue, a)
 			assert.False(t, s.InSASL())
-			assert.Equal(t, StateAuthorization, s.State())
+			assert.Equal(t, pop3.StateAuthorization, s.State())
 		}
 		out.Reset()
 		s.Feed([]byte("CAPA\r\n"))
@@ -834,8 +829,8 @@ func TestSessionAuthOptional(t *testing.T) {
 // minimalHandler implements only what Handler requires.
 type minimalHandler struct{ drop *memDrop }
 
-func (m minimalHandler) User(w *Writer, arg []byte) error { return nil }
-func (m minimalHandler) Pass(user, secret []byte) (Maildrop, error) {
+func (m minimalHandler) User(w *pop3.Writer, arg []byte) error { return nil }
+func (m minimalHandler) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	if m.drop == nil {
 		return nil, nil
 	}
@@ -850,8 +845,8 @@ func TestSessionMinimalHandler(t *testing.T) {
 	clause.Covers(t, "C0006", "RFC1939-5-NOOP")
 	d := &memDrop{bodies: recorderBodies}
 	var out bytes.Buffer
-	s := NewSession(minimalHandler{drop: d}, NewWriter(&out), RFC1939())
-	s.SetMode(ModeSecure)
+	s := pop3.NewSession(minimalHandler{drop: d}, pop3.NewWriter(&out), dialect(RFC1939()))
+	s.SetMode(pop3.ModeSecure)
 	send := func(line string) string {
 		out.Reset()
 		s.Feed([]byte(line + "\r\n"))
@@ -873,10 +868,22 @@ func TestSessionMinimalHandler(t *testing.T) {
 	assert.Equal(t, "+OK "+recorderTotals+"\r\n", send("RSET"))
 	assert.Equal(t, "+OK signing off (0 messages removed)\r\n", send("QUIT"))
 
-	s = NewSession(minimalHandler{}, NewWriter(&out), RFC1939())
-	s.SetMode(ModeSecure)
+	s = pop3.NewSession(minimalHandler{}, pop3.NewWriter(&out), dialect(RFC1939()))
+	s.SetMode(pop3.ModeSecure)
 	send("USER alice")
 	got := send("PASS secret")
 	assert.True(t, strings.HasPrefix(got, "-ERR [SYS/TEMP]"), "no maildrop: %q", got)
-	assert.Equal(t, StateAuthorization, s.State())
+	assert.Equal(t, pop3.StateAuthorization, s.State())
+}
+
+// dialect returns v as the pop3.Dialect a session serves.
+func dialect(v Variations) *Variations { return &v }
+
+// assertNoLogin asserts that c offers no login: after login CAPA lists
+// none of USER, SASL, STLS.
+func assertNoLogin(t *testing.T, c pop3.CapaInfo, msg string) {
+	t.Helper()
+	assert.False(t, c.Plaintext, msg)
+	assert.Empty(t, c.SASL, msg)
+	assert.False(t, c.STLS, msg)
 }

@@ -4,368 +4,119 @@ package pop3gen
 
 import (
 	"fmt"
-	"strconv"
+	pop3 "github.com/pop3kit/pop3kit/pop3"
 	"strings"
 	"time"
 )
 
-// MaildropAccess is the type of the variation of that name: lock: one session
-// at a time holds the maildrop exclusively; snapshot: each session works on
-// the message list taken at login. The backend must honour it when it opens
-// the maildrop; pop3d's Maildir store does.
-type MaildropAccess uint8
-
-const (
-	MaildropAccessLock MaildropAccess = iota
-	MaildropAccessSnapshot
-)
-
-var maildropAccessNames = [...]string{"lock", "snapshot"}
-
-// String returns the value as --set takes it.
-func (x MaildropAccess) String() string {
-	if int(x) < len(maildropAccessNames) {
-		return maildropAccessNames[x]
-	}
-	return "MaildropAccess(" + strconv.Itoa(int(x)) + ")"
-}
-
-// PlaintextAuth is the type of the variation of that name: When USER/PASS and
-// plaintext SASL are allowed: always, only on secure connections (TLS or
-// loopback), or never.
-type PlaintextAuth uint8
-
-const (
-	PlaintextAuthAlways PlaintextAuth = iota
-	PlaintextAuthSecure
-	PlaintextAuthNever
-)
-
-var plaintextAuthNames = [...]string{"always", "secure", "never"}
-
-// String returns the value as --set takes it.
-func (x PlaintextAuth) String() string {
-	if int(x) < len(plaintextAuthNames) {
-		return plaintextAuthNames[x]
-	}
-	return "PlaintextAuth(" + strconv.Itoa(int(x)) + ")"
-}
-
-// UserNameCase is the type of the variation of that name: How the server reads
-// the name in USER, APOP and SASL: keep it as sent, or lower-case it before
-// the lookup (Dovecot's default auth_username_format %Lu). keep in rfc1939:
-// RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive,
-// so Bob and bob may be two users; lower in the Exchange profiles, whose
-// Active Directory names ignore case. With lower, names in the passwd-file
-// must be lower case. The backend must honour it in its logins; pop3d does.
-type UserNameCase uint8
-
-const (
-	UserNameCaseKeep UserNameCase = iota
-	UserNameCaseLower
-)
-
-var userNameCaseNames = [...]string{"keep", "lower"}
-
-// String returns the value as --set takes it.
-func (x UserNameCase) String() string {
-	if int(x) < len(userNameCaseNames) {
-		return userNameCaseNames[x]
-	}
-	return "UserNameCase(" + strconv.Itoa(int(x)) + ")"
-}
-
-// UIDLFormat is the type of the variation of that name: decimal: increasing
-// decimal numbers never reused (Exchange); dovecot: Dovecot's default
-// %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for
-// maildrops shared with or taken over from Dovecot. The backend must honour it
-// in the unique-ids it returns; pop3d's Maildir store does.
-type UIDLFormat uint8
-
-const (
-	UIDLFormatDecimal UIDLFormat = iota
-	UIDLFormatDovecot
-)
-
-var uIDLFormatNames = [...]string{"decimal", "dovecot"}
-
-// String returns the value as --set takes it.
-func (x UIDLFormat) String() string {
-	if int(x) < len(uIDLFormatNames) {
-		return uIDLFormatNames[x]
-	}
-	return "UIDLFormat(" + strconv.Itoa(int(x)) + ")"
-}
-
 // Variations are the points of behaviour that the standards leave open or on
-// which Exchange departs from them (MS-STANXPOP3). Start from a profile
-// (RFC1939, Exchange2007, Exchange2010 or Profile) and change single values
-// with Set.
+// which Exchange departs from them (MS-STANXPOP3): the runtime's, and the
+// table's own. Start from a profile (RFC1939, Exchange2007, Exchange2010 or
+// Profile) and change single values with Set. A *Variations is the
+// pop3.Dialect a pop3.Server serves.
 type Variations struct {
-	// LenientSeparators: Accept runs of SPACE and TAB between keyword and
-	// arguments (and around them) instead of exactly one SPACE.
-	//
-	// Honoured by: the lexer (Command.Parse), as it reads the command line.
-	// spec: LenientSeparators — MS-2.1.1, RFC1939-3-SPACE
-	LenientSeparators bool
-	// SpaceRuns: Accept a run of SPACEs where one separates (LIST  1, TOP 1  5)
-	// and SPACEs at the end of the line (STAT ); TAB and SPACE before the keyword
-	// stay refused unless LenientSeparators is on. On in every profile: RFC 1939
-	// §3 tells the client to send one SPACE, the meaning of a doubled or trailing
-	// one is never in doubt, so RFC 1122 §1.2.2 says accept it, as Dovecot does
-	// (and Exchange, which also takes TAB). A password under PassKeepsSpaces keeps
-	// its spaces. Off: exactly one SPACE, the letter of RFC 1939.
-	//
-	// Honoured by: the lexer (Command.Parse), as it reads the command line.
-	// spec: SpaceRuns — RFC1939-3-SPACE, RFC1122-1.2.2
-	SpaceRuns bool
-	// IgnoreExtraArgs: CAPA, NOOP, STAT and RSET ignore arguments instead of
-	// refusing them (NOOP extra), as Dovecot does; they are still checked for
-	// separators and octets. Only commands that cannot remove a message: QUIT,
-	// STLS and UTF8 stay strict (QUIT extra from TRANSACTION would enter UPDATE on
-	// a line whose meaning is unclear). On in rfc1939 (RFC 1122 §1.2.2: the
-	// intent of NOOP extra is clear and nothing is lost); off in the Exchange
-	// profiles, where MS-STANXPOP3 documents no such leniency.
-	//
-	// Honoured by: the lexer (Command.Parse), as it reads the command line.
-	// spec: IgnoreExtraArgs — RFC1939-3-KEYWORD, RFC1122-1.2.2
-	IgnoreExtraArgs bool
-	// MaxArgOctets: Longest argument of an RFC 1939 command; 0 checks only the
-	// whole command. 0 in rfc1939 too: the profile offers CAPA, and RFC 2449 §4
-	// raises the command to 255 octets, replacing RFC 1939's 47 (keyword, SPACE,
-	// 40-character argument, CRLF), so a 250-octet password or a zero-padded
-	// number must pass; MaxCommandOctets still bounds every argument. 40 is the
-	// strict RFC 1939 §3 reading, for a server without CAPA.
-	//
-	// Honoured by: the lexer (Command.Parse), as it reads the command line.
-	// spec: MaxArgOctets — MS-2.1.2, RFC1939-3-ARG40, RFC2449-4-CMD255
-	MaxArgOctets int
-	// MaxCommandOctets: Longest command line, CRLF included; longer lines are
-	// refused whole.
-	//
-	// Honoured by: the lexer (Command.Parse), as it reads the command line.
-	// spec: MaxCommandOctets — E0006, E0007, RFC2449-4-CMD255
-	MaxCommandOctets int
-	// MaildropAccess: lock: one session at a time holds the maildrop exclusively;
-	// snapshot: each session works on the message list taken at login. The backend
-	// must honour it when it opens the maildrop; pop3d's Maildir store does.
-	//
-	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
-	// spec: MaildropAccess — MS-2.1.3, C0004, RFC1939-4-LOCK
-	MaildropAccess MaildropAccess
-	// ExactSizes: STAT and LIST report exact octet counts of the CRLF form; false
-	// reports the storage size (Exchange's default, EnableExactRFC822Size off).
-	// The backend must honour it in the sizes it returns; pop3d's Maildir store
-	// does.
-	//
-	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
-	// spec: ExactSizes — MS-2.1.4, MS-2.1.5
-	ExactSizes bool
-	// UserAlwaysOK: USER answers +OK whether or not the mailbox exists; the check
-	// happens at PASS.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: UserAlwaysOK — V0008, V0009
-	UserAlwaysOK bool
-	// PlaintextAuth: When USER/PASS and plaintext SASL are allowed: always, only
-	// on secure connections (TLS or loopback), or never.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: PlaintextAuth — V0010
-	PlaintextAuth PlaintextAuth
-	// StickyUser: PASS may come after other commands (CAPA, a refused one) that
-	// follow a successful USER, as in Dovecot; a failed USER, a failed PASS or
-	// STLS forgets the name, so a wrong password still needs USER again. Off in
-	// every profile: RFC 1939 §7 allows PASS only immediately after USER, a state
-	// rule rather than a spelling, and no client needs more; on for a site that
-	// moves from Dovecot.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: StickyUser — RFC1939-7-PASS, RFC1122-1.2.2
-	StickyUser bool
-	// UserNameCase: How the server reads the name in USER, APOP and SASL: keep it
-	// as sent, or lower-case it before the lookup (Dovecot's default
-	// auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the
-	// site and Unix mailbox names are case-sensitive, so Bob and bob may be two
-	// users; lower in the Exchange profiles, whose Active Directory names ignore
-	// case. With lower, names in the passwd-file must be lower case. The backend
-	// must honour it in its logins; pop3d does.
-	//
-	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
-	// spec: UserNameCase — RFC1939-7-USER, V0008
-	UserNameCase UserNameCase
-	// PassKeepsSpaces: PASS takes the whole rest of the line as the password,
-	// spaces included.
-	//
-	// Honoured by: the lexer (Command.Parse), as it reads the command line.
-	// spec: PassKeepsSpaces — V0011
-	PassKeepsSpaces bool
-	// APOP: Offer APOP (the greeting then carries a timestamp).
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: APOP — V0012
-	APOP bool
-	// UnauthTimeout: Inactivity autologout before authentication.
-	//
-	// Honoured by: the runtime (Server), on the connection.
-	// spec: UnauthTimeout — V0002, RFC1939-3-TIMER
-	UnauthTimeout time.Duration
-	// AuthTimeout: Inactivity autologout after authentication; RFC 1939 requires
-	// at least 10 minutes.
-	//
-	// Honoured by: the runtime (Server), on the connection.
-	// spec: AuthTimeout — V0002, RFC1939-3-TIMER
-	AuthTimeout time.Duration
-	// TimeoutNotice: Send a -ERR notice before closing an idle connection; RFC
-	// 1939 closes silently.
-	//
-	// Honoured by: the runtime (Server), on the connection.
-	// spec: TimeoutNotice — V0003
-	TimeoutNotice bool
-	// InformativeErrors: Put informational text after -ERR (and the response
-	// code); false sends the bare status and code.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: InformativeErrors — V0001
-	InformativeErrors bool
-	// AuthListing: A bare AUTH (or "AUTH ") lists the SASL mechanisms, as
-	// Exchange's NTLM extension does; RFC 5034 requires a mechanism.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: AuthListing — MSPOP3-2.2.1
-	AuthListing bool
-	// UTF8: Offer the UTF8 command and capability.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: UTF8 — RFC6856-2-UTF8
-	UTF8 bool
-	// LANG: Offer the LANG command and capability.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: LANG — RFC6856-3-LANG
-	LANG bool
-	// UIDLFormat: decimal: increasing decimal numbers never reused (Exchange);
-	// dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it
-	// (lower-case hex), for maildrops shared with or taken over from Dovecot. The
-	// backend must honour it in the unique-ids it returns; pop3d's Maildir store
-	// does.
-	//
-	// Honoured by: the store — the backend must apply it; pop3gen only carries it.
-	// spec: UIDLFormat — C0007, C0008, C0009, RFC1939-7-UIDL
-	UIDLFormat UIDLFormat
-	// MaxAuthLineOctets: Longest AUTH command line, CRLF included, which may carry
-	// an initial response; every other command keeps MaxCommandOctets. RFC 5034
-	// §4 tells a client not to send an initial response that takes the line past
-	// 255 octets, but OAuth clients do: mpop and Thunderbird send a 1–2 KB
-	// bearer token with OAUTHBEARER or XOAUTH2, and Dovecot accepts it. 12288,
-	// MaxSASLOctets' value, in every profile, so that a response is accepted on
-	// the command line wherever it would be on a continuation line (RFC 1122
-	// §1.2.2: the intent is clear and nothing is lost).
-	//
-	// Honoured by: the lexer (Command.Parse), as it reads the command line.
-	// spec: MaxAuthLineOctets — RFC5034-4-INITIAL, RFC1122-1.2.2
-	MaxAuthLineOctets int
-	// MaxSASLOctets: Longest SASL continuation line, CRLF included; RFC 5034
-	// allows any length, a server must still bound it.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: MaxSASLOctets — RFC5034-4-AUTH
-	MaxSASLOctets int
-	// MaxBadCommands: Close the connection after this many consecutive rejected
-	// commands; 0 never closes.
-	//
-	// Honoured by: the session (Session), around the backend's handler.
-	// spec: MaxBadCommands — C0005
-	MaxBadCommands int
+	// The variations the runtime honours (its are the standard table's).
+	pop3.Variations
+}
+
+// Protocol returns the table's commands as the runtime serves them.
+func (*Variations) Protocol() *pop3.Protocol {
+	return &protocol
 }
 
 // RFC1939 returns the variations of the rfc1939 profile: Strict RFC 1939 and RFC 2449, with the standards-track extensions (STLS, AUTH, UTF8, LANG).
 func RFC1939() Variations {
 	return Variations{
-		LenientSeparators: false,
-		SpaceRuns:         true,
-		IgnoreExtraArgs:   true,
-		MaxArgOctets:      0,
-		MaxCommandOctets:  255,
-		MaildropAccess:    MaildropAccessLock,
-		ExactSizes:        true,
-		UserAlwaysOK:      false,
-		PlaintextAuth:     PlaintextAuthAlways,
-		StickyUser:        false,
-		UserNameCase:      UserNameCaseKeep,
-		PassKeepsSpaces:   false,
-		APOP:              true,
-		UnauthTimeout:     10 * time.Minute,
-		AuthTimeout:       10 * time.Minute,
-		TimeoutNotice:     false,
-		InformativeErrors: true,
-		AuthListing:       false,
-		UTF8:              true,
-		LANG:              true,
-		UIDLFormat:        UIDLFormatDecimal,
-		MaxAuthLineOctets: 12288,
-		MaxSASLOctets:     12288,
-		MaxBadCommands:    20,
+		Variations: pop3.Variations{
+			LenientSeparators: false,
+			SpaceRuns:         true,
+			IgnoreExtraArgs:   true,
+			MaxArgOctets:      0,
+			MaxCommandOctets:  255,
+			MaildropAccess:    pop3.MaildropAccessLock,
+			ExactSizes:        true,
+			UserAlwaysOK:      false,
+			PlaintextAuth:     pop3.PlaintextAuthAlways,
+			StickyUser:        false,
+			UserNameCase:      pop3.UserNameCaseKeep,
+			PassKeepsSpaces:   false,
+			APOP:              true,
+			UnauthTimeout:     10 * time.Minute,
+			AuthTimeout:       10 * time.Minute,
+			TimeoutNotice:     false,
+			InformativeErrors: true,
+			AuthListing:       false,
+			UTF8:              true,
+			LANG:              true,
+			UIDLFormat:        pop3.UIDLFormatDecimal,
+			MaxAuthLineOctets: 12288,
+			MaxSASLOctets:     12288,
+			MaxBadCommands:    20,
+		},
 	}
 }
 
 // Exchange2007 returns the variations of the exchange2007 profile: Microsoft Exchange Server 2007 as MS-STANXPOP3 describes it.
 func Exchange2007() Variations {
 	return Variations{
-		LenientSeparators: true,
-		SpaceRuns:         true,
-		IgnoreExtraArgs:   false,
-		MaxArgOctets:      0,
-		MaxCommandOctets:  47,
-		MaildropAccess:    MaildropAccessSnapshot,
-		ExactSizes:        false,
-		UserAlwaysOK:      true,
-		PlaintextAuth:     PlaintextAuthSecure,
-		StickyUser:        false,
-		UserNameCase:      UserNameCaseLower,
-		PassKeepsSpaces:   true,
-		APOP:              false,
-		UnauthTimeout:     1 * time.Minute,
-		AuthTimeout:       30 * time.Minute,
-		TimeoutNotice:     true,
-		InformativeErrors: true,
-		AuthListing:       true,
-		UTF8:              false,
-		LANG:              false,
-		UIDLFormat:        UIDLFormatDecimal,
-		MaxAuthLineOctets: 12288,
-		MaxSASLOctets:     12288,
-		MaxBadCommands:    20,
+		Variations: pop3.Variations{
+			LenientSeparators: true,
+			SpaceRuns:         true,
+			IgnoreExtraArgs:   false,
+			MaxArgOctets:      0,
+			MaxCommandOctets:  47,
+			MaildropAccess:    pop3.MaildropAccessSnapshot,
+			ExactSizes:        false,
+			UserAlwaysOK:      true,
+			PlaintextAuth:     pop3.PlaintextAuthSecure,
+			StickyUser:        false,
+			UserNameCase:      pop3.UserNameCaseLower,
+			PassKeepsSpaces:   true,
+			APOP:              false,
+			UnauthTimeout:     1 * time.Minute,
+			AuthTimeout:       30 * time.Minute,
+			TimeoutNotice:     true,
+			InformativeErrors: true,
+			AuthListing:       true,
+			UTF8:              false,
+			LANG:              false,
+			UIDLFormat:        pop3.UIDLFormatDecimal,
+			MaxAuthLineOctets: 12288,
+			MaxSASLOctets:     12288,
+			MaxBadCommands:    20,
+		},
 	}
 }
 
 // Exchange2010 returns the variations of the exchange2010 profile: Microsoft Exchange Server 2010 and Exchange 15 as MS-STANXPOP3 describes them.
 func Exchange2010() Variations {
 	return Variations{
-		LenientSeparators: true,
-		SpaceRuns:         true,
-		IgnoreExtraArgs:   false,
-		MaxArgOctets:      0,
-		MaxCommandOctets:  512,
-		MaildropAccess:    MaildropAccessSnapshot,
-		ExactSizes:        false,
-		UserAlwaysOK:      true,
-		PlaintextAuth:     PlaintextAuthSecure,
-		StickyUser:        false,
-		UserNameCase:      UserNameCaseLower,
-		PassKeepsSpaces:   true,
-		APOP:              false,
-		UnauthTimeout:     1 * time.Minute,
-		AuthTimeout:       30 * time.Minute,
-		TimeoutNotice:     true,
-		InformativeErrors: true,
-		AuthListing:       true,
-		UTF8:              false,
-		LANG:              false,
-		UIDLFormat:        UIDLFormatDecimal,
-		MaxAuthLineOctets: 12288,
-		MaxSASLOctets:     12288,
-		MaxBadCommands:    20,
+		Variations: pop3.Variations{
+			LenientSeparators: true,
+			SpaceRuns:         true,
+			IgnoreExtraArgs:   false,
+			MaxArgOctets:      0,
+			MaxCommandOctets:  512,
+			MaildropAccess:    pop3.MaildropAccessSnapshot,
+			ExactSizes:        false,
+			UserAlwaysOK:      true,
+			PlaintextAuth:     pop3.PlaintextAuthSecure,
+			StickyUser:        false,
+			UserNameCase:      pop3.UserNameCaseLower,
+			PassKeepsSpaces:   true,
+			APOP:              false,
+			UnauthTimeout:     1 * time.Minute,
+			AuthTimeout:       30 * time.Minute,
+			TimeoutNotice:     true,
+			InformativeErrors: true,
+			AuthListing:       true,
+			UTF8:              false,
+			LANG:              false,
+			UIDLFormat:        pop3.UIDLFormatDecimal,
+			MaxAuthLineOctets: 12288,
+			MaxSASLOctets:     12288,
+			MaxBadCommands:    20,
+		},
 	}
 }
 
@@ -388,308 +139,8 @@ func Profile(name string) (Variations, error) {
 	return Variations{}, fmt.Errorf("unknown profile %q (known: rfc1939, exchange2007, exchange2010)", name)
 }
 
-// Set sets the variation called name (in any case) from its text form, as a
-// --set name=value option gives it: true/false for switches, a number of
-// octets or a count, a Go duration ("90s", "30m"; a bare number is seconds),
-// or one of an enumeration's values. A value outside the variation's range
-// is refused with an error that names the variation and the range.
-func (v *Variations) Set(name, value string) error {
-	switch strings.ToLower(name) {
-	case "lenientseparators":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("LenientSeparators: %q is not true or false", value)
-		}
-		v.LenientSeparators = b
-	case "spaceruns":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("SpaceRuns: %q is not true or false", value)
-		}
-		v.SpaceRuns = b
-	case "ignoreextraargs":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("IgnoreExtraArgs: %q is not true or false", value)
-		}
-		v.IgnoreExtraArgs = b
-	case "maxargoctets":
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			return fmt.Errorf("MaxArgOctets: %q is not a whole number", value)
-		}
-		if (n < 1 || n > 255) && n != 0 {
-			return fmt.Errorf("MaxArgOctets: %d is outside 1–255 (or 0 for no limit)", n)
-		}
-		v.MaxArgOctets = n
-	case "maxcommandoctets":
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			return fmt.Errorf("MaxCommandOctets: %q is not a whole number", value)
-		}
-		if n < 40 || n > 1024 {
-			return fmt.Errorf("MaxCommandOctets: %d is outside 40–1024", n)
-		}
-		v.MaxCommandOctets = n
-	case "maildropaccess":
-		switch strings.ToLower(value) {
-		case "lock":
-			v.MaildropAccess = MaildropAccessLock
-		case "snapshot":
-			v.MaildropAccess = MaildropAccessSnapshot
-		default:
-			return fmt.Errorf("MaildropAccess: %q is not one of lock, snapshot", value)
-		}
-	case "exactsizes":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("ExactSizes: %q is not true or false", value)
-		}
-		v.ExactSizes = b
-	case "useralwaysok":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("UserAlwaysOK: %q is not true or false", value)
-		}
-		v.UserAlwaysOK = b
-	case "plaintextauth":
-		switch strings.ToLower(value) {
-		case "always":
-			v.PlaintextAuth = PlaintextAuthAlways
-		case "secure":
-			v.PlaintextAuth = PlaintextAuthSecure
-		case "never":
-			v.PlaintextAuth = PlaintextAuthNever
-		default:
-			return fmt.Errorf("PlaintextAuth: %q is not one of always, secure, never", value)
-		}
-	case "stickyuser":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("StickyUser: %q is not true or false", value)
-		}
-		v.StickyUser = b
-	case "usernamecase":
-		switch strings.ToLower(value) {
-		case "keep":
-			v.UserNameCase = UserNameCaseKeep
-		case "lower":
-			v.UserNameCase = UserNameCaseLower
-		default:
-			return fmt.Errorf("UserNameCase: %q is not one of keep, lower", value)
-		}
-	case "passkeepsspaces":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("PassKeepsSpaces: %q is not true or false", value)
-		}
-		v.PassKeepsSpaces = b
-	case "apop":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("APOP: %q is not true or false", value)
-		}
-		v.APOP = b
-	case "unauthtimeout":
-		d, err := parseDuration(value)
-		if err != nil {
-			return fmt.Errorf("UnauthTimeout: %q is not a duration such as 90s or 30m", value)
-		}
-		if d < 10*time.Second || d > 24*time.Hour {
-			return fmt.Errorf("UnauthTimeout: %v is outside 10s–24h0m0s", d)
-		}
-		v.UnauthTimeout = d
-	case "authtimeout":
-		d, err := parseDuration(value)
-		if err != nil {
-			return fmt.Errorf("AuthTimeout: %q is not a duration such as 90s or 30m", value)
-		}
-		if d < 10*time.Second || d > 24*time.Hour {
-			return fmt.Errorf("AuthTimeout: %v is outside 10s–24h0m0s", d)
-		}
-		v.AuthTimeout = d
-	case "timeoutnotice":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("TimeoutNotice: %q is not true or false", value)
-		}
-		v.TimeoutNotice = b
-	case "informativeerrors":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("InformativeErrors: %q is not true or false", value)
-		}
-		v.InformativeErrors = b
-	case "authlisting":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("AuthListing: %q is not true or false", value)
-		}
-		v.AuthListing = b
-	case "utf8":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("UTF8: %q is not true or false", value)
-		}
-		v.UTF8 = b
-	case "lang":
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return fmt.Errorf("LANG: %q is not true or false", value)
-		}
-		v.LANG = b
-	case "uidlformat":
-		switch strings.ToLower(value) {
-		case "decimal":
-			v.UIDLFormat = UIDLFormatDecimal
-		case "dovecot":
-			v.UIDLFormat = UIDLFormatDovecot
-		default:
-			return fmt.Errorf("UIDLFormat: %q is not one of decimal, dovecot", value)
-		}
-	case "maxauthlineoctets":
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			return fmt.Errorf("MaxAuthLineOctets: %q is not a whole number", value)
-		}
-		if n < 255 || n > 65536 {
-			return fmt.Errorf("MaxAuthLineOctets: %d is outside 255–65536", n)
-		}
-		v.MaxAuthLineOctets = n
-	case "maxsasloctets":
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			return fmt.Errorf("MaxSASLOctets: %q is not a whole number", value)
-		}
-		if n < 256 || n > 65536 {
-			return fmt.Errorf("MaxSASLOctets: %d is outside 256–65536", n)
-		}
-		v.MaxSASLOctets = n
-	case "maxbadcommands":
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			return fmt.Errorf("MaxBadCommands: %q is not a whole number", value)
-		}
-		if (n < 1 || n > 1000) && n != 0 {
-			return fmt.Errorf("MaxBadCommands: %d is outside 1–1000 (or 0 for no limit)", n)
-		}
-		v.MaxBadCommands = n
-	default:
-		return fmt.Errorf("unknown variation %q (see VariationTable)", name)
-	}
-	return nil
-}
-
-// Get returns the value of the variation called name in the text form Set takes.
-func (v *Variations) Get(name string) (string, error) {
-	switch strings.ToLower(name) {
-	case "lenientseparators":
-		return strconv.FormatBool(v.LenientSeparators), nil
-	case "spaceruns":
-		return strconv.FormatBool(v.SpaceRuns), nil
-	case "ignoreextraargs":
-		return strconv.FormatBool(v.IgnoreExtraArgs), nil
-	case "maxargoctets":
-		return strconv.Itoa(v.MaxArgOctets), nil
-	case "maxcommandoctets":
-		return strconv.Itoa(v.MaxCommandOctets), nil
-	case "maildropaccess":
-		return v.MaildropAccess.String(), nil
-	case "exactsizes":
-		return strconv.FormatBool(v.ExactSizes), nil
-	case "useralwaysok":
-		return strconv.FormatBool(v.UserAlwaysOK), nil
-	case "plaintextauth":
-		return v.PlaintextAuth.String(), nil
-	case "stickyuser":
-		return strconv.FormatBool(v.StickyUser), nil
-	case "usernamecase":
-		return v.UserNameCase.String(), nil
-	case "passkeepsspaces":
-		return strconv.FormatBool(v.PassKeepsSpaces), nil
-	case "apop":
-		return strconv.FormatBool(v.APOP), nil
-	case "unauthtimeout":
-		return v.UnauthTimeout.String(), nil
-	case "authtimeout":
-		return v.AuthTimeout.String(), nil
-	case "timeoutnotice":
-		return strconv.FormatBool(v.TimeoutNotice), nil
-	case "informativeerrors":
-		return strconv.FormatBool(v.InformativeErrors), nil
-	case "authlisting":
-		return strconv.FormatBool(v.AuthListing), nil
-	case "utf8":
-		return strconv.FormatBool(v.UTF8), nil
-	case "lang":
-		return strconv.FormatBool(v.LANG), nil
-	case "uidlformat":
-		return v.UIDLFormat.String(), nil
-	case "maxauthlineoctets":
-		return strconv.Itoa(v.MaxAuthLineOctets), nil
-	case "maxsasloctets":
-		return strconv.Itoa(v.MaxSASLOctets), nil
-	case "maxbadcommands":
-		return strconv.Itoa(v.MaxBadCommands), nil
-	default:
-		return "", fmt.Errorf("unknown variation %q (see VariationTable)", name)
-	}
-}
-
-// Check reports the first variation whose value is out of its range, for
-// Variations built as a struct literal rather than through Set.
-func (v *Variations) Check() error {
-	if (v.MaxArgOctets < 1 || v.MaxArgOctets > 255) && v.MaxArgOctets != 0 {
-		return fmt.Errorf("MaxArgOctets: %d is outside 1–255 (or 0 for no limit)", v.MaxArgOctets)
-	}
-	if v.MaxCommandOctets < 40 || v.MaxCommandOctets > 1024 {
-		return fmt.Errorf("MaxCommandOctets: %d is outside 40–1024", v.MaxCommandOctets)
-	}
-	if int(v.MaildropAccess) >= 2 {
-		return fmt.Errorf("MaildropAccess: %d is not one of lock, snapshot", v.MaildropAccess)
-	}
-	if int(v.PlaintextAuth) >= 3 {
-		return fmt.Errorf("PlaintextAuth: %d is not one of always, secure, never", v.PlaintextAuth)
-	}
-	if int(v.UserNameCase) >= 2 {
-		return fmt.Errorf("UserNameCase: %d is not one of keep, lower", v.UserNameCase)
-	}
-	if v.UnauthTimeout < 10*time.Second || v.UnauthTimeout > 24*time.Hour {
-		return fmt.Errorf("UnauthTimeout: %v is outside 10s–24h0m0s", v.UnauthTimeout)
-	}
-	if v.AuthTimeout < 10*time.Second || v.AuthTimeout > 24*time.Hour {
-		return fmt.Errorf("AuthTimeout: %v is outside 10s–24h0m0s", v.AuthTimeout)
-	}
-	if int(v.UIDLFormat) >= 2 {
-		return fmt.Errorf("UIDLFormat: %d is not one of decimal, dovecot", v.UIDLFormat)
-	}
-	if v.MaxAuthLineOctets < 255 || v.MaxAuthLineOctets > 65536 {
-		return fmt.Errorf("MaxAuthLineOctets: %d is outside 255–65536", v.MaxAuthLineOctets)
-	}
-	if v.MaxSASLOctets < 256 || v.MaxSASLOctets > 65536 {
-		return fmt.Errorf("MaxSASLOctets: %d is outside 256–65536", v.MaxSASLOctets)
-	}
-	if (v.MaxBadCommands < 1 || v.MaxBadCommands > 1000) && v.MaxBadCommands != 0 {
-		return fmt.Errorf("MaxBadCommands: %d is outside 1–1000 (or 0 for no limit)", v.MaxBadCommands)
-	}
-	return nil
-}
-
-// VariationInfo describes one variation of the spec table.
-type VariationInfo struct {
-	Name     string
-	Kind     string   // bool, octets, count, duration or enum
-	Values   []string // an enum's values
-	Min, Max int64    // range of octets, counts and durations (nanoseconds)
-	Zero     bool     // 0 (no limit) is allowed besides the range
-	Profiles []string // the value under each profile, in the order of ProfileNames
-	Layer    string   // who honours it: lexer, session, runtime or store (the backend)
-	Clauses  []string
-	Doc      string
-}
-
 // VariationTable lists every variation, in spec order.
-var VariationTable = []VariationInfo{
+var VariationTable = []pop3.VariationInfo{
 	{Name: "LenientSeparators", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "lexer", Clauses: []string{"MS-2.1.1", "RFC1939-3-SPACE"}, Doc: "Accept runs of SPACE and TAB between keyword and arguments (and around them) instead of exactly one SPACE."},
 	{Name: "SpaceRuns", Kind: "bool", Profiles: []string{"true", "true", "true"}, Layer: "lexer", Clauses: []string{"RFC1939-3-SPACE", "RFC1122-1.2.2"}, Doc: "Accept a run of SPACEs where one separates (LIST  1, TOP 1  5) and SPACEs at the end of the line (STAT ); TAB and SPACE before the keyword stay refused unless LenientSeparators is on. On in every profile: RFC 1939 §3 tells the client to send one SPACE, the meaning of a doubled or trailing one is never in doubt, so RFC 1122 §1.2.2 says accept it, as Dovecot does (and Exchange, which also takes TAB). A password under PassKeepsSpaces keeps its spaces. Off: exactly one SPACE, the letter of RFC 1939."},
 	{Name: "IgnoreExtraArgs", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "lexer", Clauses: []string{"RFC1939-3-KEYWORD", "RFC1122-1.2.2"}, Doc: "CAPA, NOOP, STAT and RSET ignore arguments instead of refusing them (NOOP extra), as Dovecot does; they are still checked for separators and octets. Only commands that cannot remove a message: QUIT, STLS and UTF8 stay strict (QUIT extra from TRANSACTION would enter UPDATE on a line whose meaning is unclear). On in rfc1939 (RFC 1122 §1.2.2: the intent of NOOP extra is clear and nothing is lost); off in the Exchange profiles, where MS-STANXPOP3 documents no such leniency."},

@@ -1,6 +1,7 @@
 package pop3gen
 
 import (
+	"github.com/pop3kit/pop3kit/pop3"
 	"testing"
 	"time"
 
@@ -32,17 +33,17 @@ func TestProfiles(t *testing.T) {
 	assert.Equal(t, 47, e7.MaxCommandOctets)
 	assert.Equal(t, 512, e10.MaxCommandOctets)
 	// MS-2.1.3, C0004, RFC1939-4-LOCK: lock vs snapshot.
-	assert.Equal(t, MaildropAccessLock, r.MaildropAccess)
-	assert.Equal(t, MaildropAccessSnapshot, e7.MaildropAccess)
-	assert.Equal(t, MaildropAccessSnapshot, e10.MaildropAccess)
+	assert.Equal(t, pop3.MaildropAccessLock, r.MaildropAccess)
+	assert.Equal(t, pop3.MaildropAccessSnapshot, e7.MaildropAccess)
+	assert.Equal(t, pop3.MaildropAccessSnapshot, e10.MaildropAccess)
 	// MS-2.1.4, MS-2.1.5: exact vs storage sizes.
 	assert.True(t, r.ExactSizes)
 	assert.False(t, e7.ExactSizes || e10.ExactSizes)
 	// V0008, V0009, V0010, V0011, V0012.
 	assert.False(t, r.UserAlwaysOK)
 	assert.True(t, e7.UserAlwaysOK && e10.UserAlwaysOK)
-	assert.Equal(t, PlaintextAuthAlways, r.PlaintextAuth)
-	assert.Equal(t, PlaintextAuthSecure, e10.PlaintextAuth)
+	assert.Equal(t, pop3.PlaintextAuthAlways, r.PlaintextAuth)
+	assert.Equal(t, pop3.PlaintextAuthSecure, e10.PlaintextAuth)
 	assert.False(t, r.PassKeepsSpaces)
 	assert.True(t, e7.PassKeepsSpaces && e10.PassKeepsSpaces)
 	assert.True(t, r.APOP)
@@ -54,16 +55,16 @@ func TestProfiles(t *testing.T) {
 	assert.False(t, r.TimeoutNotice)
 	// V0001, C0007.
 	assert.True(t, r.InformativeErrors && e10.InformativeErrors)
-	assert.Equal(t, UIDLFormatDecimal, e10.UIDLFormat)
+	assert.Equal(t, pop3.UIDLFormatDecimal, e10.UIDLFormat)
 	// RFC1122-1.2.2, RFC1939-3-SPACE, RFC1939-7-PASS, RFC1939-7-USER: what
 	// each profile accepts beyond the letter of RFC 1939.
 	assert.True(t, r.SpaceRuns && e7.SpaceRuns && e10.SpaceRuns)
 	assert.True(t, r.IgnoreExtraArgs)
 	assert.False(t, e7.IgnoreExtraArgs || e10.IgnoreExtraArgs)
 	assert.False(t, r.StickyUser || e7.StickyUser || e10.StickyUser)
-	assert.Equal(t, UserNameCaseKeep, r.UserNameCase)
-	assert.Equal(t, UserNameCaseLower, e7.UserNameCase)
-	assert.Equal(t, UserNameCaseLower, e10.UserNameCase)
+	assert.Equal(t, pop3.UserNameCaseKeep, r.UserNameCase)
+	assert.Equal(t, pop3.UserNameCaseLower, e7.UserNameCase)
+	assert.Equal(t, pop3.UserNameCaseLower, e10.UserNameCase)
 
 	for _, v := range []Variations{r, e7, e10} {
 		assert.NoError(t, v.Check())

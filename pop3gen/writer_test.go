@@ -3,6 +3,7 @@ package pop3gen
 import (
 	"bufio"
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net/textproto"
 	"strings"
@@ -21,11 +22,11 @@ func lines(s string) []string { return strings.SplitAfter(s, "\r\n") }
 func TestWriterLineLimit(t *testing.T) {
 	clause.Covers(t, "C0001", "RFC1939-3-RESP512")
 	var out bytes.Buffer
-	w := NewWriter(&out)
+	w := pop3.NewWriter(&out)
 	long := strings.Repeat("x", 2000)
 	w.OK(long)
 	w.OKBytes([]byte(long))
-	w.Error(&Error{Code: CodeSysTemp, Text: long})
+	w.Error(&pop3.Error{Code: pop3.CodeSysTemp, Text: long})
 	w.Line(long)
 	w.Words("SASL", long, long)
 	w.Words("IMPLEMENTATION", "pop3kit\r\n+OK forged")
@@ -37,12 +38,12 @@ func TestWriterLineLimit(t *testing.T) {
 		if l == "" {
 			continue
 		}
-		assert.LessOrEqual(t, len(l), MaxReplyOctets, "line %.40q…", l)
+		assert.LessOrEqual(t, len(l), pop3.MaxReplyOctets, "line %.40q…", l)
 		assert.True(t, strings.HasSuffix(l, "\r\n"))
 		assert.Equal(t, 1, strings.Count(l, "\n"))
 	}
 	ls := lines(out.String())
-	assert.Equal(t, MaxReplyOctets, len(ls[0]))
+	assert.Equal(t, pop3.MaxReplyOctets, len(ls[0]))
 	assert.Equal(t, "IMPLEMENTATION pop3kit  +OK forged\r\n", ls[5])
 	assert.Equal(t, "+OK two  lines\r\n", ls[6])
 	last := strings.TrimSuffix(ls[7], "\r\n")
@@ -57,14 +58,14 @@ func TestWriterReplies(t *testing.T) {
 		"RFC1939-5-LIST", "RFC1939-5-STAT", "RFC1939-7-UIDL", "RFC2449-8-RESP-CODE", "V0004",
 		"V0005")
 	var out bytes.Buffer
-	w := NewWriter(&out)
+	w := pop3.NewWriter(&out)
 	w.Stat(2, 320)
 	w.ScanListing(false, 1, 120)
 	w.Begin("2 messages (320 octets)")
 	w.ScanListing(true, 1, 120)
 	w.ScanListing(true, 2, 200)
 	w.End()
-	w.Error(&Error{Code: CodeInUse, Text: "maildrop is locked"})
+	w.Error(&pop3.Error{Code: pop3.CodeInUse, Text: "maildrop is locked"})
 	require.NoError(t, w.UniqueID(false, 1, "4711"))
 	require.NoError(t, w.UniqueID(true, 2, strings.Repeat("~", 70)))
 	assert.Error(t, w.UniqueID(true, 3, strings.Repeat("a", 71)))
@@ -79,12 +80,11 @@ func TestWriterReplies(t *testing.T) {
 func TestWriterChallenge(t *testing.T) {
 	clause.Covers(t, "RFC5034-4-AUTH")
 	var out bytes.Buffer
-	w := NewWriter(&out)
+	w := pop3.NewWriter(&out)
 	w.Challenge(nil)
 	long := bytes.Repeat([]byte("QUFB"), 300)
 	w.Challenge(long)
 	assert.Equal(t, "+ \r\n+ "+string(long)+"\r\n", out.String())
-	assert.True(t, w.continued())
 }
 
 // TestDotWriter: RFC1939-3-MULTILINE — LF becomes CRLF, lines starting
@@ -108,7 +108,7 @@ func TestDotWriter(t *testing.T) {
 			// Byte by byte and whole must agree: the state crosses writes.
 			for _, chunk := range []int{1, 2, 3, len(tc.in) + 1} {
 				var out bytes.Buffer
-				d := NewDotWriter(&out)
+				d := pop3.NewDotWriter(&out)
 				for i := 0; i < len(tc.in); i += chunk {
 					n, err := d.Write([]byte(tc.in[i:min(i+chunk, len(tc.in))]))
 					require.NoError(t, err)
@@ -144,10 +144,7 @@ func TestWriteCapa(t *testing.T) {
 		"RFC2449-6.7-EXPIRE", "RFC2449-6.8-UIDL", "RFC2449-6.9-IMPLEMENTATION", "RFC2595-4-STLS",
 		"RFC3206-6-AUTH-RESP-CODE", "RFC5034-3-SASL", "RFC6856-2-UTF8", "RFC6856-3-LANG", "V0007",
 		"V0010")
-	var out bytes.Buffer
-	w := NewWriter(&out)
-	r := RFC1939()
-	WriteCapa(w, &r, &CapaInfo{Plaintext: true, SASL: []string{"PLAIN", "SCRAM-SHA-256"}, LoginDelay: 900,
+	got := writeCapa(t, RFC1939(), pop3.CapaInfo{Plaintext: true, SASL: []string{"PLAIN", "SCRAM-SHA-256"}, LoginDelay: 900,
 		Expire: "NEVER", Implementation: "pop3kit", STLS: true})
 	assert.Equal(t, "+OK Capability list follows\r\n"+
 		"TOP\r\n"+ // RFC2449-6.1-TOP, V0007
@@ -163,12 +160,10 @@ func TestWriteCapa(t *testing.T) {
 		"STLS\r\n"+
 		"UTF8 USER\r\n"+
 		"LANG\r\n"+
-		".\r\n", out.String())
+		".\r\n", got)
 
-	out.Reset()
-	e := Exchange2010()
-	WriteCapa(w, &e, &CapaInfo{})
-	assert.Equal(t, "+OK Capability list follows\r\nTOP\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUIDL\r\n.\r\n", out.String(),
+	got = writeCapa(t, Exchange2010(), pop3.CapaInfo{})
+	assert.Equal(t, "+OK Capability list follows\r\nTOP\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUIDL\r\n.\r\n", got,
 		"V0010: no USER where plaintext is refused; no UTF8 or LANG under Exchange")
 }
 
@@ -177,10 +172,18 @@ func TestWriteCapa(t *testing.T) {
 func TestErrors(t *testing.T) {
 	clause.Covers(t,
 		"RFC2449-8.1.1-LOGIN-DELAY", "RFC2449-8.1.2-IN-USE", "RFC3206-5-AUTH", "RFC6856-5-UTF8")
-	for code, want := range map[string]string{CodeLoginDelay: "LOGIN-DELAY", CodeInUse: "IN-USE", CodeAuth: "AUTH",
-		CodeSysTemp: "SYS/TEMP", CodeSysPerm: "SYS/PERM", CodeUTF8: "UTF8"} {
+	for code, want := range map[string]string{pop3.CodeLoginDelay: "LOGIN-DELAY", pop3.CodeInUse: "IN-USE", pop3.CodeAuth: "AUTH",
+		pop3.CodeSysTemp: "SYS/TEMP", pop3.CodeSysPerm: "SYS/PERM", pop3.CodeUTF8: "UTF8"} {
 		assert.Equal(t, want, code)
 	}
-	assert.Equal(t, "-ERR [AUTH] bad", NewError(CodeAuth, "bad").Error())
-	assert.Equal(t, "-ERR unknown command", ErrUnknownCommand.Error())
+	assert.Equal(t, "-ERR [AUTH] bad", pop3.NewError(pop3.CodeAuth, "bad").Error())
+	assert.Equal(t, "-ERR unknown command", pop3.ErrUnknownCommand.Error())
+}
+
+// writeCapa returns the CAPA reply of a session under v whose CapaHandler
+// says info.
+func writeCapa(t *testing.T, v Variations, info pop3.CapaInfo) string {
+	h := newHarness(t, v)
+	h.r.capa = func(c *pop3.CapaInfo) { *c = info }
+	return h.expect("CAPA", "+OK")
 }

@@ -2,6 +2,7 @@ package property
 
 import (
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"slices"
 	"strings"
@@ -17,14 +18,14 @@ import (
 // capaDrop is an empty maildrop.
 type capaDrop struct{}
 
-func (capaDrop) Len() int                              { return 0 }
-func (capaDrop) Size(int) int64                        { return 0 }
-func (capaDrop) UniqueID(int) string                   { return "u" }
-func (capaDrop) Open(int) (io.ReadCloser, error)       { return io.NopCloser(strings.NewReader("")), nil }
-func (capaDrop) Remove([]int) error                    { return nil }
-func (capaDrop) Close() error                          { return nil }
-func (capaHandler) User(*pop3gen.Writer, []byte) error { return nil }
-func (capaHandler) Pass(_, _ []byte) (pop3gen.Maildrop, error) {
+func (capaDrop) Len() int                           { return 0 }
+func (capaDrop) Size(int) int64                     { return 0 }
+func (capaDrop) UniqueID(int) string                { return "u" }
+func (capaDrop) Open(int) (io.ReadCloser, error)    { return io.NopCloser(strings.NewReader("")), nil }
+func (capaDrop) Remove([]int) error                 { return nil }
+func (capaDrop) Close() error                       { return nil }
+func (capaHandler) User(*pop3.Writer, []byte) error { return nil }
+func (capaHandler) Pass(_, _ []byte) (pop3.Maildrop, error) {
 	return capaDrop{}, nil
 }
 
@@ -34,15 +35,15 @@ type capaHandler struct{}
 
 type capaAPOP struct{}
 
-func (capaAPOP) APOP(_, _ []byte) (pop3gen.Maildrop, error) { return capaDrop{}, nil }
+func (capaAPOP) APOP(_, _ []byte) (pop3.Maildrop, error) { return capaDrop{}, nil }
 
 type capaAuth struct{}
 
 func (capaAuth) Mechanisms() []string { return []string{"PLAIN", "X-TOKEN"} }
-func (capaAuth) Auth(string) (pop3gen.SASLServer, error) {
+func (capaAuth) Auth(string) (pop3.SASLServer, error) {
 	return capaSASL{}, nil
 }
-func (capaAuth) Authenticated() (pop3gen.Maildrop, error) { return capaDrop{}, nil }
+func (capaAuth) Authenticated() (pop3.Maildrop, error) { return capaDrop{}, nil }
 
 type capaSASL struct{}
 
@@ -50,11 +51,11 @@ func (capaSASL) Next([]byte) ([]byte, bool, error) { return []byte("go on"), fal
 
 type capaUTF8 struct{}
 
-func (capaUTF8) UTF8(*pop3gen.Writer) error { return nil }
+func (capaUTF8) UTF8(*pop3.Writer) error { return nil }
 
 type capaLang struct{}
 
-func (capaLang) Lang(*pop3gen.Writer, []byte) error { return nil }
+func (capaLang) Lang(*pop3.Writer, []byte) error { return nil }
 
 // handlerWith returns a Handler implementing the optional interfaces that
 // set's bits name: 1 APOP, 2 AUTH, 4 UTF8, 8 LANG.
@@ -194,13 +195,13 @@ func TestCapaIsWhatIsAccepted(t *testing.T) {
 			return err.Error()
 		}
 		v.APOP, v.UTF8, v.LANG, v.AuthListing = k.APOP, k.UTF8, k.LANG, k.Listing
-		v.PlaintextAuth = []pop3gen.PlaintextAuth{pop3gen.PlaintextAuthAlways, pop3gen.PlaintextAuthSecure, pop3gen.PlaintextAuthNever}[k.Plaintext]
-		fresh := func() (*pop3gen.Session, *bytes.Buffer) {
+		v.PlaintextAuth = []pop3.PlaintextAuth{pop3.PlaintextAuthAlways, pop3.PlaintextAuthSecure, pop3.PlaintextAuthNever}[k.Plaintext]
+		fresh := func() (*pop3.Session, *bytes.Buffer) {
 			var out bytes.Buffer
-			s := pop3gen.NewSession(handlerWith(k.Handler), pop3gen.NewWriter(&out), v)
+			s := pop3.NewSession(handlerWith(k.Handler), pop3.NewWriter(&out), &v)
 			s.SetTLS(k.OfferTLS, k.RequireTLS)
 			if k.Secure {
-				s.SetMode(pop3gen.ModeSecure)
+				s.SetMode(pop3.ModeSecure)
 			}
 			if k.LoggedIn {
 				s.Feed([]byte("APOP nobody 0123456789abcdef0123456789abcdef\r\n"))

@@ -3,6 +3,7 @@ package property
 import (
 	"bytes"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,7 +152,7 @@ func TestRepliesWithin512(t *testing.T) {
 			if err != nil {
 				return "" // the server closed (too many errors): fine
 			}
-			if len(status) > pop3gen.MaxReplyOctets {
+			if len(status) > pop3.MaxReplyOctets {
 				return fmt.Sprintf("%.30q: status line of %d octets", line, len(status))
 			}
 			parsed, errs := pop3fuzz.Reference([]byte(line+"\r\n"), &v, 0)
@@ -167,7 +168,7 @@ func TestRepliesWithin512(t *testing.T) {
 					if l == ".\r\n" {
 						break
 					}
-					if !data && len(l) > pop3gen.MaxReplyOctets {
+					if !data && len(l) > pop3.MaxReplyOctets {
 						return fmt.Sprintf("%.30q: listing line of %d octets", line, len(l))
 					}
 				}

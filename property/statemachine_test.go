@@ -3,6 +3,7 @@ package property
 import (
 	"bytes"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ import (
 type smModel struct {
 	profile string
 	v       pop3gen.Variations
-	state   pop3gen.State
+	state   pop3.State
 	user    bool // the last command was a successful USER
 	tls     bool
 	closed  bool
@@ -33,27 +34,27 @@ type smModel struct {
 // everything and a maildrop that never fails, so that the replies are the
 // state machine's own.
 type smSystem struct {
-	s      *pop3gen.Session
+	s      *pop3.Session
 	out    bytes.Buffer
 	closed bool
 }
 
 type smResult struct {
 	reply string
-	state pop3gen.State
+	state pop3.State
 }
 
 // accept logs anyone in to an acceptDrop.
 type accept struct{}
 
-func (accept) User(w *pop3gen.Writer, arg []byte) error           { return nil }
-func (accept) Pass(user, secret []byte) (pop3gen.Maildrop, error) { return acceptDrop{}, nil }
-func (accept) APOP(name, digest []byte) (pop3gen.Maildrop, error) { return acceptDrop{}, nil }
-func (accept) Auth(mechanism string) (pop3gen.SASLServer, error)  { return acceptSASL{}, nil }
-func (accept) Mechanisms() []string                               { return []string{"PLAIN"} }
-func (accept) Authenticated() (pop3gen.Maildrop, error)           { return acceptDrop{}, nil }
-func (accept) UTF8(w *pop3gen.Writer) error                       { return nil }
-func (accept) Lang(w *pop3gen.Writer, a []byte) error             { return nil }
+func (accept) User(w *pop3.Writer, arg []byte) error           { return nil }
+func (accept) Pass(user, secret []byte) (pop3.Maildrop, error) { return acceptDrop{}, nil }
+func (accept) APOP(name, digest []byte) (pop3.Maildrop, error) { return acceptDrop{}, nil }
+func (accept) Auth(mechanism string) (pop3.SASLServer, error)  { return acceptSASL{}, nil }
+func (accept) Mechanisms() []string                            { return []string{"PLAIN"} }
+func (accept) Authenticated() (pop3.Maildrop, error)           { return acceptDrop{}, nil }
+func (accept) UTF8(w *pop3.Writer) error                       { return nil }
+func (accept) Lang(w *pop3.Writer, a []byte) error             { return nil }
 
 // acceptDrop is a maildrop of two messages that never fails.
 type acceptDrop struct{}
@@ -85,8 +86,8 @@ func (c smCommand) Run(sut commands.SystemUnderTest) commands.Result {
 		return smResult{state: sys.s.State()}
 	}
 	a := sys.s.Feed([]byte(c.String() + "\r\n"))
-	sys.closed = a == pop3gen.ActionClose
-	if a == pop3gen.ActionStartTLS {
+	sys.closed = a == pop3.ActionClose
+	if a == pop3.ActionStartTLS {
 		sys.s.TLSStarted()
 	}
 	return smResult{reply: sys.out.String(), state: sys.s.State()}
@@ -100,7 +101,7 @@ func (c smCommand) allowed(m smModel) bool {
 			return false
 		}
 	}
-	if pop3gen.State(c.row.In)&m.state == 0 {
+	if pop3.State(c.row.In)&m.state == 0 {
 		return false
 	}
 	if c.row.After == "USER" && !m.user {
@@ -137,8 +138,8 @@ func (c smCommand) NextState(state commands.State) commands.State {
 		return m
 	}
 	for _, e := range c.row.Edges {
-		if pop3gen.State(e.From) == m.state {
-			m.state = pop3gen.State(e.To)
+		if pop3.State(e.From) == m.state {
+			m.state = pop3.State(e.To)
 			break
 		}
 	}
@@ -183,9 +184,9 @@ func TestStateMachineModel(t *testing.T) {
 	clause.Covers(t, "C0002", "C0003", "V0012")
 	params := parameters(t)
 	var rows []interface{}
-	for _, info := range pop3gen.Commands { // generators from the generated table
+	for _, info := range (*pop3gen.Variations)(nil).Protocol().Commands[1:] { // generators from the generated table
 		for _, r := range spec.POP3.Commands {
-			if r.Name == info.Cmd.String() {
+			if r.Name == info.Name {
 				rows = append(rows, r)
 			}
 		}
@@ -196,14 +197,14 @@ func TestStateMachineModel(t *testing.T) {
 			sys := &smSystem{}
 			v := m.v
 			v.MaxBadCommands = 0 // the model does not count errors
-			sys.s = pop3gen.NewSession(accept{}, pop3gen.NewWriter(&sys.out), v)
-			sys.s.SetMode(pop3gen.ModeSecure)
+			sys.s = pop3.NewSession(accept{}, pop3.NewWriter(&sys.out), &v)
+			sys.s.SetMode(pop3.ModeSecure)
 			sys.s.SetTLS(true, false) // STLS can start TLS
 			return sys
 		},
 		InitialStateGen: gen.OneConstOf(pop3gen.ProfileNames[0], pop3gen.ProfileNames[1], pop3gen.ProfileNames[2]).Map(func(p string) smModel {
 			v, _ := pop3gen.Profile(p)
-			return smModel{profile: p, v: v, state: pop3gen.StateAuthorization}
+			return smModel{profile: p, v: v, state: pop3.StateAuthorization}
 		}),
 		GenCommandFunc: func(commands.State) gopter.Gen {
 			return gen.OneConstOf(rows...).Map(func(r spec.Command) commands.Command { return smCommand{r} })

@@ -5,12 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // SessionInfo is one connection as an administrator sees it (pop3d who).
@@ -103,8 +102,8 @@ func (s *Server) Reload(cfg Config) (needRestart []string, err error) {
 			needRestart = append(needRestart, tag)
 		}
 	}
-	s.core.Reload(func(c *pop3gen.Server) {
-		c.Variations = v
+	s.core.Reload(func(c *pop3.Server) {
+		c.Dialect = &v
 		c.TLSConfig = tc
 		c.Trusted = trusted
 		c.RequireTLS = cfg.RequireTLS

@@ -1,17 +1,16 @@
 package server
 
 import (
+	"github.com/pop3kit/pop3kit/pop3"
 	"time"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // Replies of the login checks. None tells whether a user exists.
 var (
-	errAuthQueue   = pop3gen.NewError(pop3gen.CodeSysTemp, "too many logins are being checked right now, try again later")
-	errAuthClosed  = pop3gen.NewError(pop3gen.CodeAuth, "invalid credentials; too many failed logins on this connection, closing it")
-	errPasswdDown  = pop3gen.NewError(pop3gen.CodeSysTemp, "the account list cannot be read now, try again later")
-	errPenaltyBusy = pop3gen.NewError(pop3gen.CodeSysTemp, "too many failed logins from your address are waiting to be checked, try again later")
+	errAuthQueue   = pop3.NewError(pop3.CodeSysTemp, "too many logins are being checked right now, try again later")
+	errAuthClosed  = pop3.NewError(pop3.CodeAuth, "invalid credentials; too many failed logins on this connection, closing it")
+	errPasswdDown  = pop3.NewError(pop3.CodeSysTemp, "the account list cannot be read now, try again later")
+	errPenaltyBusy = pop3.NewError(pop3.CodeSysTemp, "too many failed logins from your address are waiting to be checked, try again later")
 )
 
 // attempt is one login attempt, timed from the arrival of the command
@@ -92,7 +91,7 @@ func (h *session) admit(at *attempt, user string) bool {
 // err is errAuthQueue when no slot freed up in time, errPasswdDown when
 // the passwd-file cannot be read, errPenaltyBusy when the address's
 // penalties left no turn: in none of these was anything checked.
-func (h *session) verify(user string, password []byte) (bool, *pop3gen.Error) {
+func (h *session) verify(user string, password []byte) (bool, *pop3.Error) {
 	if h.at != nil && h.at.busy {
 		return false, errPenaltyBusy
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"os"
@@ -345,9 +346,9 @@ func (c *Config) Variations() (pop3gen.Variations, error) {
 	}
 	switch c.LoginType {
 	case "plain":
-		v.PlaintextAuth = pop3gen.PlaintextAuthAlways
+		v.PlaintextAuth = pop3.PlaintextAuthAlways
 	case "secure", "tls":
-		v.PlaintextAuth = pop3gen.PlaintextAuthSecure
+		v.PlaintextAuth = pop3.PlaintextAuthSecure
 	}
 	seen := map[string]bool{}
 	keys := append([]string(nil), c.setOrder...)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,7 +30,7 @@ func TestCoreClientAgainstPop3d(t *testing.T) {
 			e.deliver("alice", msg1, "")
 			e.deliver("alice", msg2, "")
 
-			c, err := pop3gen.Dial(e.addr)
+			c, err := pop3.Dial(e.addr)
 			require.NoError(t, err)
 			defer c.Close()
 			_ = c.Conn().SetDeadline(time.Now().Add(30 * time.Second))
@@ -52,9 +52,9 @@ func TestCoreClientAgainstPop3d(t *testing.T) {
 			assert.False(t, caps.Has("STLS"), "not after STLS")
 
 			err = c.Auth("PLAIN", []byte("\x00alice\x00wrong"), nil)
-			var perr *pop3gen.Error
+			var perr *pop3.Error
 			require.ErrorAs(t, err, &perr)
-			assert.Equal(t, pop3gen.CodeAuth, perr.Code)
+			assert.Equal(t, pop3.CodeAuth, perr.Code)
 			require.NoError(t, c.Auth("PLAIN", nil, func(challenge []byte) ([]byte, error) {
 				assert.Empty(t, challenge)
 				return []byte("\x00alice\x00secret"), nil
@@ -100,7 +100,7 @@ func TestCoreClientAgainstPop3d(t *testing.T) {
 			assert.True(t, errors.As(err, &perr), "a -ERR is an *Error: %v", err)
 			r, err := c.Cmd("RETR 99")
 			assert.Error(t, err)
-			assert.Equal(t, pop3gen.StatusErr, r.Status)
+			assert.Equal(t, pop3.StatusErr, r.Status)
 			require.NoError(t, c.Rset())
 			require.NoError(t, c.Quit())
 			assert.Len(t, e.files("alice"), 2, "RSET unmarked the message")
@@ -114,24 +114,24 @@ func TestCoreClientAgainstPop3d(t *testing.T) {
 func TestCoreClientResponseCodes(t *testing.T) {
 	e := newEnv(t, "rfc1939", set("APOP=true"))
 	e.deliver("alice", msg1, "")
-	first, err := pop3gen.Dial(e.addr)
+	first, err := pop3.Dial(e.addr)
 	require.NoError(t, err)
 	defer first.Close()
 	require.NotEmpty(t, first.Timestamp(), "greeting %q carries a timestamp", first.Greeting())
 	require.NoError(t, first.APOP("alice", "secret"))
 
-	c, err := pop3gen.Dial(e.addr)
+	c, err := pop3.Dial(e.addr)
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.User("alice"))
 	r, err := c.Cmd("PASS secret")
 	require.Error(t, err)
-	assert.True(t, r.HasCode(pop3gen.CodeInUse), "%q", r.Code)
+	assert.True(t, r.HasCode(pop3.CodeInUse), "%q", r.Code)
 	require.NoError(t, c.User("alice"))
 	err = c.Pass("wrong")
-	var perr *pop3gen.Error
+	var perr *pop3.Error
 	if assert.ErrorAs(t, err, &perr) {
-		assert.Equal(t, pop3gen.CodeAuth, perr.Code)
+		assert.Equal(t, pop3.CodeAuth, perr.Code)
 	}
 	require.NoError(t, first.Quit())
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"github.com/pop3kit/pop3kit/pop3"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -46,7 +46,7 @@ func TestCRAMMD5Curl(t *testing.T) {
 
 	off := newEnv(t, "exchange2010", scramUsers(t))
 	c := off.dial()
-	assert.Equal(t, "-ERR "+pop3gen.ErrUnknownMechanism.Text, c.cmd("AUTH CRAM-MD5"), "off unless listed")
+	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.cmd("AUTH CRAM-MD5"), "off unless listed")
 }
 
 // TestCRAMMD5Protocol: the challenge is unique and in msg-id form, the

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net"
@@ -17,7 +18,6 @@ import (
 	"time"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -465,7 +465,7 @@ func TestAuthPlain(t *testing.T) {
 	assert.Equal(t, "-ERR [AUTH] invalid user name or password",
 		c.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("admin\x00bob\x00hunter2"))), "no proxy authorization")
 	c = e.dial()
-	assert.Equal(t, "-ERR "+pop3gen.ErrUnknownMechanism.Text, c.cmd("AUTH GSSAPI"))
+	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.cmd("AUTH GSSAPI"))
 	assert.Equal(t, "+OK SASL mechanisms follow", c.cmd("AUTH"))
 	assert.Equal(t, []string{"PLAIN", "LOGIN"}, c.multi())
 	c.cmd("CAPA")

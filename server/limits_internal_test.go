@@ -1,10 +1,10 @@
 package server
 
 import (
+	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/stretchr/testify/require"
 )
 
@@ -13,7 +13,7 @@ import (
 // the IPv4 address it is.
 func TestLimitAddrKey(t *testing.T) {
 	key := func(ip string) string {
-		return pop3gen.AddrKey(&net.TCPAddr{IP: net.ParseIP(ip), Port: 110}).String()
+		return pop3.AddrKey(&net.TCPAddr{IP: net.ParseIP(ip), Port: 110}).String()
 	}
 	for _, tc := range []struct{ a, b string }{
 		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"},
@@ -28,7 +28,7 @@ func TestLimitAddrKey(t *testing.T) {
 		require.NotEqual(t, key(tc.a), key(tc.b), "%s and %s are counted apart", tc.a, tc.b)
 	}
 	require.Equal(t, "2001:db8:1:2::/64", key("2001:db8:1:2::1"))
-	require.False(t, pop3gen.AddrKey(&net.UnixAddr{Name: "x"}).IsValid(), "a connection without an IP address is not counted per address")
+	require.False(t, pop3.AddrKey(&net.UnixAddr{Name: "x"}).IsValid(), "a connection without an IP address is not counted per address")
 }
 
 // TestTrustParseNetworks: prefixes and single addresses; an IPv4-mapped

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -17,7 +18,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // LMTP delivery (RFC 2033): an MTA (Postfix's lmtp transport, Exim's
@@ -95,7 +95,7 @@ func newLMTP(s *Server) (*lmtpServer, error) {
 	l := &lmtpServer{addr: s.cfg.LMTP, log: s.log.With("proto", "lmtp")}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	be := &lmtpBackend{srv: s, store: store, users: s.users, max: max, log: l.log, ctx: l.ctx, stopping: &l.stopping,
-		lower: s.v.UserNameCase == pop3gen.UserNameCaseLower}
+		lower: s.v.UserNameCase == pop3.UserNameCaseLower}
 	l.srv = smtp.NewServer(be)
 	l.srv.LMTP = true
 	l.srv.Domain = s.cfg.Hostname

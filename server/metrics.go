@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/pop3kit/pop3kit/pop3"
 	"net/http"
 	"strconv"
 	"strings"
@@ -84,22 +85,22 @@ func (s *Server) MetricsHandler() http.Handler {
 }
 
 // observe is the core's Observe: every command answered.
-func (s *Server) observe(c *pop3gen.Conn, e pop3gen.Event) {
+func (s *Server) observe(c *pop3.Conn, e pop3.Event) {
 	if e.Continued {
 		return // an AUTH exchange is one command, counted at its end
 	}
-	if e.Err == pop3gen.ErrPlaintextRefused || e.Err == pop3gen.ErrPlaintextDisabled || e.Err == pop3gen.ErrTLSRequired {
+	if e.Err == pop3.ErrPlaintextRefused || e.Err == pop3.ErrPlaintextDisabled || e.Err == pop3.ErrTLSRequired {
 		// Refused before any check: the log says so, as it says of
 		// every failed login.
-		c.Log().Info("login refused: no plaintext login on this connection", "command", e.Cmd.String(), "reply", e.Err.Text)
+		c.Log().Info("login refused: no plaintext login on this connection", "command", e.Command, "reply", e.Err.Text)
 	}
 	result := "ok"
 	if e.Err != nil {
 		result = "err"
 	}
 	name := "unknown"
-	if e.Cmd != pop3gen.CmdNone {
-		name = e.Cmd.String()
+	if e.Cmd != pop3.CmdNone {
+		name = e.Command
 	}
 	s.metrics.commands.WithLabelValues(name, result).Inc()
 	if e.Cmd == pop3gen.CmdRETR && e.Err == nil {
@@ -109,25 +110,25 @@ func (s *Server) observe(c *pop3gen.Conn, e pop3gen.Event) {
 }
 
 // onLimit is the core's OnLimit.
-func (s *Server) onLimit(e *pop3gen.Error) {
+func (s *Server) onLimit(e *pop3.Error) {
 	limit := "other"
 	switch {
-	case e == pop3gen.ErrServerFull:
+	case e == pop3.ErrServerFull:
 		limit = "max_sessions"
-	case e == pop3gen.ErrEvicted:
+	case e == pop3.ErrEvicted:
 		limit = "evicted"
-	case e == pop3gen.ErrPreauthLimit:
+	case e == pop3.ErrPreauthLimit:
 		limit = "max_preauth_per_ip"
-	case e == pop3gen.ErrShutdown:
+	case e == pop3.ErrShutdown:
 		limit = "shutdown"
-	case e.Code == pop3gen.CodeInUse && strings.Contains(e.Text, "sessions for this user"):
+	case e.Code == pop3.CodeInUse && strings.Contains(e.Text, "sessions for this user"):
 		limit = "max_sessions_per_user"
 	}
 	s.metrics.limits.WithLabelValues(limit).Inc()
 }
 
 // failureReason names why a login failed, for the metrics' label.
-func failureReason(at *attempt, reply *pop3gen.Error) string {
+func failureReason(at *attempt, reply *pop3.Error) string {
 	switch {
 	case at.passwdDown:
 		return "users_unavailable"

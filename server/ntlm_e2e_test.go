@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"github.com/pop3kit/pop3kit/pop3"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,7 +21,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -99,7 +99,7 @@ func TestNTLMOffer(t *testing.T) {
 	} {
 		e := newEnv(t, strings.Fields(name)[0], opts...)
 		c := e.dial()
-		assert.Equal(t, "-ERR "+pop3gen.ErrUnknownMechanism.Text, c.cmd("AUTH NTLM"), name)
+		assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.cmd("AUTH NTLM"), name)
 	}
 	e := newEnv(t, "rfc1939", ntlmUsers(t), func(c *server.Config) {
 		c.SASLMechanisms, c.NTLMDomain = []string{"NTLM", "PLAIN"}, ""

@@ -2,12 +2,12 @@ package server
 
 import (
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -93,7 +93,7 @@ func TestPenaltyTable(t *testing.T) {
 // IPv4-mapped addresses count as IPv4; net.Pipe has none.
 func TestPenaltyAddressKey(t *testing.T) {
 	key := func(ip string) string {
-		h := &session{addr: pop3gen.AddrKey(&net.TCPAddr{IP: net.ParseIP(ip), Port: 1})}
+		h := &session{addr: pop3.AddrKey(&net.TCPAddr{IP: net.ParseIP(ip), Port: 1})}
 		return h.arrive().addr
 	}
 	assert.Equal(t, key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:1:2:3"))
@@ -102,7 +102,7 @@ func TestPenaltyAddressKey(t *testing.T) {
 	assert.NotEqual(t, key("192.0.2.7"), key("192.0.2.8"))
 	a, _ := net.Pipe()
 	defer a.Close()
-	h := &session{addr: pop3gen.AddrKey(a.RemoteAddr())}
+	h := &session{addr: pop3.AddrKey(a.RemoteAddr())}
 	assert.Empty(t, h.arrive().addr)
 }
 

@@ -3,11 +3,10 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 
 	"github.com/emersion/go-sasl"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // The SASL side of a session (pop3gen.AuthHandler): which mechanisms are
@@ -199,11 +198,11 @@ func (h *session) IsPlaintext(mech string) bool {
 // Auth starts a SASL exchange. The core runs it (base64, the initial
 // response, continuations, "*" cancel, line limits); pop3d supplies the
 // mechanism servers, each ending in the same timed check.
-func (h *session) Auth(mech string) (pop3gen.SASLServer, error) {
+func (h *session) Auth(mech string) (pop3.SASLServer, error) {
 	h.saslUser, h.saslErr = "", nil
 	m := findMechanism(mech)
 	if m == nil { // the core only passes mechanisms Mechanisms listed
-		return nil, pop3gen.ErrUnknownMechanism
+		return nil, pop3.ErrUnknownMechanism
 	}
 	h.mech = mech // for the login's log line and metrics
 	x := &exchange{h: h, mech: mech}
@@ -254,7 +253,7 @@ type exchange struct {
 	// why is set by reject: the exchange failed, and the log says why.
 	why string
 	// reply is the failure's reply when it is not errLogin.
-	reply *pop3gen.Error
+	reply *pop3.Error
 	// down is set when the accounts could not be read at an earlier
 	// step (SCRAM's first message): the failure is [SYS/TEMP].
 	down bool
@@ -363,6 +362,6 @@ func (x *exchange) Next(response []byte) ([]byte, bool, error) {
 }
 
 // Authenticated opens the maildrop of the user the exchange named.
-func (h *session) Authenticated() (pop3gen.Maildrop, error) {
+func (h *session) Authenticated() (pop3.Maildrop, error) {
 	return h.open(h.saslUser)
 }

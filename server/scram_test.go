@@ -3,6 +3,7 @@ package server_test
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 	"testing"
 
@@ -11,7 +12,6 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -101,7 +101,7 @@ func TestSCRAM(t *testing.T) {
 		assert.Equal(t, okEmpty, r, u.name)
 	}
 	c := e.dial()
-	assert.Equal(t, "-ERR "+pop3gen.ErrUnknownMechanism.Text, c.cmd("AUTH SCRAM-SHA-256"),
+	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.cmd("AUTH SCRAM-SHA-256"),
 		"not offered by default without TLS")
 
 	bad := []struct {

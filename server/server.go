@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net"
@@ -40,7 +41,7 @@ type Server struct {
 	// traceNets are the client networks whose sessions are protocol-logged.
 	traceNets []netip.Prefix
 	log       *slog.Logger
-	core      pop3gen.Server
+	core      pop3.Server
 	lmtp      *lmtpServer // LMTP delivery, when Config.LMTP is set (lmtp.go)
 
 	mu        sync.Mutex
@@ -123,9 +124,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.tls = intermediateTLS(cert)
 	}
-	s.core = pop3gen.Server{
+	s.core = pop3.Server{
 		NewHandler:         s.newSession,
-		Variations:         v,
+		Dialect:            &v,
 		TLSConfig:          s.tls,
 		Greeting:           "pop3kit ready",
 		Hostname:           cfg.Hostname,
@@ -147,9 +148,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 }
 
 // newSession is the core's handler factory: pop3d's session on c.
-func (s *Server) newSession(c *pop3gen.Conn) (pop3gen.Handler, error) {
+func (s *Server) newSession(c *pop3.Conn) (pop3.Handler, error) {
 	s.metrics.sessionsN.Add(1)
-	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3gen.AddrKey(c.RemoteAddr()), implicitTLS: c.TLS() != nil, tlsc: s.tlsConfig()}
+	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3.AddrKey(c.RemoteAddr()), implicitTLS: c.TLS() != nil, tlsc: s.tlsConfig()}
 	switch {
 	case inNetworks(s.traceNets, c.RemoteAddr()):
 		h.traceOn(slog.LevelInfo)
@@ -348,7 +349,7 @@ func (s *Server) ServeConn(c net.Conn) { s.core.ServeConn(c) }
 // rfc1939 profile, login_type = "plain", --set PlaintextAuth=always). The
 // core refuses them otherwise, whatever the variations.
 func allowInsecureAuth(v pop3gen.Variations) bool {
-	return v.PlaintextAuth == pop3gen.PlaintextAuthAlways
+	return v.PlaintextAuth == pop3.PlaintextAuthAlways
 }
 
 // isProxy reports whether a is the address of one of the load balancers
@@ -359,7 +360,7 @@ func (s *Server) isProxy(a net.Addr) bool { return inNetworks(s.proxyFrom, a) }
 // inNetworks reports whether a's IP address is in one of nets (an address
 // with no IP, as net.Pipe's, is in none).
 func inNetworks(nets []netip.Prefix, a net.Addr) bool {
-	ip := pop3gen.RemoteIP(a)
+	ip := pop3.RemoteIP(a)
 	if !ip.IsValid() {
 		return false
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -21,24 +22,24 @@ import (
 
 // Replies the session sends. None tells whether a user exists.
 var (
-	errLogin   = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or password")
-	errAPOP    = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or digest")
-	errInUse   = pop3gen.NewError(pop3gen.CodeInUse, "maildrop is locked by another session, try again later")
-	errTemp    = pop3gen.NewError(pop3gen.CodeSysTemp, "maildrop is not available now, try again later")
-	errPerm    = pop3gen.NewError(pop3gen.CodeSysPerm, "maildrop cannot be opened; please tell the administrator")
-	errGone    = pop3gen.NewError("", "message was removed by another session since login")
-	errLang    = pop3gen.NewError("", "language not supported (this server offers en)")
-	errBadName = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name")
-	errUpdate  = pop3gen.NewError(pop3gen.CodeSysTemp, "some messages marked deleted could not be removed")
-	errRead    = pop3gen.NewError(pop3gen.CodeSysTemp, "message cannot be read now")
-	errTooSoon = pop3gen.NewError(pop3gen.CodeLoginDelay, "logged in too recently, try again later")
+	errLogin   = pop3.NewError(pop3.CodeAuth, "invalid user name or password")
+	errAPOP    = pop3.NewError(pop3.CodeAuth, "invalid user name or digest")
+	errInUse   = pop3.NewError(pop3.CodeInUse, "maildrop is locked by another session, try again later")
+	errTemp    = pop3.NewError(pop3.CodeSysTemp, "maildrop is not available now, try again later")
+	errPerm    = pop3.NewError(pop3.CodeSysPerm, "maildrop cannot be opened; please tell the administrator")
+	errGone    = pop3.NewError("", "message was removed by another session since login")
+	errLang    = pop3.NewError("", "language not supported (this server offers en)")
+	errBadName = pop3.NewError(pop3.CodeAuth, "invalid user name")
+	errUpdate  = pop3.NewError(pop3.CodeSysTemp, "some messages marked deleted could not be removed")
+	errRead    = pop3.NewError(pop3.CodeSysTemp, "message cannot be read now")
+	errTooSoon = pop3.NewError(pop3.CodeLoginDelay, "logged in too recently, try again later")
 )
 
 // session is the Handler of one connection: the semantics of each command
 // on a Maildir and a passwd-file.
 type session struct {
 	srv  *Server
-	conn *pop3gen.Conn // the core's connection: its session, TLS, limits
+	conn *pop3.Conn // the core's connection: its session, TLS, limits
 	log  *slog.Logger
 	addr netip.Prefix // the client's address group, for penalties; invalid off TCP
 	user string       // the logged-in user
@@ -70,31 +71,31 @@ type session struct {
 }
 
 var (
-	_ pop3gen.Handler             = (*session)(nil)
-	_ pop3gen.APOPHandler         = (*session)(nil)
-	_ pop3gen.AuthHandler         = (*session)(nil)
-	_ pop3gen.PlaintextMechanisms = (*session)(nil)
-	_ pop3gen.UTF8Handler         = (*session)(nil)
-	_ pop3gen.LangHandler         = (*session)(nil)
-	_ pop3gen.CapaHandler         = (*session)(nil)
-	_ pop3gen.Maildrop            = (*maildrop)(nil)
-	_ pop3gen.ExactSizer          = (*maildrop)(nil)
-	_ pop3gen.Owner               = (*maildrop)(nil)
+	_ pop3gen.Handler          = (*session)(nil)
+	_ pop3gen.APOPHandler      = (*session)(nil)
+	_ pop3.AuthHandler         = (*session)(nil)
+	_ pop3.PlaintextMechanisms = (*session)(nil)
+	_ pop3gen.UTF8Handler      = (*session)(nil)
+	_ pop3gen.LangHandler      = (*session)(nil)
+	_ pop3.CapaHandler         = (*session)(nil)
+	_ pop3.Maildrop            = (*maildrop)(nil)
+	_ pop3.ExactSizer          = (*maildrop)(nil)
+	_ pop3.Owner               = (*maildrop)(nil)
 )
 
 // go-sasl's servers are pop3gen.SASLServers as they are: no adapter.
-var _ pop3gen.SASLServer = sasl.NewPlainServer(nil)
+var _ pop3.SASLServer = sasl.NewPlainServer(nil)
 
 // User accepts a well-formed name; whether it names a user is PASS's to
 // say, after the same delay either way.
-func (h *session) User(w *pop3gen.Writer, arg []byte) error {
+func (h *session) User(w *pop3.Writer, arg []byte) error {
 	if CheckUserName(h.userName(string(arg))) != nil {
 		return errBadName
 	}
 	return nil
 }
 
-func (h *session) Pass(user, secret []byte) (pop3gen.Maildrop, error) {
+func (h *session) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	h.mech = "USER"
 	return h.login(h.userName(string(user)), secret)
 }
@@ -128,7 +129,7 @@ func (h *session) endShared() {
 
 // errSharedPerUser refuses a login beyond the per-user limit of all the
 // front ends on a shared store.
-var errSharedPerUser = pop3gen.NewError(pop3gen.CodeInUse, "too many sessions for this user on this site, try again later")
+var errSharedPerUser = pop3.NewError(pop3.CodeInUse, "too many sessions for this user on this site, try again later")
 
 // mechanism is how the session logged in or is trying to: USER, APOP or
 // the SASL mechanism.
@@ -184,7 +185,7 @@ func (h *session) Close() error {
 // after its arrival, is logged at warning, and counts against neither.
 // Every failure counts toward MaxAuthFailures on the connection, whose
 // last reply closes it.
-func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) error {
+func (h *session) failed(at *attempt, user, why string, reply *pop3.Error) error {
 	h.at = nil
 	switch {
 	case at.passwdDown:
@@ -216,12 +217,12 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3gen.Error) er
 
 // unchecked reports whether a failed login's reply says its credentials
 // were never checked: [SYS/TEMP], not a verdict.
-func unchecked(reply *pop3gen.Error) bool {
+func unchecked(reply *pop3.Error) bool {
 	return reply == errAuthQueue || reply == errPasswdDown || reply == errPenaltyBusy
 }
 
 // login checks the password and opens the maildrop.
-func (h *session) login(user string, password []byte) (pop3gen.Maildrop, error) {
+func (h *session) login(user string, password []byte) (pop3.Maildrop, error) {
 	at := h.arrive()
 	h.admit(&at, user)
 	if user == "" || CheckUserName(user) != nil {
@@ -240,7 +241,7 @@ func (h *session) login(user string, password []byte) (pop3gen.Maildrop, error) 
 
 // open opens the user's maildrop as the profile says: an exclusive lock
 // (rfc1939) or a snapshot (Exchange).
-func (h *session) open(user string) (pop3gen.Maildrop, error) {
+func (h *session) open(user string) (pop3.Maildrop, error) {
 	ctx := h.conn.Context()
 	shared, _ := h.srv.store.(SharedLimits)
 	allowed := true
@@ -282,8 +283,8 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	}
 	v := h.conn.Variations()
 	d, err := h.srv.store.Open(ctx, user, OpenOptions{
-		Exclusive:   v.MaildropAccess == pop3gen.MaildropAccessLock,
-		DovecotUIDs: v.UIDLFormat == pop3gen.UIDLFormatDovecot,
+		Exclusive:   v.MaildropAccess == pop3.MaildropAccessLock,
+		DovecotUIDs: v.UIDLFormat == pop3.UIDLFormatDovecot,
 		Log:         h.log.With("user", user),
 	})
 	if err != nil {
@@ -317,7 +318,7 @@ func (h *session) open(user string) (pop3gen.Maildrop, error) {
 	return &maildrop{d: d, log: h.log, exact: v.ExactSizes, m: h.srv.metrics, owner: user}, nil
 }
 
-func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
+func (h *session) APOP(name, digest []byte) (pop3.Maildrop, error) {
 	h.mech = "APOP"
 	user := h.userName(string(name))
 	at := h.arrive()
@@ -345,18 +346,18 @@ func (h *session) APOP(name, digest []byte) (pop3gen.Maildrop, error) {
 // Capa adds to what the core announces (USER, SASL, STLS before login,
 // as the state, the variations and the connection allow) what only pop3d
 // knows.
-func (h *session) Capa(info *pop3gen.CapaInfo) {
+func (h *session) Capa(info *pop3.CapaInfo) {
 	info.Implementation = h.srv.cfg.Implementation
 	info.Expire = h.srv.cfg.Expire
 	info.LoginDelay = int(time.Duration(h.srv.cfg.LoginDelay) / time.Second)
 }
 
-func (h *session) UTF8(w *pop3gen.Writer) error {
+func (h *session) UTF8(w *pop3.Writer) error {
 	w.OK("UTF8 enabled")
 	return nil
 }
 
-func (h *session) Lang(w *pop3gen.Writer, arg []byte) error {
+func (h *session) Lang(w *pop3.Writer, arg []byte) error {
 	switch {
 	case arg == nil:
 		w.Begin("language listing follows")

@@ -3,10 +3,9 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"net/netip"
 	"strings"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // parseNetworks reads trusted networks: CIDR prefixes ("10.0.0.0/8",
@@ -61,5 +60,5 @@ func intermediateTLS(cert tls.Certificate) *tls.Config {
 // session (RequireTLS and no TLS yet), so that CAPA does not offer what
 // would be refused.
 func (h *session) tlsRequired() bool {
-	return h.srv.cfg.RequireTLS && h.conn.Session().Mode()&pop3gen.ModeTLS == 0
+	return h.srv.cfg.RequireTLS && h.conn.Session().Mode()&pop3.ModeTLS == 0
 }

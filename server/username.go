@@ -1,6 +1,6 @@
 package server
 
-import "github.com/pop3kit/pop3kit/pop3gen"
+import "github.com/pop3kit/pop3kit/pop3"
 
 // userName returns the name a client gave in USER, APOP or a SASL exchange
 // as the server looks it up, by the UserNameCase variation: as sent
@@ -10,7 +10,7 @@ import "github.com/pop3kit/pop3kit/pop3gen"
 // collide with stay what the passwd-file shows. It is the one place where
 // the server normalises a name; every login path calls it.
 func (h *session) userName(name string) string {
-	if h.conn.Variations().UserNameCase != pop3gen.UserNameCaseLower {
+	if h.conn.Variations().UserNameCase != pop3.UserNameCaseLower {
 		return name
 	}
 	return lowerASCII(name)

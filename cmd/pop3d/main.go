@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net"
@@ -552,7 +553,7 @@ func splitList(v string) []string {
 // lookup, so an account with an upper-case letter is never found.
 func unreachableName(cfg server.Config, name string) string {
 	v, err := cfg.Variations()
-	if err != nil || v.UserNameCase != pop3gen.UserNameCaseLower || strings.ToLower(name) == name {
+	if err != nil || v.UserNameCase != pop3.UserNameCaseLower || strings.ToLower(name) == name {
 		return ""
 	}
 	return fmt.Sprintf("%q has upper-case letters, but profile %s lower-cases every login's name (UserNameCase=lower): "+

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"net/mail"
@@ -38,12 +39,12 @@ func Serve(ln net.Listener, mb *Mailbox) error {
 	// no timestamp, CAPA does not list UTF8 or LANG, and the core answers
 	// those commands as not supported.
 	v.APOP, v.UTF8, v.LANG = false, false, false
-	srv := &emlpop3.Server{
-		Variations: v,
-		Greeting:   "emlserver ready",
+	srv := &pop3.Server{
+		Dialect:  &v,
+		Greeting: "emlserver ready",
 		// An example on loopback: every connection counts as secure.
 		Trusted: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
-		NewHandler: func(c *emlpop3.Conn) (emlpop3.Handler, error) {
+		NewHandler: func(c *pop3.Conn) (pop3.Handler, error) {
 			return &handler{mb: mb, conn: c}, nil
 		},
 	}
@@ -56,21 +57,21 @@ func Serve(ln net.Listener, mb *Mailbox) error {
 // PASS returns.
 type handler struct {
 	mb   *Mailbox
-	conn *emlpop3.Conn
+	conn *pop3.Conn
 	drop *drop // nil before login
 }
 
 var (
-	errLogin = emlpop3.NewError(emlpop3.CodeAuth, "invalid user name or password")
-	errInUse = emlpop3.NewError(emlpop3.CodeInUse, "mailbox in use by another session")
-	errRead  = emlpop3.NewError(emlpop3.CodeSysTemp, "cannot read the mailbox")
+	errLogin = pop3.NewError(pop3.CodeAuth, "invalid user name or password")
+	errInUse = pop3.NewError(pop3.CodeInUse, "mailbox in use by another session")
+	errRead  = pop3.NewError(pop3.CodeSysTemp, "cannot read the mailbox")
 )
 
-func (h *handler) User(w *emlpop3.Writer, arg []byte) error { return nil } // checked at PASS
+func (h *handler) User(w *pop3.Writer, arg []byte) error { return nil } // checked at PASS
 
 // Pass checks the password, locks the mailbox and opens the drop: the
 // .eml files in name order, with their unique-ids and CRLF sizes.
-func (h *handler) Pass(user, secret []byte) (emlpop3.Maildrop, error) {
+func (h *handler) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	if string(user) != h.mb.User || string(secret) != h.mb.Password {
 		return nil, errLogin
 	}
@@ -90,7 +91,7 @@ func (h *handler) Pass(user, secret []byte) (emlpop3.Maildrop, error) {
 
 // Capa adds the server's name to the CAPA the core writes from the
 // extended table, which lists XHDR.
-func (h *handler) Capa(info *emlpop3.CapaInfo) { info.Implementation = "emlserver" }
+func (h *handler) Capa(info *pop3.CapaInfo) { info.Implementation = "emlserver" }
 
 // message is one .eml file as the session saw it at login.
 type message struct {
@@ -116,7 +117,7 @@ func (d *drop) UniqueID(i int) string { return d.msgs[i].uid }
 func (d *drop) Open(i int) (io.ReadCloser, error) {
 	f, err := os.Open(d.msgs[i].path)
 	if err != nil {
-		return nil, emlpop3.NewError(emlpop3.CodeSysTemp, "cannot read the message")
+		return nil, pop3.NewError(pop3.CodeSysTemp, "cannot read the message")
 	}
 	return f, nil
 }
@@ -168,7 +169,7 @@ func scan(dir string) ([]message, error) {
 // (RFC 1939 §7: 1 to 70 octets from 0x21 to 0x7E), else a hash of the
 // name: both stay the same across sessions while the file does.
 func uid(name string) string {
-	if id := strings.TrimSuffix(name, ".eml"); emlpop3.ValidUID(id) {
+	if id := strings.TrimSuffix(name, ".eml"); pop3.ValidUID(id) {
 		return id
 	}
 	sum := sha256.Sum256([]byte(name))
@@ -202,7 +203,7 @@ func (c *crlfCounter) Write(p []byte) (int, error) {
 // is -ERR rather than a cut listing; the Writer cuts a long value to the
 // 512-octet line and replaces control characters, so that a header cannot
 // forge a line.
-func (h *handler) Xhdr(w *emlpop3.Writer, field []byte) error {
+func (h *handler) Xhdr(w *pop3.Writer, field []byte) error {
 	s := h.conn.Session()
 	var lines []string
 	for n := 1; n <= len(h.drop.msgs); n++ {
@@ -243,5 +244,5 @@ func header(path, field string) (string, error) {
 var _ interface {
 	emlpop3.Handler
 	emlpop3.XhdrHandler
-	emlpop3.CapaHandler
+	pop3.CapaHandler
 } = (*handler)(nil)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"os"
 	"os/exec"
@@ -187,7 +188,7 @@ func TestUniqueIDs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := uid(tc.name)
-			assert.True(t, emlpop3.ValidUID(got), "%q is not a valid unique-id", got)
+			assert.True(t, pop3.ValidUID(got), "%q is not a valid unique-id", got)
 			assert.Equal(t, got, uid(tc.name), "stable")
 			if tc.want != "" {
 				assert.Equal(t, tc.want, got)
@@ -253,9 +254,9 @@ func TestXhdrUnreadable(t *testing.T) {
 // plainHandler serves only what every Handler must: no XHDR.
 type plainHandler struct{}
 
-func (plainHandler) User(w *emlpop3.Writer, arg []byte) error { return nil }
-func (plainHandler) Pass(user, secret []byte) (emlpop3.Maildrop, error) {
-	return nil, emlpop3.NewError(emlpop3.CodeAuth, "no one logs in here")
+func (plainHandler) User(w *pop3.Writer, arg []byte) error { return nil }
+func (plainHandler) Pass(user, secret []byte) (pop3.Maildrop, error) {
+	return nil, pop3.NewError(pop3.CodeAuth, "no one logs in here")
 }
 
 // TestOptionalCommandNotAnnounced: a command the table adds as Optional is
@@ -263,7 +264,7 @@ func (plainHandler) Pass(user, secret []byte) (emlpop3.Maildrop, error) {
 // interface (RFC 2449 §5: CAPA lists what the server supports).
 func TestOptionalCommandNotAnnounced(t *testing.T) {
 	var out strings.Builder
-	s := emlpop3.NewSession(plainHandler{}, emlpop3.NewWriter(&out), emlpop3.RFC1939())
+	s := pop3.NewSession(plainHandler{}, pop3.NewWriter(&out), func() *emlpop3.Variations { v := emlpop3.RFC1939(); return &v }())
 	s.Feed([]byte("CAPA\r\n"))
 	assert.NotContains(t, out.String(), "XHDR")
 	assert.Contains(t, out.String(), "TOP\r\n")
@@ -273,7 +274,7 @@ func TestOptionalCommandNotAnnounced(t *testing.T) {
 	assert.Contains(t, out.String(), "-ERR")
 	// The same table with a Handler that serves XHDR announces it.
 	out.Reset()
-	s = emlpop3.NewSession(&handler{mb: &Mailbox{}}, emlpop3.NewWriter(&out), emlpop3.RFC1939())
+	s = pop3.NewSession(&handler{mb: &Mailbox{}}, pop3.NewWriter(&out), func() *emlpop3.Variations { v := emlpop3.RFC1939(); return &v }())
 	s.Feed([]byte("CAPA\r\n"))
 	assert.Contains(t, out.String(), "XHDR\r\n")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"net/netip"
@@ -42,12 +43,12 @@ func DemoStore() *Store {
 // connection, and the core answers every command from the Maildrop a
 // login returns: memserver brings only the logins.
 func Serve(ln net.Listener, st *Store, v pop3gen.Variations) error {
-	srv := &pop3gen.Server{
-		Variations: v,
-		Greeting:   "memserver ready",
+	srv := &pop3.Server{
+		Dialect:  &v,
+		Greeting: "memserver ready",
 		// An example: every client counts as secure, for plaintext logins.
 		Trusted:    []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
-		NewHandler: func(c *pop3gen.Conn) (pop3gen.Handler, error) { return &handler{store: st, conn: c}, nil },
+		NewHandler: func(c *pop3.Conn) (pop3.Handler, error) { return &handler{store: st, conn: c}, nil },
 	}
 	return srv.Serve(ln)
 }
@@ -58,32 +59,32 @@ func Serve(ln net.Listener, st *Store, v pop3gen.Variations) error {
 // served nor announced.
 type handler struct {
 	store      *Store
-	conn       *pop3gen.Conn
+	conn       *pop3.Conn
 	user, pass string // from AUTH PLAIN
 }
 
 var (
-	errLogin = pop3gen.NewError(pop3gen.CodeAuth, "invalid user name or password")
-	errInUse = pop3gen.NewError(pop3gen.CodeInUse, "mailbox in use by another session")
-	errGone  = pop3gen.NewError("", "message was removed by another session")
+	errLogin = pop3.NewError(pop3.CodeAuth, "invalid user name or password")
+	errInUse = pop3.NewError(pop3.CodeInUse, "mailbox in use by another session")
+	errGone  = pop3.NewError("", "message was removed by another session")
 )
 
-func (h *handler) User(w *pop3gen.Writer, arg []byte) error { return nil } // checked at PASS
-func (h *handler) Pass(user, secret []byte) (pop3gen.Maildrop, error) {
+func (h *handler) User(w *pop3.Writer, arg []byte) error { return nil } // checked at PASS
+func (h *handler) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	return h.open(string(user), string(secret))
 }
-func (h *handler) Mechanisms() []string                     { return []string{"PLAIN"} }
-func (h *handler) Auth(string) (pop3gen.SASLServer, error)  { return plain{h}, nil }
-func (h *handler) Authenticated() (pop3gen.Maildrop, error) { return h.open(h.user, h.pass) }
-func (h *handler) Capa(info *pop3gen.CapaInfo)              { info.Implementation = "memserver" }
+func (h *handler) Mechanisms() []string                  { return []string{"PLAIN"} }
+func (h *handler) Auth(string) (pop3.SASLServer, error)  { return plain{h}, nil }
+func (h *handler) Authenticated() (pop3.Maildrop, error) { return h.open(h.user, h.pass) }
+func (h *handler) Capa(info *pop3.CapaInfo)              { info.Implementation = "memserver" }
 
 // open opens a mailbox as the profile's store variations say: the name as
 // sent or lower-cased (UserNameCase); locked (MaildropAccess=lock, RFC
 // 1939's exclusive access) or a snapshot other sessions share (Exchange);
 // exact or storage sizes (ExactSizes).
-func (h *handler) open(user, password string) (pop3gen.Maildrop, error) {
+func (h *handler) open(user, password string) (pop3.Maildrop, error) {
 	v := h.conn.Variations()
-	if v.UserNameCase == pop3gen.UserNameCaseLower {
+	if v.UserNameCase == pop3.UserNameCaseLower {
 		user = strings.ToLower(user)
 	}
 	h.store.mu.Lock()
@@ -98,7 +99,7 @@ func (h *handler) open(user, password string) (pop3gen.Maildrop, error) {
 	if err := h.conn.Login(user); err != nil { // the runtime's per-user limit
 		return nil, err
 	}
-	b.locked = v.MaildropAccess == pop3gen.MaildropAccessLock
+	b.locked = v.MaildropAccess == pop3.MaildropAccessLock
 	return &drop{store: h.store, box: b, msgs: slices.Clone(b.msgs), exact: v.ExactSizes}, nil
 }
 
@@ -174,6 +175,6 @@ func (d *drop) Close() error {
 
 var _ interface {
 	pop3gen.Handler
-	pop3gen.AuthHandler
-	pop3gen.CapaHandler
+	pop3.AuthHandler
+	pop3.CapaHandler
 } = (*handler)(nil)

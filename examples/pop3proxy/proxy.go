@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"net/netip"
@@ -31,11 +32,11 @@ func (p *Proxy) Serve(ln net.Listener, v pop3gen.Variations) error {
 	// The proxy has no APOP secrets and passes on no UTF-8 or language
 	// switch: these commands are answered as not supported.
 	v.APOP, v.UTF8, v.LANG = false, false, false
-	srv := &pop3gen.Server{
-		Variations: v,
-		Greeting:   "pop3proxy ready",
-		Trusted:    p.Trusted,
-		NewHandler: func(c *pop3gen.Conn) (pop3gen.Handler, error) {
+	srv := &pop3.Server{
+		Dialect:  &v,
+		Greeting: "pop3proxy ready",
+		Trusted:  p.Trusted,
+		NewHandler: func(c *pop3.Conn) (pop3.Handler, error) {
 			return &session{p: p, conn: c}, nil
 		},
 	}
@@ -53,7 +54,7 @@ func (p *Proxy) timeout() time.Duration {
 // to the backend with the client's credentials.
 type session struct {
 	p          *Proxy
-	conn       *pop3gen.Conn
+	conn       *pop3.Conn
 	user, pass string // from AUTH PLAIN
 	fails      int    // failed logins on this connection
 }
@@ -65,24 +66,24 @@ type session struct {
 const maxFails = 3
 
 var (
-	errBackend = pop3gen.NewError(pop3gen.CodeSysTemp, "the mail server is not available, try again later")
-	errMech    = pop3gen.NewError(pop3gen.CodeAuth, "malformed PLAIN credentials")
+	errBackend = pop3.NewError(pop3.CodeSysTemp, "the mail server is not available, try again later")
+	errMech    = pop3.NewError(pop3.CodeAuth, "malformed PLAIN credentials")
 )
 
-func (s *session) User(w *pop3gen.Writer, arg []byte) error { return nil } // the backend checks it at PASS
-func (s *session) Pass(user, secret []byte) (pop3gen.Maildrop, error) {
+func (s *session) User(w *pop3.Writer, arg []byte) error { return nil } // the backend checks it at PASS
+func (s *session) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	return s.login(string(user), string(secret))
 }
 
 // Mechanisms, Auth and Authenticated run SASL PLAIN with the client (the
 // core does the framing), and log in to the backend with USER/PASS.
-func (s *session) Mechanisms() []string                     { return []string{"PLAIN"} }
-func (s *session) Auth(string) (pop3gen.SASLServer, error)  { return plain{s}, nil }
-func (s *session) Authenticated() (pop3gen.Maildrop, error) { return s.login(s.user, s.pass) }
+func (s *session) Mechanisms() []string                  { return []string{"PLAIN"} }
+func (s *session) Auth(string) (pop3.SASLServer, error)  { return plain{s}, nil }
+func (s *session) Authenticated() (pop3.Maildrop, error) { return s.login(s.user, s.pass) }
 
 // Capa names the proxy in the CAPA the core writes: what the proxy offers
 // the client, whatever the backend offers.
-func (s *session) Capa(info *pop3gen.CapaInfo) { info.Implementation = "pop3proxy" }
+func (s *session) Capa(info *pop3.CapaInfo) { info.Implementation = "pop3proxy" }
 
 // plain is SASL PLAIN (RFC 4616): authzid NUL authcid NUL passwd.
 type plain struct{ s *session }
@@ -102,20 +103,20 @@ func (p plain) Next(response []byte) ([]byte, bool, error) {
 // login logs in to the backend as user, and reads its scan and unique-id
 // listings once: they are the client's maildrop. The backend decides
 // whether the password is right, and its refusal is the client's.
-func (s *session) login(user, password string) (pop3gen.Maildrop, error) {
+func (s *session) login(user, password string) (pop3.Maildrop, error) {
 	c, err := net.DialTimeout("tcp", s.p.Backend, s.p.timeout())
 	if err != nil {
 		s.conn.Log().Warn("pop3proxy: backend unreachable", "err", err)
 		return nil, errBackend
 	}
 	_ = c.SetDeadline(time.Now().Add(s.p.timeout()))
-	be, err := pop3gen.NewClient(c)
+	be, err := pop3.NewClient(c)
 	if err == nil {
 		if err = be.User(user); err == nil {
 			err = be.Pass(password)
 		}
 	}
-	var e *pop3gen.Error
+	var e *pop3.Error
 	if errors.As(err, &e) {
 		_ = c.Close()
 		if s.fails++; s.fails >= maxFails {
@@ -131,7 +132,7 @@ func (s *session) login(user, password string) (pop3gen.Maildrop, error) {
 		d.uids, err = be.UIDL()
 	}
 	if err == nil && !d.consistent() {
-		err = &pop3gen.ProtocolError{Reason: "LIST and UIDL do not list messages 1 to n"}
+		err = &pop3.ProtocolError{Reason: "LIST and UIDL do not list messages 1 to n"}
 	}
 	if err != nil {
 		_ = c.Close() // no QUIT: nothing removed
@@ -152,9 +153,9 @@ func (s *session) login(user, password string) (pop3gen.Maildrop, error) {
 // QUIT removes nothing.
 type drop struct {
 	s    *session
-	be   *pop3gen.Client
-	list []pop3gen.ListEntry
-	uids []pop3gen.UIDEntry
+	be   *pop3.Client
+	list []pop3.ListEntry
+	uids []pop3.UIDEntry
 }
 
 // consistent reports whether the listings are of messages 1 to n, in
@@ -243,7 +244,7 @@ func (d *drop) Close() error {
 // protocol failure is [SYS/TEMP], and the client's connection closes
 // after it, since the backend session is lost.
 func (d *drop) fail(err error) error {
-	var e *pop3gen.Error
+	var e *pop3.Error
 	if errors.As(err, &e) {
 		return e
 	}
@@ -279,6 +280,6 @@ func (b body) Close() error {
 
 var _ interface {
 	pop3gen.Handler
-	pop3gen.AuthHandler
-	pop3gen.CapaHandler
+	pop3.AuthHandler
+	pop3.CapaHandler
 } = (*session)(nil)

@@ -21,14 +21,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
 // Timeout is the deadline Dial sets on a connection: long enough for a
@@ -54,7 +53,7 @@ type Conn struct {
 	// Greeting is the greeting line without its CRLF, once read.
 	Greeting string
 
-	rr   pop3gen.ReplyReader
+	rr   pop3.ReplyReader
 	log  []string // the last lines sent (C:) and received (S:)
 	last string   // the last line sent
 }
@@ -109,7 +108,7 @@ func Open(addr string, timeout time.Duration) (*Conn, error) {
 }
 
 // reader returns the reply parser on R, following a replaced R.
-func (c *Conn) reader() *pop3gen.ReplyReader {
+func (c *Conn) reader() *pop3.ReplyReader {
 	if c.rr.Reader() != c.R {
 		c.rr.Reset(c.R)
 	}
@@ -165,7 +164,7 @@ func (c *Conn) ReadStatus() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := pop3gen.ParseReply([]byte(l)); err != nil {
+	if _, err := pop3.ParseReply([]byte(l)); err != nil {
 		return l, c.after(err)
 	}
 	return l, nil
@@ -241,13 +240,13 @@ func SplitCRLF(b []byte) ([]string, error) {
 // CheckStatus checks a raw line (with its line end) as a status line: at
 // most 512 octets, CRLF, "+OK", "-ERR" or "+ ".
 func CheckStatus(raw string) error {
-	if len(raw) > pop3gen.MaxReplyOctets {
-		return fmt.Errorf("status line of %d octets, more than %d (C0001): %.80q", len(raw), pop3gen.MaxReplyOctets, raw)
+	if len(raw) > pop3.MaxReplyOctets {
+		return fmt.Errorf("status line of %d octets, more than %d (C0001): %.80q", len(raw), pop3.MaxReplyOctets, raw)
 	}
 	if !strings.HasSuffix(raw, "\r\n") {
 		return fmt.Errorf("status line %.80q does not end in CRLF", raw)
 	}
-	_, err := pop3gen.ParseReply([]byte(raw))
+	_, err := pop3.ParseReply([]byte(raw))
 	return err
 }
 

@@ -3,6 +3,7 @@ package pop3test
 import (
 	"bufio"
 	"fmt"
+	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"runtime"
@@ -10,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -151,7 +151,7 @@ func TestCheckStatus(t *testing.T) {
 	assert.NoError(t, CheckStatus("+ \r\n"))
 	assert.NoError(t, CheckStatus("-ERR [SYS/TEMP] x\r\n"))
 	assert.ErrorContains(t, CheckStatus("+OK"), "CRLF")
-	assert.ErrorContains(t, CheckStatus("+OK "+strings.Repeat("x", pop3gen.MaxReplyOctets)+"\r\n"), "C0001")
+	assert.ErrorContains(t, CheckStatus("+OK "+strings.Repeat("x", pop3.MaxReplyOctets)+"\r\n"), "C0001")
 	assert.Error(t, CheckStatus("* OK\r\n"))
 }
 
