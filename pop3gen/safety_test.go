@@ -294,7 +294,7 @@ func TestServeBackendFaults(t *testing.T) {
 				var logs bytes.Buffer
 				var logMu sync.Mutex
 				srv := &pop3.Server{
-					Dialect: &v,
+					Dialect:    &v,
 					Trusted:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 					Log:        slog.New(slog.NewTextHandler(&lockedWriter{mu: &logMu, w: &logs}, nil)),
 					NewHandler: func(c *pop3.Conn) (pop3.Handler, error) { return faultHandler{f}, nil },

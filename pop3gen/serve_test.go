@@ -39,10 +39,10 @@ func newRuntime(t *testing.T, v Variations, configure func(*pop3.Server)) *runti
 	t.Helper()
 	rt := &runtimeT{t: t}
 	rt.srv = &pop3.Server{
-		Dialect: &v,
-		Greeting:   "test ready",
-		Hostname:   "pop3gen.test",
-		Trusted:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Dialect:  &v,
+		Greeting: "test ready",
+		Hostname: "pop3gen.test",
+		Trusted:  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		NewHandler: func(c *pop3.Conn) (pop3.Handler, error) {
 			r := newRecorder()
 			rt.mu.Lock()
