@@ -85,9 +85,9 @@ func TestValidateNamesWhatTheRendererNeeds(t *testing.T) {
 		{"response code name", func(t *spec.Table) { t.RespCodes[0].Name = "in-use" },
 			`response code "IN-USE" (row 1): name "Codein-use" is not an exported Go identifier`},
 		{"response code the core sends", func(t *spec.Table) { t.RespCodes = t.RespCodes[:3] },
-			`response code "SysPerm": the core sends it, but the table lacks it`},
+			`response code "SysPerm": the runtime sends it as`},
 		{"limit the core reads", func(t *spec.Table) { t.Limits = t.Limits[:1] },
-			`limit "MaxUIDOctets": the core reads it, but the table lacks it`},
+			`limit "MaxUIDOctets": the runtime holds to`},
 		{"variation names differing in case", func(t *spec.Table) {
 			v := *t.Variation("APOP")
 			v.Name = "Apop"
@@ -95,7 +95,7 @@ func TestValidateNamesWhatTheRendererNeeds(t *testing.T) {
 		}, `variation "Apop" (row 25): name differs from variation "APOP" only in case`},
 		{"server capability without a field", func(t *spec.Table) {
 			t.Capabilities = append(t.Capabilities, spec.Capability{Tag: "XFOO", When: "server", Clauses: []string{"RFC2449-5-CAPA"}, Doc: "x"})
-		}, `capability "XFOO" (row 14): announced by the server, but the core has no CapaInfo field for it`},
+		}, `capability "XFOO" (row 14): announced by the server, but the runtime has no CapaInfo field for it`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := clone()
@@ -286,7 +286,7 @@ func TestGeneratedNamesCollide(t *testing.T) {
 	}
 }
 
-// staticHardCoded are the table values that gen/static may still spell
+// staticHardCoded are the table values that the runtime (pop3/) may still spell
 // out instead of taking from table.go, by file ("writer.go: 70
 // (MaxUIDOctets)"). None today.
 var staticHardCoded = map[string]bool{}

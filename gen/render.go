@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/bits"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -117,33 +116,6 @@ func (g *gen) stateInfo(s spec.State) spec.StateInfo {
 	panic(fmt.Sprintf("state %d not in table", s)) // Validate rules this out
 }
 
-// stateSet returns StateA | StateB for a set of states.
-func (g *gen) stateSet(set spec.State) jen.Code {
-	var ids []jen.Code
-	for _, s := range g.t.States {
-		if set&s.State != 0 {
-			ids = append(ids, jen.Id(stateID(s)))
-		}
-	}
-	if len(ids) == 0 {
-		return jen.Lit(0)
-	}
-	c := jen.Add(ids[0])
-	for _, id := range ids[1:] {
-		c = c.Op("|").Add(id)
-	}
-	return c
-}
-
-func (g *gen) variation(name string) spec.Variation {
-	for _, v := range g.t.Variations {
-		if v.Name == name {
-			return v
-		}
-	}
-	panic("variation " + name + " not in table") // Validate rules this out
-}
-
 func strs(ss []string) jen.Code {
 	var c []jen.Code
 	for _, s := range ss {
@@ -155,16 +127,14 @@ func strs(ss []string) jen.Code {
 // doc renders the package comment.
 func (g *gen) doc() *jen.File {
 	f := g.file("package doc")
-	for _, l := range strings.Split(`Package `+g.pkg+` is a POP3 protocol core generated from the pop3kit spec
-table: a zero-allocation lexer (Parse), the state machine with dispatch to a
-Handler (Session), the behaviour variations and their profiles
-(Variations), the CAPA reply (WriteCapa), reply writers that keep every
-line within 512 octets and dot-stuff message bodies (Writer, DotWriter),
-and the clauses of the standards as data (Clauses).
+	for _, l := range strings.Split(`Package `+g.pkg+` is the part of a POP3 server that a pop3kit spec table
+decides, generated from it: the commands as rows the runtime serves and
+their keyword lookup, the Handler interfaces a server implements for the
+commands no runtime can answer, the behaviour variations with their
+profiles (Variations), and the clauses of the standards as data (Clauses).
 
-It imports only the standard library and does no I/O of its own: a server
-brings the network, TLS, authentication and the maildrop, and implements
-Handler.`, "\n") {
+Everything else is the runtime, github.com/pop3kit/pop3kit/pop3, which this
+package imports: a *Variations is the pop3.Dialect a pop3.Server serves.`, "\n") {
 		f.PackageComment(l)
 	}
 	return f
@@ -234,105 +204,6 @@ func (g *gen) limits() *jen.File {
 //	const ( CmdNone Cmd = iota; CmdUSER …)
 //	func (c Cmd) AllowedIn(s State) bool
 //	func (c Cmd) Next(s State) State
-func (g *gen) commands() *jen.File {
-	f := g.file("commands and states")
-
-	// States.
-	comment(f, "State is a POP3 session state (RFC 1939 §3); states are bits so that a set of them is a State too.")
-	f.Type().Id("State").Uint8()
-	var defs []jen.Code
-	for _, s := range g.t.States {
-		d := jen.Id(stateID(s)).Id("State").Op("=").Lit(int(s.State))
-		defs = append(defs, jen.Comment(stateID(s)+": "+s.Doc+" "+provenance(s.Name, []string{s.Clause})), d)
-	}
-	f.Const().Defs(defs...)
-	var cases []jen.Code
-	for _, s := range g.t.States {
-		cases = append(cases, jen.Case(jen.Id(stateID(s))).Block(jen.Return(jen.Lit(s.Name))))
-	}
-	cases = append(cases, jen.Default().Block(jen.Return(jen.Lit("State(").Op("+").Qual("strconv", "Itoa").Call(jen.Int().Call(jen.Id("s"))).Op("+").Lit(")"))))
-	comment(f, "String returns the state's name as RFC 1939 spells it.")
-	f.Func().Params(jen.Id("s").Id("State")).Id("String").Params().String().Block(jen.Switch(jen.Id("s")).Block(cases...))
-
-	// Commands.
-	comment(f, "Cmd is a POP3 command.")
-	f.Type().Id("Cmd").Uint8()
-	defs = []jen.Code{jen.Comment("CmdNone is the zero Cmd: no command."), jen.Id("CmdNone").Id("Cmd").Op("=").Iota()}
-	for _, c := range g.t.Commands {
-		defs = append(defs, jen.Comment(cmdID(c.Name)+": "+c.Doc+" "+provenance(c.Name, c.Clauses)), jen.Id(cmdID(c.Name)))
-	}
-	f.Const().Defs(defs...)
-	names := []jen.Code{jen.Lit("")}
-	for _, c := range g.t.Commands {
-		names = append(names, jen.Lit(c.Name))
-	}
-	f.Var().Id("cmdNames").Op("=").Index(jen.Op("...")).String().Add(perLine(names))
-	comment(f, "String returns the command's keyword in upper case.")
-	f.Func().Params(jen.Id("c").Id("Cmd")).Id("String").Params().String().Block(
-		jen.If(jen.Int().Call(jen.Id("c")).Op("<").Len(jen.Id("cmdNames"))).Block(jen.Return(jen.Id("cmdNames").Index(jen.Id("c")))),
-		jen.Return(jen.Lit("Cmd(").Op("+").Qual("strconv", "Itoa").Call(jen.Int().Call(jen.Id("c"))).Op("+").Lit(")")),
-	)
-
-	// allowedIn.
-	var vals []jen.Code
-	for _, c := range g.t.Commands {
-		vals = append(vals, jen.Id(cmdID(c.Name)).Op(":").Add(g.stateSet(c.In)))
-	}
-	comment(f, "allowedIn holds the states in which each command is allowed.")
-	f.Var().Id("allowedIn").Op("=").Index(jen.Op("...")).Id("State").Add(perLine(vals))
-	comment(f, "AllowedIn reports whether c may be given in state s.")
-	f.Func().Params(jen.Id("c").Id("Cmd")).Id("AllowedIn").Params(jen.Id("s").Id("State")).Bool().Block(
-		jen.Return(jen.Int().Call(jen.Id("c")).Op("<").Len(jen.Id("allowedIn")).Op("&&").Id("allowedIn").Index(jen.Id("c")).Op("&").Id("s").Op("!=").Lit(0)),
-	)
-
-	// Next.
-	cases = nil
-	for _, c := range g.t.Commands {
-		if len(c.Edges) == 0 {
-			continue
-		}
-		var ifs []jen.Code
-		for _, e := range c.Edges {
-			ifs = append(ifs, jen.If(jen.Id("s").Op("==").Id(stateID(g.stateInfo(e.From)))).Block(jen.Return(jen.Id(stateID(g.stateInfo(e.To))))))
-		}
-		cases = append(cases, jen.Case(jen.Id(cmdID(c.Name))).Block(append([]jen.Code{jen.Comment(provenance(c.Name, c.Clauses))}, ifs...)...))
-	}
-	comment(f, "Next returns the state a session enters when c succeeds in state s.")
-	f.Func().Params(jen.Id("c").Id("Cmd")).Id("Next").Params(jen.Id("s").Id("State")).Id("State").Block(
-		jen.Switch(jen.Id("c")).Block(cases...),
-		jen.Return(jen.Id("s")),
-	)
-
-	// The command table as data.
-	comment(f, "CommandInfo describes one command of the spec table.")
-	f.Type().Id("CommandInfo").Struct(
-		jen.Id("Cmd").Id("Cmd"),
-		jen.Id("Args").String().Comment("argument grammar: NoArgs, MsgNum, OptMsgNum, MsgNumCount, Word, Secret, NameDigest, Mechanism, OptWord"),
-		jen.Id("In").Id("State").Comment("states in which it is allowed"),
-		jen.Id("MultiLine").Bool().Comment("the positive reply is multi-line (without an argument, for LIST, UIDL and LANG)"),
-		jen.Id("Capability").String().Comment("CAPA tag that advertises it"),
-		jen.Id("EnabledBy").String().Comment("boolean variation that switches it on"),
-		jen.Id("Clauses").Index().String(),
-		jen.Id("Doc").String(),
-	)
-	argNames := []string{"NoArgs", "MsgNum", "OptMsgNum", "MsgNumCount", "Word", "Secret", "NameDigest", "Mechanism", "OptWord"}
-	vals = nil
-	for _, c := range g.t.Commands {
-		vals = append(vals, jen.Values(
-			jen.Id("Cmd").Op(":").Id(cmdID(c.Name)),
-			jen.Id("Args").Op(":").Lit(argNames[c.Args]),
-			jen.Id("In").Op(":").Add(g.stateSet(c.In)),
-			jen.Id("MultiLine").Op(":").Lit(c.Reply == spec.MultiLine || c.Reply == spec.MultiUnlessArg),
-			jen.Id("Capability").Op(":").Lit(c.Capability),
-			jen.Id("EnabledBy").Op(":").Lit(c.EnabledBy),
-			jen.Id("Clauses").Op(":").Add(strs(c.Clauses)),
-			jen.Id("Doc").Op(":").Lit(c.Doc),
-		))
-	}
-	comment(f, "Commands is the command table, in spec order.")
-	f.Var().Id("Commands").Op("=").Index().Id("CommandInfo").Add(perLine(vals))
-	return f
-}
 
 // lexer renders Command, Mode, Parse and the keyword lookup.
 //
@@ -344,220 +215,6 @@ func (g *gen) commands() *jen.File {
 //			c.Arg1, err = o.One(rest, o.EightBit)
 //		…
 //	}
-func (g *gen) lexer() *jen.File {
-	f := g.file("lexer")
-	comment(f, `Command is one parsed command line. Arg1 and Arg2 are sub-slices of the
-line given to Parse: they are valid only as long as that buffer is, and
-must be copied to be kept.`)
-	f.Type().Id("Command").Struct(
-		jen.Id("Cmd").Id("Cmd"),
-		jen.Comment("Msg is the message-number; 0 when the argument is optional and absent."),
-		jen.Id("Msg").Uint32(),
-		jen.Comment("Count is TOP's line count; a longer count saturates at 2^32-1 (RFC 1939 §7: the whole message)."),
-		jen.Id("Count").Uint32(),
-		jen.Comment("Arg1 is the word, secret, name, mechanism or language argument; nil when absent."),
-		jen.Id("Arg1").Index().Byte(),
-		jen.Comment("Arg2 is APOP's digest or AUTH's initial response; nil when absent."),
-		jen.Id("Arg2").Index().Byte(),
-	)
-	comment(f, "Mode is a set of session modes that change how lines are read.")
-	f.Type().Id("Mode").Uint8()
-	f.Const().Defs(
-		jen.Comment("ModeUTF8: after UTF8 (RFC 6856 §2.1), USER, PASS and APOP may carry UTF-8."),
-		jen.Id("ModeUTF8").Id("Mode").Op("=").Lit(1).Op("<<").Iota(),
-		jen.Comment("ModeTLS: the connection is under TLS."),
-		jen.Id("ModeTLS"),
-		jen.Comment("ModeSecure: the connection is under TLS or otherwise trusted (loopback), for PlaintextAuth=secure."),
-		jen.Id("ModeSecure"),
-	)
-
-	// Parse: one switch on a perfect hash of the keyword packed and folded
-	// by packKeyword (dense, so the compiler makes it a jump table); each case
-	// checks the whole key and reads the arguments with the builder of its
-	// grammar.
-	keys := make([]uint32, len(g.t.Commands))
-	for i, c := range g.t.Commands {
-		for j := 0; j < len(c.Name); j++ {
-			keys[i] = keys[i]<<8 | uint32(c.Name[j]|0x20)
-		}
-	}
-	mul, shift := perfectHash(keys)
-	type slot struct {
-		h   uint32
-		cmd spec.Command
-		key uint32
-	}
-	var slots []slot
-	for i, c := range g.t.Commands {
-		slots = append(slots, slot{keys[i] * mul >> shift, c, keys[i]})
-	}
-	sort.Slice(slots, func(i, j int) bool { return slots[i].h < slots[j].h })
-	var cases []jen.Code
-	for _, sl := range slots {
-		c := sl.cmd
-		cond := jen.Id("key").Op("!=").Op(fmt.Sprintf("0x%08x", sl.key))
-		for i := 0; i < len(c.Name); i++ {
-			if ch := c.Name[i]; !('A' <= ch && ch <= 'Z') {
-				// ORing 0x20 folds only letters safely; compare the rest exactly.
-				cond = cond.Op("||").Id("line").Index(jen.Lit(i)).Op("!=").LitByte(ch)
-			}
-		}
-		body := []jen.Code{
-			jen.Comment(strconv.Quote(strings.ToLower(c.Name)) + " " + provenance(c.Name, c.Clauses)),
-			jen.If(cond).Block(jen.Return(jen.Id("unknownLine").Call(jen.Id("line")))),
-			jen.Id("c").Dot("Cmd").Op("=").Id(cmdID(c.Name)),
-		}
-		body = append(body, g.argBuilder(c)...)
-		cases = append(cases, jen.Case(jen.Lit(int(sl.h))).Block(body...))
-	}
-	cases = append(cases, jen.Default().Block(jen.Return(jen.Id("unknownLine").Call(jen.Id("line")))))
-	comment(f, `Parse reads one command line into c under the variations v and the
-session modes m. The line may end in CRLF, a bare LF or nothing. Parse is
-total: any bytes give a Command or an *Error, never a panic, and it never
-allocates. The Command's slices alias line. On an error c.Cmd may hold the
-command whose arguments were wrong.
-
-The switch is on a perfect hash of the keyword packed into a word, one
-octet a byte, letters folded to lower case (a 3-octet keyword has a zero
-top byte, a 4-octet one does not, so the two never collide); the generator
-chose the multiplier so that no two keywords share a case.`)
-	f.Func().Params(jen.Id("c").Op("*").Id("Command")).Id("Parse").Params(jen.Id("line").Index().Byte(), jen.Id("v").Op("*").Id("Variations"), jen.Id("m").Id("Mode")).Params(jen.Id("err").Op("*").Id("Error")).Block(
-		jen.Op("*").Id("c").Op("=").Id("Command").Values(),
-		jen.List(jen.Id("line"), jen.Id("err")).Op("=").Id("CutLine").Call(jen.Id("line"), jen.Id("lineLimit").Call(jen.Id("line"), jen.Id("v")), jen.Id("ErrLineTooLong")),
-		jen.If(jen.Id("err").Op("!=").Nil()).Block(jen.Return(jen.Id("err"))),
-		jen.Id("o").Op(":=").Id("lexOptions").Values(
-			jen.Id("Lenient").Op(":").Id("v").Dot("LenientSeparators"),
-			jen.Id("Runs").Op(":").Id("v").Dot("SpaceRuns"),
-			jen.Id("MaxArg").Op(":").Id("v").Dot("MaxArgOctets"),
-			jen.Id("EightBit").Op(":").Id("v").Dot("UTF8").Op("||").Id("m").Op("&").Id("ModeUTF8").Op("!=").Lit(0),
-		),
-		jen.If(jen.Id("line").Op("=").Id("o").Dot("TrimLeft").Call(jen.Id("line")), jen.Len(jen.Id("line")).Op("==").Lit(0)).Block(jen.Return(jen.Id("ErrEmptyLine"))),
-		jen.List(jen.Id("key"), jen.Id("n")).Op(":=").Id("packKeyword").Call(jen.Id("line")),
-		jen.Id("rest").Op(":=").Id("line").Index(jen.Id("n").Op(":")),
-		jen.Switch(jen.Id("key").Op("*").Op(fmt.Sprintf("0x%08x", mul)).Op(">>").Lit(int(shift))).Block(cases...),
-		jen.Return(jen.Id("err")),
-	)
-	g.lineLimit(f)
-	return f
-}
-
-// lineLimit renders lineLimit, the longest line Parse takes:
-// MaxCommandOctets, or MaxAuthLineOctets for a command that takes a SASL
-// mechanism and its initial response (RFC 5034 §4; AUTH).
-func (g *gen) lineLimit(f *jen.File) {
-	var cond *jen.Statement
-	var names []string
-	for _, c := range g.t.Commands {
-		if c.Args != spec.Mechanism {
-			continue
-		}
-		names = append(names, c.Name)
-		is := jen.Id("startsWithKeyword").Call(jen.Id("line"), jen.Lit(strings.ToLower(c.Name)))
-		if cond == nil {
-			cond = is
-		} else {
-			cond = cond.Op("||").Add(is)
-		}
-	}
-	body := []jen.Code{}
-	if cond != nil {
-		body = append(body, jen.If(jen.Id("v").Dot("MaxAuthLineOctets").Op(">").Id("v").Dot("MaxCommandOctets").Op("&&").Parens(cond)).Block(
-			jen.Return(jen.Id("v").Dot("MaxAuthLineOctets"))))
-	}
-	body = append(body, jen.Return(jen.Id("v").Dot("MaxCommandOctets")))
-	doc := "lineLimit returns the longest line, CRLF included, that Parse takes: MaxCommandOctets"
-	if len(names) > 0 {
-		doc += ", or MaxAuthLineOctets for " + strings.Join(names, ", ") + ", whose initial response may run longer (RFC 5034 §4)"
-	}
-	comment(f, doc+".")
-	f.Func().Id("lineLimit").Params(jen.Id("line").Index().Byte(), jen.Id("v").Op("*").Id("Variations")).Int().Block(body...)
-}
-
-// argBuilder returns the statements that read the arguments of c from
-// rest, one builder per grammar.
-func (g *gen) argBuilder(c spec.Command) []jen.Code {
-	var pre []jen.Code
-	if c.LongArgs {
-		pre = append(pre, jen.Id("o").Dot("MaxArg").Op("=").Lit(0).Comment("bounded by the command length only"))
-	}
-	if c.IgnoresArgsWhen != "" {
-		pre = append(pre, jen.Id("o").Dot("IgnoreExtra").Op("=").Id("v").Dot(c.IgnoresArgsWhen).Comment("arguments are checked, then dropped"))
-	}
-	o := jen.Id("o")
-	rest := jen.Id("rest")
-	eight := jen.Id("o").Dot("EightBit")
-	var body []jen.Code
-	switch c.Args {
-	case spec.NoArgs:
-		body = []jen.Code{jen.Id("err").Op("=").Add(o).Dot("None").Call(rest)}
-	case spec.MsgNum:
-		body = []jen.Code{
-			jen.Var().Id("ok").Bool(),
-			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("ok")).Op("=").Id("msgNumFast").Call(rest), jen.Op("!").Id("ok")).Block(
-				jen.Var().Id("a").Index().Byte(),
-				jen.If(jen.List(jen.Id("a"), jen.Id("err")).Op("=").Add(o).Dot("One").Call(rest, jen.False()), jen.Id("err").Op("==").Nil()).Block(
-					jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("parseMsgNum").Call(jen.Id("a"))),
-			),
-		}
-	case spec.OptMsgNum:
-		body = []jen.Code{
-			jen.Var().Id("ok").Bool(),
-			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("ok")).Op("=").Id("msgNumFast").Call(rest), jen.Op("!").Id("ok").Op("&&").Len(rest).Op("!=").Lit(0)).Block(
-				jen.Var().Id("a").Index().Byte(),
-				jen.If(jen.List(jen.Id("a"), jen.Id("err")).Op("=").Add(o).Dot("Opt").Call(rest), jen.Id("err").Op("==").Nil().Op("&&").Id("a").Op("!=").Nil()).Block(
-					jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("parseMsgNum").Call(jen.Id("a"))),
-			),
-		}
-	case spec.MsgNumCount:
-		body = []jen.Code{
-			jen.Var().Id("ok").Bool(),
-			jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("c").Dot("Count"), jen.Id("ok")).Op("=").Id("twoNumFast").Call(rest), jen.Op("!").Id("ok")).Block(
-				jen.Var().List(jen.Id("a"), jen.Id("b")).Index().Byte(),
-				jen.If(jen.List(jen.Id("a"), jen.Id("b"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, jen.False(), jen.False()), jen.Id("err").Op("==").Nil()).Block(
-					jen.If(jen.List(jen.Id("c").Dot("Msg"), jen.Id("err")).Op("=").Id("parseMsgNum").Call(jen.Id("a")), jen.Id("err").Op("==").Nil()).Block(
-						jen.List(jen.Id("c").Dot("Count"), jen.Id("err")).Op("=").Id("parseCount").Call(jen.Id("b")))),
-			),
-		}
-	case spec.Word:
-		body = []jen.Code{
-			jen.Var().Id("ok").Bool(),
-			jen.If(jen.List(jen.Id("c").Dot("Arg1"), jen.Id("ok")).Op("=").Add(o).Dot("Single").Call(rest), jen.Op("!").Id("ok")).Block(
-				jen.List(jen.Id("c").Dot("Arg1"), jen.Id("err")).Op("=").Add(o).Dot("One").Call(rest, eight)),
-		}
-	case spec.Secret:
-		body = []jen.Code{
-			jen.If(jen.Id("v").Dot("PassKeepsSpaces")).Block(
-				jen.Comment("MS-STANXPOP3 V0011: the rest of the line, spaces included."),
-				jen.List(jen.Id("c").Dot("Arg1"), jen.Id("err")).Op("=").Add(o).Dot("Rest").Call(rest, eight),
-			).Else().Block(
-				jen.List(jen.Id("c").Dot("Arg1"), jen.Id("err")).Op("=").Add(o).Dot("One").Call(rest, eight),
-			),
-		}
-	case spec.NameDigest:
-		body = []jen.Code{
-			jen.If(jen.List(jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, eight, jen.False()),
-				jen.Id("err").Op("==").Nil().Op("&&").Op("!").Id("validDigest").Call(jen.Id("c").Dot("Arg2"))).Block(
-				jen.Id("err").Op("=").Id("ErrBadDigest")),
-		}
-	case spec.Mechanism:
-		body = []jen.Code{
-			jen.List(jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"), jen.Id("err")).Op("=").Add(o).Dot("Two").Call(rest, jen.False(), jen.True()),
-			jen.Switch().Block(
-				jen.Case(jen.Id("v").Dot("AuthListing").Op("&&").Id("isBlank").Call(jen.Id("rest"))).Block(
-					jen.Comment("MS-POP3 §2.2.1: a bare AUTH, or \"AUTH \" (even where separators are strict), lists the mechanisms."),
-					jen.List(jen.Id("c").Dot("Arg1"), jen.Id("c").Dot("Arg2"), jen.Id("err")).Op("=").List(jen.Nil(), jen.Nil(), jen.Nil())),
-				jen.Case(jen.Id("err").Op("!=").Nil()).Block(),
-				jen.Case(jen.Op("!").Id("validMechanism").Call(jen.Id("c").Dot("Arg1"))).Block(jen.Id("err").Op("=").Id("ErrBadMechanism")),
-				jen.Case(jen.Id("c").Dot("Arg2").Op("!=").Nil().Op("&&").Op("!").Id("validInitial").Call(jen.Id("c").Dot("Arg2"))).Block(
-					jen.Comment("RFC 5034 §4: base64, or \"=\" for an empty response."),
-					jen.Id("err").Op("=").Id("ErrBadBase64")),
-			),
-		}
-	case spec.OptWord:
-		body = []jen.Code{jen.List(jen.Id("c").Dot("Arg1"), jen.Id("err")).Op("=").Add(o).Dot("Opt").Call(rest)}
-	}
-	return append(pre, body...)
-}
 
 // variations renders Variations, the enum types, the profile constructors,
 // Profile, Set, Get and the variation table.

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// TestCoreClientAgainstDovecot: the core's client side (pop3gen.Client on
+// TestCoreClientAgainstDovecot: the core's client side (pop3.Client on
 // ReplyReader) reads a real Dovecot — its greeting, CAPA, a login, STAT,
 // LIST, UIDL, RETR and TOP bodies, an -ERR with a response code — and gets
 // back the messages in the Maildir, in CRLF form, with the sizes Dovecot

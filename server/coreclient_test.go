@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCoreClientAgainstPop3d: the core's client side (pop3gen.Client on
+// TestCoreClientAgainstPop3d: the core's client side (pop3.Client on
 // pop3gen.ReplyReader) reads everything pop3d sends over TCP — the
 // greeting and its APOP timestamp, CAPA with arguments, STLS, SASL PLAIN,
 // STAT, LIST, UIDL, RETR and TOP bodies with dot-stuffed lines, -ERR with

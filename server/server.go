@@ -23,7 +23,7 @@ import (
 )
 
 // Server serves POP3: pop3d's configuration, users and maildrops on the
-// core's runtime (pop3gen.Server), which owns every connection.
+// core's runtime (pop3.Server), which owns every connection.
 type Server struct {
 	cfg    Config
 	v      pop3gen.Variations

@@ -135,8 +135,8 @@ type Command struct {
 // Answer is who answers a command.
 type Answer uint8
 
-// The answerers. The core answers only the commands whose semantics it
-// knows (CoreAnswers); any other command is a Handler method.
+// The answerers. The runtime answers only the commands whose semantics it
+// knows (pop3.CoreCommands); any other command is a Handler method.
 const (
 	// ByHandler: a Handler method. One that opens the maildrop (an edge
 	// from the initial state into a state that is not final) returns it
@@ -168,25 +168,6 @@ func (a Args) String() string {
 		return argsNames[a]
 	}
 	return "Args(" + strconv.Itoa(int(a)) + ")"
-}
-
-// CoreAnswers are the commands the core can answer itself, with the
-// argument grammar and answerer its code expects.
-var CoreAnswers = map[string]struct {
-	Args   Args
-	Answer Answer
-}{
-	"STLS": {NoArgs, ByCore},
-	"CAPA": {NoArgs, ByCore},
-	"NOOP": {NoArgs, ByCore},
-	"QUIT": {NoArgs, ByCore},
-	"STAT": {NoArgs, ByMaildrop},
-	"LIST": {OptMsgNum, ByMaildrop},
-	"RETR": {MsgNum, ByMaildrop},
-	"DELE": {MsgNum, ByMaildrop},
-	"RSET": {NoArgs, ByMaildrop},
-	"TOP":  {MsgNumCount, ByMaildrop},
-	"UIDL": {OptMsgNum, ByMaildrop},
 }
 
 // Action is what the connection does after a command's positive reply.

@@ -71,7 +71,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	require.Len(t, p, 3)
 	assert.Contains(t, p[0].Error(), `command "USER" (row 1): command allowed in no state`)
 	assert.Contains(t, p[1].Error(), `command "APOP" (row 3): doc is required`)
-	assert.Contains(t, p[2].Error(), `error "ErrEmptyLine": the core returns it`)
+	assert.Contains(t, p[2].Error(), `error "ErrEmptyLine": the runtime returns it`)
 	assert.True(t, strings.HasPrefix(err.Error(), "the spec table is inconsistent (3 problems):\n\t"))
 }
 

@@ -3,11 +3,14 @@ package spec
 import (
 	"fmt"
 	"go/token"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // Problems is the error Validate returns: every problem it found, in table
@@ -32,58 +35,45 @@ func (p Problems) Unwrap() []error { return p }
 // Validate is Validate(t).
 func (t *Table) Validate() error { return Validate(t) }
 
-// The names below are what the generated core and the hand-written code it
-// copies (gen/static) rely on, so a table that lacks one would generate a
-// package that does not compile or does not behave. gen's tests check that
-// these lists cover every name the static code uses.
-var (
-	// coreVariations are the variations the core consults, with the kind it
-	// reads them as and the layer of the core that honours them.
-	coreVariations = []struct {
-		name  string
-		kind  Kind
-		layer VariationLayer
-	}{
-		{"LenientSeparators", Bool, LexerLayer},
-		{"SpaceRuns", Bool, LexerLayer},
-		{"MaxArgOctets", Octets, LexerLayer},
-		{"MaxCommandOctets", Octets, LexerLayer},
-		{"MaxAuthLineOctets", Octets, LexerLayer}, // the lexer cuts AUTH lines at it; MaxLine reads that far
-		{"UserAlwaysOK", Bool, SessionLayer},
-		{"PlaintextAuth", Enum, SessionLayer},
-		{"PassKeepsSpaces", Bool, LexerLayer},
-		{"AuthListing", Bool, SessionLayer}, // the lexer lets a bare AUTH through; the session lists
-		{"UnauthTimeout", Duration, RuntimeLayer},
-		{"AuthTimeout", Duration, RuntimeLayer},
-		{"TimeoutNotice", Bool, RuntimeLayer},
-		{"InformativeErrors", Bool, SessionLayer},
-		{"UTF8", Bool, SessionLayer},
-		{"MaxSASLOctets", Octets, SessionLayer},
-		{"MaxBadCommands", Count, SessionLayer},
-		{"APOP", Bool, SessionLayer}, // and the runtime's greeting carries a timestamp where it is on
+// runtimeVariation is a variation the runtime declares (a field of
+// pop3.Variations), as its Go type reads it.
+type runtimeVariation struct {
+	name   string
+	kinds  []Kind   // the kinds a row may give it
+	values []string // an enum's values, in order
+}
+
+// runtimeVariations reads the runtime's variations off pop3.Variations, so
+// that what the runtime honours is named in one place, the runtime.
+func runtimeVariations() []runtimeVariation {
+	var out []runtimeVariation
+	t := reflect.TypeFor[pop3.Variations]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		rv := runtimeVariation{name: f.Name}
+		switch {
+		case f.Type == reflect.TypeFor[time.Duration]():
+			rv.kinds = []Kind{Duration}
+		case f.Type.Kind() == reflect.Bool:
+			rv.kinds = []Kind{Bool}
+		case f.Type.Kind() == reflect.Int:
+			rv.kinds = []Kind{Octets, Count}
+		case f.Type.Kind() == reflect.Uint8:
+			rv.kinds = []Kind{Enum}
+			x := reflect.New(f.Type).Elem()
+			for n := range 256 {
+				x.SetUint(uint64(n))
+				name := x.Interface().(fmt.Stringer).String()
+				if strings.Contains(name, "(") {
+					break
+				}
+				rv.values = append(rv.values, name)
+			}
+		}
+		out = append(out, rv)
 	}
-	// plaintextValues are the values of PlaintextAuth the core understands.
-	plaintextValues = []string{"always", "secure", "never"}
-	// serverTags are the CAPA tags the core can announce "when the server
-	// says so" (Capability.When == "server"): each has a field in the
-	// generated CapaInfo.
-	serverTags = []string{"USER", "SASL", "LOGIN-DELAY", "EXPIRE", "IMPLEMENTATION", "STLS"}
-	// coreErrors are the Error rows the core sends by name (ErrName): the
-	// lexer's and the session's refusals.
-	coreErrors = []string{
-		// The lexer and the argument scanners.
-		"EmptyLine", "LineTooLong", "ArgTooLong", "BareCR", "BadByte", "UnknownCommand", "BadSeparator",
-		"MissingArg", "ExtraArgs", "BadMsgNum", "BadCount", "NumberTooLarge", "BadDigest", "BadMechanism",
-		"BadBase64", "SASLTooLong",
-		// The session.
-		"NotSupported", "NeedAuth", "AlreadyAuth", "NeedUser", "TLSActive", "PlaintextRefused",
-		"PlaintextDisabled", "TooManyErrors", "Autologout", "Internal", "AuthCancelled", "UnknownMechanism",
-	}
-	// coreLimits are the Limit rows the core reads by name.
-	coreLimits = []string{"MaxReplyOctets", "MaxUIDOctets"}
-	// coreRespCodes are the RespCode rows the core sends by name (CodeName).
-	coreRespCodes = []string{"SysTemp", "SysPerm", "Auth", "InUse"}
-)
+	return out
+}
 
 // Validate checks the table and returns every problem it finds as
 // Problems, each naming the row ("command \"NOOP\" (row 14): …"), or nil.
@@ -378,19 +368,22 @@ func (v *validator) variations() {
 			v.bad(row, "sets unknown profile %q", p)
 		}
 	}
-	for _, c := range coreVariations {
+	// The runtime's variations: a row for each, of the kind its field
+	// reads, with the layer the standard table gives it.
+	for _, c := range runtimeVariations() {
 		x, ok := v.vars[c.name]
 		switch {
 		case !ok:
-			v.errs = append(v.errs, fmt.Errorf("variation %q: the core consults it, but the table does not define it", c.name))
-		case x.Kind != c.kind:
-			v.errs = append(v.errs, fmt.Errorf("variation %q: the core reads it as kind %d, the table says %d", c.name, c.kind, x.Kind))
-		case x.Layer != 0 && x.Layer != c.layer:
-			v.errs = append(v.errs, fmt.Errorf("variation %q: the %s honours it, the table says the %s", c.name, c.layer, x.Layer))
+			v.errs = append(v.errs, fmt.Errorf("variation %q: the runtime carries it (pop3.Variations), but the table does not define it", c.name))
+		case !slices.Contains(c.kinds, x.Kind):
+			v.errs = append(v.errs, fmt.Errorf("variation %q: the runtime reads it as kind %v, the table says %d", c.name, c.kinds, x.Kind))
+		case c.values != nil && !slices.Equal(x.Values, c.values):
+			v.errs = append(v.errs, fmt.Errorf("variation %q: values must be %v, in that order (the runtime's)", c.name, c.values))
+		default:
+			if std := POP3.Variation(c.name); std != nil && x.Layer != 0 && x.Layer != std.Layer {
+				v.errs = append(v.errs, fmt.Errorf("variation %q: the %s honours it, the table says the %s", c.name, std.Layer, x.Layer))
+			}
 		}
-	}
-	if x, ok := v.vars["PlaintextAuth"]; ok && !slices.Equal(x.Values, plaintextValues) {
-		v.errs = append(v.errs, fmt.Errorf("variation %q: values must be %v, in that order", "PlaintextAuth", plaintextValues))
 	}
 }
 
@@ -400,8 +393,10 @@ func (v *validator) variations() {
 // consults can only be honoured by the store.
 func (v *validator) layers() {
 	consulted := map[string]bool{}
-	for _, c := range coreVariations {
-		consulted[c.name] = true
+	for _, c := range runtimeVariations() {
+		if std := POP3.Variation(c.name); std == nil || std.Layer != StoreLayer {
+			consulted[c.name] = true
+		}
 	}
 	for _, c := range v.t.Commands {
 		for _, name := range []string{c.EnabledBy, c.AlwaysOKWhen, c.AfterAnyWhen, c.IgnoresArgsWhen} {
@@ -499,10 +494,10 @@ func (v *validator) commands() {
 		switch c.Answer {
 		case ByHandler:
 		case ByCore, ByMaildrop:
-			if want, ok := CoreAnswers[c.Name]; !ok {
+			if want, ok := pop3.CoreCommands[c.Name]; !ok {
 				v.bad(row, "the core answers only %s; a command of the table's own is answered by a Handler method (ByHandler)", coreAnswerNames())
-			} else if want.Args != c.Args || want.Answer != c.Answer {
-				v.bad(row, "the core answers %s with argument grammar %v and answerer %v", c.Name, want.Args, want.Answer)
+			} else if Args(want.Args) != c.Args || Answer(want.Answer) != c.Answer {
+				v.bad(row, "the core answers %s with argument grammar %v and answerer %v", c.Name, Args(want.Args), Answer(want.Answer))
 			}
 			if c.Optional || c.EnabledBy != "" && c.Answer == ByMaildrop {
 				v.bad(row, "a command the core answers has no Handler method to be optional")
@@ -587,8 +582,8 @@ func (v *validator) capabilities() {
 		switch c.When {
 		case "always":
 		case "server":
-			if !slices.Contains(serverTags, c.Tag) {
-				v.bad(row, "announced by the server, but the core has no CapaInfo field for it (only %s)", strings.Join(serverTags, ", "))
+			if tags := pop3.ServerTags(); !slices.Contains(tags, c.Tag) {
+				v.bad(row, "announced by the server, but the runtime has no CapaInfo field for it (only %s)", strings.Join(tags, ", "))
 			}
 		default:
 			if x, ok := v.vars[c.When]; !ok || x.Kind != Bool {
@@ -617,9 +612,11 @@ func (v *validator) respCodes() {
 		}
 		v.cite(row, r.Clauses)
 	}
-	for _, name := range coreRespCodes {
-		if !v.codeNames[name] {
-			v.errs = append(v.errs, fmt.Errorf("response code %q: the core sends it, but the table lacks it", name))
+	// The runtime's codes are the standard table's (pop3/table.go).
+	for _, std := range POP3.RespCodes {
+		i := slices.IndexFunc(v.t.RespCodes, func(r RespCode) bool { return r.Name == std.Name })
+		if i < 0 || v.t.RespCodes[i].Code != std.Code {
+			v.errs = append(v.errs, fmt.Errorf("response code %q: the runtime sends it as [%s], and the table must say so", std.Name, std.Code))
 		}
 	}
 }
@@ -644,9 +641,11 @@ func (v *validator) errorRows() {
 		}
 		v.cite(row, e.Clauses)
 	}
-	for _, name := range coreErrors {
-		if !v.errNames[name] {
-			v.errs = append(v.errs, fmt.Errorf("error %q: the core returns it, but the error table lacks it", "Err"+name))
+	// The runtime's errors are the standard table's (pop3/table.go).
+	for _, std := range POP3.Errors {
+		i := slices.IndexFunc(v.t.Errors, func(e Error) bool { return e.Name == std.Name })
+		if i < 0 || v.t.Errors[i].Text != std.Text || v.t.Errors[i].Code != std.Code {
+			v.errs = append(v.errs, fmt.Errorf("error %q: the runtime returns it as %q, and the error table must say so", "Err"+std.Name, std.Text))
 		}
 	}
 }
@@ -668,9 +667,11 @@ func (v *validator) limits() {
 		}
 		v.cite(row, l.Clauses)
 	}
-	for _, name := range coreLimits {
-		if !names[name] {
-			v.errs = append(v.errs, fmt.Errorf("limit %q: the core reads it, but the table lacks it", name))
+	// The runtime's limits are the standard table's (pop3/table.go).
+	for _, std := range POP3.Limits {
+		i := slices.IndexFunc(v.t.Limits, func(l Limit) bool { return l.Name == std.Name })
+		if i < 0 || v.t.Limits[i].Value != std.Value {
+			v.errs = append(v.errs, fmt.Errorf("limit %q: the runtime holds to %d, and the table must say so", std.Name, std.Value))
 		}
 	}
 }
@@ -711,8 +712,8 @@ func CheckValue(x Variation, val string) error {
 
 // coreAnswerNames lists CoreAnswers' commands in a stable order.
 func coreAnswerNames() string {
-	names := make([]string, 0, len(CoreAnswers))
-	for n := range CoreAnswers {
+	names := make([]string, 0, len(pop3.CoreCommands))
+	for n := range pop3.CoreCommands {
 		names = append(names, n)
 	}
 	slices.Sort(names)

@@ -2,7 +2,7 @@
 // core (package pop3gen) with a store of its own: mailboxes held in memory.
 // It shows what another server writes on top of pop3gen — the logins of a
 // Handler, and a Maildrop of values they return — and nothing else: the
-// connection (pop3gen.Server), parsing, states, variations, CAPA, every
+// connection (pop3.Server), parsing, states, variations, CAPA, every
 // TRANSACTION reply and UPDATE come from the core.
 //
 //	go run ./examples/memserver -listen 127.0.0.1:1111

@@ -119,7 +119,7 @@ func (p plain) Next(response []byte) ([]byte, bool, error) {
 	return nil, true, nil
 }
 
-// drop is a pop3gen.Maildrop: the mailbox's messages as they were at login.
+// drop is a pop3.Maildrop: the mailbox's messages as they were at login.
 type drop struct {
 	store *Store
 	box   *mailbox

@@ -1,7 +1,7 @@
 // Command pop3proxy is a POP3 proxy built on pop3kit's generated core:
-// it accepts clients with pop3gen.Server, logs them in to a backend POP3
+// it accepts clients with pop3.Server, logs them in to a backend POP3
 // server with their own credentials (USER/PASS, or AUTH PLAIN, which it
-// turns into USER/PASS) through pop3gen.Client, and hands the core a
+// turns into USER/PASS) through pop3.Client, and hands the core a
 // Maildrop backed by that backend session: the backend's LIST and UIDL,
 // read once at login, give the messages; RETR (and TOP) stream each from
 // the backend's DotReader into the client's DotWriter; DELE reaches the

@@ -27,7 +27,7 @@ type Proxy struct {
 }
 
 // Serve serves clients on ln with the variations v until ln fails. The
-// core's runtime, pop3gen.Server, owns the client connection.
+// core's runtime, pop3.Server, owns the client connection.
 func (p *Proxy) Serve(ln net.Listener, v pop3gen.Variations) error {
 	// The proxy has no APOP secrets and passes on no UTF-8 or language
 	// switch: these commands are answered as not supported.
@@ -146,7 +146,7 @@ func (s *session) login(user, password string) (pop3.Maildrop, error) {
 	return d, nil
 }
 
-// drop is the client's maildrop, a pop3gen.Maildrop backed by the backend
+// drop is the client's maildrop, a pop3.Maildrop backed by the backend
 // session: the listings read at login give the messages, their sizes and
 // unique-ids; a message streams from the backend when the core opens it;
 // DELE goes to the backend only in UPDATE, so that a client that does not
