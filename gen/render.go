@@ -351,8 +351,8 @@ pop3.Dialect a pop3.Server serves.`))
 		if v.Zero {
 			row = append(row, jen.Id("Zero").Op(":").True())
 		}
-		row = append(row, jen.Id("Profiles").Op(":").Add(strs(pv)), jen.Id("Layer").Op(":").Lit(v.Layer.String()), jen.Id("Clauses").Op(":").Add(strs(v.Clauses)), jen.Id("Doc").Op(":").Lit(v.Doc))
-		infoRows = append(infoRows, jen.Values(row...))
+		row = append(row, jen.Id("Profiles").Op(":").Add(strs(pv)), jen.Id("Layer").Op(":").Lit(v.Layer.String()), jen.Id("Clauses").Op(":").Add(strs(v.Clauses)), jen.Id("Doc").Op(":").Add(text(v.Doc)))
+		infoRows = append(infoRows, values(row))
 	}
 	comment(f, "VariationTable lists every variation, in spec order.")
 	f.Var().Id("VariationTable").Op("=").Index().Qual(rt, "VariationInfo").Add(perLine(infoRows))
@@ -639,14 +639,14 @@ func (g *gen) clauses() *jen.File {
 		row := []jen.Code{
 			jen.Id("ID").Op(":").Lit(c.ID),
 			jen.Id("Source").Op(":").Lit(c.Source),
-			jen.Id("Summary").Op(":").Lit(c.Summary),
+			jen.Id("Summary").Op(":").Add(text(c.Summary)),
 			jen.Id("Layer").Op(":").Lit(layers[c.Layer]),
-			jen.Id("Behaviour").Op(":").Lit(c.Behaviour),
+			jen.Id("Behaviour").Op(":").Add(text(c.Behaviour)),
 		}
 		if len(vs) > 0 {
 			row = append(row, jen.Id("Variations").Op(":").Add(strs(vs)))
 		}
-		rows = append(rows, jen.Values(row...))
+		rows = append(rows, values(row))
 	}
 	comment(f, "Clauses is the clause table, in spec order.")
 	f.Var().Id("Clauses").Op("=").Index().Id("Clause").Add(perLine(rows))

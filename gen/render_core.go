@@ -86,7 +86,8 @@ func (g *gen) protocol() *jen.File {
 		if i == 0 {
 			d = d.Qual(rt, "Cmd").Op("=").Iota().Op("+").Lit(1)
 		}
-		defs = append(defs, jen.Comment(cmdID(c.Name)+": "+c.Doc+" "+provenance(c.Name, c.Clauses)), d)
+		defs = append(defs, commentLines(wrap(cmdID(c.Name)+": "+c.Doc+" "+provenance(c.Name, c.Clauses)))...)
+		defs = append(defs, d)
 	}
 	comment(f, "The commands of the table, as the runtime numbers them.")
 	f.Const().Defs(defs...)
@@ -156,7 +157,7 @@ func (g *gen) protocol() *jen.File {
 			}
 			r = append(r, jen.Id("Call").Op(":").Id("call"+hmethod(c.Name)))
 		}
-		rows = append(rows, jen.Id(cmdID(c.Name)).Op(":").Values(r...))
+		rows = append(rows, jen.Id(cmdID(c.Name)).Op(":").Add(values(r)))
 	}
 	var caps []jen.Code
 	for _, c := range g.t.Capabilities {
@@ -171,7 +172,7 @@ func (g *gen) protocol() *jen.File {
 		if c.When != "always" && c.When != "server" {
 			r = append(r, jen.Id("When").Op(":").Add(use(c.When)))
 		}
-		caps = append(caps, jen.Values(r...))
+		caps = append(caps, values(r))
 	}
 	comment(f, "protocol is the table as the runtime serves it (Variations.Protocol).")
 	f.Var().Id("protocol").Op("=").Qual(rt, "Protocol").Values(jen.DictFunc(func(d jen.Dict) {
@@ -332,4 +333,58 @@ is enabled and is allowed in the current state.`))
 			jen.Id("c").Op("*").Qual(rt, "Command"), jen.Id("user").Index().Byte()).Params(jen.Qual(rt, "Maildrop"), jen.Error()).Block(body)
 	}
 	return f
+}
+
+// maxLine is the longest line the generator writes, indentation counted as
+// four columns a tab.
+const maxLine = 160
+
+// values returns a row's composite literal on one line when it fits within
+// maxLine (with room for two levels of indentation and a key), else with a
+// field a line.
+func values(fields []jen.Code) jen.Code {
+	if s := jen.Id("T").Values(fields...).GoString(); !strings.Contains(s, "\n") && len(s)+24 <= maxLine {
+		return jen.Values(fields...)
+	}
+	// Pack the fields into lines of at most maxLine, in order.
+	return jen.ValuesFunc(func(g *jen.Group) {
+		width := 0
+		for _, f := range fields {
+			n := len(jen.Id("T").Values(f).GoString()) - 3 + 2 // "T{", "}"; ", "
+			if width == 0 || width+n > maxLine-24 {
+				g.Line().Add(f)
+				width = n
+			} else {
+				g.Add(f)
+				width += n
+			}
+		}
+		g.Line()
+	})
+}
+
+// text returns a string literal, as a sum of pieces a line each when it
+// would not fit within maxLine.
+func text(s string) jen.Code {
+	const width = 130
+	if len(s) <= width {
+		return jen.Lit(s)
+	}
+	var parts []string
+	for len(s) > width {
+		cut := strings.LastIndexByte(s[:width], ' ')
+		if cut <= 0 {
+			cut = width
+		}
+		parts = append(parts, s[:cut+1])
+		s = s[cut+1:]
+	}
+	if s != "" {
+		parts = append(parts, s)
+	}
+	c := jen.Lit(parts[0])
+	for _, p := range parts[1:] {
+		c = c.Op("+").Line().Lit(p)
+	}
+	return c
 }

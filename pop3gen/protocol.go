@@ -6,39 +6,58 @@ import pop3 "github.com/pop3kit/pop3kit/pop3"
 
 // The commands of the table, as the runtime numbers them.
 const (
-	// CmdUSER: Names the mailbox for a following PASS. spec: USER — RFC1939-7-USER, V0008, V0009, V0010
+	// CmdUSER: Names the mailbox for a following PASS. spec: USER —
+	// RFC1939-7-USER, V0008, V0009, V0010
 	CmdUSER pop3.Cmd = iota + 1
-	// CmdPASS: Gives the password for the mailbox named by USER and opens the maildrop. spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
+	// CmdPASS: Gives the password for the mailbox named by USER and opens the
+	// maildrop. spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
 	CmdPASS
-	// CmdAPOP: Authenticates with the MD5 digest of the greeting's timestamp and a shared secret. spec: APOP — RFC1939-7-APOP, V0012
+	// CmdAPOP: Authenticates with the MD5 digest of the greeting's timestamp and a
+	// shared secret. spec: APOP — RFC1939-7-APOP, V0012
 	CmdAPOP
-	// CmdAUTH: Runs a SASL exchange, with an optional initial response; a bare AUTH lists mechanisms where AuthListing is on. spec: AUTH — RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
+	// CmdAUTH: Runs a SASL exchange, with an optional initial response; a bare
+	// AUTH lists mechanisms where AuthListing is on. spec: AUTH —
+	// RFC5034-4-AUTH, RFC5034-4-INITIAL, RFC5034-4-CANCEL, E0002, MSPOP3-2.2.1
 	CmdAUTH
-	// CmdSTLS: Starts TLS on the plain connection; input the client sent after STLS is discarded. spec: STLS — RFC2595-4-STLS
+	// CmdSTLS: Starts TLS on the plain connection; input the client sent after
+	// STLS is discarded. spec: STLS — RFC2595-4-STLS
 	CmdSTLS
-	// CmdCAPA: Lists the capabilities of the server in the current state. spec: CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
+	// CmdCAPA: Lists the capabilities of the server in the current state. spec:
+	// CAPA — RFC2449-5-CAPA, RFC1122-1.2.2
 	CmdCAPA
-	// CmdUTF8: Switches the session to UTF-8 mode: USER, PASS and APOP may carry UTF-8. spec: UTF8 — RFC6856-2-UTF8
+	// CmdUTF8: Switches the session to UTF-8 mode: USER, PASS and APOP may carry
+	// UTF-8. spec: UTF8 — RFC6856-2-UTF8
 	CmdUTF8
-	// CmdLANG: Lists the languages of response text, or selects one. spec: LANG — RFC6856-3-LANG
+	// CmdLANG: Lists the languages of response text, or selects one. spec: LANG
+	// — RFC6856-3-LANG
 	CmdLANG
-	// CmdQUIT: Ends the session; from TRANSACTION it enters UPDATE and removes the messages marked deleted. spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE, V0006
+	// CmdQUIT: Ends the session; from TRANSACTION it enters UPDATE and removes the
+	// messages marked deleted. spec: QUIT — RFC1939-4-QUIT, RFC1939-6-UPDATE,
+	// V0006
 	CmdQUIT
-	// CmdSTAT: Gives the number of messages and the size of the maildrop. spec: STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
+	// CmdSTAT: Gives the number of messages and the size of the maildrop. spec:
+	// STAT — RFC1939-5-STAT, MS-2.1.4, V0004, RFC1122-1.2.2
 	CmdSTAT
-	// CmdLIST: Gives the scan listing of one message or of all. spec: LIST — RFC1939-5-LIST, MS-2.1.5, V0005
+	// CmdLIST: Gives the scan listing of one message or of all. spec: LIST —
+	// RFC1939-5-LIST, MS-2.1.5, V0005
 	CmdLIST
 	// CmdRETR: Sends message n, dot-stuffed. spec: RETR — RFC1939-5-RETR, C0011
 	CmdRETR
-	// CmdDELE: Marks message n deleted; it is removed in UPDATE. spec: DELE — RFC1939-5-DELE
+	// CmdDELE: Marks message n deleted; it is removed in UPDATE. spec: DELE —
+	// RFC1939-5-DELE
 	CmdDELE
-	// CmdNOOP: Does nothing but answer +OK (and reset the inactivity timer). spec: NOOP — RFC1939-5-NOOP, RFC1122-1.2.2
+	// CmdNOOP: Does nothing but answer +OK (and reset the inactivity timer). spec:
+	// NOOP — RFC1939-5-NOOP, RFC1122-1.2.2
 	CmdNOOP
-	// CmdRSET: Unmarks every message marked deleted. spec: RSET — RFC1939-5-RSET, RFC1122-1.2.2
+	// CmdRSET: Unmarks every message marked deleted. spec: RSET —
+	// RFC1939-5-RSET, RFC1122-1.2.2
 	CmdRSET
-	// CmdTOP: Sends the header of message n, the blank line and the first k body lines; any k of 1*DIGIT is taken, a k beyond the body sends the whole message. spec: TOP — RFC1939-7-TOP, V0007, C0006
+	// CmdTOP: Sends the header of message n, the blank line and the first k body
+	// lines; any k of 1*DIGIT is taken, a k beyond the body sends the whole
+	// message. spec: TOP — RFC1939-7-TOP, V0007, C0006
 	CmdTOP
-	// CmdUIDL: Gives the unique-id listing of one message or of all. spec: UIDL — RFC1939-7-UIDL, C0007, C0008, C0009
+	// CmdUIDL: Gives the unique-id listing of one message or of all. spec: UIDL
+	// — RFC1939-7-UIDL, C0007, C0008, C0009
 	CmdUIDL
 )
 
@@ -61,23 +80,56 @@ var protocol = pop3.Protocol{
 	},
 	Commands: []pop3.CommandRow{
 		{},
-		CmdUSER: {Name: "USER", Key: 0x75736572, Args: pop3.Word, In: pop3.StateAuthorization, Guard: pop3.Plaintext, Capability: "USER", AlwaysOK: whenUserAlwaysOK, Call: callUser},
-		CmdPASS: {Name: "PASS", Key: 0x70617373, Args: pop3.Secret, In: pop3.StateAuthorization, From: pop3.StateAuthorization, To: pop3.StateTransaction, Guard: pop3.Plaintext, After: CmdUSER, AfterAny: whenStickyUser, Call: callPass},
-		CmdAPOP: {Name: "APOP", Key: 0x61706f70, Args: pop3.NameDigest, In: pop3.StateAuthorization, From: pop3.StateAuthorization, To: pop3.StateTransaction, Enabled: whenAPOP, Serves: servesAPOP, Call: callAPOP},
-		CmdAUTH: {Name: "AUTH", Key: 0x61757468, Args: pop3.Mechanism, In: pop3.StateAuthorization, From: pop3.StateAuthorization, To: pop3.StateTransaction, Long: true, Capability: "SASL"},
-		CmdSTLS: {Name: "STLS", Key: 0x73746c73, In: pop3.StateAuthorization, Answer: pop3.ByCore, Then: pop3.ActionStartTLS, Guard: pop3.NotTLS, Capability: "STLS"},
-		CmdCAPA: {Name: "CAPA", Key: 0x63617061, In: pop3.StateAuthorization | pop3.StateTransaction, Answer: pop3.ByCore, Multi: true, IgnoreArgs: whenIgnoreExtraArgs},
-		CmdUTF8: {Name: "UTF8", Key: 0x75746638, In: pop3.StateAuthorization, Sets: pop3.ModeUTF8, Capability: "UTF8", Enabled: whenUTF8, Serves: servesUTF8, Call: callUTF8},
-		CmdLANG: {Name: "LANG", Key: 0x6c616e67, Args: pop3.OptWord, In: pop3.StateAuthorization | pop3.StateTransaction, Multi: true, Capability: "LANG", Enabled: whenLANG, Serves: servesLang, Call: callLang},
-		CmdQUIT: {Name: "QUIT", Key: 0x71756974, In: pop3.StateAuthorization | pop3.StateTransaction, Answer: pop3.ByCore, From: pop3.StateTransaction, To: pop3.StateUpdate, Then: pop3.ActionClose},
+		CmdUSER: {
+			Name: "USER", Key: 0x75736572, Args: pop3.Word, In: pop3.StateAuthorization, Guard: pop3.Plaintext, Capability: "USER",
+			AlwaysOK: whenUserAlwaysOK, Call: callUser,
+		},
+		CmdPASS: {
+			Name: "PASS", Key: 0x70617373, Args: pop3.Secret, In: pop3.StateAuthorization, From: pop3.StateAuthorization,
+			To: pop3.StateTransaction, Guard: pop3.Plaintext, After: CmdUSER, AfterAny: whenStickyUser, Call: callPass,
+		},
+		CmdAPOP: {
+			Name: "APOP", Key: 0x61706f70, Args: pop3.NameDigest, In: pop3.StateAuthorization, From: pop3.StateAuthorization,
+			To: pop3.StateTransaction, Enabled: whenAPOP, Serves: servesAPOP, Call: callAPOP,
+		},
+		CmdAUTH: {
+			Name: "AUTH", Key: 0x61757468, Args: pop3.Mechanism, In: pop3.StateAuthorization, From: pop3.StateAuthorization,
+			To: pop3.StateTransaction, Long: true, Capability: "SASL",
+		},
+		CmdSTLS: {
+			Name: "STLS", Key: 0x73746c73, In: pop3.StateAuthorization, Answer: pop3.ByCore, Then: pop3.ActionStartTLS, Guard: pop3.NotTLS,
+			Capability: "STLS",
+		},
+		CmdCAPA: {
+			Name: "CAPA", Key: 0x63617061, In: pop3.StateAuthorization | pop3.StateTransaction, Answer: pop3.ByCore, Multi: true,
+			IgnoreArgs: whenIgnoreExtraArgs,
+		},
+		CmdUTF8: {
+			Name: "UTF8", Key: 0x75746638, In: pop3.StateAuthorization, Sets: pop3.ModeUTF8, Capability: "UTF8", Enabled: whenUTF8,
+			Serves: servesUTF8, Call: callUTF8,
+		},
+		CmdLANG: {
+			Name: "LANG", Key: 0x6c616e67, Args: pop3.OptWord, In: pop3.StateAuthorization | pop3.StateTransaction, Multi: true,
+			Capability: "LANG", Enabled: whenLANG, Serves: servesLang, Call: callLang,
+		},
+		CmdQUIT: {
+			Name: "QUIT", Key: 0x71756974, In: pop3.StateAuthorization | pop3.StateTransaction, Answer: pop3.ByCore, From: pop3.StateTransaction,
+			To: pop3.StateUpdate, Then: pop3.ActionClose,
+		},
 		CmdSTAT: {Name: "STAT", Key: 0x73746174, In: pop3.StateTransaction, Answer: pop3.ByMaildrop, IgnoreArgs: whenIgnoreExtraArgs},
 		CmdLIST: {Name: "LIST", Key: 0x6c697374, Args: pop3.OptMsgNum, In: pop3.StateTransaction, Answer: pop3.ByMaildrop, Multi: true},
 		CmdRETR: {Name: "RETR", Key: 0x72657472, Args: pop3.MsgNum, In: pop3.StateTransaction, Answer: pop3.ByMaildrop, Multi: true},
 		CmdDELE: {Name: "DELE", Key: 0x64656c65, Args: pop3.MsgNum, In: pop3.StateTransaction, Answer: pop3.ByMaildrop},
 		CmdNOOP: {Name: "NOOP", Key: 0x6e6f6f70, In: pop3.StateTransaction, Answer: pop3.ByCore, IgnoreArgs: whenIgnoreExtraArgs},
 		CmdRSET: {Name: "RSET", Key: 0x72736574, In: pop3.StateTransaction, Answer: pop3.ByMaildrop, IgnoreArgs: whenIgnoreExtraArgs},
-		CmdTOP:  {Name: "TOP", Key: 0x00746f70, Args: pop3.MsgNumCount, In: pop3.StateTransaction, Answer: pop3.ByMaildrop, Multi: true, Capability: "TOP"},
-		CmdUIDL: {Name: "UIDL", Key: 0x7569646c, Args: pop3.OptMsgNum, In: pop3.StateTransaction, Answer: pop3.ByMaildrop, Multi: true, Capability: "UIDL"},
+		CmdTOP: {
+			Name: "TOP", Key: 0x00746f70, Args: pop3.MsgNumCount, In: pop3.StateTransaction, Answer: pop3.ByMaildrop, Multi: true,
+			Capability: "TOP",
+		},
+		CmdUIDL: {
+			Name: "UIDL", Key: 0x7569646c, Args: pop3.OptMsgNum, In: pop3.StateTransaction, Answer: pop3.ByMaildrop, Multi: true,
+			Capability: "UIDL",
+		},
 	},
 	Handler: isHandler,
 	Lookup:  lookup,

@@ -141,28 +141,136 @@ func Profile(name string) (Variations, error) {
 
 // VariationTable lists every variation, in spec order.
 var VariationTable = []pop3.VariationInfo{
-	{Name: "LenientSeparators", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "lexer", Clauses: []string{"MS-2.1.1", "RFC1939-3-SPACE"}, Doc: "Accept runs of SPACE and TAB between keyword and arguments (and around them) instead of exactly one SPACE."},
-	{Name: "SpaceRuns", Kind: "bool", Profiles: []string{"true", "true", "true"}, Layer: "lexer", Clauses: []string{"RFC1939-3-SPACE", "RFC1122-1.2.2"}, Doc: "Accept a run of SPACEs where one separates (LIST  1, TOP 1  5) and SPACEs at the end of the line (STAT ); TAB and SPACE before the keyword stay refused unless LenientSeparators is on. On in every profile: RFC 1939 §3 tells the client to send one SPACE, the meaning of a doubled or trailing one is never in doubt, so RFC 1122 §1.2.2 says accept it, as Dovecot does (and Exchange, which also takes TAB). A password under PassKeepsSpaces keeps its spaces. Off: exactly one SPACE, the letter of RFC 1939."},
-	{Name: "IgnoreExtraArgs", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "lexer", Clauses: []string{"RFC1939-3-KEYWORD", "RFC1122-1.2.2"}, Doc: "CAPA, NOOP, STAT and RSET ignore arguments instead of refusing them (NOOP extra), as Dovecot does; they are still checked for separators and octets. Only commands that cannot remove a message: QUIT, STLS and UTF8 stay strict (QUIT extra from TRANSACTION would enter UPDATE on a line whose meaning is unclear). On in rfc1939 (RFC 1122 §1.2.2: the intent of NOOP extra is clear and nothing is lost); off in the Exchange profiles, where MS-STANXPOP3 documents no such leniency."},
-	{Name: "MaxArgOctets", Kind: "octets", Min: int64(1), Max: int64(255), Zero: true, Profiles: []string{"0", "0", "0"}, Layer: "lexer", Clauses: []string{"MS-2.1.2", "RFC1939-3-ARG40", "RFC2449-4-CMD255"}, Doc: "Longest argument of an RFC 1939 command; 0 checks only the whole command. 0 in rfc1939 too: the profile offers CAPA, and RFC 2449 §4 raises the command to 255 octets, replacing RFC 1939's 47 (keyword, SPACE, 40-character argument, CRLF), so a 250-octet password or a zero-padded number must pass; MaxCommandOctets still bounds every argument. 40 is the strict RFC 1939 §3 reading, for a server without CAPA."},
-	{Name: "MaxCommandOctets", Kind: "octets", Min: int64(40), Max: int64(1024), Profiles: []string{"255", "47", "512"}, Layer: "lexer", Clauses: []string{"E0006", "E0007", "RFC2449-4-CMD255"}, Doc: "Longest command line, CRLF included; longer lines are refused whole."},
-	{Name: "MaildropAccess", Kind: "enum", Values: []string{"lock", "snapshot"}, Profiles: []string{"lock", "snapshot", "snapshot"}, Layer: "store", Clauses: []string{"MS-2.1.3", "C0004", "RFC1939-4-LOCK"}, Doc: "lock: one session at a time holds the maildrop exclusively; snapshot: each session works on the message list taken at login. The backend must honour it when it opens the maildrop; pop3d's Maildir store does."},
-	{Name: "ExactSizes", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "store", Clauses: []string{"MS-2.1.4", "MS-2.1.5"}, Doc: "STAT and LIST report exact octet counts of the CRLF form; false reports the storage size (Exchange's default, EnableExactRFC822Size off). The backend must honour it in the sizes it returns; pop3d's Maildir store does."},
-	{Name: "UserAlwaysOK", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "session", Clauses: []string{"V0008", "V0009"}, Doc: "USER answers +OK whether or not the mailbox exists; the check happens at PASS."},
-	{Name: "PlaintextAuth", Kind: "enum", Values: []string{"always", "secure", "never"}, Profiles: []string{"always", "secure", "secure"}, Layer: "session", Clauses: []string{"V0010"}, Doc: "When USER/PASS and plaintext SASL are allowed: always, only on secure connections (TLS or loopback), or never."},
-	{Name: "StickyUser", Kind: "bool", Profiles: []string{"false", "false", "false"}, Layer: "session", Clauses: []string{"RFC1939-7-PASS", "RFC1122-1.2.2"}, Doc: "PASS may come after other commands (CAPA, a refused one) that follow a successful USER, as in Dovecot; a failed USER, a failed PASS or STLS forgets the name, so a wrong password still needs USER again. Off in every profile: RFC 1939 §7 allows PASS only immediately after USER, a state rule rather than a spelling, and no client needs more; on for a site that moves from Dovecot."},
-	{Name: "UserNameCase", Kind: "enum", Values: []string{"keep", "lower"}, Profiles: []string{"keep", "lower", "lower"}, Layer: "store", Clauses: []string{"RFC1939-7-USER", "V0008"}, Doc: "How the server reads the name in USER, APOP and SASL: keep it as sent, or lower-case it before the lookup (Dovecot's default auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive, so Bob and bob may be two users; lower in the Exchange profiles, whose Active Directory names ignore case. With lower, names in the passwd-file must be lower case. The backend must honour it in its logins; pop3d does."},
-	{Name: "PassKeepsSpaces", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "lexer", Clauses: []string{"V0011"}, Doc: "PASS takes the whole rest of the line as the password, spaces included."},
-	{Name: "APOP", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "session", Clauses: []string{"V0012"}, Doc: "Offer APOP (the greeting then carries a timestamp)."},
-	{Name: "UnauthTimeout", Kind: "duration", Min: int64(10000000000), Max: int64(86400000000000), Profiles: []string{"10m", "60s", "60s"}, Layer: "runtime", Clauses: []string{"V0002", "RFC1939-3-TIMER"}, Doc: "Inactivity autologout before authentication."},
-	{Name: "AuthTimeout", Kind: "duration", Min: int64(10000000000), Max: int64(86400000000000), Profiles: []string{"10m", "30m", "30m"}, Layer: "runtime", Clauses: []string{"V0002", "RFC1939-3-TIMER"}, Doc: "Inactivity autologout after authentication; RFC 1939 requires at least 10 minutes."},
-	{Name: "TimeoutNotice", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "runtime", Clauses: []string{"V0003"}, Doc: "Send a -ERR notice before closing an idle connection; RFC 1939 closes silently."},
-	{Name: "InformativeErrors", Kind: "bool", Profiles: []string{"true", "true", "true"}, Layer: "session", Clauses: []string{"V0001"}, Doc: "Put informational text after -ERR (and the response code); false sends the bare status and code."},
-	{Name: "AuthListing", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "session", Clauses: []string{"MSPOP3-2.2.1"}, Doc: "A bare AUTH (or \"AUTH \") lists the SASL mechanisms, as Exchange's NTLM extension does; RFC 5034 requires a mechanism."},
-	{Name: "UTF8", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "session", Clauses: []string{"RFC6856-2-UTF8"}, Doc: "Offer the UTF8 command and capability."},
-	{Name: "LANG", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "session", Clauses: []string{"RFC6856-3-LANG"}, Doc: "Offer the LANG command and capability."},
-	{Name: "UIDLFormat", Kind: "enum", Values: []string{"decimal", "dovecot"}, Profiles: []string{"decimal", "decimal", "decimal"}, Layer: "store", Clauses: []string{"C0007", "C0008", "C0009", "RFC1939-7-UIDL"}, Doc: "decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot prints it (lower-case hex), for maildrops shared with or taken over from Dovecot. The backend must honour it in the unique-ids it returns; pop3d's Maildir store does."},
-	{Name: "MaxAuthLineOctets", Kind: "octets", Min: int64(255), Max: int64(65536), Profiles: []string{"12288", "12288", "12288"}, Layer: "lexer", Clauses: []string{"RFC5034-4-INITIAL", "RFC1122-1.2.2"}, Doc: "Longest AUTH command line, CRLF included, which may carry an initial response; every other command keeps MaxCommandOctets. RFC 5034 §4 tells a client not to send an initial response that takes the line past 255 octets, but OAuth clients do: mpop and Thunderbird send a 1–2 KB bearer token with OAUTHBEARER or XOAUTH2, and Dovecot accepts it. 12288, MaxSASLOctets' value, in every profile, so that a response is accepted on the command line wherever it would be on a continuation line (RFC 1122 §1.2.2: the intent is clear and nothing is lost)."},
-	{Name: "MaxSASLOctets", Kind: "octets", Min: int64(256), Max: int64(65536), Profiles: []string{"12288", "12288", "12288"}, Layer: "session", Clauses: []string{"RFC5034-4-AUTH"}, Doc: "Longest SASL continuation line, CRLF included; RFC 5034 allows any length, a server must still bound it."},
-	{Name: "MaxBadCommands", Kind: "count", Min: int64(1), Max: int64(1000), Zero: true, Profiles: []string{"20", "20", "20"}, Layer: "session", Clauses: []string{"C0005"}, Doc: "Close the connection after this many consecutive rejected commands; 0 never closes."},
+	{
+		Name: "LenientSeparators", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "lexer",
+		Clauses: []string{"MS-2.1.1", "RFC1939-3-SPACE"},
+		Doc:     "Accept runs of SPACE and TAB between keyword and arguments (and around them) instead of exactly one SPACE.",
+	},
+	{
+		Name: "SpaceRuns", Kind: "bool", Profiles: []string{"true", "true", "true"}, Layer: "lexer",
+		Clauses: []string{"RFC1939-3-SPACE", "RFC1122-1.2.2"},
+		Doc: "Accept a run of SPACEs where one separates (LIST  1, TOP 1  5) and SPACEs at the end of the line (STAT ); TAB and SPACE before " +
+			"the keyword stay refused unless LenientSeparators is on. On in every profile: RFC 1939 §3 tells the client to send one SPACE, " +
+			"the meaning of a doubled or trailing one is never in doubt, so RFC 1122 §1.2.2 says accept it, as Dovecot does (and Exchange, " +
+			"which also takes TAB). A password under PassKeepsSpaces keeps its spaces. Off: exactly one SPACE, the letter of RFC 1939.",
+	},
+	{
+		Name: "IgnoreExtraArgs", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "lexer",
+		Clauses: []string{"RFC1939-3-KEYWORD", "RFC1122-1.2.2"},
+		Doc: "CAPA, NOOP, STAT and RSET ignore arguments instead of refusing them (NOOP extra), as Dovecot does; they are still checked for " +
+			"separators and octets. Only commands that cannot remove a message: QUIT, STLS and UTF8 stay strict (QUIT extra from TRANSACTION " +
+			"would enter UPDATE on a line whose meaning is unclear). On in rfc1939 (RFC 1122 §1.2.2: the intent of NOOP extra is clear and " +
+			"nothing is lost); off in the Exchange profiles, where MS-STANXPOP3 documents no such leniency.",
+	},
+	{
+		Name: "MaxArgOctets", Kind: "octets", Min: int64(1), Max: int64(255), Zero: true, Profiles: []string{"0", "0", "0"}, Layer: "lexer",
+		Clauses: []string{"MS-2.1.2", "RFC1939-3-ARG40", "RFC2449-4-CMD255"},
+		Doc: "Longest argument of an RFC 1939 command; 0 checks only the whole command. 0 in rfc1939 too: the profile offers CAPA, and RFC 2449 " +
+			"§4 raises the command to 255 octets, replacing RFC 1939's 47 (keyword, SPACE, 40-character argument, CRLF), so a 250-octet " +
+			"password or a zero-padded number must pass; MaxCommandOctets still bounds every argument. 40 is the strict RFC 1939 §3 reading, " +
+			"for a server without CAPA.",
+	},
+	{
+		Name: "MaxCommandOctets", Kind: "octets", Min: int64(40), Max: int64(1024), Profiles: []string{"255", "47", "512"}, Layer: "lexer",
+		Clauses: []string{"E0006", "E0007", "RFC2449-4-CMD255"}, Doc: "Longest command line, CRLF included; longer lines are refused whole.",
+	},
+	{
+		Name: "MaildropAccess", Kind: "enum", Values: []string{"lock", "snapshot"}, Profiles: []string{"lock", "snapshot", "snapshot"},
+		Layer: "store", Clauses: []string{"MS-2.1.3", "C0004", "RFC1939-4-LOCK"},
+		Doc: "lock: one session at a time holds the maildrop exclusively; snapshot: each session works on the message list taken at login. The " +
+			"backend must honour it when it opens the maildrop; pop3d's Maildir store does.",
+	},
+	{
+		Name: "ExactSizes", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "store",
+		Clauses: []string{"MS-2.1.4", "MS-2.1.5"},
+		Doc: "STAT and LIST report exact octet counts of the CRLF form; false reports the storage size (Exchange's default, " +
+			"EnableExactRFC822Size off). The backend must honour it in the sizes it returns; pop3d's Maildir store does.",
+	},
+	{
+		Name: "UserAlwaysOK", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "session", Clauses: []string{"V0008", "V0009"},
+		Doc: "USER answers +OK whether or not the mailbox exists; the check happens at PASS.",
+	},
+	{
+		Name: "PlaintextAuth", Kind: "enum", Values: []string{"always", "secure", "never"}, Profiles: []string{"always", "secure", "secure"},
+		Layer: "session", Clauses: []string{"V0010"},
+		Doc: "When USER/PASS and plaintext SASL are allowed: always, only on secure connections (TLS or loopback), or never.",
+	},
+	{
+		Name: "StickyUser", Kind: "bool", Profiles: []string{"false", "false", "false"}, Layer: "session",
+		Clauses: []string{"RFC1939-7-PASS", "RFC1122-1.2.2"},
+		Doc: "PASS may come after other commands (CAPA, a refused one) that follow a successful USER, as in Dovecot; a failed USER, a failed " +
+			"PASS or STLS forgets the name, so a wrong password still needs USER again. Off in every profile: RFC 1939 §7 allows PASS only " +
+			"immediately after USER, a state rule rather than a spelling, and no client needs more; on for a site that moves from Dovecot.",
+	},
+	{
+		Name: "UserNameCase", Kind: "enum", Values: []string{"keep", "lower"}, Profiles: []string{"keep", "lower", "lower"}, Layer: "store",
+		Clauses: []string{"RFC1939-7-USER", "V0008"},
+		Doc: "How the server reads the name in USER, APOP and SASL: keep it as sent, or lower-case it before the lookup (Dovecot's default " +
+			"auth_username_format %Lu). keep in rfc1939: RFC 1939 leaves names to the site and Unix mailbox names are case-sensitive, so Bob " +
+			"and bob may be two users; lower in the Exchange profiles, whose Active Directory names ignore case. With lower, names in the " +
+			"passwd-file must be lower case. The backend must honour it in its logins; pop3d does.",
+	},
+	{
+		Name: "PassKeepsSpaces", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "lexer", Clauses: []string{"V0011"},
+		Doc: "PASS takes the whole rest of the line as the password, spaces included.",
+	},
+	{
+		Name: "APOP", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "session", Clauses: []string{"V0012"},
+		Doc: "Offer APOP (the greeting then carries a timestamp).",
+	},
+	{
+		Name: "UnauthTimeout", Kind: "duration", Min: int64(10000000000), Max: int64(86400000000000), Profiles: []string{"10m", "60s", "60s"},
+		Layer: "runtime", Clauses: []string{"V0002", "RFC1939-3-TIMER"}, Doc: "Inactivity autologout before authentication.",
+	},
+	{
+		Name: "AuthTimeout", Kind: "duration", Min: int64(10000000000), Max: int64(86400000000000), Profiles: []string{"10m", "30m", "30m"},
+		Layer: "runtime", Clauses: []string{"V0002", "RFC1939-3-TIMER"},
+		Doc: "Inactivity autologout after authentication; RFC 1939 requires at least 10 minutes.",
+	},
+	{
+		Name: "TimeoutNotice", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "runtime", Clauses: []string{"V0003"},
+		Doc: "Send a -ERR notice before closing an idle connection; RFC 1939 closes silently.",
+	},
+	{
+		Name: "InformativeErrors", Kind: "bool", Profiles: []string{"true", "true", "true"}, Layer: "session", Clauses: []string{"V0001"},
+		Doc: "Put informational text after -ERR (and the response code); false sends the bare status and code.",
+	},
+	{
+		Name: "AuthListing", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "session", Clauses: []string{"MSPOP3-2.2.1"},
+		Doc: "A bare AUTH (or \"AUTH \") lists the SASL mechanisms, as Exchange's NTLM extension does; RFC 5034 requires a mechanism.",
+	},
+	{
+		Name: "UTF8", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "session", Clauses: []string{"RFC6856-2-UTF8"},
+		Doc: "Offer the UTF8 command and capability.",
+	},
+	{
+		Name: "LANG", Kind: "bool", Profiles: []string{"true", "false", "false"}, Layer: "session", Clauses: []string{"RFC6856-3-LANG"},
+		Doc: "Offer the LANG command and capability.",
+	},
+	{
+		Name: "UIDLFormat", Kind: "enum", Values: []string{"decimal", "dovecot"}, Profiles: []string{"decimal", "decimal", "decimal"},
+		Layer: "store", Clauses: []string{"C0007", "C0008", "C0009", "RFC1939-7-UIDL"},
+		Doc: "decimal: increasing decimal numbers never reused (Exchange); dovecot: Dovecot's default %08Xu%08Xv, byte for byte as Dovecot " +
+			"prints it (lower-case hex), for maildrops shared with or taken over from Dovecot. The backend must honour it in the unique-ids it " +
+			"returns; pop3d's Maildir store does.",
+	},
+	{
+		Name: "MaxAuthLineOctets", Kind: "octets", Min: int64(255), Max: int64(65536), Profiles: []string{"12288", "12288", "12288"},
+		Layer: "lexer", Clauses: []string{"RFC5034-4-INITIAL", "RFC1122-1.2.2"},
+		Doc: "Longest AUTH command line, CRLF included, which may carry an initial response; every other command keeps MaxCommandOctets. RFC " +
+			"5034 §4 tells a client not to send an initial response that takes the line past 255 octets, but OAuth clients do: mpop and " +
+			"Thunderbird send a 1–2 KB bearer token with OAUTHBEARER or XOAUTH2, and Dovecot accepts it. 12288, MaxSASLOctets' value, in " +
+			"every profile, so that a response is accepted on the command line wherever it would be on a continuation line (RFC 1122 §1.2.2: " +
+			"the intent is clear and nothing is lost).",
+	},
+	{
+		Name: "MaxSASLOctets", Kind: "octets", Min: int64(256), Max: int64(65536), Profiles: []string{"12288", "12288", "12288"},
+		Layer: "session", Clauses: []string{"RFC5034-4-AUTH"},
+		Doc: "Longest SASL continuation line, CRLF included; RFC 5034 allows any length, a server must still bound it.",
+	},
+	{
+		Name: "MaxBadCommands", Kind: "count", Min: int64(1), Max: int64(1000), Zero: true, Profiles: []string{"20", "20", "20"},
+		Layer: "session", Clauses: []string{"C0005"},
+		Doc: "Close the connection after this many consecutive rejected commands; 0 never closes.",
+	},
 }

@@ -14,101 +14,455 @@ type Clause struct {
 
 // Clauses is the clause table, in spec order.
 var Clauses = []Clause{
-	{ID: "MS-2.1.1", Source: "MS-STANXPOP3 §2.1.1", Summary: "Exchange separates keywords and arguments by one or more SPACE or TAB characters.", Layer: "core", Behaviour: "The lexer accepts runs of SPACE/TAB where LenientSeparators is on, exactly one SPACE otherwise.", Variations: []string{"LenientSeparators"}},
-	{ID: "MS-2.1.2", Source: "MS-STANXPOP3 §2.1.2", Summary: "Exchange does not check the 40-character argument limit; it enforces a maximum command length instead (default 512).", Layer: "core", Behaviour: "MaxArgOctets limits each argument (0 = unchecked); MaxCommandOctets limits the line.", Variations: []string{"MaxArgOctets"}},
-	{ID: "MS-2.1.3", Source: "MS-STANXPOP3 §2.1.3", Summary: "Exchange takes no exclusive-access lock on the maildrop at login.", Layer: "store", Behaviour: "MaildropAccess selects an exclusive lock or a snapshot per session.", Variations: []string{"MaildropAccess"}},
-	{ID: "MS-2.1.4", Source: "MS-STANXPOP3 §2.1.4", Summary: "By default Exchange's STAT reports the storage size of the maildrop, not the exact octet count.", Layer: "store", Behaviour: "ExactSizes chooses the exact CRLF octet count or the storage size.", Variations: []string{"ExactSizes"}},
-	{ID: "MS-2.1.5", Source: "MS-STANXPOP3 §2.1.5", Summary: "By default Exchange's LIST reports the storage size of each message, not the exact octet count.", Layer: "store", Behaviour: "ExactSizes chooses the exact CRLF octet count or the storage size.", Variations: []string{"ExactSizes"}},
-	{ID: "E0001", Source: "MS-STANXPOP3 §2.2.1", Summary: "Exchange listens on TCP 110 (995 for SSL) by default; the ports can be configured.", Layer: "server", Behaviour: "pop3d listens where --listen and --listen-tls say (110 and 995 are the usual choices)."},
-	{ID: "C0001", Source: "MS-STANXPOP3 §2.2.1", Summary: "Responses are at most 512 characters, CRLF included.", Layer: "core", Behaviour: "The reply writer never puts a status, CAPA or listing line of more than 512 octets on the wire; longer text is cut."},
-	{ID: "C0002", Source: "MS-STANXPOP3 §2.2.1", Summary: "The client MUST identify itself after the greeting.", Layer: "core", Behaviour: "Every TRANSACTION command is refused in AUTHORIZATION with -ERR before it reaches the handler."},
-	{ID: "V0001", Source: "MS-STANXPOP3 §2.2.1", Summary: "Exchange adds informational text after some negative responses.", Layer: "core", Behaviour: "Every -ERR the core sends carries text naming the cause where InformativeErrors is on.", Variations: []string{"InformativeErrors"}},
-	{ID: "V0002", Source: "MS-STANXPOP3 §2.2.1", Summary: "Exchange has two inactivity timers: 1,800 s after authentication, 60 s before; any command resets them.", Layer: "core", Behaviour: "UnauthTimeout and AuthTimeout; Session.IdleTimeout gives the one in force.", Variations: []string{"UnauthTimeout", "AuthTimeout"}},
-	{ID: "V0003", Source: "MS-STANXPOP3 §2.2.1", Summary: "On autologout Exchange sends a response saying the connection is being closed.", Layer: "core", Behaviour: "Session.Autologout writes the notice where TimeoutNotice is on and nothing otherwise; no message is removed.", Variations: []string{"TimeoutNotice"}},
-	{ID: "C0003", Source: "MS-STANXPOP3 §2.2.2", Summary: "The client MUST identify and authenticate itself.", Layer: "core", Behaviour: "Only USER, PASS, APOP, AUTH, STLS, CAPA, UTF8, LANG and QUIT are allowed in AUTHORIZATION."},
-	{ID: "E0002", Source: "MS-STANXPOP3 §2.2.2", Summary: "Exchange supports NTLM, GSS-API (Kerberos), PLAIN and USER/PASS.", Layer: "server", Behaviour: "pop3d offers all four: NTLM (with ntlm_domain set the Exchange profiles offer it by default), GSSAPI (with a keytab), PLAIN and USER/PASS, besides SCRAM, OAUTHBEARER, XOAUTH2, LOGIN and CRAM-MD5; CAPA's SASL line and a bare AUTH list what AUTH accepts."},
-	{ID: "C0004", Source: "MS-STANXPOP3 §2.2.2", Summary: "Exchange snapshots the message list at login and ignores later changes; RETR and TOP of a message deleted meanwhile return an error.", Layer: "store", Behaviour: "MaildropAccess=snapshot.", Variations: []string{"MaildropAccess"}},
-	{ID: "C0005", Source: "MS-STANXPOP3 §2.2.2", Summary: "After a negative response Exchange can close the connection.", Layer: "core", Behaviour: "The session closes after MaxBadCommands consecutive rejected commands.", Variations: []string{"MaxBadCommands"}},
-	{ID: "V0004", Source: "MS-STANXPOP3 §2.2.3", Summary: "Exchange returns nothing after the maildrop size in STAT.", Layer: "core", Behaviour: "Writer.Stat writes \"+OK count octets\" and nothing more."},
-	{ID: "V0005", Source: "MS-STANXPOP3 §2.2.4", Summary: "Exchange returns nothing after the message size in LIST.", Layer: "core", Behaviour: "Writer.ScanListing writes \"n octets\" and nothing more."},
-	{ID: "V0006", Source: "MS-STANXPOP3 §2.2.5", Summary: "The UPDATE state is not atomic: some marked messages may stay after an error, but no unmarked message is ever removed.", Layer: "store", Behaviour: "The store removes marked messages one by one and never touches an unmarked one."},
-	{ID: "C0006", Source: "MS-STANXPOP3 §2.2.6", Summary: "The server MUST support all the minimal RFC 1939 commands.", Layer: "core", Behaviour: "The Handler interface has a method for every command; a server that lacks one does not compile."},
-	{ID: "V0007", Source: "MS-STANXPOP3 §2.2.6", Summary: "Exchange implements the optional TOP command.", Layer: "core", Behaviour: "TOP is in every profile and announced in CAPA."},
-	{ID: "C0007", Source: "MS-STANXPOP3 §2.2.7", Summary: "Unique-ids are decimal integers that increase but need not be contiguous.", Layer: "core", Behaviour: "Writer.UniqueID checks the unique-id character set and length; the store assigns decimal ids (UIDLFormat=decimal).", Variations: []string{"UIDLFormat"}},
-	{ID: "C0008", Source: "MS-STANXPOP3 §2.2.7", Summary: "Unique-ids are never reused, even after a message is deleted.", Layer: "store", Behaviour: "The store persists the next id beside the maildrop.", Variations: []string{"UIDLFormat"}},
-	{ID: "C0009", Source: "MS-STANXPOP3 §2.2.7", Summary: "Unique-ids are non-repeating increasing numbers, so identical copies of a message have different ids.", Layer: "store", Behaviour: "Ids come from a counter, not a hash of the content.", Variations: []string{"UIDLFormat"}},
-	{ID: "V0008", Source: "MS-STANXPOP3 §2.2.8", Summary: "Exchange never answers USER with -ERR: the mailbox is checked at PASS.", Layer: "core", Behaviour: "UserAlwaysOK: the core answers USER +OK itself, before the handler can tell whether the user exists.", Variations: []string{"UserAlwaysOK", "UserNameCase"}},
-	{ID: "V0009", Source: "MS-STANXPOP3 §2.2.8", Summary: "As a security precaution Exchange answers USER +OK whether or not the mailbox exists.", Layer: "core", Behaviour: "UserAlwaysOK.", Variations: []string{"UserAlwaysOK"}},
-	{ID: "V0010", Source: "MS-STANXPOP3 §2.2.8", Summary: "Exchange answers -ERR when the server does not permit plaintext password authentication.", Layer: "core", Behaviour: "PlaintextAuth: USER and PASS get -ERR [AUTH] on a connection where plaintext is not allowed, for every user alike, and CAPA omits USER.", Variations: []string{"PlaintextAuth"}},
-	{ID: "C0010", Source: "MS-STANXPOP3 §2.2.9", Summary: "Exchange 2007 refuses the login of a user in another Active Directory site than the Client Access server.", Layer: "n/a", Behaviour: "pop3kit has no sites: every mailbox is local to the server, so the case cannot arise."},
-	{ID: "V0011", Source: "MS-STANXPOP3 §2.2.9", Summary: "Exchange takes the whole rest of the PASS line, spaces included, as the password.", Layer: "core", Behaviour: "PassKeepsSpaces.", Variations: []string{"PassKeepsSpaces"}},
-	{ID: "V0012", Source: "MS-STANXPOP3 §2.2.10", Summary: "Exchange does not support APOP.", Layer: "core", Behaviour: "APOP; when off, APOP is answered as not supported.", Variations: []string{"APOP"}},
-	{ID: "E0003", Source: "MS-STANXPOP3 §2.2.11", Summary: "Exchange mailboxes can have a storage quota.", Layer: "server", Behaviour: "pop3d's quota (server-wide, or per account with userdb_quota_rule=*:storage=SIZE) is enforced where mail arrives, at LMTP delivery: a message that would take the maildrop over it is refused with 552 5.2.2. POP3 itself only reads and removes."},
-	{ID: "E0004", Source: "MS-STANXPOP3 §2.2.11", Summary: "Exchange can warn users near their quota.", Layer: "server", Behaviour: "The delivery that takes a maildrop over quota_warning percent of its quota puts a warning message into it, once per crossing: another comes only after the maildrop was below the threshold again."},
-	{ID: "E0005", Source: "MS-STANXPOP3 §2.2.11", Summary: "Exchange supports a retention policy that deletes items by age, as a storage feature.", Layer: "server", Behaviour: "retention (pop3d expire, an opt-in sweep) removes messages older than it from every Maildir, leaving maildrops a session holds; EXPIRE announces it in days."},
-	{ID: "C0011", Source: "MS-STANXPOP3 §2.2.12", Summary: "Messages MUST conform to the Internet message format (RFC 822).", Layer: "store", Behaviour: "Messages are served as stored, with LF turned into CRLF and lines dot-stuffed."},
-	{ID: "E0006", Source: "MS-STANXPOP3 §2.2.13", Summary: "The maximum command length is 47 octets in Exchange 2007 and 512 in 2010 and 15, settable from 40 to 1024.", Layer: "core", Behaviour: "MaxCommandOctets.", Variations: []string{"MaxCommandOctets"}},
-	{ID: "E0007", Source: "MS-STANXPOP3 §2.2.14", Summary: "As E0006, against RFC 2449's requirement to support commands of 255 octets.", Layer: "core", Behaviour: "MaxCommandOctets; the rfc1939 profile uses 255 as RFC 2449 requires.", Variations: []string{"MaxCommandOctets"}},
-	{ID: "RFC1939-3-KEYWORD", Source: "RFC 1939 §3", Summary: "Commands are a case-insensitive keyword of 3 or 4 characters, possibly followed by arguments, ended by CRLF.", Layer: "core", Behaviour: "The lexer folds case, accepts only printable ASCII and ends the line at CRLF (a bare LF is accepted too).", Variations: []string{"IgnoreExtraArgs"}},
-	{ID: "RFC1939-3-SPACE", Source: "RFC 1939 §3", Summary: "Keywords and arguments are separated by a single SPACE.", Layer: "core", Behaviour: "Exactly one SPACE where SpaceRuns and LenientSeparators are off; runs of SPACE and trailing SPACE where SpaceRuns is on; runs of SPACE and TAB anywhere around the words where LenientSeparators is on.", Variations: []string{"LenientSeparators", "SpaceRuns"}},
-	{ID: "RFC1939-3-ARG40", Source: "RFC 1939 §3", Summary: "Each argument may be up to 40 characters long.", Layer: "core", Behaviour: "MaxArgOctets=40 gives this reading; no profile sets it, since every profile offers CAPA and RFC 2449 §4 lifts the limit to the 255-octet command.", Variations: []string{"MaxArgOctets"}},
-	{ID: "RFC1939-3-RESP512", Source: "RFC 1939 §3", Summary: "Responses may be up to 512 characters long, including the terminating CRLF.", Layer: "core", Behaviour: "As C0001."},
-	{ID: "RFC1939-3-MULTILINE", Source: "RFC 1939 §3", Summary: "Multi-line responses end with \".\" CRLF; lines starting with \".\" are byte-stuffed.", Layer: "core", Behaviour: "DotWriter stuffs and terminates, turning LF into CRLF on the way."},
-	{ID: "RFC1939-3-TIMER", Source: "RFC 1939 §3", Summary: "An autologout timer MUST be at least 10 minutes; on expiry the server closes without UPDATE and without a response.", Layer: "core", Behaviour: "UnauthTimeout and AuthTimeout are 10 minutes in rfc1939 and TimeoutNotice is off.", Variations: []string{"UnauthTimeout", "AuthTimeout"}},
-	{ID: "RFC1939-4-AUTHORIZATION", Source: "RFC 1939 §4", Summary: "After the greeting the session is in the AUTHORIZATION state.", Layer: "core", Behaviour: "NewSession starts in AUTHORIZATION."},
-	{ID: "RFC1939-4-LOCK", Source: "RFC 1939 §4", Summary: "After authentication the server acquires an exclusive-access lock on the maildrop.", Layer: "store", Behaviour: "MaildropAccess=lock.", Variations: []string{"MaildropAccess"}},
-	{ID: "RFC1939-4-QUIT", Source: "RFC 1939 §4", Summary: "QUIT in AUTHORIZATION closes the connection without entering UPDATE.", Layer: "core", Behaviour: "QUIT has no edge from AUTHORIZATION."},
-	{ID: "RFC1939-5-TRANSACTION", Source: "RFC 1939 §5", Summary: "Once authenticated the session is in TRANSACTION; authentication commands no longer apply.", Layer: "core", Behaviour: "USER, PASS, APOP, AUTH, STLS and UTF8 are refused in TRANSACTION."},
-	{ID: "RFC1939-5-MSGNUM", Source: "RFC 1939 §5", Summary: "Messages are numbered from 1; a message-number argument is decimal.", Layer: "core", Behaviour: "The lexer refuses 0, signs, non-digits and numbers above 2^31-1."},
-	{ID: "RFC1939-5-STAT", Source: "RFC 1939 §5", Summary: "STAT answers \"+OK nn mm\": the number of messages and the maildrop size in octets.", Layer: "core", Behaviour: "Writer.Stat."},
-	{ID: "RFC1939-5-LIST", Source: "RFC 1939 §5", Summary: "LIST [msg] gives scan listings \"n size\", multi-line without an argument.", Layer: "core", Behaviour: "OptMsgNum grammar; Writer.ScanListing."},
-	{ID: "RFC1939-5-RETR", Source: "RFC 1939 §5", Summary: "RETR msg sends the message as a multi-line response.", Layer: "core", Behaviour: "MsgNum grammar; Writer.Message returns a DotWriter."},
-	{ID: "RFC1939-5-DELE", Source: "RFC 1939 §5", Summary: "DELE msg marks a message deleted; it is removed in UPDATE.", Layer: "core", Behaviour: "MsgNum grammar."},
+	{
+		ID: "MS-2.1.1", Source: "MS-STANXPOP3 §2.1.1",
+		Summary: "Exchange separates keywords and arguments by one or more SPACE or TAB characters.", Layer: "core",
+		Behaviour:  "The lexer accepts runs of SPACE/TAB where LenientSeparators is on, exactly one SPACE otherwise.",
+		Variations: []string{"LenientSeparators"},
+	},
+	{
+		ID: "MS-2.1.2", Source: "MS-STANXPOP3 §2.1.2",
+		Summary: "Exchange does not check the 40-character argument limit; it enforces a maximum command length instead (default 512).",
+		Layer:   "core", Behaviour: "MaxArgOctets limits each argument (0 = unchecked); MaxCommandOctets limits the line.",
+		Variations: []string{"MaxArgOctets"},
+	},
+	{
+		ID: "MS-2.1.3", Source: "MS-STANXPOP3 §2.1.3", Summary: "Exchange takes no exclusive-access lock on the maildrop at login.",
+		Layer: "store", Behaviour: "MaildropAccess selects an exclusive lock or a snapshot per session.",
+		Variations: []string{"MaildropAccess"},
+	},
+	{
+		ID: "MS-2.1.4", Source: "MS-STANXPOP3 §2.1.4",
+		Summary: "By default Exchange's STAT reports the storage size of the maildrop, not the exact octet count.", Layer: "store",
+		Behaviour: "ExactSizes chooses the exact CRLF octet count or the storage size.", Variations: []string{"ExactSizes"},
+	},
+	{
+		ID: "MS-2.1.5", Source: "MS-STANXPOP3 §2.1.5",
+		Summary: "By default Exchange's LIST reports the storage size of each message, not the exact octet count.", Layer: "store",
+		Behaviour: "ExactSizes chooses the exact CRLF octet count or the storage size.", Variations: []string{"ExactSizes"},
+	},
+	{
+		ID: "E0001", Source: "MS-STANXPOP3 §2.2.1",
+		Summary: "Exchange listens on TCP 110 (995 for SSL) by default; the ports can be configured.", Layer: "server",
+		Behaviour: "pop3d listens where --listen and --listen-tls say (110 and 995 are the usual choices).",
+	},
+	{
+		ID: "C0001", Source: "MS-STANXPOP3 §2.2.1", Summary: "Responses are at most 512 characters, CRLF included.", Layer: "core",
+		Behaviour: "The reply writer never puts a status, CAPA or listing line of more than 512 octets on the wire; longer text is cut.",
+	},
+	{
+		ID: "C0002", Source: "MS-STANXPOP3 §2.2.1", Summary: "The client MUST identify itself after the greeting.", Layer: "core",
+		Behaviour: "Every TRANSACTION command is refused in AUTHORIZATION with -ERR before it reaches the handler.",
+	},
+	{
+		ID: "V0001", Source: "MS-STANXPOP3 §2.2.1", Summary: "Exchange adds informational text after some negative responses.", Layer: "core",
+		Behaviour:  "Every -ERR the core sends carries text naming the cause where InformativeErrors is on.",
+		Variations: []string{"InformativeErrors"},
+	},
+	{
+		ID: "V0002", Source: "MS-STANXPOP3 §2.2.1",
+		Summary: "Exchange has two inactivity timers: 1,800 s after authentication, 60 s before; any command resets them.", Layer: "core",
+		Behaviour:  "UnauthTimeout and AuthTimeout; Session.IdleTimeout gives the one in force.",
+		Variations: []string{"UnauthTimeout", "AuthTimeout"},
+	},
+	{
+		ID: "V0003", Source: "MS-STANXPOP3 §2.2.1", Summary: "On autologout Exchange sends a response saying the connection is being closed.",
+		Layer:      "core",
+		Behaviour:  "Session.Autologout writes the notice where TimeoutNotice is on and nothing otherwise; no message is removed.",
+		Variations: []string{"TimeoutNotice"},
+	},
+	{
+		ID: "C0003", Source: "MS-STANXPOP3 §2.2.2", Summary: "The client MUST identify and authenticate itself.", Layer: "core",
+		Behaviour: "Only USER, PASS, APOP, AUTH, STLS, CAPA, UTF8, LANG and QUIT are allowed in AUTHORIZATION.",
+	},
+	{
+		ID: "E0002", Source: "MS-STANXPOP3 §2.2.2", Summary: "Exchange supports NTLM, GSS-API (Kerberos), PLAIN and USER/PASS.",
+		Layer: "server",
+		Behaviour: "pop3d offers all four: NTLM (with ntlm_domain set the Exchange profiles offer it by default), GSSAPI (with a keytab), PLAIN and " +
+			"USER/PASS, besides SCRAM, OAUTHBEARER, XOAUTH2, LOGIN and CRAM-MD5; CAPA's SASL line and a bare AUTH list what AUTH accepts.",
+	},
+	{
+		ID: "C0004", Source: "MS-STANXPOP3 §2.2.2",
+		Summary: "Exchange snapshots the message list at login and ignores later changes; RETR and TOP of a message deleted meanwhile return an " +
+			"error.",
+		Layer: "store", Behaviour: "MaildropAccess=snapshot.", Variations: []string{"MaildropAccess"},
+	},
+	{
+		ID: "C0005", Source: "MS-STANXPOP3 §2.2.2", Summary: "After a negative response Exchange can close the connection.", Layer: "core",
+		Behaviour: "The session closes after MaxBadCommands consecutive rejected commands.", Variations: []string{"MaxBadCommands"},
+	},
+	{
+		ID: "V0004", Source: "MS-STANXPOP3 §2.2.3", Summary: "Exchange returns nothing after the maildrop size in STAT.", Layer: "core",
+		Behaviour: "Writer.Stat writes \"+OK count octets\" and nothing more.",
+	},
+	{
+		ID: "V0005", Source: "MS-STANXPOP3 §2.2.4", Summary: "Exchange returns nothing after the message size in LIST.", Layer: "core",
+		Behaviour: "Writer.ScanListing writes \"n octets\" and nothing more.",
+	},
+	{
+		ID: "V0006", Source: "MS-STANXPOP3 §2.2.5",
+		Summary: "The UPDATE state is not atomic: some marked messages may stay after an error, but no unmarked message is ever removed.",
+		Layer:   "store", Behaviour: "The store removes marked messages one by one and never touches an unmarked one.",
+	},
+	{
+		ID: "C0006", Source: "MS-STANXPOP3 §2.2.6", Summary: "The server MUST support all the minimal RFC 1939 commands.", Layer: "core",
+		Behaviour: "The Handler interface has a method for every command; a server that lacks one does not compile.",
+	},
+	{
+		ID: "V0007", Source: "MS-STANXPOP3 §2.2.6", Summary: "Exchange implements the optional TOP command.", Layer: "core",
+		Behaviour: "TOP is in every profile and announced in CAPA.",
+	},
+	{
+		ID: "C0007", Source: "MS-STANXPOP3 §2.2.7", Summary: "Unique-ids are decimal integers that increase but need not be contiguous.",
+		Layer:      "core",
+		Behaviour:  "Writer.UniqueID checks the unique-id character set and length; the store assigns decimal ids (UIDLFormat=decimal).",
+		Variations: []string{"UIDLFormat"},
+	},
+	{
+		ID: "C0008", Source: "MS-STANXPOP3 §2.2.7", Summary: "Unique-ids are never reused, even after a message is deleted.", Layer: "store",
+		Behaviour: "The store persists the next id beside the maildrop.", Variations: []string{"UIDLFormat"},
+	},
+	{
+		ID: "C0009", Source: "MS-STANXPOP3 §2.2.7",
+		Summary: "Unique-ids are non-repeating increasing numbers, so identical copies of a message have different ids.", Layer: "store",
+		Behaviour: "Ids come from a counter, not a hash of the content.", Variations: []string{"UIDLFormat"},
+	},
+	{
+		ID: "V0008", Source: "MS-STANXPOP3 §2.2.8", Summary: "Exchange never answers USER with -ERR: the mailbox is checked at PASS.",
+		Layer: "core", Behaviour: "UserAlwaysOK: the core answers USER +OK itself, before the handler can tell whether the user exists.",
+		Variations: []string{"UserAlwaysOK", "UserNameCase"},
+	},
+	{
+		ID: "V0009", Source: "MS-STANXPOP3 §2.2.8",
+		Summary: "As a security precaution Exchange answers USER +OK whether or not the mailbox exists.", Layer: "core",
+		Behaviour: "UserAlwaysOK.", Variations: []string{"UserAlwaysOK"},
+	},
+	{
+		ID: "V0010", Source: "MS-STANXPOP3 §2.2.8",
+		Summary: "Exchange answers -ERR when the server does not permit plaintext password authentication.", Layer: "core",
+		Behaviour: "PlaintextAuth: USER and PASS get -ERR [AUTH] on a connection where plaintext is not allowed, for every user alike, and CAPA omits " +
+			"USER.",
+		Variations: []string{"PlaintextAuth"},
+	},
+	{
+		ID: "C0010", Source: "MS-STANXPOP3 §2.2.9",
+		Summary: "Exchange 2007 refuses the login of a user in another Active Directory site than the Client Access server.", Layer: "n/a",
+		Behaviour: "pop3kit has no sites: every mailbox is local to the server, so the case cannot arise.",
+	},
+	{
+		ID: "V0011", Source: "MS-STANXPOP3 §2.2.9",
+		Summary: "Exchange takes the whole rest of the PASS line, spaces included, as the password.", Layer: "core",
+		Behaviour: "PassKeepsSpaces.", Variations: []string{"PassKeepsSpaces"},
+	},
+	{
+		ID: "V0012", Source: "MS-STANXPOP3 §2.2.10", Summary: "Exchange does not support APOP.", Layer: "core",
+		Behaviour: "APOP; when off, APOP is answered as not supported.", Variations: []string{"APOP"},
+	},
+	{
+		ID: "E0003", Source: "MS-STANXPOP3 §2.2.11", Summary: "Exchange mailboxes can have a storage quota.", Layer: "server",
+		Behaviour: "pop3d's quota (server-wide, or per account with userdb_quota_rule=*:storage=SIZE) is enforced where mail arrives, at LMTP " +
+			"delivery: a message that would take the maildrop over it is refused with 552 5.2.2. POP3 itself only reads and removes.",
+	},
+	{
+		ID: "E0004", Source: "MS-STANXPOP3 §2.2.11", Summary: "Exchange can warn users near their quota.", Layer: "server",
+		Behaviour: "The delivery that takes a maildrop over quota_warning percent of its quota puts a warning message into it, once per crossing: " +
+			"another comes only after the maildrop was below the threshold again.",
+	},
+	{
+		ID: "E0005", Source: "MS-STANXPOP3 §2.2.11",
+		Summary: "Exchange supports a retention policy that deletes items by age, as a storage feature.", Layer: "server",
+		Behaviour: "retention (pop3d expire, an opt-in sweep) removes messages older than it from every Maildir, leaving maildrops a session holds; " +
+			"EXPIRE announces it in days.",
+	},
+	{
+		ID: "C0011", Source: "MS-STANXPOP3 §2.2.12", Summary: "Messages MUST conform to the Internet message format (RFC 822).",
+		Layer: "store", Behaviour: "Messages are served as stored, with LF turned into CRLF and lines dot-stuffed.",
+	},
+	{
+		ID: "E0006", Source: "MS-STANXPOP3 §2.2.13",
+		Summary: "The maximum command length is 47 octets in Exchange 2007 and 512 in 2010 and 15, settable from 40 to 1024.", Layer: "core",
+		Behaviour: "MaxCommandOctets.", Variations: []string{"MaxCommandOctets"},
+	},
+	{
+		ID: "E0007", Source: "MS-STANXPOP3 §2.2.14", Summary: "As E0006, against RFC 2449's requirement to support commands of 255 octets.",
+		Layer: "core", Behaviour: "MaxCommandOctets; the rfc1939 profile uses 255 as RFC 2449 requires.",
+		Variations: []string{"MaxCommandOctets"},
+	},
+	{
+		ID: "RFC1939-3-KEYWORD", Source: "RFC 1939 §3",
+		Summary: "Commands are a case-insensitive keyword of 3 or 4 characters, possibly followed by arguments, ended by CRLF.", Layer: "core",
+		Behaviour:  "The lexer folds case, accepts only printable ASCII and ends the line at CRLF (a bare LF is accepted too).",
+		Variations: []string{"IgnoreExtraArgs"},
+	},
+	{
+		ID: "RFC1939-3-SPACE", Source: "RFC 1939 §3", Summary: "Keywords and arguments are separated by a single SPACE.", Layer: "core",
+		Behaviour: "Exactly one SPACE where SpaceRuns and LenientSeparators are off; runs of SPACE and trailing SPACE where SpaceRuns is on; runs of " +
+			"SPACE and TAB anywhere around the words where LenientSeparators is on.",
+		Variations: []string{"LenientSeparators", "SpaceRuns"},
+	},
+	{
+		ID: "RFC1939-3-ARG40", Source: "RFC 1939 §3", Summary: "Each argument may be up to 40 characters long.", Layer: "core",
+		Behaviour: "MaxArgOctets=40 gives this reading; no profile sets it, since every profile offers CAPA and RFC 2449 §4 lifts the limit to the " +
+			"255-octet command.",
+		Variations: []string{"MaxArgOctets"},
+	},
+	{
+		ID: "RFC1939-3-RESP512", Source: "RFC 1939 §3",
+		Summary: "Responses may be up to 512 characters long, including the terminating CRLF.", Layer: "core", Behaviour: "As C0001.",
+	},
+	{
+		ID: "RFC1939-3-MULTILINE", Source: "RFC 1939 §3",
+		Summary: "Multi-line responses end with \".\" CRLF; lines starting with \".\" are byte-stuffed.", Layer: "core",
+		Behaviour: "DotWriter stuffs and terminates, turning LF into CRLF on the way.",
+	},
+	{
+		ID: "RFC1939-3-TIMER", Source: "RFC 1939 §3",
+		Summary: "An autologout timer MUST be at least 10 minutes; on expiry the server closes without UPDATE and without a response.",
+		Layer:   "core", Behaviour: "UnauthTimeout and AuthTimeout are 10 minutes in rfc1939 and TimeoutNotice is off.",
+		Variations: []string{"UnauthTimeout", "AuthTimeout"},
+	},
+	{
+		ID: "RFC1939-4-AUTHORIZATION", Source: "RFC 1939 §4", Summary: "After the greeting the session is in the AUTHORIZATION state.",
+		Layer: "core", Behaviour: "NewSession starts in AUTHORIZATION.",
+	},
+	{
+		ID: "RFC1939-4-LOCK", Source: "RFC 1939 §4",
+		Summary: "After authentication the server acquires an exclusive-access lock on the maildrop.", Layer: "store",
+		Behaviour: "MaildropAccess=lock.", Variations: []string{"MaildropAccess"},
+	},
+	{
+		ID: "RFC1939-4-QUIT", Source: "RFC 1939 §4", Summary: "QUIT in AUTHORIZATION closes the connection without entering UPDATE.",
+		Layer: "core", Behaviour: "QUIT has no edge from AUTHORIZATION.",
+	},
+	{
+		ID: "RFC1939-5-TRANSACTION", Source: "RFC 1939 §5",
+		Summary: "Once authenticated the session is in TRANSACTION; authentication commands no longer apply.", Layer: "core",
+		Behaviour: "USER, PASS, APOP, AUTH, STLS and UTF8 are refused in TRANSACTION.",
+	},
+	{
+		ID: "RFC1939-5-MSGNUM", Source: "RFC 1939 §5", Summary: "Messages are numbered from 1; a message-number argument is decimal.",
+		Layer: "core", Behaviour: "The lexer refuses 0, signs, non-digits and numbers above 2^31-1.",
+	},
+	{
+		ID: "RFC1939-5-STAT", Source: "RFC 1939 §5",
+		Summary: "STAT answers \"+OK nn mm\": the number of messages and the maildrop size in octets.", Layer: "core",
+		Behaviour: "Writer.Stat.",
+	},
+	{
+		ID: "RFC1939-5-LIST", Source: "RFC 1939 §5", Summary: "LIST [msg] gives scan listings \"n size\", multi-line without an argument.",
+		Layer: "core", Behaviour: "OptMsgNum grammar; Writer.ScanListing.",
+	},
+	{
+		ID: "RFC1939-5-RETR", Source: "RFC 1939 §5", Summary: "RETR msg sends the message as a multi-line response.", Layer: "core",
+		Behaviour: "MsgNum grammar; Writer.Message returns a DotWriter.",
+	},
+	{
+		ID: "RFC1939-5-DELE", Source: "RFC 1939 §5", Summary: "DELE msg marks a message deleted; it is removed in UPDATE.", Layer: "core",
+		Behaviour: "MsgNum grammar.",
+	},
 	{ID: "RFC1939-5-NOOP", Source: "RFC 1939 §5", Summary: "NOOP answers +OK.", Layer: "core", Behaviour: "No arguments."},
-	{ID: "RFC1939-5-RSET", Source: "RFC 1939 §5", Summary: "RSET unmarks every message marked deleted.", Layer: "core", Behaviour: "No arguments."},
-	{ID: "RFC1939-6-UPDATE", Source: "RFC 1939 §6", Summary: "QUIT in TRANSACTION enters UPDATE: marked messages are removed, then the connection closes.", Layer: "core", Behaviour: "QUIT's edge from TRANSACTION to UPDATE; the handler's Quit runs in UPDATE."},
-	{ID: "RFC1939-7-TOP", Source: "RFC 1939 §7", Summary: "TOP msg n sends the header, the blank line and n body lines; n is non-negative, and an n beyond the body sends the entire message.", Layer: "core", Behaviour: "MsgNumCount grammar; a count of any length of digits is taken and saturates at 2^32-1, so a count of 2^31 or more sends the whole message; the +OK line states the octets of the CRLF form actually sent."},
-	{ID: "RFC1939-7-UIDL", Source: "RFC 1939 §7", Summary: "UIDL [msg] gives unique-id listings; an id is 1 to 70 characters in 0x21–0x7E.", Layer: "core", Behaviour: "OptMsgNum grammar; Writer.UniqueID refuses other ids.", Variations: []string{"UIDLFormat"}},
-	{ID: "RFC1939-7-USER", Source: "RFC 1939 §7", Summary: "USER name names the mailbox.", Layer: "core", Behaviour: "Word grammar; the server keeps or lower-cases the name as UserNameCase says, in one place for USER, APOP and SASL.", Variations: []string{"UserNameCase"}},
-	{ID: "RFC1939-7-PASS", Source: "RFC 1939 §7", Summary: "PASS string may only follow a successful USER.", Layer: "core", Behaviour: "PASS is refused unless the previous command was a successful USER; under StickyUser any earlier successful USER that no failed USER, failed PASS or STLS undid will do.", Variations: []string{"StickyUser"}},
-	{ID: "RFC1939-7-APOP", Source: "RFC 1939 §7", Summary: "APOP name digest: the digest is the MD5 of the greeting timestamp and the secret, in 32 lower-case hex digits.", Layer: "core", Behaviour: "NameDigest grammar (upper-case hex is accepted and passed on)."},
-	{ID: "RFC1122-1.2.2", Source: "RFC 1122 §1.2.2", Summary: "Robustness principle: be liberal in what you accept, and conservative in what you send.", Layer: "core", Behaviour: "Variations accept spellings whose meaning is clear (SpaceRuns, IgnoreExtraArgs, StickyUser, UserNameCase), each with its value per profile; none accepts a line that could remove a message the client did not clearly ask to remove.", Variations: []string{"SpaceRuns", "IgnoreExtraArgs", "StickyUser", "MaxAuthLineOctets"}},
-	{ID: "RFC2449-4-CMD255", Source: "RFC 2449 §4", Summary: "Servers that support CAPA MUST support commands up to 255 octets, CRLF included.", Layer: "core", Behaviour: "MaxCommandOctets=255 in rfc1939.", Variations: []string{"MaxArgOctets", "MaxCommandOctets"}},
-	{ID: "RFC2449-5-CAPA", Source: "RFC 2449 §5", Summary: "CAPA lists the capabilities, in AUTHORIZATION and TRANSACTION.", Layer: "core", Behaviour: "WriteCapa builds the list from the capability table and the variations."},
+	{
+		ID: "RFC1939-5-RSET", Source: "RFC 1939 §5", Summary: "RSET unmarks every message marked deleted.", Layer: "core",
+		Behaviour: "No arguments.",
+	},
+	{
+		ID: "RFC1939-6-UPDATE", Source: "RFC 1939 §6",
+		Summary: "QUIT in TRANSACTION enters UPDATE: marked messages are removed, then the connection closes.", Layer: "core",
+		Behaviour: "QUIT's edge from TRANSACTION to UPDATE; the handler's Quit runs in UPDATE.",
+	},
+	{
+		ID: "RFC1939-7-TOP", Source: "RFC 1939 §7",
+		Summary: "TOP msg n sends the header, the blank line and n body lines; n is non-negative, and an n beyond the body sends the entire message.",
+		Layer:   "core",
+		Behaviour: "MsgNumCount grammar; a count of any length of digits is taken and saturates at 2^32-1, so a count of 2^31 or more sends the whole " +
+			"message; the +OK line states the octets of the CRLF form actually sent.",
+	},
+	{
+		ID: "RFC1939-7-UIDL", Source: "RFC 1939 §7",
+		Summary: "UIDL [msg] gives unique-id listings; an id is 1 to 70 characters in 0x21–0x7E.", Layer: "core",
+		Behaviour: "OptMsgNum grammar; Writer.UniqueID refuses other ids.", Variations: []string{"UIDLFormat"},
+	},
+	{
+		ID: "RFC1939-7-USER", Source: "RFC 1939 §7", Summary: "USER name names the mailbox.", Layer: "core",
+		Behaviour:  "Word grammar; the server keeps or lower-cases the name as UserNameCase says, in one place for USER, APOP and SASL.",
+		Variations: []string{"UserNameCase"},
+	},
+	{
+		ID: "RFC1939-7-PASS", Source: "RFC 1939 §7", Summary: "PASS string may only follow a successful USER.", Layer: "core",
+		Behaviour: "PASS is refused unless the previous command was a successful USER; under StickyUser any earlier successful USER that no failed " +
+			"USER, failed PASS or STLS undid will do.",
+		Variations: []string{"StickyUser"},
+	},
+	{
+		ID: "RFC1939-7-APOP", Source: "RFC 1939 §7",
+		Summary: "APOP name digest: the digest is the MD5 of the greeting timestamp and the secret, in 32 lower-case hex digits.",
+		Layer:   "core", Behaviour: "NameDigest grammar (upper-case hex is accepted and passed on).",
+	},
+	{
+		ID: "RFC1122-1.2.2", Source: "RFC 1122 §1.2.2",
+		Summary: "Robustness principle: be liberal in what you accept, and conservative in what you send.", Layer: "core",
+		Behaviour: "Variations accept spellings whose meaning is clear (SpaceRuns, IgnoreExtraArgs, StickyUser, UserNameCase), each with its value " +
+			"per profile; none accepts a line that could remove a message the client did not clearly ask to remove.",
+		Variations: []string{"SpaceRuns", "IgnoreExtraArgs", "StickyUser", "MaxAuthLineOctets"},
+	},
+	{
+		ID: "RFC2449-4-CMD255", Source: "RFC 2449 §4",
+		Summary: "Servers that support CAPA MUST support commands up to 255 octets, CRLF included.", Layer: "core",
+		Behaviour: "MaxCommandOctets=255 in rfc1939.", Variations: []string{"MaxArgOctets", "MaxCommandOctets"},
+	},
+	{
+		ID: "RFC2449-5-CAPA", Source: "RFC 2449 §5", Summary: "CAPA lists the capabilities, in AUTHORIZATION and TRANSACTION.", Layer: "core",
+		Behaviour: "WriteCapa builds the list from the capability table and the variations.",
+	},
 	{ID: "RFC2449-6.1-TOP", Source: "RFC 2449 §6.1", Summary: "The TOP capability.", Layer: "core", Behaviour: "Always announced."},
-	{ID: "RFC2449-6.2-USER", Source: "RFC 2449 §6.2", Summary: "The USER capability.", Layer: "core", Behaviour: "Announced where plaintext login is allowed."},
-	{ID: "RFC2449-6.3-SASL", Source: "RFC 2449 §6.3", Summary: "The SASL capability lists the mechanisms.", Layer: "core", Behaviour: "Announced with the server's mechanisms, before login."},
-	{ID: "RFC2449-6.4-RESP-CODES", Source: "RFC 2449 §6.4", Summary: "The RESP-CODES capability: extended response codes are used.", Layer: "core", Behaviour: "Always announced."},
-	{ID: "RFC2449-6.5-LOGIN-DELAY", Source: "RFC 2449 §6.5", Summary: "LOGIN-DELAY n: the least seconds between logins.", Layer: "core", Behaviour: "Announced when the server sets a delay."},
-	{ID: "RFC2449-6.6-PIPELINING", Source: "RFC 2449 §6.6", Summary: "PIPELINING: the server accepts several commands at once and answers in order.", Layer: "core", Behaviour: "Always announced; Session answers line by line in order."},
-	{ID: "RFC2449-6.7-EXPIRE", Source: "RFC 2449 §6.7", Summary: "EXPIRE days|NEVER: the retention policy.", Layer: "core", Behaviour: "Announced when the server sets one."},
+	{
+		ID: "RFC2449-6.2-USER", Source: "RFC 2449 §6.2", Summary: "The USER capability.", Layer: "core",
+		Behaviour: "Announced where plaintext login is allowed.",
+	},
+	{
+		ID: "RFC2449-6.3-SASL", Source: "RFC 2449 §6.3", Summary: "The SASL capability lists the mechanisms.", Layer: "core",
+		Behaviour: "Announced with the server's mechanisms, before login.",
+	},
+	{
+		ID: "RFC2449-6.4-RESP-CODES", Source: "RFC 2449 §6.4", Summary: "The RESP-CODES capability: extended response codes are used.",
+		Layer: "core", Behaviour: "Always announced.",
+	},
+	{
+		ID: "RFC2449-6.5-LOGIN-DELAY", Source: "RFC 2449 §6.5", Summary: "LOGIN-DELAY n: the least seconds between logins.", Layer: "core",
+		Behaviour: "Announced when the server sets a delay.",
+	},
+	{
+		ID: "RFC2449-6.6-PIPELINING", Source: "RFC 2449 §6.6",
+		Summary: "PIPELINING: the server accepts several commands at once and answers in order.", Layer: "core",
+		Behaviour: "Always announced; Session answers line by line in order.",
+	},
+	{
+		ID: "RFC2449-6.7-EXPIRE", Source: "RFC 2449 §6.7", Summary: "EXPIRE days|NEVER: the retention policy.", Layer: "core",
+		Behaviour: "Announced when the server sets one.",
+	},
 	{ID: "RFC2449-6.8-UIDL", Source: "RFC 2449 §6.8", Summary: "The UIDL capability.", Layer: "core", Behaviour: "Always announced."},
-	{ID: "RFC2449-6.9-IMPLEMENTATION", Source: "RFC 2449 §6.9", Summary: "IMPLEMENTATION text names the server.", Layer: "core", Behaviour: "Announced when the server gives a name."},
-	{ID: "RFC2449-8-RESP-CODE", Source: "RFC 2449 §8", Summary: "An extended response code follows the status in brackets.", Layer: "core", Behaviour: "Writer.Err writes \"-ERR [CODE] text\"."},
-	{ID: "RFC2449-8.1.1-LOGIN-DELAY", Source: "RFC 2449 §8.1.1", Summary: "[LOGIN-DELAY]: the user logged in too recently.", Layer: "core", Behaviour: "CodeLoginDelay."},
-	{ID: "RFC2449-8.1.2-IN-USE", Source: "RFC 2449 §8.1.2", Summary: "[IN-USE]: the maildrop is locked by another session.", Layer: "core", Behaviour: "CodeInUse."},
-	{ID: "RFC2595-4-STLS", Source: "RFC 2595 §4", Summary: "STLS starts TLS in AUTHORIZATION; it is refused when TLS is active.", Layer: "core", Behaviour: "STLS returns ActionStartTLS; Session.TLSStarted resets the session; the server discards input sent after STLS."},
-	{ID: "RFC3206-4-SYS", Source: "RFC 3206 §4", Summary: "[SYS/TEMP] and [SYS/PERM] tell temporary from permanent system errors.", Layer: "core", Behaviour: "CodeSysTemp, CodeSysPerm; an unexpected handler error is answered [SYS/TEMP]."},
-	{ID: "RFC3206-5-AUTH", Source: "RFC 3206 §5", Summary: "[AUTH]: the failure is about the credentials; not to be sent in reply to USER.", Layer: "core", Behaviour: "CodeAuth."},
-	{ID: "RFC3206-6-AUTH-RESP-CODE", Source: "RFC 3206 §6", Summary: "The AUTH-RESP-CODE capability.", Layer: "core", Behaviour: "Always announced."},
-	{ID: "RFC5034-3-SASL", Source: "RFC 5034 §3", Summary: "The SASL capability lists the mechanisms AUTH accepts.", Layer: "core", Behaviour: "As RFC2449-6.3-SASL."},
-	{ID: "RFC5034-4-AUTH", Source: "RFC 5034 §4", Summary: "AUTH mechanism [initial-response]: \"+ \" base64 challenges and base64 responses, which MUST be valid base64.", Layer: "core", Behaviour: "Mechanism grammar; continuation lines are checked against the base64 alphabet and MaxSASLOctets.", Variations: []string{"MaxSASLOctets"}},
-	{ID: "RFC5034-4-INITIAL", Source: "RFC 5034 §4", Summary: "The initial response is base64, or \"=\" for an empty one.", Layer: "core", Behaviour: "Command.Arg2 holds it; \"=\" is passed on as given.", Variations: []string{"MaxAuthLineOctets"}},
-	{ID: "RFC5034-4-CANCEL", Source: "RFC 5034 §4", Summary: "A \"*\" line cancels the exchange; the server MUST answer -ERR.", Layer: "core", Behaviour: "The core answers -ERR and tells the handler."},
-	{ID: "RFC6856-2-UTF8", Source: "RFC 6856 §2", Summary: "UTF8 switches the session to UTF-8 mode; valid in AUTHORIZATION.", Layer: "core", Behaviour: "After UTF8 (or for USER/PASS/APOP arguments, as the UTF8 USER capability allows) the lexer accepts UTF-8 octets.", Variations: []string{"UTF8"}},
-	{ID: "RFC6856-3-LANG", Source: "RFC 6856 §3", Summary: "LANG lists languages or selects one, in AUTHORIZATION and TRANSACTION.", Layer: "core", Behaviour: "OptWord grammar.", Variations: []string{"LANG"}},
+	{
+		ID: "RFC2449-6.9-IMPLEMENTATION", Source: "RFC 2449 §6.9", Summary: "IMPLEMENTATION text names the server.", Layer: "core",
+		Behaviour: "Announced when the server gives a name.",
+	},
+	{
+		ID: "RFC2449-8-RESP-CODE", Source: "RFC 2449 §8", Summary: "An extended response code follows the status in brackets.", Layer: "core",
+		Behaviour: "Writer.Err writes \"-ERR [CODE] text\".",
+	},
+	{
+		ID: "RFC2449-8.1.1-LOGIN-DELAY", Source: "RFC 2449 §8.1.1", Summary: "[LOGIN-DELAY]: the user logged in too recently.", Layer: "core",
+		Behaviour: "CodeLoginDelay.",
+	},
+	{
+		ID: "RFC2449-8.1.2-IN-USE", Source: "RFC 2449 §8.1.2", Summary: "[IN-USE]: the maildrop is locked by another session.", Layer: "core",
+		Behaviour: "CodeInUse.",
+	},
+	{
+		ID: "RFC2595-4-STLS", Source: "RFC 2595 §4", Summary: "STLS starts TLS in AUTHORIZATION; it is refused when TLS is active.",
+		Layer:     "core",
+		Behaviour: "STLS returns ActionStartTLS; Session.TLSStarted resets the session; the server discards input sent after STLS.",
+	},
+	{
+		ID: "RFC3206-4-SYS", Source: "RFC 3206 §4", Summary: "[SYS/TEMP] and [SYS/PERM] tell temporary from permanent system errors.",
+		Layer: "core", Behaviour: "CodeSysTemp, CodeSysPerm; an unexpected handler error is answered [SYS/TEMP].",
+	},
+	{
+		ID: "RFC3206-5-AUTH", Source: "RFC 3206 §5",
+		Summary: "[AUTH]: the failure is about the credentials; not to be sent in reply to USER.", Layer: "core", Behaviour: "CodeAuth.",
+	},
+	{
+		ID: "RFC3206-6-AUTH-RESP-CODE", Source: "RFC 3206 §6", Summary: "The AUTH-RESP-CODE capability.", Layer: "core",
+		Behaviour: "Always announced.",
+	},
+	{
+		ID: "RFC5034-3-SASL", Source: "RFC 5034 §3", Summary: "The SASL capability lists the mechanisms AUTH accepts.", Layer: "core",
+		Behaviour: "As RFC2449-6.3-SASL.",
+	},
+	{
+		ID: "RFC5034-4-AUTH", Source: "RFC 5034 §4",
+		Summary: "AUTH mechanism [initial-response]: \"+ \" base64 challenges and base64 responses, which MUST be valid base64.",
+		Layer:   "core", Behaviour: "Mechanism grammar; continuation lines are checked against the base64 alphabet and MaxSASLOctets.",
+		Variations: []string{"MaxSASLOctets"},
+	},
+	{
+		ID: "RFC5034-4-INITIAL", Source: "RFC 5034 §4", Summary: "The initial response is base64, or \"=\" for an empty one.", Layer: "core",
+		Behaviour: "Command.Arg2 holds it; \"=\" is passed on as given.", Variations: []string{"MaxAuthLineOctets"},
+	},
+	{
+		ID: "RFC5034-4-CANCEL", Source: "RFC 5034 §4", Summary: "A \"*\" line cancels the exchange; the server MUST answer -ERR.",
+		Layer: "core", Behaviour: "The core answers -ERR and tells the handler.",
+	},
+	{
+		ID: "RFC6856-2-UTF8", Source: "RFC 6856 §2", Summary: "UTF8 switches the session to UTF-8 mode; valid in AUTHORIZATION.",
+		Layer:      "core",
+		Behaviour:  "After UTF8 (or for USER/PASS/APOP arguments, as the UTF8 USER capability allows) the lexer accepts UTF-8 octets.",
+		Variations: []string{"UTF8"},
+	},
+	{
+		ID: "RFC6856-3-LANG", Source: "RFC 6856 §3", Summary: "LANG lists languages or selects one, in AUTHORIZATION and TRANSACTION.",
+		Layer: "core", Behaviour: "OptWord grammar.", Variations: []string{"LANG"},
+	},
 	{ID: "RFC6856-5-UTF8", Source: "RFC 6856 §5", Summary: "The [UTF8] response code.", Layer: "core", Behaviour: "CodeUTF8."},
-	{ID: "RFC8314-3-IMPLICIT", Source: "RFC 8314 §3", Summary: "Implicit TLS on its own port is preferred to STLS; TLS 1.2 or newer.", Layer: "server", Behaviour: "pop3d --listen-tls."},
-	{ID: "MSPOP3-2.2.1", Source: "MS-POP3 §2.2.1", Summary: "A bare AUTH (\"AUTH\" SP CRLF) lists the supported mechanisms, one per line, ended by \".\".", Layer: "core", Behaviour: "AuthListing; Command.Arg1 is empty.", Variations: []string{"AuthListing"}},
-	{ID: "RFC4616-2-PLAIN", Source: "RFC 4616 §2", Summary: "PLAIN carries an authorization identity, a user name and a password in one message.", Layer: "server", Behaviour: "AUTH PLAIN (go-sasl's server); plaintext-equivalent: offered only where PlaintextAuth allows; an authorization identity other than the user is refused."},
-	{ID: "RFC7677-3-SCRAM", Source: "RFC 7677 §3; RFC 5802 §5", Summary: "SCRAM-SHA-256: a salted challenge-response in which the password never crosses the wire.", Layer: "server", Behaviour: "AUTH SCRAM-SHA-256 (xdg-go/scram) against {SCRAM-SHA-256} secrets in Dovecot's format or PLAIN ones."},
-	{ID: "RFC9266-2-PLUS", Source: "RFC 9266 §2; RFC 5929 §4", Summary: "SCRAM-SHA-256-PLUS binds the exchange to the TLS channel (tls-exporter for TLS 1.3, tls-server-end-point).", Layer: "server", Behaviour: "AUTH SCRAM-SHA-256-PLUS, offered over TLS only; a client that could bind but did not (flag y where -PLUS is offered) is refused."},
-	{ID: "RFC7628-3-OAUTHBEARER", Source: "RFC 7628 §3", Summary: "OAUTHBEARER carries an OAuth 2.0 bearer token; a failure is a JSON error challenge, answered by %x01, then -ERR.", Layer: "server", Behaviour: "AUTH OAUTHBEARER with a TokenVerifier (a JWT checked against a JWKS file by default); plaintext-equivalent."},
-	{ID: "XOAUTH2", Source: "Google, the XOAUTH2 SASL mechanism", Summary: "XOAUTH2 carries a user name and a bearer token, Google's older format.", Layer: "server", Behaviour: "AUTH XOAUTH2, checked as OAUTHBEARER is."},
-	{ID: "RFC2195-2-CRAMMD5", Source: "RFC 2195 §2", Summary: "CRAM-MD5: the client answers a challenge with its HMAC-MD5 under the password.", Layer: "server", Behaviour: "AUTH CRAM-MD5 against {CRAM-MD5} or PLAIN secrets; obsolete, off unless sasl_mechanisms lists it."},
-	{ID: "RFC4752-3-GSSAPI", Source: "RFC 4752 §3; RFC 4121", Summary: "GSSAPI: a Kerberos AP-REQ, the optional AP-REP, then a wrapped security-layer offer and the client's wrapped choice and authorization identity.", Layer: "server", Behaviour: "AUTH GSSAPI from a keytab (gokrb5): the ticket must be for the service principal, unexpired, its authenticator not replayed; no security layer; user@REALM maps to user; offered only with a keytab."},
-	{ID: "MSNLMP-3.3.2-NTLMV2", Source: "MS-NLMP §3.3.2; MS-POP3 §2.2", Summary: "NTLM: NEGOTIATE, CHALLENGE, AUTHENTICATE in \"+ \" continuations; the server verifies the NTLMv2 response.", Layer: "server", Behaviour: "AUTH NTLM against {NTLM} (MD4 of the UTF-16LE password) or PLAIN secrets: NTLMv2 with its timestamp and MIC checked and replays refused; NTLMv1 only where ntlm_allow_v1 says."},
-	{ID: "EMLSERVER-XHDR", Source: "emlserver", Summary: "XHDR field lists one header field of every message.", Layer: "server", Behaviour: "The server answers +OK and one line \"n value\" for each message not marked deleted that has the field, the value unfolded and cut to fit the line, then \".\"."},
+	{
+		ID: "RFC8314-3-IMPLICIT", Source: "RFC 8314 §3", Summary: "Implicit TLS on its own port is preferred to STLS; TLS 1.2 or newer.",
+		Layer: "server", Behaviour: "pop3d --listen-tls.",
+	},
+	{
+		ID: "MSPOP3-2.2.1", Source: "MS-POP3 §2.2.1",
+		Summary: "A bare AUTH (\"AUTH\" SP CRLF) lists the supported mechanisms, one per line, ended by \".\".", Layer: "core",
+		Behaviour: "AuthListing; Command.Arg1 is empty.", Variations: []string{"AuthListing"},
+	},
+	{
+		ID: "RFC4616-2-PLAIN", Source: "RFC 4616 §2",
+		Summary: "PLAIN carries an authorization identity, a user name and a password in one message.", Layer: "server",
+		Behaviour: "AUTH PLAIN (go-sasl's server); plaintext-equivalent: offered only where PlaintextAuth allows; an authorization identity other " +
+			"than the user is refused.",
+	},
+	{
+		ID: "RFC7677-3-SCRAM", Source: "RFC 7677 §3; RFC 5802 §5",
+		Summary: "SCRAM-SHA-256: a salted challenge-response in which the password never crosses the wire.", Layer: "server",
+		Behaviour: "AUTH SCRAM-SHA-256 (xdg-go/scram) against {SCRAM-SHA-256} secrets in Dovecot's format or PLAIN ones.",
+	},
+	{
+		ID: "RFC9266-2-PLUS", Source: "RFC 9266 §2; RFC 5929 §4",
+		Summary: "SCRAM-SHA-256-PLUS binds the exchange to the TLS channel (tls-exporter for TLS 1.3, tls-server-end-point).", Layer: "server",
+		Behaviour: "AUTH SCRAM-SHA-256-PLUS, offered over TLS only; a client that could bind but did not (flag y where -PLUS is offered) is refused.",
+	},
+	{
+		ID: "RFC7628-3-OAUTHBEARER", Source: "RFC 7628 §3",
+		Summary:   "OAUTHBEARER carries an OAuth 2.0 bearer token; a failure is a JSON error challenge, answered by %x01, then -ERR.",
+		Layer:     "server",
+		Behaviour: "AUTH OAUTHBEARER with a TokenVerifier (a JWT checked against a JWKS file by default); plaintext-equivalent.",
+	},
+	{
+		ID: "XOAUTH2", Source: "Google, the XOAUTH2 SASL mechanism",
+		Summary: "XOAUTH2 carries a user name and a bearer token, Google's older format.", Layer: "server",
+		Behaviour: "AUTH XOAUTH2, checked as OAUTHBEARER is.",
+	},
+	{
+		ID: "RFC2195-2-CRAMMD5", Source: "RFC 2195 §2",
+		Summary: "CRAM-MD5: the client answers a challenge with its HMAC-MD5 under the password.", Layer: "server",
+		Behaviour: "AUTH CRAM-MD5 against {CRAM-MD5} or PLAIN secrets; obsolete, off unless sasl_mechanisms lists it.",
+	},
+	{
+		ID: "RFC4752-3-GSSAPI", Source: "RFC 4752 §3; RFC 4121",
+		Summary: "GSSAPI: a Kerberos AP-REQ, the optional AP-REP, then a wrapped security-layer offer and the client's wrapped choice and " +
+			"authorization identity.",
+		Layer: "server",
+		Behaviour: "AUTH GSSAPI from a keytab (gokrb5): the ticket must be for the service principal, unexpired, its authenticator not replayed; no " +
+			"security layer; user@REALM maps to user; offered only with a keytab.",
+	},
+	{
+		ID: "MSNLMP-3.3.2-NTLMV2", Source: "MS-NLMP §3.3.2; MS-POP3 §2.2",
+		Summary: "NTLM: NEGOTIATE, CHALLENGE, AUTHENTICATE in \"+ \" continuations; the server verifies the NTLMv2 response.", Layer: "server",
+		Behaviour: "AUTH NTLM against {NTLM} (MD4 of the UTF-16LE password) or PLAIN secrets: NTLMv2 with its timestamp and MIC checked and replays " +
+			"refused; NTLMv1 only where ntlm_allow_v1 says.",
+	},
+	{
+		ID: "EMLSERVER-XHDR", Source: "emlserver", Summary: "XHDR field lists one header field of every message.", Layer: "server",
+		Behaviour: "The server answers +OK and one line \"n value\" for each message not marked deleted that has the field, the value unfolded and cut " +
+			"to fit the line, then \".\".",
+	},
 }
 
 // ClauseByID returns the clause with the given id.
