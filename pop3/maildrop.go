@@ -64,6 +64,9 @@ type Event struct {
 	// Elapsed is the time from the line's arrival to the end of the
 	// reply's writing into the connection's buffer.
 	Elapsed time.Duration
+	// Penalty is how long a login waited for its address's turn
+	// (LoginPolicy); 0 for none.
+	Penalty time.Duration
 	// Continued is set for a step of a SASL exchange answered with a
 	// challenge: the command goes on, and its last step's Event says how
 	// it ended. Count a command where Continued is false.

@@ -102,9 +102,13 @@ func (s *Session) auth(c Cmd, h AuthHandler, mech, initial []byte) Action {
 	if !offered {
 		return s.finish(c, ErrUnknownMechanism)
 	}
+	// A login attempt from here (LoginPolicy): the address's turn first.
+	if busy := s.begin(); busy != nil {
+		return s.finish(c, s.end(busy))
+	}
 	srv, err := h.Auth(name)
 	if err != nil {
-		return s.finish(c, err)
+		return s.finish(c, s.end(err))
 	}
 	s.saslCmd, s.saslSrv = c, srv
 	var resp []byte
@@ -116,6 +120,7 @@ func (s *Session) auth(c Cmd, h AuthHandler, mech, initial []byte) Action {
 		var ok bool
 		if resp, ok = s.decode(initial); !ok {
 			s.saslSrv = nil
+			s.abandon()
 			return s.finish(c, ErrBadBase64)
 		}
 	}
@@ -125,10 +130,15 @@ func (s *Session) auth(c Cmd, h AuthHandler, mech, initial []byte) Action {
 // saslNext gives resp to the exchange and answers what it returns.
 func (s *Session) saslNext(resp []byte) Action {
 	c := s.saslCmd
-	challenge, done, err := s.saslSrv.Next(resp)
+	var challenge []byte
+	var done bool
+	var err error
+	if busy := s.check(func() { challenge, done, err = s.saslSrv.Next(resp) }); busy != nil {
+		err = busy
+	}
 	if err != nil {
 		s.saslSrv = nil
-		return s.finish(c, err)
+		return s.finish(c, s.end(err))
 	}
 	if !done {
 		n := base64.StdEncoding.EncodedLen(len(challenge))
@@ -143,7 +153,7 @@ func (s *Session) saslNext(resp []byte) Action {
 	}
 	s.saslSrv = nil
 	// Only an AuthHandler gets here (auth was given it).
-	return s.finish(c, s.open(s.h.(AuthHandler).Authenticated()))
+	return s.finish(c, s.end(s.open(s.h.(AuthHandler).Authenticated())))
 }
 
 // saslStep handles a line inside an AUTH exchange (RFC 5034 §4): "*"
@@ -165,6 +175,7 @@ func (s *Session) saslStep(line []byte) Action {
 	}
 	if err != nil {
 		s.saslSrv = nil
+		s.abandon() // a cancel or a malformed line: no verdict on the credentials
 		return s.reject(err)
 	}
 	return s.saslNext(decoded)

@@ -63,6 +63,11 @@ type Server struct {
 	// secure, whatever the profile, so that no password crosses an
 	// untrusted network in the clear unless the Server says so.
 	AllowInsecureAuth bool
+	// LoginPolicy is what the runtime does about failed logins: a failure
+	// delay, penalties by address, a cap per connection, bounded
+	// verification. Its zero value is the default, on; it is read when
+	// the first connection is served.
+	LoginPolicy LoginPolicy
 	// MaxSessions bounds the connections served at once, counted from
 	// accept, before any TLS handshake. When it is reached the oldest
 	// connection that has not logged in gives way to the newcomer; only
@@ -98,6 +103,7 @@ type Server struct {
 	OnLimit func(e *Error)
 
 	mu        sync.Mutex
+	guard     *loginGuard // the LoginPolicy's state; nil when it is off
 	listeners map[net.Listener]struct{}
 	conns     map[*Conn]struct{}
 	preauth   map[netip.Prefix]int
@@ -416,6 +422,7 @@ func (s *Server) init() {
 		s.preauth = map[netip.Prefix]int{}
 		s.perUser = map[string]int{}
 		s.listeners = map[net.Listener]struct{}{}
+		s.guard = newLoginGuard(s.LoginPolicy)
 	}
 }
 
@@ -787,6 +794,13 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	sess := NewSession(h, w, set.v)
 	sess.log = log
 	sess.admit = c.Login
+	if s.guard != nil {
+		key := ""
+		if c.key.IsValid() {
+			key = c.key.String()
+		}
+		sess.guard = &connGuard{g: s.guard, ctx: c.ctx, key: key}
+	}
 	if !set.allowInsecure && sess.v.PlaintextAuth == PlaintextAuthAlways {
 		sess.v.PlaintextAuth = PlaintextAuthSecure
 	}

@@ -43,6 +43,8 @@ type Session struct {
 	cr       countReader              // counts the octets of a message sent, reused
 	log      *slog.Logger             // the connection's: backend errors are logged with their command
 	admit    func(user string) *Error // the runtime's per-user limit; nil: none
+	guard    *connGuard               // the LoginPolicy on this connection; nil: none
+	closing  bool                     // the reply being written is the connection's last
 }
 
 // NewSession returns a session of dialect d in the initial state that
@@ -235,7 +237,17 @@ func (s *Session) Dispatch(c *Command) Action {
 			err = nil
 		}
 	case opLogin:
-		err = s.open(r.Call(s.h, s.w, c, s.user))
+		if busy := s.begin(); busy != nil {
+			err = busy
+		} else {
+			var md Maildrop
+			var e error
+			if busy := s.check(func() { md, e = r.Call(s.h, s.w, c, s.user) }); busy != nil {
+				e = busy
+			}
+			err = s.open(md, e)
+		}
+		err = s.end(err)
 	case opSASL:
 		h, ok := s.h.(AuthHandler)
 		if !ok {
@@ -309,7 +321,7 @@ func (s *Session) finish(c Cmd, err error) Action {
 			s.last = CmdNone
 			s.w.Error(e)
 		}
-		if r.Then == ActionClose {
+		if r.Then == ActionClose || s.closing {
 			return ActionClose
 		}
 		return a

@@ -294,10 +294,12 @@ func TestServeBackendFaults(t *testing.T) {
 				var logs bytes.Buffer
 				var logMu sync.Mutex
 				srv := &pop3.Server{
-					Dialect:    &v,
-					Trusted:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-					Log:        slog.New(slog.NewTextHandler(&lockedWriter{mu: &logMu, w: &logs}, nil)),
-					NewHandler: func(c *pop3.Conn) (pop3.Handler, error) { return faultHandler{f}, nil },
+					Dialect: &v,
+					// Replies at once: the failure delay is TestLoginPolicy's.
+					LoginPolicy: pop3.LoginPolicy{Off: true},
+					Trusted:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+					Log:         slog.New(slog.NewTextHandler(&lockedWriter{mu: &logMu, w: &logs}, nil)),
+					NewHandler:  func(c *pop3.Conn) (pop3.Handler, error) { return faultHandler{f}, nil },
 				}
 				ln, err := net.Listen("tcp", "127.0.0.1:0")
 				require.NoError(t, err)

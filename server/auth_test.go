@@ -79,7 +79,11 @@ var wrongLogins = []struct {
 		return c.cmd("AUTH PLAIN " + b64("\x00"+user+"\x00wrong"))
 	}},
 	{"AUTH LOGIN", func(c *client, user string) string {
-		c.cmd("AUTH LOGIN " + b64(user))
+		// An attempt that finds no turn is refused at AUTH, before the
+		// client hands over the password.
+		if r := c.cmd("AUTH LOGIN " + b64(user)); strings.HasPrefix(r, "-ERR") {
+			return r
+		}
 		return c.cmd(b64("wrong"))
 	}},
 	{"APOP", func(c *client, user string) string {

@@ -89,6 +89,17 @@ func (s *Server) observe(c *pop3.Conn, e pop3.Event) {
 	if e.Continued {
 		return // an AUTH exchange is one command, counted at its end
 	}
+	if e.Penalty > 0 {
+		s.metrics.penalties.Inc() // the address's failures delayed this login (the runtime's LoginPolicy)
+	}
+	if e.Err == pop3.ErrPenaltyBusy {
+		// Answered by the runtime before pop3d saw the login: nothing
+		// was checked, and the log and the metrics say so as for any
+		// login not checked.
+		c.Log().Warn("login not checked", "command", e.Command, "why", "no turn: the address's failed logins are waiting", "reply", e.Err.Text)
+		s.metrics.failuresN.Add(1)
+		s.metrics.failures.WithLabelValues(e.Command, "penalty_busy").Inc()
+	}
 	if e.Err == pop3.ErrPlaintextRefused || e.Err == pop3.ErrPlaintextDisabled || e.Err == pop3.ErrTLSRequired {
 		// Refused before any check: the log says so, as it says of
 		// every failed login.
@@ -134,8 +145,6 @@ func failureReason(at *attempt, reply *pop3.Error) string {
 		return "users_unavailable"
 	case reply == errAuthQueue:
 		return "queue_full"
-	case reply == errPenaltyBusy:
-		return "penalty_busy"
 	}
 	return "invalid_credentials"
 }

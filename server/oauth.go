@@ -234,7 +234,7 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 	}
 	// The address's penalty is waited, under the claimed name (if any),
 	// before the token is checked, as before a password's check.
-	admitted := x.admit() || (claimed == "" && !h.saslAt.busy)
+	admitted := x.admit() || claimed == ""
 	failure := func(why string) ([]byte, bool, error) {
 		if !x.failNow(why) {
 			return nil, false, errRejected
@@ -245,9 +245,6 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 		return oauthBearerError, false, nil
 	}
 	if !admitted {
-		if h.saslAt.busy {
-			return failure("the address's penalty left no turn")
-		}
 		return failure("bad user name")
 	}
 	v := h.srv.cfg.TokenVerifier

@@ -47,10 +47,11 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []listener
 
-	// auth bounds password verification; addrPenalty and userPenalty
-	// remember recent failed logins (authpool.go, penalty.go).
-	auth                     *authPool
-	addrPenalty, userPenalty *penalties
+	// auth bounds password verification (authpool.go); userPenalty
+	// remembers recent failed logins by user name (the runtime's
+	// LoginPolicy keeps them by address).
+	auth        *authPool
+	userPenalty *pop3.Penalties
 
 	loginsMu  sync.Mutex
 	lastLogin map[string]time.Time // for LoginDelay
@@ -105,7 +106,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.auth = newAuthPool(cfg.AuthWorkers, int64(cfg.AuthMemory), time.Duration(cfg.AuthQueueTimeout))
 	if cfg.Penalties && cfg.FailDelay > 0 {
-		s.addrPenalty, s.userPenalty = newPenalties(cfg.PenaltyEntries), newPenalties(cfg.PenaltyEntries)
+		s.userPenalty = pop3.NewPenalties(cfg.PenaltyEntries)
 	}
 	trusted, err := parseNetworks(cfg.TrustedNetworks)
 	if err != nil {
@@ -133,6 +134,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		Trusted:            trusted,
 		RequireTLS:         cfg.RequireTLS,
 		AllowInsecureAuth:  allowInsecureAuth(v),
+		LoginPolicy:        loginPolicy(&cfg),
 		MaxSessions:        cfg.MaxSessions,
 		MaxPreauthPerAddr:  cfg.MaxPreauthPerIP,
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser,

@@ -56,9 +56,6 @@ type session struct {
 	// tracing is set once the protocol log is on, at traceLevel.
 	tracing    bool
 	traceLevel slog.Level
-	// failures counts the failed logins of the connection; at
-	// MaxAuthFailures the reply is the last one it gets.
-	failures int
 	// at is the login attempt being checked, from admit to its answer
 	// (authflow.go): verify reads whether it was refused and marks it
 	// when the passwd-file cannot be read.
@@ -187,11 +184,8 @@ func (h *session) Close() error {
 // last reply closes it.
 func (h *session) failed(at *attempt, user, why string, reply *pop3.Error) error {
 	h.at = nil
-	switch {
-	case at.passwdDown:
+	if at.passwdDown {
 		reply, why = errPasswdDown, "the passwd-file cannot be read"
-	case at.busy:
-		reply, why = errPenaltyBusy, "no turn in "+h.srv.maxPenaltyWait().String()+": the address's failed logins are waiting"
 	}
 	h.srv.metrics.failuresN.Add(1)
 	h.srv.metrics.failures.WithLabelValues(h.mechanism(), failureReason(at, reply)).Inc()
@@ -200,17 +194,8 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3.Error) error
 		h.sleepUntil(at.start.Add(time.Duration(h.srv.cfg.FailDelay)))
 	} else {
 		h.log.Info("login failed", "user", user, "why", why)
-		h.sleepUntil(at.turn.Add(h.srv.failureWait(h.srv.userPenalty.fails(at.user))))
-		h.srv.addrPenalty.fail(at.addr)
-		h.srv.userPenalty.fail(at.user)
-	}
-	if h.failures++; h.failures >= h.srv.cfg.MaxAuthFailures {
-		h.log.Info("too many failed logins: closing", "failures", h.failures)
-		h.conn.CloseAfterReply()
-		if unchecked(reply) {
-			return reply // nothing was checked: "invalid" would be untrue
-		}
-		return errAuthClosed
+		h.sleepUntil(at.start.Add(h.srv.failureWait(h.srv.userPenalty.Fails(at.user))))
+		h.srv.userPenalty.Fail(at.user)
 	}
 	return reply
 }
@@ -218,7 +203,7 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3.Error) error
 // unchecked reports whether a failed login's reply says its credentials
 // were never checked: [SYS/TEMP], not a verdict.
 func unchecked(reply *pop3.Error) bool {
-	return reply == errAuthQueue || reply == errPasswdDown || reply == errPenaltyBusy
+	return reply == errAuthQueue || reply == errPasswdDown
 }
 
 // login checks the password and opens the maildrop.
@@ -322,9 +307,7 @@ func (h *session) APOP(name, digest []byte) (pop3.Maildrop, error) {
 	h.mech = "APOP"
 	user := h.userName(string(name))
 	at := h.arrive()
-	if !h.admit(&at, user) {
-		return nil, h.failed(&at, user, "APOP", errPenaltyBusy)
-	}
+	h.admit(&at, user)
 	a, ok, err := h.srv.users.Lookup(user)
 	if err != nil {
 		at.passwdDown = true

@@ -1,4 +1,4 @@
-package server
+package pop3
 
 import (
 	"container/list"
@@ -12,14 +12,16 @@ import (
 // pausing; longer only holds memory for addresses that gave up.
 const penaltyTTL = time.Hour
 
-// penalties is a table of recent failed logins by key (an address group or
-// a user name), in the spirit of Dovecot's anvil: an address's failures
-// delay its next checks, a user name's the replies to its next wrong
-// passwords (authflow.go). It holds at most max entries; when
-// full, the entry whose last failure is oldest gives way, so a flood of
-// fresh addresses or names costs memory in proportion to max, never to the
-// flood.
-type penalties struct {
+// Penalties is a table of recent failed logins by key (an address group or
+// a user name), in the spirit of Dovecot's anvil. The runtime keeps one by
+// address for its LoginPolicy: an address's failures delay its next
+// checks. A server may keep its own, by user name, to lengthen the replies
+// to wrong passwords for a name being guessed (pop3d does). It holds at
+// most max entries; when full, the entry whose last failure is oldest
+// gives way, so a flood of fresh addresses or names costs memory in
+// proportion to max, never to the flood. It is safe for concurrent use;
+// the nil *Penalties records nothing.
+type Penalties struct {
 	max int
 	ttl time.Duration
 	now func() time.Time // time.Now; tests replace it
@@ -38,12 +40,13 @@ type penalty struct {
 	next  time.Time
 }
 
-func newPenalties(max int) *penalties {
-	return &penalties{max: max, ttl: penaltyTTL, now: time.Now, byKey: map[string]*list.Element{}}
+// NewPenalties returns a table of at most max keys.
+func NewPenalties(max int) *Penalties {
+	return &Penalties{max: max, ttl: penaltyTTL, now: time.Now, byKey: map[string]*list.Element{}}
 }
 
-// fails returns key's recent failures (0 for none or an expired entry).
-func (t *penalties) fails(key string) int {
+// Fails returns key's recent failures (0 for none or an expired entry).
+func (t *Penalties) Fails(key string) int {
 	if t == nil || key == "" {
 		return 0
 	}
@@ -56,8 +59,8 @@ func (t *penalties) fails(key string) int {
 	return 0
 }
 
-// fail records a failure of key.
-func (t *penalties) fail(key string) {
+// Fail records a failure of key.
+func (t *Penalties) Fail(key string) {
 	if t == nil || key == "" || t.max <= 0 {
 		return
 	}
@@ -88,7 +91,7 @@ func (t *penalties) fail(key string) {
 // even if the key's failures are forgiven meanwhile (a success from the
 // key): a success never lets queued guesses through early. A key with no failures is checked
 // now, and delayed is false.
-func (t *penalties) book(key string, delay func(fails int) time.Duration, most time.Duration) (turn time.Time, delayed, ok bool) {
+func (t *Penalties) book(key string, delay func(fails int) time.Duration, most time.Duration) (turn time.Time, delayed, ok bool) {
 	now := time.Now()
 	if t == nil || key == "" {
 		return now, false, true
@@ -118,13 +121,13 @@ func (t *penalties) book(key string, delay func(fails int) time.Duration, most t
 	return turn, true, true
 }
 
-// forgive forgets one of key's failures, as a successful login does for
+// Forgive forgets one of key's failures, as a successful login does for
 // its address; the entry goes with its last failure. One success cancels
 // one failure, not all: a guesser who also holds an account (or shares
 // its address with a mail client that polls) cannot wipe its record with
 // one good login per burst of guesses, while an office whose user
 // mistyped three times is back to no penalty after three logins.
-func (t *penalties) forgive(key string) {
+func (t *Penalties) Forgive(key string) {
 	if t == nil || key == "" {
 		return
 	}
@@ -139,7 +142,7 @@ func (t *penalties) forgive(key string) {
 }
 
 // len returns the number of entries.
-func (t *penalties) len() int {
+func (t *Penalties) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.order.Len()
@@ -147,14 +150,14 @@ func (t *penalties) len() int {
 
 // expire drops the entries whose last failure is older than the TTL. They
 // are at the front, so this costs one look when nothing expires.
-func (t *penalties) expire() {
+func (t *Penalties) expire() {
 	now := t.now()
 	for e := t.order.Front(); e != nil && now.Sub(e.Value.(*penalty).last) >= t.ttl; e = t.order.Front() {
 		t.drop(e)
 	}
 }
 
-func (t *penalties) drop(e *list.Element) {
+func (t *Penalties) drop(e *list.Element) {
 	p := e.Value.(*penalty)
 	delete(t.byKey, p.key)
 	t.order.Remove(e)
