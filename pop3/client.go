@@ -356,10 +356,18 @@ type UIDEntry struct {
 
 // List returns the scan listing of every message.
 func (c *Client) List() ([]ListEntry, error) {
-	if _, err := c.cmdOK("LIST"); err != nil {
+	return listing(c, "LIST", "bad scan listing", func(l []byte) (ListEntry, bool) {
+		n, size, ok := twoNumbers(l)
+		return ListEntry{Msg: n, Octets: size}, ok
+	})
+}
+
+// listing sends cmd and reads its multi-line listing, one entry a line.
+func listing[T any](c *Client, cmd, bad string, parse func([]byte) (T, bool)) ([]T, error) {
+	if _, err := c.cmdOK(cmd); err != nil {
 		return nil, err
 	}
-	var out []ListEntry
+	var out []T
 	for {
 		l, err := c.rr.ReadListLine()
 		if err == io.EOF {
@@ -368,11 +376,11 @@ func (c *Client) List() ([]ListEntry, error) {
 		if err != nil {
 			return out, err
 		}
-		n, size, ok := twoNumbers(l)
+		e, ok := parse(l)
 		if !ok {
-			return out, protocolError("bad scan listing", l)
+			return out, protocolError(bad, l)
 		}
-		out = append(out, ListEntry{Msg: n, Octets: size})
+		out = append(out, e)
 	}
 }
 
@@ -391,24 +399,7 @@ func (c *Client) ListMsg(msg uint32) (ListEntry, error) {
 
 // UIDL returns the unique-id listing of every message.
 func (c *Client) UIDL() ([]UIDEntry, error) {
-	if _, err := c.cmdOK("UIDL"); err != nil {
-		return nil, err
-	}
-	var out []UIDEntry
-	for {
-		l, err := c.rr.ReadListLine()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		e, ok := uidEntry(l)
-		if !ok {
-			return out, protocolError("bad unique-id listing", l)
-		}
-		out = append(out, e)
-	}
+	return listing(c, "UIDL", "bad unique-id listing", uidEntry)
 }
 
 // UIDLMsg returns the unique-id of message msg.
