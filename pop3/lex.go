@@ -27,14 +27,14 @@ type lexOptions struct {
 	EightBit bool
 }
 
-// CutLine strips the line end from line and checks its length. The line
+// cutLine strips the line end from line and checks its length. The line
 // may end in CRLF or a bare LF (accepted, as nearly every server does, for
 // clients typed by hand), or in nothing when the input ended. max counts
 // the line with its CRLF; a line without one is counted as if it had it.
-// CutLine looks at no more than the last two octets, so a line of any size
+// cutLine looks at no more than the last two octets, so a line of any size
 // costs the same to refuse. The octets are checked as the arguments are
 // read (or by unknownLine), so that each is looked at once.
-func CutLine(line []byte, max int, tooLong *Error) ([]byte, *Error) {
+func cutLine(line []byte, max int, tooLong *Error) ([]byte, *Error) {
 	n := len(line)
 	switch {
 	case n >= 2 && line[n-2] == '\r' && line[n-1] == '\n':

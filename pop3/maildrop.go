@@ -370,7 +370,7 @@ func (s *Session) send(msg uint32, lines int64) error {
 		status = "top of message follows"
 		if sk, ok := r.(io.Seeker); ok {
 			var c crlfCounter
-			if err := CopyTop(&c, r, uint32(lines)); err != nil {
+			if err := copyTop(&c, r, uint32(lines)); err != nil {
 				s.logBackend("message cannot be measured", err)
 				return errUnreadable
 			}
@@ -395,13 +395,13 @@ func (s *Session) send(msg uint32, lines int64) error {
 	d := s.w.Message()
 	s.cr = countReader{r: r}
 	if lines < 0 {
-		err = CopyMessage(d, &s.cr)
+		err = copyMessage(d, &s.cr)
 		s.ev.Octets = s.cr.n
 	} else {
 		// What TOP sends is what reaches the DotWriter: the reader may
 		// have read ahead of the lines the client asked for.
 		cw := countWriter{w: d}
-		err = CopyTop(&cw, &s.cr, uint32(lines))
+		err = copyTop(&cw, &s.cr, uint32(lines))
 		s.ev.Octets = cw.n
 	}
 	s.cr.r = nil
@@ -542,13 +542,13 @@ func (s *Session) update() error {
 	return nil
 }
 
-// copyBufs holds the buffers CopyMessage streams messages with: a RETR
+// copyBufs holds the buffers copyMessage streams messages with: a RETR
 // borrows 32 KiB for its duration instead of allocating it.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
 
-// CopyMessage streams r to w (normally the reply's DotWriter) through a
+// copyMessage streams r to w (normally the reply's DotWriter) through a
 // pooled buffer: no message is ever held whole in memory.
-func CopyMessage(w io.Writer, r io.Reader) error {
+func copyMessage(w io.Writer, r io.Reader) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	_, err := io.CopyBuffer(writerOnly{w}, readerOnly{r}, *bp)
@@ -560,14 +560,14 @@ func CopyMessage(w io.Writer, r io.Reader) error {
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
 
-// topReaders holds the buffered readers CopyTop reads headers with.
+// topReaders holds the buffered readers copyTop reads headers with.
 var topReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16*1024) }}
 
-// CopyTop copies from r to w the header of a message, the blank line
+// copyTop copies from r to w the header of a message, the blank line
 // after it and the first lines lines of its body (RFC 1939 §7 TOP; a
 // count beyond the body copies the whole message). w is normally the
-// DotWriter of the reply; CopyTop also serves to measure what TOP sends.
-func CopyTop(w io.Writer, r io.Reader, lines uint32) error {
+// DotWriter of the reply; copyTop also serves to measure what TOP sends.
+func copyTop(w io.Writer, r io.Reader, lines uint32) error {
 	br := topReaders.Get().(*bufio.Reader)
 	br.Reset(r)
 	defer func() { br.Reset(nil); topReaders.Put(br) }()

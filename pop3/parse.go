@@ -49,7 +49,7 @@ func newLexer(p *Protocol, d Dialect, v *Variations) lexer {
 func (lx *lexer) parse(c *Command, line []byte, m Mode) (err *Error) {
 	*c = Command{}
 	v := lx.v
-	line, err = CutLine(line, lx.lineLimit(line), ErrLineTooLong)
+	line, err = cutLine(line, lx.lineLimit(line), ErrLineTooLong)
 	if err != nil {
 		return err
 	}

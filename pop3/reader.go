@@ -5,40 +5,40 @@ import (
 	"io"
 )
 
-// LineReader reads the lines a Session is fed, with bounded memory. Lines
+// lineReader reads the lines a Session is fed, with bounded memory. Lines
 // that fit its buffer are returned in place, without copying. A longer
 // line is copied up to the limit into a second slice (SASL responses may
 // legitimately be longer than the buffer); past the limit the rest of the
 // line is read and thrown away, and what is returned is longer than the
 // limit, so that Feed refuses it. Memory stays at the buffer plus at most
 // the largest limit asked for, whatever a client sends.
-type LineReader struct {
+type lineReader struct {
 	br   *bufio.Reader
 	long []byte
 }
 
-// NewLineReader returns a LineReader on r with a buffer of size octets;
+// newLineReader returns a lineReader on r with a buffer of size octets;
 // MaxCommandOctets+2 is enough for every command.
-func NewLineReader(r io.Reader, size int) *LineReader {
-	return &LineReader{br: bufio.NewReaderSize(r, size)}
+func newLineReader(r io.Reader, size int) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, size)}
 }
 
 // Reset makes the reader read from r, dropping what it had buffered.
-func (l *LineReader) Reset(r io.Reader) { l.br.Reset(r) }
+func (l *lineReader) Reset(r io.Reader) { l.br.Reset(r) }
 
 // Buffered returns the number of octets read from the connection and not
 // yet returned. After STLS they must be discarded, never run (RFC 2595 §4).
-func (l *LineReader) Buffered() int { return l.br.Buffered() }
+func (l *lineReader) Buffered() int { return l.br.Buffered() }
 
 // Discard drops everything buffered.
-func (l *LineReader) Discard() { _, _ = l.br.Discard(l.br.Buffered()) }
+func (l *lineReader) Discard() { _, _ = l.br.Discard(l.br.Buffered()) }
 
 // ReadLine returns the next line with its line end, given the longest line
 // (CRLF included) the caller accepts. A line longer than max is returned
 // cut to max+2 octets without its line end. The slice is valid until the
 // next call. At the end of the input a last line without LF is returned
 // with a nil error; the next call returns io.EOF.
-func (l *LineReader) ReadLine(max int) ([]byte, error) {
+func (l *lineReader) ReadLine(max int) ([]byte, error) {
 	line, err := l.br.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
 		if err == io.EOF && len(line) > 0 {

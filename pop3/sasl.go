@@ -162,7 +162,7 @@ func (s *Session) saslNext(resp []byte) Action {
 func (s *Session) saslStep(line []byte) Action {
 	s.sasl = false
 	s.ev.Cmd, s.ev.Command = s.saslCmd, s.p.Name(s.saslCmd)
-	resp, err := CutLine(line, s.v.MaxSASLOctets, ErrSASLTooLong)
+	resp, err := cutLine(line, s.v.MaxSASLOctets, ErrSASLTooLong)
 	if err == nil && len(resp) == 1 && resp[0] == '*' {
 		err = ErrAuthCancelled
 	}

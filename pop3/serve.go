@@ -869,7 +869,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 	// refusals do (MS-STANXPOP3 C0005).
 	refusedAuth := 0
 	authed := false // the session has logged in (c.loggedIn was called)
-	r := NewLineReader(c.c, sess.v.MaxCommandOctets+2)
+	r := newLineReader(c.c, sess.v.MaxCommandOctets+2)
 	for {
 		if c.evicted.Load() {
 			farewell()
@@ -1001,7 +1001,7 @@ func (s *Server) handshake(c *Conn, set *settings) bool {
 		if c.evicted.Load() {
 			c.log.Info("evicted during the TLS handshake: the server is full")
 		} else {
-			c.log.Info(HandshakeFailure(err), "err", err)
+			c.log.Info(handshakeFailure(err), "err", err)
 		}
 		return false
 	}
@@ -1038,14 +1038,14 @@ func (s *Session) serves(a Args) bool {
 	return false
 }
 
-// HandshakeFailure says in words why a server-side TLS handshake failed,
+// handshakeFailure says in words why a server-side TLS handshake failed,
 // for the log. Go reports a client that refuses the certificate in two
 // ways: under TLS 1.2, and under TLS 1.3 from Go clients, as the client's
 // alert ("remote error: tls: bad certificate"); under TLS 1.3 from
 // OpenSSL, whose alert is encrypted with keys the server cannot yet use,
 // as "local error: tls: bad record MAC", which says nothing true about the
 // server. Log the original error beside this text.
-func HandshakeFailure(err error) string {
+func handshakeFailure(err error) string {
 	var ne net.Error
 	var rh tls.RecordHeaderError
 	var oe *net.OpError

@@ -43,7 +43,7 @@ func TestParseDuration(t *testing.T) {
 func TestLineReader(t *testing.T) {
 	long := strings.Repeat("A", 100000)
 	in := "STAT\r\nLIST 1\n" + long + "\r\nNOOP\r\n" + strings.Repeat("B", 30) + "\r\nlast"
-	r := NewLineReader(strings.NewReader(in), 16)
+	r := newLineReader(strings.NewReader(in), 16)
 	var got []string
 	for {
 		l, err := r.ReadLine(40)
