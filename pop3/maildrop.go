@@ -152,7 +152,8 @@ func (s *Session) open(md Maildrop, err error) error {
 // Owner is a Maildrop that names its user: the runtime counts the session
 // toward Server.MaxSessionsPerUser under that name, whichever command
 // logged in (PASS, APOP, AUTH). Without it a PASS login counts under
-// USER's name as UserNameCase reads it; an APOP or AUTH login is counted
+// USER's name and an APOP login under its own, as UserNameCase reads
+// them; an AUTH login, whose identity only the mechanism knows, is counted
 // only if the Handler calls Conn.Login.
 type Owner interface {
 	Owner() string
@@ -163,13 +164,21 @@ func (s *Session) owner(md Maildrop) (string, bool) {
 	if o, ok := md.(Owner); ok {
 		return o.Owner(), true
 	}
-	if s.p.Commands[s.ev.Cmd].After != CmdNone && len(s.user) > 0 {
-		if s.v.UserNameCase == UserNameCaseLower {
-			return strings.ToLower(string(s.user)), true
-		}
-		return string(s.user), true
+	name := s.user // PASS: USER's name
+	switch {
+	case s.p.Commands[s.ev.Cmd].After != CmdNone:
+	case s.p.Commands[s.ev.Cmd].Args == NameDigest:
+		name = s.cmd.Arg1 // APOP: its own
+	default:
+		return "", false
 	}
-	return "", false
+	if len(name) == 0 {
+		return "", false
+	}
+	if s.v.UserNameCase == UserNameCaseLower {
+		return strings.ToLower(string(name)), true
+	}
+	return string(name), true
 }
 
 // checkMaildrop checks, once at login, what the core will state of md for

@@ -77,8 +77,10 @@ type Server struct {
 	// MaxPreauthPerAddr bounds the connections that have not logged in
 	// from one address (IPv6: one /64). 0: no limit.
 	MaxPreauthPerAddr int
-	// MaxSessionsPerUser bounds the sessions of one user, enforced when
-	// the handler calls Conn.Login. 0: no limit.
+	// MaxSessionsPerUser bounds the logged-in sessions of one user,
+	// counted by the runtime at every login before its +OK (see Owner).
+	// 0 means 10 (pop3d's default, and Dovecot's per user and address);
+	// negative, no limit.
 	MaxSessionsPerUser int
 	// HandshakeTimeout bounds a TLS handshake (implicit or after STLS).
 	// Default 10 s.
@@ -217,6 +219,17 @@ func (c *Conn) Dialect() Dialect { return c.dialect }
 // Log returns the connection's logger (with the client's address).
 func (c *Conn) Log() *slog.Logger { return c.log }
 
+// maxPerUser is MaxSessionsPerUser with its default; 0 for no limit.
+func (s *Server) maxPerUser() int {
+	switch {
+	case s.MaxSessionsPerUser == 0:
+		return 10
+	case s.MaxSessionsPerUser < 0:
+		return 0
+	}
+	return s.MaxSessionsPerUser
+}
+
 // Login moves the connection from the unauthenticated ones of its address
 // to user's sessions, at the point of a successful login, or returns the
 // reply that refuses the login: the user already has MaxSessionsPerUser
@@ -231,8 +244,8 @@ func (c *Conn) Login(user string) *Error {
 	if _, ok := s.conns[c]; !ok || c.user == user {
 		return nil // not counted (ServeConn after Shutdown) or already in
 	}
-	if s.MaxSessionsPerUser > 0 && s.perUser[user] >= s.MaxSessionsPerUser {
-		e := NewError(CodeInUse, strings.Replace(errTooManyPerUsr, "%d", strconv.Itoa(s.MaxSessionsPerUser), 1))
+	if most := s.maxPerUser(); most > 0 && s.perUser[user] >= most {
+		e := NewError(CodeInUse, strings.Replace(errTooManyPerUsr, "%d", strconv.Itoa(most), 1))
 		if s.OnLimit != nil {
 			s.OnLimit(e)
 		}

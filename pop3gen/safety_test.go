@@ -572,3 +572,20 @@ func TestServeMaxSessionsPerUserWithoutHandler(t *testing.T) {
 		return strings.HasPrefix(c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "+OK")
 	}, 5*time.Second, 20*time.Millisecond, "the place is given back")
 }
+
+// TestServeMaxSessionsPerUserByDefault: a Server that says nothing about
+// the per-user limit has one (10), and counts an APOP login under APOP's
+// own name, with no Owner on the maildrop and no Conn.Login from the
+// Handler.
+func TestServeMaxSessionsPerUserByDefault(t *testing.T) {
+	rt := newRuntime(t, RFC1939(), nil)
+	apop := func() string {
+		c := rt.dial()
+		c.line()
+		return c.cmd("APOP alice 0123456789abcdef0123456789abcdef") // the recorder takes any digest
+	}
+	for i := range 10 {
+		require.True(t, strings.HasPrefix(apop(), "+OK"), "login %d", i+1)
+	}
+	assert.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 10), try again later", apop())
+}
