@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net/textproto"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
 )
 

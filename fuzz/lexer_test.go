@@ -2,11 +2,11 @@ package pop3fuzz
 
 import (
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"io/fs"
 	"math"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )

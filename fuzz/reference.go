@@ -2,9 +2,9 @@ package pop3fuzz
 
 import (
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/spec"
 )

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"math/rand/v2"
 	"net/textproto"
 	"regexp"
 	"runtime"
 	"testing"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // FuzzReplyParser attacks the core's client side (pop3gen.ReplyReader,

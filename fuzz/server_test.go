@@ -2,7 +2,6 @@ package pop3fuzz
 
 import (
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,7 +13,9 @@ import (
 	"time"
 
 	fuzz "github.com/AdaLogics/go-fuzz-headers"
+
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )

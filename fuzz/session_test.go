@@ -2,13 +2,14 @@ package pop3fuzz
 
 import (
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
 
 	fuzz "github.com/AdaLogics/go-fuzz-headers"
+
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/spec"
 )
 

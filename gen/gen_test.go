@@ -10,9 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/spec"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

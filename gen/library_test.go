@@ -12,9 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/spec"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/spec"
 )
 
 // repoOptions are the options of the //go:generate line in doc.go, with

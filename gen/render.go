@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dave/jennifer/jen"
+
 	"github.com/pop3kit/pop3kit/spec"
 )
 

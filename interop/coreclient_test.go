@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // TestCoreClientAgainstDovecot: the core's client side (pop3.Client on

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )

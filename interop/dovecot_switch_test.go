@@ -2,7 +2,6 @@ package interop
 
 import (
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // TestDovecotSwitch: a real Dovecot and pop3d (UIDLFormat=dovecot) serve

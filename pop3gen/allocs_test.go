@@ -4,12 +4,13 @@ package pop3gen
 
 import (
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // TestParseAllocs proves that parsing allocates nothing, for every case of

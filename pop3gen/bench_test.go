@@ -3,10 +3,11 @@ package pop3gen
 import (
 	"bytes"
 	"errors"
-	"github.com/pop3kit/pop3kit/pop3"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // sessionMix is what a mail client sends in a typical session: log in, look

@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"strings"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // exampleServer answers like the example session of RFC 1939 §10, one

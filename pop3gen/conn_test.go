@@ -2,12 +2,13 @@ package pop3gen
 
 import (
 	"bufio"
-	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // TestConnVariations: a backend reaches the variations through its

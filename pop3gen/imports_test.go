@@ -2,7 +2,6 @@ package pop3gen
 
 import (
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"go/parser"
 	"go/token"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // TestImportsOnlyStandardLibrary: the generated package must be importable

@@ -1,7 +1,6 @@
 package pop3gen
 
 import (
-	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 	"testing"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // profiles returns every profile by name.

@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // memDrop is a Maildrop of values that records what the core asks of it.

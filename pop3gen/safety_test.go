@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net"
@@ -16,9 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // faults decides which backend method fails, and how: it panics, or

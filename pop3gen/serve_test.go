@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"math/big"
 	"net"
@@ -21,9 +20,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // runtimeT is a Server on loopback with recorder handlers.

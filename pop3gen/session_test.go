@@ -3,7 +3,6 @@ package pop3gen
 import (
 	"bytes"
 	"errors"
-	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // recorder is a Handler that records the calls it gets and answers as its

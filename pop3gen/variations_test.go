@@ -1,7 +1,6 @@
 package pop3gen
 
 import (
-	"github.com/pop3kit/pop3kit/pop3"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // TestProfiles checks the values MS-STANXPOP3 gives each profile.

@@ -3,7 +3,6 @@ package pop3gen
 import (
 	"bufio"
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net/textproto"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 func lines(s string) []string { return strings.SplitAfter(s, "\r\n") }

@@ -2,7 +2,6 @@ package property
 
 import (
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"slices"
 	"strings"
@@ -11,7 +10,9 @@ import (
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
+
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 

@@ -3,7 +3,6 @@ package property
 import (
 	"bytes"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,8 +11,10 @@ import (
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
+
 	pop3fuzz "github.com/pop3kit/pop3kit/fuzz"
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 

@@ -3,7 +3,6 @@ package property
 import (
 	"bytes"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strings"
 	"testing"
@@ -11,7 +10,9 @@ import (
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/commands"
 	"github.com/leanovate/gopter/gen"
+
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/spec"
 )

@@ -5,11 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // SessionInfo is one connection as an administrator sees it (pop3d who).

@@ -19,9 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
 )
 
 const (

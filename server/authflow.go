@@ -1,8 +1,9 @@
 package server
 
 import (
-	"github.com/pop3kit/pop3kit/pop3"
 	"time"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // Replies of the login checks. None tells whether a user exists.

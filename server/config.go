@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"os"
@@ -15,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // Config is what pop3d serve is told, by flags or by a TOML file that can
@@ -226,7 +227,7 @@ type Config struct {
 	// Store is where the maildrops live; nil: the Maildirs under
 	// MailRoot. Users are the accounts; nil: the passwd-file Passwd.
 	// cmd/pop3d sets both for --store postgres://….
-	Store Store         `toml:"-"`
+	Store store.Store   `toml:"-"`
 	Users Authenticator `toml:"-"`
 	// TLSPEM, when set, holds the PEM certificate chain and key that
 	// TLSCert and TLSKey name, read by someone who may (pop3d's

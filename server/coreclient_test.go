@@ -4,15 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // TestCoreClientAgainstPop3d: the core's client side (pop3.Client on

@@ -11,20 +11,22 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // maildirDeliverer returns the Maildir store of a new mail root as a
 // Deliverer, and the root's path.
-func maildirDeliverer(t *testing.T) (server.Deliverer, string) {
+func maildirDeliverer(t *testing.T) (store.Deliverer, string) {
 	t.Helper()
 	root := t.TempDir()
 	m, err := server.OpenMailRoot(root)
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
-	d, ok := server.MaildirStore(m).(server.Deliverer)
+	d, ok := server.MaildirStore(m).(store.Deliverer)
 	require.True(t, ok, "the Maildir store takes deliveries")
 	return d, root
 }
@@ -111,8 +113,8 @@ func TestDeliverThenOpen(t *testing.T) {
 	defer m.Close()
 	st := server.MaildirStore(m)
 	const msg = "Subject: s\n\nbody\n"
-	require.NoError(t, st.(server.Deliverer).Deliver(context.Background(), "bob", strings.NewReader(msg)))
-	box, err := st.Open(context.Background(), "bob", server.OpenOptions{})
+	require.NoError(t, st.(store.Deliverer).Deliver(context.Background(), "bob", strings.NewReader(msg)))
+	box, err := st.Open(context.Background(), "bob", store.OpenOptions{})
 	require.NoError(t, err)
 	defer box.Close()
 	require.Equal(t, 1, box.Len())

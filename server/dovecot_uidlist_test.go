@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // openDovecot opens alice's maildrop keeping dovecot-uidlist, as a session
@@ -295,7 +297,7 @@ func TestDotlock(t *testing.T) {
 			start := time.Now()
 			lk, err := takeDotlock(m.userDir(), dovecotUIDList, 300*time.Millisecond, clock, slog.New(slog.DiscardHandler))
 			if !tc.taken {
-				require.ErrorIs(t, err, ErrBusy)
+				require.ErrorIs(t, err, store.ErrBusy)
 				require.Contains(t, err.Error(), dovecotLockName)
 				require.Less(t, time.Since(start), 5*time.Second, "the wait is bounded")
 				require.Equal(t, body, m.read(dovecotLockName), "a respected lock is left alone")
@@ -339,7 +341,7 @@ func TestDotlockHeldWhileWriting(t *testing.T) {
 	lk, err := takeDotlock(dir, dovecotUIDList, time.Second, time.Now, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	_, err = takeDotlock(dir, dovecotUIDList, 100*time.Millisecond, time.Now, slog.New(slog.DiscardHandler))
-	require.ErrorIs(t, err, ErrBusy, "our own lock is respected by another taker")
+	require.ErrorIs(t, err, store.ErrBusy, "our own lock is respected by another taker")
 	require.NoError(t, os.Remove(filepath.Join(m.dir, dovecotLockName)))
 	m.lockAt("someone else", time.Now())
 	err = lk.replace(func(w io.Writer) error { _, err := io.WriteString(w, "3 V1 N9\n"); return err })

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net"
@@ -17,10 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/internal/clause"
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/server"
 )
 
 const (

@@ -1,11 +1,12 @@
 package server
 
 import (
-	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // TestLimitAddrKey: MaxPreauthPerIP counts an IPv4 address alone, an IPv6

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -18,6 +17,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // LMTP delivery (RFC 2033): an MTA (Postfix's lmtp transport, Exim's
@@ -84,7 +86,7 @@ func newLMTP(s *Server) (*lmtpServer, error) {
 	if s.cfg.LMTP == "" {
 		return nil, nil
 	}
-	store, ok := s.store.(Deliverer)
+	store, ok := s.store.(store.Deliverer)
 	if !ok {
 		return nil, errors.New("lmtp: the store does not take deliveries")
 	}
@@ -265,7 +267,7 @@ func (p slogPrinter) Println(v ...any) { p.log.Warn(strings.TrimSpace(fmt.Sprint
 // lmtpBackend is the go-smtp backend: one session per connection.
 type lmtpBackend struct {
 	srv   *Server // quotas (quota.go)
-	store Deliverer
+	store store.Deliverer
 	users Authenticator
 	max   int64
 	lower bool // UserNameCase=lower: names are looked up lower-cased
@@ -634,7 +636,7 @@ func (c *Config) checkLMTP() error {
 		return fmt.Errorf("--lmtp %q: want host:port or unix:/path (%v)", c.LMTP, err)
 	}
 	if c.Store != nil {
-		if _, ok := c.Store.(Deliverer); !ok {
+		if _, ok := c.Store.(store.Deliverer); !ok {
 			return errors.New("--lmtp: the store does not take deliveries")
 		}
 	}

@@ -18,18 +18,12 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // Errors of the maildrop that sessions turn into replies.
 var (
-	// ErrInUse: another session holds the exclusive lock (RFC 1939 §4).
-	ErrInUse = errors.New("maildrop is locked by another session")
-	// ErrGone: the message was removed after the session's snapshot
-	// (MS-STANXPOP3 C0004).
-	ErrGone = errors.New("message was removed by another session")
-	// ErrBusy: the UID list stayed locked by another process for longer
-	// than the lock wait.
-	ErrBusy = errors.New("maildrop is busy: its UID list stayed locked")
 	// ErrNotMaildir: the user's entry in the mail root is not a directory
 	// of its own (a symbolic link, a file). Trying again will not help.
 	ErrNotMaildir = errors.New("maildrop is not a directory of its own")
@@ -171,7 +165,7 @@ func (m *MailRoot) Open(user string, o DropOptions) (*Drop, error) {
 			f.Close()
 			d.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, ErrInUse
+				return nil, store.ErrInUse
 			}
 			return nil, err
 		}
@@ -366,7 +360,7 @@ func lockWithin(dir *os.Root, name string, wait time.Duration) (func(), error) {
 		}
 		if time.Now().Add(pause).After(deadline) {
 			f.Close()
-			return nil, ErrBusy
+			return nil, store.ErrBusy
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 50*time.Millisecond)
@@ -1018,7 +1012,7 @@ func (d *Drop) Open(i int) (*MessageFile, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		path, ok := d.find(baseName(name))
 		if !ok {
-			return nil, ErrGone
+			return nil, store.ErrGone
 		}
 		f, st, err = openRegular(d.dir, path)
 	}
@@ -1440,7 +1434,7 @@ func takeDotlock(dir *os.Root, name string, wait time.Duration, now func() time.
 			continue
 		default:
 			if time.Now().Add(pause).After(deadline) {
-				return nil, fmt.Errorf("%s held by %s for longer than %v: %w", lockName, holder, wait, ErrBusy)
+				return nil, fmt.Errorf("%s held by %s for longer than %v: %w", lockName, holder, wait, store.ErrBusy)
 			}
 		}
 		time.Sleep(pause)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // maildropT is a mail root with one user's Maildir, for the store's own
@@ -278,7 +280,7 @@ func TestMaildropLockWaitBounded(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		require.ErrorIs(t, err, ErrBusy)
+		require.ErrorIs(t, err, store.ErrBusy)
 	case <-time.After(10 * time.Second):
 		t.Fatal("login waited for the lock without bound")
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // Quotas and their warnings (MS-STANXPOP3 E0003, E0004: RFC 1939 §8's
@@ -144,7 +146,7 @@ func (s *Server) checkQuota(ctx context.Context, user string, size int64) (quota
 func (s *Server) afterDelivery(ctx context.Context, user string, qc quotaCheck, size int64) {
 	q := qc.quota
 	us, ok := s.store.(UsageStore)
-	d, canDeliver := s.store.(Deliverer)
+	d, canDeliver := s.store.(store.Deliverer)
 	if q <= 0 || !ok || !canDeliver || s.cfg.QuotaWarning <= 0 {
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // Retention by age (MS-STANXPOP3 E0005; RFC 1939 §8: "a site might
@@ -171,7 +173,7 @@ func heldBySession(dir *os.Root) error {
 	defer f.Close()
 	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); {
 	case errors.Is(err, syscall.EWOULDBLOCK):
-		return ErrInUse
+		return store.ErrInUse
 	case err != nil:
 		return err
 	}

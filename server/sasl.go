@@ -3,10 +3,11 @@ package server
 import (
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // The SASL side of a session (pop3gen.AuthHandler): which mechanisms are

@@ -3,7 +3,6 @@ package server_test
 import (
 	"crypto/tls"
 	"encoding/base64"
-	"github.com/pop3kit/pop3kit/pop3"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
 )
 

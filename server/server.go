@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net"
@@ -19,7 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // Server serves POP3: pop3d's configuration, users and maildrops on the
@@ -28,8 +29,8 @@ type Server struct {
 	cfg    Config
 	v      pop3gen.Variations
 	users  Authenticator
-	passwd *Passwd // the passwd-file, when users are its
-	store  Store   // Maildir: every maildrop is reached through its os.Root, never by path
+	passwd *Passwd     // the passwd-file, when users are its
+	store  store.Store // Maildir: every maildrop is reached through its os.Root, never by path
 	dummy  *Account
 	tls    *tls.Config
 	// quotaTurns serialize the deliveries to each user under a quota

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -17,7 +16,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // Replies the session sends. None tells whether a user exists.
@@ -228,7 +230,7 @@ func (h *session) login(user string, password []byte) (pop3.Maildrop, error) {
 // (rfc1939) or a snapshot (Exchange).
 func (h *session) open(user string) (pop3.Maildrop, error) {
 	ctx := h.conn.Context()
-	shared, _ := h.srv.store.(SharedLimits)
+	shared, _ := h.srv.store.(store.SharedLimits)
 	allowed := true
 	if d := time.Duration(h.srv.cfg.LoginDelay); shared != nil && d > 0 {
 		// The store's record: the last login on any front end.
@@ -256,7 +258,7 @@ func (h *session) open(user string) (pop3.Maildrop, error) {
 		rel, err := shared.BeginSession(ctx, user, h.srv.cfg.MaxSessionsPerUser)
 		if err != nil {
 			h.conn.Logout()
-			if errors.Is(err, ErrTooManySessions) {
+			if errors.Is(err, store.ErrTooManySessions) {
 				h.log.Info("login refused by the per-user limit of all front ends", "user", user)
 				h.srv.onLimit(errSharedPerUser)
 				return nil, errSharedPerUser
@@ -267,7 +269,7 @@ func (h *session) open(user string) (pop3.Maildrop, error) {
 		h.release = rel
 	}
 	v := h.conn.Variations()
-	d, err := h.srv.store.Open(ctx, user, OpenOptions{
+	d, err := h.srv.store.Open(ctx, user, store.OpenOptions{
 		Exclusive:   v.MaildropAccess == pop3.MaildropAccessLock,
 		DovecotUIDs: v.UIDLFormat == pop3.UIDLFormatDovecot,
 		Log:         h.log.With("user", user),
@@ -277,13 +279,13 @@ func (h *session) open(user string) (pop3.Maildrop, error) {
 		h.endShared()
 	}
 	switch {
-	case errors.Is(err, ErrInUse):
+	case errors.Is(err, store.ErrInUse):
 		h.log.Info("maildrop in use", "user", user)
 		return nil, errInUse
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, store.ErrBusy):
 		h.log.Warn("maildrop busy", "user", user, "err", err)
 		return nil, errTemp
-	case errors.Is(err, ErrNoMaildrop):
+	case errors.Is(err, store.ErrNoMaildrop):
 		// RFC 3206 §4: trying again will not help.
 		h.log.Error("open maildrop", "user", user, "err", err)
 		return nil, errPerm
@@ -357,7 +359,7 @@ func (h *session) Lang(w *pop3.Writer, arg []byte) error {
 // maildrop is a store's Mailbox as the core serves it: sizes as the
 // session's variations say, errors mapped to replies and logged.
 type maildrop struct {
-	d     Mailbox
+	d     store.Mailbox
 	log   *slog.Logger
 	exact bool // ExactSizes: STAT and LIST state exact sizes (MS-STANXPOP3 §2.1.4, §2.1.5)
 	m     *metrics
@@ -388,7 +390,7 @@ func (m *maildrop) UniqueID(i int) string { return m.d.UniqueID(i) }
 func (m *maildrop) Open(i int) (io.ReadCloser, error) {
 	r, err := m.d.Open(i)
 	switch {
-	case errors.Is(err, ErrGone):
+	case errors.Is(err, store.ErrGone):
 		return nil, errGone
 	case err != nil:
 		m.log.Error("open message", "uid", m.d.UniqueID(i), "err", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // memStore is a Store and Authenticator of values: the seam another
@@ -21,7 +22,7 @@ type memStore struct {
 	msgs     []string
 	removed  []int
 	opened   int
-	open     []server.OpenOptions
+	open     []store.OpenOptions
 	accounts map[string]*server.Account
 }
 
@@ -30,11 +31,11 @@ func (s *memStore) Lookup(user string) (*server.Account, bool, error) {
 	return a, ok, nil
 }
 
-func (s *memStore) Open(ctx context.Context, user string, o server.OpenOptions) (server.Mailbox, error) {
+func (s *memStore) Open(ctx context.Context, user string, o store.OpenOptions) (store.Mailbox, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if user != "carol" {
-		return nil, server.ErrNoMaildrop
+		return nil, store.ErrNoMaildrop
 	}
 	s.open = append(s.open, o)
 	s.opened++
@@ -88,7 +89,7 @@ func TestStoreSeam(t *testing.T) {
 	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	st.mu.Lock()
 	assert.Equal(t, []int{1}, st.removed)
-	assert.Equal(t, []server.OpenOptions{{Exclusive: true, DovecotUIDs: true}}, withoutLog(st.open))
+	assert.Equal(t, []store.OpenOptions{{Exclusive: true, DovecotUIDs: true}}, withoutLog(st.open))
 	st.mu.Unlock()
 
 	d := e.dial()
@@ -98,8 +99,8 @@ func TestStoreSeam(t *testing.T) {
 	assert.Contains(t, d.cmd("PASS pw"), "-ERR [SYS/PERM]")
 }
 
-func withoutLog(o []server.OpenOptions) []server.OpenOptions {
-	out := make([]server.OpenOptions, len(o))
+func withoutLog(o []store.OpenOptions) []store.OpenOptions {
+	out := make([]store.OpenOptions, len(o))
 	for i, x := range o {
 		x.Log = nil
 		out[i] = x

@@ -3,9 +3,10 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"net/netip"
 	"strings"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // parseNetworks reads trusted networks: CIDR prefixes ("10.0.0.0/8",

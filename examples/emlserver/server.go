@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"net/mail"
@@ -18,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/pop3kit/pop3kit/examples/emlserver/internal/emlpop3"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // Mailbox is one directory of .eml files served as one maildrop to one

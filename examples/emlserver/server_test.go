@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"github.com/pop3kit/pop3kit/pop3"
 	"net"
 	"os"
 	"os/exec"
@@ -11,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/examples/emlserver/internal/emlpop3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/examples/emlserver/internal/emlpop3"
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // The mailbox of the tests: LF line ends, as files usually hold them; the

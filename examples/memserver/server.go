@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 

@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"errors"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"net/netip"
 	"time"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 

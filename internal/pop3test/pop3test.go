@@ -21,13 +21,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // Timeout is the deadline Dial sets on a connection: long enough for a

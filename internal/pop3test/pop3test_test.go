@@ -3,7 +3,6 @@ package pop3test
 import (
 	"bufio"
 	"fmt"
-	"github.com/pop3kit/pop3kit/pop3"
 	"io"
 	"net"
 	"runtime"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // recorder is a testing.TB whose Fatalf records the message and ends the

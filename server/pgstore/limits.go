@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // Limits every front end shares (server.SharedLimits): LOGIN-DELAY by the
@@ -26,7 +26,7 @@ const (
 	leaseRenew = 5 * time.Second
 )
 
-var _ server.SharedLimits = (*Store)(nil)
+var _ store.SharedLimits = (*Store)(nil)
 
 // leases are the sessions and mailbox locks this front end holds,
 // renewed together.
@@ -76,13 +76,13 @@ func (s *Store) BeginSession(ctx context.Context, user string, max int) (release
 			return err
 		}
 		if max > 0 && n >= max {
-			return server.ErrTooManySessions
+			return store.ErrTooManySessions
 		}
 		return tx.QueryRow(ctx, "INSERT INTO sessions (name, expires) VALUES ($1, now() + make_interval(secs => $2)) RETURNING id",
 			user, leaseTime.Seconds()).Scan(&id)
 	})
 	if err != nil {
-		if err == server.ErrTooManySessions {
+		if err == store.ErrTooManySessions {
 			return nil, err
 		}
 		return nil, fmt.Errorf("pgstore: session limit: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/testpg"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/pgstore"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // TestSharedLimitsAcrossFrontEnds: on one database, the per-user session
@@ -63,7 +64,7 @@ func TestSessionLeaseLapses(t *testing.T) {
 	release, err := st.BeginSession(ctx, "alice", 1)
 	require.NoError(t, err)
 	_, err = st.BeginSession(ctx, "alice", 1)
-	assert.ErrorIs(t, err, server.ErrTooManySessions)
+	assert.ErrorIs(t, err, store.ErrTooManySessions)
 	// The front end "dies": its lease is not renewed and runs out.
 	_, err = st.Pool().Exec(ctx, "UPDATE sessions SET expires = now() - interval '1 second' WHERE name = 'alice'")
 	require.NoError(t, err)
@@ -133,11 +134,11 @@ func TestIdleLockedSessionsHoldNoConnection(t *testing.T) {
 	st.LockWait = 5 * time.Second
 	ctx := context.Background()
 	const n = 200
-	var boxes []server.Mailbox
+	var boxes []store.Mailbox
 	for i := range n {
 		user := fmt.Sprintf("idle%d", i)
 		require.NoError(t, st.SetPassword(ctx, user, "{PLAIN}pw"))
-		b, err := st.Open(ctx, user, server.OpenOptions{Exclusive: true})
+		b, err := st.Open(ctx, user, store.OpenOptions{Exclusive: true})
 		require.NoError(t, err, "locked session %d", i)
 		boxes = append(boxes, b)
 	}
@@ -148,14 +149,14 @@ func TestIdleLockedSessionsHoldNoConnection(t *testing.T) {
 	})
 	start := time.Now()
 	require.NoError(t, st.Deliver(ctx, "alice", strings.NewReader("Subject: x\n\nbody\n")), "a delivery")
-	b, err := st.Open(ctx, "alice", server.OpenOptions{Exclusive: true})
+	b, err := st.Open(ctx, "alice", store.OpenOptions{Exclusive: true})
 	require.NoError(t, err, "another user's login")
 	took := time.Since(start)
 	t.Logf("%d idle locked sessions on a pool of 4: a delivery and a login took %v; pool: %d acquired", n, took.Round(time.Millisecond), st.Pool().Stat().AcquiredConns())
 	assert.Equal(t, 1, b.Len())
 	require.NoError(t, b.Close())
-	_, err = st.Open(ctx, "idle7", server.OpenOptions{Exclusive: true})
-	assert.ErrorIs(t, err, server.ErrInUse, "the locks still hold")
+	_, err = st.Open(ctx, "idle7", store.OpenOptions{Exclusive: true})
+	assert.ErrorIs(t, err, store.ErrInUse, "the locks still hold")
 	assert.Zero(t, st.Pool().Stat().AcquiredConns(), "no connection held between queries")
 }
 
@@ -167,18 +168,18 @@ func TestLockLapsedRemovesNothing(t *testing.T) {
 	st := open(t, testpg.DB(t))
 	ctx := context.Background()
 	require.NoError(t, st.Deliver(ctx, "alice", strings.NewReader("Subject: x\n\nbody\n")))
-	a, err := st.Open(ctx, "alice", server.OpenOptions{Exclusive: true})
+	a, err := st.Open(ctx, "alice", store.OpenOptions{Exclusive: true})
 	require.NoError(t, err)
 	_, err = st.Pool().Exec(ctx, "UPDATE mailbox_locks SET expires = now() - interval '1 second'")
 	require.NoError(t, err)
-	b, err := st.Open(ctx, "alice", server.OpenOptions{Exclusive: true})
+	b, err := st.Open(ctx, "alice", store.OpenOptions{Exclusive: true})
 	require.NoError(t, err, "the lapsed lock is taken")
 	failed, err := a.Remove([]int{0})
 	assert.Equal(t, 1, failed)
 	assert.ErrorContains(t, err, "lock lapsed")
 	require.NoError(t, a.Close())
 	assert.Equal(t, 1, b.Len())
-	_, err = st.Open(ctx, "alice", server.OpenOptions{Exclusive: true})
-	assert.ErrorIs(t, err, server.ErrInUse, "a's Close did not end b's lock")
+	_, err = st.Open(ctx, "alice", store.OpenOptions{Exclusive: true})
+	assert.ErrorIs(t, err, store.ErrInUse, "a's Close did not end b's lock")
 	require.NoError(t, b.Close())
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // querier is what a mailbox's queries run on: the session's own
@@ -46,7 +46,7 @@ func mailbox(ctx context.Context, q querier, user string, validity uint32) (id i
 // and with opts.Exclusive the mailbox's lock, a lease row this front end
 // renews until Close. No connection is held between queries: an idle
 // session, locked or not, takes nothing from the pool.
-func (s *Store) Open(ctx context.Context, user string, o server.OpenOptions) (server.Mailbox, error) {
+func (s *Store) Open(ctx context.Context, user string, o store.OpenOptions) (store.Mailbox, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.LockWait)
 	defer cancel()
 	b := &box{s: s, dovecot: o.DovecotUIDs}
@@ -58,11 +58,11 @@ func (s *Store) Open(ctx context.Context, user string, o server.OpenOptions) (se
 
 // busy marks an error of a login that ran out of time as ErrBusy.
 func busy(ctx context.Context, what string, err error) error {
-	if errors.Is(err, server.ErrInUse) {
+	if errors.Is(err, store.ErrInUse) {
 		return err
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("pgstore: %s: %w: %w", what, server.ErrBusy, err)
+		return fmt.Errorf("pgstore: %s: %w: %w", what, store.ErrBusy, err)
 	}
 	return fmt.Errorf("pgstore: %s: %w", what, err)
 }
@@ -104,7 +104,7 @@ func (b *box) lock(ctx context.Context, q querier) error {
 		WHERE mailbox_locks.expires < now()
 		RETURNING true`, b.id, b.holder, leaseTime.Seconds()).Scan(&ok)
 	if err == pgx.ErrNoRows {
-		return server.ErrInUse
+		return store.ErrInUse
 	}
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func (b *box) Open(i int) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("pgstore: message uid %d: %w", m.uid, err)
 	}
 	if !ok {
-		return nil, server.ErrGone
+		return nil, store.ErrGone
 	}
 	return &reader{b: b, m: m}, nil
 }
@@ -219,7 +219,7 @@ func (r *reader) fetch() error {
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("pgstore: message uid %d: %w", r.m.uid, err)
 		}
-		return fmt.Errorf("pgstore: message uid %d, chunk %d: %w", r.m.uid, r.seq, server.ErrGone)
+		return fmt.Errorf("pgstore: message uid %d, chunk %d: %w", r.m.uid, r.seq, store.ErrGone)
 	}
 	if rows.FieldDescriptions()[0].Format == pgx.BinaryFormatCode {
 		r.b.buf = append(r.b.buf[:0], rows.RawValues()[0]...)

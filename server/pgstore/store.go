@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // migrations are the schema's versions, applied in the order of their
@@ -57,9 +58,9 @@ type Store struct {
 }
 
 var (
-	_ server.Store         = (*Store)(nil)
+	_ store.Store          = (*Store)(nil)
 	_ server.Authenticator = (*Store)(nil)
-	_ server.Deliverer     = (*Store)(nil)
+	_ store.Deliverer      = (*Store)(nil)
 )
 
 // defaultMaxConns is the pool's size unless the URL sets pool_max_conns:
