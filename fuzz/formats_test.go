@@ -13,6 +13,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
 // FuzzDotRoundTrip writes arbitrary message bytes through the
@@ -183,7 +184,7 @@ func FuzzMaildirName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		m := server.ParseMaildirName(name)
+		m := maildir.ParseMaildirName(name)
 		if strings.Contains(m.Base, ":") || !strings.HasPrefix(name, m.Base) {
 			t.Fatalf("%q: base %q", name, m.Base)
 		}
@@ -217,7 +218,7 @@ func FuzzUIDList(f *testing.F) {
 	f.Add([]byte("pop3kit-uidlist 1 validity=1 next=2\n5 1 1 x\n"))
 	f.Add([]byte("garbage\n4294967295 1 1 x\n7 1 1 x\n7 1 1 y\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		l, err := server.ParseUIDList(bytes.NewReader(b))
+		l, err := maildir.ParseUIDList(bytes.NewReader(b))
 		if err != nil {
 			t.Fatalf("%q: a damaged list is repaired, not refused: %v", b, err)
 		}
@@ -232,10 +233,10 @@ func FuzzUIDList(f *testing.F) {
 			uids[e.UID] = base
 		}
 		var out bytes.Buffer
-		if err := server.WriteUIDList(&out, l); err != nil {
+		if err := maildir.WriteUIDList(&out, l); err != nil {
 			t.Fatal(err)
 		}
-		again, err := server.ParseUIDList(bytes.NewReader(out.Bytes()))
+		again, err := maildir.ParseUIDList(bytes.NewReader(out.Bytes()))
 		if err != nil || len(again.Problems) > 0 {
 			t.Fatalf("%q: written back as %q, which does not parse cleanly: %v %v", b, out.String(), err, again.Problems)
 		}
@@ -251,7 +252,7 @@ func FuzzDovecotUIDList(f *testing.F) {
 	f.Add([]byte("3 V1234567890 N100 Gabc\n41 :a\n57 W64 S57 :b:2,S\n"))
 	f.Add([]byte("1 1234 5\n1 a\n2 b:2,\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		l, err := server.ParseDovecotUIDList(bytes.NewReader(b))
+		l, err := maildir.ParseDovecotUIDList(bytes.NewReader(b))
 		if err != nil {
 			return
 		}

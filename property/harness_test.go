@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/leanovate/gopter"
+
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/server"
 )

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -23,10 +23,10 @@ import (
 func maildirDeliverer(t *testing.T) (store.Deliverer, string) {
 	t.Helper()
 	root := t.TempDir()
-	m, err := server.OpenMailRoot(root)
+	m, err := maildir.OpenMailRoot(root)
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
-	d, ok := server.MaildirStore(m).(store.Deliverer)
+	d, ok := maildir.MaildirStore(m).(store.Deliverer)
 	require.True(t, ok, "the Maildir store takes deliveries")
 	return d, root
 }
@@ -98,7 +98,7 @@ func TestDeliverRefuses(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(root, "file"), nil, 0o600))
 	for _, user := range []string{"", ".", "..", "../x", "a/b", ".hidden", "mallory", "file"} {
 		err := d.Deliver(context.Background(), user, strings.NewReader("x\n"))
-		assert.ErrorIs(t, err, server.ErrNotMaildir, "%q", user)
+		assert.ErrorIs(t, err, maildir.ErrNotMaildir, "%q", user)
 	}
 	assert.Empty(t, listDir(t, outside), "nothing written through the link")
 	assert.ElementsMatch(t, []string{"mallory", "file"}, listDir(t, root))
@@ -108,10 +108,10 @@ func TestDeliverRefuses(t *testing.T) {
 // of its name and reads back.
 func TestDeliverThenOpen(t *testing.T) {
 	root := t.TempDir()
-	m, err := server.OpenMailRoot(root)
+	m, err := maildir.OpenMailRoot(root)
 	require.NoError(t, err)
 	defer m.Close()
-	st := server.MaildirStore(m)
+	st := maildir.MaildirStore(m)
 	const msg = "Subject: s\n\nbody\n"
 	require.NoError(t, st.(store.Deliverer).Deliver(context.Background(), "bob", strings.NewReader(msg)))
 	box, err := st.Open(context.Background(), "bob", store.OpenOptions{})

@@ -22,6 +22,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
 const (
@@ -94,7 +95,7 @@ func TestMaildirNewToCur(t *testing.T) {
 	assert.Equal(t, "+OK 1 4000", c.cmd("STAT"), "the ,S= field is the storage size")
 	// Found by FuzzMaildirName (fuzz/testdata/fuzz/FuzzMaildirName/0a1a54bdb18ba3a1):
 	// a size field with a sign is not a size.
-	assert.Equal(t, server.MaildirName{Base: "x,S=+0,W=12", Storage: -1, Exact: 12}, server.ParseMaildirName("x,S=+0,W=12:2,S"))
+	assert.Equal(t, maildir.MaildirName{Base: "x,S=+0,W=12", Storage: -1, Exact: 12}, maildir.ParseMaildirName("x,S=+0,W=12:2,S"))
 }
 
 // TestDropWithoutQuitRemovesNothing: a session that ends any way but QUIT
@@ -178,13 +179,13 @@ func TestTwoProcessesShareUIDs(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		go func() {
 			// A mail root of its own, as another process would have.
-			mr, err := server.OpenMailRoot(e.root)
+			mr, err := maildir.OpenMailRoot(e.root)
 			if err != nil {
 				results <- []string{err.Error()}
 				return
 			}
 			defer mr.Close()
-			d, err := mr.Open("alice", server.DropOptions{})
+			d, err := mr.Open("alice", maildir.DropOptions{})
 			if err != nil {
 				results <- []string{err.Error()}
 				return

@@ -1,5 +1,7 @@
 package server
 
+import "github.com/pop3kit/pop3kit/internal/faultinject"
+
 // AuthPoolPeak returns the most memory ever charged at once to running
 // password verifications, and the pool's cap, for the login-storm test.
 func (s *Server) AuthPoolPeak() (peak, limit int64) { return s.auth.peak.Load(), s.auth.memCap }
@@ -14,18 +16,9 @@ func AccountCost(field string) (int64, error) {
 	return a.cost, nil
 }
 
-// InjectOpenFault sets the Maildir store's fault hook (maildir.go) until
-// the test ends: f is asked before the maildrop's own files are opened.
+// InjectOpenFault sets the Maildir store's fault hook until the test
+// ends: f is asked before the maildrop's own files are opened.
 func InjectOpenFault(t interface{ Cleanup(func()) }, f func(dir, name string) error) {
-	setFault(f)
-	t.Cleanup(func() { setFault(nil) })
-}
-
-// setFault sets the fault hook; nil takes it away.
-func setFault(f func(dir, name string) error) {
-	if f == nil {
-		fault.Store(nil)
-		return
-	}
-	fault.Store(&f)
+	faultinject.SetOpen(f)
+	t.Cleanup(func() { faultinject.SetOpen(nil) })
 }

@@ -18,8 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // logBuf collects a server's log lines for assertions.

@@ -562,11 +562,10 @@ func (in *lmtpInput) Read(p []byte) (int, error) {
 // that the replies follow the whole of it (DATA's final dot, BDAT's LAST).
 // It stops at the first error: a connection that failed has nothing more.
 func (in *lmtpInput) drain() {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	buf := make([]byte, 32<<10)
 	for {
 		in.extend()
-		if _, err := in.r.Read(*bp); err != nil {
+		if _, err := in.r.Read(buf); err != nil {
 			return
 		}
 	}

@@ -17,9 +17,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // withLMTP is a newEnv option: an LMTP listener on loopback, and opts'

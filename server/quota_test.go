@@ -16,6 +16,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
 // TestQuotaAndWarning: E0003 — a delivery that would take a maildrop
@@ -108,12 +109,12 @@ func TestExpireRetention(t *testing.T) {
 
 	// bob is logged in (rfc1939: the maildrop is locked): left alone.
 	b := e.login("bob", "hunter2")
-	mr, err := server.OpenMailRoot(e.root)
+	mr, err := maildir.OpenMailRoot(e.root)
 	require.NoError(t, err)
 	defer mr.Close()
 	rep, err := mr.Expire(context.Background(), 30*24*time.Hour, time.Now(), true, nil)
 	require.NoError(t, err)
-	assert.Equal(t, server.ExpireReport{Users: 1, Removed: 1, Skipped: 1, Octets: rep.Octets}, rep, "dry run")
+	assert.Equal(t, maildir.ExpireReport{Users: 1, Removed: 1, Skipped: 1, Octets: rep.Octets}, rep, "dry run")
 	assert.Len(t, e.files("alice"), 2, "a dry run removes nothing")
 	rep, err = mr.Expire(context.Background(), 30*24*time.Hour, time.Now(), false, nil)
 	require.NoError(t, err)

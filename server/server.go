@@ -20,6 +20,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -85,11 +86,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		users = p
 	}
 	if store == nil {
-		mail, err := OpenMailRoot(cfg.MailRoot)
+		mail, err := maildir.OpenMailRoot(cfg.MailRoot)
 		if err != nil {
 			return nil, fmt.Errorf("mail root: %v", err)
 		}
-		store = MaildirStore(mail)
+		store = maildir.MaildirStore(mail)
 	}
 	// dummy is verified when a user does not exist, so that a failed
 	// login costs the same work whether or not the user exists.

@@ -5,8 +5,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // TestLoginUIDListUnreadable: a login whose UID list cannot be opened now

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/pgstore"
 )
 
@@ -108,7 +109,7 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "import: warning: the default profile:", w)
 		}
 	}
-	root, err := server.OpenMailRoot(dir)
+	root, err := maildir.OpenMailRoot(dir)
 	if err != nil {
 		return err
 	}

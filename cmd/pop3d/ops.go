@@ -19,6 +19,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
 // newLogger returns pop3d's logger: slog's text handler (key=value, as
@@ -345,7 +346,7 @@ func expire(args []string, stdout io.Writer) error {
 	}
 	// The mail root's handle is opened first, as serve opens it: a mail
 	// root under a directory only root may search is still reached.
-	mr, err := server.OpenMailRoot(cfg.MailRoot)
+	mr, err := maildir.OpenMailRoot(cfg.MailRoot)
 	if err != nil {
 		return err
 	}

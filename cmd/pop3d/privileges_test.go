@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // needRoot skips a test that switches accounts unless it runs as root (as

@@ -10,9 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // TestSettingsOneDeclaration: every key of the config file is a flag of

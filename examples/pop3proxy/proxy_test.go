@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/pop3gen"
-	"github.com/pop3kit/pop3kit/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server"
 )
 
 // The backend's messages, as an MDA leaves them in a Maildir (LF line

@@ -15,6 +15,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testpg"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/pgstore"
 )
 
@@ -128,14 +129,14 @@ func BenchmarkRETR100MB(b *testing.B) {
 // another Maildir as an MDA delivers (tmp/, fsync, rename into new/).
 func BenchmarkImport(b *testing.B) {
 	body := "Subject: import\n\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", 64)
-	src := func(b *testing.B) (string, *server.MailRoot) {
+	src := func(b *testing.B) (string, *maildir.MailRoot) {
 		dir := b.TempDir()
 		msgs := make([]string, b.N)
 		for i := range msgs {
 			msgs[i] = body
 		}
-		maildir(b, dir, "alice", msgs...)
-		root, err := server.OpenMailRoot(dir)
+		writeMaildir(b, dir, "alice", msgs...)
+		root, err := maildir.OpenMailRoot(dir)
 		require.NoError(b, err)
 		b.Cleanup(func() { root.Close() })
 		return dir, root

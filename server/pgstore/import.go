@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
 // ImportOptions say how a Maildir is imported.
@@ -27,8 +27,8 @@ type ImportOptions struct {
 // raised above the Maildir's UIDs, so that no message delivered here
 // later can show a unique-id an imported one had. It returns how many
 // messages it imported, and the Maildir's count.
-func (s *Store) ImportMaildir(ctx context.Context, root *server.MailRoot, user string, o ImportOptions) (imported, total int, err error) {
-	d, err := root.Open(user, server.DropOptions{DovecotUIDs: o.DovecotUIDs})
+func (s *Store) ImportMaildir(ctx context.Context, root *maildir.MailRoot, user string, o ImportOptions) (imported, total int, err error) {
+	d, err := root.Open(user, maildir.DropOptions{DovecotUIDs: o.DovecotUIDs})
 	if err != nil {
 		return 0, 0, fmt.Errorf("maildir %s: %w", user, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testpg"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/pgstore"
 	"github.com/pop3kit/pop3kit/server/store"
 )
@@ -85,7 +86,7 @@ func TestSessionLeaseLapses(t *testing.T) {
 // clear error.
 func TestImportBrokenSource(t *testing.T) {
 	dir := t.TempDir()
-	maildir(t, dir, "alice", "Subject: one\n\nreal\n", "Subject: two\n\nreal\n")
+	writeMaildir(t, dir, "alice", "Subject: one\n\nreal\n", "Subject: two\n\nreal\n")
 	outside := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(outside, []byte("Subject: secret\n\nnot mail of alice\n"), 0o600))
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "alice", "cur", "1.fifo:2,"), 0o600))
@@ -95,7 +96,7 @@ func TestImportBrokenSource(t *testing.T) {
 	require.NoError(t, os.Symlink(filepath.Join(dir, "alice"), filepath.Join(dir, "mallory")))
 
 	st := open(t, testpg.DB(t))
-	root, err := server.OpenMailRoot(dir)
+	root, err := maildir.OpenMailRoot(dir)
 	require.NoError(t, err)
 	defer root.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -106,7 +107,7 @@ func TestImportBrokenSource(t *testing.T) {
 	assert.Equal(t, 2, total)
 	_, _, err = st.ImportMaildir(ctx, root, "mallory", pgstore.ImportOptions{})
 	require.Error(t, err, "a user directory that is a symbolic link")
-	assert.ErrorIs(t, err, server.ErrNotMaildir)
+	assert.ErrorIs(t, err, maildir.ErrNotMaildir)
 
 	addr := frontEnd(t, st, "rfc1939")
 	c := pop3test.LoggedIn(t, addr, "alice", "pw")

@@ -24,6 +24,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testpg"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/pgstore"
 )
 
@@ -405,8 +406,8 @@ func heapPeak() func() uint64 {
 	}
 }
 
-// maildir writes messages into DIR/user/new as an MDA does.
-func maildir(t testing.TB, dir, user string, msgs ...string) {
+// writeMaildir writes messages into DIR/user/new as an MDA does.
+func writeMaildir(t testing.TB, dir, user string, msgs ...string) {
 	t.Helper()
 	for _, sub := range []string{"cur", "new", "tmp"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, user, sub), 0o700))
@@ -455,8 +456,8 @@ func maildirServer(t testing.TB, dir string, sets ...string) string {
 // gets a unique-id none of them had. A second import imports nothing.
 func TestImportKeepsUIDLs(t *testing.T) {
 	dir := t.TempDir()
-	maildir(t, dir, "alice", "a1\n", "a2\n", "a3\n")
-	maildir(t, dir, "bob", "b1\n", "b2\n")
+	writeMaildir(t, dir, "alice", "a1\n", "a2\n", "a3\n")
+	writeMaildir(t, dir, "bob", "b1\n", "b2\n")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "bob", "dovecot-uidlist"), []byte("3 V1764000000 N40 G0123456789abcdef0123456789abcdef\n"), 0o600))
 	before := map[string][]string{
 		"alice": uidl(t, maildirServer(t, dir), "alice"),
@@ -466,7 +467,7 @@ func TestImportKeepsUIDLs(t *testing.T) {
 	require.Equal(t, []string{"1 0000002869248100", "2 0000002969248100"}, before["bob"])
 
 	st := open(t, testpg.DB(t))
-	root, err := server.OpenMailRoot(dir)
+	root, err := maildir.OpenMailRoot(dir)
 	require.NoError(t, err)
 	defer root.Close()
 	for _, u := range []string{"alice", "bob"} {
@@ -505,8 +506,8 @@ func TestImportInterrupted(t *testing.T) {
 	for i := range 20 {
 		msgs = append(msgs, fmt.Sprintf("Subject: %d\n\n%s\n", i, strings.Repeat("x", i*1000)))
 	}
-	maildir(t, dir, "alice", msgs...)
-	root, err := server.OpenMailRoot(dir)
+	writeMaildir(t, dir, "alice", msgs...)
+	root, err := maildir.OpenMailRoot(dir)
 	require.NoError(t, err)
 	defer root.Close()
 	st := open(t, testpg.DB(t))

@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -87,7 +88,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool, log: log, QueryTimeout: 30 * time.Second, LockWait: server.DefaultLockWait}
+	s := &Store{pool: pool, log: log, QueryTimeout: 30 * time.Second, LockWait: maildir.DefaultLockWait}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %s: %w", cfg.ConnConfig.Database, err)

@@ -14,14 +14,21 @@ import (
 )
 
 // TestImportGraph holds the seams of the server to their arrows: the
-// store interfaces depend on the standard library alone, and a store
-// (pgstore) imports them, never the heavy dependencies of the server's
-// other parts (Kerberos, JOSE, Prometheus) directly.
+// store interfaces depend on the standard library alone, the Maildir
+// store on them alone, and a store (pgstore) imports them, never the
+// heavy dependencies of the server's other parts (Kerberos, JOSE,
+// Prometheus) directly.
 func TestImportGraph(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Equal(t, []string{"github.com/pop3kit/pop3kit/server/store"}, strings.Fields(string(out)),
 		"package store imports nothing but the standard library")
+
+	out, err = exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../maildir").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.ElementsMatch(t, []string{"github.com/pop3kit/pop3kit/internal/faultinject", "github.com/pop3kit/pop3kit/server/store",
+		"github.com/pop3kit/pop3kit/server/maildir"}, strings.Fields(string(out)),
+		"the Maildir store imports the store interfaces and the standard library")
 
 	paths, err := filepath.Glob(filepath.Join("..", "pgstore", "*.go"))
 	require.NoError(t, err)

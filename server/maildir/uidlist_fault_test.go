@@ -1,4 +1,4 @@
-package server
+package maildir
 
 import (
 	"fmt"
@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/internal/maildirtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/internal/faultinject"
+	"github.com/pop3kit/pop3kit/internal/maildirtest"
 )
 
 // TestUIDListTransientErrors: an error opening the UID list, its lock,
@@ -77,14 +79,14 @@ func TestUIDListTransientErrors(t *testing.T) {
 				}
 				listBefore := maildirtest.State(t, m.dir)
 				dir := filepath.Join(m.root, "alice")
-				setFault(func(d, name string) error {
+				faultinject.SetOpen(func(d, name string) error {
 					if d == dir && name == tg.file {
 						return errno
 					}
 					return nil
 				})
 				_, err := m.mr.Open("alice", DropOptions{Exclusive: tg.exclusive, LockWait: time.Second, Log: slog.New(slog.NewTextHandler(m.logs, nil))})
-				setFault(nil)
+				faultinject.SetOpen(nil)
 				require.ErrorIs(t, err, errno)
 				assert.NotContains(t, m.logs.String(), "starting a new", "no new list")
 				after := maildirtest.State(t, m.dir)

@@ -1,4 +1,4 @@
-package server
+package maildir
 
 import (
 	"bytes"
@@ -15,10 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/faultinject"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -211,21 +211,12 @@ func (m *MailRoot) openUserDir(user string) (*os.Root, error) {
 	return dir, nil
 }
 
-// fault, when set (only tests set it), is asked before the maildrop's
-// own files are opened — the UID list (pop3kit-uidlist), its lock, its
-// temporary file (pop3kit-uidlist.tmp), dovecot-uidlist, the session
-// lock — with the maildrop's directory (as it was opened) and the file's
-// name: an error it returns stands for the open's, so that every errno
-// can be tried where it would hurt.
-var fault atomic.Pointer[func(dir, name string) error]
-
-func injected(dir *os.Root, name string) error {
-	f := fault.Load()
-	if f == nil {
-		return nil
-	}
-	return (*f)(dir.Name(), name)
-}
+// injected is the tests' fault hook (internal/faultinject), asked before
+// the maildrop's own files are opened — the UID list (pop3kit-uidlist),
+// its lock, its temporary file (pop3kit-uidlist.tmp), dovecot-uidlist, the
+// session lock — with the maildrop's directory (as it was opened) and the
+// file's name: an error it returns stands for the open's.
+func injected(dir *os.Root, name string) error { return faultinject.Open(dir.Name(), name) }
 
 // lockName is the file pop3d flocks for an exclusive session.
 const lockName = "pop3kit.lock"
