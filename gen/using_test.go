@@ -2,17 +2,18 @@ package gen
 
 import (
 	"bufio"
-	"net"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // usingSection is the README section that TestUsingFromAnotherModule
@@ -96,33 +97,33 @@ func TestUsingFromAnotherModule(t *testing.T) {
 	require.NoError(t, err)
 	_, addr, ok := strings.Cut(strings.TrimSpace(first), "POP3 on ")
 	require.True(t, ok, "mymail logged %q", first)
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	// The server's users talk to it with the library's own client.
+	c, err := pop3.Dial(addr)
 	require.NoError(t, err)
-	defer conn.Close()
-	require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second)))
-	r := bufio.NewReader(conn)
-	line, err := r.ReadString('\n')
-	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(line, "+OK mymail ready"), "greeting %q", line)
+	defer c.Close()
+	require.NoError(t, c.Conn().SetDeadline(time.Now().Add(30*time.Second)))
+	assert.True(t, strings.HasPrefix(c.Greeting(), "mymail ready"), "greeting %q", c.Greeting())
 	message := "Subject: hello\r\n\r\nWelcome to mymail.\r\n"
-	for _, ex := range []struct{ send, want string }{
-		{"XHLO world", "+OK hello world\r\n"},
-		{"XHLO", "-ERR"},
-		{"USER demo", "+OK"},
-		{"PASS demo", "+OK maildrop has 1 message (" + strconv.Itoa(len(message)) + " octets)\r\n"},
-		{"RETR 1", "+OK " + strconv.Itoa(len(message)) + " octets\r\n" + message + ".\r\n"},
-		{"XHLO world", "-ERR"}, // AUTHORIZATION only
-		{"DELE 1", "+OK message 1 deleted\r\n"},
-		{"QUIT", "-ERR [SYS/PERM] this maildrop is read-only\r\n"},
-	} {
-		_, err = conn.Write([]byte(ex.send + "\r\n"))
-		require.NoError(t, err)
-		got := make([]byte, 0, len(ex.want))
-		for !strings.HasSuffix(string(got), "\r\n") || len(got) < len(ex.want) {
-			line, err := r.ReadString('\n')
-			require.NoError(t, err, "sent %s, got %q so far", ex.send, got)
-			got = append(got, line...)
-		}
-		assert.True(t, strings.HasPrefix(string(got), ex.want), "sent %s, got %q, want %q", ex.send, got, ex.want)
-	}
+	r, err := c.Cmd("XHLO world")
+	require.NoError(t, err)
+	assert.Equal(t, "hello world", string(r.Text), "the table's own command")
+	_, err = c.Cmd("XHLO")
+	assert.Error(t, err, "XHLO needs its argument")
+	require.NoError(t, c.User("demo"))
+	require.NoError(t, c.Pass("demo"))
+	n, octets, err := c.Stat()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, int64(len(message)), octets)
+	body, err := c.Retr(1)
+	require.NoError(t, err)
+	got, err := io.ReadAll(body)
+	require.NoError(t, err)
+	assert.Equal(t, message, string(got))
+	_, err = c.Cmd("XHLO world")
+	assert.Error(t, err, "XHLO is valid in AUTHORIZATION only")
+	require.NoError(t, c.Dele(1))
+	var perr *pop3.Error
+	require.ErrorAs(t, c.Quit(), &perr)
+	assert.Equal(t, "-ERR [SYS/PERM] this maildrop is read-only", perr.Error(), "UPDATE found the maildrop read-only")
 }
