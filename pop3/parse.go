@@ -27,29 +27,26 @@ func (c *Command) Parse(line []byte, d Dialect, m Mode) *Error {
 }
 
 // lexer parses the lines of one dialect: its rows and the variations that
-// change how a line is read, taken once.
+// change how a line is read.
 type lexer struct {
-	p          *Protocol
-	v          *Variations
-	ignoreArgs uint64 // commands under IgnoresArgsWhen
+	p *Protocol
+	d Dialect
+	v *Variations
 }
 
-func newLexer(p *Protocol, d Dialect, v *Variations) lexer {
-	lx := lexer{p: p, v: v}
-	for i := 1; i < len(p.Commands); i++ {
-		if f := p.Commands[i].IgnoreArgs; f != nil && f(d) {
-			lx.ignoreArgs |= 1 << i
-		}
-	}
-	return lx
-}
+func newLexer(p *Protocol, d Dialect, v *Variations) lexer { return lexer{p: p, d: d, v: v} }
 
 // parse reads line into c. The keyword is found by the table's perfect
 // hash (Protocol.Lookup), then its arguments by the row's grammar.
 func (lx *lexer) parse(c *Command, line []byte, m Mode) (err *Error) {
 	*c = Command{}
 	v := lx.v
-	line, err = cutLine(line, lx.lineLimit(line), ErrLineTooLong)
+	limit := v.MaxCommandOctets
+	if len(line) > limit-2 && v.MaxAuthLineOctets > limit && lx.long(line) {
+		// Only a line longer than a command may be an AUTH line.
+		limit = v.MaxAuthLineOctets
+	}
+	line, err = cutLine(line, limit, ErrLineTooLong)
 	if err != nil {
 		return err
 	}
@@ -62,14 +59,24 @@ func (lx *lexer) parse(c *Command, line []byte, m Mode) (err *Error) {
 	if n != 0 {
 		cmd = lx.p.Lookup(key)
 	}
-	if cmd == CmdNone || int(cmd) >= len(lx.p.Commands) || !sameKeyword(line[:n], lx.p.Commands[cmd].Name) {
+	if cmd == CmdNone || int(cmd) >= len(lx.p.Commands) {
+		return unknownLine(line)
+	}
+	r := &lx.p.Commands[cmd]
+	if lx.p.exact&(1<<cmd) != 0 && !sameKeyword(line[:n], r.Name) {
+		// The packed key folds every octet; one that is not a letter
+		// (the 8 of UTF8) must match as it is.
 		return unknownLine(line)
 	}
 	c.Cmd = cmd
 	rest := line[n:]
-	switch lx.p.Commands[cmd].Args {
+	switch r.Args {
 	case NoArgs:
-		o.IgnoreExtra = lx.ignoreArgs&(1<<cmd) != 0 // arguments are checked, then dropped
+		if len(rest) > 0 {
+			// Arguments are checked, then dropped, where the row says so.
+			f := r.IgnoreArgs
+			o.IgnoreExtra = f != nil && f(lx.d)
+		}
 		err = o.None(rest)
 	case MsgNum:
 		var ok bool
@@ -133,19 +140,16 @@ func (lx *lexer) parse(c *Command, line []byte, m Mode) (err *Error) {
 	return err
 }
 
-// lineLimit returns the longest line, CRLF included, that parse takes:
-// MaxCommandOctets, or MaxAuthLineOctets for a command whose arguments are
-// bounded only by the line (AUTH's initial response, RFC 5034 §4).
-func (lx *lexer) lineLimit(line []byte) int {
-	v := lx.v
-	if v.MaxAuthLineOctets > v.MaxCommandOctets {
-		for _, k := range lx.p.long {
-			if startsWithKeyword(line, k) {
-				return v.MaxAuthLineOctets
-			}
+// long reports whether line is a command whose arguments are bounded
+// only by the line (AUTH's initial response, RFC 5034 §4), which may run
+// to MaxAuthLineOctets rather than MaxCommandOctets.
+func (lx *lexer) long(line []byte) bool {
+	for _, k := range lx.p.long {
+		if startsWithKeyword(line, k) {
+			return true
 		}
 	}
-	return v.MaxCommandOctets
+	return false
 }
 
 // sameKeyword reports whether word is name with its letters in any case

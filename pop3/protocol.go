@@ -26,6 +26,7 @@ type Protocol struct {
 	once  sync.Once
 	ops   []op   // by Cmd: what the runtime does for it
 	keeps uint64 // commands whose argument the login after them needs (USER for PASS)
+	exact uint64 // commands whose keyword has an octet that is not a letter (UTF8)
 	long  []string
 	names []string
 }
@@ -241,6 +242,11 @@ func (p *Protocol) prepare() *Protocol {
 			}
 			if r.Long {
 				p.long = append(p.long, lower(r.Name))
+			}
+			for _, c := range []byte(r.Name) {
+				if c < 'A' || c > 'Z' {
+					p.exact |= 1 << i
+				}
 			}
 		}
 	})
