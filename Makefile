@@ -41,7 +41,7 @@ test:
 # The packages with goroutines, locks or shared state, under the race
 # detector (-short leaves out the slowest soak cases, which the plain run
 # above has already run).
-RACE_PKGS ?= ./server/... ./cmd/... ./examples/... ./property/...
+RACE_PKGS ?= ./pop3/... ./pop3gen/... ./server/... ./cmd/... ./examples/... ./property/...
 race:
 	$(GO) test -race -short -count=1 $(RACE_PKGS)
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -176,7 +175,9 @@ func (s *Session) owner(md Maildrop) (string, bool) {
 		return "", false
 	}
 	if s.v.UserNameCase == UserNameCaseLower {
-		return strings.ToLower(string(name)), true
+		// ASCII only, as UserNameCase documents (Dovecot's %Lu): a
+		// Unicode fold would count "\u212Aate" (KELVIN SIGN) as kate.
+		return lower(string(name)), true
 	}
 	return string(name), true
 }

@@ -30,9 +30,11 @@ import (
 //     [SYS/TEMP] unchecked.
 //
 // A failure is a refusal of the credentials: an *Error with the [AUTH]
-// code or none. An *Error with another code ([SYS/TEMP], [IN-USE],
-// [LOGIN-DELAY]) says they were not the matter and costs the address
-// nothing, but counts toward MaxFailures.
+// code or none, or an error that is no *Error. An *Error with another
+// code ([SYS/TEMP], [IN-USE], [LOGIN-DELAY]) says they were not the
+// matter and costs the address nothing, but counts toward MaxFailures.
+// A SASL exchange the client cancels after its server refused the
+// credentials (see SASLRefusal) is the failure it was.
 type LoginPolicy struct {
 	// Off switches the whole policy off, for a server that keeps its own.
 	Off bool
@@ -208,8 +210,7 @@ func (s *Session) end(err error) error {
 		g.byAddr.Forgive(c.key)
 		return nil
 	}
-	e, ok := err.(*Error)
-	verdict := ok && (e.Code == "" || e.Code == CodeAuth) && !at.unchecked
+	verdict := isVerdict(err) && !at.unchecked
 	if verdict {
 		if g.p.FailDelay > 0 {
 			c.sleepUntil(at.turn.Add(g.p.FailDelay))
@@ -226,6 +227,30 @@ func (s *Session) end(err error) error {
 		}
 	}
 	return err
+}
+
+// isVerdict reports whether a login's error refuses the credentials: an
+// *Error with the [AUTH] code or none, or an error of any other type (a
+// go-sasl server's, which the reply turns into [SYS/TEMP] but which may
+// well be a wrong password: it gets the delay and the penalty, so that
+// no refusal is answered faster than another). An *Error with another
+// code ([SYS/TEMP], [IN-USE], [LOGIN-DELAY]) says the credentials were
+// not the matter.
+func isVerdict(err error) bool {
+	e, ok := err.(*Error)
+	return !ok || e.Code == "" || e.Code == CodeAuth
+}
+
+// arrived marks the arrival of a step of the login that may carry
+// credentials (a SASL response): a refusal is answered FailDelay after
+// the later of its turn and this, so that a client that waits before it
+// sends its credentials still cannot time their check.
+func (s *Session) arrived() {
+	if c := s.guard; c != nil && c.at.active {
+		if now := c.g.now(); now.After(c.at.turn) {
+			c.at.turn = now
+		}
+	}
 }
 
 // abandon ends the login attempt without a verdict (a cancelled or

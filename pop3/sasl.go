@@ -15,6 +15,16 @@ type SASLServer interface {
 	Next(response []byte) (challenge []byte, done bool, err error)
 }
 
+// SASLRefusal is implemented by a SASLServer whose mechanism goes on after
+// it refused the credentials — OAUTHBEARER's error challenge (RFC 7628
+// §3.2.2), to which the client answers before it gets -ERR. Refusal
+// returns that refusal, nil before there is one: a client that cancels
+// ("*") or sends a malformed line then has the failed login it had, for
+// the LoginPolicy, rather than an exchange that never reached a verdict.
+type SASLRefusal interface {
+	Refusal() error
+}
+
 // AuthHandler is implemented by a Handler that serves AUTH (a command of
 // the Mechanism grammar), which runs a SASL exchange (RFC 5034). It is
 // optional: without it AUTH is refused as not supported and not announced.
@@ -130,6 +140,7 @@ func (s *Session) auth(c Cmd, h AuthHandler, mech, initial []byte) Action {
 // saslNext gives resp to the exchange and answers what it returns.
 func (s *Session) saslNext(resp []byte) Action {
 	c := s.saslCmd
+	s.arrived()
 	var challenge []byte
 	var done bool
 	var err error
@@ -174,6 +185,15 @@ func (s *Session) saslStep(line []byte) Action {
 		}
 	}
 	if err != nil {
+		if r, ok := s.saslSrv.(SASLRefusal); ok {
+			if refused := r.Refusal(); refused != nil {
+				// The credentials were refused already (an error
+				// challenge): cancelling does not undo the failure.
+				s.saslSrv = nil
+				s.ev.Err = nil
+				return s.finish(s.saslCmd, s.end(refused))
+			}
+		}
 		s.saslSrv = nil
 		s.abandon() // a cancel or a malformed line: no verdict on the credentials
 		return s.reject(err)

@@ -56,6 +56,14 @@ func (f *faults) hit(method string) bool {
 	return true
 }
 
+// wasFired reports whether the fault was met; the server's goroutine sets
+// it.
+func (f *faults) wasFired() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fired
+}
+
 func (f *faults) arm() {
 	f.mu.Lock()
 	f.armed = true
@@ -333,7 +341,7 @@ func TestServeBackendFaults(t *testing.T) {
 				default:
 					assert.True(t, strings.HasPrefix(first, tc.errReply), "want %q, got %q", tc.errReply, rest)
 				}
-				assert.True(t, f.fired, "the fault was met")
+				assert.True(t, f.wasFired(), "the fault was met")
 				logMu.Lock()
 				logged := logs.String()
 				logMu.Unlock()

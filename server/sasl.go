@@ -326,6 +326,11 @@ func (x *exchange) failNow(why string) bool {
 	return x.answered == errLogin
 }
 
+// Refusal is the failure already answered while the exchange goes on (an
+// error challenge), for the runtime's LoginPolicy when the client then
+// cancels: the failed login stands.
+func (x *exchange) Refusal() error { return x.answered }
+
 func (x *exchange) Next(response []byte) ([]byte, bool, error) {
 	h := x.h
 	if x.answered != nil {
