@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/pop3kit/pop3kit/pop3"
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
@@ -161,11 +161,11 @@ func FuzzPasswdLine(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
-		a, err := server.ParseAccount(line)
+		a, err := account.ParseAccount(line)
 		if err != nil {
 			return
 		}
-		if err := server.CheckUserName(a.User); err != nil {
+		if err := account.CheckUserName(a.User); err != nil {
 			t.Fatalf("%q: accepted user %q: %v", line, a.User, err)
 		}
 		if a.Scheme == "PLAIN" || a.Scheme == "CLEARTEXT" {

@@ -26,6 +26,7 @@ import (
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // The SASL mechanisms' decoders, fuzzed where they meet the client: a
@@ -56,8 +57,8 @@ func saslServer(t testing.TB) *server.Server {
 		}
 		root := filepath.Join(dir, "mail")
 		_ = os.MkdirAll(root, 0o700)
-		s, _ := server.HashPassword("SCRAM-SHA-256", "salted")
-		c, _ := server.HashPassword("CRAM-MD5", "cram pw")
+		s, _ := account.HashPassword("SCRAM-SHA-256", "salted")
+		c, _ := account.HashPassword("CRAM-MD5", "cram pw")
 		pw := filepath.Join(dir, "passwd")
 		_ = os.WriteFile(pw, []byte("f:{PLAIN}pw\nsam:"+s+"\ncram:"+c+"\n"), 0o600)
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -165,14 +165,14 @@ type stats struct {
 	allowed            map[string]int
 }
 
-// account is a user both servers know.
-type account struct{ name, password string }
+// testUser is a user both servers know.
+type testUser struct{ name, password string }
 
 // The users: bob, and carol, whose 248-octet password makes a 255-octet
 // PASS line (RFC 2449 §4), as a password manager's would.
 var (
-	bob   = account{"bob", "secret"}
-	carol = account{"carol", strings.Repeat("Zq9!", 62)}
+	bob   = testUser{"bob", "secret"}
+	carol = testUser{"carol", strings.Repeat("Zq9!", 62)}
 )
 
 // world is the two copies of the Maildir tree and what the session
@@ -287,7 +287,7 @@ func (w *world) startDovecot(t *testing.T, bin string) string {
 	must(t, os.MkdirAll(base, 0o755))
 	port := freePort(t)
 	passwd := ""
-	for _, a := range []account{bob, carol} {
+	for _, a := range []testUser{bob, carol} {
 		// nodelay: no penalty on the next login from the address after a
 		// wrong password (Dovecot's auth penalty grows 2, 4, 8 s), as
 		// pop3d runs with Penalties off.

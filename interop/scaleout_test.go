@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/testpg"
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // frontEnd is one pop3d process of the scale-out test.
@@ -194,7 +194,7 @@ func TestScaleOut(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(root, "alice", "new", fmt.Sprintf("%d.M1P1.test", 1000+i)),
 			[]byte("Subject: "+subj+"\n\nbody "+subj+"\n"), 0o600))
 	}
-	field, err := server.HashPassword("SHA512-CRYPT", "secret")
+	field, err := account.HashPassword("SHA512-CRYPT", "secret")
 	require.NoError(t, err)
 	pw := filepath.Join(dir, "passwd")
 	require.NoError(t, os.WriteFile(pw, []byte("alice:"+field+"\n"), 0o600))

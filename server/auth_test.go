@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 const (
@@ -192,7 +193,7 @@ func TestFailureTimingHidesUsers(t *testing.T) {
 	// times the dearest check measured here and now, and at least 400 ms.
 	delay := 400 * time.Millisecond
 	field := strings.SplitN(strings.Split(passwdFile(t), "\ndave:")[1], ":", 2)[0]
-	dave, err := server.ParseAccount("dave:" + field)
+	dave, err := account.ParseAccount("dave:" + field)
 	require.NoError(t, err)
 	for range 3 {
 		start := time.Now()
@@ -867,7 +868,7 @@ func TestPenaltyTimingHidesUsers(t *testing.T) {
 	}
 	delay := 400 * time.Millisecond
 	field := strings.SplitN(strings.Split(passwdFile(t), "\ndave:")[1], ":", 2)[0]
-	dave, err := server.ParseAccount("dave:" + field)
+	dave, err := account.ParseAccount("dave:" + field)
 	require.NoError(t, err)
 	for range 3 {
 		start := time.Now()

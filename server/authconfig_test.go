@@ -1,7 +1,6 @@
 package server
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -63,19 +62,4 @@ func TestAuthConfigCheck(t *testing.T) {
 	assert.NoError(t, c.checkAuth())
 	c.Penalties, c.PenaltyEntries = false, 0
 	assert.NoError(t, c.checkAuth(), "the table's size does not matter when penalties are off")
-}
-
-// TestArgon2Cost: an argon2 verification is charged its m.
-func TestArgon2Cost(t *testing.T) {
-	c, ok := argon2Cost("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$a2V5")
-	assert.True(t, ok)
-	assert.Equal(t, int64(64<<20+smallHashCost), c)
-	_, ok = argon2Cost("$argon2id$v=19$t=3,p=4$c2FsdA$a2V5")
-	assert.False(t, ok)
-	f, err := HashPassword("BLF-CRYPT", "pw")
-	require.NoError(t, err)
-	a, err := ParseAccount("u:" + f)
-	require.NoError(t, err)
-	assert.Equal(t, int64(smallHashCost), a.cost)
-	assert.True(t, strings.HasPrefix(f, "{BLF-CRYPT}"))
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // Replies of the login checks. None tells whether a user exists.
@@ -41,7 +42,7 @@ func (h *session) arrive() attempt {
 // be checked at all.
 func (h *session) admit(at *attempt, user string) bool {
 	h.at = at
-	if CheckUserName(user) == nil {
+	if account.CheckUserName(user) == nil {
 		at.user = user
 	}
 	return true
@@ -62,9 +63,9 @@ func (h *session) verify(user string, password []byte) (bool, *pop3.Error) {
 		}
 		return false, errPasswdDown
 	}
-	if a.cost > h.srv.auth.memCap && !a.overCap.Swap(true) {
+	if a.Cost() > h.srv.auth.memCap && a.OverCapOnce() {
 		h.log.Warn("a password hash needs more memory than auth_memory: it is verified alone",
-			"user", user, "needs", Bytes(a.cost).String(), "auth_memory", Bytes(h.srv.auth.memCap).String())
+			"user", user, "needs", Bytes(a.Cost()).String(), "auth_memory", Bytes(h.srv.auth.memCap).String())
 	}
 	ok, err := h.srv.auth.verify(h.conn.Context(), a, password)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // authPool bounds password verification: at most a number of
@@ -51,11 +53,11 @@ func newAuthPool(workers int, memCap int64, wait time.Duration) *authPool {
 // verify checks password against a in the pool. It waits at most the
 // pool's wait for a slot, or until ctx is done, and then returns
 // errAuthBusy.
-func (p *authPool) verify(ctx context.Context, a *Account, password []byte) (bool, error) {
+func (p *authPool) verify(ctx context.Context, a *account.Account, password []byte) (bool, error) {
 	// A hash that needs more than the whole cap runs alone, charged the
 	// whole cap: refusing it would lock its user out for good. Loading
 	// the passwd-file logs such hashes.
-	cost := min(a.cost, p.memCap)
+	cost := min(a.Cost(), p.memCap)
 	ctx, cancel := context.WithTimeout(ctx, p.wait)
 	defer cancel()
 	// Memory first, then a worker, always in this order, so two waiters
@@ -91,35 +93,9 @@ func (p *authPool) verify(ctx context.Context, a *Account, password []byte) (boo
 // whose garbage is small enough for the collector's own pacing.
 const gcAfterCost = 4 << 20
 
-// smallHashCost is what a bcrypt, SHA-crypt or PLAIN verification is
-// charged: bcrypt's state is 4 KiB and SHA-crypt at 5,000 rounds makes
-// some hundreds of KiB of garbage; 1 MiB covers both with room.
-const smallHashCost = 1 << 20
-
-// argon2Cost returns the memory an argon2 verification of the encoded
-// digest allocates: m KiB of blocks ("$argon2id$v=19$m=65536,t=3,p=4$…"),
-// plus the small-hash charge for the rest. ok is false if the digest does
-// not say m.
-func argon2Cost(encoded string) (int64, bool) {
-	parts := strings.Split(encoded, "$")
-	if len(parts) < 4 {
-		return 0, false
-	}
-	for _, kv := range strings.Split(parts[3], ",") {
-		if v, ok := strings.CutPrefix(kv, "m="); ok {
-			m, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return 0, false
-			}
-			return int64(m)*1024 + smallHashCost, true
-		}
-	}
-	return 0, false
-}
-
 // minAuthMemory is the least memory cap: one verification of the
 // ARGON2ID hashes pop3d writes (RFC 9106's low-memory profile, m = 64 MiB).
-const minAuthMemory = 64<<20 + smallHashCost
+const minAuthMemory = 64<<20 + account.SmallHashCost
 
 // DefaultAuthMemory is the memory cap when none is configured: an eighth
 // of the memory the machine (or its cgroup) has, at most maxDefaultAuthMemory

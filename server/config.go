@@ -16,6 +16,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -227,8 +228,8 @@ type Config struct {
 	// Store is where the maildrops live; nil: the Maildirs under
 	// MailRoot. Users are the accounts; nil: the passwd-file Passwd.
 	// cmd/pop3d sets both for --store postgres://….
-	Store store.Store   `toml:"-"`
-	Users Authenticator `toml:"-"`
+	Store store.Store           `toml:"-"`
+	Users account.Authenticator `toml:"-"`
 	// TLSPEM, when set, holds the PEM certificate chain and key that
 	// TLSCert and TLSKey name, read by someone who may (pop3d's
 	// privileged config reader, for a reload after the switch to an

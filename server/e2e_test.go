@@ -22,6 +22,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
@@ -380,7 +381,7 @@ func TestUserNamesStayInRoot(t *testing.T) {
 		assert.True(t, strings.HasPrefix(c.cmd("AUTH PLAIN "+ir), "-ERR [AUTH]"), name)
 	}
 	for _, bad := range []string{"", ".", "..", "a/b", "/abs", "nul\x00", "a:b"} {
-		assert.Error(t, server.CheckUserName(bad), "%q", bad)
+		assert.Error(t, account.CheckUserName(bad), "%q", bad)
 	}
 	ents, _ := os.ReadDir(e.root)
 	assert.Empty(t, ents, "no directory was created for a bad name")

@@ -1,6 +1,9 @@
 package server
 
-import "github.com/pop3kit/pop3kit/internal/faultinject"
+import (
+	"github.com/pop3kit/pop3kit/internal/faultinject"
+	"github.com/pop3kit/pop3kit/server/account"
+)
 
 // AuthPoolPeak returns the most memory ever charged at once to running
 // password verifications, and the pool's cap, for the login-storm test.
@@ -9,11 +12,11 @@ func (s *Server) AuthPoolPeak() (peak, limit int64) { return s.auth.peak.Load(),
 // AccountCost returns what one verification of a passwd-file field is
 // charged in the pool.
 func AccountCost(field string) (int64, error) {
-	a, err := ParseAccount("u:" + field)
+	a, err := account.ParseAccount("u:" + field)
 	if err != nil {
 		return 0, err
 	}
-	return a.cost, nil
+	return a.Cost(), nil
 }
 
 // InjectOpenFault sets the Maildir store's fault hook until the test

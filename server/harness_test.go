@@ -25,6 +25,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // The users every test server knows, one per password scheme.
@@ -52,7 +53,7 @@ func passwdFile(t testing.TB) string {
 		var b strings.Builder
 		b.WriteString("# test users\n")
 		for _, u := range users {
-			f, err := server.HashPassword(u.scheme, u.password)
+			f, err := account.HashPassword(u.scheme, u.password)
 			if err != nil {
 				panic(err)
 			}

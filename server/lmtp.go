@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -268,7 +269,7 @@ func (p slogPrinter) Println(v ...any) { p.log.Warn(strings.TrimSpace(fmt.Sprint
 type lmtpBackend struct {
 	srv   *Server // quotas (quota.go)
 	store store.Deliverer
-	users Authenticator
+	users account.Authenticator
 	max   int64
 	lower bool // UserNameCase=lower: names are looked up lower-cased
 	log   *slog.Logger
@@ -493,7 +494,7 @@ func (b *lmtpBackend) resolve(addr string) (string, error) {
 		if b.lower {
 			n = lowerASCII(n)
 		}
-		if CheckUserName(n) != nil {
+		if account.CheckUserName(n) != nil {
 			continue
 		}
 		_, ok, err := b.users.Lookup(n)

@@ -9,7 +9,6 @@ import (
 	"crypto/rc4"
 	"crypto/subtle"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // NTLM (MS-NLMP), framed for POP3 by MS-POP3: after AUTH NTLM the server
@@ -109,58 +110,11 @@ func filetime(t time.Time) uint64 {
 	return uint64(t.UnixNano()/100) + 116444736000000000
 }
 
-// ntHash is NTOWFv1 (MS-NLMP §3.3.1): MD4 of the UTF-16LE password.
-func ntHash(password string) [16]byte { return md4Sum(utf16le(password)) }
-
-// hashNTLM returns an {NTLM} secret for password, as Dovecot writes it.
-func hashNTLM(password string) string {
-	h := ntHash(password)
-	return hex.EncodeToString(h[:])
-}
-
-// parseNTLMSecret reads an {NTLM} secret: 32 hex digits.
-func parseNTLMSecret(secret string) ([16]byte, error) {
-	var h [16]byte
-	b, err := hex.DecodeString(secret)
-	if err != nil || len(b) != len(h) {
-		return h, errors.New("want 32 hex digits (the MD4 of the UTF-16LE password)")
-	}
-	copy(h[:], b)
-	return h, nil
-}
-
-// ntlmCredentials returns the NT hash of a: its {NTLM} secret or the
-// hash of its PLAIN secret; ok is false when a is nil or has only a
-// one-way hash.
-func ntlmCredentials(a *Account) (h [16]byte, ok bool) {
-	if a == nil {
-		return h, false
-	}
-	if a.Scheme == "NTLM" {
-		h, err := parseNTLMSecret(a.secret) // checked by ParseAccount
-		return h, err == nil
-	}
-	if secret, ok := a.PlainSecret(); ok {
-		return ntHash(secret), true
-	}
-	return h, false
-}
-
-// utf16le encodes s as UTF-16LE, as NTLM's UNICODE() does.
-func utf16le(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], c)
-	}
-	return b
-}
-
 // ntowfv2 is NTOWFv2 (MS-NLMP §3.3.2) from the NT hash:
 // HMAC_MD5(NT hash, UNICODE(Uppercase(User) + UserDom)).
 func ntowfv2(nt [16]byte, user, domain string) []byte {
 	m := hmac.New(md5.New, nt[:])
-	m.Write(utf16le(strings.ToUpper(user) + domain))
+	m.Write(account.UTF16LE(strings.ToUpper(user) + domain))
 	return m.Sum(nil)
 }
 
@@ -406,7 +360,7 @@ func ntlmChallenge(clientFlags uint32, serverChallenge []byte, domain, host stri
 	}
 	target := []byte(domain) // ASCII: checkNTLM allows nothing else
 	if flags&ntlmUnicode != 0 {
-		target = utf16le(domain)
+		target = account.UTF16LE(domain)
 	}
 	var info []byte
 	av := func(id uint16, v []byte) {
@@ -414,9 +368,9 @@ func ntlmChallenge(clientFlags uint32, serverChallenge []byte, domain, host stri
 		info = binary.LittleEndian.AppendUint16(info, uint16(len(v)))
 		info = append(info, v...)
 	}
-	av(avNbDomainName, utf16le(domain))
-	av(avNbComputerName, utf16le(netbiosName(host)))
-	av(avDnsComputerName, utf16le(host))
+	av(avNbDomainName, account.UTF16LE(domain))
+	av(avNbComputerName, account.UTF16LE(netbiosName(host)))
+	av(avDnsComputerName, account.UTF16LE(host))
 	av(avTimestamp, binary.LittleEndian.AppendUint64(nil, filetime(now)))
 	av(avEOL, nil)
 
@@ -622,7 +576,7 @@ func (s *ntlmServer) authenticate(msg []byte) error {
 	if !domainOK {
 		return x.reject(fmt.Sprintf("domain %q is not %s", a.Domain, cfg.ntlmDomain()))
 	}
-	nt, ok := ntlmCredentials(x.lookup())
+	nt, ok := account.NTLMCredentials(x.lookup())
 	if !ok {
 		return x.reject("unknown user or no NT hash (an {NTLM} or PLAIN secret)")
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 func unhex(t *testing.T, s string) []byte {
@@ -17,22 +19,6 @@ func unhex(t *testing.T, s string) []byte {
 	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
 	require.NoError(t, err)
 	return b
-}
-
-// TestMD4RFC1320 runs RFC 1320's test suite (appendix A.5).
-func TestMD4RFC1320(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"", "31d6cfe0d16ae931b73c59d7e0c089c0"},
-		{"a", "bde52cb31de33e46245e05fbdbd6fb24"},
-		{"abc", "a448017aaf21d8525fc10ae87aa6729d"},
-		{"message digest", "d9130a8164549fe818874806e1c7014b"},
-		{"abcdefghijklmnopqrstuvwxyz", "d79e1c308aa5bbcdeea8ed63df412da9"},
-		{"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "043f8582f241db351ce627e153e7f0e4"},
-		{strings.Repeat("1234567890", 8), "e33b4ddc9c38f2199c3e7b164fcc0536"},
-	} {
-		got := md4Sum([]byte(c.in))
-		assert.Equal(t, c.want, hex.EncodeToString(got[:]), "MD4(%q)", c.in)
-	}
 }
 
 // The common values of MS-NLMP §4.2.1.
@@ -51,11 +37,7 @@ const (
 // TestNTLMVectorsV1 checks NTOWFv1 and the NTLMv1 responses against
 // MS-NLMP §4.2.2 and §4.2.3 (with client challenge).
 func TestNTLMVectorsV1(t *testing.T) {
-	nt := ntHash("Password")
-	assert.Equal(t, "a4f49c406510bdcab6824ee7c30fd852", hex.EncodeToString(nt[:]), "NTOWFv1 (§4.2.2.1.2)")
-	assert.Equal(t, "a4f49c406510bdcab6824ee7c30fd852", hashNTLM("Password"), "{NTLM} secret")
-	base := md4Sum(nt[:])
-	assert.Equal(t, "d87262b0cde4b1cb7499becccdf10784", hex.EncodeToString(base[:]), "SessionBaseKey (§4.2.2.1.3)")
+	nt := account.NTHash("Password") // NTOWFv1 and the base key: package account's TestNTHashVector
 	assert.Equal(t, "67c43011f30298a2ad35ece64f16331c44bdbed927841f94",
 		hex.EncodeToString(ntlmV1Response(nt, vecServerChallenge, nil, false)), "NTLMv1 response (§4.2.2.2.1)")
 	assert.Equal(t, "7537f803ae367128ca458204bde7caf81e97ed2683267232",
@@ -66,7 +48,7 @@ func TestNTLMVectorsV1(t *testing.T) {
 // and the encrypted session key against MS-NLMP §4.2.4, and reads its
 // AUTHENTICATE_MESSAGE as the server does.
 func TestNTLMVectorsV2(t *testing.T) {
-	nt := ntHash("Password")
+	nt := account.NTHash("Password")
 	key := ntowfv2(nt, "User", "Domain")
 	assert.Equal(t, "0c868a403bfd7a93a3001ef22ef02e3f", hex.EncodeToString(key), "NTOWFv2 (§4.2.4.1.1)")
 
@@ -117,7 +99,7 @@ func TestNTLMChallengeMessage(t *testing.T) {
 	assert.Equal(t, vecServerChallenge, m[24:32])
 	target, _, err := ntlmField(m, 12, 100, 56)
 	require.NoError(t, err)
-	assert.Equal(t, utf16le("POP3KIT"), target)
+	assert.Equal(t, account.UTF16LE("POP3KIT"), target)
 	info, _, err := ntlmField(m, 40, 1000, 56)
 	require.NoError(t, err)
 	got := map[uint16][]byte{}
@@ -126,9 +108,9 @@ func TestNTLMChallengeMessage(t *testing.T) {
 		got[id] = info[4 : 4+n]
 		info = info[4+n:]
 	}
-	assert.Equal(t, utf16le("POP3KIT"), got[avNbDomainName])
-	assert.Equal(t, utf16le("MAIL"), got[avNbComputerName])
-	assert.Equal(t, utf16le("mail.example.org"), got[avDnsComputerName])
+	assert.Equal(t, account.UTF16LE("POP3KIT"), got[avNbDomainName])
+	assert.Equal(t, account.UTF16LE("MAIL"), got[avNbComputerName])
+	assert.Equal(t, account.UTF16LE("mail.example.org"), got[avDnsComputerName])
 	assert.Equal(t, filetime(now), binary.LittleEndian.Uint64(got[avTimestamp]))
 	assert.Contains(t, got, uint16(avEOL))
 
@@ -202,26 +184,26 @@ func TestNTLMUserMapping(t *testing.T) {
 // TestNTLMSecret: {NTLM} lines parse, verify USER/PASS, and give NTLM
 // their hash; a one-way hash gives none.
 func TestNTLMSecret(t *testing.T) {
-	f, err := HashPassword("NTLM", "Password")
+	f, err := account.HashPassword("NTLM", "Password")
 	require.NoError(t, err)
 	assert.Equal(t, "{NTLM}a4f49c406510bdcab6824ee7c30fd852", f)
-	a, err := ParseAccount("u:{NTLM}A4F49C406510BDCAB6824EE7C30FD852")
+	a, err := account.ParseAccount("u:{NTLM}A4F49C406510BDCAB6824EE7C30FD852")
 	require.NoError(t, err)
 	assert.True(t, a.Verify([]byte("Password")), "upper-case hex too")
 	assert.False(t, a.Verify([]byte("password")))
-	h, ok := ntlmCredentials(a)
+	h, ok := account.NTLMCredentials(a)
 	assert.True(t, ok)
-	assert.Equal(t, ntHash("Password"), h)
-	_, ok = ntlmCredentials(mustAccount(t, "u:{PLAIN}Password"))
+	assert.Equal(t, account.NTHash("Password"), h)
+	_, ok = account.NTLMCredentials(mustAccount(t, "u:{PLAIN}Password"))
 	assert.True(t, ok)
-	_, ok = ntlmCredentials(mustAccount(t, "u:{CRAM-MD5}"+hashCRAM("x")))
+	_, ok = account.NTLMCredentials(mustAccount(t, "u:"+mustHash(t, "CRAM-MD5", "x")))
 	assert.False(t, ok, "a CRAM-MD5 secret gives no NT hash")
-	_, err = ParseAccount("u:{NTLM}abcd")
+	_, err = account.ParseAccount("u:{NTLM}abcd")
 	assert.ErrorContains(t, err, "32 hex digits")
 }
 
-func mustAccount(t *testing.T, line string) *Account {
-	a, err := ParseAccount(line)
+func mustAccount(t *testing.T, line string) *account.Account {
+	a, err := account.ParseAccount(line)
 	require.NoError(t, err)
 	return a
 }
@@ -260,4 +242,12 @@ func TestCheckNTLM(t *testing.T) {
 		c.NTLMDomain = bad
 		assert.Error(t, c.checkNTLM(), bad)
 	}
+}
+
+// mustHash is HashPassword's field for password in scheme.
+func mustHash(t *testing.T, scheme, password string) string {
+	t.Helper()
+	f, err := account.HashPassword(scheme, password)
+	require.NoError(t, err)
+	return f
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -37,31 +36,6 @@ type UsageStore interface {
 // errOverQuota refuses a delivery that would take the maildrop over its
 // quota.
 var errOverQuota = errors.New("the mailbox is full (over its quota)")
-
-// parseQuotaSize reads a Dovecot quota size: a number with an optional
-// unit b, k, M, G or T (powers of 1024).
-func parseQuotaSize(v string) (int64, error) {
-	mult := int64(1)
-	if n := len(v); n > 0 {
-		switch v[n-1] {
-		case 'b', 'B':
-			v = v[:n-1]
-		case 'k', 'K':
-			mult, v = 1<<10, v[:n-1]
-		case 'm', 'M':
-			mult, v = 1<<20, v[:n-1]
-		case 'g', 'G':
-			mult, v = 1<<30, v[:n-1]
-		case 't', 'T':
-			mult, v = 1<<40, v[:n-1]
-		}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("storage %q: want a size such as 100M", v)
-	}
-	return n * mult, nil
-}
 
 // quotaOf returns user's quota: the account's own, else the server's.
 func (s *Server) quotaOf(user string) int64 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
@@ -80,10 +81,10 @@ func TestQuotaAndWarning(t *testing.T) {
 // TestQuotaPerAccount: an account's userdb_quota_rule=*:storage=SIZE
 // (Dovecot's extra field) overrides the server's quota.
 func TestQuotaPerAccount(t *testing.T) {
-	a, err := server.ParseAccount("carol:{PLAIN}pw::::::userdb_quota_rule=*:storage=2k")
+	a, err := account.ParseAccount("carol:{PLAIN}pw::::::userdb_quota_rule=*:storage=2k")
 	require.NoError(t, err)
 	assert.Equal(t, int64(2048), a.Quota)
-	_, err = server.ParseAccount("carol:{PLAIN}pw::::::userdb_quota_rule=*:storage=lots")
+	_, err = account.ParseAccount("carol:{PLAIN}pw::::::userdb_quota_rule=*:storage=lots")
 	assert.ErrorContains(t, err, "userdb_quota_rule")
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // The SASL side of a session (pop3gen.AuthHandler): which mechanisms are
@@ -283,14 +284,14 @@ func (x *exchange) admit() bool {
 	if x.down {
 		h.saslAt.passwdDown = true
 	}
-	return CheckUserName(x.user) == nil && may
+	return account.CheckUserName(x.user) == nil && may
 }
 
 // lookup returns the account of x.user. An unknown user and an unreadable
 // passwd-file both return nil; the latter is remembered, so that the
 // failure says [SYS/TEMP] rather than "invalid".
-func (x *exchange) lookup() *Account {
-	if CheckUserName(x.user) != nil {
+func (x *exchange) lookup() *account.Account {
+	if account.CheckUserName(x.user) != nil {
 		return nil
 	}
 	a, ok, err := x.h.srv.users.Lookup(x.user)

@@ -13,6 +13,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 const (
@@ -23,9 +24,9 @@ const (
 // scramUsers are passwd-file lines with the SCRAM and CRAM-MD5 schemes,
 // beside the test users (alice is PLAIN, bob SHA512-CRYPT).
 func scramUsers(t testing.TB) func(*server.Config) {
-	s, err := server.HashPassword("SCRAM-SHA-256", "salted pass")
+	s, err := account.HashPassword("SCRAM-SHA-256", "salted pass")
 	require.NoError(t, err)
-	c, err := server.HashPassword("CRAM-MD5", "cram pass")
+	c, err := account.HashPassword("CRAM-MD5", "cram pass")
 	require.NoError(t, err)
 	users := withUsers(t, "sam:"+s+"::::::", "cram:"+c+"::::::",
 		// Dovecot's own test secret of "test" (test-password-scheme.c).

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/store"
 )
@@ -29,10 +30,10 @@ import (
 type Server struct {
 	cfg    Config
 	v      pop3gen.Variations
-	users  Authenticator
-	passwd *Passwd     // the passwd-file, when users are its
-	store  store.Store // Maildir: every maildrop is reached through its os.Root, never by path
-	dummy  *Account
+	users  account.Authenticator
+	passwd *account.Passwd // the passwd-file, when users are its
+	store  store.Store     // Maildir: every maildrop is reached through its os.Root, never by path
+	dummy  *account.Account
 	tls    *tls.Config
 	// quotaTurns serialize the deliveries to each user under a quota
 	// (quota.go), under quotaMu.
@@ -78,9 +79,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	users, store := cfg.Users, cfg.Store
-	var p *Passwd
+	var p *account.Passwd
 	if users == nil {
-		if p, err = OpenPasswd(cfg.Passwd, log); err != nil {
+		if p, err = account.OpenPasswd(cfg.Passwd, log); err != nil {
 			return nil, fmt.Errorf("passwd-file: %v", err)
 		}
 		users = p
@@ -94,7 +95,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	// dummy is verified when a user does not exist, so that a failed
 	// login costs the same work whether or not the user exists.
-	dummy, err := dummyAccount()
+	dummy, err := account.DummyAccount()
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +385,7 @@ func (s *Server) watchAccounts(stop <-chan struct{}) {
 		return
 	}
 	last, _ := s.passwd.Generation()
-	t := time.NewTicker(reloadEvery)
+	t := time.NewTicker(account.ReloadEvery)
 	defer t.Stop()
 	for {
 		select {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -88,7 +89,7 @@ var _ pop3.SASLServer = sasl.NewPlainServer(nil)
 // User accepts a well-formed name; whether it names a user is PASS's to
 // say, after the same delay either way.
 func (h *session) User(w *pop3.Writer, arg []byte) error {
-	if CheckUserName(h.userName(string(arg))) != nil {
+	if account.CheckUserName(h.userName(string(arg))) != nil {
 		return errBadName
 	}
 	return nil
@@ -212,7 +213,7 @@ func unchecked(reply *pop3.Error) bool {
 func (h *session) login(user string, password []byte) (pop3.Maildrop, error) {
 	at := h.arrive()
 	h.admit(&at, user)
-	if user == "" || CheckUserName(user) != nil {
+	if user == "" || account.CheckUserName(user) != nil {
 		return nil, h.failed(&at, user, "bad user name", errLogin)
 	}
 	ok, err := h.verify(user, password)

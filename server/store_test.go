@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -23,10 +24,10 @@ type memStore struct {
 	removed  []int
 	opened   int
 	open     []store.OpenOptions
-	accounts map[string]*server.Account
+	accounts map[string]*account.Account
 }
 
-func (s *memStore) Lookup(user string) (*server.Account, bool, error) {
+func (s *memStore) Lookup(user string) (*account.Account, bool, error) {
 	a, ok := s.accounts[user]
 	return a, ok, nil
 }
@@ -67,14 +68,14 @@ func (b *memBox) Close() error { return nil }
 // sizes and unique-ids come from the Mailbox, UPDATE removes exactly the
 // marked message, and a maildrop the store refuses for good is [SYS/PERM].
 func TestStoreSeam(t *testing.T) {
-	field, err := server.HashPassword("SHA512-CRYPT", "pw")
+	field, err := account.HashPassword("SHA512-CRYPT", "pw")
 	require.NoError(t, err)
-	acct, err := server.ParseAccount("carol:" + field)
+	acct, err := account.ParseAccount("carol:" + field)
 	require.NoError(t, err)
-	dave, err := server.ParseAccount("dave:" + field)
+	dave, err := account.ParseAccount("dave:" + field)
 	require.NoError(t, err)
 	st := &memStore{msgs: []string{"Subject: one\n\nbody\n", "Subject: two\n\nbody 2\n"},
-		accounts: map[string]*server.Account{"carol": acct, "dave": dave}}
+		accounts: map[string]*account.Account{"carol": acct, "dave": dave}}
 	e := newEnv(t, "rfc1939", func(c *server.Config) {
 		c.Store, c.Users, c.MailRoot, c.Passwd = st, st, "", ""
 		c.AddSet("UIDLFormat=dovecot")

@@ -26,7 +26,7 @@ func checkDeployment(cfg server.Config, file string, data []byte) error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s: %s", lineOf(file, data, key), key, fmt.Sprintf(format, args...)))
 	}
-	var acct *account
+	var acct *serviceAccount
 	if cfg.User != "" {
 		a, err := lookupAccount(cfg.User, cfg.Group)
 		if err != nil {
@@ -144,7 +144,7 @@ func checkAddr(a string) error {
 // allowed reports whether a may do what mode bits want (4 read, 2 write,
 // 1 search or execute) to the file fi: by owner, by its only group (pop3d
 // drops every supplementary group), or by others. Root may.
-func allowed(fi fs.FileInfo, a *account, want fs.FileMode) bool {
+func allowed(fi fs.FileInfo, a *serviceAccount, want fs.FileMode) bool {
 	if a.uid == 0 {
 		return true
 	}
@@ -168,7 +168,7 @@ func allowed(fi fs.FileInfo, a *account, want fs.FileMode) bool {
 // is a's, or a may write it; "" when it cannot. A directory with the
 // sticky bit (/tmp) counts only when it is a's: only an entry's owner may
 // replace the entry.
-func changeableBy(path string, a *account) string {
+func changeableBy(path string, a *serviceAccount) string {
 	paths := []string{path}
 	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
 		paths = append(paths, real)

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // demo is the embedded default: a mail root with one user and a few
@@ -44,7 +44,7 @@ var demoMessages = []string{
 // no symbolic links — a local user cannot hand root a demo directory whose
 // mail root points at /, or at files only root may read — and gives the
 // tree to owner.
-func setUpDemo(dir string, owner *account) (*demo, error) {
+func setUpDemo(dir string, owner *serviceAccount) (*demo, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func setUpDemo(dir string, owner *account) (*demo, error) {
 			return nil, err
 		}
 		d.password = strings.ToLower(base32.StdEncoding.EncodeToString(r))
-		field, err := server.HashPassword("SHA512-CRYPT", d.password)
+		field, err := account.HashPassword("SHA512-CRYPT", d.password)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func setUpDemo(dir string, owner *account) (*demo, error) {
 
 // checkDemoDir refuses a demo directory root must not trust (see
 // setUpDemo); a directory that does not exist yet is made by setUpDemo.
-func checkDemoDir(abs string, owner *account) error {
+func checkDemoDir(abs string, owner *serviceAccount) error {
 	fi, err := os.Lstat(abs)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

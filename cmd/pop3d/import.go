@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/pgstore"
 )
@@ -186,7 +187,7 @@ func maildirUsers(dir, only string) ([]string, error) {
 	var out []string
 	for _, e := range ents {
 		name := e.Name()
-		if !e.IsDir() || strings.HasPrefix(name, ".") || server.CheckUserName(name) != nil {
+		if !e.IsDir() || strings.HasPrefix(name, ".") || account.CheckUserName(name) != nil {
 			continue
 		}
 		for _, sub := range []string{"cur", "new"} {
@@ -209,7 +210,7 @@ func importPasswd(ctx context.Context, st *pgstore.Store, f io.Reader, path stri
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
-		if _, err := server.ParseAccount(text); err != nil {
+		if _, err := account.ParseAccount(text); err != nil {
 			return n, fmt.Errorf("%s:%d: %v", path, line, err)
 		}
 		parts := strings.SplitN(text, ":", 3)

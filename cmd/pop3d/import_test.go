@@ -13,7 +13,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testpg"
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // TestImportAndServeStore: pop3d import takes a mail root's Maildirs and
@@ -39,7 +39,7 @@ func TestImportAndServeStore(t *testing.T) {
 		}
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "bob", "dovecot-uidlist"), []byte("3 V1764000000 N7 G0123456789abcdef0123456789abcdef\n"), 0o600))
-	hash, err := server.HashPassword("SHA512-CRYPT", "pw")
+	hash, err := account.HashPassword("SHA512-CRYPT", "pw")
 	require.NoError(t, err)
 	pw := filepath.Join(t.TempDir(), "passwd")
 	require.NoError(t, os.WriteFile(pw, []byte("# users\nalice:"+hash+"::::::\nbob:"+hash+"\n"), 0o600))

@@ -27,6 +27,7 @@ import (
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/pgstore"
 )
 
@@ -147,7 +148,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 	demo := *cfgFile == "" && !given["mail-root"] && !given["passwd"] && *storeURL == ""
 	// demoAs is the account the demo serves as when started as root
 	// without --user: pop3d never serves mail as root, not even the demo.
-	var demoAs *account
+	var demoAs *serviceAccount
 	if demo && os.Geteuid() == 0 && !given["user"] && (hooks == nil || !hooks.keepPrivileges) {
 		var err error
 		if demoAs, err = demoAccount(); err != nil {
@@ -262,7 +263,7 @@ func serve(args []string, stdout, stderr io.Writer, hooks *testHooks) error {
 		cfg.User, cfg.Group = demoAs.name, demoAs.groupName
 		log.Warn("the demo was started as root: it serves as "+demoAs.name+" instead", "user", demoAs.name, "group", demoAs.groupName)
 	}
-	var acct *account
+	var acct *serviceAccount
 	if hooks == nil || !hooks.keepPrivileges {
 		if acct, err = checkPrivileges(cfg.User, cfg.Group, demo, log); err != nil {
 			return err
@@ -452,7 +453,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if name == "" {
 		return errors.New("usage: pop3d user add NAME [--scheme SCHEME] [--passwd FILE] < password")
 	}
-	if err := server.CheckUserName(name); err != nil {
+	if err := account.CheckUserName(name); err != nil {
 		return err
 	}
 	cfg := server.DefaultConfig()
@@ -468,7 +469,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	field, err := server.HashPassword(*scheme, pw)
+	field, err := account.HashPassword(*scheme, pw)
 	if err != nil {
 		return err
 	}
@@ -477,7 +478,7 @@ func userAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		_, err = io.WriteString(stdout, line)
 		return err
 	}
-	if p, err := server.LoadPasswd(*file); err == nil {
+	if p, err := account.LoadPasswd(*file); err == nil {
 		if _, ok, _ := p.Lookup(name); ok {
 			return fmt.Errorf("%s: user %q exists", *file, name)
 		}

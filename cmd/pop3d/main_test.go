@@ -17,7 +17,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3gen"
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // syncBuf is a bytes.Buffer safe for the server goroutine and the test.
@@ -109,7 +109,7 @@ func TestServeConfigAndFlags(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "mail")
 	require.NoError(t, os.MkdirAll(root, 0o700))
-	line, err := server.HashPassword("PLAIN", "pw")
+	line, err := account.HashPassword("PLAIN", "pw")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "passwd"), []byte("u:"+line+"\n"), 0o600))
 	cfg := filepath.Join(dir, "pop3d.toml")
@@ -173,14 +173,14 @@ func TestUserAdd(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"user", "add", "zoe", "--scheme", "BLF-CRYPT"}, strings.NewReader("s3cret\n"), &out, &out))
 	assert.True(t, strings.HasPrefix(out.String(), "zoe:{BLF-CRYPT}$2"), out.String())
-	a, err := server.ParseAccount(strings.TrimSpace(out.String()))
+	a, err := account.ParseAccount(strings.TrimSpace(out.String()))
 	require.NoError(t, err)
 	assert.True(t, a.Verify([]byte("s3cret")))
 	assert.False(t, a.Verify([]byte("s3cret ")))
 
 	f := filepath.Join(t.TempDir(), "passwd")
 	require.NoError(t, run([]string{"user", "add", "zoe", "--passwd", f}, strings.NewReader("pw\n"), &out, &out))
-	p, err := server.LoadPasswd(f)
+	p, err := account.LoadPasswd(f)
 	require.NoError(t, err)
 	ok, _ := p.Authenticate("zoe", []byte("pw"))
 	assert.True(t, ok)

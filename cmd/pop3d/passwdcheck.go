@@ -9,7 +9,7 @@ import "fmt"
 // A file only root can read would serve until its first edit and then
 // lock every user out, so pop3d refuses to start with it and says what to
 // change.
-func checkPasswdReadable(path string, a *account, open func() error) error {
+func checkPasswdReadable(path string, a *serviceAccount, open func() error) error {
 	if err := open(); err != nil {
 		return fmt.Errorf("--passwd %s cannot be read as --user %s --group %s (uid %d, gid %d), the account pop3d serves as: %v; "+
 			"pop3d re-reads the file whenever it changes, and refuses logins while it cannot, so make it readable by that account, "+

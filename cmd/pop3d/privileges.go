@@ -17,8 +17,8 @@ var errRootWithoutUser = errors.New("refusing to serve as root: pass --user (and
 	"such as --user pop3 --group mail (or user = \"…\" in the config file); pop3d binds its ports and reads its TLS key as root, then switches to that account, " +
 	"which must be able to read the passwd-file and write the mail root")
 
-// account is the user and group pop3d serves as.
-type account struct {
+// serviceAccount is the user and group pop3d serves as.
+type serviceAccount struct {
 	name      string
 	uid, gid  int
 	groupName string
@@ -26,7 +26,7 @@ type account struct {
 
 // lookupAccount resolves --user and --group (the user's primary group
 // when group is empty). Numeric ids are accepted where no name matches.
-func lookupAccount(name, group string) (*account, error) {
+func lookupAccount(name, group string) (*serviceAccount, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		if _, nerr := strconv.Atoi(name); nerr != nil {
@@ -36,7 +36,7 @@ func lookupAccount(name, group string) (*account, error) {
 			return nil, fmt.Errorf("--user %q: %v", name, err)
 		}
 	}
-	a := &account{name: u.Username}
+	a := &serviceAccount{name: u.Username}
 	if a.uid, err = strconv.Atoi(u.Uid); err != nil {
 		return nil, fmt.Errorf("--user %q: uid %q is not a number", name, u.Uid)
 	}
@@ -71,7 +71,7 @@ func lookupAccount(name, group string) (*account, error) {
 // demoAccount's); as anyone else --user may only name the account it
 // already runs as. It returns the account to
 // switch to after binding, or nil to stay as it is.
-func checkPrivileges(userName, group string, demo bool, log *slog.Logger) (*account, error) {
+func checkPrivileges(userName, group string, demo bool, log *slog.Logger) (*serviceAccount, error) {
 	root := os.Geteuid() == 0
 	switch {
 	case userName == "" && group != "":
@@ -99,7 +99,7 @@ func checkPrivileges(userName, group string, demo bool, log *slog.Logger) (*acco
 // after setuid the others are no longer allowed). Go's syscall versions
 // apply to every thread on Linux. It then checks that the switch took and
 // cannot be undone.
-func dropPrivileges(a *account) error {
+func dropPrivileges(a *serviceAccount) error {
 	if err := syscall.Setgroups([]int{a.gid}); err != nil {
 		return fmt.Errorf("setgroups(%d): %v", a.gid, err)
 	}
@@ -123,7 +123,7 @@ func dropPrivileges(a *account) error {
 
 // demoAccount is the account the demo serves as when root starts it:
 // nobody, in nogroup (or nobody's own group).
-func demoAccount() (*account, error) {
+func demoAccount() (*serviceAccount, error) {
 	a, err := lookupAccount("nobody", "nogroup")
 	if err != nil {
 		a, err = lookupAccount("nobody", "")

@@ -18,7 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // needRoot skips a test that switches accounts unless it runs as root (as
@@ -62,7 +62,7 @@ func TestPrivilegesDropped(t *testing.T) {
 	}
 	const body = "Subject: dropped\r\n\r\nserved by nobody\r\n"
 	require.NoError(t, os.WriteFile(filepath.Join(md, "new", "1764000000.M1P1.test"), []byte(body), 0o600))
-	line, err := server.HashPassword("PLAIN", "pw")
+	line, err := account.HashPassword("PLAIN", "pw")
 	require.NoError(t, err)
 	passwd := filepath.Join(dir, "passwd")
 	require.NoError(t, os.WriteFile(passwd, []byte("alice:"+line+"\n"), 0o600))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // The backend's messages, as an MDA leaves them in a Maildir (LF line
@@ -53,7 +54,7 @@ func startBackend(t *testing.T) *backend {
 	}
 	var passwd string
 	for _, u := range []struct{ name, password string }{{"alice", "secret"}, {"bob", "hunter2"}} {
-		f, err := server.HashPassword("PLAIN", u.password)
+		f, err := account.HashPassword("PLAIN", u.password)
 		require.NoError(t, err)
 		passwd += u.name + ":" + f + "::::::\n"
 	}

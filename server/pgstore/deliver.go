@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // ChunkSize is the size of a body's rows: large enough that a 100 MB
@@ -35,7 +35,7 @@ func (s *Store) Deliver(ctx context.Context, user string, r io.Reader) error {
 // (imported false). validity is the UIDVALIDITY of a mailbox deliver
 // creates (0: now's).
 func (s *Store) deliver(ctx context.Context, user string, r io.Reader, source string, validity uint32) (imported bool, err error) {
-	if err := server.CheckUserName(user); err != nil {
+	if err := account.CheckUserName(user); err != nil {
 		return false, err
 	}
 	tx, err := s.pool.Begin(ctx)

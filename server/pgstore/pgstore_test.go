@@ -24,6 +24,7 @@ import (
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testpg"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/pgstore"
 )
@@ -44,7 +45,7 @@ var (
 func field(t testing.TB) string {
 	hashOnce.Do(func() {
 		var err error
-		if hash, err = server.HashPassword("SHA512-CRYPT", "pw"); err != nil {
+		if hash, err = account.HashPassword("SHA512-CRYPT", "pw"); err != nil {
 			panic(err)
 		}
 	})

@@ -32,7 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/store"
 )
@@ -59,9 +59,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store          = (*Store)(nil)
-	_ server.Authenticator = (*Store)(nil)
-	_ store.Deliverer      = (*Store)(nil)
+	_ store.Store           = (*Store)(nil)
+	_ account.Authenticator = (*Store)(nil)
+	_ store.Deliverer       = (*Store)(nil)
 )
 
 // defaultMaxConns is the pool's size unless the URL sets pool_max_conns:
@@ -237,7 +237,7 @@ func noOldLocks(ctx context.Context, c *pgxpool.Conn) error {
 
 // Lookup returns user's account from the users table; its password is a
 // passwd-file field ({SCHEME}hash), parsed as the passwd-file's are.
-func (s *Store) Lookup(user string) (*server.Account, bool, error) {
+func (s *Store) Lookup(user string) (*account.Account, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.QueryTimeout)
 	defer cancel()
 	var field string
@@ -248,7 +248,7 @@ func (s *Store) Lookup(user string) (*server.Account, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("pgstore: users: %w", err)
 	}
-	a, err := server.ParseAccount(user + ":" + field)
+	a, err := account.ParseAccount(user + ":" + field)
 	if err != nil {
 		return nil, false, fmt.Errorf("pgstore: user %.80q: %w", user, err)
 	}
@@ -258,10 +258,10 @@ func (s *Store) Lookup(user string) (*server.Account, bool, error) {
 // SetPassword sets user's password field ({SCHEME}hash, as
 // server.HashPassword returns it), adding the user if new.
 func (s *Store) SetPassword(ctx context.Context, user, field string) error {
-	if err := server.CheckUserName(user); err != nil {
+	if err := account.CheckUserName(user); err != nil {
 		return err
 	}
-	if _, err := server.ParseAccount(user + ":" + field); err != nil {
+	if _, err := account.ParseAccount(user + ":" + field); err != nil {
 		return err
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO users (name, password) VALUES ($1, $2)

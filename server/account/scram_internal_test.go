@@ -1,4 +1,4 @@
-package server
+package account
 
 import (
 	"encoding/hex"
@@ -51,13 +51,13 @@ func TestCRAMDovecotVector(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, a.Verify([]byte("test")))
 	assert.False(t, a.Verify([]byte("tset")))
-	k, ok := cramCredentials(a)
+	k, ok := CRAMCredentials(a)
 	require.True(t, ok)
 	assert.Equal(t, cramFromPassword("test"), k)
 
 	rfc := cramFromPassword("tanstaaftanstaaf")
 	assert.Equal(t, "b913a602c7eda7a495b4e6e7334d3890",
-		hexString(rfc.sum([]byte("<1896.697170952@postoffice.reston.mci.net>"))), "RFC 2195 §2's example")
+		hexString(rfc.Sum([]byte("<1896.697170952@postoffice.reston.mci.net>"))), "RFC 2195 §2's example")
 	long := cramFromPassword(string(make([]byte, 100)))
 	assert.Len(t, long.String(), 64, "a key longer than a block is hashed first")
 }

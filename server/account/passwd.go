@@ -1,4 +1,4 @@
-package server
+package account
 
 import (
 	"bufio"
@@ -41,6 +41,16 @@ type Account struct {
 	// userdb_quota_rule=*:storage=SIZE (Dovecot's); 0: the server's.
 	Quota int64
 }
+
+// Cost is what one verification of the account's password allocates:
+// argon2's m, or SmallHashCost for the other schemes. pop3d's verification
+// pool charges it against auth_memory.
+func (a *Account) Cost() int64 { return a.cost }
+
+// OverCapOnce reports true the first time it is called for an account
+// (per load of its file): a server warns once, not at every login of a
+// flood, that the account's hash needs more memory than its cap.
+func (a *Account) OverCapOnce() bool { return !a.overCap.Swap(true) }
 
 // plainSchemes store the password itself.
 var plainSchemes = map[string]bool{"PLAIN": true, "CLEARTEXT": true}
@@ -87,7 +97,7 @@ func ParseAccount(line string) (*Account, error) {
 		}
 		scheme, secret = strings.ToUpper(secret[1:end]), secret[end+1:]
 	}
-	a := &Account{User: user, Scheme: scheme, secret: secret, cost: smallHashCost}
+	a := &Account{User: user, Scheme: scheme, secret: secret, cost: SmallHashCost}
 	switch {
 	case plainSchemes[scheme]:
 	case scheme == "SCRAM-SHA-256":
@@ -285,14 +295,14 @@ func OpenPasswd(path string, log *slog.Logger) (*Passwd, error) {
 		return nil, err
 	}
 	var err error
-	p.dummy, err = dummyAccount()
+	p.dummy, err = DummyAccount()
 	return p, err
 }
 
-// dummyAccount returns an account no one logs in to, whose hash is
+// DummyAccount returns an account no one logs in to, whose hash is
 // verified when a user does not exist: a failed login costs the same work
 // whether or not the user exists.
-func dummyAccount() (*Account, error) {
+func DummyAccount() (*Account, error) {
 	field, err := HashPassword("SHA512-CRYPT", "pop3kit-dummy")
 	if err != nil {
 		return nil, err
@@ -360,9 +370,9 @@ func (p *Passwd) load() error {
 	return nil
 }
 
-// reloadEvery bounds how often Lookup looks at the file, so a login flood
+// ReloadEvery bounds how often Lookup looks at the file, so a login flood
 // does not become a stat flood.
-const reloadEvery = time.Second
+const ReloadEvery = time.Second
 
 // Lookup returns the account of user. A changed file is reloaded. When
 // the file changed (or vanished) and cannot be read, Lookup fails closed:
@@ -391,11 +401,11 @@ func (p *Passwd) Generation() (uint64, error) {
 	return p.gen, p.down
 }
 
-// look reloads the file when it changed, at most once per reloadEvery,
+// look reloads the file when it changed, at most once per ReloadEvery,
 // and logs a failure (once per distinct error) and a recovery. p.mu is
 // held.
 func (p *Passwd) look() {
-	if now := time.Now(); now.Sub(p.checked) >= reloadEvery {
+	if now := time.Now(); now.Sub(p.checked) >= ReloadEvery {
 		p.checked = now
 		err := p.reloadIfChanged(now)
 		switch {

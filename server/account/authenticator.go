@@ -1,4 +1,4 @@
-package server
+package account
 
 // Authenticator knows the users and their credentials: the passwd-file
 // (Passwd) is one; PostgreSQL another. It is safe for concurrent use.
