@@ -4,16 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"net/textproto"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/account"
-	"github.com/pop3kit/pop3kit/server/maildir"
 )
 
 // FuzzDotRoundTrip writes arbitrary message bytes through the
@@ -172,93 +169,6 @@ func FuzzPasswdLine(f *testing.F) {
 			secret, ok := a.PlainSecret()
 			if !ok || !a.Verify([]byte(secret)) || a.Verify([]byte(secret+"x")) {
 				t.Fatalf("%q: the PLAIN secret does not verify as itself only", line)
-			}
-		}
-	})
-}
-
-// FuzzMaildirName reads arbitrary Maildir file names: the base name is the
-// name before ":" and the size fields are -1 or what the name says.
-func FuzzMaildirName(f *testing.F) {
-	for _, s := range []string{"1764100000.M1P2.host,S=1480,W=1520:2,S", "x:2,", "a,S=12", "a,W=-1", ",S=,W=", "a,S=99999999999999999999"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, name string) {
-		m := maildir.ParseMaildirName(name)
-		if strings.Contains(m.Base, ":") || !strings.HasPrefix(name, m.Base) {
-			t.Fatalf("%q: base %q", name, m.Base)
-		}
-		for _, f := range []struct {
-			key string
-			got int64
-		}{{"S", m.Storage}, {"W", m.Exact}} {
-			if f.got < -1 {
-				t.Fatalf("%q: %s=%d", name, f.key, f.got)
-			}
-			if f.got >= 0 {
-				// The first ,S= (or ,W=) field holds exactly these digits.
-				i := strings.Index(m.Base, ","+f.key+"=")
-				v, _, _ := strings.Cut(m.Base[i+3:], ",")
-				if strings.TrimLeft(v, "0123456789") != "" || strings.TrimLeft(v, "0") != strings.TrimLeft(fmt.Sprint(f.got), "0") {
-					t.Fatalf("%q: %s=%d is not what the name says (%q)", name, f.key, f.got, v)
-				}
-			}
-		}
-	})
-}
-
-// FuzzUIDList parses arbitrary pop3kit-uidlist files. Damage is never
-// fatal: whatever is read keeps its UID, every UID is positive, below the
-// next UID and given to one message only; the list writes back to a clean
-// list (no problems) that parses to the same.
-func FuzzUIDList(f *testing.F) {
-	f.Add([]byte("pop3kit-uidlist 2 validity=1764100000 next=43\n41 1520 1480 a,S=1480:2,\n42 880 862 b%20c:2,S\n"))
-	f.Add([]byte("pop3kit-uidlist 1 validity=1764100000 next=43\n41 1520 1480 a,S=1480\n42 880 862 b\n"))
-	f.Add([]byte("pop3kit-uidlist 1 validity=1 next=1\n"))
-	f.Add([]byte("pop3kit-uidlist 1 validity=1 next=2\n5 1 1 x\n"))
-	f.Add([]byte("garbage\n4294967295 1 1 x\n7 1 1 x\n7 1 1 y\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		l, err := maildir.ParseUIDList(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("%q: a damaged list is repaired, not refused: %v", b, err)
-		}
-		uids := map[uint32]string{}
-		for base, e := range l.Entries {
-			if e.UID == 0 || uint64(e.UID) >= l.Next {
-				t.Fatalf("%q: uid %d with next=%d", b, e.UID, l.Next)
-			}
-			if other, dup := uids[e.UID]; dup {
-				t.Fatalf("%q: uid %d given to %q and %q", b, e.UID, other, base)
-			}
-			uids[e.UID] = base
-		}
-		var out bytes.Buffer
-		if err := maildir.WriteUIDList(&out, l); err != nil {
-			t.Fatal(err)
-		}
-		again, err := maildir.ParseUIDList(bytes.NewReader(out.Bytes()))
-		if err != nil || len(again.Problems) > 0 {
-			t.Fatalf("%q: written back as %q, which does not parse cleanly: %v %v", b, out.String(), err, again.Problems)
-		}
-		if !reflect.DeepEqual(l.Entries, again.Entries) || l.Next != again.Next || l.Validity != again.Validity {
-			t.Fatalf("%q: round trip changed %+v into %+v", b, l, again)
-		}
-	})
-}
-
-// FuzzDovecotUIDList parses arbitrary dovecot-uidlist files: every UID of
-// an accepted list is positive and below the next UID.
-func FuzzDovecotUIDList(f *testing.F) {
-	f.Add([]byte("3 V1234567890 N100 Gabc\n41 :a\n57 W64 S57 :b:2,S\n"))
-	f.Add([]byte("1 1234 5\n1 a\n2 b:2,\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		l, err := maildir.ParseDovecotUIDList(bytes.NewReader(b))
-		if err != nil {
-			return
-		}
-		for name, e := range l.Entries {
-			if e.UID == 0 || uint64(e.UID) >= l.Next || strings.Contains(name, ":") {
-				t.Fatalf("%q: %q uid %d next %d", b, name, e.UID, l.Next)
 			}
 		}
 	})
