@@ -3,7 +3,7 @@
 GO        ?= go
 FUZZTIME  ?= 1m
 # SMOKE_FUZZTIME is how long `make test` fuzzes each target.
-SMOKE_FUZZTIME ?= 10s
+SMOKE_FUZZTIME ?= 7s
 # Minimizing a new input can take the fuzzer minutes; cap it.
 FUZZMINIMIZE ?= 5s
 BENCHTIME ?= 1s
