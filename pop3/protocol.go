@@ -187,15 +187,28 @@ const (
 	Plaintext       // refused where PlaintextAuth forbids plaintext (MS-STANXPOP3 V0010)
 )
 
-// CoreCommands are the commands the runtime answers itself, by keyword,
-// with the grammar and answerer a table's row for it must have.
-var CoreCommands = map[string]struct {
+// CoreCommand is a command the runtime answers itself: the argument
+// grammar and answerer a table's row for it must have.
+type CoreCommand struct {
 	Args   Args
 	Answer Answer
-}{
+}
+
+// coreCommands are the commands the runtime answers itself, by keyword.
+var coreCommands = map[string]CoreCommand{
 	"STLS": {NoArgs, ByCore}, "CAPA": {NoArgs, ByCore}, "NOOP": {NoArgs, ByCore}, "QUIT": {NoArgs, ByCore},
 	"STAT": {NoArgs, ByMaildrop}, "LIST": {OptMsgNum, ByMaildrop}, "RETR": {MsgNum, ByMaildrop},
 	"DELE": {MsgNum, ByMaildrop}, "RSET": {NoArgs, ByMaildrop}, "TOP": {MsgNumCount, ByMaildrop}, "UIDL": {OptMsgNum, ByMaildrop},
+}
+
+// CoreCommands returns the commands the runtime answers itself, by
+// keyword (a copy: spec.Validate holds a table's rows to it).
+func CoreCommands() map[string]CoreCommand {
+	out := make(map[string]CoreCommand, len(coreCommands))
+	for k, v := range coreCommands {
+		out[k] = v
+	}
+	return out
 }
 
 // op is what the runtime does for a command.

@@ -192,13 +192,13 @@ func (s *Session) Feed(line []byte) Action {
 	if err := s.lx.parse(&s.cmd, line, s.mode); err != nil {
 		return s.reject(err)
 	}
-	return s.Dispatch(&s.cmd)
+	return s.dispatch(&s.cmd)
 }
 
-// Dispatch runs a parsed command: it checks that the command is on and
+// dispatch runs a parsed command: it checks that the command is on and
 // allowed in the current state, applies the row's guards, runs it and
 // takes the transition.
-func (s *Session) Dispatch(c *Command) Action {
+func (s *Session) dispatch(c *Command) Action {
 	s.ev.Cmd, s.ev.Command = c.Cmd, s.p.Name(c.Cmd)
 	bit := uint64(1) << c.Cmd
 	if s.off&bit != 0 {

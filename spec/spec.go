@@ -136,7 +136,7 @@ type Command struct {
 type Answer uint8
 
 // The answerers. The runtime answers only the commands whose semantics it
-// knows (pop3.CoreCommands); any other command is a Handler method.
+// knows (pop3.CoreCommands()); any other command is a Handler method.
 const (
 	// ByHandler: a Handler method. One that opens the maildrop (an edge
 	// from the initial state into a state that is not final) returns it

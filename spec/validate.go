@@ -494,7 +494,7 @@ func (v *validator) commands() {
 		switch c.Answer {
 		case ByHandler:
 		case ByCore, ByMaildrop:
-			if want, ok := pop3.CoreCommands[c.Name]; !ok {
+			if want, ok := pop3.CoreCommands()[c.Name]; !ok {
 				v.bad(row, "the core answers only %s; a command of the table's own is answered by a Handler method (ByHandler)", coreAnswerNames())
 			} else if Args(want.Args) != c.Args || Answer(want.Answer) != c.Answer {
 				v.bad(row, "the core answers %s with argument grammar %v and answerer %v", c.Name, Args(want.Args), Answer(want.Answer))
@@ -712,8 +712,9 @@ func CheckValue(x Variation, val string) error {
 
 // coreAnswerNames lists CoreAnswers' commands in a stable order.
 func coreAnswerNames() string {
-	names := make([]string, 0, len(pop3.CoreCommands))
-	for n := range pop3.CoreCommands {
+	core := pop3.CoreCommands()
+	names := make([]string, 0, len(core))
+	for n := range core {
 		names = append(names, n)
 	}
 	slices.Sort(names)
