@@ -8,9 +8,10 @@ import (
 
 // A Protocol is a command table as the runtime serves it: one row per
 // command, a keyword lookup, the capabilities CAPA announces. A package
-// generated from a spec table holds one (pop3gen.Protocol for the standard
-// table) and hands it to the runtime through its Variations type, which is
-// a Dialect; a server does not build one by hand.
+// generated from a spec table holds one and hands it to the runtime
+// through its Variations type, which is a Dialect
+// ((*pop3gen.Variations).Protocol for the standard table); a server does
+// not build one by hand.
 type Protocol struct {
 	// Commands are the rows, indexed by Cmd; Commands[0] is unused.
 	Commands []CommandRow

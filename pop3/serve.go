@@ -25,11 +25,12 @@ import (
 // greeting (with the APOP timestamp where APOP is on), the read loop, the
 // profile's inactivity timers and the Exchange notice, write deadlines and
 // a minimum read rate, STLS and implicit TLS with their own handshake
-// timeout, the connection limits, panic recovery — and hands each command
-// to a Session on the server's Handler. A server built on pop3gen writes
-// no connection loop of its own.
+// timeout, the connection limits, the failed-login policy (LoginPolicy),
+// panic recovery — and hands each command to a Session on the server's
+// Handler. A server built on the runtime writes no connection loop of its
+// own.
 //
-// The zero value is not usable: NewHandler and Variations must be set.
+// The zero value is not usable: NewHandler and Dialect must be set.
 // Fields must not change once Serve or ServeConn has been called.
 type Server struct {
 	// NewHandler returns the handler of a new connection, after it was
