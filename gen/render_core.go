@@ -98,8 +98,7 @@ func (g *gen) protocol() *jen.File {
 	use := func(v string) jen.Code { conds[v] = true; return jen.Id(cond(v)) }
 	rows := []jen.Code{jen.Values()}
 	for _, c := range g.t.Commands {
-		key, _ := keywordKey(c.Name)
-		r := []jen.Code{jen.Id("Name").Op(":").Lit(c.Name), jen.Id("Key").Op(":").Id(fmt.Sprintf("0x%08x", key))}
+		r := []jen.Code{jen.Id("Name").Op(":").Lit(c.Name)}
 		if c.Args != spec.NoArgs {
 			r = append(r, jen.Id("Args").Op(":").Add(rtq(argsIDs[c.Args])))
 		}

@@ -86,7 +86,7 @@ func (s *Session) writeCapa(c *CapaInfo) {
 func (s *Session) announces(tag string, afterLogin bool) bool {
 	for i := 1; i < len(s.p.Commands); i++ {
 		r := &s.p.Commands[i]
-		if r.Name == "" || tagOf(s.p, i) != tag {
+		if r.Capability != tag {
 			continue
 		}
 		if s.off&(1<<i) != 0 || afterLogin && r.In == StateAuthorization {
@@ -95,6 +95,3 @@ func (s *Session) announces(tag string, afterLogin bool) bool {
 	}
 	return true
 }
-
-// tagOf returns the capability of command i.
-func tagOf(p *Protocol, i int) string { return p.Commands[i].Capability }

@@ -63,7 +63,7 @@ func (lx *lexer) parse(c *Command, line []byte, m Mode) (err *Error) {
 		return unknownLine(line)
 	}
 	r := &lx.p.Commands[cmd]
-	if lx.p.exact&(1<<cmd) != 0 && !sameKeyword(line[:n], r.Name) {
+	if lx.p.exact&(1<<cmd) != 0 && !equalFold(line[:n], r.Name) {
 		// The packed key folds every octet; one that is not a letter
 		// (the 8 of UTF8) must match as it is.
 		return unknownLine(line)
@@ -150,22 +150,4 @@ func (lx *lexer) long(line []byte) bool {
 		}
 	}
 	return false
-}
-
-// sameKeyword reports whether word is name with its letters in any case
-// and its other octets (the 8 of UTF8) as they are.
-func sameKeyword(word []byte, name string) bool {
-	if len(word) != len(name) {
-		return false
-	}
-	for i := range len(word) {
-		c := word[i]
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		if c != name[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -29,13 +29,11 @@ type Protocol struct {
 	keeps uint64 // commands whose argument the login after them needs (USER for PASS)
 	exact uint64 // commands whose keyword has an octet that is not a letter (UTF8)
 	long  []string
-	names []string
 }
 
 // A CommandRow is one command of a Protocol.
 type CommandRow struct {
 	Name   string // the keyword, upper case
-	Key    uint32 // the keyword packed as Lookup takes it
 	Args   Args
 	In     State // the states in which it is allowed
 	Answer Answer
@@ -239,10 +237,8 @@ var coreOps = map[string]op{"STLS": opSTLS, "CAPA": opCAPA, "NOOP": opNOOP, "QUI
 func (p *Protocol) prepare() *Protocol {
 	p.once.Do(func() {
 		p.ops = make([]op, len(p.Commands))
-		p.names = make([]string, len(p.Commands))
 		for i := 1; i < len(p.Commands); i++ {
 			r := &p.Commands[i]
-			p.names[i] = r.Name
 			switch {
 			case r.Answer != ByHandler:
 				p.ops[i] = coreOps[r.Name]
@@ -285,8 +281,8 @@ func (r *CommandRow) next(s State) State {
 // does not have.
 func (p *Protocol) Name(c Cmd) string {
 	p.prepare()
-	if int(c) < len(p.names) {
-		return p.names[c]
+	if c != CmdNone && int(c) < len(p.Commands) {
+		return p.Commands[c].Name
 	}
 	return ""
 }

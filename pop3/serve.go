@@ -973,7 +973,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 		}
 		switch a {
 		case ActionClose:
-			if sess.ev.Command == "QUIT" && sess.ev.Err == nil {
+			if sess.p.ops[sess.ev.Cmd] == opQUIT && sess.ev.Err == nil {
 				c.reason = "quit"
 			} else if sess.ev.Err != nil {
 				c.reason = "closed after -ERR " + sess.ev.Err.Text
