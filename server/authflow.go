@@ -108,7 +108,10 @@ func (s *Server) penalty(fails int) time.Duration {
 }
 
 // failureWait is how long after its arrival a wrong password's reply
-// waits: FailDelay, or the user name's penalty when it is longer. A user
+// waits: FailDelay, or the user name's penalty when it is longer. The
+// runtime's LoginPolicy also holds a refusal to FailDelay after its turn;
+// pop3d waits too because some of its refusals are answered mid-exchange
+// (OAUTHBEARER's error challenge), before the runtime sees them. A user
 // name's failures lengthen only the replies to wrong passwords for it: a
 // correct password is answered as soon as it is checked, so an attacker
 // guessing the name from elsewhere delays its owner by nothing.
