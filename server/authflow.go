@@ -9,7 +9,6 @@ import (
 
 // Replies of the login checks. None tells whether a user exists.
 var (
-	errAuthQueue  = pop3.NewError(pop3.CodeSysTemp, "too many logins are being checked right now, try again later")
 	errPasswdDown = pop3.NewError(pop3.CodeSysTemp, "the account list cannot be read now, try again later")
 )
 
@@ -50,7 +49,7 @@ func (h *session) admit(at *attempt, user string) bool {
 
 // verify checks user's password in the bounded pool, after admit. An
 // unknown user verifies the dummy hash, so the work is done either way.
-// err is errAuthQueue when no slot freed up in time, errPasswdDown when
+// err is pop3.ErrChecksBusy when no slot freed up in time, errPasswdDown when
 // the passwd-file cannot be read: in neither was anything checked.
 func (h *session) verify(user string, password []byte) (bool, *pop3.Error) {
 	a, exists, err := h.srv.users.Lookup(user)
@@ -69,7 +68,7 @@ func (h *session) verify(user string, password []byte) (bool, *pop3.Error) {
 	}
 	ok, err := h.srv.auth.verify(h.conn.Context(), a, password)
 	if err != nil {
-		return false, errAuthQueue
+		return false, pop3.ErrChecksBusy
 	}
 	return ok && exists, nil
 }

@@ -143,7 +143,7 @@ func failureReason(at *attempt, reply *pop3.Error) string {
 	switch {
 	case at.passwdDown:
 		return "users_unavailable"
-	case reply == errAuthQueue:
+	case reply == pop3.ErrChecksBusy:
 		return "queue_full"
 	}
 	return "invalid_credentials"

@@ -206,7 +206,7 @@ func (h *session) failed(at *attempt, user, why string, reply *pop3.Error) error
 // unchecked reports whether a failed login's reply says its credentials
 // were never checked: [SYS/TEMP], not a verdict.
 func unchecked(reply *pop3.Error) bool {
-	return reply == errAuthQueue || reply == errPasswdDown
+	return reply == pop3.ErrChecksBusy || reply == errPasswdDown
 }
 
 // login checks the password and opens the maildrop.
