@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/store"
 )
@@ -26,8 +27,7 @@ func maildirDeliverer(t *testing.T) (store.Deliverer, string) {
 	m, err := maildir.OpenMailRoot(root)
 	require.NoError(t, err)
 	t.Cleanup(func() { m.Close() })
-	d, ok := maildir.MaildirStore(m).(store.Deliverer)
-	require.True(t, ok, "the Maildir store takes deliveries")
+	var d store.Deliverer = m // the Maildir store takes deliveries
 	return d, root
 }
 
@@ -111,15 +111,19 @@ func TestDeliverThenOpen(t *testing.T) {
 	m, err := maildir.OpenMailRoot(root)
 	require.NoError(t, err)
 	defer m.Close()
-	st := maildir.MaildirStore(m)
+	var st store.Store = m
 	const msg = "Subject: s\n\nbody\n"
-	require.NoError(t, st.(store.Deliverer).Deliver(context.Background(), "bob", strings.NewReader(msg)))
+	require.NoError(t, m.Deliver(context.Background(), "bob", strings.NewReader(msg)))
 	box, err := st.Open(context.Background(), "bob", store.OpenOptions{})
 	require.NoError(t, err)
 	defer box.Close()
 	require.Equal(t, 1, box.Len())
-	assert.Equal(t, int64(len(msg)), box.Storage(0))
-	assert.Equal(t, int64(len(msg)+3), box.Exact(0))
+	assert.Equal(t, int64(len(msg)), box.Size(0), "storage size without ExactSizes")
+	assert.Equal(t, int64(len(msg)+3), box.(pop3.ExactSizer).ExactSize(0))
+	exact, err := st.Open(context.Background(), "bob", store.OpenOptions{ExactSizes: true})
+	require.NoError(t, err)
+	defer exact.Close()
+	assert.Equal(t, int64(len(msg)+3), exact.Size(0), "exact size with ExactSizes")
 	rc, err := box.Open(0)
 	require.NoError(t, err)
 	b, err := io.ReadAll(rc)

@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/server/store"
+
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
@@ -183,7 +185,7 @@ func TestTwoProcessesShareUIDs(t *testing.T) {
 				return
 			}
 			defer mr.Close()
-			d, err := mr.Open("alice", maildir.DropOptions{})
+			d, err := mr.OpenDrop("alice", store.OpenOptions{})
 			if err != nil {
 				results <- []string{err.Error()}
 				return

@@ -91,7 +91,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mail root: %v", err)
 		}
-		store = maildir.MaildirStore(mail)
+		store = mail
 	}
 	// dummy is verified when a user does not exist, so that a failed
 	// login costs the same work whether or not the user exists.

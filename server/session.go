@@ -272,6 +272,7 @@ func (h *session) open(user string) (pop3.Maildrop, error) {
 	v := h.conn.Variations()
 	d, err := h.srv.store.Open(ctx, user, store.OpenOptions{
 		Exclusive:   v.MaildropAccess == pop3.MaildropAccessLock,
+		ExactSizes:  v.ExactSizes,
 		DovecotUIDs: v.UIDLFormat == pop3.UIDLFormatDovecot,
 		Log:         h.log.With("user", user),
 	})
@@ -303,7 +304,7 @@ func (h *session) open(user string) (pop3.Maildrop, error) {
 	h.log.Info("login", "messages", d.Len(), "mechanism", h.mechanism())
 	h.srv.metrics.loginsN.Add(1)
 	h.srv.metrics.logins.WithLabelValues(h.mechanism()).Inc()
-	return &maildrop{d: d, log: h.log, exact: v.ExactSizes, m: h.srv.metrics, owner: user}, nil
+	return &maildrop{d: d, log: h.log, m: h.srv.metrics, owner: user}, nil
 }
 
 func (h *session) APOP(name, digest []byte) (pop3.Maildrop, error) {
@@ -360,9 +361,8 @@ func (h *session) Lang(w *pop3.Writer, arg []byte) error {
 // maildrop is a store's Mailbox as the core serves it: sizes as the
 // session's variations say, errors mapped to replies and logged.
 type maildrop struct {
-	d     store.Mailbox
+	d     pop3.Maildrop
 	log   *slog.Logger
-	exact bool // ExactSizes: STAT and LIST state exact sizes (MS-STANXPOP3 §2.1.4, §2.1.5)
 	m     *metrics
 	owner string
 }
@@ -373,16 +373,16 @@ func (m *maildrop) Len() int { return m.d.Len() }
 func (m *maildrop) Owner() string { return m.owner }
 
 // Size is the size STAT and LIST report: exact where ExactSizes is on,
-// the storage size otherwise.
-func (m *maildrop) Size(i int) int64 {
-	if m.exact {
-		return m.d.Exact(i)
-	}
-	return m.d.Storage(i)
-}
+// the storage size otherwise (the store honours it).
+func (m *maildrop) Size(i int) int64 { return m.d.Size(i) }
 
 // ExactSize is what RETR's +OK states, whatever ExactSizes says.
-func (m *maildrop) ExactSize(i int) int64 { return m.d.Exact(i) }
+func (m *maildrop) ExactSize(i int) int64 {
+	if es, ok := m.d.(pop3.ExactSizer); ok {
+		return es.ExactSize(i)
+	}
+	return m.d.Size(i)
+}
 
 func (m *maildrop) UniqueID(i int) string { return m.d.UniqueID(i) }
 
@@ -432,7 +432,13 @@ func (f loggedSeeker) Seek(off int64, whence int) (int64, error) { return f.s.Se
 // Remove is the UPDATE state: the marked messages are removed one by one,
 // never an unmarked one (RFC 1939 §6, MS-STANXPOP3 V0006).
 func (m *maildrop) Remove(indexes []int) error {
-	failed, err := m.d.Remove(indexes)
+	err := m.d.Remove(indexes)
+	failed := 0
+	if re, ok := errors.AsType[*store.RemoveError](err); ok {
+		failed = re.Failed
+	} else if err != nil {
+		failed = len(indexes)
+	}
 	m.log.Info("update", "removed", len(indexes)-failed, "failed", failed)
 	m.m.removed.Add(float64(len(indexes) - failed))
 	m.m.removeFailures.Add(float64(failed))

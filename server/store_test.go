@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/store"
@@ -32,7 +33,7 @@ func (s *memStore) Lookup(user string) (*account.Account, bool, error) {
 	return a, ok, nil
 }
 
-func (s *memStore) Open(ctx context.Context, user string, o store.OpenOptions) (store.Mailbox, error) {
+func (s *memStore) Open(ctx context.Context, user string, o store.OpenOptions) (pop3.Maildrop, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if user != "carol" {
@@ -40,32 +41,40 @@ func (s *memStore) Open(ctx context.Context, user string, o store.OpenOptions) (
 	}
 	s.open = append(s.open, o)
 	s.opened++
-	return &memBox{s: s}, nil
+	return &memBox{s: s, exact: o.ExactSizes}, nil
 }
 
-type memBox struct{ s *memStore }
+type memBox struct {
+	s     *memStore
+	exact bool
+}
 
 func (b *memBox) Len() int { return len(b.s.msgs) }
-func (b *memBox) Exact(i int) int64 {
+func (b *memBox) ExactSize(i int) int64 {
 	return int64(len(b.s.msgs[i]) + strings.Count(b.s.msgs[i], "\n"))
 }
-func (b *memBox) Storage(i int) int64   { return int64(len(b.s.msgs[i])) }
+func (b *memBox) Size(i int) int64 {
+	if b.exact {
+		return b.ExactSize(i)
+	}
+	return int64(len(b.s.msgs[i]))
+}
 func (b *memBox) UniqueID(i int) string { return "mem-" + strconv.Itoa(i) }
 func (b *memBox) Open(i int) (io.ReadCloser, error) {
 	return io.NopCloser(strings.NewReader(b.s.msgs[i])), nil
 }
-func (b *memBox) Remove(indexes []int) (int, error) {
+func (b *memBox) Remove(indexes []int) error {
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
 	b.s.removed = append(b.s.removed, indexes...)
-	return 0, nil
+	return nil
 }
 func (b *memBox) Close() error { return nil }
 
 // TestStoreSeam: pop3d serves a Store and Authenticator of its caller's
 // (Config.Store, Config.Users) with no Maildir or passwd-file at all:
 // the login checks the account's hash, the options follow the profile,
-// sizes and unique-ids come from the Mailbox, UPDATE removes exactly the
+// sizes and unique-ids come from the store's maildrop, UPDATE removes exactly the
 // marked message, and a maildrop the store refuses for good is [SYS/PERM].
 func TestStoreSeam(t *testing.T) {
 	field, err := account.HashPassword("SHA512-CRYPT", "pw")
@@ -90,7 +99,7 @@ func TestStoreSeam(t *testing.T) {
 	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	st.mu.Lock()
 	assert.Equal(t, []int{1}, st.removed)
-	assert.Equal(t, []store.OpenOptions{{Exclusive: true, DovecotUIDs: true}}, withoutLog(st.open))
+	assert.Equal(t, []store.OpenOptions{{Exclusive: true, ExactSizes: true, DovecotUIDs: true}}, withoutLog(st.open))
 	st.mu.Unlock()
 
 	d := e.dial()

@@ -35,14 +35,14 @@ import (
 // max_message_size). When r fails, or ctx ends before the message is in
 // new/, the tmp/ file is removed and the error returned wraps r's: a
 // delivery is whole in new/ or absent.
-func (s maildirStore) Deliver(ctx context.Context, user string, r io.Reader) error {
+func (m *MailRoot) Deliver(ctx context.Context, user string, r io.Reader) error {
 	if !validFileName(user) || user[0] == '.' {
 		return fmt.Errorf("%.80q: %w", user, ErrNotMaildir)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dir, err := s.openUserDir(user)
+	dir, err := m.openUserDir(user)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,9 @@
 // (pop3kit-uidlist) and in step with Dovecot's dovecot-uidlist where the
 // Maildir is shared with it; sizes from the names Dovecot writes (,S= and
 // ,W=) or measured once; delivery (tmp, then new) and expiry; storage
-// usage for quotas. MaildirStore makes a MailRoot a store.Store.
+// usage for quotas. A *MailRoot is a store.Store, and a session's *Drop
+// is the runtime's pop3.Maildrop.
 //
-// It imports the store interfaces (server/store) and the standard library
-// only.
+// It imports the store interfaces (server/store), the runtime (pop3) and
+// the standard library only.
 package maildir

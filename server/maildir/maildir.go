@@ -47,8 +47,15 @@ var (
 
 // MailRoot is the directory under which every user's Maildir lives:
 // ROOT/<user>/{cur,new,tmp}.
+//
+// A *MailRoot is a store.Store: Open serves a session, Deliver takes new
+// mail, Usage and Warned/SetWarned keep quotas.
 type MailRoot struct {
 	root *os.Root
+	// LockWait bounds a login's wait for the UID list's lock, which
+	// other sessions and processes hold only while they list a maildrop.
+	// Zero means DefaultLockWait.
+	LockWait time.Duration
 }
 
 // OpenMailRoot opens the mail root. The handle stays valid when pop3d
@@ -63,26 +70,6 @@ func OpenMailRoot(dir string) (*MailRoot, error) {
 
 // Close closes the mail root.
 func (m *MailRoot) Close() error { return m.root.Close() }
-
-// DropOptions says how a maildrop is opened.
-type DropOptions struct {
-	// Exclusive takes the RFC 1939 exclusive-access lock; without it the
-	// session works on a snapshot (MS-STANXPOP3 §2.1.3, C0004).
-	Exclusive bool
-	// LockWait bounds the wait for the UID list's lock, which other
-	// sessions and processes hold only while they list the maildrop.
-	// Zero means DefaultLockWait.
-	LockWait time.Duration
-	// Log receives what was skipped or repaired; nil discards it.
-	Log *slog.Logger
-	// DovecotUIDs keeps dovecot-uidlist as Dovecot does, for unique-ids
-	// in Dovecot's format (UIDLFormat=dovecot): at every open the list is
-	// read again (learning what Dovecot added), new messages get UIDs
-	// from its next UID, and the list is written back under Dovecot's
-	// dotlock, so that Dovecot and pop3d number every message alike,
-	// whichever runs.
-	DovecotUIDs bool
-}
 
 // DefaultLockWait is how long a login waits for the UID list's lock: long
 // enough for another session to list a 100,000-message maildrop, short
@@ -109,8 +96,15 @@ type Drop struct {
 	lock *os.File
 	log  *slog.Logger
 	wait time.Duration // bound of a wait for the UID list's lock
-	// dovecot: dovecot-uidlist is kept (DropOptions.DovecotUIDs).
+	// dovecot: dovecot-uidlist is kept and unique-ids are in Dovecot's
+	// format (store.OpenOptions.DovecotUIDs): at every open the list is
+	// read again (learning what Dovecot added), new messages get UIDs
+	// from its next UID, and the list is written back under Dovecot's
+	// dotlock, so that Dovecot and pop3d number every message alike,
+	// whichever runs.
 	dovecot bool
+	// exact: Size states exact sizes (store.OpenOptions.ExactSizes).
+	exact bool
 	// measured holds, during a scan, the sizes measured by base name, so
 	// that a scan that starts again does not read the files again.
 	measured map[string][2]int64
@@ -132,7 +126,7 @@ type dropMsg struct {
 // moved to cur/ as the Maildir rules say, never over an existing file;
 // every message gets its UID and sizes from the UID list, which learns
 // the new ones; all of it under the UID list's lock.
-func (m *MailRoot) Open(user string, o DropOptions) (*Drop, error) {
+func (m *MailRoot) OpenDrop(user string, o store.OpenOptions) (*Drop, error) {
 	if !validFileName(user) || user[0] == '.' {
 		return nil, fmt.Errorf("%.80q: %w", user, ErrNotMaildir)
 	}
@@ -144,11 +138,11 @@ func (m *MailRoot) Open(user string, o DropOptions) (*Drop, error) {
 	if err != nil {
 		return nil, err
 	}
-	wait := o.LockWait
+	wait := m.LockWait
 	if wait <= 0 {
 		wait = DefaultLockWait
 	}
-	d := &Drop{dir: dir, log: log, wait: wait, dovecot: o.DovecotUIDs}
+	d := &Drop{dir: dir, log: log, wait: wait, dovecot: o.DovecotUIDs, exact: o.ExactSizes}
 	for _, sub := range []string{"cur", "new", "tmp"} {
 		if err := dir.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			d.Close()
@@ -298,7 +292,7 @@ func moveAside(dir *os.Root, name string) error {
 }
 
 // Close releases the session lock and the listing. It removes nothing.
-func (d *Drop) Close() {
+func (d *Drop) Close() error {
 	if d.lock != nil {
 		_ = syscall.Flock(int(d.lock.Fd()), syscall.LOCK_UN)
 		d.lock.Close()
@@ -312,6 +306,7 @@ func (d *Drop) Close() {
 		d.dir.Close()
 		d.dir = nil
 	}
+	return nil
 }
 
 // Len returns the number of messages in the listing.
@@ -320,8 +315,19 @@ func (d *Drop) Len() int { return len(d.msgs) }
 // UID returns the UID of message i (from 0).
 func (d *Drop) UID(i int) uint32 { return d.msgs[i].uid }
 
-// Exact returns the exact size of message i: octets in CRLF form.
-func (d *Drop) Exact(i int) int64 { return d.msgs[i].exact }
+// Size returns the size STAT and LIST state for message i: its exact
+// size where the drop was opened with ExactSizes, its storage size
+// otherwise.
+func (d *Drop) Size(i int) int64 {
+	if d.exact {
+		return d.msgs[i].exact
+	}
+	return d.msgs[i].storage
+}
+
+// ExactSize returns the exact size of message i: octets in CRLF form,
+// what RETR's +OK states.
+func (d *Drop) ExactSize(i int) int64 { return d.msgs[i].exact }
 
 // Storage returns the storage size of message i: octets of its file, or
 // what its ,S= field says.
@@ -960,24 +966,20 @@ func (d *Drop) measure(path, base string) (exact, storage int64, err error) {
 	return exact, storage, nil
 }
 
-// MessageFile is an open message. Reads stop at the size the file had when
+// messageFile is an open message. Reads stop at the size the file had when
 // it was opened.
-type MessageFile struct {
+type messageFile struct {
 	f    *os.File
 	size int64
 	r    io.LimitedReader
 }
 
-// Read reads the message.
-func (m *MessageFile) Read(p []byte) (int, error) { return m.r.Read(p) }
-
-// Size returns the octets the file had when it was opened.
-func (m *MessageFile) Size() int64 { return m.size }
+func (m *messageFile) Read(p []byte) (int, error) { return m.r.Read(p) }
 
 // Seek starts the message again from its first octet, the only seek it
 // supports (offset 0 from io.SeekStart): the core measures what TOP sends,
 // then sends it.
-func (m *MessageFile) Seek(offset int64, whence int) (int64, error) {
+func (m *messageFile) Seek(offset int64, whence int) (int64, error) {
 	if offset != 0 || whence != io.SeekStart {
 		return 0, errors.New("maildir: a message can only be read again from its start")
 	}
@@ -988,13 +990,23 @@ func (m *MessageFile) Seek(offset int64, whence int) (int64, error) {
 	return 0, nil
 }
 
-// Close closes the file.
-func (m *MessageFile) Close() error { return m.f.Close() }
+func (m *messageFile) Close() error { return m.f.Close() }
 
 // Open opens message i (from 0) for reading. When the file moved (another
 // reader changed its flags) it is found again by its base name; when it
-// is gone, Open returns ErrGone. Only a regular file is opened.
-func (d *Drop) Open(i int) (*MessageFile, error) {
+// is gone, Open returns store.ErrGone. Only a regular file is opened. The
+// reader is an io.Seeker too, back to the message's start, with which the
+// core measures what TOP sends.
+func (d *Drop) Open(i int) (io.ReadCloser, error) {
+	f, err := d.openFile(i)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// openFile opens message i's file, as Open does.
+func (d *Drop) openFile(i int) (*messageFile, error) {
 	name, err := d.name(i)
 	if err != nil {
 		return nil, err
@@ -1010,7 +1022,7 @@ func (d *Drop) Open(i int) (*MessageFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &MessageFile{f: f, size: st.Size()}
+	m := &messageFile{f: f, size: st.Size()}
 	m.r = io.LimitedReader{R: f, N: m.size}
 	return m, nil
 }
@@ -1031,16 +1043,21 @@ func (d *Drop) find(base string) (string, bool) {
 	return "", false
 }
 
-// Remove removes the messages whose indexes are marked, one by one, and
-// returns how many it could not remove (MS-STANXPOP3 V0006: the UPDATE
-// state is not atomic, but nothing unmarked is ever touched). A message
-// already gone counts as removed.
-func (d *Drop) Remove(marked []bool) (failed int, err error) {
+// Remove removes the messages at the indexes given, one by one; when some
+// could not be removed it returns a *store.RemoveError that says how many
+// (MS-STANXPOP3 V0006: the UPDATE state is not atomic, but nothing
+// unmarked is ever touched). A message already gone counts as removed; an
+// index out of range or given twice is ignored.
+func (d *Drop) Remove(indexes []int) error {
 	var gone []uint32
-	for i, del := range marked {
-		if !del || i >= len(d.msgs) {
+	var failed int
+	var err error
+	seen := make(map[int]bool, len(indexes))
+	for _, i := range indexes {
+		if i < 0 || i >= len(d.msgs) || seen[i] {
 			continue
 		}
+		seen[i] = true
 		rerr := d.remove(i)
 		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			failed++
@@ -1055,7 +1072,10 @@ func (d *Drop) Remove(marked []bool) (failed int, err error) {
 		d.syncDir("cur")
 		d.forgetRemoved(gone)
 	}
-	return failed, err
+	if failed > 0 {
+		return &store.RemoveError{Failed: failed, Err: err}
+	}
+	return nil
 }
 
 // forgetRemoved drops the removed messages' lines from the UID list at

@@ -12,11 +12,11 @@ import (
 
 // Usage adds up the storage sizes of the messages in user's Maildir (cur
 // and new), from ,S= in their names or their files' sizes.
-func (s maildirStore) Usage(ctx context.Context, user string) (int64, int, error) {
+func (m *MailRoot) Usage(ctx context.Context, user string) (int64, int, error) {
 	if !validFileName(user) || user[0] == '.' {
 		return 0, 0, ErrNotMaildir
 	}
-	dir, err := s.openUserDir(user)
+	dir, err := m.openUserDir(user)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, nil
 	}
@@ -84,8 +84,8 @@ func nameSize(name, key string) (int64, bool) {
 // quotaWarned is the marker file that records a sent quota warning.
 const quotaWarned = "pop3kit-quota-warned"
 
-func (s maildirStore) Warned(user string) bool {
-	dir, err := s.openUserDir(user)
+func (m *MailRoot) Warned(user string) bool {
+	dir, err := m.openUserDir(user)
 	if err != nil {
 		return false
 	}
@@ -94,8 +94,8 @@ func (s maildirStore) Warned(user string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-func (s maildirStore) SetWarned(user string, warned bool) error {
-	dir, err := s.openUserDir(user)
+func (m *MailRoot) SetWarned(user string, warned bool) error {
+	dir, err := m.openUserDir(user)
 	if err != nil {
 		return err
 	}

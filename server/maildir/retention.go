@@ -81,22 +81,22 @@ func (m *MailRoot) Expire(ctx context.Context, age time.Duration, now time.Time,
 // expireUser removes user's messages delivered before cutoff, holding
 // the maildrop's exclusive lock (ErrInUse while a session has it).
 func (m *MailRoot) expireUser(user string, cutoff time.Time, log *slog.Logger) (int, int64, error) {
-	d, err := m.Open(user, DropOptions{Exclusive: true, Log: log.With("user", user)})
+	d, err := m.OpenDrop(user, store.OpenOptions{Exclusive: true, Log: log.With("user", user)})
 	if err != nil {
 		return 0, 0, err
 	}
 	defer d.Close()
-	marked := make([]bool, d.Len())
+	var marked []int
 	n, octets := 0, int64(0)
 	for i := range d.Len() {
-		f, err := d.Open(i)
+		f, err := d.openFile(i)
 		if err != nil {
 			continue // removed meanwhile, or unreadable: not ours to judge
 		}
 		fi, err := f.f.Stat()
 		f.Close()
 		if err == nil && fi.ModTime().Before(cutoff) {
-			marked[i] = true
+			marked = append(marked, i)
 			n++
 			octets += d.Storage(i)
 		}
@@ -104,8 +104,11 @@ func (m *MailRoot) expireUser(user string, cutoff time.Time, log *slog.Logger) (
 	if n == 0 {
 		return n, octets, nil
 	}
-	failed, err := d.Remove(marked)
-	if err != nil {
+	if err := d.Remove(marked); err != nil {
+		failed := n
+		if re, ok := errors.AsType[*store.RemoveError](err); ok {
+			failed = re.Failed
+		}
 		return n - failed, octets, err
 	}
 	log.Info("expired", "user", user, "removed", n, "octets", octets)

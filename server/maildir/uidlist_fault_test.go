@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/server/store"
+
 	"github.com/pop3kit/pop3kit/internal/faultinject"
 	"github.com/pop3kit/pop3kit/internal/maildirtest"
 )
@@ -85,7 +87,7 @@ func TestUIDListTransientErrors(t *testing.T) {
 					}
 					return nil
 				})
-				_, err := m.mr.Open("alice", DropOptions{Exclusive: tg.exclusive, LockWait: time.Second, Log: slog.New(slog.NewTextHandler(m.logs, nil))})
+				_, err := m.mr.openWithin(time.Second, "alice", store.OpenOptions{Exclusive: tg.exclusive, Log: slog.New(slog.NewTextHandler(m.logs, nil))})
 				faultinject.SetOpen(nil)
 				require.ErrorIs(t, err, errno)
 				assert.NotContains(t, m.logs.String(), "starting a new", "no new list")

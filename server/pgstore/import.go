@@ -3,9 +3,9 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/pop3kit/pop3kit/server/maildir"
+	"github.com/pop3kit/pop3kit/server/store"
 )
 
 // ImportOptions say how a Maildir is imported.
@@ -28,7 +28,7 @@ type ImportOptions struct {
 // later can show a unique-id an imported one had. It returns how many
 // messages it imported, and the Maildir's count.
 func (s *Store) ImportMaildir(ctx context.Context, root *maildir.MailRoot, user string, o ImportOptions) (imported, total int, err error) {
-	d, err := root.Open(user, maildir.DropOptions{DovecotUIDs: o.DovecotUIDs})
+	d, err := root.OpenDrop(user, store.OpenOptions{DovecotUIDs: o.DovecotUIDs})
 	if err != nil {
 		return 0, 0, fmt.Errorf("maildir %s: %w", user, err)
 	}
@@ -62,10 +62,7 @@ func (s *Store) ImportMaildir(ctx context.Context, root *maildir.MailRoot, user 
 		return 0, total, fmt.Errorf("pgstore: import %s: %w", user, rows.Err())
 	}
 	for i := range total {
-		id := strconv.FormatUint(uint64(d.UID(i)), 10)
-		if o.DovecotUIDs {
-			id = fmt.Sprintf("%08x%08x", d.UID(i), d.Validity)
-		}
+		id := d.UniqueID(i)
 		if !done[id] {
 			f, err := d.Open(i)
 			if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/pgstore"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -135,7 +136,7 @@ func TestIdleLockedSessionsHoldNoConnection(t *testing.T) {
 	st.LockWait = 5 * time.Second
 	ctx := context.Background()
 	const n = 200
-	var boxes []store.Mailbox
+	var boxes []pop3.Maildrop
 	for i := range n {
 		user := fmt.Sprintf("idle%d", i)
 		require.NoError(t, st.SetPassword(ctx, user, "{PLAIN}pw"))
@@ -175,8 +176,10 @@ func TestLockLapsedRemovesNothing(t *testing.T) {
 	require.NoError(t, err)
 	b, err := st.Open(ctx, "alice", store.OpenOptions{Exclusive: true})
 	require.NoError(t, err, "the lapsed lock is taken")
-	failed, err := a.Remove([]int{0})
-	assert.Equal(t, 1, failed)
+	err = a.Remove([]int{0})
+	var re *store.RemoveError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 1, re.Failed)
 	assert.ErrorContains(t, err, "lock lapsed")
 	require.NoError(t, a.Close())
 	assert.Equal(t, 1, b.Len())

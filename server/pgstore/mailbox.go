@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -46,10 +47,10 @@ func mailbox(ctx context.Context, q querier, user string, validity uint32) (id i
 // and with opts.Exclusive the mailbox's lock, a lease row this front end
 // renews until Close. No connection is held between queries: an idle
 // session, locked or not, takes nothing from the pool.
-func (s *Store) Open(ctx context.Context, user string, o store.OpenOptions) (store.Mailbox, error) {
+func (s *Store) Open(ctx context.Context, user string, o store.OpenOptions) (pop3.Maildrop, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.LockWait)
 	defer cancel()
-	b := &box{s: s, dovecot: o.DovecotUIDs}
+	b := &box{s: s, dovecot: o.DovecotUIDs, exact: o.ExactSizes}
 	if err := b.open(ctx, s.pool, user, o.Exclusive); err != nil {
 		return nil, busy(ctx, "open mailbox", err)
 	}
@@ -128,6 +129,7 @@ type box struct {
 	validity uint32
 	msgs     []msg
 	dovecot  bool
+	exact    bool // Size states exact sizes (store.OpenOptions.ExactSizes)
 	// locked is set while the session holds the mailbox's lock, the
 	// lease row of holder.
 	locked bool
@@ -148,9 +150,16 @@ type msg struct {
 func (b *box) q() querier { return b.s.pool }
 
 func (b *box) Len() int              { return len(b.msgs) }
-func (b *box) Exact(i int) int64     { return b.msgs[i].exact }
-func (b *box) Storage(i int) int64   { return b.msgs[i].storage }
+func (b *box) ExactSize(i int) int64 { return b.msgs[i].exact }
 func (b *box) UniqueID(i int) string { return uniqueID(&b.msgs[i], b.validity, b.dovecot) }
+
+// Size is what STAT and LIST state: the exact size, or the octets stored.
+func (b *box) Size(i int) int64 {
+	if b.exact {
+		return b.msgs[i].exact
+	}
+	return b.msgs[i].storage
+}
 
 // uniqueID is the unique-id a message had before import, or else its UID
 // in decimal, or in Dovecot's format (%08x%08x of UID and UIDVALIDITY,
@@ -160,7 +169,7 @@ func uniqueID(m *msg, validity uint32, dovecot bool) string {
 	case m.uniqueID != "":
 		return m.uniqueID
 	case dovecot:
-		return fmt.Sprintf("%08x%08x", m.uid, validity)
+		return store.DovecotUID(m.uid, validity)
 	}
 	return strconv.FormatUint(uint64(m.uid), 10)
 }
@@ -248,9 +257,9 @@ func (r *reader) Seek(off int64, whence int) (int64, error) {
 }
 
 // Remove removes the messages at indexes in one statement: all of them
-// or, when it fails, none. A message already removed by another session
-// counts as removed.
-func (b *box) Remove(indexes []int) (int, error) {
+// or, when it fails, none (a *store.RemoveError). A message already
+// removed by another session counts as removed.
+func (b *box) Remove(indexes []int) error {
 	ids := make([]int64, 0, len(indexes))
 	for _, i := range indexes {
 		if i >= 0 && i < len(b.msgs) {
@@ -258,15 +267,15 @@ func (b *box) Remove(indexes []int) (int, error) {
 		}
 	}
 	if len(ids) == 0 {
-		return 0, nil
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.s.QueryTimeout)
 	defer cancel()
 	if !b.locked {
 		if _, err := b.q().Exec(ctx, "DELETE FROM messages WHERE mailbox_id = $1 AND id = ANY($2)", b.id, ids); err != nil {
-			return len(ids), fmt.Errorf("pgstore: remove: %w", err)
+			return &store.RemoveError{Failed: len(ids), Err: fmt.Errorf("pgstore: remove: %w", err)}
 		}
-		return 0, nil
+		return nil
 	}
 	// Under the lock, only while it is still the session's: a front end
 	// cut off from the database too long to renew it has lost it, and
@@ -285,9 +294,9 @@ func (b *box) Remove(indexes []int) (int, error) {
 		return err
 	})
 	if err != nil {
-		return len(ids), fmt.Errorf("pgstore: remove: %w", err)
+		return &store.RemoveError{Failed: len(ids), Err: fmt.Errorf("pgstore: remove: %w", err)}
 	}
-	return 0, nil
+	return nil
 }
 
 // errLockLost: the session's lock lapsed before UPDATE (its front end

@@ -10,21 +10,22 @@ import (
 )
 
 // TestImportGraph holds the seams of the server to their arrows: the
-// store interfaces depend on the standard library alone, the Maildir
-// store on them alone, and PostgreSQL's store on the seams (store,
+// store interfaces depend on the runtime (a store's maildrop is a
+// pop3.Maildrop) and the standard library alone, the Maildir store on
+// them alone, and PostgreSQL's store on the seams (store,
 // account, maildir) and pgx, never on package server or the heavy
 // dependencies of its other parts (Kerberos, JOSE, Prometheus).
 func TestImportGraph(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Equal(t, []string{"github.com/pop3kit/pop3kit/server/store"}, strings.Fields(string(out)),
-		"package store imports nothing but the standard library")
+	assert.ElementsMatch(t, []string{"github.com/pop3kit/pop3kit/pop3", "github.com/pop3kit/pop3kit/server/store"}, strings.Fields(string(out)),
+		"package store imports nothing but the runtime and the standard library")
 
 	out, err = exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../maildir").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.ElementsMatch(t, []string{"github.com/pop3kit/pop3kit/internal/faultinject", "github.com/pop3kit/pop3kit/server/store",
-		"github.com/pop3kit/pop3kit/server/maildir"}, strings.Fields(string(out)),
-		"the Maildir store imports the store interfaces and the standard library")
+	assert.ElementsMatch(t, []string{"github.com/pop3kit/pop3kit/internal/faultinject", "github.com/pop3kit/pop3kit/pop3",
+		"github.com/pop3kit/pop3kit/server/store", "github.com/pop3kit/pop3kit/server/maildir"}, strings.Fields(string(out)),
+		"the Maildir store imports the store interfaces, the runtime and the standard library")
 
 	// PostgreSQL's store reaches the server through the seams only:
 	// nothing of package server, and none of its heavy dependencies.

@@ -1,20 +1,25 @@
 // Package store holds the interfaces between pop3d's sessions and the
-// stores that keep maildrops — the Maildir store (package server's
-// MailRoot) and PostgreSQL (server/pgstore) — and the errors a store
-// returns that a session turns into replies. It has no dependencies but
-// the standard library, so a store imports it and nothing of the server.
+// stores that keep maildrops — the Maildir store (server/maildir) and
+// PostgreSQL (server/pgstore) — and the errors a store returns that a
+// session turns into replies. A store's maildrop is the runtime's
+// pop3.Maildrop, from the store to the session. It depends on the
+// runtime and the standard library only, so a store imports it and
+// nothing of the server.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/pop3kit/pop3kit/pop3"
 )
 
 // Store is where maildrops live: pop3d opens one at each login, and the
-// core serves the session from it. Maildir (MailRoot) is one store;
+// core serves the session from it. Maildir (maildir.MailRoot) is one store;
 // PostgreSQL (package server/pgstore) another. A Store is safe for
 // concurrent use.
 type Store interface {
@@ -24,7 +29,14 @@ type Store interface {
 	// It fails with ErrBusy when it could not get in in time, with
 	// ErrNoMaildrop when the maildrop cannot be opened and trying again
 	// will not help (RFC 3206 [SYS/PERM]), with other errors otherwise.
-	Open(ctx context.Context, user string, opts OpenOptions) (Mailbox, error)
+	//
+	// The maildrop's list of messages is fixed at Open (the session's
+	// snapshot). Its Size states exact sizes or storage sizes as
+	// opts.ExactSizes says, and it is a pop3.ExactSizer, so that RETR
+	// states the exact size either way. Its Open fails with ErrGone for a
+	// message another session removed since (snapshot semantics); its
+	// Remove returns a *RemoveError when some marked messages stay.
+	Open(ctx context.Context, user string, opts OpenOptions) (pop3.Maildrop, error)
 }
 
 // OpenOptions say how a Store opens a maildrop.
@@ -32,6 +44,10 @@ type OpenOptions struct {
 	// Exclusive takes the exclusive-access lock; without it the session
 	// works on a snapshot.
 	Exclusive bool
+	// ExactSizes: Size states a message's exact size, octets in CRLF form
+	// (MS-STANXPOP3 §2.1.4, §2.1.5); otherwise what it takes in the
+	// store.
+	ExactSizes bool
 	// DovecotUIDs asks for unique-ids in Dovecot's format (%08x%08x of
 	// the UID and UIDVALIDITY, UIDLFormat=dovecot), kept in step with
 	// Dovecot where the store is shared with it (Maildir's dovecot-uidlist).
@@ -40,31 +56,19 @@ type OpenOptions struct {
 	Log *slog.Logger
 }
 
-// Mailbox is one open maildrop: a list of messages fixed at Open (the
-// session's snapshot), numbered 0 to Len-1.
-type Mailbox interface {
-	Len() int
-	// Exact is message i's size in its CRLF form, what RETR sends before
-	// dot-stuffing; Storage is what it takes in the store (STAT and LIST
-	// state one or the other, as the ExactSizes variation says).
-	Exact(i int) int64
-	Storage(i int) int64
-	// UniqueID is message i's unique-id (RFC 1939 §7): stable across
-	// sessions, never given to another message.
-	UniqueID(i int) string
-	// Open returns message i from its first octet, with LF or CRLF line
-	// ends. It fails with ErrGone when another session removed it since
-	// Open (snapshot semantics). A reader that also implements io.Seeker
-	// (Seek(0, io.SeekStart)) lets TOP state the octets it sends.
-	Open(i int) (io.ReadCloser, error)
-	// Remove removes the messages at the indexes given, and no other (RFC
-	// 1939 §6); failed counts those that could not be (MS-STANXPOP3
-	// V0006), err says why.
-	Remove(indexes []int) (failed int, err error)
-	// Close releases the maildrop (its lock, where it holds one). It
-	// removes nothing.
-	Close() error
+// RemoveError is what a maildrop's Remove returns when some of the
+// marked messages could not be removed: the UPDATE state is not atomic
+// (MS-STANXPOP3 V0006), but no unmarked message is ever touched.
+type RemoveError struct {
+	Failed int   // how many of the marked messages are still there
+	Err    error // why the first of them could not be removed
 }
+
+func (e *RemoveError) Error() string {
+	return fmt.Sprintf("%d marked messages not removed: %v", e.Failed, e.Err)
+}
+
+func (e *RemoveError) Unwrap() error { return e.Err }
 
 // Deliverer is a Store that takes new mail (LMTP delivery, import).
 type Deliverer interface {
@@ -104,3 +108,18 @@ var (
 	// than the lock wait.
 	ErrBusy = errors.New("maildrop is busy: its UID list stayed locked")
 )
+
+// DovecotUID is the unique-id Dovecot gives a message with its default
+// pop3_uidl_format, %08Xu%08Xv, as Dovecot writes it: the UID and the
+// UIDVALIDITY in eight lower-case hex digits each. A store that numbers
+// its messages as Dovecot does gives byte for byte the same ids, so that
+// clients moving either way keep them.
+func DovecotUID(uid, validity uint32) string {
+	var b [16]byte
+	const hexd = "0123456789abcdef"
+	for i := 7; i >= 0; i-- {
+		b[i], b[8+i] = hexd[uid&0xf], hexd[validity&0xf]
+		uid, validity = uid>>4, validity>>4
+	}
+	return string(b[:])
+}
