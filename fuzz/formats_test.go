@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/internal/maildirtest"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/account"
 )
@@ -40,7 +41,7 @@ func FuzzDotRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q: reading back: %v", msg, err)
 		}
-		if want := CRLFForm(msg); !bytes.Equal(back, want) {
+		if want := maildirtest.CRLFForm(msg); !bytes.Equal(back, want) {
 			t.Fatalf("%q: wrote %q, read back %q, want %q", msg, wire.Bytes(), back, want)
 		}
 		if !bytes.ContainsRune(msg, '\r') {
@@ -48,27 +49,9 @@ func FuzzDotRoundTrip(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := bytes.ReplaceAll(CRLFForm(msg), []byte("\r\n"), []byte("\n")); !bytes.Equal(tp, want) {
+			if want := bytes.ReplaceAll(maildirtest.CRLFForm(msg), []byte("\r\n"), []byte("\n")); !bytes.Equal(tp, want) {
 				t.Fatalf("%q: net/textproto reads %q, want %q", msg, tp, want)
 			}
-		}
-	})
-}
-
-// FuzzBase64 holds the core's base64 check, which decides whether a SASL
-// response reaches the handler (RFC 5034 §4), to encoding/base64: the two
-// agree on every input without line breaks (which encoding/base64 skips).
-func FuzzBase64(f *testing.F) {
-	for _, s := range []string{"", "AGFsaWNlAHNlY3JldA==", "=AAA", "AAA=BBB", "QQ==", "QQ=", "*"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if bytes.ContainsAny(b, "\r\n") {
-			return
-		}
-		_, err := base64.StdEncoding.DecodeString(string(b))
-		if got := pop3.ValidBase64(b); got != (err == nil) {
-			t.Fatalf("%q: ValidBase64 %v, encoding/base64 error %v", b, got, err)
 		}
 	})
 }

@@ -5,23 +5,6 @@ import (
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
-// CRLFForm is what RETR must deliver for a stored message: every LF not
-// preceded by CR becomes CRLF, and a message that does not end with a line
-// break gets one to end the reply.
-func CRLFForm(b []byte) []byte {
-	var out []byte
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	if len(out) > 0 && out[len(out)-1] != '\n' {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
-
 // MultiLine reports whether a +OK reply to c carries lines and a "."
 // (RFC 1939 §3): CAPA, RETR and TOP always; LIST and UIDL without a
 // message number; LANG and AUTH without an argument (a listing).

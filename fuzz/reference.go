@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/spec"
@@ -36,7 +37,7 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 		}
 	}
 	if len(line)+2 > limit {
-		return c, []*pop3.Error{pop3.ErrLineTooLong}
+		return c, []*pop3.Error{pop3test.Err("LineTooLong")}
 	}
 	isSep := func(b byte) bool { return b == ' ' || b == '\t' }
 	if v.LenientSeparators {
@@ -45,7 +46,7 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 		}
 	}
 	if len(line) == 0 {
-		return c, []*pop3.Error{pop3.ErrEmptyLine}
+		return c, []*pop3.Error{pop3test.Err("EmptyLine")}
 	}
 	end := bytes.IndexAny(line, " \t")
 	if end < 0 {
@@ -57,12 +58,12 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 		for _, b := range line {
 			if b < 0x20 && b != '\t' || b == 0x7f {
 				if b == '\r' {
-					return c, []*pop3.Error{pop3.ErrBareCR}
+					return c, []*pop3.Error{pop3test.Err("BareCR")}
 				}
-				return c, []*pop3.Error{pop3.ErrBadByte}
+				return c, []*pop3.Error{pop3test.Err("BadByte")}
 			}
 		}
-		return c, []*pop3.Error{pop3.ErrUnknownCommand}
+		return c, []*pop3.Error{pop3test.Err("UnknownCommand")}
 	}
 	c.Cmd = (&pop3gen.Variations{}).Protocol().Command(row.Name)
 	add := func(e *pop3.Error) { errs = append(errs, e) }
@@ -76,28 +77,28 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 	}
 	octetErr := func(b byte) *pop3.Error {
 		if b == '\r' {
-			return pop3.ErrBareCR
+			return pop3test.Err("BareCR")
 		}
-		return pop3.ErrBadByte
+		return pop3test.Err("BadByte")
 	}
 
 	// PASS under PassKeepsSpaces: the rest of the line after the separator.
 	if row.Args == spec.Secret && v.PassKeepsSpaces {
 		if len(rest) == 0 {
-			return c, []*pop3.Error{pop3.ErrMissingArg}
+			return c, []*pop3.Error{pop3test.Err("MissingArg")}
 		}
 		if rest[0] == '\t' && !v.LenientSeparators {
-			add(pop3.ErrBadSeparator)
+			add(pop3test.Err("BadSeparator"))
 		}
 		r := rest[1:]
 		if v.LenientSeparators {
 			r = bytes.TrimLeft(r, " \t")
 		}
 		if len(r) == 0 {
-			add(pop3.ErrMissingArg)
+			add(pop3test.Err("MissingArg"))
 		}
 		if maxArg > 0 && len(r) > maxArg {
-			add(pop3.ErrArgTooLong)
+			add(pop3test.Err("ArgTooLong"))
 		}
 		for _, b := range r {
 			if badOctet(b, true) {
@@ -120,12 +121,12 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 	case v.LenientSeparators:
 	case v.SpaceRuns:
 		if bytes.IndexByte(rest, '\t') >= 0 {
-			add(pop3.ErrBadSeparator)
+			add(pop3test.Err("BadSeparator"))
 		}
 	default:
 		for i := 0; i < len(rest); i++ {
 			if rest[i] == '\t' || rest[i] == ' ' && (i == len(rest)-1 || rest[i+1] == ' ' || rest[i+1] == '\t') {
-				add(pop3.ErrBadSeparator)
+				add(pop3test.Err("BadSeparator"))
 				break
 			}
 		}
@@ -138,7 +139,7 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 			}
 		}
 		if maxArg > 0 && len(t) > maxArg {
-			add(pop3.ErrArgTooLong)
+			add(pop3test.Err("ArgTooLong"))
 		}
 	}
 	min, max := arity(row.Args)
@@ -151,9 +152,9 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 	}
 	switch {
 	case len(tokens) > max && !ignore:
-		add(pop3.ErrExtraArgs)
+		add(pop3test.Err("ExtraArgs"))
 	case len(tokens) < min:
-		add(pop3.ErrMissingArg)
+		add(pop3test.Err("MissingArg"))
 	}
 	tok := func(i int) []byte {
 		if i < len(tokens) {
@@ -164,11 +165,11 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 	switch row.Args {
 	case spec.MsgNum, spec.OptMsgNum:
 		if t := tok(0); t != nil {
-			c.Msg = number(t, pop3.ErrBadMsgNum, true, add)
+			c.Msg = number(t, pop3test.Err("BadMsgNum"), true, add)
 		}
 	case spec.MsgNumCount:
 		if t := tok(0); t != nil {
-			c.Msg = number(t, pop3.ErrBadMsgNum, true, add)
+			c.Msg = number(t, pop3test.Err("BadMsgNum"), true, add)
 		}
 		if t := tok(1); t != nil {
 			c.Count = count(t, add)
@@ -178,15 +179,15 @@ func Reference(line []byte, v *pop3gen.Variations, m pop3.Mode) (c pop3.Command,
 	case spec.NameDigest:
 		c.Arg1, c.Arg2 = tok(0), tok(1)
 		if d := tok(1); d != nil && !hexDigest(d) {
-			add(pop3.ErrBadDigest)
+			add(pop3test.Err("BadDigest"))
 		}
 	case spec.Mechanism:
 		c.Arg1, c.Arg2 = tok(0), tok(1)
 		if mech := tok(0); mech != nil && !mechanism(mech) {
-			add(pop3.ErrBadMechanism)
+			add(pop3test.Err("BadMechanism"))
 		}
 		if ir := tok(1); ir != nil && string(ir) != "=" && !base64Text(ir) {
-			add(pop3.ErrBadBase64)
+			add(pop3test.Err("BadBase64"))
 		}
 	}
 	return c, errs
@@ -267,7 +268,7 @@ func number(t []byte, bad *pop3.Error, positive bool, add func(*pop3.Error)) uin
 	}
 	switch {
 	case v > 1<<31-1:
-		add(pop3.ErrNumberTooLarge)
+		add(pop3test.Err("NumberTooLarge"))
 		return 0
 	case v == 0 && positive:
 		add(bad)
@@ -281,7 +282,7 @@ func count(t []byte, add func(*pop3.Error)) uint32 {
 	var v uint64
 	for _, b := range t {
 		if b < '0' || b > '9' {
-			add(pop3.ErrBadCount)
+			add(pop3test.Err("BadCount"))
 			return 0
 		}
 		v = min(v*10+uint64(b-'0'), 1<<32)

@@ -188,8 +188,12 @@ func (g *gen) limits() *jen.File {
 			fields = append(fields, jen.Id("Code").Op(":").Add(g.codeRef(codeID[e.Code])))
 		}
 		fields = append(fields, jen.Id("Text").Op(":").Lit(e.Text))
-		defs = append(defs, jen.Comment(provenance("Err"+e.Name, e.Clauses)),
-			jen.Id("Err"+e.Name).Op("=").Op("&").Add(g.id("Error")).Values(fields...))
+		name := "Err" + e.Name
+		if g.runtime && !e.Exported {
+			name = "err" + e.Name // a reply only the runtime sends
+		}
+		defs = append(defs, jen.Comment(provenance(name, e.Clauses)),
+			jen.Id(name).Op("=").Op("&").Add(g.id("Error")).Values(fields...))
 	}
 	if len(defs) > 0 {
 		comment(f, "The negative replies the core sends. They are values, so sending one never allocates.")
@@ -649,15 +653,8 @@ func (g *gen) clauses() *jen.File {
 		}
 		rows = append(rows, values(row))
 	}
-	comment(f, "Clauses is the clause table, in spec order.")
+	comment(f, "Clauses is the clause table, in spec order (find one with slices.IndexFunc).")
 	f.Var().Id("Clauses").Op("=").Index().Id("Clause").Add(perLine(rows))
-	comment(f, "ClauseByID returns the clause with the given id.")
-	f.Func().Id("ClauseByID").Params(jen.Id("id").String()).Params(jen.Id("Clause"), jen.Bool()).Block(
-		jen.For(jen.List(jen.Id("_"), jen.Id("c")).Op(":=").Range().Id("Clauses")).Block(
-			jen.If(jen.Id("c").Dot("ID").Op("==").Id("id")).Block(jen.Return(jen.Id("c"), jen.True())),
-		),
-		jen.Return(jen.Id("Clause").Values(), jen.False()),
-	)
 	return f
 }
 

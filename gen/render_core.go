@@ -103,12 +103,9 @@ func (g *gen) protocol() *jen.File {
 			r = append(r, jen.Id("Args").Op(":").Add(rtq(argsIDs[c.Args])))
 		}
 		r = append(r, jen.Id("In").Op(":").Add(g.rtStateSet(c.In)))
-		switch c.Answer {
-		case spec.ByCore:
-			r = append(r, jen.Id("Answer").Op(":").Add(rtq("ByCore")))
-		case spec.ByMaildrop:
-			r = append(r, jen.Id("Answer").Op(":").Add(rtq("ByMaildrop")))
-		}
+		// Who answers is not written: the runtime answers the commands
+		// it knows by keyword (pop3.CoreCommands), which spec.Validate
+		// holds the table's Answer column to.
 		for _, e := range c.Edges {
 			r = append(r, jen.Id("From").Op(":").Add(g.rtStateSet(e.From)), jen.Id("To").Op(":").Add(g.rtStateSet(e.To)))
 		}

@@ -131,7 +131,7 @@ var argDoc = map[spec.Args]string{
 }
 
 // openDoc ends the doc of a login's method.
-const openDoc = " Return the user's maildrop, opened as the MaildropAccess variation says; the core writes the +OK with its totals and serves the TRANSACTION commands from it. An error refuses the login: an *Error as it is, any other as ErrInternal."
+const openDoc = " Return the user's maildrop, opened as the MaildropAccess variation says; the core writes the +OK with its totals and serves the TRANSACTION commands from it. An error refuses the login: an *Error as it is, any other as -ERR [SYS/TEMP] internal server error."
 
 // methodDoc returns the doc comment of c's Handler method.
 func (g *gen) methodDoc(c spec.Command) string {

@@ -75,7 +75,7 @@ func NewClient(conn net.Conn) (*Client, error) {
 		return nil, protocolError("greeting is not +OK", r.Text)
 	}
 	c.greeting = string(r.Text)
-	c.timestamp = string(Timestamp(r.Text))
+	c.timestamp = string(timestamp(r.Text))
 	return c, nil
 }
 
@@ -294,7 +294,7 @@ func (c *Client) Capa() (Capabilities, error) {
 		if err != nil {
 			return cs, err
 		}
-		cl := ParseCapaLine(l)
+		cl := parseCapaLine(l)
 		if cl.Name == nil {
 			continue
 		}

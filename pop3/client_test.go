@@ -171,7 +171,7 @@ func TestClientRefuses(t *testing.T) {
 	r, err := c.Retr(1)
 	require.NoError(t, err)
 	_, err = io.ReadAll(r)
-	assert.ErrorIs(t, err, ErrTruncated)
+	assert.ErrorIs(t, err, errTruncated)
 
 	c, _ = scripted(t, "+OK ready\r\n", [][2]string{{"STLS", "+OK begin TLS\r\n+OK injected\r\n"}})
 	err = c.STLS(context.Background(), nil)

@@ -59,7 +59,7 @@ func (d *DotReader) Close() error {
 }
 
 // Read reads unstuffed data. It returns io.EOF after the terminating line,
-// and ErrTruncated (which is io.ErrUnexpectedEOF) if the input ends before
+// and errTruncated (which is io.ErrUnexpectedEOF) if the input ends before
 // it.
 func (d *DotReader) Read(p []byte) (int, error) {
 	for len(d.pending) == 0 {
@@ -81,7 +81,7 @@ func (d *DotReader) next() (int, error) {
 	line, err := d.r.ReadSlice('\n')
 	if err != nil && err != bufio.ErrBufferFull && len(line) == 0 {
 		if err == io.EOF {
-			err = ErrTruncated
+			err = errTruncated
 		}
 		return 0, err
 	}

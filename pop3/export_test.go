@@ -1,4 +1,12 @@
 package pop3
 
-// CutLine is cutLine, for the external tests that declare clauses.
-var CutLine = cutLine
+// For the external tests that declare clauses: the runtime's own
+// functions and replies they hold to the clauses.
+var (
+	CutLine     = cutLine
+	ValidBase64 = validBase64
+
+	ErrBadMsgNum      = errBadMsgNum
+	ErrLineTooLong    = errLineTooLong
+	ErrNumberTooLarge = errNumberTooLarge
+)

@@ -70,25 +70,25 @@ func startsWithKeyword(line []byte, keyword string) bool {
 }
 
 // badOctet returns the error for an octet that may not appear where it
-// does: ErrBareCR for CR (a line's CR must be followed by LF), else
-// ErrBadByte.
+// does: errBareCR for CR (a line's CR must be followed by LF), else
+// errBadByte.
 func badOctet(c byte) *Error {
 	if c == '\r' {
-		return ErrBareCR
+		return errBareCR
 	}
-	return ErrBadByte
+	return errBadByte
 }
 
 // unknownLine returns the error for a line whose keyword matched no command:
 // the octet error if the line holds a control character, LF, CR or DEL,
-// else ErrUnknownCommand.
+// else errUnknownCommand.
 func unknownLine(line []byte) *Error {
 	for _, c := range line {
 		if c < 0x20 && c != '\t' || c == 0x7f {
 			return badOctet(c)
 		}
 	}
-	return ErrUnknownCommand
+	return errUnknownCommand
 }
 
 // TrimLeft skips the SPACE and TAB before the keyword under Lenient.
@@ -127,9 +127,9 @@ func (o *lexOptions) isSep(c byte) bool { return c == ' ' || o.Lenient && c == '
 
 // Fields splits rest (what follows the keyword) into at most len(dst)
 // arguments and returns how many it found. More arguments than that give
-// ErrExtraArgs, unless IgnoreExtra drops them. Strictly, each argument
+// errExtraArgs, unless IgnoreExtra drops them. Strictly, each argument
 // follows exactly one SPACE and a doubled, leading or trailing separator
-// or a TAB is ErrBadSeparator; under Runs any run of SPACE separates and
+// or a TAB is errBadSeparator; under Runs any run of SPACE separates and
 // trailing SPACEs are ignored; under Lenient the same holds for runs of
 // SPACE and TAB. Every argument is checked against MaxArg and for octets
 // outside printable ASCII (8-bit octets pass only when eightBit).
@@ -146,7 +146,7 @@ func (o *lexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Err
 			}
 		} else if o.Runs {
 			if rest[i] != ' ' {
-				return 0, ErrBadSeparator
+				return 0, errBadSeparator
 			}
 			for i < len(rest) && rest[i] == ' ' {
 				i++
@@ -155,15 +155,15 @@ func (o *lexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Err
 				break
 			}
 			if rest[i] == '\t' {
-				return 0, ErrBadSeparator
+				return 0, errBadSeparator
 			}
 		} else {
 			if rest[i] != ' ' {
-				return 0, ErrBadSeparator
+				return 0, errBadSeparator
 			}
 			i++
 			if i == len(rest) || rest[i] == ' ' || rest[i] == '\t' {
-				return 0, ErrBadSeparator
+				return 0, errBadSeparator
 			}
 		}
 		start := i
@@ -182,10 +182,10 @@ func (o *lexOptions) Fields(rest []byte, dst [][]byte, eightBit bool) (int, *Err
 			i++
 		}
 		if n == len(dst) && !o.IgnoreExtra {
-			return 0, ErrExtraArgs
+			return 0, errExtraArgs
 		}
 		if o.MaxArg > 0 && i-start > o.MaxArg {
-			return 0, ErrArgTooLong
+			return 0, errArgTooLong
 		}
 		if n < len(dst) {
 			dst[n] = rest[start:i]
@@ -208,10 +208,10 @@ func (o *lexOptions) Rest(rest []byte, eightBit bool) ([]byte, *Error) {
 
 func (o *lexOptions) rest(rest []byte, eightBit bool) ([]byte, *Error) {
 	if len(rest) == 0 {
-		return nil, ErrMissingArg
+		return nil, errMissingArg
 	}
 	if !o.isSep(rest[0]) {
-		return nil, ErrBadSeparator
+		return nil, errBadSeparator
 	}
 	rest = rest[1:]
 	if o.Lenient {
@@ -220,10 +220,10 @@ func (o *lexOptions) rest(rest []byte, eightBit bool) ([]byte, *Error) {
 		}
 	}
 	if len(rest) == 0 {
-		return nil, ErrMissingArg
+		return nil, errMissingArg
 	}
 	if o.MaxArg > 0 && len(rest) > o.MaxArg {
-		return nil, ErrArgTooLong
+		return nil, errArgTooLong
 	}
 	if inRange(rest, 0x20, 0x7e) {
 		return rest, nil
@@ -253,14 +253,14 @@ func parseNumber(b []byte, bad *Error) (uint32, *Error) {
 		}
 		v = v*10 + uint64(c-'0')
 		if v > maxNumber {
-			// Keep reading so that "99999999999x" is ErrBadMsgNum,
-			// not ErrNumberTooLarge.
+			// Keep reading so that "99999999999x" is errBadMsgNum,
+			// not errNumberTooLarge.
 			for _, c := range b {
 				if c < '0' || c > '9' {
 					return 0, bad
 				}
 			}
-			return 0, ErrNumberTooLarge
+			return 0, errNumberTooLarge
 		}
 	}
 	return uint32(v), nil
@@ -276,12 +276,12 @@ const maxCount = 1<<32 - 1
 // tell the saturated count from the one sent.
 func parseCount(b []byte) (uint32, *Error) {
 	if len(b) == 0 {
-		return 0, ErrBadCount
+		return 0, errBadCount
 	}
 	var v uint64
 	for _, c := range b {
 		if c < '0' || c > '9' {
-			return 0, ErrBadCount
+			return 0, errBadCount
 		}
 		if v = v*10 + uint64(c-'0'); v > maxCount {
 			v = maxCount + 1 // stays above maxCount, never overflows
@@ -293,9 +293,9 @@ func parseCount(b []byte) (uint32, *Error) {
 // parseMsgNum parses a message-number: a decimal number from 1
 // (RFC 1939 §5).
 func parseMsgNum(b []byte) (uint32, *Error) {
-	n, err := parseNumber(b, ErrBadMsgNum)
+	n, err := parseNumber(b, errBadMsgNum)
 	if err == nil && n == 0 {
-		return 0, ErrBadMsgNum
+		return 0, errBadMsgNum
 	}
 	return n, err
 }
@@ -328,11 +328,11 @@ func validMechanism(b []byte) bool {
 	return true
 }
 
-// ValidBase64 reports whether b is base64 (RFC 4648 §4) as RFC 5034 §4
+// validBase64 reports whether b is base64 (RFC 4648 §4) as RFC 5034 §4
 // demands: only the alphabet, "=" padding only at the end and at most two
 // of it, and a length that is a multiple of 4 (RFC 4648 §3.2: padding is
 // required). The empty string is valid (an empty response).
-func ValidBase64(b []byte) bool {
+func validBase64(b []byte) bool {
 	pad := 0
 	for i, c := range b {
 		switch {
@@ -434,7 +434,7 @@ func inRange(b []byte, lo, hi byte) bool {
 	return true
 }
 
-// One returns the single argument in rest; none is ErrMissingArg.
+// One returns the single argument in rest; none is errMissingArg.
 func (o *lexOptions) One(rest []byte, eightBit bool) ([]byte, *Error) {
 	if a, ok := o.Single(rest); ok {
 		return a, nil
@@ -446,7 +446,7 @@ func (o *lexOptions) one(rest []byte, eightBit bool) ([]byte, *Error) {
 	var a [1][]byte
 	n, err := o.Fields(rest, a[:], eightBit)
 	if err == nil && n == 0 {
-		err = ErrMissingArg
+		err = errMissingArg
 	}
 	return a[0], err
 }
@@ -465,7 +465,7 @@ func (o *lexOptions) opt(rest []byte) ([]byte, *Error) {
 	return a[0], err
 }
 
-// Two returns the two arguments in rest; fewer is ErrMissingArg. When
+// Two returns the two arguments in rest; fewer is errMissingArg. When
 // optional is true the second may be absent (and is then nil).
 func (o *lexOptions) Two(rest []byte, eightBit, optional bool) (a, b []byte, err *Error) {
 	if a, b, ok := o.pair(rest); ok {
@@ -474,7 +474,7 @@ func (o *lexOptions) Two(rest []byte, eightBit, optional bool) (a, b []byte, err
 	var f [2][]byte
 	n, err := o.Fields(rest, f[:], eightBit)
 	if err == nil && (n == 0 || n == 1 && !optional) {
-		err = ErrMissingArg
+		err = errMissingArg
 	}
 	return f[0], f[1], err
 }
@@ -492,7 +492,7 @@ func isBlank(b []byte) bool {
 // validInitial reports whether b is an AUTH initial response: "=" for an
 // empty one, or non-empty base64 (RFC 5034 §4).
 func validInitial(b []byte) bool {
-	return len(b) == 1 && b[0] == '=' || len(b) > 0 && ValidBase64(b)
+	return len(b) == 1 && b[0] == '=' || len(b) > 0 && validBase64(b)
 }
 
 // msgNumFast is the fast path of a lone message-number, the form every

@@ -206,7 +206,7 @@ func checkMaildrop(md Maildrop) error {
 
 // logBackend logs err, which a Handler or a Maildrop returned, with what
 // the core was doing: an error the backend did not choose as a reply is
-// answered for it ([SYS/TEMP], ErrInternal) and would otherwise be lost.
+// answered for it ([SYS/TEMP], errInternal) and would otherwise be lost.
 func (s *Session) logBackend(what string, err error) {
 	if s.log != nil {
 		s.log.Warn(what, "command", s.ev.Command, "err", err)

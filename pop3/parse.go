@@ -46,13 +46,13 @@ func (lx *lexer) parse(c *Command, line []byte, m Mode) (err *Error) {
 		// Only a line longer than a command may be an AUTH line.
 		limit = v.MaxAuthLineOctets
 	}
-	line, err = cutLine(line, limit, ErrLineTooLong)
+	line, err = cutLine(line, limit, errLineTooLong)
 	if err != nil {
 		return err
 	}
 	o := lexOptions{Lenient: v.LenientSeparators, Runs: v.SpaceRuns, MaxArg: v.MaxArgOctets, EightBit: v.UTF8 || m&ModeUTF8 != 0}
 	if line = o.TrimLeft(line); len(line) == 0 {
-		return ErrEmptyLine
+		return errEmptyLine
 	}
 	key, n := packKeyword(line)
 	cmd := CmdNone
@@ -118,7 +118,7 @@ func (lx *lexer) parse(c *Command, line []byte, m Mode) (err *Error) {
 		}
 	case NameDigest:
 		if c.Arg1, c.Arg2, err = o.Two(rest, o.EightBit, false); err == nil && !validDigest(c.Arg2) {
-			err = ErrBadDigest
+			err = errBadDigest
 		}
 	case Mechanism:
 		o.MaxArg = 0 // bounded by the command length only (RFC 5034 §4)
@@ -129,10 +129,10 @@ func (lx *lexer) parse(c *Command, line []byte, m Mode) (err *Error) {
 			c.Arg1, c.Arg2, err = nil, nil, nil
 		case err != nil:
 		case !validMechanism(c.Arg1):
-			err = ErrBadMechanism
+			err = errBadMechanism
 		case c.Arg2 != nil && !validInitial(c.Arg2):
 			// RFC 5034 §4: base64, or "=" for an empty response.
-			err = ErrBadBase64
+			err = errBadBase64
 		}
 	case OptWord:
 		c.Arg1, err = o.Opt(rest)

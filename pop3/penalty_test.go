@@ -156,12 +156,12 @@ func TestPenaltyBooking(t *testing.T) {
 // IPv6 client by its /64 and an IPv4-mapped address as the IPv4 one; a
 // connection without an IP address has no key.
 func TestPenaltyAddressKey(t *testing.T) {
-	key := func(ip string) string { return AddrKey(&net.TCPAddr{IP: net.ParseIP(ip), Port: 1}).String() }
+	key := func(ip string) string { return addrKey(&net.TCPAddr{IP: net.ParseIP(ip), Port: 1}).String() }
 	assert.Equal(t, key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:1:2:3"))
 	assert.NotEqual(t, key("2001:db8:1:2::1"), key("2001:db8:1:3::1"))
 	assert.Equal(t, key("192.0.2.7"), key("::ffff:192.0.2.7"))
 	assert.NotEqual(t, key("192.0.2.7"), key("192.0.2.8"))
 	a, _ := net.Pipe()
 	defer a.Close()
-	assert.False(t, AddrKey(a.RemoteAddr()).IsValid())
+	assert.False(t, addrKey(a.RemoteAddr()).IsValid())
 }

@@ -33,10 +33,9 @@ type Protocol struct {
 
 // A CommandRow is one command of a Protocol.
 type CommandRow struct {
-	Name   string // the keyword, upper case
-	Args   Args
-	In     State // the states in which it is allowed
-	Answer Answer
+	Name string // the keyword, upper case
+	Args Args
+	In   State // the states in which it is allowed
 	// From and To are the transition on success (none when From is 0).
 	From, To State
 	Then     Action
@@ -166,16 +165,6 @@ const (
 	OptWord                 // an optional argument (LANG)
 )
 
-// Answer is who answers a command (spec.Answer, in its order).
-type Answer uint8
-
-// The answerers.
-const (
-	ByHandler  Answer = iota // a Handler method (Call)
-	ByCore                   // the runtime: STLS, CAPA, NOOP, QUIT
-	ByMaildrop               // the runtime, from the Maildrop: STAT, LIST, RETR, DELE, RSET, TOP, UIDL
-)
-
 // Guard is a check made before a command runs (spec.Guard, in its order).
 type Guard uint8
 
@@ -186,18 +175,21 @@ const (
 	Plaintext       // refused where PlaintextAuth forbids plaintext (MS-STANXPOP3 V0010)
 )
 
-// CoreCommand is a command the runtime answers itself: the argument
-// grammar and answerer a table's row for it must have.
+// CoreCommand is a command the runtime answers itself, known by its
+// keyword: the argument grammar a table's row for it must have, and
+// whether the runtime answers it from the Maildrop (STAT, LIST, RETR,
+// DELE, RSET, TOP, UIDL) or alone (STLS, CAPA, NOOP, QUIT). A table's
+// other commands are answered by Handler methods.
 type CoreCommand struct {
-	Args   Args
-	Answer Answer
+	Args     Args
+	Maildrop bool
 }
 
 // coreCommands are the commands the runtime answers itself, by keyword.
 var coreCommands = map[string]CoreCommand{
-	"STLS": {NoArgs, ByCore}, "CAPA": {NoArgs, ByCore}, "NOOP": {NoArgs, ByCore}, "QUIT": {NoArgs, ByCore},
-	"STAT": {NoArgs, ByMaildrop}, "LIST": {OptMsgNum, ByMaildrop}, "RETR": {MsgNum, ByMaildrop},
-	"DELE": {MsgNum, ByMaildrop}, "RSET": {NoArgs, ByMaildrop}, "TOP": {MsgNumCount, ByMaildrop}, "UIDL": {OptMsgNum, ByMaildrop},
+	"STLS": {NoArgs, false}, "CAPA": {NoArgs, false}, "NOOP": {NoArgs, false}, "QUIT": {NoArgs, false},
+	"STAT": {NoArgs, true}, "LIST": {OptMsgNum, true}, "RETR": {MsgNum, true},
+	"DELE": {MsgNum, true}, "RSET": {NoArgs, true}, "TOP": {MsgNumCount, true}, "UIDL": {OptMsgNum, true},
 }
 
 // CoreCommands returns the commands the runtime answers itself, by
@@ -240,7 +232,7 @@ func (p *Protocol) prepare() *Protocol {
 		for i := 1; i < len(p.Commands); i++ {
 			r := &p.Commands[i]
 			switch {
-			case r.Answer != ByHandler:
+			case coreOps[r.Name] != 0:
 				p.ops[i] = coreOps[r.Name]
 			case r.Args == Mechanism:
 				p.ops[i] = opSASL

@@ -118,10 +118,10 @@ func protocolError(reason string, line []byte) *ProtocolError {
 	return &ProtocolError{Reason: reason, Line: string(line[:min(len(line), quoteMax)])}
 }
 
-// ErrTruncated is returned when the input ends inside a multi-line reply,
+// errTruncated is returned when the input ends inside a multi-line reply,
 // before its terminating "." line: the message or listing is incomplete
-// and must not be used. errors.Is(ErrTruncated, io.ErrUnexpectedEOF) holds.
-var ErrTruncated error = truncatedError{}
+// and must not be used. errors.Is(errTruncated, io.ErrUnexpectedEOF) holds.
+var errTruncated error = truncatedError{}
 
 type truncatedError struct{}
 
@@ -215,13 +215,13 @@ func trimCRLF(line []byte) []byte {
 	return line
 }
 
-// Timestamp returns the APOP timestamp of a greeting's text: the last
+// timestamp returns the APOP timestamp of a greeting's text: the last
 // "<…>" holding an "@" (RFC 1939 §7: "<process-ID.clock@hostname>"), with
 // its brackets, as the digest covers them; nil when there is none. It
 // aliases text. It is exported for clients and proxies that read the
 // greeting with ReplyReader or ParseReply rather than through Client, and
 // must compute an APOP digest from it.
-func Timestamp(text []byte) []byte {
+func timestamp(text []byte) []byte {
 	end := bytes.LastIndexByte(text, '>')
 	if end < 0 {
 		return nil
@@ -238,11 +238,11 @@ func Timestamp(text []byte) []byte {
 	return text[start : end+1]
 }
 
-// CapaLine is one line of a CAPA reply (RFC 2449 §5): a capability name
+// capaLine is one line of a CAPA reply (RFC 2449 §5): a capability name
 // and its arguments, such as "SASL PLAIN SCRAM-SHA-256", "LOGIN-DELAY
 // 900", "EXPIRE NEVER" or "IMPLEMENTATION pop3kit 1.0". Name and Args
 // alias the parsed line.
-type CapaLine struct {
+type capaLine struct {
 	// Name is the capability tag, as sent; compare it with Is.
 	Name []byte
 	// Args is the rest of the line after the name and its separating
@@ -250,21 +250,21 @@ type CapaLine struct {
 	Args []byte
 }
 
-// ParseCapaLine splits a CAPA listing line (already dot-unstuffed, without
+// parseCapaLine splits a CAPA listing line (already dot-unstuffed, without
 // CRLF) into the name and the arguments. Runs of spaces separate.
-func ParseCapaLine(line []byte) CapaLine {
+func parseCapaLine(line []byte) capaLine {
 	line = trimSpaces(trimCRLF(line))
 	name, args := nextWord(line)
-	return CapaLine{Name: name, Args: args}
+	return capaLine{Name: name, Args: args}
 }
 
 // Is reports whether the capability is name; capability tags are
 // case-insensitive (RFC 2449 §5).
-func (c CapaLine) Is(name string) bool { return equalFold(c.Name, name) }
+func (c capaLine) Is(name string) bool { return equalFold(c.Name, name) }
 
 // Arg returns the argument at index i (from 0), or nil; it aliases the
 // line, as Args does.
-func (c CapaLine) Arg(i int) []byte {
+func (c capaLine) Arg(i int) []byte {
 	rest := c.Args
 	for ; ; i-- {
 		var w []byte
@@ -276,7 +276,7 @@ func (c CapaLine) Arg(i int) []byte {
 }
 
 // NArgs returns the number of arguments.
-func (c CapaLine) NArgs() int {
+func (c capaLine) NArgs() int {
 	n := 0
 	for rest := c.Args; ; n++ {
 		var w []byte
@@ -432,11 +432,11 @@ func (rr *ReplyReader) ReadReply() (Reply, error) {
 // ReadListLine reads one line of a multi-line listing (LIST, UIDL, CAPA,
 // AUTH, LANG) after its "+OK" line: dot-unstuffed, without CRLF, valid
 // until the next read from rr. It returns io.EOF after the terminating
-// "." line, and ErrTruncated when the input ends before it.
+// "." line, and errTruncated when the input ends before it.
 func (rr *ReplyReader) ReadListLine() ([]byte, error) {
 	line, err := rr.ReadLine()
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return nil, ErrTruncated
+		return nil, errTruncated
 	}
 	if err != nil {
 		return nil, err

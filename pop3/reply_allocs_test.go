@@ -21,7 +21,7 @@ const replyWire = "+OK pop3kit ready <1.2@host>\r\n" +
 func readSession(rr *ReplyReader, buf []byte) int {
 	n := 0
 	r, _ := rr.ReadReply()
-	n += len(Timestamp(r.Text))
+	n += len(timestamp(r.Text))
 	r, _ = rr.ReadReply()
 	if r.HasCode("SYS") {
 		n++
@@ -32,7 +32,7 @@ func readSession(rr *ReplyReader, buf []byte) int {
 		if err != nil {
 			break
 		}
-		c := ParseCapaLine(l)
+		c := parseCapaLine(l)
 		n += c.NArgs() + len(c.Arg(0))
 	}
 	_, _ = rr.ReadReply()

@@ -102,7 +102,7 @@ func TestTimestamp(t *testing.T) {
 		"<<1.2@host>":                "<1.2@host>",
 		"pop3kit ready <1.1@x.test>": "<1.1@x.test>",
 	} {
-		assert.Equal(t, want, string(Timestamp([]byte(in))), "%q", in)
+		assert.Equal(t, want, string(timestamp([]byte(in))), "%q", in)
 	}
 }
 
@@ -123,7 +123,7 @@ func TestParseCapaLine(t *testing.T) {
 		{line: "  UTF8   USER  \r\n", name: "UTF8", args: []string{"USER"}},
 		{line: "", name: ""},
 	} {
-		c := ParseCapaLine([]byte(tc.line))
+		c := parseCapaLine([]byte(tc.line))
 		assert.Equal(t, tc.name, string(c.Name), "%q", tc.line)
 		assert.Equal(t, len(tc.args), c.NArgs(), "%q", tc.line)
 		for i, a := range tc.args {
@@ -131,8 +131,8 @@ func TestParseCapaLine(t *testing.T) {
 		}
 		assert.Nil(t, c.Arg(len(tc.args)), "%q: past the last argument", tc.line)
 	}
-	assert.True(t, ParseCapaLine([]byte("sasl PLAIN")).Is("SASL"))
-	assert.False(t, ParseCapaLine([]byte("SASLX")).Is("SASL"))
+	assert.True(t, parseCapaLine([]byte("sasl PLAIN")).Is("SASL"))
+	assert.False(t, parseCapaLine([]byte("SASLX")).Is("SASL"))
 }
 
 // TestReplyReaderLines: CRLF is required, the 512-octet limit holds, a
@@ -184,7 +184,7 @@ func TestReplyReaderLongChallenge(t *testing.T) {
 }
 
 // TestReadListLine: a listing is unstuffed and ends at "."; the end of the
-// input before it is ErrTruncated.
+// input before it is errTruncated.
 func TestReadListLine(t *testing.T) {
 	rr := NewReplyReader(strings.NewReader("1 120\r\n..hidden\r\n.\r\n2 5\r\n"))
 	var got []string
@@ -201,7 +201,7 @@ func TestReadListLine(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "2 5", string(l))
 	_, err = rr.ReadListLine()
-	assert.ErrorIs(t, err, ErrTruncated)
+	assert.ErrorIs(t, err, errTruncated)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 }
 
@@ -210,7 +210,7 @@ func TestReadListLine(t *testing.T) {
 func TestDotReaderTruncated(t *testing.T) {
 	for _, in := range []string{"", "Subject: x\r\n", "Subject: x\r\n\r\nbody", ".\r", "..\r\n"} {
 		_, err := io.ReadAll(NewDotReader(bufio.NewReader(strings.NewReader(in))))
-		assert.ErrorIs(t, err, ErrTruncated, "%q", in)
+		assert.ErrorIs(t, err, errTruncated, "%q", in)
 		assert.Contains(t, err.Error(), "terminating")
 	}
 }

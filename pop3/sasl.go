@@ -10,7 +10,7 @@ import (
 // go-sasl server is one as it is. Next gets the client's response (nil
 // when the client sent none yet, empty for an empty one) and returns the
 // next challenge, or done. An error ends the exchange with -ERR: an *Error
-// is sent as it is, anything else as ErrInternal.
+// is sent as it is, anything else as errInternal.
 type SASLServer interface {
 	Next(response []byte) (challenge []byte, done bool, err error)
 }
@@ -40,7 +40,7 @@ type AuthHandler interface {
 	Auth(mechanism string) (SASLServer, error)
 	// Authenticated is called when the exchange succeeded. Return the
 	// user's maildrop; the runtime writes the +OK with its totals. An
-	// error refuses the login: an *Error as it is, any other as ErrInternal.
+	// error refuses the login: an *Error as it is, any other as errInternal.
 	Authenticated() (Maildrop, error)
 }
 
@@ -131,7 +131,7 @@ func (s *Session) auth(c Cmd, h AuthHandler, mech, initial []byte) Action {
 		if resp, ok = s.decode(initial); !ok {
 			s.saslSrv = nil
 			s.abandon()
-			return s.finish(c, ErrBadBase64)
+			return s.finish(c, errBadBase64)
 		}
 	}
 	return s.saslNext(resp)
@@ -173,15 +173,15 @@ func (s *Session) saslNext(resp []byte) Action {
 func (s *Session) saslStep(line []byte) Action {
 	s.sasl = false
 	s.ev.Cmd, s.ev.Command = s.saslCmd, s.p.Name(s.saslCmd)
-	resp, err := cutLine(line, s.v.MaxSASLOctets, ErrSASLTooLong)
+	resp, err := cutLine(line, s.v.MaxSASLOctets, errSASLTooLong)
 	if err == nil && len(resp) == 1 && resp[0] == '*' {
-		err = ErrAuthCancelled
+		err = errAuthCancelled
 	}
 	var decoded []byte
 	if err == nil {
 		var ok bool
 		if decoded, ok = s.decode(resp); !ok {
-			err = ErrBadBase64
+			err = errBadBase64
 		}
 	}
 	if err != nil {
@@ -204,7 +204,7 @@ func (s *Session) saslStep(line []byte) Action {
 // decode decodes base64 text into the session's buffer: the response a
 // SASLServer gets is valid only during its Next.
 func (s *Session) decode(text []byte) ([]byte, bool) {
-	if !ValidBase64(text) {
+	if !validBase64(text) {
 		return nil, false
 	}
 	if len(text) == 0 {

@@ -378,13 +378,12 @@ func (c *Conn) Logout() {
 // out (after a failed-login cap, say).
 func (c *Conn) CloseAfterReply() { c.close = true }
 
-// AddrKey groups client addresses as the per-address limits do (and a
-// server's own per-address accounting, such as failed-login penalties,
-// should): an IPv4 address alone, an IPv6 address by its /64, the
+// addrKey groups client addresses for the per-address limits and the
+// login policy's penalties: an IPv4 address alone, an IPv6 address by its /64, the
 // smallest block a site is given, so that one host cannot dodge a limit
 // by rotating its interface identifiers. Connections without an IP
 // address (net.Pipe) have none (an invalid Prefix).
-func AddrKey(a net.Addr) netip.Prefix {
+func addrKey(a net.Addr) netip.Prefix {
 	ip := RemoteIP(a)
 	if !ip.IsValid() {
 		return netip.Prefix{}
@@ -488,7 +487,7 @@ func (s *Server) logger() *slog.Logger {
 // unauthenticated connection is linear in MaxSessions and runs only when
 // the server is full.
 func (s *Server) admit(nc net.Conn) (*Conn, *Error) {
-	c := &Conn{srv: s, nc: nc, c: nc, start: time.Now(), key: AddrKey(nc.RemoteAddr())}
+	c := &Conn{srv: s, nc: nc, c: nc, start: time.Now(), key: addrKey(nc.RemoteAddr())}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -862,7 +861,7 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 			// short instead, which it treats as a failure.
 			log.Error("panic in session", "command", sess.ev.Command, "panic", p, "stack", string(debug.Stack()))
 			if w.lines() == 0 {
-				w.Error(ErrInternal)
+				w.Error(errInternal)
 				_ = bw.Flush()
 			}
 			c.reason = "internal error"
@@ -935,8 +934,8 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 			w.markCommand()
 			sess.ev = Event{Err: ErrTLSRequired}
 			if refusedAuth++; sess.v.MaxBadCommands > 0 && refusedAuth >= sess.v.MaxBadCommands {
-				w.Error(ErrTooManyErrors)
-				sess.ev.Err = ErrTooManyErrors
+				w.Error(errTooManyErrors)
+				sess.ev.Err = errTooManyErrors
 				a = ActionClose
 			} else {
 				w.Error(ErrTLSRequired)

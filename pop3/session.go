@@ -110,7 +110,7 @@ func (s *Session) IdleTimeout() time.Duration {
 // it is off (RFC 1939 §3). The session does not enter UPDATE.
 func (s *Session) Autologout() {
 	if s.v.TimeoutNotice {
-		s.w.Error(ErrAutologout)
+		s.w.Error(errAutologout)
 	}
 }
 
@@ -202,22 +202,22 @@ func (s *Session) dispatch(c *Command) Action {
 	s.ev.Cmd, s.ev.Command = c.Cmd, s.p.Name(c.Cmd)
 	bit := uint64(1) << c.Cmd
 	if s.off&bit != 0 {
-		return s.reject(ErrNotSupported)
+		return s.reject(errNotSupported)
 	}
 	r := &s.p.Commands[c.Cmd]
 	if r.In&s.state == 0 {
 		if s.state == StateAuthorization {
-			return s.reject(ErrNeedAuth)
+			return s.reject(errNeedAuth)
 		}
-		return s.reject(ErrAlreadyAuth)
+		return s.reject(errAlreadyAuth)
 	}
 	if r.After != CmdNone && s.last != r.After && !(s.afterAny&bit != 0 && s.done&(1<<r.After) != 0) {
-		return s.reject(ErrNeedUser)
+		return s.reject(errNeedUser)
 	}
 	switch r.Guard {
 	case NotTLS:
 		if s.mode&ModeTLS != 0 {
-			return s.reject(ErrTLSActive)
+			return s.reject(errTLSActive)
 		}
 	case Plaintext:
 		if !s.PlaintextAllowed() {
@@ -251,7 +251,7 @@ func (s *Session) dispatch(c *Command) Action {
 	case opSASL:
 		h, ok := s.h.(AuthHandler)
 		if !ok {
-			return s.reject(ErrNotSupported)
+			return s.reject(errNotSupported)
 		}
 		return s.auth(c.Cmd, h, c.Arg1, c.Arg2)
 	case opSTLS:
@@ -311,7 +311,7 @@ func (s *Session) finish(c Cmd, err error) Action {
 		}
 		e, ok := err.(*Error)
 		if !ok {
-			e = ErrInternal
+			e = errInternal
 		}
 		s.ev.Err = e
 		var a Action
@@ -344,14 +344,14 @@ func (s *Session) finish(c Cmd, err error) Action {
 }
 
 // reject answers -ERR and counts the failure; after MaxBadCommands in a row
-// it answers ErrTooManyErrors instead and closes (MS-STANXPOP3 C0005).
+// it answers errTooManyErrors instead and closes (MS-STANXPOP3 C0005).
 func (s *Session) reject(e *Error) Action {
 	s.last = CmdNone
 	s.bad++
 	s.ev.Err = e
 	if s.v.MaxBadCommands > 0 && s.bad >= s.v.MaxBadCommands {
-		s.w.Error(ErrTooManyErrors)
-		s.ev.Err = ErrTooManyErrors
+		s.w.Error(errTooManyErrors)
+		s.ev.Err = errTooManyErrors
 		return ActionClose
 	}
 	s.w.Error(e)

@@ -14,13 +14,13 @@ import (
 // TestParseMsgNum in the external tests declares the clause).
 func TestParseNumber(t *testing.T) {
 	for in, want := range map[string]uint32{"0": 0, "1": 1, "007": 7, "2147483647": 2147483647} {
-		n, err := parseNumber([]byte(in), ErrBadMsgNum)
+		n, err := parseNumber([]byte(in), errBadMsgNum)
 		assert.Nil(t, err, in)
 		assert.Equal(t, want, n, in)
 	}
-	for in, want := range map[string]*Error{"": ErrBadMsgNum, "-1": ErrBadMsgNum, "1a": ErrBadMsgNum,
-		"2147483648": ErrNumberTooLarge, "99999999999999999999999": ErrNumberTooLarge} {
-		_, err := parseNumber([]byte(in), ErrBadMsgNum)
+	for in, want := range map[string]*Error{"": errBadMsgNum, "-1": errBadMsgNum, "1a": errBadMsgNum,
+		"2147483648": errNumberTooLarge, "99999999999999999999999": errNumberTooLarge} {
+		_, err := parseNumber([]byte(in), errBadMsgNum)
 		assert.Same(t, want, err, in)
 	}
 }

@@ -36,60 +36,60 @@ const (
 
 // The negative replies the core sends. They are values, so sending one never allocates.
 var (
-	// spec: ErrEmptyLine — RFC1939-3-KEYWORD
-	ErrEmptyLine = &Error{Text: "empty command line"}
-	// spec: ErrLineTooLong — E0006, RFC2449-4-CMD255
-	ErrLineTooLong = &Error{Text: "command line too long"}
-	// spec: ErrArgTooLong — RFC1939-3-ARG40
-	ErrArgTooLong = &Error{Text: "argument too long"}
-	// spec: ErrBareCR — RFC1939-3-KEYWORD
-	ErrBareCR = &Error{Text: "CR not followed by LF in command line"}
-	// spec: ErrBadByte — RFC1939-3-KEYWORD, RFC6856-2-UTF8
-	ErrBadByte = &Error{Text: "control character or 8-bit byte in command line"}
-	// spec: ErrUnknownCommand — RFC1939-3-KEYWORD, V0001
-	ErrUnknownCommand = &Error{Text: "unknown command"}
-	// spec: ErrBadSeparator — RFC1939-3-SPACE, MS-2.1.1
-	ErrBadSeparator = &Error{Text: "separate keyword and arguments by a single space"}
-	// spec: ErrMissingArg — RFC1939-3-KEYWORD
-	ErrMissingArg = &Error{Text: "missing argument"}
-	// spec: ErrExtraArgs — RFC1939-3-KEYWORD
-	ErrExtraArgs = &Error{Text: "too many arguments"}
-	// spec: ErrBadMsgNum — RFC1939-5-MSGNUM
-	ErrBadMsgNum = &Error{Text: "message number must be a decimal number from 1"}
-	// spec: ErrBadCount — RFC1939-7-TOP
-	ErrBadCount = &Error{Text: "line count must be a non-negative decimal number"}
-	// spec: ErrNumberTooLarge — RFC1939-5-MSGNUM
-	ErrNumberTooLarge = &Error{Text: "number too large"}
-	// spec: ErrBadDigest — RFC1939-7-APOP
-	ErrBadDigest = &Error{Text: "APOP digest must be 32 hexadecimal digits"}
-	// spec: ErrBadMechanism — RFC5034-4-AUTH
-	ErrBadMechanism = &Error{Text: "SASL mechanism name must be 1 to 20 letters, digits, - or _"}
-	// spec: ErrBadBase64 — RFC5034-4-AUTH
-	ErrBadBase64 = &Error{Text: "invalid base64 in SASL response"}
-	// spec: ErrSASLTooLong — RFC5034-4-AUTH
-	ErrSASLTooLong = &Error{Text: "SASL response too long"}
-	// spec: ErrAuthCancelled — RFC5034-4-CANCEL
-	ErrAuthCancelled = &Error{Text: "authentication cancelled"}
-	// spec: ErrNotSupported — V0012, V0001
-	ErrNotSupported = &Error{Text: "command not supported by this server"}
+	// spec: errEmptyLine — RFC1939-3-KEYWORD
+	errEmptyLine = &Error{Text: "empty command line"}
+	// spec: errLineTooLong — E0006, RFC2449-4-CMD255
+	errLineTooLong = &Error{Text: "command line too long"}
+	// spec: errArgTooLong — RFC1939-3-ARG40
+	errArgTooLong = &Error{Text: "argument too long"}
+	// spec: errBareCR — RFC1939-3-KEYWORD
+	errBareCR = &Error{Text: "CR not followed by LF in command line"}
+	// spec: errBadByte — RFC1939-3-KEYWORD, RFC6856-2-UTF8
+	errBadByte = &Error{Text: "control character or 8-bit byte in command line"}
+	// spec: errUnknownCommand — RFC1939-3-KEYWORD, V0001
+	errUnknownCommand = &Error{Text: "unknown command"}
+	// spec: errBadSeparator — RFC1939-3-SPACE, MS-2.1.1
+	errBadSeparator = &Error{Text: "separate keyword and arguments by a single space"}
+	// spec: errMissingArg — RFC1939-3-KEYWORD
+	errMissingArg = &Error{Text: "missing argument"}
+	// spec: errExtraArgs — RFC1939-3-KEYWORD
+	errExtraArgs = &Error{Text: "too many arguments"}
+	// spec: errBadMsgNum — RFC1939-5-MSGNUM
+	errBadMsgNum = &Error{Text: "message number must be a decimal number from 1"}
+	// spec: errBadCount — RFC1939-7-TOP
+	errBadCount = &Error{Text: "line count must be a non-negative decimal number"}
+	// spec: errNumberTooLarge — RFC1939-5-MSGNUM
+	errNumberTooLarge = &Error{Text: "number too large"}
+	// spec: errBadDigest — RFC1939-7-APOP
+	errBadDigest = &Error{Text: "APOP digest must be 32 hexadecimal digits"}
+	// spec: errBadMechanism — RFC5034-4-AUTH
+	errBadMechanism = &Error{Text: "SASL mechanism name must be 1 to 20 letters, digits, - or _"}
+	// spec: errBadBase64 — RFC5034-4-AUTH
+	errBadBase64 = &Error{Text: "invalid base64 in SASL response"}
+	// spec: errSASLTooLong — RFC5034-4-AUTH
+	errSASLTooLong = &Error{Text: "SASL response too long"}
+	// spec: errAuthCancelled — RFC5034-4-CANCEL
+	errAuthCancelled = &Error{Text: "authentication cancelled"}
+	// spec: errNotSupported — V0012, V0001
+	errNotSupported = &Error{Text: "command not supported by this server"}
 	// spec: ErrUnknownMechanism — RFC5034-4-AUTH
 	ErrUnknownMechanism = &Error{Text: "unsupported SASL mechanism (a bare AUTH or CAPA lists those offered)"}
-	// spec: ErrNeedAuth — C0002, C0003
-	ErrNeedAuth = &Error{Text: "command valid only after login"}
-	// spec: ErrAlreadyAuth — RFC1939-5-TRANSACTION
-	ErrAlreadyAuth = &Error{Text: "command valid only before login"}
-	// spec: ErrNeedUser — RFC1939-7-PASS
-	ErrNeedUser = &Error{Text: "PASS must follow a successful USER"}
-	// spec: ErrTLSActive — RFC2595-4-STLS
-	ErrTLSActive = &Error{Text: "TLS is already active"}
+	// spec: errNeedAuth — C0002, C0003
+	errNeedAuth = &Error{Text: "command valid only after login"}
+	// spec: errAlreadyAuth — RFC1939-5-TRANSACTION
+	errAlreadyAuth = &Error{Text: "command valid only before login"}
+	// spec: errNeedUser — RFC1939-7-PASS
+	errNeedUser = &Error{Text: "PASS must follow a successful USER"}
+	// spec: errTLSActive — RFC2595-4-STLS
+	errTLSActive = &Error{Text: "TLS is already active"}
 	// spec: ErrPlaintextRefused — V0010
 	ErrPlaintextRefused = &Error{Code: CodeAuth, Text: "plaintext authentication disallowed on non-secure connections"}
 	// spec: ErrPlaintextDisabled — V0010
 	ErrPlaintextDisabled = &Error{Code: CodeAuth, Text: "plaintext authentication is disabled on this server"}
-	// spec: ErrTooManyErrors — C0005
-	ErrTooManyErrors = &Error{Text: "too many bad commands, closing connection"}
-	// spec: ErrAutologout — V0003
-	ErrAutologout = &Error{Text: "autologout: idle for too long, closing connection"}
-	// spec: ErrInternal — RFC3206-4-SYS
-	ErrInternal = &Error{Code: CodeSysTemp, Text: "internal server error"}
+	// spec: errTooManyErrors — C0005
+	errTooManyErrors = &Error{Text: "too many bad commands, closing connection"}
+	// spec: errAutologout — V0003
+	errAutologout = &Error{Text: "autologout: idle for too long, closing connection"}
+	// spec: errInternal — RFC3206-4-SYS
+	errInternal = &Error{Code: CodeSysTemp, Text: "internal server error"}
 )

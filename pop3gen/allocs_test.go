@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 )
 
@@ -81,6 +82,6 @@ func TestDotWriterAllocs(t *testing.T) {
 	n := testing.AllocsPerRun(100, func() { _, _ = d.Write(line) })
 	assert.Zero(t, n)
 	w := pop3.NewWriter(io.Discard)
-	n = testing.AllocsPerRun(100, func() { w.Error(pop3.ErrUnknownCommand); w.OK("fine"); w.Stat(1, 2) })
+	n = testing.AllocsPerRun(100, func() { w.Error(pop3test.Err("UnknownCommand")); w.OK("fine"); w.Stat(1, 2) })
 	assert.Zero(t, n)
 }

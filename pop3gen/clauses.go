@@ -12,7 +12,7 @@ type Clause struct {
 	Variations []string // variations that carry the clause
 }
 
-// Clauses is the clause table, in spec order.
+// Clauses is the clause table, in spec order (find one with slices.IndexFunc).
 var Clauses = []Clause{
 	{
 		ID: "MS-2.1.1", Source: "MS-STANXPOP3 §2.1.1",
@@ -458,14 +458,4 @@ var Clauses = []Clause{
 		Behaviour: "AUTH NTLM against {NTLM} (MD4 of the UTF-16LE password) or PLAIN secrets: NTLMv2 with its timestamp and MIC checked and replays " +
 			"refused; NTLMv1 only where ntlm_allow_v1 says.",
 	},
-}
-
-// ClauseByID returns the clause with the given id.
-func ClauseByID(id string) (Clause, bool) {
-	for _, c := range Clauses {
-		if c.ID == id {
-			return c, true
-		}
-	}
-	return Clause{}, false
 }

@@ -81,10 +81,3 @@ func ExampleParseReply() {
 	fmt.Println(r.Status, string(r.Code), r.HasCode(pop3.CodeSysTemp), r.HasCode("SYS"), string(r.Text))
 	// Output: -ERR SYS/TEMP/DISK true true maildrop full
 }
-
-// ExampleParseCapaLine reads a CAPA line without allocating.
-func ExampleParseCapaLine() {
-	c := pop3.ParseCapaLine([]byte("SASL PLAIN SCRAM-SHA-256"))
-	fmt.Println(c.Is("sasl"), c.NArgs(), string(c.Arg(1)))
-	// Output: true 2 SCRAM-SHA-256
-}

@@ -25,7 +25,7 @@ type Handler interface {
 	// read buffer. Return the user's maildrop, opened as the MaildropAccess
 	// variation says; the core writes the +OK with its totals and serves the
 	// TRANSACTION commands from it. An error refuses the login: an *Error as it
-	// is, any other as ErrInternal.
+	// is, any other as -ERR [SYS/TEMP] internal server error.
 	// spec: PASS — RFC1939-7-PASS, V0011, C0010, RFC1122-1.2.2
 	Pass(user, secret []byte) (pop3.Maildrop, error)
 }
@@ -39,7 +39,8 @@ type APOPHandler interface {
 	// timestamp and a shared secret. name and digest alias the read buffer. Return
 	// the user's maildrop, opened as the MaildropAccess variation says; the core
 	// writes the +OK with its totals and serves the TRANSACTION commands from it.
-	// An error refuses the login: an *Error as it is, any other as ErrInternal.
+	// An error refuses the login: an *Error as it is, any other as -ERR [SYS/TEMP]
+	// internal server error.
 	// spec: APOP — RFC1939-7-APOP, V0012
 	APOP(name, digest []byte) (pop3.Maildrop, error)
 }

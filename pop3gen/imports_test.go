@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,16 +80,16 @@ func TestClauses(t *testing.T) {
 		}
 	}
 	for _, id := range want {
-		c, ok := ClauseByID(id)
+		c, ok := clauseByID(id)
 		if assert.True(t, ok, "clause %s missing", id) {
 			assert.Contains(t, c.Source, "MS-STANXPOP3")
 			assert.NotEmpty(t, c.Behaviour)
 			assert.Contains(t, []string{"core", "server", "store", "n/a"}, c.Layer)
 		}
 	}
-	_, ok := ClauseByID("V0013")
+	_, ok := clauseByID("V0013")
 	assert.False(t, ok)
-	c, _ := ClauseByID("V0011")
+	c, _ := clauseByID("V0011")
 	assert.Equal(t, []string{"PassKeepsSpaces"}, c.Variations)
 }
 
@@ -171,9 +172,18 @@ func TestHandlerHasEveryCommand(t *testing.T) {
 func TestNotApplicableClauses(t *testing.T) {
 	clause.Covers(t, "C0010")
 	for id, why := range map[string]string{"C0010": "sites"} {
-		c, ok := ClauseByID(id)
+		c, ok := clauseByID(id)
 		require.True(t, ok, id)
 		assert.Equal(t, "n/a", c.Layer, id)
 		assert.Contains(t, c.Behaviour, why, id)
 	}
+}
+
+// clauseByID returns the clause of the table with the given id.
+func clauseByID(id string) (Clause, bool) {
+	i := slices.IndexFunc(Clauses, func(c Clause) bool { return c.ID == id })
+	if i < 0 {
+		return Clause{}, false
+	}
+	return Clauses[i], true
 }

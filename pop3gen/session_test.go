@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 )
 
@@ -209,7 +210,7 @@ func TestSessionAllowedStates(t *testing.T) {
 					opened2, _, removes2, _, _ := h.r.drop.state()
 					touched := len(opened2) > len(opened) || removes2 > removes
 					rejected := false
-					for _, e := range []*pop3.Error{pop3.ErrNotSupported, pop3.ErrNeedAuth, pop3.ErrAlreadyAuth, pop3.ErrNeedUser, pop3.ErrUnknownCommand} {
+					for _, e := range []*pop3.Error{pop3test.Err("NotSupported"), pop3test.Err("NeedAuth"), pop3test.Err("AlreadyAuth"), pop3test.Err("NeedUser"), pop3test.Err("UnknownCommand")} {
 						rejected = rejected || got == "-ERR "+e.Text+"\r\n"
 					}
 					// The commands a Handler method (of Handler or of an
@@ -219,18 +220,18 @@ func TestSessionAllowedStates(t *testing.T) {
 					switch {
 					case !enabled:
 						assert.False(t, reached)
-						assert.Equal(t, "-ERR "+pop3.ErrNotSupported.Text+"\r\n", got, "V0012: disabled commands are not supported")
+						assert.Equal(t, "-ERR "+pop3test.Err("NotSupported").Text+"\r\n", got, "V0012: disabled commands are not supported")
 					case info.In&st == 0:
 						assert.False(t, reached, "must not reach the handler")
 						assert.False(t, touched, "must not reach the maildrop")
-						want := pop3.ErrAlreadyAuth
+						want := pop3test.Err("AlreadyAuth")
 						if st == pop3.StateAuthorization {
-							want = pop3.ErrNeedAuth
+							want = pop3test.Err("NeedAuth")
 						}
 						assert.Equal(t, "-ERR "+want.Text+"\r\n", got)
 					case cmd == CmdPASS && st == pop3.StateAuthorization:
 						assert.False(t, reached, "PASS without USER never reaches the handler")
-						assert.Equal(t, "-ERR "+pop3.ErrNeedUser.Text+"\r\n", got)
+						assert.Equal(t, "-ERR "+pop3test.Err("NeedUser").Text+"\r\n", got)
 					default:
 						assert.False(t, rejected, "an allowed command must be served: %q", got)
 						if byHandler {
@@ -308,12 +309,12 @@ func TestSessionQuitError(t *testing.T) {
 func TestSessionPassNeedsUser(t *testing.T) {
 	clause.Covers(t, "RFC1939-7-PASS")
 	h := newHarness(t, RFC1939())
-	h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
+	h.expect("PASS secret", "-ERR "+pop3test.Err("NeedUser").Text)
 	h.expect("USER alice", "+OK")
 	h.expect("NOOP", "-ERR")
-	h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
+	h.expect("PASS secret", "-ERR "+pop3test.Err("NeedUser").Text)
 	h.expect("USER bob", "-ERR [AUTH]")
-	h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
+	h.expect("PASS secret", "-ERR "+pop3test.Err("NeedUser").Text)
 	h.expect("USER alice", "+OK")
 	h.expect("PASS wrong", "-ERR [AUTH] invalid login")
 	assert.Equal(t, pop3.StateAuthorization, h.s.State())
@@ -382,7 +383,7 @@ func TestSessionPlaintextDisabled(t *testing.T) {
 	got, _ := h.send("USER alice")
 	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server\r\n", got)
 	got, _ = h.send("PASS secret")
-	assert.Equal(t, "-ERR "+pop3.ErrNeedUser.Text+"\r\n", got)
+	assert.Equal(t, "-ERR "+pop3test.Err("NeedUser").Text+"\r\n", got)
 	h.r.fail[CmdAUTH] = pop3.ErrPlaintextRefused
 	got, _ = h.send("AUTH PLAIN")
 	assert.Equal(t, "-ERR [AUTH] "+pop3.ErrPlaintextDisabled.Text+"\r\n", got)
@@ -404,7 +405,7 @@ func TestSessionStickyUser(t *testing.T) {
 		v := RFC1939()
 		v.StickyUser = sticky
 		h := newHarness(t, v)
-		want := map[bool]string{false: "-ERR " + pop3.ErrNeedUser.Text, true: "+OK " + recorderTotals}[sticky]
+		want := map[bool]string{false: "-ERR " + pop3test.Err("NeedUser").Text, true: "+OK " + recorderTotals}[sticky]
 		h.expect("USER alice", "+OK")
 		h.expect("CAPA", "+OK")
 		h.expect("NOOP", "-ERR")
@@ -417,7 +418,7 @@ func TestSessionStickyUser(t *testing.T) {
 		h = newHarness(t, v)
 		h.expect("USER alice", "+OK")
 		h.expect("PASS wrong", "-ERR [AUTH]")
-		h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
+		h.expect("PASS secret", "-ERR "+pop3test.Err("NeedUser").Text)
 		h.expect("USER alice", "+OK")
 		h.expect("CAPA", "+OK")
 		h.expect("PASS secret", want)
@@ -427,13 +428,13 @@ func TestSessionStickyUser(t *testing.T) {
 		h.expect("USER alice", "+OK")
 		h.expect("USER bob", "-ERR [AUTH]")
 		h.expect("CAPA", "+OK")
-		h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
+		h.expect("PASS secret", "-ERR "+pop3test.Err("NeedUser").Text)
 
 		// STLS forgets it too (RFC 2595 §4).
 		h = newHarness(t, v)
 		h.expect("USER alice", "+OK")
 		h.s.TLSStarted()
-		h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
+		h.expect("PASS secret", "-ERR "+pop3test.Err("NeedUser").Text)
 	}
 }
 
@@ -465,7 +466,7 @@ func TestSessionSASL(t *testing.T) {
 	h.r.saslSteps = 1
 	h.expect("AUTH PLAIN", "+ ")
 	got, _ := h.send("*")
-	assert.Equal(t, "-ERR "+pop3.ErrAuthCancelled.Text+"\r\n", got)
+	assert.Equal(t, "-ERR "+pop3test.Err("AuthCancelled").Text+"\r\n", got)
 	assert.False(t, h.s.InSASL())
 	assert.Equal(t, pop3.StateAuthorization, h.s.State())
 
@@ -473,14 +474,14 @@ func TestSessionSASL(t *testing.T) {
 	h = newHarness(t, RFC1939())
 	h.r.saslSteps = 1
 	h.expect("AUTH PLAIN", "+ ")
-	h.expect("not base64!", "-ERR "+pop3.ErrBadBase64.Text)
+	h.expect("not base64!", "-ERR "+pop3test.Err("BadBase64").Text)
 	assert.False(t, h.s.InSASL())
 
 	// A continuation line longer than MaxSASLOctets.
 	h = newHarness(t, RFC1939())
 	h.r.saslSteps = 1
 	h.expect("AUTH PLAIN", "+ ")
-	h.expect(strings.Repeat("A", RFC1939().MaxSASLOctets), "-ERR "+pop3.ErrSASLTooLong.Text)
+	h.expect(strings.Repeat("A", RFC1939().MaxSASLOctets), "-ERR "+pop3test.Err("SASLTooLong").Text)
 
 	// MSPOP3-2.2.1: the bare AUTH listing, on a secure connection.
 	h = newHarness(t, Exchange2010())
@@ -566,9 +567,9 @@ func TestSessionSTLS(t *testing.T) {
 	assert.Equal(t, []string{"USER alice"}, h.r.calls, "the core answers STLS")
 	h.s.TLSStarted()
 	assert.Equal(t, pop3.ModeTLS|pop3.ModeSecure, h.s.Mode())
-	h.expect("PASS secret", "-ERR "+pop3.ErrNeedUser.Text)
+	h.expect("PASS secret", "-ERR "+pop3test.Err("NeedUser").Text)
 	got, a = h.send("STLS")
-	assert.Equal(t, "-ERR "+pop3.ErrTLSActive.Text+"\r\n", got)
+	assert.Equal(t, "-ERR "+pop3test.Err("TLSActive").Text+"\r\n", got)
 	assert.Equal(t, pop3.ActionContinue, a)
 }
 
@@ -594,7 +595,7 @@ func TestSessionMaxBadCommands(t *testing.T) {
 	h.expect("BOGUS", "-ERR")
 	h.expect("BOGUS", "-ERR")
 	got, a := h.send("BOGUS")
-	assert.Equal(t, "-ERR "+pop3.ErrTooManyErrors.Text+"\r\n", got)
+	assert.Equal(t, "-ERR "+pop3test.Err("TooManyErrors").Text+"\r\n", got)
 	assert.Equal(t, pop3.ActionClose, a)
 }
 
@@ -660,7 +661,7 @@ func TestSessionAutologout(t *testing.T) {
 	clause.Covers(t, "RFC1939-3-TIMER", "V0003")
 	h := newHarness(t, Exchange2010())
 	h.s.Autologout()
-	assert.Equal(t, "-ERR "+pop3.ErrAutologout.Text+"\r\n", h.out.String())
+	assert.Equal(t, "-ERR "+pop3test.Err("Autologout").Text+"\r\n", h.out.String())
 	h = newHarness(t, RFC1939())
 	h.s.Autologout()
 	assert.Empty(t, h.out.String(), "RFC1939-3-TIMER: no response on autologout")
@@ -671,7 +672,7 @@ func TestSessionAutologout(t *testing.T) {
 func TestSessionInformativeErrors(t *testing.T) {
 	clause.Covers(t, "V0001")
 	h := newHarness(t, Exchange2010())
-	assert.Equal(t, "-ERR "+pop3.ErrUnknownCommand.Text+"\r\n", h.expect("FOO", "-ERR"))
+	assert.Equal(t, "-ERR "+pop3test.Err("UnknownCommand").Text+"\r\n", h.expect("FOO", "-ERR"))
 	v := Exchange2010()
 	v.InformativeErrors = false
 	h = newHarness(t, v)
@@ -815,7 +816,7 @@ func TestSessionAuthOptional(t *testing.T) {
 		for _, line := range lines {
 			out.Reset()
 			a := s.Feed([]byte(line + "\r\n"))
-			assert.Equal(t, "-ERR "+pop3.ErrNotSupported.Text+"\r\n", out.String(), line)
+			assert.Equal(t, "-ERR "+pop3test.Err("NotSupported").Text+"\r\n", out.String(), line)
 			assert.Equal(t, pop3.ActionContinue, a)
 			assert.False(t, s.InSASL())
 			assert.Equal(t, pop3.StateAuthorization, s.State())

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 )
 
@@ -177,7 +178,7 @@ func TestErrors(t *testing.T) {
 		assert.Equal(t, want, code)
 	}
 	assert.Equal(t, "-ERR [AUTH] bad", pop3.NewError(pop3.CodeAuth, "bad").Error())
-	assert.Equal(t, "-ERR unknown command", pop3.ErrUnknownCommand.Error())
+	assert.Equal(t, "-ERR unknown command", pop3test.Err("UnknownCommand").Error())
 }
 
 // writeCapa returns the CAPA reply of a session under v whose CapaHandler

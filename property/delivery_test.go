@@ -16,7 +16,8 @@ import (
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
-	pop3fuzz "github.com/pop3kit/pop3kit/fuzz"
+
+	"github.com/pop3kit/pop3kit/internal/maildirtest"
 )
 
 // deliveryPlan is one case of TestDeliveriesAndTwoServers: when the MTA
@@ -351,7 +352,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 		c.mu.Lock()
 		want, ok := c.content[tok]
 		c.mu.Unlock()
-		if !ok || !bytes.Equal(body, pop3fuzz.CRLFForm(want)) {
+		if !ok || !bytes.Equal(body, maildirtest.CRLFForm(want)) {
 			c.fail("%s: RETR %d (unique-id %q) returned %q, which is no delivered message", who, n, uid, body)
 			return seen
 		}

@@ -155,7 +155,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // newSession is the core's handler factory: pop3d's session on c.
 func (s *Server) newSession(c *pop3.Conn) (pop3.Handler, error) {
 	s.metrics.sessionsN.Add(1)
-	h := &session{srv: s, conn: c, log: c.Log(), addr: pop3.AddrKey(c.RemoteAddr()), implicitTLS: c.TLS() != nil, tlsc: s.tlsConfig()}
+	h := &session{srv: s, conn: c, log: c.Log(), implicitTLS: c.TLS() != nil, tlsc: s.tlsConfig()}
 	switch {
 	case inNetworks(s.traceNets, c.RemoteAddr()):
 		h.traceOn(slog.LevelInfo)

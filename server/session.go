@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -44,8 +43,7 @@ type session struct {
 	srv  *Server
 	conn *pop3.Conn // the core's connection: its session, TLS, limits
 	log  *slog.Logger
-	addr netip.Prefix // the client's address group, for penalties; invalid off TCP
-	user string       // the logged-in user
+	user string // the logged-in user
 	// mech is how the user logged in (USER, APOP, a SASL mechanism), for
 	// the logs and metrics; implicitTLS, that the connection began in TLS.
 	mech        string

@@ -292,6 +292,12 @@ type Error struct {
 	Name string // Go identifier suffix: ErrName
 	Code string // RespCode name, or empty
 	Text string // informative text (MS-STANXPOP3 V0001)
+	// Exported says that the runtime exports the error of the standard
+	// table (ErrName): a Handler returns it, or an observer of Events
+	// tells it apart. The others are replies only the runtime itself
+	// sends (errName). A table's own errors are always exported by its
+	// generated package.
+	Exported bool
 	// Clauses cite the rule that makes this an error.
 	Clauses []string
 }

@@ -491,13 +491,23 @@ func (v *validator) commands() {
 				v.bad(row, "a command that closes, starts TLS or changes state must not ignore its arguments: its effect must be asked for clearly")
 			}
 		}
+		// The runtime answers the commands it knows by keyword, and only
+		// those: the table's Answer column must say what it does.
+		want, core := pop3.CoreCommands()[c.Name]
+		wantAnswer := ByCore
+		if want.Maildrop {
+			wantAnswer = ByMaildrop
+		}
 		switch c.Answer {
 		case ByHandler:
+			if core {
+				v.bad(row, "the core answers %s itself (%v), by its keyword: a Handler method cannot", c.Name, wantAnswer)
+			}
 		case ByCore, ByMaildrop:
-			if want, ok := pop3.CoreCommands()[c.Name]; !ok {
+			if !core {
 				v.bad(row, "the core answers only %s; a command of the table's own is answered by a Handler method (ByHandler)", coreAnswerNames())
-			} else if Args(want.Args) != c.Args || Answer(want.Answer) != c.Answer {
-				v.bad(row, "the core answers %s with argument grammar %v and answerer %v", c.Name, Args(want.Args), Answer(want.Answer))
+			} else if Args(want.Args) != c.Args || wantAnswer != c.Answer {
+				v.bad(row, "the core answers %s with argument grammar %v and answerer %v", c.Name, Args(want.Args), wantAnswer)
 			}
 			if c.Optional || c.EnabledBy != "" && c.Answer == ByMaildrop {
 				v.bad(row, "a command the core answers has no Handler method to be optional")

@@ -48,3 +48,20 @@ func State(t testing.TB, dir string) map[string]string {
 	}
 	return out
 }
+
+// CRLFForm is what RETR must deliver for a stored message: every LF not
+// preceded by CR becomes CRLF, and a message that does not end with a line
+// break gets one to end the reply.
+func CRLFForm(b []byte) []byte {
+	var out []byte
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}

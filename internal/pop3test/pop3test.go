@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/spec"
 )
 
 // Timeout is the deadline Dial sets on a connection: long enough for a
@@ -199,7 +200,7 @@ func (c *Conn) ReadRaw() (string, error) {
 
 // ReadData reads the data of a multi-line reply after its "+OK":
 // dot-unstuffed, in CRLF form, with pop3gen's DotReader. A reply cut
-// before its "." line is pop3gen.ErrTruncated.
+// before its "." line is io.ErrUnexpectedEOF.
 func (c *Conn) ReadData() ([]byte, error) {
 	b, err := io.ReadAll(c.reader().Body(0))
 	c.record("S", fmt.Sprintf("(%d octets of data)", len(b)))
@@ -367,4 +368,24 @@ func Missing(tb testing.TB, err error) {
 		tb.Fatalf("CI=true and %v", err)
 	}
 	tb.Skip(err)
+}
+
+// Err is the reply the runtime sends for the error row name of the
+// standard table (spec.POP3.Errors: "BareCR", "NeedAuth"), built from
+// the table's code and text. The runtime exports only the errors a
+// Handler returns or an observer tells apart, so a test compares the
+// others by value (assert.Equal, or their Error text), never by identity.
+func Err(name string) *pop3.Error {
+	for _, e := range spec.POP3.Errors {
+		if e.Name == name {
+			code := ""
+			for _, r := range spec.POP3.RespCodes {
+				if r.Name == e.Code || r.Code == e.Code {
+					code = r.Code
+				}
+			}
+			return pop3.NewError(code, e.Text)
+		}
+	}
+	panic("pop3test.Err: the standard table has no error " + name)
 }

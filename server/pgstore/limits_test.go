@@ -15,10 +15,10 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testpg"
+	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/pgstore"
-	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 

@@ -12,7 +12,7 @@ type Clause struct {
 	Variations []string // variations that carry the clause
 }
 
-// Clauses is the clause table, in spec order.
+// Clauses is the clause table, in spec order (find one with slices.IndexFunc).
 var Clauses = []Clause{
 	{
 		ID: "MS-2.1.1", Source: "MS-STANXPOP3 §2.1.1",
@@ -463,14 +463,4 @@ var Clauses = []Clause{
 		Behaviour: "The server answers +OK and one line \"n value\" for each message not marked deleted that has the field, the value unfolded and cut " +
 			"to fit the line, then \".\".",
 	},
-}
-
-// ClauseByID returns the clause with the given id.
-func ClauseByID(id string) (Clause, bool) {
-	for _, c := range Clauses {
-		if c.ID == id {
-			return c, true
-		}
-	}
-	return Clause{}, false
 }

@@ -1,4 +1,4 @@
-package pop3fuzz
+package pop3
 
 import (
 	"bufio"
@@ -11,10 +11,10 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/internal/maildirtest"
 )
 
-// FuzzReplyParser attacks the core's client side (pop3gen.ReplyReader,
+// FuzzReplyParser attacks the runtime's client side (ReplyReader,
 // ParseReply, ParseCapaLine, DotReader) from two ends.
 //
 // As a server's output: any bytes, read as a client reads them — status
@@ -67,11 +67,11 @@ var (
 
 // agreesWithGrammar checks ParseReply against replyGrammar on one line.
 func agreesWithGrammar(t *testing.T, line []byte) {
-	r, err := pop3.ParseReply(line)
+	r, err := ParseReply(line)
 	if m := statusGrammar.FindSubmatch(line); m != nil {
-		want := pop3.StatusOK
+		want := StatusOK
 		if m[1][0] == '-' {
-			want = pop3.StatusErr
+			want = StatusErr
 		}
 		if err != nil || r.Status != want || string(r.Code) != string(m[2]) || string(r.Text) != string(m[3]) {
 			t.Fatalf("%q: parsed %v code %q text %q (%v), the grammar reads %s code %q text %q", line, r.Status, r.Code, r.Text, err, m[1], m[2], m[3])
@@ -79,7 +79,7 @@ func agreesWithGrammar(t *testing.T, line []byte) {
 		return
 	}
 	if m := continueGrammar.FindSubmatch(line); m != nil && !bytes.HasPrefix(line, []byte("+OK")) {
-		if err != nil || r.Status != pop3.StatusContinue || string(r.Text) != string(m[1]) || r.Code != nil {
+		if err != nil || r.Status != StatusContinue || string(r.Text) != string(m[1]) || r.Code != nil {
 			t.Fatalf("%q: parsed %v code %q text %q (%v), the grammar reads a continuation %q", line, r.Status, r.Code, r.Text, err, m[1])
 		}
 		return
@@ -119,7 +119,7 @@ func readAsServerOutput(t *testing.T, wire, ops []byte, measure bool) {
 // readReplies reads wire as replies in the order ops gives and returns
 // the number of reads that failed.
 func readReplies(t *testing.T, wire, ops []byte) int {
-	rr := pop3.NewReplyReader(bytes.NewReader(wire))
+	rr := NewReplyReader(bytes.NewReader(wire))
 	buf := make([]byte, 256)
 	bad := 0
 	for i := 0; i < 4*len(wire)+4; i++ {
@@ -130,23 +130,23 @@ func readReplies(t *testing.T, wire, ops []byte) int {
 		var err error
 		switch op % 3 {
 		case 0:
-			var r pop3.Reply
+			var r Reply
 			r, err = rr.ReadReply()
 			if err == nil {
-				if r.Status < pop3.StatusOK || r.Status > pop3.StatusContinue {
+				if r.Status < StatusOK || r.Status > StatusContinue {
 					t.Fatalf("status %v", r.Status)
 				}
 				// A status line is held to 512 octets; a SASL challenge
 				// only to the reader's buffer (RFC 5034 §4).
-				limit := pop3.MaxReplyOctets
-				if r.Status == pop3.StatusContinue {
+				limit := MaxReplyOctets
+				if r.Status == StatusContinue {
 					limit = rr.Reader().Size()
 				}
 				if len(r.Code)+len(r.Text)+2 > limit {
 					t.Fatalf("a %v reply of %d octets passed the limit", r.Status, len(r.Code)+len(r.Text))
 				}
 				_ = r.HasCode("SYS")
-				_ = pop3.Timestamp(r.Text)
+				_ = timestamp(r.Text)
 			}
 		case 1:
 			for {
@@ -154,10 +154,10 @@ func readReplies(t *testing.T, wire, ops []byte) int {
 				if l, err = rr.ReadListLine(); err != nil {
 					break
 				}
-				if len(l)+2 > pop3.MaxReplyOctets {
+				if len(l)+2 > MaxReplyOctets {
 					t.Fatalf("a listing line of %d octets passed the limit", len(l))
 				}
-				c := pop3.ParseCapaLine(l)
+				c := parseCapaLine(l)
 				for j := range c.NArgs() {
 					if c.Arg(j) == nil {
 						t.Fatalf("%q: argument %d of %d is missing", l, j, c.NArgs())
@@ -175,7 +175,7 @@ func readReplies(t *testing.T, wire, ops []byte) int {
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			bad++
-			var pe *pop3.ProtocolError
+			var pe *ProtocolError
 			if !errors.As(err, &pe) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Fatalf("unexpected error %T %v", err, err)
 			}
@@ -191,7 +191,7 @@ func readReplies(t *testing.T, wire, ops []byte) int {
 func roundTrip(t *testing.T, msg []byte, measure bool) {
 	var out bytes.Buffer
 	out.WriteString("+OK message follows\r\n")
-	d := pop3.NewDotWriter(&out)
+	d := NewDotWriter(&out)
 	if _, err := d.Write(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func roundTrip(t *testing.T, msg []byte, measure bool) {
 	wire := out.Bytes()
 
 	src := bytes.NewReader(wire)
-	rr := pop3.NewReplyReader(bufio.NewReaderSize(src, 4096))
+	rr := NewReplyReader(bufio.NewReaderSize(src, 4096))
 	got := make([]byte, 0, len(msg)*2+16)
 	read := func() {
 		got = got[:0]
@@ -226,7 +226,7 @@ func roundTrip(t *testing.T, msg []byte, measure bool) {
 			}
 		}
 		r, err := rr.ReadReply()
-		if err != nil || r.Status != pop3.StatusErr || !r.HasCode("SYS") || string(r.Text) != "next" {
+		if err != nil || r.Status != StatusErr || !r.HasCode("SYS") || string(r.Text) != "next" {
 			t.Fatalf("%q: the reply after the body: %v %q %q %v", msg, r.Status, r.Code, r.Text, err)
 		}
 	}
@@ -235,7 +235,7 @@ func roundTrip(t *testing.T, msg []byte, measure bool) {
 	} else if n := testing.AllocsPerRun(2, read); n > 0 {
 		t.Fatalf("%q: reading the body allocated %v times", msg, n)
 	}
-	if want := CRLFForm(msg); !bytes.Equal(got, want) {
+	if want := maildirtest.CRLFForm(msg); !bytes.Equal(got, want) {
 		t.Fatalf("%q: read back %q, want %q", msg, got, want)
 	}
 	if bytes.IndexByte(msg, '\r') < 0 {
