@@ -359,8 +359,11 @@ pop3.Dialect a pop3.Server serves.`))
 		row = append(row, jen.Id("Profiles").Op(":").Add(strs(pv)), jen.Id("Layer").Op(":").Lit(v.Layer.String()), jen.Id("Clauses").Op(":").Add(strs(v.Clauses)), jen.Id("Doc").Op(":").Add(text(v.Doc)))
 		infoRows = append(infoRows, values(row))
 	}
-	comment(f, "VariationTable lists every variation, in spec order.")
-	f.Var().Id("VariationTable").Op("=").Index().Qual(rt, "VariationInfo").Add(perLine(infoRows))
+	// The rows are kept apart from the exported name, so that go doc
+	// shows the name and its doc, not a page of rows.
+	comment(f, "VariationTable lists every variation, in spec order: name, type, values, default, range and doc.")
+	f.Var().Id("VariationTable").Op("=").Id("variationRows")
+	f.Var().Id("variationRows").Op("=").Index().Qual(rt, "VariationInfo").Add(perLine(infoRows))
 	return f
 }
 
@@ -654,7 +657,8 @@ func (g *gen) clauses() *jen.File {
 		rows = append(rows, values(row))
 	}
 	comment(f, "Clauses is the clause table, in spec order (find one with slices.IndexFunc).")
-	f.Var().Id("Clauses").Op("=").Index().Id("Clause").Add(perLine(rows))
+	f.Var().Id("Clauses").Op("=").Id("clauseRows")
+	f.Var().Id("clauseRows").Op("=").Index().Id("Clause").Add(perLine(rows))
 	return f
 }
 

@@ -13,7 +13,8 @@ type Clause struct {
 }
 
 // Clauses is the clause table, in spec order (find one with slices.IndexFunc).
-var Clauses = []Clause{
+var Clauses = clauseRows
+var clauseRows = []Clause{
 	{
 		ID: "MS-2.1.1", Source: "MS-STANXPOP3 §2.1.1",
 		Summary: "Exchange separates keywords and arguments by one or more SPACE or TAB characters.", Layer: "core",

@@ -139,8 +139,9 @@ func Profile(name string) (Variations, error) {
 	return Variations{}, fmt.Errorf("unknown profile %q (known: rfc1939, exchange2007, exchange2010)", name)
 }
 
-// VariationTable lists every variation, in spec order.
-var VariationTable = []pop3.VariationInfo{
+// VariationTable lists every variation, in spec order: name, type, values, default, range and doc.
+var VariationTable = variationRows
+var variationRows = []pop3.VariationInfo{
 	{
 		Name: "LenientSeparators", Kind: "bool", Profiles: []string{"false", "true", "true"}, Layer: "lexer",
 		Clauses: []string{"MS-2.1.1", "RFC1939-3-SPACE"},
