@@ -3,13 +3,14 @@ package pop3fuzz
 import (
 	"bytes"
 	"io"
-	"strconv"
 	"strings"
 	"testing"
 
 	fuzz "github.com/AdaLogics/go-fuzz-headers"
 
+	"github.com/pop3kit/pop3kit/internal/sessionmodel"
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/pop3/memdrop"
 	"github.com/pop3kit/pop3kit/spec"
 )
 
@@ -73,35 +74,31 @@ func (m *model) Capa(info *pop3.CapaInfo) {
 func (m *model) UTF8(w *pop3.Writer) error             { return m.r() }
 func (m *model) Lang(w *pop3.Writer, arg []byte) error { return m.r() }
 
-// modelDrop is the model's maildrop: three messages, one with a line that
-// needs dot-stuffing and one without a final line break. Opening and
-// removing fail as the model says; any call marks the model called.
+// modelDrop is the model's maildrop, sessionmodel's maildrop of values
+// with the fuzzer's failures: opening and removing fail as the model
+// says; any call marks the model called; removing a message out of range
+// or twice is a bug of the runtime's.
 type modelDrop struct {
-	m      *model
-	given  int // times a login returned it
-	closes int
+	*memdrop.Maildrop
+	m     *model
+	given int // times a login returned it
 }
 
-var modelBodies = []string{"Subject: a\n\n.dot\nbody\n", "Subject: b\r\n\r\nno final break", "Subject: c\n\nc\n"}
-
-func (d *modelDrop) Len() int              { d.m.called = true; return len(modelBodies) }
-func (d *modelDrop) Size(i int) int64      { d.m.called = true; return int64(len(modelBodies[i])) }
-func (d *modelDrop) UniqueID(i int) string { d.m.called = true; return "uid" + strconv.Itoa(i) }
+func (d *modelDrop) Len() int              { d.m.called = true; return d.Maildrop.Len() }
+func (d *modelDrop) Size(i int) int64      { d.m.called = true; return d.Maildrop.Size(i) }
+func (d *modelDrop) UniqueID(i int) string { d.m.called = true; return d.Maildrop.UniqueID(i) }
 func (d *modelDrop) Open(i int) (io.ReadCloser, error) {
 	if err := d.m.r(); err != nil {
 		return nil, err
 	}
-	return io.NopCloser(strings.NewReader(modelBodies[i])), nil
+	return d.Maildrop.Open(i)
 }
 func (d *modelDrop) Remove(indexes []int) error {
-	for _, i := range indexes {
-		if i < 0 || i >= len(modelBodies) {
-			panic("Remove of an index out of range")
-		}
+	if err := d.Maildrop.Remove(indexes); err != nil {
+		panic(err)
 	}
 	return d.m.r()
 }
-func (d *modelDrop) Close() error { d.closes++; return nil }
 
 // argsFor returns arguments for a row, well- or ill-formed as pick says.
 func argsFor(row spec.Command, pick uint8, text string) string {
@@ -119,25 +116,6 @@ func argsFor(row spec.Command, pick uint8, text string) string {
 	default:
 		return good[row.Args] + " " + text
 	}
-}
-
-// edges returns the state the spec table says c leads to from st.
-func edges(row spec.Command, st pop3.State) pop3.State {
-	for _, e := range row.Edges {
-		if pop3.State(e.From) == st {
-			return pop3.State(e.To)
-		}
-	}
-	return st
-}
-
-func final(row spec.Command, st pop3.State) bool {
-	for _, s := range spec.POP3.States {
-		if s.Final && pop3.State(s.State) == edges(row, st) && edges(row, st) != st {
-			return true
-		}
-	}
-	return false
 }
 
 // checkReply checks the reply invariants: CRLF lines of at most 512
@@ -174,7 +152,7 @@ func FuzzStateMachine(f *testing.F) {
 		v := variations(sel)
 		var out bytes.Buffer
 		h := &model{}
-		h.drop.m = h
+		h.drop = modelDrop{Maildrop: sessionmodel.Maildrop(), m: h}
 		s := pop3.NewSession(h, pop3.NewWriter(&out), &v)
 		if sel&1 != 0 {
 			s.SetMode(pop3.ModeSecure)
@@ -186,8 +164,8 @@ func FuzzStateMachine(f *testing.F) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if h.drop.closes != h.drop.given {
-				t.Fatalf("the maildrop was returned %d times and closed %d times", h.drop.given, h.drop.closes)
+			if closes := h.drop.Closes(); closes != h.drop.given {
+				t.Fatalf("the maildrop was returned %d times and closed %d times", h.drop.given, closes)
 			}
 		}()
 		for i := 0; i < int(steps%48); i++ {
@@ -224,7 +202,7 @@ func FuzzStateMachine(f *testing.F) {
 					t.Fatalf("%q: state %v → %v outside the table", line, before, after)
 				}
 			} else {
-				allowed := pop3.State(row.In)&before != 0
+				allowed := sessionmodel.Model{State: before}.InState(row)
 				if h.called && !allowed {
 					t.Fatalf("%q reached the handler in %v", line, before)
 				}
@@ -232,15 +210,15 @@ func FuzzStateMachine(f *testing.F) {
 				case strings.HasPrefix(reply, "+OK") && row.Args == spec.Mechanism && after == before:
 					// a bare AUTH listing: no transition
 				case strings.HasPrefix(reply, "+OK"):
-					if want := edges(row, before); after != want {
+					if want := sessionmodel.Edge(row, before); after != want {
 						t.Fatalf("%q: +OK in %v led to %v, the table says %v", line, before, after, want)
 					}
 				case strings.HasPrefix(reply, "+ "):
 					if after != before {
 						t.Fatalf("%q: a challenge changed the state", line)
 					}
-				case h.called && final(row, before):
-					if after != edges(row, before) {
+				case h.called && sessionmodel.EntersFinal(row, before):
+					if after != sessionmodel.Edge(row, before) {
 						t.Fatalf("%q: %v → %v", line, before, after)
 					}
 				default:

@@ -2,7 +2,6 @@ package property
 
 import (
 	"bytes"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -13,21 +12,13 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/pop3/memdrop"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
 
-// capaDrop is an empty maildrop.
-type capaDrop struct{}
-
-func (capaDrop) Len() int                           { return 0 }
-func (capaDrop) Size(int) int64                     { return 0 }
-func (capaDrop) UniqueID(int) string                { return "u" }
-func (capaDrop) Open(int) (io.ReadCloser, error)    { return io.NopCloser(strings.NewReader("")), nil }
-func (capaDrop) Remove([]int) error                 { return nil }
-func (capaDrop) Close() error                       { return nil }
 func (capaHandler) User(*pop3.Writer, []byte) error { return nil }
 func (capaHandler) Pass(_, _ []byte) (pop3.Maildrop, error) {
-	return capaDrop{}, nil
+	return memdrop.New(), nil
 }
 
 // capaHandler is the required Handler; the optional ones below embed it,
@@ -36,7 +27,7 @@ type capaHandler struct{}
 
 type capaAPOP struct{}
 
-func (capaAPOP) APOP(_, _ []byte) (pop3.Maildrop, error) { return capaDrop{}, nil }
+func (capaAPOP) APOP(_, _ []byte) (pop3.Maildrop, error) { return memdrop.New(), nil }
 
 type capaAuth struct{}
 
@@ -44,7 +35,7 @@ func (capaAuth) Mechanisms() []string { return []string{"PLAIN", "X-TOKEN"} }
 func (capaAuth) Auth(string) (pop3.SASLServer, error) {
 	return capaSASL{}, nil
 }
-func (capaAuth) Authenticated() (pop3.Maildrop, error) { return capaDrop{}, nil }
+func (capaAuth) Authenticated() (pop3.Maildrop, error) { return memdrop.New(), nil }
 
 type capaSASL struct{}
 

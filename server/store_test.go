@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/pop3/memdrop"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/store"
@@ -22,8 +22,7 @@ import (
 type memStore struct {
 	mu       sync.Mutex
 	msgs     []string
-	removed  []int
-	opened   int
+	drops    []*memdrop.Maildrop // those Open returned
 	open     []store.OpenOptions
 	accounts map[string]*account.Account
 }
@@ -33,6 +32,8 @@ func (s *memStore) Lookup(user string) (*account.Account, bool, error) {
 	return a, ok, nil
 }
 
+// Open returns the library's memory maildrop of the store's messages,
+// with the unique-ids and sizes the options ask for.
 func (s *memStore) Open(ctx context.Context, user string, o store.OpenOptions) (pop3.Maildrop, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -40,36 +41,15 @@ func (s *memStore) Open(ctx context.Context, user string, o store.OpenOptions) (
 		return nil, store.ErrNoMaildrop
 	}
 	s.open = append(s.open, o)
-	s.opened++
-	return &memBox{s: s, exact: o.ExactSizes}, nil
-}
-
-type memBox struct {
-	s     *memStore
-	exact bool
-}
-
-func (b *memBox) Len() int { return len(b.s.msgs) }
-func (b *memBox) ExactSize(i int) int64 {
-	return int64(len(b.s.msgs[i]) + strings.Count(b.s.msgs[i], "\n"))
-}
-func (b *memBox) Size(i int) int64 {
-	if b.exact {
-		return b.ExactSize(i)
+	var msgs []memdrop.Message
+	for i, m := range s.msgs {
+		msgs = append(msgs, memdrop.Message{UID: "mem-" + strconv.Itoa(i), Body: []byte(m)})
 	}
-	return int64(len(b.s.msgs[i]))
+	d := memdrop.New(msgs...)
+	d.StorageSizes = !o.ExactSizes
+	s.drops = append(s.drops, d)
+	return d, nil
 }
-func (b *memBox) UniqueID(i int) string { return "mem-" + strconv.Itoa(i) }
-func (b *memBox) Open(i int) (io.ReadCloser, error) {
-	return io.NopCloser(strings.NewReader(b.s.msgs[i])), nil
-}
-func (b *memBox) Remove(indexes []int) error {
-	b.s.mu.Lock()
-	defer b.s.mu.Unlock()
-	b.s.removed = append(b.s.removed, indexes...)
-	return nil
-}
-func (b *memBox) Close() error { return nil }
 
 // TestStoreSeam: pop3d serves a Store and Authenticator of its caller's
 // (Config.Store, Config.Users) with no Maildir or passwd-file at all:
@@ -98,7 +78,8 @@ func TestStoreSeam(t *testing.T) {
 	assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
 	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
 	st.mu.Lock()
-	assert.Equal(t, []int{1}, st.removed)
+	require.Len(t, st.drops, 1)
+	assert.Equal(t, []int{1}, st.drops[0].Removed())
 	assert.Equal(t, []store.OpenOptions{{Exclusive: true, ExactSizes: true, DovecotUIDs: true}}, withoutLog(st.open))
 	st.mu.Unlock()
 
