@@ -50,7 +50,7 @@ func (s *Server) Kick(user string) int {
 // them): what SIGTERM does.
 func (s *Server) Drain(ctx context.Context) error {
 	lmtp := make(chan error, 1)
-	go func() { lmtp <- s.lmtp.shutdown(ctx) }()
+	go func() { lmtp <- s.lmtpShutdown(ctx) }()
 	err := s.core.Drain(ctx)
 	return errors.Join(err, <-lmtp)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server/account"
+	"github.com/pop3kit/pop3kit/server/lmtp"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -219,11 +220,11 @@ type Config struct {
 	// saslOffer is what Check computed Mechanisms from: the offer
 	// without and with TLS, where plaintext is not and is allowed.
 	saslOffer [4][]string
-	// LMTP is the LMTP delivery listener (lmtp.go): host:port, or
+	// LMTP is the LMTP delivery listener (package server/lmtp): host:port, or
 	// unix:/path for a socket; empty: none.
 	LMTP string `toml:"lmtp"`
 	// MaxMessageSize bounds a message delivered over LMTP (552 5.3.4
-	// beyond it); 0 means DefaultMaxMessageSize.
+	// beyond it); 0 means lmtp.DefaultMaxMessageSize.
 	MaxMessageSize Bytes `toml:"max_message_size"`
 	// Store is where the maildrops live; nil: the Maildirs under
 	// MailRoot. Users are the accounts; nil: the passwd-file Passwd.
@@ -318,7 +319,7 @@ func DefaultConfig() Config {
 		// 10,000 entries a table (a few MiB at most): enough to remember
 		// every address of a sizeable botnet within the hour.
 		PenaltyEntries: 10000,
-		MaxMessageSize: DefaultMaxMessageSize,
+		MaxMessageSize: lmtp.DefaultMaxMessageSize,
 		QuotaWarning:   90,
 		LogLevel:       "info",
 		DrainTimeout:   Duration(30 * time.Second),

@@ -21,6 +21,7 @@ import (
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server/account"
+	"github.com/pop3kit/pop3kit/server/lmtp"
 	"github.com/pop3kit/pop3kit/server/maildir"
 	"github.com/pop3kit/pop3kit/server/store"
 )
@@ -35,17 +36,13 @@ type Server struct {
 	store  store.Store     // Maildir: every maildrop is reached through its os.Root, never by path
 	dummy  *account.Account
 	tls    *tls.Config
-	// quotaTurns serialize the deliveries to each user under a quota
-	// (quota.go), under quotaMu.
-	quotaMu    sync.Mutex
-	quotaTurns map[string]*quotaLock
 	// proxyFrom are the load balancers that send PROXY protocol headers.
 	proxyFrom []netip.Prefix
 	// traceNets are the client networks whose sessions are protocol-logged.
 	traceNets []netip.Prefix
 	log       *slog.Logger
 	core      pop3.Server
-	lmtp      *lmtpServer // LMTP delivery, when Config.LMTP is set (lmtp.go)
+	lmtp      *lmtp.Server // LMTP delivery, when Config.LMTP is set (delivery.go)
 
 	mu        sync.Mutex
 	listeners []listener
@@ -227,7 +224,7 @@ func (s *Server) Listen() ([]net.Addr, error) {
 			return nil, err
 		}
 	}
-	if _, err := s.lmtp.listen(); err != nil {
+	if _, err := s.lmtpListen(); err != nil {
 		closeAll(opened)
 		return nil, err
 	}
@@ -260,7 +257,7 @@ func (s *Server) Serve() error {
 	s.mu.Lock()
 	lns := append([]listener(nil), s.listeners...)
 	s.mu.Unlock()
-	lmtp := s.lmtp.listener() != nil
+	lmtp := s.LMTPAddr() != nil
 	if len(lns) == 0 && !lmtp {
 		return errors.New("no listeners: call Listen first")
 	}
@@ -271,7 +268,7 @@ func (s *Server) Serve() error {
 	go s.watchAccounts(stop)
 	if lmtp {
 		n++
-		go func() { errs <- s.lmtp.serve() }()
+		go func() { errs <- s.lmtp.Serve() }()
 	}
 	for _, ln := range lns {
 		l := ln.Listener
@@ -300,7 +297,7 @@ func (s *Server) Serve() error {
 // waits for them, or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	lmtp := make(chan error, 1)
-	go func() { lmtp <- s.lmtp.shutdown(ctx) }()
+	go func() { lmtp <- s.lmtpShutdown(ctx) }()
 	return errors.Join(s.core.Shutdown(ctx), <-lmtp)
 }
 

@@ -1,6 +1,9 @@
 package server
 
-import "github.com/pop3kit/pop3kit/pop3"
+import (
+	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/server/account"
+)
 
 // userName returns the name a client gave in USER, APOP or a SASL exchange
 // as the server looks it up, by the UserNameCase variation: as sent
@@ -13,22 +16,5 @@ func (h *session) userName(name string) string {
 	if h.conn.Variations().UserNameCase != pop3.UserNameCaseLower {
 		return name
 	}
-	return lowerASCII(name)
-}
-
-// lowerASCII lower-cases the ASCII letters of name and keeps every other
-// octet (UserNameCase=lower, for logins and LMTP recipients alike).
-func lowerASCII(name string) string {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(name)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return name
+	return account.LowerASCII(name)
 }

@@ -502,3 +502,23 @@ func (p *Passwd) Len() int {
 	defer p.mu.Unlock()
 	return len(p.users)
 }
+
+// LowerASCII lower-cases the ASCII letters of name and keeps every other
+// octet: the folding of UserNameCase=lower (Dovecot's %Lu), for logins and
+// LMTP recipients alike. Only ASCII folds, so a UTF-8 name (RFC 6856)
+// keeps its length and the names it can collide with stay what the
+// passwd-file shows.
+func LowerASCII(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return name
+}

@@ -13,8 +13,9 @@ import (
 // store interfaces depend on the runtime (a store's maildrop is a
 // pop3.Maildrop) and the standard library alone, the Maildir store on
 // them alone, and PostgreSQL's store on the seams (store,
-// account, maildir) and pgx, never on package server or the heavy
-// dependencies of its other parts (Kerberos, JOSE, Prometheus).
+// account, maildir) and pgx, and LMTP delivery on the seams and go-smtp,
+// never on package server or the heavy dependencies of its other parts
+// (Kerberos, JOSE, Prometheus).
 func TestImportGraph(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -27,16 +28,19 @@ func TestImportGraph(t *testing.T) {
 		"github.com/pop3kit/pop3kit/server/store", "github.com/pop3kit/pop3kit/server/maildir"}, strings.Fields(string(out)),
 		"the Maildir store imports the store interfaces, the runtime and the standard library")
 
-	// PostgreSQL's store reaches the server through the seams only:
-	// nothing of package server, and none of its heavy dependencies.
-	out, err = exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../pgstore").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	deps := strings.Fields(string(out))
-	assert.Contains(t, deps, "github.com/pop3kit/pop3kit/server/store")
-	for _, d := range deps {
-		assert.NotEqual(t, "github.com/pop3kit/pop3kit/server", d, "pgstore imports package server")
-		for _, heavy := range []string{"github.com/jcmturner/gokrb5", "github.com/go-jose", "github.com/prometheus"} {
-			assert.False(t, strings.HasPrefix(d, heavy), "pgstore depends on %s", d)
+	// PostgreSQL's store and LMTP delivery reach the server through the
+	// seams only: nothing of package server, and none of its heavy
+	// dependencies.
+	for _, pkg := range []string{"../pgstore", "../lmtp"} {
+		out, err = exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		deps := strings.Fields(string(out))
+		assert.Contains(t, deps, "github.com/pop3kit/pop3kit/server/store")
+		for _, d := range deps {
+			assert.NotEqual(t, "github.com/pop3kit/pop3kit/server", d, "%s imports package server", pkg)
+			for _, heavy := range []string{"github.com/jcmturner/gokrb5", "github.com/go-jose", "github.com/prometheus"} {
+				assert.False(t, strings.HasPrefix(d, heavy), "%s depends on %s", pkg, d)
+			}
 		}
 	}
 }

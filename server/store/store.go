@@ -78,6 +78,18 @@ type Deliverer interface {
 	Deliver(ctx context.Context, user string, r io.Reader) error
 }
 
+// UsageStore is a Store that can say how much a user's maildrop holds
+// and remember that a quota warning was sent (LMTP's quotas).
+type UsageStore interface {
+	// Usage returns the octets (storage size) and messages user's
+	// maildrop holds; a user without one holds nothing.
+	Usage(ctx context.Context, user string) (octets int64, messages int, err error)
+	// Warned reports whether a warning was sent since the maildrop last
+	// was below the threshold; SetWarned records it.
+	Warned(user string) bool
+	SetWarned(user string, warned bool) error
+}
+
 // SharedLimits is a Store that counts logins across every front end on
 // it (PostgreSQL): LOGIN-DELAY and the per-user session limit then hold
 // for the site, not for one process.

@@ -1,4 +1,13 @@
-package server
+// Package lmtp is pop3d's LMTP delivery (RFC 2033) into a store: an MTA
+// hands mail to it as it does to dovecot-lmtp, recipients are looked up
+// as logins look names up, each accepted recipient gets its own reply
+// after DATA, and quotas are enforced where mail arrives, with a warning
+// message at a threshold (MS-STANXPOP3 E0003, E0004). The protocol is
+// go-smtp's.
+//
+// It imports the store interfaces and the accounts of the server, not the
+// server: another server on the same store can deliver with it.
+package lmtp
 
 import (
 	"bytes"
@@ -18,12 +27,11 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
-// LMTP delivery (RFC 2033): an MTA (Postfix's lmtp transport, Exim's
+// An MTA (Postfix's lmtp transport, Exim's
 // lmtp or smtp transport with protocol = lmtp) hands mail to pop3d as it
 // does to dovecot-lmtp, and pop3d delivers it into the store. The
 // protocol is go-smtp's: it is maintained, it has LMTP's server side with
@@ -67,9 +75,36 @@ const (
 	lmtpSpoolMemory = 1 << 20
 )
 
-// lmtpServer is the LMTP listener of a Server.
-type lmtpServer struct {
-	addr   string // Config.LMTP: host:port or unix:/path
+// Config says what a Server listens on and delivers to.
+type Config struct {
+	// Addr is host:port, or unix:/absolute/path for a socket (CheckAddr).
+	Addr string
+	// Domain is the name the server greets with.
+	Domain string
+	// MaxMessageSize bounds a message (552 5.3.4 beyond it); 0 is
+	// DefaultMaxMessageSize.
+	MaxMessageSize int64
+	// Store takes the deliveries; Users says who the recipients are.
+	Store store.Deliverer
+	Users account.Authenticator
+	// LowerCase looks recipients up with their ASCII letters lower-cased,
+	// as logins are under UserNameCase=lower.
+	LowerCase bool
+	// Quota is every user's quota in octets where the account has none of
+	// its own (0: none); QuotaWarning is the percentage of a quota at
+	// which one warning message is delivered (0: none).
+	Quota        int64
+	QuotaWarning int
+	// Delivered, when set, is told each delivery's reply code and octets
+	// (metrics).
+	Delivered func(code int, octets int64)
+	// Log receives the deliveries and failures.
+	Log *slog.Logger
+}
+
+// Server is an LMTP listener delivering into a store.
+type Server struct {
+	addr   string // Config.Addr: host:port or unix:/path
 	srv    *smtp.Server
 	log    *slog.Logger
 	ctx    context.Context // ended when the server is closed for good
@@ -81,27 +116,24 @@ type lmtpServer struct {
 	ln net.Listener
 }
 
-// newLMTP returns the LMTP server for s's configuration, or nil when none
-// is configured.
-func newLMTP(s *Server) (*lmtpServer, error) {
-	if s.cfg.LMTP == "" {
-		return nil, nil
+// New returns the Server cfg describes; Listen opens its listener.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Users == nil {
+		return nil, errors.New("lmtp: a store that takes deliveries and a user list are needed")
 	}
-	store, ok := s.store.(store.Deliverer)
-	if !ok {
-		return nil, errors.New("lmtp: the store does not take deliveries")
-	}
-	max := int64(s.cfg.MaxMessageSize)
+	max := cfg.MaxMessageSize
 	if max <= 0 {
 		max = DefaultMaxMessageSize
 	}
-	l := &lmtpServer{addr: s.cfg.LMTP, log: s.log.With("proto", "lmtp")}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	l := &Server{addr: cfg.Addr, log: cfg.Log}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	be := &lmtpBackend{srv: s, store: store, users: s.users, max: max, log: l.log, ctx: l.ctx, stopping: &l.stopping,
-		lower: s.v.UserNameCase == pop3.UserNameCaseLower}
+	be := &backend{cfg: cfg, store: cfg.Store, users: cfg.Users, max: max, log: l.log, ctx: l.ctx, stopping: &l.stopping, lower: cfg.LowerCase}
 	l.srv = smtp.NewServer(be)
 	l.srv.LMTP = true
-	l.srv.Domain = s.cfg.Hostname
+	l.srv.Domain = cfg.Domain
 	l.srv.MaxRecipients = lmtpMaxRecipients
 	l.srv.MaxLineLength = lmtpMaxLine
 	// go-smtp's DATA reader refuses a message that reaches its limit
@@ -121,10 +153,7 @@ func newLMTP(s *Server) (*lmtpServer, error) {
 // gone is replaced; one that answers is not. The socket is mode 0666,
 // Dovecot's default for its LMTP socket: who may connect is decided by
 // the directory it is in (Postfix's private/, say).
-func (l *lmtpServer) listen() (net.Addr, error) {
-	if l == nil {
-		return nil, nil
-	}
+func (l *Server) Listen() (net.Addr, error) {
 	var ln net.Listener
 	var err error
 	if path, ok := strings.CutPrefix(l.addr, "unix:"); ok {
@@ -153,29 +182,23 @@ func (l *lmtpServer) listen() (net.Addr, error) {
 }
 
 // listener returns the open listener, or nil.
-func (l *lmtpServer) listener() net.Listener {
-	if l == nil {
-		return nil
-	}
+func (l *Server) listener() net.Listener {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.ln
 }
 
-// serve serves the listener until shutdown.
-func (l *lmtpServer) serve() error {
+// Serve serves the listener Listen opened until Shutdown.
+func (l *Server) Serve() error {
 	return l.srv.Serve(l.listener())
 }
 
-// shutdown stops accepting, ends the connections that wait for a command
+// Shutdown stops accepting, ends the connections that wait for a command
 // (their next read times out; go-smtp answers 421), lets a message being
 // read stop at its next read (it is not delivered: the MTA sends it again)
 // and a delivery under way finish, and waits for them, or for ctx; then it
 // closes what is left.
-func (l *lmtpServer) shutdown(ctx context.Context) error {
-	if l == nil {
-		return nil
-	}
+func (l *Server) Shutdown(ctx context.Context) error {
 	l.stopping.Store(true)
 	if ln := l.listener(); ln != nil {
 		ln.Close() // Serve may not have started
@@ -191,9 +214,9 @@ func (l *lmtpServer) shutdown(ctx context.Context) error {
 	return err
 }
 
-// LMTPAddr returns the LMTP listener's address, or nil when there is none.
-func (s *Server) LMTPAddr() net.Addr {
-	if ln := s.lmtp.listener(); ln != nil {
+// Addr returns the listener's address, or nil before Listen.
+func (l *Server) Addr() net.Addr {
+	if ln := l.listener(); ln != nil {
 		return ln.Addr()
 	}
 	return nil
@@ -265,9 +288,9 @@ func (p slogPrinter) Printf(format string, v ...any) {
 }
 func (p slogPrinter) Println(v ...any) { p.log.Warn(strings.TrimSpace(fmt.Sprintln(v...))) }
 
-// lmtpBackend is the go-smtp backend: one session per connection.
-type lmtpBackend struct {
-	srv   *Server // quotas (quota.go)
+// backend is the go-smtp backend: one session per connection.
+type backend struct {
+	cfg   Config
 	store store.Deliverer
 	users account.Authenticator
 	max   int64
@@ -276,15 +299,20 @@ type lmtpBackend struct {
 	ctx   context.Context
 	// stopping is the server's: a read under it does not wait longer.
 	stopping *atomic.Bool
+
+	// quotaTurns serialize the deliveries to each user under a quota
+	// (quota.go).
+	quotaMu    sync.Mutex
+	quotaTurns map[string]*quotaLock
 }
 
-func (b *lmtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	return &lmtpSession{b: b, conn: c}, nil
 }
 
 // lmtpSession is one connection's transaction.
 type lmtpSession struct {
-	b     *lmtpBackend
+	b     *backend
 	conn  *smtp.Conn
 	rcpts []lmtpRcpt // accepted, in RCPT order, repeats included
 	size  int64      // MAIL's SIZE=, or -1
@@ -390,18 +418,18 @@ func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
 	// Under a quota, one delivery to a user at a time: each is checked
 	// against the usage the one before it left, so that concurrent
 	// deliveries without SIZE= overshoot the quota by one message at most.
-	unlock, err := s.b.srv.quotaTurn(s.b.ctx, user)
+	unlock, err := s.b.quotaTurn(s.b.ctx, user)
 	if err != nil {
 		in.drain()
 		return s.b.reply(in, err)
 	}
 	defer unlock()
-	qc, err := s.b.srv.checkQuota(s.b.ctx, user, s.size)
+	qc, err := s.b.checkQuota(s.b.ctx, user, s.size)
 	if err == nil {
 		err = s.b.store.Deliver(s.b.ctx, user, r)
 		if err == nil {
 			// The message's octets: all the input read so far.
-			s.b.srv.afterDelivery(s.b.ctx, user, qc, s.b.max-in.left)
+			s.b.afterDelivery(s.b.ctx, user, qc, s.b.max-in.left)
 		}
 	}
 	// The replies follow the whole message, however early the delivery
@@ -417,7 +445,9 @@ func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
 		// As Dovecot's LMTP logs each one: who, how big, the result.
 		s.b.log.Info("saved mail", "user", user, "remote", s.conn.Conn().RemoteAddr().String(), "size", octets, "reply", code)
 	}
-	s.b.srv.metrics.delivered(code, octets)
+	if s.b.cfg.Delivered != nil {
+		s.b.cfg.Delivered(code, octets)
+	}
 	return rep
 }
 
@@ -440,7 +470,7 @@ var (
 )
 
 // tooLarge is 552 with the limit in the text.
-func (b *lmtpBackend) tooLarge() *smtp.SMTPError {
+func (b *backend) tooLarge() *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 		Message: fmt.Sprintf("The message exceeds the limit of %d octets", b.max)}
 }
@@ -448,7 +478,7 @@ func (b *lmtpBackend) tooLarge() *smtp.SMTPError {
 // reply is the recipient's reply to a delivery that ended with err. The
 // input's fault (in.err) comes first: whatever the store said then, it
 // said it because the message could not be read.
-func (b *lmtpBackend) reply(in *lmtpInput, err error) error {
+func (b *backend) reply(in *lmtpInput, err error) error {
 	if err == nil {
 		return lmtpSaved
 	}
@@ -479,7 +509,7 @@ func (b *lmtpBackend) reply(in *lmtpInput, err error) error {
 // part before a "+detail" (Dovecot's recipient_delimiter); each looked up
 // as a login looks names up (UserNameCase). An unknown address is 550
 // 5.1.1, a user list that cannot be read 451.
-func (b *lmtpBackend) resolve(addr string) (string, error) {
+func (b *backend) resolve(addr string) (string, error) {
 	local := addr
 	var names []string
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
@@ -492,7 +522,7 @@ func (b *lmtpBackend) resolve(addr string) (string, error) {
 	}
 	for _, n := range names {
 		if b.lower {
-			n = lowerASCII(n)
+			n = account.LowerASCII(n)
 		}
 		if account.CheckUserName(n) != nil {
 			continue
@@ -619,26 +649,15 @@ func (m *spooled) Close() {
 	}
 }
 
-// checkLMTP is Config.Check's part for LMTP: an address that can be
-// listened on, a size limit that makes sense, a store that takes mail.
-func (c *Config) checkLMTP() error {
-	if c.MaxMessageSize < 0 || c.MaxMessageSize > 1<<30 {
-		return fmt.Errorf("max message size %d is outside 0–1GiB (0: the default, %d)", c.MaxMessageSize, DefaultMaxMessageSize)
-	}
-	if c.LMTP == "" {
-		return nil
-	}
-	if path, ok := strings.CutPrefix(c.LMTP, "unix:"); ok {
+// CheckAddr checks a listening address as Listen takes it: host:port, or
+// unix:/absolute/path.
+func CheckAddr(addr string) error {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if !strings.HasPrefix(path, "/") {
-			return fmt.Errorf("--lmtp %q: want unix:/absolute/path", c.LMTP)
+			return fmt.Errorf("--lmtp %q: want unix:/absolute/path", addr)
 		}
-	} else if _, _, err := net.SplitHostPort(c.LMTP); err != nil {
-		return fmt.Errorf("--lmtp %q: want host:port or unix:/path (%v)", c.LMTP, err)
-	}
-	if c.Store != nil {
-		if _, ok := c.Store.(store.Deliverer); !ok {
-			return errors.New("--lmtp: the store does not take deliveries")
-		}
+	} else if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("--lmtp %q: want host:port or unix:/path (%v)", addr, err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package server
+package lmtp
 
 import (
 	"context"
@@ -21,28 +21,16 @@ import (
 // warning message into it — once per crossing: the maildrop must fall
 // below the threshold again before another is sent.
 
-// UsageStore is a Store that can say how much a user's maildrop holds
-// and remember that a quota warning was sent.
-type UsageStore interface {
-	// Usage returns the octets (storage size) and messages user's
-	// maildrop holds; a user without one holds nothing.
-	Usage(ctx context.Context, user string) (octets int64, messages int, err error)
-	// Warned reports whether a warning was sent since the maildrop last
-	// was below the threshold; SetWarned records it.
-	Warned(user string) bool
-	SetWarned(user string, warned bool) error
-}
-
 // errOverQuota refuses a delivery that would take the maildrop over its
 // quota.
 var errOverQuota = errors.New("the mailbox is full (over its quota)")
 
 // quotaOf returns user's quota: the account's own, else the server's.
-func (s *Server) quotaOf(user string) int64 {
+func (s *backend) quotaOf(user string) int64 {
 	if a, ok, err := s.users.Lookup(user); err == nil && ok && a.Quota > 0 {
 		return a.Quota
 	}
-	return int64(s.cfg.Quota)
+	return s.cfg.Quota
 }
 
 // quotaCheck is what checkQuota learned, for afterDelivery: the quota in
@@ -57,7 +45,7 @@ type quotaCheck struct{ quota, used int64 }
 // quotaTurn waits, when user has a quota, until no other delivery to user
 // runs in this process (or ctx ends), and returns what ends this one's
 // turn.
-func (s *Server) quotaTurn(ctx context.Context, user string) (func(), error) {
+func (s *backend) quotaTurn(ctx context.Context, user string) (func(), error) {
 	if s.quotaOf(user) <= 0 {
 		return func() {}, nil
 	}
@@ -95,9 +83,9 @@ type quotaLock struct {
 	users int
 }
 
-func (s *Server) checkQuota(ctx context.Context, user string, size int64) (quotaCheck, error) {
+func (s *backend) checkQuota(ctx context.Context, user string, size int64) (quotaCheck, error) {
 	q := s.quotaOf(user)
-	us, ok := s.store.(UsageStore)
+	us, ok := s.store.(store.UsageStore)
 	if q <= 0 || !ok {
 		return quotaCheck{}, nil
 	}
@@ -114,11 +102,11 @@ func (s *Server) checkQuota(ctx context.Context, user string, size int64) (quota
 // afterDelivery sends user the quota warning when this delivery of
 // size octets took the maildrop over the warning threshold, once per
 // crossing, and forgets an earlier warning when it is below it again.
-func (s *Server) afterDelivery(ctx context.Context, user string, qc quotaCheck, size int64) {
+func (s *backend) afterDelivery(ctx context.Context, user string, qc quotaCheck, size int64) {
 	q := qc.quota
-	us, ok := s.store.(UsageStore)
-	d, canDeliver := s.store.(store.Deliverer)
-	if q <= 0 || !ok || !canDeliver || s.cfg.QuotaWarning <= 0 {
+	us, ok := s.store.(store.UsageStore)
+	d := s.store
+	if q <= 0 || !ok || s.cfg.QuotaWarning <= 0 {
 		return
 	}
 	used := qc.used + size
@@ -132,7 +120,7 @@ func (s *Server) afterDelivery(ctx context.Context, user string, qc quotaCheck, 
 			s.log.Warn("quota warning not recorded; not sent", "user", user, "err", err)
 			return
 		}
-		msg := quotaWarning(s.cfg.Hostname, user, used, q, time.Now())
+		msg := quotaWarning(s.cfg.Domain, user, used, q, time.Now())
 		if err := d.Deliver(ctx, user, strings.NewReader(msg)); err != nil {
 			_ = us.SetWarned(user, false)
 			s.log.Warn("quota warning not delivered", "user", user, "err", err)
@@ -153,7 +141,20 @@ func quotaWarning(host, user string, used, quota int64, now time.Time) string {
 		"Message-ID: <" + strconv.FormatInt(now.UnixNano(), 36) + "." + rand.Text() + ".quota@" + host + ">\n" +
 		"Auto-Submitted: auto-generated\n" +
 		"Content-Type: text/plain; charset=us-ascii\n\n" +
-		"Your mailbox holds " + Bytes(used).String() + " of its quota of " + Bytes(quota).String() + ".\n" +
+		"Your mailbox holds " + humanBytes(used) + " of its quota of " + humanBytes(quota) + ".\n" +
 		"When it is full, new mail is refused and returned to its senders.\n" +
 		"Download and delete messages to make room.\n"
+}
+
+// humanBytes prints a size in the largest binary unit that divides it.
+func humanBytes(b int64) string {
+	for _, u := range []struct {
+		suffix string
+		factor int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && b%u.factor == 0 {
+			return strconv.FormatInt(b/u.factor, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(b, 10) + "B"
 }
