@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/internal/maildirtest"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/account"
 )
@@ -41,7 +41,7 @@ func FuzzDotRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q: reading back: %v", msg, err)
 		}
-		if want := maildirtest.CRLFForm(msg); !bytes.Equal(back, want) {
+		if want := testenv.CRLFForm(msg); !bytes.Equal(back, want) {
 			t.Fatalf("%q: wrote %q, read back %q, want %q", msg, wire.Bytes(), back, want)
 		}
 		if !bytes.ContainsRune(msg, '\r') {
@@ -49,7 +49,7 @@ func FuzzDotRoundTrip(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := bytes.ReplaceAll(maildirtest.CRLFForm(msg), []byte("\r\n"), []byte("\n")); !bytes.Equal(tp, want) {
+			if want := bytes.ReplaceAll(testenv.CRLFForm(msg), []byte("\r\n"), []byte("\n")); !bytes.Equal(tp, want) {
 				t.Fatalf("%q: net/textproto reads %q, want %q", msg, tp, want)
 			}
 		}

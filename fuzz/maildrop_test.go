@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/internal/maildirtest"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
@@ -501,7 +501,7 @@ func (c *treeCase) session(first bool) sessionResult {
 		if !ok {
 			c.fail("%s returned %d octets that are no message of the maildrop: %.200q", cmd, len(body), body)
 		}
-		if want := maildirtest.CRLFForm(f.content); !bytes.Equal(body, want) {
+		if want := testenv.CRLFForm(f.content); !bytes.Equal(body, want) {
 			c.fail("%s returned %.200q, want %s in CRLF form: %.200q", cmd, body, f.rel, want)
 		}
 		for other, oid := range idOf {
@@ -637,7 +637,7 @@ func (c *treeCase) checkNothingLost(deleted map[string]bool) {
 			if err != nil {
 				continue
 			}
-			id := treeID(maildirtest.CRLFForm(b))
+			id := treeID(testenv.CRLFForm(b))
 			left[id] = b
 			where = append(where, fmt.Sprintf("%s/%q (%s)", sub, e.Name(), id))
 		}

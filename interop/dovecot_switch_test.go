@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3"
 )
 
@@ -31,10 +32,8 @@ func TestDovecotSwitch(t *testing.T) {
 	dir := t.TempDir()
 	mail := filepath.Join(dir, "mail")
 	w := &world{dir: dir, dvMail: mail, pdMail: mail, uid: os.Getuid(), gid: os.Getgid()}
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		must(t, os.MkdirAll(filepath.Join(mail, bob.name, sub), 0o700))
-		must(t, os.MkdirAll(filepath.Join(mail, carol.name, sub), 0o700))
-	}
+	testenv.Maildir(t, mail, bob.name)
+	testenv.Maildir(t, mail, carol.name)
 	must(t, os.MkdirAll(filepath.Join(dir, "pop3d"), 0o755))
 	if os.Getuid() == 0 {
 		w.runAsNobody(t)
@@ -244,9 +243,7 @@ type mpopRun struct {
 
 func newMpop(t *testing.T, bin, dir, dvAddr, pdAddr string) *mpopRun {
 	m := &mpopRun{bin: bin, conf: filepath.Join(dir, "mpoprc"), out: filepath.Join(dir, "fetched")}
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		must(t, os.MkdirAll(filepath.Join(m.out, sub), 0o700))
-	}
+	testenv.Maildir(t, dir, "fetched")
 	conf := "defaults\nauth user\ntls off\nkeep on\nonly_new on\nreceived_header off\n" +
 		"uidls_file " + filepath.Join(dir, "mpop-uidls") + "\n" +
 		"delivery maildir " + m.out + "\n"

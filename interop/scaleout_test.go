@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/internal/testpg"
-	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // frontEnd is one pop3d process of the scale-out test.
@@ -180,24 +180,17 @@ func TestScaleOut(t *testing.T) {
 
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o755))
-	bin := filepath.Join(dir, "pop3d")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/pop3d").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := testenv.Pop3d(t)
 
 	// The users and their mail arrive by pop3d import, from a Maildir and
 	// a passwd-file.
 	root := filepath.Join(dir, "mail")
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(root, "alice", sub), 0o700))
+	var msgs []string
+	for _, subj := range []string{"one", "two", "three"} {
+		msgs = append(msgs, "Subject: "+subj+"\n\nbody "+subj+"\n")
 	}
-	for i, subj := range []string{"one", "two", "three"} {
-		require.NoError(t, os.WriteFile(filepath.Join(root, "alice", "new", fmt.Sprintf("%d.M1P1.test", 1000+i)),
-			[]byte("Subject: "+subj+"\n\nbody "+subj+"\n"), 0o600))
-	}
-	field, err := account.HashPassword("SHA512-CRYPT", "secret")
-	require.NoError(t, err)
-	pw := filepath.Join(dir, "passwd")
-	require.NoError(t, os.WriteFile(pw, []byte("alice:"+field+"\n"), 0o600))
+	testenv.Maildir(t, root, "alice", msgs...)
+	pw := testenv.Passwd(t, filepath.Join(dir, "passwd"), testenv.User{Name: "alice", Password: "secret", Scheme: "SHA512-CRYPT"})
 	importArgs := []string{"import", "--from", "maildir", root, "--store", dsn, "--passwd", pw}
 	if os.Geteuid() == 0 {
 		// As root, import reads the Maildir as the account the front
@@ -212,7 +205,7 @@ func TestScaleOut(t *testing.T) {
 		}))
 		importArgs = append(importArgs, "--user", "nobody", "--group", "nogroup")
 	}
-	out, err = exec.Command(bin, importArgs...).CombinedOutput()
+	out, err := exec.Command(bin, importArgs...).CombinedOutput()
 	require.NoError(t, err, "import: %s", out)
 
 	fes := []*frontEnd{startFrontEnd(t, bin, dsn), startFrontEnd(t, bin, dsn), startFrontEnd(t, bin, dsn)}

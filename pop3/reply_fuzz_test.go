@@ -11,7 +11,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/pop3kit/pop3kit/internal/maildirtest"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 )
 
 // FuzzReplyParser attacks the runtime's client side (ReplyReader,
@@ -235,7 +235,7 @@ func roundTrip(t *testing.T, msg []byte, measure bool) {
 	} else if n := testing.AllocsPerRun(2, read); n > 0 {
 		t.Fatalf("%q: reading the body allocated %v times", msg, n)
 	}
-	if want := maildirtest.CRLFForm(msg); !bytes.Equal(got, want) {
+	if want := testenv.CRLFForm(msg); !bytes.Equal(got, want) {
 		t.Fatalf("%q: read back %q, want %q", msg, got, want)
 	}
 	if bytes.IndexByte(msg, '\r') < 0 {

@@ -17,7 +17,7 @@ import (
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
 
-	"github.com/pop3kit/pop3kit/internal/maildirtest"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 )
 
 // deliveryPlan is one case of TestDeliveriesAndTwoServers: when the MTA
@@ -352,7 +352,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 		c.mu.Lock()
 		want, ok := c.content[tok]
 		c.mu.Unlock()
-		if !ok || !bytes.Equal(body, maildirtest.CRLFForm(want)) {
+		if !ok || !bytes.Equal(body, testenv.CRLFForm(want)) {
 			c.fail("%s: RETR %d (unique-id %q) returned %q, which is no delivered message", who, n, uid, body)
 			return seen
 		}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,42 +14,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-var (
-	pop3dOnce sync.Once
-	pop3dPath string
-	pop3dErr  error
+	"github.com/pop3kit/pop3kit/internal/testenv"
 )
-
-// pop3dBinary builds ./cmd/pop3d once per test binary.
-func pop3dBinary(t *testing.T) string {
-	t.Helper()
-	pop3dOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pop3kit-pop3d")
-		if err != nil {
-			pop3dErr = err
-			return
-		}
-		_ = os.Chmod(dir, 0o755) // the process may run as another account
-		pop3dPath = filepath.Join(dir, "pop3d")
-		out, err := exec.Command("go", "build", "-o", pop3dPath, "github.com/pop3kit/pop3kit/cmd/pop3d").CombinedOutput()
-		if err != nil {
-			pop3dErr = fmt.Errorf("go build ./cmd/pop3d: %v\n%s", err, out)
-		}
-	})
-	if pop3dErr != nil {
-		t.Fatal(pop3dErr)
-	}
-	return pop3dPath
-}
 
 // TestMain removes the pop3d binary the tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pop3dPath != "" {
-		_ = os.RemoveAll(filepath.Dir(pop3dPath))
-	}
+	testenv.Cleanup()
 	os.Exit(code)
 }
 
@@ -94,7 +65,7 @@ var servingRE = regexp.MustCompile(`serving POP3 on \[([^\] ]+)`)
 func startProc(t *testing.T, root, passwd, profile string) (*proc, error) {
 	args := []string{"serve", "--mail-root", root, "--passwd", passwd, "--listen", "127.0.0.1:0",
 		"--fail-delay", "0", "--profile", profile, "--set", "PlaintextAuth=always", "--log-level", "warn"}
-	cmd := exec.Command(pop3dBinary(t), args...)
+	cmd := exec.Command(testenv.Pop3d(t), args...)
 	if os.Geteuid() == 0 {
 		uid, gid, err := unprivileged()
 		if err != nil {

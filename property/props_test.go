@@ -14,7 +14,7 @@ import (
 
 	pop3fuzz "github.com/pop3kit/pop3kit/fuzz"
 	"github.com/pop3kit/pop3kit/internal/clause"
-	"github.com/pop3kit/pop3kit/internal/maildirtest"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
@@ -206,7 +206,7 @@ func TestRetrIsTheStoredMessage(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		want := maildirtest.CRLFForm(msg)
+		want := testenv.CRLFForm(msg)
 		if !bytes.Equal(got, want) {
 			return fmt.Sprintf("RETR gave %q, want %q", got, want)
 		}
@@ -520,7 +520,7 @@ func TestSnapshotIsolation(t *testing.T) {
 					return fmt.Sprintf(cmd+": %q", n, r)
 				case !gone[n]:
 					body, _ := a.data()
-					if cmd == "RETR %d" && !bytes.Equal(body, maildirtest.CRLFForm(msgs[n-1])) {
+					if cmd == "RETR %d" && !bytes.Equal(body, testenv.CRLFForm(msgs[n-1])) {
 						return fmt.Sprintf("RETR %d gave another message", n)
 					}
 				}

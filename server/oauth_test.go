@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -232,9 +233,7 @@ func TestOAuthMpop(t *testing.T) {
 	for _, mech := range []string{"oauthbearer", "xoauth2"} {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "mail")
-		for _, sub := range []string{"cur", "new", "tmp"} {
-			require.NoError(t, os.MkdirAll(filepath.Join(out, sub), 0o700))
-		}
+		testenv.Maildir(t, dir, "mail")
 		// mpop's configuration lines stop at 500 characters: the token
 		// comes from passwordeval, as a token helper hands it over.
 		tokenFile := filepath.Join(dir, "token")

@@ -11,22 +11,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
 
 // The tests in this file's family drive the real program: pop3d built by
 // go build, started as a site would start it, over real sockets and files.
-
-var (
-	buildOnce sync.Once
-	builtDir  string
-	builtBin  string
-	buildErr  error
-)
 
 // TestMain removes the pop3d that builtPop3d built. Subcommands run in
 // the test binary keep its privileges: the tests run as root in CI, and
@@ -35,33 +28,13 @@ var (
 func TestMain(m *testing.M) {
 	keepPrivilegesInProcess = true
 	code := m.Run()
-	if builtDir != "" {
-		_ = os.RemoveAll(builtDir)
-	}
+	testenv.Cleanup()
 	os.Exit(code)
 }
 
-// builtPop3d builds pop3d once for the test binary and returns its path,
-// in a directory every account may search (root's tests run it as nobody).
-func builtPop3d(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		builtDir, buildErr = os.MkdirTemp("", "pop3d-built-")
-		if buildErr != nil {
-			return
-		}
-		if buildErr = os.Chmod(builtDir, 0o755); buildErr != nil {
-			return
-		}
-		builtBin = filepath.Join(builtDir, "pop3d")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBin
-}
+// builtPop3d is pop3d built once for the test binary (testenv.Pop3d), in a
+// directory every account may search (root's tests run it as nobody).
+func builtPop3d(t *testing.T) string { return testenv.Pop3d(t) }
 
 // site is a mail site on disk for a built pop3d: a mail root, a
 // passwd-file, and the account pop3d serves as (nobody:nogroup when the

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pop3kit/pop3kit/internal/maildirtest"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -99,17 +99,17 @@ func TestBuiltExpireAsRoot(t *testing.T) {
 	require.NoError(t, os.Chtimes(cur[0], old, old))
 
 	// Root without a user to switch to is refused, and touches nothing.
-	state := maildirtest.State(t, s.root)
+	state := testenv.State(t, s.root)
 	out, code := pop3dCmd(t, "expire", "--mail-root", s.root, "--older-than", "60d")
 	assert.NotZero(t, code, out)
 	assert.Contains(t, out, "refusing to run as root: pass --user")
-	assert.Equal(t, state, maildirtest.State(t, s.root), "a refused expire changed the tree")
+	assert.Equal(t, state, testenv.State(t, s.root), "a refused expire changed the tree")
 
 	// A dry run, as root, with the server's config: counts, changes nothing.
 	out, code = pop3dCmd(t, "expire", "--config", cfg, "--dry-run")
 	require.Zero(t, code, out)
 	assert.Contains(t, out, "would remove 1 messages")
-	assert.Equal(t, state, maildirtest.State(t, s.root), "a dry run changed the tree")
+	assert.Equal(t, state, testenv.State(t, s.root), "a dry run changed the tree")
 
 	// The real run, as root, with the server's config.
 	out, code = pop3dCmd(t, "expire", "--config", cfg)
@@ -140,12 +140,12 @@ func TestBuiltExpireDryRunChangesNothing(t *testing.T) {
 	require.Len(t, olds, 1)
 	require.NoError(t, os.Chtimes(olds[0], old, old))
 	cfg := s.config("")
-	state := maildirtest.State(t, s.root)
+	state := testenv.State(t, s.root)
 	out, code := pop3dCmd(t, "expire", "--config", cfg, "--dry-run")
 	require.Zero(t, code, out)
 	assert.Contains(t, out, "would remove 1 messages (")
 	assert.Contains(t, out, "from 2 maildrops")
-	assert.Equal(t, state, maildirtest.State(t, s.root), "the dry run changed the tree")
+	assert.Equal(t, state, testenv.State(t, s.root), "the dry run changed the tree")
 	for _, f := range []string{"pop3kit.lock", "pop3kit-uidlist", "pop3kit-uidlist.lock"} {
 		assert.NoFileExists(t, filepath.Join(s.root, "alice", f))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server/account"
 )
@@ -109,9 +110,7 @@ func TestServeConfigAndFlags(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "mail")
 	require.NoError(t, os.MkdirAll(root, 0o700))
-	line, err := account.HashPassword("PLAIN", "pw")
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "passwd"), []byte("u:"+line+"\n"), 0o600))
+	testenv.Passwd(t, filepath.Join(dir, "passwd"), testenv.User{Name: "u", Password: "pw"})
 	cfg := filepath.Join(dir, "pop3d.toml")
 	require.NoError(t, os.WriteFile(cfg, []byte(`
 listen = ["127.0.0.1:0"]

@@ -39,9 +39,7 @@ func TestPasswdUnreadableAfterDrop(t *testing.T) {
 	// directories (t.TempDir is DIR/TestName…/001, both 0700).
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
-	bin := filepath.Join(dir, "pop3d")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := builtPop3d(t)
 	root := filepath.Join(dir, "mail")
 	for _, sub := range []string{"", "alice", "alice/cur", "alice/new", "alice/tmp"} {
 		p := filepath.Join(root, sub)

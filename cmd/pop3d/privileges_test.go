@@ -50,10 +50,7 @@ func TestPrivilegesDropped(t *testing.T) {
 	// t.TempDir is DIR/TestName…/001; both levels are 0700.
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
-	bin := filepath.Join(dir, "pop3d")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := builtPop3d(t)
 
 	root := filepath.Join(dir, "mail")
 	md := filepath.Join(root, "alice")
@@ -145,9 +142,7 @@ func TestDemoAsRootServesAsNobody(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
-	bin := filepath.Join(dir, "pop3d")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := builtPop3d(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -189,7 +184,7 @@ func TestDemoAsRootServesAsNobody(t *testing.T) {
 	require.NoError(t, os.Symlink("/", filepath.Join(evil, "mail")))
 	uid, _ := strconv.Atoi(nobody.Uid)
 	require.NoError(t, os.Lchown(evil, uid, -1))
-	out, err = exec.CommandContext(ctx, bin, "serve", "--demo-dir", evil, "--listen", "127.0.0.1:0").CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, "serve", "--demo-dir", evil, "--listen", "127.0.0.1:0").CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "is a symbolic link")
 	require.NoError(t, os.Remove(filepath.Join(evil, "mail")))

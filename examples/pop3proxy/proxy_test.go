@@ -17,9 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
-	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // The backend's messages, as an MDA leaves them in a Maildir (LF line
@@ -43,23 +43,9 @@ func startBackend(t *testing.T) *backend {
 	t.Helper()
 	dir := t.TempDir()
 	root := filepath.Join(dir, "mail")
-	md := filepath.Join(root, "alice")
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(md, sub), 0o700))
-		require.NoError(t, os.MkdirAll(filepath.Join(root, "bob", sub), 0o700))
-	}
-	for i, m := range []string{msg1, msg2} {
-		name := "17640000" + string(rune('0'+i)) + "0.M1P1.test"
-		require.NoError(t, os.WriteFile(filepath.Join(md, "new", name), []byte(m), 0o600))
-	}
-	var passwd string
-	for _, u := range []struct{ name, password string }{{"alice", "secret"}, {"bob", "hunter2"}} {
-		f, err := account.HashPassword("PLAIN", u.password)
-		require.NoError(t, err)
-		passwd += u.name + ":" + f + "::::::\n"
-	}
-	pw := filepath.Join(dir, "passwd")
-	require.NoError(t, os.WriteFile(pw, []byte(passwd), 0o600))
+	testenv.Maildir(t, root, "alice", msg1, msg2)
+	testenv.Maildir(t, root, "bob")
+	pw := testenv.Passwd(t, filepath.Join(dir, "passwd"), testenv.User{Name: "alice", Password: "secret"}, testenv.User{Name: "bob", Password: "hunter2"})
 	cfg := server.DefaultConfig()
 	cfg.Listen = []string{"127.0.0.1:0"}
 	cfg.MailRoot, cfg.Passwd, cfg.Profile = root, pw, "rfc1939"
@@ -75,7 +61,7 @@ func startBackend(t *testing.T) *backend {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return &backend{addr: addrs[0].String(), md: md}
+	return &backend{addr: addrs[0].String(), md: filepath.Join(root, "alice")}
 }
 
 // files returns the contents of the messages in the backend's maildrop.

@@ -16,7 +16,7 @@ import (
 	"github.com/pop3kit/pop3kit/server/store"
 
 	"github.com/pop3kit/pop3kit/internal/faultinject"
-	"github.com/pop3kit/pop3kit/internal/maildirtest"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 )
 
 // TestUIDListTransientErrors: an error opening the UID list, its lock,
@@ -79,7 +79,7 @@ func TestUIDListTransientErrors(t *testing.T) {
 						}
 					}
 				}
-				listBefore := maildirtest.State(t, m.dir)
+				listBefore := testenv.State(t, m.dir)
 				dir := filepath.Join(m.root, "alice")
 				faultinject.SetOpen(func(d, name string) error {
 					if d == dir && name == tg.file {
@@ -91,7 +91,7 @@ func TestUIDListTransientErrors(t *testing.T) {
 				faultinject.SetOpen(nil)
 				require.ErrorIs(t, err, errno)
 				assert.NotContains(t, m.logs.String(), "starting a new", "no new list")
-				after := maildirtest.State(t, m.dir)
+				after := testenv.State(t, m.dir)
 				for _, name := range []string{uidListName, dovecotUIDList} {
 					assert.Equal(t, listBefore[name], after[name], "%s unchanged", name)
 				}

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/internal/testpg"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/account"
@@ -409,14 +410,7 @@ func heapPeak() func() uint64 {
 
 // writeMaildir writes messages into DIR/user/new as an MDA does.
 func writeMaildir(t testing.TB, dir, user string, msgs ...string) {
-	t.Helper()
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, user, sub), 0o700))
-	}
-	for i, m := range msgs {
-		name := fmt.Sprintf("%d.M%dP1.test", 1764000000+i, i)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, user, "new", name), []byte(m), 0o600))
-	}
+	testenv.Maildir(t, dir, user, msgs...)
 }
 
 // uidl returns the UIDL listing of a session of user at addr.

@@ -1,7 +1,8 @@
-// Package maildirtest holds what tests of the Maildir store and of the
-// commands that open it share: a description of a file tree to compare
-// before and after.
-package maildirtest
+package testenv
+
+// What tests of the Maildir store and of the commands that open it share:
+// a description of a file tree to compare before and after, and the form
+// a stored message takes on the wire.
 
 import (
 	"crypto/sha256"
@@ -44,7 +45,7 @@ func State(t testing.TB, dir string) map[string]string {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("maildirtest.State(%s): %v", dir, err)
+		t.Fatalf("testenv.State(%s): %v", dir, err)
 	}
 	return out
 }
