@@ -63,25 +63,25 @@ func TestLoginPolicyCancelAfterRefusal(t *testing.T) {
 		s.NewHandler = func(*pop3.Conn) (pop3.Handler, error) { return errChallengeHandler{newRecorder()}, nil }
 	})
 	c := rt.dial()
-	c.line()
+	c.Line()
 	closedAt := 0
 	for i := 1; i <= 6; i++ {
-		r := c.cmd("AUTH XTOKEN " + base64Of("bad"))
+		r := c.Cmd("AUTH XTOKEN " + base64Of("bad"))
 		require.True(t, strings.HasPrefix(r, "+ "), "attempt %d: %q", i, r)
-		r = c.cmd("*")
+		r = c.Cmd("*")
 		require.True(t, strings.HasPrefix(r, "-ERR"), r)
-		_ = c.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-		if _, err := c.r.Peek(1); err != nil && !isTimeout(err) {
+		_ = c.C.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.R.Peek(1); err != nil && !isTimeout(err) {
 			closedAt = i
 			break
 		}
-		_ = c.c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.C.SetDeadline(time.Now().Add(10 * time.Second))
 	}
 	assert.Equal(t, 3, closedAt, "the third refused token should close the connection (MaxFailures)")
 	// Six refusals from the address: its next login should wait a penalty.
 	d := rt.dial()
-	d.line()
-	_, took := d.login("alice", "secret")
+	d.Line()
+	_, took := login(d, "alice", "secret")
 	assert.GreaterOrEqual(t, took, 4*delay, "refused tokens should cost the address a penalty")
 }
 
@@ -127,11 +127,11 @@ func TestLoginPolicyDelayFromCredentials(t *testing.T) {
 	})
 	try := func(user string) time.Duration {
 		c := rt.dial()
-		c.line()
-		require.True(t, strings.HasPrefix(c.cmd("AUTH PLAIN"), "+"))
+		c.Line()
+		require.True(t, strings.HasPrefix(c.Cmd("AUTH PLAIN"), "+"))
 		time.Sleep(delay + 50*time.Millisecond)
 		start := time.Now()
-		r := c.cmd(base64Of("\x00" + user + "\x00wrong"))
+		r := c.Cmd(base64Of("\x00" + user + "\x00wrong"))
 		require.True(t, strings.HasPrefix(r, "-ERR"), r)
 		return time.Since(start)
 	}
@@ -163,9 +163,9 @@ func TestLoginPolicyPlainErrorIsAVerdict(t *testing.T) {
 		s.NewHandler = func(*pop3.Conn) (pop3.Handler, error) { return plainErrHandler{newRecorder()}, nil }
 	})
 	c := rt.dial()
-	c.line()
+	c.Line()
 	start := time.Now()
-	r := c.cmd("AUTH PLAIN " + base64Of("\x00alice\x00wrong"))
+	r := c.Cmd("AUTH PLAIN " + base64Of("\x00alice\x00wrong"))
 	took := time.Since(start)
 	require.True(t, strings.HasPrefix(r, "-ERR"), r)
 	assert.GreaterOrEqual(t, took, delay, "a refusal the runtime cannot classify should get the failure delay (%q)", r)
@@ -191,12 +191,12 @@ func TestMaxSessionsPerUserFoldsASCIIOnly(t *testing.T) {
 		s.NewHandler = func(*pop3.Conn) (pop3.Handler, error) { return anyPass{newRecorder()}, nil }
 	})
 	a := rt.dial()
-	a.line()
-	a.cmd("UTF8")
-	require.True(t, strings.HasPrefix(a.cmd("USER \u212Aate"), "+OK"))
-	require.True(t, strings.HasPrefix(a.cmd("PASS x"), "+OK"))
+	a.Line()
+	a.Cmd("UTF8")
+	require.True(t, strings.HasPrefix(a.Cmd("USER \u212Aate"), "+OK"))
+	require.True(t, strings.HasPrefix(a.Cmd("PASS x"), "+OK"))
 	k := rt.dial()
-	k.line()
-	require.True(t, strings.HasPrefix(k.cmd("USER kate"), "+OK"))
-	assert.True(t, strings.HasPrefix(k.cmd("PASS x"), "+OK"), "kate's first session must not be refused by another account's")
+	k.Line()
+	require.True(t, strings.HasPrefix(k.Cmd("USER kate"), "+OK"))
+	assert.True(t, strings.HasPrefix(k.Cmd("PASS x"), "+OK"), "kate's first session must not be refused by another account's")
 }

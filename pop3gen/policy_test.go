@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 )
 
@@ -30,12 +31,13 @@ func (rt *runtimeT) passCount() int {
 	return n
 }
 
-// login sends USER and PASS and returns PASS's reply and how long it took.
-func (c *rtClient) login(user, pass string) (string, time.Duration) {
-	c.t.Helper()
-	require.True(c.t, strings.HasPrefix(c.cmd("USER "+user), "+OK"))
+// login sends USER and PASS on c and returns PASS's reply and how long it
+// took.
+func login(c *pop3test.Conn, user, pass string) (string, time.Duration) {
+	c.T.Helper()
+	c.OK("USER " + user)
 	start := time.Now()
-	reply := c.cmd("PASS " + pass)
+	reply := c.Cmd("PASS " + pass)
 	return reply, time.Since(start)
 }
 
@@ -56,9 +58,9 @@ func TestLoginPolicy(t *testing.T) {
 			s.LoginPolicy = pop3.LoginPolicy{FailDelay: delay, PenaltyMax: -1, MaxFailures: 3}
 		})
 		c := rt.dial()
-		c.line()
+		c.Line()
 		for i := 1; i <= 3; i++ {
-			reply, took := c.login("alice", "wrong")
+			reply, took := login(c, "alice", "wrong")
 			assert.GreaterOrEqual(t, took, delay, "failure %d is answered after FailDelay", i)
 			if i < 3 {
 				assert.Equal(t, "-ERR [AUTH] invalid login", reply)
@@ -66,11 +68,11 @@ func TestLoginPolicy(t *testing.T) {
 				assert.Equal(t, pop3.ErrLoginsCut.Error(), reply)
 			}
 		}
-		assert.True(t, c.closed(), "the third failure closes the connection")
+		assert.True(t, c.Closed(), "the third failure closes the connection")
 		// A right password is not delayed, and other connections go on.
 		d := rt.dial()
-		d.line()
-		reply, _ := d.login("alice", "secret")
+		d.Line()
+		reply, _ := login(d, "alice", "secret")
 		assert.True(t, strings.HasPrefix(reply, "+OK"), reply)
 	})
 
@@ -79,9 +81,9 @@ func TestLoginPolicy(t *testing.T) {
 			s.LoginPolicy = pop3.LoginPolicy{FailDelay: delay, PenaltyMax: 4 * delay, MaxFailures: -1}
 		})
 		c := rt.dial()
-		c.line()
-		c.login("alice", "wrong") // the address has one failure: penalty = delay
-		c.login("alice", "wrong") // two: 2·delay
+		c.Line()
+		login(c, "alice", "wrong") // the address has one failure: penalty = delay
+		login(c, "alice", "wrong") // two: 2·delay
 		// Three connections at once from the address: their checks are
 		// booked one penalty apart, so the last waits three penalties.
 		var wg sync.WaitGroup
@@ -91,8 +93,8 @@ func TestLoginPolicy(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				d := rt.dial()
-				d.line()
-				reply, took := d.login("alice", "secret")
+				d.Line()
+				reply, took := login(d, "alice", "secret")
 				assert.True(t, strings.HasPrefix(reply, "+OK"), "a right password is never refused as wrong: %q", reply)
 				for {
 					old := slowest.Load()
@@ -112,8 +114,8 @@ func TestLoginPolicy(t *testing.T) {
 			s.LoginPolicy = pop3.LoginPolicy{FailDelay: delay, PenaltyMax: delay, MaxFailures: -1}
 		})
 		c := rt.dial()
-		c.line()
-		c.login("alice", "wrong")
+		c.Line()
+		login(c, "alice", "wrong")
 		before := rt.passCount()
 		// Booked one penalty apart, at most two PenaltyMax ahead: of five
 		// at once, two get a turn and three are answered unchecked.
@@ -124,8 +126,8 @@ func TestLoginPolicy(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				d := rt.dial()
-				d.line()
-				reply, _ := d.login("alice", "secret")
+				d.Line()
+				reply, _ := login(d, "alice", "secret")
 				if reply == pop3.ErrPenaltyBusy.Error() {
 					busy.Add(1)
 				} else {
@@ -148,26 +150,26 @@ func TestLoginPolicy(t *testing.T) {
 			}
 		})
 		first := rt.dial()
-		first.line()
-		require.True(t, strings.HasPrefix(first.cmd("USER alice"), "+OK"))
-		_, err := first.c.Write([]byte("PASS secret\r\n"))
+		first.Line()
+		require.True(t, strings.HasPrefix(first.Cmd("USER alice"), "+OK"))
+		_, err := first.C.Write([]byte("PASS secret\r\n"))
 		require.NoError(t, err)
 		require.Eventually(t, func() bool { return inPass.Load() == 1 }, 5*time.Second, time.Millisecond)
 		second := rt.dial()
-		second.line()
-		reply, took := second.login("alice", "secret")
+		second.Line()
+		reply, took := login(second, "alice", "secret")
 		assert.Equal(t, pop3.ErrChecksBusy.Error(), reply)
 		assert.GreaterOrEqual(t, took, delay, "it waited CheckWait for a slot")
 		close(release)
-		assert.True(t, strings.HasPrefix(first.line(), "+OK"))
+		assert.True(t, strings.HasPrefix(first.Line(), "+OK"))
 	})
 
 	t.Run("off", func(t *testing.T) {
 		rt := newRuntime(t, RFC1939(), func(s *pop3.Server) { s.LoginPolicy = pop3.LoginPolicy{Off: true} })
 		c := rt.dial()
-		c.line()
+		c.Line()
 		for range 5 {
-			reply, _ := c.login("alice", "wrong")
+			reply, _ := login(c, "alice", "wrong")
 			assert.Equal(t, "-ERR [AUTH] invalid login", reply)
 		}
 		assert.Equal(t, 5, rt.passCount(), "no cap: every attempt is checked")

@@ -1,7 +1,6 @@
 package pop3gen
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 )
 
@@ -319,13 +319,13 @@ func TestServeBackendFaults(t *testing.T) {
 					require.NoError(t, srv.Shutdown(ctx))
 				}()
 				c := rawClient(t, ln.Addr().String())
-				require.True(t, strings.HasPrefix(c.line(), "+OK"))
+				require.True(t, strings.HasPrefix(c.Line(), "+OK"))
 				for _, l := range tc.armAfter {
-					require.True(t, strings.HasPrefix(c.cmd(l), "+OK"), l)
+					require.True(t, strings.HasPrefix(c.Cmd(l), "+OK"), l)
 				}
 				f.arm()
-				require.NoError(t, c.send(tc.then))
-				rest := c.rest()
+				require.NoError(t, c.WriteLine(tc.then))
+				rest := c.Rest()
 				first, _, _ := strings.Cut(rest, "\r\n")
 				switch {
 				case tc.midReply:
@@ -364,8 +364,8 @@ func TestServeBackendFaults(t *testing.T) {
 				f.armed = false
 				f.mu.Unlock()
 				next := rawClient(t, ln.Addr().String())
-				assert.True(t, strings.HasPrefix(next.line(), "+OK"))
-				assert.True(t, strings.HasPrefix(next.cmd("NOOP"), "-ERR"), "the next session runs")
+				assert.True(t, strings.HasPrefix(next.Line(), "+OK"))
+				assert.True(t, strings.HasPrefix(next.Cmd("NOOP"), "-ERR"), "the next session runs")
 			})
 		}
 	}
@@ -383,53 +383,15 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// faultClient is a raw connection that can read everything up to EOF.
-type faultClient struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
-func rawClient(t *testing.T, addr string) *faultClient {
+// rawClient connects to addr: a connection of the tests' one client
+// (internal/pop3test), the greeting not read yet.
+func rawClient(t *testing.T, addr string) *pop3test.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	return &faultClient{t: t, c: c, r: bufio.NewReader(c)}
-}
-
-func (c *faultClient) send(line string) error {
-	_, err := c.c.Write([]byte(line + "\r\n"))
-	return err
-}
-
-func (c *faultClient) line() string {
-	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	require.NoError(c.t, err)
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-func (c *faultClient) cmd(line string) string {
-	c.t.Helper()
-	require.NoError(c.t, c.send(line))
-	return c.line()
-}
-
-// rest reads what the server sends until it closes the connection, or
-// until a reply ends and nothing more comes for a moment.
-func (c *faultClient) rest() string {
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		_ = c.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		n, err := c.r.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return b.String()
-		}
-	}
+	return pop3test.New(t, c)
 }
 
 // TestConnContext: Conn.Context is cancelled when the connection ends,
@@ -450,20 +412,20 @@ func TestConnContext(t *testing.T) {
 	}
 
 	cl := rt.dial()
-	cl.line()
+	cl.Line()
 	c := <-conns
 	assert.NoError(t, c.Context().Err(), "live")
-	cl.c.Close()
+	cl.C.Close()
 	assert.True(t, done(c), "cancelled when the client goes")
 
 	cl = rt.dial()
-	cl.line()
+	cl.Line()
 	c = <-conns
 	c.Kick()
 	assert.True(t, done(c), "cancelled when kicked")
 
 	cl = rt.dial()
-	cl.line()
+	cl.Line()
 	c = <-conns
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -510,14 +472,14 @@ func TestServeNoInsecureAuthByDefault(t *testing.T) {
 	} {
 		rt := newRuntime(t, RFC1939(), tc.configure)
 		c := rt.dial()
-		c.line()
-		c.cmd("CAPA")
+		c.Line()
+		c.Cmd("CAPA")
 		var capa []string
-		for l := c.line(); l != "."; l = c.line() {
+		for l := c.Line(); l != "."; l = c.Line() {
 			capa = append(capa, l)
 		}
-		user := c.cmd("USER alice")
-		plain := c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==")
+		user := c.Cmd("USER alice")
+		plain := c.Cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==")
 		if tc.ok {
 			assert.Contains(t, capa, "USER", tc.name)
 			assert.Equal(t, "+OK", user, tc.name)
@@ -563,22 +525,22 @@ func TestServeMaxSessionsPerUserWithoutHandler(t *testing.T) {
 		s.NewHandler = func(*pop3.Conn) (pop3.Handler, error) { return ownerHandler{newRecorder()}, nil }
 	})
 	first := rt.dial()
-	first.line()
-	first.cmd("USER Alice")
-	assert.True(t, strings.HasPrefix(first.cmd("PASS x"), "+OK"))
+	first.Line()
+	first.Cmd("USER Alice")
+	assert.True(t, strings.HasPrefix(first.Cmd("PASS x"), "+OK"))
 	second := rt.dial()
-	second.line()
-	second.cmd("USER alice") // UserNameCase=lower: the same user
-	assert.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 1), try again later", second.cmd("PASS x"))
+	second.Line()
+	second.Cmd("USER alice") // UserNameCase=lower: the same user
+	assert.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 1), try again later", second.Cmd("PASS x"))
 	third := rt.dial()
-	third.line()
-	assert.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 1), try again later", third.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
+	third.Line()
+	assert.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 1), try again later", third.Cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
 		"AUTH counts under the maildrop's Owner")
-	first.cmd("QUIT")
+	first.Cmd("QUIT")
 	assert.Eventually(t, func() bool {
 		c := rt.dial()
-		c.line()
-		return strings.HasPrefix(c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "+OK")
+		c.Line()
+		return strings.HasPrefix(c.Cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA=="), "+OK")
 	}, 5*time.Second, 20*time.Millisecond, "the place is given back")
 }
 
@@ -590,8 +552,8 @@ func TestServeMaxSessionsPerUserByDefault(t *testing.T) {
 	rt := newRuntime(t, RFC1939(), nil)
 	apop := func() string {
 		c := rt.dial()
-		c.line()
-		return c.cmd("APOP alice 0123456789abcdef0123456789abcdef") // the recorder takes any digest
+		c.Line()
+		return c.Cmd("APOP alice 0123456789abcdef0123456789abcdef") // the recorder takes any digest
 	}
 	for i := range 10 {
 		require.True(t, strings.HasPrefix(apop(), "+OK"), "login %d", i+1)

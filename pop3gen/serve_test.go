@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 )
 
@@ -67,41 +68,15 @@ func newRuntime(t *testing.T, v Variations, configure func(*pop3.Server)) *runti
 	return rt
 }
 
-// client is a raw connection with a line reader.
-type rtClient struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
-func (rt *runtimeT) dial() *rtClient {
+// dial connects to the runtime: a connection of the tests' one client
+// (internal/pop3test), the greeting not read yet.
+func (rt *runtimeT) dial() *pop3test.Conn {
 	rt.t.Helper()
 	c, err := net.Dial("tcp", rt.addr)
 	require.NoError(rt.t, err)
 	rt.t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	return &rtClient{t: rt.t, c: c, r: bufio.NewReader(c)}
-}
-
-func (c *rtClient) line() string {
-	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	require.NoError(c.t, err)
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-func (c *rtClient) cmd(line string) string {
-	c.t.Helper()
-	_, err := c.c.Write([]byte(line + "\r\n"))
-	require.NoError(c.t, err)
-	return c.line()
-}
-
-// closed reports whether the server closed the connection.
-func (c *rtClient) closed() bool {
-	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.r.ReadByte()
-	return err != nil
+	return pop3test.New(rt.t, c)
 }
 
 // TestServeGreetingAndSession: the runtime greets (with the APOP
@@ -111,14 +86,14 @@ func TestServeGreetingAndSession(t *testing.T) {
 	clause.Covers(t, "RFC1939-7-APOP", "RFC1939-4-QUIT")
 	rt := newRuntime(t, RFC1939(), nil)
 	c := rt.dial()
-	g := c.line()
+	g := c.Line()
 	assert.Regexp(t, `^\+OK test ready <\d+\.\d+\.\d+@pop3gen\.test>$`, g)
-	assert.Equal(t, "+OK", c.cmd("USER alice"))
-	assert.Equal(t, "+OK "+recorderTotals, c.cmd("PASS secret"))
-	assert.Equal(t, "+OK 2 59", c.cmd("STAT"))
-	assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
-	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
-	assert.True(t, c.closed())
+	assert.Equal(t, "+OK", c.Cmd("USER alice"))
+	assert.Equal(t, "+OK "+recorderTotals, c.Cmd("PASS secret"))
+	assert.Equal(t, "+OK 2 59", c.Cmd("STAT"))
+	assert.Equal(t, "+OK message 2 deleted", c.Cmd("DELE 2"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.Cmd("QUIT"))
+	assert.True(t, c.Closed())
 	rt.mu.Lock()
 	require.Len(t, rt.hs, 1)
 	d := rt.hs[0].drop
@@ -130,7 +105,7 @@ func TestServeGreetingAndSession(t *testing.T) {
 
 	v := Exchange2010()
 	rt = newRuntime(t, v, nil)
-	assert.Equal(t, "+OK test ready", rt.dial().line(), "no timestamp where APOP is off")
+	assert.Equal(t, "+OK test ready", rt.dial().Line(), "no timestamp where APOP is off")
 }
 
 // panicky is a handler whose LANG panics and whose maildrop panics when a
@@ -157,17 +132,17 @@ func TestServePanicRecovered(t *testing.T) {
 		}
 	})
 	c := rt.dial()
-	c.line()
-	assert.Equal(t, "-ERR [SYS/TEMP] internal server error", c.cmd("LANG"))
-	assert.True(t, c.closed())
+	c.Line()
+	assert.Equal(t, "-ERR [SYS/TEMP] internal server error", c.Cmd("LANG"))
+	assert.True(t, c.Closed())
 
 	c = rt.dial()
-	c.line()
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	c.cmd("DELE 2")
-	assert.Equal(t, "-ERR [SYS/TEMP] internal server error", c.cmd("RETR 1"))
-	assert.True(t, c.closed())
+	c.Line()
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	c.Cmd("DELE 2")
+	assert.Equal(t, "-ERR [SYS/TEMP] internal server error", c.Cmd("RETR 1"))
+	assert.True(t, c.Closed())
 	mu.Lock()
 	d := drops[len(drops)-1]
 	mu.Unlock()
@@ -176,7 +151,7 @@ func TestServePanicRecovered(t *testing.T) {
 	_, _, removes, _, _ := d.state()
 	assert.Zero(t, removes, "nothing is removed")
 	other := rt.dial()
-	assert.Equal(t, "+OK test ready", strings.Split(other.line(), " <")[0], "the server goes on")
+	assert.Equal(t, "+OK test ready", strings.Split(other.Line(), " <")[0], "the server goes on")
 }
 
 // TestServeMaxSessionsEvictsOldestUnauthenticated: when full, the oldest
@@ -185,17 +160,17 @@ func TestServePanicRecovered(t *testing.T) {
 func TestServeMaxSessionsEvictsOldestUnauthenticated(t *testing.T) {
 	rt := newRuntime(t, Exchange2010(), func(s *pop3.Server) { s.MaxSessions = 2 })
 	idle := rt.dial()
-	idle.line()
+	idle.Line()
 	in := rt.dial()
-	in.line()
-	in.cmd("USER alice")
-	require.Equal(t, "+OK "+recorderTotals, in.cmd("PASS secret"))
+	in.Line()
+	in.Cmd("USER alice")
+	require.Equal(t, "+OK "+recorderTotals, in.Cmd("PASS secret"))
 	// recorder does not call Conn.Login; the runtime sees the login all
 	// the same, and only idle counts as unauthenticated: it gives way.
 	newcomer := rt.dial()
-	assert.Equal(t, "+OK test ready", newcomer.line())
-	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrEvicted.Text, idle.line())
-	assert.True(t, idle.closed())
+	assert.Equal(t, "+OK test ready", newcomer.Line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrEvicted.Text, idle.Line())
+	assert.True(t, idle.Closed())
 }
 
 // TestServePreauthPerAddr: connections that have not logged in are bounded
@@ -207,16 +182,16 @@ func TestServePreauthPerAddr(t *testing.T) {
 		s.OnLimit = func(e *pop3.Error) { hits <- e }
 	})
 	first := rt.dial()
-	first.line()
+	first.Line()
 	second := rt.dial()
-	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrPreauthLimit.Text, second.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrPreauthLimit.Text, second.Line())
 	assert.Same(t, pop3.ErrPreauthLimit, <-hits, "OnLimit is told")
 	// A login, with or without the Handler calling Conn.Login, takes the
 	// connection out of the count.
-	first.cmd("USER alice")
-	require.Equal(t, "+OK "+recorderTotals, first.cmd("PASS secret"))
+	first.Cmd("USER alice")
+	require.Equal(t, "+OK "+recorderTotals, first.Cmd("PASS secret"))
 	third := rt.dial()
-	assert.Equal(t, "+OK test ready", third.line())
+	assert.Equal(t, "+OK test ready", third.Line())
 }
 
 // TestServeSTLSDiscardsPipelinedInput: RFC2595-4-STLS — bytes the client
@@ -229,11 +204,11 @@ func TestServeSTLSDiscardsPipelinedInput(t *testing.T) {
 		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	})
 	c := rt.dial()
-	c.line()
-	_, err := c.c.Write([]byte("STLS\r\nUSER injected\r\n"))
+	c.Line()
+	_, err := c.C.Write([]byte("STLS\r\nUSER injected\r\n"))
 	require.NoError(t, err)
-	require.Equal(t, "+OK Begin TLS negotiation now", c.line())
-	tc := tls.Client(c.c, &tls.Config{InsecureSkipVerify: true})
+	require.Equal(t, "+OK Begin TLS negotiation now", c.Line())
+	tc := tls.Client(c.C, &tls.Config{InsecureSkipVerify: true})
 	require.NoError(t, tc.Handshake())
 	tr := bufio.NewReader(tc)
 	_, err = tc.Write([]byte("NOOP\r\n"))
@@ -254,8 +229,8 @@ func TestServeRequireTLS(t *testing.T) {
 	clause.Covers(t, "V0010")
 	rt := newRuntime(t, RFC1939(), func(s *pop3.Server) { s.RequireTLS = true })
 	c := rt.dial()
-	c.line()
-	assert.Equal(t, "-ERR [AUTH] "+pop3.ErrTLSRequired.Text, c.cmd("USER alice"))
+	c.Line()
+	assert.Equal(t, "-ERR [AUTH] "+pop3.ErrTLSRequired.Text, c.Cmd("USER alice"))
 }
 
 // TestServeShutdownNotice: Shutdown interrupts idle sessions with a
@@ -264,17 +239,17 @@ func TestServeRequireTLS(t *testing.T) {
 func TestServeShutdownNotice(t *testing.T) {
 	rt := newRuntime(t, RFC1939(), nil)
 	c := rt.dial()
-	c.line()
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	require.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
+	c.Line()
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	require.Equal(t, "+OK message 1 deleted", c.Cmd("DELE 1"))
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		done <- rt.srv.Shutdown(ctx)
 	}()
-	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrShutdown.Text, c.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrShutdown.Text, c.Line())
 	require.NoError(t, <-done)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -353,18 +328,18 @@ func TestServeSlowReaderCutOff(t *testing.T) {
 	nc, err := d.Dial("tcp", rt.addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { nc.Close() })
-	c := &rtClient{t: t, c: nc, r: bufio.NewReader(nc)}
-	_ = c.c.SetDeadline(time.Now().Add(2 * time.Minute))
-	c.line()
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	_, err = c.c.Write([]byte("RETR 1\r\n"))
+	c := pop3test.New(t, nc)
+	_ = c.C.SetDeadline(time.Now().Add(2 * time.Minute))
+	c.Line()
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	_, err = c.C.Write([]byte("RETR 1\r\n"))
 	require.NoError(t, err)
 	start := time.Now()
 	buf := make([]byte, 512)
 	var read int
 	for { // 512 octets every 50 ms: 10 KiB/s, well under 64 KiB/s
-		n, err := c.r.Read(buf)
+		n, err := c.R.Read(buf)
 		read += n
 		if err != nil {
 			break
@@ -409,22 +384,22 @@ func TestServeClosesHandlerAndMaildrop(t *testing.T) {
 		}
 	}
 	c := rt.dial()
-	c.line()
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	c.cmd("QUIT")
+	c.Line()
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	c.Cmd("QUIT")
 	assert.Equal(t, 1, wait(), "after QUIT: the maildrop once, before the handler")
 
 	c = rt.dial()
-	c.line()
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	_ = c.c.Close() // the client goes away without QUIT
+	c.Line()
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	_ = c.C.Close() // the client goes away without QUIT
 	assert.Equal(t, 1, wait(), "after a dropped connection too")
 
 	c = rt.dial()
-	c.line()
-	c.cmd("QUIT")
+	c.Line()
+	c.Cmd("QUIT")
 	assert.Equal(t, 0, wait(), "no login: no maildrop to close")
 }
 
@@ -475,15 +450,15 @@ func TestServeObserveAndEnd(t *testing.T) {
 		}
 	})
 	c := rt.dial()
-	c.line()
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	c.cmd("RETR 1")
-	for c.line() != "." {
+	c.Line()
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	c.Cmd("RETR 1")
+	for c.Line() != "." {
 	}
-	assert.Equal(t, "-ERR no such message", c.cmd("DELE 9"))
-	c.cmd("DELE 1")
-	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
+	assert.Equal(t, "-ERR no such message", c.Cmd("DELE 9"))
+	c.Cmd("DELE 1")
+	assert.Equal(t, "+OK signing off (1 message removed)", c.Cmd("QUIT"))
 	assert.Equal(t, "quit", <-reason)
 	st := <-stats
 	assert.Equal(t, pop3.SessionStats{Messages: 2, Size: 59, Retr: 1, RetrOctets: st.RetrOctets, Deleted: 1}, st)
@@ -514,15 +489,15 @@ func TestServeKick(t *testing.T) {
 		}
 	})
 	c := rt.dial()
-	c.line()
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	c.cmd("DELE 1")
+	c.Line()
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	c.Cmd("DELE 1")
 	conns := rt.srv.Conns()
 	require.Len(t, conns, 1)
 	conns[0].Kick()
-	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrKicked.Text, c.line())
-	assert.True(t, c.closed())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrKicked.Text, c.Line())
+	assert.True(t, c.Closed())
 	assert.Equal(t, "kicked", <-reason)
 	assert.Zero(t, (<-stats).Deleted, "a kicked session removes nothing")
 }
@@ -533,11 +508,11 @@ func TestServeKick(t *testing.T) {
 func TestServeDrain(t *testing.T) {
 	rt := newRuntime(t, RFC1939(), nil)
 	c := rt.dial()
-	c.line()
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
+	c.Line()
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
 	idle := rt.dial()
-	idle.line()
+	idle.Line()
 	done := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -549,11 +524,11 @@ func TestServeDrain(t *testing.T) {
 		}
 		return err != nil
 	}, 5*time.Second, 10*time.Millisecond, "no longer accepting")
-	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"), "a session goes on while draining")
-	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
+	assert.Equal(t, "+OK message 1 deleted", c.Cmd("DELE 1"), "a session goes on while draining")
+	assert.Equal(t, "+OK signing off (1 message removed)", c.Cmd("QUIT"))
 	// idle never quits: cut off at the deadline.
 	assert.ErrorIs(t, <-done, context.DeadlineExceeded)
-	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrShutdown.Text, idle.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] "+pop3.ErrShutdown.Text, idle.Line())
 }
 
 // TestServeReload: Reload changes the settings for the connections that
@@ -561,16 +536,16 @@ func TestServeDrain(t *testing.T) {
 func TestServeReload(t *testing.T) {
 	rt := newRuntime(t, RFC1939(), nil)
 	before := rt.dial()
-	assert.Contains(t, before.line(), "+OK test ready <", "APOP on: a timestamp")
+	assert.Contains(t, before.Line(), "+OK test ready <", "APOP on: a timestamp")
 	rt.srv.Reload(func(s *pop3.Server) {
 		s.Greeting = "reloaded"
 		s.Dialect = dialect(Exchange2010())
 	})
 	after := rt.dial()
-	assert.Equal(t, "+OK reloaded", after.line(), "exchange2010: no APOP, no timestamp")
-	assert.Contains(t, before.cmd("CAPA"), "+OK")
+	assert.Equal(t, "+OK reloaded", after.Line(), "exchange2010: no APOP, no timestamp")
+	assert.Contains(t, before.Cmd("CAPA"), "+OK")
 	lines := []string{}
-	for l := before.line(); l != "."; l = before.line() {
+	for l := before.Line(); l != "."; l = before.Line() {
 		lines = append(lines, l)
 	}
 	assert.Contains(t, lines, "UTF8 USER", "the first session keeps rfc1939's UTF8")
@@ -600,17 +575,17 @@ func TestServeTrace(t *testing.T) {
 		}
 	})
 	c := rt.dial()
-	c.line()
-	c.cmd("USER alice")
-	assert.Equal(t, "+OK "+recorderTotals, c.cmd("PASS secret"), "the session got the real password")
-	c.cmd("LIST")
-	for l := c.line(); l != "."; l = c.line() {
+	c.Line()
+	c.Cmd("USER alice")
+	assert.Equal(t, "+OK "+recorderTotals, c.Cmd("PASS secret"), "the session got the real password")
+	c.Cmd("LIST")
+	for l := c.Line(); l != "."; l = c.Line() {
 	}
 	a := rt.dial()
-	a.line()
-	a.cmd("AUTH PLAIN")
-	a.cmd("c2VjcmV0")
-	a.cmd("QUIT")
+	a.Line()
+	a.Cmd("AUTH PLAIN")
+	a.Cmd("c2VjcmV0")
+	a.Cmd("QUIT")
 	mu.Lock()
 	defer mu.Unlock()
 	joined := strings.Join(got, "\n")

@@ -360,6 +360,22 @@ func (c *Conn) Closed() bool {
 	return err != nil
 }
 
+// Rest reads what the server sends, as it comes and unchecked, until it
+// closes the connection or nothing more comes for a moment (300 ms): what
+// a client would have kept of a reply that went wrong.
+func (c *Conn) Rest() string {
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		_ = c.C.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := c.R.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
+
 // Missing skips tb for want of err (a program, a service the test drives),
 // except under CI=true, where every test must run: it fails instead.
 func Missing(tb testing.TB, err error) {
