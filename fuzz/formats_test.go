@@ -75,7 +75,7 @@ func FuzzSASL(f *testing.F) {
 		// send sends a line and reports whether it is within the limit that
 		// applies to it; a longer one must be refused with -ERR.
 		send := func(line string, max int) (string, bool) {
-			r := c.cmd(line)
+			r := c.Cmd(line)
 			if len(line)+2 > max {
 				if !strings.HasPrefix(r, "-ERR") {
 					t.Fatalf("a %d-octet line (limit %d) got %q", len(line)+2, max, r)
@@ -100,7 +100,7 @@ func FuzzSASL(f *testing.F) {
 			if login {
 				want += b64([]byte("Username:"))
 			}
-			if r := c.cmd("AUTH " + mech); r != want {
+			if r := c.Cmd("AUTH " + mech); r != want {
 				t.Fatalf("AUTH %s: %q", mech, r)
 			}
 			reply, within = send(first64, v.MaxSASLOctets)

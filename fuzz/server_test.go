@@ -249,7 +249,3 @@ func newPipeClient(t *testing.T, srv *server.Server) *pipeClient {
 	p.Greet()
 	return p
 }
-
-func (p *pipeClient) line() string { return p.Line() }
-
-func (p *pipeClient) cmd(line string) string { return p.Cmd(line) }

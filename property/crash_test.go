@@ -176,7 +176,7 @@ func (cs *crashState) session(p *proc, atQuit bool, delay time.Duration, deleTok
 		arm()
 		cs.fatalf("connecting to pop3d: %v", err)
 	}
-	defer c.close()
+	defer c.C.Close()
 	ended := func() int {
 		select {
 		case <-killed:
@@ -185,14 +185,14 @@ func (cs *crashState) session(p *proc, atQuit bool, delay time.Duration, deleTok
 			return 2
 		}
 	}
-	if r, err := c.cmd("USER u"); err != nil || !strings.HasPrefix(r, "+OK") {
+	if r, err := c.Exchange("USER u"); err != nil || !strings.HasPrefix(r, "+OK") {
 		arm()
 		cs.fatalf("USER u answered %q %v before any kill", r, err)
 	}
 	if !atQuit {
 		arm()
 	}
-	if r, err := c.cmd("PASS pw"); err != nil || !strings.HasPrefix(r, "+OK") {
+	if r, err := c.Exchange("PASS pw"); err != nil || !strings.HasPrefix(r, "+OK") {
 		if atQuit {
 			arm()
 			cs.fatalf("PASS answered %q %v before any kill: the mailbox does not open", r, err)
@@ -217,7 +217,7 @@ func (cs *crashState) session(p *proc, atQuit bool, delay time.Duration, deleTok
 		if !ok {
 			continue
 		}
-		if r, err := c.cmd("DELE " + strconv.Itoa(n)); err != nil || !strings.HasPrefix(r, "+OK") {
+		if r, err := c.Exchange("DELE " + strconv.Itoa(n)); err != nil || !strings.HasPrefix(r, "+OK") {
 			if atQuit {
 				arm()
 				cs.fatalf("DELE %d (%s) answered %q %v before any kill", n, tok, r, err)
@@ -239,7 +239,7 @@ func (cs *crashState) session(p *proc, atQuit bool, delay time.Duration, deleTok
 			}
 		}
 	}
-	_, _ = c.cmd("QUIT")
+	_, _ = c.Exchange("QUIT")
 	return ended()
 }
 
@@ -299,7 +299,7 @@ func (cs *crashState) check(root, passwd, profile string) {
 	if err != nil {
 		cs.fatalf("the mailbox does not open after the kill (the UID list is not readable?): %v\n%s", err, p.stderr.String())
 	}
-	defer c.close()
+	defer c.C.Close()
 	ids, err := uidl(c)
 	if err != nil {
 		cs.fatalf("fresh UIDL: %v", err)
@@ -313,11 +313,11 @@ func (cs *crashState) check(root, passwd, profile string) {
 	now := map[string]string{} // token → unique-id in this listing
 	for _, n := range nums {
 		uid := ids[n]
-		r, err := c.cmd("TOP " + strconv.Itoa(n) + " 0")
+		r, err := c.Exchange("TOP " + strconv.Itoa(n) + " 0")
 		if err != nil || !strings.HasPrefix(r, "+OK") {
 			cs.fatalf("TOP %d 0 answered %q %v", n, r, err)
 		}
-		head, err := c.data()
+		head, err := c.ReadData()
 		if err != nil {
 			cs.fatalf("TOP %d 0: %v", n, err)
 		}
@@ -359,5 +359,5 @@ func (cs *crashState) check(root, passwd, profile string) {
 			cs.fatalf("the killed session listed %q (message %s); after the kill it is not listed", uid, tok)
 		}
 	}
-	_, _ = c.cmd("QUIT")
+	_, _ = c.Exchange("QUIT")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testenv"
 )
 
@@ -286,7 +287,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 	// A temporary refusal ([IN-USE], [SYS/TEMP]: a lock held a while by
 	// the other server) is retried, as a client would; three in a row
 	// fail the case.
-	var cl *conn
+	var cl *pop3test.Conn
 	var err error
 	for try := 0; ; try++ {
 		if cl, err = loginAddr(w.addrs[sp.Server], "u"); err == nil {
@@ -298,7 +299,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	defer cl.close()
+	defer cl.C.Close()
 	ids, err := uidl(cl)
 	if err != nil {
 		c.fail("%s: %v", who, err)
@@ -314,7 +315,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 	for _, n := range nums {
 		uid := ids[n]
 		if tok, ok := known[uid]; ok {
-			r, err := cl.cmd("TOP " + strconv.Itoa(n) + " 0")
+			r, err := cl.Exchange("TOP " + strconv.Itoa(n) + " 0")
 			if err != nil {
 				c.fail("%s: TOP %d 0: %v", who, n, err)
 				return seen
@@ -322,7 +323,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 			if !strings.HasPrefix(r, "+OK") {
 				continue // removed by another session since this one's listing
 			}
-			head, err := cl.data()
+			head, err := cl.ReadData()
 			if err != nil {
 				c.fail("%s: TOP %d 0: %v", who, n, err)
 				return seen
@@ -335,7 +336,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 			seen[tok] = true
 			continue
 		}
-		r, err := cl.cmd("RETR " + strconv.Itoa(n))
+		r, err := cl.Exchange("RETR " + strconv.Itoa(n))
 		if err != nil {
 			c.fail("%s: RETR %d: %v", who, n, err)
 			return seen
@@ -343,7 +344,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 		if !strings.HasPrefix(r, "+OK") {
 			continue // removed by another session since this one's listing
 		}
-		body, err := cl.data()
+		body, err := cl.ReadData()
 		if err != nil {
 			c.fail("%s: RETR %d: %v", who, n, err)
 			return seen
@@ -370,7 +371,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 	}
 	var marked []string
 	for _, n := range fetched[:min(sp.Dele, len(fetched))] {
-		r, err := cl.cmd("DELE " + strconv.Itoa(n))
+		r, err := cl.Exchange("DELE " + strconv.Itoa(n))
 		if err != nil || !strings.HasPrefix(r, "+OK") {
 			c.fail("%s: DELE %d answered %q %v", who, n, r, err)
 			return seen
@@ -380,7 +381,7 @@ func (w *deliveryWorld) session(c *deliveryCase, who string, sp sessionPlan, kno
 	if !sp.Quit {
 		return seen // the connection drops: nothing is removed
 	}
-	r, err := cl.cmd("QUIT")
+	r, err := cl.Exchange("QUIT")
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, tok := range marked {

@@ -1,10 +1,8 @@
 package property
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -183,55 +181,30 @@ func sortStrings(s []string) {
 	}
 }
 
-// conn is a client connection: the shared test client
-// (internal/pop3test) in its error-returning form, since a property
-// reports a failure as a value rather than failing the test.
-type conn struct {
-	*pop3test.Conn
-	c net.Conn
-	r *bufio.Reader
-}
-
-func (p *pop3d) dial() (*conn, error) {
-	c, err := pop3test.Open(p.addr, 20*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	return &conn{Conn: c, c: c.C, r: c.R}, nil
+// dial connects with the tests' one client (internal/pop3test), used in
+// its error-returning forms (ReadRaw, Exchange, ReadData, ReadLines),
+// since a property reports a failure as a value rather than failing the
+// test.
+func (p *pop3d) dial() (*pop3test.Conn, error) {
+	return pop3test.Open(p.addr, 20*time.Second)
 }
 
 // login dials and logs user in.
-func (p *pop3d) login(user string) (*conn, error) {
+func (p *pop3d) login(user string) (*pop3test.Conn, error) {
 	c, err := p.dial()
 	if err != nil {
 		return nil, err
 	}
 	for _, l := range []string{"USER " + user, "PASS pw"} {
-		r, err := c.cmd(l)
+		r, err := c.Exchange(l)
 		if err != nil {
-			c.close()
+			c.C.Close()
 			return nil, err
 		}
 		if !strings.HasPrefix(r, "+OK") {
-			c.close()
+			c.C.Close()
 			return nil, fmt.Errorf("%s: %s", l, r)
 		}
 	}
 	return c, nil
 }
-
-func (c *conn) close() { c.c.Close() }
-
-// line reads one line with its CRLF, unchecked: the properties check the
-// lines themselves.
-func (c *conn) line() (string, error) { return c.ReadRaw() }
-
-// cmd sends a line and returns the status line without CRLF, which must
-// end in CRLF, hold at most 512 octets and be a status line.
-func (c *conn) cmd(line string) (string, error) { return c.Exchange(line) }
-
-// data reads the data of a multi-line reply, unstuffed, in CRLF form.
-func (c *conn) data() ([]byte, error) { return c.ReadData() }
-
-// lines reads a multi-line listing.
-func (c *conn) lines() ([]string, error) { return c.ReadLines() }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testenv"
 )
 
@@ -140,13 +141,13 @@ func unprivileged() (uint32, uint32, error) {
 }
 
 // dialAddr connects a client to addr and reads the greeting.
-func dialAddr(addr string) (*conn, error) {
+func dialAddr(addr string) (*pop3test.Conn, error) {
 	p := &pop3d{addr: addr}
 	return p.dial()
 }
 
 // loginAddr connects to addr and logs user in with password "pw".
-func loginAddr(addr, user string) (*conn, error) {
+func loginAddr(addr, user string) (*pop3test.Conn, error) {
 	p := &pop3d{addr: addr}
 	return p.login(user)
 }

@@ -14,6 +14,7 @@ import (
 
 	pop3fuzz "github.com/pop3kit/pop3kit/fuzz"
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -71,7 +72,7 @@ func TestNeverDeleteUnmarked(t *testing.T) {
 			}
 			marked := map[int]bool{}
 			for _, a := range actions {
-				r, err := c.cmd(a)
+				r, err := c.Exchange(a)
 				if err != nil {
 					return err.Error()
 				}
@@ -90,12 +91,12 @@ func TestNeverDeleteUnmarked(t *testing.T) {
 				}
 			}
 			if quit {
-				if r, err := c.cmd("QUIT"); err != nil || !strings.HasPrefix(r, "+OK") {
+				if r, err := c.Exchange("QUIT"); err != nil || !strings.HasPrefix(r, "+OK") {
 					return fmt.Sprintf("QUIT: %q %v", r, err)
 				}
-				_, _ = c.line() // EOF: the session has ended
+				_, _ = c.ReadRaw() // EOF: the session has ended
 			}
-			c.close()
+			c.C.Close()
 			if err := p.reset("nobody-"+strconv.FormatBool(quit), nil); err != nil { // waits for the session to end
 				return err.Error()
 			}
@@ -142,15 +143,15 @@ func TestRepliesWithin512(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		defer c.close()
+		defer c.C.Close()
 		script := append([]string{"USER " + sanitize(user), "PASS pw", "USER u", "PASS pw"}, cmds...)
 		sasl := false
 		for _, raw := range script {
 			line := sanitize(raw)
-			if _, err := c.c.Write([]byte(line + "\r\n")); err != nil {
+			if _, err := c.C.Write([]byte(line + "\r\n")); err != nil {
 				return ""
 			}
-			status, err := c.line()
+			status, err := c.ReadRaw()
 			if err != nil {
 				return "" // the server closed (too many errors): fine
 			}
@@ -163,7 +164,7 @@ func TestRepliesWithin512(t *testing.T) {
 			if strings.HasPrefix(status, "+OK") && !wasSASL && len(errs) == 0 && pop3fuzz.MultiLine(parsed) {
 				data := parsed.Cmd == pop3gen.CmdRETR || parsed.Cmd == pop3gen.CmdTOP
 				for {
-					l, err := c.line()
+					l, err := c.ReadRaw()
 					if err != nil {
 						return "multi-line reply cut: " + err.Error()
 					}
@@ -197,12 +198,12 @@ func TestRetrIsTheStoredMessage(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		defer c.close()
-		r, err := c.cmd("RETR 1")
+		defer c.C.Close()
+		r, err := c.Exchange("RETR 1")
 		if err != nil || !strings.HasPrefix(r, "+OK") {
 			return fmt.Sprintf("RETR: %q %v", r, err)
 		}
-		got, err := c.data()
+		got, err := c.ReadData()
 		if err != nil {
 			return err.Error()
 		}
@@ -214,7 +215,7 @@ func TestRetrIsTheStoredMessage(t *testing.T) {
 		if len(msg) > 0 && msg[len(msg)-1] != '\n' {
 			exact -= 2 // the CRLF the server adds to end the reply is not the message's
 		}
-		if r, _ := c.cmd("LIST 1"); r != "+OK 1 "+strconv.Itoa(exact) {
+		if r, _ := c.Exchange("LIST 1"); r != "+OK 1 "+strconv.Itoa(exact) {
 			return fmt.Sprintf("LIST 1: %q, want size %d", r, exact)
 		}
 		return ""
@@ -223,11 +224,11 @@ func TestRetrIsTheStoredMessage(t *testing.T) {
 }
 
 // uidl returns the unique-id listing as message number → uid.
-func uidl(c *conn) (map[int]string, error) {
-	if r, err := c.cmd("UIDL"); err != nil || !strings.HasPrefix(r, "+OK") {
+func uidl(c *pop3test.Conn) (map[int]string, error) {
+	if r, err := c.Exchange("UIDL"); err != nil || !strings.HasPrefix(r, "+OK") {
 		return nil, fmt.Errorf("UIDL: %q %v", r, err)
 	}
-	lines, err := c.lines()
+	lines, err := c.ReadLines()
 	if err != nil {
 		return nil, err
 	}
@@ -279,24 +280,24 @@ func TestUIDLs(t *testing.T) {
 			newMax := maxUID
 			for n, uid := range ids {
 				if seen[uid] {
-					c.close()
+					c.C.Close()
 					return "uid " + uid + " listed twice"
 				}
 				seen[uid] = true
-				if rr, _ := c.cmd("RETR " + strconv.Itoa(n)); !strings.HasPrefix(rr, "+OK") {
-					c.close()
+				if rr, _ := c.Exchange("RETR " + strconv.Itoa(n)); !strings.HasPrefix(rr, "+OK") {
+					c.C.Close()
 					return "RETR: " + rr
 				}
-				body, _ := c.data()
+				body, _ := c.ReadData()
 				key := string(body)
 				if old, ok := uidOf[key]; ok && old != uid {
-					c.close()
+					c.C.Close()
 					return fmt.Sprintf("message %q changed uid %s → %s", key, old, uid)
 				}
 				u, _ := strconv.Atoi(uid)
 				if _, ok := uidOf[key]; !ok {
 					if u <= maxUID {
-						c.close()
+						c.C.Close()
 						return fmt.Sprintf("new message got uid %d, not above %d", u, maxUID)
 					}
 					uidOf[key] = uid
@@ -305,11 +306,11 @@ func TestUIDLs(t *testing.T) {
 			}
 			maxUID = newMax
 			for _, d := range rv[1].([]int) {
-				_, _ = c.cmd("DELE " + strconv.Itoa(d))
+				_, _ = c.Exchange("DELE " + strconv.Itoa(d))
 			}
-			_, _ = c.cmd("QUIT")
-			_, _ = c.line()
-			c.close()
+			_, _ = c.Exchange("QUIT")
+			_, _ = c.ReadRaw()
+			c.C.Close()
 		}
 		return ""
 	}, gen.SliceOf(round).Map(func(r [][]interface{}) [][]interface{} { return r[:min(len(r), 5)] })))
@@ -332,12 +333,12 @@ func TestStatAndTop(t *testing.T) {
 			if err != nil {
 				return err.Error()
 			}
-			defer c.close()
-			stat, _ := c.cmd("STAT")
-			if r, _ := c.cmd("LIST"); !strings.HasPrefix(r, "+OK") {
+			defer c.C.Close()
+			stat, _ := c.Exchange("STAT")
+			if r, _ := c.Exchange("LIST"); !strings.HasPrefix(r, "+OK") {
 				return "LIST: " + r
 			}
-			lines, err := c.lines()
+			lines, err := c.ReadLines()
 			if err != nil {
 				return err.Error()
 			}
@@ -351,12 +352,12 @@ func TestStatAndTop(t *testing.T) {
 				return fmt.Sprintf("STAT %q, sum of LIST %q", stat, want)
 			}
 			for n := 1; n <= len(msgs); n++ {
-				if r, _ := c.cmd(fmt.Sprintf("TOP %d %d", n, k)); !strings.HasPrefix(r, "+OK") {
+				if r, _ := c.Exchange(fmt.Sprintf("TOP %d %d", n, k)); !strings.HasPrefix(r, "+OK") {
 					return "TOP: " + r
 				}
-				top, _ := c.data()
-				_, _ = c.cmd(fmt.Sprintf("RETR %d", n))
-				all, _ := c.data()
+				top, _ := c.ReadData()
+				_, _ = c.Exchange(fmt.Sprintf("RETR %d", n))
+				all, _ := c.ReadData()
 				// TOP may end the last line it sends with the CRLF the
 				// reply needs; compare without it.
 				if !bytes.HasPrefix(all, bytes.TrimSuffix(top, []byte("\r\n"))) {
@@ -370,8 +371,8 @@ func TestStatAndTop(t *testing.T) {
 }
 
 // transcriptLine reads a whole reply (status and data) to a command.
-func transcriptReply(c *conn, line string, v *pop3gen.Variations, sasl *bool) (string, error) {
-	status, err := c.line()
+func transcriptReply(c *pop3test.Conn, line string, v *pop3gen.Variations, sasl *bool) (string, error) {
+	status, err := c.ReadRaw()
 	if err != nil {
 		return "", err
 	}
@@ -381,7 +382,7 @@ func transcriptReply(c *conn, line string, v *pop3gen.Variations, sasl *bool) (s
 	*sasl = strings.HasPrefix(status, "+ ")
 	if strings.HasPrefix(status, "+OK") && !was && len(errs) == 0 && pop3fuzz.MultiLine(parsed) {
 		for {
-			l, err := c.line()
+			l, err := c.ReadRaw()
 			if err != nil {
 				return out, err
 			}
@@ -425,7 +426,7 @@ func TestPipelinedEqualsSequential(t *testing.T) {
 		var seq strings.Builder
 		sasl := false
 		for _, l := range script {
-			if _, err := c.c.Write([]byte(l + "\r\n")); err != nil {
+			if _, err := c.C.Write([]byte(l + "\r\n")); err != nil {
 				break
 			}
 			r, err := transcriptReply(c, l, &v, &sasl)
@@ -434,19 +435,19 @@ func TestPipelinedEqualsSequential(t *testing.T) {
 				break
 			}
 		}
-		c.close()
+		c.C.Close()
 		// All at once, as user b.
 		c, err = p.dial()
 		if err != nil {
 			return err.Error()
 		}
-		defer c.close()
+		defer c.C.Close()
 		all := strings.Join(script, "\r\n") + "\r\n"
 		all = strings.Replace(all, "USER a", "USER b", 1)
-		go func() { _, _ = c.c.Write([]byte(all)) }()
+		go func() { _, _ = c.C.Write([]byte(all)) }()
 		var pipe strings.Builder
 		for {
-			l, err := c.line()
+			l, err := c.ReadRaw()
 			pipe.WriteString(l)
 			if err != nil {
 				break
@@ -480,10 +481,10 @@ func TestSnapshotIsolation(t *testing.T) {
 		if err != nil {
 			return err.Error()
 		}
-		defer a.close()
-		statBefore, _ := a.cmd("STAT")
-		_, _ = a.cmd("LIST")
-		listBefore, _ := a.lines()
+		defer a.C.Close()
+		statBefore, _ := a.Exchange("STAT")
+		_, _ = a.Exchange("LIST")
+		listBefore, _ := a.ReadLines()
 		b, err := p.login("u")
 		if err != nil {
 			return err.Error()
@@ -494,32 +495,32 @@ func TestSnapshotIsolation(t *testing.T) {
 		// property is about.
 		slices.Sort(del)
 		for _, d := range slices.Compact(del) {
-			if r, _ := b.cmd("DELE " + strconv.Itoa(d)); strings.HasPrefix(r, "+OK") {
+			if r, _ := b.Exchange("DELE " + strconv.Itoa(d)); strings.HasPrefix(r, "+OK") {
 				gone[d] = true
 			}
 		}
-		if r, _ := b.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		if r, _ := b.Exchange("QUIT"); !strings.HasPrefix(r, "+OK") {
 			return "QUIT: " + r
 		}
-		_, _ = b.line()
-		b.close()
-		if s, _ := a.cmd("STAT"); s != statBefore {
+		_, _ = b.ReadRaw()
+		b.C.Close()
+		if s, _ := a.Exchange("STAT"); s != statBefore {
 			return fmt.Sprintf("STAT changed: %q → %q", statBefore, s)
 		}
-		_, _ = a.cmd("LIST")
-		if l, _ := a.lines(); !slices.Equal(l, listBefore) {
+		_, _ = a.Exchange("LIST")
+		if l, _ := a.ReadLines(); !slices.Equal(l, listBefore) {
 			return fmt.Sprintf("LIST changed: %v → %v", listBefore, l)
 		}
 		for n := 1; n <= len(msgs); n++ {
 			for _, cmd := range []string{"RETR %d", "TOP %d 0"} {
-				r, _ := a.cmd(fmt.Sprintf(cmd, n))
+				r, _ := a.Exchange(fmt.Sprintf(cmd, n))
 				switch {
 				case gone[n] && r != "-ERR message was removed by another session since login":
 					return fmt.Sprintf(cmd+" of a removed message: %q", n, r)
 				case !gone[n] && !strings.HasPrefix(r, "+OK"):
 					return fmt.Sprintf(cmd+": %q", n, r)
 				case !gone[n]:
-					body, _ := a.data()
+					body, _ := a.ReadData()
 					if cmd == "RETR %d" && !bytes.Equal(body, testenv.CRLFForm(msgs[n-1])) {
 						return fmt.Sprintf("RETR %d gave another message", n)
 					}

@@ -25,18 +25,13 @@ func start(t *testing.T, v pop3gen.Variations) (string, *Store) {
 	return ln.Addr().String(), st
 }
 
-// client is the shared test client (internal/pop3test), which checks every
-// reply line for CRLF, 512 octets and a status indicator, and unstuffs
-// multi-line replies.
-type client struct {
-	*pop3test.Conn
-	c net.Conn
-}
-
-func dial(t *testing.T, addr string) *client {
+// dial connects with the tests' one client (internal/pop3test), which
+// checks every reply line for CRLF, 512 octets and a status indicator, and
+// unstuffs multi-line replies.
+func dial(t *testing.T, addr string) *pop3test.Conn {
 	c := pop3test.Dial(t, addr)
 	assert.Equal(t, "+OK memserver ready", c.Greeting)
-	return &client{Conn: c, c: c.C}
+	return c
 }
 
 // count returns the number of messages left in the demo mailbox.
@@ -46,71 +41,67 @@ func count(st *Store) int {
 	return len(st.boxes["demo"].msgs)
 }
 
-func (c *client) line() string           { return c.Line() }
-func (c *client) cmd(line string) string { return c.Cmd(line) }
-func (c *client) multi() []string        { return c.Multi() }
-
 // TestMemServerSession: a server that implements only authentication and
 // a Maildrop of values gets the whole protocol from pop3gen — a full
 // session over real TCP.
 func TestMemServerSession(t *testing.T) {
 	addr, st := start(t, pop3gen.Exchange2010())
 	c := dial(t, addr)
-	assert.Equal(t, "+OK Capability list follows", c.cmd("CAPA"))
-	assert.Contains(t, c.multi(), "SASL PLAIN")
-	assert.Equal(t, "+OK", c.cmd("USER Demo"), "Exchange's profile lower-cases names (UserNameCase)")
+	assert.Equal(t, "+OK Capability list follows", c.Cmd("CAPA"))
+	assert.Contains(t, c.Multi(), "SASL PLAIN")
+	assert.Equal(t, "+OK", c.Cmd("USER Demo"), "Exchange's profile lower-cases names (UserNameCase)")
 	// Exchange's profile: storage sizes (ExactSizes off), and a snapshot
 	// that a second session may share (MaildropAccess=snapshot).
-	assert.Equal(t, "+OK maildrop has 2 messages (87 octets)", c.cmd("PASS demo"))
-	assert.Equal(t, "+OK 2 87", c.cmd("STAT"))
-	assert.Equal(t, "+OK 2 messages (87 octets)", c.cmd("LIST"))
-	assert.Equal(t, []string{"1 38", "2 49"}, c.multi())
+	assert.Equal(t, "+OK maildrop has 2 messages (87 octets)", c.Cmd("PASS demo"))
+	assert.Equal(t, "+OK 2 87", c.Cmd("STAT"))
+	assert.Equal(t, "+OK 2 messages (87 octets)", c.Cmd("LIST"))
+	assert.Equal(t, []string{"1 38", "2 49"}, c.Multi())
 	other := dial(t, addr)
-	other.cmd("USER demo")
-	assert.Equal(t, "+OK maildrop has 2 messages (87 octets)", other.cmd("PASS demo"), "a snapshot is shared")
-	assert.Equal(t, "+OK message follows", c.cmd("RETR 2"))
-	assert.Equal(t, []string{"Subject: second", "", ".A line that starts with a dot."}, c.multi())
-	assert.Equal(t, "+OK top of message follows", c.cmd("TOP 1 0"))
-	assert.Equal(t, []string{"Subject: hello", ""}, c.multi())
-	assert.Equal(t, "+OK 1 1", c.cmd("UIDL 1"))
-	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
-	assert.Equal(t, "-ERR message is marked deleted", c.cmd("RETR 1"))
-	assert.Equal(t, "-ERR command valid only after login", dial(t, addr).cmd("STAT"))
-	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
+	other.Cmd("USER demo")
+	assert.Equal(t, "+OK maildrop has 2 messages (87 octets)", other.Cmd("PASS demo"), "a snapshot is shared")
+	assert.Equal(t, "+OK message follows", c.Cmd("RETR 2"))
+	assert.Equal(t, []string{"Subject: second", "", ".A line that starts with a dot."}, c.Multi())
+	assert.Equal(t, "+OK top of message follows", c.Cmd("TOP 1 0"))
+	assert.Equal(t, []string{"Subject: hello", ""}, c.Multi())
+	assert.Equal(t, "+OK 1 1", c.Cmd("UIDL 1"))
+	assert.Equal(t, "+OK message 1 deleted", c.Cmd("DELE 1"))
+	assert.Equal(t, "-ERR message is marked deleted", c.Cmd("RETR 1"))
+	assert.Equal(t, "-ERR command valid only after login", dial(t, addr).Cmd("STAT"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.Cmd("QUIT"))
 	assert.Equal(t, 1, count(st))
 	// The other session's snapshot still lists message 1, but it is gone
 	// (MS-STANXPOP3 C0004).
-	assert.Equal(t, "+OK 1 38", other.cmd("LIST 1"))
-	assert.Equal(t, "-ERR message was removed by another session", other.cmd("RETR 1"))
-	assert.Equal(t, "+OK message follows", other.cmd("RETR 2"))
-	assert.Equal(t, []string{"Subject: second", "", ".A line that starts with a dot."}, other.multi())
+	assert.Equal(t, "+OK 1 38", other.Cmd("LIST 1"))
+	assert.Equal(t, "-ERR message was removed by another session", other.Cmd("RETR 1"))
+	assert.Equal(t, "+OK message follows", other.Cmd("RETR 2"))
+	assert.Equal(t, []string{"Subject: second", "", ".A line that starts with a dot."}, other.Multi())
 }
 
 // TestMemServerPipelining: many commands in one write, answered in order.
 func TestMemServerPipelining(t *testing.T) {
 	addr, _ := start(t, pop3gen.RFC1939())
 	c := dial(t, addr)
-	_, err := c.c.Write([]byte("AUTH PLAIN AGRlbW8AZGVtbw==\r\nSTAT\r\nNOOP\r\nQUIT\r\n"))
+	_, err := c.C.Write([]byte("AUTH PLAIN AGRlbW8AZGVtbw==\r\nSTAT\r\nNOOP\r\nQUIT\r\n"))
 	require.NoError(t, err)
 	// rfc1939's profile: exact sizes (the CRLF form), and the lock.
-	assert.Equal(t, "+OK maildrop has 2 messages (93 octets)", c.line())
-	assert.Equal(t, "+OK 2 93", c.line())
-	assert.Equal(t, "+OK", c.line())
-	assert.Equal(t, "+OK signing off (0 messages removed)", c.line())
+	assert.Equal(t, "+OK maildrop has 2 messages (93 octets)", c.Line())
+	assert.Equal(t, "+OK 2 93", c.Line())
+	assert.Equal(t, "+OK", c.Line())
+	assert.Equal(t, "+OK signing off (0 messages removed)", c.Line())
 
 	held := dial(t, addr)
-	held.cmd("USER demo")
-	held.cmd("PASS demo")
+	held.Cmd("USER demo")
+	held.Cmd("PASS demo")
 	second := dial(t, addr)
-	second.cmd("USER demo")
-	assert.Equal(t, "-ERR [IN-USE] mailbox in use by another session", second.cmd("PASS demo"), "RFC 1939's exclusive lock")
-	second.cmd("USER Demo")
-	assert.Equal(t, "-ERR [AUTH] invalid user name or password", second.cmd("PASS demo"), "rfc1939 keeps the name's case")
-	held.c.Close() // no QUIT: the runtime closes the Maildrop all the same
+	second.Cmd("USER demo")
+	assert.Equal(t, "-ERR [IN-USE] mailbox in use by another session", second.Cmd("PASS demo"), "RFC 1939's exclusive lock")
+	second.Cmd("USER Demo")
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", second.Cmd("PASS demo"), "rfc1939 keeps the name's case")
+	held.C.Close() // no QUIT: the runtime closes the Maildrop all the same
 	assert.Eventually(t, func() bool {
 		third := dial(t, addr)
-		third.cmd("USER demo")
-		return third.cmd("PASS demo") == "+OK maildrop has 2 messages (93 octets)"
+		third.Cmd("USER demo")
+		return third.Cmd("PASS demo") == "+OK maildrop has 2 messages (93 octets)"
 	}, 5*time.Second, 20*time.Millisecond, "the end of the connection unlocked the mailbox")
 }
 
