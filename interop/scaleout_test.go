@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/internal/testpg"
 )
@@ -81,65 +81,37 @@ func (fe *frontEnd) kill() {
 	_ = fe.cmd.Wait()
 }
 
-// session is a POP3 connection to a front end directly, introduced by a
-// PROXY header as HAProxy would (the front ends require one from
-// 127.0.0.1).
-type session struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
-func dialFront(t *testing.T, fe *frontEnd) *session {
+// dialFront connects to a front end directly with the tests' one client,
+// introduced by a PROXY header as HAProxy would (the front ends require
+// one from 127.0.0.1).
+func dialFront(t *testing.T, fe *frontEnd) *pop3test.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", fe.pop3)
 	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	src := &net.TCPAddr{IP: net.ParseIP("192.0.2.10"), Port: 40000}
 	_, err = proxyproto.HeaderProxyFromAddrs(2, src, c.RemoteAddr()).WriteTo(c)
 	require.NoError(t, err)
-	s := &session{t: t, c: c, r: bufio.NewReader(c)}
-	require.True(t, strings.HasPrefix(s.line(), "+OK"))
-	return s
+	return pop3test.Greeted(t, c)
 }
 
-func (s *session) line() string {
-	s.t.Helper()
-	l, err := s.r.ReadString('\n')
-	require.NoError(s.t, err)
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-func (s *session) cmd(line string) string {
-	s.t.Helper()
-	_, err := s.c.Write([]byte(line + "\r\n"))
-	require.NoError(s.t, err)
-	return s.line()
-}
-
-func (s *session) uidl() []string {
-	s.t.Helper()
-	require.True(s.t, strings.HasPrefix(s.cmd("UIDL"), "+OK"))
-	var out []string
-	for l := s.line(); l != "."; l = s.line() {
-		out = append(out, l)
-	}
-	return out
+// uidl returns the unique-id listing of c's maildrop.
+func uidl(c *pop3test.Conn) []string {
+	c.OK("UIDL")
+	return c.Multi()
 }
 
 // loginOnceFree logs alice in on fe as soon as her maildrop is free (the
 // lock of a killed front end lapses within its 15 s lease).
-func loginOnceFree(t *testing.T, fe *frontEnd, why string) *session {
+func loginOnceFree(t *testing.T, fe *frontEnd, why string) *pop3test.Conn {
 	t.Helper()
-	var s *session
+	var s *pop3test.Conn
 	var last string
 	require.Eventually(t, func() bool {
 		s = dialFront(t, fe)
-		s.cmd("USER alice")
-		last = s.cmd("PASS secret")
+		s.Cmd("USER alice")
+		last = s.Cmd("PASS secret")
 		if !strings.HasPrefix(last, "+OK") {
-			_ = s.c.Close() // not left to count against the address's limit
+			_ = s.C.Close() // not left to count against the address's limit
 			return false
 		}
 		return true
@@ -249,24 +221,24 @@ print("stat", p.stat()); print("uidl", p.uidl()[1]); p.quit()`, strings.Split(fr
 
 	// The lock across front ends, and its release when its holder dies.
 	holder := dialFront(t, fes[0])
-	holder.cmd("USER alice")
-	require.True(t, strings.HasPrefix(holder.cmd("PASS secret"), "+OK"))
-	uidls := holder.uidl()
+	holder.Cmd("USER alice")
+	require.True(t, strings.HasPrefix(holder.Cmd("PASS secret"), "+OK"))
+	uidls := uidl(holder)
 	require.Len(t, uidls, 3)
 	other := dialFront(t, fes[1])
-	other.cmd("USER alice")
-	assert.Contains(t, other.cmd("PASS secret"), "-ERR [IN-USE]", "locked by a session on another front end")
+	other.Cmd("USER alice")
+	assert.Contains(t, other.Cmd("PASS secret"), "-ERR [IN-USE]", "locked by a session on another front end")
 	fes[0].kill()
 	after := loginOnceFree(t, fes[1], "the dead front end's lock is released")
-	assert.Equal(t, uidls, after.uidl(), "nothing lost, unique-ids stable across front ends")
+	assert.Equal(t, uidls, uidl(after), "nothing lost, unique-ids stable across front ends")
 
 	// Killed as its client QUITs after DELE 1: message 1 is gone or not,
 	// the others certainly stay.
-	assert.Equal(t, "+OK message 1 deleted", after.cmd("DELE 1"))
-	_, _ = after.c.Write([]byte("QUIT\r\n"))
+	assert.Equal(t, "+OK message 1 deleted", after.Cmd("DELE 1"))
+	_, _ = after.C.Write([]byte("QUIT\r\n"))
 	fes[1].kill()
 	check := loginOnceFree(t, fes[2], "the killed front end's lock is released")
-	left := check.uidl()
+	left := uidl(check)
 	require.True(t, len(left) == 2 || len(left) == 3, "%v", left)
 	for _, u := range uidls[1:] {
 		id := strings.SplitN(u, " ", 2)[1]
@@ -276,19 +248,19 @@ print("stat", p.stat()); print("uidl", p.uidl()[1]); p.quit()`, strings.Split(fr
 		}
 		assert.True(t, found, "unmarked message %s kept", id)
 	}
-	assert.Equal(t, "+OK signing off (0 messages removed)", check.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (0 messages removed)", check.Cmd("QUIT"))
 
 	// A delivery through one front end is seen on another.
 	fresh := startFrontEnd(t, bin, dsn)
 	lmtpDeliver(t, fes[2], "alice@example.org", "Subject: via LMTP\r\n\r\nhello\r\n")
 	s := dialFront(t, fresh)
-	s.cmd("USER alice")
-	require.True(t, strings.HasPrefix(s.cmd("PASS secret"), "+OK"))
-	got2 := s.uidl()
+	s.Cmd("USER alice")
+	require.True(t, strings.HasPrefix(s.Cmd("PASS secret"), "+OK"))
+	got2 := uidl(s)
 	assert.Len(t, got2, len(left)+1)
-	assert.True(t, strings.HasPrefix(s.cmd("RETR "+fmt.Sprint(len(got2))), "+OK"))
+	assert.True(t, strings.HasPrefix(s.Cmd("RETR "+fmt.Sprint(len(got2))), "+OK"))
 	body := ""
-	for l := s.line(); l != "."; l = s.line() {
+	for l := s.Line(); l != "."; l = s.Line() {
 		body += l + "\n"
 	}
 	assert.Contains(t, body, "Subject: via LMTP")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/examples/emlserver/internal/emlpop3"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 )
 
@@ -229,27 +229,18 @@ func TestCRLFSize(t *testing.T) {
 // the session goes on.
 func TestXhdrUnreadable(t *testing.T) {
 	addr, dir := start(t)
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	r := bufio.NewReader(c)
-	greeting, err := r.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "+OK emlserver ready\r\n", greeting)
+	c := pop3test.Dial(t, addr)
+	require.Equal(t, "+OK emlserver ready", c.Greeting)
 	var got []string
 	for _, cmd := range []string{"USER demo", "PASS demo", "remove", "XHDR Subject", "NOOP"} {
 		if cmd == "remove" {
 			require.NoError(t, os.Remove(filepath.Join(dir, "two.eml")))
 			continue
 		}
-		_, err := c.Write([]byte(cmd + "\r\n"))
-		require.NoError(t, err)
-		line, err := r.ReadString('\n')
-		require.NoError(t, err)
-		got = append(got, line)
+		got = append(got, c.Cmd(cmd))
 	}
-	assert.Equal(t, []string{"+OK\r\n", "+OK maildrop has 2 messages (" + itoa(int64(len(eml1)+strings.Count(eml1, "\n")+len(eml2)+strings.Count(eml2, "\n"))) + " octets)\r\n",
-		"-ERR [SYS/TEMP] cannot read the mailbox\r\n", "+OK\r\n"}, got)
+	assert.Equal(t, []string{"+OK", "+OK maildrop has 2 messages (" + itoa(int64(len(eml1)+strings.Count(eml1, "\n")+len(eml2)+strings.Count(eml2, "\n"))) + " octets)",
+		"-ERR [SYS/TEMP] cannot read the mailbox", "+OK"}, got)
 }
 
 // plainHandler serves only what every Handler must: no XHDR.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
@@ -249,25 +250,14 @@ func fakeBackend(t *testing.T, script map[string]string) (string, <-chan []strin
 	return ln.Addr().String(), got
 }
 
-// dialProxy connects to the proxy in front of a fake backend and logs in,
-// returning what PASS got.
+// dialProxy connects to the proxy in front of a fake backend with the
+// tests' one client and logs in, returning the connection and its reader
+// (the tests read the wire as it comes) and what PASS got, with its CRLF.
 func dialProxy(t *testing.T, backend string) (net.Conn, *bufio.Reader, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", startProxy(t, backend))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-	r := bufio.NewReader(c)
-	var line string
-	for _, cmd := range []string{"", "USER alice", "PASS secret"} {
-		if cmd != "" {
-			_, err := c.Write([]byte(cmd + "\r\n"))
-			require.NoError(t, err)
-		}
-		line, err = r.ReadString('\n')
-		require.NoError(t, err)
-	}
-	return c, r, line
+	p := pop3test.Dial(t, startProxy(t, backend))
+	p.OK("USER alice")
+	return p.C, p.R, p.Cmd("PASS secret") + "\r\n"
 }
 
 // commands returns the command lines the fake backend received.
