@@ -254,33 +254,6 @@ type gssAcceptor struct {
 	size  int64
 }
 
-// checkGSSAPI reads the keytab when gssapi_keytab is set and checks that
-// it holds the service principal's key: RFC 4752 §3.2 offers GSSAPI only
-// with an acceptor credential.
-func (c *Config) checkGSSAPI() error {
-	c.gssapi = nil
-	if c.GSSAPIKeytab == "" {
-		if c.GSSAPIServicePrincipal != "" || c.GSSAPIRealm != "" {
-			return errors.New("gssapi_service_principal and gssapi_realm need gssapi_keytab")
-		}
-		return nil
-	}
-	spn := c.GSSAPIServicePrincipal
-	if spn == "" {
-		host := c.Hostname
-		if host == "" {
-			host, _ = os.Hostname()
-		}
-		spn = "pop/" + host
-	}
-	a, err := newGSSAcceptor(c.GSSAPIKeytab, spn, c.GSSAPIRealm)
-	if err != nil {
-		return fmt.Errorf("gssapi: %v", err)
-	}
-	c.gssapi = a
-	return nil
-}
-
 func newGSSAcceptor(path, spn, userRealm string) (*gssAcceptor, error) {
 	name, realm, _ := strings.Cut(spn, "@")
 	comps := strings.Split(name, "/")

@@ -473,38 +473,12 @@ func (c *replayCache) add(key [16]byte, now time.Time) bool {
 // not set.
 const defaultNTLMDomain = "POP3KIT"
 
-// checkNTLM checks ntlm_domain: a NetBIOS name (at most 15 letters,
-// digits, '-' or '_'), kept upper case.
-func (c *Config) checkNTLM() error {
-	d := c.NTLMDomain
-	if len(d) > 15 {
-		return fmt.Errorf("ntlm domain %q: a NetBIOS name has at most 15 characters", d)
-	}
-	for i := 0; i < len(d); i++ {
-		if ch := d[i]; !('A' <= ch && ch <= 'Z' || 'a' <= ch && ch <= 'z' || '0' <= ch && ch <= '9' || ch == '-' || ch == '_') {
-			return fmt.Errorf("ntlm domain %q: use letters, digits, '-' and '_'", d)
-		}
-	}
-	c.NTLMDomain = strings.ToUpper(d)
-	return nil
-}
-
 // ntlmDomain is the NetBIOS domain AUTH NTLM announces and accepts.
 func (c *Config) ntlmDomain() string {
 	if c.NTLMDomain == "" {
 		return defaultNTLMDomain
 	}
 	return c.NTLMDomain
-}
-
-// ntlmByDefault says whether NTLM is in the offer without
-// sasl_mechanisms: under the Exchange profiles, which offer it
-// (MS-STANXPOP3 E0002), once ntlm_domain says NTLM is configured. Not
-// before: clients such as curl pick NTLM over PLAIN when offered, and an
-// account with a one-way hash (the default scheme) cannot answer it, so
-// offering it unasked would lock those users out of such clients.
-func (c *Config) ntlmByDefault() bool {
-	return c.NTLMDomain != "" && strings.HasPrefix(strings.ToLower(c.Profile), "exchange")
 }
 
 // ntlmServer is one NTLM exchange.

@@ -2,8 +2,6 @@ package server
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/emersion/go-sasl"
 
@@ -11,9 +9,9 @@ import (
 	"github.com/pop3kit/pop3kit/server/account"
 )
 
-// The SASL side of a session (pop3gen.AuthHandler): which mechanisms are
-// offered, and their servers, all ending in the same timed check as
-// USER/PASS (authflow.go).
+// The SASL mechanisms: which are offered, and their servers, all ending
+// in the same timed check as USER/PASS (authflow.go). The session's side
+// is saslhost.go.
 
 // offerRule says when a mechanism is offered without sasl_mechanisms.
 type offerRule uint8
@@ -91,53 +89,6 @@ func findMechanism(name string) *mechanism {
 	return nil
 }
 
-// checkSASL checks sasl_mechanisms and the OAuth settings, and builds the
-// JWKS verifier when oauth_jwks is set and no TokenVerifier was given, so
-// that a bad key file is reported at start.
-func (c *Config) checkSASL() error {
-	if err := c.checkGSSAPI(); err != nil {
-		return err
-	}
-	seen := map[string]bool{}
-	for i, name := range c.SASLMechanisms {
-		name = strings.ToUpper(strings.TrimSpace(name))
-		c.SASLMechanisms[i] = name
-		m := findMechanism(name)
-		if m == nil {
-			return fmt.Errorf("sasl mechanism %q is not one pop3d offers (%s)", name, strings.Join(MechanismNames(), ", "))
-		}
-		if seen[name] {
-			return fmt.Errorf("sasl mechanism %q listed twice", name)
-		}
-		seen[name] = true
-		if m.Tokens && c.OAuthJWKS == "" && c.TokenVerifier == nil {
-			return fmt.Errorf("sasl mechanism %s needs --oauth-jwks (a JWKS file to check tokens with)", name)
-		}
-		if m.Keytab && c.gssapi == nil {
-			return fmt.Errorf("sasl mechanism %s needs --gssapi-keytab (the service principal's keys)", name)
-		}
-		if m.TLSOnly && c.TLSCert == "" {
-			return fmt.Errorf("sasl mechanism %s needs TLS: give --tls-cert and --tls-key", name)
-		}
-	}
-	if c.OAuthJWKS != "" && c.TokenVerifier == nil {
-		if c.OAuthIssuer == "" || c.OAuthAudience == "" {
-			return errors.New("--oauth-jwks needs --oauth-issuer and --oauth-audience: a token for another issuer or service must not log in")
-		}
-		v, err := NewJWKSVerifier(JWKSConfig{Path: c.OAuthJWKS, Issuer: c.OAuthIssuer, Audience: c.OAuthAudience, UserClaim: c.OAuthUserClaim, Domains: c.OAuthDomains})
-		if err != nil {
-			return fmt.Errorf("oauth jwks: %v", err)
-		}
-		c.TokenVerifier = v
-	}
-	for tls := range 2 {
-		for plain := range 2 {
-			c.saslOffer[tls<<1|plain] = c.offer(tls == 1, plain == 1)
-		}
-	}
-	return nil
-}
-
 // offer computes the mechanisms offered on a connection with or without
 // TLS, where plaintext is or is not allowed.
 func (c *Config) offer(tls, plaintext bool) []string {
@@ -161,55 +112,6 @@ func (c *Config) offer(tls, plaintext bool) []string {
 		out = append(out, m.Name)
 	}
 	return out
-}
-
-// OfferedMechanisms are the SASL mechanisms offered on a connection with
-// or without TLS where plaintext logins are or are not allowed, as Check
-// computed them: Mechanisms' one source.
-func (c *Config) OfferedMechanisms(tls, plaintext bool) []string {
-	i := 0
-	if tls {
-		i |= 2
-	}
-	if plaintext {
-		i |= 1
-	}
-	return c.saslOffer[i]
-}
-
-// Mechanisms are the SASL mechanisms offered now, as the configuration,
-// the connection's TLS and PlaintextAuth say; none while RequireTLS waits
-// for TLS. CAPA's SASL line and a bare AUTH list the same, and the core
-// refuses any other: this is the one place that decides.
-func (h *session) Mechanisms() []string {
-	if h.tlsRequired() {
-		return nil
-	}
-	return h.srv.cfg.OfferedMechanisms(h.conn.TLS() != nil, h.conn.Session().PlaintextAllowed())
-}
-
-// IsPlaintext tells the core which mechanisms carry a credential an
-// eavesdropper could replay (PLAIN, LOGIN, the bearer tokens), from the
-// mechanism table: the core neither lists nor runs them where plaintext
-// logins are not allowed.
-func (h *session) IsPlaintext(mech string) bool {
-	m := findMechanism(mech)
-	return m != nil && m.Plaintext
-}
-
-// Auth starts a SASL exchange. The core runs it (base64, the initial
-// response, continuations, "*" cancel, line limits); pop3d supplies the
-// mechanism servers, each ending in the same timed check.
-func (h *session) Auth(mech string) (pop3.SASLServer, error) {
-	h.saslUser, h.saslErr = "", nil
-	m := findMechanism(mech)
-	if m == nil { // the core only passes mechanisms Mechanisms listed
-		return nil, pop3.ErrUnknownMechanism
-	}
-	h.mech = mech // for the login's log line and metrics
-	x := &exchange{h: h, mech: mech}
-	x.inner = m.start(x, mech)
-	return x, nil
 }
 
 // startPlain returns go-sasl's PLAIN or pop3d's LOGIN, both ending in the
@@ -366,9 +268,4 @@ func (x *exchange) Next(response []byte) ([]byte, bool, error) {
 		h.succeeded(&h.saslAt)
 	}
 	return challenge, done, nil
-}
-
-// Authenticated opens the maildrop of the user the exchange named.
-func (h *session) Authenticated() (pop3.Maildrop, error) {
-	return h.open(h.saslUser)
 }
