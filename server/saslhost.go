@@ -1,21 +1,31 @@
 package server
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/server/account"
+	"github.com/pop3kit/pop3kit/server/saslmech"
 )
 
-// The SASL side of a session (pop3gen.AuthHandler) and of pop3d's
-// configuration: the settings checked, the offer, the exchange started.
-// The mechanisms themselves are sasl.go's table.
+// The SASL side of a session (pop3gen.AuthHandler): the mechanisms are
+// package saslmech's, configured from pop3d's settings here; the session
+// is their saslmech.Host, each exchange ending in the same timed check
+// as USER/PASS (authflow.go).
 
-// checkSASL checks sasl_mechanisms and the OAuth settings, and builds the
+var _ saslmech.Host = (*session)(nil)
+
+// checkSASL checks sasl_mechanisms and the OAuth settings, builds the
 // JWKS verifier when oauth_jwks is set and no TokenVerifier was given, so
-// that a bad key file is reported at start.
+// that a bad key file is reported at start, and configures the
+// mechanisms (fillDefaults adds the host name).
 func (c *Config) checkSASL() error {
 	if err := c.checkGSSAPI(); err != nil {
 		return err
@@ -24,9 +34,9 @@ func (c *Config) checkSASL() error {
 	for i, name := range c.SASLMechanisms {
 		name = strings.ToUpper(strings.TrimSpace(name))
 		c.SASLMechanisms[i] = name
-		m := findMechanism(name)
-		if m == nil {
-			return fmt.Errorf("sasl mechanism %q is not one pop3d offers (%s)", name, strings.Join(MechanismNames(), ", "))
+		m, ok := saslmech.Find(name)
+		if !ok {
+			return fmt.Errorf("sasl mechanism %q is not one pop3d offers (%s)", name, strings.Join(saslmech.Names(), ", "))
 		}
 		if seen[name] {
 			return fmt.Errorf("sasl mechanism %q listed twice", name)
@@ -35,7 +45,7 @@ func (c *Config) checkSASL() error {
 		if m.Tokens && c.OAuthJWKS == "" && c.TokenVerifier == nil {
 			return fmt.Errorf("sasl mechanism %s needs --oauth-jwks (a JWKS file to check tokens with)", name)
 		}
-		if m.Keytab && c.gssapi == nil {
+		if m.Keytab && c.sasl.Acceptor == nil {
 			return fmt.Errorf("sasl mechanism %s needs --gssapi-keytab (the service principal's keys)", name)
 		}
 		if m.TLSOnly && c.TLSCert == "" {
@@ -46,15 +56,18 @@ func (c *Config) checkSASL() error {
 		if c.OAuthIssuer == "" || c.OAuthAudience == "" {
 			return errors.New("--oauth-jwks needs --oauth-issuer and --oauth-audience: a token for another issuer or service must not log in")
 		}
-		v, err := NewJWKSVerifier(JWKSConfig{Path: c.OAuthJWKS, Issuer: c.OAuthIssuer, Audience: c.OAuthAudience, UserClaim: c.OAuthUserClaim, Domains: c.OAuthDomains})
+		v, err := saslmech.NewJWKSVerifier(saslmech.JWKSConfig{Path: c.OAuthJWKS, Issuer: c.OAuthIssuer, Audience: c.OAuthAudience, UserClaim: c.OAuthUserClaim, Domains: c.OAuthDomains})
 		if err != nil {
 			return fmt.Errorf("oauth jwks: %v", err)
 		}
 		c.TokenVerifier = v
 	}
+	c.sasl.Mechanisms, c.sasl.OfferNTLM = c.SASLMechanisms, c.ntlmByDefault()
+	c.sasl.NTLMDomain, c.sasl.NTLMAllowV1 = c.NTLMDomain, c.NTLMAllowV1
+	c.sasl.TokenVerifier = c.TokenVerifier
 	for tls := range 2 {
 		for plain := range 2 {
-			c.saslOffer[tls<<1|plain] = c.offer(tls == 1, plain == 1)
+			c.saslOffer[tls<<1|plain] = c.sasl.Offered(tls == 1, plain == 1)
 		}
 	}
 	return nil
@@ -64,7 +77,7 @@ func (c *Config) checkSASL() error {
 // it holds the service principal's key: RFC 4752 §3.2 offers GSSAPI only
 // with an acceptor credential.
 func (c *Config) checkGSSAPI() error {
-	c.gssapi = nil
+	c.sasl.Acceptor = nil
 	if c.GSSAPIKeytab == "" {
 		if c.GSSAPIServicePrincipal != "" || c.GSSAPIRealm != "" {
 			return errors.New("gssapi_service_principal and gssapi_realm need gssapi_keytab")
@@ -79,11 +92,11 @@ func (c *Config) checkGSSAPI() error {
 		}
 		spn = "pop/" + host
 	}
-	a, err := newGSSAcceptor(c.GSSAPIKeytab, spn, c.GSSAPIRealm)
+	a, err := saslmech.NewAcceptor(c.GSSAPIKeytab, spn, c.GSSAPIRealm)
 	if err != nil {
 		return fmt.Errorf("gssapi: %v", err)
 	}
-	c.gssapi = a
+	c.sasl.Acceptor = a
 	return nil
 }
 
@@ -143,26 +156,93 @@ func (h *session) Mechanisms() []string {
 // mechanism table: the core neither lists nor runs them where plaintext
 // logins are not allowed.
 func (h *session) IsPlaintext(mech string) bool {
-	m := findMechanism(mech)
-	return m != nil && m.Plaintext
+	m, ok := saslmech.Find(mech)
+	return ok && m.Plaintext
 }
 
 // Auth starts a SASL exchange. The core runs it (base64, the initial
-// response, continuations, "*" cancel, line limits); pop3d supplies the
-// mechanism servers, each ending in the same timed check.
+// response, continuations, "*" cancel, line limits); saslmech supplies
+// the mechanism servers, each ending in the session's timed check.
 func (h *session) Auth(mech string) (pop3.SASLServer, error) {
-	h.saslUser, h.saslErr = "", nil
-	m := findMechanism(mech)
-	if m == nil { // the core only passes mechanisms Mechanisms listed
-		return nil, pop3.ErrUnknownMechanism
+	h.saslUser = ""
+	x, err := h.srv.cfg.sasl.Start(h, mech)
+	if err == nil {
+		h.mech = mech // for the login's log line and metrics
 	}
-	h.mech = mech // for the login's log line and metrics
-	x := &exchange{h: h, mech: mech}
-	x.inner = m.start(x, mech)
-	return x, nil
+	return x, err
 }
 
 // Authenticated opens the maildrop of the user the exchange named.
 func (h *session) Authenticated() (pop3.Maildrop, error) {
 	return h.open(h.saslUser)
+}
+
+// Lookup is the user's account, nil if there is none.
+func (h *session) Lookup(user string) (*account.Account, error) {
+	a, ok, err := h.srv.users.Lookup(user)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return a, nil
+}
+
+// CheckPassword checks a PLAIN or LOGIN password as USER/PASS does.
+func (h *session) CheckPassword(user string, password []byte) (bool, *pop3.Error) {
+	return h.verify(user, password)
+}
+
+// Arrived starts the attempt of the SASL response that arrived now.
+func (h *session) Arrived() { h.saslAt = h.arrive() }
+
+// Admit names the user of the SASL response's attempt.
+func (h *session) Admit(user string) { h.admit(&h.saslAt, user) }
+
+// Failed answers the SASL response's failed attempt: reply nil is a
+// wrong credential; saslmech.ErrUnavailable (errPasswdDown) says the
+// passwd-file could not be read, so nothing was checked.
+func (h *session) Failed(user, why string, reply *pop3.Error) error {
+	switch reply {
+	case nil:
+		reply = errLogin
+	case errPasswdDown:
+		h.saslAt.passwdDown = true
+	}
+	return h.failed(&h.saslAt, user, why, reply)
+}
+
+// Succeeded ends the SASL response's attempt: the exchange proved it is
+// user's, whose maildrop Authenticated opens.
+func (h *session) Succeeded(user string) {
+	h.saslUser = user
+	h.succeeded(&h.saslAt)
+}
+
+// TLS is the connection's TLS state, nil without TLS.
+func (h *session) TLS() *tls.ConnectionState { return h.conn.TLS() }
+
+// RemoteAddr is the client's address.
+func (h *session) RemoteAddr() net.Addr { return h.conn.RemoteAddr() }
+
+// Context ends with the connection or when the server shuts down.
+func (h *session) Context() context.Context { return h.conn.Context() }
+
+// Certificate is the certificate the server presents on this connection:
+// the one configured when it began (a reload changes the certificate for
+// later connections only).
+func (h *session) Certificate() *x509.Certificate {
+	if h.tlsc == nil || len(h.tlsc.Certificates) == 0 {
+		return nil
+	}
+	c := h.tlsc.Certificates[0]
+	if c.Leaf != nil {
+		return c.Leaf
+	}
+	if len(c.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
 }
