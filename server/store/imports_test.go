@@ -14,7 +14,9 @@ import (
 // pop3.Maildrop) and the standard library alone, the Maildir store on
 // them alone, and PostgreSQL's store on the seams (store,
 // account, maildir) and pgx, never on package server or the heavy
-// dependencies of its other parts (Kerberos, JOSE, Prometheus).
+// dependencies of its other parts (Kerberos, JOSE, Prometheus); the SASL
+// mechanisms, which another server on the runtime may use, on the
+// runtime and the accounts, never on package server or its metrics.
 func TestImportGraph(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -39,4 +41,22 @@ func TestImportGraph(t *testing.T) {
 			assert.False(t, strings.HasPrefix(d, heavy), "pgstore depends on %s", d)
 		}
 	}
+
+	// The SASL mechanisms: server imports saslmech, never the other
+	// way; of pop3kit they reach the runtime, the accounts and their
+	// test hooks only, and nothing of Prometheus.
+	out, err = exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../saslmech").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	deps = strings.Fields(string(out))
+	var ours []string
+	for _, d := range deps {
+		assert.NotEqual(t, "github.com/pop3kit/pop3kit/server", d, "saslmech imports package server")
+		assert.False(t, strings.HasPrefix(d, "github.com/prometheus"), "saslmech depends on %s", d)
+		if strings.HasPrefix(d, "github.com/pop3kit/pop3kit/") {
+			ours = append(ours, d)
+		}
+	}
+	assert.ElementsMatch(t, []string{"github.com/pop3kit/pop3kit/pop3", "github.com/pop3kit/pop3kit/server/account",
+		"github.com/pop3kit/pop3kit/internal/saslhook", "github.com/pop3kit/pop3kit/server/saslmech"}, ours,
+		"saslmech imports, of pop3kit, the runtime, the accounts and its test hooks")
 }
