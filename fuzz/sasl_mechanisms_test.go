@@ -27,6 +27,7 @@ import (
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/account"
+	"github.com/pop3kit/pop3kit/server/saslmech"
 )
 
 // The SASL mechanisms' decoders, fuzzed where they meet the client: a
@@ -41,7 +42,7 @@ const authFailed = "-ERR [AUTH] invalid user name or password"
 var (
 	saslOnce     sync.Once
 	saslSrv      *server.Server
-	saslVerifier *server.JWKSVerifier
+	saslVerifier *saslmech.JWKSVerifier
 	saslToken    string // a valid token for user f
 	saslOther    string // a valid token for user g, who has no account
 )
@@ -85,7 +86,7 @@ func saslServer(t testing.TB) *server.Server {
 		if saslSrv, err = server.New(cfg, nil); err != nil {
 			panic(err)
 		}
-		if saslVerifier, err = server.NewJWKSVerifier(server.JWKSConfig{Path: jwks, Issuer: "iss", Audience: "aud"}); err != nil {
+		if saslVerifier, err = saslmech.NewJWKSVerifier(saslmech.JWKSConfig{Path: jwks, Issuer: "iss", Audience: "aud"}); err != nil {
 			panic(err)
 		}
 	})
@@ -267,9 +268,9 @@ func FuzzSaslOAuth(f *testing.F) {
 	f.Fuzz(func(t *testing.T, mech uint8, msg []byte) {
 		saslServer(t)
 		m := bytes.ReplaceAll(bytes.ReplaceAll(msg, []byte("{t}"), []byte(saslToken)), []byte("{o}"), []byte(saslOther))
-		name, parse := "OAUTHBEARER", server.ParseOAuthBearer
+		name, parse := "OAUTHBEARER", saslmech.ParseOAuthBearer
 		if mech%2 == 1 {
-			name, parse = "XOAUTH2", server.ParseXOAUTH2
+			name, parse = "XOAUTH2", saslmech.ParseXOAUTH2
 		}
 		valid := false
 		if claimed, token, err := parse(m); err == nil {
@@ -311,13 +312,13 @@ func FuzzSaslOAuthParse(f *testing.F) {
 			parse func([]byte) (string, string, error)
 			form  func(user, token string) string
 		}{
-			{"OAUTHBEARER", server.ParseOAuthBearer, func(u, tok string) string {
+			{"OAUTHBEARER", saslmech.ParseOAuthBearer, func(u, tok string) string {
 				if u != "" {
 					u = "a=" + strings.NewReplacer("=", "=3D", ",", "=2C").Replace(u)
 				}
 				return "n," + u + ",\x01auth=Bearer " + tok + "\x01\x01"
 			}},
-			{"XOAUTH2", server.ParseXOAUTH2, func(u, tok string) string { return "user=" + u + "\x01auth=Bearer " + tok + "\x01\x01" }},
+			{"XOAUTH2", saslmech.ParseXOAUTH2, func(u, tok string) string { return "user=" + u + "\x01auth=Bearer " + tok + "\x01\x01" }},
 		} {
 			u, tok, err := p.parse(msg)
 			allocs := testing.AllocsPerRun(1, func() { _, _, _ = p.parse(msg) })

@@ -16,6 +16,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/saslmech"
 )
 
 // AUTH NTLM's decoder, fuzzed where it meets the client: a real NTLMv2
@@ -205,7 +206,7 @@ func refValid(m, sc []byte, now time.Time) (valid, unsure bool) {
 		av = av[4+n:]
 	}
 	t := binary.LittleEndian.Uint64(blob[8:])
-	skew := server.NTLMSkew
+	skew := saslmech.NTLMSkew
 	lo, hi := filetimeOf(now.Add(-skew)), filetimeOf(now.Add(skew))
 	margin := uint64(30 * time.Second / 100)
 	if t+margin < lo || t > hi+margin {
@@ -270,8 +271,8 @@ func FuzzNtlmDecode(f *testing.F) {
 	f.Add(seed[:64], false)
 	f.Add([]byte("NTLMSSP\x00\x03\x00\x00\x00"), true)
 	f.Fuzz(func(t *testing.T, msg []byte, unicode bool) {
-		a, err := server.ParseNTLMAuthenticate(msg, unicode)
-		allocs := testing.AllocsPerRun(1, func() { _, _ = server.ParseNTLMAuthenticate(msg, unicode) })
+		a, err := saslmech.ParseNTLMAuthenticate(msg, unicode)
+		allocs := testing.AllocsPerRun(1, func() { _, _ = saslmech.ParseNTLMAuthenticate(msg, unicode) })
 		if allocs > 16 {
 			t.Fatalf("%x: %v allocations", msg, allocs)
 		}

@@ -5,11 +5,13 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/account"
+	"github.com/pop3kit/pop3kit/server/saslmech"
 )
 
 // Replies of the login checks. None tells whether a user exists.
 var (
-	errPasswdDown = pop3.NewError(pop3.CodeSysTemp, "the account list cannot be read now, try again later")
+	// errPasswdDown is the SASL mechanisms' reply too.
+	errPasswdDown = saslmech.ErrUnavailable
 )
 
 // attempt is one login attempt, timed from the arrival of the command
@@ -37,14 +39,12 @@ func (h *session) arrive() attempt {
 // name's failures do not delay the check at all (see failureWait):
 // guessing a name from other addresses neither slows nor refuses its
 // owner. The session keeps at as the attempt being checked, for verify
-// (the SASL callback calls the two). It reports whether the attempt may
-// be checked at all.
-func (h *session) admit(at *attempt, user string) bool {
+// (PLAIN and LOGIN call the two, as Admit and CheckPassword).
+func (h *session) admit(at *attempt, user string) {
 	h.at = at
 	if account.CheckUserName(user) == nil {
 		at.user = user
 	}
-	return true
 }
 
 // verify checks user's password in the bounded pool, after admit. An

@@ -18,6 +18,7 @@ import (
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/lmtp"
+	"github.com/pop3kit/pop3kit/server/saslmech"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -177,8 +178,8 @@ type Config struct {
 	// PenaltyEntries bounds each penalty table (addresses, user names);
 	// the entry with the oldest failure gives way.
 	PenaltyEntries int `toml:"penalty_entries"`
-	// SASLMechanisms lists the SASL mechanisms offered (sasl.go's
-	// mechanismTable names them); nil: PLAIN and LOGIN, SCRAM-SHA-256
+	// SASLMechanisms lists the SASL mechanisms offered (saslmech.Names
+	// lists them); nil: PLAIN and LOGIN, SCRAM-SHA-256
 	// and -PLUS on TLS connections, OAUTHBEARER and XOAUTH2 when tokens
 	// can be checked, NTLM under the Exchange profiles once NTLMDomain
 	// is set. Each is offered only where it can work: PLAIN, LOGIN and
@@ -206,7 +207,7 @@ type Config struct {
 	NTLMAllowV1 bool   `toml:"ntlm_allow_v1"`
 	// TokenVerifier checks bearer tokens; nil: the JWKS verifier Check
 	// builds from OAuthJWKS, if any.
-	TokenVerifier TokenVerifier `toml:"-"`
+	TokenVerifier saslmech.TokenVerifier `toml:"-"`
 	// GSSAPIKeytab is the keytab holding the service principal's keys
 	// (AUTH GSSAPI, RFC 4752); empty: GSSAPI is not offered.
 	// GSSAPIServicePrincipal is that principal (default pop/<hostname>,
@@ -215,8 +216,9 @@ type Config struct {
 	GSSAPIKeytab           string `toml:"gssapi_keytab"`
 	GSSAPIServicePrincipal string `toml:"gssapi_service_principal"`
 	GSSAPIRealm            string `toml:"gssapi_realm"`
-	// gssapi is the acceptor Check builds from GSSAPIKeytab.
-	gssapi *gssAcceptor
+	// sasl configures the mechanisms, as Check builds it from the
+	// settings above (with GSSAPIKeytab's acceptor).
+	sasl saslmech.Config
 	// saslOffer is what Check computed Mechanisms from: the offer
 	// without and with TLS, where plaintext is not and is allowed.
 	saslOffer [4][]string

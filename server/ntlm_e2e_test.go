@@ -20,8 +20,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/saslhook"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/saslmech"
 )
 
 // ntlmPassword's NT hash is MS-NLMP §4.2.2.1.2's, so the test client
@@ -266,8 +268,8 @@ func TestNTLMRefusals(t *testing.T) {
 		{"wrong password", func(k ntlmClient) ntlmClient { k.nt = wrongNT; return k }},
 		{"wrong domain", func(k ntlmClient) ntlmClient { k.domain = "OTHER"; return k }},
 		{"NTLMv1", func(k ntlmClient) ntlmClient { k.v1 = true; return k }},
-		{"stale timestamp", func(k ntlmClient) ntlmClient { k.time = time.Now().Add(-server.NTLMSkew - time.Minute); return k }},
-		{"future timestamp", func(k ntlmClient) ntlmClient { k.time = time.Now().Add(server.NTLMSkew + time.Minute); return k }},
+		{"stale timestamp", func(k ntlmClient) ntlmClient { k.time = time.Now().Add(-saslmech.NTLMSkew - time.Minute); return k }},
+		{"future timestamp", func(k ntlmClient) ntlmClient { k.time = time.Now().Add(saslmech.NTLMSkew + time.Minute); return k }},
 		{"wrong MIC", func(k ntlmClient) ntlmClient { k.mic, k.badMIC = true, true; return k }},
 		{"unknown user", func(k ntlmClient) ntlmClient { k.user = "nobody"; return k }},
 		{"one-way hash", func(k ntlmClient) ntlmClient { k.user = "bob"; return k }},
@@ -286,7 +288,7 @@ func TestNTLMRefusals(t *testing.T) {
 		// The same server challenge twice, as only a broken random
 		// source would give: the replay cache refuses the second.
 		fixed := bytes.Repeat([]byte{7}, 8)
-		defer server.SetNTLMRand(bytes.NewReader(bytes.Repeat(fixed, 2)))()
+		defer saslhook.SetNTLMRand(bytes.NewReader(bytes.Repeat(fixed, 2)))()
 		r, auth := ntlmLogin(t, e.dial(), good)
 		require.Equal(t, okEmpty, r)
 		c := e.dial()

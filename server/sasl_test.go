@@ -16,6 +16,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
+	"github.com/pop3kit/pop3kit/server/saslmech"
 )
 
 // mechanismsSeen is what one connection says about SASL: CAPA's SASL
@@ -40,7 +41,7 @@ func observe(t *testing.T, dial func() *client) mechanismsSeen {
 	if r := c.cmd("AUTH"); strings.HasPrefix(r, "+OK") {
 		s.listed, s.listing = true, c.multi()
 	}
-	probe := server.MechanismNames()
+	probe := saslmech.Names()
 	for _, m := range []string{"GSSAPI", "NTLM", "DIGEST-MD5"} {
 		if !slices.Contains(probe, m) {
 			probe = append(probe, m)
@@ -71,7 +72,7 @@ func (k saslCase) String() string {
 		"jwks=" + strconv.FormatBool(k.JWKS), "keytab=" + strconv.FormatBool(k.Keytab), "trusted=" + strconv.FormatBool(k.Trusted), "requireTLS=" + strconv.FormatBool(k.RequireTLS)}, " ")
 }
 
-// want is the spec of the offer, written apart from sasl.go's table:
+// want is the spec of the offer, written apart from saslmech's table:
 // a listed (or, without a list, default) mechanism is offered unless it
 // is plaintext-equivalent where plaintext is refused, needs TLS without
 // it, needs tokens without a JWKS, or RequireTLS waits for TLS.
@@ -115,7 +116,7 @@ func (k saslCase) want(tls, plaintext bool) []string {
 }
 
 func saslCaseGen() gopter.Gen {
-	names := server.MechanismNames()
+	names := saslmech.Names()
 	return gopter.CombineGens(
 		gen.OneConstOf(pop3gen.ProfileNames[0], pop3gen.ProfileNames[1], pop3gen.ProfileNames[2]),
 		gen.SliceOfN(len(names), gen.Bool()),

@@ -174,7 +174,8 @@ func (s *Server) CheckPasswd() error {
 }
 
 // fillDefaults sets what New derives from the rest: the host name the
-// system has, and EXPIRE from the retention, in days (RFC 2449 §6.7).
+// system has (which the SASL mechanisms name too), and EXPIRE from the
+// retention, in days (RFC 2449 §6.7).
 func (c *Config) fillDefaults() {
 	if c.Expire == "" && c.Retention > 0 {
 		c.Expire = strconv.FormatInt(int64(time.Duration(c.Retention)/(24*time.Hour)), 10)
@@ -185,6 +186,7 @@ func (c *Config) fillDefaults() {
 			c.Hostname = "localhost"
 		}
 	}
+	c.sasl.Hostname = c.Hostname
 }
 
 // tlsConfig returns the TLS configuration new connections get.

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
-
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server/account"
@@ -62,9 +60,8 @@ type session struct {
 	// when the passwd-file cannot be read.
 	at *attempt
 
-	// saslUser and saslErr carry the outcome of the SASL callback.
+	// saslUser is the user a SASL exchange proved, for Authenticated.
 	saslUser string
-	saslErr  error
 	saslAt   attempt // the attempt of the response being checked
 }
 
@@ -81,13 +78,10 @@ var (
 	_ pop3.Owner               = (*maildrop)(nil)
 )
 
-// go-sasl's servers are pop3gen.SASLServers as they are: no adapter.
-var _ pop3.SASLServer = sasl.NewPlainServer(nil)
-
 // User accepts a well-formed name; whether it names a user is PASS's to
 // say, after the same delay either way.
 func (h *session) User(w *pop3.Writer, arg []byte) error {
-	if account.CheckUserName(h.userName(string(arg))) != nil {
+	if account.CheckUserName(h.UserName(string(arg))) != nil {
 		return errBadName
 	}
 	return nil
@@ -95,7 +89,7 @@ func (h *session) User(w *pop3.Writer, arg []byte) error {
 
 func (h *session) Pass(user, secret []byte) (pop3.Maildrop, error) {
 	h.mech = "USER"
-	return h.login(h.userName(string(user)), secret)
+	return h.login(h.UserName(string(user)), secret)
 }
 
 // traceOn turns the protocol log on for this session, at level: each
@@ -307,7 +301,7 @@ func (h *session) open(user string) (pop3.Maildrop, error) {
 
 func (h *session) APOP(name, digest []byte) (pop3.Maildrop, error) {
 	h.mech = "APOP"
-	user := h.userName(string(name))
+	user := h.UserName(string(name))
 	at := h.arrive()
 	h.admit(&at, user)
 	a, ok, err := h.srv.users.Lookup(user)

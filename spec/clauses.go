@@ -252,7 +252,7 @@ var clauses = []Clause{
 		Summary:   "A bare AUTH (\"AUTH\" SP CRLF) lists the supported mechanisms, one per line, ended by \".\".",
 		Behaviour: "AuthListing; Command.Arg1 is empty."},
 
-	// The SASL mechanisms pop3d offers (server/sasl.go's table), each
+	// The SASL mechanisms pop3d offers (server/saslmech's table), each
 	// with the test that logs in with a real client.
 	{ID: "RFC4616-2-PLAIN", Source: "RFC 4616 §2", Layer: Server,
 		Summary:   "PLAIN carries an authorization identity, a user name and a password in one message.",

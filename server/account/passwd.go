@@ -36,7 +36,7 @@ type Account struct {
 	// memory cap and said so in the log, so the warning comes once per
 	// account and load, not once per login of a flood.
 	overCap atomic.Bool
-	sasl    saslSecrets // SCRAM and CRAM-MD5 secrets (scram.go, crammd5.go)
+	sasl    saslSecrets // SCRAM and CRAM-MD5 secrets (saslmech's scram.go, crammd5.go)
 	// Quota is the user's storage quota in octets from the extra field
 	// userdb_quota_rule=*:storage=SIZE (Dovecot's); 0: the server's.
 	Quota int64

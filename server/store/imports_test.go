@@ -15,7 +15,9 @@ import (
 // them alone, and PostgreSQL's store on the seams (store,
 // account, maildir) and pgx, and LMTP delivery on the seams and go-smtp,
 // never on package server or the heavy dependencies of its other parts
-// (Kerberos, JOSE, Prometheus).
+// (Kerberos, JOSE, Prometheus); the SASL mechanisms, which another server
+// on the runtime may use, on the runtime and the accounts, never on
+// package server or its metrics.
 func TestImportGraph(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -43,4 +45,22 @@ func TestImportGraph(t *testing.T) {
 			}
 		}
 	}
+
+	// The SASL mechanisms: server imports saslmech, never the other
+	// way; of pop3kit they reach the runtime, the accounts and their
+	// test hooks only, and nothing of Prometheus.
+	out, err = exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../saslmech").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	deps := strings.Fields(string(out))
+	var ours []string
+	for _, d := range deps {
+		assert.NotEqual(t, "github.com/pop3kit/pop3kit/server", d, "saslmech imports package server")
+		assert.False(t, strings.HasPrefix(d, "github.com/prometheus"), "saslmech depends on %s", d)
+		if strings.HasPrefix(d, "github.com/pop3kit/pop3kit/") {
+			ours = append(ours, d)
+		}
+	}
+	assert.ElementsMatch(t, []string{"github.com/pop3kit/pop3kit/pop3", "github.com/pop3kit/pop3kit/server/account",
+		"github.com/pop3kit/pop3kit/internal/saslhook", "github.com/pop3kit/pop3kit/server/saslmech"}, ours,
+		"saslmech imports, of pop3kit, the runtime, the accounts and its test hooks")
 }

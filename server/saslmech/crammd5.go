@@ -1,4 +1,4 @@
-package server
+package saslmech
 
 import (
 	"crypto/md5"
@@ -18,7 +18,8 @@ import (
 // answers "user HMAC-MD5(secret, challenge)" in hex. The server needs the
 // password or Dovecot's {CRAM-MD5} secret (the two MD5 states of the
 // HMAC after the key's block); a one-way hash cannot answer. It is
-// obsolete (MD5, no salt) and off unless sasl_mechanisms lists it.
+// obsolete (MD5, no salt) and off unless Config.Mechanisms (pop3d:
+// sasl_mechanisms) lists it.
 
 // cramServer is one CRAM-MD5 exchange.
 type cramServer struct {
@@ -41,7 +42,7 @@ func (s *cramServer) Next(response []byte) ([]byte, bool, error) {
 		// RFC 2195 §2: a unique challenge in msg-id form.
 		var r [8]byte
 		rand.Read(r[:])
-		s.challenge = fmt.Appendf(nil, "<%x.%d@%s>", r, time.Now().Unix(), x.h.srv.cfg.Hostname)
+		s.challenge = fmt.Appendf(nil, "<%x.%d@%s>", r, time.Now().Unix(), x.cfg.Hostname)
 		return s.challenge, false, nil
 	}
 	if len(response) > maxCRAMResponse {

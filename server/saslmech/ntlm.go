@@ -1,4 +1,4 @@
-package server
+package saslmech
 
 import (
 	"bytes"
@@ -20,26 +20,27 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/pop3kit/pop3kit/internal/saslhook"
 	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // NTLM (MS-NLMP), framed for POP3 by MS-POP3: after AUTH NTLM the server
 // sends an empty challenge, the client a NEGOTIATE_MESSAGE, the server a
 // CHALLENGE_MESSAGE and the client an AUTHENTICATE_MESSAGE, each
-// base64-encoded by the core. pop3d checks NTLMv2 responses (§3.3.2)
+// base64-encoded by the core. The server checks NTLMv2 responses (§3.3.2)
 // against an NT hash: Dovecot's {NTLM} secret (the hex MD4 of the
 // UTF-16LE password) or one computed from a PLAIN secret; an account
 // with only a one-way hash cannot use NTLM. NTLMv1 responses are refused
-// unless ntlm_allow_v1 allows them; LM responses alone never are.
+// unless Config.NTLMAllowV1 allows them; LM responses alone never are.
 //
 // The codec is written here: no maintained Go library has an NTLM
 // server side that takes an NT hash (github.com/Azure/go-ntlmssp is a
 // client; the server sides in go-smb2 and others are internal packages
 // or want the clear password). Every length and offset in a message is
-// checked against the message before it is read, and the fields pop3d
-// keeps are bounded below.
+// checked against the message before it is read, and the fields the
+// server keeps are bounded below.
 
-// The NegotiateFlags pop3d reads or sets (MS-NLMP §2.2.2.5).
+// The NegotiateFlags the server reads or sets (MS-NLMP §2.2.2.5).
 const (
 	ntlmUnicode         = 0x00000001 // A: strings in UTF-16LE
 	ntlmOEM             = 0x00000002 // B: strings in the OEM code page
@@ -58,12 +59,12 @@ const (
 	ntlm56              = 0x80000000 // W
 )
 
-// The flags pop3d echoes when the client asks for them: none changes
-// what pop3d checks, as POP3 sets up no security layer, but the client
-// computes its MIC with the keys they select.
+// The flags the server echoes when the client asks for them: none
+// changes what it checks, as POP3 sets up no security layer, but the
+// client computes its MIC with the keys they select.
 const ntlmEchoed = ntlmSign | ntlmSeal | ntlmAlwaysSign | ntlmExtendedSession | ntlmVersion | ntlm128 | ntlmKeyExch | ntlm56
 
-// The AV_PAIR ids pop3d writes or reads (MS-NLMP §2.2.2.1).
+// The AV_PAIR ids the server writes or reads (MS-NLMP §2.2.2.1).
 const (
 	avEOL             = 0
 	avNbComputerName  = 1
@@ -81,7 +82,7 @@ var ntlmSignature = []byte("NTLMSSP\x00")
 
 // Bounds on what a message may hold. A message is at most what one SASL
 // line carries (MaxSASLOctets, 12 KiB of base64 by default); these bound
-// the fields pop3d copies out of it. A user name is at most 255 octets
+// the fields the server copies out of it. A user name is at most 255 octets
 // (CheckUserName), so 256 UTF-16 code units; a domain or workstation
 // name is at most a DNS name; an NTLMv2 response is the proof, the
 // 28-octet blob header and the AV pairs the server sent plus the few a
@@ -99,8 +100,9 @@ const (
 // server). A response older than that is stale and refused.
 const NTLMSkew = 5 * time.Minute
 
-// ntlmRand is where server challenges come from; tests replace it.
-var ntlmRand io.Reader = rand.Reader
+// ntlmRand is where server challenges come from: crypto/rand, unless a
+// test set another (internal/saslhook).
+func ntlmRand() io.Reader { return saslhook.NTLMRand(rand.Reader) }
 
 // ntlmNow is the server's clock for the timestamp check; tests replace it.
 var ntlmNow = time.Now
@@ -193,7 +195,7 @@ func ntlmV1Response(nt [16]byte, serverChallenge, clientChallenge []byte, ess bo
 	return desl(nt, s[:8])
 }
 
-// NTLMAuthenticate is what pop3d reads of an AUTHENTICATE_MESSAGE
+// NTLMAuthenticate is what the server reads of an AUTHENTICATE_MESSAGE
 // (MS-NLMP §2.2.1.3). Its byte slices alias the message they were
 // parsed from and live as long as it does.
 type NTLMAuthenticate struct {
@@ -303,7 +305,7 @@ func ntlmString(b []byte, unicode bool) (string, error) {
 	return s, nil
 }
 
-// ntlmBlob is what pop3d reads of an NTLMv2_CLIENT_CHALLENGE (MS-NLMP
+// ntlmBlob is what the server reads of an NTLMv2_CLIENT_CHALLENGE (MS-NLMP
 // §2.2.2.7): the timestamp and the AV pairs it checks.
 type ntlmBlob struct {
 	time    uint64 // FILETIME
@@ -358,7 +360,7 @@ func ntlmChallenge(clientFlags uint32, serverChallenge []byte, domain, host stri
 	} else {
 		flags |= ntlmOEM
 	}
-	target := []byte(domain) // ASCII: checkNTLM allows nothing else
+	target := []byte(domain) // ASCII: a NetBIOS name (Config.NTLMDomain)
 	if flags&ntlmUnicode != 0 {
 		target = account.UTF16LE(domain)
 	}
@@ -412,10 +414,10 @@ func netbiosName(host string) string {
 }
 
 // ntlmUser maps an AUTHENTICATE_MESSAGE's user and domain to the user
-// pop3d looks up. The domain field, and a "DOMAIN\user" prefix, must be
-// empty or the configured ntlm_domain (in any case); "user@DOMAIN" loses
-// its suffix when the suffix is ntlm_domain, and otherwise stays the
-// name as it is, as passwd-files often name users by address. ok is
+// the server looks up. The domain field, and a "DOMAIN\user" prefix,
+// must be empty or the configured domain (in any case); "user@DOMAIN"
+// loses its suffix when the suffix is that domain, and otherwise stays
+// the name as it is, as passwd-files often name users by address. ok is
 // false for another domain.
 func ntlmUser(user, domain, ours string) (string, bool) {
 	ok := domain == "" || strings.EqualFold(domain, ours)
@@ -469,25 +471,9 @@ func (c *replayCache) add(key [16]byte, now time.Time) bool {
 	return true
 }
 
-// defaultNTLMDomain is the NetBIOS domain announced when ntlm_domain is
-// not set.
+// defaultNTLMDomain is the NetBIOS domain announced when
+// Config.NTLMDomain is empty.
 const defaultNTLMDomain = "POP3KIT"
-
-// checkNTLM checks ntlm_domain: a NetBIOS name (at most 15 letters,
-// digits, '-' or '_'), kept upper case.
-func (c *Config) checkNTLM() error {
-	d := c.NTLMDomain
-	if len(d) > 15 {
-		return fmt.Errorf("ntlm domain %q: a NetBIOS name has at most 15 characters", d)
-	}
-	for i := 0; i < len(d); i++ {
-		if ch := d[i]; !('A' <= ch && ch <= 'Z' || 'a' <= ch && ch <= 'z' || '0' <= ch && ch <= '9' || ch == '-' || ch == '_') {
-			return fmt.Errorf("ntlm domain %q: use letters, digits, '-' and '_'", d)
-		}
-	}
-	c.NTLMDomain = strings.ToUpper(d)
-	return nil
-}
 
 // ntlmDomain is the NetBIOS domain AUTH NTLM announces and accepts.
 func (c *Config) ntlmDomain() string {
@@ -495,16 +481,6 @@ func (c *Config) ntlmDomain() string {
 		return defaultNTLMDomain
 	}
 	return c.NTLMDomain
-}
-
-// ntlmByDefault says whether NTLM is in the offer without
-// sasl_mechanisms: under the Exchange profiles, which offer it
-// (MS-STANXPOP3 E0002), once ntlm_domain says NTLM is configured. Not
-// before: clients such as curl pick NTLM over PLAIN when offered, and an
-// account with a one-way hash (the default scheme) cannot answer it, so
-// offering it unasked would lock those users out of such clients.
-func (c *Config) ntlmByDefault() bool {
-	return c.NTLMDomain != "" && strings.HasPrefix(strings.ToLower(c.Profile), "exchange")
 }
 
 // ntlmServer is one NTLM exchange.
@@ -541,10 +517,10 @@ func (s *ntlmServer) Next(response []byte) ([]byte, bool, error) {
 			return nil, false, x.reject("NEGOTIATE_MESSAGE: " + err.Error())
 		}
 		var sc [8]byte
-		if _, err := io.ReadFull(ntlmRand, sc[:]); err != nil {
+		if _, err := io.ReadFull(ntlmRand(), sc[:]); err != nil {
 			return nil, false, x.reject("no randomness for the server challenge")
 		}
-		cfg := x.h.srv.cfg
+		cfg := x.cfg
 		s.negotiate = append([]byte(nil), response...)
 		s.challenge, s.flags = ntlmChallenge(binary.LittleEndian.Uint32(response[12:]), sc[:], cfg.ntlmDomain(), cfg.Hostname, ntlmNow())
 		s.step = 1
@@ -560,7 +536,7 @@ func (s *ntlmServer) Next(response []byte) ([]byte, bool, error) {
 // failure goes through x.reject: the same reply, after the same delay.
 func (s *ntlmServer) authenticate(msg []byte) error {
 	x := s.x
-	cfg := x.h.srv.cfg
+	cfg := x.cfg
 	a, err := ParseNTLMAuthenticate(msg, s.flags&ntlmUnicode != 0)
 	if err != nil {
 		return x.reject("AUTHENTICATE_MESSAGE: " + err.Error())

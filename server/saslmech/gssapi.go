@@ -1,4 +1,4 @@
-package server
+package saslmech
 
 import (
 	"bytes"
@@ -29,15 +29,17 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/pop3kit/pop3kit/internal/saslhook"
 )
 
 // GSSAPI (RFC 4752) over the Kerberos V5 GSS-API mechanism (RFC 4121),
 // server side. github.com/jcmturner/gokrb5 decodes and decrypts the
 // AP-REQ with the keytab, checks the ticket's times, the client address
 // and the clock skew (RFC 4120 §3.2.3), keeps the replay cache, and
-// computes the Wrap tokens' checksums. pop3d adds what a GSS acceptor
-// does around it: the RFC 2743 §3.1 token framing, the ticket's service
-// name, the authenticator checksum 0x8003 and its flags (RFC 4121
+// computes the Wrap tokens' checksums. This package adds what a GSS
+// acceptor does around it: the RFC 2743 §3.1 token framing, the ticket's
+// service name, the authenticator checksum 0x8003 and its flags (RFC 4121
 // §4.1.1), the AP-REP for mutual authentication (gokrb5 only reads
 // them), the security-layer round of RFC 4752 §3.3 (only "no security
 // layer" is offered), the principal-to-user mapping, and the timing rules
@@ -56,8 +58,9 @@ import (
 // gssapiMaxSkew is the clock skew a ticket's times and an authenticator's
 // timestamp may show (RFC 4120 §1.6: "typically on the order of 5
 // minutes"); the replay cache keeps authenticators that long. An
-// acceptor takes the value when Check builds it.
-var gssapiMaxSkew = 5 * time.Minute
+// acceptor takes the value when NewAcceptor builds it (a test may set
+// another: internal/saslhook).
+const gssapiMaxSkew = 5 * time.Minute
 
 // maxReplayEntries bounds the replay cache. Only authenticators that
 // decrypted under a ticket for this service enter it, so only clients
@@ -73,7 +76,8 @@ var (
 	oidSPNEGO = []byte{0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02}                   // 1.3.6.1.5.5.2, RFC 4178
 )
 
-// TOK_ID values of RFC 4121 §4.1 and §4.2.6.2.
+// TOK_ID values of RFC 4121 §4.1 and §4.2.6.2: what ParseGSSToken
+// returns for an AP-REQ, an AP-REP or a KRB-ERROR (and the Wrap token's).
 const (
 	GSSTokAPReq uint16 = 0x0100
 	GSSTokAPRep uint16 = 0x0200
@@ -91,7 +95,7 @@ const (
 // Context flags in the authenticator checksum (RFC 4121 §4.1.1.1).
 const gssMutualFlag = 2
 
-// RFC 4752 §3.3's security layers; pop3d offers "no security layer" only,
+// RFC 4752 §3.3's security layers; the server offers "no security layer" only,
 // as POP3 after AUTH has no framing to carry another (and TLS does it
 // better).
 const (
@@ -139,7 +143,7 @@ func ParseGSSToken(b []byte) (tokID uint16, body []byte, err error) {
 }
 
 // derLength reads a DER length (X.690 §8.1.3, minimal form, at most four
-// octets: no token pop3d reads comes near 4 GiB) and returns it and the
+// octets: no token the server reads comes near 4 GiB) and returns it and the
 // octets it took.
 func derLength(b []byte) (n, size int, ok bool) {
 	if len(b) == 0 {
@@ -184,7 +188,7 @@ type GSSWrap struct {
 // the flags, the filler 0xFF, EC (the checksum's length), RRC (a right
 // rotation of what follows the header, undone here) and the sequence
 // number. Sealed tokens are refused: RFC 4752 §3.1 wraps the
-// security-layer messages with conf_flag FALSE, and pop3d offers no
+// security-layer messages with conf_flag FALSE, and the server offers no
 // confidentiality layer.
 func ParseGSSWrap(b []byte) (GSSWrap, error) {
 	if len(b) < gssapi.HdrLen || binary.BigEndian.Uint16(b) != gssTokWrap || b[3] != gssapi.FillerByte {
@@ -236,11 +240,11 @@ func rfc4121Key(t int32) bool {
 	return false
 }
 
-// gssAcceptor is the acceptor credential: the service principal's keys
+// Acceptor is GSSAPI's acceptor credential: the service principal's keys
 // in a keytab, read at start and again when the file changes (a key
 // rotated with ktadd needs no restart), and the realm whose principals
-// are pop3d's users.
-type gssAcceptor struct {
+// are the server's users. Config.Acceptor offers GSSAPI with it.
+type Acceptor struct {
 	path      string
 	service   types.PrincipalName // pop/host
 	realm     string              // the service's realm
@@ -254,40 +258,17 @@ type gssAcceptor struct {
 	size  int64
 }
 
-// checkGSSAPI reads the keytab when gssapi_keytab is set and checks that
-// it holds the service principal's key: RFC 4752 §3.2 offers GSSAPI only
-// with an acceptor credential.
-func (c *Config) checkGSSAPI() error {
-	c.gssapi = nil
-	if c.GSSAPIKeytab == "" {
-		if c.GSSAPIServicePrincipal != "" || c.GSSAPIRealm != "" {
-			return errors.New("gssapi_service_principal and gssapi_realm need gssapi_keytab")
-		}
-		return nil
-	}
-	spn := c.GSSAPIServicePrincipal
-	if spn == "" {
-		host := c.Hostname
-		if host == "" {
-			host, _ = os.Hostname()
-		}
-		spn = "pop/" + host
-	}
-	a, err := newGSSAcceptor(c.GSSAPIKeytab, spn, c.GSSAPIRealm)
-	if err != nil {
-		return fmt.Errorf("gssapi: %v", err)
-	}
-	c.gssapi = a
-	return nil
-}
-
-func newGSSAcceptor(path, spn, userRealm string) (*gssAcceptor, error) {
+// NewAcceptor reads the keytab at path and checks that it holds a key of
+// the service principal spn (service/host[@REALM]; without a realm, the
+// keytab's if it holds the principal in one only). Principals
+// user@userRealm log in as user; userRealm "" is the service's realm.
+func NewAcceptor(path, spn, userRealm string) (*Acceptor, error) {
 	name, realm, _ := strings.Cut(spn, "@")
 	comps := strings.Split(name, "/")
 	if name == "" || slices.Contains(comps, "") {
 		return nil, fmt.Errorf("service principal %q: want service/host[@REALM]", spn)
 	}
-	a := &gssAcceptor{path: path, service: types.PrincipalName{NameType: 3 /* NT-SRV-HST */, NameString: comps}, realm: realm, skew: gssapiMaxSkew}
+	a := &Acceptor{path: path, service: types.PrincipalName{NameType: 3 /* NT-SRV-HST */, NameString: comps}, realm: realm, skew: saslhook.GSSAPIMaxSkew(gssapiMaxSkew)}
 	kt, mtime, size, err := loadKeytab(path)
 	if err != nil {
 		return nil, err
@@ -330,7 +311,7 @@ func loadKeytab(path string) (*keytab.Keytab, time.Time, int64, error) {
 // keytab returns the keytab, read again if the file changed since. A file
 // that cannot be read or no longer holds the service's key leaves the one
 // in use, and is tried again at the next login.
-func (a *gssAcceptor) keytab() *keytab.Keytab {
+func (a *Acceptor) keytab() *keytab.Keytab {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if st, err := os.Stat(a.path); err == nil && (!st.ModTime().Equal(a.mtime) || st.Size() != a.size) {
@@ -344,7 +325,7 @@ func (a *gssAcceptor) keytab() *keytab.Keytab {
 }
 
 // holds reports whether kt has any key of the service principal.
-func (a *gssAcceptor) holds(kt *keytab.Keytab) bool {
+func (a *Acceptor) holds(kt *keytab.Keytab) bool {
 	for _, e := range kt.Entries {
 		if e.Principal.Realm == a.realm && slices.Equal(e.Principal.Components, a.service.NameString) {
 			return true
@@ -365,7 +346,7 @@ type gssContext struct {
 
 // accept verifies the AP-REQ in token (RFC 4120 §3.2.3, RFC 4121 §4.1)
 // from a client at addr and returns the context, or why not.
-func (a *gssAcceptor) accept(token []byte, addr net.Addr) (*gssContext, error) {
+func (a *Acceptor) accept(token []byte, addr net.Addr) (*gssContext, error) {
 	tokID, body, err := ParseGSSToken(token)
 	if err != nil {
 		return nil, err
@@ -414,7 +395,7 @@ func (a *gssAcceptor) accept(token []byte, addr net.Addr) (*gssContext, error) {
 	if auth.Cksum.CksumType != chksumtype.GSSAPI || len(ck) < 24 || binary.LittleEndian.Uint32(ck) != 16 {
 		return nil, errors.New("the authenticator has no RFC 4121 checksum (0x8003)")
 	}
-	// The channel bindings (Bnd) are not checked: pop3d passes none,
+	// The channel bindings (Bnd) are not checked: the server passes none,
 	// and an acceptor without bindings accepts any (RFC 4121 §4.1.1.2).
 	ctxFlags := binary.LittleEndian.Uint32(ck[20:24])
 	c := &gssContext{
@@ -442,10 +423,10 @@ func (a *gssAcceptor) accept(token []byte, addr net.Addr) (*gssContext, error) {
 	return c, nil
 }
 
-// mapUser maps a client principal to a pop3d user: user@REALM, one
+// mapUser maps a client principal to a server user: user@REALM, one
 // component, in the users' realm. Other realms, and names with an
 // instance (alice/admin), map to none.
-func (a *gssAcceptor) mapUser(cname types.PrincipalName, realm string) (user, why string) {
+func (a *Acceptor) mapUser(cname types.PrincipalName, realm string) (user, why string) {
 	switch {
 	case realm != a.userRealm:
 		return "", "principal " + cname.PrincipalNameString() + "@" + realm + " is not in realm " + a.userRealm
@@ -485,26 +466,21 @@ func apRep(auth *types.Authenticator, sessionKey types.EncryptionKey, seq uint64
 // gssServer is one GSSAPI exchange.
 type gssServer struct {
 	x    *exchange
-	a    *gssAcceptor
+	a    *Acceptor
 	step int
 	ctx  *gssContext
 }
 
 func startGSSAPI(x *exchange, _ string) sasl.Server {
-	return &gssServer{x: x, a: x.h.srv.cfg.gssapi}
+	return &gssServer{x: x, a: x.cfg.Acceptor}
 }
 
 var errGSSSteps = errors.New("unexpected message after the exchange")
 
-// gssRefused, when a test sets it, is told why each exchange was refused
-// (the log's reason), so that a test can tell one refusal from another.
-var gssRefused func(why string)
-
-// refuse rejects the exchange for the log's reason why.
+// refuse rejects the exchange for the log's reason why, which a test may
+// hear (internal/saslhook), so that it can tell one refusal from another.
 func (s *gssServer) refuse(why string) error {
-	if gssRefused != nil {
-		gssRefused(why)
-	}
+	saslhook.GSSAPIRefused(why)
 	return s.x.reject(why)
 }
 
@@ -538,7 +514,7 @@ func (s *gssServer) accept(token []byte) ([]byte, bool, error) {
 	if s.a == nil { // the table offers GSSAPI only with a keytab
 		return nil, false, s.refuse("no keytab")
 	}
-	c, err := s.a.accept(token, x.h.conn.RemoteAddr())
+	c, err := s.a.accept(token, x.h.RemoteAddr())
 	user := ""
 	if err == nil {
 		user = c.user
@@ -601,7 +577,7 @@ func (s *gssServer) choose(token []byte) ([]byte, bool, error) {
 		return nil, false, s.refuse("the security-layer answer is shorter than 4 octets")
 	case p[0] != saslLayerNone:
 		return nil, false, s.refuse(fmt.Sprintf("the client chose security layers %#x; only none (1) is offered", p[0]))
-	case len(p) > 4 && x.h.userName(string(p[4:])) != x.user:
+	case len(p) > 4 && x.h.UserName(string(p[4:])) != x.user:
 		return nil, false, s.refuse("proxy authorization is not offered: authzid " + strconvQuote(string(p[4:])))
 	}
 	return nil, true, nil

@@ -1,4 +1,4 @@
-package server
+package saslmech
 
 import (
 	"crypto/sha256"
@@ -21,11 +21,11 @@ import (
 // binding: RFC 5929's tls-server-end-point, RFC 9266's tls-exporter).
 // github.com/xdg-go/scram runs the messages: its server parses both
 // client messages, checks the nonce, the channel binding it is given and
-// the proof in constant time. pop3d adds what the library cannot know:
-// which binding type the client asked for (it takes one per
+// the proof in constant time. This package adds what the library cannot
+// know: which binding type the client asked for (it takes one per
 // conversation), whether the flag fits the mechanism the client chose
 // (-PLUS needs "p", the plain one "n" or "y"), the credentials from the
-// passwd-file, and the timing rules of every login.
+// host's accounts, and the timing rules of every login.
 
 // scramServer is one SCRAM exchange.
 type scramServer struct {
@@ -115,7 +115,7 @@ func (s *scramServer) first(msg string) ([]byte, bool, error) {
 		plusOffered = plusOffered || m == "SCRAM-SHA-256-PLUS"
 	}
 	var cb scram.ChannelBinding
-	if st := h.conn.TLS(); st != nil && (isP || plusOffered) {
+	if st := h.TLS(); st != nil && (isP || plusOffered) {
 		if !isP {
 			cbType = "tls-exporter"
 			if st.Version < tls.VersionTLS13 {
@@ -123,7 +123,7 @@ func (s *scramServer) first(msg string) ([]byte, bool, error) {
 			}
 		}
 		var err error
-		if cb, err = h.channelBinding(st, cbType); err != nil {
+		if cb, err = channelBinding(st, h.Certificate, cbType); err != nil {
 			return nil, false, x.reject(err.Error())
 		}
 	}
@@ -149,7 +149,7 @@ func (s *scramServer) first(msg string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, x.reject("client-first: " + err.Error())
 	}
-	if z := s.conv.AuthzID(); z != "" && h.userName(z) != x.user {
+	if z := s.conv.AuthzID(); z != "" && h.UserName(z) != x.user {
 		return nil, false, x.reject("proxy authorization is not offered")
 	}
 	return []byte(out), false, nil
@@ -177,9 +177,10 @@ func (s *scramServer) final(msg string) ([]byte, bool, error) {
 // "EXPORTER-Channel-Binding" and no context, 32 octets; TLS 1.3, or 1.2
 // with the extended master secret, which Go requires for it) or
 // tls-server-end-point (RFC 5929 §4.1: the hash of the server's
-// certificate, SHA-256 for MD5 and SHA-1 signatures). tls-unique is not
-// offered: RFC 9266 retires it, and TLS 1.3 has none.
-func (h *session) channelBinding(st *tls.ConnectionState, typ string) (scram.ChannelBinding, error) {
+// certificate, which certificate returns, SHA-256 for MD5 and SHA-1
+// signatures). tls-unique is not offered: RFC 9266 retires it, and TLS
+// 1.3 has none.
+func channelBinding(st *tls.ConnectionState, certificate func() *x509.Certificate, typ string) (scram.ChannelBinding, error) {
 	switch scram.ChannelBindingType(typ) {
 	case scram.ChannelBindingTLSExporter:
 		data, err := st.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
@@ -188,7 +189,7 @@ func (h *session) channelBinding(st *tls.ConnectionState, typ string) (scram.Cha
 		}
 		return scram.ChannelBinding{Type: scram.ChannelBindingTLSExporter, Data: data}, nil
 	case scram.ChannelBindingTLSServerEndpoint:
-		cert := h.serverCertificate()
+		cert := certificate()
 		if cert == nil {
 			return scram.ChannelBinding{}, errors.New("tls-server-end-point: no server certificate")
 		}
@@ -208,27 +209,6 @@ func (h *session) channelBinding(st *tls.ConnectionState, typ string) (scram.Cha
 		return scram.ChannelBinding{Type: scram.ChannelBindingTLSServerEndpoint, Data: d.Sum(nil)}, nil
 	}
 	return scram.ChannelBinding{}, fmt.Errorf("channel-binding type %s is not offered", strconvQuote(typ))
-}
-
-// serverCertificate is the certificate the server presents on this
-// connection: the one configured when it began (a reload changes the
-// certificate for later connections only).
-func (h *session) serverCertificate() *x509.Certificate {
-	if h.tlsc == nil || len(h.tlsc.Certificates) == 0 {
-		return nil
-	}
-	c := h.tlsc.Certificates[0]
-	if c.Leaf != nil {
-		return c.Leaf
-	}
-	if len(c.Certificate) == 0 {
-		return nil
-	}
-	leaf, err := x509.ParseCertificate(c.Certificate[0])
-	if err != nil {
-		return nil
-	}
-	return leaf
 }
 
 // strconvQuote quotes client text for the log, bounded: a log line must

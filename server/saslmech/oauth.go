@@ -1,4 +1,4 @@
-package server
+package saslmech
 
 import (
 	"bytes"
@@ -209,7 +209,7 @@ func startOAuth(x *exchange, name string) sasl.Server {
 }
 
 func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
-	x, h := s.x, s.x.h
+	x := s.x
 	if s.spoke {
 		// Only after a failure answered with the error challenge, which
 		// the exchange returns before asking again.
@@ -247,15 +247,15 @@ func (s *oauthServer) Next(response []byte) ([]byte, bool, error) {
 	if !admitted {
 		return failure("bad user name")
 	}
-	v := h.srv.cfg.TokenVerifier
+	v := x.cfg.TokenVerifier
 	if v == nil {
 		return failure("no token verifier")
 	}
-	user, err := v.Verify(h.conn.Context(), token)
+	user, err := v.Verify(x.h.Context(), token)
 	if err != nil {
 		return failure("token refused: " + err.Error())
 	}
-	user = h.userName(user)
+	user = x.h.UserName(user)
 	if claimed != "" && x.user != user {
 		return failure("the token is " + strconvQuote(user) + "'s, not the named user's")
 	}

@@ -1,4 +1,4 @@
-package server
+package saslmech
 
 import (
 	"bytes"
@@ -224,24 +224,10 @@ func TestReplayCache(t *testing.T) {
 	assert.True(t, c.add(k(4), now.Add(4*time.Minute)), "after ttl a key may come again (the timestamp check refuses it)")
 }
 
-// TestCheckNTLM: the domain defaults to POP3KIT, is upper-cased, must
-// be a NetBIOS name, and once set puts NTLM in the Exchange profiles'
-// default offer.
-func TestCheckNTLM(t *testing.T) {
-	c := &Config{}
-	require.NoError(t, c.checkNTLM())
-	assert.Equal(t, "POP3KIT", c.ntlmDomain())
-	assert.False(t, c.ntlmByDefault(), "not configured")
-	c.NTLMDomain = "corp-1"
-	require.NoError(t, c.checkNTLM())
-	assert.Equal(t, "CORP-1", c.NTLMDomain)
-	assert.False(t, c.ntlmByDefault(), "no Exchange profile")
-	c.Profile = "Exchange"
-	assert.True(t, c.ntlmByDefault())
-	for _, bad := range []string{"a.b", "SIXTEEN-LETTERS!", `x\y`, "é"} {
-		c.NTLMDomain = bad
-		assert.Error(t, c.checkNTLM(), bad)
-	}
+// TestNTLMDomain: without a domain configured, NTLM announces POP3KIT.
+func TestNTLMDomain(t *testing.T) {
+	assert.Equal(t, "POP3KIT", (&Config{}).ntlmDomain())
+	assert.Equal(t, "CORP-1", (&Config{NTLMDomain: "CORP-1"}).ntlmDomain())
 }
 
 // mustHash is HashPassword's field for password in scheme.
