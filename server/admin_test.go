@@ -34,17 +34,17 @@ func TestWhoAndKick(t *testing.T) {
 	e.deliver("alice", "Subject: one\n\nbody\n", "")
 	c := e.login("alice", "secret")
 	other := e.dial()
-	assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
+	assert.Equal(t, "+OK message 1 deleted", c.Cmd("DELE 1"))
 	who := e.srv.Who()
 	require.Len(t, who, 2)
 	assert.Equal(t, "alice", who[0].User)
 	assert.Equal(t, "", who[1].User, "not logged in")
 	assert.Contains(t, who[0].Remote, "127.0.0.1:")
 	assert.Equal(t, 1, e.srv.Kick("alice"))
-	assert.True(t, strings.HasPrefix(c.line(), "-ERR [SYS/TEMP] disconnected by the administrator"))
-	assert.True(t, c.closed())
+	assert.True(t, strings.HasPrefix(c.Line(), "-ERR [SYS/TEMP] disconnected by the administrator"))
+	assert.True(t, c.Closed())
 	assert.Len(t, e.files("alice"), 1, "a kicked session removes nothing")
-	assert.Equal(t, "+OK", other.cmd("USER alice"), "the other session goes on")
+	assert.Equal(t, "+OK", other.Cmd("USER alice"), "the other session goes on")
 }
 
 // TestReloadForNewSessions: Reload changes the profile, the limits and the
@@ -54,7 +54,7 @@ func TestReloadForNewSessions(t *testing.T) {
 	var cfg server.Config
 	e := newEnv(t, "rfc1939", func(c *server.Config) { cfg = *c })
 	old := e.login("alice", "secret")
-	assert.Contains(t, old.greeting, "<", "rfc1939: APOP timestamp")
+	assert.Contains(t, old.Greeting, "<", "rfc1939: APOP timestamp")
 
 	certFile, keyFile := otherCert(t)
 	cfg.Profile = "exchange2010"
@@ -66,10 +66,10 @@ func TestReloadForNewSessions(t *testing.T) {
 	assert.Equal(t, []string{"listen"}, restart)
 
 	c := e.dial()
-	assert.NotContains(t, c.greeting, "<", "exchange2010: no APOP")
-	c.cmd("USER alice")
-	assert.Contains(t, c.cmd("PASS secret"), "-ERR [IN-USE]", "the new per-user limit: alice has a session already")
-	assert.True(t, strings.HasPrefix(old.cmd("STAT"), "+OK"), "the old session goes on")
+	assert.NotContains(t, c.Greeting, "<", "exchange2010: no APOP")
+	c.Cmd("USER alice")
+	assert.Contains(t, c.Cmd("PASS secret"), "-ERR [IN-USE]", "the new per-user limit: alice has a session already")
+	assert.True(t, strings.HasPrefix(old.Cmd("STAT"), "+OK"), "the old session goes on")
 
 	conn, err := tls.Dial("tcp", e.tlsAddr, &tls.Config{InsecureSkipVerify: true})
 	require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestReloadForNewSessions(t *testing.T) {
 	cfg.Profile = "nonesuch"
 	_, err = e.srv.Reload(cfg)
 	assert.Error(t, err, "a bad configuration changes nothing")
-	assert.NotContains(t, e.dial().greeting, "<")
+	assert.NotContains(t, e.dial().Greeting, "<")
 }
 
 // TestDrain: Drain stops accepting, lets a session in progress finish
@@ -101,8 +101,8 @@ func TestDrain(t *testing.T) {
 		}
 		return err != nil
 	}, 5*time.Second, 10*time.Millisecond, "no longer accepting")
-	c.cmd("DELE 1")
-	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
+	c.Cmd("DELE 1")
+	assert.Equal(t, "+OK signing off (1 message removed)", c.Cmd("QUIT"))
 	assert.NoError(t, <-done)
 	assert.Empty(t, e.files("alice"))
 }
@@ -136,7 +136,7 @@ func TestLoginType(t *testing.T) {
 	} {
 		e := newEnv(t, "rfc1939", untrusted, func(c *server.Config) { c.LoginType = tc.lt })
 		c := e.dial()
-		assert.True(t, strings.HasPrefix(c.cmd("USER alice"), tc.want), tc.lt)
+		assert.True(t, strings.HasPrefix(c.Cmd("USER alice"), tc.want), tc.lt)
 	}
 	c := server.DefaultConfig()
 	c.Listen, c.MailRoot, c.Passwd, c.LoginType = []string{"127.0.0.1:0"}, t.TempDir(), "x", "kerberos"
@@ -228,7 +228,7 @@ func TestRemovedAccountSessionsEnd(t *testing.T) {
 	e, logs := newLoggedEnv(t, "exchange2010", nil)
 	e.deliver("alice", "Subject: kept\r\n\r\nkept\r\n", "")
 	alice := e.login("alice", "secret")
-	alice.cmd("DELE 1")
+	alice.Cmd("DELE 1")
 	bob := e.login("bob", "hunter2")
 	var kept []string
 	for _, l := range strings.Split(passwdFile(t), "\n") {
@@ -240,7 +240,7 @@ func TestRemovedAccountSessionsEnd(t *testing.T) {
 	require.NoError(t, os.Rename(e.passwdPath()+".new", e.passwdPath()))
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "account removed") }, 5*time.Second, 20*time.Millisecond)
 	assert.Contains(t, logs.String(), `user=alice why="the passwd-file changed"`)
-	assert.Equal(t, "-ERR [SYS/TEMP] disconnected by the administrator, nothing was removed", alice.line())
-	assert.Equal(t, "+OK", bob.cmd("NOOP"), "bob's session goes on")
+	assert.Equal(t, "-ERR [SYS/TEMP] disconnected by the administrator, nothing was removed", alice.Line())
+	assert.Equal(t, "+OK", bob.Cmd("NOOP"), "bob's session goes on")
 	assert.Len(t, e.files("alice"), 1, "the message alice marked is still there")
 }

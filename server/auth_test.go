@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/account"
 )
@@ -42,7 +43,7 @@ const erinPassword = "open sesame"
 // dialFrom connects to the plain port from a given loopback address
 // (127.0.0.0/8 is all loopback on Linux), so one test can play several
 // remote addresses.
-func (e *env) dialFrom(local string) *client {
+func (e *env) dialFrom(local string) *pop3test.Conn {
 	e.t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
 	c, err := d.Dial("tcp", e.addr)
@@ -56,10 +57,10 @@ func (e *env) dialFrom(local string) *client {
 }
 
 // apopDigest returns the APOP digest of secret for c's greeting.
-func (c *client) apopDigest(secret string) string {
-	i, j := strings.IndexByte(c.greeting, '<'), strings.IndexByte(c.greeting, '>')
-	require.True(c.t, i > 0 && j > i, "greeting %q carries a timestamp", c.greeting)
-	sum := md5.Sum([]byte(c.greeting[i:j+1] + secret))
+func apopDigest(c *pop3test.Conn, secret string) string {
+	i, j := strings.IndexByte(c.Greeting, '<'), strings.IndexByte(c.Greeting, '>')
+	require.True(c.T, i > 0 && j > i, "greeting %q carries a timestamp", c.Greeting)
+	sum := md5.Sum([]byte(c.Greeting[i:j+1] + secret))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -67,29 +68,29 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 
 // wrongLogin is one way of sending a wrong password for user; it returns
 // the reply to the line that carries the credentials.
-type wrongLogin func(c *client, user string) string
+type wrongLogin func(c *pop3test.Conn, user string) string
 
 var wrongLogins = []struct {
 	name string
 	try  wrongLogin
 }{
-	{"USER/PASS", func(c *client, user string) string {
-		c.cmd("USER " + user)
-		return c.cmd("PASS wrong")
+	{"USER/PASS", func(c *pop3test.Conn, user string) string {
+		c.Cmd("USER " + user)
+		return c.Cmd("PASS wrong")
 	}},
-	{"AUTH PLAIN", func(c *client, user string) string {
-		return c.cmd("AUTH PLAIN " + b64("\x00"+user+"\x00wrong"))
+	{"AUTH PLAIN", func(c *pop3test.Conn, user string) string {
+		return c.Cmd("AUTH PLAIN " + b64("\x00"+user+"\x00wrong"))
 	}},
-	{"AUTH LOGIN", func(c *client, user string) string {
+	{"AUTH LOGIN", func(c *pop3test.Conn, user string) string {
 		// An attempt that finds no turn is refused at AUTH, before the
 		// client hands over the password.
-		if r := c.cmd("AUTH LOGIN " + b64(user)); strings.HasPrefix(r, "-ERR") {
+		if r := c.Cmd("AUTH LOGIN " + b64(user)); strings.HasPrefix(r, "-ERR") {
 			return r
 		}
-		return c.cmd(b64("wrong"))
+		return c.Cmd(b64("wrong"))
 	}},
-	{"APOP", func(c *client, user string) string {
-		return c.cmd("APOP " + user + " " + c.apopDigest("wrong"))
+	{"APOP", func(c *pop3test.Conn, user string) string {
+		return c.Cmd("APOP " + user + " " + apopDigest(c, "wrong"))
 	}},
 }
 
@@ -126,7 +127,7 @@ func TestFailedLoginCap(t *testing.T) {
 					assert.Equal(t, want, m.try(c, "alice"), "%s: failure %d of %d", m.name, i, max)
 				}
 				assert.Equal(t, replyClosed, m.try(c, "alice"), "%s: failure %d closes", m.name, max)
-				assert.True(t, c.closed(), "%s: the connection is closed after %d failures", m.name, max)
+				assert.True(t, c.Closed(), "%s: the connection is closed after %d failures", m.name, max)
 			}
 			// A mix of mechanisms counts toward the same cap.
 			c := e.dial()
@@ -134,13 +135,13 @@ func TestFailedLoginCap(t *testing.T) {
 				require.True(t, strings.HasPrefix(wrongLogins[i%len(wrongLogins)].try(c, "nobody"), "-ERR [AUTH]"))
 			}
 			assert.Equal(t, replyClosed, wrongLogins[0].try(c, "nobody"))
-			assert.True(t, c.closed())
+			assert.True(t, c.Closed())
 			// A connection below the cap still logs in.
 			if max > 1 {
 				c = e.dial()
 				assert.Equal(t, replyLogin, wrongLogins[0].try(c, "alice"))
-				c.cmd("USER alice")
-				assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS secret"))
+				c.Cmd("USER alice")
+				assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("PASS secret"))
 			}
 		})
 	}
@@ -148,15 +149,15 @@ func TestFailedLoginCap(t *testing.T) {
 
 // timeReply runs a wrong login on c and returns how long after the last
 // line was sent (the one carrying the credentials) its reply came.
-func timeReply(c *client, m wrongLogin, user string) (time.Duration, string) {
+func timeReply(c *pop3test.Conn, m wrongLogin, user string) (time.Duration, string) {
 	var start time.Time
 	tc := *c
-	tc.c = markConn{Conn: c.c, mark: func() { start = time.Now() }}
+	tc.C = markConn{Conn: c.C, mark: func() { start = time.Now() }}
 	r := m(&tc, user)
 	d := time.Since(start)
 	// Close at once: the tests open many, and MaxPreauthPerIP counts the
 	// ones not logged in.
-	_ = c.c.Close()
+	_ = c.C.Close()
 	return d, r
 }
 
@@ -278,13 +279,13 @@ func TestPenalties(t *testing.T) {
 		// success forgives one failure: the next failure is answered as
 		// the 5th was, not as a first.
 		c := e.dialFrom("127.0.0.2")
-		c.cmd("USER alice")
+		c.Cmd("USER alice")
 		start := time.Now()
-		assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS secret"))
+		assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("PASS secret"))
 		ok := time.Since(start)
 		t.Logf("success from the penalised address: %v", ok.Round(time.Millisecond))
 		assert.GreaterOrEqual(t, ok, 750*time.Millisecond, "a penalised address learns of a success no sooner than of a failure")
-		c.cmd("QUIT")
+		c.Cmd("QUIT")
 		d, _ = timeReply(e.dialFrom("127.0.0.2"), pass, "guess-after-success")
 		check("failure after a success from 127.0.0.2", d, schedule[4])
 	})
@@ -307,13 +308,13 @@ func TestPenalties(t *testing.T) {
 		// erin's name is at the top of its schedule; erin herself, from
 		// a clean address, is not kept waiting for it.
 		c := e.dialFrom("127.0.4.99")
-		c.cmd("USER erin")
+		c.Cmd("USER erin")
 		start := time.Now()
-		assert.True(t, strings.HasPrefix(c.cmd("PASS "+erinPassword), "+OK maildrop"), "the owner logs in")
+		assert.True(t, strings.HasPrefix(c.Cmd("PASS "+erinPassword), "+OK maildrop"), "the owner logs in")
 		took := time.Since(start)
 		t.Logf("erin's right password after five guesses at her name: %v", took.Round(time.Millisecond))
 		assert.Less(t, took, 750*time.Millisecond, "the owner's login does not wait the name's penalty")
-		c.cmd("QUIT")
+		c.Cmd("QUIT")
 	})
 }
 
@@ -388,9 +389,9 @@ func TestLoginStormMemory(t *testing.T) {
 			c := e.dial()
 			// Forty verifications two at a time: on a loaded machine the
 			// last ones wait longer than the harness's 30 s read deadline.
-			_ = c.c.SetDeadline(time.Now().Add(3 * time.Minute))
-			c.cmd("USER dave")
-			switch r := c.cmd("PASS wrong"); r {
+			_ = c.C.SetDeadline(time.Now().Add(3 * time.Minute))
+			c.Cmd("USER dave")
+			switch r := c.Cmd("PASS wrong"); r {
 			case replyLogin:
 				refused.Add(1)
 			default:
@@ -430,9 +431,9 @@ func TestAuthQueueTimeout(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := e.dial()
-			c.cmd("USER dave")
-			replies <- c.cmd("PASS wrong")
-			replies <- fmt.Sprint(c.closed())
+			c.Cmd("USER dave")
+			replies <- c.Cmd("PASS wrong")
+			replies <- fmt.Sprint(c.Closed())
 		}()
 	}
 	wg.Wait()
@@ -457,7 +458,7 @@ func (e *env) passwdPath() string { return filepath.Join(e.dir, "passwd") }
 // the whole reload was refused and the removed user kept working.
 func TestPasswdReloadSkipsBadLines(t *testing.T) {
 	e := newEnv(t, "exchange2010")
-	e.login("bob", "hunter2").cmd("QUIT")
+	e.login("bob", "hunter2").Cmd("QUIT")
 	var kept []string
 	for _, l := range strings.Split(passwdFile(t), "\n") {
 		if !strings.HasPrefix(l, "bob:") {
@@ -468,10 +469,10 @@ func TestPasswdReloadSkipsBadLines(t *testing.T) {
 	require.NoError(t, os.WriteFile(e.passwdPath(), []byte(text), 0o600))
 	time.Sleep(1100 * time.Millisecond) // the reload looks once a second
 	c := e.dial()
-	c.cmd("USER bob")
-	assert.Equal(t, replyLogin, c.cmd("PASS hunter2"), "bob was removed")
-	e.login("alice", "secret").cmd("QUIT")
-	e.login("carol", "correct horse").cmd("QUIT")
+	c.Cmd("USER bob")
+	assert.Equal(t, replyLogin, c.Cmd("PASS hunter2"), "bob was removed")
+	e.login("alice", "secret").Cmd("QUIT")
+	e.login("carol", "correct horse").Cmd("QUIT")
 }
 
 // TestPasswdReloadSameSizeMtimeRestored: a same-size change with the
@@ -479,7 +480,7 @@ func TestPasswdReloadSkipsBadLines(t *testing.T) {
 // time. Before, it was never picked up.
 func TestPasswdReloadSameSizeMtimeRestored(t *testing.T) {
 	e := newEnv(t, "exchange2010")
-	e.login("alice", "secret").cmd("QUIT")
+	e.login("alice", "secret").Cmd("QUIT")
 	st, err := os.Stat(e.passwdPath())
 	require.NoError(t, err)
 	// Past the window in which the content is compared anyway, so that
@@ -495,9 +496,9 @@ func TestPasswdReloadSameSizeMtimeRestored(t *testing.T) {
 	require.True(t, st.ModTime().Equal(st2.ModTime()))
 	time.Sleep(1100 * time.Millisecond)
 	c := e.dial()
-	c.cmd("USER alice")
-	assert.Equal(t, replyLogin, c.cmd("PASS secret"), "the old password no longer works")
-	e.login("alice", "secreT").cmd("QUIT")
+	c.Cmd("USER alice")
+	assert.Equal(t, replyLogin, c.Cmd("PASS secret"), "the old password no longer works")
+	e.login("alice", "secreT").Cmd("QUIT")
 }
 
 // TestBruteForceOneAddress: guessing from one address in parallel gets
@@ -534,9 +535,9 @@ func TestBruteForceOneAddress(t *testing.T) {
 				defer wg.Done()
 				for i := 0; time.Now().Before(deadline); i++ {
 					c := e.dialFrom(from)
-					c.cmd("USER alice")
-					r := c.cmd(fmt.Sprintf("PASS guess%d", i))
-					_ = c.c.Close()
+					c.Cmd("USER alice")
+					r := c.Cmd(fmt.Sprintf("PASS guess%d", i))
+					_ = c.C.Close()
 					assert.True(t, strings.HasPrefix(r, "-ERR [AUTH]") || r == replyPenaltyBusy, r)
 				}
 			}()
@@ -574,10 +575,10 @@ func TestBruteForceEveryMechanism(t *testing.T) {
 	mechanisms := append(wrongLogins[1:len(wrongLogins):len(wrongLogins)], struct {
 		name string
 		try  wrongLogin
-	}{"OAUTHBEARER", func(c *client, _ string) string {
-		r := c.cmd("AUTH OAUTHBEARER " + b64("n,,\x01auth=Bearer "+badToken+"\x01\x01"))
+	}{"OAUTHBEARER", func(c *pop3test.Conn, _ string) string {
+		r := c.Cmd("AUTH OAUTHBEARER " + b64("n,,\x01auth=Bearer "+badToken+"\x01\x01"))
 		if strings.HasPrefix(r, "+ ") {
-			return c.cmd(b64("\x01"))
+			return c.Cmd(b64("\x01"))
 		}
 		return r
 	}})
@@ -601,7 +602,7 @@ func TestBruteForceEveryMechanism(t *testing.T) {
 			guess := func() bool {
 				c := e.dialFrom("127.0.9.3")
 				r := m.try(c, "alice")
-				_ = c.c.Close()
+				_ = c.C.Close()
 				switch {
 				case strings.HasPrefix(r, "-ERR [AUTH]"):
 					if time.Now().Before(deadline) {
@@ -623,11 +624,11 @@ func TestBruteForceEveryMechanism(t *testing.T) {
 					}
 					wg.Wait()
 					c := e.dialFrom("127.0.9.3")
-					c.cmd("USER bob")
-					if r := c.cmd("PASS hunter2"); strings.HasPrefix(r, "+OK") {
-						c.cmd("QUIT")
+					c.Cmd("USER bob")
+					if r := c.Cmd("PASS hunter2"); strings.HasPrefix(r, "+OK") {
+						c.Cmd("QUIT")
 					}
-					_ = c.c.Close()
+					_ = c.C.Close()
 				}
 			}
 			for range parallel {
@@ -659,11 +660,11 @@ func TestBruteForceEveryMechanism(t *testing.T) {
 func TestBusyIsUnchecked(t *testing.T) {
 	is := newIssuer(t)
 	good := is.token(claims{}, "RS256", false)
-	rightLogins := map[string]func(c *client) string{
-		"USER/PASS": func(c *client) string { c.cmd("USER alice"); return c.cmd("PASS secret") },
-		"APOP":      func(c *client) string { return c.cmd("APOP alice " + c.apopDigest("secret")) },
-		"OAUTHBEARER": func(c *client) string {
-			return c.cmd("AUTH OAUTHBEARER " + b64("n,,\x01auth=Bearer "+good+"\x01\x01"))
+	rightLogins := map[string]func(c *pop3test.Conn) string{
+		"USER/PASS": func(c *pop3test.Conn) string { c.Cmd("USER alice"); return c.Cmd("PASS secret") },
+		"APOP":      func(c *pop3test.Conn) string { return c.Cmd("APOP alice " + apopDigest(c, "secret")) },
+		"OAUTHBEARER": func(c *pop3test.Conn) string {
+			return c.Cmd("AUTH OAUTHBEARER " + b64("n,,\x01auth=Bearer "+good+"\x01\x01"))
 		},
 	}
 	for name, try := range rightLogins {
@@ -674,10 +675,10 @@ func TestBusyIsUnchecked(t *testing.T) {
 			const from = "127.0.9.4"
 			c := e.dialFrom(from)
 			for range 2 {
-				c.cmd("USER alice")
-				require.Equal(t, replyLogin, c.cmd("PASS wrong"))
+				c.Cmd("USER alice")
+				require.Equal(t, replyLogin, c.Cmd("PASS wrong"))
 			}
-			_ = c.c.Close()
+			_ = c.C.Close()
 			replies := make([]string, 5)
 			var wg sync.WaitGroup
 			for i := range replies {
@@ -685,10 +686,10 @@ func TestBusyIsUnchecked(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					c := e.dialFrom(from)
-					defer c.c.Close()
+					defer c.C.Close()
 					replies[i] = try(c)
 					if strings.HasPrefix(replies[i], "+OK") {
-						c.cmd("QUIT")
+						c.Cmd("QUIT")
 					}
 				}()
 			}
@@ -752,8 +753,8 @@ func TestGuessingSparesTheOwner(t *testing.T) {
 				for i := 0; time.Now().Before(deadline); i++ {
 					c := e.dialFrom(fmt.Sprintf("127.0.31.%d", a+1))
 					for open := true; open && time.Now().Before(deadline); {
-						c.cmd("USER erin")
-						switch r := c.cmd(fmt.Sprintf("PASS guess%d", i)); r {
+						c.Cmd("USER erin")
+						switch r := c.Cmd(fmt.Sprintf("PASS guess%d", i)); r {
 						case replyClosed, replyPenaltyBusy:
 							// The cap's last reply closes; one left
 							// without a turn may be that last too.
@@ -766,7 +767,7 @@ func TestGuessingSparesTheOwner(t *testing.T) {
 							t.Errorf("reply %q", r)
 						}
 					}
-					_ = c.c.Close()
+					_ = c.C.Close()
 				}
 			}()
 		}
@@ -775,13 +776,13 @@ func TestGuessingSparesTheOwner(t *testing.T) {
 	var owner []time.Duration
 	for time.Now().Before(deadline) {
 		c := e.dialFrom("127.0.32.1")
-		c.cmd("USER erin")
+		c.Cmd("USER erin")
 		start := time.Now()
-		r := c.cmd("PASS " + erinPassword)
+		r := c.Cmd("PASS " + erinPassword)
 		owner = append(owner, time.Since(start))
 		assert.True(t, strings.HasPrefix(r, "+OK maildrop"), "the owner's login during the guessing: %s", r)
-		c.cmd("QUIT")
-		_ = c.c.Close()
+		c.Cmd("QUIT")
+		_ = c.C.Close()
 		time.Sleep(20 * time.Millisecond) // a mail client polls; it does not spin
 	}
 	wg.Wait()
@@ -810,12 +811,12 @@ func TestPasswdUnreadableFailsClosed(t *testing.T) {
 	e := newEnv(t, "exchange2010", set("APOP=true"), func(c *server.Config) { c.MaxAuthFailures = 10 })
 	right := []struct {
 		name  string
-		login func(c *client) string
+		login func(c *pop3test.Conn) string
 	}{
-		{"USER/PASS", func(c *client) string { c.cmd("USER alice"); return c.cmd("PASS secret") }},
-		{"AUTH PLAIN", func(c *client) string { return c.cmd("AUTH PLAIN " + b64("\x00alice\x00secret")) }},
-		{"AUTH LOGIN", func(c *client) string { c.cmd("AUTH LOGIN " + b64("alice")); return c.cmd(b64("secret")) }},
-		{"APOP", func(c *client) string { return c.cmd("APOP alice " + c.apopDigest("secret")) }},
+		{"USER/PASS", func(c *pop3test.Conn) string { c.Cmd("USER alice"); return c.Cmd("PASS secret") }},
+		{"AUTH PLAIN", func(c *pop3test.Conn) string { return c.Cmd("AUTH PLAIN " + b64("\x00alice\x00secret")) }},
+		{"AUTH LOGIN", func(c *pop3test.Conn) string { c.Cmd("AUTH LOGIN " + b64("alice")); return c.Cmd(b64("secret")) }},
+		{"APOP", func(c *pop3test.Conn) string { return c.Cmd("APOP alice " + apopDigest(c, "secret")) }},
 	}
 	loginsAre := func(want string) {
 		t.Helper()
@@ -827,8 +828,8 @@ func TestPasswdUnreadableFailsClosed(t *testing.T) {
 			} else {
 				assert.Equal(t, want, r, m.name)
 			}
-			c.cmd("QUIT")
-			_ = c.c.Close()
+			c.Cmd("QUIT")
+			_ = c.C.Close()
 		}
 	}
 	loginsAre("+OK")

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -46,15 +47,15 @@ func TestCRAMMD5Curl(t *testing.T) {
 
 	off := newEnv(t, "exchange2010", scramUsers(t))
 	c := off.dial()
-	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.cmd("AUTH CRAM-MD5"), "off unless listed")
+	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.Cmd("AUTH CRAM-MD5"), "off unless listed")
 }
 
 // TestCRAMMD5Protocol: the challenge is unique and in msg-id form, the
 // digest checks in either case, and malformed answers fail as logins do.
 func TestCRAMMD5Protocol(t *testing.T) {
 	e := newEnv(t, "exchange2010", scramUsers(t), withCRAM)
-	challenge := func(c *client) string {
-		r := c.cmd("AUTH CRAM-MD5")
+	challenge := func(c *pop3test.Conn) string {
+		r := c.Cmd("AUTH CRAM-MD5")
 		require.True(t, strings.HasPrefix(r, "+ "), r)
 		b, err := base64.StdEncoding.DecodeString(r[2:])
 		require.NoError(t, err)
@@ -68,15 +69,15 @@ func TestCRAMMD5Protocol(t *testing.T) {
 	}
 	c := e.dial()
 	ch := challenge(c)
-	assert.Equal(t, okEmpty, c.cmd(answer("cram", "cram pass", ch)))
+	assert.Equal(t, okEmpty, c.Cmd(answer("cram", "cram pass", ch)))
 	c = e.dial()
 	assert.NotEqual(t, ch, challenge(c), "a new challenge each time")
-	assert.Equal(t, authError, c.cmd(answer("cram", "cram pass", ch)), "an answer to an old challenge")
+	assert.Equal(t, authError, c.Cmd(answer("cram", "cram pass", ch)), "an answer to an old challenge")
 	for _, bad := range []string{"cram", "cram 0123", "cram " + strings.Repeat("zz", 16), strings.Repeat("x", 400)} {
 		c = e.dial()
 		challenge(c)
-		assert.Equal(t, authError, c.cmd(base64.StdEncoding.EncodeToString([]byte(bad))), bad)
+		assert.Equal(t, authError, c.Cmd(base64.StdEncoding.EncodeToString([]byte(bad))), bad)
 	}
 	c = e.dial()
-	assert.Equal(t, authError, c.cmd("AUTH CRAM-MD5 "+base64.StdEncoding.EncodeToString([]byte("cram x"))), "no initial response")
+	assert.Equal(t, authError, c.Cmd("AUTH CRAM-MD5 "+base64.StdEncoding.EncodeToString([]byte("cram x"))), "no initial response")
 }

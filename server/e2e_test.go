@@ -22,6 +22,7 @@ import (
 	"github.com/pop3kit/pop3kit/server/store"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/account"
@@ -56,25 +57,25 @@ func TestEveryCommandEveryProfile(t *testing.T) {
 			}
 			total, _ := strconv.Atoi(size1)
 			s2, _ := strconv.Atoi(size2)
-			assert.Equal(t, fmt.Sprintf("+OK 2 %d", total+s2), c.cmd("STAT"))
-			assert.Equal(t, fmt.Sprintf("+OK 2 messages (%d octets)", total+s2), c.cmd("LIST"))
-			assert.Equal(t, []string{"1 " + size1, "2 " + size2}, c.multi())
-			assert.Equal(t, "+OK 2 "+size2, c.cmd("LIST 2"))
-			assert.Equal(t, "+OK 67 octets", c.cmd("RETR 2"))
-			assert.Equal(t, []string{"From: b@example.org", "Subject: two", "", ".dot line", ".", "line 2", "line 3"}, c.multi())
-			assert.Equal(t, "+OK 48 octets", c.cmd("TOP 2 1"), "the octets TOP sends, not the message's 67")
-			assert.Equal(t, []string{"From: b@example.org", "Subject: two", "", ".dot line"}, c.multi())
-			assert.Equal(t, "+OK unique-id listing follows", c.cmd("UIDL"))
-			assert.Equal(t, []string{"1 1", "2 2"}, c.multi())
-			assert.Equal(t, "+OK 2 2", c.cmd("UIDL 2"))
-			assert.Equal(t, "+OK message 1 deleted", c.cmd("DELE 1"))
-			assert.Equal(t, "-ERR message is marked deleted", c.cmd("RETR 1"))
-			assert.Equal(t, "-ERR no such message", c.cmd("RETR 3"))
-			assert.Equal(t, "+OK", c.cmd("NOOP"))
-			assert.Equal(t, fmt.Sprintf("+OK maildrop has 2 messages (%d octets)", total+s2), c.cmd("RSET"))
-			assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
-			assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
-			assert.True(t, c.closed())
+			assert.Equal(t, fmt.Sprintf("+OK 2 %d", total+s2), c.Cmd("STAT"))
+			assert.Equal(t, fmt.Sprintf("+OK 2 messages (%d octets)", total+s2), c.Cmd("LIST"))
+			assert.Equal(t, []string{"1 " + size1, "2 " + size2}, c.Multi())
+			assert.Equal(t, "+OK 2 "+size2, c.Cmd("LIST 2"))
+			assert.Equal(t, "+OK 67 octets", c.Cmd("RETR 2"))
+			assert.Equal(t, []string{"From: b@example.org", "Subject: two", "", ".dot line", ".", "line 2", "line 3"}, c.Multi())
+			assert.Equal(t, "+OK 48 octets", c.Cmd("TOP 2 1"), "the octets TOP sends, not the message's 67")
+			assert.Equal(t, []string{"From: b@example.org", "Subject: two", "", ".dot line"}, c.Multi())
+			assert.Equal(t, "+OK unique-id listing follows", c.Cmd("UIDL"))
+			assert.Equal(t, []string{"1 1", "2 2"}, c.Multi())
+			assert.Equal(t, "+OK 2 2", c.Cmd("UIDL 2"))
+			assert.Equal(t, "+OK message 1 deleted", c.Cmd("DELE 1"))
+			assert.Equal(t, "-ERR message is marked deleted", c.Cmd("RETR 1"))
+			assert.Equal(t, "-ERR no such message", c.Cmd("RETR 3"))
+			assert.Equal(t, "+OK", c.Cmd("NOOP"))
+			assert.Equal(t, fmt.Sprintf("+OK maildrop has 2 messages (%d octets)", total+s2), c.Cmd("RSET"))
+			assert.Equal(t, "+OK message 2 deleted", c.Cmd("DELE 2"))
+			assert.Equal(t, "+OK signing off (1 message removed)", c.Cmd("QUIT"))
+			assert.True(t, c.Closed())
 			files := e.files("alice")
 			require.Len(t, files, 1, "RFC1939-6-UPDATE: only the marked message is removed")
 			assert.Contains(t, files[0], "cur/")
@@ -90,12 +91,12 @@ func TestMaildirNewToCur(t *testing.T) {
 	name := e.deliver("alice", msg1, ",S=41,W=999")
 	c := e.login("alice", "secret")
 	assert.Equal(t, []string{"cur/" + name + ":2,"}, e.files("alice"))
-	assert.Equal(t, "+OK 1 999", c.cmd("STAT"), "the ,W= field is the exact size")
-	c.cmd("QUIT")
+	assert.Equal(t, "+OK 1 999", c.Cmd("STAT"), "the ,W= field is the exact size")
+	c.Cmd("QUIT")
 	e2 := newEnv(t, "exchange2010")
 	e2.deliver("alice", msg1, ",S=4000")
 	c = e2.login("alice", "secret")
-	assert.Equal(t, "+OK 1 4000", c.cmd("STAT"), "the ,S= field is the storage size")
+	assert.Equal(t, "+OK 1 4000", c.Cmd("STAT"), "the ,S= field is the storage size")
 }
 
 // TestDropWithoutQuitRemovesNothing: a session that ends any way but QUIT
@@ -106,14 +107,14 @@ func TestDropWithoutQuitRemovesNothing(t *testing.T) {
 	e.deliver("alice", msg1, "")
 	e.deliver("alice", msg2, "")
 	c := e.login("alice", "secret")
-	c.cmd("DELE 1")
-	c.cmd("DELE 2")
-	_ = c.c.Close()
+	c.Cmd("DELE 1")
+	c.Cmd("DELE 2")
+	_ = c.C.Close()
 	// A second session can log in once the first is gone, and sees both.
 	require.Eventually(t, func() bool {
 		c2 := e.dial()
-		c2.cmd("USER alice")
-		return strings.HasPrefix(c2.cmd("PASS secret"), "+OK maildrop has 2 messages")
+		c2.Cmd("USER alice")
+		return strings.HasPrefix(c2.Cmd("PASS secret"), "+OK maildrop has 2 messages")
 	}, 10*time.Second, 20*time.Millisecond)
 	assert.Len(t, e.files("alice"), 2)
 }
@@ -124,9 +125,9 @@ func TestShutdownRemovesNothing(t *testing.T) {
 	e := newEnv(t, "exchange2010")
 	e.deliver("alice", msg1, "")
 	c := e.login("alice", "secret")
-	c.cmd("DELE 1")
+	c.Cmd("DELE 1")
 	go func() { _ = e.srv.Shutdown(t.Context()) }()
-	assert.Equal(t, "-ERR [SYS/TEMP] server shutting down, nothing was removed", c.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] server shutting down, nothing was removed", c.Line())
 	assert.Len(t, e.files("alice"), 1)
 }
 
@@ -139,18 +140,18 @@ func TestUIDsPersistAndNeverRepeat(t *testing.T) {
 	e.deliver("alice", msg1, "")
 	e.deliver("alice", msg1, "") // an identical copy
 	c := e.login("alice", "secret")
-	c.cmd("UIDL")
-	assert.Equal(t, []string{"1 1", "2 2"}, c.multi())
-	c.cmd("DELE 2")
-	c.cmd("QUIT")
+	c.Cmd("UIDL")
+	assert.Equal(t, []string{"1 1", "2 2"}, c.Multi())
+	c.Cmd("DELE 2")
+	c.Cmd("QUIT")
 	e.deliver("alice", msg2, "")
 	c = e.login("alice", "secret")
-	c.cmd("UIDL")
-	assert.Equal(t, []string{"1 1", "2 3"}, c.multi(), "uid 2 is never given again")
-	c.cmd("QUIT")
+	c.Cmd("UIDL")
+	assert.Equal(t, []string{"1 1", "2 3"}, c.Multi(), "uid 2 is never given again")
+	c.Cmd("QUIT")
 	c = e.login("alice", "secret")
-	c.cmd("UIDL")
-	assert.Equal(t, []string{"1 1", "2 3"}, c.multi(), "stable across sessions")
+	c.Cmd("UIDL")
+	assert.Equal(t, []string{"1 1", "2 3"}, c.Multi(), "stable across sessions")
 }
 
 // TestDovecotUIDList: an existing dovecot-uidlist is honoured, and with
@@ -164,8 +165,8 @@ func TestDovecotUIDList(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(e.root, "alice", "dovecot-uidlist"), []byte(uidlist), 0o600))
 	e.deliver("alice", "Subject: new\n\nnew\n", "")
 	c := e.login("alice", "secret")
-	c.cmd("UIDL")
-	assert.Equal(t, []string{"1 00000029499602d2", "2 00000039499602d2", "3 00000064499602d2"}, c.multi())
+	c.Cmd("UIDL")
+	assert.Equal(t, []string{"1 00000029499602d2", "2 00000039499602d2", "3 00000064499602d2"}, c.Multi())
 }
 
 // TestTwoProcessesShareUIDs: two servers (as two pop3d processes would) on
@@ -234,15 +235,15 @@ func TestSizesStatEqualsSumOfList(t *testing.T) {
 		e.deliver("alice", msg2, "")
 		e.deliver("alice", "a\r\nb\nc", "") // CRLF already, and no final newline
 		c := e.login("alice", "secret")
-		c.cmd("LIST")
-		list := c.multi()
+		c.Cmd("LIST")
+		list := c.Multi()
 		assert.Equal(t, tc.want, list, tc.profile)
 		sum := 0
 		for _, l := range list {
 			n, _ := strconv.Atoi(strings.Fields(l)[1])
 			sum += n
 		}
-		assert.Equal(t, "+OK 3 "+strconv.Itoa(sum), c.cmd("STAT"))
+		assert.Equal(t, "+OK 3 "+strconv.Itoa(sum), c.Cmd("STAT"))
 	}
 }
 
@@ -263,8 +264,8 @@ func TestRetrStreamsCRLF(t *testing.T) {
 	e.deliver("alice", body, "")
 	c := e.login("alice", "secret")
 	exact := len(body) + strings.Count(body, "\n")
-	assert.Equal(t, "+OK "+strconv.Itoa(exact)+" octets", c.cmd("RETR 1"))
-	got := strings.Join(c.multi(), "\n") + "\n"
+	assert.Equal(t, "+OK "+strconv.Itoa(exact)+" octets", c.Cmd("RETR 1"))
+	got := strings.Join(c.Multi(), "\n") + "\n"
 	assert.Equal(t, body, got)
 }
 
@@ -276,14 +277,14 @@ func TestTopHeaderAndLines(t *testing.T) {
 	e.deliver("alice", "A: 1\r\nB: 2\r\n\r\nx\r\ny\r\nz\r\n", "")
 	e.deliver("alice", "Only: header\n", "")
 	c := e.login("alice", "secret")
-	c.cmd("TOP 1 0")
-	assert.Equal(t, []string{"A: 1", "B: 2", ""}, c.multi())
-	c.cmd("TOP 1 2")
-	assert.Equal(t, []string{"A: 1", "B: 2", "", "x", "y"}, c.multi())
-	c.cmd("TOP 1 100")
-	assert.Equal(t, []string{"A: 1", "B: 2", "", "x", "y", "z"}, c.multi())
-	c.cmd("TOP 2 5")
-	assert.Equal(t, []string{"Only: header"}, c.multi())
+	c.Cmd("TOP 1 0")
+	assert.Equal(t, []string{"A: 1", "B: 2", ""}, c.Multi())
+	c.Cmd("TOP 1 2")
+	assert.Equal(t, []string{"A: 1", "B: 2", "", "x", "y"}, c.Multi())
+	c.Cmd("TOP 1 100")
+	assert.Equal(t, []string{"A: 1", "B: 2", "", "x", "y", "z"}, c.Multi())
+	c.Cmd("TOP 2 5")
+	assert.Equal(t, []string{"Only: header"}, c.Multi())
 }
 
 // TestLockInUse: RFC1939-4-LOCK, MS-2.1.3 — under rfc1939 a second login
@@ -295,17 +296,17 @@ func TestLockInUse(t *testing.T) {
 	e.deliver("alice", msg1, "")
 	first := e.login("alice", "secret")
 	c := e.dial()
-	c.cmd("USER alice")
-	assert.Equal(t, "-ERR [IN-USE] maildrop is locked by another session, try again later", c.cmd("PASS secret"))
+	c.Cmd("USER alice")
+	assert.Equal(t, "-ERR [IN-USE] maildrop is locked by another session, try again later", c.Cmd("PASS secret"))
 	// Another server on the same mail root and passwd-file.
 	other := newEnv(t, "rfc1939", func(cfg *server.Config) { cfg.MailRoot = e.root })
 	c = other.dial()
-	c.cmd("USER alice")
-	assert.Equal(t, "-ERR [IN-USE] maildrop is locked by another session, try again later", c.cmd("PASS secret"))
-	first.cmd("QUIT")
-	require.True(t, first.closed())
+	c.Cmd("USER alice")
+	assert.Equal(t, "-ERR [IN-USE] maildrop is locked by another session, try again later", c.Cmd("PASS secret"))
+	first.Cmd("QUIT")
+	require.True(t, first.Closed())
 	c = e.login("alice", "secret")
-	assert.Equal(t, "+OK 1 45", c.cmd("STAT"))
+	assert.Equal(t, "+OK 1 45", c.Cmd("STAT"))
 }
 
 // TestSnapshot: C0004 — under Exchange two sessions share the maildrop;
@@ -320,15 +321,15 @@ func TestSnapshot(t *testing.T) {
 	a := e.login("alice", "secret")
 	b := e.login("alice", "secret")
 	e.deliver("alice", "Subject: later\n\nlater\n", "")
-	assert.Equal(t, "+OK 2 101", a.cmd("STAT"), "later deliveries are not in the snapshot")
-	b.cmd("DELE 1")
-	assert.Equal(t, "+OK signing off (1 message removed)", b.cmd("QUIT"))
-	require.True(t, b.closed())
-	assert.Equal(t, "-ERR message was removed by another session since login", a.cmd("RETR 1"))
-	assert.Equal(t, "-ERR message was removed by another session since login", a.cmd("TOP 1 0"))
-	assert.Equal(t, "+OK 67 octets", a.cmd("RETR 2"), "numbering unchanged")
-	a.multi()
-	assert.Equal(t, "+OK 2 101", a.cmd("STAT"))
+	assert.Equal(t, "+OK 2 101", a.Cmd("STAT"), "later deliveries are not in the snapshot")
+	b.Cmd("DELE 1")
+	assert.Equal(t, "+OK signing off (1 message removed)", b.Cmd("QUIT"))
+	require.True(t, b.Closed())
+	assert.Equal(t, "-ERR message was removed by another session since login", a.Cmd("RETR 1"))
+	assert.Equal(t, "-ERR message was removed by another session since login", a.Cmd("TOP 1 0"))
+	assert.Equal(t, "+OK 67 octets", a.Cmd("RETR 2"), "numbering unchanged")
+	a.Multi()
+	assert.Equal(t, "+OK 2 101", a.Cmd("STAT"))
 }
 
 // TestPasswdSchemes: PLAIN, SHA512-CRYPT, BLF-CRYPT and ARGON2ID users log
@@ -341,10 +342,10 @@ func TestPasswdSchemes(t *testing.T) {
 			continue // PASS with spaces: TestPassKeepsSpaces
 		}
 		c := e.login(u.name, u.password)
-		c.cmd("QUIT")
+		c.Cmd("QUIT")
 		c = e.dial()
-		c.cmd("USER " + u.name)
-		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS wrong"), u.scheme)
+		c.Cmd("USER " + u.name)
+		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.Cmd("PASS wrong"), u.scheme)
 	}
 }
 
@@ -356,10 +357,10 @@ func TestUserReplies(t *testing.T) {
 	for _, p := range allProfiles {
 		e := newEnv(t, p)
 		c := e.dial()
-		assert.Equal(t, "+OK", c.cmd("USER nobody"), p)
-		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS secret"), p)
-		assert.Equal(t, "+OK", c.cmd("USER alice"), p)
-		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS wrong"), p, "the same reply as for an unknown user")
+		assert.Equal(t, "+OK", c.Cmd("USER nobody"), p)
+		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.Cmd("PASS secret"), p)
+		assert.Equal(t, "+OK", c.Cmd("USER alice"), p)
+		assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.Cmd("PASS wrong"), p, "the same reply as for an unknown user")
 	}
 }
 
@@ -373,11 +374,11 @@ func TestUserNamesStayInRoot(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(outside, "new"), 0o700))
 	for _, name := range []string{"..", "../outside", "/etc", "a/../../outside", ".hidden", "a\\b"} {
 		c := e.dial()
-		c.cmd("USER " + name)
-		assert.True(t, strings.HasPrefix(c.cmd("PASS x"), "-ERR [AUTH]"), name)
+		c.Cmd("USER " + name)
+		assert.True(t, strings.HasPrefix(c.Cmd("PASS x"), "-ERR [AUTH]"), name)
 		c = e.dial()
 		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + name + "\x00x"))
-		assert.True(t, strings.HasPrefix(c.cmd("AUTH PLAIN "+ir), "-ERR [AUTH]"), name)
+		assert.True(t, strings.HasPrefix(c.Cmd("AUTH PLAIN "+ir), "-ERR [AUTH]"), name)
 	}
 	for _, bad := range []string{"", ".", "..", "a/b", "/abs", "nul\x00", "a:b"} {
 		assert.Error(t, account.CheckUserName(bad), "%q", bad)
@@ -392,18 +393,18 @@ func TestPlaintextPolicy(t *testing.T) {
 	clause.Covers(t, "V0010")
 	e := newEnv(t, "exchange2010", set("PlaintextAuth=never"))
 	c := e.dial()
-	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("USER alice"))
-	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("AUTH PLAIN"))
-	c.cmd("CAPA")
-	capa := c.multi()
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.Cmd("USER alice"))
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.Cmd("AUTH PLAIN"))
+	c.Cmd("CAPA")
+	capa := c.Multi()
 	assert.NotContains(t, capa, "USER")
 	assert.NotContains(t, strings.Join(capa, " "), "SASL")
 	// secure: the env trusts loopback (--trusted-networks), so it is
 	// secure; limits_test.go shows an untrusted loopback refused.
 	e = newEnv(t, "exchange2010")
 	c = e.dial()
-	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "USER")
+	c.Cmd("CAPA")
+	assert.Contains(t, c.Multi(), "USER")
 }
 
 // TestPassKeepsSpaces: V0011 — under Exchange the rest of the PASS line is
@@ -414,8 +415,8 @@ func TestPassKeepsSpaces(t *testing.T) {
 	e.login("erin", "open sesame")
 	r := newEnv(t, "rfc1939")
 	c := r.dial()
-	c.cmd("USER erin")
-	assert.Equal(t, "-ERR too many arguments", c.cmd("PASS open sesame"))
+	c.Cmd("USER erin")
+	assert.Equal(t, "-ERR too many arguments", c.Cmd("PASS open sesame"))
 }
 
 // TestAPOP: V0012 — APOP where the profile enables it, with the timestamp
@@ -425,22 +426,22 @@ func TestAPOP(t *testing.T) {
 	clause.Covers(t, "RFC1939-7-APOP", "V0012")
 	e := newEnv(t, "rfc1939")
 	c := e.dial()
-	i, j := strings.IndexByte(c.greeting, '<'), strings.IndexByte(c.greeting, '>')
-	require.True(t, i > 0 && j > i, "greeting %q carries a timestamp", c.greeting)
-	stamp := c.greeting[i : j+1]
+	i, j := strings.IndexByte(c.Greeting, '<'), strings.IndexByte(c.Greeting, '>')
+	require.True(t, i > 0 && j > i, "greeting %q carries a timestamp", c.Greeting)
+	stamp := c.Greeting[i : j+1]
 	assert.Contains(t, stamp, "@pop3kit.test>")
 	sum := md5.Sum([]byte(stamp + "secret"))
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("APOP alice "+hex.EncodeToString(sum[:])))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("APOP alice "+hex.EncodeToString(sum[:])))
 	c = e.dial()
-	assert.Equal(t, "-ERR [AUTH] invalid user name or digest", c.cmd("APOP alice "+hex.EncodeToString(sum[:])), "another greeting, another timestamp")
-	stamp = c.greeting[strings.IndexByte(c.greeting, '<') : strings.IndexByte(c.greeting, '>')+1]
+	assert.Equal(t, "-ERR [AUTH] invalid user name or digest", c.Cmd("APOP alice "+hex.EncodeToString(sum[:])), "another greeting, another timestamp")
+	stamp = c.Greeting[strings.IndexByte(c.Greeting, '<') : strings.IndexByte(c.Greeting, '>')+1]
 	sum = md5.Sum([]byte(stamp + "hunter2"))
-	assert.Equal(t, "-ERR [AUTH] invalid user name or digest", c.cmd("APOP bob "+hex.EncodeToString(sum[:])), "bob's secret is a hash")
+	assert.Equal(t, "-ERR [AUTH] invalid user name or digest", c.Cmd("APOP bob "+hex.EncodeToString(sum[:])), "bob's secret is a hash")
 
 	x := newEnv(t, "exchange2010")
 	c = x.dial()
-	assert.NotContains(t, c.greeting, "<")
-	assert.Equal(t, "-ERR command not supported by this server", c.cmd("APOP alice "+hex.EncodeToString(sum[:])))
+	assert.NotContains(t, c.Greeting, "<")
+	assert.Equal(t, "-ERR command not supported by this server", c.Cmd("APOP alice "+hex.EncodeToString(sum[:])))
 }
 
 // TestAuthPlain: RFC5034-4-AUTH with an initial response, RFC5034-4-INITIAL
@@ -453,25 +454,25 @@ func TestAuthPlain(t *testing.T) {
 	e := newEnv(t, "exchange2010")
 	ir := base64.StdEncoding.EncodeToString([]byte("\x00bob\x00hunter2"))
 	c := e.dial()
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("AUTH PLAIN "+ir))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("AUTH PLAIN "+ir))
 	c = e.dial()
-	assert.Equal(t, "+ ", c.cmd("AUTH plain"))
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd(ir))
+	assert.Equal(t, "+ ", c.Cmd("AUTH plain"))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd(ir))
 	c = e.dial()
-	assert.Equal(t, "+ ", c.cmd("AUTH PLAIN"))
-	assert.Equal(t, "-ERR authentication cancelled", c.cmd("*"))
-	assert.Equal(t, "-ERR command valid only after login", c.cmd("STAT"))
+	assert.Equal(t, "+ ", c.Cmd("AUTH PLAIN"))
+	assert.Equal(t, "-ERR authentication cancelled", c.Cmd("*"))
+	assert.Equal(t, "-ERR command valid only after login", c.Cmd("STAT"))
 	c = e.dial()
-	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("AUTH PLAIN ="))
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.Cmd("AUTH PLAIN ="))
 	c = e.dial()
 	assert.Equal(t, "-ERR [AUTH] invalid user name or password",
-		c.cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("admin\x00bob\x00hunter2"))), "no proxy authorization")
+		c.Cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("admin\x00bob\x00hunter2"))), "no proxy authorization")
 	c = e.dial()
-	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.cmd("AUTH GSSAPI"))
-	assert.Equal(t, "+OK SASL mechanisms follow", c.cmd("AUTH"))
-	assert.Equal(t, []string{"PLAIN", "LOGIN"}, c.multi())
-	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "SASL PLAIN LOGIN")
+	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.Cmd("AUTH GSSAPI"))
+	assert.Equal(t, "+OK SASL mechanisms follow", c.Cmd("AUTH"))
+	assert.Equal(t, []string{"PLAIN", "LOGIN"}, c.Multi())
+	c.Cmd("CAPA")
+	assert.Contains(t, c.Multi(), "SASL PLAIN LOGIN")
 }
 
 // TestAuthLogin: the LOGIN mechanism that older clients use — challenges
@@ -482,15 +483,15 @@ func TestAuthLogin(t *testing.T) {
 	e := newEnv(t, "exchange2010")
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	c := e.dial()
-	assert.Equal(t, "+ "+b64("Username:"), c.cmd("AUTH LOGIN"))
-	assert.Equal(t, "+ "+b64("Password:"), c.cmd(b64("bob")))
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd(b64("hunter2")))
+	assert.Equal(t, "+ "+b64("Username:"), c.Cmd("AUTH LOGIN"))
+	assert.Equal(t, "+ "+b64("Password:"), c.Cmd(b64("bob")))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd(b64("hunter2")))
 	c = e.dial()
-	assert.Equal(t, "+ "+b64("Password:"), c.cmd("AUTH login "+b64("bob")))
-	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd(b64("wrong")))
+	assert.Equal(t, "+ "+b64("Password:"), c.Cmd("AUTH login "+b64("bob")))
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.Cmd(b64("wrong")))
 	c = e.dial()
-	c.cmd("AUTH LOGIN")
-	assert.Equal(t, "-ERR authentication cancelled", c.cmd("*"))
+	c.Cmd("AUTH LOGIN")
+	assert.Equal(t, "-ERR authentication cancelled", c.Cmd("*"))
 }
 
 // TestFailedLoginDelay: failed logins wait the configured delay, in their
@@ -498,16 +499,16 @@ func TestAuthLogin(t *testing.T) {
 func TestFailedLoginDelay(t *testing.T) {
 	e := newEnv(t, "exchange2010", func(c *server.Config) { c.FailDelay = server.Duration(2 * time.Second) })
 	slow := e.dial()
-	slow.cmd("USER alice")
-	slow.send("PASS wrong")
+	slow.Cmd("USER alice")
+	slow.Send("PASS wrong")
 	fast := e.dial()
-	assert.Equal(t, "+OK", fast.cmd("NOOP"[:0]+"USER bob"), "another session is served during the delay")
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", fast.cmd("PASS hunter2"))
-	_ = slow.c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	_, err := slow.r.ReadString('\n')
+	assert.Equal(t, "+OK", fast.Cmd("NOOP"[:0]+"USER bob"), "another session is served during the delay")
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", fast.Cmd("PASS hunter2"))
+	_ = slow.C.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err := slow.R.ReadString('\n')
 	require.Error(t, err, "the failed login is still waiting")
-	_ = slow.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	assert.Equal(t, "-ERR [AUTH] invalid user name or password", slow.line())
+	_ = slow.C.SetReadDeadline(time.Now().Add(10 * time.Second))
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", slow.Line())
 }
 
 // TestSTLS: RFC2595-4-STLS — STLS upgrades the plain connection; it is
@@ -517,21 +518,21 @@ func TestSTLS(t *testing.T) {
 	clause.Covers(t, "RFC2595-4-STLS")
 	e := newEnv(t, "rfc1939")
 	c := e.dial()
-	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "STLS")
-	assert.Equal(t, "+OK Begin TLS negotiation now", c.cmd("STLS"))
-	tc := tls.Client(c.c, &tls.Config{RootCAs: e.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
+	c.Cmd("CAPA")
+	assert.Contains(t, c.Multi(), "STLS")
+	assert.Equal(t, "+OK Begin TLS negotiation now", c.Cmd("STLS"))
+	tc := tls.Client(c.C, &tls.Config{RootCAs: e.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
 	require.NoError(t, tc.Handshake())
-	c.c, c.r = tc, newReader(tc)
-	assert.Equal(t, "-ERR TLS is already active", c.cmd("STLS"))
-	c.cmd("CAPA")
-	assert.NotContains(t, c.multi(), "STLS")
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	assert.Equal(t, "-ERR command valid only before login", c.cmd("STLS"))
+	c.C, c.R = tc, newReader(tc)
+	assert.Equal(t, "-ERR TLS is already active", c.Cmd("STLS"))
+	c.Cmd("CAPA")
+	assert.NotContains(t, c.Multi(), "STLS")
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	assert.Equal(t, "-ERR command valid only before login", c.Cmd("STLS"))
 
 	c = e.dialTLS()
-	assert.Equal(t, "-ERR TLS is already active", c.cmd("STLS"))
+	assert.Equal(t, "-ERR TLS is already active", c.Cmd("STLS"))
 }
 
 // TestSTLSInjection: bytes the client pipelined after STLS, before the
@@ -541,12 +542,12 @@ func TestSTLSInjection(t *testing.T) {
 	clause.Covers(t, "RFC2595-4-STLS")
 	e := newEnv(t, "rfc1939")
 	c := e.dial()
-	c.send("STLS\r\nUSER alice")
-	assert.Equal(t, "+OK Begin TLS negotiation now", c.line())
-	tc := tls.Client(c.c, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
+	c.Send("STLS\r\nUSER alice")
+	assert.Equal(t, "+OK Begin TLS negotiation now", c.Line())
+	tc := tls.Client(c.C, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
 	require.NoError(t, tc.Handshake())
-	c.c, c.r = tc, newReader(tc)
-	assert.Equal(t, "-ERR PASS must follow a successful USER", c.cmd("PASS secret"), "the injected USER was not run")
+	c.C, c.R = tc, newReader(tc)
+	assert.Equal(t, "-ERR PASS must follow a successful USER", c.Cmd("PASS secret"), "the injected USER was not run")
 }
 
 // TestImplicitTLS: RFC8314-3-IMPLICIT — TLS from the first octet, TLS 1.2
@@ -555,8 +556,8 @@ func TestImplicitTLS(t *testing.T) {
 	clause.Covers(t, "RFC8314-3-IMPLICIT")
 	e := newEnv(t, "exchange2010")
 	c := e.dialTLS()
-	c.cmd("USER bob")
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS hunter2"))
+	c.Cmd("USER bob")
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("PASS hunter2"))
 	_, err := tls.Dial("tcp", e.tlsAddr, &tls.Config{RootCAs: e.pool, ServerName: "localhost", MaxVersion: tls.VersionTLS11})
 	assert.Error(t, err, "TLS 1.1 is refused")
 }
@@ -576,15 +577,15 @@ func TestInactivityTimers(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, tc.profile, set("UnauthTimeout=10s"))
 			c := e.dial()
-			_ = c.c.SetReadDeadline(time.Now().Add(30 * time.Second))
-			l, err := c.r.ReadString('\n')
+			_ = c.C.SetReadDeadline(time.Now().Add(30 * time.Second))
+			l, err := c.R.ReadString('\n')
 			if tc.want == "" {
 				assert.Error(t, err, "closed without a response")
 				assert.Empty(t, l)
 			} else {
 				require.NoError(t, err)
 				assert.Equal(t, tc.want+"\r\n", l)
-				assert.True(t, c.closed())
+				assert.True(t, c.Closed())
 			}
 		})
 	}
@@ -597,16 +598,16 @@ func TestLongLinesAndFloods(t *testing.T) {
 	clause.Covers(t, "E0006", "E0007")
 	e := newEnv(t, "exchange2007")
 	c := e.dial()
-	assert.Equal(t, "-ERR command line too long", c.cmd("USER "+strings.Repeat("a", 42)), "48 octets > Exchange 2007's 47")
-	c.send(strings.Repeat("X", 1<<20))
-	assert.Equal(t, "-ERR command line too long", c.line())
-	assert.Equal(t, "+OK", c.cmd("USER alice"))
+	assert.Equal(t, "-ERR command line too long", c.Cmd("USER "+strings.Repeat("a", 42)), "48 octets > Exchange 2007's 47")
+	c.Send(strings.Repeat("X", 1<<20))
+	assert.Equal(t, "-ERR command line too long", c.Line())
+	assert.Equal(t, "+OK", c.Cmd("USER alice"))
 	// A drip: one octet at a time still makes one command.
 	for _, b := range []byte("PASS secret\r\n") {
-		_, err := c.c.Write([]byte{b})
+		_, err := c.C.Write([]byte{b})
 		require.NoError(t, err)
 	}
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.line())
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Line())
 }
 
 // TestPipelining: RFC2449-6.6-PIPELINING — many commands in one packet,
@@ -616,16 +617,16 @@ func TestPipelining(t *testing.T) {
 	e := newEnv(t, "rfc1939")
 	e.deliver("alice", msg1, "")
 	c := e.dial()
-	c.send("USER alice\r\nPASS secret\r\nSTAT\r\nLIST 1\r\nUIDL 1\r\nRETR 1\r\nNOOP\r\nQUIT")
-	assert.Equal(t, "+OK", c.line())
-	assert.Equal(t, "+OK maildrop has 1 message (45 octets)", c.line())
-	assert.Equal(t, "+OK 1 45", c.line())
-	assert.Equal(t, "+OK 1 45", c.line())
-	assert.Equal(t, "+OK 1 1", c.line())
-	assert.Equal(t, "+OK 45 octets", c.line())
-	assert.Len(t, c.multi(), 4)
-	assert.Equal(t, "+OK", c.line())
-	assert.Equal(t, "+OK signing off (0 messages removed)", c.line())
+	c.Send("USER alice\r\nPASS secret\r\nSTAT\r\nLIST 1\r\nUIDL 1\r\nRETR 1\r\nNOOP\r\nQUIT")
+	assert.Equal(t, "+OK", c.Line())
+	assert.Equal(t, "+OK maildrop has 1 message (45 octets)", c.Line())
+	assert.Equal(t, "+OK 1 45", c.Line())
+	assert.Equal(t, "+OK 1 45", c.Line())
+	assert.Equal(t, "+OK 1 1", c.Line())
+	assert.Equal(t, "+OK 45 octets", c.Line())
+	assert.Len(t, c.Multi(), 4)
+	assert.Equal(t, "+OK", c.Line())
+	assert.Equal(t, "+OK signing off (0 messages removed)", c.Line())
 }
 
 // TestCapaPerProfile: RFC2449-5-CAPA lists what the connection can use;
@@ -634,23 +635,23 @@ func TestCapaPerProfile(t *testing.T) {
 	clause.Covers(t, "E0005", "RFC2449-5-CAPA", "RFC6856-2-UTF8", "RFC6856-3-LANG")
 	e := newEnv(t, "rfc1939", func(c *server.Config) { c.Expire = "NEVER" })
 	c := e.dial()
-	c.cmd("CAPA")
+	c.Cmd("CAPA")
 	assert.Equal(t, []string{"TOP", "USER", "SASL PLAIN LOGIN", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER",
-		"UIDL", "IMPLEMENTATION pop3kit", "STLS", "UTF8 USER", "LANG"}, c.multi())
-	assert.Equal(t, "+OK UTF8 enabled", c.cmd("UTF8"))
-	assert.Equal(t, "+OK language listing follows", c.cmd("LANG"))
-	assert.Equal(t, []string{"en English"}, c.multi())
-	assert.Equal(t, "+OK en English", c.cmd("LANG *"))
-	assert.Equal(t, "-ERR language not supported (this server offers en)", c.cmd("LANG tlh"))
-	c.cmd("USER alice")
-	c.cmd("PASS secret")
-	c.cmd("CAPA")
+		"UIDL", "IMPLEMENTATION pop3kit", "STLS", "UTF8 USER", "LANG"}, c.Multi())
+	assert.Equal(t, "+OK UTF8 enabled", c.Cmd("UTF8"))
+	assert.Equal(t, "+OK language listing follows", c.Cmd("LANG"))
+	assert.Equal(t, []string{"en English"}, c.Multi())
+	assert.Equal(t, "+OK en English", c.Cmd("LANG *"))
+	assert.Equal(t, "-ERR language not supported (this server offers en)", c.Cmd("LANG tlh"))
+	c.Cmd("USER alice")
+	c.Cmd("PASS secret")
+	c.Cmd("CAPA")
 	assert.Equal(t, []string{"TOP", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER", "UIDL",
-		"IMPLEMENTATION pop3kit", "LANG"}, c.multi(), "after login: nothing about logging in, nor UTF8 (RFC 6856 §2: before login only)")
+		"IMPLEMENTATION pop3kit", "LANG"}, c.Multi(), "after login: nothing about logging in, nor UTF8 (RFC 6856 §2: before login only)")
 
 	x := newEnv(t, "exchange2010")
 	c = x.dial()
-	assert.Equal(t, "-ERR command not supported by this server", c.cmd("UTF8"))
+	assert.Equal(t, "-ERR command not supported by this server", c.Cmd("UTF8"))
 }
 
 // TestMaxSessions: past the limit a connection gets [SYS/TEMP] and is
@@ -664,9 +665,9 @@ func TestMaxSessions(t *testing.T) {
 	c, err := net.Dial("tcp", e.addr)
 	require.NoError(t, err)
 	defer c.Close()
-	cl := &client{t: t, c: c, r: newReader(c)}
+	cl := pop3test.New(t, c)
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	assert.Equal(t, "-ERR [SYS/TEMP] server is full (too many connections), try again later", cl.line())
+	assert.Equal(t, "-ERR [SYS/TEMP] server is full (too many connections), try again later", cl.Line())
 }
 
 // TestConfigErrors: bad configuration stops the server at start with a
@@ -721,8 +722,8 @@ func TestSysPerm(t *testing.T) {
 	e := newEnv(t, "exchange2010")
 	require.NoError(t, os.WriteFile(filepath.Join(e.root, "alice"), []byte("not a maildir"), 0o600))
 	c := e.dial()
-	c.cmd("USER alice")
-	assert.Equal(t, "-ERR [SYS/PERM] maildrop cannot be opened; please tell the administrator", c.cmd("PASS secret"))
+	c.Cmd("USER alice")
+	assert.Equal(t, "-ERR [SYS/PERM] maildrop cannot be opened; please tell the administrator", c.Cmd("PASS secret"))
 	b, err := os.ReadFile(filepath.Join(e.root, "alice"))
 	require.NoError(t, err)
 	assert.Equal(t, "not a maildir", string(b))
@@ -735,16 +736,16 @@ func TestLoginDelay(t *testing.T) {
 	clause.Covers(t, "RFC2449-6.5-LOGIN-DELAY", "RFC2449-8.1.1-LOGIN-DELAY")
 	e := newEnv(t, "rfc1939", func(c *server.Config) { c.LoginDelay = server.Duration(time.Hour) })
 	c := e.dial()
-	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "LOGIN-DELAY 3600")
-	e.login("alice", "secret").cmd("QUIT")
+	c.Cmd("CAPA")
+	assert.Contains(t, c.Multi(), "LOGIN-DELAY 3600")
+	e.login("alice", "secret").Cmd("QUIT")
 	c = e.dial()
-	c.cmd("USER alice")
-	assert.Equal(t, "-ERR [LOGIN-DELAY] logged in too recently, try again later", c.cmd("PASS secret"))
+	c.Cmd("USER alice")
+	assert.Equal(t, "-ERR [LOGIN-DELAY] logged in too recently, try again later", c.Cmd("PASS secret"))
 	e.login("bob", "hunter2")
 	c = e.dial()
-	c.cmd("USER alice")
-	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS wrong"), "a wrong password is still just wrong")
+	c.Cmd("USER alice")
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.Cmd("PASS wrong"), "a wrong password is still just wrong")
 }
 
 // withUsers is an option that serves the test users plus the passwd-file
@@ -764,16 +765,16 @@ func TestLongPassRFC1939(t *testing.T) {
 	require.Len(t, "PASS "+pw+"\r\n", 255)
 	e := newEnv(t, "rfc1939", withUsers(t, "frank:{PLAIN}"+pw+"::::::"))
 	c := e.dial()
-	assert.Equal(t, "+OK", c.cmd("USER frank")[:3])
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS "+pw))
+	assert.Equal(t, "+OK", c.Cmd("USER frank")[:3])
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("PASS "+pw))
 	c = e.dial()
-	c.cmd("USER frank")
-	assert.Equal(t, "-ERR command line too long", c.cmd("PASS "+pw+"x"), "256 octets")
+	c.Cmd("USER frank")
+	assert.Equal(t, "-ERR command line too long", c.Cmd("PASS "+pw+"x"), "256 octets")
 
 	strict := newEnv(t, "rfc1939", withUsers(t, "frank:{PLAIN}"+pw+"::::::"), set("MaxArgOctets=40"))
 	c = strict.dial()
-	c.cmd("USER frank")
-	assert.Equal(t, "-ERR argument too long", c.cmd("PASS "+pw))
+	c.Cmd("USER frank")
+	assert.Equal(t, "-ERR argument too long", c.Cmd("PASS "+pw))
 }
 
 // TestStrictOrLiberalPerProfile shows each decision of the table on the
@@ -809,20 +810,20 @@ func TestStrictOrLiberalPerProfile(t *testing.T) {
 				e.deliver("alice", msg1, "")
 				e.deliver("alice", msg2, "")
 				c := e.login("alice", "secret")
-				got := c.cmd(tc.line)
+				got := c.Cmd(tc.line)
 				assert.True(t, strings.HasPrefix(got, tc.want[p]), "%s under %s: got %q, want %q", tc.line, p, got, tc.want[p])
 				if strings.HasPrefix(got, "+OK") && strings.HasPrefix(tc.line, "TOP") {
-					assert.Len(t, c.multi(), 7, "the whole of message 2")
+					assert.Len(t, c.Multi(), 7, "the whole of message 2")
 				}
 				// The session goes on after each of them.
-				assert.True(t, strings.HasPrefix(c.cmd("NOOP"), "+OK"))
+				assert.True(t, strings.HasPrefix(c.Cmd("NOOP"), "+OK"))
 			})
 		}
 	}
 	// The 40-octet reading refuses the padded number.
 	e := newEnv(t, "rfc1939", set("MaxArgOctets=40"))
 	e.deliver("alice", msg1, "")
-	assert.Equal(t, "-ERR argument too long", e.login("alice", "secret").cmd(padded))
+	assert.Equal(t, "-ERR argument too long", e.login("alice", "secret").Cmd(padded))
 }
 
 // TestQuitExtraRemovesNothing: RFC1939-6-UPDATE is entered only by a plain
@@ -835,13 +836,13 @@ func TestQuitExtraRemovesNothing(t *testing.T) {
 		e := newEnv(t, p)
 		e.deliver("alice", msg1, "")
 		c := e.login("alice", "secret")
-		require.True(t, strings.HasPrefix(c.cmd("DELE 1"), "+OK"))
-		assert.Equal(t, "-ERR too many arguments", c.cmd("QUIT extra"), p)
-		_ = c.c.Close()
+		require.True(t, strings.HasPrefix(c.Cmd("DELE 1"), "+OK"))
+		assert.Equal(t, "-ERR too many arguments", c.Cmd("QUIT extra"), p)
+		_ = c.C.Close()
 		require.Eventually(t, func() bool { return e.srv.Sessions() == 0 }, 5*time.Second, 10*time.Millisecond)
 		assert.Len(t, e.files("alice"), 1, "%s: the message marked deleted is still there", p)
 		c = e.login("alice", "secret")
-		assert.True(t, strings.HasPrefix(c.cmd("LIST 1"), "+OK 1 "), p)
+		assert.True(t, strings.HasPrefix(c.Cmd("LIST 1"), "+OK 1 "), p)
 	}
 }
 
@@ -871,12 +872,12 @@ func TestTopStatesOctetsSent(t *testing.T) {
 			{"TOP 2 1", 3, len("A: 1\r\n\r\nx\r\n")},
 			{"TOP 2 9", 5, len("A: 1\r\n\r\nx\r\ny\r\ny\r\n")},
 		} {
-			assert.Equal(t, "+OK "+strconv.Itoa(tc.octets)+" octets", c.cmd(tc.line), "%s: %s", p, tc.line)
-			assert.Len(t, c.multi(), tc.lines, "%s: %s", p, tc.line)
+			assert.Equal(t, "+OK "+strconv.Itoa(tc.octets)+" octets", c.Cmd(tc.line), "%s: %s", p, tc.line)
+			assert.Len(t, c.Multi(), tc.lines, "%s: %s", p, tc.line)
 		}
-		assert.Equal(t, "+OK 1 67", c.cmd("LIST 1"), p)
-		assert.Equal(t, "+OK 67 octets", c.cmd("RETR 1"), p)
-		c.multi()
+		assert.Equal(t, "+OK 1 67", c.Cmd("LIST 1"), p)
+		assert.Equal(t, "+OK 67 octets", c.Cmd("RETR 1"), p)
+		c.Multi()
 	}
 }
 
@@ -888,20 +889,20 @@ func TestUserNameCase(t *testing.T) {
 	clause.Covers(t, "RFC1939-7-USER", "V0008")
 	e := newEnv(t, "rfc1939")
 	c := e.dial()
-	assert.Equal(t, "+OK", c.cmd("USER ALICE")[:3])
-	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.cmd("PASS secret"))
+	assert.Equal(t, "+OK", c.Cmd("USER ALICE")[:3])
+	assert.Equal(t, "-ERR [AUTH] invalid user name or password", c.Cmd("PASS secret"))
 
 	for _, env := range []*env{newEnv(t, "rfc1939", set("UserNameCase=lower")), newEnv(t, "exchange2007"), newEnv(t, "exchange2010")} {
 		env.login("AlIcE", "secret")
 		c = env.dial()
 		ir := base64.StdEncoding.EncodeToString([]byte("\x00BOB\x00hunter2"))
-		assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("AUTH PLAIN "+ir))
+		assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("AUTH PLAIN "+ir))
 	}
 	lower := newEnv(t, "rfc1939", set("UserNameCase=lower"))
 	c = lower.dial()
-	stamp := c.greeting[strings.IndexByte(c.greeting, '<') : strings.IndexByte(c.greeting, '>')+1]
+	stamp := c.Greeting[strings.IndexByte(c.Greeting, '<') : strings.IndexByte(c.Greeting, '>')+1]
 	sum := md5.Sum([]byte(stamp + "secret"))
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("APOP ALICE "+hex.EncodeToString(sum[:])))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("APOP ALICE "+hex.EncodeToString(sum[:])))
 }
 
 // TestStickyUser: RFC1939-7-PASS — under rfc1939 PASS must follow USER
@@ -912,19 +913,19 @@ func TestStickyUser(t *testing.T) {
 	for _, p := range allProfiles {
 		e := newEnv(t, p)
 		c := e.dial()
-		c.cmd("USER alice")
-		c.cmd("CAPA")
-		c.multi()
-		assert.Equal(t, "-ERR PASS must follow a successful USER", c.cmd("PASS secret"), p)
+		c.Cmd("USER alice")
+		c.Cmd("CAPA")
+		c.Multi()
+		assert.Equal(t, "-ERR PASS must follow a successful USER", c.Cmd("PASS secret"), p)
 	}
 
 	e := newEnv(t, "rfc1939", set("StickyUser=true"))
 	c := e.dial()
-	c.cmd("USER alice")
-	c.cmd("CAPA")
-	c.multi()
-	assert.True(t, strings.HasPrefix(c.cmd("NOOP"), "-ERR"))
-	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.cmd("PASS secret"))
+	c.Cmd("USER alice")
+	c.Cmd("CAPA")
+	c.Multi()
+	assert.True(t, strings.HasPrefix(c.Cmd("NOOP"), "-ERR"))
+	assert.Equal(t, "+OK maildrop has 0 messages (0 octets)", c.Cmd("PASS secret"))
 }
 
 // TestPlaintextDisabledText: V0010 — under PlaintextAuth=never the refusal
@@ -935,10 +936,10 @@ func TestStickyUser(t *testing.T) {
 func TestPlaintextDisabledText(t *testing.T) {
 	clause.Covers(t, "V0010")
 	e := newEnv(t, "rfc1939", set("PlaintextAuth=never"))
-	for _, c := range []*client{e.dial(), e.dialTLS()} {
-		assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("USER alice"))
-		assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.cmd("AUTH PLAIN"))
+	for _, c := range []*pop3test.Conn{e.dial(), e.dialTLS()} {
+		assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.Cmd("USER alice"))
+		assert.Equal(t, "-ERR [AUTH] plaintext authentication is disabled on this server", c.Cmd("AUTH PLAIN"))
 	}
 	s := newEnv(t, "exchange2010", untrusted)
-	assert.Equal(t, "-ERR [AUTH] plaintext authentication disallowed on non-secure connections", s.dial().cmd("USER alice"))
+	assert.Equal(t, "-ERR [AUTH] plaintext authentication disallowed on non-secure connections", s.dial().Cmd("USER alice"))
 }

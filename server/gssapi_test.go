@@ -29,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/saslhook"
 	"github.com/pop3kit/pop3kit/internal/testkdc"
 	"github.com/pop3kit/pop3kit/server"
@@ -174,11 +175,11 @@ func (r *refusals) last() string {
 
 // gdial connects to e for the (sub)test t, which its failures fail and
 // whose end closes it.
-func gdial(t *testing.T, e *env) *client {
+func gdial(t *testing.T, e *env) *pop3test.Conn {
 	t.Helper()
 	c := e.dial()
-	c.t = t
-	t.Cleanup(func() { c.c.Close() })
+	c.T = t
+	t.Cleanup(func() { c.C.Close() })
 	return c
 }
 
@@ -188,13 +189,13 @@ func gb64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 // (checking the AP-REP when mutual, and the server's wrapped offer) and
 // answers the offer with answer's token (nil: "no layer", no authzid).
 // It returns the last reply.
-func gssLogin(t *testing.T, c *client, g *gssInit, token []byte, answer func(offer []byte) []byte) string {
+func gssLogin(t *testing.T, c *pop3test.Conn, g *gssInit, token []byte, answer func(offer []byte) []byte) string {
 	t.Helper()
 	// A token is longer than an AUTH line may be (RFC 5034 §4): it goes
 	// after an empty challenge, as curl sends it.
-	r := c.cmd("AUTH GSSAPI")
+	r := c.Cmd("AUTH GSSAPI")
 	require.Equal(t, "+ ", r)
-	r = c.cmd(gb64(token))
+	r = c.Cmd(gb64(token))
 	if !strings.HasPrefix(r, "+ ") {
 		return r
 	}
@@ -213,7 +214,7 @@ func gssLogin(t *testing.T, c *client, g *gssInit, token []byte, answer func(off
 		assert.True(t, part.CTime.Equal(g.auth.CTime.Truncate(time.Second)), "ctime %v, sent %v", part.CTime, g.auth.CTime)
 		assert.Equal(t, g.auth.Cusec, part.Cusec)
 		assert.NotZero(t, part.SequenceNumber)
-		r = c.cmd("")
+		r = c.Cmd("")
 		require.True(t, strings.HasPrefix(r, "+ "), r)
 		chal, err = base64.StdEncoding.DecodeString(r[2:])
 		require.NoError(t, err)
@@ -229,11 +230,11 @@ func gssLogin(t *testing.T, c *client, g *gssInit, token []byte, answer func(off
 	} else {
 		out = g.wrapped(t, []byte{1, 0, 0, 0})
 	}
-	r = c.cmd(gb64(out))
+	r = c.Cmd(gb64(out))
 	if strings.HasPrefix(r, "+OK") {
 		// Logged in: QUIT, so that the maildrop's lock is free for the
 		// next login (a dropped connection frees it later).
-		require.True(t, strings.HasPrefix(c.cmd("QUIT"), "+OK"))
+		require.True(t, strings.HasPrefix(c.Cmd("QUIT"), "+OK"))
 	}
 	return r
 }
@@ -258,8 +259,8 @@ func TestGSSAPIForged(t *testing.T) {
 	}
 
 	c := gdial(t, e)
-	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "SASL GSSAPI PLAIN LOGIN", "offered first with a keytab")
+	c.Cmd("CAPA")
+	assert.Contains(t, c.Multi(), "SASL GSSAPI PLAIN LOGIN", "offered first with a keytab")
 
 	t.Run("mutual, no subkey", func(t *testing.T) {
 		g := &gssInit{mutual: true}
@@ -293,10 +294,10 @@ func TestGSSAPIForged(t *testing.T) {
 		// answers with its security-layer challenge.
 		g := &gssInit{subkey: true}
 		c := gdial(t, e)
-		r := c.cmd("AUTH GSSAPI " + gb64(g.token(t, good("alice"))))
+		r := c.Cmd("AUTH GSSAPI " + gb64(g.token(t, good("alice"))))
 		assert.True(t, strings.HasPrefix(r, "+ "), r)
 		// Past MaxAuthLineOctets the line is still refused.
-		assert.Equal(t, "-ERR command line too long", gdial(t, e).cmd("AUTH GSSAPI "+strings.Repeat("A", 12300)))
+		assert.Equal(t, "-ERR command line too long", gdial(t, e).Cmd("AUTH GSSAPI "+strings.Repeat("A", 12300)))
 	})
 	t.Run("replayed authenticator", func(t *testing.T) {
 		g := &gssInit{subkey: true}

@@ -188,78 +188,40 @@ func (e *env) files(user string) []string {
 	return out
 }
 
-// client is one POP3 connection.
-type client struct {
-	t        testing.TB
-	c        net.Conn
-	r        *bufio.Reader
-	greeting string
-	p        pop3test.Conn
-}
-
-func (e *env) dial() *client {
+func (e *env) dial() *pop3test.Conn {
 	e.t.Helper()
 	c, err := net.Dial("tcp", e.addr)
 	require.NoError(e.t, err)
 	return e.wrap(c)
 }
 
-func (e *env) dialTLS() *client {
+func (e *env) dialTLS() *pop3test.Conn {
 	e.t.Helper()
 	c, err := tls.Dial("tcp", e.tlsAddr, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
 	require.NoError(e.t, err)
 	return e.wrap(c)
 }
 
-// wrap greets on c through the shared test client (internal/pop3test),
-// which reads replies with the core's parser: every line must end in CRLF
-// and hold at most 512 octets (C0001), every status line must be +OK,
-// -ERR or "+ ". Tests may replace c and r (after STLS); the helpers follow.
-func (e *env) wrap(c net.Conn) *client {
+// wrap greets on c through the tests' one client (internal/pop3test),
+// which reads replies with the runtime's parser: every line must end in
+// CRLF and hold at most 512 octets (C0001), every status line must be
+// +OK, -ERR or "+ ". Tests may replace C and R (after STLS); its methods
+// follow.
+func (e *env) wrap(c net.Conn) *pop3test.Conn {
 	e.t.Helper()
-	p := pop3test.Greeted(e.t, c)
-	return &client{t: e.t, c: p.C, r: p.R, greeting: p.Greeting, p: *p}
-}
-
-// conn returns the shared client on c's current connection and reader.
-func (c *client) conn() *pop3test.Conn {
-	c.p.T, c.p.C, c.p.R = c.t, c.c, c.r
-	return &c.p
-}
-
-func (c *client) line() string {
-	c.t.Helper()
-	return c.conn().Line()
-}
-
-func (c *client) send(line string) {
-	c.t.Helper()
-	c.conn().Send(line)
-}
-
-func (c *client) cmd(line string) string {
-	c.t.Helper()
-	return c.conn().Cmd(line)
-}
-
-// multi reads the lines of a multi-line reply, dot-unstuffed, without the
-// terminator.
-func (c *client) multi() []string {
-	c.t.Helper()
-	return c.conn().Multi()
+	return pop3test.Greeted(e.t, c)
 }
 
 // login logs in with USER/PASS and checks the reply.
-func (e *env) login(user, password string) *client {
+func (e *env) login(user, password string) *pop3test.Conn {
 	e.t.Helper()
 	c := e.dial()
-	require.True(e.t, strings.HasPrefix(c.cmd("USER "+user), "+OK"))
-	r := c.cmd("PASS " + password)
+	require.True(e.t, strings.HasPrefix(c.Cmd("USER "+user), "+OK"))
+	r := c.Cmd("PASS " + password)
 	require.True(e.t, strings.HasPrefix(r, "+OK"), r)
 	return c
 }
 
 // closed reports whether the server closed the connection.
-func (c *client) closed() bool { return c.conn().Closed() }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

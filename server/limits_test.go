@@ -117,7 +117,7 @@ func TestLimitTLSHandshakesCounted(t *testing.T) {
 	require.Eventually(t, func() bool { return e.srv.Sessions() == 5 }, 10*time.Second, 10*time.Millisecond,
 		"20 silent TLS connections hold exactly the 5 slots; sessions=%d", e.srv.Sessions())
 	c := e.dialTLS()
-	require.Equal(t, "+OK +OK", firstWord(c.cmd("USER alice"), c.cmd("PASS secret")))
+	require.Equal(t, "+OK +OK", firstWord(c.Cmd("USER alice"), c.Cmd("PASS secret")))
 	require.LessOrEqual(t, e.srv.Sessions(), int64(5))
 	for i, s := range silent {
 		require.True(t, closedWithin(s, 15*time.Second), "silent connection %d is closed by the handshake timeout or evicted", i)
@@ -151,9 +151,9 @@ func TestLimitPreauthPerIP(t *testing.T) {
 	line, _ := newReader(c).ReadString('\n')
 	require.Equal(t, "-ERR [SYS/TEMP] too many connections from your address that have not logged in, try again later\r\n", line)
 	require.True(t, closedWithin(c, 5*time.Second))
-	a.cmd("USER alice")
-	require.Equal(t, "+OK", firstWord(a.cmd("PASS secret")))
-	require.True(t, strings.HasPrefix(e.dial().greeting, "+OK"), "a logged-in connection no longer counts")
+	a.Cmd("USER alice")
+	require.Equal(t, "+OK", firstWord(a.Cmd("PASS secret")))
+	require.True(t, strings.HasPrefix(e.dial().Greeting, "+OK"), "a logged-in connection no longer counts")
 }
 
 // TestLimitSessionsPerUser: a user may hold MaxSessionsPerUser (2 here)
@@ -164,13 +164,13 @@ func TestLimitSessionsPerUser(t *testing.T) {
 	first := e.login("alice", "secret")
 	e.login("alice", "secret")
 	c := e.dial()
-	c.cmd("USER alice")
-	require.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 2), try again later", c.cmd("PASS secret"))
+	c.Cmd("USER alice")
+	require.Equal(t, "-ERR [IN-USE] too many sessions for this user (the limit is 2), try again later", c.Cmd("PASS secret"))
 	e.login("bob", "hunter2") // another user is not affected
-	first.cmd("QUIT")
+	first.Cmd("QUIT")
 	require.Eventually(t, func() bool {
-		c.cmd("USER alice")
-		return strings.HasPrefix(c.cmd("PASS secret"), "+OK")
+		c.Cmd("USER alice")
+		return strings.HasPrefix(c.Cmd("PASS secret"), "+OK")
 	}, 10*time.Second, 50*time.Millisecond, "a slot of alice's is free again after QUIT")
 }
 
@@ -200,7 +200,7 @@ func TestLimitEvictOldestUnauthenticated(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return e.srv.Sessions() == 3 }, 10*time.Second, 10*time.Millisecond)
 	n := e.dial()
-	require.Equal(t, "+OK", firstWord(n.cmd("USER alice"), n.cmd("PASS secret"))[:3], "the newcomer is served")
+	require.Equal(t, "+OK", firstWord(n.Cmd("USER alice"), n.Cmd("PASS secret"))[:3], "the newcomer is served")
 	_ = busy[0].SetReadDeadline(time.Now().Add(10 * time.Second))
 	all, _ := io.ReadAll(busy[0])
 	require.True(t, strings.HasSuffix(string(all), "-ERR [SYS/TEMP] server is full: the oldest connection that has not logged in gives way to a new one, closing\r\n"),
@@ -242,10 +242,10 @@ func TestLimitSlowReader(t *testing.T) {
 	e.deliver("alice", strings.Repeat(line, size/len(line)), "")
 
 	fast := e.login("alice", "secret")
-	_ = fast.c.SetDeadline(time.Now().Add(60 * time.Second))
-	require.True(t, strings.HasPrefix(fast.cmd("RETR 1"), "+OK"))
-	require.Len(t, fast.multi(), size/len(line), "a fast reader gets every line")
-	fast.cmd("QUIT")
+	_ = fast.C.SetDeadline(time.Now().Add(60 * time.Second))
+	require.True(t, strings.HasPrefix(fast.Cmd("RETR 1"), "+OK"))
+	require.Len(t, fast.Multi(), size/len(line), "a fast reader gets every line")
+	fast.Cmd("QUIT")
 
 	// A small receive buffer, set before connecting so that the window
 	// is small from the start: the server's writes then wait on the
@@ -258,8 +258,8 @@ func TestLimitSlowReader(t *testing.T) {
 	raw, err := d.Dial("tcp", e.addr)
 	require.NoError(t, err)
 	slow := e.wrap(raw)
-	require.Equal(t, "+OK +OK", firstWord(slow.cmd("USER alice"), slow.cmd("PASS secret")))
-	slow.send("RETR 1")
+	require.Equal(t, "+OK +OK", firstWord(slow.Cmd("USER alice"), slow.Cmd("PASS secret")))
+	slow.Send("RETR 1")
 	var got atomic.Int64
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
@@ -272,7 +272,7 @@ func TestLimitSlowReader(t *testing.T) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			n, err := slow.r.Read(buf)
+			n, err := slow.R.Read(buf)
 			got.Add(int64(n))
 			if err != nil {
 				return
@@ -310,7 +310,7 @@ func TestAcceptSurvivesErrors(t *testing.T) {
 	e.addr = ln.Addr().String()
 	require.Eventually(t, fl.failed.Load, 10*time.Second, 5*time.Millisecond)
 	c := e.dial()
-	require.Equal(t, "+OK", firstWord(c.cmd("USER alice"), c.cmd("PASS secret"))[:3])
+	require.Equal(t, "+OK", firstWord(c.Cmd("USER alice"), c.Cmd("PASS secret"))[:3])
 	require.Contains(t, logs.String(), "accept failed, retrying")
 }
 
@@ -321,22 +321,22 @@ func TestAcceptSurvivesErrors(t *testing.T) {
 func TestTrustUntrustedLoopback(t *testing.T) {
 	e := newEnv(t, "exchange2010", untrusted)
 	c := e.dial()
-	require.Equal(t, "[AUTH]", firstWord(c.cmd("USER alice")))
-	require.Equal(t, "[AUTH]", firstWord(c.cmd("AUTH PLAIN")))
-	c.cmd("CAPA")
-	capa := c.multi()
+	require.Equal(t, "[AUTH]", firstWord(c.Cmd("USER alice")))
+	require.Equal(t, "[AUTH]", firstWord(c.Cmd("AUTH PLAIN")))
+	c.Cmd("CAPA")
+	capa := c.Multi()
 	require.NotContains(t, capa, "USER")
 	require.NotContains(t, strings.Join(capa, "\n"), "SASL")
 	require.Contains(t, capa, "STLS")
-	require.Equal(t, "+OK", firstWord(c.cmd("STLS")))
-	tc := tls.Client(c.c, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
+	require.Equal(t, "+OK", firstWord(c.Cmd("STLS")))
+	tc := tls.Client(c.C, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
 	require.NoError(t, tc.Handshake())
-	c.c, c.r = tc, newReader(tc)
-	require.Equal(t, "+OK +OK", firstWord(c.cmd("USER alice"), c.cmd("PASS secret")))
+	c.C, c.R = tc, newReader(tc)
+	require.Equal(t, "+OK +OK", firstWord(c.Cmd("USER alice"), c.Cmd("PASS secret")))
 
 	// A trusted network (the env's 127.0.0.0/8) is secure without TLS.
 	d := newEnv(t, "exchange2010").dial()
-	require.Equal(t, "+OK +OK", firstWord(d.cmd("USER alice"), d.cmd("PASS secret")))
+	require.Equal(t, "+OK +OK", firstWord(d.Cmd("USER alice"), d.Cmd("PASS secret")))
 }
 
 // TestRequireTLS: under RequireTLS no authentication command is run
@@ -349,26 +349,26 @@ func TestRequireTLS(t *testing.T) {
 	c := e.dial()
 	const refused = "-ERR [AUTH] this server requires TLS before any login: use STLS first, or connect to the implicit-TLS port"
 	for _, cmd := range []string{"USER alice", "PASS secret", "APOP alice 0123456789abcdef0123456789abcdef", "AUTH PLAIN", "AUTH PLAIN AGFsaWNlAHNlY3JldA=="} {
-		require.Equal(t, refused, c.cmd(cmd), cmd)
+		require.Equal(t, refused, c.Cmd(cmd), cmd)
 	}
-	c.cmd("CAPA")
-	capa := c.multi()
+	c.Cmd("CAPA")
+	capa := c.Multi()
 	require.NotContains(t, capa, "USER")
 	require.NotContains(t, strings.Join(capa, "\n"), "SASL")
-	require.Equal(t, "+OK", firstWord(c.cmd("STLS")))
-	tc := tls.Client(c.c, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
+	require.Equal(t, "+OK", firstWord(c.Cmd("STLS")))
+	tc := tls.Client(c.C, &tls.Config{RootCAs: e.pool, ServerName: "localhost"})
 	require.NoError(t, tc.Handshake())
-	c.c, c.r = tc, newReader(tc)
-	require.Equal(t, "+OK +OK", firstWord(c.cmd("USER alice"), c.cmd("PASS secret")))
+	c.C, c.R = tc, newReader(tc)
+	require.Equal(t, "+OK +OK", firstWord(c.Cmd("USER alice"), c.Cmd("PASS secret")))
 	i := e.dialTLS() // bob: rfc1939 locks alice's maildrop for the session above
-	require.Equal(t, "+OK +OK", firstWord(i.cmd("USER bob"), i.cmd("PASS hunter2")))
+	require.Equal(t, "+OK +OK", firstWord(i.Cmd("USER bob"), i.Cmd("PASS hunter2")))
 
 	// Refusals count as bad commands: a client cannot guess on forever.
 	c = e.dial()
 	for range 19 {
-		require.Equal(t, refused, c.cmd("USER alice"))
+		require.Equal(t, refused, c.Cmd("USER alice"))
 	}
-	require.Equal(t, "-ERR too many bad commands, closing connection", c.cmd("USER alice"))
+	require.Equal(t, "-ERR too many bad commands, closing connection", c.Cmd("USER alice"))
 }
 
 // TestTLSIntermediate: TLS 1.2 with only CBC-SHA1 suites offered fails

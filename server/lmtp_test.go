@@ -130,11 +130,11 @@ func TestLMTPDeliver(t *testing.T) {
 				require.Len(t, news, 1)
 				assert.Contains(t, news[0], fmt.Sprintf(",S=%d,W=%d", len(lmtpMsg), len(lmtpMsg)))
 				pc := e.login(u.name, u.pass)
-				assert.Equal(t, fmt.Sprintf("+OK 1 %d", len(lmtpMsg)), pc.cmd("LIST 1"))
-				assert.Equal(t, fmt.Sprintf("+OK %d octets", len(lmtpMsg)), pc.cmd("RETR 1"))
-				got := strings.Join(pc.multi(), "\r\n") + "\r\n"
+				assert.Equal(t, fmt.Sprintf("+OK 1 %d", len(lmtpMsg)), pc.Cmd("LIST 1"))
+				assert.Equal(t, fmt.Sprintf("+OK %d octets", len(lmtpMsg)), pc.Cmd("RETR 1"))
+				got := strings.Join(pc.Multi(), "\r\n") + "\r\n"
 				assert.Equal(t, lmtpMsg, got, "RETR returns what LMTP delivered")
-				pc.cmd("QUIT")
+				pc.Cmd("QUIT")
 			}
 			assert.NoDirExists(t, filepath.Join(e.root, "nobody"))
 
@@ -282,7 +282,7 @@ func TestLMTPDroppedInData(t *testing.T) {
 		5*time.Second, 5*time.Millisecond, "the cut-off delivery removes its tmp/ file")
 	assert.Empty(t, e.maildirFiles("alice", "new"))
 	pc := e.login("alice", "secret")
-	assert.Equal(t, "+OK 0 0", pc.cmd("STAT"))
+	assert.Equal(t, "+OK 0 0", pc.Cmd("STAT"))
 }
 
 // TestLMTPDuringSession: a message delivered while a session is open is
@@ -296,14 +296,14 @@ func TestLMTPDuringSession(t *testing.T) {
 			e.lmtpSend(c, lmtpMsg, "alice@x")
 			pc := e.login("alice", "secret")
 			want := fmt.Sprintf("+OK 1 %d", len(lmtpMsg))
-			assert.Equal(t, want, pc.cmd("STAT"))
+			assert.Equal(t, want, pc.Cmd("STAT"))
 			res := e.lmtpSend(c, lmtpMsg, "alice@x")
 			assert.Equal(t, map[string]*smtp.SMTPError{"alice@x": nil}, res.data, "delivery does not wait for the session")
-			assert.Equal(t, want, pc.cmd("STAT"), "not in the open session")
-			assert.Equal(t, "+OK 1 1", pc.cmd("UIDL 1"))
-			assert.True(t, strings.HasPrefix(pc.cmd("QUIT"), "+OK"))
+			assert.Equal(t, want, pc.Cmd("STAT"), "not in the open session")
+			assert.Equal(t, "+OK 1 1", pc.Cmd("UIDL 1"))
+			assert.True(t, strings.HasPrefix(pc.Cmd("QUIT"), "+OK"))
 			pc = e.login("alice", "secret")
-			assert.Equal(t, fmt.Sprintf("+OK 2 %d", 2*len(lmtpMsg)), pc.cmd("STAT"), "in the next one")
+			assert.Equal(t, fmt.Sprintf("+OK 2 %d", 2*len(lmtpMsg)), pc.Cmd("STAT"), "in the next one")
 		})
 	}
 }
@@ -627,9 +627,9 @@ mailbox_transport = lmtp:inet:%[2]s
 	assert.Regexp(t, `to=<nobody@localhost>, .*status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 550 5\.1\.1 <nobody@localhost> No such user here`, log)
 
 	pc := e.login("alice", "secret")
-	r := pc.cmd("RETR 1")
+	r := pc.Cmd("RETR 1")
 	require.True(t, strings.HasPrefix(r, "+OK"), r)
-	got := strings.Join(pc.multi(), "\r\n") + "\r\n"
+	got := strings.Join(pc.Multi(), "\r\n") + "\r\n"
 	assert.Contains(t, got, "Received: from client.test")
 	assert.True(t, strings.HasSuffix(got, "\r\n.a line with a dot\r\nlast line\r\n"), "the body arrives as sent:\n%s", got)
 	assert.Empty(t, e.maildirFiles("alice", "tmp"))
@@ -653,7 +653,7 @@ func TestLMTPDeliveriesLoggedAndCounted(t *testing.T) {
 	assert.Equal(t, float64(2*len(lmtpMsg)), m[`pop3d_lmtp_delivered_bytes_total`])
 
 	c := e.dial()
-	assert.Contains(t, c.cmd("USER alice"), "-ERR [AUTH]")
+	assert.Contains(t, c.Cmd("USER alice"), "-ERR [AUTH]")
 	require.Eventually(t, func() bool {
 		return strings.Contains(logs.String(), "login refused: no plaintext login on this connection")
 	},

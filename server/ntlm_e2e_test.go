@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/saslhook"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
@@ -86,12 +87,12 @@ func TestNTLMOffer(t *testing.T) {
 	for _, profile := range []string{"exchange2010", "exchange2007"} {
 		e := newEnv(t, profile, untrusted, domain)
 		c := e.dial()
-		require.True(t, strings.HasPrefix(c.cmd("AUTH"), "+OK"), profile)
-		assert.Equal(t, []string{"NTLM"}, c.multi(), "%s: the bare AUTH probe (MS-POP3 §2.2.1)", profile)
-		c.cmd("CAPA")
-		assert.Contains(t, c.multi(), "SASL NTLM", "%s: CAPA, plaintext refused", profile)
-		assert.Equal(t, "+ ", c.cmd("AUTH NTLM"), profile)
-		r := c.cmd(base64.StdEncoding.EncodeToString(ntlmNegotiate))
+		require.True(t, strings.HasPrefix(c.Cmd("AUTH"), "+OK"), profile)
+		assert.Equal(t, []string{"NTLM"}, c.Multi(), "%s: the bare AUTH probe (MS-POP3 §2.2.1)", profile)
+		c.Cmd("CAPA")
+		assert.Contains(t, c.Multi(), "SASL NTLM", "%s: CAPA, plaintext refused", profile)
+		assert.Equal(t, "+ ", c.Cmd("AUTH NTLM"), profile)
+		r := c.Cmd(base64.StdEncoding.EncodeToString(ntlmNegotiate))
 		ch, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(r, "+ "))
 		require.NoError(t, err)
 		assert.Contains(t, string(ch), string(u16("CORP")), "the CHALLENGE names ntlm_domain")
@@ -101,14 +102,14 @@ func TestNTLMOffer(t *testing.T) {
 	} {
 		e := newEnv(t, strings.Fields(name)[0], opts...)
 		c := e.dial()
-		assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.cmd("AUTH NTLM"), name)
+		assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.Cmd("AUTH NTLM"), name)
 	}
 	e := newEnv(t, "rfc1939", ntlmUsers(t), func(c *server.Config) {
 		c.SASLMechanisms, c.NTLMDomain = []string{"NTLM", "PLAIN"}, ""
 	})
 	c := e.dial()
-	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "SASL NTLM PLAIN", "rfc1939, listed")
+	c.Cmd("CAPA")
+	assert.Contains(t, c.Multi(), "SASL NTLM PLAIN", "rfc1939, listed")
 	nt, _ := hex.DecodeString(ntlmNTHash)
 	r, _ := ntlmLogin(t, e.dial(), ntlmClient{user: "ntl", domain: "POP3KIT", nt: nt, time: time.Now()})
 	assert.Equal(t, okEmpty, r, "listed without ntlm_domain: POP3KIT")
@@ -227,15 +228,15 @@ func (k ntlmClient) authenticate(t *testing.T, challenge []byte) []byte {
 
 // ntlmLogin runs AUTH NTLM with k and returns the final status line and
 // the AUTHENTICATE_MESSAGE sent.
-func ntlmLogin(t *testing.T, c *client, k ntlmClient) (string, []byte) {
+func ntlmLogin(t *testing.T, c *pop3test.Conn, k ntlmClient) (string, []byte) {
 	t.Helper()
-	require.Equal(t, "+ ", c.cmd("AUTH NTLM"))
-	r := c.cmd(base64.StdEncoding.EncodeToString(ntlmNegotiate))
+	require.Equal(t, "+ ", c.Cmd("AUTH NTLM"))
+	r := c.Cmd(base64.StdEncoding.EncodeToString(ntlmNegotiate))
 	require.True(t, strings.HasPrefix(r, "+ "), r)
 	ch, err := base64.StdEncoding.DecodeString(r[2:])
 	require.NoError(t, err)
 	auth := k.authenticate(t, ch)
-	return c.cmd(base64.StdEncoding.EncodeToString(auth)), auth
+	return c.Cmd(base64.StdEncoding.EncodeToString(auth)), auth
 }
 
 // TestNTLMRefusals: a valid NTLMv2 login (with and without a MIC) next to
@@ -292,10 +293,10 @@ func TestNTLMRefusals(t *testing.T) {
 		r, auth := ntlmLogin(t, e.dial(), good)
 		require.Equal(t, okEmpty, r)
 		c := e.dial()
-		require.Equal(t, "+ ", c.cmd("AUTH NTLM"))
-		require.True(t, strings.HasPrefix(c.cmd(base64.StdEncoding.EncodeToString(ntlmNegotiate)), "+ "))
+		require.Equal(t, "+ ", c.Cmd("AUTH NTLM"))
+		require.True(t, strings.HasPrefix(c.Cmd(base64.StdEncoding.EncodeToString(ntlmNegotiate)), "+ "))
 		start := time.Now()
-		assert.Equal(t, authError, c.cmd(base64.StdEncoding.EncodeToString(auth)))
+		assert.Equal(t, authError, c.Cmd(base64.StdEncoding.EncodeToString(auth)))
 		assert.GreaterOrEqual(t, time.Since(start), delay)
 	})
 
@@ -303,21 +304,21 @@ func TestNTLMRefusals(t *testing.T) {
 		r, auth := ntlmLogin(t, e.dial(), good)
 		require.Equal(t, okEmpty, r)
 		c := e.dial()
-		require.Equal(t, "+ ", c.cmd("AUTH NTLM"))
-		c.cmd(base64.StdEncoding.EncodeToString(ntlmNegotiate))
-		assert.Equal(t, authError, c.cmd(base64.StdEncoding.EncodeToString(auth)))
+		require.Equal(t, "+ ", c.Cmd("AUTH NTLM"))
+		c.Cmd(base64.StdEncoding.EncodeToString(ntlmNegotiate))
+		assert.Equal(t, authError, c.Cmd(base64.StdEncoding.EncodeToString(auth)))
 	})
 
 	t.Run("cancel and garbage", func(t *testing.T) {
 		c := e.dial()
-		require.Equal(t, "+ ", c.cmd("AUTH NTLM"))
-		assert.True(t, strings.HasPrefix(c.cmd("*"), "-ERR"))
+		require.Equal(t, "+ ", c.Cmd("AUTH NTLM"))
+		assert.True(t, strings.HasPrefix(c.Cmd("*"), "-ERR"))
 		c = e.dial()
-		require.Equal(t, "+ ", c.cmd("AUTH NTLM"))
-		assert.Equal(t, authError, c.cmd(base64.StdEncoding.EncodeToString([]byte("NTLMSSP\x00\x03\x00\x00\x00"))), "an AUTHENTICATE first")
+		require.Equal(t, "+ ", c.Cmd("AUTH NTLM"))
+		assert.Equal(t, authError, c.Cmd(base64.StdEncoding.EncodeToString([]byte("NTLMSSP\x00\x03\x00\x00\x00"))), "an AUTHENTICATE first")
 		c = e.dial()
-		require.Equal(t, "+ ", c.cmd("AUTH NTLM"))
-		assert.Equal(t, authError, c.cmd(""), "an empty NEGOTIATE")
+		require.Equal(t, "+ ", c.Cmd("AUTH NTLM"))
+		assert.Equal(t, authError, c.Cmd(""), "an empty NEGOTIATE")
 	})
 
 	v1 := newEnv(t, "exchange2010", ntlmUsers(t), func(c *server.Config) { c.NTLMAllowV1 = true })

@@ -127,8 +127,8 @@ func TestOAuthCurl(t *testing.T) {
 	e := newEnv(t, "exchange2010", is.config)
 	e.deliver("alice", msg1, "")
 	c := e.dial()
-	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "SASL OAUTHBEARER XOAUTH2 PLAIN LOGIN", "offered by default once tokens can be checked")
+	c.Cmd("CAPA")
+	assert.Contains(t, c.Multi(), "SASL OAUTHBEARER XOAUTH2 PLAIN LOGIN", "offered by default once tokens can be checked")
 
 	run := func(mech, user, token string) (string, error) {
 		out, err := exec.Command(curl, "-sS", "--max-time", "20", "-u", user+":", "--oauth2-bearer", token,
@@ -176,11 +176,11 @@ func TestOAuthDomainsAndVerifiedEmail(t *testing.T) {
 	e := newEnv(t, "exchange2010", is.config, func(c *server.Config) { c.OAuthDomains = []string{"example.org"} })
 	login := func(c claims) string {
 		cl := e.dial()
-		r := cl.cmd("AUTH OAUTHBEARER " + enc("n,,\x01auth=Bearer "+is.token(c, "ES256", false)+"\x01\x01"))
+		r := cl.Cmd("AUTH OAUTHBEARER " + enc("n,,\x01auth=Bearer "+is.token(c, "ES256", false)+"\x01\x01"))
 		if strings.HasPrefix(r, "+ ") {
-			r = cl.cmd(enc("\x01")) // RFC 7628 §3.2.2: the client's answer to the error
+			r = cl.Cmd(enc("\x01")) // RFC 7628 §3.2.2: the client's answer to the error
 		}
-		cl.cmd("QUIT")
+		cl.Cmd("QUIT")
 		return r
 	}
 	assert.Equal(t, okEmpty, login(claims{email: "alice@example.org"}), "a served domain")
@@ -207,14 +207,14 @@ func TestOAuthLongInitialResponse(t *testing.T) {
 		c := e.dial()
 		line := "AUTH OAUTHBEARER " + enc("n,,\x01auth=Bearer "+token+"\x01\x01")
 		t.Logf("%s: an AUTH line of %d octets", profile, len(line)+2)
-		assert.Equal(t, okEmpty, c.cmd(line), profile)
-		c.cmd("QUIT") // rfc1939 locks the maildrop
+		assert.Equal(t, okEmpty, c.Cmd(line), profile)
+		c.Cmd("QUIT") // rfc1939 locks the maildrop
 		c = e.dial()
-		assert.Equal(t, okEmpty, c.cmd("AUTH XOAUTH2 "+enc("user=alice\x01auth=Bearer "+token+"\x01\x01")), profile)
-		c.cmd("QUIT")
+		assert.Equal(t, okEmpty, c.Cmd("AUTH XOAUTH2 "+enc("user=alice\x01auth=Bearer "+token+"\x01\x01")), profile)
+		c.Cmd("QUIT")
 		c = e.dial()
-		assert.Equal(t, "-ERR command line too long", c.cmd("NOOP "+strings.Repeat("x", 1100)), "%s: other commands keep their limit", profile)
-		assert.Equal(t, "-ERR command line too long", c.cmd("AUTH PLAIN "+strings.Repeat("A", 12300)), "%s: AUTH has a limit too", profile)
+		assert.Equal(t, "-ERR command line too long", c.Cmd("NOOP "+strings.Repeat("x", 1100)), "%s: other commands keep their limit", profile)
+		assert.Equal(t, "-ERR command line too long", c.Cmd("AUTH PLAIN "+strings.Repeat("A", 12300)), "%s: AUTH has a limit too", profile)
 	}
 }
 
@@ -260,33 +260,33 @@ func TestOAuthBearerProtocol(t *testing.T) {
 	good := is.token(claims{}, "ES256", false)
 
 	c := e.dial()
-	assert.Equal(t, okEmpty, c.cmd("AUTH OAUTHBEARER "+enc("n,,\x01auth=Bearer "+good+"\x01\x01")), "the token names the user")
+	assert.Equal(t, okEmpty, c.Cmd("AUTH OAUTHBEARER "+enc("n,,\x01auth=Bearer "+good+"\x01\x01")), "the token names the user")
 	c = e.dial()
-	assert.Equal(t, "+ ", c.cmd("AUTH OAUTHBEARER"))
-	assert.Equal(t, okEmpty, c.cmd(enc("n,a=alice,\x01host=localhost\x01port=110\x01auth=bearer  "+good+"\x01\x01")))
+	assert.Equal(t, "+ ", c.Cmd("AUTH OAUTHBEARER"))
+	assert.Equal(t, okEmpty, c.Cmd(enc("n,a=alice,\x01host=localhost\x01port=110\x01auth=bearer  "+good+"\x01\x01")))
 
 	c = e.dial()
-	r := c.cmd("AUTH OAUTHBEARER " + enc("n,a=bob,\x01auth=Bearer "+good+"\x01\x01"))
+	r := c.Cmd("AUTH OAUTHBEARER " + enc("n,a=bob,\x01auth=Bearer "+good+"\x01\x01"))
 	assert.Equal(t, "+ "+enc(`{"status":"invalid_token"}`), r, "another user's token")
-	assert.Equal(t, authError, c.cmd(enc("\x01")))
+	assert.Equal(t, authError, c.Cmd(enc("\x01")))
 
 	c = e.dial()
-	assert.Equal(t, "+ ", c.cmd("AUTH XOAUTH2"), "an RS256 token is too long for the command line")
-	r = c.cmd(enc("user=alice\x01auth=Bearer " + is.token(claims{exp: -time.Hour}, "RS256", false) + "\x01\x01"))
+	assert.Equal(t, "+ ", c.Cmd("AUTH XOAUTH2"), "an RS256 token is too long for the command line")
+	r = c.Cmd(enc("user=alice\x01auth=Bearer " + is.token(claims{exp: -time.Hour}, "RS256", false) + "\x01\x01"))
 	assert.Equal(t, "+ "+enc(`{"status":"401","schemes":"bearer"}`), r)
-	assert.Equal(t, authError, c.cmd(""))
+	assert.Equal(t, authError, c.Cmd(""))
 
 	c = e.dial()
-	assert.Equal(t, authError, c.cmd("AUTH OAUTHBEARER "+enc("p=tls-exporter,,\x01auth=Bearer "+good+"\x01\x01")), "a malformed message fails at once")
+	assert.Equal(t, authError, c.Cmd("AUTH OAUTHBEARER "+enc("p=tls-exporter,,\x01auth=Bearer "+good+"\x01\x01")), "a malformed message fails at once")
 
 	t.Run("plaintext-equivalent", func(t *testing.T) {
 		e := newEnv(t, "exchange2010", is.config, untrusted)
 		c := e.dial()
-		c.cmd("CAPA")
-		for _, l := range c.multi() {
+		c.Cmd("CAPA")
+		for _, l := range c.Multi() {
 			assert.False(t, strings.HasPrefix(l, "SASL "), "no mechanism is offered in the clear: %s", l)
 		}
 		c = e.dialTLS()
-		assert.Equal(t, okEmpty, c.cmd("AUTH OAUTHBEARER "+enc("n,,\x01auth=Bearer "+good+"\x01\x01")))
+		assert.Equal(t, okEmpty, c.Cmd("AUTH OAUTHBEARER "+enc("n,,\x01auth=Bearer "+good+"\x01\x01")))
 	})
 }

@@ -70,9 +70,9 @@ func TestQuotaAndWarning(t *testing.T) {
 	// warning is forgotten; crossing again warns again, once.
 	p := e.login("alice", "secret")
 	for i := 1; i <= 3; i++ {
-		p.cmd("DELE " + string(rune('0'+i)))
+		p.Cmd("DELE " + string(rune('0'+i)))
 	}
-	assert.Equal(t, "+OK signing off (3 messages removed)", p.cmd("QUIT"))
+	assert.Equal(t, "+OK signing off (3 messages removed)", p.Cmd("QUIT"))
 	e.lmtpSend(c, body, "alice@example.org")
 	e.lmtpSend(c, body, "alice@example.org")
 	assert.Len(t, e.maildirFiles("alice", "new"), 3, "two messages and a second warning")
@@ -105,8 +105,8 @@ func TestExpireRetention(t *testing.T) {
 		require.NoError(t, os.Chtimes(filepath.Join(e.root, "bob", "new", f), back, back))
 	}
 	c := e.dial()
-	c.send("CAPA")
-	assert.Contains(t, c.multi(), "EXPIRE 30")
+	c.Send("CAPA")
+	assert.Contains(t, c.Multi(), "EXPIRE 30")
 
 	// bob is logged in (rfc1939: the maildrop is locked): left alone.
 	b := e.login("bob", "hunter2")
@@ -124,7 +124,7 @@ func TestExpireRetention(t *testing.T) {
 	left := e.files("alice")
 	require.Len(t, left, 1)
 	assert.NotContains(t, left[0], strings.SplitN(old, ":", 2)[0], "the old message went")
-	b.cmd("QUIT")
+	b.Cmd("QUIT")
 	rep, err = mr.Expire(context.Background(), 30*24*time.Hour, time.Now(), false, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Removed, "bob's, once his session ended")

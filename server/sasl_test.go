@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/saslmech"
@@ -28,18 +29,18 @@ type mechanismsSeen struct {
 	plaintext, listed       bool
 }
 
-func observe(t *testing.T, dial func() *client) mechanismsSeen {
+func observe(t *testing.T, dial func() *pop3test.Conn) mechanismsSeen {
 	var s mechanismsSeen
 	c := dial()
-	c.cmd("CAPA")
-	for _, l := range c.multi() {
+	c.Cmd("CAPA")
+	for _, l := range c.Multi() {
 		if m, ok := strings.CutPrefix(l, "SASL "); ok {
 			s.capa = strings.Fields(m)
 		}
 		s.plaintext = s.plaintext || l == "USER"
 	}
-	if r := c.cmd("AUTH"); strings.HasPrefix(r, "+OK") {
-		s.listed, s.listing = true, c.multi()
+	if r := c.Cmd("AUTH"); strings.HasPrefix(r, "+OK") {
+		s.listed, s.listing = true, c.Multi()
 	}
 	probe := saslmech.Names()
 	for _, m := range []string{"GSSAPI", "NTLM", "DIGEST-MD5"} {
@@ -49,10 +50,10 @@ func observe(t *testing.T, dial func() *client) mechanismsSeen {
 	}
 	for _, m := range probe {
 		c := dial()
-		if r := c.cmd("AUTH " + m); strings.HasPrefix(r, "+ ") {
+		if r := c.Cmd("AUTH " + m); strings.HasPrefix(r, "+ ") {
 			s.accepted = append(s.accepted, m)
 		}
-		_ = c.c.Close()
+		_ = c.C.Close()
 	}
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/pop3kit/pop3kit/internal/clause"
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/account"
@@ -42,7 +43,7 @@ func scramUsers(t testing.TB) func(*server.Config) {
 // tamper may change each client message (0: client-first, 1:
 // client-final) before it is sent. It returns the status line that ends
 // the exchange and the messages sent.
-func scramRun(t *testing.T, c *client, mech string, conv *scram.ClientConversation, tamper func(step int, msg string) string) (string, []string) {
+func scramRun(t *testing.T, c *pop3test.Conn, mech string, conv *scram.ClientConversation, tamper func(step int, msg string) string) (string, []string) {
 	t.Helper()
 	enc := base64.StdEncoding.EncodeToString
 	var sent []string
@@ -52,7 +53,7 @@ func scramRun(t *testing.T, c *client, mech string, conv *scram.ClientConversati
 		first = tamper(0, first)
 	}
 	sent = append(sent, first)
-	r := c.cmd("AUTH " + mech + " " + enc([]byte(first)))
+	r := c.Cmd("AUTH " + mech + " " + enc([]byte(first)))
 	if !strings.HasPrefix(r, "+ ") {
 		return r, sent
 	}
@@ -66,7 +67,7 @@ func scramRun(t *testing.T, c *client, mech string, conv *scram.ClientConversati
 		final = tamper(1, final)
 	}
 	sent = append(sent, final)
-	r = c.cmd(enc([]byte(final)))
+	r = c.Cmd(enc([]byte(final)))
 	if !strings.HasPrefix(r, "+ ") {
 		return r, sent
 	}
@@ -75,7 +76,7 @@ func scramRun(t *testing.T, c *client, mech string, conv *scram.ClientConversati
 	_, err = conv.Step(string(s2))
 	require.NoError(t, err, "the client verifies the server's signature")
 	require.True(t, conv.Valid())
-	return c.cmd(""), sent
+	return c.Cmd(""), sent
 }
 
 func scramClient(t *testing.T, user, password string) *scram.Client {
@@ -84,8 +85,8 @@ func scramClient(t *testing.T, user, password string) *scram.Client {
 	return cl
 }
 
-func tlsState(c *client) *tls.ConnectionState {
-	st := c.c.(*tls.Conn).ConnectionState()
+func tlsState(c *pop3test.Conn) *tls.ConnectionState {
+	st := c.C.(*tls.Conn).ConnectionState()
 	return &st
 }
 
@@ -102,7 +103,7 @@ func TestSCRAM(t *testing.T) {
 		assert.Equal(t, okEmpty, r, u.name)
 	}
 	c := e.dial()
-	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.cmd("AUTH SCRAM-SHA-256"),
+	assert.Equal(t, "-ERR "+pop3.ErrUnknownMechanism.Text, c.Cmd("AUTH SCRAM-SHA-256"),
 		"not offered by default without TLS")
 
 	bad := []struct {
@@ -168,9 +169,9 @@ func TestSCRAM(t *testing.T) {
 		r, sent := scramRun(t, c, "SCRAM-SHA-256", scramClient(t, "sam", "salted pass").NewConversation(), nil)
 		require.Equal(t, okEmpty, r)
 		c = e.dialTLS()
-		r = c.cmd("AUTH SCRAM-SHA-256 " + base64.StdEncoding.EncodeToString([]byte(sent[0])))
+		r = c.Cmd("AUTH SCRAM-SHA-256 " + base64.StdEncoding.EncodeToString([]byte(sent[0])))
 		require.True(t, strings.HasPrefix(r, "+ "), r)
-		assert.Equal(t, authError, c.cmd(base64.StdEncoding.EncodeToString([]byte(sent[1]))), "the server's nonce is new")
+		assert.Equal(t, authError, c.Cmd(base64.StdEncoding.EncodeToString([]byte(sent[1]))), "the server's nonce is new")
 	})
 
 	t.Run("users look alike", func(t *testing.T) {
@@ -179,10 +180,10 @@ func TestSCRAM(t *testing.T) {
 		// account's, with a salt that does not change between attempts.
 		first := func(user string) string {
 			c := e.dialTLS()
-			r := c.cmd("AUTH SCRAM-SHA-256 " + base64.StdEncoding.EncodeToString([]byte("n,,n="+user+",r=abcdefghijklmnop")))
+			r := c.Cmd("AUTH SCRAM-SHA-256 " + base64.StdEncoding.EncodeToString([]byte("n,,n="+user+",r=abcdefghijklmnop")))
 			require.True(t, strings.HasPrefix(r, "+ "), r)
 			s1, _ := base64.StdEncoding.DecodeString(r[2:])
-			c.cmd("*")
+			c.Cmd("*")
 			_, saltIters, _ := strings.Cut(string(s1), ",s=")
 			return saltIters
 		}
@@ -201,21 +202,21 @@ func TestSCRAM(t *testing.T) {
 func TestSCRAMPlus(t *testing.T) {
 	clause.Covers(t, "RFC9266-2-PLUS")
 	e := newEnv(t, "exchange2010", scramUsers(t))
-	exporter := func(c *client) scram.ChannelBinding {
+	exporter := func(c *pop3test.Conn) scram.ChannelBinding {
 		cb, err := scram.NewTLSExporterBinding(tlsState(c))
 		require.NoError(t, err)
 		return cb
 	}
-	endpoint := func(c *client) scram.ChannelBinding {
+	endpoint := func(c *pop3test.Conn) scram.ChannelBinding {
 		cb, err := scram.NewTLSServerEndpointBinding(tlsState(c))
 		require.NoError(t, err)
 		return cb
 	}
-	for name, bind := range map[string]func(*client) scram.ChannelBinding{"tls-exporter": exporter, "tls-server-end-point": endpoint} {
+	for name, bind := range map[string]func(*pop3test.Conn) scram.ChannelBinding{"tls-exporter": exporter, "tls-server-end-point": endpoint} {
 		t.Run(name, func(t *testing.T) {
 			c := e.dialTLS()
-			c.cmd("CAPA")
-			assert.Contains(t, c.multi(), "SASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN")
+			c.Cmd("CAPA")
+			assert.Contains(t, c.Multi(), "SASL SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN")
 			r, _ := scramRun(t, c, "SCRAM-SHA-256-PLUS", scramClient(t, "sam", "salted pass").NewConversationWithChannelBinding(bind(c)), nil)
 			assert.Equal(t, okEmpty, r)
 
@@ -254,8 +255,8 @@ func TestSCRAMListedWithoutTLS(t *testing.T) {
 		c.SASLMechanisms = []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN"}
 	})
 	c := e.dial()
-	c.cmd("CAPA")
-	assert.Contains(t, c.multi(), "SASL SCRAM-SHA-256")
+	c.Cmd("CAPA")
+	assert.Contains(t, c.Multi(), "SASL SCRAM-SHA-256")
 	r, _ := scramRun(t, c, "SCRAM-SHA-256", scramClient(t, "sam", "salted pass").NewConversation(), nil)
 	assert.Equal(t, okEmpty, r)
 	c = e.dial()

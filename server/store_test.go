@@ -72,11 +72,11 @@ func TestStoreSeam(t *testing.T) {
 	c := e.login("carol", "pw")
 	// rfc1939: ExactSizes, the CRLF form's size.
 	exact := len(st.msgs[0]) + len(st.msgs[1]) + strings.Count(st.msgs[0]+st.msgs[1], "\n")
-	assert.Equal(t, "+OK 2 "+strconv.Itoa(exact), c.cmd("STAT"))
-	c.send("UIDL")
-	assert.Equal(t, []string{"+OK unique-id listing follows", "1 mem-0", "2 mem-1"}, c.multi())
-	assert.Equal(t, "+OK message 2 deleted", c.cmd("DELE 2"))
-	assert.Equal(t, "+OK signing off (1 message removed)", c.cmd("QUIT"))
+	assert.Equal(t, "+OK 2 "+strconv.Itoa(exact), c.Cmd("STAT"))
+	c.Send("UIDL")
+	assert.Equal(t, []string{"+OK unique-id listing follows", "1 mem-0", "2 mem-1"}, c.Multi())
+	assert.Equal(t, "+OK message 2 deleted", c.Cmd("DELE 2"))
+	assert.Equal(t, "+OK signing off (1 message removed)", c.Cmd("QUIT"))
 	st.mu.Lock()
 	require.Len(t, st.drops, 1)
 	assert.Equal(t, []int{1}, st.drops[0].Removed())
@@ -84,10 +84,10 @@ func TestStoreSeam(t *testing.T) {
 	st.mu.Unlock()
 
 	d := e.dial()
-	d.cmd("USER carol")
-	assert.Contains(t, d.cmd("PASS wrong"), "-ERR [AUTH]")
-	d.cmd("USER dave")
-	assert.Contains(t, d.cmd("PASS pw"), "-ERR [SYS/PERM]")
+	d.Cmd("USER carol")
+	assert.Contains(t, d.Cmd("PASS wrong"), "-ERR [AUTH]")
+	d.Cmd("USER dave")
+	assert.Contains(t, d.Cmd("PASS pw"), "-ERR [SYS/PERM]")
 }
 
 func withoutLog(o []store.OpenOptions) []store.OpenOptions {

@@ -20,9 +20,9 @@ func TestLoginUIDListUnreadable(t *testing.T) {
 	e.deliver("alice", "Subject: 1\r\n\r\none\r\n", "")
 	e.deliver("alice", "Subject: 2\r\n\r\ntwo\r\n", "")
 	c := e.login("alice", "secret")
-	c.cmd("UIDL")
-	before := c.multi()
-	c.cmd("QUIT")
+	c.Cmd("UIDL")
+	before := c.Multi()
+	c.Cmd("QUIT")
 
 	dir := filepath.Join(e.root, "alice")
 	server.InjectOpenFault(t, func(d, name string) error {
@@ -32,12 +32,12 @@ func TestLoginUIDListUnreadable(t *testing.T) {
 		return nil
 	})
 	c = e.dial()
-	c.cmd("USER alice")
-	assert.Equal(t, "-ERR [SYS/TEMP] maildrop is not available now, try again later", c.cmd("PASS secret"))
+	c.Cmd("USER alice")
+	assert.Equal(t, "-ERR [SYS/TEMP] maildrop is not available now, try again later", c.Cmd("PASS secret"))
 	assert.Regexp(t, `level=ERROR msg="open maildrop".*too many open files`, logs.String())
 	server.InjectOpenFault(t, nil)
 
 	c = e.login("alice", "secret")
-	c.cmd("UIDL")
-	assert.Equal(t, before, c.multi(), "every UID as it was")
+	c.Cmd("UIDL")
+	assert.Equal(t, before, c.Multi(), "every UID as it was")
 }
