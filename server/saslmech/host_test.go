@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -171,4 +173,31 @@ func TestHostErrorChallenge(t *testing.T) {
 	_, _, err = x.Next([]byte("\x01"))
 	assert.Equal(t, errWrong, err)
 	assert.Len(t, h.failed, 1, "answered once")
+}
+
+// TestSCRAMNonceBound: RFC 5802's server-first message carries the
+// client's nonce back, and its challenge line must stay within a reply's
+// 512 octets (MS-STANXPOP3 C0001): a client nonce of 200 octets is taken
+// and its challenge fits; a longer one is refused before any challenge
+// (FuzzSaslSCRAM found a 2,888-octet challenge).
+func TestSCRAMNonceBound(t *testing.T) {
+	cfg := &saslmech.Config{Hostname: "pop3kit.test"}
+	h := newHost(t, cfg)
+	f, err := account.HashPassword("SCRAM-SHA-256", "secret")
+	require.NoError(t, err)
+	h.accounts["alice"] = f
+	nonce := func(n int) string { return strings.Repeat("N", n) }
+	x, err := cfg.Start(h, "SCRAM-SHA-256")
+	require.NoError(t, err)
+	challenge, done, err := x.Next([]byte("n,,n=alice,r=" + nonce(200)))
+	require.NoError(t, err)
+	assert.False(t, done)
+	assert.LessOrEqual(t, len("+ ")+base64.StdEncoding.EncodedLen(len(challenge))+len("\r\n"), pop3.MaxReplyOctets)
+
+	h = newHost(t, cfg)
+	x, _ = cfg.Start(h, "SCRAM-SHA-256")
+	_, _, err = x.Next([]byte("n,,n=alice,r=" + nonce(201)))
+	assert.Equal(t, errWrong, err)
+	require.Len(t, h.failed, 1)
+	assert.Contains(t, h.failed[0].why, "nonce longer than 200 octets")
 }

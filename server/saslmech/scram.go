@@ -65,6 +65,13 @@ func (s *scramServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, false, errSCRAMSteps
 }
 
+// maxClientNonce bounds the client's nonce. The server-first message
+// carries it back with the server's nonce, the salt and the iteration
+// count, and its challenge line must stay within a reply's 512 octets
+// (RFC 2449 §4, MS-STANXPOP3 C0001): 200 octets leave room for a salt of
+// 64 base64 characters. Clients send 24 to 32.
+const maxClientNonce = 200
+
 // badClientFirst says what is wrong with a client-first message's bare
 // part that the SCRAM library lets through: RFC 5802 §7 wants a user name
 // (saslname = 1*(value-safe-char / "=2C" / "=3D")) and a nonce of at least
@@ -85,6 +92,8 @@ func badClientFirst(msg string) string {
 		return "empty or missing user name"
 	case !okR || nonce == "":
 		return "empty or missing nonce"
+	case len(nonce) > maxClientNonce:
+		return "a nonce longer than " + strconv.Itoa(maxClientNonce) + " octets"
 	}
 	for i := 0; i < len(nonce); i++ {
 		if c := nonce[i]; c < 0x21 || c > 0x7e {
