@@ -8,7 +8,7 @@ SMOKE_FUZZTIME ?= 7s
 FUZZMINIMIZE ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: all generate check-generated coverage test race bench fuzz fuzz-long fuzz-keep run install
+.PHONY: all generate check-generated coverage test race bench bench-compare fuzz fuzz-long fuzz-keep run install
 
 all: generate test
 
@@ -48,6 +48,13 @@ race:
 # Benchmarks, each against its baseline in the same run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# pop3d beside the floor (a raw Go responder serving the same bytes from
+# memory) and Dovecot where it is installed (cmd/pop3bench): about a
+# quarter of an hour; BENCHFLAGS passes its flags (-only mix, -repeat 5).
+# Its table goes in the README's Benchmarks, with the date and machine.
+bench-compare:
+	$(GO) run ./cmd/pop3bench $(BENCHFLAGS)
 
 # Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
 # Go 1.26's fuzz coordinator can report a bare "context deadline exceeded"
