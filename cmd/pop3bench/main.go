@@ -154,7 +154,7 @@ func run(o options) error {
 		return err
 	}
 	if o.pop3d == "" {
-		o.pop3d = filepath.Join(dir, "pop3d")
+		o.pop3d = filepath.Join(dir, "bin", "pop3d")
 		out, err := exec.Command("go", "build", "-o", o.pop3d, "github.com/pop3kit/pop3kit/cmd/pop3d").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("go build ./cmd/pop3d: %v\n%s", err, out)
