@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/clause"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/internal/testserver"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
@@ -399,16 +399,7 @@ func (w *world) startPop3d(t *testing.T) string {
 	for _, kv := range pop3dSets {
 		must(t, cfg.AddSet(kv))
 	}
-	srv, err := server.New(cfg, nil)
-	must(t, err)
-	addrs, err := srv.Listen()
-	must(t, err)
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	_, addrs := testserver.Serve(t, cfg)
 	return addrs[0].String()
 }
 

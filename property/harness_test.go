@@ -1,7 +1,6 @@
 package property
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/leanovate/gopter"
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/internal/testserver"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -89,20 +89,7 @@ func start(t *testing.T, profile string, sets ...string) *pop3d {
 			t.Fatal(err)
 		}
 	}
-	srv, err := server.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv, addrs := testserver.Serve(t, cfg)
 	return &pop3d{t: t, srv: srv, addr: addrs[0].String(), root: root}
 }
 

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
+	"github.com/pop3kit/pop3kit/internal/testserver"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/account"
 )
@@ -127,21 +127,12 @@ func newEnv(t testing.TB, profile string, opts ...func(*server.Config)) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv, err := server.New(cfg, nil)
-	require.NoError(t, err)
-	addrs, err := srv.Listen()
-	require.NoError(t, err)
+	srv, addrs := testserver.Serve(t, cfg)
 	e.srv = srv
 	e.addr = addrs[0].String()
 	if len(addrs) > 1 {
 		e.tlsAddr = addrs[1].String()
 	}
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
 	return e
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -30,7 +31,7 @@ func behindProxy(t *testing.T, opts ...func(*server.Config)) *env {
 
 // proxied dials addr and sends a PROXY header of version v naming the
 // client src.
-func proxied(t *testing.T, addr string, v byte, src string) (net.Conn, *bufio.Reader) {
+func proxied(t *testing.T, addr string, v byte, src string) *pop3test.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
@@ -40,18 +41,7 @@ func proxied(t *testing.T, addr string, v byte, src string) (net.Conn, *bufio.Re
 	require.NoError(t, err)
 	_, err = proxyproto.HeaderProxyFromAddrs(v, s, c.RemoteAddr()).WriteTo(c)
 	require.NoError(t, err)
-	return c, bufio.NewReader(c)
-}
-
-func exchangeLine(t *testing.T, c net.Conn, r *bufio.Reader, line string) string {
-	t.Helper()
-	if line != "" {
-		_, err := c.Write([]byte(line + "\r\n"))
-		require.NoError(t, err)
-	}
-	l, err := r.ReadString('\n')
-	require.NoError(t, err)
-	return strings.TrimSuffix(l, "\r\n")
+	return pop3test.New(t, c)
 }
 
 // TestProxyProtocol: from a listed proxy, the PROXY header (v1 and v2)
@@ -61,14 +51,14 @@ func exchangeLine(t *testing.T, c net.Conn, r *bufio.Reader, line string) string
 func TestProxyProtocol(t *testing.T) {
 	e := behindProxy(t)
 	for _, v := range []byte{1, 2} {
-		c, r := proxied(t, e.addr, v, "192.0.2.7:40000")
-		assert.Contains(t, exchangeLine(t, c, r, ""), "+OK")
-		assert.Equal(t, "+OK", exchangeLine(t, c, r, "USER alice"), "v%d: the trusted client", v)
-		assert.True(t, strings.HasPrefix(exchangeLine(t, c, r, "PASS secret"), "+OK maildrop has"), "v%d", v)
+		c := proxied(t, e.addr, v, "192.0.2.7:40000")
+		assert.Contains(t, c.Line(), "+OK")
+		assert.Equal(t, "+OK", c.Cmd("USER alice"), "v%d: the trusted client", v)
+		assert.True(t, strings.HasPrefix(c.Cmd("PASS secret"), "+OK maildrop has"), "v%d", v)
 
-		c, r = proxied(t, e.addr, v, "198.51.100.9:40000")
-		exchangeLine(t, c, r, "")
-		assert.Contains(t, exchangeLine(t, c, r, "USER alice"), "-ERR", "v%d: another client is not secure", v)
+		c = proxied(t, e.addr, v, "198.51.100.9:40000")
+		c.Line()
+		assert.Contains(t, c.Cmd("USER alice"), "-ERR", "v%d: another client is not secure", v)
 	}
 }
 
@@ -76,12 +66,12 @@ func TestProxyProtocol(t *testing.T) {
 // the header names, not the proxy that relays everyone.
 func TestProxyProtocolLimitsSeeTheClient(t *testing.T) {
 	e := behindProxy(t, func(c *server.Config) { c.MaxPreauthPerIP = 1 })
-	c1, r1 := proxied(t, e.addr, 2, "198.51.100.1:1000")
-	assert.Contains(t, exchangeLine(t, c1, r1, ""), "+OK")
-	c2, r2 := proxied(t, e.addr, 2, "198.51.100.1:1001")
-	assert.Contains(t, exchangeLine(t, c2, r2, ""), "-ERR [SYS/TEMP]", "a second connection of the same client")
-	c3, r3 := proxied(t, e.addr, 2, "198.51.100.2:1000")
-	assert.Contains(t, exchangeLine(t, c3, r3, ""), "+OK", "another client, through the same proxy")
+	c1 := proxied(t, e.addr, 2, "198.51.100.1:1000")
+	assert.Contains(t, c1.Line(), "+OK")
+	c2 := proxied(t, e.addr, 2, "198.51.100.1:1001")
+	assert.Contains(t, c2.Line(), "-ERR [SYS/TEMP]", "a second connection of the same client")
+	c3 := proxied(t, e.addr, 2, "198.51.100.2:1000")
+	assert.Contains(t, c3.Line(), "+OK", "another client, through the same proxy")
 }
 
 // TestProxyProtocolRefusals: a listed proxy must send a header; garbage
@@ -104,9 +94,9 @@ func TestProxyProtocolRefusals(t *testing.T) {
 	require.NoError(t, err)
 	defer c2.Close()
 	_ = c2.SetDeadline(time.Now().Add(10 * time.Second))
-	r2 := bufio.NewReader(c2)
-	assert.Contains(t, exchangeLine(t, c2, r2, ""), "+OK")
-	assert.Contains(t, exchangeLine(t, c2, r2, "PROXY TCP4 192.0.2.7 127.0.0.1 5555 110"), "-ERR")
+	p2 := pop3test.New(t, c2)
+	assert.Contains(t, p2.Line(), "+OK")
+	assert.Contains(t, p2.Cmd("PROXY TCP4 192.0.2.7 127.0.0.1 5555 110"), "-ERR")
 }
 
 // TestHAProxy: HAProxy (Debian's package) in front of pop3d, sending
@@ -165,9 +155,9 @@ backend pop3d
 	require.NoError(t, err)
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	assert.Contains(t, exchangeLine(t, c, r, ""), "+OK")
-	assert.Contains(t, exchangeLine(t, c, r, "USER alice"), "-ERR", "127.0.0.4 is not trusted: plaintext refused")
+	p := pop3test.New(t, c)
+	assert.Contains(t, p.Line(), "+OK")
+	assert.Contains(t, p.Cmd("USER alice"), "-ERR", "127.0.0.4 is not trusted: plaintext refused")
 }
 
 // TestProxyHealthChecksQuiet: a load balancer's health checks — a
@@ -196,9 +186,9 @@ func TestProxyHealthChecksQuiet(t *testing.T) {
 	closeNow(nil)
 	closeNow(local)
 	closeNow([]byte("PROXY UNKNOWN\r\n"))
-	c, r := proxied(t, e.addr, 2, "192.0.2.9:4000")
-	assert.Contains(t, exchangeLine(t, c, r, ""), "+OK")
-	assert.Contains(t, exchangeLine(t, c, r, "QUIT"), "+OK")
+	c := proxied(t, e.addr, 2, "192.0.2.9:4000")
+	assert.Contains(t, c.Line(), "+OK")
+	assert.Contains(t, c.Cmd("QUIT"), "+OK")
 	require.Eventually(t, func() bool {
 		return strings.Contains(logs.String(), "remote=192.0.2.9:4000") && strings.Contains(logs.String(), "msg=logout")
 	},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testenv"
+	"github.com/pop3kit/pop3kit/internal/testserver"
 	"github.com/pop3kit/pop3kit/pop3gen"
 	"github.com/pop3kit/pop3kit/server"
 )
@@ -52,16 +52,7 @@ func startBackend(t *testing.T) *backend {
 	cfg.MailRoot, cfg.Passwd, cfg.Profile = root, pw, "rfc1939"
 	cfg.FailDelay = 0
 	cfg.TrustedNetworks = []string{"127.0.0.0/8"}
-	srv, err := server.New(cfg, nil)
-	require.NoError(t, err)
-	addrs, err := srv.Listen()
-	require.NoError(t, err)
-	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	_, addrs := testserver.Serve(t, cfg)
 	return &backend{addr: addrs[0].String(), md: filepath.Join(root, "alice")}
 }
 
