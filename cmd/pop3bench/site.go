@@ -95,33 +95,30 @@ func newSite(dir string, o options) (*site, error) {
 		}
 		return nil
 	}
-	link := func(u string) error {
-		for _, p := range pooled {
-			if err := os.Link(p, filepath.Join(s.mail, u, "new", filepath.Base(p))); err != nil {
-				return err
+	// linked adds n users named prefix0, prefix1 …, each with the pooled
+	// messages.
+	linked := func(prefix string, n int) ([]string, error) {
+		var names []string
+		for i := range n {
+			u := prefix + strconv.Itoa(i)
+			names = append(names, u)
+			if err := add(u); err != nil {
+				return nil, err
+			}
+			for _, p := range pooled {
+				if err := os.Link(p, filepath.Join(s.mail, u, "new", filepath.Base(p))); err != nil {
+					return nil, err
+				}
 			}
 		}
-		return nil
+		return names, nil
 	}
-	for i := range o.users {
-		u := fmt.Sprintf("u%d", i)
-		s.users = append(s.users, u)
-		if err := add(u); err != nil {
-			return nil, err
-		}
-		if err := link(u); err != nil {
-			return nil, err
-		}
+	var err error
+	if s.users, err = linked("u", o.users); err != nil {
+		return nil, err
 	}
-	for i := range o.idle {
-		u := fmt.Sprintf("i%d", i)
-		s.idle = append(s.idle, u)
-		if err := add(u); err != nil {
-			return nil, err
-		}
-		if err := link(u); err != nil {
-			return nil, err
-		}
+	if s.idle, err = linked("i", o.idle); err != nil {
+		return nil, err
 	}
 	if o.bigMB > 0 {
 		if err := add(bigUser); err != nil {
