@@ -76,6 +76,9 @@ type Config struct {
 	// accept (a TLS handshake included). When it is reached the oldest
 	// connection that has not logged in gives way; only when every slot
 	// is a logged-in session is a newcomer answered -ERR [SYS/TEMP].
+	// The default is what the descriptor limit serves (DefaultMaxSessions),
+	// so that a connection beyond it is refused before a login it could
+	// not serve.
 	MaxSessions int `toml:"max_sessions"`
 	// TLSHandshakeTimeout bounds a TLS handshake, on the implicit-TLS
 	// port and after STLS, so that a silent client holds its slot no
@@ -286,13 +289,13 @@ func (d *Duration) UnmarshalText(b []byte) error {
 }
 
 // DefaultConfig returns the defaults: the Exchange 2010 profile, a 2 s
-// failed-login delay, 10,000 sessions.
+// failed-login delay, as many sessions as the descriptor limit serves.
 func DefaultConfig() Config {
 	return Config{
 		Profile:        pop3gen.DefaultProfile,
 		FailDelay:      Duration(2 * time.Second),
 		Implementation: "pop3kit",
-		MaxSessions:    10000,
+		MaxSessions:    DefaultMaxSessions(),
 		// Ten seconds is ample for a handshake over any link that can
 		// carry POP3, and short against slot-holding.
 		TLSHandshakeTimeout: Duration(10 * time.Second),
@@ -547,4 +550,31 @@ func ReadSettingsFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d octets", path, MaxSettingsFile)
 	}
 	return b, nil
+}
+
+// Descriptors a session may hold at once: its socket, the maildrop's
+// lock (the exclusive profile), and during a command the message it reads
+// and its directory. Between commands a session holds the first two.
+const (
+	descriptorsPerSession = 3
+	// descriptorsReserved are the process's others: listeners, logs, the
+	// mail root, the passwd-file, a store's connections.
+	descriptorsReserved = 64
+)
+
+// DefaultMaxSessions is max_sessions unless set: the sessions the
+// process's descriptor limit serves (Go raises the soft limit to the hard
+// one at start), at most 10,000 and at least 16.
+func DefaultMaxSessions() int {
+	return max(16, min(10000, (descriptorLimit()-descriptorsReserved)/descriptorsPerSession))
+}
+
+// descriptorLimit is RLIMIT_NOFILE, or a large number when there is none
+// (a variable for the tests).
+var descriptorLimit = func() int {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil || l.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return int(l.Cur)
 }

@@ -100,6 +100,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if lim := descriptorLimit(); cfg.MaxSessions*descriptorsPerSession+descriptorsReserved > lim {
+		log.Warn("max_sessions is more than the descriptor limit serves: logins beyond it will fail -ERR [SYS/TEMP]",
+			"max_sessions", cfg.MaxSessions, "descriptors", lim, "serves", DefaultMaxSessions())
+	}
 	s := &Server{cfg: cfg, v: v, users: users, passwd: p, store: store, dummy: dummy, log: log, lastLogin: map[string]time.Time{}}
 	if s.lmtp, err = newLMTP(s); err != nil {
 		return nil, err

@@ -84,13 +84,28 @@ const maxEntries = 2_000_000
 
 // Drop is a maildrop opened for one session. The message list is fixed
 // when it is opened (the snapshot); with an exclusive lock no other
-// session can change it meanwhile. To keep a session of a large maildrop
-// small (about 33 octets a message with the session's marks), the file
-// names are not held in memory: the session keeps the UID list file it
-// listed from open (the list is only ever replaced by rename, never
-// written in place) and reads a message's name from its line when needed.
+// session can change it meanwhile.
+//
+// An idle session holds no descriptor but, under an exclusive lock, the
+// lock's: the user's directory is opened again for each operation (and
+// must be the directory of the login), and the names of a maildrop of up
+// to maxNamesHeld messages are held in memory. A larger one keeps its
+// session small (about 33 octets a message with the session's marks) by
+// keeping the UID list file it listed from open instead (the list is only
+// ever replaced by rename, never written in place) and reading a
+// message's name from its line when needed.
 type Drop struct {
-	dir  *os.Root // the user's Maildir
+	mr   *MailRoot
+	user string
+	// dir is the user's Maildir while the drop is opened and during an
+	// operation after (attach); nil between operations.
+	dir *os.Root
+	// dirInfo is the directory the login opened: a later operation
+	// refuses another one put in its place.
+	dirInfo fs.FileInfo
+	// names are the messages' file names under cur/, by index, for a
+	// maildrop of up to maxNamesHeld messages; nil when snap is kept.
+	names []string
 	msgs []dropMsg
 	snap *os.File // the UID list this listing came from; nil when empty
 	lock *os.File
@@ -111,6 +126,10 @@ type Drop struct {
 	// Validity is the UIDVALIDITY, for Dovecot-style unique-ids.
 	Validity uint32
 }
+
+// maxNamesHeld is the largest maildrop whose file names a session holds
+// in memory (about 80 octets each) rather than keeping its UID list open.
+const maxNamesHeld = 512
 
 // dropMsg is one message of a listing: 32 octets.
 type dropMsg struct {
@@ -142,7 +161,7 @@ func (m *MailRoot) OpenDrop(user string, o store.OpenOptions) (*Drop, error) {
 	if wait <= 0 {
 		wait = DefaultLockWait
 	}
-	d := &Drop{dir: dir, log: log, wait: wait, dovecot: o.DovecotUIDs, exact: o.ExactSizes}
+	d := &Drop{mr: m, user: user, dir: dir, log: log, wait: wait, dovecot: o.DovecotUIDs, exact: o.ExactSizes}
 	for _, sub := range []string{"cur", "new", "tmp"} {
 		if err := dir.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			d.Close()
@@ -169,7 +188,58 @@ func (m *MailRoot) OpenDrop(user string, o store.OpenOptions) (*Drop, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.idle(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// idle lets go of what a session between operations does not need: the
+// user's directory, and, for a maildrop small enough to hold its names,
+// the UID list snapshot.
+func (d *Drop) idle() error {
+	if d.snap != nil && len(d.msgs) <= maxNamesHeld {
+		names := make([]string, len(d.msgs))
+		for i := range d.msgs {
+			n, err := d.name(i)
+			if err != nil {
+				return err
+			}
+			names[i] = n
+		}
+		d.names = names
+		d.snap.Close()
+		d.snap = nil
+	}
+	fi, err := d.dir.Stat(".")
+	if err != nil {
+		return err
+	}
+	d.dirInfo = fi
+	d.dir.Close()
+	d.dir = nil
+	return nil
+}
+
+// attach opens the user's directory for one operation after the login,
+// and returns what closes it again. The directory must be the one the
+// login listed: a directory put in its place since (renamed, replaced) is
+// refused, and so is a symbolic link.
+func (d *Drop) attach() (detach func(), err error) {
+	if d.dir != nil {
+		return func() {}, nil
+	}
+	dir, err := d.mr.openUserDir(d.user)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := dir.Stat("."); err != nil || !os.SameFile(fi, d.dirInfo) {
+		dir.Close()
+		return nil, fmt.Errorf("%.80q is not the directory the session listed: %w", d.user, ErrNotMaildir)
+	}
+	d.dir = dir
+	return func() { d.dir.Close(); d.dir = nil }, nil
 }
 
 // openUserDir opens ROOT/user as a root of its own, creating it when
@@ -882,6 +952,9 @@ func (d *Drop) saveList(l *uidList) (*os.File, error) {
 
 // name returns the file name of message i, read from the snapshot.
 func (d *Drop) name(i int) (string, error) {
+	if d.names != nil {
+		return d.names[i], nil
+	}
 	var buf [maxUIDListLine]byte
 	n, err := d.snap.ReadAt(buf[:], d.msgs[i].off)
 	if n == 0 && err != nil {
@@ -1011,6 +1084,11 @@ func (d *Drop) openFile(i int) (*messageFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	detach, err := d.attach()
+	if err != nil {
+		return nil, err
+	}
+	defer detach()
 	f, st, err := openRegular(d.dir, "cur/"+name)
 	if errors.Is(err, fs.ErrNotExist) {
 		path, ok := d.find(baseName(name))
@@ -1049,9 +1127,13 @@ func (d *Drop) find(base string) (string, bool) {
 // unmarked is ever touched). A message already gone counts as removed; an
 // index out of range or given twice is ignored.
 func (d *Drop) Remove(indexes []int) error {
+	detach, err := d.attach()
+	if err != nil {
+		return &store.RemoveError{Failed: len(indexes), Err: err}
+	}
+	defer detach()
 	var gone []uint32
 	var failed int
-	var err error
 	seen := make(map[int]bool, len(indexes))
 	for _, i := range indexes {
 		if i < 0 || i >= len(d.msgs) || seen[i] {

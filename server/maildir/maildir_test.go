@@ -560,3 +560,75 @@ func (m *MailRoot) openWithin(wait time.Duration, user string, o store.OpenOptio
 	c.LockWait = wait
 	return c.OpenDrop(user, o)
 }
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+// TestDropDescriptors: an open maildrop between operations holds no
+// descriptor but its lock's (the exclusive profile) — not the user's
+// directory, nor, for a maildrop of up to maxNamesHeld messages, its UID
+// list — so that thousands of idle sessions fit the descriptor limit with
+// their sockets; a larger maildrop keeps its UID list (its names stay out
+// of memory). Messages still open and are removed as ever.
+func TestDropDescriptors(t *testing.T) {
+	m := newMaildropT(t)
+	for i := range 20 {
+		m.write(fmt.Sprintf("new/%d.M%dP1.host", 1000+i, i), fmt.Sprintf("Subject: %d\n\nbody\n", i))
+	}
+	before := openFDs(t)
+	snap, err := m.mr.OpenDrop("alice", store.OpenOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, before, openFDs(t), "a snapshot session holds nothing between operations")
+	require.NoError(t, snap.Close())
+	locked, err := m.mr.OpenDrop("alice", store.OpenOptions{Exclusive: true})
+	require.NoError(t, err)
+	assert.Equal(t, before+1, openFDs(t), "a locked session holds its lock only")
+	body := contents(t, locked)
+	assert.Len(t, body, 20)
+	assert.Equal(t, before+1, openFDs(t), "reading messages leaves nothing open")
+	require.NoError(t, locked.Remove([]int{0}))
+	assert.Equal(t, before+1, openFDs(t))
+	require.NoError(t, locked.Close())
+	assert.Equal(t, before, openFDs(t))
+
+	for i := range maxNamesHeld {
+		m.write(fmt.Sprintf("new/%d.M%dP2.host", 2000+i, i), "x\n")
+	}
+	big, err := m.mr.OpenDrop("alice", store.OpenOptions{})
+	require.NoError(t, err)
+	require.Greater(t, big.Len(), maxNamesHeld)
+	assert.Equal(t, before+1, openFDs(t), "a large maildrop keeps its UID list, not its names")
+	f, err := big.Open(big.Len() - 1)
+	require.NoError(t, err)
+	f.Close()
+	require.NoError(t, big.Close())
+}
+
+// TestDropDirectoryReplaced: an operation after the login works on the
+// directory the login listed: one renamed into the user's place since (a
+// local user swapping Maildirs) is refused, never read or removed from.
+func TestDropDirectoryReplaced(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("new/1000.M1P1.host", "Subject: mine\n\nbody\n")
+	d := m.open()
+	other := filepath.Join(m.root, "other")
+	require.NoError(t, os.MkdirAll(filepath.Join(other, "cur"), 0o700))
+	names, err := os.ReadDir(filepath.Join(m.dir, "cur"))
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+	require.NoError(t, os.WriteFile(filepath.Join(other, "cur", names[0].Name()), []byte("Subject: not the login's\n\n"), 0o600))
+	require.NoError(t, os.Rename(m.dir, m.dir+".old"))
+	require.NoError(t, os.Rename(other, m.dir))
+	_, err = d.Open(0)
+	assert.ErrorIs(t, err, ErrNotMaildir)
+	var re *store.RemoveError
+	require.ErrorAs(t, d.Remove([]int{0}), &re)
+	assert.Equal(t, 1, re.Failed)
+	_, err = os.Stat(filepath.Join(m.dir, "cur", names[0].Name()))
+	assert.NoError(t, err, "nothing removed from the directory put in its place")
+}
