@@ -552,23 +552,42 @@ func (s *Session) update() error {
 	return nil
 }
 
-// copyBufs holds the buffers copyMessage streams messages with: a RETR
-// borrows 32 KiB for its duration instead of allocating it.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+// copyBlock is how much of a message RETR reads at once: large enough
+// that a megabyte costs a few system calls each way, small enough that a
+// session holds it (and its converted copy) only while it sends.
+const copyBlock = 256 << 10
 
-// copyMessage streams r to w (normally the reply's DotWriter) through a
-// pooled buffer: no message is ever held whole in memory.
-func copyMessage(w io.Writer, r io.Reader) error {
+// copyBufs holds the blocks copyMessage reads messages into, and the
+// buffers it converts them into (a block's CRLF form, stuffed, at most
+// twice its size and a line end): a RETR borrows them for its duration.
+var (
+	copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBlock); return &b }}
+	wireBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2*copyBlock+3); return &b }}
+)
+
+// copyMessage streams r to d, a block at a time: each block is converted
+// (CRLF, dot-stuffing) into one pooled buffer and written in one call, so
+// a message costs a write per block rather than per line. No message is
+// ever held whole in memory.
+func copyMessage(d *DotWriter, r io.Reader) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	_, err := io.CopyBuffer(writerOnly{w}, readerOnly{r}, *bp)
-	return err
+	in := *bp
+	for {
+		n, err := r.Read(in)
+		if n > 0 {
+			if _, err := d.Write(in[:n]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
-
-// writerOnly and readerOnly hide ReadFrom/WriteTo so that io.CopyBuffer
-// uses the pooled buffer instead of allocating its own.
-type writerOnly struct{ io.Writer }
-type readerOnly struct{ io.Reader }
 
 // topReaders holds the buffered readers copyTop reads headers with.
 var topReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16*1024) }}
