@@ -38,6 +38,12 @@ type Maildrop interface {
 	Remove(indexes []int) error
 	// Close releases the maildrop when the connection ends, however it
 	// ends. It removes nothing.
+	//
+	// A Maildrop that also has a method Idle() is told when its session
+	// has waited idleAfter (a second) for the client's next command: it
+	// may let go of what it holds between commands (a directory, a
+	// database connection, buffers) and take it again at its next call,
+	// so that thousands of idle sessions cost little.
 	Close() error
 }
 

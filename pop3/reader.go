@@ -30,6 +30,13 @@ func (l *lineReader) Reset(r io.Reader) { l.br.Reset(r) }
 // yet returned. After STLS they must be discarded, never run (RFC 2595 §4).
 func (l *lineReader) Buffered() int { return l.br.Buffered() }
 
+// Waiting waits for the next octet from the connection without taking
+// it: an error (a deadline) leaves the reader as it was.
+func (l *lineReader) Waiting() error {
+	_, err := l.br.Peek(1)
+	return err
+}
+
 // Discard drops everything buffered.
 func (l *lineReader) Discard() { _, _ = l.br.Discard(l.br.Buffered()) }
 

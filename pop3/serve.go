@@ -888,7 +888,24 @@ func (s *Server) serveConn(c *Conn, implicit bool) {
 			farewell()
 			return
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(sess.IdleTimeout()))
+		deadline := time.Now().Add(sess.IdleTimeout())
+		if r.Buffered() == 0 && sess.idler() != nil {
+			// The maildrop lets go of what it holds once the client has
+			// kept it waiting idleAfter; a client that answers sooner
+			// never makes it.
+			wait := time.Now().Add(idleAfter)
+			if deadline.Before(wait) {
+				wait = deadline
+			}
+			_ = c.nc.SetReadDeadline(wait)
+			if err := r.Waiting(); err != nil && !s.closing.Load() && !c.evicted.Load() && !c.kicked.Load() {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() && time.Now().Before(deadline) {
+					sess.idle()
+				}
+			}
+		}
+		_ = c.nc.SetReadDeadline(deadline)
 		if s.closing.Load() || c.evicted.Load() || c.kicked.Load() {
 			// Shutdown or an eviction may have set its deadline just
 			// before ours: each sets its flag first, so one of the two
@@ -1119,6 +1136,10 @@ func (p *pooledWriter) Reset(w io.Writer) {
 	_ = p.Flush()
 	p.w = w
 }
+
+// idleAfter is how long a session waits for the next command before its
+// maildrop is told it is idle (Maildrop's Idle).
+const idleAfter = time.Second
 
 // ratePoll is how often a write that the kernel cannot take at once
 // looks at how much the client has read: a client that stops reading is

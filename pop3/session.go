@@ -360,3 +360,17 @@ func (s *Session) reject(e *Error) Action {
 
 // InSASL reports whether the next line answers a SASL challenge.
 func (s *Session) InSASL() bool { return s.sasl }
+
+// idler returns the maildrop's Idle, when it has one.
+func (s *Session) idler() interface{ Idle() } {
+	i, _ := s.md.(interface{ Idle() })
+	return i
+}
+
+// idle tells the maildrop that the session waits for its client. A panic
+// in it is the backend's bug: it is logged, and the session goes on.
+func (s *Session) idle() {
+	if i := s.idler(); i != nil {
+		_ = protect(s.log, "Maildrop.Idle", func() error { i.Idle(); return nil })
+	}
+}

@@ -444,3 +444,11 @@ func (m *maildrop) Remove(indexes []int) error {
 
 // Close releases the maildrop (its lock, where it holds one).
 func (m *maildrop) Close() error { return m.d.Close() }
+
+// Idle passes the runtime's word that the session idles on to the store's
+// maildrop, which may let go of what it holds between commands.
+func (m *maildrop) Idle() {
+	if i, ok := m.d.(interface{ Idle() }); ok {
+		i.Idle()
+	}
+}

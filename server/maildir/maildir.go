@@ -87,9 +87,10 @@ const maxEntries = 2_000_000
 // session can change it meanwhile.
 //
 // An idle session holds no descriptor but, under an exclusive lock, the
-// lock's: the user's directory is opened again for each operation (and
-// must be the directory of the login), and the names of a maildrop of up
-// to maxNamesHeld messages are held in memory. A larger one keeps its
+// lock's: the user's directory is let go after the login and when the
+// session idles (Idle), and opened again for the next operation (it must
+// be the directory of the login); the names of a maildrop of up to
+// maxNamesHeld messages are held in memory. A larger one keeps its
 // session small (about 33 octets a message with the session's marks) by
 // keeping the UID list file it listed from open instead (the list is only
 // ever replaced by rename, never written in place) and reading a
@@ -97,8 +98,8 @@ const maxEntries = 2_000_000
 type Drop struct {
 	mr   *MailRoot
 	user string
-	// dir is the user's Maildir while the drop is opened and during an
-	// operation after (attach); nil between operations.
+	// dir is the user's Maildir while the drop is opened and from an
+	// operation after (attach) until the session idles; nil then.
 	dir *os.Root
 	// dirInfo is the directory the login opened: a later operation
 	// refuses another one put in its place.
@@ -217,29 +218,40 @@ func (d *Drop) idle() error {
 		return err
 	}
 	d.dirInfo = fi
-	d.dir.Close()
-	d.dir = nil
+	d.Idle()
 	return nil
 }
 
-// attach opens the user's directory for one operation after the login,
-// and returns what closes it again. The directory must be the one the
-// login listed: a directory put in its place since (renamed, replaced) is
-// refused, and so is a symbolic link.
-func (d *Drop) attach() (detach func(), err error) {
+// attach opens the user's directory again for an operation after the
+// login, unless it is open, and keeps it until the session is idle
+// (Idle). The directory must be the one the login listed: a directory
+// put in its place since (renamed, replaced) is refused, and so is a
+// symbolic link.
+func (d *Drop) attach() error {
 	if d.dir != nil {
-		return func() {}, nil
+		return nil
 	}
 	dir, err := d.mr.openUserDir(d.user)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if fi, err := dir.Stat("."); err != nil || !os.SameFile(fi, d.dirInfo) {
 		dir.Close()
-		return nil, fmt.Errorf("%.80q is not the directory the session listed: %w", d.user, ErrNotMaildir)
+		return fmt.Errorf("%.80q is not the directory the session listed: %w", d.user, ErrNotMaildir)
 	}
 	d.dir = dir
-	return func() { d.dir.Close(); d.dir = nil }, nil
+	return nil
+}
+
+// Idle lets go of the user's directory while the session waits for its
+// client (the runtime calls it after a second without a command): an
+// idle session holds no descriptor but, under an exclusive lock, the
+// lock's. The next operation opens the directory again.
+func (d *Drop) Idle() {
+	if d.dir != nil {
+		d.dir.Close()
+		d.dir = nil
+	}
 }
 
 // openUserDir opens ROOT/user as a root of its own, creating it when
@@ -1084,11 +1096,9 @@ func (d *Drop) openFile(i int) (*messageFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	detach, err := d.attach()
-	if err != nil {
+	if err := d.attach(); err != nil {
 		return nil, err
 	}
-	defer detach()
 	f, st, err := openRegular(d.dir, "cur/"+name)
 	if errors.Is(err, fs.ErrNotExist) {
 		path, ok := d.find(baseName(name))
@@ -1127,11 +1137,10 @@ func (d *Drop) find(base string) (string, bool) {
 // unmarked is ever touched). A message already gone counts as removed; an
 // index out of range or given twice is ignored.
 func (d *Drop) Remove(indexes []int) error {
-	detach, err := d.attach()
+	err := d.attach()
 	if err != nil {
 		return &store.RemoveError{Failed: len(indexes), Err: err}
 	}
-	defer detach()
 	var gone []uint32
 	var failed int
 	seen := make(map[int]bool, len(indexes))

@@ -569,12 +569,13 @@ func openFDs(t *testing.T) int {
 	return len(ents)
 }
 
-// TestDropDescriptors: an open maildrop between operations holds no
-// descriptor but its lock's (the exclusive profile) — not the user's
-// directory, nor, for a maildrop of up to maxNamesHeld messages, its UID
-// list — so that thousands of idle sessions fit the descriptor limit with
-// their sockets; a larger maildrop keeps its UID list (its names stay out
-// of memory). Messages still open and are removed as ever.
+// TestDropDescriptors: an idle maildrop holds no descriptor but its
+// lock's (the exclusive profile) — not the user's directory, which an
+// operation opens again and Idle lets go, nor, for a maildrop of up to
+// maxNamesHeld messages, its UID list — so that thousands of idle
+// sessions fit the descriptor limit with their sockets; a larger maildrop
+// keeps its UID list (its names stay out of memory). Messages still open
+// and are removed as ever.
 func TestDropDescriptors(t *testing.T) {
 	m := newMaildropT(t)
 	for i := range 20 {
@@ -590,8 +591,11 @@ func TestDropDescriptors(t *testing.T) {
 	assert.Equal(t, before+1, openFDs(t), "a locked session holds its lock only")
 	body := contents(t, locked)
 	assert.Len(t, body, 20)
-	assert.Equal(t, before+1, openFDs(t), "reading messages leaves nothing open")
+	assert.Equal(t, before+2, openFDs(t), "the directory, while the session is busy")
+	locked.Idle()
+	assert.Equal(t, before+1, openFDs(t), "an idle session lets it go")
 	require.NoError(t, locked.Remove([]int{0}))
+	locked.Idle()
 	assert.Equal(t, before+1, openFDs(t))
 	require.NoError(t, locked.Close())
 	assert.Equal(t, before, openFDs(t))
@@ -606,7 +610,9 @@ func TestDropDescriptors(t *testing.T) {
 	f, err := big.Open(big.Len() - 1)
 	require.NoError(t, err)
 	f.Close()
+	big.Idle()
 	require.NoError(t, big.Close())
+	assert.Equal(t, before, openFDs(t))
 }
 
 // TestDropDirectoryReplaced: an operation after the login works on the
