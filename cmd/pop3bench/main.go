@@ -208,6 +208,21 @@ func measure(name string, st *site, o options, res results) error {
 		return err
 	}
 	defer s.stop()
+	// The idle sessions first, on a fresh server: what they cost is not
+	// blurred by the heap the other figures leave behind.
+	if o.idle > 0 {
+		fmt.Fprintf(os.Stderr, "== %s: %d idle sessions\n", name, o.idle)
+		r, err := runIdle(s, st)
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		if r.errors > 0 {
+			fmt.Fprintf(os.Stderr, "   %d idle sessions failed; the first: %v\n", r.errors, r.firstErr)
+		}
+		res.add(fmt.Sprintf("memory per idle session (KiB), %d held", o.idle), name, r.pssPerKB)
+		res.add("descriptors per idle session", name, r.fdsPer)
+		res.add(fmt.Sprintf("idle sessions that failed, of %d", o.idle), name, float64(r.errors))
+	}
 	if o.many > 0 {
 		fmt.Fprintf(os.Stderr, "== %s: a maildrop of %d messages\n", name, o.many)
 		m, err := runMany(s)
@@ -249,19 +264,6 @@ func measure(name string, st *site, o options, res results) error {
 			res.add(fmt.Sprintf("RETR of %d MiB (MB/s)", o.bigMB), name, r.mbPerS)
 			res.add("server CPU per MB of RETR (ms)", name, r.cpuPerM)
 		}
-	}
-	if o.idle > 0 {
-		fmt.Fprintf(os.Stderr, "== %s: %d idle sessions\n", name, o.idle)
-		r, err := runIdle(s, st)
-		if err != nil {
-			return fmt.Errorf("idle: %w", err)
-		}
-		if r.errors > 0 {
-			fmt.Fprintf(os.Stderr, "   %d idle sessions failed; the first: %v\n", r.errors, r.firstErr)
-		}
-		res.add(fmt.Sprintf("memory per idle session (KiB), %d held", o.idle), name, r.pssPerKB)
-		res.add("descriptors per idle session", name, r.fdsPer)
-		res.add(fmt.Sprintf("idle sessions that failed, of %d", o.idle), name, float64(r.errors))
 	}
 	return nil
 }
