@@ -99,8 +99,10 @@ type Drop struct {
 	mr   *MailRoot
 	user string
 	// dir is the user's Maildir while the drop is opened and from an
-	// operation after (attach) until the session idles; nil then.
-	dir *os.Root
+	// operation after (attach) until the session idles; nil then. cur is
+	// its cur/ over the same time, so that a message opens by its name
+	// without walking the path again.
+	dir, cur *os.Root
 	// dirInfo is the directory the login opened: a later operation
 	// refuses another one put in its place.
 	dirInfo fs.FileInfo
@@ -200,16 +202,7 @@ func (m *MailRoot) OpenDrop(user string, o store.OpenOptions) (*Drop, error) {
 // user's directory, and, for a maildrop small enough to hold its names,
 // the UID list snapshot.
 func (d *Drop) idle() error {
-	if d.snap != nil && len(d.msgs) <= maxNamesHeld {
-		names := make([]string, len(d.msgs))
-		for i := range d.msgs {
-			n, err := d.name(i)
-			if err != nil {
-				return err
-			}
-			names[i] = n
-		}
-		d.names = names
+	if d.snap != nil && d.names != nil {
 		d.snap.Close()
 		d.snap = nil
 	}
@@ -239,7 +232,12 @@ func (d *Drop) attach() error {
 		dir.Close()
 		return fmt.Errorf("%.80q is not the directory the session listed: %w", d.user, ErrNotMaildir)
 	}
-	d.dir = dir
+	cur, err := dir.OpenRoot("cur")
+	if err != nil {
+		dir.Close()
+		return err
+	}
+	d.dir, d.cur = dir, cur
 	return nil
 }
 
@@ -248,6 +246,10 @@ func (d *Drop) attach() error {
 // idle session holds no descriptor but, under an exclusive lock, the
 // lock's. The next operation opens the directory again.
 func (d *Drop) Idle() {
+	if d.cur != nil {
+		d.cur.Close()
+		d.cur = nil
+	}
 	if d.dir != nil {
 		d.dir.Close()
 		d.dir = nil
@@ -384,10 +386,7 @@ func (d *Drop) Close() error {
 		d.snap.Close()
 		d.snap = nil
 	}
-	if d.dir != nil {
-		d.dir.Close()
-		d.dir = nil
-	}
+	d.Idle()
 	return nil
 }
 
@@ -688,6 +687,20 @@ func (d *Drop) scanOnce(hold bool) error {
 		d.msgs = append(d.msgs, dropMsg{off: e.off, exact: e.exact, storage: e.storage, uid: e.uid})
 	}
 	slices.SortFunc(d.msgs, func(a, b dropMsg) int { return int(int64(a.uid) - int64(b.uid)) })
+	d.names = nil
+	if len(d.msgs) <= maxNamesHeld {
+		// The names are at hand in the list just read: a small maildrop
+		// keeps them, and need not read them back from its snapshot.
+		byUID := make(map[uint32]string, len(present))
+		for base := range present {
+			e := l.entries[base]
+			byUID[e.uid] = e.name
+		}
+		d.names = make([]string, len(d.msgs))
+		for i, m := range d.msgs {
+			d.names[i] = byUID[m.uid]
+		}
+	}
 	return nil
 }
 
@@ -1099,7 +1112,13 @@ func (d *Drop) openFile(i int) (*messageFile, error) {
 	if err := d.attach(); err != nil {
 		return nil, err
 	}
-	f, st, err := openRegular(d.dir, "cur/"+name)
+	var f *os.File
+	var st fs.FileInfo
+	if d.cur != nil {
+		f, st, err = openRegular(d.cur, name)
+	} else { // the login itself (retention), before idle()
+		f, st, err = openRegular(d.dir, "cur/"+name)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		path, ok := d.find(baseName(name))
 		if !ok {
