@@ -93,7 +93,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 		before := heapAndStacks()
 		conns := holdSessions(b, ln.Addr().String(), n, func(net.Conn) error { return nil })
 		require.Eventually(b, func() bool { mu.Lock(); defer mu.Unlock(); return len(held) == n }, 30*time.Second, 10*time.Millisecond)
-		baseline := float64(heapAndStacks()-before) / n
+		baseline := float64(int64(heapAndStacks())-int64(before)) / n
 		for _, c := range conns {
 			c.Close()
 		}
@@ -124,7 +124,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 			return err
 		})
 		require.EqualValues(b, n, e.srv.Sessions())
-		perSession := float64(heapAndStacks()-before) / n
+		perSession := float64(int64(heapAndStacks())-int64(before)) / n
 		b.ReportMetric(perSession, "B/session")
 		b.ReportMetric(baseline, "B/conn-baseline")
 		b.ReportMetric(perSession-baseline, "B/session-net")
