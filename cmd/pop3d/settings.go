@@ -35,7 +35,7 @@ var settingUsage = map[string]string{
 	"expire":                   "EXPIRE capability: NEVER or `days` (default: the retention, or not announced)",
 	"hostname":                 "host `name` for the APOP timestamp (default: the system's)",
 	"implementation":           "what CAPA's IMPLEMENTATION names",
-	"max_sessions":             "`connections` served at once, counted from accept; the oldest not logged in gives way",
+	"max_sessions":             "`connections` served at once, counted from accept; the oldest not logged in gives way (default: what the descriptor limit serves, (ulimit -n − 64) ÷ 3, at most 10000; a larger setting is warned about at start)",
 	"tls_handshake_timeout":    "`time` a TLS handshake may take, implicit or after STLS",
 	"max_preauth_per_ip":       "`connections` not yet logged in from one address (IPv6: one /64)",
 	"max_sessions_per_user":    "logged-in `sessions` of one user",
@@ -105,8 +105,8 @@ func settings() []setting {
 func (s setting) isBool() bool { return s.typ.Kind() == reflect.Bool }
 
 // hostDefaults are the settings whose default depends on the machine (its
-// CPUs, its memory): their usage says how.
-var hostDefaults = map[string]bool{"auth_workers": true, "auth_memory": true}
+// CPUs, its memory, its descriptor limit): their usage says how.
+var hostDefaults = map[string]bool{"auth_workers": true, "auth_memory": true, "max_sessions": true}
 
 // defaultText is s's default as the config file writes it, "" for none
 // or one that depends on the machine.
