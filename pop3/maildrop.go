@@ -559,9 +559,10 @@ func (s *Session) update() error {
 }
 
 // copyBlock is how much of a message RETR reads at once: large enough
-// that a megabyte costs a few system calls each way, small enough that a
-// session holds it (and its converted copy) only while it sends.
-const copyBlock = 256 << 10
+// that a megabyte costs sixteen system calls each way, small enough that
+// ten thousand sessions sending at once to slow readers hold 2 GiB (the
+// block and its converted copy, borrowed only while it sends).
+const copyBlock = 64 << 10
 
 // copyBufs holds the blocks copyMessage reads messages into, and the
 // buffers it converts them into (a block's CRLF form, stuffed, at most

@@ -553,18 +553,20 @@ func ReadSettingsFile(path string) ([]byte, error) {
 }
 
 // Descriptors a session may hold at once: its socket, the maildrop's
-// lock (the exclusive profile), and during a command the message it reads
-// and its directory. Between commands a session holds the first two.
+// lock (the exclusive profile), and from a command until it has idled a
+// second its Maildir, the Maildir's cur/ and the message it reads. An
+// idle session holds the first two.
 const (
-	descriptorsPerSession = 3
+	descriptorsPerSession = 5
 	// descriptorsReserved are the process's others: listeners, logs, the
 	// mail root, the passwd-file, a store's connections.
 	descriptorsReserved = 64
 )
 
 // DefaultMaxSessions is max_sessions unless set: the sessions the
-// process's descriptor limit serves (Go raises the soft limit to the hard
-// one at start), at most 10,000 and at least 16.
+// process's descriptor limit serves, all of them busy at once (Go raises
+// the soft limit to the hard one at start), at most 10,000 and at least
+// 16.
 func DefaultMaxSessions() int {
 	return max(16, min(10000, (descriptorLimit()-descriptorsReserved)/descriptorsPerSession))
 }

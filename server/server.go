@@ -100,7 +100,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if lim := descriptorLimit(); cfg.MaxSessions*descriptorsPerSession+descriptorsReserved > lim {
+	if lim := descriptorLimit(); cfg.MaxSessions > (lim-descriptorsReserved)/descriptorsPerSession {
 		log.Warn("max_sessions is more than the descriptor limit serves: logins beyond it will fail -ERR [SYS/TEMP]",
 			"max_sessions", cfg.MaxSessions, "descriptors", lim, "serves", DefaultMaxSessions())
 	}

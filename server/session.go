@@ -296,7 +296,11 @@ func (h *session) open(user string) (pop3.Maildrop, error) {
 	h.log.Info("login", "messages", d.Len(), "mechanism", h.mechanism())
 	h.srv.metrics.loginsN.Add(1)
 	h.srv.metrics.logins.WithLabelValues(h.mechanism()).Inc()
-	return &maildrop{d: d, log: h.log, m: h.srv.metrics, owner: user}, nil
+	md := &maildrop{d: d, log: h.log, m: h.srv.metrics, owner: user}
+	if _, ok := d.(interface{ Idle() }); ok {
+		return idleMaildrop{md}, nil
+	}
+	return md, nil
 }
 
 func (h *session) APOP(name, digest []byte) (pop3.Maildrop, error) {
@@ -445,10 +449,9 @@ func (m *maildrop) Remove(indexes []int) error {
 // Close releases the maildrop (its lock, where it holds one).
 func (m *maildrop) Close() error { return m.d.Close() }
 
-// Idle passes the runtime's word that the session idles on to the store's
-// maildrop, which may let go of what it holds between commands.
-func (m *maildrop) Idle() {
-	if i, ok := m.d.(interface{ Idle() }); ok {
-		i.Idle()
-	}
-}
+// idleMaildrop is a maildrop whose store lets go of what it holds between
+// commands: it passes the runtime's word that the session idles on. A
+// store without Idle gets no such word, and its sessions no idle timer.
+type idleMaildrop struct{ *maildrop }
+
+func (m idleMaildrop) Idle() { m.d.(interface{ Idle() }).Idle() }

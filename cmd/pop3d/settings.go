@@ -35,7 +35,7 @@ var settingUsage = map[string]string{
 	"expire":                   "EXPIRE capability: NEVER or `days` (default: the retention, or not announced)",
 	"hostname":                 "host `name` for the APOP timestamp (default: the system's)",
 	"implementation":           "what CAPA's IMPLEMENTATION names",
-	"max_sessions":             "`connections` served at once, counted from accept; the oldest not logged in gives way (default: what the descriptor limit serves, (ulimit -n − 64) ÷ 3, at most 10000; a larger setting is warned about at start)",
+	"max_sessions":             "`connections` served at once, counted from accept; the oldest not logged in gives way (default: what the descriptor limit serves, (ulimit -n − 64) ÷ 5, at most 10000; a larger setting is warned about at start)",
 	"tls_handshake_timeout":    "`time` a TLS handshake may take, implicit or after STLS",
 	"max_preauth_per_ip":       "`connections` not yet logged in from one address (IPv6: one /64)",
 	"max_sessions_per_user":    "logged-in `sessions` of one user",

@@ -109,6 +109,9 @@ type Drop struct {
 	// names are the messages' file names under cur/, by index, for a
 	// maildrop of up to maxNamesHeld messages; nil when snap is kept.
 	names []string
+	// closed: Close has let the lock go; nothing is opened or removed
+	// after it.
+	closed bool
 	msgs  []dropMsg
 	snap  *os.File // the UID list this listing came from; nil when empty
 	lock  *os.File
@@ -224,7 +227,10 @@ func (d *Drop) attach() error {
 	if d.dir != nil {
 		return nil
 	}
-	dir, err := d.mr.openUserDir(d.user)
+	if d.closed {
+		return errClosed
+	}
+	dir, err := d.mr.userDir(d.user, false)
 	if err != nil {
 		return err
 	}
@@ -239,6 +245,24 @@ func (d *Drop) attach() error {
 	}
 	d.dir, d.cur = dir, cur
 	return nil
+}
+
+// in returns where sub (cur or new) is reached, and the prefix of a name
+// in it: cur/ through the root kept for it while the session is active,
+// so that every operation of a session sees the same cur/.
+func (d *Drop) in(sub string) (*os.Root, string) {
+	if sub == "cur" && d.cur != nil {
+		return d.cur, ""
+	}
+	return d.dir, sub + "/"
+}
+
+// dirOf is the directory a prefix of in names: "." for cur/'s own root.
+func dirOf(pre string) string {
+	if pre == "" {
+		return "."
+	}
+	return strings.TrimSuffix(pre, "/")
 }
 
 // Idle lets go of the user's directory while the session waits for its
@@ -260,9 +284,14 @@ func (d *Drop) Idle() {
 // missing, and refuses it unless it is a real directory: a symbolic link
 // (to another user's Maildir, or anywhere) is refused, and so is a
 // directory swapped for another between the check and the open.
-func (m *MailRoot) openUserDir(user string) (*os.Root, error) {
+func (m *MailRoot) openUserDir(user string) (*os.Root, error) { return m.userDir(user, true) }
+
+// userDir opens ROOT/user as openUserDir does; without create, a missing
+// directory is fs.ErrNotExist (an account removed while its session
+// went on is not made again).
+func (m *MailRoot) userDir(user string, create bool) (*os.Root, error) {
 	fi, err := m.root.Lstat(user)
-	if errors.Is(err, fs.ErrNotExist) {
+	if create && errors.Is(err, fs.ErrNotExist) {
 		if err := m.root.Mkdir(user, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
@@ -375,8 +404,12 @@ func moveAside(dir *os.Root, name string) error {
 	return dir.Rename(name, name+".broken."+hex.EncodeToString(rnd[:]))
 }
 
+// errClosed is what an operation on a closed Drop returns.
+var errClosed = errors.New("maildir: the maildrop was closed")
+
 // Close releases the session lock and the listing. It removes nothing.
 func (d *Drop) Close() error {
+	d.closed = true
 	if d.lock != nil {
 		_ = syscall.Flock(int(d.lock.Fd()), syscall.LOCK_UN)
 		d.lock.Close()
@@ -461,7 +494,8 @@ type entry struct {
 // it since is refused when it is opened (openRegular). complete is false
 // when maxEntries cut the listing short.
 func (d *Drop) list(sub string, check func(base string) bool) (out []entry, complete bool, err error) {
-	f, err := d.dir.Open(sub)
+	root, pre := d.in(sub)
+	f, err := root.Open(dirOf(pre))
 	if err != nil {
 		return nil, false, err
 	}
@@ -476,7 +510,7 @@ func (d *Drop) list(sub string, check func(base string) bool) (out []entry, comp
 			}
 			e := entry{name: n, base: baseName(n)}
 			if check != nil && check(e.base) {
-				fi, err := d.dir.Lstat(sub + "/" + n)
+				fi, err := root.Lstat(pre + n)
 				if err != nil {
 					continue // gone since the directory was read
 				}
@@ -865,7 +899,8 @@ func (d *Drop) moveNoReplace(from, to string) error {
 
 // syncDir makes the renames in sub durable.
 func (d *Drop) syncDir(sub string) {
-	if f, err := d.dir.Open(sub); err == nil {
+	root, pre := d.in(sub)
+	if f, err := root.Open(dirOf(pre)); err == nil {
 		_ = f.Sync()
 		f.Close()
 	}
@@ -1112,19 +1147,14 @@ func (d *Drop) openFile(i int) (*messageFile, error) {
 	if err := d.attach(); err != nil {
 		return nil, err
 	}
-	var f *os.File
-	var st fs.FileInfo
-	if d.cur != nil {
-		f, st, err = openRegular(d.cur, name)
-	} else { // the login itself (retention), before idle()
-		f, st, err = openRegular(d.dir, "cur/"+name)
-	}
+	root, pre := d.in("cur")
+	f, st, err := openRegular(root, pre+name)
 	if errors.Is(err, fs.ErrNotExist) {
-		path, ok := d.find(baseName(name))
+		root, path, ok := d.find(baseName(name))
 		if !ok {
 			return nil, store.ErrGone
 		}
-		f, st, err = openRegular(d.dir, path)
+		f, st, err = openRegular(root, path)
 	}
 	if err != nil {
 		return nil, err
@@ -1135,7 +1165,7 @@ func (d *Drop) openFile(i int) (*messageFile, error) {
 }
 
 // find looks for a message's file in cur/ and new/ by its base name.
-func (d *Drop) find(base string) (string, bool) {
+func (d *Drop) find(base string) (root *os.Root, path string, ok bool) {
 	for _, sub := range []string{"cur", "new"} {
 		ents, _, err := d.list(sub, nil)
 		if err != nil {
@@ -1143,11 +1173,12 @@ func (d *Drop) find(base string) (string, bool) {
 		}
 		for _, e := range ents {
 			if e.base == base {
-				return sub + "/" + e.name, true
+				root, pre := d.in(sub)
+				return root, pre + e.name, true
 			}
 		}
 	}
-	return "", false
+	return nil, "", false
 }
 
 // Remove removes the messages at the indexes given, one by one; when some
@@ -1247,10 +1278,11 @@ func (d *Drop) remove(i int) error {
 	if err != nil {
 		return err
 	}
-	err = d.dir.Remove("cur/" + name)
+	root, pre := d.in("cur")
+	err = root.Remove(pre + name)
 	if errors.Is(err, fs.ErrNotExist) {
-		if path, ok := d.find(baseName(name)); ok {
-			return d.dir.Remove(path)
+		if root, path, ok := d.find(baseName(name)); ok {
+			return root.Remove(path)
 		}
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -637,4 +638,29 @@ func TestDropDirectoryReplaced(t *testing.T) {
 	assert.Equal(t, 1, re.Failed)
 	_, err = os.Stat(filepath.Join(m.dir, "cur", names[0].Name()))
 	assert.NoError(t, err, "nothing removed from the directory put in its place")
+}
+
+// TestDropAfterItsDirectoryGoes: an account removed while its session
+// goes on is not made again by the session's next operation, and a
+// closed maildrop opens and removes nothing (it no longer holds its lock).
+func TestDropAfterItsDirectoryGoes(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("new/1000.M1P1.host", "Subject: mine\n\nbody\n")
+	d := m.open()
+	require.NoError(t, os.RemoveAll(m.dir))
+	_, err := d.Open(0)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	_, err = os.Stat(m.dir)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "the removed account's Maildir is not made again")
+
+	m2 := newMaildropT(t)
+	m2.write("new/1000.M1P1.host", "Subject: mine\n\nbody\n")
+	d2 := m2.open()
+	require.NoError(t, d2.Close())
+	_, err = d2.Open(0)
+	assert.ErrorIs(t, err, errClosed)
+	assert.Error(t, d2.Remove([]int{0}))
+	left, err := os.ReadDir(filepath.Join(m2.dir, "cur"))
+	require.NoError(t, err)
+	assert.Len(t, left, 1, "nothing removed after Close")
 }
