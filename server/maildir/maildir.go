@@ -112,11 +112,11 @@ type Drop struct {
 	// closed: Close has let the lock go; nothing is opened or removed
 	// after it.
 	closed bool
-	msgs  []dropMsg
-	snap  *os.File // the UID list this listing came from; nil when empty
-	lock  *os.File
-	log   *slog.Logger
-	wait  time.Duration // bound of a wait for the UID list's lock
+	msgs   []dropMsg
+	snap   *os.File // the UID list this listing came from; nil when empty
+	lock   *os.File
+	log    *slog.Logger
+	wait   time.Duration // bound of a wait for the UID list's lock
 	// dovecot: dovecot-uidlist is kept and unique-ids are in Dovecot's
 	// format (store.OpenOptions.DovecotUIDs): at every open the list is
 	// read again (learning what Dovecot added), new messages get UIDs
