@@ -2,7 +2,9 @@ package pop3
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"time"
 )
 
@@ -172,7 +174,7 @@ func (s *Session) begin() *Error {
 func (s *Session) check(f func()) *Error {
 	c := s.guard
 	if c == nil || c.g.checks == nil {
-		f()
+		aside(f)
 		return nil
 	}
 	t := time.NewTimer(c.g.p.CheckWait)
@@ -187,9 +189,44 @@ func (s *Session) check(f func()) *Error {
 		return ErrChecksBusy
 	}
 	defer func() { <-c.g.checks }()
-	f()
+	aside(f)
 	return nil
 }
+
+// aside runs f on a goroutine of its own and waits for it. A check of
+// credentials and the login it leads to (a password hash, a maildrop's
+// scan, a store's queries, the log lines a handler writes through a text
+// or JSON handler) grow a goroutine's stack to 8 KiB and more; on the
+// session's goroutine that stack would stay with the session for as long
+// as it idles, where its read loop needs a fraction of it. A panic in f
+// is carried back, with f's stack, and raised again here, so that the
+// session's recovery sees it as before.
+func aside(f func()) {
+	var p *asidePanic
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				p = &asidePanic{v: r, stack: debug.Stack()}
+			}
+		}()
+		f()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
+	}
+}
+
+// asidePanic is a panic of a function run aside, with the stack it
+// happened on.
+type asidePanic struct {
+	v     any
+	stack []byte
+}
+
+func (p *asidePanic) String() string { return fmt.Sprintf("%v\n%s", p.v, p.stack) }
 
 // end ends the login attempt with its outcome: a success forgives one of
 // the address's failures; a verdict on the credentials is answered no

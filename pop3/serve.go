@@ -752,7 +752,10 @@ func (set *settings) isTrusted(a net.Addr) bool {
 func (s *Server) serveConn(c *Conn, implicit bool) {
 	set := s.settings()
 	c.dialect = set.v
-	c.log = s.logger().With("remote", c.nc.RemoteAddr().String())
+	// With formats the attribute now, which a text or JSON handler does
+	// deep in the stack: aside, so that the session's goroutine keeps
+	// the small stack its read loop needs (an idle session holds it).
+	aside(func() { c.log = s.logger().With("remote", c.nc.RemoteAddr().String()) })
 	log := c.log
 	defer c.cancel()
 	// Writes go through rc, under TLS when there is TLS.
