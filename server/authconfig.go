@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pop3kit/pop3kit/server/account"
 )
 
 // Bytes is a size that TOML and flags read as a number of bytes or with a
@@ -52,17 +54,7 @@ func (b *Bytes) UnmarshalTOML(v any) error {
 }
 
 // String prints the size in the largest binary unit that divides it.
-func (b Bytes) String() string {
-	for _, u := range []struct {
-		suffix string
-		factor int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if b != 0 && int64(b)%u.factor == 0 {
-			return strconv.FormatInt(int64(b)/u.factor, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(int64(b), 10) + "B"
-}
+func (b Bytes) String() string { return account.FormatSize(int64(b)) }
 
 // checkAuth checks the settings of password verification, failed logins
 // and penalties, naming the bad value.

@@ -130,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	l := &Server{addr: cfg.Addr, log: cfg.Log}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	be := &backend{cfg: cfg, store: cfg.Store, users: cfg.Users, max: max, log: l.log, ctx: l.ctx, stopping: &l.stopping, lower: cfg.LowerCase}
+	be := &backend{cfg: cfg, max: max, log: l.log, ctx: l.ctx, stopping: &l.stopping}
 	l.srv = smtp.NewServer(be)
 	l.srv.LMTP = true
 	l.srv.Domain = cfg.Domain
@@ -290,13 +290,10 @@ func (p slogPrinter) Println(v ...any) { p.log.Warn(strings.TrimSpace(fmt.Sprint
 
 // backend is the go-smtp backend: one session per connection.
 type backend struct {
-	cfg   Config
-	store store.Deliverer
-	users account.Authenticator
-	max   int64
-	lower bool // UserNameCase=lower: names are looked up lower-cased
-	log   *slog.Logger
-	ctx   context.Context
+	cfg Config
+	max int64 // cfg.MaxMessageSize, or the default
+	log *slog.Logger
+	ctx context.Context
 	// stopping is the server's: a read under it does not wait longer.
 	stopping *atomic.Bool
 
@@ -426,7 +423,7 @@ func (s *lmtpSession) deliver(user string, in *lmtpInput, r io.Reader) error {
 	defer unlock()
 	qc, err := s.b.checkQuota(s.b.ctx, user, s.size)
 	if err == nil {
-		err = s.b.store.Deliver(s.b.ctx, user, r)
+		err = s.b.cfg.Store.Deliver(s.b.ctx, user, r)
 		if err == nil {
 			// The message's octets: all the input read so far.
 			s.b.afterDelivery(s.b.ctx, user, qc, s.b.max-in.left)
@@ -521,13 +518,13 @@ func (b *backend) resolve(addr string) (string, error) {
 		names = append(names, local[:i])
 	}
 	for _, n := range names {
-		if b.lower {
+		if b.cfg.LowerCase {
 			n = account.LowerASCII(n)
 		}
 		if account.CheckUserName(n) != nil {
 			continue
 		}
-		_, ok, err := b.users.Lookup(n)
+		_, ok, err := b.cfg.Users.Lookup(n)
 		if err != nil {
 			b.log.Error("recipient lookup failed", "addr", addr, "err", err)
 			return "", lmtpUsersDown

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pop3kit/pop3kit/server/account"
 	"github.com/pop3kit/pop3kit/server/store"
 )
 
@@ -25,12 +26,12 @@ import (
 // quota.
 var errOverQuota = errors.New("the mailbox is full (over its quota)")
 
-// quotaOf returns user's quota: the account's own, else the server's.
-func (s *backend) quotaOf(user string) int64 {
-	if a, ok, err := s.users.Lookup(user); err == nil && ok && a.Quota > 0 {
+// quotaOf returns user's quota: the account's own, else the server'b.
+func (b *backend) quotaOf(user string) int64 {
+	if a, ok, err := b.cfg.Users.Lookup(user); err == nil && ok && a.Quota > 0 {
 		return a.Quota
 	}
-	return s.cfg.Quota
+	return b.cfg.Quota
 }
 
 // quotaCheck is what checkQuota learned, for afterDelivery: the quota in
@@ -45,27 +46,27 @@ type quotaCheck struct{ quota, used int64 }
 // quotaTurn waits, when user has a quota, until no other delivery to user
 // runs in this process (or ctx ends), and returns what ends this one's
 // turn.
-func (s *backend) quotaTurn(ctx context.Context, user string) (func(), error) {
-	if s.quotaOf(user) <= 0 {
+func (b *backend) quotaTurn(ctx context.Context, user string) (func(), error) {
+	if b.quotaOf(user) <= 0 {
 		return func() {}, nil
 	}
-	s.quotaMu.Lock()
-	if s.quotaTurns == nil {
-		s.quotaTurns = map[string]*quotaLock{}
+	b.quotaMu.Lock()
+	if b.quotaTurns == nil {
+		b.quotaTurns = map[string]*quotaLock{}
 	}
-	l := s.quotaTurns[user]
+	l := b.quotaTurns[user]
 	if l == nil {
 		l = &quotaLock{ch: make(chan struct{}, 1)}
-		s.quotaTurns[user] = l
+		b.quotaTurns[user] = l
 	}
 	l.users++
-	s.quotaMu.Unlock()
+	b.quotaMu.Unlock()
 	release := func() {
-		s.quotaMu.Lock()
+		b.quotaMu.Lock()
 		if l.users--; l.users == 0 {
-			delete(s.quotaTurns, user)
+			delete(b.quotaTurns, user)
 		}
-		s.quotaMu.Unlock()
+		b.quotaMu.Unlock()
 	}
 	select {
 	case l.ch <- struct{}{}:
@@ -83,9 +84,9 @@ type quotaLock struct {
 	users int
 }
 
-func (s *backend) checkQuota(ctx context.Context, user string, size int64) (quotaCheck, error) {
-	q := s.quotaOf(user)
-	us, ok := s.store.(store.UsageStore)
+func (b *backend) checkQuota(ctx context.Context, user string, size int64) (quotaCheck, error) {
+	q := b.quotaOf(user)
+	us, ok := b.cfg.Store.(store.UsageStore)
 	if q <= 0 || !ok {
 		return quotaCheck{}, nil
 	}
@@ -102,31 +103,31 @@ func (s *backend) checkQuota(ctx context.Context, user string, size int64) (quot
 // afterDelivery sends user the quota warning when this delivery of
 // size octets took the maildrop over the warning threshold, once per
 // crossing, and forgets an earlier warning when it is below it again.
-func (s *backend) afterDelivery(ctx context.Context, user string, qc quotaCheck, size int64) {
+func (b *backend) afterDelivery(ctx context.Context, user string, qc quotaCheck, size int64) {
 	q := qc.quota
-	us, ok := s.store.(store.UsageStore)
-	d := s.store
-	if q <= 0 || !ok || s.cfg.QuotaWarning <= 0 {
+	us, ok := b.cfg.Store.(store.UsageStore)
+	d := b.cfg.Store
+	if q <= 0 || !ok || b.cfg.QuotaWarning <= 0 {
 		return
 	}
 	used := qc.used + size
-	threshold := q / 100 * int64(s.cfg.QuotaWarning)
+	threshold := q / 100 * int64(b.cfg.QuotaWarning)
 	warned := us.Warned(user)
 	switch {
 	case used < threshold && warned:
 		_ = us.SetWarned(user, false)
 	case used >= threshold && !warned:
 		if err := us.SetWarned(user, true); err != nil {
-			s.log.Warn("quota warning not recorded; not sent", "user", user, "err", err)
+			b.log.Warn("quota warning not recorded; not sent", "user", user, "err", err)
 			return
 		}
-		msg := quotaWarning(s.cfg.Domain, user, used, q, time.Now())
+		msg := quotaWarning(b.cfg.Domain, user, used, q, time.Now())
 		if err := d.Deliver(ctx, user, strings.NewReader(msg)); err != nil {
 			_ = us.SetWarned(user, false)
-			s.log.Warn("quota warning not delivered", "user", user, "err", err)
+			b.log.Warn("quota warning not delivered", "user", user, "err", err)
 			return
 		}
-		s.log.Info("quota warning sent", "user", user, "used", used, "quota", q)
+		b.log.Info("quota warning sent", "user", user, "used", used, "quota", q)
 	}
 }
 
@@ -141,20 +142,7 @@ func quotaWarning(host, user string, used, quota int64, now time.Time) string {
 		"Message-ID: <" + strconv.FormatInt(now.UnixNano(), 36) + "." + rand.Text() + ".quota@" + host + ">\n" +
 		"Auto-Submitted: auto-generated\n" +
 		"Content-Type: text/plain; charset=us-ascii\n\n" +
-		"Your mailbox holds " + humanBytes(used) + " of its quota of " + humanBytes(quota) + ".\n" +
+		"Your mailbox holds " + account.FormatSize(used) + " of its quota of " + account.FormatSize(quota) + ".\n" +
 		"When it is full, new mail is refused and returned to its senders.\n" +
 		"Download and delete messages to make room.\n"
-}
-
-// humanBytes prints a size in the largest binary unit that divides it.
-func humanBytes(b int64) string {
-	for _, u := range []struct {
-		suffix string
-		factor int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if b != 0 && b%u.factor == 0 {
-			return strconv.FormatInt(b/u.factor, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(b, 10) + "B"
 }
