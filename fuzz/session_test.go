@@ -102,10 +102,7 @@ func (d *modelDrop) Remove(indexes []int) error {
 
 // argsFor returns arguments for a row, well- or ill-formed as pick says.
 func argsFor(row spec.Command, pick uint8, text string) string {
-	good := map[spec.Args]string{
-		spec.NoArgs: "", spec.MsgNum: " 1", spec.OptMsgNum: " 2", spec.MsgNumCount: " 1 5", spec.Word: " alice",
-		spec.Secret: " secret", spec.NameDigest: " alice c4c9334bac560ecc979e58001b3e22fb", spec.Mechanism: " PLAIN", spec.OptWord: " en",
-	}
+	good := sessionmodel.ValidArgs
 	switch pick % 6 {
 	case 0, 1, 2:
 		return good[row.Args]
