@@ -63,8 +63,12 @@ func FuzzMaildirName(f *testing.F) {
 // FuzzUIDList parses arbitrary pop3kit-uidlist files. Damage is never
 // fatal: whatever is read keeps its UID, every UID is positive, below the
 // next UID and given to one message only; the list writes back to a clean
-// list (no problems) that parses to the same.
+// list (no problems) that parses to the same. A list the quick reading
+// (readQuick) takes lists what the whole reading does: the same messages,
+// sizes, line offsets and names.
 func FuzzUIDList(f *testing.F) {
+	f.Add([]byte("pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a:2,\n2 6 5 2.b%20c:2,S\n3 7 6 3.c:2,\n-2\n=dirs 1 2 3 4\n"))
+	f.Add([]byte("pop3kit-uidlist 2 validity=7 next=9\n1 5 4 1.a:2,\n-1\n2 5 4 1.a:2,S\n=dirs 1 2 3 4\n=dirs 0 0 0 0\n"))
 	f.Add([]byte("pop3kit-uidlist 2 validity=1764100000 next=43\n41 1520 1480 a,S=1480:2,\n42 880 862 b%20c:2,S\n"))
 	f.Add([]byte("pop3kit-uidlist 1 validity=1764100000 next=43\n41 1520 1480 a,S=1480\n42 880 862 b\n"))
 	f.Add([]byte("pop3kit-uidlist 1 validity=1 next=1\n"))
@@ -84,6 +88,22 @@ func FuzzUIDList(f *testing.F) {
 				t.Fatalf("%q: uid %d given to %q and %q", b, e.uid, other, base)
 			}
 			uids[e.uid] = base
+		}
+		if q, ok, err := readQuick(bytes.NewReader(b)); err != nil {
+			t.Fatalf("%q: readQuick: %v", b, err)
+		} else if ok {
+			if len(l.problems) > 0 || q.stamp != l.stamp || q.validity != l.validity || len(q.msgs) != len(l.entries) {
+				t.Fatalf("%q: quick reading %+v, whole reading %+v", b, q, l)
+			}
+			for i, m := range q.msgs {
+				e := l.entries[baseName(uids[m.uid])]
+				if e.uid != m.uid || e.exact != m.exact || e.storage != m.storage || int64(m.off) != e.off {
+					t.Fatalf("%q: message %d: quick %+v, whole %+v", b, i, m, e)
+				}
+				if q.names != nil && q.names[i] != e.name {
+					t.Fatalf("%q: message %d: quick name %q, whole %q", b, i, q.names[i], e.name)
+				}
+			}
 		}
 		var out bytes.Buffer
 		if err := l.write(&out); err != nil {

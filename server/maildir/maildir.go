@@ -3,6 +3,7 @@ package maildir
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,8 +16,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pop3kit/pop3kit/internal/faultinject"
 	"github.com/pop3kit/pop3kit/server/store"
@@ -56,6 +60,9 @@ type MailRoot struct {
 	// other sessions and processes hold only while they list a maildrop.
 	// Zero means DefaultLockWait.
 	LockWait time.Duration
+	// now is the clock a listing's stamp is judged settled by (tests
+	// move it on); nil is time.Now.
+	now func() time.Time
 }
 
 // OpenMailRoot opens the mail root. The handle stays valid when pop3d
@@ -124,8 +131,14 @@ type Drop struct {
 	// dotlock, so that Dovecot and pop3d number every message alike,
 	// whichever runs.
 	dovecot bool
+	// quick: the login listed nothing, its UID list being true to cur/
+	// and new/ (quickOpen).
+	quick bool
 	// exact: Size states exact sizes (store.OpenOptions.ExactSizes).
 	exact bool
+	// dirs are cur/ and new/ opened as directories during a scan or a
+	// removal (dirFile), nil otherwise.
+	dirs [2]*os.File
 	// measured holds, during a scan, the sizes measured by base name, so
 	// that a scan that starts again does not read the files again.
 	measured map[string][2]int64
@@ -137,11 +150,11 @@ type Drop struct {
 // in memory (about 80 octets each) rather than keeping its UID list open.
 const maxNamesHeld = 512
 
-// dropMsg is one message of a listing: 32 octets.
+// dropMsg is one message of a listing: 24 octets.
 type dropMsg struct {
-	off            int64 // offset of its line in snap
 	exact, storage int64
 	uid            uint32
+	off            uint32 // offset of its line in snap (a list is read up to maxUIDList)
 }
 
 // Open opens user's Maildir, creating it if the user has none yet. The
@@ -173,6 +186,10 @@ func (m *MailRoot) OpenDrop(user string, o store.OpenOptions) (*Drop, error) {
 			d.Close()
 			return nil, err
 		}
+	}
+	if d.cur, err = dir.OpenRoot("cur"); err != nil {
+		d.Close()
+		return nil, err
 	}
 	if o.Exclusive {
 		f, err := openLock(dir, lockName)
@@ -257,6 +274,22 @@ func (d *Drop) in(sub string) (*os.Root, string) {
 	return d.dir, sub + "/"
 }
 
+// at returns where path ("cur/NAME", "new/NAME" or a file of the
+// Maildir itself) is reached, and its name there: a message of cur/
+// through cur/'s own root, one openat for it rather than three.
+func (d *Drop) at(path string) (*os.Root, string) {
+	if name, ok := strings.CutPrefix(path, "cur/"); ok && d.cur != nil {
+		return d.cur, name
+	}
+	return d.dir, path
+}
+
+// lstat looks at path (as at says) without following a link.
+func (d *Drop) lstat(path string) (fs.FileInfo, error) {
+	root, name := d.at(path)
+	return root.Lstat(name)
+}
+
 // dirOf is the directory a prefix of in names: "." for cur/'s own root.
 func dirOf(pre string) string {
 	if pre == "" {
@@ -270,6 +303,7 @@ func dirOf(pre string) string {
 // idle session holds no descriptor but, under an exclusive lock, the
 // lock's. The next operation opens the directory again.
 func (d *Drop) Idle() {
+	d.closeDirs()
 	if d.cur != nil {
 		d.cur.Close()
 		d.cur = nil
@@ -344,6 +378,12 @@ func openRegular(dir *os.Root, name string) (*os.File, fs.FileInfo, error) {
 	if err := injected(dir, name); err != nil {
 		return nil, nil, err
 	}
+	return openRegularFlag(dir, name, os.O_RDONLY)
+}
+
+// openRegularFlag is openRegular with the open's flags (O_RDONLY,
+// O_RDWR|O_APPEND); it creates nothing.
+func openRegularFlag(dir *os.Root, name string, flag int) (*os.File, fs.FileInfo, error) {
 	fi, err := dir.Lstat(name)
 	if err != nil {
 		return nil, nil, err
@@ -351,7 +391,7 @@ func openRegular(dir *os.Root, name string) (*os.File, fs.FileInfo, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, nil, fmt.Errorf("%.80q: %w (%v)", name, ErrNotMessage, fi.Mode().Type())
 	}
-	f, err := openNonBlocking(dir, name, os.O_RDONLY)
+	f, err := openNonBlocking(dir, name, flag&^os.O_CREATE)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -503,20 +543,24 @@ func (d *Drop) list(sub string, check func(base string) bool) (out []entry, comp
 	var odd []string
 	complete = true
 	for {
-		names, err := f.Readdirnames(4096)
-		for _, n := range names {
+		names, types, err := readNames(f, 4096)
+		for i, n := range names {
 			if n == "" || n[0] == '.' {
 				continue
 			}
 			e := entry{name: n, base: baseName(n)}
 			if check != nil && check(e.base) {
-				fi, err := root.Lstat(pre + n)
-				if err != nil {
-					continue // gone since the directory was read
+				t := types[i]
+				if t == unknownType {
+					fi, err := root.Lstat(pre + n)
+					if err != nil {
+						continue // gone since the directory was read
+					}
+					t = fi.Mode().Type()
 				}
-				if !fi.Mode().IsRegular() {
+				if !t.IsRegular() {
 					if len(odd) < 5 {
-						odd = append(odd, fmt.Sprintf("%s/%.80q (%v)", sub, n, fi.Mode().Type()))
+						odd = append(odd, fmt.Sprintf("%s/%.80q (%v)", sub, n, t))
 					}
 					continue
 				}
@@ -542,6 +586,89 @@ func (d *Drop) list(sub string, check func(base string) bool) (out []entry, comp
 	return out, complete, nil
 }
 
+// unknownType is a name's type when the file system does not say it.
+const unknownType = ^fs.FileMode(0)
+
+// readNames reads up to n names of the directory f and their types as the
+// file system gives them with the names (d_type; unknownType where it
+// does not). os.File.ReadDir would lstat every name of a directory opened
+// in an os.Root: one system call a message at every listing.
+func readNames(f *os.File, n int) (names []string, types []fs.FileMode, err error) {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return nil, nil, err
+	}
+	buf := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(buf)
+	for len(names) < n {
+		var got int
+		var rerr error
+		if err := conn.Read(func(fd uintptr) bool {
+			got, rerr = unix.Getdents(int(fd), *buf)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			return names, types, err
+		}
+		if rerr == unix.EINTR {
+			continue
+		}
+		if rerr != nil {
+			return names, types, os.NewSyscallError("getdents", rerr)
+		}
+		if got <= 0 {
+			return names, types, io.EOF
+		}
+		for b := (*buf)[:got]; len(b) >= direntName; {
+			reclen := int(binary.NativeEndian.Uint16(b[direntReclen:]))
+			if reclen < direntName || reclen > len(b) {
+				return names, types, errors.New("getdents: damaged record")
+			}
+			name := b[direntName:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if s := string(name); s != "." && s != ".." {
+				names = append(names, s)
+				types = append(types, direntType(b[direntType8]))
+			}
+			b = b[reclen:]
+		}
+	}
+	return names, types, nil
+}
+
+// The fields of a linux_dirent64: d_ino (8), d_off (8), d_reclen (2),
+// d_type (1), then the name.
+const (
+	direntReclen = 16
+	direntType8  = 18
+	direntName   = 19
+)
+
+// direntBufs holds getdents buffers.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// direntType is the fs.FileMode type of a d_type.
+func direntType(t byte) fs.FileMode {
+	switch t {
+	case unix.DT_REG:
+		return 0
+	case unix.DT_DIR:
+		return fs.ModeDir
+	case unix.DT_LNK:
+		return fs.ModeSymlink
+	case unix.DT_FIFO:
+		return fs.ModeNamedPipe
+	case unix.DT_SOCK:
+		return fs.ModeSocket
+	case unix.DT_CHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.DT_BLK:
+		return fs.ModeDevice
+	}
+	return unknownType
+}
+
 // always checks every name.
 func always(string) bool { return true }
 
@@ -560,6 +687,12 @@ func (d *Drop) scan(wait time.Duration) error {
 		return err
 	}
 	defer unlock()
+	defer d.closeDirs()
+	if !d.dovecot {
+		if ok, err := d.quickOpen(); ok || err != nil {
+			return err
+		}
+	}
 	d.measured = map[string][2]int64{}
 	defer func() { d.measured = nil }()
 	for try := 0; ; try++ {
@@ -569,6 +702,81 @@ func (d *Drop) scan(wait time.Duration) error {
 		}
 		d.log.Debug("dovecot-uidlist changed while the maildrop was listed; listing again")
 	}
+}
+
+// quickOpen lists the maildrop from its UID list alone, when cur/ and new/
+// are what the list's "=dirs" line recorded: nothing was delivered,
+// removed or renamed since a listing found the list true to them, so
+// there is nothing to list, move or measure. It reports false (and the
+// whole scan runs) whenever anything is not so. Keeping dovecot-uidlist
+// it is not used: that list must be read again at every login.
+func (d *Drop) quickOpen() (bool, error) {
+	f, _, err := openRegular(d.dir, uidListName)
+	if err != nil {
+		return false, nil // the scan says what is wrong with it
+	}
+	q, ok, err := readQuick(io.LimitReader(f, maxUIDList))
+	if err != nil || !ok {
+		f.Close()
+		return false, nil
+	}
+	if now, _, err := d.dirStamp(); err != nil || now != q.stamp {
+		f.Close()
+		return false, nil
+	}
+	d.Validity = q.validity
+	d.msgs, d.names, d.snap = q.msgs, q.names, f
+	d.quick = true
+	return true, nil
+}
+
+// dirStamp returns cur/'s and new/'s stamp, and the time just before
+// they were looked at.
+func (d *Drop) dirStamp() (dirStamp, time.Time, error) {
+	now := time.Now()
+	if d.mr.now != nil {
+		now = d.mr.now()
+	}
+	root, pre := d.in("cur")
+	c, err := root.Stat(dirOf(pre))
+	if err != nil {
+		return dirStamp{}, now, err
+	}
+	n, err := d.dir.Stat("new")
+	if err != nil {
+		return dirStamp{}, now, err
+	}
+	cs, ok1 := c.Sys().(*syscall.Stat_t)
+	ns, ok2 := n.Sys().(*syscall.Stat_t)
+	if !ok1 || !ok2 {
+		return dirStamp{}, now, errors.New("no inode numbers")
+	}
+	return dirStamp{
+		curIno: cs.Ino, curCtime: cs.Ctim.Nano(),
+		newIno: ns.Ino, newCtime: ns.Ctim.Nano(),
+	}, now, nil
+}
+
+// settled reports whether a stamp taken at now can be recorded: a
+// directory changed after now gets a change time (ctime) of its own only
+// once the clock has moved past the one it has. A time is a tick of the
+// kernel's clock (a few milliseconds) on file systems that keep
+// nanoseconds, a second or two on those that keep seconds (no
+// nanoseconds at all); a directory changed less than that before now may
+// change again with the same time, and is listed again at the next login
+// (Dovecot's Maildir code waits out the same second, MAILDIR_SYNC_SECS).
+// The change time, not the modification time: every name added, removed
+// or renamed sets both, but only the modification time can be set back
+// (touch, rsync -t).
+func settled(s dirStamp, now time.Time) bool {
+	ok := func(ctime int64) bool {
+		wait := time.Second
+		if ctime%int64(time.Second) == 0 {
+			wait = 2 * time.Second
+		}
+		return now.UnixNano()-ctime >= int64(wait)
+	}
+	return ok(s.curCtime) && ok(s.newCtime)
 }
 
 // errDovecotChanged: dovecot-uidlist changed between the read and the
@@ -607,6 +815,10 @@ func (d *Drop) scanOnce(hold bool) error {
 			snap = nil // the session's list is written anew from l
 		}
 	}
+	// The directories as they are before they are listed: recorded in
+	// the list when nothing changes them meanwhile (see settled).
+	before, stampedAt, stampErr := d.dirStamp()
+	skipped := false // a message left out of this listing
 	unknown := func(base string) bool { _, ok := l.entries[base]; return !ok }
 	cur, complete, err := d.list("cur", unknown)
 	if err != nil {
@@ -675,6 +887,7 @@ func (d *Drop) scanOnce(hold bool) error {
 			if err != nil {
 				d.log.Warn("skipped a message that cannot be read", "file", e.name, "err", err)
 				delete(present, e.base)
+				skipped = true
 				continue
 			}
 			if !known {
@@ -685,6 +898,7 @@ func (d *Drop) scanOnce(hold bool) error {
 						exhausted = true
 					}
 					delete(present, e.base)
+					skipped = true
 					continue
 				}
 				le.uid = uid
@@ -709,6 +923,26 @@ func (d *Drop) scanOnce(hold bool) error {
 			return err
 		}
 	}
+	// The next login lists nothing if the directories stay as they were
+	// when this listing began, and it changed nothing in them (no
+	// message moved, none left out for a later try).
+	want := dirStamp{}
+	if stampErr == nil && complete && !skipped && dv == nil && settled(before, stampedAt) {
+		if after, _, err := d.dirStamp(); err == nil && after == before {
+			want = before
+		}
+	}
+	if l.debris > maxDebris && l.debris > len(l.entries)/8 {
+		changed = true
+	}
+	if want != l.stamp {
+		l.stamp = want
+		if !changed {
+			if err := d.appendList(snap, want.appendLine(nil)); err != nil {
+				d.log.Debug("UID list: directories' stamp not recorded", "err", err)
+			}
+		}
+	}
 	if changed {
 		if snap, err = d.saveList(l); err != nil {
 			return err
@@ -718,7 +952,7 @@ func (d *Drop) scanOnce(hold bool) error {
 	d.msgs = make([]dropMsg, 0, len(present))
 	for base := range present {
 		e := l.entries[base]
-		d.msgs = append(d.msgs, dropMsg{off: e.off, exact: e.exact, storage: e.storage, uid: e.uid})
+		d.msgs = append(d.msgs, dropMsg{off: uint32(e.off), exact: e.exact, storage: e.storage, uid: e.uid})
 	}
 	slices.SortFunc(d.msgs, func(a, b dropMsg) int { return int(int64(a.uid) - int64(b.uid)) })
 	d.names = nil
@@ -777,8 +1011,8 @@ func (d *Drop) forget(l *uidList, present map[string]bool) bool {
 // out of the listing); two different messages are both kept, e renamed to
 // a base of its own (true, with e's new name), so neither hides the other.
 func (d *Drop) separate(name string, e entry) (entry, bool) {
-	_, errA := d.dir.Lstat("cur/" + name)
-	_, errB := d.dir.Lstat("cur/" + e.name)
+	_, errA := d.lstat("cur/" + name)
+	_, errB := d.lstat("cur/" + e.name)
 	if errA != nil || errB != nil || d.same("cur/"+name, "cur/"+e.name) {
 		// One of the two is gone (a reader renamed it while cur/ was
 		// read) or they are hard links of one file: one message.
@@ -803,7 +1037,7 @@ func (d *Drop) separate(name string, e entry) (entry, bool) {
 // isRegular reports whether name in the maildrop is a regular file (not a
 // link, FIFO, directory or device).
 func (d *Drop) isRegular(name string) bool {
-	fi, err := d.dir.Lstat(name)
+	fi, err := d.lstat(name)
 	return err == nil && fi.Mode().IsRegular()
 }
 
@@ -811,8 +1045,8 @@ func (d *Drop) isRegular(name string) bool {
 // links). A name that cannot be looked at is not the same as anything:
 // callers remove a name only when it certainly has another.
 func (d *Drop) same(a, b string) bool {
-	x, err1 := d.dir.Lstat(a)
-	y, err2 := d.dir.Lstat(b)
+	x, err1 := d.lstat(a)
+	y, err2 := d.lstat(b)
 	return err1 == nil && err2 == nil && os.SameFile(x, y)
 }
 
@@ -874,10 +1108,25 @@ func (d *Drop) moveNew(e entry, bases map[string]string) (string, bool) {
 	return "", false
 }
 
-// moveNoReplace renames from to to unless to exists (fs.ErrExist): a hard
-// link, then the old name removed, as Maildir readers have always done.
-// On a file system without hard links it checks and renames.
+// moveNoReplace renames from to to ("cur/NAME" or "new/NAME") unless to
+// exists (fs.ErrExist): one renameat2 with RENAME_NOREPLACE between the
+// two directories' descriptors where the kernel and the file system have
+// it; otherwise a hard link, then the old name removed, as Maildir
+// readers have always done; on a file system without hard links it
+// checks and renames. The names are single entries of cur/ and new/ (no
+// "/"), so the *at calls reach nothing outside those directories.
 func (d *Drop) moveNoReplace(from, to string) error {
+	if !noRenameNoReplace.Load() {
+		err := d.renameNoReplace(from, to)
+		switch {
+		case err == nil, errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist):
+			return err
+		case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ENOSYS):
+			noRenameNoReplace.Store(true) // then never again in this process
+		default:
+			return err
+		}
+	}
 	err := d.dir.Link(from, to)
 	if err == nil {
 		if err := d.dir.Remove(from); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -897,12 +1146,65 @@ func (d *Drop) moveNoReplace(from, to string) error {
 	return d.dir.Rename(from, to)
 }
 
+// noRenameNoReplace: renameat2 with RENAME_NOREPLACE was refused (an old
+// kernel, a file system without it).
+var noRenameNoReplace atomic.Bool
+
+// renameNoReplace is renameat2(RENAME_NOREPLACE) of from to to.
+func (d *Drop) renameNoReplace(from, to string) error {
+	fromSub, fromName, _ := strings.Cut(from, "/")
+	toSub, toName, _ := strings.Cut(to, "/")
+	fd, err := d.dirFile(fromSub)
+	if err != nil {
+		return err
+	}
+	td, err := d.dirFile(toSub)
+	if err != nil {
+		return err
+	}
+	err = unix.Renameat2(int(fd.Fd()), fromName, int(td.Fd()), toName, unix.RENAME_NOREPLACE)
+	if err != nil {
+		return &os.LinkError{Op: "renameat2", Old: from, New: to, Err: err}
+	}
+	return nil
+}
+
+// dirFile returns sub (cur or new) open as a directory, for the *at calls
+// and the syncs of one scan; closeDirs closes them at its end.
+func (d *Drop) dirFile(sub string) (*os.File, error) {
+	i := 0
+	switch sub {
+	case "cur":
+	case "new":
+		i = 1
+	default:
+		return nil, fmt.Errorf("maildir: %q is not cur or new", sub)
+	}
+	if d.dirs[i] == nil {
+		root, pre := d.in(sub)
+		f, err := root.Open(dirOf(pre))
+		if err != nil {
+			return nil, err
+		}
+		d.dirs[i] = f
+	}
+	return d.dirs[i], nil
+}
+
+// closeDirs closes what dirFile opened.
+func (d *Drop) closeDirs() {
+	for i, f := range d.dirs {
+		if f != nil {
+			f.Close()
+			d.dirs[i] = nil
+		}
+	}
+}
+
 // syncDir makes the renames in sub durable.
 func (d *Drop) syncDir(sub string) {
-	root, pre := d.in(sub)
-	if f, err := root.Open(dirOf(pre)); err == nil {
+	if f, err := d.dirFile(sub); err == nil {
 		_ = f.Sync()
-		f.Close()
 	}
 }
 
@@ -1010,13 +1312,52 @@ func (d *Drop) saveList(l *uidList) (*os.File, error) {
 	return f, nil
 }
 
+// maxDebris is how many appended lines ("-UID", "=dirs") a list may
+// gather, beyond an eighth of its messages, before it is written whole.
+const maxDebris = 64
+
+// appendList appends lines to the UID list in place, under its lock: the
+// lines before them never change, so sessions reading their snapshot of
+// the same file by offset are not disturbed. snap, when not nil, is the
+// list as this session read it: the list must still be that file. A list
+// whose last line was cut short (a crash) gets nothing appended; the next
+// login writes it whole. No fsync: a line lost in a crash costs a login a
+// listing, or a removed message's line kept until the next one.
+func (d *Drop) appendList(snap *os.File, lines []byte) error {
+	if err := injected(d.dir, uidListName); err != nil {
+		return err
+	}
+	f, st, err := openRegularFlag(d.dir, uidListName, os.O_RDWR|os.O_APPEND)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if snap != nil {
+		if sst, err := snap.Stat(); err != nil || !os.SameFile(st, sst) {
+			return errors.New("the list was replaced")
+		}
+	}
+	var last [1]byte
+	if st.Size() == 0 {
+		return errors.New("the list is empty")
+	}
+	if _, err := f.ReadAt(last[:], st.Size()-1); err != nil {
+		return err
+	}
+	if last[0] != '\n' {
+		return errors.New("the list's last line is cut short")
+	}
+	_, err = f.Write(lines)
+	return err
+}
+
 // name returns the file name of message i, read from the snapshot.
 func (d *Drop) name(i int) (string, error) {
 	if d.names != nil {
 		return d.names[i], nil
 	}
 	var buf [maxUIDListLine]byte
-	n, err := d.snap.ReadAt(buf[:], d.msgs[i].off)
+	n, err := d.snap.ReadAt(buf[:], int64(d.msgs[i].off))
 	if n == 0 && err != nil {
 		return "", err
 	}
@@ -1075,7 +1416,8 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b
 // (and the UID list remembers).
 func (d *Drop) measure(path, base string) (exact, storage int64, err error) {
 	exact, storage = sizeField(base, "W"), sizeField(base, "S")
-	f, st, err := openRegular(d.dir, path)
+	root, name := d.at(path)
+	f, st, err := openRegular(root, name)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -1193,13 +1535,15 @@ func (d *Drop) Remove(indexes []int) error {
 	}
 	var gone []uint32
 	var failed int
+	linked := false // a removed file had another name
 	seen := make(map[int]bool, len(indexes))
 	for _, i := range indexes {
 		if i < 0 || i >= len(d.msgs) || seen[i] {
 			continue
 		}
 		seen[i] = true
-		rerr := d.remove(i)
+		links, rerr := d.remove(i)
+		linked = linked || links > 1
 		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			failed++
 			if err == nil {
@@ -1209,9 +1553,12 @@ func (d *Drop) Remove(indexes []int) error {
 		}
 		gone = append(gone, d.msgs[i].uid)
 	}
+	defer d.closeDirs()
 	if len(gone) > 0 {
 		d.syncDir("cur")
-		d.forgetRemoved(gone)
+		if d.dovecot || linked || d.tombstones(gone) != nil {
+			d.forgetRemoved(gone)
+		}
 	}
 	if failed > 0 {
 		return &store.RemoveError{Failed: failed, Err: err}
@@ -1272,21 +1619,58 @@ func (d *Drop) forgetRemoved(uids []uint32) {
 	f.Close()
 }
 
-// remove removes message i's file, wherever a reader moved it.
-func (d *Drop) remove(i int) error {
-	name, err := d.name(i)
+// tombstones records at UPDATE that the messages with these UIDs are
+// gone: a "-UID" line each, appended to the UID list rather than the list
+// written whole (five megabytes for 100,000 messages). Only a message
+// whose file had no other name may be recorded so: its base name is then
+// certainly gone, and a file delivered later under it gets a UID of its
+// own.
+func (d *Drop) tombstones(uids []uint32) error {
+	unlock, err := lockWithin(d.dir, uidLockName, d.wait)
 	if err != nil {
 		return err
 	}
-	root, pre := d.in("cur")
-	err = root.Remove(pre + name)
-	if errors.Is(err, fs.ErrNotExist) {
-		if root, path, ok := d.find(baseName(name)); ok {
-			return root.Remove(path)
-		}
-		return nil
+	defer unlock()
+	var b []byte
+	for _, u := range uids {
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(u), 10)
+		b = append(b, '\n')
 	}
-	return err
+	return d.appendList(nil, b)
+}
+
+// remove removes message i's file, wherever a reader moved it, and says
+// how many names the file had (0 when it was already gone).
+func (d *Drop) remove(i int) (links uint64, err error) {
+	name, err := d.name(i)
+	if err != nil {
+		return 0, err
+	}
+	root, path := d.in("cur")
+	path += name
+	fi, err := root.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		var ok bool
+		if root, path, ok = d.find(baseName(name)); !ok {
+			return 0, nil
+		}
+		fi, err = root.Lstat(path)
+	}
+	if err != nil {
+		return 0, err
+	}
+	links = 2 // unknown: as if it had another name
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		links = uint64(st.Nlink)
+	}
+	if err := root.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return links, err
+	}
+	return links, nil
 }
 
 // Keeping dovecot-uidlist. In Dovecot's format a unique-id is a message's
@@ -1324,7 +1708,7 @@ func listIdentity(dir *os.Root) fileChange {
 // measureOnce is measure, remembering the sizes for the rest of the scan.
 func (d *Drop) measureOnce(path, base string) (exact, storage int64, err error) {
 	if m, ok := d.measured[base]; ok {
-		if _, err := d.dir.Lstat(path); err == nil {
+		if _, err := d.lstat(path); err == nil {
 			return m[0], m[1], nil
 		}
 	}

@@ -411,10 +411,18 @@ func BenchmarkDropOpen100k(b *testing.B) {
 	mr, err := OpenMailRoot(filepath.Join(base, "mail"))
 	require.NoError(b, err)
 	defer mr.Close()
+	// The maildrop was left alone for a while: a login finds it as the
+	// last listing recorded it, and lists nothing (BenchmarkDropRelist100k
+	// is the login that must).
+	mr.now = func() time.Time { return time.Now().Add(time.Hour) }
 	d, err := mr.OpenDrop("alice", store.OpenOptions{}) // the first login writes the UID list
 	require.NoError(b, err)
 	d.Close()
 	perMessage := retainedPerMessage(b, mr, n)
+	d, err = mr.OpenDrop("alice", store.OpenOptions{})
+	require.NoError(b, err)
+	require.True(b, d.quick, "the login after the first lists nothing")
+	d.Close()
 	b.ReportAllocs()
 	for b.Loop() {
 		d, err := mr.OpenDrop("alice", store.OpenOptions{})
@@ -424,6 +432,77 @@ func BenchmarkDropOpen100k(b *testing.B) {
 		d.Close()
 	}
 	b.ReportMetric(perMessage, "B/message")
+}
+
+// BenchmarkDropRelist100k: a login to a 100,000-message maildrop whose
+// directories changed since the last listing (a message delivered), which
+// lists cur/ and new/ against the UID list.
+func BenchmarkDropRelist100k(b *testing.B) {
+	base := b.TempDir()
+	dir := filepath.Join(base, "mail", "alice")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		require.NoError(b, os.MkdirAll(filepath.Join(dir, sub), 0o700))
+	}
+	const n = 100000
+	for i := range n {
+		name := fmt.Sprintf("%d.M%dP12345Q%d.mail.example.org,S=1000,W=1020:2,S", 1764000000+i, i, i)
+		require.NoError(b, os.WriteFile(filepath.Join(dir, "cur", name), []byte("x"), 0o600))
+	}
+	mr, err := OpenMailRoot(filepath.Join(base, "mail"))
+	require.NoError(b, err)
+	defer mr.Close()
+	d, err := mr.OpenDrop("alice", store.OpenOptions{})
+	require.NoError(b, err)
+	d.Close()
+	touch := filepath.Join(dir, "new", ".touch")
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		require.NoError(b, os.WriteFile(touch, nil, 0o600)) // new/ changes
+		require.NoError(b, os.Remove(touch))
+		b.StartTimer()
+		d, err := mr.OpenDrop("alice", store.OpenOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d.quick {
+			b.Fatal("listed nothing")
+		}
+		d.Close()
+	}
+}
+
+// BenchmarkDropFirstOpen100k: the first login to a maildrop of 100,000
+// messages just delivered to new/ with no sizes in their names, as
+// pop3bench's large maildrop is: every message is moved to cur/ and read
+// once for its exact size.
+func BenchmarkDropFirstOpen100k(b *testing.B) {
+	const n = 100000
+	body := bytes.Repeat([]byte("a line of a message\n"), 20)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		base := b.TempDir()
+		dir := filepath.Join(base, "mail", "alice")
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			require.NoError(b, os.MkdirAll(filepath.Join(dir, sub), 0o700))
+		}
+		for i := range n {
+			name := fmt.Sprintf("%d.M%dP1.many", 1764000000+i, i)
+			require.NoError(b, os.WriteFile(filepath.Join(dir, "new", name), body, 0o600))
+		}
+		mr, err := OpenMailRoot(filepath.Join(base, "mail"))
+		require.NoError(b, err)
+		b.StartTimer()
+		d, err := mr.OpenDrop("alice", store.OpenOptions{})
+		b.StopTimer()
+		require.NoError(b, err)
+		require.Equal(b, n, d.Len())
+		d.Close()
+		mr.Close()
+		require.NoError(b, os.RemoveAll(base))
+		b.StartTimer()
+	}
 }
 
 // TestMaildropKnownNameSwappedForSymlink: a message's file replaced, after

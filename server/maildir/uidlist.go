@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,6 +37,21 @@ import (
 //
 // Version 1 lists (names without flags, unescaped) are read and rewritten
 // as version 2.
+//
+// Two kinds of lines may follow the messages' lines, appended to the list
+// in place (the lines before them never change, so a session reading its
+// snapshot by offset is not disturbed):
+//
+//	-41
+//	=dirs 1835010 1764100003123456789 1835011 1764100003123456789
+//
+// "-UID" says the message was removed at UPDATE: its line no longer
+// counts, and the whole list is not rewritten for it. "=dirs" records the
+// inode and change time (ctime, ns) of cur/ and new/ at a listing that
+// found the list true to them; the last such line counts. A login that
+// finds both directories as recorded has nothing to list: the list is the
+// maildrop, and it is read alone (see readQuick). Either kind of line is
+// dropped when the list is next written whole.
 const (
 	uidListName    = "pop3kit-uidlist"
 	uidLockName    = "pop3kit-uidlist.lock"
@@ -69,6 +85,68 @@ type uidList struct {
 	// dovecot: the list mirrors a dovecot-uidlist, whose last UID is
 	// 2^32-2 (dovecotMaxUID).
 	dovecot bool
+	// stamp is the last "=dirs" line read, or the one to write; zero
+	// when none.
+	stamp dirStamp
+	// debris counts the appended lines read ("-UID", "=dirs"): the list
+	// is written whole again when they pile up.
+	debris int
+}
+
+// dirStamp tells whether cur/ and new/ changed since a listing: each
+// directory's inode and change time (ctime) in nanoseconds. Every name
+// added to, removed from or renamed in a directory changes its change
+// time, provided the clock has moved on since: see settled.
+type dirStamp struct {
+	curIno, newIno     uint64
+	curCtime, newCtime int64
+}
+
+// stampPrefix starts a "=dirs" line.
+const stampPrefix = "=dirs "
+
+// appendLine appends s's "=dirs" line to b.
+func (s dirStamp) appendLine(b []byte) []byte {
+	b = append(b, stampPrefix...)
+	b = strconv.AppendUint(b, s.curIno, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, s.curCtime, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, s.newIno, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, s.newCtime, 10)
+	return append(b, '\n')
+}
+
+// parseStamp reads a "=dirs" line (without its LF).
+func parseStamp(line []byte) (dirStamp, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(stampPrefix))
+	if !ok {
+		return dirStamp{}, false
+	}
+	f := bytes.Fields(rest)
+	if len(f) != 4 {
+		return dirStamp{}, false
+	}
+	var s dirStamp
+	var err [4]error
+	s.curIno, err[0] = strconv.ParseUint(string(f[0]), 10, 64)
+	s.curCtime, err[1] = strconv.ParseInt(string(f[1]), 10, 64)
+	s.newIno, err[2] = strconv.ParseUint(string(f[2]), 10, 64)
+	s.newCtime, err[3] = strconv.ParseInt(string(f[3]), 10, 64)
+	if errors.Join(err[:]...) != nil {
+		return dirStamp{}, false
+	}
+	return s, true // all zero: no stamp (a later listing found none to record)
+}
+
+// parseTombstone reads a "-UID" line.
+func parseTombstone(line []byte) (uint32, bool) {
+	if len(line) < 2 || line[0] != '-' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(line[1:]), 10, 32)
+	return uint32(n), err == nil && n != 0
 }
 
 // maxUIDListLine bounds a line of a UID list: a uid, two sizes and a file
@@ -93,16 +171,33 @@ func (l *uidList) problem(format string, args ...any) {
 	}
 }
 
-// lineReader reads lines of at most max octets, skipping (and reporting)
-// longer ones without buffering them, so a damaged or hostile list cannot
-// make a reader allocate more than max.
+// lineReader reads lines of at most maxUIDListLine octets, skipping (and
+// reporting) longer ones without buffering more than its buffer, so a
+// damaged or hostile list cannot make a reader allocate without bound.
+// The buffer is larger than a line, so that a list of 100,000 lines is
+// read in a hundred system calls, not thousands; it comes from a pool
+// (release gives it back).
 type lineReader struct {
 	br  *bufio.Reader
 	off int64 // offset of the next line
 }
 
+// lineBuffer is the buffer of a lineReader.
+const lineBuffer = 64 << 10
+
+var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, lineBuffer) }}
+
 func newLineReader(r io.Reader) *lineReader {
-	return &lineReader{br: bufio.NewReaderSize(r, maxUIDListLine)}
+	br := lineReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &lineReader{br: br}
+}
+
+// release gives the buffer back; the reader is not used after it.
+func (r *lineReader) release() {
+	r.br.Reset(nil)
+	lineReaders.Put(r.br)
+	r.br = nil
 }
 
 // next returns the next line without its LF and the offset it started at;
@@ -129,7 +224,11 @@ func (r *lineReader) next() (line []byte, off int64, long bool, err error) {
 		}
 		err = nil
 	}
-	return bytes.TrimSuffix(line, []byte("\n")), off, false, err
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	if len(line) > maxUIDListLine {
+		return nil, off, true, err
+	}
+	return line, off, false, err
 }
 
 // parseUIDList reads a pop3kit-uidlist. It never fails on damage: a bad
@@ -139,6 +238,7 @@ func (r *lineReader) next() (line []byte, off int64, long bool, err error) {
 func parseUIDList(r io.Reader) (*uidList, error) {
 	l := &uidList{entries: map[string]uidEntry{}}
 	lr := newLineReader(r)
+	defer lr.release()
 	head, _, long, err := lr.next()
 	if err == io.EOF {
 		l.problem("empty list")
@@ -167,7 +267,7 @@ func parseUIDList(r io.Reader) (*uidList, error) {
 // given to two messages. It then raises next above every UID read.
 func (l *uidList) readEntries(lr *lineReader, prefix string, parse func(line []byte) (uidEntry, error)) error {
 	var maxUID uint32
-	uids := make(map[uint32]bool)
+	uids := make(map[uint32]string) // uid → base; "" once removed
 	for n := 2; ; n++ {
 		line, off, long, err := lr.next()
 		if err == io.EOF {
@@ -180,17 +280,36 @@ func (l *uidList) readEntries(lr *lineReader, prefix string, parse func(line []b
 			l.problem("%sline %d: longer than %d octets", prefix, n, maxUIDListLine)
 			continue
 		}
+		if uid, ok := parseTombstone(line); ok {
+			// The message was removed: its line no longer counts; its
+			// UID stays taken.
+			l.debris++
+			if base := uids[uid]; base != "" {
+				delete(l.entries, base)
+				uids[uid] = ""
+			}
+			continue
+		}
+		if st, ok := parseStamp(line); ok {
+			l.debris++
+			l.stamp = st
+			continue
+		}
 		e, err := parse(line)
 		if err != nil {
 			l.problem("%sline %d: %v", prefix, n, err)
 			continue
 		}
 		base := baseName(e.name)
-		if _, dup := l.entries[base]; dup || uids[e.uid] {
+		if _, dup := l.entries[base]; dup || uids[e.uid] != "" {
 			l.problem("%sline %d: %.80q or uid %d listed twice; the first line is kept", prefix, n, base, e.uid)
 			continue
 		}
-		uids[e.uid] = true
+		if _, gone := uids[e.uid]; gone {
+			l.problem("%sline %d: uid %d was removed; its line is not kept", prefix, n, e.uid)
+			continue
+		}
+		uids[e.uid] = base
 		e.off = off
 		l.entries[base] = e
 		maxUID = max(maxUID, e.uid)
@@ -365,6 +484,9 @@ func (l *uidList) write(w io.Writer) error {
 		bw.Write(line)
 		off += int64(len(line))
 	}
+	if l.stamp != (dirStamp{}) {
+		bw.Write(l.stamp.appendLine(line[:0]))
+	}
 	return bw.Flush()
 }
 
@@ -429,6 +551,7 @@ const dovecotMaxUID = math.MaxUint32 - 1
 // opened.
 func parseDovecotList(r io.Reader) (*dovecotList, error) {
 	lr := newLineReader(r)
+	defer lr.release()
 	first, _, long, err := lr.next()
 	if err == io.EOF {
 		return nil, fmt.Errorf("dovecot-uidlist: empty: %w", errDovecotDamaged)
@@ -624,4 +747,135 @@ func baseName(name string) string {
 // newUIDList starts a list for a maildrop that has none.
 func newUIDList() *uidList {
 	return &uidList{validity: uint32(time.Now().Unix()), next: 1, entries: map[string]uidEntry{}}
+}
+
+// quickList is a UID list read for a login that finds cur/ and new/ as
+// its "=dirs" line recorded them: the messages straight from their lines,
+// with no map and no file name (but those of a maildrop small enough to
+// hold them).
+type quickList struct {
+	validity uint32
+	stamp    dirStamp
+	msgs     []dropMsg
+	// names are the messages' names, by index, when there are at most
+	// maxNamesHeld lines; nil otherwise.
+	names []string
+}
+
+// readQuick reads a list for the quick login. ok is false when anything
+// in it asks for the whole reading (parseUIDList, then a listing of the
+// directories): a header or line that is not a clean version 2 one, UIDs
+// out of order, a size not yet measured, no "=dirs" line.
+func readQuick(r io.Reader) (q *quickList, ok bool, err error) {
+	lr := newLineReader(r)
+	defer lr.release()
+	head, _, long, err := lr.next()
+	if err != nil || long {
+		if err == io.EOF {
+			err = nil
+		}
+		return nil, false, err
+	}
+	var h uidList
+	if h.parseHeader(string(head)) != uidListVersion || len(h.problems) > 0 {
+		return nil, false, nil
+	}
+	q = &quickList{validity: h.validity}
+	var removed map[uint32]bool
+	var last uint32
+	lines := 0
+	for {
+		line, off, long, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if long || len(line) == 0 {
+			return nil, false, nil
+		}
+		if c := line[0]; c >= '0' && c <= '9' {
+			m, name, ok := quickLine(line)
+			if !ok || m.uid <= last || uint64(m.uid) >= h.next || off > math.MaxUint32 {
+				return nil, false, nil
+			}
+			last = m.uid
+			m.off = uint32(off)
+			q.msgs = append(q.msgs, m)
+			if lines++; lines <= maxNamesHeld {
+				n, ok := unescapeName(name)
+				if !ok || !validFileName(n) {
+					return nil, false, nil
+				}
+				q.names = append(q.names, n)
+			}
+			continue
+		}
+		if uid, ok := parseTombstone(line); ok {
+			if removed == nil {
+				removed = map[uint32]bool{}
+			}
+			removed[uid] = true
+			continue
+		}
+		st, ok := parseStamp(line)
+		if !ok {
+			return nil, false, nil
+		}
+		q.stamp = st
+	}
+	if q.stamp == (dirStamp{}) {
+		return nil, false, nil
+	}
+	if lines > maxNamesHeld {
+		q.names = nil
+	}
+	if cap(q.msgs) > len(q.msgs)+len(q.msgs)/16 {
+		// The session holds the listing as long as it lasts: not the
+		// slack of the appends (up to a quarter on large lists).
+		q.msgs = append(make([]dropMsg, 0, len(q.msgs)), q.msgs...)
+	}
+	if len(removed) > 0 {
+		kept := 0
+		for i, m := range q.msgs {
+			if removed[m.uid] {
+				continue
+			}
+			q.msgs[kept] = m
+			if q.names != nil {
+				q.names[kept] = q.names[i]
+			}
+			kept++
+		}
+		q.msgs = q.msgs[:kept]
+		if q.names != nil {
+			q.names = q.names[:kept]
+		}
+	}
+	return q, true, nil
+}
+
+// quickLine reads "uid exact storage name" of a version 2 list: the
+// numbers, and the name as written (escaped).
+func quickLine(line []byte) (m dropMsg, name []byte, ok bool) {
+	var n [3]uint64
+	rest := line
+	for i := range n {
+		j := bytes.IndexByte(rest, ' ')
+		if j < 1 || j > 19 {
+			return dropMsg{}, nil, false
+		}
+		for _, c := range rest[:j] {
+			if c < '0' || c > '9' {
+				return dropMsg{}, nil, false
+			}
+			n[i] = n[i]*10 + uint64(c-'0')
+		}
+		rest = rest[j+1:]
+	}
+	if n[0] == 0 || n[0] > math.MaxUint32 || n[1] > math.MaxInt64 || n[2] > math.MaxInt64 || len(rest) == 0 {
+		return dropMsg{}, nil, false
+	}
+	return dropMsg{uid: uint32(n[0]), exact: int64(n[1]), storage: int64(n[2])}, rest, true
 }

@@ -12,7 +12,7 @@ import (
 // TestImportGraph holds the seams of the server to their arrows: the
 // store interfaces depend on the runtime (a store's maildrop is a
 // pop3.Maildrop) and the standard library alone, the Maildir store on
-// them alone, and PostgreSQL's store on the seams (store,
+// them and x/sys/unix (the system calls the standard library lacks), and PostgreSQL's store on the seams (store,
 // account, maildir) and pgx, and LMTP delivery on the seams and go-smtp,
 // never on package server or the heavy dependencies of its other parts
 // (Kerberos, JOSE, Prometheus); the SASL mechanisms, which another server
@@ -27,8 +27,8 @@ func TestImportGraph(t *testing.T) {
 	out, err = exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../maildir").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.ElementsMatch(t, []string{"github.com/pop3kit/pop3kit/internal/faultinject", "github.com/pop3kit/pop3kit/pop3",
-		"github.com/pop3kit/pop3kit/server/store", "github.com/pop3kit/pop3kit/server/maildir"}, strings.Fields(string(out)),
-		"the Maildir store imports the store interfaces, the runtime and the standard library")
+		"github.com/pop3kit/pop3kit/server/store", "github.com/pop3kit/pop3kit/server/maildir", "golang.org/x/sys/unix"}, strings.Fields(string(out)),
+		"the Maildir store imports the store interfaces, the runtime, the standard library and x/sys/unix (renameat2, getdents)")
 
 	// PostgreSQL's store and LMTP delivery reach the server through the
 	// seams only: nothing of package server, and none of its heavy
