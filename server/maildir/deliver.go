@@ -74,6 +74,7 @@ func (m *MailRoot) Deliver(ctx context.Context, user string, r io.Reader) error 
 	// The drop's helpers (the link-then-unlink move, the directory sync)
 	// need only the directory and a log.
 	d := &Drop{dir: dir, log: slog.New(slog.DiscardHandler)}
+	defer d.closeDirs()
 	sizes := ",S=" + strconv.FormatInt(stored, 10) + ",W=" + strconv.FormatInt(exact, 10)
 	name := "new/" + base + sizes
 	for try := 0; ; try++ {

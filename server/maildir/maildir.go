@@ -63,6 +63,11 @@ type MailRoot struct {
 	// now is the clock a listing's stamp is judged settled by (tests
 	// move it on); nil is time.Now.
 	now func() time.Time
+	// remote: the mail root is on a network file system, whose clients
+	// cache a directory's attributes (NFS for up to a minute): a
+	// delivery by another host may not change the change time this host
+	// sees, so every login lists (no quick login).
+	remote bool
 }
 
 // OpenMailRoot opens the mail root. The handle stays valid when pop3d
@@ -72,7 +77,28 @@ func OpenMailRoot(dir string) (*MailRoot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MailRoot{root: r}, nil
+	return &MailRoot{root: r, remote: onNetwork(r)}, nil
+}
+
+// onNetwork reports whether root is on a network (or user-space) file
+// system, where attributes are cached: NFS, SMB, Ceph, FUSE. When it
+// cannot tell, it says so (true): listing every time is only slower.
+func onNetwork(root *os.Root) bool {
+	f, err := root.Open(".")
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return true
+	}
+	switch uint32(st.Type) {
+	case unix.NFS_SUPER_MAGIC, unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC,
+		unix.CEPH_SUPER_MAGIC, unix.FUSE_SUPER_MAGIC, unix.AFS_SUPER_MAGIC, unix.AFS_FS_MAGIC, unix.CODA_SUPER_MAGIC:
+		return true
+	}
+	return false
 }
 
 // Close closes the mail root.
@@ -136,9 +162,9 @@ type Drop struct {
 	quick bool
 	// exact: Size states exact sizes (store.OpenOptions.ExactSizes).
 	exact bool
-	// dirs are cur/ and new/ opened as directories during a scan or a
-	// removal (dirFile), nil otherwise.
-	dirs [2]*os.File
+	// dirs are cur/, new/ and tmp/ opened as directories during a scan,
+	// a removal or a delivery (dirFile), nil otherwise.
+	dirs [3]*os.File
 	// measured holds, during a scan, the sizes measured by base name, so
 	// that a scan that starts again does not read the files again.
 	measured map[string][2]int64
@@ -154,7 +180,7 @@ const maxNamesHeld = 512
 type dropMsg struct {
 	exact, storage int64
 	uid            uint32
-	off            uint32 // offset of its line in snap (a list is read up to maxUIDList)
+	off            uint32 // offset of its line in snap (lists are far below 4 GiB; name checks the line it reads is this UID's)
 }
 
 // Open opens user's Maildir, creating it if the user has none yet. The
@@ -218,9 +244,11 @@ func (m *MailRoot) OpenDrop(user string, o store.OpenOptions) (*Drop, error) {
 	return d, nil
 }
 
-// idle lets go of what a session between operations does not need: the
-// user's directory, and, for a maildrop small enough to hold its names,
-// the UID list snapshot.
+// idle lets go, after the login, of what the session never needs again:
+// the UID list snapshot of a maildrop small enough to hold its names. The
+// directory stays open for the commands that follow the login at once (a
+// mail client's STAT, UIDL, RETR…) until the session idles (Idle): one
+// open of the directory and of cur/ a session rather than two.
 func (d *Drop) idle() error {
 	if d.snap != nil && d.names != nil {
 		d.snap.Close()
@@ -231,7 +259,6 @@ func (d *Drop) idle() error {
 		return err
 	}
 	d.dirInfo = fi
-	d.Idle()
 	return nil
 }
 
@@ -688,7 +715,7 @@ func (d *Drop) scan(wait time.Duration) error {
 	}
 	defer unlock()
 	defer d.closeDirs()
-	if !d.dovecot {
+	if !d.dovecot && !d.mr.remote {
 		if ok, err := d.quickOpen(); ok || err != nil {
 			return err
 		}
@@ -772,7 +799,10 @@ func settled(s dirStamp, now time.Time) bool {
 	ok := func(ctime int64) bool {
 		wait := time.Second
 		if ctime%int64(time.Second) == 0 {
-			wait = 2 * time.Second
+			// Seconds, or FAT's two: a change a little after now (by
+			// the kernel's coarse clock, a tick behind) may still fall
+			// in the second or two of ctime.
+			wait = 3 * time.Second
 		}
 		return now.UnixNano()-ctime >= int64(wait)
 	}
@@ -861,10 +891,15 @@ func (d *Drop) scanOnce(hold bool) error {
 	complete = complete && freshComplete
 	moved := false
 	for _, e := range fresh {
-		if n, ok := d.moveNew(e, bases); ok {
-			cur = append(cur, entry{name: n, base: baseName(n)})
-			moved = true
+		n, ok := d.moveNew(e, bases)
+		if !ok {
+			// Gone meanwhile, or not movable now (EPERM, ENOSPC, EIO):
+			// tried again at the next login, which must list new/.
+			skipped = true
+			continue
 		}
+		cur = append(cur, entry{name: n, base: baseName(n)})
+		moved = true
 	}
 	if moved {
 		d.syncDir("cur")
@@ -1123,9 +1158,9 @@ func (d *Drop) moveNoReplace(from, to string) error {
 			return err
 		case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ENOSYS):
 			noRenameNoReplace.Store(true) // then never again in this process
-		default:
-			return err
 		}
+		// Anything else (EPERM from a seccomp filter that does not know
+		// renameat2, EXDEV…) is for the older way to meet, or report.
 	}
 	err := d.dir.Link(from, to)
 	if err == nil {
@@ -1169,16 +1204,13 @@ func (d *Drop) renameNoReplace(from, to string) error {
 	return nil
 }
 
-// dirFile returns sub (cur or new) open as a directory, for the *at calls
-// and the syncs of one scan; closeDirs closes them at its end.
+// dirFile returns sub (cur, new or tmp) open as a directory, for the *at
+// calls and the syncs of one scan, removal or delivery; closeDirs closes
+// them at its end.
 func (d *Drop) dirFile(sub string) (*os.File, error) {
-	i := 0
-	switch sub {
-	case "cur":
-	case "new":
-		i = 1
-	default:
-		return nil, fmt.Errorf("maildir: %q is not cur or new", sub)
+	i := slices.Index([]string{"cur", "new", "tmp"}, sub)
+	if i < 0 {
+		return nil, fmt.Errorf("maildir: %q is not cur, new or tmp", sub)
 	}
 	if d.dirs[i] == nil {
 		root, pre := d.in(sub)
@@ -1534,16 +1566,20 @@ func (d *Drop) Remove(indexes []int) error {
 		return &store.RemoveError{Failed: len(indexes), Err: err}
 	}
 	var gone []uint32
+	var bases []string // of gone, when each was unlinked here, its only name
 	var failed int
-	linked := false // a removed file had another name
+	sure := true // every file of gone was unlinked here, and had one name
 	seen := make(map[int]bool, len(indexes))
 	for _, i := range indexes {
 		if i < 0 || i >= len(d.msgs) || seen[i] {
 			continue
 		}
 		seen[i] = true
-		links, rerr := d.remove(i)
-		linked = linked || links > 1
+		base, only, rerr := d.remove(i)
+		sure = sure && only
+		if only {
+			bases = append(bases, base)
+		}
 		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			failed++
 			if err == nil {
@@ -1556,7 +1592,7 @@ func (d *Drop) Remove(indexes []int) error {
 	defer d.closeDirs()
 	if len(gone) > 0 {
 		d.syncDir("cur")
-		if d.dovecot || linked || d.tombstones(gone) != nil {
+		if d.dovecot || !sure || d.tombstones(gone, bases) != nil {
 			d.forgetRemoved(gone)
 		}
 	}
@@ -1619,58 +1655,62 @@ func (d *Drop) forgetRemoved(uids []uint32) {
 	f.Close()
 }
 
-// tombstones records at UPDATE that the messages with these UIDs are
-// gone: a "-UID" line each, appended to the UID list rather than the list
-// written whole (five megabytes for 100,000 messages). Only a message
-// whose file had no other name may be recorded so: its base name is then
+// tombstones records at UPDATE that the messages with these UIDs and
+// base names are gone: a "-UID BASE" line each, appended to the UID list
+// rather than the list written whole (five megabytes for 100,000
+// messages). Only messages whose file this session unlinked itself, and
+// which had no other name, are recorded so: their base name is then
 // certainly gone, and a file delivered later under it gets a UID of its
-// own.
-func (d *Drop) tombstones(uids []uint32) error {
+// own. A line counts only where the list gives the UID to that base name.
+func (d *Drop) tombstones(uids []uint32, bases []string) error {
 	unlock, err := lockWithin(d.dir, uidLockName, d.wait)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	var b []byte
-	for _, u := range uids {
-		b = append(b, '-')
-		b = strconv.AppendUint(b, uint64(u), 10)
-		b = append(b, '\n')
+	for i, u := range uids {
+		b = appendTombstone(b, u, bases[i])
 	}
 	return d.appendList(nil, b)
 }
 
-// remove removes message i's file, wherever a reader moved it, and says
-// how many names the file had (0 when it was already gone).
-func (d *Drop) remove(i int) (links uint64, err error) {
+// remove removes message i's file, wherever a reader moved it. only
+// reports that this call unlinked the file, and that it had no other name
+// (its base name is gone for certain); base is its base name. A file that
+// was not found, or went while it was removed (another reader renaming
+// it), is not only: UPDATE then forgets it the careful way
+// (forgetRemoved), keeping every base name still listed.
+func (d *Drop) remove(i int) (base string, only bool, err error) {
 	name, err := d.name(i)
 	if err != nil {
-		return 0, err
+		return "", false, err
 	}
+	base = baseName(name)
 	root, path := d.in("cur")
 	path += name
 	fi, err := root.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		var ok bool
-		if root, path, ok = d.find(baseName(name)); !ok {
-			return 0, nil
+		if root, path, ok = d.find(base); !ok {
+			return base, false, nil // gone
 		}
 		fi, err = root.Lstat(path)
 	}
 	if err != nil {
-		return 0, err
-	}
-	links = 2 // unknown: as if it had another name
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		links = uint64(st.Nlink)
+		if errors.Is(err, fs.ErrNotExist) {
+			return base, false, nil
+		}
+		return base, false, err
 	}
 	if err := root.Remove(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, nil
+			return base, false, nil // renamed meanwhile: not sure
 		}
-		return links, err
+		return base, false, err
 	}
-	return links, nil
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return base, ok && st.Nlink == 1, nil
 }
 
 // Keeping dovecot-uidlist. In Dovecot's format a unique-id is a message's

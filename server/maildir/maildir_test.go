@@ -650,8 +650,9 @@ func openFDs(t *testing.T) int {
 }
 
 // TestDropDescriptors: an idle maildrop holds no descriptor but its
-// lock's (the exclusive profile) — not the user's directory, which an
-// operation opens again and Idle lets go, nor, for a maildrop of up to
+// lock's (the exclusive profile) — not the user's directory, which the
+// login keeps for the commands that follow it, Idle lets go and an
+// operation opens again, nor, for a maildrop of up to
 // maxNamesHeld messages, its UID list — so that thousands of idle
 // sessions fit the descriptor limit with their sockets; a larger maildrop
 // keeps its UID list (its names stay out of memory). Messages still open
@@ -664,11 +665,14 @@ func TestDropDescriptors(t *testing.T) {
 	before := openFDs(t)
 	snap, err := m.mr.OpenDrop("alice", store.OpenOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, before, openFDs(t), "a snapshot session holds nothing between operations")
+	assert.Equal(t, before+2, openFDs(t), "the directory and its cur/, from the login until the session idles")
+	snap.Idle()
+	assert.Equal(t, before, openFDs(t), "an idle snapshot session holds nothing")
 	require.NoError(t, snap.Close())
 	locked, err := m.mr.OpenDrop("alice", store.OpenOptions{Exclusive: true})
 	require.NoError(t, err)
-	assert.Equal(t, before+1, openFDs(t), "a locked session holds its lock only")
+	locked.Idle()
+	assert.Equal(t, before+1, openFDs(t), "an idle locked session holds its lock only")
 	body := contents(t, locked)
 	assert.Len(t, body, 20)
 	assert.Equal(t, before+3, openFDs(t), "the directory and its cur/, while the session is busy")
@@ -686,6 +690,7 @@ func TestDropDescriptors(t *testing.T) {
 	big, err := m.mr.OpenDrop("alice", store.OpenOptions{})
 	require.NoError(t, err)
 	require.Greater(t, big.Len(), maxNamesHeld)
+	big.Idle()
 	assert.Equal(t, before+1, openFDs(t), "a large maildrop keeps its UID list, not its names")
 	f, err := big.Open(big.Len() - 1)
 	require.NoError(t, err)
@@ -697,7 +702,8 @@ func TestDropDescriptors(t *testing.T) {
 
 // TestDropDirectoryReplaced: an operation after the login works on the
 // directory the login listed: one renamed into the user's place since (a
-// local user swapping Maildirs) is refused, never read or removed from.
+// local user swapping Maildirs) is refused after the session idled, never
+// read or removed from; before, the session still holds the login's.
 func TestDropDirectoryReplaced(t *testing.T) {
 	m := newMaildropT(t)
 	m.write("new/1000.M1P1.host", "Subject: mine\n\nbody\n")
@@ -710,6 +716,8 @@ func TestDropDirectoryReplaced(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(other, "cur", names[0].Name()), []byte("Subject: not the login's\n\n"), 0o600))
 	require.NoError(t, os.Rename(m.dir, m.dir+".old"))
 	require.NoError(t, os.Rename(other, m.dir))
+	assert.Equal(t, map[string]uint32{"Subject: mine\n\nbody\n": 1}, contents(t, d), "the login's directory, held")
+	d.Idle()
 	_, err = d.Open(0)
 	assert.ErrorIs(t, err, ErrNotMaildir)
 	var re *store.RemoveError
@@ -726,6 +734,7 @@ func TestDropAfterItsDirectoryGoes(t *testing.T) {
 	m := newMaildropT(t)
 	m.write("new/1000.M1P1.host", "Subject: mine\n\nbody\n")
 	d := m.open()
+	d.Idle()
 	require.NoError(t, os.RemoveAll(m.dir))
 	_, err := d.Open(0)
 	assert.ErrorIs(t, err, fs.ErrNotExist)

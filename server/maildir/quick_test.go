@@ -1,9 +1,11 @@
 package maildir
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -153,7 +155,7 @@ func TestMaildropRemoveAppendsTombstones(t *testing.T) {
 	after, err := os.Stat(filepath.Join(m.dir, uidListName))
 	require.NoError(t, err)
 	assert.True(t, os.SameFile(before, after), "the list is the same file: appended to, not replaced")
-	assert.True(t, strings.HasSuffix(m.read(uidListName), "-2\n-4\n"), "tombstones appended: %q", m.read(uidListName))
+	assert.True(t, strings.HasSuffix(m.read(uidListName), "-2 2.m\n-4 4.m\n"), "tombstones appended: %q", m.read(uidListName))
 
 	m.write("cur/2.m:2,", "a new message under a removed one's name\n")
 	d = m.open()
@@ -208,7 +210,7 @@ func TestMaildropTombstonesCompacted(t *testing.T) {
 // TestReadQuick: the quick reading of a list agrees with the whole reading,
 // and gives up (for the whole reading) on anything that is not clean.
 func TestReadQuick(t *testing.T) {
-	good := "pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a:2,\n2 6 5 2.b%20c:2,S\n3 7 6 3.c:2,\n-2\n=dirs 1 2 3 4\n"
+	good := "pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a:2,\n2 6 5 2.b%20c:2,S\n3 7 6 3.c:2,\n-2 2.b%20c\n=dirs 1 2 3 4\n"
 	q, ok, err := readQuick(strings.NewReader(good))
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -241,7 +243,7 @@ func TestReadQuick(t *testing.T) {
 		"UID beyond 32 bits":  "pop3kit-uidlist 2 validity=7 next=4\n4294967296 5 4 1.a:2,\n=dirs 1 2 3 4\n",
 		"sign in a number":    "pop3kit-uidlist 2 validity=7 next=4\n1 +5 4 1.a:2,\n=dirs 1 2 3 4\n",
 		"damaged stamp":       "pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a:2,\n=dirs 1 2 3\n",
-		"zero UID tombstone":  "pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a:2,\n-0\n=dirs 1 2 3 4\n",
+		"zero UID tombstone":  "pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a:2,\n-0 1.a\n=dirs 1 2 3 4\n",
 		"bad escape in names": "pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a%zz\n=dirs 1 2 3 4\n",
 	} {
 		_, ok, err := readQuick(strings.NewReader(list))
@@ -272,4 +274,190 @@ func TestMaildropQuickLargeKeepsSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	r.Close()
 	assert.Equal(t, fmt.Sprintf("message %d\n", n-1), b.String())
+}
+
+// TestDeliverMovesIntoNew: a delivery moves its file from tmp/ to new/
+// (renameat2 reaches tmp/ too).
+func TestDeliverMovesIntoNew(t *testing.T) {
+	m := newMaildropT(t)
+	err := m.mr.Deliver(context.Background(), "alice", strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+	require.NoError(t, err, "a delivery to an existing Maildir")
+	ents, err := os.ReadDir(filepath.Join(m.dir, "new"))
+	require.NoError(t, err)
+	assert.Len(t, ents, 1, "the message is in new/")
+}
+
+// TestTombstoneCutShort: a removal line cut short by a crash ("-12 12.m"
+// cut to "-12 12.") is not believed: no message loses its UID to it.
+func TestTombstoneCutShort(t *testing.T) {
+	m := newMaildropT(t)
+	for i := range 12 {
+		m.write(fmt.Sprintf("cur/%02d.m:2,", i+1), fmt.Sprintf("message %d\n", i+1))
+	}
+	d := m.open()
+	require.Equal(t, uint32(12), d.UID(11))
+	require.NoError(t, d.Remove([]int{11})) // appends "-12\n"
+	d.Close()
+	list := m.read(uidListName)
+	require.True(t, strings.HasSuffix(list, "-12 12.m\n"), "%q", list)
+	// the append is cut short by a crash: "-1" is all that reached the disk
+	require.NoError(t, os.Truncate(filepath.Join(m.dir, uidListName), int64(len(list)-2)))
+
+	d = m.open()
+	got := contents(t, d)
+	d.Close()
+	assert.Equal(t, uint32(1), got["message 1\n"], "message 1 keeps UID 1; all: %v", got)
+}
+
+// TestTombstoneOfAnotherList: a removal recorded by a session whose list
+// was started anew meanwhile (removed by an administrator; UIDs given
+// again from 1, to other messages) names the base name it removed: the
+// new list's message with that UID keeps it.
+func TestTombstoneOfAnotherList(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.a:2,", "one\n")
+	m.write("cur/2.b:2,", "two\n")
+	a := m.open() // session A: 1.a → 1, 2.b → 2
+	require.Equal(t, []uint32{1, 2}, uids(a))
+
+	m.write("cur/0.z:2,", "zero\n")
+	require.NoError(t, os.Remove(filepath.Join(m.dir, uidListName)))
+	b := m.open() // the list anew: 0.z → 1, 1.a → 2, 2.b → 3
+	require.Equal(t, []uint32{1, 2, 3}, uids(b))
+	b.Close()
+
+	require.NoError(t, a.Remove([]int{0})) // A removes 1.a, its UID 1
+	a.Close()
+	require.True(t, strings.HasSuffix(m.read(uidListName), "-1 1.a\n"), "recorded as a removal: %q", m.read(uidListName))
+	c := m.open()
+	got := contents(t, c)
+	c.Close()
+	assert.Equal(t, map[string]uint32{"zero\n": 1, "two\n": 3}, got, "0.z keeps the UID the current list gave it")
+}
+
+// TestReadQuickAgreesWithWhole: whatever the quick reading of a list
+// takes, the whole reading reads alike (FuzzUIDList holds it in general):
+// a removal before its message's line, a base name on two lines, no
+// UIDVALIDITY, a bad name past the names a session holds.
+func TestReadQuickAgreesWithWhole(t *testing.T) {
+	for name, list := range map[string]string{
+		"tombstone before its line": "pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a:2,\n-2\n2 6 5 2.b:2,\n=dirs 1 2 3 4\n",
+		"one base twice":            "pop3kit-uidlist 2 validity=7 next=4\n1 5 4 1.a:2,\n2 6 5 1.a:2,S\n=dirs 1 2 3 4\n",
+		"no validity (fuzz)":        "pop3kit-uidlist 2 validity=0 next=0\n=dirs 0 0 0 1",
+		"bad name past 512 lines":   manyLines(maxNamesHeld) + "513 5 4 ../x\n=dirs 1 2 3 4\n",
+	} {
+		l, err := parseUIDList(strings.NewReader(list))
+		require.NoError(t, err)
+		q, ok, err := readQuick(strings.NewReader(list))
+		require.NoError(t, err)
+		if !ok {
+			continue // the quick reading gave up: fine
+		}
+		assert.Empty(t, l.problems, "%s: the quick reading took a list the whole reading finds damaged", name)
+		assert.Equal(t, len(l.entries), len(q.msgs), "%s: quick and whole readings list different messages", name)
+		assert.Equal(t, l.validity, q.validity, "%s: validity", name)
+	}
+}
+
+// TestUnmovedNewListedAgain: a new message that cannot be moved to cur/
+// at a login (here immutable; in life EPERM, ENOSPC, EIO) makes that
+// listing record nothing, so the next login lists new/ again and lists
+// the message once it moves.
+func TestUnmovedNewListedAgain(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.a:2,", "one\n")
+	m.write("new/2.b", "two\n")
+	p := filepath.Join(m.dir, "new", "2.b")
+	if out, err := exec.Command("chattr", "+i", p).CombinedOutput(); err != nil {
+		t.Skipf("chattr +i: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", p).Run() })
+	m.later()
+	d, _ := m.openQuickly()
+	require.Equal(t, []uint32{1}, uids(d), "2.b cannot be moved this time")
+	d.Close()
+	t.Logf("list: %q", m.read(uidListName))
+
+	// The transient condition is gone (chattr changes the file, not new/).
+	require.NoError(t, exec.Command("chattr", "-i", p).Run())
+	d, quick := m.openQuickly()
+	d.Close()
+	assert.False(t, quick, "an unmoved new message must be tried again")
+	assert.Equal(t, []uint32{1, 2}, uids(d), "the new message is listed once it can be moved")
+}
+
+// TestRemoveRacesRename: a message renamed by another reader (an IMAP
+// server setting a flag) while UPDATE removes it, and so not removed,
+// keeps its UID: a removal this session is not sure of is never recorded
+// as a "-UID" line.
+func TestRemoveRacesRename(t *testing.T) {
+	deadline := time.Now().Add(time.Second)
+	for try := 0; time.Now().Before(deadline); try++ {
+		m := newMaildropT(t)
+		m.write("cur/1.a:2,", "one\n")
+		m.write("cur/2.b:2,", "two\n")
+		d := m.open()
+		require.Equal(t, []uint32{1, 2}, uids(d))
+		a, b := filepath.Join(m.dir, "cur", "1.a:2,"), filepath.Join(m.dir, "cur", "1.a:2,S")
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if os.Rename(a, b) != nil {
+					return
+				}
+				if os.Rename(b, a) != nil {
+					return
+				}
+			}
+		}()
+		require.NoError(t, d.Remove([]int{0}))
+		close(stop)
+		<-done
+		d.Close()
+		left, _ := filepath.Glob(filepath.Join(m.dir, "cur", "1.a*"))
+		if len(left) == 0 {
+			continue // removed: try again
+		}
+		t.Logf("try %d: the removed message survived as %v; list %q", try, left, m.read(uidListName))
+		d = m.open()
+		got := contents(t, d)
+		d.Close()
+		assert.Equal(t, uint32(1), got["one\n"], "a message keeps its UID: %v", got)
+		return
+	}
+	t.Skip("the rename did not fall between the lookup and the unlink within a second of tries")
+}
+
+func manyLines(n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "pop3kit-uidlist 2 validity=7 next=%d\n", n+2)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "%d 5 4 %d.m:2,\n", i, i)
+	}
+	return b.String()
+}
+
+// TestRemoteNoQuick: on a network file system, whose clients cache a
+// directory's attributes, every login lists the directories.
+func TestRemoteNoQuick(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.a:2,", "one\n")
+	m.later()
+	m.mr.remote = true
+	for range 3 {
+		d, quick := m.openQuickly()
+		assert.False(t, quick)
+		d.Close()
+	}
+	m.mr.remote = false
+	d, quick := m.openQuickly()
+	d.Close()
+	assert.True(t, quick, "the same maildrop, on a local file system")
 }

@@ -140,13 +140,34 @@ func parseStamp(line []byte) (dirStamp, bool) {
 	return s, true // all zero: no stamp (a later listing found none to record)
 }
 
-// parseTombstone reads a "-UID" line.
-func parseTombstone(line []byte) (uint32, bool) {
-	if len(line) < 2 || line[0] != '-' {
-		return 0, false
+// parseTombstone reads a "-UID BASE" line (BASE escaped as in a message's
+// line).
+func parseTombstone(line []byte) (uid uint32, base string, ok bool) {
+	rest, ok := bytes.CutPrefix(line, []byte("-"))
+	if !ok {
+		return 0, "", false
 	}
-	n, err := strconv.ParseUint(string(line[1:]), 10, 32)
-	return uint32(n), err == nil && n != 0
+	num, esc, ok := bytes.Cut(rest, []byte(" "))
+	if !ok {
+		return 0, "", false
+	}
+	n, err := strconv.ParseUint(string(num), 10, 32)
+	if err != nil || n == 0 {
+		return 0, "", false
+	}
+	if base, ok = unescapeName(esc); !ok || !validFileName(base) || base != baseName(base) {
+		return 0, "", false
+	}
+	return uint32(n), base, true
+}
+
+// appendTombstone appends the "-UID BASE" line of a removed message.
+func appendTombstone(b []byte, uid uint32, base string) []byte {
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(uid), 10)
+	b = append(b, ' ')
+	b = escapeName(b, base)
+	return append(b, '\n')
 }
 
 // maxUIDListLine bounds a line of a UID list: a uid, two sizes and a file
@@ -180,6 +201,10 @@ func (l *uidList) problem(format string, args ...any) {
 type lineReader struct {
 	br  *bufio.Reader
 	off int64 // offset of the next line
+	// cut: the line last returned ended the file without an LF. Every
+	// line pop3d writes ends with one: such a line is what a crash left
+	// of an append, and is not believed.
+	cut bool
 }
 
 // lineBuffer is the buffer of a lineReader.
@@ -206,6 +231,7 @@ func (r *lineReader) release() {
 func (r *lineReader) next() (line []byte, off int64, long bool, err error) {
 	off = r.off
 	line, err = r.br.ReadSlice('\n')
+	r.cut = err == io.EOF && len(line) > 0
 	r.off += int64(len(line))
 	if err == bufio.ErrBufferFull {
 		for err == bufio.ErrBufferFull {
@@ -280,11 +306,17 @@ func (l *uidList) readEntries(lr *lineReader, prefix string, parse func(line []b
 			l.problem("%sline %d: longer than %d octets", prefix, n, maxUIDListLine)
 			continue
 		}
-		if uid, ok := parseTombstone(line); ok {
+		if lr.cut {
+			l.problem("%sline %d: cut short (no end of line)", prefix, n)
+			continue
+		}
+		if uid, base, ok := parseTombstone(line); ok {
 			// The message was removed: its line no longer counts; its
-			// UID stays taken.
+			// UID stays taken. A tombstone of another message than the
+			// one this list gives the UID to (a list started anew since
+			// the session that removed it listed) is ignored.
 			l.debris++
-			if base := uids[uid]; base != "" {
+			if b := uids[uid]; b != "" && b == base {
 				delete(l.entries, base)
 				uids[uid] = ""
 			}
@@ -293,6 +325,10 @@ func (l *uidList) readEntries(lr *lineReader, prefix string, parse func(line []b
 		if st, ok := parseStamp(line); ok {
 			l.debris++
 			l.stamp = st
+			continue
+		}
+		if len(line) > 0 && (line[0] == '-' || line[0] == '=') {
+			l.problem("%sline %d: %.80q is not a removal or a stamp", prefix, n, line)
 			continue
 		}
 		e, err := parse(line)
@@ -762,28 +798,37 @@ type quickList struct {
 	names []string
 }
 
-// readQuick reads a list for the quick login. ok is false when anything
-// in it asks for the whole reading (parseUIDList, then a listing of the
-// directories): a header or line that is not a clean version 2 one, UIDs
-// out of order, a size not yet measured, no "=dirs" line.
+// readQuick reads a list for the quick login, as parseUIDList would read
+// it: ok is false whenever the whole reading would find something to
+// repair or could read it otherwise — a header or line that is not a clean
+// version 2 one, a line cut short, UIDs out of order or at next, a base
+// name on two lines, a message line after a removal or a stamp, a size not
+// yet measured, no UIDVALIDITY — and when there is no "=dirs" line. It
+// holds no name but those of a small maildrop: a base name is checked
+// against the others, and against removals, by a 64-bit hash.
 func readQuick(r io.Reader) (q *quickList, ok bool, err error) {
 	lr := newLineReader(r)
 	defer lr.release()
 	head, _, long, err := lr.next()
-	if err != nil || long {
+	if err != nil || long || lr.cut {
 		if err == io.EOF {
 			err = nil
 		}
 		return nil, false, err
 	}
 	var h uidList
-	if h.parseHeader(string(head)) != uidListVersion || len(h.problems) > 0 {
+	if h.parseHeader(string(head)) != uidListVersion || len(h.problems) > 0 || h.validity == 0 || h.next == 0 {
 		return nil, false, nil
 	}
 	q = &quickList{validity: h.validity}
-	var removed map[uint32]bool
+	var bases []uint64 // by message: the hash of its base name, escaped
+	type removal struct {
+		uid  uint32
+		base uint64
+	}
+	var removed []removal
 	var last uint32
-	lines := 0
+	debris := false
 	for {
 		line, off, long, err := lr.next()
 		if err == io.EOF {
@@ -792,31 +837,27 @@ func readQuick(r io.Reader) (q *quickList, ok bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if long || len(line) == 0 {
+		if long || lr.cut || len(line) == 0 {
 			return nil, false, nil
 		}
 		if c := line[0]; c >= '0' && c <= '9' {
 			m, name, ok := quickLine(line)
-			if !ok || m.uid <= last || uint64(m.uid) >= h.next || off > math.MaxUint32 {
+			if !ok || debris || m.uid <= last || uint64(m.uid) >= h.next || off > math.MaxUint32 || !validEscapedName(name) {
 				return nil, false, nil
 			}
 			last = m.uid
 			m.off = uint32(off)
 			q.msgs = append(q.msgs, m)
-			if lines++; lines <= maxNamesHeld {
-				n, ok := unescapeName(name)
-				if !ok || !validFileName(n) {
-					return nil, false, nil
-				}
+			bases = append(bases, hashBase(name))
+			if len(q.msgs) <= maxNamesHeld {
+				n, _ := unescapeName(name)
 				q.names = append(q.names, n)
 			}
 			continue
 		}
-		if uid, ok := parseTombstone(line); ok {
-			if removed == nil {
-				removed = map[uint32]bool{}
-			}
-			removed[uid] = true
+		debris = true
+		if uid, base, ok := parseTombstone(line); ok {
+			removed = append(removed, removal{uid, hashBase(escapeName(nil, base))})
 			continue
 		}
 		st, ok := parseStamp(line)
@@ -828,18 +869,28 @@ func readQuick(r io.Reader) (q *quickList, ok bool, err error) {
 	if q.stamp == (dirStamp{}) {
 		return nil, false, nil
 	}
-	if lines > maxNamesHeld {
+	if len(q.msgs) > maxNamesHeld {
 		q.names = nil
 	}
-	if cap(q.msgs) > len(q.msgs)+len(q.msgs)/16 {
-		// The session holds the listing as long as it lasts: not the
-		// slack of the appends (up to a quarter on large lists).
-		q.msgs = append(make([]dropMsg, 0, len(q.msgs)), q.msgs...)
+	// A removal counts where the UID is the base's (parseUIDList).
+	gone := make(map[int]bool, len(removed))
+	for _, rm := range removed {
+		i, found := slices.BinarySearchFunc(q.msgs, rm.uid, func(m dropMsg, uid uint32) int { return cmp.Compare(m.uid, uid) })
+		if found && bases[i] == rm.base {
+			gone[i] = true
+		}
 	}
-	if len(removed) > 0 {
+	sorted := slices.Clone(bases)
+	slices.Sort(sorted)
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return nil, false, nil // a base name on two lines
+		}
+	}
+	if len(gone) > 0 {
 		kept := 0
 		for i, m := range q.msgs {
-			if removed[m.uid] {
+			if gone[i] {
 				continue
 			}
 			q.msgs[kept] = m
@@ -853,7 +904,72 @@ func readQuick(r io.Reader) (q *quickList, ok bool, err error) {
 			q.names = q.names[:kept]
 		}
 	}
+	if cap(q.msgs) > len(q.msgs)+len(q.msgs)/16 {
+		// The session holds the listing as long as it lasts: not the
+		// slack of the appends (up to a quarter on large lists).
+		q.msgs = append(make([]dropMsg, 0, len(q.msgs)), q.msgs...)
+	}
 	return q, true, nil
+}
+
+// hashBase is the FNV-1a hash of the base name (baseName) of what an
+// escaped file name unescapes to, made without unescaping it into memory.
+// Call it on a name validEscapedName accepts.
+func hashBase(escaped []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(escaped); i++ {
+		c := escaped[i]
+		if c == '%' && i+2 < len(escaped) {
+			c = unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
+			i += 2
+		}
+		if c == ':' {
+			break
+		}
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// validEscapedName reports whether an escaped name unescapes to a valid
+// file name (unescapeName, then validFileName), without making it.
+func validEscapedName(b []byte) bool {
+	n := 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '%' {
+			if i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+				return false
+			}
+			c = unhex(b[i+1])<<4 | unhex(b[i+2])
+			i += 2
+		}
+		if c == '/' || c == 0 {
+			return false
+		}
+		n++
+	}
+	if n == 0 || n > 255 {
+		return false
+	}
+	if n <= 2 { // "." or "..", written or escaped
+		u, _ := unescapeName(b)
+		return u != "." && u != ".."
+	}
+	return true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // quickLine reads "uid exact storage name" of a version 2 list: the
