@@ -46,12 +46,36 @@ var (
 	endDot = []byte(".\r\n")
 )
 
+// bufferedWriter is a buffered writer (a bufio.Writer, the session's own)
+// whose free space a DotWriter converts into directly.
+type bufferedWriter interface {
+	io.Writer
+	Available() int
+	AvailableBuffer() []byte
+	Flush() error
+}
+
+// minRoom is the free space below which a DotWriter converting into its
+// writer's buffer flushes it first.
+const minRoom = 1 << 10
+
 // Write converts and writes p. It returns len(p) unless the underlying
 // writer fails. Lines are found with bytes.IndexByte, so a body streams at
-// memory speed rather than octet by octet, and each block of up to
-// copyBlock octets is converted into a pooled buffer and written in one
-// call.
+// memory speed rather than octet by octet. On a buffered writer (a
+// bufio.Writer) the body is converted straight into the writer's buffer,
+// behind what is already there (the "+OK" line), so a message smaller than
+// the buffer leaves in one write with its status line and its end;
+// otherwise each block of up to copyBlock octets is converted into a
+// pooled buffer and written in one call.
 func (d *DotWriter) Write(p []byte) (int, error) {
+	if bw, ok := d.w.(bufferedWriter); ok {
+		return d.writeBuffered(bw, p)
+	}
+	return d.writeBlocks(p)
+}
+
+// writeBlocks is Write through a pooled buffer, a block at a time.
+func (d *DotWriter) writeBlocks(p []byte) (int, error) {
 	total := len(p)
 	wp := wireBufs.Get().(*[]byte)
 	defer wireBufs.Put(wp)
@@ -63,6 +87,40 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 	}
 	if d.err != nil {
 		return 0, d.err
+	}
+	return total, nil
+}
+
+// writeBuffered is Write into bw's buffer: each part of p as large as half
+// the free space (the wire form is at most twice as long: an LF becomes
+// CRLF, a line's leading "." two) is converted in place, the buffer
+// flushed when little space is left.
+func (d *DotWriter) writeBuffered(bw bufferedWriter, p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 && d.err == nil {
+		if bw.Available() < minRoom {
+			if d.err = bw.Flush(); d.err != nil {
+				break
+			}
+		}
+		buf := bw.AvailableBuffer()
+		n := min(len(p), cap(buf)/2)
+		if n == 0 {
+			break // a buffer too small to convert into: the blocks' way
+		}
+		out := d.appendWire(buf, p[:n])
+		var w int
+		w, d.err = bw.Write(out)
+		d.n += int64(w)
+		p = p[n:]
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	if len(p) > 0 {
+		if _, err := d.writeBlocks(p); err != nil {
+			return 0, err
+		}
 	}
 	return total, nil
 }

@@ -200,6 +200,27 @@ func roundTrip(t *testing.T, msg []byte, measure bool) {
 	}
 	out.WriteString("-ERR [SYS/PERM] next\r\n")
 	wire := out.Bytes()
+	// Converted into a writer's buffer (the session's way), small or
+	// large, the body is the same.
+	for _, size := range []int{16, 100, 4096} {
+		var again bytes.Buffer
+		bw := bufio.NewWriterSize(&again, size)
+		bw.WriteString("+OK message follows\r\n")
+		d := NewDotWriter(bw)
+		if _, err := d.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		bw.WriteString("-ERR [SYS/PERM] next\r\n")
+		if err := bw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again.Bytes(), wire) {
+			t.Fatalf("%q: through a %d-octet buffer %q, directly %q", msg, size, again.Bytes(), wire)
+		}
+	}
 
 	src := bytes.NewReader(wire)
 	rr := NewReplyReader(bufio.NewReaderSize(src, 4096))

@@ -1105,7 +1105,12 @@ func handshakeFailure(err error) string {
 // writeBufs are the write buffers sessions borrow for a batch of replies.
 // 32 KiB makes RETR stream in few system calls; an idle session holds
 // none, which keeps a held session small.
-var writeBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32*1024) }}
+var writeBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBuffer) }}
+
+// writeBuffer is the size of a session's write buffer while it answers:
+// a message up to about its size leaves in one write with its "+OK" line
+// and its end; a larger one in writes of this size.
+const writeBuffer = 64 << 10
 
 // pooledWriter buffers writes to w in a borrowed bufio.Writer, taken at
 // the first write and given back by Flush.
@@ -1115,12 +1120,23 @@ type pooledWriter struct {
 }
 
 func (p *pooledWriter) Write(b []byte) (int, error) {
+	return p.borrow().Write(b)
+}
+
+// borrow returns the buffer, taking one from the pool if need be.
+func (p *pooledWriter) borrow() *bufio.Writer {
 	if p.bw == nil {
 		p.bw = writeBufs.Get().(*bufio.Writer)
 		p.bw.Reset(p.w)
 	}
-	return p.bw.Write(b)
+	return p.bw
 }
+
+// Available and AvailableBuffer are the buffer's, as bufio.Writer's: a
+// DotWriter converts a message straight into it.
+func (p *pooledWriter) Available() int { return p.borrow().Available() }
+
+func (p *pooledWriter) AvailableBuffer() []byte { return p.borrow().AvailableBuffer() }
 
 // Flush writes what is buffered and gives the buffer back.
 func (p *pooledWriter) Flush() error {

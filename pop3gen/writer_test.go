@@ -107,17 +107,27 @@ func TestDotWriter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Byte by byte and whole must agree: the state crosses writes.
+			// So must a plain writer and buffered ones (the body then
+			// converted into the buffer), small and large.
 			for _, chunk := range []int{1, 2, 3, len(tc.in) + 1} {
-				var out bytes.Buffer
-				d := pop3.NewDotWriter(&out)
-				for i := 0; i < len(tc.in); i += chunk {
-					n, err := d.Write([]byte(tc.in[i:min(i+chunk, len(tc.in))]))
-					require.NoError(t, err)
-					require.Equal(t, min(chunk, len(tc.in)-i), n)
+				for _, size := range []int{0, 16, 64 << 10} {
+					var out bytes.Buffer
+					var w io.Writer = &out
+					bw := bufio.NewWriterSize(&out, size)
+					if size > 0 {
+						w = bw
+					}
+					d := pop3.NewDotWriter(w)
+					for i := 0; i < len(tc.in); i += chunk {
+						n, err := d.Write([]byte(tc.in[i:min(i+chunk, len(tc.in))]))
+						require.NoError(t, err)
+						require.Equal(t, min(chunk, len(tc.in)-i), n)
+					}
+					require.NoError(t, d.Close())
+					require.NoError(t, bw.Flush())
+					assert.Equal(t, tc.want, out.String(), "chunk %d, buffer %d", chunk, size)
+					assert.Equal(t, int64(len(tc.want)), d.Written())
 				}
-				require.NoError(t, d.Close())
-				assert.Equal(t, tc.want, out.String(), "chunk %d", chunk)
-				assert.Equal(t, int64(len(tc.want)), d.Written())
 			}
 			if strings.Contains(tc.in, "\r") {
 				return // textproto's reader reads a bare CR differently
