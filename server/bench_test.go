@@ -124,6 +124,9 @@ func BenchmarkIdleSessions(b *testing.B) {
 			return err
 		})
 		require.EqualValues(b, n, e.srv.Sessions())
+		// Idle: a session lets go of its maildrop's directory after a
+		// second without a command (the runtime calls Maildrop.Idle).
+		time.Sleep(1500 * time.Millisecond)
 		perSession := float64(int64(heapAndStacks())-int64(before)) / n
 		b.ReportMetric(perSession, "B/session")
 		b.ReportMetric(baseline, "B/conn-baseline")
