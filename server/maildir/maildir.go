@@ -1474,14 +1474,36 @@ func (d *Drop) measure(path, base string) (exact, storage int64, err error) {
 }
 
 // messageFile is an open message. Reads stop at the size the file had when
-// it was opened.
+// it was opened; they are preads, so reading it again from its start
+// (Seek) costs nothing.
 type messageFile struct {
-	f    *os.File
-	size int64
-	r    io.LimitedReader
+	f     fileAt
+	size  int64
+	off   int64
+	mtime time.Time
 }
 
-func (m *messageFile) Read(p []byte) (int, error) { return m.r.Read(p) }
+// fileAt is what a message is read from: a descriptor of cur/'s (rawFile),
+// or an *os.File where a message moved by another reader is found again.
+type fileAt interface {
+	io.ReaderAt
+	io.Closer
+}
+
+func (m *messageFile) Read(p []byte) (int, error) {
+	if m.off >= m.size {
+		return 0, io.EOF
+	}
+	if rest := m.size - m.off; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := m.f.ReadAt(p, m.off)
+	m.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil // the file shrank: the next Read says so
+	}
+	return n, err
+}
 
 // Seek starts the message again from its first octet, the only seek it
 // supports (offset 0 from io.SeekStart): the core measures what TOP sends,
@@ -1490,14 +1512,83 @@ func (m *messageFile) Seek(offset int64, whence int) (int64, error) {
 	if offset != 0 || whence != io.SeekStart {
 		return 0, errors.New("maildir: a message can only be read again from its start")
 	}
-	if _, err := m.f.Seek(0, io.SeekStart); err != nil {
-		return 0, err
-	}
-	m.r = io.LimitedReader{R: m.f, N: m.size}
+	m.off = 0
 	return 0, nil
 }
 
 func (m *messageFile) Close() error { return m.f.Close() }
+
+// rawFile is a message opened by openMessageAt: a bare descriptor, read by
+// pread. An *os.File would try, and fail, to add every regular file to
+// the network poller (one epoll_ctl each), and set a finalizer.
+type rawFile struct {
+	fd   int
+	name string
+}
+
+func (r *rawFile) ReadAt(p []byte, off int64) (int, error) {
+	if r.fd < 0 {
+		return 0, os.ErrClosed
+	}
+	for {
+		n, err := unix.Pread(r.fd, p, off)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return max(n, 0), &fs.PathError{Op: "pread", Path: r.name, Err: err}
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (r *rawFile) Close() error {
+	if r.fd < 0 {
+		return os.ErrClosed
+	}
+	err := unix.Close(r.fd)
+	r.fd = -1
+	if err != nil {
+		return &fs.PathError{Op: "close", Path: r.name, Err: err}
+	}
+	return nil
+}
+
+// openMessageAt opens name, an entry of the directory dir (cur/), as
+// openRegular does — not a link, not a FIFO or device, the file looked at
+// — with the *at calls on dir's descriptor: lstat, open, fstat. name is one
+// entry (no "/"), so nothing outside dir is reached.
+func openMessageAt(dir *os.File, name string) (*messageFile, error) {
+	if !validFileName(name) {
+		return nil, fmt.Errorf("%.80q: %w", name, ErrNotMessage)
+	}
+	dfd := int(dir.Fd())
+	var look, got unix.Stat_t
+	if err := unix.Fstatat(dfd, name, &look, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: err}
+	}
+	if look.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%.80q: %w", name, ErrNotMessage)
+	}
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	if err := unix.Fstat(fd, &got); err != nil || got.Mode&unix.S_IFMT != unix.S_IFREG || got.Ino != look.Ino || got.Dev != look.Dev {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%.80q: %w (changed while it was opened)", name, ErrNotMessage)
+	}
+	return &messageFile{f: &rawFile{fd: fd, name: name}, size: got.Size, mtime: time.Unix(got.Mtim.Unix())}, nil
+}
 
 // Open opens message i (from 0) for reading. When the file moved (another
 // reader changed its flags) it is found again by its base name; when it
@@ -1521,21 +1612,23 @@ func (d *Drop) openFile(i int) (*messageFile, error) {
 	if err := d.attach(); err != nil {
 		return nil, err
 	}
-	root, pre := d.in("cur")
-	f, st, err := openRegular(root, pre+name)
-	if errors.Is(err, fs.ErrNotExist) {
-		root, path, ok := d.find(baseName(name))
-		if !ok {
-			return nil, store.ErrGone
-		}
-		f, st, err = openRegular(root, path)
-	}
+	cur, err := d.dirFile("cur")
 	if err != nil {
 		return nil, err
 	}
-	m := &messageFile{f: f, size: st.Size()}
-	m.r = io.LimitedReader{R: f, N: m.size}
-	return m, nil
+	m, err := openMessageAt(cur, name)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return m, err
+	}
+	root, path, ok := d.find(baseName(name))
+	if !ok {
+		return nil, store.ErrGone
+	}
+	f, st, err := openRegular(root, path)
+	if err != nil {
+		return nil, err
+	}
+	return &messageFile{f: f, size: st.Size(), mtime: st.ModTime()}, nil
 }
 
 // find looks for a message's file in cur/ and new/ by its base name.

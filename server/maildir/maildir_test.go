@@ -675,7 +675,7 @@ func TestDropDescriptors(t *testing.T) {
 	assert.Equal(t, before+1, openFDs(t), "an idle locked session holds its lock only")
 	body := contents(t, locked)
 	assert.Len(t, body, 20)
-	assert.Equal(t, before+3, openFDs(t), "the directory and its cur/, while the session is busy")
+	assert.Equal(t, before+4, openFDs(t), "the directory, and cur/ as a root and as the directory messages open at, while the session is busy")
 	locked.Idle()
 	assert.Equal(t, before+1, openFDs(t), "an idle session lets it go")
 	require.NoError(t, locked.Remove([]int{0}))

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -460,4 +461,37 @@ func TestRemoteNoQuick(t *testing.T) {
 	d, quick := m.openQuickly()
 	d.Close()
 	assert.True(t, quick, "the same maildrop, on a local file system")
+}
+
+// TestMessageFileReads: a message opened at cur/'s descriptor reads up to
+// the size it had when opened, reads again from its start after Seek,
+// refuses a FIFO and a symbolic link in the message's place, and closes
+// once.
+func TestMessageFileReads(t *testing.T) {
+	m := newMaildropT(t)
+	m.write("cur/1.a:2,", "hello\nworld\n")
+	d := m.open()
+	r, err := d.Open(0)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(m.dir, "cur", "1.a:2,"), []byte("hello\nworld\nand more written later\n"), 0o600))
+	b, err := io.ReadAll(r)
+	require.NoError(t, err)
+	assert.Equal(t, "hello\nworld\n", string(b), "the size at the open")
+	_, err = r.(io.Seeker).Seek(0, io.SeekStart)
+	require.NoError(t, err)
+	b, err = io.ReadAll(r)
+	require.NoError(t, err)
+	assert.Equal(t, "hello\nworld\n", string(b), "again from the start")
+	require.NoError(t, r.Close())
+	assert.ErrorIs(t, r.Close(), os.ErrClosed)
+
+	p := filepath.Join(m.dir, "cur", "1.a:2,")
+	require.NoError(t, os.Remove(p))
+	require.NoError(t, syscall.Mkfifo(p, 0o600))
+	_, err = d.Open(0)
+	assert.ErrorIs(t, err, ErrNotMessage, "a FIFO is not opened (it would block)")
+	require.NoError(t, os.Remove(p))
+	require.NoError(t, os.Symlink("../"+uidListName, p))
+	_, err = d.Open(0)
+	assert.ErrorIs(t, err, ErrNotMessage, "a link is not followed")
 }

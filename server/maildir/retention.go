@@ -93,9 +93,9 @@ func (m *MailRoot) expireUser(user string, cutoff time.Time, log *slog.Logger) (
 		if err != nil {
 			continue // removed meanwhile, or unreadable: not ours to judge
 		}
-		fi, err := f.f.Stat()
+		mtime := f.mtime
 		f.Close()
-		if err == nil && fi.ModTime().Before(cutoff) {
+		if mtime.Before(cutoff) {
 			marked = append(marked, i)
 			n++
 			octets += d.Storage(i)
