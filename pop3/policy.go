@@ -177,16 +177,22 @@ func (s *Session) check(f func()) *Error {
 		aside(f)
 		return nil
 	}
-	t := time.NewTimer(c.g.p.CheckWait)
-	defer t.Stop()
 	select {
 	case c.g.checks <- struct{}{}:
-	case <-t.C:
-		c.at.unchecked = true
-		return ErrChecksBusy
-	case <-c.ctx.Done():
-		c.at.unchecked = true
-		return ErrChecksBusy
+		// A free slot: no timer, and the connection's context makes no
+		// Done channel that the session would keep.
+	default:
+		t := time.NewTimer(c.g.p.CheckWait)
+		defer t.Stop()
+		select {
+		case c.g.checks <- struct{}{}:
+		case <-t.C:
+			c.at.unchecked = true
+			return ErrChecksBusy
+		case <-c.ctx.Done():
+			c.at.unchecked = true
+			return ErrChecksBusy
+		}
 	}
 	defer func() { <-c.g.checks }()
 	aside(f)

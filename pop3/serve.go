@@ -752,10 +752,11 @@ func (set *settings) isTrusted(a net.Addr) bool {
 func (s *Server) serveConn(c *Conn, implicit bool) {
 	set := s.settings()
 	c.dialect = set.v
-	// With formats the attribute now, which a text or JSON handler does
-	// deep in the stack: aside, so that the session's goroutine keeps
-	// the small stack its read loop needs (an idle session holds it).
-	aside(func() { c.log = s.logger().With("remote", c.nc.RemoteAddr().String()) })
+	// The remote address joins the logger's attributes when a line is
+	// logged (withLazy); that is formatted deep in the stack: when a
+	// session logs, it does so aside (see aside), so that the session's
+	// goroutine keeps the small stack its read loop needs.
+	c.log = withLazy(s.logger(), slog.String("remote", c.nc.RemoteAddr().String()))
 	log := c.log
 	defer c.cancel()
 	// Writes go through rc, under TLS when there is TLS.

@@ -58,16 +58,30 @@ func (p *authPool) verify(ctx context.Context, a *account.Account, password []by
 	// whole cap: refusing it would lock its user out for good. Loading
 	// the passwd-file logs such hashes.
 	cost := min(a.Cost(), p.memCap)
-	ctx, cancel := context.WithTimeout(ctx, p.wait)
-	defer cancel()
 	// Memory first, then a worker, always in this order, so two waiters
-	// never hold one each while waiting for the other.
-	if err := p.memory.Acquire(ctx, cost); err != nil {
-		return false, errAuthBusy
+	// never hold one each while waiting for the other. Free ones are
+	// taken at once; only a wait makes a context with the pool's
+	// deadline (a child of the connection's, which keeps a table of its
+	// children for as long as the session lasts).
+	var wait context.Context
+	cancel := context.CancelFunc(func() {})
+	defer func() { cancel() }()
+	waiting := func() context.Context {
+		if wait == nil {
+			wait, cancel = context.WithTimeout(ctx, p.wait)
+		}
+		return wait
+	}
+	if !p.memory.TryAcquire(cost) {
+		if err := p.memory.Acquire(waiting(), cost); err != nil {
+			return false, errAuthBusy
+		}
 	}
 	defer p.memory.Release(cost)
-	if err := p.workers.Acquire(ctx, 1); err != nil {
-		return false, errAuthBusy
+	if !p.workers.TryAcquire(1) {
+		if err := p.workers.Acquire(waiting(), 1); err != nil {
+			return false, errAuthBusy
+		}
 	}
 	defer p.workers.Release(1)
 	now := p.charged.Add(cost)

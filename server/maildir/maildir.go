@@ -138,7 +138,7 @@ type Drop struct {
 	dir, cur *os.Root
 	// dirInfo is the directory the login opened: a later operation
 	// refuses another one put in its place.
-	dirInfo fs.FileInfo
+	dirInfo fileID
 	// names are the messages' file names under cur/, by index, for a
 	// maildrop of up to maxNamesHeld messages; nil when snap is kept.
 	names []string
@@ -258,7 +258,7 @@ func (d *Drop) idle() error {
 	if err != nil {
 		return err
 	}
-	d.dirInfo = fi
+	d.dirInfo = idOf(fi)
 	return nil
 }
 
@@ -278,7 +278,7 @@ func (d *Drop) attach() error {
 	if err != nil {
 		return err
 	}
-	if fi, err := dir.Stat("."); err != nil || !os.SameFile(fi, d.dirInfo) {
+	if fi, err := dir.Stat("."); err != nil || idOf(fi) != d.dirInfo || d.dirInfo == (fileID{}) {
 		dir.Close()
 		return fmt.Errorf("%.80q is not the directory the session listed: %w", d.user, ErrNotMaildir)
 	}
@@ -289,6 +289,18 @@ func (d *Drop) attach() error {
 	}
 	d.dir, d.cur = dir, cur
 	return nil
+}
+
+// fileID is what tells one file from another (os.SameFile's test), in 16
+// octets rather than a FileInfo's 200 kept by every session.
+type fileID struct{ dev, ino uint64 }
+
+// idOf returns fi's fileID, zero where the system gives none.
+func idOf(fi fs.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(st.Dev), st.Ino}
+	}
+	return fileID{}
 }
 
 // in returns where sub (cur or new) is reached, and the prefix of a name
