@@ -73,6 +73,7 @@ func exchange(c net.Conn, line string) (string, error) {
 // a listener that only accepts ("baseline"), measured in the same run.
 func BenchmarkIdleSessions(b *testing.B) {
 	const n = 2000
+	b.ReportAllocs()
 	for b.Loop() {
 		// Baseline: the connections alone.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -251,6 +252,7 @@ func BenchmarkRETR100MB(b *testing.B) {
 			_, _ = c.Write([]byte(cmd + "\r\n"))
 			require.True(b, strings.HasPrefix(line(), "+OK"))
 		}
+		b.ReportAllocs()
 		b.SetBytes(stored)
 		buf := make([]byte, 64*1024)
 		for b.Loop() {
@@ -296,6 +298,7 @@ func BenchmarkRETR100MB(b *testing.B) {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		require.NoError(b, err)
 		defer c.Close()
+		b.ReportAllocs()
 		b.SetBytes(stored)
 		for b.Loop() {
 			_, _ = c.Write([]byte{1})
