@@ -89,7 +89,68 @@ func (b *box) open(ctx context.Context, q querier, user string, exclusive bool) 
 		b.msgs = append(b.msgs, m)
 		return nil
 	})
+	if err == nil {
+		err = b.repair(ctx, user)
+	}
 	return b.unlockAfter(err)
+}
+
+// repair makes the rows of a damaged mailbox servable, rather than let the
+// runtime refuse its owner's every login (it checks each size and
+// unique-id at login): a negative chunk count is none; a negative size is
+// measured from the chunks; a unique-id RFC 1939 does not allow (1 to 70
+// characters from 0x21 to 0x7E), or one an earlier message has, is
+// replaced by the message's UID as if it had none, and, should that be
+// taken too, by the UID and the row's id. No client was ever given such
+// a unique-id: the runtime refuses to state it. Each repair is logged.
+func (b *box) repair(ctx context.Context, user string) error {
+	seen := make(map[string]bool, len(b.msgs))
+	for i := range b.msgs {
+		m := &b.msgs[i]
+		if m.chunks < 0 {
+			b.s.log.Warn("pgstore: a message's chunk count is negative; taken as none", "user", user, "uid", m.uid, "chunks", m.chunks)
+			m.chunks = 0
+		}
+		if m.exact < 0 || m.storage < 0 {
+			exact, storage, err := b.measure(m)
+			if err != nil {
+				return fmt.Errorf("pgstore: message uid %d has no size and cannot be measured: %w", m.uid, err)
+			}
+			b.s.log.Warn("pgstore: a message's size is negative; measured", "user", user, "uid", m.uid, "exact", exact, "storage", storage)
+			m.exact, m.storage = exact, storage
+		}
+		id := uniqueID(m, b.validity, b.dovecot)
+		if m.uniqueID != "" && (!pop3.ValidUID(id) || seen[id]) {
+			b.s.log.Warn("pgstore: an imported unique-id cannot be served; the UID's is used", "user", user, "uid", m.uid, "unique_id", fmt.Sprintf("%.80q", m.uniqueID))
+			m.uniqueID = ""
+			id = uniqueID(m, b.validity, b.dovecot)
+		}
+		if seen[id] {
+			m.uniqueID = id + "-" + strconv.FormatInt(m.id, 10)
+			b.s.log.Warn("pgstore: two messages would have one unique-id; the later gets its row's id too", "user", user, "uid", m.uid, "unique_id", m.uniqueID)
+			id = m.uniqueID
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+// measure reads message m's chunks for its sizes: the octets stored and
+// those of its CRLF form, counted as delivery counts them (chunker).
+func (b *box) measure(m *msg) (exact, storage int64, err error) {
+	r := &reader{b: b, m: m}
+	var c chunker
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		c.count(buf[:n])
+		if err == io.EOF {
+			return c.n + c.bare, c.n, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
 }
 
 // lock takes the mailbox's lock, a lease row, or answers ErrInUse while
@@ -136,6 +197,9 @@ type box struct {
 	holder string
 	// buf is the chunk buffer of the session's readers, reused.
 	buf []byte
+	// via is what the session's queries run on, the store's pool when
+	// nil (the row fuzz target's rows in memory otherwise).
+	via querier
 }
 
 // msg is one message of the list.
@@ -147,7 +211,12 @@ type msg struct {
 	uniqueID       string // imported; "" derives it from uid
 }
 
-func (b *box) q() querier { return b.s.pool }
+func (b *box) q() querier {
+	if b.via != nil {
+		return b.via
+	}
+	return b.s.pool
+}
 
 func (b *box) Len() int              { return len(b.msgs) }
 func (b *box) ExactSize(i int) int64 { return b.msgs[i].exact }
