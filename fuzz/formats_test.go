@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/server/account"
@@ -22,7 +23,7 @@ func FuzzDotRoundTrip(f *testing.F) {
 	for _, s := range []string{"", "a\n", ".\n..\n", "x\r\ny", "\r", ".\r\n.", "From: a\n\n.\n"} {
 		f.Add([]byte(s), uint8(3))
 	}
-	f.Fuzz(func(t *testing.T, msg []byte, chunk uint8) {
+	fuzzbound.Fuzz(f, func(t *testing.T, msg []byte, chunk uint8) {
 		var wire bytes.Buffer
 		d := pop3.NewDotWriter(&wire)
 		step := int(chunk%16) + 1
@@ -67,7 +68,7 @@ func FuzzSASL(f *testing.F) {
 	f.Add(true, []byte("f"), []byte("pw"), false)
 	f.Add(true, []byte("f"), []byte("pw"), true)
 	f.Add(true, []byte("../f"), []byte("pw"), false)
-	f.Fuzz(func(t *testing.T, login bool, first, second []byte, initial bool) {
+	fuzzbound.Fuzz(f, func(t *testing.T, login bool, first, second []byte, initial bool) {
 		srv, _ := fuzzServer(t, "exchange2010")
 		v := srv.Variations()
 		c := newPipeClient(t, srv)
@@ -140,7 +141,7 @@ func FuzzPasswdLine(f *testing.F) {
 		"d:$2y$05$abcdefghijklmnopqrstuu", "e:{PLAIN}a:1000:1000::/home/e:/bin/false:extra", "../x:{PLAIN}y", ":{PLAIN}x", "u:{MD5}x", "u:{PLAIN"} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, line string) {
+	fuzzbound.Fuzz(f, func(t *testing.T, line string) {
 		a, err := account.ParseAccount(line)
 		if err != nil {
 			return

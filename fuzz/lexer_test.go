@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
 )
@@ -54,7 +55,7 @@ func FuzzParse(f *testing.F) {
 			f.Add([]byte(s), sel, uint8(0))
 		}
 	}
-	f.Fuzz(func(t *testing.T, line []byte, sel, mode uint8) {
+	fuzzbound.Fuzz(f, func(t *testing.T, line []byte, sel, mode uint8) {
 		v := variations(sel)
 		m := pop3.Mode(mode) & pop3.ModeUTF8
 		var got pop3.Command

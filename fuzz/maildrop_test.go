@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/internal/testenv"
 	"github.com/pop3kit/pop3kit/pop3"
@@ -164,7 +165,7 @@ func (c *treeCase) fail(format string, args ...any) {
 //     given to another message, and one file (hard links under one base
 //     name included) is listed once.
 func FuzzMaildropTree(f *testing.F) {
-	f.Fuzz(func(t *testing.T, data []byte) { runTree(t, DecodeTree(data)) })
+	fuzzbound.Fuzz(f, func(t *testing.T, data []byte) { runTree(t, DecodeTree(data)) })
 }
 
 // runTree is FuzzMaildropTree's body, also run by TestMaildropTreeSeeds.
@@ -175,8 +176,10 @@ func runTree(t *testing.T, tree Tree) {
 	c := &treeCase{t: t, tree: tree, env: env, md: filepath.Join(env.root, "f"), files: map[string]*treeFile{}}
 	c.build()
 	// Whatever happens, FIFOs are opened for writing at the end so that a
-	// session blocked opening one returns, and the next case starts clean.
-	defer c.unblock()
+	// session blocked opening one returns, and the next case starts clean:
+	// once, without waiting (end has waited for the sessions, and opened
+	// them again with pauses if one hung).
+	defer unblockFIFOs(c.md)
 	outside := c.snapshotOutside()
 
 	first := c.session(true)

@@ -22,6 +22,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/saslmech"
 )
@@ -140,7 +141,7 @@ func FuzzSaslGssapi(f *testing.F) {
 	} {
 		f.Add([]byte(s[0]), []byte(s[1]))
 	}
-	f.Fuzz(func(t *testing.T, token, answer []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, token, answer []byte) {
 		gssServer(t)
 		var ctx gssCtx
 		tok := token
@@ -199,7 +200,7 @@ func FuzzSaslGssapiParse(f *testing.F) {
 	f.Add([]byte("\x05\x04\x00\xff\x00\x0c\x00\x05\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00abcdefghijkl"))
 	f.Add([]byte("`\x84\x00\x00\x00\x10\x06\x09*\x86H\x86\xf7\x12\x01\x02\x02\x01\x00"))
 	f.Add([]byte("`\x0c\x06\x06\x2b\x06\x01\x05\x05\x02\xa0\x02\x30\x00"))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, b []byte) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		before := ms.TotalAlloc

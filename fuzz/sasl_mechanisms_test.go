@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -186,7 +187,7 @@ func FuzzSaslSCRAM(f *testing.F) {
 	f.Add([]byte("p=tls-exporter,,n=sam,r=a"), []byte(""))
 	f.Add([]byte("n,,n=s=2Cam,r=a,e=x"), []byte("c=biws,r={r},x=1,p=dGVzdA=="))
 	f.Add([]byte("n,,n=f,r=abcdef"), []byte("c=biws,r={r},p=3q2+7w=="))
-	f.Fuzz(func(t *testing.T, first, final []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, first, final []byte) {
 		c := dialSASL(t)
 		defer c.close()
 		r := c.step("AUTH SCRAM-SHA-256 " + b64(first))
@@ -222,7 +223,7 @@ func FuzzSaslCRAM(f *testing.F) {
 	for _, s := range []string{"cram {d}", "f {p}", "cram {p}", "f {d}", "cram {D}", "nobody {d}", "cram  {d}", "cram", "{d}", "sam {d}"} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, answer []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, answer []byte) {
 		c := dialSASL(t)
 		defer c.close()
 		r := c.step("AUTH CRAM-MD5")
@@ -265,7 +266,7 @@ func FuzzSaslOAuth(f *testing.F) {
 	for _, s := range []string{"user=f\x01auth=Bearer {t}\x01\x01", "user=g\x01auth=Bearer {t}\x01\x01", "user=f\x01auth=Bearer {o}\x01\x01", "user=\x01auth=Bearer {t}\x01\x01"} {
 		f.Add(uint8(1), []byte(s))
 	}
-	f.Fuzz(func(t *testing.T, mech uint8, msg []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, mech uint8, msg []byte) {
 		saslServer(t)
 		m := bytes.ReplaceAll(bytes.ReplaceAll(msg, []byte("{t}"), []byte(saslToken)), []byte("{o}"), []byte(saslOther))
 		name, parse := "OAUTHBEARER", saslmech.ParseOAuthBearer
@@ -306,7 +307,7 @@ func FuzzSaslOAuthParse(f *testing.F) {
 		"user=u\x01auth=Bearer t\x01\x01", "n,,\x01\x01", "y,a=,\x01auth=Bearer x\x01\x01", "user=u\x01auth=Bearer  t\x01\x01"} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, msg []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, msg []byte) {
 		for _, p := range []struct {
 			name  string
 			parse func([]byte) (string, string, error)

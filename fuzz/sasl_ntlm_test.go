@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/server"
 	"github.com/pop3kit/pop3kit/server/saslmech"
 )
@@ -229,7 +230,7 @@ func FuzzSaslNTLM(f *testing.F) {
 		f.Add(s.user, s.domain, []byte(s.ops))
 	}
 	nt, _ := hex.DecodeString(ntlmHash)
-	f.Fuzz(func(t *testing.T, user, domain string, ops []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, user, domain string, ops []byte) {
 		if len(user) > 300 || len(domain) > 300 || len(ops) > 60 {
 			return
 		}
@@ -270,7 +271,7 @@ func FuzzNtlmDecode(f *testing.F) {
 	f.Add(seed, true)
 	f.Add(seed[:64], false)
 	f.Add([]byte("NTLMSSP\x00\x03\x00\x00\x00"), true)
-	f.Fuzz(func(t *testing.T, msg []byte, unicode bool) {
+	fuzzbound.Fuzz(f, func(t *testing.T, msg []byte, unicode bool) {
 		a, err := saslmech.ParseNTLMAuthenticate(msg, unicode)
 		allocs := testing.AllocsPerRun(1, func() { _, _ = saslmech.ParseNTLMAuthenticate(msg, unicode) })
 		if allocs > 16 {

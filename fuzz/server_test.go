@@ -14,6 +14,7 @@ import (
 
 	fuzz "github.com/AdaLogics/go-fuzz-headers"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/internal/pop3test"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -63,7 +64,7 @@ func fuzzServer(t testing.TB, profile string) (*server.Server, string) {
 // before a successful QUIT are gone: an unmarked message is never removed.
 func FuzzServerSession(f *testing.F) {
 	f.Add(uint8(2), []byte("\x02\x00\x00\x00\x05hello\x00\x00\x00\x06.world"), []byte("USER f\nPASS pw\nDELE 1\nQUIT"))
-	f.Fuzz(serverSession)
+	fuzzbound.Fuzz(f, serverSession)
 }
 
 // serverSession is FuzzServerSession's body.

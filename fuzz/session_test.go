@@ -8,6 +8,7 @@ import (
 
 	fuzz "github.com/AdaLogics/go-fuzz-headers"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/internal/sessionmodel"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3/memdrop"
@@ -142,7 +143,7 @@ func checkReply(t *testing.T, line string, out []byte) {
 // it; every maildrop returned is closed once.
 func FuzzStateMachine(f *testing.F) {
 	f.Add([]byte("\x00\x05USER alice\x00\x00\x01PASS x\x00\x00\x09STAT"))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, data []byte) {
 		c := fuzz.NewConsumer(data)
 		sel, _ := c.GetByte()
 		steps, _ := c.GetByte()

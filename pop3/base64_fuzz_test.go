@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"testing"
+
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 )
 
 // FuzzBase64 holds the core's base64 check, which decides whether a SASL
@@ -13,7 +15,7 @@ func FuzzBase64(f *testing.F) {
 	for _, s := range []string{"", "AGFsaWNlAHNlY3JldA==", "=AAA", "AAA=BBB", "QQ==", "QQ=", "*"} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, b []byte) {
 		if bytes.ContainsAny(b, "\r\n") {
 			return
 		}

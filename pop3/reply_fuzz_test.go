@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/internal/testenv"
 )
 
@@ -42,7 +43,7 @@ func FuzzReplyParser(f *testing.F) {
 	} {
 		f.Add([]byte(s.wire), []byte(s.ops))
 	}
-	f.Fuzz(func(t *testing.T, wire, ops []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, wire, ops []byte) {
 		for _, line := range bytes.Split(wire, []byte("\r\n")) {
 			agreesWithGrammar(t, line)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -58,7 +59,7 @@ func FuzzLMTPSession(f *testing.F) {
 		}
 		return out
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, data []byte) {
 		before := files("new")
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)

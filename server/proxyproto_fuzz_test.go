@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 )
 
 // FuzzProxyHeader: any bytes from a trusted load balancer — a PROXY v1 or
@@ -29,7 +31,7 @@ func FuzzProxyHeader(f *testing.F) {
 		f.Add(s)
 	}
 	l := &proxyListener{from: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, timeout: 50 * time.Millisecond, log: slog.New(slog.DiscardHandler)}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, data []byte) {
 		server, client := net.Pipe()
 		defer client.Close()
 		go func() {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/server"
 )
 
@@ -26,7 +27,7 @@ func FuzzConfigFile(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, data []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, data []byte) {
 		path := filepath.Join(dir, "pop3d.toml")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -36,7 +37,7 @@ func FuzzMaildirName(f *testing.F) {
 	for _, s := range []string{"1764100000.M1P2.host,S=1480,W=1520:2,S", "x:2,", "a,S=12", "a,W=-1", ",S=,W=", "a,S=99999999999999999999"} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, name string) {
+	fuzzbound.Fuzz(f, func(t *testing.T, name string) {
 		m := parseName(name)
 		if strings.Contains(m.Base, ":") || !strings.HasPrefix(name, m.Base) {
 			t.Fatalf("%q: base %q", name, m.Base)
@@ -74,7 +75,7 @@ func FuzzUIDList(f *testing.F) {
 	f.Add([]byte("pop3kit-uidlist 1 validity=1 next=1\n"))
 	f.Add([]byte("pop3kit-uidlist 1 validity=1 next=2\n5 1 1 x\n"))
 	f.Add([]byte("garbage\n4294967295 1 1 x\n7 1 1 x\n7 1 1 y\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, b []byte) {
 		l, err := parseUIDList(bytes.NewReader(b))
 		if err != nil {
 			t.Fatalf("%q: a damaged list is repaired, not refused: %v", b, err)
@@ -124,7 +125,7 @@ func FuzzUIDList(f *testing.F) {
 func FuzzDovecotUIDList(f *testing.F) {
 	f.Add([]byte("3 V1234567890 N100 Gabc\n41 :a\n57 W64 S57 :b:2,S\n"))
 	f.Add([]byte("1 1234 5\n1 a\n2 b:2,\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	fuzzbound.Fuzz(f, func(t *testing.T, b []byte) {
 		l, err := parseDovecotUIDList(bytes.NewReader(b))
 		if err != nil {
 			return

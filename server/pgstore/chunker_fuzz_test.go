@@ -5,6 +5,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +20,7 @@ func FuzzChunker(f *testing.F) {
 	f.Add([]byte("\r\n\n\r\r\n\n"), uint8(0))
 	f.Add([]byte("line\r"), uint8(4))
 	f.Add([]byte{}, uint8(7))
-	f.Fuzz(func(t *testing.T, msg []byte, size uint8) {
+	fuzzbound.Fuzz(f, func(t *testing.T, msg []byte, size uint8) {
 		chunk := int(size)%64 + 1
 		c := &chunker{r: iotest.HalfReader(bytes.NewReader(msg)), id: 7, buf: make([]byte, chunk)}
 		var got []byte

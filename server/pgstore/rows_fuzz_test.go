@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/pop3kit/pop3kit/internal/fuzzbound"
 	"github.com/pop3kit/pop3kit/internal/sessionmodel"
 	"github.com/pop3kit/pop3kit/pop3"
 	"github.com/pop3kit/pop3kit/pop3gen"
@@ -153,7 +154,7 @@ func (h rowsLogin) Pass(_, _ []byte) (pop3.Maildrop, error) { return h.box, nil 
 func FuzzMailboxRows(f *testing.F) {
 	f.Add([]byte("\x03\x01\x00\x00\x00\x05hello\x00\x00\x00\x02a1\x02\x00\x00\x00\x06.world\x00\x00\x00\x00"), uint8(5))
 	f.Add([]byte("\x02\x01\x00\x00\x00\x03a b\x00\x00\x00\x05u i d\x01\x00\x00\x00\x00\x00\x00\x00\x48"), uint8(0xff))
-	f.Fuzz(func(t *testing.T, data []byte, marks uint8) {
+	fuzzbound.Fuzz(f, func(t *testing.T, data []byte, marks uint8) {
 		c := fuzz.NewConsumer(data)
 		n, _ := c.GetByte()
 		db := &memDB{chunks: map[[2]int64][]byte{}}
