@@ -77,12 +77,16 @@ fuzz:
 		done; \
 	done
 
-# A fuzzing campaign: every target for FUZZLONG (make fuzz-long
-# FUZZLONG=1h), then fuzz-keep. Run it across sessions if need be; Go's
-# fuzz cache keeps what each run found.
+# A fuzzing campaign: every target for FUZZLONG with FUZZPARALLEL
+# workers (make fuzz-long FUZZLONG=1h), each run's CPU time, inputs and
+# failures appended to fuzz/campaign.tsv (commit it: a campaign adds up
+# across sessions; go run ./internal/cmd/fuzzcampaign -table sums it),
+# then fuzz-keep. FUZZONLY picks targets by a regular expression.
 FUZZLONG ?= 10m
+FUZZPARALLEL ?= 1
+FUZZONLY ?=
 fuzz-long:
-	$(MAKE) fuzz FUZZTIME=$(FUZZLONG)
+	$(GO) run ./internal/cmd/fuzzcampaign -time $(FUZZLONG) -parallel $(FUZZPARALLEL) -only '$(FUZZONLY)'
 	$(MAKE) fuzz-keep
 
 # Copy every input the fuzzers found that widened coverage, from Go's
