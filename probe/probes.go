@@ -1,0 +1,339 @@
+package probe
+
+import (
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/pop3kit/pop3kit/pop3"
+)
+
+// probes tell the variations they are named after.
+var probes = map[string]probeFunc{
+	"APOP": func(ru *run) Observation {
+		if strings.Contains(ru.r.Greeting, "<") && strings.Contains(ru.r.Greeting, "@") && strings.Contains(ru.r.Greeting, ">") {
+			return told("true", "the greeting carries a timestamp %q", ru.r.Greeting)
+		}
+		return told("false", "the greeting carries no timestamp")
+	},
+	"UTF8": func(ru *run) Observation { return capaTag(ru, "UTF8") },
+	"LANG": func(ru *run) Observation { return capaTag(ru, "LANG") },
+	"UserAlwaysOK": func(ru *run) Observation {
+		return ru.fresh(func(c *pop3.Client) Observation {
+			name := randomName()
+			r, err := ru.cmd(c, "USER "+name)
+			if err != nil {
+				return notTold("USER: %v", err)
+			}
+			if r.OK() {
+				return told("true", "USER of a name no server has (%s): %s", name, status(r))
+			}
+			// Refused: for this name, or for any (plaintext logins
+			// not allowed here)? The test account's name tells.
+			if !ru.userAccepted() {
+				return notTold("USER of an unknown name: %s; without a test account USER accepts, the refusal may be of every name", status(r))
+			}
+			return told("false", "USER of a name no server has: %s; of the test account's: +OK", status(r))
+		})
+	},
+	"IgnoreExtraArgs": func(ru *run) Observation {
+		return ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "CAPA extra")
+			if err != nil {
+				return notTold("CAPA extra: %v", err)
+			}
+			return told(boolean(r.OK()), "CAPA extra: %s", status(r))
+		})
+	},
+	"SpaceRuns": func(ru *run) Observation {
+		return ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "CAPA ")
+			if err != nil {
+				return notTold("CAPA with a space after it: %v", err)
+			}
+			if !r.OK() && !ru.hasCapa("") && len(ru.r.Capabilities) == 0 {
+				return notTold("the server has no CAPA to try it on")
+			}
+			return told(boolean(r.OK()), "CAPA with a space after it: %s", status(r))
+		})
+	},
+	"LenientSeparators": func(ru *run) Observation {
+		user, how := ru.existingUser()
+		if user == "" {
+			return notTold("USER answers only for existing names, and no test account's USER is accepted")
+		}
+		return ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "USER\t"+user)
+			if err != nil {
+				return notTold("USER, a TAB, %s: %v", how, err)
+			}
+			return told(boolean(r.OK()), "USER, a TAB, %s: %s", how, status(r))
+		})
+	},
+	"MaxArgOctets": func(ru *run) Observation {
+		if ob := ru.seen["UserAlwaysOK"]; ob.Value != "true" {
+			return notTold("only USER of any name tells it, and USER answers only for existing names")
+		}
+		return ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "USER "+strings.Repeat("a", 41))
+			if err != nil {
+				return notTold("USER of 41 octets: %v", err)
+			}
+			if r.OK() {
+				return told("0", "USER of 41 octets: %s (RFC 1939's 40 not enforced)", status(r))
+			}
+			return told("40", "USER of 41 octets: %s", status(r))
+		})
+	},
+	"AuthListing": func(ru *run) Observation {
+		return ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "AUTH")
+			if err != nil {
+				return notTold("AUTH alone: %v", err)
+			}
+			if r.OK() {
+				lines, _ := c.Lines()
+				return told("true", "AUTH alone lists %d mechanisms", len(lines))
+			}
+			return told("false", "AUTH alone: %s", status(r))
+		})
+	},
+	"InformativeErrors": func(ru *run) Observation {
+		return ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "XPROBE")
+			if err != nil {
+				return notTold("an unknown command: %v", err)
+			}
+			if r.OK() {
+				return notTold("an unknown command was accepted")
+			}
+			return told(boolean(len(strings.TrimSpace(string(r.Text))) > 0), "an unknown command: %s", status(r))
+		})
+	},
+	"UserNameCase": func(ru *run) Observation {
+		if ru.o.User == "" {
+			return needLogin
+		}
+		other := strings.ToUpper(ru.o.User)
+		if other == ru.o.User {
+			return notTold("the test account's name has no lower-case letter")
+		}
+		if !ru.canLogin() {
+			return notTold("the test account cannot log in")
+		}
+		return ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.login(c, other)
+			if err != nil {
+				return notTold("login as %s: %v", other, err)
+			}
+			if r.OK() {
+				_ = c.Rset()
+				_ = c.Quit()
+				return told("lower", "login as %s: %s", other, status(r))
+			}
+			return told("keep", "login as %s: %s", other, status(r))
+		})
+	},
+	"StickyUser": func(ru *run) Observation {
+		if ru.o.User == "" {
+			return needLogin
+		}
+		return ru.fresh(func(c *pop3.Client) Observation {
+			if r, err := ru.cmd(c, "USER "+ru.o.User); err != nil || !r.OK() {
+				return notTold("USER %s refused", ru.o.User)
+			}
+			if _, err := ru.cmd(c, "CAPA"); err != nil {
+				return notTold("CAPA: %v", err)
+			}
+			_, _ = c.Lines()
+			r, err := ru.cmd(c, "PASS "+ru.o.Pass)
+			if err != nil {
+				return notTold("PASS after CAPA: %v", err)
+			}
+			if r.OK() {
+				_ = c.Quit()
+			}
+			return told(boolean(r.OK()), "USER, CAPA, PASS: %s", status(r))
+		})
+	},
+	"MaildropAccess": func(ru *run) Observation {
+		if ru.o.User == "" {
+			return needLogin
+		}
+		first, err := ru.dial()
+		if err != nil {
+			return notTold("could not connect: %v", err)
+		}
+		defer first.Close()
+		if r, err := ru.login(first, ru.o.User); err != nil || !r.OK() {
+			return notTold("the test account's login failed: %s", status(r))
+		}
+		defer func() { _ = first.Rset(); _ = first.Quit() }()
+		return ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.login(c, ru.o.User)
+			if err != nil {
+				return notTold("a second login: %v", err)
+			}
+			if r.OK() {
+				_ = c.Quit()
+				return told("snapshot", "a second login while the first holds the maildrop: %s", status(r))
+			}
+			return told("lock", "a second login while the first holds the maildrop: %s", status(r))
+		})
+	},
+	"ExactSizes": func(ru *run) Observation {
+		return ru.withMail(func(c *pop3.Client, list []pop3.ListEntry) Observation {
+			for _, e := range list {
+				body, err := c.Retr(e.Msg)
+				if err != nil {
+					return notTold("RETR %d: %v", e.Msg, err)
+				}
+				// The body as read: the CRLF form, the dot-stuffing undone.
+				n, err := io.Copy(io.Discard, body)
+				if err != nil {
+					return notTold("RETR %d: %v", e.Msg, err)
+				}
+				if n == e.Octets {
+					continue
+				}
+				return told("false", "LIST says %d octets for message %d, RETR sends %d", e.Octets, e.Msg, n)
+			}
+			return told("true", "LIST's sizes are RETR's octets for %d messages", len(list))
+		})
+	},
+	"UIDLFormat": func(ru *run) Observation {
+		return ru.withMail(func(c *pop3.Client, list []pop3.ListEntry) Observation {
+			uids, err := c.UIDL()
+			if err != nil {
+				return notTold("UIDL: %v", err)
+			}
+			decimal, dovecot := true, true
+			for _, u := range uids {
+				decimal = decimal && decimalRe.MatchString(u.UID)
+				dovecot = dovecot && dovecotRe.MatchString(u.UID)
+			}
+			switch {
+			case decimal:
+				return told("decimal", "%d unique-ids, all decimal", len(uids))
+			case dovecot:
+				return told("dovecot", "%d unique-ids, all %%08x%%08x (Dovecot's)", len(uids))
+			}
+			return notTold("unique-ids neither decimal nor Dovecot's, such as %q", uids[0].UID)
+		})
+	},
+}
+
+var (
+	decimalRe = regexp.MustCompile(`^[1-9][0-9]*$`)
+	dovecotRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
+)
+
+// noProbe says why a variation has no probe.
+var noProbe = map[string]string{
+	"MaxCommandOctets":  "not probed yet: a line over the limit is refused like an unknown command",
+	"PlaintextAuth":     "not probed yet: a loopback connection counts as secure on many servers",
+	"PassKeepsSpaces":   "not probed yet: it takes a failed login, which a server answers with its failure delay",
+	"UnauthTimeout":     "not probed: a server waits minutes before it logs an idle client out (RFC 1939 §3: at least 10)",
+	"AuthTimeout":       "not probed: a server waits minutes before it logs an idle client out (RFC 1939 §3: at least 10)",
+	"TimeoutNotice":     "not probed: it shows only when an idle client is logged out, minutes later",
+	"MaxAuthLineOctets": "not probed yet",
+	"MaxSASLOctets":     "not probed yet",
+	"MaxBadCommands":    "not probed yet",
+}
+
+// capaTag tells a variation that is a CAPA tag before login.
+func capaTag(ru *run, tag string) Observation {
+	if len(ru.r.Capabilities) == 0 {
+		return notTold("no CAPA")
+	}
+	return told(boolean(ru.hasCapa(tag)), "CAPA %s %s", map[bool]string{true: "lists", false: "does not list"}[ru.hasCapa(tag)], tag)
+}
+
+// existingUser returns a name USER accepts: the test account's, or any
+// when the server accepts any.
+func (ru *run) existingUser() (string, string) {
+	if ru.userAccepted() {
+		return ru.o.User, "the test account"
+	}
+	if ru.seen["UserAlwaysOK"].Value == "true" {
+		return randomName(), "any name (USER takes any)"
+	}
+	return "", ""
+}
+
+// withMail logs in as the test account and runs f with its LIST; the
+// session ends with RSET and QUIT, removing nothing.
+func (ru *run) withMail(f func(c *pop3.Client, list []pop3.ListEntry) Observation) Observation {
+	if ru.o.User == "" {
+		return needLogin
+	}
+	return ru.fresh(func(c *pop3.Client) Observation {
+		if r, err := ru.login(c, ru.o.User); err != nil || !r.OK() {
+			return notTold("the test account's login failed: %s", status(r))
+		}
+		defer func() { _ = c.Rset(); _ = c.Quit() }()
+		list, err := c.List()
+		if err != nil {
+			return notTold("LIST: %v", err)
+		}
+		if len(list) == 0 {
+			return notTold("the test account has no mail")
+		}
+		return f(c, list)
+	})
+}
+
+// status is a reply's status line, for an observation's account.
+func status(r pop3.Reply) string {
+	s := "+OK"
+	if !r.OK() {
+		s = "-ERR"
+	}
+	if len(r.Code) > 0 {
+		s += " [" + string(r.Code) + "]"
+	}
+	if t := strings.TrimSpace(string(r.Text)); t != "" {
+		s += " " + t
+	}
+	return s
+}
+
+// userAccepted reports whether USER of the test account's name is
+// answered +OK (asked once).
+func (ru *run) userAccepted() bool {
+	if ru.o.User == "" {
+		return false
+	}
+	if ru.userOK == nil {
+		ok := false
+		ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "USER "+ru.o.User)
+			ok = err == nil && r.OK()
+			return Observation{}
+		})
+		ru.userOK = &ok
+	}
+	return *ru.userOK
+}
+
+// canLogin reports whether the test account logs in with USER and PASS
+// (asked once).
+func (ru *run) canLogin() bool {
+	if ru.o.User == "" {
+		return false
+	}
+	if ru.loginOK == nil {
+		ok := false
+		ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.login(c, ru.o.User)
+			ok = err == nil && r.OK()
+			if ok {
+				_ = c.Rset()
+				_ = c.Quit()
+			}
+			return Observation{}
+		})
+		ru.loginOK = &ok
+	}
+	return *ru.loginOK
+}
