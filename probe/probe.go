@@ -85,6 +85,8 @@ type run struct {
 	// userOK and loginOK: whether the test account's USER, and its
 	// login, are accepted; nil until asked.
 	userOK, loginOK *bool
+	// anyName: USER answered +OK to a name no server has.
+	anyName bool
 }
 
 // probeFunc tells one variation.

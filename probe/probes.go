@@ -19,21 +19,32 @@ var probes = map[string]probeFunc{
 	"UTF8": func(ru *run) Observation { return capaTag(ru, "UTF8") },
 	"LANG": func(ru *run) Observation { return capaTag(ru, "LANG") },
 	"UserAlwaysOK": func(ru *run) Observation {
+		// Under UserAlwaysOK USER answers +OK to any name at all; without
+		// it the server may refuse names (an unknown one, as RFC 1939's
+		// example does, or only one that cannot be any user's, as pop3d
+		// does so that USER never tells which users exist). A name no
+		// server takes as a user's tells both apart.
 		return ru.fresh(func(c *pop3.Client) Observation {
 			name := randomName()
 			r, err := ru.cmd(c, "USER "+name)
 			if err != nil {
 				return notTold("USER: %v", err)
 			}
+			if !r.OK() {
+				if !ru.userAccepted() {
+					return notTold("USER of an unknown name: %s; without a test account USER accepts, the refusal may be of every name", status(r))
+				}
+				return told("false", "USER of a name no server has: %s; of the test account's: +OK", status(r))
+			}
+			ru.anyName = true
+			r, err = ru.cmd(c, "USER "+impossibleName)
+			if err != nil {
+				return notTold("USER %s: %v", impossibleName, err)
+			}
 			if r.OK() {
-				return told("true", "USER of a name no server has (%s): %s", name, status(r))
+				return told("true", "USER of any name, even %q: +OK", impossibleName)
 			}
-			// Refused: for this name, or for any (plaintext logins
-			// not allowed here)? The test account's name tells.
-			if !ru.userAccepted() {
-				return notTold("USER of an unknown name: %s; without a test account USER accepts, the refusal may be of every name", status(r))
-			}
-			return told("false", "USER of a name no server has: %s; of the test account's: +OK", status(r))
+			return told("false", "USER of an unknown name: +OK; of %q, no user's: %s", impossibleName, status(r))
 		})
 	},
 	"IgnoreExtraArgs": func(ru *run) Observation {
@@ -71,8 +82,8 @@ var probes = map[string]probeFunc{
 		})
 	},
 	"MaxArgOctets": func(ru *run) Observation {
-		if ob := ru.seen["UserAlwaysOK"]; ob.Value != "true" {
-			return notTold("only USER of any name tells it, and USER answers only for existing names")
+		if !ru.anyName {
+			return notTold("only USER of an unknown name tells it, and USER refuses unknown names")
 		}
 		return ru.fresh(func(c *pop3.Client) Observation {
 			r, err := ru.cmd(c, "USER "+strings.Repeat("a", 41))
@@ -228,6 +239,10 @@ var (
 	dovecotRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
 )
 
+// impossibleName is a name no server gives a user: a path separator, a
+// colon (passwd-file fields) and a leading dot.
+const impossibleName = ".probe/../x:y"
+
 // noProbe says why a variation has no probe.
 var noProbe = map[string]string{
 	"MaxCommandOctets":  "not probed yet: a line over the limit is refused like an unknown command",
@@ -255,8 +270,8 @@ func (ru *run) existingUser() (string, string) {
 	if ru.userAccepted() {
 		return ru.o.User, "the test account"
 	}
-	if ru.seen["UserAlwaysOK"].Value == "true" {
-		return randomName(), "any name (USER takes any)"
+	if ru.anyName {
+		return randomName(), "an unknown name (USER takes one)"
 	}
 	return "", ""
 }
