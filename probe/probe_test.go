@@ -84,7 +84,8 @@ func TestProbeRecoversProfiles(t *testing.T) {
 				s.sets = append(s.sets, fmt.Sprintf("%s=%v", f, r.IntN(2) == 0))
 			}
 		}
-		s.sets = append(s.sets, "UIDLFormat="+[]string{"decimal", "dovecot"}[r.IntN(2)], "MaildropAccess="+[]string{"lock", "snapshot"}[r.IntN(2)])
+		s.sets = append(s.sets, "UIDLFormat="+[]string{"decimal", "dovecot"}[r.IntN(2)], "MaildropAccess="+[]string{"lock", "snapshot"}[r.IntN(2)],
+			fmt.Sprintf("MaxBadCommands=%d", []int{0, 1 + r.IntN(30)}[r.IntN(2)]), fmt.Sprintf("MaxCommandOctets=%d", 60+r.IntN(600)))
 		setups = append(setups, s)
 	}
 	diverged := map[string]bool{}
@@ -119,7 +120,10 @@ func TestProbeRecoversProfiles(t *testing.T) {
 				}
 				assert.Equal(t, want, ob.Value, "%s: the probe saw %s (%s)", ob.Name, ob.Value, ob.How)
 			}
-			assert.GreaterOrEqual(t, told, 12, "the probes that tell pop3d's dialect: %+v", rep.Variations)
+			assert.GreaterOrEqual(t, told, 14, "the probes that tell pop3d's dialect: %+v", rep.Variations)
+			for _, ob := range rep.Variations {
+				t.Logf("%-18s %-9s %s", ob.Name, ob.Value, ob.How)
+			}
 		})
 	}
 }

@@ -3,13 +3,17 @@ package probe
 import (
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/pop3kit/pop3kit/pop3"
+	"github.com/pop3kit/pop3kit/spec"
 )
 
 // probes tell the variations they are named after.
 var probes = map[string]probeFunc{
+	"MaxBadCommands":   maxBadCommands,
+	"MaxCommandOctets": maxCommandOctets,
 	"APOP": func(ru *run) Observation {
 		if strings.Contains(ru.r.Greeting, "<") && strings.Contains(ru.r.Greeting, "@") && strings.Contains(ru.r.Greeting, ">") {
 			return told("true", "the greeting carries a timestamp %q", ru.r.Greeting)
@@ -239,13 +243,88 @@ var (
 	dovecotRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
 )
 
+// variationRange returns the bounds the table gives a variation.
+func variationRange(name string) (lo, hi int64) {
+	for _, v := range spec.POP3.Variations {
+		if v.Name == name {
+			return v.Min, v.Max
+		}
+	}
+	return 0, 0
+}
+
+// maxBadCommands counts the unknown commands the server answers before it
+// closes the connection, up to one more than the table's largest limit:
+// a server that has not closed by then has none (0).
+func maxBadCommands(ru *run) Observation {
+	_, hi := variationRange("MaxBadCommands")
+	return ru.fresh(func(c *pop3.Client) Observation {
+		for n := int64(1); n <= hi+1; n++ {
+			r, err := ru.cmd(c, "XPROBE")
+			if err != nil {
+				// Closed: the n-th bad command was one too many; a
+				// closing -ERR before it, or none, is the same limit.
+				return told(strconv.FormatInt(n-1, 10), "the connection closed at unknown command %d", n)
+			}
+			if r.OK() {
+				return notTold("an unknown command was accepted")
+			}
+			if isClosing(r) {
+				return told(strconv.FormatInt(n, 10), "unknown command %d was answered %s, and the connection closed", n, status(r))
+			}
+		}
+		return told("0", "%d unknown commands, and the connection stays open", hi+1)
+	})
+}
+
+// isClosing reports whether an -ERR says the server closes: pop3d and
+// others say "closing" in it; the next read finds the connection gone.
+func isClosing(r pop3.Reply) bool {
+	return strings.Contains(strings.ToLower(string(r.Text)), "closing")
+}
+
+// maxCommandOctets finds the longest command line the server takes, CRLF
+// included, by halving the table's range: CAPA followed by spaces, where
+// spaces after a command are taken (SpaceRuns), so that only the line's
+// length can refuse it. Each try has a connection of its own.
+func maxCommandOctets(ru *run) Observation {
+	if ru.seen["SpaceRuns"].Value != "true" {
+		return notTold("only a line of trailing spaces measures it here, and the server refuses them")
+	}
+	lo, hi := variationRange("MaxCommandOctets")
+	takes := func(octets int64) (bool, error) {
+		var ok bool
+		var ferr error
+		ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "CAPA"+strings.Repeat(" ", int(octets)-6))
+			ok, ferr = err == nil && r.OK(), err
+			return Observation{}
+		})
+		return ok, ferr
+	}
+	if ok, _ := takes(lo); !ok {
+		return notTold("a line of %d octets, the table's least limit, was refused", lo)
+	}
+	if ok, _ := takes(hi + 1); ok {
+		return notTold("a line of %d octets, beyond the table's largest limit, was taken", hi+1)
+	}
+	for lo+1 < hi+1 { // lo is taken, hi+1 is not
+		mid := (lo + hi + 1) / 2
+		if ok, _ := takes(mid); ok {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return told(strconv.FormatInt(lo, 10), "CAPA and spaces: %d octets with CRLF taken, %d refused", lo, lo+1)
+}
+
 // impossibleName is a name no server gives a user: a path separator, a
 // colon (passwd-file fields) and a leading dot.
 const impossibleName = ".probe/../x:y"
 
 // noProbe says why a variation has no probe.
 var noProbe = map[string]string{
-	"MaxCommandOctets":  "not probed yet: a line over the limit is refused like an unknown command",
 	"PlaintextAuth":     "not probed yet: a loopback connection counts as secure on many servers",
 	"PassKeepsSpaces":   "not probed yet: it takes a failed login, which a server answers with its failure delay",
 	"UnauthTimeout":     "not probed: a server waits minutes before it logs an idle client out (RFC 1939 §3: at least 10)",
@@ -253,7 +332,6 @@ var noProbe = map[string]string{
 	"TimeoutNotice":     "not probed: it shows only when an idle client is logged out, minutes later",
 	"MaxAuthLineOctets": "not probed yet",
 	"MaxSASLOctets":     "not probed yet",
-	"MaxBadCommands":    "not probed yet",
 }
 
 // capaTag tells a variation that is a CAPA tag before login.
