@@ -76,8 +76,8 @@ func TestProbeRecoversProfiles(t *testing.T) {
 		setups = append(setups, setup{profile: p})
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	flips := []string{"UserAlwaysOK", "IgnoreExtraArgs", "SpaceRuns", "LenientSeparators", "AuthListing", "InformativeErrors", "StickyUser", "ExactSizes", "APOP", "UTF8", "LANG"}
-	for range 3 {
+	flips := []string{"UserAlwaysOK", "IgnoreExtraArgs", "SpaceRuns", "LenientSeparators", "AuthListing", "InformativeErrors", "StickyUser", "ExactSizes", "APOP", "UTF8", "LANG", "PassKeepsSpaces"}
+	for range 5 {
 		s := setup{profile: pop3gen.ProfileNames[r.IntN(len(pop3gen.ProfileNames))]}
 		for _, f := range flips {
 			if r.IntN(2) == 0 {

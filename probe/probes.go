@@ -12,7 +12,35 @@ import (
 
 // probes tell the variations they are named after.
 var probes = map[string]probeFunc{
-	"MaxBadCommands":   maxBadCommands,
+	"MaxBadCommands": maxBadCommands,
+	"PassKeepsSpaces": func(ru *run) Observation {
+		// PASS with a space after the password: a server that takes the
+		// rest of the line as the password gets password+" ", wrong; one
+		// that takes spaces after a command (SpaceRuns) drops it. It
+		// costs one failed login when it tells true.
+		if !ru.canLogin() {
+			return notTold("the test account cannot log in")
+		}
+		if ru.seen["SpaceRuns"].Value != "true" {
+			return notTold("the server refuses spaces after a command, so a refusal would not tell")
+		}
+		return ru.fresh(func(c *pop3.Client) Observation {
+			if r, err := ru.cmd(c, "USER "+ru.o.User); err != nil || !r.OK() {
+				return notTold("USER %s refused", ru.o.User)
+			}
+			r, err := ru.cmd(c, "PASS "+ru.o.Pass+" ")
+			if err != nil {
+				return notTold("PASS with a space after the password: %v", err)
+			}
+			st := status(r)
+			if r.OK() {
+				_ = c.Rset()
+				_ = c.Quit()
+				return told("false", "PASS with a space after the password: %s", st)
+			}
+			return told("true", "PASS with a space after the password: %s (the space taken as the password's)", st)
+		})
+	},
 	"MaxCommandOctets": maxCommandOctets,
 	"APOP": func(ru *run) Observation {
 		if strings.Contains(ru.r.Greeting, "<") && strings.Contains(ru.r.Greeting, "@") && strings.Contains(ru.r.Greeting, ">") {
@@ -326,7 +354,6 @@ const impossibleName = ".probe/../x:y"
 // noProbe says why a variation has no probe.
 var noProbe = map[string]string{
 	"PlaintextAuth":     "not probed yet: a loopback connection counts as secure on many servers",
-	"PassKeepsSpaces":   "not probed yet: it takes a failed login, which a server answers with its failure delay",
 	"UnauthTimeout":     "not probed: a server waits minutes before it logs an idle client out (RFC 1939 §3: at least 10)",
 	"AuthTimeout":       "not probed: a server waits minutes before it logs an idle client out (RFC 1939 §3: at least 10)",
 	"TimeoutNotice":     "not probed: it shows only when an idle client is logged out, minutes later",
