@@ -8,7 +8,7 @@ SMOKE_FUZZTIME ?= 7s
 FUZZMINIMIZE ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: all generate check-generated coverage test race bench bench-compare fuzz fuzz-long fuzz-keep run install
+.PHONY: all generate check-generated coverage test race bench bench-compare dialects fuzz fuzz-long fuzz-keep run install
 
 all: generate test
 
@@ -53,6 +53,11 @@ bench:
 # memory) and Dovecot where it is installed (cmd/pop3bench): about a
 # quarter of an hour; BENCHFLAGS passes its flags (-only mix, -repeat 5).
 # Its table goes in the README's Benchmarks, with the date and machine.
+# Probe a private Dovecot and pop3d's profiles and write the comparison,
+# docs/dialects/README.md, which make test holds the probe to.
+dialects:
+	$(GO) test -count=1 ./interop -run '^TestDialects$$' -update-dialects
+
 bench-compare:
 	$(GO) run ./cmd/pop3bench $(BENCHFLAGS)
 
