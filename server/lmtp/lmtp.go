@@ -263,11 +263,67 @@ func (l *limitListener) interrupt() {
 	}
 }
 
-// slotConn gives its slot back when it is closed (once).
+// slotConn gives its slot back when it is closed (once), and bounds the
+// reply lines written on it (Write).
 type slotConn struct {
 	net.Conn
 	l    *limitListener
 	once sync.Once
+	// col is the octets of the reply line being written, without its
+	// CRLF; cr, that the last octet written was a CR, held back.
+	col int
+	cr  bool
+	out []byte
+}
+
+// maxReplyText is the text of a reply line: RFC 5321 §4.5.3.1.5's 512
+// octets less the CRLF.
+const maxReplyText = 510
+
+// Write passes go-smtp's replies on with every line held to RFC 5321
+// §4.5.3.1.5's 512 octets, CRLF included, and its text to printable
+// US-ASCII (§4.2's textstring; other octets become "?"): go-smtp echoes
+// LHLO's argument, up to a whole command line of any octets, in its
+// greeting ("250-Hello <domain>"). A line's excess is dropped; a CR not
+// before an LF is one more octet of text. The listener has no TLS, so the
+// bytes written are the replies themselves.
+func (c *slotConn) Write(p []byte) (int, error) {
+	out := c.out[:0]
+	text := func(b byte) {
+		if c.col >= maxReplyText {
+			return
+		}
+		if b < 0x20 && b != '\t' || b >= 0x7f {
+			b = '?'
+		}
+		out = append(out, b)
+		c.col++
+	}
+	for _, b := range p {
+		if c.cr {
+			c.cr = false
+			if b == '\n' {
+				out = append(out, '\r', '\n')
+				c.col = 0
+				continue
+			}
+			text('\r')
+		}
+		switch b {
+		case '\r':
+			c.cr = true
+		case '\n':
+			out = append(out, '\r', '\n') // a bare LF ends the line too
+			c.col = 0
+		default:
+			text(b)
+		}
+	}
+	c.out = out[:0]
+	if _, err := c.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (c *slotConn) Close() error {
