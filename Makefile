@@ -103,7 +103,9 @@ fuzz-keep:
 	for pkg in $$($(GO) list ./...); do \
 		[ -d "$$cache/$$pkg" ] || continue; \
 		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
-		for t in $$(ls "$$cache/$$pkg"); do \
+		targets=$$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); \
+		for t in $$(ls "$$cache/$$pkg" | grep '^Fuzz'); do \
+			echo "$$targets" | grep -qx "$$t" || continue; \
 			mkdir -p "$$dir/testdata/fuzz/$$t"; \
 			for f in "$$cache/$$pkg/$$t"/*; do \
 				[ -e "$$dir/testdata/fuzz/$$t/$$(basename $$f)" ] || { cp "$$f" "$$dir/testdata/fuzz/$$t/"; n=$$((n+1)); }; \
