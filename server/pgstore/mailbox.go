@@ -97,14 +97,16 @@ func (b *box) open(ctx context.Context, q querier, user string, exclusive bool) 
 
 // repair makes the rows of a damaged mailbox servable, rather than let the
 // runtime refuse its owner's every login (it checks each size and
-// unique-id at login): a negative chunk count is none; a negative size is
-// measured from the chunks; a unique-id RFC 1939 does not allow (1 to 70
-// characters from 0x21 to 0x7E), or one an earlier message has, is
-// replaced by the message's UID as if it had none, and, should that be
-// taken too, by the UID and the row's id. No client was ever given such
-// a unique-id: the runtime refuses to state it. Each repair is logged.
+// unique-id at login), each from its own row alone, so that a message's
+// unique-id does not depend on the others and stays the same from session
+// to session: a negative chunk count is none; a negative size is measured
+// from the chunks, within the login's time (a message whose chunks cannot
+// all be read gets the size of what could); a unique-id RFC 1939 does not
+// allow (1 to 70 characters from 0x21 to 0x7E) is replaced by the
+// message's UID, as if it had none. No client was ever given such a
+// unique-id: the runtime refused every login of the mailbox. Each repair is
+// logged.
 func (b *box) repair(ctx context.Context, user string) error {
-	seen := make(map[string]bool, len(b.msgs))
 	for i := range b.msgs {
 		m := &b.msgs[i]
 		if m.chunks < 0 {
@@ -112,33 +114,22 @@ func (b *box) repair(ctx context.Context, user string) error {
 			m.chunks = 0
 		}
 		if m.exact < 0 || m.storage < 0 {
-			exact, storage, err := b.measure(m)
-			if err != nil {
-				return fmt.Errorf("pgstore: message uid %d has no size and cannot be measured: %w", m.uid, err)
-			}
-			b.s.log.Warn("pgstore: a message's size is negative; measured", "user", user, "uid", m.uid, "exact", exact, "storage", storage)
+			exact, storage, err := b.measure(ctx, m)
+			b.s.log.Warn("pgstore: a message's size is negative; measured", "user", user, "uid", m.uid, "exact", exact, "storage", storage, "err", err)
 			m.exact, m.storage = exact, storage
 		}
-		id := uniqueID(m, b.validity, b.dovecot)
-		if m.uniqueID != "" && (!pop3.ValidUID(id) || seen[id]) {
+		if m.uniqueID != "" && !pop3.ValidUID(m.uniqueID) {
 			b.s.log.Warn("pgstore: an imported unique-id cannot be served; the UID's is used", "user", user, "uid", m.uid, "unique_id", fmt.Sprintf("%.80q", m.uniqueID))
 			m.uniqueID = ""
-			id = uniqueID(m, b.validity, b.dovecot)
 		}
-		if seen[id] {
-			m.uniqueID = id + "-" + strconv.FormatInt(m.id, 10)
-			b.s.log.Warn("pgstore: two messages would have one unique-id; the later gets its row's id too", "user", user, "uid", m.uid, "unique_id", m.uniqueID)
-			id = m.uniqueID
-		}
-		seen[id] = true
 	}
 	return nil
 }
 
 // measure reads message m's chunks for its sizes: the octets stored and
 // those of its CRLF form, counted as delivery counts them (chunker).
-func (b *box) measure(m *msg) (exact, storage int64, err error) {
-	r := &reader{b: b, m: m}
+func (b *box) measure(ctx context.Context, m *msg) (exact, storage int64, err error) {
+	r := &reader{b: b, m: m, ctx: ctx}
 	var c chunker
 	buf := make([]byte, 32<<10)
 	for {
@@ -148,7 +139,7 @@ func (b *box) measure(m *msg) (exact, storage int64, err error) {
 			return c.n + c.bare, c.n, nil
 		}
 		if err != nil {
-			return 0, 0, err
+			return c.n + c.bare, c.n, err // what could be read
 		}
 	}
 }
@@ -266,6 +257,9 @@ type reader struct {
 	m    *msg
 	seq  int32
 	rest []byte // what is left of the chunk read last
+	// ctx bounds the reads (a login's measuring); nil: each chunk's read
+	// has QueryTimeout.
+	ctx context.Context
 }
 
 func (r *reader) Read(p []byte) (int, error) {
@@ -286,7 +280,11 @@ func (r *reader) Read(p []byte) (int, error) {
 // binary; it is copied out of pgx's read buffer, valid only until the
 // next row, into one buffer per session rather than a new slice a chunk.
 func (r *reader) fetch() error {
-	ctx, cancel := context.WithTimeout(context.Background(), r.b.s.QueryTimeout)
+	parent := r.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, r.b.s.QueryTimeout)
 	defer cancel()
 	rows, err := r.b.q().Query(ctx, "SELECT data FROM message_chunks WHERE message_id = $1 AND seq = $2", r.m.id, r.seq)
 	if err != nil {
