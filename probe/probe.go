@@ -85,8 +85,11 @@ type run struct {
 	// userOK and loginOK: whether the test account's USER, and its
 	// login, are accepted; nil until asked.
 	userOK, loginOK *bool
-	// anyName: USER answered +OK to a name no server has.
-	anyName bool
+	// anyName: whether USER answers +OK to a name no server has; nil
+	// until asked.
+	anyName *bool
+	// timestamp is the greeting's APOP timestamp, "" when none.
+	timestamp string
 }
 
 // probeFunc tells one variation.
@@ -102,13 +105,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	ru.r.Greeting = c.Greeting()
-	if caps, err := c.Capa(); err == nil {
-		for _, cp := range caps {
-			ru.r.Capabilities = append(ru.r.Capabilities, strings.TrimSpace(cp.Name+" "+strings.Join(cp.Args, " ")))
+	ru.r.Greeting, ru.timestamp = c.Greeting(), c.Timestamp()
+	if r, err := ru.cmd(c, "CAPA"); err == nil && r.OK() {
+		for range maxLines {
+			l, err := c.Reader().ReadListLine()
+			if err != nil {
+				break
+			}
+			ru.r.Capabilities = append(ru.r.Capabilities, string(l))
 		}
 	}
-	_ = c.Quit()
 	c.Close()
 	for _, v := range spec.POP3.Variations {
 		if err := ctx.Err(); err != nil {
@@ -145,7 +151,9 @@ func (ru *run) dial() (*pop3.Client, error) {
 		conn = tls.Client(conn, ru.o.TLS)
 	}
 	_ = conn.SetDeadline(time.Now().Add(ru.o.Timeout))
-	c, err := pop3.NewClient(conn)
+	// Cancelling the run (pop3probe's Ctrl-C) ends any read under way.
+	stop := context.AfterFunc(ru.ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	c, err := pop3.NewClient(&stopConn{Conn: conn, stop: stop})
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -153,8 +161,23 @@ func (ru *run) dial() (*pop3.Client, error) {
 	return c, nil
 }
 
+// stopConn is a probe's connection: closing it stops its watch of the
+// run's context.
+type stopConn struct {
+	net.Conn
+	stop func() bool
+}
+
+func (c *stopConn) Close() error {
+	c.stop()
+	return c.Conn.Close()
+}
+
 // cmd sends line on c and returns the reply, noting its response code.
 func (ru *run) cmd(c *pop3.Client, line string) (pop3.Reply, error) {
+	if err := ru.ctx.Err(); err != nil {
+		return pop3.Reply{}, err
+	}
 	_ = c.Conn().SetDeadline(time.Now().Add(ru.o.Timeout))
 	r, err := c.Cmd(line)
 	var refused *pop3.Error // an -ERR: an answer, not a failure

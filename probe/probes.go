@@ -1,7 +1,10 @@
 package probe
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,8 +37,7 @@ var probes = map[string]probeFunc{
 			}
 			st := status(r)
 			if r.OK() {
-				_ = c.Rset()
-				_ = c.Quit()
+				ru.end(c)
 				return told("false", "PASS with a space after the password: %s", st)
 			}
 			return told("true", "PASS with a space after the password: %s (the space taken as the password's)", st)
@@ -43,8 +45,8 @@ var probes = map[string]probeFunc{
 	},
 	"MaxCommandOctets": maxCommandOctets,
 	"APOP": func(ru *run) Observation {
-		if strings.Contains(ru.r.Greeting, "<") && strings.Contains(ru.r.Greeting, "@") && strings.Contains(ru.r.Greeting, ">") {
-			return told("true", "the greeting carries a timestamp %q", ru.r.Greeting)
+		if ru.timestamp != "" {
+			return told("true", "the greeting carries a timestamp, %s", ru.timestamp)
 		}
 		return told("false", "the greeting carries no timestamp")
 	},
@@ -62,13 +64,14 @@ var probes = map[string]probeFunc{
 			if err != nil {
 				return notTold("USER: %v", err)
 			}
+			ok := r.OK()
+			ru.anyName = &ok
 			if !r.OK() {
 				if !ru.userAccepted() {
 					return notTold("USER of an unknown name: %s; without a test account USER accepts, the refusal may be of every name", status(r))
 				}
 				return told("false", "USER of a name no server has: %s; of the test account's: +OK", status(r))
 			}
-			ru.anyName = true
 			r, err = ru.cmd(c, "USER "+impossibleName)
 			if err != nil {
 				return notTold("USER %s: %v", impossibleName, err)
@@ -80,6 +83,9 @@ var probes = map[string]probeFunc{
 		})
 	},
 	"IgnoreExtraArgs": func(ru *run) Observation {
+		if len(ru.r.Capabilities) == 0 {
+			return notTold("the server has no CAPA to try it on")
+		}
 		return ru.fresh(func(c *pop3.Client) Observation {
 			r, err := ru.cmd(c, "CAPA extra")
 			if err != nil {
@@ -114,19 +120,50 @@ var probes = map[string]probeFunc{
 		})
 	},
 	"MaxArgOctets": func(ru *run) Observation {
-		if !ru.anyName {
+		// USER of an unknown name of 40, 41 and 200 octets: RFC 1939's 40
+		// enforced, or no limit below the command line's; any other
+		// limit is not told.
+		if !ru.anyNameAccepted() {
 			return notTold("only USER of an unknown name tells it, and USER refuses unknown names")
 		}
-		return ru.fresh(func(c *pop3.Client) Observation {
-			r, err := ru.cmd(c, "USER "+strings.Repeat("a", 41))
-			if err != nil {
-				return notTold("USER of 41 octets: %v", err)
+		takes := func(n int) (bool, string, error) {
+			var ok bool
+			var st string
+			var ferr error
+			ru.fresh(func(c *pop3.Client) Observation {
+				r, err := ru.cmd(c, "USER "+strings.Repeat("a", n))
+				ok, st, ferr = err == nil && r.OK(), status(r), err
+				return Observation{}
+			})
+			return ok, st, ferr
+		}
+		ok40, _, err40 := takes(40)
+		ok41, st41, err41 := takes(41)
+		if err40 != nil || err41 != nil || !ok40 {
+			return notTold("USER of 40 octets: %v %v", err40, err41)
+		}
+		if !ok41 {
+			// The line of USER and 41 octets is 48: is it the line's
+			// length that is refused (MaxCommandOctets 47)?
+			if ru.seen["SpaceRuns"].Value != "true" {
+				return notTold("USER of 41 octets %s, but the line's length may be what is refused", st41)
 			}
-			if r.OK() {
-				return told("0", "USER of 41 octets: %s (RFC 1939's 40 not enforced)", status(r))
+			var lineOK bool
+			ru.fresh(func(c *pop3.Client) Observation {
+				r, err := ru.cmd(c, "CAPA"+strings.Repeat(" ", 48-6))
+				lineOK = err == nil && r.OK()
+				return Observation{}
+			})
+			if !lineOK {
+				return notTold("USER of 41 octets %s, and so is any line of 48 octets: the command line's limit", st41)
 			}
-			return told("40", "USER of 41 octets: %s", status(r))
-		})
+			return told("40", "USER of 40 octets taken, of 41 %s", st41)
+		}
+		if ok, st, err := takes(200); err == nil && ok {
+			return told("0", "USER of 41 and of 200 octets taken")
+		} else {
+			return notTold("USER of 41 octets taken, of 200 %s: a limit between them", st)
+		}
 	},
 	"AuthListing": func(ru *run) Observation {
 		return ru.fresh(func(c *pop3.Client) Observation {
@@ -135,8 +172,11 @@ var probes = map[string]probeFunc{
 				return notTold("AUTH alone: %v", err)
 			}
 			if r.OK() {
-				lines, _ := c.Lines()
-				return told("true", "AUTH alone lists %d mechanisms", len(lines))
+				n, err := ru.lines(c)
+				if err != nil {
+					return notTold("AUTH alone: %v", err)
+				}
+				return told("true", "AUTH alone lists %d mechanisms", n)
 			}
 			return told("false", "AUTH alone: %s", status(r))
 		})
@@ -170,9 +210,9 @@ var probes = map[string]probeFunc{
 				return notTold("login as %s: %v", other, err)
 			}
 			if r.OK() {
-				_ = c.Rset()
-				_ = c.Quit()
-				return told("lower", "login as %s: %s", other, status(r))
+				st := status(r)
+				ru.end(c)
+				return told("lower", "login as %s: %s", other, st)
 			}
 			return told("keep", "login as %s: %s", other, status(r))
 		})
@@ -185,18 +225,24 @@ var probes = map[string]probeFunc{
 			if r, err := ru.cmd(c, "USER "+ru.o.User); err != nil || !r.OK() {
 				return notTold("USER %s refused", ru.o.User)
 			}
-			if _, err := ru.cmd(c, "CAPA"); err != nil {
+			r, err := ru.cmd(c, "CAPA")
+			if err != nil {
 				return notTold("CAPA: %v", err)
 			}
-			_, _ = c.Lines()
-			r, err := ru.cmd(c, "PASS "+ru.o.Pass)
+			if r.OK() {
+				if _, err := ru.lines(c); err != nil {
+					return notTold("CAPA: %v", err)
+				}
+			}
+			r, err = ru.cmd(c, "PASS "+ru.o.Pass)
 			if err != nil {
 				return notTold("PASS after CAPA: %v", err)
 			}
+			st := status(r)
 			if r.OK() {
-				_ = c.Quit()
+				ru.end(c)
 			}
-			return told(boolean(r.OK()), "USER, CAPA, PASS: %s", status(r))
+			return told(boolean(r.OK()), "USER, CAPA, PASS: %s", st)
 		})
 	},
 	"MaildropAccess": func(ru *run) Observation {
@@ -211,17 +257,22 @@ var probes = map[string]probeFunc{
 		if r, err := ru.login(first, ru.o.User); err != nil || !r.OK() {
 			return notTold("the test account's login failed: %s", status(r))
 		}
-		defer func() { _ = first.Rset(); _ = first.Quit() }()
 		return ru.fresh(func(c *pop3.Client) Observation {
 			r, err := ru.login(c, ru.o.User)
 			if err != nil {
 				return notTold("a second login: %v", err)
 			}
-			if r.OK() {
-				_ = c.Quit()
-				return told("snapshot", "a second login while the first holds the maildrop: %s", status(r))
+			st := status(r)
+			switch {
+			case r.OK():
+				ru.end(c)
+				ru.end(first)
+				return told("snapshot", "a second login while the first holds the maildrop: %s", st)
+			case r.HasCode(pop3.CodeInUse):
+				ru.end(first)
+				return told("lock", "a second login while the first holds the maildrop: %s", st)
 			}
-			return told("lock", "a second login while the first holds the maildrop: %s", status(r))
+			return notTold("a second login while the first holds the maildrop: %s, which is not [IN-USE]", st)
 		})
 	},
 	"ExactSizes": func(ru *run) Observation {
@@ -249,6 +300,9 @@ var probes = map[string]probeFunc{
 			uids, err := c.UIDL()
 			if err != nil {
 				return notTold("UIDL: %v", err)
+			}
+			if len(uids) == 0 {
+				return notTold("UIDL listed nothing")
 			}
 			decimal, dovecot := true, true
 			for _, u := range uids {
@@ -292,6 +346,9 @@ func maxBadCommands(ru *run) Observation {
 			if err != nil {
 				// Closed: the n-th bad command was one too many; a
 				// closing -ERR before it, or none, is the same limit.
+				if n == 1 || ru.ctx.Err() != nil || isTimeout(err) {
+					return notTold("unknown command %d: %v", n, err)
+				}
 				return told(strconv.FormatInt(n-1, 10), "the connection closed at unknown command %d", n)
 			}
 			if r.OK() {
@@ -375,7 +432,7 @@ func (ru *run) existingUser() (string, string) {
 	if ru.userAccepted() {
 		return ru.o.User, "the test account"
 	}
-	if ru.anyName {
+	if ru.anyNameAccepted() {
 		return randomName(), "an unknown name (USER takes one)"
 	}
 	return "", ""
@@ -391,15 +448,17 @@ func (ru *run) withMail(f func(c *pop3.Client, list []pop3.ListEntry) Observatio
 		if r, err := ru.login(c, ru.o.User); err != nil || !r.OK() {
 			return notTold("the test account's login failed: %s", status(r))
 		}
-		defer func() { _ = c.Rset(); _ = c.Quit() }()
 		list, err := c.List()
 		if err != nil {
 			return notTold("LIST: %v", err)
 		}
 		if len(list) == 0 {
+			ru.end(c)
 			return notTold("the test account has no mail")
 		}
-		return f(c, list)
+		ob := f(c, list)
+		ru.end(c)
+		return ob
 	})
 }
 
@@ -448,12 +507,64 @@ func (ru *run) canLogin() bool {
 			r, err := ru.login(c, ru.o.User)
 			ok = err == nil && r.OK()
 			if ok {
-				_ = c.Rset()
-				_ = c.Quit()
 			}
 			return Observation{}
 		})
 		ru.loginOK = &ok
 	}
 	return *ru.loginOK
+}
+
+// anyNameAccepted reports whether USER answers +OK to a name no server
+// has (asked once; the UserAlwaysOK probe may have asked already).
+func (ru *run) anyNameAccepted() bool {
+	if ru.anyName == nil {
+		ok := false
+		ru.fresh(func(c *pop3.Client) Observation {
+			r, err := ru.cmd(c, "USER "+randomName())
+			ok = err == nil && r.OK()
+			return Observation{}
+		})
+		ru.anyName = &ok
+	}
+	return *ru.anyName
+}
+
+// maxLines bounds the lines of a listing the probe reads: a server
+// sending without end is cut off.
+const maxLines = 1000
+
+// lines reads and counts the lines of a multi-line listing after its +OK,
+// up to maxLines.
+func (ru *run) lines(c *pop3.Client) (int, error) {
+	for n := 0; ; n++ {
+		if n > maxLines {
+			return n, fmt.Errorf("a listing of more than %d lines", maxLines)
+		}
+		_, err := c.Reader().ReadListLine()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// isTimeout reports whether err is a read or write that timed out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// end ends a logged-in session so that the server lets the maildrop go at
+// once (the next probe's login must not find it locked), removing
+// nothing: RSET, and QUIT only when RSET was answered +OK (no message is
+// marked then, so UPDATE removes none); otherwise the connection is just
+// closed, which never enters UPDATE (RFC 1939 §6).
+func (ru *run) end(c *pop3.Client) {
+	if r, err := ru.cmd(c, "RSET"); err == nil && r.OK() {
+		_, _ = ru.cmd(c, "QUIT")
+	}
+	c.Close()
 }

@@ -16,8 +16,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pop3kit/pop3kit/probe"
 )
@@ -68,12 +72,15 @@ func main() {
 		}
 		return
 	}
-	fmt.Printf("%s\ngreeting: %s\n", rep.Addr, rep.Greeting)
+	// What the server sent is printed with every octet that is not a
+	// printable character escaped: a hostile server's escape sequences
+	// never reach the terminal.
+	fmt.Printf("%s\ngreeting: %s\n", printable(rep.Addr), printable(rep.Greeting))
 	if len(rep.Capabilities) > 0 {
-		fmt.Printf("CAPA: %v\n", rep.Capabilities)
+		fmt.Printf("CAPA: %s\n", printable(strings.Join(rep.Capabilities, " | ")))
 	}
 	if len(rep.Codes) > 0 {
-		fmt.Printf("response codes seen: %v\n", rep.Codes)
+		fmt.Printf("response codes seen: %s\n", printable(strings.Join(rep.Codes, " ")))
 	}
 	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -83,9 +90,27 @@ func main() {
 		if !ob.Told {
 			v = "?"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", ob.Name, v, ob.How)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", ob.Name, printable(v), printable(ob.How))
 	}
 	w.Flush()
+}
+
+// printable returns s with every rune that is not printable (control
+// characters, C1 controls, invalid UTF-8) written as a Go escape.
+func printable(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
 
 func cutPort(addr string) (host, port string, ok bool) {
