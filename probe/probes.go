@@ -126,17 +126,7 @@ var probes = map[string]probeFunc{
 		if !ru.anyNameAccepted() {
 			return notTold("only USER of an unknown name tells it, and USER refuses unknown names")
 		}
-		takes := func(n int) (bool, string, error) {
-			var ok bool
-			var st string
-			var ferr error
-			ru.fresh(func(c *pop3.Client) Observation {
-				r, err := ru.cmd(c, "USER "+strings.Repeat("a", n))
-				ok, st, ferr = err == nil && r.OK(), status(r), err
-				return Observation{}
-			})
-			return ok, st, ferr
-		}
+		takes := func(n int) (bool, string, error) { return ru.once("USER " + strings.Repeat("a", n)) }
 		ok40, _, err40 := takes(40)
 		ok41, st41, err41 := takes(41)
 		if err40 != nil || err41 != nil || !ok40 {
@@ -148,13 +138,7 @@ var probes = map[string]probeFunc{
 			if ru.seen["SpaceRuns"].Value != "true" {
 				return notTold("USER of 41 octets %s, but the line's length may be what is refused", st41)
 			}
-			var lineOK bool
-			ru.fresh(func(c *pop3.Client) Observation {
-				r, err := ru.cmd(c, "CAPA"+strings.Repeat(" ", 48-6))
-				lineOK = err == nil && r.OK()
-				return Observation{}
-			})
-			if !lineOK {
+			if lineOK, _, _ := ru.once("CAPA" + strings.Repeat(" ", 48-6)); !lineOK {
 				return notTold("USER of 41 octets %s, and so is any line of 48 octets: the command line's limit", st41)
 			}
 			return told("40", "USER of 40 octets taken, of 41 %s", st41)
@@ -378,14 +362,8 @@ func maxCommandOctets(ru *run) Observation {
 	}
 	lo, hi := variationRange("MaxCommandOctets")
 	takes := func(octets int64) (bool, error) {
-		var ok bool
-		var ferr error
-		ru.fresh(func(c *pop3.Client) Observation {
-			r, err := ru.cmd(c, "CAPA"+strings.Repeat(" ", int(octets)-6))
-			ok, ferr = err == nil && r.OK(), err
-			return Observation{}
-		})
-		return ok, ferr
+		ok, _, err := ru.once("CAPA" + strings.Repeat(" ", int(octets)-6))
+		return ok, err
 	}
 	if ok, _ := takes(lo); !ok {
 		return notTold("a line of %d octets, the table's least limit, was refused", lo)
@@ -484,12 +462,7 @@ func (ru *run) userAccepted() bool {
 		return false
 	}
 	if ru.userOK == nil {
-		ok := false
-		ru.fresh(func(c *pop3.Client) Observation {
-			r, err := ru.cmd(c, "USER "+ru.o.User)
-			ok = err == nil && r.OK()
-			return Observation{}
-		})
+		ok, _, _ := ru.once("USER " + ru.o.User)
 		ru.userOK = &ok
 	}
 	return *ru.userOK
@@ -519,12 +492,7 @@ func (ru *run) canLogin() bool {
 // has (asked once; the UserAlwaysOK probe may have asked already).
 func (ru *run) anyNameAccepted() bool {
 	if ru.anyName == nil {
-		ok := false
-		ru.fresh(func(c *pop3.Client) Observation {
-			r, err := ru.cmd(c, "USER "+randomName())
-			ok = err == nil && r.OK()
-			return Observation{}
-		})
+		ok, _, _ := ru.once("USER " + randomName())
 		ru.anyName = &ok
 	}
 	return *ru.anyName
@@ -567,4 +535,16 @@ func (ru *run) end(c *pop3.Client) {
 		_, _ = ru.cmd(c, "QUIT")
 	}
 	c.Close()
+}
+
+// once sends one command on a connection of its own, before any login,
+// and says whether it was answered +OK, with the status line as seen.
+func (ru *run) once(line string) (ok bool, st string, err error) {
+	c, err := ru.dial()
+	if err != nil {
+		return false, "", err
+	}
+	defer c.Close()
+	r, err := ru.cmd(c, line)
+	return err == nil && r.OK(), status(r), err
 }

@@ -1220,8 +1220,15 @@ func (d *Drop) renameNoReplace(from, to string) error {
 // calls and the syncs of one scan, removal or delivery; closeDirs closes
 // them at its end.
 func (d *Drop) dirFile(sub string) (*os.File, error) {
-	i := slices.Index([]string{"cur", "new", "tmp"}, sub)
-	if i < 0 {
+	var i int
+	switch sub {
+	case "cur":
+		i = 0
+	case "new":
+		i = 1
+	case "tmp":
+		i = 2
+	default:
 		return nil, fmt.Errorf("maildir: %q is not cur, new or tmp", sub)
 	}
 	if d.dirs[i] == nil {

@@ -478,14 +478,10 @@ func unescapeName(s []byte) (string, bool) {
 			out = append(out, s[i])
 			continue
 		}
-		if i+2 >= len(s) {
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 			return "", false
 		}
-		v, err := strconv.ParseUint(string(s[i+1:i+3]), 16, 8)
-		if err != nil {
-			return "", false
-		}
-		out = append(out, byte(v))
+		out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
 		i += 2
 	}
 	return string(out), true
